@@ -1,0 +1,89 @@
+# Messenger: one Makefile for the whole tree.
+#   make            build everything (release: -O2 -g, warnings are errors)
+#   make run        install what is missing, build, start the local stack, print the URL
+#   make stop       stop what `make run` started
+#   make check      C unit tests only (fast edit loop)
+#   make test       everything: unit, API, browser, and the API suite again under ASan/UBSan
+#   make bench      benchmarks (not part of make test)
+#   make deps       install missing Debian packages (as root; quiet when all present)
+
+CC      ?= gcc
+PKGS    := libmariadb libmemcached json-c libjwt libsodium libcrypto libcurl
+CFLAGS_BASE := -std=c17 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow \
+	-Wstrict-prototypes -Wmissing-prototypes -Wformat=2 -Wno-format-nonliteral -Ilib -pthread
+CFLAGS  ?= -O2 -g
+LDLIBS  := -lfcgi $(shell pkg-config --libs $(PKGS) 2>/dev/null) -pthread -lm
+CPPFLAGS += $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+
+# BUILD=asan gives the sanitizer build in build/asan with the same layout.
+BUILD   ?= release
+ifeq ($(BUILD),asan)
+CFLAGS  := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDFLAGS += -fsanitize=address,undefined
+endif
+OUT     := build/$(BUILD)
+
+LIB_SRC := $(sort $(wildcard lib/*/*.c))
+LIB_OBJ := $(LIB_SRC:%.c=$(OUT)/%.o)
+BINS    := $(OUT)/cgi-bin/api.fcgi $(OUT)/cgi-bin/events.fcgi $(OUT)/cron/sweeper
+UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BIN := $(UNIT_SRC:%.c=$(OUT)/%)
+
+.PHONY: all deps run stop check test test-api bench clean asan
+.SECONDARY:
+all: $(BINS)
+	@mkdir -p cgi-bin cron
+	@for b in $(BINS); do ln -sf ../$$b $${b#$(OUT)/}; done
+
+asan:
+	@$(MAKE) --no-print-directory BUILD=asan build/asan/cgi-bin/api.fcgi \
+		build/asan/cgi-bin/events.fcgi build/asan/cron/sweeper
+
+$(OUT)/lib/libmessenger.a: $(LIB_OBJ)
+	@mkdir -p $(@D)
+	@$(AR) rcs $@ $^
+
+$(OUT)/%.o: %.c
+	@mkdir -p $(@D)
+	@echo "  CC $<"
+	@$(CC) $(CPPFLAGS) $(CFLAGS_BASE) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(OUT)/cgi-bin/%.fcgi: $(OUT)/cgi-bin/%.o $(OUT)/lib/libmessenger.a
+	@echo "  LD $@"
+	@$(CC) $(LDFLAGS) $(CFLAGS) $^ -o $@ $(LDLIBS)
+
+$(OUT)/cron/%: $(OUT)/cron/%.o $(OUT)/lib/libmessenger.a
+	@echo "  LD $@"
+	@$(CC) $(LDFLAGS) $(CFLAGS) $^ -o $@ $(LDLIBS)
+
+# A unit test may #include the .c it tests to reach its statics; the archive then
+# supplies only the objects the test does not define itself.
+$(OUT)/tests/unit/%: tests/unit/%.c $(OUT)/lib/libmessenger.a tests/check.h
+	@mkdir -p $(@D)
+	@echo "  LD $@"
+	@$(CC) $(CPPFLAGS) $(CFLAGS_BASE) $(CFLAGS) -Wno-missing-prototypes -Itests $< -o $@ $(OUT)/lib/libmessenger.a $(LDLIBS)
+
+check: $(UNIT_BIN)
+	@pass=0; fail=0; for t in $(UNIT_BIN); do \
+		if $$t; then pass=$$((pass+1)); else fail=$$((fail+1)); echo "FAILED: $$t"; fi; done; \
+		echo "unit: $$pass passed, $$fail failed"; test $$fail -eq 0
+
+deps:
+	@scripts/deps.sh
+
+run: deps all
+	@scripts/stack.sh start
+
+stop:
+	@scripts/stack.sh stop
+
+test: deps
+	@scripts/test.sh
+
+bench: deps all
+	@scripts/bench.sh
+
+clean:
+	rm -rf build cgi-bin/*.fcgi cron/sweeper
+
+-include $(LIB_OBJ:.o=.d)

@@ -1,0 +1,48 @@
+/*
+ * api.fcgi: the REST API. A main loop and a route table, nothing else.
+ * Runs under lighttpd's mod_fastcgi, or once as plain CGI.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "app/app.h"
+#include "auth/auth.h"
+#include "http/http.h"
+#include "ops/ops.h"
+
+static const struct route routes[] = {
+	/* ops */
+	{"GET", "/health", ops_health, 0},
+	/* auth and accounts */
+	{"POST", "/auth/register", auth_register, ROUTE_JSON},
+	{"POST", "/auth/login", auth_login, ROUTE_JSON},
+	{"POST", "/auth/refresh", auth_refresh, ROUTE_JSON},
+	{"POST", "/auth/logout", auth_logout, ROUTE_AUTH},
+	{"GET", "/me", auth_me_get, ROUTE_AUTH},
+	{"PATCH", "/me", auth_me_patch, ROUTE_AUTH | ROUTE_JSON},
+	{"DELETE", "/me", auth_me_delete, ROUTE_AUTH | ROUTE_JSON},
+	{"GET", "/users", auth_users_search, ROUTE_AUTH},
+	{"GET", "/users/{}", auth_user_get, ROUTE_AUTH},
+	{"GET", "/sessions", auth_sessions_list, ROUTE_AUTH},
+	{"DELETE", "/sessions/{}", auth_session_delete, ROUTE_AUTH},
+	/* conversations and messages: see lib/chat */
+};
+
+int main(void)
+{
+	if (app_global_init("api", 4) < 0 || auth_init() < 0)
+		return 1;
+	struct server_opts o = {
+		.name = "api",
+		.routes = routes,
+		.nroutes = sizeof(routes) / sizeof(routes[0]),
+		.authenticate = auth_authenticate,
+		.thread_init = app_thread_init,
+		.thread_free = app_thread_free,
+		.after = app_after,
+		.threaded = 0,
+		.max_body = 64 * 1024,
+	};
+	return server_run(&o);
+}

@@ -1,0 +1,36 @@
+/*
+ * events.fcgi: long-poll and Server-Sent Events. Threads are created on
+ * demand with small stacks so one process holds thousands of waiters.
+ */
+#include "app/app.h"
+#include "auth/auth.h"
+#include "http/http.h"
+#include "ops/ops.h"
+#include "util/config.h"
+#include "wake/doorbell.h"
+
+static const struct route routes[] = {
+	{"GET", "/health", ops_health, 0},
+};
+
+int main(void)
+{
+	if (app_global_init("events", 64) < 0 || auth_init() < 0)
+		return 1;
+	db_pool_init((int)config_int("events_db_connections", 8));
+	doorbell_watch_start();
+	struct server_opts o = {
+		.name = "events",
+		.routes = routes,
+		.nroutes = sizeof(routes) / sizeof(routes[0]),
+		.authenticate = auth_authenticate,
+		.thread_init = app_thread_init_pooled,
+		.thread_free = app_thread_free,
+		.after = app_after,
+		.threaded = 1,
+		.max_threads = (int)config_int("events_max_threads", 12000),
+		.stack_size = 64 * 1024,
+		.max_body = 16 * 1024,
+	};
+	return server_run(&o);
+}

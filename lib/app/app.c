@@ -1,0 +1,67 @@
+#include "app/app.h"
+
+#include <stdlib.h>
+
+#include "cache/cache.h"
+#include "util/config.h"
+#include "util/log.h"
+#include "util/xalloc.h"
+#include "wake/doorbell.h"
+
+int app_global_init(const char *name, int cache_connections)
+{
+	if (config_load() < 0)
+		return -1;
+	if (config_int("debug", 0))
+		log_set_level(LOG_DEBUG);
+	if (db_global_init() < 0)
+		return -1;
+	if (cache_init(cache_connections) < 0)
+		log_info("%s: memcached not configured; running without cache", name);
+	doorbell_open();
+	return 0;
+}
+
+void *app_thread_init(void)
+{
+	return xcalloc(1, sizeof(struct app));
+}
+
+void *app_thread_init_pooled(void)
+{
+	struct app *a = xcalloc(1, sizeof(struct app));
+	a->pooled = 1;
+	return a;
+}
+
+void app_thread_free(void *p)
+{
+	struct app *a = p;
+	if (a == NULL)
+		return;
+	if (a->pooled)
+		db_pool_release(a->db);
+	else
+		db_close(a->db);
+	free(a);
+}
+
+void app_after(struct req *req)
+{
+	struct app *a = req->app;
+	if (a != NULL && a->pooled && a->db != NULL) {
+		db_pool_release(a->db);
+		a->db = NULL;
+	}
+}
+
+struct db *app_db(struct req *req)
+{
+	struct app *a = req->app;
+	if (a->db == NULL)
+		a->db = a->pooled ? db_pool_acquire() : db_open();
+	if (a->db == NULL)
+		resp_problem(req, 503, "database_unavailable",
+			"The database is not reachable; try again shortly.");
+	return a->db;
+}

@@ -1,0 +1,30 @@
+/*
+ * The per-thread application context shared by the entry points: a database
+ * connection (lazily opened, reused across requests) and helpers that map
+ * storage failures to HTTP answers. Domain handlers reach it through
+ * req->app.
+ */
+#ifndef APP_APP_H
+#define APP_APP_H
+
+#include "db/db.h"
+#include "http/http.h"
+
+struct app {
+	struct db *db;	/* owned; NULL until first use or after a failure */
+	int pooled;	/* db comes from db_pool_* and is returned after each request */
+};
+
+/* Process start: configuration, database library, cache, doorbell. */
+int app_global_init(const char *name, int cache_connections);
+
+/* Per-thread contexts for server_opts. */
+void *app_thread_init(void);
+void *app_thread_init_pooled(void);
+void app_thread_free(void *app);
+void app_after(struct req *req);
+
+/* The request's database connection, or NULL after answering 503. */
+struct db *app_db(struct req *req);
+
+#endif

@@ -1,0 +1,50 @@
+/*
+ * Accounts and authentication: argon2id passwords (libsodium), HS256 access
+ * tokens (libjwt) bound to a revocable session, opaque rotating refresh
+ * tokens stored hashed, and login rate limits.
+ */
+#ifndef AUTH_AUTH_H
+#define AUTH_AUTH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "db/users.h"
+#include "http/http.h"
+
+/* Process init: loads the JWT key. Returns 0 or -1. */
+int auth_init(void);
+
+/* Password hashing. hash_out must hold crypto_pwhash_STRBYTES (128). */
+int auth_hash_password(const char *password, char *hash_out);
+int auth_check_password(const char *hash, const char *password);
+
+/* Issues an access token for (uid, sid); the string is in the arena. */
+char *auth_issue_token(struct arena *a, int64_t uid, int64_t sid, int ttl);
+/* Verifies signature, algorithm, expiry and type. 1 ok, 0 invalid. */
+int auth_verify_token(const char *token, int64_t *uid, int64_t *sid);
+
+/* server_opts.authenticate: Bearer token -> req->user_id/session_id. */
+int auth_authenticate(struct req *req);
+
+/* A user as JSON (public fields; private adds nothing secret). */
+json_object *auth_user_json(struct arena *a, const struct user *u);
+
+/* Random bytes as base64url (no padding) into the arena. */
+char *auth_random_token(struct arena *a, size_t nbytes);
+void auth_sha256(const char *s, unsigned char out[32]);
+
+/* Handlers. */
+void auth_register(struct req *req);	/* POST /auth/register */
+void auth_login(struct req *req);	/* POST /auth/login */
+void auth_refresh(struct req *req);	/* POST /auth/refresh */
+void auth_logout(struct req *req);	/* POST /auth/logout */
+void auth_me_get(struct req *req);	/* GET /me */
+void auth_me_patch(struct req *req);	/* PATCH /me */
+void auth_me_delete(struct req *req);	/* DELETE /me */
+void auth_user_get(struct req *req);	/* GET /users/{id} */
+void auth_users_search(struct req *req); /* GET /users?q= */
+void auth_sessions_list(struct req *req); /* GET /sessions */
+void auth_session_delete(struct req *req); /* DELETE /sessions/{id} */
+
+#endif

@@ -1,0 +1,576 @@
+/* Account, session and profile endpoints. */
+#include <ctype.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "app/app.h"
+#include "auth/auth.h"
+#include "events/emit.h"
+#include "util/config.h"
+#include "util/log.h"
+
+#define PASSWORD_MIN 8
+#define PASSWORD_MAX 256
+#define DISPLAY_MAX_CHARS 64
+#define ABOUT_MAX_CHARS 280
+
+static size_t utf8_chars(const char *s)
+{
+	size_t n = 0;
+	for (; *s; s++)
+		if (((unsigned char)*s & 0xC0) != 0x80)
+			n++;
+	return n;
+}
+
+/* A visible name: not blank, no control characters, at most max characters. */
+static int check_text(struct req *req, const char *field, const char *s, size_t max_chars,
+	int allow_newlines)
+{
+	if (utf8_chars(s) > max_chars) {
+		resp_problem(req, 400, "invalid_field",
+			arena_printf(req->arena, "Field '%s' is longer than %zu characters.", field,
+				max_chars));
+		return -1;
+	}
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if ((*p < 0x20 && !(allow_newlines && (*p == '\n' || *p == '\t'))) || *p == 0x7F) {
+			resp_problem(req, 400, "invalid_field",
+				arena_printf(req->arena, "Field '%s' contains control characters.", field));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int valid_username(const char *s)
+{
+	size_t n = strlen(s);
+	if (n < 3 || n > 32)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (!(islower(c) || isdigit(c) || c == '_' || c == '.' || c == '-'))
+			return 0;
+	}
+	return 1;
+}
+
+static char *lower(struct arena *a, const char *s)
+{
+	char *o = arena_strdup(a, s);
+	for (char *p = o; *p; p++)
+		*p = (char)tolower((unsigned char)*p);
+	return o;
+}
+
+static const char *user_agent(struct req *req)
+{
+	const char *ua = req_header(req, "User-Agent");
+	if (ua == NULL)
+		return "";
+	char *c = arena_strndup(req->arena, ua, strlen(ua) > 250 ? 250 : strlen(ua));
+	/* Keep it printable ASCII; it is shown back in the sessions list. */
+	for (char *p = c; *p; p++)
+		if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7E)
+			*p = '?';
+	return c;
+}
+
+struct profile_ctx {
+	struct emit *e;
+	int64_t uid;
+	json_object *payload;
+};
+
+static int profile_tx(struct db *db, void *p)
+{
+	struct profile_ctx *c = p;
+	c->e->n = 0;
+	return emit_contacts(db, c->e, c->uid, "profile.updated", c->payload) < 0 ? -1 : 0;
+}
+
+/* Tells the user's other devices and everyone sharing a conversation. */
+static int emit_profile_changed(struct db *db, struct arena *a, int64_t uid)
+{
+	struct user u;
+	if (users_get(db, a, uid, &u) != 1)
+		return -1;
+	json_object *payload = json_object_new_object();
+	json_object_object_add(payload, "user", auth_user_json(a, &u));
+	struct emit e;
+	emit_init(&e, a);
+	struct profile_ctx c = {&e, uid, payload};
+	int rc = db_tx(db, profile_tx, &c);
+	json_object_put(payload);
+	if (rc == 0)
+		emit_wake(&e);
+	return rc;
+}
+
+static int token_ttl(void)
+{
+	return (int)config_int("access_token_ttl", 900);
+}
+
+static int refresh_days(void)
+{
+	return (int)config_int("refresh_token_days", 30);
+}
+
+/* Creates a session and answers {user, access_token, refresh_token, expires_in}. */
+static void issue_session(struct req *req, struct db *db, const struct user *u, const char *device,
+	int status)
+{
+	char *refresh = auth_random_token(req->arena, 32);
+	unsigned char h[32];
+	auth_sha256(refresh, h);
+	int64_t sid;
+	if (sessions_create(db, u->id, device ? device : "", user_agent(req), req->remote_addr,
+		    refresh_days(), h, &sid) < 0) {
+		resp_problem(req, 500, "internal", "Could not create the session.");
+		return;
+	}
+	char *access = auth_issue_token(req->arena, u->id, sid, token_ttl());
+	if (access == NULL) {
+		resp_problem(req, 500, "internal", "Could not issue a token.");
+		return;
+	}
+	json_object *o = json_object_new_object();
+	json_object_object_add(o, "user", auth_user_json(req->arena, u));
+	json_object_object_add(o, "access_token", json_object_new_string(access));
+	json_object_object_add(o, "refresh_token", json_object_new_string(refresh));
+	json_object_object_add(o, "token_type", json_object_new_string("Bearer"));
+	json_object_object_add(o, "expires_in", json_object_new_int(token_ttl()));
+	json_object_object_add(o, "session_id", json_object_new_int64(sid));
+	resp_json(req, status, o);
+}
+
+static int rate_limited(struct req *req, struct db *db, const char *bucket, int64_t limit,
+	int window)
+{
+	int retry = 0;
+	int64_t hits = ratelimit_hit(db, bucket, window, &retry);
+	if (hits < 0)
+		return -1;
+	if (hits > limit) {
+		char ra[16];
+		snprintf(ra, sizeof(ra), "%d", retry > 0 ? retry : 1);
+		resp_header(req, "Retry-After", ra);
+		resp_problem(req, 429, "rate_limited", "Too many attempts; wait and try again.");
+		return 1;
+	}
+	return 0;
+}
+
+/* POST /auth/register */
+void auth_register(struct req *req)
+{
+	static const char *const allowed[] = {"username", "password", "display_name",
+		"device_name", NULL};
+	const char *username, *password, *display, *device;
+	if (json_req_only(req, req->json, allowed) < 0 ||
+	    json_req_str(req, req->json, "username", 1, 1, 64, &username) < 0 ||
+	    json_req_str(req, req->json, "password", 1, 1, PASSWORD_MAX, &password) < 0 ||
+	    json_req_str(req, req->json, "display_name", 0, 1, 256, &display) < 0 ||
+	    json_req_str(req, req->json, "device_name", 0, 0, 64, &device) < 0)
+		return;
+	username = lower(req->arena, username);
+	if (!valid_username(username)) {
+		resp_problem(req, 400, "invalid_username",
+			"Usernames are 3-32 characters: a-z, 0-9, '_', '.', '-'.");
+		return;
+	}
+	if (strlen(password) < PASSWORD_MIN) {
+		resp_problem(req, 400, "weak_password", "Passwords need at least 8 characters.");
+		return;
+	}
+	if (display == NULL)
+		display = username;
+	if (check_text(req, "display_name", display, DISPLAY_MAX_CHARS, 0) < 0 ||
+	    (device && check_text(req, "device_name", device, 64, 0) < 0))
+		return;
+	struct db *db = app_db(req);
+	if (db == NULL)
+		return;
+	char bucket[96];
+	snprintf(bucket, sizeof(bucket), "register:%.60s", req->remote_addr);
+	int rl = rate_limited(req, db, bucket, config_int("register_per_ip_per_hour", 1000), 3600);
+	if (rl != 0) {
+		if (rl < 0)
+			resp_problem(req, 500, "internal", NULL);
+		return;
+	}
+	char hash[crypto_pwhash_STRBYTES];
+	if (auth_hash_password(password, hash) < 0) {
+		resp_problem(req, 503, "busy", "The server is busy; try again.");
+		return;
+	}
+	int64_t id;
+	int rc = users_create(db, username, display, hash, &id);
+	if (rc < 0) {
+		resp_problem(req, 500, "internal", "Could not create the account.");
+		return;
+	}
+	if (rc == 0) {
+		resp_problem(req, 409, "username_taken", "That username is taken.");
+		return;
+	}
+	struct user u;
+	if (users_get(db, req->arena, id, &u) != 1) {
+		resp_problem(req, 500, "internal", NULL);
+		return;
+	}
+	issue_session(req, db, &u, device, 201);
+}
+
+/* POST /auth/login */
+void auth_login(struct req *req)
+{
+	static const char *const allowed[] = {"username", "password", "device_name", NULL};
+	const char *username, *password, *device;
+	if (json_req_only(req, req->json, allowed) < 0 ||
+	    json_req_str(req, req->json, "username", 1, 1, 64, &username) < 0 ||
+	    json_req_str(req, req->json, "password", 1, 1, PASSWORD_MAX, &password) < 0 ||
+	    json_req_str(req, req->json, "device_name", 0, 0, 64, &device) < 0)
+		return;
+	if (device && check_text(req, "device_name", device, 64, 0) < 0)
+		return;
+	username = lower(req->arena, username);
+	struct db *db = app_db(req);
+	if (db == NULL)
+		return;
+	/* Attempts are limited per IP and per account (a guessing attack on one
+	 * account from many addresses is still stopped). */
+	char bucket[128];
+	int window = (int)config_int("login_window_seconds", 300);
+	snprintf(bucket, sizeof(bucket), "login-ip:%.60s", req->remote_addr);
+	int rl = rate_limited(req, db, bucket, config_int("login_per_ip", 50), window);
+	if (rl == 0) {
+		snprintf(bucket, sizeof(bucket), "login-user:%.64s", username);
+		rl = rate_limited(req, db, bucket, config_int("login_per_account", 10), window);
+	}
+	if (rl != 0) {
+		if (rl < 0)
+			resp_problem(req, 500, "internal", NULL);
+		return;
+	}
+	struct user u;
+	const char *hash = NULL;
+	int rc = valid_username(username) ?
+		users_by_username(db, req->arena, username, &u, &hash) : 0;
+	if (rc < 0) {
+		resp_problem(req, 500, "internal", NULL);
+		return;
+	}
+	/* Verify against a dummy hash for unknown users, so the answer and its
+	 * timing do not tell which usernames exist. */
+	static char dummy[crypto_pwhash_STRBYTES];
+	if (dummy[0] == '\0' && auth_hash_password("not a password", dummy) < 0) {
+		resp_problem(req, 503, "busy", NULL);
+		return;
+	}
+	int ok = auth_check_password(rc == 1 ? hash : dummy, password) && rc == 1;
+	if (!ok) {
+		resp_problem(req, 401, "invalid_credentials", "Wrong username or password.");
+		return;
+	}
+	issue_session(req, db, &u, device, 200);
+}
+
+/* POST /auth/refresh */
+void auth_refresh(struct req *req)
+{
+	static const char *const allowed[] = {"refresh_token", NULL};
+	const char *token;
+	if (json_req_only(req, req->json, allowed) < 0 ||
+	    json_req_str(req, req->json, "refresh_token", 1, 1, 128, &token) < 0)
+		return;
+	struct db *db = app_db(req);
+	if (db == NULL)
+		return;
+	unsigned char old_h[32], new_h[32];
+	auth_sha256(token, old_h);
+	char *fresh = auth_random_token(req->arena, 32);
+	auth_sha256(fresh, new_h);
+	int64_t sid = 0, uid = 0;
+	int rc = sessions_rotate(db, old_h, new_h, refresh_days(), &sid, &uid);
+	if (rc < 0) {
+		resp_problem(req, 500, "internal", NULL);
+		return;
+	}
+	if (rc == 2) {
+		log_warn("refresh token reuse on session %lld; session revoked", (long long)sid);
+		resp_problem(req, 401, "refresh_token_reused",
+			"This refresh token was already used; the session has been ended.");
+		return;
+	}
+	if (rc == 0) {
+		resp_problem(req, 401, "invalid_refresh_token", "The refresh token is not valid.");
+		return;
+	}
+	struct user u;
+	if (users_get(db, req->arena, uid, &u) != 1 || u.deleted) {
+		resp_problem(req, 401, "invalid_refresh_token", "The account no longer exists.");
+		return;
+	}
+	char *access = auth_issue_token(req->arena, uid, sid, token_ttl());
+	if (access == NULL) {
+		resp_problem(req, 500, "internal", NULL);
+		return;
+	}
+	json_object *o = json_object_new_object();
+	json_object_object_add(o, "user", auth_user_json(req->arena, &u));
+	json_object_object_add(o, "access_token", json_object_new_string(access));
+	json_object_object_add(o, "refresh_token", json_object_new_string(fresh));
+	json_object_object_add(o, "token_type", json_object_new_string("Bearer"));
+	json_object_object_add(o, "expires_in", json_object_new_int(token_ttl()));
+	json_object_object_add(o, "session_id", json_object_new_int64(sid));
+	resp_json(req, 200, o);
+}
+
+/* POST /auth/logout */
+void auth_logout(struct req *req)
+{
+	struct db *db = app_db(req);
+	if (db == NULL)
+		return;
+	if (sessions_revoke(db, req->session_id, req->user_id) < 0) {
+		resp_problem(req, 500, "internal", NULL);
+		return;
+	}
+	resp_json(req, 204, NULL);
+}
+
+static void send_user(struct req *req, struct db *db, int64_t id, int status)
+{
+	struct user u;
+	int rc = users_get(db, req->arena, id, &u);
+	if (rc < 0) {
+		resp_problem(req, 500, "internal", NULL);
+		return;
+	}
+	if (rc == 0) {
+		resp_problem(req, 404, "not_found", "No such user.");
+		return;
+	}
+	resp_json(req, status, auth_user_json(req->arena, &u));
+}
+
+/* GET /me */
+void auth_me_get(struct req *req)
+{
+	struct db *db = app_db(req);
+	if (db != NULL)
+		send_user(req, db, req->user_id, 200);
+}
+
+/* PATCH /me */
+void auth_me_patch(struct req *req)
+{
+	static const char *const allowed[] = {"display_name", "about",
+		"current_password", "new_password", NULL};
+	const char *display, *about, *cur, *newpw;
+	int64_t avatar = -1; /* unchanged: avatars arrive with media uploads */
+	if (json_req_only(req, req->json, allowed) < 0 ||
+	    json_req_str(req, req->json, "display_name", 0, 1, 256, &display) < 0 ||
+	    json_req_str(req, req->json, "about", 0, 0, 1200, &about) < 0 ||
+	    json_req_str(req, req->json, "current_password", 0, 1, PASSWORD_MAX, &cur) < 0 ||
+	    json_req_str(req, req->json, "new_password", 0, 1, PASSWORD_MAX, &newpw) < 0)
+		return;
+	if ((display && check_text(req, "display_name", display, DISPLAY_MAX_CHARS, 0) < 0) ||
+	    (about && check_text(req, "about", about, ABOUT_MAX_CHARS, 1) < 0))
+		return;
+	if (display != NULL) {
+		int blank = 1;
+		for (const char *p = display; *p; p++)
+			if (*p != ' ')
+				blank = 0;
+		if (blank) {
+			resp_problem(req, 400, "invalid_field", "Field 'display_name' must not be blank.");
+			return;
+		}
+	}
+	if ((newpw != NULL) != (cur != NULL)) {
+		resp_problem(req, 400, "invalid_field",
+			"Changing the password needs both current_password and new_password.");
+		return;
+	}
+	if (newpw != NULL && strlen(newpw) < PASSWORD_MIN) {
+		resp_problem(req, 400, "weak_password", "Passwords need at least 8 characters.");
+		return;
+	}
+	struct db *db = app_db(req);
+	if (db == NULL)
+		return;
+	if (newpw != NULL) {
+		struct user u;
+		const char *hash = NULL;
+		if (users_get(db, req->arena, req->user_id, &u) != 1 ||
+		    users_by_username(db, req->arena, u.username, &u, &hash) != 1) {
+			resp_problem(req, 500, "internal", NULL);
+			return;
+		}
+		if (!auth_check_password(hash, cur)) {
+			resp_problem(req, 403, "wrong_password", "The current password is wrong.");
+			return;
+		}
+		char nh[crypto_pwhash_STRBYTES];
+		if (auth_hash_password(newpw, nh) < 0 || users_set_password(db, req->user_id, nh) < 0) {
+			resp_problem(req, 500, "internal", NULL);
+			return;
+		}
+	}
+	if ((display || about || avatar >= 0) &&
+	    users_update(db, req->user_id, display, about, avatar) < 0) {
+		resp_problem(req, 500, "internal", NULL);
+		return;
+	}
+	if (display || about || avatar >= 0)
+		emit_profile_changed(db, req->arena, req->user_id);
+	send_user(req, db, req->user_id, 200);
+}
+
+/* DELETE /me  {password} */
+void auth_me_delete(struct req *req)
+{
+	static const char *const allowed[] = {"password", NULL};
+	const char *password;
+	if (json_req_only(req, req->json, allowed) < 0 ||
+	    json_req_str(req, req->json, "password", 1, 1, PASSWORD_MAX, &password) < 0)
+		return;
+	struct db *db = app_db(req);
+	if (db == NULL)
+		return;
+	struct user u;
+	const char *hash = NULL;
+	if (users_get(db, req->arena, req->user_id, &u) != 1 ||
+	    users_by_username(db, req->arena, u.username, &u, &hash) != 1) {
+		resp_problem(req, 500, "internal", NULL);
+		return;
+	}
+	if (!auth_check_password(hash, password)) {
+		resp_problem(req, 403, "wrong_password", "The password is wrong.");
+		return;
+	}
+	if (users_delete(db, req->user_id) < 0) {
+		resp_problem(req, 500, "internal", NULL);
+		return;
+	}
+	emit_profile_changed(db, req->arena, req->user_id);
+	resp_json(req, 204, NULL);
+}
+
+/* GET /users/{id} */
+void auth_user_get(struct req *req)
+{
+	int64_t id;
+	if (!req_param_id(req, 0, &id))
+		return;
+	struct db *db = app_db(req);
+	if (db != NULL)
+		send_user(req, db, id, 200);
+}
+
+/* GET /users?q=&cursor=&limit= */
+void auth_users_search(struct req *req)
+{
+	const char *q = req_query(req, "q");
+	const char *cursor = req_query(req, "cursor");
+	const char *lim = req_query(req, "limit");
+	if (q == NULL || *q == '\0' || strlen(q) > 64) {
+		resp_problem(req, 400, "invalid_query", "Give q: 1-64 characters to search for.");
+		return;
+	}
+	long limit = 20;
+	if (lim != NULL) {
+		char *end;
+		limit = strtol(lim, &end, 10);
+		if (*end != '\0' || limit < 1 || limit > 100) {
+			resp_problem(req, 400, "invalid_query", "limit must be 1-100.");
+			return;
+		}
+	}
+	long long after = 0;
+	if (cursor != NULL) {
+		char *end;
+		after = strtoll(cursor, &end, 10);
+		if (*cursor == '\0' || *end != '\0' || after < 0) {
+			resp_problem(req, 400, "invalid_cursor", "The cursor is not valid.");
+			return;
+		}
+	}
+	struct db *db = app_db(req);
+	if (db == NULL)
+		return;
+	struct user *list = arena_alloc(req->arena, sizeof(struct user) * (size_t)(limit + 1));
+	int n = users_search(db, req->arena, q, after, (int)limit + 1, list);
+	if (n < 0) {
+		resp_problem(req, 500, "internal", NULL);
+		return;
+	}
+	json_object *arr = json_object_new_array();
+	int shown = n > limit ? (int)limit : n;
+	for (int i = 0; i < shown; i++)
+		json_object_array_add(arr, auth_user_json(req->arena, &list[i]));
+	json_object *o = json_object_new_object();
+	json_object_object_add(o, "users", arr);
+	json_object_object_add(o, "next_cursor", n > limit ?
+		json_object_new_string(arena_printf(req->arena, "%lld",
+			(long long)list[shown - 1].id)) : NULL);
+	resp_json(req, 200, o);
+}
+
+/* GET /sessions */
+void auth_sessions_list(struct req *req)
+{
+	struct db *db = app_db(req);
+	if (db == NULL)
+		return;
+	struct session list[100];
+	int n = sessions_list(db, req->arena, req->user_id, 100, list);
+	if (n < 0) {
+		resp_problem(req, 500, "internal", NULL);
+		return;
+	}
+	json_object *arr = json_object_new_array();
+	for (int i = 0; i < n; i++) {
+		json_object *s = json_object_new_object();
+		json_object_object_add(s, "id", json_object_new_int64(list[i].id));
+		json_object_object_add(s, "device_name", json_object_new_string(list[i].device_name));
+		json_object_object_add(s, "user_agent", json_object_new_string(list[i].user_agent));
+		json_object_object_add(s, "ip", json_object_new_string(list[i].ip));
+		json_object_object_add(s, "created_at",
+			json_object_new_string(http_time(req->arena, list[i].created_at)));
+		json_object_object_add(s, "last_used_at",
+			json_object_new_string(http_time(req->arena, list[i].last_used_at)));
+		json_object_object_add(s, "expires_at",
+			json_object_new_string(http_time(req->arena, list[i].expires_at)));
+		json_object_object_add(s, "current",
+			json_object_new_boolean(list[i].id == req->session_id));
+		json_object_array_add(arr, s);
+	}
+	json_object *o = json_object_new_object();
+	json_object_object_add(o, "sessions", arr);
+	resp_json(req, 200, o);
+}
+
+/* DELETE /sessions/{id} */
+void auth_session_delete(struct req *req)
+{
+	int64_t id;
+	if (!req_param_id(req, 0, &id))
+		return;
+	struct db *db = app_db(req);
+	if (db == NULL)
+		return;
+	int rc = sessions_revoke(db, id, req->user_id);
+	if (rc < 0)
+		resp_problem(req, 500, "internal", NULL);
+	else if (rc == 0)
+		resp_problem(req, 404, "not_found", "No such session.");
+	else
+		resp_json(req, 204, NULL);
+}

@@ -1,0 +1,194 @@
+#include "cache/cache.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include <libmemcached/memcached.h>
+#include <libmemcachedutil-1.0/pool.h>
+
+#include "util/config.h"
+#include "util/log.h"
+
+static memcached_pool_st *pool;
+static memcached_st *master;
+
+int cache_init(int max_connections)
+{
+	const char *servers = config_str("memcached", NULL);
+	if (servers == NULL || *servers == '\0')
+		return -1;
+	/* "host:port host:port", commas also accepted. */
+	char list[1024];
+	snprintf(list, sizeof(list), "%s", servers);
+	for (char *p = list; *p; p++)
+		if (*p == ' ')
+			*p = ',';
+	memcached_server_st *parsed = memcached_servers_parse(list);
+	if (parsed == NULL) {
+		log_error("cache: bad memcached server list '%s'", servers);
+		return -1;
+	}
+	master = memcached_create(NULL);
+	if (master == NULL || memcached_server_push(master, parsed) != MEMCACHED_SUCCESS) {
+		memcached_server_list_free(parsed);
+		log_error("cache: cannot use memcached servers '%s'", servers);
+		if (master)
+			memcached_free(master);
+		master = NULL;
+		return -1;
+	}
+	memcached_server_list_free(parsed);
+	memcached_behavior_set(master, MEMCACHED_BEHAVIOR_DISTRIBUTION,
+		MEMCACHED_DISTRIBUTION_CONSISTENT_KETAMA);
+	memcached_behavior_set(master, MEMCACHED_BEHAVIOR_BINARY_PROTOCOL, 1);
+	memcached_behavior_set(master, MEMCACHED_BEHAVIOR_TCP_NODELAY, 1);
+	memcached_behavior_set(master, MEMCACHED_BEHAVIOR_NO_BLOCK, 1);
+	memcached_behavior_set(master, MEMCACHED_BEHAVIOR_CONNECT_TIMEOUT, 100);
+	memcached_behavior_set(master, MEMCACHED_BEHAVIOR_POLL_TIMEOUT, 200);
+	memcached_behavior_set(master, MEMCACHED_BEHAVIOR_SND_TIMEOUT, 200000);
+	memcached_behavior_set(master, MEMCACHED_BEHAVIOR_RCV_TIMEOUT, 200000);
+	/* A dead server is skipped for 2 s instead of costing a timeout per call. */
+	memcached_behavior_set(master, MEMCACHED_BEHAVIOR_RETRY_TIMEOUT, 2);
+	memcached_behavior_set(master, MEMCACHED_BEHAVIOR_SERVER_FAILURE_LIMIT, 1);
+	memcached_behavior_set(master, MEMCACHED_BEHAVIOR_DEAD_TIMEOUT, 2);
+	pool = memcached_pool_create(master, 1, (uint32_t)max_connections);
+	if (pool == NULL) {
+		memcached_free(master);
+		master = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+void cache_shutdown(void)
+{
+	if (pool != NULL)
+		memcached_pool_destroy(pool);
+	if (master != NULL)
+		memcached_free(master);
+	pool = NULL;
+	master = NULL;
+}
+
+static memcached_st *get(void)
+{
+	if (pool == NULL)
+		return NULL;
+	memcached_return_t rc;
+	return memcached_pool_pop(pool, true, &rc);
+}
+
+static void put(memcached_st *m)
+{
+	memcached_pool_push(pool, m);
+}
+
+int cache_get(const char *key, struct arena *a, char **val, size_t *len)
+{
+	*val = NULL;
+	memcached_st *m = get();
+	if (m == NULL)
+		return -1;
+	size_t n;
+	uint32_t flags;
+	memcached_return_t rc;
+	char *v = memcached_get(m, key, strlen(key), &n, &flags, &rc);
+	put(m);
+	if (v == NULL)
+		return rc == MEMCACHED_NOTFOUND ? 0 : -1;
+	*val = arena_strndup(a, v, n);
+	if (len)
+		*len = n;
+	free(v);
+	return 1;
+}
+
+int cache_set(const char *key, const char *val, size_t len, int ttl)
+{
+	memcached_st *m = get();
+	if (m == NULL)
+		return -1;
+	memcached_return_t rc = memcached_set(m, key, strlen(key), val, len, (time_t)ttl, 0);
+	put(m);
+	return memcached_success(rc) ? 0 : -1;
+}
+
+int cache_add(const char *key, const char *val, size_t len, int ttl)
+{
+	memcached_st *m = get();
+	if (m == NULL)
+		return -1;
+	memcached_return_t rc = memcached_add(m, key, strlen(key), val, len, (time_t)ttl, 0);
+	put(m);
+	if (memcached_success(rc))
+		return 1;
+	return rc == MEMCACHED_DATA_EXISTS || rc == MEMCACHED_NOTSTORED ? 0 : -1;
+}
+
+int cache_del(const char *key)
+{
+	memcached_st *m = get();
+	if (m == NULL)
+		return -1;
+	memcached_return_t rc = memcached_delete(m, key, strlen(key), 0);
+	put(m);
+	return memcached_success(rc) || rc == MEMCACHED_NOTFOUND ? 0 : -1;
+}
+
+int cache_incr(const char *key, uint64_t *out)
+{
+	memcached_st *m = get();
+	if (m == NULL)
+		return -1;
+	uint64_t v = 0;
+	memcached_return_t rc = memcached_increment_with_initial(m, key, strlen(key), 1, 1,
+		0, &v);
+	put(m);
+	if (!memcached_success(rc))
+		return -1;
+	if (out)
+		*out = v;
+	return 0;
+}
+
+int cache_mget(const char *const *keys, size_t n, struct arena *a, char **vals)
+{
+	for (size_t i = 0; i < n; i++)
+		vals[i] = NULL;
+	memcached_st *m = get();
+	if (m == NULL)
+		return -1;
+	size_t lens[n > 0 ? n : 1];
+	for (size_t i = 0; i < n; i++)
+		lens[i] = strlen(keys[i]);
+	memcached_return_t rc = memcached_mget(m, (const char *const *)keys, lens, n);
+	if (!memcached_success(rc)) {
+		put(m);
+		return -1;
+	}
+	memcached_result_st *res;
+	while ((res = memcached_fetch_result(m, NULL, &rc)) != NULL) {
+		const char *k = memcached_result_key_value(res);
+		size_t kl = memcached_result_key_length(res);
+		for (size_t i = 0; i < n; i++) {
+			if (lens[i] == kl && memcmp(keys[i], k, kl) == 0) {
+				vals[i] = arena_strndup(a, memcached_result_value(res),
+					memcached_result_length(res));
+				break;
+			}
+		}
+		memcached_result_free(res);
+	}
+	put(m);
+	return 0;
+}
+
+void cache_key(char *buf, const char *kind, int64_t id)
+{
+	snprintf(buf, CACHE_KEY_MAX, "m:%s:%lld", kind, (long long)id);
+}
+
+void cache_key2(char *buf, const char *kind, int64_t a, int64_t b)
+{
+	snprintf(buf, CACHE_KEY_MAX, "m:%s:%lld:%lld", kind, (long long)a, (long long)b);
+}

@@ -1,0 +1,542 @@
+#include "db/db.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <errmsg.h>
+#include <mysql.h>
+#include <mysqld_error.h>
+
+#include "util/config.h"
+#include "util/log.h"
+#include "util/xalloc.h"
+
+#define STMT_SLOTS 256	/* per-connection statement cache (open addressing) */
+#define MAX_PARAMS 24
+#define MAX_COLS 40
+
+struct col {
+	char *buf;
+	unsigned long cap;
+	unsigned long len;
+	my_bool is_null;
+	my_bool error;
+};
+
+struct db {
+	MYSQL *conn;
+	struct {
+		const char *sql;
+		MYSQL_STMT *stmt;
+	} cache[STMT_SLOTS];
+	MYSQL_STMT *cur;	/* statement with the active result */
+	int ncols;
+	struct col cols[MAX_COLS];
+	MYSQL_BIND rbind[MAX_COLS];
+	int in_tx;
+	int tx_broken;		/* connection lost inside a transaction */
+	int last_errno;
+	uint64_t affected;
+	int64_t insert_id;
+};
+
+int db_global_init(void)
+{
+	if (mysql_library_init(0, NULL, NULL) != 0) {
+		log_error("db: mysql_library_init failed");
+		return -1;
+	}
+	return 0;
+}
+
+static int connect_db(struct db *db)
+{
+	db->conn = mysql_init(NULL);
+	if (db->conn == NULL)
+		return -1;
+	unsigned int timeout = (unsigned int)config_int("db_connect_timeout", 5);
+	mysql_options(db->conn, MYSQL_OPT_CONNECT_TIMEOUT, &timeout);
+	mysql_options(db->conn, MYSQL_SET_CHARSET_NAME, "utf8mb4");
+	const char *sock = config_str("db_socket", NULL);
+	const char *host = config_str("db_host", sock ? NULL : "127.0.0.1");
+	unsigned int port = (unsigned int)config_int("db_port", 3306);
+	if (mysql_real_connect(db->conn, host, config_str("db_user", "root"),
+		    config_str("db_password", ""), config_str("db_name", "messenger"), port, sock,
+		    CLIENT_FOUND_ROWS) == NULL) {
+		log_error("db: connect failed: %s", mysql_error(db->conn));
+		mysql_close(db->conn);
+		db->conn = NULL;
+		return -1;
+	}
+	/* UTC everywhere; strict mode so bad data errors instead of truncating. */
+	if (mysql_query(db->conn, "SET time_zone = '+00:00', sql_mode = 'STRICT_ALL_TABLES,"
+				  "NO_ZERO_DATE,NO_ENGINE_SUBSTITUTION,ERROR_FOR_DIVISION_BY_ZERO'") != 0 ||
+	    mysql_query(db->conn, "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED") != 0) {
+		log_error("db: session setup failed: %s", mysql_error(db->conn));
+		mysql_close(db->conn);
+		db->conn = NULL;
+		return -1;
+	}
+	/* The recipient set of one event fan-out (see lib/db/events.c). */
+	if (mysql_query(db->conn, "CREATE TEMPORARY TABLE IF NOT EXISTS fanout ("
+				  "user_id BIGINT UNSIGNED NOT NULL, PRIMARY KEY USING BTREE (user_id))"
+				  " ENGINE=MEMORY") != 0) {
+		log_error("db: fan-out table setup failed: %s", mysql_error(db->conn));
+		mysql_close(db->conn);
+		db->conn = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+struct db *db_open(void)
+{
+	struct db *db = xcalloc(1, sizeof(*db));
+	if (connect_db(db) < 0) {
+		free(db);
+		return NULL;
+	}
+	return db;
+}
+
+static void drop_result(struct db *db)
+{
+	if (db->cur != NULL) {
+		mysql_stmt_free_result(db->cur);
+		db->cur = NULL;
+	}
+	db->ncols = 0;
+}
+
+static void drop_stmts(struct db *db)
+{
+	drop_result(db);
+	for (int i = 0; i < STMT_SLOTS; i++) {
+		if (db->cache[i].stmt != NULL)
+			mysql_stmt_close(db->cache[i].stmt);
+		db->cache[i].stmt = NULL;
+		db->cache[i].sql = NULL;
+	}
+}
+
+void db_close(struct db *db)
+{
+	if (db == NULL)
+		return;
+	drop_stmts(db);
+	for (int i = 0; i < MAX_COLS; i++)
+		free(db->cols[i].buf);
+	if (db->conn != NULL)
+		mysql_close(db->conn);
+	free(db);
+}
+
+static int reconnect(struct db *db)
+{
+	drop_stmts(db);
+	if (db->conn != NULL)
+		mysql_close(db->conn);
+	db->conn = NULL;
+	return connect_db(db);
+}
+
+static MYSQL_STMT *prepare(struct db *db, const char *sql)
+{
+	uintptr_t h = ((uintptr_t)sql >> 3) * 2654435761u;
+	for (int i = 0; i < STMT_SLOTS; i++) {
+		int slot = (int)((h + (uintptr_t)i) % STMT_SLOTS);
+		if (db->cache[slot].sql == sql)
+			return db->cache[slot].stmt;
+		if (db->cache[slot].sql == NULL) {
+			MYSQL_STMT *st = mysql_stmt_init(db->conn);
+			if (st == NULL)
+				return NULL;
+			if (mysql_stmt_prepare(st, sql, strlen(sql)) != 0) {
+				db->last_errno = (int)mysql_stmt_errno(st);
+				log_error("db: prepare failed (%d %s): %.200s", db->last_errno,
+					mysql_stmt_error(st), sql);
+				mysql_stmt_close(st);
+				return NULL;
+			}
+			db->cache[slot].sql = sql;
+			db->cache[slot].stmt = st;
+			return st;
+		}
+	}
+	log_error("db: statement cache full");
+	return NULL;
+}
+
+static int is_conn_lost(int e)
+{
+	return e == CR_SERVER_GONE_ERROR || e == CR_SERVER_LOST || e == CR_CONN_HOST_ERROR ||
+	       e == CR_CONNECTION_ERROR || e == ER_CONNECTION_KILLED || e == 1927 /* killed */;
+}
+
+static int run(struct db *db, const char *sql, const char *fmt, va_list ap)
+{
+	MYSQL_BIND pb[MAX_PARAMS];
+	unsigned long plen[MAX_PARAMS];
+	int64_t ival[MAX_PARAMS];
+	double dval[MAX_PARAMS];
+	my_bool pnull[MAX_PARAMS];
+	int np = (int)strlen(fmt);
+	if (np > MAX_PARAMS) {
+		log_error("db: too many parameters");
+		return -1;
+	}
+	memset(pb, 0, sizeof(pb));
+	for (int i = 0; i < np; i++) {
+		pnull[i] = 0;
+		pb[i].is_null = &pnull[i];
+		switch (fmt[i]) {
+		case 'i':
+			ival[i] = va_arg(ap, int64_t);
+			pb[i].buffer_type = MYSQL_TYPE_LONGLONG;
+			pb[i].buffer = &ival[i];
+			break;
+		case 'I': {
+			const int64_t *p = va_arg(ap, const int64_t *);
+			pb[i].buffer_type = MYSQL_TYPE_LONGLONG;
+			if (p == NULL) {
+				pnull[i] = 1;
+				ival[i] = 0;
+			} else {
+				ival[i] = *p;
+			}
+			pb[i].buffer = &ival[i];
+			break;
+		}
+		case 'd':
+			dval[i] = va_arg(ap, double);
+			pb[i].buffer_type = MYSQL_TYPE_DOUBLE;
+			pb[i].buffer = &dval[i];
+			break;
+		case 's': {
+			const char *s = va_arg(ap, const char *);
+			pb[i].buffer_type = MYSQL_TYPE_STRING;
+			if (s == NULL) {
+				pnull[i] = 1;
+				plen[i] = 0;
+			} else {
+				plen[i] = (unsigned long)strlen(s);
+			}
+			pb[i].buffer = (void *)s;
+			pb[i].length = &plen[i];
+			break;
+		}
+		case 'b': {
+			const void *p = va_arg(ap, const void *);
+			size_t n = va_arg(ap, size_t);
+			pb[i].buffer_type = MYSQL_TYPE_BLOB;
+			pb[i].buffer = (void *)p;
+			plen[i] = (unsigned long)n;
+			pnull[i] = p == NULL;
+			pb[i].length = &plen[i];
+			break;
+		}
+		default:
+			log_error("db: bad format character '%c'", fmt[i]);
+			return -1;
+		}
+	}
+
+	MYSQL_STMT *st = prepare(db, sql);
+	if (st == NULL)
+		return -1;
+	if (mysql_stmt_param_count(st) != (unsigned long)np) {
+		log_error("db: statement wants %lu parameters, got %d: %.200s",
+			mysql_stmt_param_count(st), np, sql);
+		return -1;
+	}
+	if (np > 0 && mysql_stmt_bind_param(st, pb) != 0) {
+		db->last_errno = (int)mysql_stmt_errno(st);
+		log_error("db: bind failed: %s", mysql_stmt_error(st));
+		return -1;
+	}
+	if (mysql_stmt_execute(st) != 0) {
+		db->last_errno = (int)mysql_stmt_errno(st);
+		if (db->last_errno != ER_DUP_ENTRY && !is_conn_lost(db->last_errno) &&
+		    db->last_errno != ER_LOCK_DEADLOCK && db->last_errno != ER_LOCK_WAIT_TIMEOUT)
+			log_error("db: execute failed (%d %s): %.200s", db->last_errno,
+				mysql_stmt_error(st), sql);
+		return -1;
+	}
+	db->affected = (uint64_t)mysql_stmt_affected_rows(st);
+	db->insert_id = (int64_t)mysql_stmt_insert_id(st);
+
+	MYSQL_RES *meta = mysql_stmt_result_metadata(st);
+	if (meta == NULL)
+		return 0;
+	int nc = (int)mysql_num_fields(meta);
+	mysql_free_result(meta);
+	if (nc > MAX_COLS) {
+		log_error("db: too many result columns");
+		return -1;
+	}
+	memset(db->rbind, 0, sizeof(db->rbind));
+	for (int i = 0; i < nc; i++) {
+		struct col *c = &db->cols[i];
+		if (c->buf == NULL) {
+			c->cap = 256;
+			c->buf = xmalloc(c->cap);
+		}
+		db->rbind[i].buffer_type = MYSQL_TYPE_STRING;
+		db->rbind[i].buffer = c->buf;
+		db->rbind[i].buffer_length = c->cap;
+		db->rbind[i].length = &c->len;
+		db->rbind[i].is_null = &c->is_null;
+		db->rbind[i].error = &c->error;
+	}
+	if (mysql_stmt_bind_result(st, db->rbind) != 0 || mysql_stmt_store_result(st) != 0) {
+		db->last_errno = (int)mysql_stmt_errno(st);
+		log_error("db: result failed: %s", mysql_stmt_error(st));
+		mysql_stmt_free_result(st);
+		return -1;
+	}
+	db->cur = st;
+	db->ncols = nc;
+	return 0;
+}
+
+int db_exec(struct db *db, const char *sql, const char *fmt, ...)
+{
+	drop_result(db);
+	db->last_errno = 0;
+	if (db->conn == NULL && (db->in_tx || reconnect(db) < 0)) {
+		db->tx_broken = db->in_tx;
+		return -1;
+	}
+	for (int attempt = 0;; attempt++) {
+		va_list ap;
+		va_start(ap, fmt);
+		int rc = run(db, sql, fmt, ap);
+		va_end(ap);
+		if (rc == 0)
+			return 0;
+		if (!is_conn_lost(db->last_errno) || attempt > 0)
+			return -1;
+		if (db->in_tx) {
+			db->tx_broken = 1;
+			reconnect(db);
+			return -1;
+		}
+		log_warn("db: connection lost (%d); reconnecting", db->last_errno);
+		if (reconnect(db) < 0)
+			return -1;
+	}
+}
+
+int db_next(struct db *db)
+{
+	if (db->cur == NULL)
+		return 0;
+	int rc = mysql_stmt_fetch(db->cur);
+	if (rc == MYSQL_NO_DATA) {
+		drop_result(db);
+		return 0;
+	}
+	if (rc == 1) {
+		log_error("db: fetch failed: %s", mysql_stmt_error(db->cur));
+		drop_result(db);
+		return -1;
+	}
+	if (rc == MYSQL_DATA_TRUNCATED) {
+		/* Grow the buffers of the long columns and fetch them again. */
+		for (int i = 0; i < db->ncols; i++) {
+			struct col *c = &db->cols[i];
+			if (!c->error)
+				continue;
+			unsigned long need = c->len + 1;
+			c->buf = xrealloc(c->buf, need);
+			c->cap = need;
+			db->rbind[i].buffer = c->buf;
+			db->rbind[i].buffer_length = c->cap;
+			if (mysql_stmt_fetch_column(db->cur, &db->rbind[i], (unsigned int)i, 0) != 0) {
+				log_error("db: fetch_column failed");
+				drop_result(db);
+				return -1;
+			}
+		}
+		/* Rebind so the next rows use the larger buffers. */
+		mysql_stmt_bind_result(db->cur, db->rbind);
+	}
+	return 1;
+}
+
+int db_isnull(struct db *db, int col)
+{
+	return col >= db->ncols || db->cols[col].is_null;
+}
+
+const char *db_peek(struct db *db, int col, size_t *len)
+{
+	if (db_isnull(db, col)) {
+		if (len)
+			*len = 0;
+		return NULL;
+	}
+	struct col *c = &db->cols[col];
+	if (c->len >= c->cap) {
+		c->buf = xrealloc(c->buf, c->len + 1);
+		c->cap = c->len + 1;
+	}
+	c->buf[c->len] = '\0';
+	if (len)
+		*len = c->len;
+	return c->buf;
+}
+
+int64_t db_int(struct db *db, int col)
+{
+	const char *s = db_peek(db, col, NULL);
+	return s ? strtoll(s, NULL, 10) : 0;
+}
+
+double db_double(struct db *db, int col)
+{
+	const char *s = db_peek(db, col, NULL);
+	return s ? strtod(s, NULL) : 0.0;
+}
+
+char *db_str(struct db *db, int col, struct arena *a, size_t *len)
+{
+	size_t n;
+	const char *s = db_peek(db, col, &n);
+	if (len)
+		*len = n;
+	return s ? arena_strndup(a, s, n) : NULL;
+}
+
+uint64_t db_affected(struct db *db)
+{
+	return db->affected;
+}
+
+int64_t db_insert_id(struct db *db)
+{
+	return db->insert_id;
+}
+
+int db_errno(struct db *db)
+{
+	return db->last_errno;
+}
+
+int db_in_tx(struct db *db)
+{
+	return db->in_tx;
+}
+
+static int simple(struct db *db, const char *q)
+{
+	if (db->conn == NULL)
+		return -1;
+	if (mysql_query(db->conn, q) != 0) {
+		db->last_errno = (int)mysql_errno(db->conn);
+		return -1;
+	}
+	return 0;
+}
+
+int db_tx(struct db *db, int (*fn)(struct db *db, void *ctx), void *ctx)
+{
+	for (int attempt = 0; attempt < 6; attempt++) {
+		drop_result(db);
+		if (db->conn == NULL && reconnect(db) < 0)
+			return -1;
+		if (simple(db, "START TRANSACTION") != 0) {
+			if (is_conn_lost(db->last_errno) && reconnect(db) == 0)
+				continue;
+			log_error("db: begin failed: %d", db->last_errno);
+			return -1;
+		}
+		db->in_tx = 1;
+		db->tx_broken = 0;
+		int rc = fn(db, ctx);
+		drop_result(db);
+		if (rc == 0) {
+			if (simple(db, "COMMIT") == 0) {
+				db->in_tx = 0;
+				return 0;
+			}
+			rc = -1;
+			if (is_conn_lost(db->last_errno)) {
+				/* We cannot know whether the commit happened. Callers
+				 * make their writes idempotent (client_id), so a retry
+				 * finds the first result instead of duplicating. */
+				db->tx_broken = 1;
+			}
+		}
+		int e = db->last_errno;
+		if (db->conn != NULL)
+			simple(db, "ROLLBACK");
+		db->in_tx = 0;
+		if (rc == 1)
+			return 1;
+		int retry = e == ER_LOCK_DEADLOCK || e == ER_LOCK_WAIT_TIMEOUT || db->tx_broken ||
+			    e == 1020 /* record changed (optimistic) */;
+		if (!retry)
+			return -1;
+		if (db->tx_broken)
+			reconnect(db);
+		log_warn("db: transaction retry %d after error %d", attempt + 1, e);
+		usleep((useconds_t)(1000 * (attempt + 1) * (attempt + 1)));
+	}
+	log_error("db: transaction failed after retries");
+	return -1;
+}
+
+/* --- pool --- */
+
+static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t pool_cond = PTHREAD_COND_INITIALIZER;
+static struct db **pool;
+static int pool_size, pool_free, pool_opened;
+
+void db_pool_init(int size)
+{
+	pool = xcalloc((size_t)size, sizeof(*pool));
+	pool_size = size;
+	pool_free = 0;
+	pool_opened = 0;
+}
+
+struct db *db_pool_acquire(void)
+{
+	pthread_mutex_lock(&pool_lock);
+	for (;;) {
+		if (pool_free > 0) {
+			struct db *db = pool[--pool_free];
+			pthread_mutex_unlock(&pool_lock);
+			return db;
+		}
+		if (pool_opened < pool_size) {
+			pool_opened++;
+			pthread_mutex_unlock(&pool_lock);
+			struct db *db = db_open();
+			if (db == NULL) {
+				pthread_mutex_lock(&pool_lock);
+				pool_opened--;
+				pthread_mutex_unlock(&pool_lock);
+			}
+			return db;
+		}
+		pthread_cond_wait(&pool_cond, &pool_lock);
+	}
+}
+
+void db_pool_release(struct db *db)
+{
+	if (db == NULL)
+		return;
+	drop_result(db);
+	pthread_mutex_lock(&pool_lock);
+	pool[pool_free++] = db;
+	pthread_cond_signal(&pool_cond);
+	pthread_mutex_unlock(&pool_lock);
+}

@@ -1,0 +1,67 @@
+/*
+ * MariaDB/MySQL access. All SQL text lives in lib/db/ files as static strings;
+ * db_exec() prepares each one once per connection (cached by the string's
+ * address) and binds parameters from a format:
+ *   'i' int64_t          'I' const int64_t * (NULL pointer -> SQL NULL)
+ *   's' const char * (NULL -> SQL NULL)     'b' const void *, size_t (blob)
+ *   'd' double
+ * Result columns are read as text through db_int()/db_str(). One result is
+ * active per connection; db_exec() discards the previous one.
+ *
+ * A lost connection ("server gone away") is reopened and the statement
+ * retried once, unless it happened inside a transaction: then the error is
+ * returned and db_tx() retries the whole transaction, as it does for
+ * deadlocks and lock wait timeouts.
+ */
+#ifndef DB_DB_H
+#define DB_DB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/arena.h"
+
+struct db;
+
+/* MySQL error numbers callers care about. */
+#define DB_ER_DUP_ENTRY 1062
+#define DB_ER_NO_REFERENCED_ROW 1452
+
+/* Process-wide init (before threads). Returns 0 or -1. */
+int db_global_init(void);
+
+/* Opens a connection from the configuration (db_socket or db_host/db_port,
+ * db_user, db_password, db_name). Returns NULL on failure (logged). The
+ * caller owns it: db_close(). */
+struct db *db_open(void);
+void db_close(struct db *db);
+
+/* Executes sql. Returns 0, or -1 on error (logged unless it is a duplicate
+ * key, which callers check with db_errno()). */
+int db_exec(struct db *db, const char *sql, const char *fmt, ...);
+/* Next row of the current result: 1 row, 0 no more rows, -1 error. */
+int db_next(struct db *db);
+int db_isnull(struct db *db, int col);
+int64_t db_int(struct db *db, int col);	/* 0 for NULL */
+double db_double(struct db *db, int col);
+/* Copies a column into the arena; NULL for SQL NULL. len may be NULL. */
+char *db_str(struct db *db, int col, struct arena *a, size_t *len);
+/* Borrowed view of a column, valid until the next db_next/db_exec. */
+const char *db_peek(struct db *db, int col, size_t *len);
+uint64_t db_affected(struct db *db);
+int64_t db_insert_id(struct db *db);
+int db_errno(struct db *db);
+
+/* Runs fn inside BEGIN/COMMIT, retrying on deadlock, lock wait timeout and a
+ * lost connection (up to 5 times). fn returns 0 to commit, -1 on error
+ * (rolled back), or 1 to roll back without error (e.g. a client error was
+ * found). Returns fn's result, or -1 when the commit failed. */
+int db_tx(struct db *db, int (*fn)(struct db *db, void *ctx), void *ctx);
+int db_in_tx(struct db *db);
+
+/* A small pool for threaded processes (events.fcgi). */
+struct db *db_pool_acquire(void);
+void db_pool_release(struct db *db);
+void db_pool_init(int size);
+
+#endif

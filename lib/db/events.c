@@ -1,0 +1,163 @@
+#include "db/events.h"
+
+#include <string.h>
+
+#include "util/log.h"
+
+static const char *const SQL_FANOUT_CLEAR = "DELETE FROM fanout";
+static const char *const SQL_FANOUT_CONV =
+	"INSERT INTO fanout (user_id) SELECT user_id FROM members "
+	"WHERE conversation_id = ? AND user_id <> ?";
+static const char *const SQL_FANOUT_USER =
+	"INSERT INTO fanout (user_id) SELECT user_id FROM user_heads WHERE user_id = ? AND user_id <> ?";
+static const char *const SQL_FANOUT_CONTACTS =
+	"INSERT IGNORE INTO fanout (user_id) SELECT DISTINCT m2.user_id FROM members m1 "
+	"JOIN members m2 ON m2.conversation_id = m1.conversation_id "
+	"WHERE m1.user_id = ? AND m2.user_id <> ?";
+static const char *const SQL_FANOUT_SELF =
+	"INSERT IGNORE INTO fanout (user_id) VALUES (?)";
+/* Lock and number: ascending user_id order keeps concurrent fan-outs from
+ * deadlocking each other (and db_tx retries if they ever do). */
+static const char *const SQL_HEADS_BUMP =
+	"UPDATE user_heads h JOIN fanout f ON f.user_id = h.user_id SET h.last_seq = h.last_seq + 1";
+static const char *const SQL_EVENTS_INSERT =
+	"INSERT INTO user_events (user_id, seq, type, conversation_id, ref_id, payload, created_at) "
+	"SELECT h.user_id, h.last_seq, ?, ?, ?, ?, NOW(3) FROM user_heads h "
+	"JOIN fanout f ON f.user_id = h.user_id";
+static const char *const SQL_FANOUT_LIST = "SELECT user_id FROM fanout";
+
+static const char *const SQL_HEAD =
+	"SELECT last_seq, min_seq FROM user_heads WHERE user_id = ?";
+static const char *const SQL_READ =
+	"SELECT seq, type, COALESCE(conversation_id, 0), COALESCE(ref_id, 0), payload, "
+	"DATE_FORMAT(created_at, '%Y-%m-%d %H:%i:%s.%f') FROM user_events "
+	"WHERE user_id = ? AND seq > ? ORDER BY seq LIMIT ?";
+
+/* Pruning: find the newest expired seq per user in a batch, then delete. */
+static const char *const SQL_PRUNE_FIND =
+	"SELECT user_id, MAX(seq) FROM user_events WHERE created_at < NOW(3) - INTERVAL ? DAY "
+	"GROUP BY user_id LIMIT ?";
+static const char *const SQL_PRUNE_HEAD =
+	"UPDATE user_heads SET min_seq = GREATEST(min_seq, ? + 1) WHERE user_id = ?";
+static const char *const SQL_PRUNE_DELETE =
+	"DELETE FROM user_events WHERE user_id = ? AND seq <= ?";
+/* Typing and presence matter for seconds: drop them early. They are not
+ * part of what a cursor must replay, so min_seq does not move for them. */
+static const char *const SQL_PRUNE_EPHEMERAL =
+	"DELETE FROM user_events WHERE created_at < NOW(3) - INTERVAL ? SECOND "
+	"AND type IN ('typing', 'presence') LIMIT ?";
+
+int events_append(struct db *db, struct arena *a, enum fanout_who who, int64_t id,
+	int64_t exclude, const char *type, int64_t conversation_id, int64_t ref_id,
+	const char *payload, int64_t **uids, int *n, int *cap)
+{
+	if (db_exec(db, SQL_FANOUT_CLEAR, "") < 0)
+		return -1;
+	int rc;
+	switch (who) {
+	case FANOUT_CONV:
+		rc = db_exec(db, SQL_FANOUT_CONV, "ii", id, exclude);
+		break;
+	case FANOUT_USER:
+		rc = db_exec(db, SQL_FANOUT_USER, "ii", id, exclude);
+		break;
+	case FANOUT_CONTACTS:
+		rc = db_exec(db, SQL_FANOUT_CONTACTS, "ii", id, id);
+		if (rc == 0 && exclude != id)
+			rc = db_exec(db, SQL_FANOUT_SELF, "i", id);
+		break;
+	default:
+		return -1;
+	}
+	if (rc < 0)
+		return -1;
+	if (db_exec(db, SQL_HEADS_BUMP, "") < 0)
+		return -1;
+	int64_t cid = conversation_id, rid = ref_id;
+	if (db_exec(db, SQL_EVENTS_INSERT, "sIIs", type, cid ? &cid : NULL, rid ? &rid : NULL,
+		    payload) < 0)
+		return -1;
+	int count = (int)db_affected(db);
+	if (uids == NULL)
+		return count;
+	if (db_exec(db, SQL_FANOUT_LIST, "") < 0)
+		return -1;
+	while ((rc = db_next(db)) > 0) {
+		if (*n == *cap) {
+			int ncap = *cap ? *cap * 2 : 16;
+			int64_t *grown = arena_alloc(a, sizeof(int64_t) * (size_t)ncap);
+			if (*n > 0)
+				memcpy(grown, *uids, sizeof(int64_t) * (size_t)*n);
+			*uids = grown;
+			*cap = ncap;
+		}
+		(*uids)[(*n)++] = db_int(db, 0);
+	}
+	return rc < 0 ? -1 : count;
+}
+
+int events_head(struct db *db, int64_t uid, int64_t *last_seq, int64_t *min_seq)
+{
+	if (db_exec(db, SQL_HEAD, "i", uid) < 0)
+		return -1;
+	int rc = db_next(db);
+	if (rc <= 0)
+		return rc;
+	*last_seq = db_int(db, 0);
+	*min_seq = db_int(db, 1);
+	while (db_next(db) > 0)
+		;
+	return 1;
+}
+
+int events_read(struct db *db, struct arena *a, int64_t uid, int64_t after, int max,
+	struct event_row *out)
+{
+	if (db_exec(db, SQL_READ, "iii", uid, after, (int64_t)max) < 0)
+		return -1;
+	int n = 0, rc;
+	while ((rc = db_next(db)) > 0) {
+		if (n >= max)
+			continue;
+		struct event_row *e = &out[n++];
+		e->seq = db_int(db, 0);
+		e->type = db_str(db, 1, a, NULL);
+		e->conversation_id = db_int(db, 2);
+		e->ref_id = db_int(db, 3);
+		e->payload = db_str(db, 4, a, NULL);
+		e->created_at = db_str(db, 5, a, NULL);
+	}
+	return rc < 0 ? -1 : n;
+}
+
+int64_t events_prune(struct db *db, int days, int ephemeral_s, int batch)
+{
+	int64_t total = 0;
+	if (db_exec(db, SQL_PRUNE_EPHEMERAL, "ii", (int64_t)ephemeral_s, (int64_t)batch * 100) < 0)
+		return -1;
+	total += (int64_t)db_affected(db);
+	if (db_exec(db, SQL_PRUNE_FIND, "ii", (int64_t)days, (int64_t)batch) < 0)
+		return -1;
+	struct {
+		int64_t uid, seq;
+	} rows[1024];
+	int n = 0, rc;
+	while ((rc = db_next(db)) > 0) {
+		if (n < (int)(sizeof(rows) / sizeof(rows[0]))) {
+			rows[n].uid = db_int(db, 0);
+			rows[n].seq = db_int(db, 1);
+			n++;
+		}
+	}
+	if (rc < 0)
+		return -1;
+	for (int i = 0; i < n; i++) {
+		/* Raise the horizon first: a reader then gets 410 rather than a
+		 * silent gap while the rows go. */
+		if (db_exec(db, SQL_PRUNE_HEAD, "ii", rows[i].seq, rows[i].uid) < 0 ||
+		    db_exec(db, SQL_PRUNE_DELETE, "ii", rows[i].uid, rows[i].seq) < 0)
+			return -1;
+		total += (int64_t)db_affected(db);
+	}
+	return total;
+}

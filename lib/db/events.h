@@ -1,0 +1,52 @@
+/*
+ * The per-user event log (user_events, user_heads). Appends run inside the
+ * caller's transaction; each recipient's sequence number comes from their
+ * user_heads row, locked for the transaction, so a user's events commit in
+ * sequence order and a reader never sees seq N+1 before seq N.
+ *
+ * A fan-out stores one small row per recipient (message events reference the
+ * message by ref_id). The recipient set is fixed first in the connection's
+ * temporary "fanout" table, so concurrent membership changes cannot make the
+ * numbering and the insert disagree.
+ */
+#ifndef DB_EVENTS_H
+#define DB_EVENTS_H
+
+#include <stdint.h>
+
+#include "db/db.h"
+
+enum fanout_who {
+	FANOUT_CONV,		/* members of conversation `id` */
+	FANOUT_USER,		/* the single user `id` */
+	FANOUT_CONTACTS,	/* `id` and everyone sharing a conversation with them */
+};
+
+/* Appends one event for every recipient (excluding `exclude` when > 0).
+ * payload may be NULL (message events). Inside a transaction.
+ * Recipient ids are appended to *uids (arena array grown as needed; *n, *cap
+ * track it) for waking after the commit. Returns the recipient count or -1. */
+int events_append(struct db *db, struct arena *a, enum fanout_who who, int64_t id,
+	int64_t exclude, const char *type, int64_t conversation_id, int64_t ref_id,
+	const char *payload, int64_t **uids, int *n, int *cap);
+
+/* Reading (events.fcgi). */
+struct event_row {
+	int64_t seq;
+	const char *type;
+	int64_t conversation_id;	/* 0 when none */
+	int64_t ref_id;			/* 0 when none */
+	const char *payload;		/* JSON text or NULL */
+	const char *created_at;
+};
+
+/* Head of a user's log: 1 found, 0 unknown user, -1 error. */
+int events_head(struct db *db, int64_t uid, int64_t *last_seq, int64_t *min_seq);
+/* Up to max events after `after`, oldest first. Returns the count or -1. */
+int events_read(struct db *db, struct arena *a, int64_t uid, int64_t after, int max,
+	struct event_row *out);
+/* Deletes events older than `days` (and, sooner, ephemeral types older than
+ * `ephemeral_s` seconds), raising each user's min_seq. Returns rows deleted. */
+int64_t events_prune(struct db *db, int days, int ephemeral_s, int batch);
+
+#endif

@@ -1,0 +1,362 @@
+#include "db/users.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+/* --- users --- */
+
+static const char *const SQL_USER_INSERT =
+	"INSERT INTO users (username, display_name, password_hash) VALUES (?, ?, ?)";
+static const char *const SQL_HEAD_INSERT =
+	"INSERT INTO user_heads (user_id, last_seq, min_seq) VALUES (?, 0, 1)";
+#define USER_COLS "id, username, display_name, about, COALESCE(avatar_media_id, 0), " \
+	"DATE_FORMAT(created_at, '%Y-%m-%d %H:%i:%s.%f'), " \
+	"DATE_FORMAT(last_seen_at, '%Y-%m-%d %H:%i:%s.%f'), deleted_at IS NOT NULL"
+static const char *const SQL_USER_BY_NAME =
+	"SELECT " USER_COLS ", password_hash FROM users WHERE username = ? AND deleted_at IS NULL";
+static const char *const SQL_USER_GET =
+	"SELECT " USER_COLS " FROM users WHERE id = ?";
+static const char *const SQL_USER_UPDATE =
+	"UPDATE users SET display_name = COALESCE(?, display_name), about = COALESCE(?, about), "
+	"avatar_media_id = IF(? < 0, avatar_media_id, NULLIF(?, 0)), updated_at = NOW(3) "
+	"WHERE id = ? AND deleted_at IS NULL";
+static const char *const SQL_USER_PASSWORD =
+	"UPDATE users SET password_hash = ?, updated_at = NOW(3) WHERE id = ? AND deleted_at IS NULL";
+static const char *const SQL_USER_DELETE =
+	"UPDATE users SET username = CONCAT('deleted-', id), display_name = 'Deleted account', "
+	"about = '', avatar_media_id = NULL, password_hash = '!', deleted_at = NOW(3) "
+	"WHERE id = ? AND deleted_at IS NULL";
+static const char *const SQL_USER_SEARCH =
+	"SELECT " USER_COLS " FROM users WHERE deleted_at IS NULL AND id > ? AND "
+	"(username LIKE ? OR display_name LIKE ?) ORDER BY id LIMIT ?";
+static const char *const SQL_USER_TOUCH =
+	"UPDATE users SET last_seen_at = NOW(3) WHERE id = ?";
+
+/* --- sessions --- */
+
+static const char *const SQL_SESSION_INSERT =
+	"INSERT INTO sessions (user_id, device_name, user_agent, ip, expires_at) "
+	"VALUES (?, ?, ?, ?, NOW(3) + INTERVAL ? DAY)";
+static const char *const SQL_REFRESH_INSERT =
+	"INSERT INTO refresh_tokens (token_hash, session_id) VALUES (?, ?)";
+static const char *const SQL_SESSION_VALID =
+	"SELECT 1 FROM sessions WHERE id = ? AND user_id = ? AND revoked_at IS NULL "
+	"AND expires_at > NOW(3)";
+static const char *const SQL_REFRESH_LOOKUP =
+	"SELECT r.session_id, r.superseded_at IS NOT NULL, s.user_id, "
+	"s.revoked_at IS NULL AND s.expires_at > NOW(3) "
+	"FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id "
+	"WHERE r.token_hash = ? FOR UPDATE";
+static const char *const SQL_REFRESH_SUPERSEDE =
+	"UPDATE refresh_tokens SET superseded_at = NOW(3) WHERE token_hash = ?";
+static const char *const SQL_SESSION_EXTEND =
+	"UPDATE sessions SET last_used_at = NOW(3), expires_at = NOW(3) + INTERVAL ? DAY WHERE id = ?";
+static const char *const SQL_SESSION_REVOKE =
+	"UPDATE sessions SET revoked_at = NOW(3) WHERE id = ? AND user_id = ? AND revoked_at IS NULL";
+static const char *const SQL_SESSION_REVOKE_ANY =
+	"UPDATE sessions SET revoked_at = NOW(3) WHERE id = ? AND revoked_at IS NULL";
+static const char *const SQL_SESSION_REVOKE_ALL =
+	"UPDATE sessions SET revoked_at = NOW(3) WHERE user_id = ? AND revoked_at IS NULL";
+static const char *const SQL_SESSION_LIST =
+	"SELECT id, user_id, device_name, user_agent, ip, "
+	"DATE_FORMAT(created_at, '%Y-%m-%d %H:%i:%s.%f'), "
+	"DATE_FORMAT(last_used_at, '%Y-%m-%d %H:%i:%s.%f'), "
+	"DATE_FORMAT(expires_at, '%Y-%m-%d %H:%i:%s.%f') "
+	"FROM sessions WHERE user_id = ? AND revoked_at IS NULL AND expires_at > NOW(3) "
+	"ORDER BY last_used_at DESC LIMIT ?";
+
+/* --- rate limits --- */
+
+/* LAST_INSERT_ID(expr) hands the new hit count back without a second query. */
+static const char *const SQL_RATE_HIT =
+	"INSERT INTO rate_limits (bucket, window_start, hits) VALUES (?, FROM_UNIXTIME(?), "
+	"LAST_INSERT_ID(1)) ON DUPLICATE KEY UPDATE hits = LAST_INSERT_ID(hits + 1)";
+
+struct create_ctx {
+	const char *username, *display, *hash;
+	int64_t id;
+	int dup;
+};
+
+static int create_tx(struct db *db, void *p)
+{
+	struct create_ctx *c = p;
+	if (db_exec(db, SQL_USER_INSERT, "sss", c->username, c->display, c->hash) < 0) {
+		if (db_errno(db) == DB_ER_DUP_ENTRY) {
+			c->dup = 1;
+			return 1;
+		}
+		return -1;
+	}
+	c->id = db_insert_id(db);
+	return db_exec(db, SQL_HEAD_INSERT, "i", c->id);
+}
+
+int users_create(struct db *db, const char *username, const char *display_name,
+	const char *password_hash, int64_t *id)
+{
+	struct create_ctx c = {username, display_name, password_hash, 0, 0};
+	int rc = db_tx(db, create_tx, &c);
+	if (rc < 0)
+		return -1;
+	if (c.dup)
+		return 0;
+	*id = c.id;
+	return 1;
+}
+
+static void read_user(struct db *db, struct arena *a, struct user *u)
+{
+	u->id = db_int(db, 0);
+	u->username = db_str(db, 1, a, NULL);
+	u->display_name = db_str(db, 2, a, NULL);
+	u->about = db_str(db, 3, a, NULL);
+	u->avatar_media_id = db_int(db, 4);
+	u->created_at = db_str(db, 5, a, NULL);
+	u->last_seen_at = db_str(db, 6, a, NULL);
+	u->deleted = db_int(db, 7) != 0;
+}
+
+int users_by_username(struct db *db, struct arena *a, const char *username, struct user *u,
+	const char **hash)
+{
+	if (db_exec(db, SQL_USER_BY_NAME, "s", username) < 0)
+		return -1;
+	int rc = db_next(db);
+	if (rc <= 0)
+		return rc;
+	read_user(db, a, u);
+	if (hash != NULL)
+		*hash = db_str(db, 8, a, NULL);
+	while (db_next(db) > 0)
+		;
+	return 1;
+}
+
+int users_get(struct db *db, struct arena *a, int64_t id, struct user *u)
+{
+	if (db_exec(db, SQL_USER_GET, "i", id) < 0)
+		return -1;
+	int rc = db_next(db);
+	if (rc <= 0)
+		return rc;
+	read_user(db, a, u);
+	while (db_next(db) > 0)
+		;
+	return 1;
+}
+
+int users_update(struct db *db, int64_t id, const char *display_name, const char *about,
+	int64_t avatar_media_id)
+{
+	if (db_exec(db, SQL_USER_UPDATE, "ssiii", display_name, about, avatar_media_id,
+		    avatar_media_id, id) < 0)
+		return -1;
+	return db_affected(db) > 0 ? 1 : 0;
+}
+
+int users_set_password(struct db *db, int64_t id, const char *hash)
+{
+	if (db_exec(db, SQL_USER_PASSWORD, "si", hash, id) < 0)
+		return -1;
+	return db_affected(db) > 0 ? 1 : 0;
+}
+
+struct del_ctx {
+	int64_t id;
+	int done;
+};
+
+static int delete_tx(struct db *db, void *p)
+{
+	struct del_ctx *c = p;
+	if (db_exec(db, SQL_USER_DELETE, "i", c->id) < 0)
+		return -1;
+	c->done = db_affected(db) > 0;
+	if (!c->done)
+		return 1;
+	return db_exec(db, SQL_SESSION_REVOKE_ALL, "i", c->id);
+}
+
+int users_delete(struct db *db, int64_t id)
+{
+	struct del_ctx c = {id, 0};
+	int rc = db_tx(db, delete_tx, &c);
+	if (rc < 0)
+		return -1;
+	return c.done;
+}
+
+static char *like_prefix(struct arena *a, const char *q)
+{
+	size_t n = strlen(q);
+	char *out = arena_alloc(a, 2 * n + 2);
+	size_t j = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (q[i] == '%' || q[i] == '_' || q[i] == '\\')
+			out[j++] = '\\';
+		out[j++] = q[i];
+	}
+	out[j++] = '%';
+	out[j] = '\0';
+	return out;
+}
+
+int users_search(struct db *db, struct arena *a, const char *q, int64_t after_id, int max,
+	struct user *out)
+{
+	char *pat = like_prefix(a, q);
+	if (db_exec(db, SQL_USER_SEARCH, "issi", after_id, pat, pat, (int64_t)max) < 0)
+		return -1;
+	int n = 0, rc;
+	while ((rc = db_next(db)) > 0) {
+		if (n < max)
+			read_user(db, a, &out[n++]);
+	}
+	return rc < 0 ? -1 : n;
+}
+
+int users_touch_seen(struct db *db, int64_t id)
+{
+	return db_exec(db, SQL_USER_TOUCH, "i", id);
+}
+
+struct screate_ctx {
+	int64_t uid;
+	const char *device, *ua, *ip;
+	int ttl;
+	const unsigned char *hash;
+	int64_t sid;
+};
+
+static int session_create_tx(struct db *db, void *p)
+{
+	struct screate_ctx *c = p;
+	if (db_exec(db, SQL_SESSION_INSERT, "isssi", c->uid, c->device, c->ua, c->ip,
+		    (int64_t)c->ttl) < 0)
+		return -1;
+	c->sid = db_insert_id(db);
+	return db_exec(db, SQL_REFRESH_INSERT, "bi", c->hash, (size_t)32, c->sid);
+}
+
+int sessions_create(struct db *db, int64_t user_id, const char *device, const char *ua,
+	const char *ip, int ttl_days, const unsigned char refresh_hash[32], int64_t *sid)
+{
+	struct screate_ctx c = {user_id, device, ua, ip, ttl_days, refresh_hash, 0};
+	if (db_tx(db, session_create_tx, &c) != 0)
+		return -1;
+	*sid = c.sid;
+	return 0;
+}
+
+int sessions_valid(struct db *db, int64_t sid, int64_t uid)
+{
+	if (db_exec(db, SQL_SESSION_VALID, "ii", sid, uid) < 0)
+		return -1;
+	int rc = db_next(db);
+	while (rc > 0 && db_next(db) > 0)
+		;
+	return rc;
+}
+
+struct rotate_ctx {
+	const unsigned char *old_hash, *new_hash;
+	int ttl;
+	int64_t sid, uid;
+	int result;
+};
+
+static int rotate_tx(struct db *db, void *p)
+{
+	struct rotate_ctx *c = p;
+	c->result = 0;
+	if (db_exec(db, SQL_REFRESH_LOOKUP, "b", c->old_hash, (size_t)32) < 0)
+		return -1;
+	int rc = db_next(db);
+	if (rc < 0)
+		return -1;
+	if (rc == 0)
+		return 1;
+	int64_t sid = db_int(db, 0);
+	int superseded = (int)db_int(db, 1);
+	int64_t uid = db_int(db, 2);
+	int live = (int)db_int(db, 3);
+	while (db_next(db) > 0)
+		;
+	if (superseded) {
+		/* Reuse of a rotated token: whoever holds the chain is not to be
+		 * trusted any more, so the whole session ends (commit this). */
+		if (db_exec(db, SQL_SESSION_REVOKE_ANY, "i", sid) < 0)
+			return -1;
+		c->result = 2;
+		c->sid = sid;
+		c->uid = uid;
+		return 0;
+	}
+	if (!live)
+		return 1;
+	if (db_exec(db, SQL_REFRESH_SUPERSEDE, "b", c->old_hash, (size_t)32) < 0 ||
+	    db_exec(db, SQL_REFRESH_INSERT, "bi", c->new_hash, (size_t)32, sid) < 0 ||
+	    db_exec(db, SQL_SESSION_EXTEND, "ii", (int64_t)c->ttl, sid) < 0)
+		return -1;
+	c->sid = sid;
+	c->uid = uid;
+	c->result = 1;
+	return 0;
+}
+
+int sessions_rotate(struct db *db, const unsigned char old_hash[32],
+	const unsigned char new_hash[32], int ttl_days, int64_t *sid, int64_t *uid)
+{
+	struct rotate_ctx c = {old_hash, new_hash, ttl_days, 0, 0, 0};
+	int rc = db_tx(db, rotate_tx, &c);
+	if (rc < 0)
+		return -1;
+	*sid = c.sid;
+	*uid = c.uid;
+	return c.result;
+}
+
+int sessions_revoke(struct db *db, int64_t sid, int64_t uid)
+{
+	if (db_exec(db, SQL_SESSION_REVOKE, "ii", sid, uid) < 0)
+		return -1;
+	return db_affected(db) > 0 ? 1 : 0;
+}
+
+int sessions_list(struct db *db, struct arena *a, int64_t uid, int max, struct session *out)
+{
+	if (db_exec(db, SQL_SESSION_LIST, "ii", uid, (int64_t)max) < 0)
+		return -1;
+	int n = 0, rc;
+	while ((rc = db_next(db)) > 0) {
+		if (n >= max)
+			continue;
+		struct session *s = &out[n++];
+		s->id = db_int(db, 0);
+		s->user_id = db_int(db, 1);
+		s->device_name = db_str(db, 2, a, NULL);
+		s->user_agent = db_str(db, 3, a, NULL);
+		s->ip = db_str(db, 4, a, NULL);
+		s->created_at = db_str(db, 5, a, NULL);
+		s->last_used_at = db_str(db, 6, a, NULL);
+		s->expires_at = db_str(db, 7, a, NULL);
+	}
+	return rc < 0 ? -1 : n;
+}
+
+int64_t ratelimit_hit(struct db *db, const char *bucket, int window_s, int *retry_after)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	int64_t now = ts.tv_sec;
+	int64_t start = now - now % window_s;
+	char key[128];
+	snprintf(key, sizeof(key), "%.100s:%lld", bucket, (long long)start);
+	if (db_exec(db, SQL_RATE_HIT, "si", key, start) < 0)
+		return -1;
+	if (retry_after)
+		*retry_after = (int)(start + window_s - now);
+	return db_insert_id(db);
+}

@@ -1,0 +1,69 @@
+/* Users and sessions storage. Plain structs out; strings live in the arena. */
+#ifndef DB_USERS_H
+#define DB_USERS_H
+
+#include <stdint.h>
+
+#include "db/db.h"
+
+struct user {
+	int64_t id;
+	const char *username;
+	const char *display_name;
+	const char *about;
+	int64_t avatar_media_id;	/* 0 when none */
+	const char *created_at;		/* MySQL DATETIME(3) text, UTC */
+	const char *last_seen_at;	/* may be NULL */
+	int deleted;
+};
+
+struct session {
+	int64_t id;
+	int64_t user_id;
+	const char *device_name;
+	const char *user_agent;
+	const char *ip;
+	const char *created_at;
+	const char *last_used_at;
+	const char *expires_at;
+};
+
+/* Creates a user and the head of their event log in one transaction.
+ * Returns 1 created (*id set), 0 username taken, -1 error. */
+int users_create(struct db *db, const char *username, const char *display_name,
+	const char *password_hash, int64_t *id);
+/* 1 found, 0 not found (or deleted), -1 error. hash may be NULL. */
+int users_by_username(struct db *db, struct arena *a, const char *username, struct user *u,
+	const char **hash);
+int users_get(struct db *db, struct arena *a, int64_t id, struct user *u);
+/* NULL arguments are left unchanged; avatar 0 clears, -1 leaves unchanged. */
+int users_update(struct db *db, int64_t id, const char *display_name, const char *about,
+	int64_t avatar_media_id);
+int users_set_password(struct db *db, int64_t id, const char *hash);
+/* Anonymises the account and revokes its sessions. 1 done, 0 unknown. */
+int users_delete(struct db *db, int64_t id);
+/* Users whose username or display name starts with q, ordered by id, after
+ * after_id. Fills up to max entries; returns the count or -1. */
+int users_search(struct db *db, struct arena *a, const char *q, int64_t after_id, int max,
+	struct user *out);
+/* Throttled last-seen update. */
+int users_touch_seen(struct db *db, int64_t id);
+
+/* Sessions. refresh_hash is the SHA-256 of the refresh token. */
+int sessions_create(struct db *db, int64_t user_id, const char *device, const char *ua,
+	const char *ip, int ttl_days, const unsigned char refresh_hash[32], int64_t *sid);
+/* 1 when the session exists, belongs to uid, is not revoked nor expired. */
+int sessions_valid(struct db *db, int64_t sid, int64_t uid);
+/* Rotates a refresh token: 1 rotated (*sid, *uid set), 0 unknown/expired,
+ * 2 an already-rotated token was replayed (the session is now revoked), -1. */
+int sessions_rotate(struct db *db, const unsigned char old_hash[32],
+	const unsigned char new_hash[32], int ttl_days, int64_t *sid, int64_t *uid);
+/* 1 revoked, 0 no such session of that user. */
+int sessions_revoke(struct db *db, int64_t sid, int64_t uid);
+int sessions_list(struct db *db, struct arena *a, int64_t uid, int max, struct session *out);
+
+/* Fixed-window counter: returns hits in the window so far (this one
+ * included), or -1. */
+int64_t ratelimit_hit(struct db *db, const char *bucket, int window_s, int *retry_after);
+
+#endif

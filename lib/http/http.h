@@ -1,0 +1,143 @@
+/*
+ * HTTP layer over fcgi2: requests, responses, routing and problem+json.
+ * No SQL and no domain rules live here. Each request owns an arena that is
+ * cleared when the request ends; nothing in struct req survives it.
+ */
+#ifndef HTTP_HTTP_H
+#define HTTP_HTTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <json-c/json.h>
+
+#include "util/arena.h"
+
+#define HTTP_MAX_PARAMS 6
+
+/* Transport of one request: fcgi2 streams, or stdin/stdout when run as CGI. */
+struct http_io {
+	int (*read)(void *ctx, char *buf, int n);	/* bytes read, 0 at end, -1 error */
+	int (*write)(void *ctx, const char *buf, int n); /* 0 or -1 */
+	int (*flush)(void *ctx);			/* 0 or -1 (client gone) */
+	char **env;					/* borrowed CGI-style params */
+	void *ctx;
+};
+
+struct req {
+	struct arena *arena;
+	struct http_io *io;
+	const char *method;
+	const char *path;	/* below /api/v1, percent-encoded, never NULL */
+	const char *query;	/* raw query string without '?', never NULL */
+	const char *remote_addr;
+	const char *body;	/* NUL-terminated copy of the body (arena) */
+	size_t body_len;
+	json_object *json;	/* parsed body for ROUTE_JSON routes; freed after */
+	const char *params[HTTP_MAX_PARAMS]; /* path parameters, decoded */
+	int nparams;
+	char request_id[40];
+
+	/* Set by authentication for ROUTE_AUTH routes. */
+	int64_t user_id;
+	int64_t session_id;
+
+	/* Response state. */
+	int status;
+	int headers_sent;
+	int client_gone;
+	const char *extra_headers;	/* "Name: value\r\n..." added to the response */
+
+	void *app;		/* the entry point's per-thread context (db, cache) */
+};
+
+/* Route flags. */
+enum {
+	ROUTE_AUTH = 1 << 0,	/* needs a valid access token */
+	ROUTE_JSON = 1 << 1,	/* body must be a JSON object; parsed into req->json */
+	ROUTE_RAW = 1 << 2,	/* the handler reads the body itself (media uploads) */
+};
+
+typedef void (*handler_fn)(struct req *req);
+
+struct route {
+	const char *method;
+	const char *pattern;	/* e.g. "/conversations/{}/messages/{}" */
+	handler_fn handler;
+	int flags;
+};
+
+struct server_opts {
+	const char *name;
+	const struct route *routes;
+	size_t nroutes;
+	/* Returns 1 when req->user_id is set, 0 when it already answered (401),
+	 * -1 on an internal error. */
+	int (*authenticate)(struct req *req);
+	/* Called once per worker thread to create/destroy req->app. */
+	void *(*thread_init)(void);
+	void (*thread_free)(void *app);
+	/* Called after each request (e.g. to release a DB connection). */
+	void (*after)(struct req *req);
+	int threaded;		/* threads created on demand (events.fcgi) */
+	int max_threads;
+	size_t stack_size;
+	size_t max_body;
+};
+
+/* Runs the accept loop (or one CGI request). Returns the exit status. */
+int server_run(const struct server_opts *o);
+
+/* Dispatches one request; exposed for tests. */
+void server_dispatch(const struct server_opts *o, struct req *req);
+
+/* --- request helpers --- */
+const char *req_header(struct req *req, const char *name); /* "Content-Type" */
+const char *req_env(struct req *req, const char *name);
+/* Query parameter, decoded into the arena, or NULL. */
+const char *req_query(struct req *req, const char *name);
+/* Reads the whole body up to max bytes into req->body. Returns 0, or -1 after
+ * answering 413 (too large) or 400. */
+int req_read_body(struct req *req, size_t max);
+/* Percent-decodes s into the arena. Returns NULL on malformed input or NUL. */
+char *url_decode(struct arena *a, const char *s, size_t n);
+/* Parses a path parameter as a positive id. Returns 1 and sets *out, or 0
+ * after answering 404 (an unknown id and a malformed one look the same). */
+int req_param_id(struct req *req, int i, int64_t *out);
+
+/* --- responses --- */
+/* Sends status, headers and a JSON body; takes ownership of body (may be NULL
+ * for an empty 204). */
+void resp_json(struct req *req, int status, json_object *body);
+/* application/problem+json (RFC 9457). code is a stable machine-readable
+ * string, detail a human sentence (may be NULL). */
+void resp_problem(struct req *req, int status, const char *code, const char *detail);
+/* Like resp_problem, with extra members merged into the problem object
+ * (takes ownership of extra). */
+void resp_problem_ext(struct req *req, int status, const char *code, const char *detail,
+	json_object *extra);
+/* Starts a streamed response (SSE); then resp_write/resp_flush. */
+int resp_start(struct req *req, int status, const char *content_type);
+int resp_write(struct req *req, const char *data, size_t n);
+int resp_flush(struct req *req);
+/* Adds a response header line for the response not yet sent. */
+void resp_header(struct req *req, const char *name, const char *value);
+
+/* --- JSON input helpers: each answers 400 itself and returns -1 --- */
+/* Reads a string member. required: missing -> 400. Checks UTF-8 validity,
+ * rejects NUL, enforces max bytes (and min, for non-empty). *out is NULL when
+ * absent and not required. */
+int json_req_str(struct req *req, json_object *o, const char *key, int required,
+	size_t min, size_t max, const char **out);
+/* Integer member in [min, max]. Sets *present when given (may be NULL). */
+int json_req_int(struct req *req, json_object *o, const char *key, int required,
+	int64_t min, int64_t max, int64_t *out, int *present);
+int json_req_bool(struct req *req, json_object *o, const char *key, int required,
+	int *out, int *present);
+/* Rejects members not in the NULL-terminated allowed list. */
+int json_req_only(struct req *req, json_object *o, const char *const *allowed);
+
+/* RFC 3339 UTC with milliseconds from a MySQL DATETIME(3) string. */
+const char *http_time(struct arena *a, const char *mysql_datetime);
+
+#endif

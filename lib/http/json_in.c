@@ -1,0 +1,93 @@
+/* Validation of JSON request members; each failure answers 400 itself. */
+#include "http/http.h"
+
+#include <string.h>
+
+static int bad(struct req *req, const char *key, const char *what)
+{
+	json_object *extra = json_object_new_object();
+	json_object_object_add(extra, "field", json_object_new_string(key));
+	resp_problem_ext(req, 400, "invalid_field",
+		arena_printf(req->arena, "Field '%s' %s.", key, what), extra);
+	return -1;
+}
+
+int json_req_only(struct req *req, json_object *o, const char *const *allowed)
+{
+	json_object_object_foreach(o, k, v) {
+		(void)v;
+		int ok = 0;
+		for (const char *const *a = allowed; *a != NULL; a++)
+			if (strcmp(*a, k) == 0)
+				ok = 1;
+		if (!ok)
+			return bad(req, k, "is not a known field");
+	}
+	return 0;
+}
+
+int json_req_str(struct req *req, json_object *o, const char *key, int required,
+	size_t min, size_t max, const char **out)
+{
+	*out = NULL;
+	json_object *v;
+	if (!json_object_object_get_ex(o, key, &v) || v == NULL) {
+		if (required)
+			return bad(req, key, "is required");
+		return 0;
+	}
+	if (!json_object_is_type(v, json_type_string))
+		return bad(req, key, "must be a string");
+	int len = json_object_get_string_len(v);
+	const char *s = json_object_get_string(v);
+	if (strlen(s) != (size_t)len)
+		return bad(req, key, "must not contain NUL characters");
+	if ((size_t)len > max)
+		return bad(req, key, arena_printf(req->arena, "is longer than %zu bytes", max));
+	if ((size_t)len < min)
+		return bad(req, key, min == 1 ? "must not be empty" :
+			arena_printf(req->arena, "is shorter than %zu bytes", min));
+	*out = arena_strndup(req->arena, s, (size_t)len);
+	return 0;
+}
+
+int json_req_int(struct req *req, json_object *o, const char *key, int required,
+	int64_t min, int64_t max, int64_t *out, int *present)
+{
+	if (present != NULL)
+		*present = 0;
+	json_object *v;
+	if (!json_object_object_get_ex(o, key, &v) || v == NULL) {
+		if (required)
+			return bad(req, key, "is required");
+		return 0;
+	}
+	if (!json_object_is_type(v, json_type_int))
+		return bad(req, key, "must be an integer");
+	int64_t n = json_object_get_int64(v);
+	if (n < min || n > max)
+		return bad(req, key, "is out of range");
+	*out = n;
+	if (present != NULL)
+		*present = 1;
+	return 0;
+}
+
+int json_req_bool(struct req *req, json_object *o, const char *key, int required,
+	int *out, int *present)
+{
+	if (present != NULL)
+		*present = 0;
+	json_object *v;
+	if (!json_object_object_get_ex(o, key, &v) || v == NULL) {
+		if (required)
+			return bad(req, key, "is required");
+		return 0;
+	}
+	if (!json_object_is_type(v, json_type_boolean))
+		return bad(req, key, "must be true or false");
+	*out = json_object_get_boolean(v);
+	if (present != NULL)
+		*present = 1;
+	return 0;
+}

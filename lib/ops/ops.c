@@ -1,0 +1,22 @@
+#include "ops/ops.h"
+
+#include "app/app.h"
+#include "cache/cache.h"
+#include "db/health.h"
+
+/* GET /health: 200 when the database answers; memcached is reported but
+ * optional (the service works without it, only slower). */
+void ops_health(struct req *req)
+{
+	struct app *a = req->app;
+	if (a->db == NULL)
+		a->db = db_open();
+	int db_ok = a->db != NULL && db_health(a->db) == 0;
+	char *v = NULL;
+	int mc = cache_get("m:health", req->arena, &v, NULL);
+	json_object *o = json_object_new_object();
+	json_object_object_add(o, "status", json_object_new_string(db_ok ? "ok" : "degraded"));
+	json_object_object_add(o, "database", json_object_new_string(db_ok ? "ok" : "down"));
+	json_object_object_add(o, "cache", json_object_new_string(mc >= 0 ? "ok" : "down"));
+	resp_json(req, db_ok ? 200 : 503, o);
+}

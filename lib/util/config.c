@@ -1,0 +1,140 @@
+#include "util/config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/log.h"
+#include "util/xalloc.h"
+
+#define MAX_KEYS 128
+
+static struct {
+	char *key;
+	char *val;
+} entries[MAX_KEYS];
+static int nentries;
+
+static char *trim(char *s)
+{
+	while (isspace((unsigned char)*s))
+		s++;
+	size_t n = strlen(s);
+	while (n > 0 && isspace((unsigned char)s[n - 1]))
+		s[--n] = '\0';
+	return s;
+}
+
+static void set(const char *k, const char *v)
+{
+	for (int i = 0; i < nentries; i++) {
+		if (strcmp(entries[i].key, k) == 0) {
+			free(entries[i].val);
+			entries[i].val = xstrdup(v);
+			return;
+		}
+	}
+	if (nentries == MAX_KEYS)
+		return;
+	entries[nentries].key = xstrdup(k);
+	entries[nentries].val = xstrdup(v);
+	nentries++;
+}
+
+int config_load(void)
+{
+	const char *path = getenv("MESSENGER_CONF");
+	if (path == NULL || *path == '\0')
+		path = "var/messenger.conf";
+	FILE *f = fopen(path, "r");
+	if (f == NULL) {
+		if (errno != ENOENT)
+			log_warn("config: cannot open %s: %s", path, strerror(errno));
+	} else {
+		char line[1024];
+		int lineno = 0, rc = 0;
+		while (fgets(line, sizeof(line), f) != NULL) {
+			lineno++;
+			char *s = trim(line);
+			if (*s == '\0' || *s == '#')
+				continue;
+			char *eq = strchr(s, '=');
+			if (eq == NULL) {
+				log_error("config: %s:%d: expected key = value", path, lineno);
+				rc = -1;
+				continue;
+			}
+			*eq = '\0';
+			set(trim(s), trim(eq + 1));
+		}
+		fclose(f);
+		if (rc < 0)
+			return -1;
+	}
+	/* Environment overrides: MESSENGER_DB_SOCKET -> db_socket. */
+	extern char **environ;
+	for (char **e = environ; *e != NULL; e++) {
+		if (strncmp(*e, "MESSENGER_", 10) != 0 || strncmp(*e, "MESSENGER_CONF=", 15) == 0)
+			continue;
+		const char *eq = strchr(*e, '=');
+		if (eq == NULL)
+			continue;
+		char key[128];
+		size_t n = (size_t)(eq - (*e + 10));
+		if (n == 0 || n >= sizeof(key))
+			continue;
+		for (size_t i = 0; i < n; i++)
+			key[i] = (char)tolower((unsigned char)(*e)[10 + i]);
+		key[n] = '\0';
+		set(key, eq + 1);
+	}
+	return 0;
+}
+
+const char *config_str(const char *key, const char *def)
+{
+	for (int i = 0; i < nentries; i++)
+		if (strcmp(entries[i].key, key) == 0)
+			return entries[i].val;
+	return def;
+}
+
+long long config_int(const char *key, long long def)
+{
+	const char *v = config_str(key, NULL);
+	if (v == NULL || *v == '\0')
+		return def;
+	char *end;
+	errno = 0;
+	long long n = strtoll(v, &end, 10);
+	if (errno != 0 || *end != '\0') {
+		log_warn("config: %s = %s is not a number; using %lld", key, v, def);
+		return def;
+	}
+	return n;
+}
+
+int config_read_secret(const char *key, unsigned char *buf, int cap)
+{
+	const char *path = config_str(key, NULL);
+	if (path == NULL) {
+		log_error("config: %s is not set", key);
+		return -1;
+	}
+	FILE *f = fopen(path, "rb");
+	if (f == NULL) {
+		log_error("config: cannot read %s (%s): %s", key, path, strerror(errno));
+		return -1;
+	}
+	size_t n = fread(buf, 1, (size_t)cap, f);
+	fclose(f);
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+		n--;
+	if (n < 16) {
+		log_error("config: secret %s is too short", path);
+		return -1;
+	}
+	return (int)n;
+}

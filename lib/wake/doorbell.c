@@ -1,0 +1,177 @@
+#include "wake/doorbell.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cache/cache.h"
+#include "util/arena.h"
+#include "util/config.h"
+#include "util/log.h"
+
+static uint32_t *slots;
+static uint32_t local_slots[DOORBELL_SLOTS]; /* fallback when shm cannot be mapped */
+static int cross_host;
+
+static unsigned slot_of(int64_t user_id)
+{
+	/* Multiplicative hash; the low 8 bits of the slot are the shard, so the
+	 * watcher can ring every slot of one shard. */
+	uint64_t h = (uint64_t)user_id * 0x9E3779B97F4A7C15ull;
+	unsigned hi = (unsigned)(h >> 56) & 0xFF;
+	return (hi << 8) | (unsigned)doorbell_shard(user_id);
+}
+
+int doorbell_shard(int64_t user_id)
+{
+	return (int)((uint64_t)user_id % DOORBELL_SHARDS);
+}
+
+int doorbell_open(void)
+{
+	cross_host = config_str("memcached", NULL) != NULL && config_int("wake_cross_host", 1);
+	const char *path = config_str("doorbell_path", "/dev/shm/messenger-doorbell");
+	size_t size = DOORBELL_SLOTS * sizeof(uint32_t);
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		log_warn("doorbell: cannot open %s (%s); same-process wake-ups only", path,
+			strerror(errno));
+		slots = local_slots;
+		return -1;
+	}
+	struct stat st;
+	if (fstat(fd, &st) == 0 && (size_t)st.st_size < size && ftruncate(fd, (off_t)size) != 0) {
+		close(fd);
+		slots = local_slots;
+		return -1;
+	}
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	close(fd);
+	if (p == MAP_FAILED) {
+		slots = local_slots;
+		return -1;
+	}
+	slots = p;
+	return 0;
+}
+
+static uint32_t *slot_ptr(int64_t user_id)
+{
+	if (slots == NULL)
+		slots = local_slots;
+	return &slots[slot_of(user_id)];
+}
+
+uint32_t doorbell_read(int64_t user_id)
+{
+	return __atomic_load_n(slot_ptr(user_id), __ATOMIC_ACQUIRE);
+}
+
+int doorbell_wait(int64_t user_id, uint32_t seen, int timeout_ms)
+{
+	uint32_t *p = slot_ptr(user_id);
+	if (__atomic_load_n(p, __ATOMIC_ACQUIRE) != seen)
+		return 1;
+	struct timespec ts = {timeout_ms / 1000, (long)(timeout_ms % 1000) * 1000000L};
+	/* Shared (not PRIVATE) futex: the waker may be another process. */
+	syscall(SYS_futex, p, FUTEX_WAIT, seen, &ts, NULL, 0);
+	return __atomic_load_n(p, __ATOMIC_ACQUIRE) != seen;
+}
+
+static void ring_slot(uint32_t *p)
+{
+	__atomic_add_fetch(p, 1, __ATOMIC_RELEASE);
+	syscall(SYS_futex, p, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+}
+
+void doorbell_ring(int64_t user_id)
+{
+	ring_slot(slot_ptr(user_id));
+}
+
+void doorbell_ring_many(const int64_t *user_ids, int n)
+{
+	unsigned char shard_seen[DOORBELL_SHARDS];
+	memset(shard_seen, 0, sizeof(shard_seen));
+	for (int i = 0; i < n; i++) {
+		doorbell_ring(user_ids[i]);
+		shard_seen[doorbell_shard(user_ids[i])] = 1;
+	}
+	if (!cross_host)
+		return;
+	for (int s = 0; s < DOORBELL_SHARDS; s++) {
+		if (!shard_seen[s])
+			continue;
+		char key[CACHE_KEY_MAX];
+		cache_key(key, "wake", s);
+		if (cache_incr(key, NULL) < 0)
+			break; /* memcached down: other hosts wake at their timeout */
+	}
+}
+
+static void *watcher(void *arg)
+{
+	(void)arg;
+	static char keybuf[DOORBELL_SHARDS][CACHE_KEY_MAX];
+	const char *keys[DOORBELL_SHARDS];
+	char *prev[DOORBELL_SHARDS];
+	struct arena a[2];
+	arena_init(&a[0]);
+	arena_init(&a[1]);
+	for (int s = 0; s < DOORBELL_SHARDS; s++) {
+		cache_key(keybuf[s], "wake", s);
+		keys[s] = keybuf[s];
+		prev[s] = NULL;
+	}
+	int cur = 0, have_prev = 0;
+	long interval = config_int("wake_poll_ms", 25);
+	if (interval < 1)
+		interval = 1;
+	for (;;) {
+		char *vals[DOORBELL_SHARDS];
+		arena_reset(&a[cur]);
+		if (cache_mget(keys, DOORBELL_SHARDS, &a[cur], vals) == 0) {
+			for (int s = 0; have_prev && s < DOORBELL_SHARDS; s++) {
+				int changed = (vals[s] == NULL) != (prev[s] == NULL) ||
+					      (vals[s] != NULL && strcmp(vals[s], prev[s]) != 0);
+				if (!changed)
+					continue;
+				for (unsigned hi = 0; hi < 256; hi++)
+					ring_slot(&slots[(hi << 8) | (unsigned)s]);
+			}
+			memcpy(prev, vals, sizeof(prev));
+			have_prev = 1;
+			cur ^= 1;
+		} else {
+			have_prev = 0;
+		}
+		struct timespec ts = {interval / 1000, (interval % 1000) * 1000000L};
+		nanosleep(&ts, NULL);
+	}
+	return NULL;
+}
+
+int doorbell_watch_start(void)
+{
+	if (!cross_host)
+		return 0;
+	if (slots == NULL)
+		slots = local_slots;
+	pthread_t t;
+	pthread_attr_t attr;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, 256 * 1024);
+	int rc = pthread_create(&t, &attr, watcher, NULL);
+	pthread_attr_destroy(&attr);
+	return rc == 0 ? 0 : -1;
+}

@@ -1,0 +1,37 @@
+/*
+ * Wake-up hints for waiting event readers. MySQL is the truth; a missed ring
+ * only delays a waiter until its timeout, never loses an event.
+ *
+ * Same host: a shared-memory file (config "doorbell_path", in /dev/shm) holds
+ * 65,536 32-bit counters indexed by hash(user). A writer bumps its recipients'
+ * slots after its commit and FUTEX_WAKEs them; a waiter reads its slot BEFORE
+ * querying MySQL, then futex-waits on that value, so a ring between its query
+ * and its wait is never missed. Collisions only cause spurious re-checks.
+ *
+ * Across hosts: writers also bump one of DOORBELL_SHARDS counters in memcached;
+ * each events process runs one watcher thread that multi-gets those counters
+ * every "wake_poll_ms" and rings the local slots of every shard that moved.
+ */
+#ifndef WAKE_DOORBELL_H
+#define WAKE_DOORBELL_H
+
+#include <stdint.h>
+
+#define DOORBELL_SLOTS 65536
+#define DOORBELL_SHARDS 256
+
+/* Maps the file (creating it). Returns 0 or -1. */
+int doorbell_open(void);
+uint32_t doorbell_read(int64_t user_id);
+/* Waits until the slot differs from seen or timeout_ms passes. Returns 1 when
+ * rung (or the value already differs), 0 on timeout. */
+int doorbell_wait(int64_t user_id, uint32_t seen, int timeout_ms);
+/* Rings one user's slot on this host. */
+void doorbell_ring(int64_t user_id);
+/* Rings users on this host and, when configured, on other hosts. */
+void doorbell_ring_many(const int64_t *user_ids, int n);
+/* Starts the cross-host watcher thread (events.fcgi). */
+int doorbell_watch_start(void);
+int doorbell_shard(int64_t user_id);
+
+#endif

@@ -1,0 +1,21 @@
+#!/bin/bash
+# Applies sql/NNNN_*.sql migrations in order, each once, recording them in
+# schema_migrations. Usage: scripts/migrate.sh SOCKET [DATABASE]
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+SOCK="$1"
+DB="${2:-messenger}"
+MYSQL=(mariadb --no-defaults -S "$SOCK" -uroot --batch --skip-column-names)
+
+"${MYSQL[@]}" -e "CREATE DATABASE IF NOT EXISTS \`$DB\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
+"${MYSQL[@]}" "$DB" -e "CREATE TABLE IF NOT EXISTS schema_migrations (
+	version VARCHAR(64) CHARACTER SET ascii NOT NULL PRIMARY KEY,
+	applied_at DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3)) ENGINE=InnoDB"
+applied="$("${MYSQL[@]}" "$DB" -e "SELECT version FROM schema_migrations")"
+for f in "$ROOT"/sql/[0-9][0-9][0-9][0-9]_*.sql; do
+	v="$(basename "$f" .sql)"
+	if grep -qx "$v" <<<"$applied"; then continue; fi
+	echo "migrate: applying $v" >&2
+	{ cat "$f"; echo; echo "INSERT INTO schema_migrations (version) VALUES ('$v');"; } \
+		| "${MYSQL[@]}" "$DB"
+done

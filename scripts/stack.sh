@@ -1,0 +1,157 @@
+#!/bin/bash
+# Starts and stops the local stack: a private MariaDB (unix socket only, data
+# under var/), memcached and lighttpd on 127.0.0.1. Everything it starts is
+# recorded in pid files under the state directory and stopped by those files.
+#
+#   scripts/stack.sh start            whole stack (idempotent)
+#   scripts/stack.sh stop             stop what start started
+#   scripts/stack.sh web-start NAME PORT   one more lighttpd instance over the same
+#                                          MariaDB and memcached (a second "host")
+#   scripts/stack.sh web-stop NAME
+#   scripts/stack.sh mc-stop | mc-start    memcached alone (failure tests)
+#   scripts/stack.sh env              print the variables for tools and tests
+#
+# Environment: MESSENGER_PORT (8080), MESSENGER_MC_PORT (11411),
+# MESSENGER_VAR (./var), MESSENGER_BIN (./build/release), MESSENGER_BIND (127.0.0.1).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+VAR="${MESSENGER_VAR:-$ROOT/var}"
+mkdir -p "$VAR"
+VAR="$(cd "$VAR" && pwd)"
+PORT="${MESSENGER_PORT:-8080}"
+MC_PORT="${MESSENGER_MC_PORT:-11411}"
+BIN="${MESSENGER_BIN:-$ROOT/build/release}"
+BIND="${MESSENGER_BIND:-127.0.0.1}"
+SOCK="$VAR/mysql.sock"
+DATADIR="$VAR/mysql"
+AS_ROOT=()
+[ "$(id -u)" -eq 0 ] && AS_ROOT=(--user=root)
+
+log() { echo "stack: $*" >&2; }
+
+alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+
+stop_pidfile() {
+	local f="$1" what="$2"
+	if alive "$f"; then
+		local pid; pid="$(cat "$f")"
+		kill "$pid" 2>/dev/null || true
+		for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+		if kill -0 "$pid" 2>/dev/null; then
+			log "$what did not stop; killing"
+			kill -9 "$pid" 2>/dev/null || true
+		fi
+	fi
+	rm -f "$f"
+}
+
+start_mariadb() {
+	if alive "$VAR/mariadb.pid"; then return 0; fi
+	if [ ! -d "$DATADIR/mysql" ]; then
+		log "creating MariaDB data directory in $DATADIR"
+		mariadb-install-db --no-defaults --datadir="$DATADIR" "${AS_ROOT[@]}" \
+			--auth-root-authentication-method=normal --skip-test-db >"$VAR/mariadb-install.log" 2>&1 \
+			|| { cat "$VAR/mariadb-install.log" >&2; exit 1; }
+	fi
+	mariadbd --no-defaults --datadir="$DATADIR" --socket="$SOCK" --skip-networking \
+		--pid-file="$VAR/mariadb.pid" --log-error="$VAR/mariadb.err" "${AS_ROOT[@]}" \
+		--innodb-flush-log-at-trx-commit=1 --sync-binlog=0 --innodb-buffer-pool-size=256M \
+		--max-connections=500 --character-set-server=utf8mb4 \
+		--collation-server=utf8mb4_unicode_ci --default-time-zone=+00:00 \
+		--innodb-ft-min-token-size=2 --ft-min-word-len=2 --innodb-ft-enable-stopword=0 \
+		>/dev/null 2>&1 &
+	for _ in $(seq 1 300); do
+		mariadb-admin --no-defaults -S "$SOCK" -uroot ping >/dev/null 2>&1 && break
+		sleep 0.1
+	done
+	mariadb-admin --no-defaults -S "$SOCK" -uroot ping >/dev/null 2>&1 \
+		|| { log "MariaDB did not start; see $VAR/mariadb.err"; tail -20 "$VAR/mariadb.err" >&2; exit 1; }
+	# The pid file may lag behind ping by a moment.
+	for _ in $(seq 1 50); do [ -s "$VAR/mariadb.pid" ] && break; sleep 0.1; done
+}
+
+start_memcached() {
+	if alive "$VAR/memcached.pid"; then return 0; fi
+	local u=(); [ "$(id -u)" -eq 0 ] && u=(-u root)
+	memcached -l 127.0.0.1 -p "$MC_PORT" -U 0 -m 128 -c 4096 -d -P "$VAR/memcached.pid" "${u[@]}"
+	for _ in $(seq 1 50); do [ -s "$VAR/memcached.pid" ] && break; sleep 0.1; done
+}
+
+secrets() {
+	if [ ! -s "$VAR/jwt.key" ]; then
+		( umask 077; head -c 48 /dev/urandom | base64 -w0 > "$VAR/jwt.key" )
+	fi
+	chmod 600 "$VAR/jwt.key"
+}
+
+# write_conf NAME: the configuration one web instance's FastCGI processes read.
+write_conf() {
+	local name="$1"
+	cat > "$VAR/$name.conf" <<CONF
+# Written by scripts/stack.sh; edit the script or override with MESSENGER_* variables.
+db_socket = $SOCK
+db_user = root
+db_name = messenger
+memcached = 127.0.0.1:$MC_PORT
+jwt_key_file = $VAR/jwt.key
+doorbell_path = /dev/shm/messenger-$(echo "$VAR/$name" | md5sum | cut -c1-12)
+cors_origins = http://127.0.0.1:$PORT http://localhost:$PORT
+CONF
+	# Optional local overrides survive restarts.
+	if [ -f "$VAR/local.conf" ]; then cat "$VAR/local.conf" >> "$VAR/$name.conf"; fi
+}
+
+start_web() {
+	local name="$1" port="$2"
+	if alive "$VAR/$name.lighttpd.pid"; then return 0; fi
+	[ -x "$BIN/cgi-bin/api.fcgi" ] || { log "build first: $BIN/cgi-bin/api.fcgi is missing"; exit 1; }
+	write_conf "$name"
+	ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+	MESSENGER_ROOT="$ROOT" MESSENGER_BIN="$BIN" MESSENGER_VAR="$VAR" MESSENGER_NAME="$name" \
+	MESSENGER_PORT="$port" MESSENGER_BIND="$BIND" MESSENGER_CONF="$VAR/$name.conf" \
+		lighttpd -f "$ROOT/lighttpd.conf"
+	for _ in $(seq 1 100); do
+		curl -sS -o /dev/null "http://127.0.0.1:$port/api/v1/health" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	log "lighttpd ($name) did not answer on port $port; see $VAR/$name.error.log"
+	tail -20 "$VAR/$name.error.log" >&2 || true
+	exit 1
+}
+
+migrate() {
+	"$ROOT/scripts/migrate.sh" "$SOCK"
+}
+
+case "${1:-}" in
+start)
+	secrets
+	start_mariadb
+	migrate
+	start_memcached
+	start_web main "$PORT"
+	echo "Messenger is running at http://127.0.0.1:$PORT/  (stop with: make stop)"
+	;;
+stop)
+	for f in "$VAR"/*.lighttpd.pid; do [ -e "$f" ] && stop_pidfile "$f" lighttpd; done
+	stop_pidfile "$VAR/memcached.pid" memcached
+	stop_pidfile "$VAR/mariadb.pid" MariaDB
+	;;
+web-start) start_web "$2" "$3" ;;
+web-stop) stop_pidfile "$VAR/$2.lighttpd.pid" lighttpd ;;
+mc-stop) stop_pidfile "$VAR/memcached.pid" memcached ;;
+mc-start) start_memcached ;;
+db-start) start_mariadb ;;
+db-stop) stop_pidfile "$VAR/mariadb.pid" MariaDB ;;
+migrate) migrate ;;
+env)
+	echo "MESSENGER_URL=http://127.0.0.1:$PORT"
+	echo "MESSENGER_DB_SOCKET=$SOCK"
+	echo "MESSENGER_VAR=$VAR"
+	;;
+*)
+	echo "usage: $0 start|stop|web-start NAME PORT|web-stop NAME|mc-stop|mc-start|migrate|env" >&2
+	exit 2
+	;;
+esac

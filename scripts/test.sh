@@ -1,0 +1,107 @@
+#!/bin/bash
+# `make test`: everything, against real servers started here and stopped at
+# the end (pass or fail). Ends with one line "N passed, N failed".
+#   1. C unit tests (release build)
+#   2. OpenAPI lint
+#   3. API tests (node:test) against the release build
+#   4. the same API tests against the ASan/UBSan build; any sanitizer report fails
+#   5. browser tests (Playwright + Debian's Chromium), when present
+# Environment: MESSENGER_TEST_PORT (18080), MESSENGER_TEST_MC_PORT (11511),
+# TESTS="file ..." to run only some API test files.
+set -uo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$ROOT"
+export MESSENGER_VAR="$ROOT/var/test"
+export MESSENGER_PORT="${MESSENGER_TEST_PORT:-18080}"
+export MESSENGER_MC_PORT="${MESSENGER_TEST_MC_PORT:-11511}"
+export MESSENGER_URL="http://127.0.0.1:$MESSENGER_PORT"
+export MESSENGER_DB_SOCKET="$MESSENGER_VAR/mysql.sock"
+export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:log_path=$MESSENGER_VAR/asan:exitcode=23"
+export UBSAN_OPTIONS="print_stacktrace=1:log_path=$MESSENGER_VAR/ubsan"
+export LSAN_OPTIONS="suppressions=$ROOT/tests/lsan.supp:print_suppressions=0"
+PASS=0; FAIL=0
+OUT="$ROOT/tests/output"
+mkdir -p "$OUT" "$MESSENGER_VAR"
+
+count() { PASS=$((PASS + $1)); FAIL=$((FAIL + $2)); }
+cleanup() { "$ROOT/scripts/stack.sh" stop >/dev/null 2>&1 || true; }
+trap cleanup EXIT INT TERM
+
+step() { echo; echo "== $*"; }
+
+step "build (release and sanitizer)"
+if ! make -s all >"$OUT/build.log" 2>&1 || ! make -s asan >>"$OUT/build.log" 2>&1; then
+	cat "$OUT/build.log"; echo "0 passed, 1 failed"; exit 1
+fi
+
+step "unit tests"
+make -s check 2>&1 | tee "$OUT/unit.log" | tail -20
+u_pass=$(grep -c "checks, 0 failed" "$OUT/unit.log" || true)
+u_fail=$(grep -E "checks, [1-9][0-9]* failed|^FAILED" "$OUT/unit.log" | grep -c FAILED || true)
+count "$u_pass" "$u_fail"
+
+step "npm packages for tests"
+if [ ! -d tests/node_modules/ajv ] || [ tests/package-lock.json -nt tests/node_modules/.package-lock.json ]; then
+	(cd tests && npm ci --no-audit --no-fund --loglevel=error >"$OUT/npm.log" 2>&1) || { cat "$OUT/npm.log"; count 0 1; }
+fi
+
+step "OpenAPI lint"
+if (cd tests && ./node_modules/.bin/redocly lint ../www/openapi.yaml --format=stylish >"$OUT/lint.log" 2>&1); then
+	count 1 0; echo "openapi.yaml: valid"
+else
+	grep -E "error|warning" "$OUT/lint.log" | head -30; count 0 1
+fi
+
+# Test configuration: defaults, plus what the tests need to see in seconds.
+cat > "$MESSENGER_VAR/local.conf" <<CONF
+event_retention_days = 14
+CONF
+
+run_api() {
+	local label="$1"
+	local files
+	if [ -n "${TESTS:-}" ]; then files="$TESTS"; else files="$(ls tests/api/*.test.mjs)"; fi
+	# shellcheck disable=SC2086
+	node --test --test-concurrency=4 --test-reporter=tap $files >"$OUT/api-$label.tap" 2>&1
+	local p f
+	p=$(grep -E "^# pass " "$OUT/api-$label.tap" | awk '{print $3}')
+	f=$(grep -E "^# fail " "$OUT/api-$label.tap" | awk '{print $3}')
+	p=${p:-0}; f=${f:-1}
+	grep -E "^not ok|^# (pass|fail|tests)" "$OUT/api-$label.tap" | head -40
+	if [ "$f" != 0 ]; then
+		grep -B2 -A25 "^ *not ok" "$OUT/api-$label.tap" | grep -E "not ok|error:|message|expected|actual|OpenAPI|at .*test.mjs" | head -60
+	fi
+	count "$p" "$f"
+}
+
+step "API tests (release build)"
+MESSENGER_BIN="$ROOT/build/release" "$ROOT/scripts/stack.sh" start >"$OUT/stack.log" 2>&1 || { cat "$OUT/stack.log"; echo "$PASS passed, $((FAIL+1)) failed"; exit 1; }
+run_api release
+
+step "API tests (ASan/UBSan build)"
+"$ROOT/scripts/stack.sh" web-stop main >/dev/null 2>&1
+rm -f "$MESSENGER_VAR"/asan.* "$MESSENGER_VAR"/ubsan.*
+MESSENGER_BIN="$ROOT/build/asan" "$ROOT/scripts/stack.sh" web-start main "$MESSENGER_PORT" >>"$OUT/stack.log" 2>&1 || { tail "$OUT/stack.log"; count 0 1; }
+MESSENGER_BIN="$ROOT/build/asan" run_api asan
+# Stop lighttpd so the sanitized processes exit and write their leak reports.
+"$ROOT/scripts/stack.sh" web-stop main >/dev/null 2>&1
+sleep 1
+if ls "$MESSENGER_VAR"/asan.* "$MESSENGER_VAR"/ubsan.* >/dev/null 2>&1; then
+	echo "sanitizer reports:"; head -60 "$MESSENGER_VAR"/asan.* "$MESSENGER_VAR"/ubsan.* 2>/dev/null
+	count 0 1
+else
+	echo "no sanitizer reports"; count 1 0
+fi
+
+if ls tests/browser/*.test.mjs >/dev/null 2>&1 && command -v chromium >/dev/null 2>&1; then
+	step "browser tests (Chromium)"
+	MESSENGER_BIN="$ROOT/build/release" "$ROOT/scripts/stack.sh" web-start main "$MESSENGER_PORT" >>"$OUT/stack.log" 2>&1
+	node --test --test-concurrency=1 --test-reporter=tap tests/browser/*.test.mjs >"$OUT/browser.tap" 2>&1
+	p=$(grep -E "^# pass " "$OUT/browser.tap" | awk '{print $3}'); f=$(grep -E "^# fail " "$OUT/browser.tap" | awk '{print $3}')
+	grep -E "^not ok|^# (pass|fail)" "$OUT/browser.tap"
+	count "${p:-0}" "${f:-1}"
+fi
+
+echo
+echo "$PASS passed, $FAIL failed"
+[ "$FAIL" -eq 0 ]

@@ -1,0 +1,289 @@
+// Accounts and auth: register, login, refresh rotation and reuse detection,
+// logout, profile, sessions, search, rate limits, and bad input everywhere.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { api, registerUser, uniq, sql, expectProblem } from './lib.mjs';
+
+function b64url(buf) { return Buffer.from(buf).toString('base64url'); }
+function signJwt(payload, key, header = { alg: 'HS256', typ: 'JWT' }) {
+  const h = b64url(JSON.stringify(header)), p = b64url(JSON.stringify(payload));
+  const sig = header.alg === 'none' ? '' : b64url(crypto.createHmac('sha256', key).update(h + '.' + p).digest());
+  return `${h}.${p}.${sig}`;
+}
+function jwtKey() {
+  return fs.readFileSync(path.join(process.env.MESSENGER_VAR, 'jwt.key'), 'utf8').trim();
+}
+function claims(token) { return JSON.parse(Buffer.from(token.split('.')[1], 'base64url')); }
+
+test('register returns a user and working tokens; /me answers', async () => {
+  const u = await registerUser('reg');
+  assert.equal(u.user.username, u.username);
+  const c = claims(u.token);
+  assert.equal(c.sub, String(u.id));
+  assert.ok(c.exp - c.iat <= 900 && c.exp - c.iat > 60, 'access token lives about 15 minutes');
+  const me = await api('GET', '/me', { token: u.token });
+  assert.equal(me.status, 200);
+  assert.equal(me.body.id, u.id);
+  assert.ok(me.headers['x-request-id']);
+  // The password is stored as an argon2id hash, never as given.
+  const [[hash]] = sql(`SELECT password_hash FROM users WHERE id = ${u.id}`);
+  assert.match(hash, /^\$argon2id\$/);
+  assert.ok(!hash.includes(u.password));
+});
+
+test('usernames are unique, case-insensitively', async () => {
+  const u = await registerUser('dup');
+  const r = await api('POST', '/auth/register', { body: { username: u.username.toUpperCase(), password: 'another-password' } });
+  expectProblem(assert, r, 409, 'username_taken');
+});
+
+test('login: right password works; wrong password and unknown user get the same answer', async () => {
+  const u = await registerUser('login');
+  const ok = await api('POST', '/auth/login', { body: { username: u.username, password: u.password, device_name: 'laptop' } });
+  assert.equal(ok.status, 200);
+  assert.equal(ok.body.user.id, u.id);
+  const bad = await api('POST', '/auth/login', { body: { username: u.username, password: 'wrong-password' } });
+  const unknown = await api('POST', '/auth/login', { body: { username: uniq('nobody'), password: 'wrong-password' } });
+  expectProblem(assert, bad, 401, 'invalid_credentials');
+  expectProblem(assert, unknown, 401, 'invalid_credentials');
+  assert.equal(bad.body.detail, unknown.body.detail);
+});
+
+test('each login is its own session; sessions can be listed and signed out', async () => {
+  const u = await registerUser('sess');
+  const second = await api('POST', '/auth/login', { body: { username: u.username, password: u.password, device_name: 'phone' } });
+  const list = await api('GET', '/sessions', { token: u.token });
+  assert.equal(list.status, 200);
+  assert.equal(list.body.sessions.length, 2);
+  const phone = list.body.sessions.find((s) => s.device_name === 'phone');
+  assert.ok(phone && !phone.current);
+  assert.equal(list.body.sessions.filter((s) => s.current).length, 1);
+  const del = await api('DELETE', `/sessions/${phone.id}`, { token: u.token });
+  assert.equal(del.status, 204);
+  // The signed-out device's access token stops working at once.
+  expectProblem(assert, await api('GET', '/me', { token: second.body.access_token }), 401, 'invalid_token');
+  // And its refresh token too.
+  expectProblem(assert, await api('POST', '/auth/refresh', { body: { refresh_token: second.body.refresh_token } }), 401);
+  // Another user's session id is unknown to me.
+  const other = await registerUser('sessother');
+  const otherSessions = await api('GET', '/sessions', { token: other.token });
+  expectProblem(assert, await api('DELETE', `/sessions/${otherSessions.body.sessions[0].id}`, { token: u.token }), 404);
+  assert.equal((await api('GET', '/me', { token: other.token })).status, 200);
+  expectProblem(assert, await api('DELETE', '/sessions/abc', { token: u.token }), 404);
+  expectProblem(assert, await api('DELETE', '/sessions/999999999', { token: u.token }), 404);
+});
+
+test('refresh rotates the token; replaying an old one ends the session', async () => {
+  const u = await registerUser('refresh');
+  const r1 = await api('POST', '/auth/refresh', { body: { refresh_token: u.refresh } });
+  assert.equal(r1.status, 200);
+  assert.notEqual(r1.body.refresh_token, u.refresh);
+  assert.equal((await api('GET', '/me', { token: r1.body.access_token })).status, 200);
+  const r2 = await api('POST', '/auth/refresh', { body: { refresh_token: r1.body.refresh_token } });
+  assert.equal(r2.status, 200);
+  // Replay of the first (already rotated) token: the session is revoked...
+  expectProblem(assert, await api('POST', '/auth/refresh', { body: { refresh_token: u.refresh } }), 401, 'refresh_token_reused');
+  // ...so even the newest tokens of that session stop working.
+  expectProblem(assert, await api('GET', '/me', { token: r2.body.access_token }), 401);
+  expectProblem(assert, await api('POST', '/auth/refresh', { body: { refresh_token: r2.body.refresh_token } }), 401);
+  // An unknown token is refused without revoking anything.
+  const v = await registerUser('refresh2');
+  expectProblem(assert, await api('POST', '/auth/refresh', { body: { refresh_token: 'not-a-real-token' } }), 401, 'invalid_refresh_token');
+  assert.equal((await api('GET', '/me', { token: v.token })).status, 200);
+});
+
+test('logout revokes the access token at once', async () => {
+  const u = await registerUser('logout');
+  assert.equal((await api('POST', '/auth/logout', { token: u.token })).status, 204);
+  expectProblem(assert, await api('GET', '/me', { token: u.token }), 401, 'invalid_token');
+  expectProblem(assert, await api('POST', '/auth/refresh', { body: { refresh_token: u.refresh } }), 401);
+});
+
+test('tokens: missing, malformed, tampered, alg=none, expired and foreign-signed are refused', async () => {
+  const u = await registerUser('jwt');
+  const key = jwtKey();
+  const c = claims(u.token);
+  const now = Math.floor(Date.now() / 1000);
+  const cases = {
+    missing: undefined,
+    garbage: 'abc.def.ghi',
+    empty: '',
+    tampered: u.token.slice(0, -3) + (u.token.endsWith('AAA') ? 'BBB' : 'AAA'),
+    other_sub: signJwt({ ...c, sub: String(u.id + 1) }, 'wrong-key-wrong-key-wrong-key'),
+    alg_none: signJwt({ ...c }, key, { alg: 'none', typ: 'JWT' }),
+    expired: signJwt({ ...c, iat: now - 3600, exp: now - 60 }, key),
+    wrong_typ: signJwt({ ...c, typ: 'refresh' }, key),
+    hs512: (() => {
+      const h = b64url(JSON.stringify({ alg: 'HS512', typ: 'JWT' })), p = b64url(JSON.stringify(c));
+      return `${h}.${p}.${b64url(crypto.createHmac('sha512', key).update(h + '.' + p).digest())}`;
+    })(),
+  };
+  for (const [name, tok] of Object.entries(cases)) {
+    const headers = tok === undefined ? {} : { Authorization: 'Bearer ' + tok };
+    const r = await api('GET', '/me', { headers });
+    assert.equal(r.status, 401, `${name}: expected 401, got ${r.status}`);
+    assert.match(r.headers['www-authenticate'] || '', /^Bearer/);
+  }
+  // A correctly signed, unexpired token for this session still works (the key is right).
+  const fresh = signJwt({ ...c, iat: now, exp: now + 60 }, key);
+  assert.equal((await api('GET', '/me', { token: fresh })).status, 200);
+  // Basic auth or another scheme is not a bearer token.
+  expectProblem(assert, await api('GET', '/me', { headers: { Authorization: 'Basic dXNlcjpwdw==' } }), 401);
+});
+
+test('bad input to register and login is refused with a problem and creates nothing', async () => {
+  const before = sql('SELECT COUNT(*) FROM users')[0][0];
+  const name = uniq('bad');
+  const cases = [
+    ['malformed JSON', '{"username": "x", ', 400, 'invalid_json'],
+    ['empty body', '', 400, 'invalid_json'],
+    ['array body', '[]', 400, 'invalid_json'],
+    ['trailing garbage', `{"username":"${name}","password":"longenough"} x`, 400, 'invalid_json'],
+    ['wrong type', { username: 12345, password: 'longenough' }, 400, 'invalid_field'],
+    ['missing password', { username: name }, 400, 'invalid_field'],
+    ['missing username', { password: 'longenough' }, 400, 'invalid_field'],
+    ['null username', { username: null, password: 'longenough' }, 400, 'invalid_field'],
+    ['unknown field', { username: name, password: 'longenough', admin: true }, 400, 'invalid_field'],
+    ['short password', { username: name, password: 'short' }, 400, 'weak_password'],
+    ['bad username chars', { username: "robert'); DROP TABLE users;--", password: 'longenough' }, 400, 'invalid_username'],
+    ['unicode username', { username: 'ünïcødé', password: 'longenough' }, 400, 'invalid_username'],
+    ['NUL in password', { username: name, password: 'long\u0000enough' }, 400, 'invalid_field'],
+    ['NUL in display name', { username: name, password: 'longenough', display_name: 'a\u0000b' }, 400, 'invalid_field'],
+    ['control chars in display name', { username: name, password: 'longenough', display_name: 'a\u0007b' }, 400, 'invalid_field'],
+    ['display name too long', { username: name, password: 'longenough', display_name: 'x'.repeat(65) }, 400, 'invalid_field'],
+    ['huge password', { username: name, password: 'x'.repeat(10000) }, 400, 'invalid_field'],
+  ];
+  for (const [label, body, status, code] of cases) {
+    const r = await api('POST', '/auth/register', { body });
+    assert.equal(r.status, status, `${label}: ${r.status} ${r.text}`);
+    assert.equal(r.body.code, code, label);
+  }
+  // Invalid UTF-8 bytes.
+  const raw = Buffer.concat([Buffer.from(`{"username":"${name}","password":"longenough","display_name":"`), Buffer.from([0xff, 0xfe]), Buffer.from('"}')]);
+  expectProblem(assert, await api('POST', '/auth/register', { body: raw }), 400, 'invalid_json');
+  // Wrong content type.
+  expectProblem(assert, await api('POST', '/auth/register', { body: 'username=x', contentType: 'application/x-www-form-urlencoded' }), 415, 'unsupported_media_type');
+  // A body over the cap.
+  const huge = JSON.stringify({ username: name, password: 'x'.repeat(200 * 1024) });
+  const r = await api('POST', '/auth/register', { body: huge });
+  assert.equal(r.status, 413);
+  // Login with an SQL-looking username is just a wrong login.
+  expectProblem(assert, await api('POST', '/auth/login', { body: { username: "' OR 1=1 --", password: 'whatever1' } }), 401, 'invalid_credentials');
+  expectProblem(assert, await api('POST', '/auth/login', { body: { username: 'x' } }), 400, 'invalid_field');
+  expectProblem(assert, await api('POST', '/auth/refresh', { body: { refresh_token: 42 } }), 400, 'invalid_field');
+  assert.equal(sql('SELECT COUNT(*) FROM users')[0][0] - before <= 0 || sql(`SELECT COUNT(*) FROM users WHERE username = '${name}'`)[0][0] === '0', true);
+  assert.equal(sql(`SELECT COUNT(*) FROM users WHERE username = '${name}'`)[0][0], '0');
+});
+
+test('display names keep unicode; SQL-looking text is stored as text', async () => {
+  const u = await registerUser('uni', { display_name: 'Zoë 🚀 日本' });
+  assert.equal(u.user.display_name, 'Zoë 🚀 日本');
+  const r = await api('PATCH', '/me', { token: u.token, body: { about: "'; DROP TABLE users; --\nsecond line" } });
+  assert.equal(r.status, 200);
+  assert.equal(r.body.about, "'; DROP TABLE users; --\nsecond line");
+  assert.equal((await api('GET', `/users/${u.id}`, { token: u.token })).body.about, r.body.about);
+});
+
+test('PATCH /me changes profile and password; bad input changes nothing', async () => {
+  const u = await registerUser('patch');
+  const r = await api('PATCH', '/me', { token: u.token, body: { display_name: 'New Name', about: 'Hello there' } });
+  assert.equal(r.status, 200);
+  assert.equal(r.body.display_name, 'New Name');
+  for (const body of [{ display_name: '' }, { display_name: '   ' }, { display_name: 5 }, { about: 'x'.repeat(281) }, { id: 7 }, { new_password: 'newpassword1' }]) {
+    const b = await api('PATCH', '/me', { token: u.token, body });
+    assert.equal(b.status, 400, JSON.stringify(body));
+  }
+  const wrong = await api('PATCH', '/me', { token: u.token, body: { current_password: 'not-it-at-all', new_password: 'newpassword1' } });
+  expectProblem(assert, wrong, 403, 'wrong_password');
+  const me = await api('GET', '/me', { token: u.token });
+  assert.equal(me.body.display_name, 'New Name');
+  assert.equal(me.body.about, 'Hello there');
+  const ok = await api('PATCH', '/me', { token: u.token, body: { current_password: u.password, new_password: 'brand-new-password' } });
+  assert.equal(ok.status, 200);
+  expectProblem(assert, await api('POST', '/auth/login', { body: { username: u.username, password: u.password } }), 401);
+  assert.equal((await api('POST', '/auth/login', { body: { username: u.username, password: 'brand-new-password' } })).status, 200);
+  expectProblem(assert, await api('PATCH', '/me', { body: { about: 'x' } }), 401);
+});
+
+test('users: get by id, search by prefix with pagination', async () => {
+  const prefix = uniq('srch').slice(0, 12);
+  const made = [];
+  for (let i = 0; i < 3; i++) made.push(await registerUser(prefix));
+  const me = made[0];
+  const r1 = await api('GET', `/users?q=${prefix}&limit=2`, { token: me.token });
+  assert.equal(r1.status, 200);
+  assert.equal(r1.body.users.length, 2);
+  assert.ok(r1.body.next_cursor);
+  const r2 = await api('GET', `/users?q=${prefix}&limit=2&cursor=${r1.body.next_cursor}`, { token: me.token });
+  assert.equal(r2.body.users.length, 1);
+  assert.equal(r2.body.next_cursor, null);
+  const ids = [...r1.body.users, ...r2.body.users].map((u) => u.id).sort();
+  assert.deepEqual(ids, made.map((u) => u.id).sort());
+  // LIKE wildcards are literal.
+  assert.equal((await api('GET', '/users?q=%25', { token: me.token })).body.users.length, 0);
+  expectProblem(assert, await api('GET', '/users', { token: me.token }), 400);
+  expectProblem(assert, await api('GET', `/users?q=${'x'.repeat(65)}`, { token: me.token }), 400);
+  expectProblem(assert, await api('GET', `/users?q=a&limit=0`, { token: me.token }), 400);
+  expectProblem(assert, await api('GET', `/users?q=a&cursor=zz`, { token: me.token }), 400);
+  const one = await api('GET', `/users/${made[1].id}`, { token: me.token });
+  assert.equal(one.body.username, made[1].username);
+  expectProblem(assert, await api('GET', '/users/99999999', { token: me.token }), 404);
+  expectProblem(assert, await api('GET', '/users/-1', { token: me.token }), 404);
+  expectProblem(assert, await api('GET', '/users/1', {}), 401);
+});
+
+test('DELETE /me needs the password, then the account is gone and its name free', async () => {
+  const u = await registerUser('del');
+  expectProblem(assert, await api('DELETE', '/me', { token: u.token, body: { password: 'wrong-one-here' } }), 403);
+  assert.equal((await api('GET', '/me', { token: u.token })).status, 200);
+  assert.equal((await api('DELETE', '/me', { token: u.token, body: { password: u.password } })).status, 204);
+  expectProblem(assert, await api('GET', '/me', { token: u.token }), 401);
+  expectProblem(assert, await api('POST', '/auth/login', { body: { username: u.username, password: u.password } }), 401);
+  assert.equal((await api('POST', '/auth/register', { body: { username: u.username, password: 'new-owner-password' } })).status, 201);
+});
+
+test('login is rate-limited per account (429 + Retry-After), even with the right password', async () => {
+  const u = await registerUser('rl');
+  let limited = null;
+  for (let i = 0; i < 12; i++) {
+    const r = await api('POST', '/auth/login', { body: { username: u.username, password: 'wrong-password' }, localAddress: '127.0.0.3' });
+    if (r.status === 429) { limited = r; break; }
+    assert.equal(r.status, 401);
+  }
+  assert.ok(limited, 'expected 429 within 12 attempts');
+  assert.ok(Number(limited.headers['retry-after']) > 0);
+  expectProblem(assert, await api('POST', '/auth/login', { body: { username: u.username, password: u.password }, localAddress: '127.0.0.4' }), 429, 'rate_limited');
+  // Other accounts are unaffected.
+  const v = await registerUser('rl2');
+  assert.equal((await api('POST', '/auth/login', { body: { username: v.username, password: v.password }, localAddress: '127.0.0.4' })).status, 200);
+});
+
+test('login is rate-limited per IP address across accounts', async () => {
+  const ip = '127.0.0.' + (10 + Math.floor(Math.random() * 200));
+  let limited = false;
+  for (let i = 0; i < 60 && !limited; i++) {
+    const r = await api('POST', '/auth/login', { body: { username: uniq('ghost'), password: 'wrong-password' }, localAddress: ip });
+    if (r.status === 429) limited = true; else assert.equal(r.status, 401);
+  }
+  assert.ok(limited, 'expected 429 from one address within 60 attempts');
+  // Another address still gets in.
+  const u = await registerUser('rlip');
+  assert.equal((await api('POST', '/auth/login', { body: { username: u.username, password: u.password } })).status, 200);
+});
+
+test('unknown routes and methods', async () => {
+  const u = await registerUser('route');
+  const r = await api('GET', '/nope', { token: u.token, validate: false });
+  expectProblem(assert, r, 404, 'not_found');
+  const m = await api('PUT', '/me', { token: u.token, validate: false });
+  expectProblem(assert, m, 405, 'method_not_allowed');
+});
+
+test('health reports the database and cache', async () => {
+  const r = await api('GET', '/health');
+  assert.equal(r.status, 200);
+  assert.equal(r.body.database, 'ok');
+});
