@@ -29,7 +29,7 @@ BINS    := $(OUT)/cgi-bin/api.fcgi $(OUT)/cgi-bin/events.fcgi $(OUT)/cron/sweepe
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(UNIT_SRC:%.c=$(OUT)/%)
 
-.PHONY: all deps run stop check test test-api bench clean asan
+.PHONY: all deps run stop check test test-api bench bench-bin clean asan
 .SECONDARY:
 all: $(BINS)
 	@mkdir -p cgi-bin cron
@@ -63,6 +63,28 @@ $(OUT)/tests/unit/%: tests/unit/%.c $(OUT)/lib/libmessenger.a tests/check.h
 	@echo "  LD $@"
 	@$(CC) $(CPPFLAGS) $(CFLAGS_BASE) $(CFLAGS) -Wno-missing-prototypes -Itests $< -o $@ $(OUT)/lib/libmessenger.a $(LDLIBS)
 
+# Benchmark programs (make bench): the load client and the two floors.
+BENCH_DIR := $(OUT)/tests/bench
+BENCH_BIN := $(BENCH_DIR)/load $(BENCH_DIR)/floor_fcgi $(BENCH_DIR)/floor_insert
+BENCH_CFLAGS = $(CPPFLAGS) $(CFLAGS_BASE) $(CFLAGS) -Itests/bench
+
+bench-bin: $(BENCH_BIN)
+
+$(BENCH_DIR)/load: tests/bench/load.c tests/bench/client.c tests/bench/bench.h
+	@mkdir -p $(@D)
+	@echo "  LD $@"
+	@$(CC) $(BENCH_CFLAGS) $(filter %.c,$^) -o $@ $(shell pkg-config --libs json-c)
+
+$(BENCH_DIR)/floor_fcgi: tests/bench/floor_fcgi.c
+	@mkdir -p $(@D)
+	@echo "  LD $@"
+	@$(CC) $(BENCH_CFLAGS) $< -o $@ -lfcgi
+
+$(BENCH_DIR)/floor_insert: tests/bench/floor_insert.c tests/bench/client.c tests/bench/bench.h
+	@mkdir -p $(@D)
+	@echo "  LD $@"
+	@$(CC) $(BENCH_CFLAGS) $(filter %.c,$^) -o $@ $(shell pkg-config --libs libmariadb) -pthread
+
 check: $(UNIT_BIN)
 	@pass=0; fail=0; for t in $(UNIT_BIN); do \
 		if $$t; then pass=$$((pass+1)); else fail=$$((fail+1)); echo "FAILED: $$t"; fi; done; \
@@ -80,7 +102,7 @@ stop:
 test: deps
 	@scripts/test.sh
 
-bench: deps all
+bench: deps all bench-bin
 	@scripts/bench.sh
 
 clean:
