@@ -83,9 +83,10 @@ step "API tests (ASan/UBSan build)"
 rm -f "$MESSENGER_VAR"/asan.* "$MESSENGER_VAR"/ubsan.*
 MESSENGER_BIN="$ROOT/build/asan" "$ROOT/scripts/stack.sh" web-start main "$MESSENGER_PORT" >>"$OUT/stack.log" 2>&1 || { tail "$OUT/stack.log"; count 0 1; }
 MESSENGER_BIN="$ROOT/build/asan" run_api asan
-# Stop lighttpd so the sanitized processes exit and write their leak reports.
+# Stop lighttpd so the sanitized processes exit and write their leak reports
+# (they exit through exit() on SIGTERM in this build; wait until they are gone).
 "$ROOT/scripts/stack.sh" web-stop main >/dev/null 2>&1
-sleep 1
+for _ in $(seq 1 50); do pgrep -f "$ROOT/build/asan/cgi-bin/" >/dev/null || break; sleep 0.2; done
 if ls "$MESSENGER_VAR"/asan.* "$MESSENGER_VAR"/ubsan.* >/dev/null 2>&1; then
 	echo "sanitizer reports:"; head -60 "$MESSENGER_VAR"/asan.* "$MESSENGER_VAR"/ubsan.* 2>/dev/null
 	count 0 1
