@@ -35,10 +35,7 @@ if ! make -s all >"$OUT/build.log" 2>&1 || ! make -s asan >>"$OUT/build.log" 2>&
 fi
 
 step "unit tests"
-make -s check 2>&1 | tee "$OUT/unit.log" | tail -20
-u_pass=$(grep -c "checks, 0 failed" "$OUT/unit.log" || true)
-u_fail=$(grep -E "checks, [1-9][0-9]* failed|^FAILED" "$OUT/unit.log" | grep -c FAILED || true)
-count "$u_pass" "$u_fail"
+X
 
 step "npm packages for tests"
 if [ ! -d tests/node_modules/ajv ] || [ tests/package-lock.json -nt tests/node_modules/.package-lock.json ]; then
