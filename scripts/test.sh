@@ -35,7 +35,14 @@ if ! make -s all >"$OUT/build.log" 2>&1 || ! make -s asan >>"$OUT/build.log" 2>&
 fi
 
 step "unit tests"
-X
+make -s check >"$OUT/unit.log" 2>&1
+u_rc=$?
+tail -20 "$OUT/unit.log"
+u_pass=$(grep -c "checks, 0 failed" "$OUT/unit.log" || true)
+u_fail=$(grep -c "^FAILED" "$OUT/unit.log" || true)
+# A unit test that does not even build counts as a failure.
+if [ "$u_rc" -ne 0 ] && [ "$u_fail" -eq 0 ]; then u_fail=1; fi
+count "$u_pass" "$u_fail"
 
 step "npm packages for tests"
 if [ ! -d tests/node_modules/ajv ] || [ tests/package-lock.json -nt tests/node_modules/.package-lock.json ]; then
