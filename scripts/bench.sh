@@ -1,0 +1,360 @@
+#!/bin/bash
+# `make bench`: builds, starts a private stack (its own var dir and ports),
+# measures two floors and the scenarios, prints one table and writes
+# BENCHMARKS.md. Everything it starts is stopped at the end, pass or fail.
+#
+# Floors, measured in the same run:
+#   A  lighttpd + a trivial fcgi2 responder (tests/bench/floor_fcgi.c), same
+#      lighttpd.conf and process counts, answering a body of the same size
+#   B  single-row INSERT + COMMIT into the same MariaDB (same durability
+#      settings), same client count (tests/bench/floor_insert.c)
+#
+# Environment (defaults in brackets; BENCH_QUICK=1 shrinks everything):
+#   BENCH_PORT [18480]  BENCH_MC_PORT [11911]  (the floor's lighttpd uses BENCH_PORT+1)
+#   BENCH_VAR [var/bench]  state directory, recreated at each run
+#   BENCH_DURATION [10] / BENCH_WARMUP [2]   seconds per measurement
+#   BENCH_CLIENTS [32]        concurrent senders (and floor B threads)
+#   BENCH_HISTORY_CONNS [16]  connections for history pages (and floor A)
+#   BENCH_RATE [500]          messages/s for the delivery runs
+#   BENCH_RECEIVERS [100]     active receivers measuring delivery latency
+#   BENCH_IDLE ["1000 5000"]  idle waiters per delivery run
+#   BENCH_HOLD [8000]         concurrent waiters held in the last run
+#   BENCH_GROUPS ["2 10 100 1000"]  group sizes for the fan-out cost
+#   BENCH_FANOUT_SENDS [100]  sends per group size
+#   BENCH_BIG ["10000 1000000"]  messages bulk-loaded into two conversations
+#   BENCH_ONLY  space-separated subset of: floors sends history fanout delivery big
+set -uo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$ROOT"
+
+Q="${BENCH_QUICK:-0}"
+d() { if [ "$Q" = 1 ]; then echo "$2"; else echo "$1"; fi; }
+DUR="${BENCH_DURATION:-$(d 10 3)}"
+WARM="${BENCH_WARMUP:-$(d 2 1)}"
+CLIENTS="${BENCH_CLIENTS:-32}"
+HCONNS="${BENCH_HISTORY_CONNS:-16}"
+RATE="${BENCH_RATE:-500}"
+RECV="${BENCH_RECEIVERS:-100}"
+IDLE_LIST="${BENCH_IDLE:-$(d "1000 5000" "1000")}"
+HOLD="${BENCH_HOLD:-$(d 8000 2000)}"
+GROUP_SIZES="${BENCH_GROUPS:-2 10 100 1000}"
+FAN_N="${BENCH_FANOUT_SENDS:-$(d 100 20)}"
+BIG="${BENCH_BIG:-$(d "10000 1000000" "10000 100000")}"
+ONLY="${BENCH_ONLY:-floors sends history fanout delivery big}"
+LP_TIMEOUT=$(( ${DUR%.*} + ${WARM%.*} + 15 ))
+
+export MESSENGER_VAR="${BENCH_VAR:-$ROOT/var/bench}"
+export MESSENGER_PORT="${BENCH_PORT:-18480}"
+export MESSENGER_MC_PORT="${BENCH_MC_PORT:-11911}"
+FLOOR_PORT=$((MESSENGER_PORT + 1))
+VAR="$MESSENGER_VAR"
+B="$ROOT/build/release/tests/bench"
+SOCK="$VAR/mysql.sock"
+RES="$VAR/results.tsv"
+LOG="$VAR/bench.log"
+USERS="$VAR/users.txt"
+T0=$(date +%s)
+
+want() { case " $ONLY " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
+say() { echo "bench: $*" >&2; echo "== $*" >>"$LOG"; }
+sql() { mariadb --no-defaults -S "$SOCK" -uroot --batch --skip-column-names messenger -e "$1"; }
+
+cleanup() {
+	"$ROOT/scripts/stack.sh" stop >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+trap 'echo "bench: interrupted" >&2; exit 130' INT TERM
+
+# --- build, fresh state, stack ---------------------------------------------
+make -s all bench-bin >/dev/null || { echo "bench: build failed" >&2; exit 1; }
+"$ROOT/scripts/stack.sh" stop >/dev/null 2>&1 || true
+case "$VAR" in */var/*) rm -rf "$VAR" ;; esac
+mkdir -p "$VAR"
+: >"$RES"
+: >"$LOG"
+ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+# Benchmark-only settings: cheap password hashing and no registration limit
+# (setup registers thousands of users through the API; neither is measured),
+# and tokens that outlive the run.
+cat >"$VAR/local.conf" <<CONF
+access_token_ttl = 14400
+password_opslimit = 1
+password_memlimit = 8192
+register_per_ip_per_hour = 100000000
+CONF
+
+say "starting the stack (ports $MESSENGER_PORT, $FLOOR_PORT, memcached $MESSENGER_MC_PORT)"
+"$ROOT/scripts/stack.sh" start >>"$LOG" 2>&1 || { tail -20 "$LOG" >&2; exit 1; }
+mkdir -p "$VAR/floor-bin/cgi-bin"
+ln -sf "$B/floor_fcgi" "$VAR/floor-bin/cgi-bin/api.fcgi"
+ln -sf "$B/floor_fcgi" "$VAR/floor-bin/cgi-bin/events.fcgi"
+MESSENGER_BIN="$VAR/floor-bin" "$ROOT/scripts/stack.sh" web-start floor "$FLOOR_PORT" >>"$LOG" 2>&1 \
+	|| { tail -20 "$LOG" >&2; exit 1; }
+PIDFILE="$VAR/main.lighttpd.pid"
+
+# --- helpers -----------------------------------------------------------------
+# run NAME CMD...: runs a load program (bounded by `timeout`), logs its output,
+# leaves the RESULT line in $R (empty on failure).
+R=""
+run() {
+	local name="$1"; shift
+	echo "-- $name: $*" >>"$LOG"
+	local out rc
+	out="$(timeout 900 "$@" 2>>"$LOG")"; rc=$?
+	echo "$out" >>"$LOG"
+	R="$(echo "$out" | grep '^RESULT' | tail -1)"
+	[ "$rc" -eq 0 ] || echo "   (exit $rc)" >>"$LOG"
+	return $rc
+}
+# get KEY [LINE]: a value from a RESULT line.
+get() { echo "${2:-$R}" | tr ' ' '\n' | sed -n "s/^$1=//p" | head -1; }
+# f EXPR: float arithmetic.
+f() { awk "BEGIN { printf \"%.${2:-2}f\", $1 }"; }
+le() { awk "BEGIN { exit !($1 <= $2) }"; }
+ge() { awk "BEGIN { exit !($1 >= $2) }"; }
+# row FIGURE VALUE FLOOR RATIO TARGET VERDICT
+row() { printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$@" >>"$RES"; }
+verdict() { if [ "$1" = 1 ]; then echo pass; else echo MISS; fi; }
+flush_cache() { (exec 3<>"/dev/tcp/127.0.0.1/$MESSENGER_MC_PORT" && printf 'flush_all\r\nquit\r\n' >&3 && cat <&3 >/dev/null) 2>/dev/null || true; }
+cid_of() { echo "$1" | sed -n 's/^cid=//p' | tail -1; }
+conv() { timeout 120 "$B/load" conv -p "$MESSENGER_PORT" -u "$USERS" "$@" 2>>"$LOG"; }
+
+# Bulk-loads N messages into conversation CID (members A and B) with SQL,
+# in batches, plus one message.new event per member per message so both
+# tables have the size a real history of N messages would give them.
+bulk_load() {
+	local cid="$1" a="$2" b="$3" n="$4" step=250000 lo=1
+	while [ "$lo" -le "$n" ]; do
+		local hi=$((lo + step - 1)); [ "$hi" -gt "$n" ] && hi="$n"
+		sql "INSERT INTO messages (conversation_id, seq, sender_id, client_id, kind, body, created_at)
+		     SELECT $cid, s.seq, IF(s.seq % 2 = 1, $a, $b), CONCAT('bulk-$cid-', s.seq), 'text',
+		            CONCAT('history message ', s.seq, ' lorem ipsum dolor sit amet'),
+		            NOW(3) - INTERVAL ($n - s.seq) SECOND
+		     FROM seq_${lo}_to_${hi} s" || return 1
+		lo=$((hi + 1))
+	done
+	sql "UPDATE conversations c SET c.last_seq = $n,
+	       c.last_message_id = (SELECT MAX(id) FROM messages WHERE conversation_id = $cid),
+	       c.last_activity_at = NOW(3), c.updated_at = NOW(3) WHERE c.id = $cid" || return 1
+	local u
+	for u in "$a" "$b"; do
+		sql "INSERT INTO user_events (user_id, seq, type, conversation_id, ref_id, created_at)
+		     SELECT $u, h.last_seq + m.seq, 'message.new', $cid, m.id, m.created_at
+		     FROM messages m JOIN user_heads h ON h.user_id = $u
+		     WHERE m.conversation_id = $cid AND m.client_id LIKE 'bulk-%';
+		     UPDATE user_heads SET last_seq = last_seq + $n WHERE user_id = $u" || return 1
+	done
+	flush_cache
+}
+
+# --- users -------------------------------------------------------------------
+# Layout of the users file: 0-7 history and fan-out, then CLIENTS pairs of
+# senders, then RECEIVERS pairs, then idle waiters (also group members).
+maxidle=$((HOLD - RECV))
+for k in $IDLE_LIST; do [ "$k" -gt "$maxidle" ] && maxidle="$k"; done
+for g in $GROUP_SIZES; do [ "$((g - 1))" -gt "$maxidle" ] && maxidle=$((g - 1)); done
+SEND_OFF=8
+RECV_OFF=$((SEND_OFF + 2 * CLIENTS))
+IDLE_OFF=$((RECV_OFF + 2 * RECV))
+NUSERS=$((IDLE_OFF + maxidle))
+say "registering $NUSERS users through the API"
+run register "$B/load" register -p "$MESSENGER_PORT" -n "$NUSERS" -c 8 -x "b$(date +%s | tail -c 6)u" -o "$USERS" \
+	|| { echo "bench: cannot register users; see $LOG" >&2; exit 1; }
+uid() { sed -n "$(( $1 + 1 ))p" "$USERS" | cut -d' ' -f1; }
+
+HAVE_CHAT=0
+CID_SMALL="$(cid_of "$(conv -i 0 -j 1)")"
+[ -n "$CID_SMALL" ] && HAVE_CHAT=1
+[ "$HAVE_CHAT" = 1 ] || say "POST /conversations is not available: message scenarios are skipped"
+HAVE_EVENTS=0
+code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $(sed -n 1p "$USERS" | cut -d' ' -f2)" \
+	"http://127.0.0.1:$MESSENGER_PORT/api/v1/events")
+[ "$code" = 200 ] && HAVE_EVENTS=1
+[ "$HAVE_EVENTS" = 1 ] || say "GET /events answers $code: delivery scenarios are skipped"
+
+# --- floor B and durable sends -----------------------------------------------
+FLOOR_B=""
+if want floors || want sends; then
+	say "floor B: INSERT + COMMIT, $CLIENTS threads"
+	if run floorB "$B/floor_insert" -S "$SOCK" -t "$CLIENTS" -d "$DUR" -w "$WARM"; then
+		FLOOR_B="$(get inserts_per_s)"
+		row "floor B: INSERT+COMMIT/s, $CLIENTS conns" "$FLOOR_B (p50 $(get p50_ms) / p99 $(get p99_ms) ms)" "-" "-" "-" "-"
+	fi
+fi
+if want sends && [ "$HAVE_CHAT" = 1 ]; then
+	say "durable sends, $CLIENTS senders over 1:1 conversations"
+	if run sends "$B/load" send -p "$MESSENGER_PORT" -u "$USERS" -o "$SEND_OFF" -c "$CLIENTS" -d "$DUR" -w "$WARM"; then
+		v="$(get sends_per_s)"
+		if [ -n "$FLOOR_B" ]; then r="$(f "$v / $FLOOR_B")"; else r="-"; fi
+		ok=0; [ "$r" != "-" ] && ge "$r" 0.5 && ok=1
+		row "sends/s, $CLIENTS clients (1:1)" "$v (p50 $(get p50_ms) / p99 $(get p99_ms) ms)" "${FLOOR_B:-?} (B)" "$r" ">= 0.50 x B" "$(verdict $ok)"
+	else
+		row "sends/s, $CLIENTS clients (1:1)" "failed ($(get errors) errors)" "${FLOOR_B:-?} (B)" "-" ">= 0.50 x B" "MISS"
+	fi
+fi
+
+# --- history page vs floor A ---------------------------------------------------
+HIST_RPS=""; HIST_P50=""; SEND_SMALL=""
+history_rps() {	# CID LABEL -> sets HR (req/s) and HP (p50 ms), HB (body bytes)
+	HR=""; HP=""; HB=""
+	flush_cache
+	run "history-$2" "$B/load" get -p "$MESSENGER_PORT" -u "$USERS" -i 0 -c "$HCONNS" -d "$DUR" -w "$WARM" \
+		-P "/api/v1/conversations/$1/messages?limit=50" || return 1
+	HR="$(get requests_per_s)"; HP="$(get p50_ms)"; HB="$(get body_bytes)"
+}
+if want history && [ "$HAVE_CHAT" = 1 ]; then
+	say "history page of 50 (warm cache) and floor A"
+	run fill "$B/load" sendseq -p "$MESSENGER_PORT" -u "$USERS" -i 0 -C "$CID_SMALL" -n 60 -w 0
+	SEND_SMALL="$(get send_ms_p50)"
+	if history_rps "$CID_SMALL" small; then
+		HIST_RPS="$HR"; HIST_P50="$HP"
+		run floorA "$B/load" get -p "$FLOOR_PORT" -c "$HCONNS" -d "$DUR" -w "$WARM" -P "/api/v1/floor?size=${HB%.*}"
+		FA="$(get requests_per_s)"
+		if [ -n "$FA" ]; then r="$(f "$HR / $FA")"; else r="-"; fi
+		ok=0; [ "$r" != "-" ] && ge "$r" 0.5 && ok=1
+		row "history page (50 msgs, ${HB%.*} B), $HCONNS conns, req/s" "$HR (p50 $HP ms)" "${FA:-?} (A)" "$r" ">= 0.50 x A" "$(verdict $ok)"
+	else
+		row "history page (50 msgs), req/s" "failed" "-" "-" ">= 0.50 x A" "MISS"
+	fi
+fi
+
+# --- fan-out cost --------------------------------------------------------------
+if want fanout && [ "$HAVE_CHAT" = 1 ]; then
+	say "cost of one send by group size"
+	CID_DIRECT="$(cid_of "$(conv -i 6 -j 7)")"
+	run fan-1to1 "$B/load" sendseq -p "$MESSENGER_PORT" -u "$USERS" -i 6 -C "$CID_DIRECT" -n "$FAN_N" -w 5
+	BASE="$(get send_ms_mean)"
+	row "send latency 1:1 (mean, sequential)" "$BASE ms (p50 $(get send_ms_p50) / p99 $(get send_ms_p99))" "-" "1.0" "-" "-"
+	for g in $GROUP_SIZES; do
+		cid="$(cid_of "$(conv -i 6 -j "$IDLE_OFF" -s "$g")")"
+		if [ -z "$cid" ]; then row "send to a group of $g" "group not created" "$BASE ms (1:1)" "-" "-" "MISS"; continue; fi
+		if run "fan-$g" "$B/load" sendseq -p "$MESSENGER_PORT" -u "$USERS" -i 6 -C "$cid" -n "$FAN_N" -w 5; then
+			v="$(get send_ms_mean)"; r="$(f "$v / $BASE" 1)"
+			tgt="-"; vd="-"
+			if [ "$g" = 1000 ]; then tgt="<= 20 x 1:1"; ok=0; le "$r" 20 && ok=1; vd="$(verdict $ok)"; fi
+			row "send to a group of $g (mean)" "$v ms (p99 $(get send_ms_p99))" "$BASE ms (1:1)" "$r" "$tgt" "$vd"
+		else
+			row "send to a group of $g" "failed" "$BASE ms (1:1)" "-" "-" "MISS"
+		fi
+	done
+fi
+
+# --- delivery, RSS per waiter, holding waiters ---------------------------------
+delivery() {	# TRANSPORT IDLE -> row(s)
+	local tr="$1" k="$2" flag=""
+	[ "$tr" = sse ] && flag="--sse"
+	say "delivery over $tr at $RATE msg/s with $k idle waiters"
+	run "delivery-$tr-$k" "$B/load" delivery -p "$MESSENGER_PORT" -u "$USERS" -k "$k" -K "$IDLE_OFF" \
+		-r "$RECV" -o "$RECV_OFF" -R "$RATE" -c 32 -d "$DUR" -w "$WARM" --pidfile "$PIDFILE" \
+		--lp-timeout "$LP_TIMEOUT" $flag
+	local rc=$?
+	if [ -z "$R" ]; then row "delivery $tr, $k idle" "failed" "-" "-" "p99 <= 5, max <= 25 ms" "MISS"; return; fi
+	local p99 max lost errs ok
+	p99="$(get p99_ms)"; max="$(get max_ms)"; lost="$(get lost)"
+	errs=$(( $(get idle_errors) + $(get recv_errors) + $(get send_errors) ))
+	ok=0; [ "$rc" = 0 ] && le "$p99" 5 && le "$max" 25 && [ "$lost" = 0 ] && ok=1
+	row "delivery $tr, $RATE msg/s, $k idle + $RECV active" \
+		"p50 $(get p50_ms) / p99 $p99 / max $max ms; lost $lost, errors $errs" "-" "-" "p99 <= 5, max <= 25 ms" "$(verdict $ok)"
+	local per; per="$(f "$(get rss_per_waiter_bytes) / 1024" 1)"
+	ok=0; le "$per" 32 && ok=1
+	row "RSS per idle waiter ($tr, $((k + RECV)) waiters)" "$per KiB (kernel ~$(f "$(get kernel_per_waiter_bytes) / 1024" 1) KiB)" "-" "-" "<= 32 KiB" "$(verdict $ok)"
+}
+if want delivery && [ "$HAVE_CHAT" = 1 ] && [ "$HAVE_EVENTS" = 1 ]; then
+	for tr in longpoll sse; do
+		for k in $IDLE_LIST; do delivery "$tr" "$k"; done
+	done
+	k=$((HOLD - RECV))
+	say "holding $HOLD concurrent waiters (long-poll) under $RATE msg/s"
+	run "hold-$HOLD" "$B/load" delivery -p "$MESSENGER_PORT" -u "$USERS" -k "$k" -K "$IDLE_OFF" \
+		-r "$RECV" -o "$RECV_OFF" -R "$RATE" -c 32 -d "$DUR" -w "$WARM" --pidfile "$PIDFILE" \
+		--lp-timeout "$LP_TIMEOUT"
+	rc=$?
+	if [ -n "$R" ]; then
+		errs=$(( $(get idle_errors) + $(get recv_errors) + $(get send_errors) ))
+		ok=0; [ "$rc" = 0 ] && [ "$errs" = 0 ] && [ "$(get idle_open)" = "$k" ] && ok=1
+		row "$HOLD concurrent waiters held (${DUR}s at $RATE msg/s)" \
+			"$(get idle_open)/$k idle still open, errors $errs, lost $(get lost); p99 $(get p99_ms) ms" "-" "-" "0 errors" "$(verdict $ok)"
+		per="$(f "$(get rss_per_waiter_bytes) / 1024" 1)"; ok=0; le "$per" 32 && ok=1
+		row "RSS per idle waiter (longpoll, $HOLD waiters)" "$per KiB" "-" "-" "<= 32 KiB" "$(verdict $ok)"
+	else
+		row "$HOLD concurrent waiters held" "failed" "-" "-" "0 errors" "MISS"
+	fi
+fi
+
+# --- history size ----------------------------------------------------------------
+if want big && [ "$HAVE_CHAT" = 1 ]; then
+	i=0
+	for n in $BIG; do
+		a=$((2 + 2 * i)); b=$((3 + 2 * i)); i=$((i + 1))
+		[ "$i" -gt 2 ] && break
+		cid="$(cid_of "$(conv -i "$a" -j "$b")")"
+		say "bulk-loading $n messages with SQL"
+		t=$(date +%s)
+		if [ -z "$cid" ] || ! bulk_load "$cid" "$(uid "$a")" "$(uid "$b")" "$n" >>"$LOG" 2>&1; then
+			row "history with $n messages" "bulk load failed" "-" "-" "-" "MISS"; continue
+		fi
+		echo "bulk load of $n: $(( $(date +%s) - t )) s" >>"$LOG"
+		# warm the cache/buffer pool once, then measure
+		if history_rps "$cid" "$n"; then
+			ok=0; r="-"
+			if [ -n "$HIST_RPS" ]; then r="$(f "$HR / $HIST_RPS")"; ge "$r" 0.67 && ok=1; fi
+			row "history page, $n msgs stored, req/s" "$HR (p50 $HP ms)" "${HIST_RPS:-?} (small)" "$r" ">= 0.67 x small" "$(verdict $ok)"
+		fi
+		run "send-$n" "$B/load" sendseq -p "$MESSENGER_PORT" -u "$USERS" -i "$a" -C "$cid" -n "$FAN_N" -w 5
+		v="$(get send_ms_p50)"
+		if [ -n "$v" ]; then
+			ok=0; r="-"
+			if [ -n "$SEND_SMALL" ]; then r="$(f "$v / $SEND_SMALL")"; le "$r" 1.5 && ok=1; fi
+			row "send latency p50, $n msgs stored" "$v ms" "${SEND_SMALL:-?} ms (small)" "$r" "<= 1.5 x small" "$(verdict $ok)"
+		fi
+	done
+fi
+
+# --- report ------------------------------------------------------------------------
+ELAPSED=$(( $(date +%s) - T0 ))
+table_text() {
+	{ printf 'figure\tvalue\tfloor\tratio\ttarget\tverdict\n'; cat "$RES"; } | column -t -s $'\t'
+}
+table_md() {
+	echo "| figure | value | floor | ratio | target | verdict |"
+	echo "|---|---|---|---|---|---|"
+	sed 's/\t/ | /g; s/^/| /; s/$/ |/' "$RES"
+}
+echo
+table_text
+echo
+CPU="$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
+MEM="$(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)"
+{
+	echo "# Benchmarks"
+	echo
+	echo "Generated by \`make bench\` (scripts/bench.sh) on $(date -u '+%Y-%m-%d %H:%M UTC') in ${ELAPSED} s."
+	echo
+	echo "## Machine"
+	echo
+	echo "- CPU: $CPU, $(nproc) cores ($(uname -m)); memory $MEM; kernel $(uname -r)"
+	echo "- load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
+	echo "- MariaDB $(mariadbd --version 2>/dev/null | grep -o 'Ver [^ ]*' | cut -d' ' -f2), $(lighttpd -v 2>/dev/null | head -1 | cut -d' ' -f1), memcached $(memcached -V 2>/dev/null | cut -d' ' -f2)"
+	echo
+	echo "## Command"
+	echo
+	echo '```'
+	env | grep -E '^BENCH_' | sort | tr '\n' ' '
+	echo "make bench"
+	echo '```'
+	echo
+	echo "Sizes: ${DUR} s per measurement after ${WARM} s warm-up; $CLIENTS senders; $HCONNS history"
+	echo "connections; delivery at $RATE msg/s to $RECV active receivers with idle waiters: $IDLE_LIST;"
+	echo "$HOLD held waiters; groups: $GROUP_SIZES ($FAN_N sends each); bulk-loaded histories: $BIG."
+	echo
+	echo "## Results"
+	echo
+	table_md
+	echo
+	cat "$ROOT/tests/bench/NOTES.md"
+} >"$ROOT/BENCHMARKS.md"
+echo "bench: wrote BENCHMARKS.md (log: $LOG)" >&2
+misses=$(grep -c 'MISS$' "$RES" || true)
+echo "bench: $(grep -c 'pass$' "$RES" || true) targets met, $misses missed"
+exit 0
