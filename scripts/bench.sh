@@ -150,13 +150,16 @@ bulk_load() {
 
 # --- users -------------------------------------------------------------------
 # Layout of the users file: 0-7 history and fan-out, then CLIENTS pairs of
-# senders, then RECEIVERS pairs, then idle waiters (also group members).
+# senders, then RECEIVERS pairs, then group members, then idle waiters. Idle
+# waiters share no conversation with anyone: going online tells nobody.
 maxidle=$((HOLD - RECV))
 for k in $IDLE_LIST; do [ "$k" -gt "$maxidle" ] && maxidle="$k"; done
-for g in $GROUP_SIZES; do [ "$((g - 1))" -gt "$maxidle" ] && maxidle=$((g - 1)); done
+maxgroup=1
+for g in $GROUP_SIZES; do [ "$((g - 1))" -gt "$maxgroup" ] && maxgroup=$((g - 1)); done
 SEND_OFF=8
 RECV_OFF=$((SEND_OFF + 2 * CLIENTS))
-IDLE_OFF=$((RECV_OFF + 2 * RECV))
+GROUP_OFF=$((RECV_OFF + 2 * RECV))
+IDLE_OFF=$((GROUP_OFF + maxgroup))
 NUSERS=$((IDLE_OFF + maxidle))
 say "registering $NUSERS users through the API"
 run register "$B/load" register -p "$MESSENGER_PORT" -n "$NUSERS" -c 8 -x "b$(date +%s | tail -c 6)u" -o "$USERS" \
@@ -227,7 +230,7 @@ if want fanout && [ "$HAVE_CHAT" = 1 ]; then
 	BASE="$(get send_ms_mean)"
 	row "send latency 1:1 (mean, sequential)" "$BASE ms (p50 $(get send_ms_p50) / p99 $(get send_ms_p99))" "-" "1.0" "-" "-"
 	for g in $GROUP_SIZES; do
-		cid="$(cid_of "$(conv -i 6 -j "$IDLE_OFF" -s "$g")")"
+		cid="$(cid_of "$(conv -i 6 -j "$GROUP_OFF" -s "$g")")"
 		if [ -z "$cid" ]; then row "send to a group of $g" "group not created" "$BASE ms (1:1)" "-" "-" "MISS"; continue; fi
 		if run "fan-$g" "$B/load" sendseq -p "$MESSENGER_PORT" -u "$USERS" -i 6 -C "$cid" -n "$FAN_N" -w 5; then
 			v="$(get send_ms_mean)"; r="$(f "$v / $BASE" 1)"
