@@ -120,6 +120,37 @@ flush_cache() { (exec 3<>"/dev/tcp/127.0.0.1/$MESSENGER_MC_PORT" && printf 'flus
 cid_of() { echo "$1" | sed -n 's/^cid=//p' | tail -1; }
 conv() { timeout 120 "$B/load" conv -p "$MESSENGER_PORT" -u "$USERS" "$@" 2>>"$LOG"; }
 
+# CPU time per operation by process kind, from /proc/PID/stat (utime+stime)
+# of one lighttpd instance, its FastCGI children, MariaDB and memcached.
+# cpu_snap INSTANCE writes "kind ticks" lines to $VAR/cpu.before.
+CPU="$VAR/cpu.tsv"
+: >"$CPU"
+cpu_ticks() {
+	local inst="$1" lp p pp pids
+	lp="$(cat "$VAR/$inst.lighttpd.pid" 2>/dev/null)"
+	pids="$lp $(cat "$VAR/mariadb.pid" 2>/dev/null) $(cat "$VAR/memcached.pid" 2>/dev/null)"
+	for p in /proc/[0-9]*; do
+		pp="$(awk '{print $4}' "$p/stat" 2>/dev/null)"
+		[ -n "$lp" ] && [ "$pp" = "$lp" ] && pids="$pids ${p#/proc/}"
+	done
+	for p in $pids; do
+		[ -r "/proc/$p/stat" ] || continue
+		echo "$(cat "/proc/$p/comm") $(awk '{print $14 + $15}' "/proc/$p/stat")"
+	done | awk '{t[$1] += $2} END {for (k in t) print k, t[k]}' | sort
+}
+cpu_snap() { cpu_ticks "$1" >"$VAR/cpu.before"; }
+# cpu_report INSTANCE LABEL OPS: CPU ms per operation since cpu_snap.
+cpu_report() {
+	local hz; hz="$(getconf CLK_TCK)"
+	[ -n "$3" ] && [ "${3%.*}" -gt 0 ] 2>/dev/null || return 0
+	local line
+	line="$(cpu_ticks "$1" | join -a2 "$VAR/cpu.before" - | awk -v ops="$3" -v hz="$hz" '
+		{ d = (NF == 3 ? $3 - $2 : $2); tot += d; out = out sprintf("%s %.3f, ", $1, d * 1000 / hz / ops) }
+		END { printf "%stotal %.3f", out, tot * 1000 / hz / ops }')"
+	printf '%s	%s	%s
+' "$2" "$3" "$line" >>"$CPU"
+}
+
 # Bulk-loads N messages into conversation CID (members A and B) with SQL,
 # in batches, plus one message.new event per member per message so both
 # tables have the size a real history of N messages would give them.
@@ -180,15 +211,19 @@ code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $(sed -n
 FLOOR_B=""
 if want floors || want sends; then
 	say "floor B: INSERT + COMMIT, $CLIENTS threads"
+	cpu_snap main
 	if run floorB "$B/floor_insert" -S "$SOCK" -t "$CLIENTS" -d "$DUR" -w "$WARM"; then
 		FLOOR_B="$(get inserts_per_s)"
+		cpu_report main "floor B insert+commit" "$(get ok)"
 		row "floor B: INSERT+COMMIT/s, $CLIENTS conns" "$FLOOR_B (p50 $(get p50_ms) / p99 $(get p99_ms) ms)" "-" "-" "-" "-"
 	fi
 fi
 if want sends && [ "$HAVE_CHAT" = 1 ]; then
 	say "durable sends, $CLIENTS senders over 1:1 conversations"
+	cpu_snap main
 	if run sends "$B/load" send -p "$MESSENGER_PORT" -u "$USERS" -o "$SEND_OFF" -c "$CLIENTS" -d "$DUR" -w "$WARM"; then
 		v="$(get sends_per_s)"
+		cpu_report main "send (1:1, $CLIENTS clients)" "$(get ok)"
 		if [ -n "$FLOOR_B" ]; then r="$(f "$v / $FLOOR_B")"; else r="-"; fi
 		ok=0; [ "$r" != "-" ] && ge "$r" 0.5 && ok=1
 		row "sends/s, $CLIENTS clients (1:1)" "$v (p50 $(get p50_ms) / p99 $(get p99_ms) ms)" "${FLOOR_B:-?} (B)" "$r" ">= 0.50 x B" "$(verdict $ok)"
@@ -202,9 +237,11 @@ HIST_RPS=""; HIST_P50=""; SEND_SMALL=""
 history_rps() {	# CID LABEL USER -> sets HR (req/s) and HP (p50 ms), HB (body bytes)
 	HR=""; HP=""; HB=""
 	flush_cache
+	cpu_snap main
 	run "history-$2" "$B/load" get -p "$MESSENGER_PORT" -u "$USERS" -i "$3" -c "$HCONNS" -d "$DUR" -w "$WARM" \
 		-P "/api/v1/conversations/$1/messages?limit=50" || return 1
 	HR="$(get requests_per_s)"; HP="$(get p50_ms)"; HB="$(get body_bytes)"
+	cpu_report main "history page ($2)" "$(get ok)"
 }
 if want history && [ "$HAVE_CHAT" = 1 ]; then
 	say "history page of 50 (warm cache) and floor A"
@@ -212,8 +249,10 @@ if want history && [ "$HAVE_CHAT" = 1 ]; then
 	SEND_SMALL="$(get send_ms_p50)"
 	if history_rps "$CID_SMALL" small 0; then
 		HIST_RPS="$HR"; HIST_P50="$HP"
+		cpu_snap floor
 		run floorA "$B/load" get -p "$FLOOR_PORT" -c "$HCONNS" -d "$DUR" -w "$WARM" -P "/api/v1/floor?size=${HB%.*}"
 		FA="$(get requests_per_s)"
+		cpu_report floor "floor A (trivial responder)" "$(get ok)"
 		if [ -n "$FA" ]; then r="$(f "$HR / $FA")"; else r="-"; fi
 		ok=0; [ "$r" != "-" ] && ge "$r" 0.5 && ok=1
 		row "history page (50 msgs, ${HB%.*} B), $HCONNS conns, req/s" "$HR (p50 $HP ms)" "${FA:-?} (A)" "$r" ">= 0.50 x A" "$(verdict $ok)"
@@ -226,14 +265,18 @@ fi
 if want fanout && [ "$HAVE_CHAT" = 1 ]; then
 	say "cost of one send by group size"
 	CID_DIRECT="$(cid_of "$(conv -i 6 -j 7)")"
+	cpu_snap main
 	run fan-1to1 "$B/load" sendseq -p "$MESSENGER_PORT" -u "$USERS" -i 6 -C "$CID_DIRECT" -n "$FAN_N" -w 5
 	BASE="$(get send_ms_mean)"
+	cpu_report main "send 1:1 (sequential)" "$((FAN_N + 5))"
 	row "send latency 1:1 (mean, sequential)" "$BASE ms (p50 $(get send_ms_p50) / p99 $(get send_ms_p99))" "-" "1.0" "-" "-"
 	for g in $GROUP_SIZES; do
 		cid="$(cid_of "$(conv -i 6 -j "$GROUP_OFF" -s "$g")")"
 		if [ -z "$cid" ]; then row "send to a group of $g" "group not created" "$BASE ms (1:1)" "-" "-" "MISS"; continue; fi
+		cpu_snap main
 		if run "fan-$g" "$B/load" sendseq -p "$MESSENGER_PORT" -u "$USERS" -i 6 -C "$cid" -n "$FAN_N" -w 5; then
 			v="$(get send_ms_mean)"; r="$(f "$v / $BASE" 1)"
+			cpu_report main "send to a group of $g" "$((FAN_N + 5))"
 			tgt="-"; vd="-"
 			if [ "$g" = 1000 ]; then tgt="<= 20 x 1:1"; ok=0; le "$r" 20 && ok=1; vd="$(verdict $ok)"; fi
 			row "send to a group of $g (mean)" "$v ms (p99 $(get send_ms_p99))" "$BASE ms (1:1)" "$r" "$tgt" "$vd"
@@ -249,11 +292,13 @@ delivery() {	# TRANSPORT IDLE -> row(s)
 	[ "$tr" = sse ] && flag="--sse"
 	say "delivery over $tr at $RATE msg/s with $k idle waiters"
 	fresh_web
+	cpu_snap main
 	run "delivery-$tr-$k" "$B/load" delivery -p "$MESSENGER_PORT" -u "$USERS" -k "$k" -K "$IDLE_OFF" \
 		-r "$RECV" -o "$RECV_OFF" -R "$RATE" -c 32 -d "$DUR" -w "$WARM" --pidfile "$PIDFILE" \
 		--lp-timeout "$LP_TIMEOUT" $flag
 	local rc=$?
 	if [ -z "$R" ]; then row "delivery $tr, $k idle" "failed" "-" "-" "p99 <= 5, max <= 25 ms" "MISS"; return; fi
+	cpu_report main "message delivered ($tr, $k idle; includes the send and waiter setup)" "$(get acked)"
 	local p99 max lost errs ok
 	p99="$(get p99_ms)"; max="$(get max_ms)"; lost="$(get lost)"
 	errs=$(( $(get idle_errors) + $(get recv_errors) + $(get send_errors) ))
@@ -263,7 +308,8 @@ delivery() {	# TRANSPORT IDLE -> row(s)
 		"-" "-" "p99 <= 5, max <= 25 ms" "$(verdict $ok)"
 	local per; per="$(f "$(get rss_per_waiter_bytes) / 1024" 1)"
 	ok=0; le "$per" 32 && ok=1
-	row "RSS per idle waiter ($tr, $((k + RECV)) waiters)" "$per KiB" "-" "-" "<= 32 KiB" "$(verdict $ok)"
+	row "RSS per idle waiter ($tr, $((k + RECV)) waiters)" "$per KiB (lighttpd $(f "$(get lighttpd_per_waiter_bytes) / 1024" 1), events.fcgi $(f "$(get events_per_waiter_bytes) / 1024" 1))" \
+		"-" "-" "<= 32 KiB" "$(verdict $ok)"
 }
 # A fresh lighttpd and events.fcgi, so that the RSS before the waiters connect
 # holds nothing left over from an earlier run.
@@ -288,7 +334,8 @@ if want delivery && [ "$HAVE_CHAT" = 1 ] && [ "$HAVE_EVENTS" = 1 ]; then
 		row "$HOLD concurrent waiters held (${DUR}s at $RATE msg/s)" \
 			"$(get idle_open)/$k idle still open, errors $errs, lost $(get lost); p99 $(get p99_ms) ms" "-" "-" "0 errors" "$(verdict $ok)"
 		per="$(f "$(get rss_per_waiter_bytes) / 1024" 1)"; ok=0; le "$per" 32 && ok=1
-		row "RSS per idle waiter (longpoll, $HOLD waiters)" "$per KiB" "-" "-" "<= 32 KiB" "$(verdict $ok)"
+		row "RSS per idle waiter (longpoll, $HOLD waiters)" "$per KiB (lighttpd $(f "$(get lighttpd_per_waiter_bytes) / 1024" 1), events.fcgi $(f "$(get events_per_waiter_bytes) / 1024" 1))" \
+			"-" "-" "<= 32 KiB" "$(verdict $ok)"
 	else
 		row "$HOLD concurrent waiters held" "failed" "-" "-" "0 errors" "MISS"
 	fi
@@ -336,6 +383,9 @@ table_md() {
 echo
 table_text
 echo
+echo "CPU ms per operation:"
+column -t -s $'\t' "$CPU"
+echo
 CPU="$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
 MEM="$(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)"
 {
@@ -363,6 +413,12 @@ MEM="$(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)"
 	echo "## Results"
 	echo
 	table_md
+	echo
+	echo "### CPU time per operation (ms, from /proc/PID/stat; ticks of $(( 1000 / $(getconf CLK_TCK) )) ms)"
+	echo
+	echo "| operation | count | CPU ms per operation by process |"
+	echo "|---|---|---|"
+	sed 's/\t/ | /g; s/^/| /; s/$/ |/' "$CPU"
 	echo
 	cat "$ROOT/tests/bench/NOTES.md"
 } >"$ROOT/BENCHMARKS.md"

@@ -453,6 +453,9 @@ static void closed_close(struct hconn *c, const char *why)
 		if (s->errors <= 3)
 			fprintf(stderr, "load: connection lost: %s\n", why);
 	}
+	/* Reconnect, but give up on a server that keeps refusing. */
+	if (s->errors > 1000)
+		s->stop = 1;
 	if (!s->stop && hc_open(c) == 0)
 		closed_next(c);
 }
@@ -493,7 +496,7 @@ static void run_closed(struct closed *s, int n)
 			die("%s", "connect failed");
 		closed_next(&cs[k]);
 	}
-	while (now_ns() < s->t_end)
+	while (now_ns() < s->t_end && !s->stop)
 		loop_poll(&l, 50);
 	/* Let outstanding requests finish (bounded). */
 	uint64_t drain = now_ns() + 10000000000u;
@@ -1187,7 +1190,8 @@ static int cmd_delivery(void)
 	       "after_ack_p50_ms=%.3f after_ack_p99_ms=%.3f after_ack_max_ms=%.3f "
 	       "idle_open=%d idle_errors=%llu recv_errors=%llu repolls=%llu reconnects=%llu "
 	       "connect_s=%.2f rss_before_kb=%ld rss_after_kb=%ld events_threads=%ld "
-	       "rss_per_waiter_bytes=%.0f kernel_per_waiter_bytes=%.0f procs=%d\n",
+	       "rss_per_waiter_bytes=%.0f lighttpd_per_waiter_bytes=%.0f events_per_waiter_bytes=%.0f "
+	       "kernel_per_waiter_bytes=%.0f procs=%d\n",
 		opt.sse ? "sse" : "longpoll", K, R, opt.rate, D.sent, D.acked, D.send_errors,
 		D.late, ns_to_ms(max_lag), D.delivered, lost,
 		ns_to_ms(hist_quantile(&D.lat, 0.5)), ns_to_ms(hist_quantile(&D.lat, 0.99)),
@@ -1196,6 +1200,8 @@ static int cmd_delivery(void)
 		ns_to_ms(hist_quantile(after, 0.99)), ns_to_ms(after->max), idle_open, D.idle_errors, D.recv_errors,
 		D.repolls, D.reconnects, connect_s, m0.rss_kb, m1.rss_kb, m1.events_threads,
 		D.nw ? (double)rss_delta * 1024.0 / D.nw : 0.0,
+		D.nw ? (double)(m1.lighttpd_rss_kb - m0.lighttpd_rss_kb) * 1024.0 / D.nw : 0.0,
+		D.nw ? (double)(m1.events_rss_kb - m0.events_rss_kb) * 1024.0 / D.nw : 0.0,
 		D.nw ? (double)kern_delta * 1024.0 / D.nw : 0.0, m1.nprocs);
 
 	for (int k = 0; k < S; k++)
