@@ -54,6 +54,7 @@ RES="$VAR/results.tsv"
 LOG="$VAR/bench.log"
 USERS="$VAR/users.txt"
 T0=$(date +%s)
+LOAD_START="$(cut -d' ' -f1-3 /proc/loadavg)"
 
 want() { case " $ONLY " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 say() { echo "bench: $*" >&2; echo "== $*" >>"$LOG"; }
@@ -138,7 +139,8 @@ cpu_ticks() {
 		echo "$(cat "/proc/$p/comm") $(awk '{print $14 + $15}' "/proc/$p/stat")"
 	done | awk '{t[$1] += $2} END {for (k in t) print k, t[k]}' | sort
 }
-cpu_snap() { cpu_ticks "$1" >"$VAR/cpu.before"; }
+questions() { sql "SHOW GLOBAL STATUS LIKE 'Questions'" 2>/dev/null | cut -f2; }
+cpu_snap() { cpu_ticks "$1" >"$VAR/cpu.before"; Q_BEFORE="$(questions)"; }
 # cpu_report INSTANCE LABEL OPS: CPU ms per operation since cpu_snap.
 cpu_report() {
 	local hz; hz="$(getconf CLK_TCK)"
@@ -147,8 +149,9 @@ cpu_report() {
 	line="$(cpu_ticks "$1" | join -a2 "$VAR/cpu.before" - | awk -v ops="$3" -v hz="$hz" '
 		{ d = (NF == 3 ? $3 - $2 : $2); tot += d; out = out sprintf("%s %.3f, ", $1, d * 1000 / hz / ops) }
 		END { printf "%stotal %.3f", out, tot * 1000 / hz / ops }')"
-	printf '%s	%s	%s
-' "$2" "$3" "$line" >>"$CPU"
+	local q; q="$(questions)"
+	q="$(f "(${q:-0} - ${Q_BEFORE:-0}) / $3" 1)"
+	printf '%s\t%s\t%s\t%s\n' "$2" "$3" "$q" "$line" >>"$CPU"
 }
 
 # Bulk-loads N messages into conversation CID (members A and B) with SQL,
@@ -386,7 +389,7 @@ echo
 echo "CPU ms per operation:"
 column -t -s $'\t' "$CPU"
 echo
-CPU="$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
+CPU_MODEL="$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
 MEM="$(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)"
 {
 	echo "# Benchmarks"
@@ -395,8 +398,8 @@ MEM="$(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)"
 	echo
 	echo "## Machine"
 	echo
-	echo "- CPU: $CPU, $(nproc) cores ($(uname -m)); memory $MEM; kernel $(uname -r)"
-	echo "- load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
+	echo "- CPU: $CPU_MODEL, $(nproc) cores ($(uname -m)); memory $MEM; kernel $(uname -r)"
+	echo "- load average at the start: $LOAD_START; at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 	echo "- MariaDB $(mariadbd --version 2>/dev/null | grep -o 'Ver [^ ]*' | cut -d' ' -f2), $(lighttpd -v 2>/dev/null | head -1 | cut -d' ' -f1), memcached $(memcached -V 2>/dev/null | cut -d' ' -f2)"
 	echo
 	echo "## Command"
@@ -416,8 +419,8 @@ MEM="$(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)"
 	echo
 	echo "### CPU time per operation (ms, from /proc/PID/stat; ticks of $(( 1000 / $(getconf CLK_TCK) )) ms)"
 	echo
-	echo "| operation | count | CPU ms per operation by process |"
-	echo "|---|---|---|"
+	echo "| operation | count | SQL statements per operation | CPU ms per operation by process |"
+	echo "|---|---|---|---|"
 	sed 's/\t/ | /g; s/^/| /; s/$/ |/' "$CPU"
 	echo
 	cat "$ROOT/tests/bench/NOTES.md"
