@@ -26,9 +26,12 @@ export async function send(u, conv, body = 'hello', clientId = cid(), extra = {}
 }
 
 // Rows of user_events for a user and type (optionally one conversation / ref).
+// The payload travels as hex: the command-line client's character set would
+// turn emoji into '?'.
 export function events(uid, type, where = '') {
-  return sql(`SELECT seq, conversation_id, COALESCE(ref_id, 0), COALESCE(payload, '') FROM user_events WHERE user_id = ${uid} AND type = '${type}' ${where} ORDER BY seq`)
-    .map(([seq, conv, ref, payload]) => ({ seq: +seq, conversation_id: +conv, ref_id: +ref, payload: payload ? JSON.parse(payload) : null }));
+  return sql(`SELECT seq, conversation_id, COALESCE(ref_id, 0), COALESCE(HEX(payload), '') FROM user_events WHERE user_id = ${uid} AND type = '${type}' ${where} ORDER BY seq`)
+    .map(([seq, conv, ref, payload]) => ({ seq: +seq, conversation_id: +conv, ref_id: +ref,
+      payload: payload ? JSON.parse(Buffer.from(payload, 'hex').toString('utf8')) : null }));
 }
 
 export function count(query) {
