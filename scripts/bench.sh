@@ -23,6 +23,7 @@
 #   BENCH_FANOUT_SENDS [100]  sends per group size
 #   BENCH_BIG ["10000 1000000"]  messages bulk-loaded into two conversations
 #   BENCH_ONLY  space-separated subset of: floors sends history fanout delivery big
+#   BENCH_DIAG [1]  also run delivery with the cross-host wake-up watcher off
 set -uo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
@@ -290,10 +291,10 @@ if want fanout && [ "$HAVE_CHAT" = 1 ]; then
 fi
 
 # --- delivery, RSS per waiter, holding waiters ---------------------------------
-delivery() {	# TRANSPORT IDLE -> row(s)
-	local tr="$1" k="$2" flag=""
+delivery() {	# TRANSPORT IDLE [LABEL] -> row(s)
+	local tr="$1" k="$2" label="${3:-}" flag=""
 	[ "$tr" = sse ] && flag="--sse"
-	say "delivery over $tr at $RATE msg/s with $k idle waiters"
+	say "delivery over $tr at $RATE msg/s with $k idle waiters $label"
 	fresh_web
 	cpu_snap main
 	run "delivery-$tr-$k" "$B/load" delivery -p "$MESSENGER_PORT" -u "$USERS" -k "$k" -K "$IDLE_OFF" \
@@ -301,16 +302,17 @@ delivery() {	# TRANSPORT IDLE -> row(s)
 		--lp-timeout "$LP_TIMEOUT" $flag
 	local rc=$?
 	if [ -z "$R" ]; then row "delivery $tr, $k idle" "failed" "-" "-" "p99 <= 5, max <= 25 ms" "MISS"; return; fi
-	cpu_report main "message delivered ($tr, $k idle; includes the send and waiter setup)" "$(get acked)"
+	cpu_report main "message delivered ($tr, $k idle$label; includes the send)" "$(get acked)"
 	local p99 max lost errs ok
 	p99="$(get p99_ms)"; max="$(get max_ms)"; lost="$(get lost)"
 	errs=$(( $(get idle_errors) + $(get recv_errors) + $(get send_errors) ))
 	ok=0; [ "$rc" = 0 ] && le "$p99" 5 && le "$max" 25 && [ "$lost" = 0 ] && ok=1
-	row "delivery $tr, $RATE msg/s, $k idle + $RECV active" \
+	row "delivery $tr, $RATE msg/s, $k idle + $RECV active$label" \
 		"p50 $(get p50_ms) / p99 $p99 / max $max ms (after ack: p99 $(get after_ack_p99_ms)); lost $lost, errors $errs" \
 		"-" "-" "p99 <= 5, max <= 25 ms" "$(verdict $ok)"
 	local per; per="$(f "$(get rss_per_waiter_bytes) / 1024" 1)"
 	ok=0; le "$per" 32 && ok=1
+	[ -n "$label" ] && return
 	row "RSS per idle waiter ($tr, $((k + RECV)) waiters)" "$per KiB (lighttpd $(f "$(get lighttpd_per_waiter_bytes) / 1024" 1), events.fcgi $(f "$(get events_per_waiter_bytes) / 1024" 1))" \
 		"-" "-" "<= 32 KiB" "$(verdict $ok)"
 }
@@ -324,6 +326,14 @@ if want delivery && [ "$HAVE_CHAT" = 1 ] && [ "$HAVE_EVENTS" = 1 ]; then
 	for tr in longpoll sse; do
 		for k in $IDLE_LIST; do delivery "$tr" "$k"; done
 	done
+	# Diagnostic: the same run with the cross-host wake-up watcher off
+	# (wake_cross_host = 0: a single web host needs only the local doorbell).
+	if [ "${BENCH_DIAG:-1}" = 1 ]; then
+		kmax=0; for k in $IDLE_LIST; do [ "$k" -gt "$kmax" ] && kmax="$k"; done
+		echo "wake_cross_host = 0" >>"$VAR/local.conf"
+		delivery longpoll "$kmax" " [diagnostic: wake_cross_host = 0]"
+		sed -i '/^wake_cross_host/d' "$VAR/local.conf"
+	fi
 	k=$((HOLD - RECV))
 	say "holding $HOLD concurrent waiters (long-poll) under $RATE msg/s"
 	fresh_web
