@@ -738,7 +738,7 @@ struct dstate {
 	int starting, parked;
 	uint64_t t_run, t_start, t_end;
 	struct hist lat, ack;
-	unsigned long long sent, acked, send_errors, late, delivered, delivered_all, dup;
+	unsigned long long sent, acked, acked_window, send_errors, late, delivered, delivered_all, dup;
 	unsigned long long idle_errors, recv_errors, repolls, reconnects;
 	unsigned long long *acked_per, *recv_per;
 	uint64_t *ack_t, *del_t;	/* per message number: ack and delivery times */
@@ -990,8 +990,10 @@ static void send_resp(struct hconn *c, int status, const char *body, size_t len)
 			D.ack_t[s->num] = now;
 		D.acked++;
 		D.acked_per[s->recv]++;
-		if (c->t_sent >= D.t_start && c->t_sent < D.t_end)
+		if (c->t_sent >= D.t_start && c->t_sent < D.t_end) {
 			hist_add(&D.ack, now - c->t_sent);
+			D.acked_window++;
+		}
 	} else {
 		D.send_errors++;
 		if (D.send_errors <= 3)
@@ -1184,7 +1186,7 @@ static int cmd_delivery(void)
 
 	long rss_delta = m1.rss_kb - m0.rss_kb;
 	long kern_delta = m1.kernel_kb - m0.kernel_kb;
-	printf("RESULT transport=%s idle=%d receivers=%d rate=%.0f sent=%llu acked=%llu "
+	printf("RESULT transport=%s idle=%d receivers=%d rate=%.0f achieved_per_s=%.1f sent=%llu acked=%llu "
 	       "send_errors=%llu late=%llu max_lag_ms=%.3f delivered=%llu lost=%llu "
 	       "p50_ms=%.3f p99_ms=%.3f max_ms=%.3f ack_p50_ms=%.3f ack_p99_ms=%.3f "
 	       "after_ack_p50_ms=%.3f after_ack_p99_ms=%.3f after_ack_max_ms=%.3f "
@@ -1192,7 +1194,8 @@ static int cmd_delivery(void)
 	       "connect_s=%.2f rss_before_kb=%ld rss_after_kb=%ld events_threads=%ld "
 	       "rss_per_waiter_bytes=%.0f lighttpd_per_waiter_bytes=%.0f events_per_waiter_bytes=%.0f "
 	       "kernel_per_waiter_bytes=%.0f procs=%d\n",
-		opt.sse ? "sse" : "longpoll", K, R, opt.rate, D.sent, D.acked, D.send_errors,
+		opt.sse ? "sse" : "longpoll", K, R, opt.rate, (double)D.acked_window / opt.duration,
+		D.sent, D.acked, D.send_errors,
 		D.late, ns_to_ms(max_lag), D.delivered, lost,
 		ns_to_ms(hist_quantile(&D.lat, 0.5)), ns_to_ms(hist_quantile(&D.lat, 0.99)),
 		ns_to_ms(D.lat.max), ns_to_ms(hist_quantile(&D.ack, 0.5)),
