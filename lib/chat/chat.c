@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "auth/auth.h"
 #include "cache/cache.h"
 #include "events/emit.h"
@@ -179,8 +181,8 @@ int chat_mark_delivered(struct db *db, struct arena *a, int64_t uid, int64_t cid
 		return -1;
 	if (rc == 1 || !c.advanced)
 		return 0;
+	/* Cached views hold no receipts: nothing to invalidate. */
 	emit_wake(&e);
-	chat_invalidate(cid);
 	return 1;
 }
 
@@ -316,21 +318,27 @@ static int word_byte(unsigned char c)
 	return c >= 0x80 || isalnum(c) || c == '_';
 }
 
-char *chat_search_query(struct arena *a, const char *q)
+char *chat_search_query(struct arena *a, const char *q, int min_chars)
 {
 	size_t n = strlen(q);
 	/* Each word w becomes +"w" (3 extra bytes plus a space). */
 	char *out = arena_alloc(a, 2 * n + 8);
 	size_t j = 0;
 	int words = 0;
-	for (size_t i = 0; i < n;) {
+	for (size_t i = 0; i < n && words < 16;) {
 		if (!word_byte((unsigned char)q[i])) {
 			i++;
 			continue;
 		}
 		size_t start = i;
-		while (i < n && word_byte((unsigned char)q[i]))
-			i++;
+		int chars = 0;
+		for (; i < n && word_byte((unsigned char)q[i]); i++)
+			if (((unsigned char)q[i] & 0xC0) != 0x80)
+				chars++;
+		/* A required word shorter than the index's minimum token would
+		 * match nothing at all (InnoDB never indexed it): leave it out. */
+		if (chars < min_chars)
+			continue;
 		if (words > 0)
 			out[j++] = ' ';
 		out[j++] = '+';
@@ -339,8 +347,6 @@ char *chat_search_query(struct arena *a, const char *q)
 		j += i - start;
 		out[j++] = '"';
 		words++;
-		if (words == 16)
-			break;
 	}
 	out[j] = '\0';
 	return words > 0 ? out : NULL;
@@ -348,7 +354,45 @@ char *chat_search_query(struct arena *a, const char *q)
 
 /* --- caching --- */
 
+/* Cached views of a conversation live under keys that include the
+ * conversation's generation, a random number kept in memcached. A change
+ * deletes the generation after its commit, before the answer goes out; the
+ * next reader starts a new one and misses. A reader that read the old
+ * generation before the commit may still store what it read, but under the
+ * old key, which nobody asks for again. Random (not counted) generations
+ * cannot repeat one that was evicted, and every cached view also expires on
+ * its own (CHAT_CACHE_TTL), which bounds the damage of a lost delete. */
+int chat_cache_gen(struct arena *a, int64_t cid, int64_t *gen)
+{
+	char key[CACHE_KEY_MAX];
+	cache_key(key, "cgen", cid);
+	for (int attempt = 0; attempt < 2; attempt++) {
+		char *v;
+		int rc = cache_get(key, a, &v, NULL);
+		if (rc < 0)
+			return 0;
+		if (rc == 1) {
+			char *end;
+			long long g = strtoll(v, &end, 10);
+			if (*end != '\0' || g <= 0)
+				return 0;
+			*gen = g;
+			return 1;
+		}
+		uint64_t r;
+		randombytes_buf(&r, sizeof(r));
+		char val[24];
+		int n = snprintf(val, sizeof(val), "%lld", (long long)(r >> 1 | 1));
+		/* Whoever adds first wins; the others read the winner's value. */
+		if (cache_add(key, val, (size_t)n, 0) < 0)
+			return 0;
+	}
+	return 0;
+}
+
 void chat_invalidate(int64_t cid)
 {
-	(void)cid;
+	char key[CACHE_KEY_MAX];
+	cache_key(key, "cgen", cid);
+	cache_del(key);
 }

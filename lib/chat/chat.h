@@ -73,13 +73,21 @@ int chat_emoji_ok(const char *s);
 int chat_parse_time(const char *s, char *out, size_t n);
 /* Conversation list cursor: "<ms>.<id>". */
 int chat_cursor_parse(const char *s, int64_t *ms, int64_t *id);
-/* Rewrites user text into a safe MySQL boolean-mode query: each word becomes
- * a required prefix-free term (+"word"), operators are dropped. Returns the
- * query in the arena, or NULL when no searchable word remains. */
-char *chat_search_query(struct arena *a, const char *q);
+/* Rewrites user text into a safe MySQL boolean-mode query: each word (a run
+ * of letters, digits and '_') of at least min_chars characters becomes a
+ * required term (+"word"), at most 16 of them; operators and punctuation are
+ * dropped. Returns the query in the arena, or NULL when no word remains. */
+char *chat_search_query(struct arena *a, const char *q, int min_chars);
 
-/* Drops cached views that a change to conversation cid made stale (after
- * the commit, before answering). */
+/* --- caching (see chat.c) --- */
+
+/* How long a cached view may live at most, in seconds. */
+#define CHAT_CACHE_TTL 60
+/* The conversation's cache generation for keys of cached views. 1 with *gen
+ * set, or 0 when memcached is unavailable (read MySQL, cache nothing). */
+int chat_cache_gen(struct arena *a, int64_t cid, int64_t *gen);
+/* Makes every cached view of conversation cid stale. Call after the commit
+ * of a change to its messages or reactions, before answering. */
 void chat_invalidate(int64_t cid);
 
 /* --- handlers (routes in cgi-bin/api.c) --- */

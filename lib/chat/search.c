@@ -61,7 +61,7 @@ void search_messages(struct req *req)
 		}
 	}
 	/* Only words reach MySQL: operators typed by the user mean nothing. */
-	const char *expr = chat_search_query(req->arena, q);
+	const char *expr = chat_search_query(req->arena, q, msgs_ft_min_word(db));
 	struct msg *list = arena_alloc(req->arena, sizeof(*list) * (size_t)(limit + 1));
 	int n = 0;
 	if (expr != NULL) {

@@ -1,10 +1,9 @@
-// Changing messages: edits, deletes, reactions, read receipts and typing,
-// each with its events, permissions and bad input.
+// Changing messages: edits, deletes, reactions and read receipts, each with
+// its events, permissions and bad input. (Typing is in cache.test.mjs, with
+// the other tests that need memcached up or stop it.)
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import path from 'node:path';
-import { execFileSync } from 'node:child_process';
-import { api, registerUser, sql, expectProblem, sleep, ROOT } from './lib.mjs';
+import { api, registerUser, sql, expectProblem } from './lib.mjs';
 import { cid, direct, group, send, events, count } from './chatlib.mjs';
 
 const url = (c, m, rest = '') => `/conversations/${c.id}/messages/${m.id}${rest}`;
@@ -152,40 +151,4 @@ test('read receipts in a group go to every member', async () => {
   await send(o, g, 'hello all');
   await api('POST', `/conversations/${g.id}/read`, { token: ms[0].token, body: { seq: 1 } });
   assert.equal(count(`SELECT COUNT(*) FROM user_events WHERE type = 'receipt' AND conversation_id = ${g.id}`), 4);
-});
-
-function stack(cmd) {
-  execFileSync(path.join(ROOT, 'scripts/stack.sh'), [cmd], { stdio: 'ignore' });
-}
-
-test('typing: to the others only, at most once per 3 s; still emitted with memcached down', async () => {
-  const a = await registerUser('ta'), b = await registerUser('tb'), x = await registerUser('tx');
-  const c = await direct(a, b);
-  const t1 = await api('POST', `/conversations/${c.id}/typing`, { token: a.token, body: {} });
-  assert.equal(t1.status, 204);
-  const t2 = await api('POST', `/conversations/${c.id}/typing`, { token: a.token, body: {} });
-  assert.equal(t2.status, 204);
-  const ev = events(b.id, 'typing', `AND conversation_id = ${c.id}`);
-  assert.equal(ev.length, 1, 'the second typing within 3 s emitted nothing');
-  assert.deepEqual(ev[0].payload, { user_id: a.id, expires_in: 5 });
-  assert.equal(events(a.id, 'typing').length, 0, 'not to the typist');
-  expectProblem(assert, await api('POST', `/conversations/${c.id}/typing`, { token: x.token, body: {} }), 404);
-  expectProblem(assert, await api('POST', `/conversations/${c.id}/typing`, { token: a.token, body: { typing: true } }), 400);
-  // After the window a new event goes out.
-  await sleep(3200);
-  await api('POST', `/conversations/${c.id}/typing`, { token: a.token, body: {} });
-  assert.equal(events(b.id, 'typing', `AND conversation_id = ${c.id}`).length, 2);
-  // Without memcached every call emits (correctness over economy); sending
-  // and reading still work.
-  stack('mc-stop');
-  try {
-    await api('POST', `/conversations/${c.id}/typing`, { token: b.token, body: {} });
-    await api('POST', `/conversations/${c.id}/typing`, { token: b.token, body: {} });
-    assert.equal(events(a.id, 'typing', `AND conversation_id = ${c.id}`).length, 2);
-    const m = await send(b, c, 'still works');
-    const h = await api('GET', `/conversations/${c.id}/messages`, { token: a.token });
-    assert.equal(h.body.messages.at(-1).id, m.id);
-  } finally {
-    stack('mc-start');
-  }
 });

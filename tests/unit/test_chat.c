@@ -1,0 +1,99 @@
+/* Unit tests for lib/chat's pure helpers: input checks, time and cursor
+ * parsing, and the rewriting of search text into a boolean-mode query. */
+#include "check.h"
+#include "chat/chat.c"
+
+int main(void)
+{
+	struct arena a;
+	arena_init(&a);
+
+	CHECK_EQ(chat_utf8_chars(""), 0);
+	CHECK_EQ(chat_utf8_chars("abc"), 3);
+	CHECK_EQ(chat_utf8_chars("\xC3\xA9t\xC3\xA9"), 3);		/* été */
+	CHECK_EQ(chat_utf8_chars("\xF0\x9F\x98\x80\xF0\x9F\x98\x80"), 2);	/* two emoji */
+
+	CHECK_EQ(chat_client_id_ok("a"), 1);
+	CHECK_EQ(chat_client_id_ok("A-z_09"), 1);
+	CHECK_EQ(chat_client_id_ok(""), 0);
+	CHECK_EQ(chat_client_id_ok("has space"), 0);
+	CHECK_EQ(chat_client_id_ok("semi;colon"), 0);
+	CHECK_EQ(chat_client_id_ok("\xC3\xA9"), 0);
+	char id64[66];
+	memset(id64, 'x', 64);
+	id64[64] = '\0';
+	CHECK_EQ(chat_client_id_ok(id64), 1);
+	id64[64] = 'x';
+	id64[65] = '\0';
+	CHECK_EQ(chat_client_id_ok(id64), 0);
+
+	CHECK_EQ(chat_emoji_ok("\xF0\x9F\x91\x8D"), 1);			/* thumbs up */
+	CHECK_EQ(chat_emoji_ok("\xE2\x9D\xA4\xEF\xB8\x8F"), 1);		/* red heart + VS16 */
+	CHECK_EQ(chat_emoji_ok("1\xEF\xB8\x8F\xE2\x83\xA3"), 1);	/* keycap 1 */
+	/* Family: man ZWJ woman ZWJ girl. */
+	CHECK_EQ(chat_emoji_ok("\xF0\x9F\x91\xA8\xE2\x80\x8D\xF0\x9F\x91\xA9\xE2\x80\x8D"
+			       "\xF0\x9F\x91\xA7"), 1);
+	CHECK_EQ(chat_emoji_ok(""), 0);
+	CHECK_EQ(chat_emoji_ok("1"), 0);				/* ASCII alone */
+	CHECK_EQ(chat_emoji_ok("ok"), 0);
+	CHECK_EQ(chat_emoji_ok("x\xF0\x9F\x91\x8D"), 0);
+	CHECK_EQ(chat_emoji_ok(" \xF0\x9F\x91\x8D"), 0);
+	CHECK_EQ(chat_emoji_ok("\xC3\x28"), 0);				/* broken UTF-8 */
+	CHECK_EQ(chat_emoji_ok("\xC0\xAF"), 0);				/* overlong '/' */
+	CHECK_EQ(chat_emoji_ok("\xED\xA0\x80"), 0);			/* surrogate */
+	CHECK_EQ(chat_emoji_ok("\xE2\x80\x83"), 0);			/* em space */
+	CHECK_EQ(chat_emoji_ok("\xC2\x85"), 0);				/* C1 control */
+	CHECK_EQ(chat_emoji_ok("\xF0\x9F\x98\x80\xF0\x9F\x98\x80\xF0\x9F\x98\x80"
+			       "\xF0\x9F\x98\x80\xF0\x9F\x98\x80\xF0\x9F\x98\x80"
+			       "\xF0\x9F\x98\x80\xF0\x9F\x98\x80\xF0\x9F\x98\x80"), 0); /* 36 bytes */
+
+	char t[32];
+	CHECK_EQ(chat_parse_time("2026-12-04T17:14:23.123Z", t, sizeof(t)), 0);
+	CHECK_STR(t, "2026-12-04 17:14:23.123");
+	CHECK_EQ(chat_parse_time("2026-12-04T17:14:23Z", t, sizeof(t)), 0);
+	CHECK_STR(t, "2026-12-04 17:14:23.000");
+	CHECK_EQ(chat_parse_time("2026-12-04T17:14:23.5Z", t, sizeof(t)), 0);
+	CHECK_STR(t, "2026-12-04 17:14:23.500");
+	CHECK_EQ(chat_parse_time("2028-02-29T00:00:00Z", t, sizeof(t)), 0);
+	CHECK_EQ(chat_parse_time("2026-02-29T00:00:00Z", t, sizeof(t)), -1);
+	CHECK_EQ(chat_parse_time("2026-04-31T00:00:00Z", t, sizeof(t)), -1);
+	CHECK_EQ(chat_parse_time("2026-12-04T24:00:00Z", t, sizeof(t)), -1);
+	CHECK_EQ(chat_parse_time("2026-12-04T17:14:23", t, sizeof(t)), -1);
+	CHECK_EQ(chat_parse_time("2026-12-04T17:14:23+01:00", t, sizeof(t)), -1);
+	CHECK_EQ(chat_parse_time("2026-12-04T17:14:23.Z", t, sizeof(t)), -1);
+	CHECK_EQ(chat_parse_time("2026-12-04T17:14:23.1234Z", t, sizeof(t)), -1);
+	CHECK_EQ(chat_parse_time("tomorrow", t, sizeof(t)), -1);
+	CHECK_EQ(chat_parse_time("2026-12-04T17:14:23Z", t, 10), -1);
+
+	int64_t ms = 0, id = 0;
+	CHECK_EQ(chat_cursor_parse("1733333333123.42", &ms, &id), 0);
+	CHECK_EQ(ms, 1733333333123LL);
+	CHECK_EQ(id, 42);
+	CHECK_EQ(chat_cursor_parse("1733333333123", &ms, &id), -1);
+	CHECK_EQ(chat_cursor_parse(".42", &ms, &id), -1);
+	CHECK_EQ(chat_cursor_parse("12.", &ms, &id), -1);
+	CHECK_EQ(chat_cursor_parse("12.0", &ms, &id), -1);
+	CHECK_EQ(chat_cursor_parse("-1.5", &ms, &id), -1);
+	CHECK_EQ(chat_cursor_parse("1.2.3", &ms, &id), -1);
+	CHECK_EQ(chat_cursor_parse("1.2 OR 1=1", &ms, &id), -1);
+	CHECK_EQ(chat_cursor_parse("1234567890123456.1", &ms, &id), -1);
+
+	CHECK_STR(chat_search_query(&a, "hello world", 2), "+\"hello\" +\"world\"");
+	CHECK_STR(chat_search_query(&a, "+hello -world*", 2), "+\"hello\" +\"world\"");
+	CHECK_STR(chat_search_query(&a, "\"(a) b\" ~c <d> @3", 1), "+\"a\" +\"b\" +\"c\" +\"d\" +\"3\"");
+	CHECK_STR(chat_search_query(&a, "don't stop", 2), "+\"don\" +\"stop\"");
+	CHECK_STR(chat_search_query(&a, "x'); DROP TABLE messages; --", 3),
+		"+\"DROP\" +\"TABLE\" +\"messages\"");
+	CHECK_STR(chat_search_query(&a, "caf\xC3\xA9 \xC3\xA9t\xC3\xA9", 3),
+		"+\"caf\xC3\xA9\" +\"\xC3\xA9t\xC3\xA9\"");
+	CHECK_STR(chat_search_query(&a, "snake_case", 2), "+\"snake_case\"");
+	CHECK(chat_search_query(&a, "+-*\"()~<>@", 1) == NULL);
+	CHECK(chat_search_query(&a, "a b c", 2) == NULL);
+	CHECK(chat_search_query(&a, "", 1) == NULL);
+	/* At most 16 words. */
+	const char *many = chat_search_query(&a, "aa bb cc dd ee ff gg hh ii jj kk ll mm nn oo pp qq rr", 2);
+	CHECK(many != NULL && strstr(many, "pp") != NULL && strstr(many, "qq") == NULL);
+
+	arena_release(&a);
+	return CHECK_DONE();
+}
