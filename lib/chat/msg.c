@@ -126,7 +126,11 @@ static int send_tx(struct db *db, void *p)
 		c->duplicate = 1;
 		return 1;
 	}
-	if (convs_set_last_message(db, c->cid, c->mid) < 0)
+	/* Whoever writes has read what came before: the sender's marks move
+	 * to the new message (without a receipt event; the message.new tells
+	 * the others as much). */
+	if (convs_set_last_message(db, c->cid, c->mid) < 0 ||
+	    convs_mark_read(db, c->cid, c->me, seq) < 0)
 		return -1;
 	/* Everyone, the sender included: their other devices need it too. */
 	return emit_conv(db, c->e, c->cid, 0, "message.new", c->mid, NULL) < 0 ? -1 : 0;

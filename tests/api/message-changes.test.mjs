@@ -112,24 +112,26 @@ test('reactions: idempotent put and delete, one event per real change', async ()
 test('read receipts: never move backwards, receipt events only when they advance, unread counts', async () => {
   const a = await registerUser('rda'), b = await registerUser('rdb'), x = await registerUser('rdx');
   const c = await direct(a, b);
-  for (let i = 0; i < 5; i++) await send(a, c, 'm' + i);
   await send(b, c, 'my own');
+  assert.equal((await api('GET', `/conversations/${c.id}`, { token: b.token })).body.last_read_seq, 1, 'sending marks read');
+  for (let i = 0; i < 5; i++) await send(a, c, 'm' + i);
   let conv = await api('GET', `/conversations/${c.id}`, { token: b.token });
   assert.equal(conv.body.unread_count, 5);
-  const r1 = await api('POST', `/conversations/${c.id}/read`, { token: b.token, body: { seq: 3 } });
+  assert.equal(conv.body.last_read_seq, 1);
+  const r1 = await api('POST', `/conversations/${c.id}/read`, { token: b.token, body: { seq: 4 } });
   assert.equal(r1.status, 200);
-  assert.deepEqual(r1.body, { last_read_seq: 3, unread_count: 2 });
-  const back = await api('POST', `/conversations/${c.id}/read`, { token: b.token, body: { seq: 1 } });
-  assert.deepEqual(back.body, { last_read_seq: 3, unread_count: 2 });
-  const same = await api('POST', `/conversations/${c.id}/read`, { token: b.token, body: { seq: 3 } });
-  assert.equal(same.body.last_read_seq, 3);
+  assert.deepEqual(r1.body, { last_read_seq: 4, unread_count: 2 });
+  const back = await api('POST', `/conversations/${c.id}/read`, { token: b.token, body: { seq: 2 } });
+  assert.deepEqual(back.body, { last_read_seq: 4, unread_count: 2 });
+  const same = await api('POST', `/conversations/${c.id}/read`, { token: b.token, body: { seq: 4 } });
+  assert.equal(same.body.last_read_seq, 4);
   // Beyond the end counts as the end.
   const end = await api('POST', `/conversations/${c.id}/read`, { token: b.token, body: { seq: 1000 } });
   assert.deepEqual(end.body, { last_read_seq: 6, unread_count: 0 });
   const receipts = events(a.id, 'receipt', `AND conversation_id = ${c.id}`);
-  assert.deepEqual(receipts.map((e) => e.payload.read_seq), [3, 6]);
+  assert.deepEqual(receipts.map((e) => e.payload.read_seq), [4, 6]);
   assert.equal(receipts[0].payload.user_id, b.id);
-  assert.ok(receipts[0].payload.delivered_seq >= 3, 'read implies delivered');
+  assert.ok(receipts[0].payload.delivered_seq >= 4, 'read implies delivered');
   assert.equal(events(b.id, 'receipt', `AND conversation_id = ${c.id}`).length, 2);
   conv = await api('GET', `/conversations/${c.id}`, { token: b.token });
   assert.equal(conv.body.unread_count, 0);
