@@ -37,20 +37,31 @@ json_object *chat_message_json(struct arena *a, const struct msg *m)
 	json_object_object_add(o, "created_at", opt_time(a, m->created_at));
 	json_object_object_add(o, "edited_at", opt_time(a, m->edited_at));
 	json_object_object_add(o, "deleted_at", opt_time(a, m->deleted_at));
-	/* Reactions arrive sorted by emoji: one entry per run of equal emoji. */
+	/* One entry per emoji, in order of first appearance; the input need not
+	 * be sorted (lib/db sorts by emoji; other callers may not). */
 	json_object *list = json_object_new_array();
-	for (int i = 0; i < m->nreactions;) {
+	for (int i = 0; i < m->nreactions; i++) {
 		const char *emoji = m->reactions[i].emoji;
+		int seen = 0;
+		/* Backwards: in sorted input a repeat matches its neighbour, so the
+		 * whole loop costs reactions x distinct emoji. */
+		for (int k = i - 1; k >= 0 && !seen; k--)
+			seen = strcmp(m->reactions[k].emoji, emoji) == 0;
+		if (seen)
+			continue;
 		json_object *users = json_object_new_array();
-		int j = i;
-		for (; j < m->nreactions && strcmp(m->reactions[j].emoji, emoji) == 0; j++)
+		int count = 0;
+		for (int j = i; j < m->nreactions; j++) {
+			if (strcmp(m->reactions[j].emoji, emoji) != 0)
+				continue;
 			json_object_array_add(users, json_object_new_int64(m->reactions[j].user_id));
+			count++;
+		}
 		json_object *r = json_object_new_object();
 		json_object_object_add(r, "emoji", json_object_new_string(emoji));
-		json_object_object_add(r, "count", json_object_new_int(j - i));
+		json_object_object_add(r, "count", json_object_new_int(count));
 		json_object_object_add(r, "user_ids", users);
 		json_object_array_add(list, r);
-		i = j;
 	}
 	json_object_object_add(o, "reactions", list);
 	return o;

@@ -94,6 +94,22 @@ int main(void)
 	const char *many = chat_search_query(&a, "aa bb cc dd ee ff gg hh ii jj kk ll mm nn oo pp qq rr", 2);
 	CHECK(many != NULL && strstr(many, "pp") != NULL && strstr(many, "qq") == NULL);
 
+	/* Reactions group by emoji whatever their order. */
+	struct msg_reaction rs[] = {{"\xF0\x9F\x91\x8D", 7}, {"\xE2\x9D\xA4", 8},
+		{"\xF0\x9F\x91\x8D", 9}};
+	struct msg m = {.id = 1, .conversation_id = 2, .seq = 3, .sender_id = 7, .client_id = "c",
+		.kind = "text", .body = "hi", .created_at = "2026-12-04 17:14:23.123456",
+		.reactions = rs, .nreactions = 3};
+	json_object *j = chat_message_json(&a, &m);
+	CHECK_STR(json_object_to_json_string_ext(json_object_object_get(j, "reactions"),
+		JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE),
+		"[{\"emoji\":\"\xF0\x9F\x91\x8D\",\"count\":2,\"user_ids\":[7,9]},"
+		"{\"emoji\":\"\xE2\x9D\xA4\",\"count\":1,\"user_ids\":[8]}]");
+	CHECK_STR(json_object_get_string(json_object_object_get(j, "created_at")),
+		"2026-12-04T17:14:23.123Z");
+	CHECK(json_object_object_get(j, "edited_at") == NULL);
+	json_object_put(j);
+
 	arena_release(&a);
 	return CHECK_DONE();
 }
