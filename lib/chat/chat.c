@@ -11,6 +11,7 @@
 #include "auth/auth.h"
 #include "cache/cache.h"
 #include "events/emit.h"
+#include "util/config.h"
 
 static json_object *opt_time(struct arena *a, const char *t)
 {
@@ -160,7 +161,7 @@ static int emit_receipt(struct db *db, struct emit *e, int64_t cid, int64_t uid)
 	json_object_object_add(p, "user_id", json_object_new_int64(uid));
 	json_object_object_add(p, "delivered_seq", json_object_new_int64(delivered));
 	json_object_object_add(p, "read_seq", json_object_new_int64(read));
-	int rc = count > CHAT_RECEIPT_FANOUT_MAX ?
+	int rc = count > config_int("receipt_fanout_max", CHAT_RECEIPT_FANOUT_MAX) ?
 		emit_user(db, e, uid, "receipt", cid, 0, p) :
 		emit_conv(db, e, cid, 0, "receipt", 0, p);
 	json_object_put(p);
