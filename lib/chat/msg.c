@@ -247,14 +247,11 @@ static int query_seq(struct req *req, const char *name, int64_t *out)
 	const char *s = req_query(req, name);
 	if (s == NULL)
 		return 0;
-	char *end;
-	long long v = strtoll(s, &end, 10);
-	if (*s == '\0' || *end != '\0' || v < 0 || strlen(s) > 18) {
+	if (chat_parse_uint(s, 0, INT64_MAX, out) < 0) {
 		resp_problem(req, 400, "invalid_query",
 			arena_printf(req->arena, "%s must be a message seq (0 or more).", name));
 		return -1;
 	}
-	*out = v;
 	return 1;
 }
 
@@ -294,13 +291,9 @@ void msg_history(struct req *req)
 		return;
 	}
 	const char *lim = req_query(req, "limit");
-	if (lim != NULL) {
-		char *end;
-		limit = strtoll(lim, &end, 10);
-		if (*lim == '\0' || *end != '\0' || limit < 1 || limit > HISTORY_MAX) {
-			resp_problem(req, 400, "invalid_query", "limit must be 1-100.");
-			return;
-		}
+	if (lim != NULL && chat_parse_uint(lim, 1, HISTORY_MAX, &limit) < 0) {
+		resp_problem(req, 400, "invalid_query", "limit must be 1-100.");
+		return;
 	}
 	struct db *db = app_db(req);
 	if (db == NULL)
