@@ -160,6 +160,9 @@ void feed_poll(struct req *req)
 	}
 	if (check_cursor(req, since, head, min, &cur) < 0)
 		return;
+	/* Operators may cap waits below what clients ask (plain CGI holds a
+	 * process per waiter); an early empty answer is always allowed. */
+	timeout = min64(timeout, config_int("events_max_wait", MAX_TIMEOUT_S));
 	struct event_row *rows = arena_alloc(req->arena, sizeof(*rows) * (size_t)(limit + 1));
 	int64_t start = now_ms(), deadline = start + timeout * 1000, refreshed = start;
 	for (;;) {
