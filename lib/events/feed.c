@@ -322,8 +322,9 @@ void feed_stream(struct req *req)
 		int64_t now = now_ms();
 		if (now >= deadline)
 			break;
-		doorbell_wait(uid, bell, (int)min64(deadline - now, min64(next_ping - now,
-			refreshed + PRESENCE_REFRESH_S * 1000 - now) + 1));
+		int64_t wait = min64(deadline - now, min64(next_ping - now,
+			refreshed + PRESENCE_REFRESH_S * 1000 - now));
+		doorbell_wait(uid, bell, (int)(wait < 1 ? 1 : wait));
 		bell = doorbell_read(uid);
 		now = now_ms();
 		if (now >= next_ping) {
