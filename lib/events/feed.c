@@ -68,12 +68,23 @@ static int query_int(struct req *req, const char *name, int64_t min, int64_t max
 	return 0;
 }
 
+/* A storage failure: 503 when the database is unreachable (clients retry),
+ * else 500. */
+static void db_failed(struct req *req, struct db *db)
+{
+	if (db_is_down(db))
+		resp_problem(req, 503, "database_unavailable",
+			"The database is not reachable; try again shortly.");
+	else
+		resp_problem(req, 500, "internal", NULL);
+}
+
 /* The head of uid's log. Answers itself on error; returns 0 or -1. */
 static int load_head(struct req *req, struct db *db, int64_t uid, int64_t *head, int64_t *min)
 {
 	int r = events_head(db, uid, head, min);
 	if (r < 0) {
-		resp_problem(req, 500, "internal", NULL);
+		db_failed(req, db);
 		return -1;
 	}
 	if (r == 0) {
@@ -168,14 +179,14 @@ void feed_poll(struct req *req)
 	for (;;) {
 		int n = events_read(db, req->arena, uid, cur, (int)limit + 1, rows);
 		if (n < 0) {
-			resp_problem(req, 500, "internal", NULL);
+			db_failed(req, db);
 			return;
 		}
 		if (n > 0) {
 			int shown = n > limit ? (int)limit : n;
 			struct rendered r;
 			if (render_events(db, req->arena, uid, rows, shown, &r) < 0) {
-				resp_problem(req, 500, "internal", NULL);
+				db_failed(req, db);
 				return;
 			}
 			answer_batch(req, r.events, rows[shown - 1].seq, n > limit);
