@@ -6,6 +6,7 @@
 
 #include "app/app.h"
 #include "auth/auth.h"
+#include "chat/chat.h"
 #include "db/events.h"
 #include "db/tickets.h"
 #include "events/presence.h"
@@ -121,18 +122,21 @@ static int check_cursor(struct req *req, const char *s, int64_t head, int64_t mi
 	return 0;
 }
 
-/* After message.new events reached this reader: delivered receipts.
- *
- * DELIVERED RECEIPTS CALL SITE: the contract has lib/chat provide
- * chat_mark_delivered(), which advances the member's delivered_seq (never
- * backwards) and emits "receipt" to the conversation. Once lib/chat is in
- * the tree, call it here for each r->dl[i] (conversation_id, seq). */
+/* After message.new events reached this reader: delivered receipts. The
+ * events are already written, so a failure here only delays the receipt
+ * until the next batch (delivered_seq never moves backwards). */
 static void mark_delivered(struct req *req, struct arena *a, int64_t uid, const struct rendered *r)
 {
-	(void)req;
-	(void)a;
-	(void)uid;
-	(void)r;
+	if (r->ndl == 0)
+		return;
+	struct db *db = app_db_try(req);
+	if (db == NULL)
+		return;
+	for (int i = 0; i < r->ndl; i++) {
+		if (chat_mark_delivered(db, a, uid, r->dl[i].conversation_id, r->dl[i].seq) < 0)
+			log_warn("events: delivered receipt for user %lld in conversation %lld failed",
+				(long long)uid, (long long)r->dl[i].conversation_id);
+	}
 }
 
 static void answer_batch(struct req *req, json_object *events, int64_t next, int has_more)
@@ -324,6 +328,7 @@ void feed_stream(struct req *req)
 				break;
 			cur = rows[n - 1].seq;
 			mark_delivered(req, &la, uid, &rd);
+			app_db_release(req);
 			arena_reset(&la);
 			next_ping = now_ms() + HEARTBEAT_MS;
 			if (n == FEED_MAX_BATCH && now_ms() < deadline)

@@ -2,52 +2,39 @@
 
 #include <string.h>
 
+#include "chat/chat.h"
+#include "db/msgs.h"
 #include "http/http.h"
 #include "util/log.h"
 
-static json_object *str_or_null(const char *s)
-{
-	return s ? json_object_new_string(s) : NULL;
-}
-
-static json_object *time_or_null(struct arena *a, const char *dt)
-{
-	return dt ? json_object_new_string(http_time(a, dt)) : NULL;
-}
-
+/* The Message JSON is lib/chat's (one shape for REST and events). */
 json_object *render_message(struct arena *a, const struct event_msg *m,
 	const struct event_reaction *r, int nr)
 {
-	json_object *o = json_object_new_object();
-	json_object_object_add(o, "id", json_object_new_int64(m->id));
-	json_object_object_add(o, "conversation_id", json_object_new_int64(m->conversation_id));
-	json_object_object_add(o, "seq", json_object_new_int64(m->seq));
-	json_object_object_add(o, "sender_id", json_object_new_int64(m->sender_id));
-	json_object_object_add(o, "client_id", json_object_new_string(m->client_id));
-	json_object_object_add(o, "kind", json_object_new_string(m->kind));
-	/* A deleted message is a tombstone: its body is gone. */
-	json_object_object_add(o, "body", m->deleted_at ? NULL : str_or_null(m->body));
-	json_object_object_add(o, "reply_to", m->reply_to ? json_object_new_int64(m->reply_to) : NULL);
-	json_object_object_add(o, "media_ids", json_object_new_array());
-	json_object_object_add(o, "created_at", time_or_null(a, m->created_at));
-	json_object_object_add(o, "edited_at", time_or_null(a, m->edited_at));
-	json_object_object_add(o, "deleted_at", time_or_null(a, m->deleted_at));
-	/* Rows come ordered by emoji: one group per emoji. */
-	json_object *groups = json_object_new_array();
-	for (int i = 0; i < nr;) {
-		int j = i;
-		json_object *ids = json_object_new_array();
-		while (j < nr && strcmp(r[j].emoji, r[i].emoji) == 0)
-			json_object_array_add(ids, json_object_new_int64(r[j++].user_id));
-		json_object *g = json_object_new_object();
-		json_object_object_add(g, "emoji", json_object_new_string(r[i].emoji));
-		json_object_object_add(g, "count", json_object_new_int(j - i));
-		json_object_object_add(g, "user_ids", ids);
-		json_object_array_add(groups, g);
-		i = j;
+	struct msg c = {
+		.id = m->id,
+		.conversation_id = m->conversation_id,
+		.seq = m->seq,
+		.sender_id = m->sender_id,
+		.client_id = m->client_id,
+		.kind = m->kind,
+		/* A deleted message is a tombstone: its body is gone. */
+		.body = m->deleted_at ? NULL : m->body,
+		.reply_to = m->reply_to,
+		.created_at = m->created_at,
+		.edited_at = m->edited_at,
+		.deleted_at = m->deleted_at,
+		.reactions = NULL,
+		.nreactions = nr,
+	};
+	if (nr > 0) {
+		c.reactions = arena_alloc(a, sizeof(*c.reactions) * (size_t)nr);
+		for (int i = 0; i < nr; i++) {
+			c.reactions[i].emoji = r[i].emoji;
+			c.reactions[i].user_id = r[i].user_id;
+		}
 	}
-	json_object_object_add(o, "reactions", groups);
-	return o;
+	return chat_message_json(a, &c);
 }
 
 /* Index of the message with this id in m (sorted by id), or -1. */
