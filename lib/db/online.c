@@ -2,10 +2,13 @@
 
 #define DT(col) "DATE_FORMAT(" col ", '%Y-%m-%d %H:%i:%s.%f')"
 
-/* online_touch: with CLIENT_FOUND_ROWS the count is the rows matched. */
+/* online_touch: with CLIENT_FOUND_ROWS the count is the rows matched. A
+ * missing mark (the sweeper announced offline) always passes the throttle,
+ * so coming back is announced at once even without memcached. */
 static const char *const SQL_TOUCH =
 	"UPDATE users SET last_seen_at = NOW(3) WHERE id = ? AND deleted_at IS NULL AND "
-	"(? = 0 OR last_seen_at IS NULL OR last_seen_at < NOW(3) - INTERVAL ? SECOND)";
+	"(? = 0 OR last_seen_at IS NULL OR last_seen_at < NOW(3) - INTERVAL ? SECOND "
+	"OR NOT EXISTS (SELECT 1 FROM presence_online p WHERE p.user_id = ?))";
 static const char *const SQL_MARK =
 	"INSERT IGNORE INTO presence_online (user_id, presence_since) VALUES (?, NOW(3))";
 static const char *const SQL_LAST_SEEN =
@@ -44,7 +47,7 @@ int online_touch(struct db *db, struct arena *a, int64_t uid, int throttle_s,
 	const char **last_seen)
 {
 	*last_seen = NULL;
-	if (db_exec(db, SQL_TOUCH, "iii", uid, (int64_t)throttle_s, (int64_t)throttle_s) < 0)
+	if (db_exec(db, SQL_TOUCH, "iiii", uid, (int64_t)throttle_s, (int64_t)throttle_s, uid) < 0)
 		return -1;
 	if (db_affected(db) == 0)
 		return 0;

@@ -11,8 +11,8 @@
 #include "db/db.h"
 
 /* Records that uid is connected: sets last_seen_at to now unless it was set
- * less than throttle_s seconds ago (throttle_s 0: always), and then marks the
- * user online. Inside a transaction. Returns 1 when the mark is new (came
+ * less than throttle_s seconds ago and the user is marked online (throttle_s
+ * 0: always), and then marks the user online. Inside a transaction. Returns 1 when the mark is new (came
  * online: announce it), 0 otherwise, -1 on error. *last_seen (arena, MySQL
  * text) is set when 1 is returned. */
 int online_touch(struct db *db, struct arena *a, int64_t uid, int throttle_s,
