@@ -22,6 +22,7 @@
 #   BENCH_GROUPS ["2 10 100 1000"]  group sizes for the fan-out cost
 #   BENCH_FANOUT_SENDS [100]  sends per group size
 #   BENCH_BIG ["10000 1000000"]  messages bulk-loaded into two conversations
+#   BENCH_GROWTH_SENDS [300]  sequential sends per history size (CPU per send)
 #   BENCH_ONLY  space-separated subset of: floors sends history fanout delivery big
 #   BENCH_DIAG [1]  also run delivery with the cross-host wake-up watcher off
 set -uo pipefail
@@ -41,6 +42,7 @@ HOLD="${BENCH_HOLD:-$(d 8000 2000)}"
 GROUP_SIZES="${BENCH_GROUPS:-2 10 100 1000}"
 FAN_N="${BENCH_FANOUT_SENDS:-$(d 100 20)}"
 BIG="${BENCH_BIG:-$(d "10000 1000000" "10000 100000")}"
+GROWTH_N="${BENCH_GROWTH_SENDS:-$(d 300 100)}"
 ONLY="${BENCH_ONLY:-floors sends history fanout delivery big}"
 LP_TIMEOUT=$(( ${DUR%.*} + ${WARM%.*} + 15 ))
 
@@ -255,7 +257,7 @@ history_rps() {	# CID LABEL USER -> sets HR (req/s) and HP (p50 ms), HB (body by
 if want history && [ "$HAVE_CHAT" = 1 ]; then
 	say "history page of 50 (warm cache) and floor A"
 	cpu_snap main
-	run fill "$B/load" sendseq -p "$MESSENGER_PORT" -u "$USERS" -i 0 -C "$CID_SMALL" -n "$((FAN_N > 60 ? FAN_N : 60))" -w 5
+	run fill "$B/load" sendseq -p "$MESSENGER_PORT" -u "$USERS" -i 0 -C "$CID_SMALL" -n "$GROWTH_N" -w 5
 	SEND_SMALL="$(get send_ms_p50)"
 	cpu_report main "send 1:1, small history (sequential)" "$(( $(get n) + 5 ))"
 	SEND_SMALL_CPU="$CPU_OP"
@@ -387,7 +389,7 @@ if want big && [ "$HAVE_CHAT" = 1 ]; then
 			row "history page, $n msgs stored: CPU/page" "$HC ms ($HR req/s, p50 $HP ms)" "${HIST_CPU:-?} ms ($HIST_RPS req/s, small)" "$r" "<= 1.25 x small" "$(verdict $ok)"
 		fi
 		cpu_snap main
-		run "send-$n" "$B/load" sendseq -p "$MESSENGER_PORT" -u "$USERS" -i "$a" -C "$cid" -n "$((FAN_N > 60 ? FAN_N : 60))" -w 5
+		run "send-$n" "$B/load" sendseq -p "$MESSENGER_PORT" -u "$USERS" -i "$a" -C "$cid" -n "$GROWTH_N" -w 5
 		v="$(get send_ms_p50)"
 		cpu_report main "send 1:1, $n msgs stored (sequential)" "$(( $(get n) + 5 ))"
 		if [ -n "$v" ]; then
