@@ -22,6 +22,7 @@ export LSAN_OPTIONS="suppressions=$ROOT/tests/lsan.supp:print_suppressions=0"
 PASS=0; FAIL=0
 OUT="$ROOT/tests/output"
 mkdir -p "$OUT" "$MESSENGER_VAR"
+rm -rf "$MESSENGER_VAR"/lock-*
 
 count() { PASS=$((PASS + $1)); FAIL=$((FAIL + $2)); }
 cleanup() { "$ROOT/scripts/stack.sh" stop >/dev/null 2>&1 || true; }
