@@ -175,6 +175,7 @@ test('delivery receipts: fetching message events advances delivered_seq once and
   assert.deepEqual(rc[0].payload, { user_id: b.id, delivered_seq: 2, read_seq: 0 });
   // Fetching the same events again (another device) moves nothing.
   await poll(b, start, { timeout: 0 });
+  await sleep(300);
   assert.equal(events(a.id, 'receipt', `AND conversation_id = ${c.id}`).length, 1);
   // The member list shows it.
   const conv = await api('GET', `/conversations/${c.id}`, { token: a.token });
