@@ -143,19 +143,36 @@ cpu_ticks() {
 	done | awk '{t[$1] += $2} END {for (k in t) print k, t[k]}' | sort
 }
 questions() { sql "SHOW GLOBAL STATUS LIKE 'Questions'" 2>/dev/null | cut -f2; }
-cpu_snap() { cpu_ticks "$1" >"$VAR/cpu.before"; Q_BEFORE="$(questions)"; }
+cpu_snap() { cpu_ticks "$1" >"$VAR/cpu.before"; questions >"$VAR/q.before"; rm -f "$VAR/cpu.after" "$VAR/q.after"; }
+cpu_after() { cpu_ticks "$1" >"$VAR/cpu.after"; questions >"$VAR/q.after"; }
+# cpu_window INSTANCE: in the background, samples at the load program's
+# window markers (mark.start, mark.end) instead of around the whole run.
+cpu_window() {
+	rm -f "$VAR/mark.start" "$VAR/mark.end" "$VAR/cpu.after" "$VAR/q.after"
+	(
+		for _ in $(seq 1 12000); do [ -e "$VAR/mark.start" ] && break; sleep 0.05; done
+		[ -e "$VAR/mark.start" ] || exit 0
+		cpu_snap "$1"
+		for _ in $(seq 1 12000); do [ -e "$VAR/mark.end" ] && break; sleep 0.05; done
+		[ -e "$VAR/mark.end" ] && cpu_after "$1"
+	) &
+	WATCHER=$!
+}
 # cpu_report INSTANCE LABEL OPS: CPU ms per operation since cpu_snap.
 cpu_report() {
 	local hz; hz="$(getconf CLK_TCK)"
 	CPU_OP=""
 	[ -n "$3" ] && [ "${3%.*}" -gt 0 ] 2>/dev/null || return 0
-	local line
-	line="$(cpu_ticks "$1" | join -a2 "$VAR/cpu.before" - | awk -v ops="$3" -v hz="$hz" '
+	local line after
+	if [ -s "$VAR/cpu.after" ]; then after="$(cat "$VAR/cpu.after")"; else after="$(cpu_ticks "$1")"; fi
+	line="$(echo "$after" | join -a2 "$VAR/cpu.before" - | awk -v ops="$3" -v hz="$hz" '
 		{ d = (NF == 3 ? $3 - $2 : $2); tot += d; out = out sprintf("%s %.3f, ", $1, d * 1000 / hz / ops) }
 		END { printf "%stotal %.3f", out, tot * 1000 / hz / ops }')"
 	CPU_OP="$(echo "$line" | sed -n 's/.*total \([0-9.]*\).*/\1/p')"
-	local q; q="$(questions)"
-	q="$(f "(${q:-0} - ${Q_BEFORE:-0}) / $3" 1)"
+	local q qb
+	if [ -s "$VAR/q.after" ]; then q="$(cat "$VAR/q.after")"; else q="$(questions)"; fi
+	qb="$(cat "$VAR/q.before" 2>/dev/null)"
+	q="$(f "(${q:-0} - ${qb:-0}) / $3" 1)"
 	printf '%s\t%s\t%s\t%s\n' "$2" "$3" "$q" "$line" >>"$CPU"
 }
 
@@ -309,13 +326,19 @@ delivery() {	# TRANSPORT IDLE [LABEL] -> row(s)
 	[ "$tr" = sse ] && flag="--sse"
 	say "delivery over $tr at $RATE msg/s with $k idle waiters $label"
 	fresh_web
-	cpu_snap main
+	cpu_window main
 	run "delivery-$tr-$k" "$B/load" delivery -p "$MESSENGER_PORT" -u "$USERS" -k "$k" -K "$IDLE_OFF" \
 		-r "$RECV" -o "$RECV_OFF" -R "$RATE" -c 32 -d "$DUR" -w "$WARM" --pidfile "$PIDFILE" \
-		--lp-timeout "$LP_TIMEOUT" $flag
+		--lp-timeout "$LP_TIMEOUT" --mark "$VAR" $flag
 	local rc=$?
+	# The sampler finishes by itself once the end marker exists; otherwise
+	# the run ended early and there is nothing to sample.
+	[ -e "$VAR/mark.end" ] || kill "$WATCHER" 2>/dev/null
+	wait "$WATCHER" 2>/dev/null
 	if [ -z "$R" ]; then row "delivery $tr, $k idle" "failed" "-" "-" "p99 <= 5, max <= 25 ms" "MISS"; return; fi
-	cpu_report main "message delivered ($tr, $k idle$label; includes the send)" "$(get acked)"
+	if [ -s "$VAR/cpu.after" ]; then
+		cpu_report main "message delivered ($tr, $k idle$label; includes the send)" "$(f "$(get achieved_per_s) * $DUR" 0)"
+	fi
 	local p99 max lost errs ok
 	p99="$(get p99_ms)"; max="$(get max_ms)"; lost="$(get lost)"
 	errs=$(( $(get idle_errors) + $(get recv_errors) + $(get send_errors) ))

@@ -15,10 +15,11 @@
  *   load get -P PATH [-u FILE -i USER] -c CONNS -d SECONDS [-w SECONDS]
  *        GET PATH in a closed loop on CONNS connections: requests/s.
  *   load delivery -u FILE -k IDLE -K IDLE_OFFSET -r RECEIVERS -o OFFSET
- *        -R RATE -d SECONDS [-w SECONDS] [--sse] [--pidfile LIGHTTPD_PID]
+ *        -R RATE -d SECONDS [-w SECONDS] [--sse] [--pidfile LIGHTTPD_PID] [--mark DIR]
  *        IDLE idle event waiters, RECEIVERS active ones, messages sent at RATE
  *        per second by their peers: send-to-delivery latency, RSS per waiter,
- *        errors among the waiters.
+ *        errors among the waiters. With --mark, DIR/mark.start and DIR/mark.end
+ *        are created when the measurement window opens and closes.
  *
  * Results are printed as one line "RESULT key=value ...".
  */
@@ -46,6 +47,7 @@ static struct {
 	const char *prefix;
 	const char *path;
 	const char *pidfile;
+	const char *mark;	/* directory for the window's start/end marker files */
 	int n, conc, i, j, size, offset, idle, idle_offset, receivers, sse, lp_timeout;
 	long long cid;
 	double duration, warmup, rate;
@@ -1012,6 +1014,19 @@ static void send_close(struct hconn *c, const char *why)
 	hc_open(c);
 }
 
+/* Tells a watching script where the measurement window starts and ends
+ * (it samples CPU and statement counters then): creates DIR/mark.NAME. */
+static void mark(const char *name)
+{
+	if (opt.mark == NULL)
+		return;
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/mark.%s", opt.mark, name);
+	FILE *f = fopen(path, "w");
+	if (f != NULL)
+		fclose(f);
+}
+
 static void poll_for(struct loop *l, double seconds)
 {
 	uint64_t end = now_ns() + (uint64_t)(seconds * 1e9);
@@ -1120,11 +1135,15 @@ static int cmd_delivery(void)
 	double interval = 1e9 / opt.rate;
 	unsigned long long n = 0;
 	uint64_t max_lag = 0;
-	int rr = 0;
+	int rr = 0, marked = 0;
 	for (;;) {
 		uint64_t now = now_ns();
 		if (now >= D.t_end)
 			break;
+		if (!marked && now >= D.t_start) {
+			mark("start");
+			marked = 1;
+		}
 		uint64_t due = t0 + (uint64_t)((double)n * interval);
 		while (due <= now) {
 			struct sender *s = NULL;
@@ -1154,6 +1173,7 @@ static int cmd_delivery(void)
 		int ms = due > now ? (int)((due - now + 999999) / 1000000) : 0;
 		loop_poll(&l, ms > 20 ? 20 : ms);
 	}
+	mark("end");
 	/* Let the last messages arrive (bounded). */
 	uint64_t drain = now_ns() + 5000000000u;
 	while (now_ns() < drain) {
@@ -1239,6 +1259,7 @@ int main(int argc, char **argv)
 		{"sse", no_argument, NULL, 'E'},
 		{"pidfile", required_argument, NULL, 'F'},
 		{"lp-timeout", required_argument, NULL, 'T'},
+		{"mark", required_argument, NULL, 'M'},
 		{NULL, 0, NULL, 0},
 	};
 	int ch;
@@ -1270,6 +1291,7 @@ int main(int argc, char **argv)
 		case 'E': opt.sse = 1; break;
 		case 'F': opt.pidfile = optarg; break;
 		case 'T': opt.lp_timeout = atoi(optarg); break;
+		case 'M': opt.mark = optarg; break;
 		default: return 2;
 		}
 	}
