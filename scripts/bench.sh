@@ -129,18 +129,26 @@ conv() { timeout 120 "$B/load" conv -p "$MESSENGER_PORT" -u "$USERS" "$@" 2>>"$L
 # cpu_snap INSTANCE writes "kind ticks" lines to $VAR/cpu.before.
 CPU="$VAR/cpu.tsv"
 : >"$CPU"
-cpu_ticks() {
-	local inst="$1" lp p pp pids
+cpu_ticks() {	# bash builtins only: fast enough to sample at a marker
+	local inst="$1" lp p st rest f
+	local -a pids a
+	local -A tot=()
 	lp="$(cat "$VAR/$inst.lighttpd.pid" 2>/dev/null)"
-	pids="$lp $(cat "$VAR/mariadb.pid" 2>/dev/null) $(cat "$VAR/memcached.pid" 2>/dev/null)"
-	for p in /proc/[0-9]*; do
-		pp="$(awk '{print $4}' "$p/stat" 2>/dev/null)"
-		[ -n "$lp" ] && [ "$pp" = "$lp" ] && pids="$pids ${p#/proc/}"
+	pids=($lp $(cat "$VAR/mariadb.pid" "$VAR/memcached.pid" 2>/dev/null))
+	if [ -n "$lp" ]; then
+		for f in /proc/[0-9]*/stat; do
+			read -r st <"$f" 2>/dev/null || continue
+			read -ra a <<<"${st##*) }"
+			[ "${a[1]}" = "$lp" ] && { p="${f#/proc/}"; pids+=("${p%/stat}"); }
+		done
+	fi
+	for p in "${pids[@]}"; do
+		read -r st <"/proc/$p/stat" 2>/dev/null || continue
+		f="${st#*(}"; f="${f%%)*}"
+		read -ra a <<<"${st##*) }"
+		tot[$f]=$(( ${tot[$f]:-0} + a[11] + a[12] ))
 	done
-	for p in $pids; do
-		[ -r "/proc/$p/stat" ] || continue
-		echo "$(cat "/proc/$p/comm") $(awk '{print $14 + $15}' "/proc/$p/stat")"
-	done | awk '{t[$1] += $2} END {for (k in t) print k, t[k]}' | sort
+	for f in "${!tot[@]}"; do echo "$f ${tot[$f]}"; done | sort
 }
 questions() { sql "SHOW GLOBAL STATUS LIKE 'Questions'" 2>/dev/null | cut -f2; }
 cpu_snap() { cpu_ticks "$1" >"$VAR/cpu.before"; questions >"$VAR/q.before"; rm -f "$VAR/cpu.after" "$VAR/q.after"; }
