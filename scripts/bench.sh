@@ -151,8 +151,13 @@ cpu_ticks() {	# bash builtins only: fast enough to sample at a marker
 	for f in "${!tot[@]}"; do echo "$f ${tot[$f]}"; done | sort
 }
 questions() { sql "SHOW GLOBAL STATUS LIKE 'Questions'" 2>/dev/null | cut -f2; }
-cpu_snap() { cpu_ticks "$1" >"$VAR/cpu.before"; questions >"$VAR/q.before"; rm -f "$VAR/cpu.after" "$VAR/q.after"; }
-cpu_after() { cpu_ticks "$1" >"$VAR/cpu.after"; questions >"$VAR/q.after"; }
+cpu_snap() {
+	rm -f "$VAR/cpu.after" "$VAR/q.after" "$VAR/t.after"
+	date +%s.%N >"$VAR/t.before"; cpu_ticks "$1" >"$VAR/cpu.before"; questions >"$VAR/q.before"
+}
+cpu_after() { date +%s.%N >"$VAR/t.after"; cpu_ticks "$1" >"$VAR/cpu.after"; questions >"$VAR/q.after"; }
+# Seconds between the two samples of the last window.
+window_s() { f "$(cat "$VAR/t.after") - $(cat "$VAR/t.before")" 3; }
 # cpu_window INSTANCE: in the background, samples at the load program's
 # window markers (mark.start, mark.end) instead of around the whole run.
 cpu_window() {
@@ -344,8 +349,10 @@ delivery() {	# TRANSPORT IDLE [LABEL] -> row(s)
 	[ -e "$VAR/mark.end" ] || kill "$WATCHER" 2>/dev/null
 	wait "$WATCHER" 2>/dev/null
 	if [ -z "$R" ]; then row "delivery $tr, $k idle" "failed" "-" "-" "p99 <= 5, max <= 25 ms" "MISS"; return; fi
+	# The samples are taken a moment after the markers: normalise by the
+	# time between them and the acknowledged rate.
 	if [ -s "$VAR/cpu.after" ]; then
-		cpu_report main "message delivered ($tr, $k idle$label; includes the send)" "$(f "$(get achieved_per_s) * $DUR" 0)"
+		cpu_report main "message delivered ($tr, $k idle$label; includes the send)" "$(f "$(get achieved_per_s) * $(window_s)" 0)"
 	fi
 	local p99 max lost errs ok
 	p99="$(get p99_ms)"; max="$(get max_ms)"; lost="$(get lost)"
