@@ -163,10 +163,10 @@ window_s() { f "$(cat "$VAR/t.after") - $(cat "$VAR/t.before")" 3; }
 cpu_window() {
 	rm -f "$VAR/mark.start" "$VAR/mark.end" "$VAR/cpu.after" "$VAR/q.after"
 	(
-		for _ in $(seq 1 12000); do [ -e "$VAR/mark.start" ] && break; sleep 0.05; done
+		for _ in $(seq 1 30000); do [ -e "$VAR/mark.start" ] && break; sleep 0.02; done
 		[ -e "$VAR/mark.start" ] || exit 0
 		cpu_snap "$1"
-		for _ in $(seq 1 12000); do [ -e "$VAR/mark.end" ] && break; sleep 0.05; done
+		for _ in $(seq 1 30000); do [ -e "$VAR/mark.end" ] && break; sleep 0.02; done
 		[ -e "$VAR/mark.end" ] && cpu_after "$1"
 	) &
 	WATCHER=$!
