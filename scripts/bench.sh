@@ -440,8 +440,10 @@ fi
 
 # --- report ------------------------------------------------------------------------
 ELAPSED=$(( $(date +%s) - T0 ))
+# Aligned columns (column(1) when present, else tabs).
+cols() { if command -v column >/dev/null 2>&1; then column -t -s $'\t'; else cat; fi; }
 table_text() {
-	{ printf 'figure\tvalue\tfloor\tratio\ttarget\tverdict\n'; cat "$RES"; } | column -t -s $'\t'
+	{ printf 'figure\tvalue\tfloor\tratio\ttarget\tverdict\n'; cat "$RES"; } | cols
 }
 table_md() {
 	echo "| figure | value | floor | ratio | target | verdict |"
@@ -452,7 +454,7 @@ echo
 table_text
 echo
 echo "CPU ms per operation:"
-column -t -s $'\t' "$CPU"
+cols <"$CPU"
 echo
 CPU_MODEL="$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
 MEM="$(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)"
