@@ -1175,7 +1175,7 @@ static int cmd_delivery(void)
 	}
 	mark("end");
 	/* Let the last messages arrive (bounded). */
-	uint64_t drain = now_ns() + 5000000000u;
+	uint64_t drain = now_ns() + 10000000000u;
 	while (now_ns() < drain) {
 		int busy = 0;
 		for (int k = 0; k < S; k++)
@@ -1207,7 +1207,7 @@ static int cmd_delivery(void)
 	long rss_delta = m1.rss_kb - m0.rss_kb;
 	long kern_delta = m1.kernel_kb - m0.kernel_kb;
 	printf("RESULT transport=%s idle=%d receivers=%d rate=%.0f achieved_per_s=%.1f sent=%llu acked=%llu "
-	       "send_errors=%llu late=%llu max_lag_ms=%.3f delivered=%llu lost=%llu "
+	       "send_errors=%llu late=%llu max_lag_ms=%.3f delivered=%llu undelivered=%llu "
 	       "p50_ms=%.3f p99_ms=%.3f max_ms=%.3f ack_p50_ms=%.3f ack_p99_ms=%.3f "
 	       "after_ack_p50_ms=%.3f after_ack_p99_ms=%.3f after_ack_max_ms=%.3f "
 	       "idle_open=%d idle_errors=%llu recv_errors=%llu repolls=%llu reconnects=%llu "
