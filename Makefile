@@ -77,7 +77,8 @@ run: deps all
 stop:
 	@scripts/stack.sh stop
 
-test: deps
+test:
+	@scripts/deps.sh --test
 	@scripts/test.sh
 
 bench: deps all

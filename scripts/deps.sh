@@ -1,13 +1,15 @@
 #!/bin/bash
 # Installs the Debian packages the project needs, only when one is missing.
 # Quiet and fast when everything is present. Needs root (or sudo) to install.
+#   scripts/deps.sh          build and run
+#   scripts/deps.sh --test   also what the tests need (Node.js, Chromium)
 set -euo pipefail
 
 PKGS=(gcc make pkg-config libfcgi-dev libmariadb-dev libmemcached-dev libcurl4-openssl-dev
       libjson-c-dev libjwt-dev libsodium-dev libssl-dev mariadb-server mariadb-client memcached
-      lighttpd nodejs npm ca-certificates)
-if [ "${MESSENGER_BROWSER_TESTS:-1}" = 1 ]; then
-	PKGS+=(chromium)
+      lighttpd curl ca-certificates)
+if [ "${1:-}" = "--test" ]; then
+	PKGS+=(nodejs npm chromium)
 fi
 
 missing=()

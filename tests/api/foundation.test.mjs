@@ -1,0 +1,93 @@
+// Foundation: the FastCGI programs also work as plain CGI (shared hosting),
+// lost database connections are reopened, and responses carry request ids.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { api, registerUser, uniq, sql, ROOT, checkAgainstSpec } from './lib.mjs';
+
+const BIN = process.env.MESSENGER_BIN || path.join(ROOT, 'build/release');
+const CONF = path.join(process.env.MESSENGER_VAR || path.join(ROOT, 'var/test'), 'main.conf');
+
+// Runs one request through a binary as plain CGI (RFC 3875): environment in,
+// body on stdin, "Status:" + headers + body out.
+function cgi(bin, method, uri, { body, headers = {} } = {}) {
+  const env = {
+    PATH: process.env.PATH, MESSENGER_CONF: CONF, GATEWAY_INTERFACE: 'CGI/1.1',
+    REQUEST_METHOD: method, REQUEST_URI: uri, QUERY_STRING: uri.split('?')[1] || '',
+    REMOTE_ADDR: '127.0.0.1', SERVER_PROTOCOL: 'HTTP/1.1',
+    ASAN_OPTIONS: process.env.ASAN_OPTIONS || '', UBSAN_OPTIONS: process.env.UBSAN_OPTIONS || '',
+    LSAN_OPTIONS: process.env.LSAN_OPTIONS || '',
+  };
+  let input = '';
+  if (body !== undefined) {
+    input = JSON.stringify(body);
+    env.CONTENT_TYPE = 'application/json';
+    env.CONTENT_LENGTH = String(Buffer.byteLength(input));
+  }
+  for (const [k, v] of Object.entries(headers)) env['HTTP_' + k.toUpperCase().replace(/-/g, '_')] = v;
+  const r = spawnSync(path.join(BIN, 'cgi-bin', bin), [], { env, input, encoding: 'utf8', timeout: 20000 });
+  assert.equal(r.status, 0, `${bin} exited ${r.status}: ${r.stderr}`);
+  const sep = r.stdout.indexOf('\r\n\r\n');
+  assert.ok(sep > 0, 'CGI output has a header block');
+  const head = r.stdout.slice(0, sep).split('\r\n');
+  const status = Number(/^Status: (\d+)/.exec(head[0])[1]);
+  const hdrs = {};
+  for (const line of head) { const i = line.indexOf(':'); hdrs[line.slice(0, i).toLowerCase()] = line.slice(i + 1).trim(); }
+  const text = r.stdout.slice(sep + 4);
+  const res = { status, headers: hdrs, text, body: text ? JSON.parse(text) : null };
+  checkAgainstSpec(method, uri, res);
+  return res;
+}
+
+test('api.fcgi works as plain CGI: register, then /me with the token', () => {
+  const username = uniq('cgi');
+  const reg = cgi('api.fcgi', 'POST', '/api/v1/auth/register', { body: { username, password: 'cgi-password-1' } });
+  assert.equal(reg.status, 201);
+  assert.equal(reg.body.user.username, username);
+  assert.match(reg.headers['x-request-id'], /^[0-9a-f]{24}$/);
+  const me = cgi('api.fcgi', 'GET', '/api/v1/me', { headers: { Authorization: 'Bearer ' + reg.body.access_token } });
+  assert.equal(me.status, 200);
+  assert.equal(me.body.id, reg.body.user.id);
+  const bad = cgi('api.fcgi', 'GET', '/api/v1/me');
+  assert.equal(bad.status, 401);
+  assert.equal(bad.headers['content-type'], 'application/problem+json');
+});
+
+test('events.fcgi works as plain CGI', () => {
+  const h = cgi('events.fcgi', 'GET', '/api/v1/health');
+  assert.equal(h.status, 200);
+  assert.equal(h.body.database, 'ok');
+});
+
+test('a client-supplied X-Request-Id is echoed; otherwise one is generated', async () => {
+  const r = await api('GET', '/health', { headers: { 'X-Request-Id': 'trace-abc-123' } });
+  assert.equal(r.headers['x-request-id'], 'trace-abc-123');
+  const g = await api('GET', '/health', { headers: { 'X-Request-Id': 'bad id with spaces' } });
+  assert.match(g.headers['x-request-id'], /^[0-9a-f]{24}$/);
+});
+
+test('lost database connections are reopened transparently', async () => {
+  const u = await registerUser('reconn');
+  // Warm every api process's connection, then kill the idle ones server-side.
+  await Promise.all(Array.from({ length: 8 }, () => api('GET', '/me', { token: u.token })));
+  await new Promise((r) => setTimeout(r, 1100));
+  const ids = sql("SELECT ID FROM information_schema.PROCESSLIST WHERE COMMAND = 'Sleep' AND TIME >= 1 AND DB = 'messenger'").map((r) => r[0]);
+  for (const id of ids) { try { sql(`KILL ${id}`); } catch { /* already gone */ } }
+  assert.ok(ids.length > 0, 'there were idle connections to kill');
+  const results = await Promise.all(Array.from({ length: 8 }, () => api('GET', '/me', { token: u.token })));
+  for (const r of results) assert.equal(r.status, 200);
+  const patch = await api('PATCH', '/me', { token: u.token, body: { about: 'after reconnect' } });
+  assert.equal(patch.status, 200);
+  assert.equal(patch.body.about, 'after reconnect');
+});
+
+test('CORS: allowed origins get headers and preflight answers; others get none', async () => {
+  const origin = process.env.MESSENGER_URL.replace('localhost', '127.0.0.1');
+  const pre = await api('OPTIONS', '/me', { headers: { Origin: origin, 'Access-Control-Request-Method': 'GET' }, validate: false });
+  assert.equal(pre.status, 204);
+  assert.equal(pre.headers['access-control-allow-origin'], origin);
+  assert.match(pre.headers['access-control-allow-headers'], /Authorization/);
+  const other = await api('GET', '/health', { headers: { Origin: 'https://evil.example' } });
+  assert.equal(other.headers['access-control-allow-origin'], undefined);
+});
