@@ -57,7 +57,35 @@ export async function makeUser(prefix, displayName) {
   const username = uniqName(prefix);
   const password = 'pw-' + randomBytes(8).toString('hex');
   const r = await api('POST', '/auth/register', { body: { username, password, display_name: displayName || username } });
-  return { id: r.user.id, username, password, display_name: r.user.display_name, token: r.access_token };
+  return { id: r.user.id, username, password, display_name: r.user.display_name, token: r.access_token, refresh: r.refresh_token };
+}
+
+// Opens the app already signed in as `user`, the way a returning visitor
+// arrives: with a refresh token in localStorage (no login form, so the login
+// rate limit is not spent). Each refresh token works once: a second device
+// for the same user gets its own via the API.
+export async function signedIn(browser, user, opts = {}) {
+  const { context, page } = await newPage(browser, opts);
+  let refresh = user.refresh;
+  if (user.refreshUsed) {
+    const r = await api('POST', '/auth/login', { body: { username: user.username, password: user.password, device_name: 'second device' } });
+    refresh = r.refresh_token;
+  }
+  user.refreshUsed = true;
+  await page.goto('/favicon.svg');
+  await page.evaluate((t) => localStorage.setItem('messenger.refresh_token', t), refresh);
+  await page.goto('/');
+  await page.getByRole('heading', { name: 'Chats' }).waitFor();
+  return { context, page };
+}
+
+// Clicks a conversation in the list by its title.
+export async function openConversation(page, title) {
+  await page.locator('.conv-item', { has: page.locator('.conv-title', { hasText: title }) }).click();
+  await page.getByLabel('Message', { exact: true }).waitFor();
+}
+export function conversationItem(page, title) {
+  return page.locator('.conv-item', { has: page.locator('.conv-title', { hasText: title }) });
 }
 
 // Logs in through the form.

@@ -14,7 +14,8 @@ import { toast, closeMenu } from './views/common.js';
 
 const root = document.getElementById('app');
 let stream = null;
-let session = 0;   // bumps on every sign-in/out so late answers of an old session are ignored
+let session = 0;
+let cleanups = [];   // bumps on every sign-in/out so late answers of an old session are ignored
 
 api.onLoggedOut(() => signedOut('Your session has ended. Please log in again.'));
 
@@ -51,8 +52,11 @@ function teardown() {
   if (stream) { stream.stop(); stream = null; }
   if (state.outbox) { state.outbox.dispose(); state.outbox = null; }
   closeMenu();
+  for (const f of cleanups) f();
+  cleanups = [];
   for (const d of document.querySelectorAll('dialog')) d.close();
   store.reset();
+  store.clearListeners();
   document.title = 'Messenger';
 }
 
@@ -120,6 +124,11 @@ async function start(me) {
     if (m && state.convs.has(Number(m[1]))) { const id = Number(m[1]); state.activeId = id; shell.classList.add('chat-open'); store.emit('list'); chat.open(id); }
     else if (state.activeId != null) { state.activeId = null; shell.classList.remove('chat-open'); chat.close(); store.emit('list'); }
   };
+  // The browser knows first when the network goes away: say so at once, and
+  // drop a stream that may be dead without knowing it.
+  const onOffline = () => { if (stream) { stream.setStatus('offline'); stream.reconnectNow(); } };
+  window.addEventListener('offline', onOffline);
+  cleanups.push(() => window.removeEventListener('offline', onOffline));
   store.on('removed', (id) => { if (chat.convId === id) { closeConv(); toast('You are no longer in that conversation.'); } });
 
   try {
@@ -130,6 +139,7 @@ async function start(me) {
     if (!(e instanceof api.NetworkError)) toast(api.friendlyError(e));
   }
   if (mySession !== session) return;
+  state.ready = true;
   stream.start();
   state.outbox.kick();
   // Presence dots for the people in the first screen of direct chats.

@@ -73,7 +73,7 @@ export class EventStream {
 
   abortCurrent() {
     if (this.es) { this.es.close(); this.es = null; }
-    if (this.finishSse) { const f = this.finishSse; this.finishSse = null; f('closed'); }
+    if (this.finishSse) this.finishSse('closed');
     if (this.pollAbort) { this.pollAbort.abort(); this.pollAbort = null; }
   }
 

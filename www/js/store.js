@@ -17,6 +17,7 @@ export const state = {
   presence: new Map(),    // user id -> {online, last_seen}
   activeId: null,
   connection: 'connecting',
+  ready: false,           // initial load done
   outbox: null,           // set by app.js
 };
 
@@ -32,6 +33,7 @@ export function emit(topic, arg) {
     try { fn(arg); } catch (e) { console.error(topic, e); }
   }
 }
+export function clearListeners() { listeners.clear(); }
 export function reset() {
   state.me = null;
   state.users.clear();
@@ -43,6 +45,7 @@ export function reset() {
   state.typing.clear();
   state.presence.clear();
   state.activeId = null;
+  state.ready = false;
 }
 
 // ---- users ---------------------------------------------------------------
@@ -87,7 +90,10 @@ export function upsertConv(c) {
     }
     if ((old.last_activity_at || '') > (c.last_activity_at || '')) merged.last_activity_at = old.last_activity_at;
   }
-  if (c.peer) putUser(c.peer);
+  if (c.peer) {
+    putUser(c.peer);
+    if (!old && state.ready && !state.presence.has(c.peer.id)) fetchPresence(c.peer.id);
+  }
   if (c.members) {
     for (const m of c.members) putUser(m.user);
     const r = receiptsFor(c.id);

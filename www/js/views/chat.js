@@ -157,6 +157,7 @@ export function createChat({ onBack, onInfo }) {
     const all = ms.loaded ? allRows() : [];
     const rows = [];
     const used = new Map();
+    const seen = seenMap(all);
     let prev = null;
     for (let i = 0; i < all.length; i++) {
       const m = all[i];
@@ -172,6 +173,13 @@ export function createChat({ onBack, onInfo }) {
       const first = !prev || !sameGroup(prev, m);
       const last = !next || !sameGroup(m, next);
       rows.push(messageRow(c, m, first, last, used));
+      const readers = seen.get(m.seq);
+      if (readers) {
+        const names = readers.map((u) => userName(u));
+        rows.push(cached(used, 'seen:' + m.seq, names, () => h('div.seen-by', { role: 'img', 'aria-label': 'Seen by ' + names.join(', ') },
+          readers.slice(0, 5).map((u) => userAvatar(state.users.get(u) || { id: u, display_name: userName(u) })),
+          readers.length > 5 ? h('span.more-readers', `+${readers.length - 5}`) : null)));
+      }
       prev = m;
     }
     rowCache = used;
@@ -199,6 +207,28 @@ export function createChat({ onBack, onInfo }) {
       clear(view.intro).append(convAvatar(c, 'l'), h('h3', convTitle(c)),
         h('p', c.type === 'group' ? `Group · ${plural(c.members ? c.members.length : c.member_count || 0, 'member', 'members')}` : 'You are connected on Messenger. Say hi!'));
     }
+  }
+
+  // Where each reader's avatar goes: under the newest loaded message they
+  // have read (not one they sent themselves).
+  function seenMap(all) {
+    const out = new Map();
+    const r = state.receipts.get(convId);
+    if (!r) return out;
+    const c = state.convs.get(convId);
+    const memberIds = c && c.members ? new Set(c.members.map((m) => m.user.id)) : null;
+    const loaded = all.filter((m) => m.seq != null && m.kind !== 'system');
+    for (const [uid, x] of r) {
+      if (uid === state.me.id || (memberIds && !memberIds.has(uid)) || !x.read) continue;
+      let target = null;
+      for (let i = loaded.length - 1; i >= 0; i--) {
+        if (loaded[i].seq <= x.read) { target = loaded[i]; break; }
+      }
+      if (!target || target.sender_id === uid) continue;
+      if (!out.has(target.seq)) out.set(target.seq, []);
+      out.get(target.seq).push(uid);
+    }
+    return out;
   }
 
   function sameGroup(a, b) {
