@@ -51,11 +51,13 @@ export function lastSeen(ts) {
   return `Last seen ${daysAgo(d) === 1 ? 'yesterday' : listTime(ts)}`;
 }
 
+// Up to two letters from the first and last words that have one (emoji and
+// punctuation are skipped).
 export function initials(name) {
-  const parts = String(name || '?').trim().split(/\s+/).filter(Boolean);
-  const first = parts[0] ? [...parts[0]][0] : '?';
-  const second = parts.length > 1 ? [...parts[parts.length - 1]][0] : '';
-  return (first + second).toUpperCase();
+  const words = String(name || '').trim().split(/\s+/)
+    .map((w) => (w.match(/[\p{L}\p{N}]/u) || [])[0]).filter(Boolean);
+  if (!words.length) return '?';
+  return (words[0] + (words.length > 1 ? words[words.length - 1] : '')).toUpperCase();
 }
 
 export function colorClass(id) {

@@ -308,7 +308,7 @@ export function createChat({ onBack, onInfo }) {
       if (!m.local && !deleted) {
         const more = h('button.icon-btn', { type: 'button', 'aria-label': 'Message actions', 'aria-haspopup': 'menu', 'aria-expanded': 'false', title: 'More' }, icon('more'));
         more.addEventListener('click', () => actions(more, m));
-        tools.append(iconButton('reply', 'Reply', () => startReply(m)), more);
+        tools.append(iconButton('reply', 'Reply', () => startReply(m), 'reply-btn'), more);
       }
       const av = h('span.av-slot', !mine && last ? userAvatar(sender || { id: m.sender_id, display_name: senderName }, 's') : null);
       return h('div.' + cls, {

@@ -30,6 +30,12 @@ export function createSidebar({ onOpen, onNewChat, onNewGroup, onProfile, onSess
   function previewText(c) {
     const typing = store.typingUsers(c.id);
     if (typing.length) return { text: c.type === 'group' ? `${userName(typing[0])} is typing…` : 'typing…', typing: true };
+    const waiting = state.outbox ? state.outbox.forConv(c.id) : [];
+    if (waiting.length) {
+      const last = waiting[waiting.length - 1];
+      const failed = waiting.some((w) => w.state === 'failed');
+      return { text: `You: ${last.body.replace(/\s+/g, ' ')}`, icon: failed ? 'alert' : 'clock', note: failed ? 'Not sent' : 'Sending' };
+    }
     const m = c.last_message;
     if (!m) return { text: c.type === 'group' ? 'Group created' : 'Say hi 👋' };
     let body = m.deleted_at ? 'Message deleted' : (m.body || '').replace(/\s+/g, ' ');
@@ -49,7 +55,7 @@ export function createSidebar({ onOpen, onNewChat, onNewGroup, onProfile, onSess
     const sig = JSON.stringify([title, p, unread, online, active, time]);
     let it = items.get(c.id);
     if (it && it.sig === sig) return it.li;
-    const label = `${title}${unread ? `, ${unread} unread` : ''}${online ? ', online' : ''}. ${p.text}`;
+    const label = `${title}${unread ? `, ${unread} unread` : ''}${online ? ', online' : ''}. ${p.note ? p.note + ': ' : ''}${p.text}`;
     const btn = h('button.conv-item' + (unread ? '.unread' : ''), {
       type: 'button', 'aria-label': label, 'aria-current': active ? 'true' : null,
       dataset: { convId: String(c.id) }, on: { click: () => onOpen(c.id) },
@@ -57,7 +63,7 @@ export function createSidebar({ onOpen, onNewChat, onNewGroup, onProfile, onSess
     convAvatar(c),
     h('span.conv-main',
       h('span.conv-top', h('span.conv-title', title), h('span.conv-time', time)),
-      h('span.conv-bottom', h('span.conv-preview' + (p.typing ? '.typing' : ''), p.text),
+      h('span.conv-bottom', h('span.conv-preview' + (p.typing ? '.typing' : ''), p.icon ? icon(p.icon) : null, p.text),
         unread ? h('span.badge', { 'aria-hidden': 'true' }, unread > 99 ? '99+' : String(unread)) : null)));
     const hadFocus = it && it.li.contains(document.activeElement);
     const li = h('li', btn);
