@@ -8,6 +8,7 @@
 
 #include "app/app.h"
 #include "auth/auth.h"
+#include "chat/chat.h"
 #include "http/http.h"
 #include "ops/ops.h"
 
@@ -27,6 +28,22 @@ static const struct route routes[] = {
 	{"GET", "/sessions", auth_sessions_list, ROUTE_AUTH},
 	{"DELETE", "/sessions/{}", auth_session_delete, ROUTE_AUTH},
 	/* conversations and messages: see lib/chat */
+	{"POST", "/conversations", conv_create, ROUTE_AUTH | ROUTE_JSON},
+	{"GET", "/conversations", conv_list, ROUTE_AUTH},
+	{"GET", "/conversations/{}", conv_get, ROUTE_AUTH},
+	{"PATCH", "/conversations/{}", conv_patch, ROUTE_AUTH | ROUTE_JSON},
+	{"POST", "/conversations/{}/members", conv_members_add, ROUTE_AUTH | ROUTE_JSON},
+	{"DELETE", "/conversations/{}/members/{}", conv_member_remove, ROUTE_AUTH},
+	{"PATCH", "/conversations/{}/members/{}", conv_member_patch, ROUTE_AUTH | ROUTE_JSON},
+	{"POST", "/conversations/{}/messages", msg_send, ROUTE_AUTH | ROUTE_JSON},
+	{"GET", "/conversations/{}/messages", msg_history, ROUTE_AUTH},
+	{"PATCH", "/conversations/{}/messages/{}", msg_edit, ROUTE_AUTH | ROUTE_JSON},
+	{"DELETE", "/conversations/{}/messages/{}", msg_delete, ROUTE_AUTH},
+	{"PUT", "/conversations/{}/messages/{}/reactions/{}", msg_react, ROUTE_AUTH},
+	{"DELETE", "/conversations/{}/messages/{}/reactions/{}", msg_unreact, ROUTE_AUTH},
+	{"POST", "/conversations/{}/read", msg_read, ROUTE_AUTH | ROUTE_JSON},
+	{"POST", "/conversations/{}/typing", msg_typing, ROUTE_AUTH | ROUTE_JSON},
+	{"GET", "/search", search_messages, ROUTE_AUTH},
 };
 
 int main(void)

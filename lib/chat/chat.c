@@ -1,0 +1,354 @@
+/* Shared pieces of the chat capability: JSON views, input checks, receipts. */
+#include "chat/chat.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "auth/auth.h"
+#include "cache/cache.h"
+#include "events/emit.h"
+
+static json_object *opt_time(struct arena *a, const char *t)
+{
+	return t ? json_object_new_string(http_time(a, t)) : NULL;
+}
+
+static json_object *opt_id(int64_t id)
+{
+	return id > 0 ? json_object_new_int64(id) : NULL;
+}
+
+json_object *chat_message_json(struct arena *a, const struct msg *m)
+{
+	json_object *o = json_object_new_object();
+	json_object_object_add(o, "id", json_object_new_int64(m->id));
+	json_object_object_add(o, "conversation_id", json_object_new_int64(m->conversation_id));
+	json_object_object_add(o, "seq", json_object_new_int64(m->seq));
+	json_object_object_add(o, "sender_id", json_object_new_int64(m->sender_id));
+	json_object_object_add(o, "client_id", json_object_new_string(m->client_id));
+	json_object_object_add(o, "kind", json_object_new_string(m->kind));
+	json_object_object_add(o, "body", m->body ? json_object_new_string(m->body) : NULL);
+	json_object_object_add(o, "reply_to", opt_id(m->reply_to));
+	json_object_object_add(o, "media_ids", json_object_new_array());
+	json_object_object_add(o, "created_at", opt_time(a, m->created_at));
+	json_object_object_add(o, "edited_at", opt_time(a, m->edited_at));
+	json_object_object_add(o, "deleted_at", opt_time(a, m->deleted_at));
+	/* Reactions arrive sorted by emoji: one entry per run of equal emoji. */
+	json_object *list = json_object_new_array();
+	for (int i = 0; i < m->nreactions;) {
+		const char *emoji = m->reactions[i].emoji;
+		json_object *users = json_object_new_array();
+		int j = i;
+		for (; j < m->nreactions && strcmp(m->reactions[j].emoji, emoji) == 0; j++)
+			json_object_array_add(users, json_object_new_int64(m->reactions[j].user_id));
+		json_object *r = json_object_new_object();
+		json_object_object_add(r, "emoji", json_object_new_string(emoji));
+		json_object_object_add(r, "count", json_object_new_int(j - i));
+		json_object_object_add(r, "user_ids", users);
+		json_object_array_add(list, r);
+		i = j;
+	}
+	json_object_object_add(o, "reactions", list);
+	return o;
+}
+
+json_object *chat_member_json(struct db *db, struct arena *a, const struct member *m)
+{
+	(void)db;
+	json_object *o = json_object_new_object();
+	json_object_object_add(o, "user", auth_user_json(a, &m->user));
+	json_object_object_add(o, "role", json_object_new_string(convs_role_name(m->role)));
+	json_object_object_add(o, "joined_at", opt_time(a, m->joined_at));
+	json_object_object_add(o, "last_read_seq", json_object_new_int64(m->last_read_seq));
+	json_object_object_add(o, "delivered_seq", json_object_new_int64(m->delivered_seq));
+	return o;
+}
+
+json_object *chat_conv_json(struct db *db, struct arena *a, const struct conv *c,
+	int with_members)
+{
+	json_object *last = NULL, *peer = NULL, *members = NULL;
+	if (c->last_message_id > 0) {
+		struct msg m;
+		int rc = msgs_get(db, a, c->id, c->last_message_id, &m);
+		if (rc < 0)
+			goto fail;
+		if (rc == 1)
+			last = chat_message_json(a, &m);
+	}
+	if (c->peer_id > 0) {
+		struct user u;
+		int rc = users_get(db, a, c->peer_id, &u);
+		if (rc < 0)
+			goto fail;
+		if (rc == 1)
+			peer = auth_user_json(a, &u);
+	}
+	if (with_members) {
+		int max = CHAT_GROUP_MAX_MEMBERS + 1;
+		struct member *list = arena_alloc(a, sizeof(*list) * (size_t)max);
+		int n = convs_members(db, a, c->id, max, list);
+		if (n < 0)
+			goto fail;
+		members = json_object_new_array();
+		for (int i = 0; i < n; i++)
+			json_object_array_add(members, chat_member_json(db, a, &list[i]));
+	}
+	json_object *o = json_object_new_object();
+	json_object_object_add(o, "id", json_object_new_int64(c->id));
+	json_object_object_add(o, "type", json_object_new_string(c->group ? "group" : "direct"));
+	json_object_object_add(o, "title",
+		c->group && c->title ? json_object_new_string(c->title) : NULL);
+	json_object_object_add(o, "avatar_media_id", NULL);
+	json_object_object_add(o, "created_at", opt_time(a, c->created_at));
+	json_object_object_add(o, "updated_at", opt_time(a, c->updated_at));
+	json_object_object_add(o, "last_activity_at", opt_time(a, c->last_activity_at));
+	json_object_object_add(o, "last_seq", json_object_new_int64(c->last_seq));
+	json_object_object_add(o, "member_count", json_object_new_int64(c->member_count));
+	json_object_object_add(o, "my_role", json_object_new_string(convs_role_name(c->role)));
+	json_object_object_add(o, "last_read_seq", json_object_new_int64(c->last_read_seq));
+	json_object_object_add(o, "unread_count", json_object_new_int64(c->unread_count));
+	json_object_object_add(o, "muted_until", opt_time(a, c->muted_until));
+	json_object_object_add(o, "e2ee", json_object_new_boolean(0));
+	json_object_object_add(o, "last_message", last);
+	json_object_object_add(o, "peer", peer);
+	if (members != NULL)
+		json_object_object_add(o, "members", members);
+	return o;
+fail:
+	json_object_put(last);
+	json_object_put(peer);
+	json_object_put(members);
+	return NULL;
+}
+
+/* --- receipts --- */
+
+struct delivered_ctx {
+	struct emit *e;
+	struct arena *a;
+	int64_t uid, cid, seq;
+	int advanced;
+};
+
+/* Emits "receipt" for uid's current marks in cid: to everyone in the
+ * conversation, or only to uid's devices in large conversations. */
+static int emit_receipt(struct db *db, struct emit *e, int64_t cid, int64_t uid)
+{
+	int64_t delivered = 0, read = 0, unread = 0;
+	if (convs_marks(db, cid, uid, &delivered, &read, &unread) != 1)
+		return -1;
+	int64_t count = convs_member_count(db, cid);
+	if (count < 0)
+		return -1;
+	json_object *p = json_object_new_object();
+	json_object_object_add(p, "user_id", json_object_new_int64(uid));
+	json_object_object_add(p, "delivered_seq", json_object_new_int64(delivered));
+	json_object_object_add(p, "read_seq", json_object_new_int64(read));
+	int rc = count > CHAT_RECEIPT_FANOUT_MAX ?
+		emit_user(db, e, uid, "receipt", cid, 0, p) :
+		emit_conv(db, e, cid, 0, "receipt", 0, p);
+	json_object_put(p);
+	return rc < 0 ? -1 : 0;
+}
+
+static int delivered_tx(struct db *db, void *p)
+{
+	struct delivered_ctx *c = p;
+	c->e->n = 0;
+	c->advanced = 0;
+	int rc = convs_lock(db, c->cid, NULL);
+	if (rc <= 0)
+		return rc < 0 ? -1 : 1;
+	rc = convs_mark_delivered(db, c->cid, c->uid, c->seq);
+	if (rc <= 0)
+		return rc < 0 ? -1 : 1;
+	c->advanced = 1;
+	return emit_receipt(db, c->e, c->cid, c->uid);
+}
+
+int chat_mark_delivered(struct db *db, struct arena *a, int64_t uid, int64_t cid, int64_t seq)
+{
+	struct emit e;
+	emit_init(&e, a);
+	struct delivered_ctx c = {&e, a, uid, cid, seq, 0};
+	int rc = db_tx(db, delivered_tx, &c);
+	if (rc < 0)
+		return -1;
+	if (rc == 1 || !c.advanced)
+		return 0;
+	emit_wake(&e);
+	chat_invalidate(cid);
+	return 1;
+}
+
+int chat_emit_receipt(struct db *db, struct emit *e, int64_t cid, int64_t uid)
+{
+	return emit_receipt(db, e, cid, uid);
+}
+
+/* --- input checks --- */
+
+size_t chat_utf8_chars(const char *s)
+{
+	size_t n = 0;
+	for (; *s; s++)
+		if (((unsigned char)*s & 0xC0) != 0x80)
+			n++;
+	return n;
+}
+
+int chat_client_id_ok(const char *s)
+{
+	size_t n = strlen(s);
+	if (n < 1 || n > CHAT_CLIENT_ID_MAX)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (!(isalnum(c) || c == '_' || c == '-') || c > 0x7F)
+			return 0;
+	}
+	return 1;
+}
+
+/* An emoji: 1-32 bytes of valid UTF-8 (the router already rejected bad
+ * escapes and NUL), at most 10 code points, no whitespace or control
+ * characters, and no ASCII except the digits, '#' and '*' that start keycap
+ * sequences (which then need something non-ASCII after them). */
+int chat_emoji_ok(const char *s)
+{
+	size_t n = strlen(s);
+	if (n < 1 || n > CHAT_EMOJI_MAX_BYTES || chat_utf8_chars(s) > 10)
+		return 0;
+	int non_ascii = 0;
+	const unsigned char *p = (const unsigned char *)s;
+	while (*p) {
+		unsigned char c = *p;
+		if (c < 0x80) {
+			if (!(isdigit(c) || c == '#' || c == '*'))
+				return 0;
+			p++;
+			continue;
+		}
+		int len = (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
+		if (len == 0 || c == 0xC0 || c == 0xC1 || c > 0xF4)
+			return 0;
+		uint32_t cp = c & (0x7F >> len);
+		for (int i = 1; i < len; i++) {
+			if ((p[i] & 0xC0) != 0x80)
+				return 0;
+			cp = (cp << 6) | (p[i] & 0x3F);
+		}
+		/* Overlong forms, surrogates, C1 controls and spaces are not emoji. */
+		if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) ||
+		    (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
+		    (cp >= 0xD800 && cp <= 0xDFFF) || cp < 0xA0 || cp == 0x2028 || cp == 0x2029 ||
+		    (cp >= 0x2000 && cp <= 0x200B) || cp == 0x3000 || cp == 0xFEFF)
+			return 0;
+		non_ascii = 1;
+		p += len;
+	}
+	return non_ascii;
+}
+
+static int digits(const char *s, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (!isdigit((unsigned char)s[i]))
+			return 0;
+	return 1;
+}
+
+int chat_parse_time(const char *s, char *out, size_t n)
+{
+	/* 2026-12-04T17:14:23Z or 2026-12-04T17:14:23.123Z (1-3 fraction digits). */
+	size_t len = strlen(s);
+	if (n < 24 || len < 20 || len > 24)
+		return -1;
+	if (!digits(s, 4) || s[4] != '-' || !digits(s + 5, 2) || s[7] != '-' ||
+	    !digits(s + 8, 2) || (s[10] != 'T' && s[10] != 't') || !digits(s + 11, 2) ||
+	    s[13] != ':' || !digits(s + 14, 2) || s[16] != ':' || !digits(s + 17, 2))
+		return -1;
+	char frac[4] = "000";
+	size_t i = 19;
+	if (s[i] == '.') {
+		size_t f = 0;
+		for (i++; i < len && isdigit((unsigned char)s[i]); i++, f++)
+			if (f < 3)
+				frac[f] = s[i];
+		if (f == 0 || f > 3)
+			return -1;
+	}
+	if (i != len - 1 || (s[i] != 'Z' && s[i] != 'z'))
+		return -1;
+	int mon = atoi(s + 5), day = atoi(s + 8), h = atoi(s + 11), mi = atoi(s + 14),
+	    sec = atoi(s + 17), year = atoi(s);
+	if (year < 1970 || year > 9999 || mon < 1 || mon > 12 || day < 1 || day > 31 || h > 23 ||
+	    mi > 59 || sec > 59)
+		return -1;
+	static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+	int leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+	if (day > mdays[mon - 1] || (mon == 2 && day == 29 && !leap))
+		return -1;
+	snprintf(out, n, "%.10s %.8s.%s", s, s + 11, frac);
+	return 0;
+}
+
+int chat_cursor_parse(const char *s, int64_t *ms, int64_t *id)
+{
+	const char *dot = strchr(s, '.');
+	if (dot == NULL || dot == s || dot[1] == '\0' || dot - s > 15 || strlen(dot + 1) > 18)
+		return -1;
+	if (!digits(s, (int)(dot - s)) || !digits(dot + 1, (int)strlen(dot + 1)))
+		return -1;
+	*ms = strtoll(s, NULL, 10);
+	*id = strtoll(dot + 1, NULL, 10);
+	return *id > 0 ? 0 : -1;
+}
+
+/* Word characters for search: letters and digits in any script (every
+ * non-ASCII byte), plus '_' as InnoDB's parser does. Everything else,
+ * including the boolean-mode operators + - < > ( ) ~ * " @, separates words. */
+static int word_byte(unsigned char c)
+{
+	return c >= 0x80 || isalnum(c) || c == '_';
+}
+
+char *chat_search_query(struct arena *a, const char *q)
+{
+	size_t n = strlen(q);
+	/* Each word w becomes +"w" (3 extra bytes plus a space). */
+	char *out = arena_alloc(a, 2 * n + 8);
+	size_t j = 0;
+	int words = 0;
+	for (size_t i = 0; i < n;) {
+		if (!word_byte((unsigned char)q[i])) {
+			i++;
+			continue;
+		}
+		size_t start = i;
+		while (i < n && word_byte((unsigned char)q[i]))
+			i++;
+		if (words > 0)
+			out[j++] = ' ';
+		out[j++] = '+';
+		out[j++] = '"';
+		memcpy(out + j, q + start, i - start);
+		j += i - start;
+		out[j++] = '"';
+		words++;
+		if (words == 16)
+			break;
+	}
+	out[j] = '\0';
+	return words > 0 ? out : NULL;
+}
+
+/* --- caching --- */
+
+void chat_invalidate(int64_t cid)
+{
+	(void)cid;
+}

@@ -1,0 +1,103 @@
+/*
+ * Conversations and messages: domain rules and the REST handlers for them
+ * (see the contract in www/openapi.yaml). No SQL here (lib/db/convs.h and
+ * lib/db/msgs.h hold it) and no FastCGI calls (lib/http does those).
+ *
+ * Every change runs in one transaction that first locks the conversation
+ * row, makes the change and appends its events to the members' logs; the
+ * doorbells are rung and cached copies dropped after the commit, before the
+ * answer goes out.
+ */
+#ifndef CHAT_CHAT_H
+#define CHAT_CHAT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <json-c/json.h>
+
+#include "db/convs.h"
+#include "db/msgs.h"
+#include "events/emit.h"
+#include "http/http.h"
+
+/* Limits (documented in www/openapi.yaml). */
+#define CHAT_BODY_MAX_CHARS 4000
+#define CHAT_TITLE_MAX_CHARS 128
+#define CHAT_GROUP_MAX_MEMBERS 1000
+#define CHAT_ADD_MAX 100		/* user ids per POST .../members */
+#define CHAT_CLIENT_ID_MAX 64
+#define CHAT_EMOJI_MAX_BYTES 32
+/* Receipts of conversations larger than this go only to the member's own
+ * devices, so one read in a big group does not write an event per member. */
+#define CHAT_RECEIPT_FANOUT_MAX 100
+#define CHAT_TYPING_WINDOW_S 3
+#define CHAT_TYPING_EXPIRES_S 5
+
+/* --- rendering (also used by events.fcgi to render message events) --- */
+
+/* A message as JSON (the contract's Message). Caller owns the result. */
+json_object *chat_message_json(struct arena *a, const struct msg *m);
+/* A conversation as c's viewer sees it, with last_message and peer loaded
+ * from db, and members when with_members. Caller owns the result; NULL on a
+ * database error. */
+json_object *chat_conv_json(struct db *db, struct arena *a, const struct conv *c,
+	int with_members);
+/* A member (the contract's Member). Caller owns the result; NULL on error. */
+json_object *chat_member_json(struct db *db, struct arena *a, const struct member *m);
+
+/* --- delivery receipts (events.fcgi calls this) --- */
+
+/* Records that uid's devices were handed conversation cid's messages up to
+ * seq: advances members.delivered_seq (never backwards) and, when it moved,
+ * emits "receipt" to the conversation's members (only to uid in
+ * conversations of more than CHAT_RECEIPT_FANOUT_MAX members) and rings
+ * their doorbells. Runs its own transaction: call it outside one.
+ * Returns 1 advanced, 0 unchanged or not a member, -1 error. */
+int chat_mark_delivered(struct db *db, struct arena *a, int64_t uid, int64_t cid, int64_t seq);
+
+/* Inside a transaction that locked cid: emits "receipt" with uid's current
+ * marks (same fan-out rule as above). Returns 0 or -1. */
+int chat_emit_receipt(struct db *db, struct emit *e, int64_t cid, int64_t uid);
+
+/* --- input checks shared by the handlers (each answers 400 itself) --- */
+
+/* Number of UTF-8 characters (code points) in s. */
+size_t chat_utf8_chars(const char *s);
+/* 1 when s is 1-64 characters of [A-Za-z0-9_-]. */
+int chat_client_id_ok(const char *s);
+/* 1 when s looks like one emoji (see chat.c). */
+int chat_emoji_ok(const char *s);
+/* Converts "YYYY-MM-DDTHH:MM:SS[.fff]Z" to MySQL's "YYYY-MM-DD HH:MM:SS.fff"
+ * in out (at least 24 bytes). Returns 0, or -1 when malformed. */
+int chat_parse_time(const char *s, char *out, size_t n);
+/* Conversation list cursor: "<ms>.<id>". */
+int chat_cursor_parse(const char *s, int64_t *ms, int64_t *id);
+/* Rewrites user text into a safe MySQL boolean-mode query: each word becomes
+ * a required prefix-free term (+"word"), operators are dropped. Returns the
+ * query in the arena, or NULL when no searchable word remains. */
+char *chat_search_query(struct arena *a, const char *q);
+
+/* Drops cached views that a change to conversation cid made stale (after
+ * the commit, before answering). */
+void chat_invalidate(int64_t cid);
+
+/* --- handlers (routes in cgi-bin/api.c) --- */
+void conv_create(struct req *req);		/* POST /conversations */
+void conv_list(struct req *req);		/* GET /conversations */
+void conv_get(struct req *req);			/* GET /conversations/{id} */
+void conv_patch(struct req *req);		/* PATCH /conversations/{id} */
+void conv_members_add(struct req *req);		/* POST /conversations/{id}/members */
+void conv_member_remove(struct req *req);	/* DELETE /conversations/{id}/members/{uid} */
+void conv_member_patch(struct req *req);	/* PATCH /conversations/{id}/members/{uid} */
+void msg_send(struct req *req);			/* POST /conversations/{id}/messages */
+void msg_history(struct req *req);		/* GET /conversations/{id}/messages */
+void msg_edit(struct req *req);			/* PATCH /conversations/{id}/messages/{mid} */
+void msg_delete(struct req *req);		/* DELETE /conversations/{id}/messages/{mid} */
+void msg_react(struct req *req);		/* PUT .../messages/{mid}/reactions/{emoji} */
+void msg_unreact(struct req *req);		/* DELETE .../messages/{mid}/reactions/{emoji} */
+void msg_read(struct req *req);			/* POST /conversations/{id}/read */
+void msg_typing(struct req *req);		/* POST /conversations/{id}/typing */
+void search_messages(struct req *req);		/* GET /search */
+
+#endif

@@ -1,0 +1,780 @@
+/* Conversation endpoints: create, list, show, change, and membership. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "app/app.h"
+#include "chat/chat.h"
+#include "util/log.h"
+
+#define LIST_DEFAULT 20
+#define LIST_MAX 100
+
+/* --- helpers --- */
+
+static void internal(struct req *req)
+{
+	resp_problem(req, 500, "internal", NULL);
+}
+
+static void not_found(struct req *req)
+{
+	resp_problem(req, 404, "not_found", "No such conversation.");
+}
+
+/* A title: 1-128 characters, not blank, no control characters. */
+static int check_title(struct req *req, const char *t)
+{
+	int blank = 1, ctrl = 0;
+	for (const unsigned char *p = (const unsigned char *)t; *p; p++) {
+		if (*p < 0x20 || *p == 0x7F)
+			ctrl = 1;
+		if (*p != ' ')
+			blank = 0;
+	}
+	const char *why = NULL;
+	if (chat_utf8_chars(t) > CHAT_TITLE_MAX_CHARS)
+		why = "Field 'title' is longer than 128 characters.";
+	else if (ctrl)
+		why = "Field 'title' contains control characters.";
+	else if (blank)
+		why = "Field 'title' must not be blank.";
+	if (why == NULL)
+		return 0;
+	json_object *extra = json_object_new_object();
+	json_object_object_add(extra, "field", json_object_new_string("title"));
+	resp_problem_ext(req, 400, "invalid_field", why, extra);
+	return -1;
+}
+
+static int bad_field(struct req *req, const char *field, const char *detail)
+{
+	json_object *extra = json_object_new_object();
+	json_object_object_add(extra, "field", json_object_new_string(field));
+	resp_problem_ext(req, 400, "invalid_field", detail, extra);
+	return -1;
+}
+
+/* A list of user ids: a JSON array of positive integers, duplicates and `me`
+ * dropped, at most max others. *json is the list as JSON text ("[2,3]") for
+ * the database. Answers 400 itself and returns -1. */
+static int parse_ids(struct req *req, const char *field, int64_t me, int max, int64_t **ids,
+	int *n, const char **json)
+{
+	json_object *v;
+	if (!json_object_object_get_ex(req->json, field, &v) || v == NULL)
+		return bad_field(req, field, arena_printf(req->arena, "Field '%s' is required.",
+			field));
+	if (!json_object_is_type(v, json_type_array))
+		return bad_field(req, field, arena_printf(req->arena,
+			"Field '%s' must be an array of user ids.", field));
+	size_t len = json_object_array_length(v);
+	if (len > (size_t)max + 1)
+		return bad_field(req, field, arena_printf(req->arena,
+			"Field '%s' has more than %d entries.", field, max));
+	int64_t *out = arena_alloc(req->arena, sizeof(int64_t) * (len ? len : 1));
+	int k = 0;
+	for (size_t i = 0; i < len; i++) {
+		json_object *e = json_object_array_get_idx(v, i);
+		if (e == NULL || !json_object_is_type(e, json_type_int) ||
+		    json_object_get_int64(e) <= 0 || json_object_get_int64(e) == INT64_MAX)
+			return bad_field(req, field, arena_printf(req->arena,
+				"Field '%s' must contain positive integer user ids.", field));
+		int64_t id = json_object_get_int64(e);
+		int dup = id == me;
+		for (int j = 0; j < k && !dup; j++)
+			dup = out[j] == id;
+		if (!dup)
+			out[k++] = id;
+	}
+	if (k > max)
+		return bad_field(req, field, arena_printf(req->arena,
+			"Field '%s' has more than %d entries.", field, max));
+	char *text = arena_alloc(req->arena, (size_t)k * 21 + 3);
+	size_t off = 0;
+	text[off++] = '[';
+	for (int i = 0; i < k; i++)
+		off += (size_t)snprintf(text + off, 22, "%s%lld", i ? "," : "", (long long)out[i]);
+	text[off++] = ']';
+	text[off] = '\0';
+	*ids = out;
+	*n = k;
+	*json = text;
+	return 0;
+}
+
+/* Emits `type` with {conversation} as viewer sees it: to viewer alone, or
+ * (to_conv) to every member except `exclude`, who all see the same view. */
+static int emit_view(struct db *db, struct emit *e, struct arena *a, const char *type,
+	int64_t cid, int64_t viewer, int to_conv, int64_t exclude)
+{
+	struct conv c;
+	int rc = convs_get(db, a, cid, viewer, &c);
+	if (rc <= 0)
+		return rc;
+	json_object *cj = chat_conv_json(db, a, &c, 0);
+	if (cj == NULL)
+		return -1;
+	json_object *p = json_object_new_object();
+	json_object_object_add(p, "conversation", cj);
+	rc = to_conv ? emit_conv(db, e, cid, exclude, type, 0, p) :
+		emit_user(db, e, viewer, type, cid, 0, p);
+	json_object_put(p);
+	return rc < 0 ? -1 : 0;
+}
+
+/* Emits conversation.updated to every member, each with their own view
+ * (roles, read marks and unread counts differ). Costs one small fan-out per
+ * member: renames are rare and groups are capped at 1000. */
+static int emit_updated_all(struct db *db, struct emit *e, struct arena *a, int64_t cid)
+{
+	int max = CHAT_GROUP_MAX_MEMBERS + 1;
+	struct member *list = arena_alloc(a, sizeof(*list) * (size_t)max);
+	int n = convs_members(db, a, cid, max, list);
+	if (n < 0)
+		return -1;
+	for (int i = 0; i < n; i++)
+		if (emit_view(db, e, a, "conversation.updated", cid, list[i].user_id, 0, 0) < 0)
+			return -1;
+	return 0;
+}
+
+static int emit_member_event(struct db *db, struct emit *e, int64_t cid, const char *type,
+	int64_t uid, enum conv_role role, int64_t by)
+{
+	json_object *p = json_object_new_object();
+	json_object_object_add(p, "user_id", json_object_new_int64(uid));
+	json_object_object_add(p, "role", json_object_new_string(convs_role_name(role)));
+	json_object_object_add(p, "by", json_object_new_int64(by));
+	int rc = emit_conv(db, e, cid, 0, type, 0, p);
+	json_object_put(p);
+	return rc < 0 ? -1 : 0;
+}
+
+/* Answers with cid as uid sees it. */
+static void send_conv(struct req *req, struct db *db, int64_t cid, int status, int members)
+{
+	struct conv c;
+	int rc = convs_get(db, req->arena, cid, req->user_id, &c);
+	if (rc < 0) {
+		internal(req);
+		return;
+	}
+	if (rc == 0) {
+		not_found(req);
+		return;
+	}
+	json_object *o = chat_conv_json(db, req->arena, &c, members);
+	if (o == NULL) {
+		internal(req);
+		return;
+	}
+	resp_json(req, status, o);
+}
+
+/* --- POST /conversations --- */
+
+struct create_ctx {
+	struct emit *e;
+	struct arena *a;
+	int64_t me;
+	int group;
+	const char *title;
+	const char *direct_key;
+	int64_t *others;
+	int nothers;
+	const char *others_json;
+	int64_t cid;
+	int existed;
+};
+
+static int create_tx(struct db *db, void *p)
+{
+	struct create_ctx *c = p;
+	c->e->n = 0;
+	c->existed = 0;
+	int rc = convs_create(db, c->group, c->title, c->direct_key, c->me, &c->cid);
+	if (rc < 0)
+		return -1;
+	if (rc == 0) {
+		c->existed = 1;
+		return 1;
+	}
+	if (convs_add_member(db, c->cid, c->me, c->group ? ROLE_OWNER : ROLE_MEMBER) < 0)
+		return -1;
+	if (c->nothers > 0 && convs_add_members(db, c->cid, c->others_json) < 0)
+		return -1;
+	if (!c->group) {
+		/* Each side sees the other as the peer. */
+		if (emit_view(db, c->e, c->a, "conversation.created", c->cid, c->me, 0, 0) < 0 ||
+		    emit_view(db, c->e, c->a, "conversation.created", c->cid, c->others[0], 0, 0) < 0)
+			return -1;
+		return 0;
+	}
+	/* Every member but the owner sees the same new group. */
+	if (c->nothers > 0 && emit_view(db, c->e, c->a, "conversation.created", c->cid,
+				   c->others[0], 1, c->me) < 0)
+		return -1;
+	return emit_view(db, c->e, c->a, "conversation.created", c->cid, c->me, 0, 0) < 0 ? -1 : 0;
+}
+
+void conv_create(struct req *req)
+{
+	static const char *const allowed[] = {"type", "member_ids", "title", NULL};
+	const char *type, *title;
+	if (json_req_only(req, req->json, allowed) < 0 ||
+	    json_req_str(req, req->json, "type", 1, 1, 16, &type) < 0 ||
+	    json_req_str(req, req->json, "title", 0, 0, 4 * CHAT_TITLE_MAX_CHARS, &title) < 0)
+		return;
+	int group;
+	if (strcmp(type, "group") == 0)
+		group = 1;
+	else if (strcmp(type, "direct") == 0)
+		group = 0;
+	else {
+		bad_field(req, "type", "Field 'type' must be \"direct\" or \"group\".");
+		return;
+	}
+	int64_t *ids;
+	int n;
+	const char *ids_json;
+	if (parse_ids(req, "member_ids", req->user_id, group ? CHAT_GROUP_MAX_MEMBERS - 1 : 1,
+		    &ids, &n, &ids_json) < 0)
+		return;
+	char key[48];
+	if (group) {
+		if (title == NULL) {
+			bad_field(req, "title", "Field 'title' is required for groups.");
+			return;
+		}
+		if (check_title(req, title) < 0)
+			return;
+	} else {
+		if (title != NULL) {
+			bad_field(req, "title", "Direct conversations have no title.");
+			return;
+		}
+		if (n != 1) {
+			bad_field(req, "member_ids",
+				"A direct conversation needs exactly one other user id.");
+			return;
+		}
+		int64_t lo = ids[0] < req->user_id ? ids[0] : req->user_id;
+		int64_t hi = ids[0] < req->user_id ? req->user_id : ids[0];
+		snprintf(key, sizeof(key), "%lld:%lld", (long long)lo, (long long)hi);
+	}
+	struct db *db = app_db(req);
+	if (db == NULL)
+		return;
+	int found = n > 0 ? convs_count_users(db, ids_json) : 0;
+	if (found < 0) {
+		internal(req);
+		return;
+	}
+	if (found != n) {
+		json_object *extra = json_object_new_object();
+		json_object_object_add(extra, "field", json_object_new_string("member_ids"));
+		resp_problem_ext(req, 400, "unknown_user", "Some of member_ids are not users.", extra);
+		return;
+	}
+	struct emit e;
+	emit_init(&e, req->arena);
+	struct create_ctx c = {&e, req->arena, req->user_id, group, group ? title : NULL,
+		group ? NULL : key, ids, n, ids_json, 0, 0};
+	int rc = db_tx(db, create_tx, &c);
+	if (rc < 0) {
+		internal(req);
+		return;
+	}
+	if (c.existed) {
+		/* The pair already talks: the same conversation, 200. */
+		int64_t cid;
+		if (convs_find_direct(db, key, &cid) != 1) {
+			internal(req);
+			return;
+		}
+		send_conv(req, db, cid, 200, 1);
+		return;
+	}
+	emit_wake(&e);
+	chat_invalidate(c.cid);
+	send_conv(req, db, c.cid, 201, 1);
+}
+
+/* --- GET /conversations --- */
+
+void conv_list(struct req *req)
+{
+	const char *lim = req_query(req, "limit");
+	const char *cursor = req_query(req, "cursor");
+	long limit = LIST_DEFAULT;
+	if (lim != NULL) {
+		char *end;
+		limit = strtol(lim, &end, 10);
+		if (*lim == '\0' || *end != '\0' || limit < 1 || limit > LIST_MAX) {
+			resp_problem(req, 400, "invalid_query", "limit must be 1-100.");
+			return;
+		}
+	}
+	int64_t ms = 0, id = 0;
+	if (cursor != NULL && chat_cursor_parse(cursor, &ms, &id) < 0) {
+		resp_problem(req, 400, "invalid_cursor", "The cursor is not valid.");
+		return;
+	}
+	struct db *db = app_db(req);
+	if (db == NULL)
+		return;
+	struct conv *list = arena_alloc(req->arena, sizeof(*list) * (size_t)(limit + 1));
+	int n = convs_list(db, req->arena, req->user_id, ms, id, (int)limit + 1, list);
+	if (n < 0) {
+		internal(req);
+		return;
+	}
+	int shown = n > limit ? (int)limit : n;
+	json_object *arr = json_object_new_array();
+	for (int i = 0; i < shown; i++) {
+		json_object *o = chat_conv_json(db, req->arena, &list[i], 0);
+		if (o == NULL) {
+			json_object_put(arr);
+			internal(req);
+			return;
+		}
+		json_object_array_add(arr, o);
+	}
+	json_object *o = json_object_new_object();
+	json_object_object_add(o, "conversations", arr);
+	json_object_object_add(o, "next_cursor", n > limit ?
+		json_object_new_string(arena_printf(req->arena, "%lld.%lld",
+			(long long)list[shown - 1].activity_ms, (long long)list[shown - 1].id)) : NULL);
+	resp_json(req, 200, o);
+}
+
+/* --- GET /conversations/{id} --- */
+
+void conv_get(struct req *req)
+{
+	int64_t cid;
+	if (!req_param_id(req, 0, &cid))
+		return;
+	struct db *db = app_db(req);
+	if (db != NULL)
+		send_conv(req, db, cid, 200, 1);
+}
+
+/* --- PATCH /conversations/{id} --- */
+
+struct patch_ctx {
+	struct emit *e;
+	struct arena *a;
+	int64_t cid, me;
+	const char *title;		/* NULL: unchanged */
+	int set_muted;
+	const char *muted;		/* NULL: unmute */
+	int status;			/* client error found */
+};
+
+static int patch_tx(struct db *db, void *p)
+{
+	struct patch_ctx *c = p;
+	c->e->n = 0;
+	c->status = 0;
+	int group;
+	int rc = convs_lock(db, c->cid, &group);
+	if (rc < 0)
+		return -1;
+	int role = rc == 1 ? convs_role(db, c->cid, c->me) : ROLE_NONE;
+	if (role < 0)
+		return -1;
+	if (role == ROLE_NONE) {
+		c->status = 404;
+		return 1;
+	}
+	if (c->title != NULL) {
+		if (!group) {
+			c->status = 400;
+			return 1;
+		}
+		if (role != ROLE_OWNER && role != ROLE_ADMIN) {
+			c->status = 403;
+			return 1;
+		}
+		if (convs_set_title(db, c->cid, c->title) < 0)
+			return -1;
+	}
+	if (c->set_muted && convs_set_muted(db, c->cid, c->me, c->muted) < 0)
+		return -1;
+	if (c->title != NULL)
+		return emit_updated_all(db, c->e, c->a, c->cid);
+	if (c->set_muted)
+		return emit_view(db, c->e, c->a, "conversation.updated", c->cid, c->me, 0, 0) < 0 ?
+			-1 : 0;
+	return 0;
+}
+
+void conv_patch(struct req *req)
+{
+	static const char *const allowed[] = {"title", "muted_until", NULL};
+	int64_t cid;
+	if (!req_param_id(req, 0, &cid))
+		return;
+	const char *title;
+	if (json_req_only(req, req->json, allowed) < 0 ||
+	    json_req_str(req, req->json, "title", 0, 0, 4 * CHAT_TITLE_MAX_CHARS, &title) < 0)
+		return;
+	if (title != NULL && check_title(req, title) < 0)
+		return;
+	struct patch_ctx c = {NULL, req->arena, cid, req->user_id, title, 0, NULL, 0};
+	json_object *mv;
+	char muted[32];
+	if (json_object_object_get_ex(req->json, "muted_until", &mv)) {
+		c.set_muted = 1;
+		if (mv != NULL) {
+			if (!json_object_is_type(mv, json_type_string) ||
+			    chat_parse_time(json_object_get_string(mv), muted, sizeof(muted)) < 0) {
+				bad_field(req, "muted_until", "Field 'muted_until' must be an RFC 3339 "
+					"UTC timestamp (2026-12-04T17:14:23.123Z) or null.");
+				return;
+			}
+			c.muted = muted;
+		}
+	}
+	struct db *db = app_db(req);
+	if (db == NULL)
+		return;
+	struct emit e;
+	emit_init(&e, req->arena);
+	c.e = &e;
+	int rc = (c.title != NULL || c.set_muted) ? db_tx(db, patch_tx, &c) : 0;
+	if (rc < 0) {
+		internal(req);
+		return;
+	}
+	if (rc == 1) {
+		if (c.status == 404)
+			not_found(req);
+		else if (c.status == 403)
+			resp_problem(req, 403, "forbidden", "Only the group's owner and admins can "
+				"rename it.");
+		else
+			bad_field(req, "title", "Direct conversations have no title.");
+		return;
+	}
+	emit_wake(&e);
+	chat_invalidate(cid);
+	send_conv(req, db, cid, 200, 1);
+}
+
+/* --- POST /conversations/{id}/members --- */
+
+struct add_ctx {
+	struct emit *e;
+	struct arena *a;
+	int64_t cid, me;
+	const char *ids_json;
+	int status;
+	const char *code;
+};
+
+static int add_tx(struct db *db, void *p)
+{
+	struct add_ctx *c = p;
+	c->e->n = 0;
+	c->status = 0;
+	int group;
+	int rc = convs_lock(db, c->cid, &group);
+	if (rc < 0)
+		return -1;
+	int role = rc == 1 ? convs_role(db, c->cid, c->me) : ROLE_NONE;
+	if (role < 0)
+		return -1;
+	if (role == ROLE_NONE) {
+		c->status = 404;
+		return 1;
+	}
+	if (!group) {
+		c->status = 409;
+		c->code = "direct_conversation";
+		return 1;
+	}
+	if (role != ROLE_OWNER && role != ROLE_ADMIN) {
+		c->status = 403;
+		return 1;
+	}
+	int64_t *fresh = arena_alloc(c->a, sizeof(int64_t) * (CHAT_ADD_MAX + 1));
+	int n = convs_new_members(db, c->cid, c->ids_json, CHAT_ADD_MAX + 1, fresh);
+	int64_t count = convs_member_count(db, c->cid);
+	if (n < 0 || count < 0)
+		return -1;
+	if (count + n > CHAT_GROUP_MAX_MEMBERS) {
+		c->status = 409;
+		c->code = "group_full";
+		return 1;
+	}
+	if (n == 0)
+		return 0;
+	/* Tell the existing members first, then add and greet the new ones. */
+	for (int i = 0; i < n; i++)
+		if (emit_member_event(db, c->e, c->cid, "member.added", fresh[i], ROLE_MEMBER,
+			    c->me) < 0)
+			return -1;
+	if (convs_add_members(db, c->cid, c->ids_json) != n)
+		return -1;
+	for (int i = 0; i < n; i++)
+		if (emit_view(db, c->e, c->a, "conversation.created", c->cid, fresh[i], 0, 0) < 0)
+			return -1;
+	return 0;
+}
+
+void conv_members_add(struct req *req)
+{
+	static const char *const allowed[] = {"user_ids", NULL};
+	int64_t cid;
+	if (!req_param_id(req, 0, &cid))
+		return;
+	if (json_req_only(req, req->json, allowed) < 0)
+		return;
+	int64_t *ids;
+	int n;
+	const char *ids_json;
+	if (parse_ids(req, "user_ids", 0, CHAT_ADD_MAX, &ids, &n, &ids_json) < 0)
+		return;
+	if (n == 0) {
+		bad_field(req, "user_ids", "Field 'user_ids' must not be empty.");
+		return;
+	}
+	struct db *db = app_db(req);
+	if (db == NULL)
+		return;
+	int found = convs_count_users(db, ids_json);
+	if (found < 0) {
+		internal(req);
+		return;
+	}
+	struct emit e;
+	emit_init(&e, req->arena);
+	struct add_ctx c = {&e, req->arena, cid, req->user_id, ids_json, 0, NULL};
+	/* Membership first (404 for non-members), then unknown users. */
+	int role = convs_role(db, cid, req->user_id);
+	if (role < 0) {
+		internal(req);
+		return;
+	}
+	if (role != ROLE_NONE && found != n) {
+		json_object *extra = json_object_new_object();
+		json_object_object_add(extra, "field", json_object_new_string("user_ids"));
+		resp_problem_ext(req, 400, "unknown_user", "Some of user_ids are not users.", extra);
+		return;
+	}
+	int rc = db_tx(db, add_tx, &c);
+	if (rc < 0) {
+		internal(req);
+		return;
+	}
+	if (rc == 1) {
+		if (c.status == 404)
+			not_found(req);
+		else if (c.status == 403)
+			resp_problem(req, 403, "forbidden", "Only the group's owner and admins can "
+				"add members.");
+		else if (strcmp(c.code, "group_full") == 0)
+			resp_problem(req, 409, c.code, "A group has at most 1000 members.");
+		else
+			resp_problem(req, 409, c.code, "Direct conversations have exactly two members.");
+		return;
+	}
+	emit_wake(&e);
+	chat_invalidate(cid);
+	send_conv(req, db, cid, 200, 1);
+}
+
+/* --- DELETE /conversations/{id}/members/{uid} --- */
+
+struct remove_ctx {
+	struct emit *e;
+	int64_t cid, me, target;
+	int status;
+	const char *code, *detail;
+};
+
+static int fail(struct remove_ctx *c, int status, const char *code, const char *detail)
+{
+	c->status = status;
+	c->code = code;
+	c->detail = detail;
+	return 1;
+}
+
+static int remove_tx(struct db *db, void *p)
+{
+	struct remove_ctx *c = p;
+	c->e->n = 0;
+	c->status = 0;
+	int group;
+	int rc = convs_lock(db, c->cid, &group);
+	if (rc < 0)
+		return -1;
+	int role = rc == 1 ? convs_role(db, c->cid, c->me) : ROLE_NONE;
+	int trole = role > 0 ? convs_role(db, c->cid, c->target) : ROLE_NONE;
+	if (role < 0 || trole < 0)
+		return -1;
+	if (role == ROLE_NONE)
+		return fail(c, 404, "not_found", "No such conversation.");
+	if (trole == ROLE_NONE)
+		return fail(c, 404, "not_found", "That user is not a member.");
+	if (!group)
+		return fail(c, 409, "direct_conversation", "Nobody leaves a direct conversation.");
+	/* Anyone may leave; the owner removes anyone, an admin removes members. */
+	if (c->target != c->me &&
+	    !(role == ROLE_OWNER || (role == ROLE_ADMIN && trole == ROLE_MEMBER)))
+		return fail(c, 403, "forbidden", "You cannot remove this member.");
+	/* The removed member hears about it too (their other devices). */
+	if (emit_member_event(db, c->e, c->cid, "member.removed", c->target,
+		    (enum conv_role)trole, c->me) < 0 ||
+	    convs_remove_member(db, c->cid, c->target) < 0)
+		return -1;
+	if (trole == ROLE_OWNER) {
+		int64_t heir;
+		rc = convs_successor(db, c->cid, &heir);
+		if (rc < 0)
+			return -1;
+		if (rc == 1 && (convs_set_role(db, c->cid, heir, ROLE_OWNER) < 0 ||
+				   emit_member_event(db, c->e, c->cid, "member.updated", heir,
+					   ROLE_OWNER, c->me) < 0))
+			return -1;
+	}
+	return 0;
+}
+
+void conv_member_remove(struct req *req)
+{
+	int64_t cid, uid;
+	if (!req_param_id(req, 0, &cid) || !req_param_id(req, 1, &uid))
+		return;
+	struct db *db = app_db(req);
+	if (db == NULL)
+		return;
+	struct emit e;
+	emit_init(&e, req->arena);
+	struct remove_ctx c = {&e, cid, req->user_id, uid, 0, NULL, NULL};
+	int rc = db_tx(db, remove_tx, &c);
+	if (rc < 0) {
+		internal(req);
+		return;
+	}
+	if (rc == 1) {
+		resp_problem(req, c.status, c.code, c.detail);
+		return;
+	}
+	emit_wake(&e);
+	chat_invalidate(cid);
+	resp_json(req, 204, NULL);
+}
+
+/* --- PATCH /conversations/{id}/members/{uid} --- */
+
+struct role_ctx {
+	struct emit *e;
+	int64_t cid, me, target;
+	enum conv_role want;
+	int status;
+	const char *code, *detail;
+};
+
+static int role_fail(struct role_ctx *c, int status, const char *code, const char *detail)
+{
+	c->status = status;
+	c->code = code;
+	c->detail = detail;
+	return 1;
+}
+
+static int role_tx(struct db *db, void *p)
+{
+	struct role_ctx *c = p;
+	c->e->n = 0;
+	c->status = 0;
+	int group;
+	int rc = convs_lock(db, c->cid, &group);
+	if (rc < 0)
+		return -1;
+	int role = rc == 1 ? convs_role(db, c->cid, c->me) : ROLE_NONE;
+	int trole = role > 0 ? convs_role(db, c->cid, c->target) : ROLE_NONE;
+	if (role < 0 || trole < 0)
+		return -1;
+	if (role == ROLE_NONE)
+		return role_fail(c, 404, "not_found", "No such conversation.");
+	if (trole == ROLE_NONE)
+		return role_fail(c, 404, "not_found", "That user is not a member.");
+	if (!group)
+		return role_fail(c, 409, "direct_conversation",
+			"Direct conversations have no roles to change.");
+	if (trole == (int)c->want)
+		return 0;
+	if (c->want == ROLE_OWNER) {
+		/* Ownership moves; the old owner stays on as an admin. */
+		if (role != ROLE_OWNER)
+			return role_fail(c, 403, "forbidden", "Only the owner hands on ownership.");
+		if (convs_set_role(db, c->cid, c->target, ROLE_OWNER) < 0 ||
+		    convs_set_role(db, c->cid, c->me, ROLE_ADMIN) < 0 ||
+		    emit_member_event(db, c->e, c->cid, "member.updated", c->target, ROLE_OWNER,
+			    c->me) < 0 ||
+		    emit_member_event(db, c->e, c->cid, "member.updated", c->me, ROLE_ADMIN,
+			    c->me) < 0)
+			return -1;
+		return 0;
+	}
+	if (role != ROLE_OWNER && role != ROLE_ADMIN)
+		return role_fail(c, 403, "forbidden", "Only the owner and admins change roles.");
+	if (trole == ROLE_OWNER)
+		return role_fail(c, 403, "forbidden",
+			"The owner's role changes only by handing on ownership.");
+	if (convs_set_role(db, c->cid, c->target, c->want) < 0 ||
+	    emit_member_event(db, c->e, c->cid, "member.updated", c->target, c->want, c->me) < 0)
+		return -1;
+	return 0;
+}
+
+void conv_member_patch(struct req *req)
+{
+	static const char *const allowed[] = {"role", NULL};
+	int64_t cid, uid;
+	if (!req_param_id(req, 0, &cid) || !req_param_id(req, 1, &uid))
+		return;
+	const char *role;
+	if (json_req_only(req, req->json, allowed) < 0 ||
+	    json_req_str(req, req->json, "role", 1, 1, 16, &role) < 0)
+		return;
+	enum conv_role want = convs_role_parse(role);
+	if (want == ROLE_NONE) {
+		bad_field(req, "role", "Field 'role' must be \"owner\", \"admin\" or \"member\".");
+		return;
+	}
+	struct db *db = app_db(req);
+	if (db == NULL)
+		return;
+	struct emit e;
+	emit_init(&e, req->arena);
+	struct role_ctx c = {&e, cid, req->user_id, uid, want, 0, NULL, NULL};
+	int rc = db_tx(db, role_tx, &c);
+	if (rc < 0) {
+		internal(req);
+		return;
+	}
+	if (rc == 1) {
+		resp_problem(req, c.status, c.code, c.detail);
+		return;
+	}
+	emit_wake(&e);
+	chat_invalidate(cid);
+	struct member m;
+	rc = convs_member(db, req->arena, cid, uid, &m);
+	if (rc < 0) {
+		internal(req);
+		return;
+	}
+	if (rc == 0) {
+		resp_problem(req, 404, "not_found", "That user is not a member.");
+		return;
+	}
+	resp_json(req, 200, chat_member_json(db, req->arena, &m));
+}

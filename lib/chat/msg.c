@@ -1,0 +1,635 @@
+/* Message endpoints: send, history, edit, delete, reactions, read, typing. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "app/app.h"
+#include "cache/cache.h"
+#include "chat/chat.h"
+
+#define HISTORY_DEFAULT 50
+#define HISTORY_MAX 100
+#define MEDIA_MAX 10
+
+static void internal(struct req *req)
+{
+	resp_problem(req, 500, "internal", NULL);
+}
+
+static int bad_field(struct req *req, const char *field, const char *detail)
+{
+	json_object *extra = json_object_new_object();
+	json_object_object_add(extra, "field", json_object_new_string(field));
+	resp_problem_ext(req, 400, "invalid_field", detail, extra);
+	return -1;
+}
+
+/* A message body: 1-4000 characters, not blank, no control characters but
+ * newline, carriage return and tab. */
+static int check_body(struct req *req, const char *body)
+{
+	int blank = 1;
+	for (const unsigned char *p = (const unsigned char *)body; *p; p++) {
+		if ((*p < 0x20 && *p != '\n' && *p != '\r' && *p != '\t') || *p == 0x7F)
+			return bad_field(req, "body", "Field 'body' contains control characters.");
+		if (*p != ' ' && *p != '\n' && *p != '\r' && *p != '\t')
+			blank = 0;
+	}
+	if (blank)
+		return bad_field(req, "body", "Field 'body' must not be blank.");
+	if (chat_utf8_chars(body) > CHAT_BODY_MAX_CHARS)
+		return bad_field(req, "body", "Field 'body' is longer than 4000 characters.");
+	return 0;
+}
+
+/* Reads the message as it is now and answers with it. */
+static void send_msg(struct req *req, struct db *db, int64_t cid, int64_t mid, int status)
+{
+	struct msg m;
+	int rc = msgs_get(db, req->arena, cid, mid, &m);
+	if (rc < 0) {
+		internal(req);
+		return;
+	}
+	if (rc == 0) {
+		resp_problem(req, 404, "not_found", "No such message.");
+		return;
+	}
+	resp_json(req, status, chat_message_json(req->arena, &m));
+}
+
+/* The outcome of a transaction that found a client error. For 400 the code
+ * slot names the offending field (the problem's code is invalid_field). */
+struct outcome {
+	int status;
+	const char *code, *detail;
+};
+
+static int stop(struct outcome *o, int status, const char *code, const char *detail)
+{
+	o->status = status;
+	o->code = code;
+	o->detail = detail;
+	return 1;
+}
+
+static void answer(struct req *req, const struct outcome *o)
+{
+	if (o->status == 400) {
+		bad_field(req, o->code, o->detail);
+		return;
+	}
+	resp_problem(req, o->status, o->code, o->detail);
+}
+
+/* --- POST /conversations/{id}/messages --- */
+
+struct send_ctx {
+	struct emit *e;
+	struct arena *a;
+	int64_t cid, me;
+	const char *client_id, *kind, *body;
+	int64_t reply_to;
+	int64_t mid;
+	int duplicate;
+	struct outcome out;
+};
+
+static int send_tx(struct db *db, void *p)
+{
+	struct send_ctx *c = p;
+	c->e->n = 0;
+	c->duplicate = 0;
+	/* Locks the conversation row: seq order is commit order. */
+	int64_t seq;
+	int rc = convs_next_seq(db, c->cid, c->me, &seq);
+	if (rc < 0)
+		return -1;
+	if (rc == 0)
+		return stop(&c->out, 404, "not_found", "No such conversation.");
+	if (c->reply_to > 0) {
+		struct msg r;
+		rc = msgs_get(db, c->a, c->cid, c->reply_to, &r);
+		if (rc < 0)
+			return -1;
+		if (rc == 0)
+			return stop(&c->out, 400, "reply_to",
+				"Field 'reply_to' is not a message of this conversation.");
+	}
+	rc = msgs_insert(db, c->cid, seq, c->me, c->client_id, c->kind, c->body, c->reply_to,
+		&c->mid);
+	if (rc < 0)
+		return -1;
+	if (rc == 0) {
+		/* A retry: roll back (the seq goes back too) and answer with the
+		 * first message, read after the rollback. */
+		c->duplicate = 1;
+		return 1;
+	}
+	if (convs_set_last_message(db, c->cid, c->mid) < 0)
+		return -1;
+	/* Everyone, the sender included: their other devices need it too. */
+	return emit_conv(db, c->e, c->cid, 0, "message.new", c->mid, NULL) < 0 ? -1 : 0;
+}
+
+void msg_send(struct req *req)
+{
+	static const char *const allowed[] = {"client_id", "kind", "body", "media_ids",
+		"reply_to", NULL};
+	static const char *const kinds[] = {"text", "image", "video", "voice", "file", NULL};
+	int64_t cid;
+	if (!req_param_id(req, 0, &cid))
+		return;
+	const char *client_id, *kind, *body;
+	int64_t reply_to = 0;
+	if (json_req_only(req, req->json, allowed) < 0 ||
+	    json_req_str(req, req->json, "client_id", 1, 1, 256, &client_id) < 0 ||
+	    json_req_str(req, req->json, "kind", 0, 1, 16, &kind) < 0 ||
+	    json_req_str(req, req->json, "body", 0, 0, 4 * CHAT_BODY_MAX_CHARS, &body) < 0 ||
+	    json_req_int(req, req->json, "reply_to", 0, 1, INT64_MAX - 1, &reply_to, NULL) < 0)
+		return;
+	if (!chat_client_id_ok(client_id)) {
+		bad_field(req, "client_id", "Field 'client_id' must be 1-64 characters of "
+			"A-Z, a-z, 0-9, '_' and '-'.");
+		return;
+	}
+	if (kind == NULL)
+		kind = "text";
+	int known = 0;
+	for (const char *const *k = kinds; *k != NULL; k++)
+		known |= strcmp(*k, kind) == 0;
+	if (!known) {
+		bad_field(req, "kind", "Field 'kind' must be text, image, video, voice or file.");
+		return;
+	}
+	json_object *media;
+	size_t nmedia = 0;
+	if (json_object_object_get_ex(req->json, "media_ids", &media) && media != NULL) {
+		if (!json_object_is_type(media, json_type_array) ||
+		    json_object_array_length(media) > MEDIA_MAX) {
+			bad_field(req, "media_ids", "Field 'media_ids' must be an array of at most "
+				"10 media ids.");
+			return;
+		}
+		nmedia = json_object_array_length(media);
+		for (size_t i = 0; i < nmedia; i++) {
+			json_object *m = json_object_array_get_idx(media, i);
+			if (m == NULL || !json_object_is_type(m, json_type_int) ||
+			    json_object_get_int64(m) <= 0) {
+				bad_field(req, "media_ids", "Field 'media_ids' must contain positive "
+					"integer ids.");
+				return;
+			}
+		}
+	}
+	if (nmedia > 0) {
+		/* No upload has been linked to a message yet: every id is unknown. */
+		json_object *extra = json_object_new_object();
+		json_object_object_add(extra, "field", json_object_new_string("media_ids"));
+		resp_problem_ext(req, 400, "unknown_media", "Some of media_ids are not your uploads.",
+			extra);
+		return;
+	}
+	if (strcmp(kind, "text") != 0) {
+		bad_field(req, "media_ids", "Messages of this kind need media_ids.");
+		return;
+	}
+	if (body == NULL) {
+		bad_field(req, "body", "Field 'body' is required.");
+		return;
+	}
+	if (check_body(req, body) < 0)
+		return;
+	struct db *db = app_db(req);
+	if (db == NULL)
+		return;
+	struct emit e;
+	emit_init(&e, req->arena);
+	struct send_ctx c = {&e, req->arena, cid, req->user_id, client_id, kind, body, reply_to,
+		0, 0, {0, NULL, NULL}};
+	int rc = db_tx(db, send_tx, &c);
+	if (rc < 0) {
+		internal(req);
+		return;
+	}
+	if (rc == 1 && !c.duplicate) {
+		answer(req, &c.out);
+		return;
+	}
+	if (c.duplicate) {
+		struct msg m;
+		rc = msgs_by_client(db, req->arena, req->user_id, client_id, &m);
+		if (rc < 0) {
+			internal(req);
+			return;
+		}
+		if (rc == 0 || m.conversation_id != cid) {
+			resp_problem(req, 409, "client_id_conflict", "This client_id was already used "
+				"for a message in another conversation.");
+			return;
+		}
+		resp_json(req, 200, chat_message_json(req->arena, &m));
+		return;
+	}
+	emit_wake(&e);
+	chat_invalidate(cid);
+	send_msg(req, db, cid, c.mid, 201);
+}
+
+/* --- GET /conversations/{id}/messages --- */
+
+static int query_seq(struct req *req, const char *name, int64_t *out)
+{
+	const char *s = req_query(req, name);
+	if (s == NULL)
+		return 0;
+	char *end;
+	long long v = strtoll(s, &end, 10);
+	if (*s == '\0' || *end != '\0' || v < 0 || strlen(s) > 18) {
+		resp_problem(req, 400, "invalid_query",
+			arena_printf(req->arena, "%s must be a message seq (0 or more).", name));
+		return -1;
+	}
+	*out = v;
+	return 1;
+}
+
+void msg_history(struct req *req)
+{
+	int64_t cid;
+	if (!req_param_id(req, 0, &cid))
+		return;
+	int64_t before = 0, after = -1, limit = HISTORY_DEFAULT;
+	int hb = query_seq(req, "before", &before);
+	if (hb < 0)
+		return;
+	int ha = query_seq(req, "after", &after);
+	if (ha < 0)
+		return;
+	if (hb && ha) {
+		resp_problem(req, 400, "invalid_query", "Give before or after, not both.");
+		return;
+	}
+	const char *lim = req_query(req, "limit");
+	if (lim != NULL) {
+		char *end;
+		limit = strtoll(lim, &end, 10);
+		if (*lim == '\0' || *end != '\0' || limit < 1 || limit > HISTORY_MAX) {
+			resp_problem(req, 400, "invalid_query", "limit must be 1-100.");
+			return;
+		}
+	}
+	struct db *db = app_db(req);
+	if (db == NULL)
+		return;
+	int role = convs_role(db, cid, req->user_id);
+	if (role < 0) {
+		internal(req);
+		return;
+	}
+	if (role == ROLE_NONE) {
+		resp_problem(req, 404, "not_found", "No such conversation.");
+		return;
+	}
+	struct msg *list = arena_alloc(req->arena, sizeof(*list) * (size_t)(limit + 1));
+	int n = 0;
+	/* Nothing comes before seq 0. */
+	if (!(hb && before == 0)) {
+		n = msgs_history(db, req->arena, cid, hb ? before : 0, ha ? after : -1,
+			(int)limit + 1, list);
+		if (n < 0) {
+			internal(req);
+			return;
+		}
+	}
+	int has_more = n > limit;
+	/* The extra row is the oldest when paging back, the newest going forward. */
+	int first = has_more && !ha ? 1 : 0;
+	int last = has_more && ha ? n - 1 : n;
+	json_object *arr = json_object_new_array();
+	for (int i = first; i < last; i++)
+		json_object_array_add(arr, chat_message_json(req->arena, &list[i]));
+	json_object *o = json_object_new_object();
+	json_object_object_add(o, "messages", arr);
+	json_object_object_add(o, "has_more", json_object_new_boolean(has_more));
+	resp_json(req, 200, o);
+}
+
+/* --- PATCH and DELETE /conversations/{id}/messages/{mid} --- */
+
+struct change_ctx {
+	struct emit *e;
+	struct arena *a;
+	int64_t cid, mid, me;
+	const char *body;	/* edit: the new body; NULL: delete */
+	int changed;
+	struct outcome out;
+};
+
+/* Locks the conversation, checks membership and finds the message. */
+static int find_locked(struct db *db, struct arena *a, int64_t cid, int64_t mid, int64_t me,
+	struct msg *m, struct outcome *out)
+{
+	int rc = convs_lock(db, cid, NULL);
+	if (rc < 0)
+		return -1;
+	int role = rc == 1 ? convs_role(db, cid, me) : ROLE_NONE;
+	if (role < 0)
+		return -1;
+	if (role == ROLE_NONE)
+		return stop(out, 404, "not_found", "No such conversation.");
+	rc = msgs_lock(db, a, cid, mid, m);
+	if (rc < 0)
+		return -1;
+	if (rc == 0)
+		return stop(out, 404, "not_found", "No such message.");
+	return 0;
+}
+
+static int change_tx(struct db *db, void *p)
+{
+	struct change_ctx *c = p;
+	c->e->n = 0;
+	c->changed = 0;
+	struct msg m;
+	int rc = find_locked(db, c->a, c->cid, c->mid, c->me, &m, &c->out);
+	if (rc != 0)
+		return rc;
+	if (m.sender_id != c->me)
+		return stop(&c->out, 403, "not_your_message",
+			"Only the sender can change or delete a message.");
+	if (c->body != NULL) {
+		if (m.deleted_at != NULL)
+			return stop(&c->out, 409, "message_deleted", "The message was deleted.");
+		if (m.body != NULL && strcmp(m.body, c->body) == 0)
+			return 0;
+		if (msgs_edit(db, c->mid, c->body) < 0)
+			return -1;
+	} else {
+		/* Deleting twice is the same as deleting once. */
+		if (m.deleted_at != NULL)
+			return 0;
+		if (msgs_delete(db, c->mid) < 0)
+			return -1;
+	}
+	c->changed = 1;
+	return emit_conv(db, c->e, c->cid, 0, c->body ? "message.edited" : "message.deleted",
+		c->mid, NULL) < 0 ? -1 : 0;
+}
+
+static void change(struct req *req, const char *body)
+{
+	int64_t cid, mid;
+	if (!req_param_id(req, 0, &cid) || !req_param_id(req, 1, &mid))
+		return;
+	struct db *db = app_db(req);
+	if (db == NULL)
+		return;
+	struct emit e;
+	emit_init(&e, req->arena);
+	struct change_ctx c = {&e, req->arena, cid, mid, req->user_id, body, 0, {0, NULL, NULL}};
+	int rc = db_tx(db, change_tx, &c);
+	if (rc < 0) {
+		internal(req);
+		return;
+	}
+	if (rc == 1) {
+		answer(req, &c.out);
+		return;
+	}
+	if (c.changed) {
+		emit_wake(&e);
+		chat_invalidate(cid);
+	}
+	send_msg(req, db, cid, mid, 200);
+}
+
+void msg_edit(struct req *req)
+{
+	static const char *const allowed[] = {"body", NULL};
+	const char *body;
+	if (json_req_only(req, req->json, allowed) < 0 ||
+	    json_req_str(req, req->json, "body", 1, 0, 4 * CHAT_BODY_MAX_CHARS, &body) < 0 ||
+	    check_body(req, body) < 0)
+		return;
+	change(req, body);
+}
+
+void msg_delete(struct req *req)
+{
+	change(req, NULL);
+}
+
+/* --- PUT and DELETE .../messages/{mid}/reactions/{emoji} --- */
+
+struct react_ctx {
+	struct emit *e;
+	struct arena *a;
+	int64_t cid, mid, me;
+	const char *emoji;
+	int add;
+	int changed;
+	struct outcome out;
+};
+
+static int react_tx(struct db *db, void *p)
+{
+	struct react_ctx *c = p;
+	c->e->n = 0;
+	c->changed = 0;
+	struct msg m;
+	int rc = find_locked(db, c->a, c->cid, c->mid, c->me, &m, &c->out);
+	if (rc != 0)
+		return rc;
+	if (m.deleted_at != NULL && c->add)
+		return stop(&c->out, 409, "message_deleted", "The message was deleted.");
+	rc = c->add ? msgs_react(db, c->mid, c->me, c->emoji) :
+		msgs_unreact(db, c->mid, c->me, c->emoji);
+	if (rc <= 0)
+		return rc;	/* -1, or 0: no change and no event */
+	c->changed = 1;
+	json_object *pl = json_object_new_object();
+	json_object_object_add(pl, "message_id", json_object_new_int64(c->mid));
+	json_object_object_add(pl, "user_id", json_object_new_int64(c->me));
+	json_object_object_add(pl, "emoji", json_object_new_string(c->emoji));
+	rc = emit_conv(db, c->e, c->cid, 0, c->add ? "reaction.added" : "reaction.removed", 0,
+		pl);
+	json_object_put(pl);
+	return rc < 0 ? -1 : 0;
+}
+
+static void react(struct req *req, int add)
+{
+	int64_t cid, mid;
+	if (!req_param_id(req, 0, &cid) || !req_param_id(req, 1, &mid))
+		return;
+	const char *emoji = req->nparams > 2 ? req->params[2] : "";
+	if (!chat_emoji_ok(emoji)) {
+		resp_problem(req, 400, "invalid_emoji", "The reaction must be a single emoji.");
+		return;
+	}
+	struct db *db = app_db(req);
+	if (db == NULL)
+		return;
+	struct emit e;
+	emit_init(&e, req->arena);
+	struct react_ctx c = {&e, req->arena, cid, mid, req->user_id, emoji, add, 0,
+		{0, NULL, NULL}};
+	int rc = db_tx(db, react_tx, &c);
+	if (rc < 0) {
+		internal(req);
+		return;
+	}
+	if (rc == 1) {
+		answer(req, &c.out);
+		return;
+	}
+	if (c.changed) {
+		emit_wake(&e);
+		chat_invalidate(cid);
+	}
+	send_msg(req, db, cid, mid, 200);
+}
+
+void msg_react(struct req *req)
+{
+	react(req, 1);
+}
+
+void msg_unreact(struct req *req)
+{
+	react(req, 0);
+}
+
+/* --- POST /conversations/{id}/read --- */
+
+struct read_ctx {
+	struct emit *e;
+	int64_t cid, me, seq;
+	int changed;
+};
+
+static int read_tx(struct db *db, void *p)
+{
+	struct read_ctx *c = p;
+	c->e->n = 0;
+	c->changed = 0;
+	int rc = convs_lock(db, c->cid, NULL);
+	if (rc <= 0)
+		return rc < 0 ? -1 : 1;
+	rc = convs_mark_read(db, c->cid, c->me, c->seq);
+	if (rc <= 0)
+		return rc;
+	c->changed = 1;
+	return chat_emit_receipt(db, c->e, c->cid, c->me);
+}
+
+void msg_read(struct req *req)
+{
+	static const char *const allowed[] = {"seq", NULL};
+	int64_t cid, seq;
+	if (!req_param_id(req, 0, &cid))
+		return;
+	if (json_req_only(req, req->json, allowed) < 0 ||
+	    json_req_int(req, req->json, "seq", 1, 0, INT64_MAX - 1, &seq, NULL) < 0)
+		return;
+	struct db *db = app_db(req);
+	if (db == NULL)
+		return;
+	int role = convs_role(db, cid, req->user_id);
+	if (role < 0) {
+		internal(req);
+		return;
+	}
+	if (role == ROLE_NONE) {
+		resp_problem(req, 404, "not_found", "No such conversation.");
+		return;
+	}
+	struct emit e;
+	emit_init(&e, req->arena);
+	struct read_ctx c = {&e, cid, req->user_id, seq, 0};
+	int rc = db_tx(db, read_tx, &c);
+	if (rc < 0) {
+		internal(req);
+		return;
+	}
+	if (c.changed) {
+		emit_wake(&e);
+		chat_invalidate(cid);
+	}
+	int64_t delivered, read, unread;
+	rc = convs_marks(db, cid, req->user_id, &delivered, &read, &unread);
+	if (rc < 0) {
+		internal(req);
+		return;
+	}
+	if (rc == 0) {
+		resp_problem(req, 404, "not_found", "No such conversation.");
+		return;
+	}
+	json_object *o = json_object_new_object();
+	json_object_object_add(o, "last_read_seq", json_object_new_int64(read));
+	json_object_object_add(o, "unread_count", json_object_new_int64(unread));
+	resp_json(req, 200, o);
+}
+
+/* --- POST /conversations/{id}/typing --- */
+
+struct typing_ctx {
+	struct emit *e;
+	int64_t cid, me;
+};
+
+static int typing_tx(struct db *db, void *p)
+{
+	struct typing_ctx *c = p;
+	c->e->n = 0;
+	int rc = convs_lock(db, c->cid, NULL);
+	if (rc <= 0)
+		return rc < 0 ? -1 : 1;
+	json_object *pl = json_object_new_object();
+	json_object_object_add(pl, "user_id", json_object_new_int64(c->me));
+	json_object_object_add(pl, "expires_in", json_object_new_int(CHAT_TYPING_EXPIRES_S));
+	rc = emit_conv(db, c->e, c->cid, c->me, "typing", 0, pl);
+	json_object_put(pl);
+	return rc < 0 ? -1 : 0;
+}
+
+void msg_typing(struct req *req)
+{
+	static const char *const allowed[] = {NULL};
+	int64_t cid;
+	if (!req_param_id(req, 0, &cid))
+		return;
+	if (json_req_only(req, req->json, allowed) < 0)
+		return;
+	struct db *db = app_db(req);
+	if (db == NULL)
+		return;
+	int role = convs_role(db, cid, req->user_id);
+	if (role < 0) {
+		internal(req);
+		return;
+	}
+	if (role == ROLE_NONE) {
+		resp_problem(req, 404, "not_found", "No such conversation.");
+		return;
+	}
+	/* At most one event per user and conversation per window. When
+	 * memcached is down (-1) the event still goes out. */
+	char key[CACHE_KEY_MAX];
+	cache_key2(key, "typing", cid, req->user_id);
+	if (cache_add(key, "1", 1, CHAT_TYPING_WINDOW_S) == 0) {
+		resp_json(req, 204, NULL);
+		return;
+	}
+	struct emit e;
+	emit_init(&e, req->arena);
+	struct typing_ctx c = {&e, cid, req->user_id};
+	if (db_tx(db, typing_tx, &c) < 0) {
+		internal(req);
+		return;
+	}
+	emit_wake(&e);
+	resp_json(req, 204, NULL);
+}

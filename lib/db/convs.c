@@ -1,0 +1,402 @@
+#include "db/convs.h"
+
+#include <string.h>
+
+#define TS(col) "DATE_FORMAT(" col ", '%Y-%m-%d %H:%i:%s.%f')"
+
+/* The viewer-specific columns come from the viewer's members row m. Unread:
+ * other people's messages after my read mark that are not deleted. */
+#define CONV_COLS "c.id, c.type = 'group', c.title, " TS("c.created_at") ", " \
+	TS("c.updated_at") ", " TS("c.last_activity_at") ", " \
+	"CAST(UNIX_TIMESTAMP(c.last_activity_at) * 1000 AS SIGNED), c.last_seq, " \
+	"COALESCE(c.last_message_id, 0), " \
+	"(SELECT COUNT(*) FROM members n WHERE n.conversation_id = c.id), " \
+	"m.role + 0, m.last_read_seq, m.delivered_seq, " \
+	"IF(m.muted_until > NOW(3), " TS("m.muted_until") ", NULL), " \
+	"(SELECT COUNT(*) FROM messages x WHERE x.conversation_id = c.id " \
+	"AND x.seq > m.last_read_seq AND x.sender_id <> m.user_id AND x.deleted_at IS NULL), " \
+	"IF(c.type = 'direct', COALESCE((SELECT p.user_id FROM members p WHERE " \
+	"p.conversation_id = c.id AND p.user_id <> m.user_id LIMIT 1), 0), 0)"
+
+/* SQL_CONV_GET */
+static const char *const SQL_CONV_GET =
+	"SELECT " CONV_COLS " FROM conversations c JOIN members m ON m.conversation_id = c.id "
+	"AND m.user_id = ? WHERE c.id = ?";
+/* SQL_CONV_LIST: the (last_activity_at, id) cursor, newest first. */
+static const char *const SQL_CONV_LIST =
+	"SELECT " CONV_COLS " FROM members m JOIN conversations c ON c.id = m.conversation_id "
+	"WHERE m.user_id = ? AND (? = 0 OR c.last_activity_at < FROM_UNIXTIME(? / 1000) OR "
+	"(c.last_activity_at = FROM_UNIXTIME(? / 1000) AND c.id < ?)) "
+	"ORDER BY c.last_activity_at DESC, c.id DESC LIMIT ?";
+/* SQL_MEMBERS */
+static const char *const SQL_MEMBERS =
+	"SELECT m.user_id, m.role + 0, " TS("m.joined_at") ", m.last_read_seq, m.delivered_seq, "
+	"u.username, u.display_name, u.about, COALESCE(u.avatar_media_id, 0), "
+	TS("u.created_at") ", u.deleted_at IS NOT NULL FROM members m JOIN users u ON "
+	"u.id = m.user_id WHERE m.conversation_id = ? ORDER BY m.joined_at, m.user_id LIMIT ?";
+/* SQL_MEMBER */
+static const char *const SQL_MEMBER =
+	"SELECT m.user_id, m.role + 0, " TS("m.joined_at") ", m.last_read_seq, m.delivered_seq, "
+	"u.username, u.display_name, u.about, COALESCE(u.avatar_media_id, 0), "
+	TS("u.created_at") ", u.deleted_at IS NOT NULL FROM members m JOIN users u ON "
+	"u.id = m.user_id WHERE m.conversation_id = ? AND m.user_id = ?";
+/* SQL_ROLE */
+static const char *const SQL_ROLE =
+	"SELECT role + 0 FROM members WHERE conversation_id = ? AND user_id = ?";
+/* SQL_LOCK */
+static const char *const SQL_LOCK =
+	"SELECT type = 'group' FROM conversations WHERE id = ? FOR UPDATE";
+/* SQL_CREATE */
+static const char *const SQL_CREATE =
+	"INSERT INTO conversations (type, title, direct_key, created_by) VALUES (?, ?, ?, ?)";
+/* SQL_FIND_DIRECT */
+static const char *const SQL_FIND_DIRECT =
+	"SELECT id FROM conversations WHERE direct_key = ?";
+/* SQL_ADD_MEMBER */
+static const char *const SQL_ADD_MEMBER =
+	"INSERT IGNORE INTO members (conversation_id, user_id, role) VALUES (?, ?, ?)";
+/* SQL_COUNT_USERS: ids arrive as one JSON array so a list needs one statement. */
+static const char *const SQL_COUNT_USERS =
+	"SELECT COUNT(DISTINCT u.id) FROM JSON_TABLE(?, '$[*]' COLUMNS (id BIGINT UNSIGNED "
+	"PATH '$')) AS j JOIN users u ON u.id = j.id AND u.deleted_at IS NULL";
+/* SQL_NEW_MEMBERS */
+static const char *const SQL_NEW_MEMBERS =
+	"SELECT DISTINCT u.id FROM JSON_TABLE(?, '$[*]' COLUMNS (id BIGINT UNSIGNED PATH '$')) "
+	"AS j JOIN users u ON u.id = j.id AND u.deleted_at IS NULL LEFT JOIN members m ON "
+	"m.conversation_id = ? AND m.user_id = u.id WHERE m.user_id IS NULL ORDER BY u.id LIMIT ?";
+/* SQL_ADD_MEMBERS */
+static const char *const SQL_ADD_MEMBERS =
+	"INSERT IGNORE INTO members (conversation_id, user_id, role) SELECT DISTINCT ?, u.id, "
+	"'member' FROM JSON_TABLE(?, '$[*]' COLUMNS (id BIGINT UNSIGNED PATH '$')) AS j "
+	"JOIN users u ON u.id = j.id AND u.deleted_at IS NULL";
+/* SQL_SET_ROLE */
+static const char *const SQL_SET_ROLE =
+	"UPDATE members SET role = ? WHERE conversation_id = ? AND user_id = ?";
+/* SQL_REMOVE_MEMBER */
+static const char *const SQL_REMOVE_MEMBER =
+	"DELETE FROM members WHERE conversation_id = ? AND user_id = ?";
+/* SQL_SUCCESSOR: admins first (role 'admin' sorts as 2, 'member' as 3). */
+static const char *const SQL_SUCCESSOR =
+	"SELECT user_id FROM members WHERE conversation_id = ? ORDER BY role + 0, joined_at, "
+	"user_id LIMIT 1";
+/* SQL_MEMBER_COUNT */
+static const char *const SQL_MEMBER_COUNT =
+	"SELECT COUNT(*) FROM members WHERE conversation_id = ?";
+/* SQL_SET_TITLE */
+static const char *const SQL_SET_TITLE =
+	"UPDATE conversations SET title = ?, updated_at = NOW(3) WHERE id = ?";
+/* SQL_SET_MUTED */
+static const char *const SQL_SET_MUTED =
+	"UPDATE members SET muted_until = ? WHERE conversation_id = ? AND user_id = ?";
+/* SQL_NEXT_SEQ: LAST_INSERT_ID(expr) hands the new seq back to the client
+ * library; the row stays locked until the transaction ends. */
+static const char *const SQL_NEXT_SEQ =
+	"UPDATE conversations SET last_seq = LAST_INSERT_ID(last_seq + 1), "
+	"last_activity_at = NOW(3) WHERE id = ? AND EXISTS (SELECT 1 FROM members "
+	"WHERE conversation_id = ? AND user_id = ?)";
+/* SQL_SET_LAST_MESSAGE */
+static const char *const SQL_SET_LAST_MESSAGE =
+	"UPDATE conversations SET last_message_id = ?, last_activity_at = "
+	"(SELECT created_at FROM messages WHERE id = ?) WHERE id = ?";
+/* SQL_MARK_READ */
+static const char *const SQL_MARK_READ =
+	"UPDATE members m JOIN conversations c ON c.id = m.conversation_id "
+	"SET m.last_read_seq = LEAST(?, c.last_seq), "
+	"m.delivered_seq = GREATEST(m.delivered_seq, LEAST(?, c.last_seq)) "
+	"WHERE m.conversation_id = ? AND m.user_id = ? AND m.last_read_seq < LEAST(?, c.last_seq)";
+/* SQL_MARK_DELIVERED */
+static const char *const SQL_MARK_DELIVERED =
+	"UPDATE members m JOIN conversations c ON c.id = m.conversation_id "
+	"SET m.delivered_seq = LEAST(?, c.last_seq) "
+	"WHERE m.conversation_id = ? AND m.user_id = ? AND m.delivered_seq < LEAST(?, c.last_seq)";
+/* SQL_MARKS */
+static const char *const SQL_MARKS =
+	"SELECT m.delivered_seq, m.last_read_seq, (SELECT COUNT(*) FROM messages x WHERE "
+	"x.conversation_id = m.conversation_id AND x.seq > m.last_read_seq AND "
+	"x.sender_id <> m.user_id AND x.deleted_at IS NULL) FROM members m "
+	"WHERE m.conversation_id = ? AND m.user_id = ?";
+
+static const char *const role_names[] = {NULL, "owner", "admin", "member"};
+
+const char *convs_role_name(enum conv_role r)
+{
+	return r >= ROLE_OWNER && r <= ROLE_MEMBER ? role_names[r] : NULL;
+}
+
+enum conv_role convs_role_parse(const char *s)
+{
+	for (int r = ROLE_OWNER; r <= ROLE_MEMBER; r++)
+		if (s != NULL && strcmp(s, role_names[r]) == 0)
+			return (enum conv_role)r;
+	return ROLE_NONE;
+}
+
+static enum conv_role role_from_int(int64_t v)
+{
+	return v >= ROLE_OWNER && v <= ROLE_MEMBER ? (enum conv_role)v : ROLE_NONE;
+}
+
+static void read_conv(struct db *db, struct arena *a, struct conv *c)
+{
+	c->id = db_int(db, 0);
+	c->group = db_int(db, 1) != 0;
+	c->title = db_str(db, 2, a, NULL);
+	c->created_at = db_str(db, 3, a, NULL);
+	c->updated_at = db_str(db, 4, a, NULL);
+	c->last_activity_at = db_str(db, 5, a, NULL);
+	c->activity_ms = db_int(db, 6);
+	c->last_seq = db_int(db, 7);
+	c->last_message_id = db_int(db, 8);
+	c->member_count = db_int(db, 9);
+	c->role = role_from_int(db_int(db, 10));
+	c->last_read_seq = db_int(db, 11);
+	c->delivered_seq = db_int(db, 12);
+	c->muted_until = db_str(db, 13, a, NULL);
+	c->unread_count = db_int(db, 14);
+	c->peer_id = db_int(db, 15);
+}
+
+/* Reads the rest of a result so the connection is ready for the next one. */
+static void drain(struct db *db)
+{
+	while (db_next(db) > 0)
+		;
+}
+
+int convs_get(struct db *db, struct arena *a, int64_t cid, int64_t uid, struct conv *c)
+{
+	if (db_exec(db, SQL_CONV_GET, "ii", uid, cid) < 0)
+		return -1;
+	int rc = db_next(db);
+	if (rc <= 0)
+		return rc;
+	read_conv(db, a, c);
+	drain(db);
+	return 1;
+}
+
+int convs_list(struct db *db, struct arena *a, int64_t uid, int64_t before_ms,
+	int64_t before_id, int max, struct conv *out)
+{
+	if (db_exec(db, SQL_CONV_LIST, "iiiiii", uid, before_id, before_ms, before_ms, before_id,
+		    (int64_t)max) < 0)
+		return -1;
+	int n = 0, rc;
+	while ((rc = db_next(db)) > 0)
+		if (n < max)
+			read_conv(db, a, &out[n++]);
+	return rc < 0 ? -1 : n;
+}
+
+static void read_member(struct db *db, struct arena *a, struct member *m)
+{
+	m->user_id = db_int(db, 0);
+	m->role = role_from_int(db_int(db, 1));
+	m->joined_at = db_str(db, 2, a, NULL);
+	m->last_read_seq = db_int(db, 3);
+	m->delivered_seq = db_int(db, 4);
+	memset(&m->user, 0, sizeof(m->user));
+	m->user.id = m->user_id;
+	m->user.username = db_str(db, 5, a, NULL);
+	m->user.display_name = db_str(db, 6, a, NULL);
+	m->user.about = db_str(db, 7, a, NULL);
+	m->user.avatar_media_id = db_int(db, 8);
+	m->user.created_at = db_str(db, 9, a, NULL);
+	m->user.deleted = db_int(db, 10) != 0;
+}
+
+int convs_members(struct db *db, struct arena *a, int64_t cid, int max, struct member *out)
+{
+	if (db_exec(db, SQL_MEMBERS, "ii", cid, (int64_t)max) < 0)
+		return -1;
+	int n = 0, rc;
+	while ((rc = db_next(db)) > 0)
+		if (n < max)
+			read_member(db, a, &out[n++]);
+	return rc < 0 ? -1 : n;
+}
+
+int convs_member(struct db *db, struct arena *a, int64_t cid, int64_t uid, struct member *m)
+{
+	if (db_exec(db, SQL_MEMBER, "ii", cid, uid) < 0)
+		return -1;
+	int rc = db_next(db);
+	if (rc <= 0)
+		return rc;
+	read_member(db, a, m);
+	drain(db);
+	return 1;
+}
+
+/* Runs a one-row, one-integer query: 1 (*v set), 0 no row, -1 error. */
+static int one_int(struct db *db, int64_t *v)
+{
+	int rc = db_next(db);
+	if (rc <= 0)
+		return rc;
+	*v = db_int(db, 0);
+	drain(db);
+	return 1;
+}
+
+int convs_role(struct db *db, int64_t cid, int64_t uid)
+{
+	if (db_exec(db, SQL_ROLE, "ii", cid, uid) < 0)
+		return -1;
+	int64_t v = 0;
+	int rc = one_int(db, &v);
+	if (rc < 0)
+		return -1;
+	return rc == 0 ? ROLE_NONE : (int)role_from_int(v);
+}
+
+int convs_lock(struct db *db, int64_t cid, int *group)
+{
+	if (db_exec(db, SQL_LOCK, "i", cid) < 0)
+		return -1;
+	int64_t v = 0;
+	int rc = one_int(db, &v);
+	if (rc == 1 && group != NULL)
+		*group = v != 0;
+	return rc;
+}
+
+int convs_create(struct db *db, int group, const char *title, const char *direct_key,
+	int64_t created_by, int64_t *cid)
+{
+	if (db_exec(db, SQL_CREATE, "sssi", group ? "group" : "direct", title, direct_key,
+		    created_by) < 0)
+		return db_errno(db) == DB_ER_DUP_ENTRY ? 0 : -1;
+	*cid = db_insert_id(db);
+	return 1;
+}
+
+int convs_find_direct(struct db *db, const char *direct_key, int64_t *cid)
+{
+	if (db_exec(db, SQL_FIND_DIRECT, "s", direct_key) < 0)
+		return -1;
+	return one_int(db, cid);
+}
+
+int convs_add_member(struct db *db, int64_t cid, int64_t uid, enum conv_role role)
+{
+	if (db_exec(db, SQL_ADD_MEMBER, "iis", cid, uid, convs_role_name(role)) < 0)
+		return -1;
+	return db_affected(db) > 0 ? 1 : 0;
+}
+
+int convs_count_users(struct db *db, const char *ids_json)
+{
+	if (db_exec(db, SQL_COUNT_USERS, "s", ids_json) < 0)
+		return -1;
+	int64_t v = 0;
+	if (one_int(db, &v) < 0)
+		return -1;
+	return (int)v;
+}
+
+int convs_new_members(struct db *db, int64_t cid, const char *ids_json, int max, int64_t *out)
+{
+	if (db_exec(db, SQL_NEW_MEMBERS, "sii", ids_json, cid, (int64_t)max) < 0)
+		return -1;
+	int n = 0, rc;
+	while ((rc = db_next(db)) > 0)
+		if (n < max)
+			out[n++] = db_int(db, 0);
+	return rc < 0 ? -1 : n;
+}
+
+int convs_add_members(struct db *db, int64_t cid, const char *ids_json)
+{
+	if (db_exec(db, SQL_ADD_MEMBERS, "is", cid, ids_json) < 0)
+		return -1;
+	return (int)db_affected(db);
+}
+
+int convs_set_role(struct db *db, int64_t cid, int64_t uid, enum conv_role role)
+{
+	if (db_exec(db, SQL_SET_ROLE, "sii", convs_role_name(role), cid, uid) < 0)
+		return -1;
+	return db_affected(db) > 0 ? 1 : 0;
+}
+
+int convs_remove_member(struct db *db, int64_t cid, int64_t uid)
+{
+	if (db_exec(db, SQL_REMOVE_MEMBER, "ii", cid, uid) < 0)
+		return -1;
+	return db_affected(db) > 0 ? 1 : 0;
+}
+
+int convs_successor(struct db *db, int64_t cid, int64_t *uid)
+{
+	if (db_exec(db, SQL_SUCCESSOR, "i", cid) < 0)
+		return -1;
+	return one_int(db, uid);
+}
+
+int64_t convs_member_count(struct db *db, int64_t cid)
+{
+	if (db_exec(db, SQL_MEMBER_COUNT, "i", cid) < 0)
+		return -1;
+	int64_t v = 0;
+	return one_int(db, &v) < 0 ? -1 : v;
+}
+
+int convs_set_title(struct db *db, int64_t cid, const char *title)
+{
+	if (db_exec(db, SQL_SET_TITLE, "si", title, cid) < 0)
+		return -1;
+	return db_affected(db) > 0 ? 1 : 0;
+}
+
+int convs_set_muted(struct db *db, int64_t cid, int64_t uid, const char *muted_until)
+{
+	if (db_exec(db, SQL_SET_MUTED, "sii", muted_until, cid, uid) < 0)
+		return -1;
+	/* CLIENT_FOUND_ROWS: an unchanged row still counts as found. */
+	return db_affected(db) > 0 ? 1 : 0;
+}
+
+int convs_next_seq(struct db *db, int64_t cid, int64_t uid, int64_t *seq)
+{
+	if (db_exec(db, SQL_NEXT_SEQ, "iii", cid, cid, uid) < 0)
+		return -1;
+	if (db_affected(db) == 0)
+		return 0;
+	*seq = db_insert_id(db);
+	return 1;
+}
+
+int convs_set_last_message(struct db *db, int64_t cid, int64_t mid)
+{
+	return db_exec(db, SQL_SET_LAST_MESSAGE, "iii", mid, mid, cid);
+}
+
+int convs_mark_read(struct db *db, int64_t cid, int64_t uid, int64_t seq)
+{
+	if (db_exec(db, SQL_MARK_READ, "iiiii", seq, seq, cid, uid, seq) < 0)
+		return -1;
+	return db_affected(db) > 0 ? 1 : 0;
+}
+
+int convs_mark_delivered(struct db *db, int64_t cid, int64_t uid, int64_t seq)
+{
+	if (db_exec(db, SQL_MARK_DELIVERED, "iiii", seq, cid, uid, seq) < 0)
+		return -1;
+	return db_affected(db) > 0 ? 1 : 0;
+}
+
+int convs_marks(struct db *db, int64_t cid, int64_t uid, int64_t *delivered, int64_t *read,
+	int64_t *unread)
+{
+	if (db_exec(db, SQL_MARKS, "ii", cid, uid) < 0)
+		return -1;
+	int rc = db_next(db);
+	if (rc <= 0)
+		return rc;
+	*delivered = db_int(db, 0);
+	*read = db_int(db, 1);
+	*unread = db_int(db, 2);
+	drain(db);
+	return 1;
+}

@@ -1,0 +1,129 @@
+/*
+ * Conversations and their members. Plain structs out; strings live in the
+ * arena. Functions that change membership or a conversation are meant to run
+ * inside a transaction that first locked the conversation row
+ * (convs_lock() or convs_next_seq()), so membership and event fan-out never
+ * race.
+ */
+#ifndef DB_CONVS_H
+#define DB_CONVS_H
+
+#include <stdint.h>
+
+#include "db/db.h"
+#include "db/users.h"
+
+enum conv_role {
+	ROLE_NONE = 0,		/* not a member */
+	ROLE_OWNER = 1,
+	ROLE_ADMIN = 2,
+	ROLE_MEMBER = 3,
+};
+
+/* A conversation as one member (the viewer) sees it. */
+struct conv {
+	int64_t id;
+	int group;			/* 1 group, 0 direct */
+	const char *title;		/* NULL for direct conversations */
+	const char *created_at;		/* MySQL DATETIME(3) text, UTC */
+	const char *updated_at;
+	const char *last_activity_at;
+	int64_t activity_ms;		/* last_activity_at in ms since the epoch */
+	int64_t last_seq;
+	int64_t last_message_id;	/* 0 when none */
+	int64_t member_count;
+	enum conv_role role;		/* the viewer's */
+	int64_t last_read_seq;		/* the viewer's */
+	int64_t delivered_seq;		/* the viewer's */
+	int64_t unread_count;		/* others' live messages after last_read_seq */
+	const char *muted_until;	/* NULL when not muted (or expired) */
+	int64_t peer_id;		/* direct: the other member; 0 otherwise */
+};
+
+struct member {
+	int64_t user_id;
+	struct user user;		/* the member's profile */
+	enum conv_role role;
+	const char *joined_at;
+	int64_t last_read_seq;
+	int64_t delivered_seq;
+};
+
+/* "owner" / "admin" / "member" (NULL for ROLE_NONE), and back (ROLE_NONE
+ * when unknown). */
+const char *convs_role_name(enum conv_role r);
+enum conv_role convs_role_parse(const char *s);
+
+/* The conversation as seen by member uid. 1 found, 0 no such conversation
+ * or uid is not a member, -1 error. */
+int convs_get(struct db *db, struct arena *a, int64_t cid, int64_t uid, struct conv *c);
+
+/* uid's conversations by last activity, newest first, strictly after the
+ * cursor (before_ms, before_id); before_id 0 starts at the top. Fills up to
+ * max entries; returns the count or -1. */
+int convs_list(struct db *db, struct arena *a, int64_t uid, int64_t before_ms,
+	int64_t before_id, int max, struct conv *out);
+
+/* Members ordered by joined_at then user id. Fills up to max; returns the
+ * count or -1. */
+int convs_members(struct db *db, struct arena *a, int64_t cid, int max, struct member *out);
+
+/* One member with profile. 1 found, 0 not a member, -1 error. */
+int convs_member(struct db *db, struct arena *a, int64_t cid, int64_t uid, struct member *m);
+
+/* uid's role in cid: ROLE_* (ROLE_NONE when not a member), or -1. */
+int convs_role(struct db *db, int64_t cid, int64_t uid);
+
+/* Locks the conversation row for the transaction. 1 found (*group set when
+ * not NULL), 0 unknown, -1 error. */
+int convs_lock(struct db *db, int64_t cid, int *group);
+
+/* Creates a conversation. direct_key ("low:high") is NULL for groups.
+ * Returns 1 created (*cid set), 0 the direct_key exists already, -1 error. */
+int convs_create(struct db *db, int group, const char *title, const char *direct_key,
+	int64_t created_by, int64_t *cid);
+/* The direct conversation with this key: 1 (*cid set), 0 none, -1 error. */
+int convs_find_direct(struct db *db, const char *direct_key, int64_t *cid);
+
+/* Adds one member. 1 added, 0 already a member, -1 error. */
+int convs_add_member(struct db *db, int64_t cid, int64_t uid, enum conv_role role);
+/* How many of the ids in a JSON array text ("[1,2]") are live users.
+ * Returns the count or -1. */
+int convs_count_users(struct db *db, const char *ids_json);
+/* Of the users in ids_json, those that exist and are not yet members of cid
+ * (ascending). Fills up to max; returns the count or -1. */
+int convs_new_members(struct db *db, int64_t cid, const char *ids_json, int max, int64_t *out);
+/* Adds every live user of ids_json that is not a member yet, as a member.
+ * Returns the number added or -1. */
+int convs_add_members(struct db *db, int64_t cid, const char *ids_json);
+/* 1 changed, 0 not a member (or unchanged), -1 error. */
+int convs_set_role(struct db *db, int64_t cid, int64_t uid, enum conv_role role);
+/* 1 removed, 0 not a member, -1 error. */
+int convs_remove_member(struct db *db, int64_t cid, int64_t uid);
+/* The member who inherits ownership: the oldest admin, else the oldest
+ * member. 1 (*uid set), 0 nobody left, -1 error. */
+int convs_successor(struct db *db, int64_t cid, int64_t *uid);
+int64_t convs_member_count(struct db *db, int64_t cid);
+
+/* Renames a group. 1 changed, 0 unknown, -1 error. */
+int convs_set_title(struct db *db, int64_t cid, const char *title);
+/* Personal mute; muted_until NULL unmutes (a "YYYY-MM-DD HH:MM:SS.fff" UTC
+ * text otherwise). 1 changed or same, 0 not a member, -1 error. */
+int convs_set_muted(struct db *db, int64_t cid, int64_t uid, const char *muted_until);
+
+/* Locks the conversation and hands out the next message seq, if uid is a
+ * member. 1 (*seq set), 0 no such conversation or not a member, -1 error. */
+int convs_next_seq(struct db *db, int64_t cid, int64_t uid, int64_t *seq);
+int convs_set_last_message(struct db *db, int64_t cid, int64_t mid);
+
+/* Advances uid's read mark to seq (capped at the conversation's last seq;
+ * the delivered mark follows). Never moves backwards. 1 advanced, 0 not,
+ * -1 error. */
+int convs_mark_read(struct db *db, int64_t cid, int64_t uid, int64_t seq);
+/* Same for the delivered mark. */
+int convs_mark_delivered(struct db *db, int64_t cid, int64_t uid, int64_t seq);
+/* uid's marks and unread count. 1 found, 0 not a member, -1 error. */
+int convs_marks(struct db *db, int64_t cid, int64_t uid, int64_t *delivered, int64_t *read,
+	int64_t *unread);
+
+#endif

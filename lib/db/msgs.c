@@ -1,0 +1,256 @@
+#include "db/msgs.h"
+
+#include <string.h>
+
+#define TS(col) "DATE_FORMAT(" col ", '%Y-%m-%d %H:%i:%s.%f')"
+#define MSG_COLS "x.id, x.conversation_id, x.seq, x.sender_id, x.client_id, x.kind, x.body, " \
+	"COALESCE(x.reply_to, 0), " TS("x.created_at") ", " TS("x.edited_at") ", " \
+	TS("x.deleted_at")
+
+/* SQL_INSERT */
+static const char *const SQL_INSERT =
+	"INSERT INTO messages (conversation_id, seq, sender_id, client_id, kind, body, reply_to) "
+	"VALUES (?, ?, ?, ?, ?, ?, ?)";
+/* SQL_BY_CLIENT */
+static const char *const SQL_BY_CLIENT =
+	"SELECT " MSG_COLS " FROM messages x WHERE x.sender_id = ? AND x.client_id = ?";
+/* SQL_GET */
+static const char *const SQL_GET =
+	"SELECT " MSG_COLS " FROM messages x WHERE x.id = ? AND x.conversation_id = ?";
+/* SQL_LOCK */
+static const char *const SQL_LOCK =
+	"SELECT " MSG_COLS " FROM messages x WHERE x.id = ? AND x.conversation_id = ? FOR UPDATE";
+/* SQL_LATEST */
+static const char *const SQL_LATEST =
+	"SELECT " MSG_COLS " FROM messages x WHERE x.conversation_id = ? "
+	"ORDER BY x.seq DESC LIMIT ?";
+/* SQL_BEFORE */
+static const char *const SQL_BEFORE =
+	"SELECT " MSG_COLS " FROM messages x WHERE x.conversation_id = ? AND x.seq < ? "
+	"ORDER BY x.seq DESC LIMIT ?";
+/* SQL_AFTER */
+static const char *const SQL_AFTER =
+	"SELECT " MSG_COLS " FROM messages x WHERE x.conversation_id = ? AND x.seq > ? "
+	"ORDER BY x.seq LIMIT ?";
+/* SQL_REACTIONS_ONE */
+static const char *const SQL_REACTIONS_ONE =
+	"SELECT message_id, emoji, user_id FROM reactions WHERE message_id = ? "
+	"ORDER BY emoji, created_at, user_id";
+/* SQL_REACTIONS_RANGE: the reactions of one page of history. */
+static const char *const SQL_REACTIONS_RANGE =
+	"SELECT r.message_id, r.emoji, r.user_id FROM reactions r JOIN messages x ON "
+	"x.id = r.message_id WHERE x.conversation_id = ? AND x.seq BETWEEN ? AND ? "
+	"ORDER BY r.message_id, r.emoji, r.created_at, r.user_id";
+/* SQL_EDIT */
+static const char *const SQL_EDIT =
+	"UPDATE messages SET body = ?, edited_at = NOW(3) WHERE id = ? AND deleted_at IS NULL";
+/* SQL_DELETE */
+static const char *const SQL_DELETE =
+	"UPDATE messages SET body = NULL, deleted_at = NOW(3) WHERE id = ? AND deleted_at IS NULL";
+/* SQL_REACTIONS_DROP */
+static const char *const SQL_REACTIONS_DROP =
+	"DELETE FROM reactions WHERE message_id = ?";
+/* SQL_REACT */
+static const char *const SQL_REACT =
+	"INSERT IGNORE INTO reactions (message_id, user_id, emoji) VALUES (?, ?, ?)";
+/* SQL_UNREACT */
+static const char *const SQL_UNREACT =
+	"DELETE FROM reactions WHERE message_id = ? AND user_id = ? AND emoji = ?";
+/* SQL_SEARCH: only conversations uid belongs to; newest first by id. */
+static const char *const SQL_SEARCH =
+	"SELECT " MSG_COLS " FROM messages x JOIN members mb ON "
+	"mb.conversation_id = x.conversation_id AND mb.user_id = ? "
+	"WHERE MATCH (x.body) AGAINST (? IN BOOLEAN MODE) AND x.deleted_at IS NULL "
+	"AND (? = 0 OR x.conversation_id = ?) AND (? = 0 OR x.id < ?) "
+	"ORDER BY x.id DESC LIMIT ?";
+
+static void read_msg(struct db *db, struct arena *a, struct msg *m)
+{
+	m->id = db_int(db, 0);
+	m->conversation_id = db_int(db, 1);
+	m->seq = db_int(db, 2);
+	m->sender_id = db_int(db, 3);
+	m->client_id = db_str(db, 4, a, NULL);
+	m->kind = db_str(db, 5, a, NULL);
+	m->body = db_str(db, 6, a, NULL);
+	m->reply_to = db_int(db, 7);
+	m->created_at = db_str(db, 8, a, NULL);
+	m->edited_at = db_str(db, 9, a, NULL);
+	m->deleted_at = db_str(db, 10, a, NULL);
+	m->reactions = NULL;
+	m->nreactions = 0;
+}
+
+static void drain(struct db *db)
+{
+	while (db_next(db) > 0)
+		;
+}
+
+/* Appends a reaction to m, growing its arena array by doubling. */
+static void add_reaction(struct arena *a, struct msg *m, const char *emoji, int64_t uid)
+{
+	int n = m->nreactions;
+	/* Capacity is 4, then the next power of two: grow when n reaches it. */
+	if (n == 0 || (n >= 4 && (n & (n - 1)) == 0)) {
+		int cap = n == 0 ? 4 : n * 2;
+		struct msg_reaction *grown = arena_alloc(a, sizeof(*grown) * (size_t)cap);
+		if (n > 0)
+			memcpy(grown, m->reactions, sizeof(*grown) * (size_t)n);
+		m->reactions = grown;
+	}
+	m->reactions[n].emoji = emoji;
+	m->reactions[n].user_id = uid;
+	m->nreactions = n + 1;
+}
+
+/* Loads the reactions of the current result into the matching messages. */
+static int attach_reactions(struct db *db, struct arena *a, struct msg *list, int n)
+{
+	int rc, last = 0;
+	while ((rc = db_next(db)) > 0) {
+		int64_t mid = db_int(db, 0);
+		if (last >= n || list[last].id != mid) {
+			for (last = 0; last < n && list[last].id != mid; last++)
+				;
+			if (last == n)
+				continue;
+		}
+		add_reaction(a, &list[last], db_str(db, 1, a, NULL), db_int(db, 2));
+	}
+	return rc < 0 ? -1 : 0;
+}
+
+static int load_reactions_one(struct db *db, struct arena *a, struct msg *m)
+{
+	if (db_exec(db, SQL_REACTIONS_ONE, "i", m->id) < 0)
+		return -1;
+	return attach_reactions(db, a, m, 1);
+}
+
+int msgs_insert(struct db *db, int64_t cid, int64_t seq, int64_t sender, const char *client_id,
+	const char *kind, const char *body, int64_t reply_to, int64_t *mid)
+{
+	if (db_exec(db, SQL_INSERT, "iiisssI", cid, seq, sender, client_id, kind, body,
+		    reply_to > 0 ? &reply_to : NULL) < 0)
+		return db_errno(db) == DB_ER_DUP_ENTRY ? 0 : -1;
+	*mid = db_insert_id(db);
+	return 1;
+}
+
+/* Reads one message row of the current result, then its reactions. */
+static int one_msg(struct db *db, struct arena *a, struct msg *m, int reactions)
+{
+	int rc = db_next(db);
+	if (rc <= 0)
+		return rc;
+	read_msg(db, a, m);
+	drain(db);
+	if (reactions && load_reactions_one(db, a, m) < 0)
+		return -1;
+	return 1;
+}
+
+int msgs_by_client(struct db *db, struct arena *a, int64_t sender, const char *client_id,
+	struct msg *m)
+{
+	if (db_exec(db, SQL_BY_CLIENT, "is", sender, client_id) < 0)
+		return -1;
+	return one_msg(db, a, m, 1);
+}
+
+int msgs_get(struct db *db, struct arena *a, int64_t cid, int64_t mid, struct msg *m)
+{
+	if (db_exec(db, SQL_GET, "ii", mid, cid) < 0)
+		return -1;
+	return one_msg(db, a, m, 1);
+}
+
+int msgs_lock(struct db *db, struct arena *a, int64_t cid, int64_t mid, struct msg *m)
+{
+	if (db_exec(db, SQL_LOCK, "ii", mid, cid) < 0)
+		return -1;
+	return one_msg(db, a, m, 0);
+}
+
+int msgs_history(struct db *db, struct arena *a, int64_t cid, int64_t before, int64_t after,
+	int max, struct msg *out)
+{
+	int desc = 1, rc;
+	if (before > 0)
+		rc = db_exec(db, SQL_BEFORE, "iii", cid, before, (int64_t)max);
+	else if (after >= 0) {
+		rc = db_exec(db, SQL_AFTER, "iii", cid, after, (int64_t)max);
+		desc = 0;
+	} else
+		rc = db_exec(db, SQL_LATEST, "ii", cid, (int64_t)max);
+	if (rc < 0)
+		return -1;
+	int n = 0;
+	while ((rc = db_next(db)) > 0)
+		if (n < max)
+			read_msg(db, a, &out[n++]);
+	if (rc < 0)
+		return -1;
+	if (desc) {
+		for (int i = 0, j = n - 1; i < j; i++, j--) {
+			struct msg t = out[i];
+			out[i] = out[j];
+			out[j] = t;
+		}
+	}
+	if (n == 0)
+		return 0;
+	if (db_exec(db, SQL_REACTIONS_RANGE, "iii", cid, out[0].seq, out[n - 1].seq) < 0 ||
+	    attach_reactions(db, a, out, n) < 0)
+		return -1;
+	return n;
+}
+
+int msgs_edit(struct db *db, int64_t mid, const char *body)
+{
+	if (db_exec(db, SQL_EDIT, "si", body, mid) < 0)
+		return -1;
+	return db_affected(db) > 0 ? 1 : 0;
+}
+
+int msgs_delete(struct db *db, int64_t mid)
+{
+	if (db_exec(db, SQL_DELETE, "i", mid) < 0)
+		return -1;
+	if (db_affected(db) == 0)
+		return 0;
+	return db_exec(db, SQL_REACTIONS_DROP, "i", mid) < 0 ? -1 : 1;
+}
+
+int msgs_react(struct db *db, int64_t mid, int64_t uid, const char *emoji)
+{
+	if (db_exec(db, SQL_REACT, "iis", mid, uid, emoji) < 0)
+		return -1;
+	return db_affected(db) > 0 ? 1 : 0;
+}
+
+int msgs_unreact(struct db *db, int64_t mid, int64_t uid, const char *emoji)
+{
+	if (db_exec(db, SQL_UNREACT, "iis", mid, uid, emoji) < 0)
+		return -1;
+	return db_affected(db) > 0 ? 1 : 0;
+}
+
+int msgs_search(struct db *db, struct arena *a, int64_t uid, const char *query, int64_t cid,
+	int64_t before_id, int max, struct msg *out)
+{
+	if (db_exec(db, SQL_SEARCH, "isiiiii", uid, query, cid, cid, before_id, before_id,
+		    (int64_t)max) < 0)
+		return -1;
+	int n = 0, rc;
+	while ((rc = db_next(db)) > 0)
+		if (n < max)
+			read_msg(db, a, &out[n++]);
+	if (rc < 0)
+		return -1;
+	for (int i = 0; i < n; i++)
+		if (load_reactions_one(db, a, &out[i]) < 0)
+			return -1;
+	return n;
+}

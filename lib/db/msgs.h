@@ -1,0 +1,74 @@
+/*
+ * Messages, reactions and message search. Plain structs out; strings live in
+ * the arena. Writes run inside the caller's transaction, after it locked the
+ * conversation row (see db/convs.h).
+ */
+#ifndef DB_MSGS_H
+#define DB_MSGS_H
+
+#include <stdint.h>
+
+#include "db/db.h"
+
+struct msg_reaction {
+	const char *emoji;
+	int64_t user_id;
+};
+
+struct msg {
+	int64_t id;
+	int64_t conversation_id;
+	int64_t seq;
+	int64_t sender_id;
+	const char *client_id;
+	const char *kind;
+	const char *body;		/* NULL once deleted */
+	int64_t reply_to;		/* 0 when none */
+	const char *created_at;		/* MySQL DATETIME(3) text, UTC */
+	const char *edited_at;		/* NULL when never edited */
+	const char *deleted_at;		/* NULL unless deleted */
+	/* Reactions ordered by emoji, then by when they were given. */
+	struct msg_reaction *reactions;
+	int nreactions;
+};
+
+/* Inserts a message. 1 inserted (*mid set), 0 this sender already used
+ * client_id, -1 error. */
+int msgs_insert(struct db *db, int64_t cid, int64_t seq, int64_t sender, const char *client_id,
+	const char *kind, const char *body, int64_t reply_to, int64_t *mid);
+/* The message a sender sent with client_id (reactions loaded). 1/0/-1. */
+int msgs_by_client(struct db *db, struct arena *a, int64_t sender, const char *client_id,
+	struct msg *m);
+/* Message mid of conversation cid (reactions loaded). 1 found, 0 unknown
+ * or in another conversation, -1 error. */
+int msgs_get(struct db *db, struct arena *a, int64_t cid, int64_t mid, struct msg *m);
+/* Locks message mid of conversation cid for the transaction and reads it
+ * (without reactions). 1/0/-1. */
+int msgs_lock(struct db *db, struct arena *a, int64_t cid, int64_t mid, struct msg *m);
+
+/* A page of history in ascending seq order, reactions loaded. before > 0:
+ * the newest messages with seq < before; else after >= 0 ... the oldest with
+ * seq > after; both 0 (before 0, after < 0): the newest messages. Fills up to
+ * max; returns the count or -1. */
+int msgs_history(struct db *db, struct arena *a, int64_t cid, int64_t before, int64_t after,
+	int max, struct msg *out);
+
+/* 1 changed, 0 unknown or deleted, -1 error. */
+int msgs_edit(struct db *db, int64_t mid, const char *body);
+/* Tombstones a message (body NULL, deleted_at set) and drops its reactions.
+ * 1 deleted, 0 unknown or already deleted, -1 error. */
+int msgs_delete(struct db *db, int64_t mid);
+
+/* 1 added, 0 already there, -1 error. */
+int msgs_react(struct db *db, int64_t mid, int64_t uid, const char *emoji);
+/* 1 removed, 0 was not there, -1 error. */
+int msgs_unreact(struct db *db, int64_t mid, int64_t uid, const char *emoji);
+
+/* Full-text search (MySQL boolean mode; `query` must already be a safe
+ * boolean-mode expression) over live messages of conversations uid is a
+ * member of, optionally only conversation cid (0: all), newest first, with
+ * id < before_id (0: from the newest). Fills up to max; returns count or -1. */
+int msgs_search(struct db *db, struct arena *a, int64_t uid, const char *query, int64_t cid,
+	int64_t before_id, int max, struct msg *out);
+
+#endif

@@ -1,0 +1,153 @@
+// Group membership: adding, removing, leaving, roles and ownership hand-over.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { api, registerUser, expectProblem } from './lib.mjs';
+import { direct, group, send, events, count } from './chatlib.mjs';
+
+const roleOf = (conv, u) => conv.members.find((m) => m.user.id === u.id)?.role;
+
+test('owner and admins add members; plain members cannot; events for old and new members', async () => {
+  const o = await registerUser('mo'), m = await registerUser('mm'), n1 = await registerUser('mn'), n2 = await registerUser('mn');
+  const g = await group(o, [m]);
+  expectProblem(assert, await api('POST', `/conversations/${g.id}/members`, { token: m.token, body: { user_ids: [n1.id] } }), 403);
+  const r = await api('POST', `/conversations/${g.id}/members`, { token: o.token, body: { user_ids: [n1.id, m.id, n1.id] } });
+  assert.equal(r.status, 200);
+  assert.equal(r.body.member_count, 3);
+  assert.equal(roleOf(r.body, n1), 'member');
+  const added = events(m.id, 'member.added', `AND conversation_id = ${g.id}`);
+  assert.deepEqual(added.map((e) => e.payload), [{ user_id: n1.id, role: 'member', by: o.id }]);
+  const hello = events(n1.id, 'conversation.created', `AND conversation_id = ${g.id}`);
+  assert.equal(hello.length, 1);
+  assert.equal(hello[0].payload.conversation.my_role, 'member');
+  // The new member reads history and sends.
+  await send(o, g, 'welcome');
+  assert.equal((await api('GET', `/conversations/${g.id}/messages`, { token: n1.token })).status, 200);
+  // An admin may add too.
+  await api('PATCH', `/conversations/${g.id}/members/${m.id}`, { token: o.token, body: { role: 'admin' } });
+  const r2 = await api('POST', `/conversations/${g.id}/members`, { token: m.token, body: { user_ids: [n2.id] } });
+  assert.equal(r2.status, 200);
+  assert.equal(r2.body.member_count, 4);
+  // Bad input and other people's conversations.
+  const x = await registerUser('mx');
+  expectProblem(assert, await api('POST', `/conversations/${g.id}/members`, { token: x.token, body: { user_ids: [x.id] } }), 404);
+  for (const body of [{}, { user_ids: [] }, { user_ids: ['1'] }, { user_ids: [0] }, { user_ids: 5 }, { user_ids: [x.id], role: 'admin' },
+    { user_ids: Array.from({ length: 101 }, (_, i) => i + 1) }]) {
+    expectProblem(assert, await api('POST', `/conversations/${g.id}/members`, { token: o.token, body }), 400, 'invalid_field');
+  }
+  expectProblem(assert, await api('POST', `/conversations/${g.id}/members`, { token: o.token, body: { user_ids: [x.id, 999999999] } }), 400, 'unknown_user');
+  assert.equal(count(`SELECT COUNT(*) FROM members WHERE conversation_id = ${g.id}`), 4);
+  // Direct conversations do not grow.
+  const d = await direct(o, m);
+  expectProblem(assert, await api('POST', `/conversations/${d.id}/members`, { token: o.token, body: { user_ids: [x.id] } }), 409, 'direct_conversation');
+  assert.equal(count(`SELECT COUNT(*) FROM members WHERE conversation_id = ${d.id}`), 2);
+});
+
+test('removing: owner removes anyone, admin only plain members, anyone leaves; removed members lose access', async () => {
+  const o = await registerUser('ro'), ad = await registerUser('ra'), ad2 = await registerUser('ra'), m1 = await registerUser('rm'), m2 = await registerUser('rm');
+  const g = await group(o, [ad, ad2, m1, m2]);
+  await api('PATCH', `/conversations/${g.id}/members/${ad.id}`, { token: o.token, body: { role: 'admin' } });
+  await api('PATCH', `/conversations/${g.id}/members/${ad2.id}`, { token: o.token, body: { role: 'admin' } });
+  expectProblem(assert, await api('DELETE', `/conversations/${g.id}/members/${m2.id}`, { token: m1.token }), 403);
+  expectProblem(assert, await api('DELETE', `/conversations/${g.id}/members/${ad2.id}`, { token: ad.token }), 403);
+  expectProblem(assert, await api('DELETE', `/conversations/${g.id}/members/${o.id}`, { token: ad.token }), 403);
+  assert.equal((await api('DELETE', `/conversations/${g.id}/members/${m1.id}`, { token: ad.token })).status, 204);
+  // The removed member heard about it, then lost access.
+  assert.deepEqual(events(m1.id, 'member.removed', `AND conversation_id = ${g.id}`).map((e) => e.payload), [{ user_id: m1.id, role: 'member', by: ad.id }]);
+  assert.equal(events(o.id, 'member.removed', `AND conversation_id = ${g.id}`).length, 1);
+  expectProblem(assert, await api('GET', `/conversations/${g.id}`, { token: m1.token }), 404);
+  expectProblem(assert, await api('GET', `/conversations/${g.id}/messages`, { token: m1.token }), 404);
+  expectProblem(assert, await api('POST', `/conversations/${g.id}/messages`, { token: m1.token, body: { client_id: 'after-removal', body: 'hi' } }), 404);
+  // A removed member is not a member: 404 to remove again.
+  expectProblem(assert, await api('DELETE', `/conversations/${g.id}/members/${m1.id}`, { token: o.token }), 404);
+  // Leaving.
+  assert.equal((await api('DELETE', `/conversations/${g.id}/members/${m2.id}`, { token: m2.token })).status, 204);
+  assert.equal((await api('DELETE', `/conversations/${g.id}/members/${ad2.id}`, { token: o.token })).status, 204);
+  assert.equal(count(`SELECT COUNT(*) FROM members WHERE conversation_id = ${g.id}`), 2);
+  expectProblem(assert, await api('DELETE', `/conversations/${g.id}/members/abc`, { token: o.token }), 404);
+  const d = await direct(o, ad);
+  expectProblem(assert, await api('DELETE', `/conversations/${d.id}/members/${o.id}`, { token: o.token }), 409, 'direct_conversation');
+});
+
+test('the last owner leaving hands ownership to the oldest admin, else the oldest member', async () => {
+  const o = await registerUser('lo'), m1 = await registerUser('lm'), m2 = await registerUser('lm'), ad = await registerUser('la');
+  const g = await group(o, [m1, m2]);
+  await api('POST', `/conversations/${g.id}/members`, { token: o.token, body: { user_ids: [ad.id] } });
+  await api('PATCH', `/conversations/${g.id}/members/${ad.id}`, { token: o.token, body: { role: 'admin' } });
+  assert.equal((await api('DELETE', `/conversations/${g.id}/members/${o.id}`, { token: o.token })).status, 204);
+  let conv = await api('GET', `/conversations/${g.id}`, { token: m1.token });
+  assert.equal(roleOf(conv.body, ad), 'owner', 'the admin inherits, though newer than the members');
+  assert.equal(conv.body.members.filter((m) => m.role === 'owner').length, 1);
+  assert.ok(events(m1.id, 'member.updated', `AND conversation_id = ${g.id}`).some((e) => e.payload.user_id === ad.id && e.payload.role === 'owner'));
+  // No admins left: the oldest member inherits.
+  assert.equal((await api('DELETE', `/conversations/${g.id}/members/${ad.id}`, { token: ad.token })).status, 204);
+  conv = await api('GET', `/conversations/${g.id}`, { token: m2.token });
+  const oldest = [m1, m2].find((u) => roleOf(conv.body, u) === 'owner');
+  assert.ok(oldest, 'one of the members is owner');
+  assert.equal(conv.body.members.filter((m) => m.role === 'owner').length, 1);
+});
+
+test('roles: owner hands on ownership, admins promote and demote, members cannot', async () => {
+  const o = await registerUser('po'), a = await registerUser('pa'), m = await registerUser('pm'), x = await registerUser('px');
+  const g = await group(o, [a, m]);
+  expectProblem(assert, await api('PATCH', `/conversations/${g.id}/members/${a.id}`, { token: m.token, body: { role: 'admin' } }), 403);
+  const r = await api('PATCH', `/conversations/${g.id}/members/${a.id}`, { token: o.token, body: { role: 'admin' } });
+  assert.equal(r.status, 200);
+  assert.equal(r.body.role, 'admin');
+  assert.equal(r.body.user.id, a.id);
+  assert.deepEqual(events(m.id, 'member.updated', `AND conversation_id = ${g.id}`).map((e) => e.payload), [{ user_id: a.id, role: 'admin', by: o.id }]);
+  // Admins cannot touch the owner nor hand on ownership.
+  expectProblem(assert, await api('PATCH', `/conversations/${g.id}/members/${o.id}`, { token: a.token, body: { role: 'member' } }), 403);
+  expectProblem(assert, await api('PATCH', `/conversations/${g.id}/members/${m.id}`, { token: a.token, body: { role: 'owner' } }), 403);
+  assert.equal((await api('PATCH', `/conversations/${g.id}/members/${m.id}`, { token: a.token, body: { role: 'admin' } })).body.role, 'admin');
+  assert.equal((await api('PATCH', `/conversations/${g.id}/members/${m.id}`, { token: a.token, body: { role: 'member' } })).body.role, 'member');
+  // The owner cannot simply step down.
+  expectProblem(assert, await api('PATCH', `/conversations/${g.id}/members/${o.id}`, { token: o.token, body: { role: 'admin' } }), 403);
+  // Hand-over: the old owner becomes an admin.
+  const t = await api('PATCH', `/conversations/${g.id}/members/${m.id}`, { token: o.token, body: { role: 'owner' } });
+  assert.equal(t.body.role, 'owner');
+  const conv = await api('GET', `/conversations/${g.id}`, { token: o.token });
+  assert.equal(conv.body.my_role, 'admin');
+  assert.equal(roleOf(conv.body, m), 'owner');
+  assert.equal(conv.body.members.filter((k) => k.role === 'owner').length, 1);
+  // Same role again: 200, no event.
+  const before = events(a.id, 'member.updated').length;
+  assert.equal((await api('PATCH', `/conversations/${g.id}/members/${a.id}`, { token: m.token, body: { role: 'admin' } })).status, 200);
+  assert.equal(events(a.id, 'member.updated').length, before);
+  for (const body of [{}, { role: 'god' }, { role: 1 }, { role: 'admin', x: 1 }]) {
+    expectProblem(assert, await api('PATCH', `/conversations/${g.id}/members/${a.id}`, { token: m.token, body }), 400, 'invalid_field');
+  }
+  expectProblem(assert, await api('PATCH', `/conversations/${g.id}/members/${x.id}`, { token: m.token, body: { role: 'admin' } }), 404);
+  expectProblem(assert, await api('PATCH', `/conversations/${g.id}/members/${a.id}`, { token: x.token, body: { role: 'member' } }), 404);
+  assert.equal(count(`SELECT COUNT(*) FROM members WHERE conversation_id = ${g.id} AND role = 'owner'`), 1);
+});
+
+test('rename: owner/admin only; conversation.updated to every member with their own view; mute is personal', async () => {
+  const o = await registerUser('no'), m = await registerUser('nm'), x = await registerUser('nx');
+  const g = await group(o, [m], 'Old name');
+  expectProblem(assert, await api('PATCH', `/conversations/${g.id}`, { token: m.token, body: { title: 'Mine now' } }), 403);
+  expectProblem(assert, await api('PATCH', `/conversations/${g.id}`, { token: x.token, body: { title: 'Mine now' } }), 404);
+  const r = await api('PATCH', `/conversations/${g.id}`, { token: o.token, body: { title: 'New name' } });
+  assert.equal(r.status, 200);
+  assert.equal(r.body.title, 'New name');
+  const seen = await api('GET', `/conversations/${g.id}`, { token: m.token });
+  assert.equal(seen.body.title, 'New name');
+  const ev = events(m.id, 'conversation.updated', `AND conversation_id = ${g.id}`);
+  assert.equal(ev.length, 1);
+  assert.equal(ev[0].payload.conversation.title, 'New name');
+  assert.equal(ev[0].payload.conversation.my_role, 'member');
+  assert.equal(events(o.id, 'conversation.updated', `AND conversation_id = ${g.id}`)[0].payload.conversation.my_role, 'owner');
+  // Mute: personal.
+  const mu = await api('PATCH', `/conversations/${g.id}`, { token: m.token, body: { muted_until: '2099-01-01T00:00:00Z' } });
+  assert.equal(mu.status, 200);
+  assert.equal(mu.body.muted_until, '2099-01-01T00:00:00.000Z');
+  assert.equal((await api('GET', `/conversations/${g.id}`, { token: o.token })).body.muted_until, null);
+  assert.equal(events(o.id, 'conversation.updated', `AND conversation_id = ${g.id}`).length, 1, 'the owner hears nothing of my mute');
+  const un = await api('PATCH', `/conversations/${g.id}`, { token: m.token, body: { muted_until: null } });
+  assert.equal(un.body.muted_until, null);
+  for (const body of [{ title: '' }, { title: 'x'.repeat(129) }, { title: 7 }, { muted_until: 'tomorrow' }, { muted_until: '2099-02-30T00:00:00Z' }, { muted_until: 5 }, { colour: 'red' }]) {
+    expectProblem(assert, await api('PATCH', `/conversations/${g.id}`, { token: o.token, body }), 400, 'invalid_field');
+  }
+  const d = await direct(o, m);
+  expectProblem(assert, await api('PATCH', `/conversations/${d.id}`, { token: o.token, body: { title: 'Us' } }), 400);
+  assert.equal((await api('GET', `/conversations/${g.id}`, { token: o.token })).body.title, 'New name');
+});

@@ -1,0 +1,191 @@
+// Changing messages: edits, deletes, reactions, read receipts and typing,
+// each with its events, permissions and bad input.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { api, registerUser, sql, expectProblem, sleep, ROOT } from './lib.mjs';
+import { cid, direct, group, send, events, count } from './chatlib.mjs';
+
+const url = (c, m, rest = '') => `/conversations/${c.id}/messages/${m.id}${rest}`;
+
+test('edit: sender only, emits message.edited to everyone, history shows it', async () => {
+  const a = await registerUser('ea'), b = await registerUser('eb'), x = await registerUser('ex');
+  const c = await direct(a, b);
+  const m = await send(a, c, 'typo hre');
+  const r = await api('PATCH', url(c, m), { token: a.token, body: { body: 'typo here' } });
+  assert.equal(r.status, 200);
+  assert.equal(r.body.body, 'typo here');
+  assert.ok(r.body.edited_at);
+  assert.equal(r.body.seq, m.seq);
+  for (const u of [a, b]) assert.deepEqual(events(u.id, 'message.edited').map((e) => e.ref_id), [m.id]);
+  const h = await api('GET', `/conversations/${c.id}/messages`, { token: b.token });
+  assert.equal(h.body.messages[0].body, 'typo here');
+  // The same body again changes nothing and emits nothing.
+  assert.equal((await api('PATCH', url(c, m), { token: a.token, body: { body: 'typo here' } })).status, 200);
+  assert.equal(events(b.id, 'message.edited').length, 1);
+  // Someone else's message: 403; a non-member: 404; nothing changes.
+  expectProblem(assert, await api('PATCH', url(c, m), { token: b.token, body: { body: 'hijack' } }), 403, 'not_your_message');
+  expectProblem(assert, await api('PATCH', url(c, m), { token: x.token, body: { body: 'hijack' } }), 404);
+  expectProblem(assert, await api('PATCH', `/conversations/${c.id}/messages/999999999`, { token: a.token, body: { body: 'x' } }), 404);
+  // A message id from another conversation is unknown here.
+  const other = await direct(a, x);
+  const om = await send(a, other, 'other');
+  expectProblem(assert, await api('PATCH', `/conversations/${c.id}/messages/${om.id}`, { token: a.token, body: { body: 'x' } }), 404);
+  for (const body of [{}, { body: '' }, { body: 'x'.repeat(4001) }, { body: 5 }, { body: 'a\u0000' }, { body: 'x', kind: 'text' }]) {
+    expectProblem(assert, await api('PATCH', url(c, m), { token: a.token, body }), 400, 'invalid_field');
+  }
+  assert.equal(sql(`SELECT body FROM messages WHERE id = ${m.id}`)[0][0], 'typo here');
+  assert.equal(sql(`SELECT body FROM messages WHERE id = ${om.id}`)[0][0], 'other');
+});
+
+test('delete: tombstone, idempotent, sender only, no edits or reactions after', async () => {
+  const a = await registerUser('dla'), b = await registerUser('dlb'), x = await registerUser('dlx');
+  const c = await direct(a, b);
+  const m = await send(a, c, 'regret');
+  await api('PUT', url(c, m, '/reactions/' + encodeURIComponent('👍')), { token: b.token });
+  expectProblem(assert, await api('DELETE', url(c, m), { token: b.token }), 403, 'not_your_message');
+  expectProblem(assert, await api('DELETE', url(c, m), { token: x.token }), 404);
+  const d = await api('DELETE', url(c, m), { token: a.token });
+  assert.equal(d.status, 200);
+  assert.equal(d.body.body, null);
+  assert.ok(d.body.deleted_at);
+  assert.deepEqual(d.body.reactions, []);
+  assert.equal(sql(`SELECT body IS NULL, deleted_at IS NOT NULL FROM messages WHERE id = ${m.id}`)[0].join(), '1,1');
+  const again = await api('DELETE', url(c, m), { token: a.token });
+  assert.equal(again.status, 200);
+  assert.equal(again.body.deleted_at, d.body.deleted_at);
+  for (const u of [a, b]) assert.equal(events(u.id, 'message.deleted', `AND ref_id = ${m.id}`).length, 1);
+  expectProblem(assert, await api('PATCH', url(c, m), { token: a.token, body: { body: 'back' } }), 409, 'message_deleted');
+  expectProblem(assert, await api('PUT', url(c, m, '/reactions/' + encodeURIComponent('❤️')), { token: b.token }), 409, 'message_deleted');
+  // The tombstone stays in history, keeping its seq.
+  const h = await api('GET', `/conversations/${c.id}/messages`, { token: b.token });
+  assert.equal(h.body.messages[0].id, m.id);
+  assert.equal(h.body.messages[0].body, null);
+  // A deleted message no longer counts as unread.
+  const list = await api('GET', '/conversations', { token: b.token });
+  assert.equal(list.body.conversations.find((k) => k.id === c.id).unread_count, 0);
+});
+
+test('reactions: idempotent put and delete, one event per real change', async () => {
+  const a = await registerUser('rxa'), b = await registerUser('rxb'), x = await registerUser('rxx');
+  const c = await direct(a, b);
+  const m = await send(a, c, 'react to me');
+  const thumbs = encodeURIComponent('👍'), heart = encodeURIComponent('❤️');
+  const r1 = await api('PUT', url(c, m, '/reactions/' + thumbs), { token: b.token });
+  assert.equal(r1.status, 200);
+  assert.deepEqual(r1.body.reactions, [{ emoji: '👍', count: 1, user_ids: [b.id] }]);
+  const r2 = await api('PUT', url(c, m, '/reactions/' + thumbs), { token: b.token });
+  assert.deepEqual(r2.body.reactions, r1.body.reactions);
+  await api('PUT', url(c, m, '/reactions/' + thumbs), { token: a.token });
+  const r3 = await api('PUT', url(c, m, '/reactions/' + heart), { token: a.token });
+  const byEmoji = Object.fromEntries(r3.body.reactions.map((r) => [r.emoji, r]));
+  assert.equal(byEmoji['👍'].count, 2);
+  assert.deepEqual(byEmoji['👍'].user_ids.sort(), [a.id, b.id].sort());
+  assert.equal(byEmoji['❤️'].count, 1);
+  assert.equal(count(`SELECT COUNT(*) FROM reactions WHERE message_id = ${m.id}`), 3);
+  const added = events(a.id, 'reaction.added', `AND conversation_id = ${c.id}`);
+  assert.equal(added.length, 3, 'the repeated PUT emitted nothing');
+  assert.deepEqual(added[0].payload, { message_id: m.id, user_id: b.id, emoji: '👍' });
+  const d1 = await api('DELETE', url(c, m, '/reactions/' + thumbs), { token: b.token });
+  assert.equal(d1.status, 200);
+  const d2 = await api('DELETE', url(c, m, '/reactions/' + thumbs), { token: b.token });
+  assert.equal(d2.status, 200);
+  assert.equal(events(a.id, 'reaction.removed').length, 1);
+  assert.equal(count(`SELECT COUNT(*) FROM reactions WHERE message_id = ${m.id}`), 2);
+  // History carries the reactions.
+  const h = await api('GET', `/conversations/${c.id}/messages`, { token: b.token });
+  assert.equal(h.body.messages[0].reactions.length, 2);
+  // Non-members: 404. Bad emoji: 400. Nothing changes.
+  expectProblem(assert, await api('PUT', url(c, m, '/reactions/' + thumbs), { token: x.token }), 404);
+  for (const e of ['abc', '%20', 'x%F0%9F%91%8D', encodeURIComponent('😀'.repeat(11)), '%C3%28', encodeURIComponent("';--")]) {
+    expectProblem(assert, await api('PUT', url(c, m, '/reactions/' + e), { token: b.token }), 400, 'invalid_emoji');
+  }
+  // A NUL byte in the path never reaches a handler (lighttpd or the router refuse it).
+  const nul = await api('PUT', url(c, m, '/reactions/%00'), { token: b.token, validate: false });
+  assert.ok(nul.status === 400 || nul.status === 404, `NUL in path: ${nul.status}`);
+  expectProblem(assert, await api('PUT', `/conversations/${c.id}/messages/999999999/reactions/${thumbs}`, { token: b.token }), 404);
+  assert.equal(count(`SELECT COUNT(*) FROM reactions WHERE message_id = ${m.id}`), 2);
+  // Keycaps are emoji too.
+  assert.equal((await api('PUT', url(c, m, '/reactions/' + encodeURIComponent('1️⃣')), { token: b.token })).status, 200);
+});
+
+test('read receipts: never move backwards, receipt events only when they advance, unread counts', async () => {
+  const a = await registerUser('rda'), b = await registerUser('rdb'), x = await registerUser('rdx');
+  const c = await direct(a, b);
+  for (let i = 0; i < 5; i++) await send(a, c, 'm' + i);
+  await send(b, c, 'my own');
+  let conv = await api('GET', `/conversations/${c.id}`, { token: b.token });
+  assert.equal(conv.body.unread_count, 5);
+  const r1 = await api('POST', `/conversations/${c.id}/read`, { token: b.token, body: { seq: 3 } });
+  assert.equal(r1.status, 200);
+  assert.deepEqual(r1.body, { last_read_seq: 3, unread_count: 2 });
+  const back = await api('POST', `/conversations/${c.id}/read`, { token: b.token, body: { seq: 1 } });
+  assert.deepEqual(back.body, { last_read_seq: 3, unread_count: 2 });
+  const same = await api('POST', `/conversations/${c.id}/read`, { token: b.token, body: { seq: 3 } });
+  assert.equal(same.body.last_read_seq, 3);
+  // Beyond the end counts as the end.
+  const end = await api('POST', `/conversations/${c.id}/read`, { token: b.token, body: { seq: 1000 } });
+  assert.deepEqual(end.body, { last_read_seq: 6, unread_count: 0 });
+  const receipts = events(a.id, 'receipt', `AND conversation_id = ${c.id}`);
+  assert.deepEqual(receipts.map((e) => e.payload.read_seq), [3, 6]);
+  assert.equal(receipts[0].payload.user_id, b.id);
+  assert.ok(receipts[0].payload.delivered_seq >= 3, 'read implies delivered');
+  assert.equal(events(b.id, 'receipt', `AND conversation_id = ${c.id}`).length, 2);
+  conv = await api('GET', `/conversations/${c.id}`, { token: b.token });
+  assert.equal(conv.body.unread_count, 0);
+  assert.equal(conv.body.last_read_seq, 6);
+  const mine = conv.body.members.find((m) => m.user.id === b.id);
+  assert.equal(mine.last_read_seq, 6);
+  assert.equal(mine.delivered_seq, 6);
+  expectProblem(assert, await api('POST', `/conversations/${c.id}/read`, { token: x.token, body: { seq: 1 } }), 404);
+  for (const body of [{}, { seq: -1 }, { seq: '3' }, { seq: 1.5 }, { seq: null }, { seq: 1, extra: true }]) {
+    expectProblem(assert, await api('POST', `/conversations/${c.id}/read`, { token: b.token, body }), 400, 'invalid_field');
+  }
+  assert.equal(count(`SELECT last_read_seq FROM members WHERE conversation_id = ${c.id} AND user_id = ${b.id}`), 6);
+});
+
+test('read receipts in a group go to every member', async () => {
+  const o = await registerUser('rgo');
+  const ms = await Promise.all([1, 2, 3].map(() => registerUser('rgm')));
+  const g = await group(o, ms);
+  await send(o, g, 'hello all');
+  await api('POST', `/conversations/${g.id}/read`, { token: ms[0].token, body: { seq: 1 } });
+  assert.equal(count(`SELECT COUNT(*) FROM user_events WHERE type = 'receipt' AND conversation_id = ${g.id}`), 4);
+});
+
+function stack(cmd) {
+  execFileSync(path.join(ROOT, 'scripts/stack.sh'), [cmd], { stdio: 'ignore' });
+}
+
+test('typing: to the others only, at most once per 3 s; still emitted with memcached down', async () => {
+  const a = await registerUser('ta'), b = await registerUser('tb'), x = await registerUser('tx');
+  const c = await direct(a, b);
+  const t1 = await api('POST', `/conversations/${c.id}/typing`, { token: a.token, body: {} });
+  assert.equal(t1.status, 204);
+  const t2 = await api('POST', `/conversations/${c.id}/typing`, { token: a.token, body: {} });
+  assert.equal(t2.status, 204);
+  const ev = events(b.id, 'typing', `AND conversation_id = ${c.id}`);
+  assert.equal(ev.length, 1, 'the second typing within 3 s emitted nothing');
+  assert.deepEqual(ev[0].payload, { user_id: a.id, expires_in: 5 });
+  assert.equal(events(a.id, 'typing').length, 0, 'not to the typist');
+  expectProblem(assert, await api('POST', `/conversations/${c.id}/typing`, { token: x.token, body: {} }), 404);
+  expectProblem(assert, await api('POST', `/conversations/${c.id}/typing`, { token: a.token, body: { typing: true } }), 400);
+  // After the window a new event goes out.
+  await sleep(3200);
+  await api('POST', `/conversations/${c.id}/typing`, { token: a.token, body: {} });
+  assert.equal(events(b.id, 'typing', `AND conversation_id = ${c.id}`).length, 2);
+  // Without memcached every call emits (correctness over economy); sending
+  // and reading still work.
+  stack('mc-stop');
+  try {
+    await api('POST', `/conversations/${c.id}/typing`, { token: b.token, body: {} });
+    await api('POST', `/conversations/${c.id}/typing`, { token: b.token, body: {} });
+    assert.equal(events(a.id, 'typing', `AND conversation_id = ${c.id}`).length, 2);
+    const m = await send(b, c, 'still works');
+    const h = await api('GET', `/conversations/${c.id}/messages`, { token: a.token });
+    assert.equal(h.body.messages.at(-1).id, m.id);
+  } finally {
+    stack('mc-start');
+  }
+});
