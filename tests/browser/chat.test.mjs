@@ -180,6 +180,27 @@ test('reload keeps you logged in and resumes the stream without losing or repeat
   await B.context.close();
 });
 
+test('the conversation list reorders and counts unread messages live', async () => {
+  const me = await makeUser('ord', 'Oscar Order');
+  const first = await makeUser('orf', 'Fay First');
+  const second = await makeUser('ors', 'Sol Second');
+  const c1 = await api('POST', '/conversations', { token: first.token, body: { type: 'direct', member_ids: [me.id] } });
+  const c2 = await api('POST', '/conversations', { token: second.token, body: { type: 'direct', member_ids: [me.id] } });
+  await api('POST', `/conversations/${c1.id}/messages`, { token: first.token, body: { client_id: 'o1', body: 'older news' } });
+  await api('POST', `/conversations/${c2.id}/messages`, { token: second.token, body: { client_id: 'o2', body: 'newer news' } });
+  const A = await signedIn(browser, me);
+  const a = A.page;
+  const titles = () => a.locator('.conv-item .conv-title').allTextContents();
+  await conversationItem(a, 'Fay First').waitFor();
+  assert.deepEqual(await titles(), ['Sol Second', 'Fay First']);
+  await api('POST', `/conversations/${c1.id}/messages`, { token: first.token, body: { client_id: 'o3', body: 'breaking news' } });
+  await conversationItem(a, 'Fay First').getByText('breaking news').waitFor();
+  assert.deepEqual(await titles(), ['Fay First', 'Sol Second']);
+  await conversationItem(a, 'Fay First').locator('.badge', { hasText: '2' }).waitFor();
+  assert.equal(await a.title(), '(2) Messenger');
+  await A.context.close();
+});
+
 test('when Server-Sent Events are blocked, long-poll still delivers in real time', async () => {
   const { ub, A, B } = await directPair('lp', 'lq', ['Polly Poll', 'Quinn Query']);
   const b = B.page;

@@ -131,8 +131,11 @@ async function start(me) {
   cleanups.push(() => window.removeEventListener('offline', onOffline));
   store.on('removed', (id) => { if (chat.convId === id) { closeConv(); toast('You are no longer in that conversation.'); } });
 
+  // The stream's starting point is taken before the snapshot, so nothing
+  // that happens in between is missed. If that fails, the stream takes it
+  // later and reloads the snapshot then.
+  try { await stream.prime(); } catch { stream.resyncOnPrime = true; }
   try {
-    await stream.prime();
     await store.loadConversations();
   } catch (e) {
     if (mySession !== session) return;

@@ -33,6 +33,7 @@ export class EventStream {
     this.status = 'connecting';
     this.backoff = 0;
     this.wakeUp = null;
+    this.resyncOnPrime = false;
     this.onOnline = () => this.reconnectNow();
   }
 
@@ -106,7 +107,10 @@ export class EventStream {
   async run() {
     while (!this.stopped) {
       try {
-        if (!this.cursor) await this.prime();
+        if (!this.cursor) {
+          await this.prime();
+          if (this.resyncOnPrime) { this.resyncOnPrime = false; await this.onResync(); }
+        }
         if (this.mode === 'poll' && typeof EventSource === 'function' && Date.now() - this.pollSince > SSE_RETRY_AFTER_MS) {
           this.mode = 'sse';
           this.sseFailures = 0;

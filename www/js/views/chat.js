@@ -87,14 +87,16 @@ export function createChat({ onBack, onInfo }) {
     const intro = h('div.chat-intro', { hidden: true });
     const list = h('div.msg-list');
     const scroller = h('div.msg-scroll', { role: 'log', 'aria-label': 'Messages', tabindex: '0' }, histState, intro, list);
+    const jump = h('button.jump', { type: 'button', 'aria-label': 'Jump to the latest message', title: 'Latest', hidden: true,
+      on: { click: () => { scroller.scrollTop = scroller.scrollHeight; view.input.focus(); } } }, icon('down'));
     const typing = h('div.typing-row', { 'aria-live': 'polite' });
     const ctx = h('div.composer-ctx', { hidden: true });
     const input = h('textarea', { rows: 1, placeholder: 'Aa', 'aria-label': 'Message', maxLength: MAX_BODY + 500 });
     const count = h('span.char-count', { hidden: true, 'aria-live': 'polite' });
     const send = h('button.icon-btn.send', { type: 'submit', 'aria-label': 'Send', title: 'Send (Enter)', disabled: true }, icon('send'));
     const form = h('form.composer', { 'aria-label': 'Write a message' }, input, count, send);
-    clear(root).append(h('section.chat-view', { class: 'main-inner' }, head, scroller, typing, ctx, form));
-    view = { head, avatarSlot, title, sub, histState, intro, list, scroller, typing, ctx, input, send, count, form };
+    clear(root).append(h('section.chat-view', head, h('div.msg-wrap', scroller, jump), typing, ctx, form));
+    view = { head, avatarSlot, title, sub, histState, intro, list, scroller, jump, typing, ctx, input, send, count, form };
 
     input.value = drafts.get(convId) || '';
     form.addEventListener('submit', (e) => { e.preventDefault(); submit(); });
@@ -472,6 +474,7 @@ export function createChat({ onBack, onInfo }) {
   }
   function onScroll() {
     closeMenu();
+    if (view) view.jump.hidden = isNearBottom();
     maybeMarkRead();
   }
   document.addEventListener('visibilitychange', maybeMarkRead);
