@@ -92,8 +92,12 @@ async function start(me) {
       const s = stream;
       if (s) s.stop();
       await api.logout();
-      try { sessionStorage.removeItem('messenger.cursor.' + me.id); } catch { /* ignore */ }
       teardown();
+      // Nothing of this account stays behind on a shared computer.
+      try {
+        sessionStorage.removeItem('messenger.cursor.' + me.id);
+        localStorage.removeItem('messenger.outbox.' + me.id);
+      } catch { /* ignore */ }
       showAuth();
     },
   });
@@ -110,14 +114,18 @@ async function start(me) {
     shell.classList.add('chat-open');
     store.emit('list');
     chat.open(id, msg).then(() => { if (!msg) chat.focusComposer(); });
-    if (history.state?.conv !== id) history.pushState({ conv: id }, '', `#/c/${id}`);
+    // At most one history entry for "in a chat", so Back returns to the list.
+    if (history.state?.conv !== id) {
+      if (history.state?.conv != null) history.replaceState({ conv: id }, '', `#/c/${id}`);
+      else history.pushState({ conv: id }, '', `#/c/${id}`);
+    }
   }
   function closeConv() {
     state.activeId = null;
     shell.classList.remove('chat-open');
     chat.close();
     store.emit('list');
-    if (location.hash) history.pushState({}, '', location.pathname);
+    if (location.hash) history.replaceState({}, '', location.pathname);
   }
   window.onpopstate = () => {
     const m = /^#\/c\/(\d+)$/.exec(location.hash);

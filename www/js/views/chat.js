@@ -22,6 +22,7 @@ export function createChat({ onBack, onInfo }) {
   let rowCache = new Map();
   let forceBottom = false;
   let presenceTimer = null;
+  let observer = null;
   const drafts = new Map();
 
   function placeholder() {
@@ -71,6 +72,7 @@ export function createChat({ onBack, onInfo }) {
     convId = null;
     view = null;
     clearInterval(presenceTimer);
+    if (observer) { observer.disconnect(); observer = null; }
     placeholder();
   }
 
@@ -103,9 +105,11 @@ export function createChat({ onBack, onInfo }) {
     input.addEventListener('keydown', onKey);
     input.addEventListener('input', onInput);
     scroller.addEventListener('scroll', onScroll, { passive: true });
-    new IntersectionObserver((entries) => {
+    if (observer) observer.disconnect();
+    observer = new IntersectionObserver((entries) => {
       if (entries.some((e) => e.isIntersecting)) loadOlder();
-    }, { root: scroller, rootMargin: '200px 0px 0px 0px' }).observe(histState);
+    }, { root: scroller, rootMargin: '200px 0px 0px 0px' });
+    observer.observe(histState);
     presenceTimer = setInterval(renderHeader, 30000);
     onInput();
   }

@@ -177,8 +177,8 @@ export async function convInfoDialog(convId, { onLeft }) {
     try {
       await api.del(`/conversations/${convId}/members/${state.me.id}`);
       dlg.close();
-      store.removeConv(convId);
       onLeft(convId);
+      store.removeConv(convId);
     } catch (e) { toast(api.friendlyError(e)); }
   }
   const offs = [store.on('conv', (id) => { if (id === convId) render(); }), store.on('presence', render), store.on('users', render)];
