@@ -75,6 +75,22 @@ test('edit profile: display name and about', async () => {
   assert.equal(me.about, 'Loves tea and trains');
   // The account button now carries the new initials.
   await page.getByRole('button', { name: 'Account menu' }).filter({ hasText: 'AN' }).waitFor();
+
+  // Change the password: a wrong current one is refused, the right one works.
+  await page.getByRole('button', { name: 'Account menu' }).click();
+  await page.getByRole('menuitem', { name: 'Edit profile' }).click();
+  const pw = page.getByRole('form', { name: 'Change password' });
+  await pw.getByLabel('Current password').fill('not-my-password');
+  await pw.getByLabel('New password').fill('a-brand-new-password');
+  await pw.getByRole('button', { name: 'Change password' }).click();
+  await pw.getByRole('alert').filter({ hasText: 'not right' }).waitFor();
+  await pw.getByLabel('Current password').fill(u.password);
+  await pw.getByRole('button', { name: 'Change password' }).click();
+  await page.getByText('Password changed').waitFor();
+  await api('POST', '/auth/login', { body: { username: u.username, password: 'a-brand-new-password' } });
+  // This device stays signed in.
+  await page.reload();
+  await page.getByRole('heading', { name: 'Chats' }).waitFor();
   await context.close();
 });
 

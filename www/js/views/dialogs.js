@@ -213,7 +213,29 @@ export function profileDialog() {
   h('div.profile-card', userAvatar(me, 'l'), h('p', '@' + me.username)),
   h('label.field', h('span', 'Display name'), name),
   h('label.field', h('span', 'About'), about), err);
-  const dlg = openDialog({ title: 'Edit profile', body: form, foot: [h('button.btn', { type: 'button', on: { click: () => dlg.close() } }, 'Cancel'), save] });
+  // Password change (other devices are signed out by the server).
+  const cur = h('input', { type: 'password', autocomplete: 'current-password' });
+  const next = h('input', { type: 'password', autocomplete: 'new-password', minLength: 8 });
+  const pwErr = h('p.form-error', { role: 'alert' });
+  const pwBtn = h('button.btn', { type: 'submit' }, 'Change password');
+  const pwForm = h('form.sect', { 'aria-label': 'Change password', on: { submit: async (e) => {
+    e.preventDefault();
+    pwErr.textContent = '';
+    if (!cur.value || next.value.length < 8) { pwErr.textContent = 'Enter your current password and a new one of at least 8 characters.'; return; }
+    pwBtn.disabled = true;
+    try {
+      await api.patch('/me', { current_password: cur.value, new_password: next.value });
+      cur.value = ''; next.value = '';
+      toast('Password changed. Your other devices were signed out.');
+    } catch (ex) {
+      pwErr.textContent = ex instanceof api.ApiError && ex.status === 403 ? 'Your current password is not right.' : api.friendlyError(ex);
+    }
+    pwBtn.disabled = false;
+  } } },
+  h('h3', 'Change password'),
+  h('label.field', h('span', 'Current password'), cur),
+  h('label.field', h('span', 'New password'), next), pwErr, pwBtn);
+  const dlg = openDialog({ title: 'Edit profile', body: [form, pwForm], foot: [h('button.btn', { type: 'button', on: { click: () => dlg.close() } }, 'Cancel'), save] });
   name.focus();
 }
 
