@@ -142,3 +142,34 @@ test('the API reference renders from openapi.json without external resources', a
   await shot(page, 'docs');
   await context.close();
 });
+
+test('the web app keeps to its Content Security Policy: no inline scripts, styles or handlers', async () => {
+  const fs = await import('node:fs');
+  const path = await import('node:path');
+  const { ROOT } = await import('./lib.mjs');
+  const files = [];
+  const walk = (d) => {
+    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) walk(p); else if (/\.(html|js|css)$/.test(e.name)) files.push(p);
+    }
+  };
+  walk(path.join(ROOT, 'www'));
+  assert.ok(files.length > 5);
+  for (const f of files) {
+    const text = fs.readFileSync(f, 'utf8');
+    const rel = path.relative(ROOT, f);
+    if (f.endsWith('.html')) {
+      assert.doesNotMatch(text, /<script(?![^>]*\bsrc=)[^>]*>/i, `${rel}: inline <script>`);
+      assert.doesNotMatch(text, /<style/i, `${rel}: <style> element`);
+      assert.doesNotMatch(text, /\sstyle=/i, `${rel}: style attribute`);
+      assert.doesNotMatch(text, /\son[a-z]+=/i, `${rel}: inline event handler`);
+      assert.doesNotMatch(text, /(src|href)=["']?(https?:)?\/\//i, `${rel}: external resource`);
+    } else if (f.endsWith('.js')) {
+      assert.doesNotMatch(text, /innerHTML|outerHTML|insertAdjacentHTML|document\.write|setAttribute\(['"]style|\beval\(|new Function/, `${rel}: unsafe DOM or code API`);
+      assert.doesNotMatch(text, /https?:\/\/(?!www\.w3\.org\/2000\/svg)/, `${rel}: external URL`);
+    } else {
+      assert.doesNotMatch(text, /@import|url\(\s*['"]?(https?:)?\/\//i, `${rel}: external stylesheet or font`);
+    }
+  }
+});

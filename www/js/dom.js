@@ -1,4 +1,4 @@
-// Small DOM helpers: element creation without innerHTML (all text goes
+// Small DOM helpers: element creation from text nodes only (all text goes
 // through textContent, so message bodies can never inject markup), icons,
 // and keyed reconciliation of child lists.
 
