@@ -13,6 +13,20 @@ const QUICK = ['👍', '❤️', '😂', '😮', '😢', '🙏'];
 const MAX_BODY = 4000;
 const GROUP_GAP_MS = 5 * 60 * 1000;
 
+// Message text with web links made clickable (text nodes only; http/https only).
+const URL_RE = /\bhttps?:\/\/[^\s<>"']+[^\s<>"'.,;:!?)\]]/g;
+function linkify(text) {
+  const out = [];
+  let last = 0;
+  for (const m of text.matchAll(URL_RE)) {
+    if (m.index > last) out.push(text.slice(last, m.index));
+    out.push(h('a', { href: m[0], target: '_blank', rel: 'noopener noreferrer nofollow' }, m[0]));
+    last = m.index + m[0].length;
+  }
+  out.push(text.slice(last));
+  return out;
+}
+
 export function createChat({ onBack, onInfo }) {
   const root = h('main.main', { 'aria-label': 'Conversation' });
   let convId = null;
@@ -23,6 +37,7 @@ export function createChat({ onBack, onInfo }) {
   let forceBottom = false;
   let presenceTimer = null;
   let observer = null;
+  let unreadFrom = null;  // "New messages" goes above the first message after this seq
   const drafts = new Map();
 
   function placeholder() {
@@ -44,6 +59,8 @@ export function createChat({ onBack, onInfo }) {
     if (convId !== id) {
       if (convId != null && view) drafts.set(convId, view.input.value);
       convId = id;
+      const cc = state.convs.get(id);
+      unreadFrom = cc && cc.unread_count ? cc.last_read_seq || 0 : null;
       replyTo = null; editing = null;
       rowCache = new Map();
       build();
@@ -176,6 +193,10 @@ export function createChat({ onBack, onInfo }) {
         prev = m;
         continue;
       }
+      if (unreadFrom != null && m.seq != null && m.seq > unreadFrom && m.sender_id !== state.me.id && !rows.newMarked) {
+        rows.newMarked = true;
+        rows.push(cached(used, 'new', unreadFrom, () => h('div.new-sep', { role: 'separator', 'aria-label': 'New messages' }, h('span', 'New messages'))));
+      }
       const first = !prev || !sameGroup(prev, m);
       const last = !next || !sameGroup(m, next);
       rows.push(messageRow(c, m, first, last, used));
@@ -285,7 +306,7 @@ export function createChat({ onBack, onInfo }) {
         bubble.append(h('button.quote', { type: 'button', 'aria-label': `Reply to ${reply.name || 'a message'}: ${reply.text}`, on: { click: () => jumpTo(m.reply_to) } },
           reply.name ? h('strong', reply.name) : null, reply.text.slice(0, 140)));
       }
-      bubble.append(h('span.text', deleted ? (mine ? 'You unsent a message' : 'This message was deleted') : m.body));
+      bubble.append(h('span.text', deleted ? (mine ? 'You unsent a message' : 'This message was deleted') : linkify(m.body || '')));
       const meta = h('span.meta', m.edited_at && !deleted ? h('span.edited', 'Edited ·') : null,
         h('time', { datetime: m.created_at, title: fullTime(m.created_at) }, timeOfDay(m.created_at)));
       if (mine && !deleted) meta.append(tick(status));
