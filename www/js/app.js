@@ -67,6 +67,7 @@ async function start(me) {
   state.me = { ...me };
   state.outbox = new Outbox(me.id, {
     onChange: (convId) => { store.emit('outbox', convId); store.emit('list'); },
+    beforeSend: () => store.typingSettled(),
     onSent: (msg) => { store.putMessage(msg); store.emit('chat', msg.conversation_id); store.emit('list'); },
   });
   stream = new EventStream({

@@ -4,7 +4,8 @@
 import * as api from './api.js';
 
 export class Outbox {
-  constructor(userId, { onChange, onSent }) {
+  constructor(userId, { onChange, onSent, beforeSend }) {
+    this.beforeSend = beforeSend || (() => Promise.resolve());
     this.key = 'messenger.outbox.' + userId;
     this.onChange = onChange;
     this.onSent = onSent;
@@ -87,6 +88,7 @@ export class Outbox {
           const body = { client_id: it.client_id, kind: 'text', body: it.body };
           if (it.reply_to) body.reply_to = it.reply_to;
           try {
+            await this.beforeSend();
             const msg = await api.post(`/conversations/${it.conversation_id}/messages`, body);
             this.failures = 0;
             this.onSent(msg);

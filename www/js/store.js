@@ -333,7 +333,16 @@ export function sendTyping(convId) {
   const now = Date.now();
   if (now - (lastTypingSent.get(convId) || 0) < 3000) return;
   lastTypingSent.set(convId, now);
-  api.post(`/conversations/${convId}/typing`, {}).catch(() => {});
+  const p = api.post(`/conversations/${convId}/typing`, {}).catch(() => {});
+  typingInFlight = p;
+  p.finally(() => { if (typingInFlight === p) typingInFlight = null; });
+}
+// A send waits (briefly) for a typing notice still on its way, so the others
+// never see "typing…" arrive after the message itself.
+let typingInFlight = null;
+export function typingSettled() {
+  if (!typingInFlight) return Promise.resolve();
+  return Promise.race([typingInFlight, new Promise((r) => setTimeout(r, 1500))]);
 }
 export function typingSent(convId) { lastTypingSent.delete(convId); }
 
