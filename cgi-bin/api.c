@@ -9,6 +9,7 @@
 #include "app/app.h"
 #include "auth/auth.h"
 #include "chat/chat.h"
+#include "events/presence.h"
 #include "http/http.h"
 #include "ops/ops.h"
 
@@ -27,6 +28,8 @@ static const struct route routes[] = {
 	{"GET", "/users/{}", auth_user_get, ROUTE_AUTH},
 	{"GET", "/sessions", auth_sessions_list, ROUTE_AUTH},
 	{"DELETE", "/sessions/{}", auth_session_delete, ROUTE_AUTH},
+	/* presence: see lib/events/presence.c */
+	{"GET", "/users/{}/presence", presence_get, ROUTE_AUTH},
 	/* conversations and messages: see lib/chat */
 	{"POST", "/conversations", conv_create, ROUTE_AUTH | ROUTE_JSON},
 	{"GET", "/conversations", conv_list, ROUTE_AUTH},

@@ -4,6 +4,7 @@
  */
 #include "app/app.h"
 #include "auth/auth.h"
+#include "events/feed.h"
 #include "http/http.h"
 #include "ops/ops.h"
 #include "util/config.h"
@@ -11,6 +12,10 @@
 
 static const struct route routes[] = {
 	{"GET", "/health", ops_health, 0},
+	{"GET", "/events", feed_poll, ROUTE_AUTH},
+	/* Authenticates itself: a single-use ticket or the Authorization header. */
+	{"GET", "/events/stream", feed_stream, 0},
+	{"POST", "/events/ticket", feed_ticket, ROUTE_AUTH},
 };
 
 int main(void)

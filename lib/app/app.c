@@ -55,13 +55,28 @@ void app_after(struct req *req)
 	}
 }
 
-struct db *app_db(struct req *req)
+struct db *app_db_try(struct req *req)
 {
 	struct app *a = req->app;
 	if (a->db == NULL)
 		a->db = a->pooled ? db_pool_acquire() : db_open();
-	if (a->db == NULL)
+	return a->db;
+}
+
+struct db *app_db(struct req *req)
+{
+	struct app *a = req->app;
+	if (app_db_try(req) == NULL)
 		resp_problem(req, 503, "database_unavailable",
 			"The database is not reachable; try again shortly.");
 	return a->db;
+}
+
+void app_db_release(struct req *req)
+{
+	struct app *a = req->app;
+	if (a == NULL || a->db == NULL || !a->pooled)
+		return;
+	db_pool_release(a->db);
+	a->db = NULL;
 }

@@ -27,4 +27,11 @@ void app_after(struct req *req);
 /* The request's database connection, or NULL after answering 503. */
 struct db *app_db(struct req *req);
 
+/* Like app_db() but answers nothing on failure (for streams whose headers
+ * are already sent). */
+struct db *app_db_try(struct req *req);
+/* Gives the request's connection back (to the pool, in threaded processes)
+ * before the request waits; app_db() takes one again when needed. */
+void app_db_release(struct req *req);
+
 #endif

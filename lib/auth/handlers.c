@@ -110,6 +110,8 @@ static int emit_profile_changed(struct db *db, struct arena *a, int64_t uid)
 	return rc;
 }
 
+static int verify_my_password(struct req *req, struct db *db, const char *password);
+
 static int token_ttl(void)
 {
 	return (int)config_int("access_token_ttl", 900);
@@ -373,7 +375,6 @@ void auth_me_patch(struct req *req)
 	static const char *const allowed[] = {"display_name", "about",
 		"current_password", "new_password", NULL};
 	const char *display, *about, *cur, *newpw;
-	int64_t avatar = -1; /* unchanged: avatars arrive with media uploads */
 	if (json_req_only(req, req->json, allowed) < 0 ||
 	    json_req_str(req, req->json, "display_name", 0, 1, 256, &display) < 0 ||
 	    json_req_str(req, req->json, "about", 0, 0, 1200, &about) < 0 ||
@@ -406,31 +407,40 @@ void auth_me_patch(struct req *req)
 	if (db == NULL)
 		return;
 	if (newpw != NULL) {
-		struct user u;
-		const char *hash = NULL;
-		if (users_get(db, req->arena, req->user_id, &u) != 1 ||
-		    users_by_username(db, req->arena, u.username, &u, &hash) != 1) {
-			resp_problem(req, 500, "internal", NULL);
+		if (!verify_my_password(req, db, cur))
 			return;
-		}
-		if (!auth_check_password(hash, cur)) {
-			resp_problem(req, 403, "wrong_password", "The current password is wrong.");
-			return;
-		}
+		/* A new password signs out every other device. */
 		char nh[crypto_pwhash_STRBYTES];
-		if (auth_hash_password(newpw, nh) < 0 || users_set_password(db, req->user_id, nh) < 0) {
+		if (auth_hash_password(newpw, nh) < 0 || users_set_password(db, req->user_id, nh) < 0 ||
+		    sessions_revoke_others(db, req->user_id, req->session_id) < 0) {
 			resp_problem(req, 500, "internal", NULL);
 			return;
 		}
 	}
-	if ((display || about || avatar >= 0) &&
-	    users_update(db, req->user_id, display, about, avatar) < 0) {
+	if ((display || about) && users_update(db, req->user_id, display, about, -1) < 0) {
 		resp_problem(req, 500, "internal", NULL);
 		return;
 	}
-	if (display || about || avatar >= 0)
+	if (display || about)
 		emit_profile_changed(db, req->arena, req->user_id);
 	send_user(req, db, req->user_id, 200);
+}
+
+/* 1 when password is the caller's; otherwise answers (403 or 500) and 0. */
+static int verify_my_password(struct req *req, struct db *db, const char *password)
+{
+	struct user u;
+	const char *hash = NULL;
+	if (users_get(db, req->arena, req->user_id, &u) != 1 ||
+	    users_by_username(db, req->arena, u.username, &u, &hash) != 1) {
+		resp_problem(req, 500, "internal", NULL);
+		return 0;
+	}
+	if (!auth_check_password(hash, password)) {
+		resp_problem(req, 403, "wrong_password", "The password is wrong.");
+		return 0;
+	}
+	return 1;
 }
 
 /* DELETE /me  {password} */
@@ -444,17 +454,8 @@ void auth_me_delete(struct req *req)
 	struct db *db = app_db(req);
 	if (db == NULL)
 		return;
-	struct user u;
-	const char *hash = NULL;
-	if (users_get(db, req->arena, req->user_id, &u) != 1 ||
-	    users_by_username(db, req->arena, u.username, &u, &hash) != 1) {
-		resp_problem(req, 500, "internal", NULL);
+	if (!verify_my_password(req, db, password))
 		return;
-	}
-	if (!auth_check_password(hash, password)) {
-		resp_problem(req, 403, "wrong_password", "The password is wrong.");
-		return;
-	}
 	if (users_delete(db, req->user_id) < 0) {
 		resp_problem(req, 500, "internal", NULL);
 		return;

@@ -307,14 +307,10 @@ void conv_list(struct req *req)
 {
 	const char *lim = req_query(req, "limit");
 	const char *cursor = req_query(req, "cursor");
-	long limit = LIST_DEFAULT;
-	if (lim != NULL) {
-		char *end;
-		limit = strtol(lim, &end, 10);
-		if (*lim == '\0' || *end != '\0' || limit < 1 || limit > LIST_MAX) {
-			resp_problem(req, 400, "invalid_query", "limit must be 1-100.");
-			return;
-		}
+	int64_t limit = LIST_DEFAULT;
+	if (lim != NULL && chat_parse_uint(lim, 1, LIST_MAX, &limit) < 0) {
+		resp_problem(req, 400, "invalid_query", "limit must be 1-100.");
+		return;
 	}
 	int64_t ms = 0, id = 0;
 	if (cursor != NULL && chat_cursor_parse(cursor, &ms, &id) < 0) {

@@ -427,6 +427,12 @@ int db_errno(struct db *db)
 	return db->last_errno;
 }
 
+int db_is_down(struct db *db)
+{
+	return db->conn == NULL || is_conn_lost(db->last_errno) ||
+	       db->last_errno == CR_CONNECTION_ERROR || db->last_errno == CR_UNKNOWN_HOST;
+}
+
 int db_in_tx(struct db *db)
 {
 	return db->in_tx;

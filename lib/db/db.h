@@ -51,6 +51,8 @@ const char *db_peek(struct db *db, int col, size_t *len);
 uint64_t db_affected(struct db *db);
 int64_t db_insert_id(struct db *db);
 int db_errno(struct db *db);
+/* 1 when the last error was an unreachable or lost server (answer 503). */
+int db_is_down(struct db *db);
 
 /* Runs fn inside BEGIN/COMMIT, retrying on deadlock, lock wait timeout and a
  * lost connection (up to 5 times). fn returns 0 to commit, -1 on error

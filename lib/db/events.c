@@ -33,6 +33,21 @@ static const char *const SQL_READ =
 	"DATE_FORMAT(created_at, '%Y-%m-%d %H:%i:%s.%f') FROM user_events "
 	"WHERE user_id = ? AND seq > ? ORDER BY seq LIMIT ?";
 
+/* Rendering message events from the messages' current state. The subquery
+ * picks the range of events just read, so one query serves a whole batch. */
+#define REFS_IN_RANGE \
+	"(SELECT ref_id FROM user_events WHERE user_id = ? AND seq > ? AND seq <= ? " \
+	"AND ref_id IS NOT NULL AND payload IS NULL)"
+static const char *const SQL_READ_MESSAGES =
+	"SELECT m.id, m.conversation_id, m.seq, m.sender_id, COALESCE(m.reply_to, 0), m.client_id, "
+	"m.kind, m.body, DATE_FORMAT(m.created_at, '%Y-%m-%d %H:%i:%s.%f'), "
+	"DATE_FORMAT(m.edited_at, '%Y-%m-%d %H:%i:%s.%f'), "
+	"DATE_FORMAT(m.deleted_at, '%Y-%m-%d %H:%i:%s.%f') FROM messages m "
+	"WHERE m.id IN " REFS_IN_RANGE " ORDER BY m.id";
+static const char *const SQL_READ_REACTIONS =
+	"SELECT r.message_id, r.user_id, r.emoji FROM reactions r WHERE r.message_id IN "
+	REFS_IN_RANGE " ORDER BY r.message_id, r.emoji, r.created_at, r.user_id";
+
 /* Pruning: find the newest expired seq per user in a batch, then delete. */
 static const char *const SQL_PRUNE_FIND =
 	"SELECT user_id, MAX(seq) FROM user_events WHERE created_at < NOW(3) - INTERVAL ? DAY "
@@ -127,6 +142,65 @@ int events_read(struct db *db, struct arena *a, int64_t uid, int64_t after, int 
 		e->payload = db_str(db, 4, a, NULL);
 		e->created_at = db_str(db, 5, a, NULL);
 	}
+	return rc < 0 ? -1 : n;
+}
+
+/* Grows an arena array of elements of size sz to hold one more. */
+static void *grow(struct arena *a, void *arr, int n, int *cap, size_t sz)
+{
+	if (n < *cap)
+		return arr;
+	int ncap = *cap ? *cap * 2 : 16;
+	void *g = arena_alloc(a, sz * (size_t)ncap);
+	if (n > 0)
+		memcpy(g, arr, sz * (size_t)n);
+	*cap = ncap;
+	return g;
+}
+
+int events_messages(struct db *db, struct arena *a, int64_t uid, int64_t after, int64_t upto,
+	struct event_msg **out)
+{
+	*out = NULL;
+	if (db_exec(db, SQL_READ_MESSAGES, "iii", uid, after, upto) < 0)
+		return -1;
+	struct event_msg *v = NULL;
+	int n = 0, cap = 0, rc;
+	while ((rc = db_next(db)) > 0) {
+		v = grow(a, v, n, &cap, sizeof(*v));
+		struct event_msg *m = &v[n++];
+		m->id = db_int(db, 0);
+		m->conversation_id = db_int(db, 1);
+		m->seq = db_int(db, 2);
+		m->sender_id = db_int(db, 3);
+		m->reply_to = db_int(db, 4);
+		m->client_id = db_str(db, 5, a, NULL);
+		m->kind = db_str(db, 6, a, NULL);
+		m->body = db_str(db, 7, a, NULL);
+		m->created_at = db_str(db, 8, a, NULL);
+		m->edited_at = db_str(db, 9, a, NULL);
+		m->deleted_at = db_str(db, 10, a, NULL);
+	}
+	*out = v;
+	return rc < 0 ? -1 : n;
+}
+
+int events_reactions(struct db *db, struct arena *a, int64_t uid, int64_t after, int64_t upto,
+	struct event_reaction **out)
+{
+	*out = NULL;
+	if (db_exec(db, SQL_READ_REACTIONS, "iii", uid, after, upto) < 0)
+		return -1;
+	struct event_reaction *v = NULL;
+	int n = 0, cap = 0, rc;
+	while ((rc = db_next(db)) > 0) {
+		v = grow(a, v, n, &cap, sizeof(*v));
+		v[n].message_id = db_int(db, 0);
+		v[n].user_id = db_int(db, 1);
+		v[n].emoji = db_str(db, 2, a, NULL);
+		n++;
+	}
+	*out = v;
 	return rc < 0 ? -1 : n;
 }
 

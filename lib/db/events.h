@@ -40,11 +40,42 @@ struct event_row {
 	const char *created_at;
 };
 
+/* The current state of a message referenced by an event (ref_id). */
+struct event_msg {
+	int64_t id;
+	int64_t conversation_id;
+	int64_t seq;
+	int64_t sender_id;
+	int64_t reply_to;		/* 0 when none */
+	const char *client_id;
+	const char *kind;
+	const char *body;		/* NULL when none */
+	const char *created_at;
+	const char *edited_at;		/* NULL when never edited */
+	const char *deleted_at;		/* NULL unless deleted */
+};
+
+/* One reaction of one user on a referenced message. */
+struct event_reaction {
+	int64_t message_id;
+	int64_t user_id;
+	const char *emoji;
+};
+
 /* Head of a user's log: 1 found, 0 unknown user, -1 error. */
 int events_head(struct db *db, int64_t uid, int64_t *last_seq, int64_t *min_seq);
 /* Up to max events after `after`, oldest first. Returns the count or -1. */
 int events_read(struct db *db, struct arena *a, int64_t uid, int64_t after, int max,
 	struct event_row *out);
+/* The messages referenced by uid's message events (ref_id set, payload
+ * NULL) with after < seq <= upto, ordered by id. *out is an arena array
+ * owned by the caller's arena. Returns the count or -1. */
+int events_messages(struct db *db, struct arena *a, int64_t uid, int64_t after, int64_t upto,
+	struct event_msg **out);
+/* The reactions on those messages, ordered by message id, emoji, time.
+ * Returns the count or -1. */
+int events_reactions(struct db *db, struct arena *a, int64_t uid, int64_t after, int64_t upto,
+	struct event_reaction **out);
 /* Deletes events older than `days` (and, sooner, ephemeral types older than
  * `ephemeral_s` seconds), raising each user's min_seq. Returns rows deleted. */
 int64_t events_prune(struct db *db, int days, int ephemeral_s, int batch);

@@ -58,6 +58,8 @@ static const char *const SQL_SESSION_REVOKE_ANY =
 	"UPDATE sessions SET revoked_at = NOW(3) WHERE id = ? AND revoked_at IS NULL";
 static const char *const SQL_SESSION_REVOKE_ALL =
 	"UPDATE sessions SET revoked_at = NOW(3) WHERE user_id = ? AND revoked_at IS NULL";
+static const char *const SQL_SESSION_REVOKE_OTHERS =
+	"UPDATE sessions SET revoked_at = NOW(3) WHERE user_id = ? AND id <> ? AND revoked_at IS NULL";
 static const char *const SQL_SESSION_LIST =
 	"SELECT id, user_id, device_name, user_agent, ip, "
 	"DATE_FORMAT(created_at, '%Y-%m-%d %H:%i:%s.%f'), "
@@ -323,6 +325,11 @@ int sessions_revoke(struct db *db, int64_t sid, int64_t uid)
 	if (db_exec(db, SQL_SESSION_REVOKE, "ii", sid, uid) < 0)
 		return -1;
 	return db_affected(db) > 0 ? 1 : 0;
+}
+
+int sessions_revoke_others(struct db *db, int64_t uid, int64_t keep_sid)
+{
+	return db_exec(db, SQL_SESSION_REVOKE_OTHERS, "ii", uid, keep_sid);
 }
 
 int sessions_list(struct db *db, struct arena *a, int64_t uid, int max, struct session *out)

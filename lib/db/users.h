@@ -60,6 +60,8 @@ int sessions_rotate(struct db *db, const unsigned char old_hash[32],
 	const unsigned char new_hash[32], int ttl_days, int64_t *sid, int64_t *uid);
 /* 1 revoked, 0 no such session of that user. */
 int sessions_revoke(struct db *db, int64_t sid, int64_t uid);
+/* Revokes every session of uid except keep_sid. 0 or -1. */
+int sessions_revoke_others(struct db *db, int64_t uid, int64_t keep_sid);
 int sessions_list(struct db *db, struct arena *a, int64_t uid, int max, struct session *out);
 
 /* Fixed-window counter: returns hits in the window so far (this one

@@ -31,6 +31,9 @@ int emit_user(struct db *db, struct emit *e, int64_t uid, const char *type, int6
 	int64_t ref_id, json_object *payload);
 int emit_contacts(struct db *db, struct emit *e, int64_t uid, const char *type,
 	json_object *payload);
+/* Like emit_contacts, without the user themself (presence). */
+int emit_peers(struct db *db, struct emit *e, int64_t uid, const char *type,
+	json_object *payload);
 /* Rings the doorbells of everyone appended to (after the commit). */
 void emit_wake(struct emit *e);
 

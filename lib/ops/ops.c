@@ -9,8 +9,10 @@
 void ops_health(struct req *req)
 {
 	struct app *a = req->app;
+	/* In the threaded events process the connection comes from the pool
+	 * (app_after gives it back there). */
 	if (a->db == NULL)
-		a->db = db_open();
+		a->db = a->pooled ? db_pool_acquire() : db_open();
 	int db_ok = a->db != NULL && db_health(a->db) == 0;
 	char *v = NULL;
 	int mc = cache_get("m:health", req->arena, &v, NULL);

@@ -201,8 +201,12 @@ test('PATCH /me changes profile and password; bad input changes nothing', async 
   const me = await api('GET', '/me', { token: u.token });
   assert.equal(me.body.display_name, 'New Name');
   assert.equal(me.body.about, 'Hello there');
+  const other = await api('POST', '/auth/login', { body: { username: u.username, password: u.password, device_name: 'other' } });
   const ok = await api('PATCH', '/me', { token: u.token, body: { current_password: u.password, new_password: 'brand-new-password' } });
   assert.equal(ok.status, 200);
+  // The device that changed it stays signed in; every other device is signed out.
+  assert.equal((await api('GET', '/me', { token: u.token })).status, 200);
+  expectProblem(assert, await api('GET', '/me', { token: other.body.access_token }), 401);
   expectProblem(assert, await api('POST', '/auth/login', { body: { username: u.username, password: u.password } }), 401);
   assert.equal((await api('POST', '/auth/login', { body: { username: u.username, password: 'brand-new-password' } })).status, 200);
   expectProblem(assert, await api('PATCH', '/me', { body: { about: 'x' } }), 401);

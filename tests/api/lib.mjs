@@ -91,10 +91,11 @@ const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
 // api(method, path, opts) -> {status, headers, body, text}
 //   opts.body: object (sent as JSON) or string/Buffer (sent raw)
 //   opts.token, opts.headers, opts.localAddress, opts.contentType
+//   opts.base: another server (e.g. a second web host) instead of BASE
 //   opts.validate (default true): check against the OpenAPI document
 export function api(method, urlPath, opts = {}) {
   const full = urlPath.startsWith('/api/') || urlPath.startsWith('/') && !urlPath.startsWith(API) && opts.absolute ? urlPath : API + urlPath;
-  const u = new URL(BASE + full);
+  const u = new URL((opts.base || BASE) + full);
   const headers = { ...(opts.headers || {}) };
   let data = null;
   if (opts.body !== undefined) {

@@ -1,0 +1,383 @@
+#include "events/feed.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "app/app.h"
+#include "auth/auth.h"
+#include "chat/chat.h"
+#include "db/events.h"
+#include "db/tickets.h"
+#include "events/presence.h"
+#include "events/render.h"
+#include "util/config.h"
+#include "util/log.h"
+#include "wake/doorbell.h"
+
+#define TICKET_TTL_S 30
+#define HEARTBEAT_MS 15000
+#define DEFAULT_TIMEOUT_S 25
+#define MAX_TIMEOUT_S 60
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t min64(int64_t a, int64_t b)
+{
+	return a < b ? a : b;
+}
+
+/* A cursor is the decimal seq: digits only, at most 18 of them (so it never
+ * overflows). Returns 1 and sets *out, or 0. */
+static int parse_cursor(const char *s, int64_t *out)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > 18)
+		return 0;
+	int64_t v = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return 0;
+		v = v * 10 + (s[i] - '0');
+	}
+	*out = v;
+	return 1;
+}
+
+/* An integer query parameter in [min, max], def when absent. Answers 400
+ * itself. Returns 0 or -1. */
+static int query_int(struct req *req, const char *name, int64_t min, int64_t max, int64_t def,
+	int64_t *out)
+{
+	const char *s = req_query(req, name);
+	*out = def;
+	if (s == NULL)
+		return 0;
+	int64_t v;
+	if (!parse_cursor(s, &v) || v < min || v > max) {
+		resp_problem(req, 400, "invalid_query",
+			arena_printf(req->arena, "%s must be an integer from %lld to %lld.", name,
+				(long long)min, (long long)max));
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+/* A storage failure: 503 when the database is unreachable (clients retry),
+ * else 500. */
+static void db_failed(struct req *req, struct db *db)
+{
+	if (db_is_down(db))
+		resp_problem(req, 503, "database_unavailable",
+			"The database is not reachable; try again shortly.");
+	else
+		resp_problem(req, 500, "internal", NULL);
+}
+
+/* The head of uid's log. Answers itself on error; returns 0 or -1. */
+static int load_head(struct req *req, struct db *db, int64_t uid, int64_t *head, int64_t *min)
+{
+	int r = events_head(db, uid, head, min);
+	if (r < 0) {
+		db_failed(req, db);
+		return -1;
+	}
+	if (r == 0) {
+		*head = 0;
+		*min = 1;
+	}
+	return 0;
+}
+
+/* Validates a client's cursor against the log (DESIGN: the server never
+ * skips a gap silently). Answers 400 or 410 itself; returns 0 or -1. */
+static int check_cursor(struct req *req, const char *s, int64_t head, int64_t min, int64_t *out)
+{
+	int64_t v;
+	if (!parse_cursor(s, &v)) {
+		resp_problem(req, 400, "invalid_cursor", "The cursor is malformed.");
+		return -1;
+	}
+	if (v > head) {
+		resp_problem(req, 400, "invalid_cursor", "The cursor is beyond the end of the log.");
+		return -1;
+	}
+	if (v < min - 1) {
+		json_object *x = json_object_new_object();
+		json_object_object_add(x, "oldest_cursor",
+			json_object_new_string(arena_printf(req->arena, "%lld", (long long)(min - 1))));
+		json_object_object_add(x, "resync", json_object_new_string(
+			"Fetch GET /conversations and history, then GET /events without since."));
+		resp_problem_ext(req, 410, "cursor_expired",
+			"Events after this cursor are no longer kept.", x);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+/* After message.new events reached this reader: delivered receipts. The
+ * events are already written, so a failure here only delays the receipt
+ * until the next batch (delivered_seq never moves backwards). */
+static void mark_delivered(struct req *req, struct arena *a, int64_t uid, const struct rendered *r)
+{
+	if (r->ndl == 0)
+		return;
+	struct db *db = app_db_try(req);
+	if (db == NULL)
+		return;
+	for (int i = 0; i < r->ndl; i++) {
+		if (chat_mark_delivered(db, a, uid, r->dl[i].conversation_id, r->dl[i].seq) < 0)
+			log_warn("events: delivered receipt for user %lld in conversation %lld failed",
+				(long long)uid, (long long)r->dl[i].conversation_id);
+	}
+}
+
+static void answer_batch(struct req *req, json_object *events, int64_t next, int has_more)
+{
+	json_object *o = json_object_new_object();
+	json_object_object_add(o, "events", events);
+	json_object_object_add(o, "next",
+		json_object_new_string(arena_printf(req->arena, "%lld", (long long)next)));
+	json_object_object_add(o, "has_more", json_object_new_boolean(has_more));
+	json_object_object_add(o, "caught_up", json_object_new_boolean(!has_more));
+	resp_json(req, 200, o);
+}
+
+/* GET /events?since=&timeout=&limit= */
+void feed_poll(struct req *req)
+{
+	int64_t timeout, limit, head, min, cur;
+	if (query_int(req, "timeout", 0, MAX_TIMEOUT_S, DEFAULT_TIMEOUT_S, &timeout) < 0 ||
+	    query_int(req, "limit", 1, FEED_MAX_BATCH, FEED_MAX_BATCH, &limit) < 0)
+		return;
+	const char *since = req_query(req, "since");
+	int64_t uid = req->user_id;
+	struct db *db = app_db(req);
+	if (db == NULL)
+		return;
+	presence_refresh(db, req->arena, uid);
+	/* Read the doorbell BEFORE the query: a ring between the query and
+	 * the wait then changes the slot and the wait returns at once. */
+	uint32_t bell = doorbell_read(uid);
+	if (load_head(req, db, uid, &head, &min) < 0)
+		return;
+	if (since == NULL) {
+		/* How a client starts: no events, the head as its cursor. */
+		answer_batch(req, json_object_new_array(), head, 0);
+		return;
+	}
+	if (check_cursor(req, since, head, min, &cur) < 0)
+		return;
+	/* Operators may cap waits below what clients ask (plain CGI holds a
+	 * process per waiter); an early empty answer is always allowed. */
+	timeout = min64(timeout, config_int("events_max_wait", MAX_TIMEOUT_S));
+	struct event_row *rows = arena_alloc(req->arena, sizeof(*rows) * (size_t)(limit + 1));
+	int64_t start = now_ms(), deadline = start + timeout * 1000, refreshed = start;
+	for (;;) {
+		int n = events_read(db, req->arena, uid, cur, (int)limit + 1, rows);
+		if (n < 0) {
+			db_failed(req, db);
+			return;
+		}
+		if (n > 0) {
+			int shown = n > limit ? (int)limit : n;
+			struct rendered r;
+			if (render_events(db, req->arena, uid, rows, shown, &r) < 0) {
+				db_failed(req, db);
+				return;
+			}
+			answer_batch(req, r.events, rows[shown - 1].seq, n > limit);
+			mark_delivered(req, req->arena, uid, &r);
+			return;
+		}
+		int64_t now = now_ms(), left = deadline - now;
+		if (left <= 0) {
+			answer_batch(req, json_object_new_array(), cur, 0);
+			return;
+		}
+		/* Wait without a connection: waiters must not exhaust the pool. */
+		app_db_release(req);
+		doorbell_wait(uid, bell, (int)min64(left, PRESENCE_REFRESH_S * 1000));
+		bell = doorbell_read(uid);
+		if ((db = app_db(req)) == NULL)
+			return;
+		now = now_ms();
+		if (now - refreshed >= PRESENCE_REFRESH_S * 1000) {
+			presence_refresh(db, req->arena, uid);
+			refreshed = now;
+		}
+	}
+}
+
+/* Authenticates a stream by its single-use ticket. Answers itself; returns
+ * 1 authenticated, 0 answered, -1 internal error. */
+static int ticket_auth(struct req *req, const char *ticket)
+{
+	if (*ticket == '\0' || strlen(ticket) > 128) {
+		resp_problem(req, 401, "invalid_ticket", "The stream ticket is not valid.");
+		return 0;
+	}
+	struct db *db = app_db(req);
+	if (db == NULL)
+		return 0;
+	unsigned char h[32];
+	int64_t uid, sid;
+	auth_sha256(ticket, h);
+	int r = tickets_take(db, h, &uid, &sid);
+	if (r < 0)
+		return -1;
+	if (r == 1) {
+		/* The session may have ended since the ticket was issued. */
+		r = sessions_valid(db, sid, uid);
+		if (r < 0)
+			return -1;
+	}
+	if (r == 0) {
+		resp_problem(req, 401, "invalid_ticket",
+			"The stream ticket is unknown, used or expired; get a new one.");
+		return 0;
+	}
+	req->user_id = uid;
+	req->session_id = sid;
+	return 1;
+}
+
+/* Writes one batch as SSE events and flushes. Returns 0, or -1 when the
+ * client is gone. */
+static int write_events(struct req *req, struct arena *a, json_object *events)
+{
+	size_t n = json_object_array_length(events);
+	for (size_t i = 0; i < n; i++) {
+		json_object *e = json_object_array_get_idx(events, i), *seq, *type;
+		json_object_object_get_ex(e, "seq", &seq);
+		json_object_object_get_ex(e, "type", &type);
+		size_t len;
+		const char *data = json_object_to_json_string_length(e,
+			JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+		/* JSON text never contains a raw newline, so one data line. */
+		const char *head = arena_printf(a, "id: %lld\nevent: %s\ndata: ",
+			(long long)json_object_get_int64(seq), json_object_get_string(type));
+		if (resp_write(req, head, strlen(head)) < 0 || resp_write(req, data, len) < 0 ||
+		    resp_write(req, "\n\n", 2) < 0)
+			return -1;
+	}
+	return resp_flush(req);
+}
+
+/* GET /events/stream?ticket=&since= (or Authorization; Last-Event-ID wins) */
+void feed_stream(struct req *req)
+{
+	const char *ticket = req_query(req, "ticket");
+	int r = ticket != NULL ? ticket_auth(req, ticket) : auth_authenticate(req);
+	if (r < 0 && !req->headers_sent)
+		resp_problem(req, 500, "internal", NULL);
+	if (r <= 0)
+		return;
+	int64_t uid = req->user_id, head, min, cur;
+	const char *since = req_header(req, "Last-Event-ID");
+	if (since == NULL || *since == '\0')
+		since = req_query(req, "since");
+	struct db *db = app_db(req);
+	if (db == NULL)
+		return;
+	presence_refresh(db, req->arena, uid);
+	uint32_t bell = doorbell_read(uid);
+	if (load_head(req, db, uid, &head, &min) < 0)
+		return;
+	if (since == NULL)
+		cur = head;
+	else if (check_cursor(req, since, head, min, &cur) < 0)
+		return;
+	app_db_release(req);
+	if (resp_start(req, 200, "text/event-stream") < 0)
+		return;
+	/* EventSource reconnects this long after the stream ends. */
+	static const char hello[] = "retry: 2000\n\n";
+	if (resp_write(req, hello, sizeof(hello) - 1) < 0 || resp_flush(req) < 0)
+		return;
+
+	/* A stream's life is capped so threads recycle; the client resumes
+	 * with Last-Event-ID. Per-batch memory comes from a private arena. */
+	int64_t start = now_ms();
+	int64_t deadline = start + config_int("events_stream_max_seconds", 600) * 1000;
+	int64_t next_ping = start + HEARTBEAT_MS, refreshed = start;
+	struct arena la;
+	arena_init(&la);
+	struct event_row *rows = arena_alloc(req->arena, sizeof(*rows) * FEED_MAX_BATCH);
+	for (;;) {
+		if ((db = app_db_try(req)) == NULL)
+			break;
+		int n = events_read(db, &la, uid, cur, FEED_MAX_BATCH, rows);
+		if (n < 0)
+			break;
+		if (n > 0) {
+			struct rendered rd;
+			if (render_events(db, &la, uid, rows, n, &rd) < 0)
+				break;
+			app_db_release(req);
+			int w = write_events(req, &la, rd.events);
+			json_object_put(rd.events);
+			if (w < 0)
+				break;
+			cur = rows[n - 1].seq;
+			mark_delivered(req, &la, uid, &rd);
+			app_db_release(req);
+			arena_reset(&la);
+			next_ping = now_ms() + HEARTBEAT_MS;
+			if (n == FEED_MAX_BATCH && now_ms() < deadline)
+				continue;
+		}
+		app_db_release(req);
+		int64_t now = now_ms();
+		if (now >= deadline)
+			break;
+		int64_t wait = min64(deadline - now, min64(next_ping - now,
+			refreshed + PRESENCE_REFRESH_S * 1000 - now));
+		doorbell_wait(uid, bell, (int)(wait < 1 ? 1 : wait));
+		bell = doorbell_read(uid);
+		now = now_ms();
+		if (now >= next_ping) {
+			/* The heartbeat also finds clients that left: the flush
+			 * fails once lighttpd has closed our side. */
+			static const char ping[] = ": ping\n\n";
+			if (resp_write(req, ping, sizeof(ping) - 1) < 0 || resp_flush(req) < 0)
+				break;
+			next_ping = now + HEARTBEAT_MS;
+		}
+		if (now - refreshed >= PRESENCE_REFRESH_S * 1000) {
+			if ((db = app_db_try(req)) == NULL)
+				break;
+			presence_refresh(db, &la, uid);
+			arena_reset(&la);
+			refreshed = now;
+		}
+	}
+	app_db_release(req);
+	arena_release(&la);
+}
+
+/* POST /events/ticket */
+void feed_ticket(struct req *req)
+{
+	struct db *db = app_db(req);
+	if (db == NULL)
+		return;
+	char *ticket = auth_random_token(req->arena, 32);
+	unsigned char h[32];
+	auth_sha256(ticket, h);
+	if (tickets_create(db, h, req->user_id, req->session_id, TICKET_TTL_S) < 0) {
+		resp_problem(req, 500, "internal", NULL);
+		return;
+	}
+	json_object *o = json_object_new_object();
+	json_object_object_add(o, "ticket", json_object_new_string(ticket));
+	json_object_object_add(o, "expires_in", json_object_new_int(TICKET_TTL_S));
+	resp_json(req, 201, o);
+}

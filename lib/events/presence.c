@@ -1,0 +1,166 @@
+#include "events/presence.h"
+
+#include "app/app.h"
+#include "cache/cache.h"
+#include "db/online.h"
+#include "events/emit.h"
+#include "util/config.h"
+#include "util/log.h"
+
+/* The live flag lives this long after the last refresh. */
+static int ttl_s(void)
+{
+	return (int)config_int("presence_ttl", 60);
+}
+
+/* last_seen_at older than this (and no refresh since) means offline. It
+ * exceeds the TTL by the last-seen write throttle, so a connected user is
+ * never declared offline. */
+static int64_t stale_s(void)
+{
+	return config_int("presence_offline_after", ttl_s() + 15);
+}
+
+/* last_seen_at is written at most this often while connected. */
+#define TOUCH_EVERY_S 10
+
+struct touch_ctx {
+	struct arena *a;
+	struct emit *e;
+	int64_t uid;
+	int throttle;
+	int online;		/* 1 announce online, 0 announce offline */
+	int changed;
+};
+
+static json_object *payload(int64_t uid, int online, struct arena *a, const char *last_seen)
+{
+	json_object *p = json_object_new_object();
+	json_object_object_add(p, "user_id", json_object_new_int64(uid));
+	json_object_object_add(p, "online", json_object_new_boolean(online));
+	json_object_object_add(p, "last_seen",
+		last_seen ? json_object_new_string(http_time(a, last_seen)) : NULL);
+	return p;
+}
+
+static int transition_tx(struct db *db, void *p)
+{
+	struct touch_ctx *c = p;
+	const char *last_seen;
+	c->e->n = 0;
+	int r = c->online ? online_touch(db, c->a, c->uid, c->throttle, &last_seen)
+			  : online_clear(db, c->a, c->uid, stale_s(), &last_seen);
+	if (r <= 0) {
+		c->changed = 0;
+		return r;
+	}
+	c->changed = 1;
+	json_object *pl = payload(c->uid, c->online, c->a, last_seen);
+	int rc = emit_peers(db, c->e, c->uid, "presence", pl);
+	json_object_put(pl);
+	return rc < 0 ? -1 : 0;
+}
+
+static int transition(struct db *db, struct arena *a, int64_t uid, int online, int throttle)
+{
+	struct emit e;
+	emit_init(&e, a);
+	struct touch_ctx c = {a, &e, uid, throttle, online, 0};
+	if (db_tx(db, transition_tx, &c) != 0)
+		return -1;
+	emit_wake(&e);
+	return c.changed;
+}
+
+void presence_refresh(struct db *db, struct arena *a, int64_t uid)
+{
+	char key[CACHE_KEY_MAX], seen[CACHE_KEY_MAX];
+	cache_key(key, "presence", uid);
+	cache_key(seen, "seen", uid);
+	int ttl = ttl_s();
+	int throttle;
+	int r = cache_add(key, "1", 1, ttl);
+	if (r == 1) {
+		throttle = 0;	/* just came online here: record it now */
+	} else if (r == 0) {
+		cache_set(key, "1", 1, ttl);
+		/* Already online: keep last_seen_at fresh, a write per
+		 * TOUCH_EVERY_S at most. */
+		int t = cache_add(seen, "1", 1, TOUCH_EVERY_S);
+		if (t == 0)
+			return;
+		throttle = t == 1 ? 0 : TOUCH_EVERY_S;
+	} else {
+		/* memcached is down: MySQL throttles the write itself. */
+		throttle = TOUCH_EVERY_S;
+	}
+	if (transition(db, a, uid, 1, throttle) < 0)
+		log_warn("presence: cannot record user %lld as online", (long long)uid);
+}
+
+int presence_sweep(struct db *db, struct arena *a)
+{
+	int64_t ids[256];
+	int total = 0;
+	for (int round = 0; round < 100; round++) {
+		int n = online_stale(db, stale_s(), (int)(sizeof(ids) / sizeof(ids[0])), ids);
+		if (n < 0)
+			return -1;
+		int changed = 0;
+		for (int i = 0; i < n; i++) {
+			/* Drop the live flag first: a client that comes back now
+			 * re-adds it and refreshes last_seen_at, which makes the
+			 * conditional clear below a no-op. */
+			char key[CACHE_KEY_MAX];
+			cache_key(key, "presence", ids[i]);
+			cache_del(key);
+			int r = transition(db, a, ids[i], 0, 0);
+			if (r < 0)
+				return -1;
+			changed += r;
+		}
+		total += changed;
+		if (n < (int)(sizeof(ids) / sizeof(ids[0])) || changed == 0)
+			break;
+	}
+	return total;
+}
+
+/* GET /users/{id}/presence */
+void presence_get(struct req *req)
+{
+	int64_t uid;
+	if (!req_param_id(req, 0, &uid))
+		return;
+	struct db *db = app_db(req);
+	if (db == NULL)
+		return;
+	/* Only the user and people sharing a conversation with them may see
+	 * it; everyone else learns nothing, not even that the user exists. */
+	if (uid != req->user_id) {
+		int s = online_shares_conversation(db, req->user_id, uid);
+		if (s < 0)
+			goto fail;
+		if (s == 0) {
+			resp_problem(req, 404, "not_found", "No such user.");
+			return;
+		}
+	}
+	int marked;
+	const char *last_seen;
+	int r = online_get(db, req->arena, uid, stale_s(), &marked, &last_seen);
+	if (r < 0)
+		goto fail;
+	if (r == 0) {
+		resp_problem(req, 404, "not_found", "No such user.");
+		return;
+	}
+	char key[CACHE_KEY_MAX], *v;
+	cache_key(key, "presence", uid);
+	int c = cache_get(key, req->arena, &v, NULL);
+	int online = c < 0 ? marked : c == 1;
+	resp_json(req, 200, payload(uid, online, req->arena, last_seen));
+	return;
+fail:
+	resp_problem(req, 500, "internal", NULL);
+}

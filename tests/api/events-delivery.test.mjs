@@ -1,0 +1,185 @@
+// Delivery: a waiter gets a message sent by someone else at once, and under
+// concurrent senders a receiver that keeps dropping and resuming its
+// long-poll (or its SSE stream) ends with every message exactly once, in
+// each conversation's order.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { registerUser } from './lib.mjs';
+import { poll, head, openStream, directConv, groupConv, send, clientId } from './evlib.mjs';
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// Long-polls from `since` until pred(events so far) holds (or the deadline).
+async function pollUntil(user, since, pred, ms = 10000) {
+  const got = [];
+  let cursor = since;
+  const end = Date.now() + ms;
+  while (!pred(got)) {
+    const left = Math.ceil((end - Date.now()) / 1000);
+    if (left <= 0) throw new Error(`pollUntil: condition not met (${got.length} events: ${got.map((e) => e.type).join(',')})`);
+    const r = await poll(user, cursor, { timeout: Math.min(left, 10) });
+    assert.equal(r.status, 200, r.text);
+    got.push(...r.body.events);
+    cursor = r.body.next;
+  }
+  return { events: got, next: cursor };
+}
+
+test('a waiting long-poll receives a message from another user well under a second', async () => {
+  const a = await registerUser('dlva');
+  const b = await registerUser('dlvb');
+  const cid = await directConv(a, b);
+  const since = await head(b);
+  let received = null;
+  const waiter = (async () => {
+    const r = await pollUntil(b, since, (ev) => ev.some((e) => e.type === 'message.new'), 30000);
+    received = Date.now();
+    return r;
+  })();
+  await sleep(300); // let the long-poll park
+  const sent = Date.now();
+  const m = await send(a, cid, 'hello from a');
+  const { events } = await waiter;
+  const ev = events.find((e) => e.type === 'message.new');
+  assert.ok(received - sent < 1000, `delivered in ${received - sent} ms`);
+  assert.equal(ev.conversation_id, cid);
+  assert.equal(ev.message.id, m.id);
+  assert.equal(ev.message.body, 'hello from a');
+  assert.equal(ev.message.sender_id, a.id);
+  assert.equal(ev.message.seq, m.seq);
+});
+
+// Several senders, each in a direct conversation with the receiver and all
+// in one group; returns what was sent, by client_id.
+async function blast(receiver, perSender, nSenders = 3) {
+  const senders = [];
+  for (let i = 0; i < nSenders; i++) senders.push(await registerUser('blast'));
+  const direct = [];
+  for (const s of senders) direct.push(await directConv(s, receiver));
+  const group = await groupConv(senders[0], [...senders.slice(1), receiver], 'blast');
+  const sent = new Map();
+  const work = senders.map(async (s, i) => {
+    // A few requests in flight per sender.
+    const jobs = [];
+    for (let k = 0; k < perSender; k++) {
+      const cid = k % 3 === 0 ? group : direct[i];
+      jobs.push({ cid, key: clientId(), body: `m ${i}.${k}` });
+    }
+    let next = 0;
+    const lane = async () => {
+      while (next < jobs.length) {
+        const j = jobs[next++];
+        const m = await send(s, j.cid, j.body, j.key);
+        sent.set(j.key, { cid: j.cid, seq: m.seq, id: m.id });
+        // Spread the sends out so the receiver also waits in between.
+        if (Math.random() < 0.3) await sleep(Math.floor(Math.random() * 40));
+      }
+    };
+    await Promise.all([lane(), lane(), lane()]);
+  });
+  return { sent, done: Promise.all(work), convs: [...direct, group] };
+}
+
+// Checks the receiver's record: every sent message once, in per-conversation
+// seq order, nothing extra.
+function verify(received, sent) {
+  const byKey = new Map();
+  for (const r of received) {
+    assert.ok(!byKey.has(r.key), `message ${r.key} delivered twice`);
+    byKey.set(r.key, r);
+  }
+  assert.equal(byKey.size, sent.size, `received ${byKey.size} of ${sent.size} messages`);
+  for (const [key, s] of sent) {
+    const r = byKey.get(key);
+    assert.ok(r, `message ${key} never delivered`);
+    assert.equal(r.cid, s.cid);
+    assert.equal(r.seq, s.seq);
+  }
+  const lastSeq = new Map();
+  for (const r of received) {
+    const prev = lastSeq.get(r.cid) || 0;
+    assert.ok(r.seq > prev, `conversation ${r.cid}: seq ${r.seq} after ${prev}`);
+    lastSeq.set(r.cid, r.seq);
+  }
+}
+
+test('no loss, no duplicates: long-poll dropped and resumed under concurrent senders', async () => {
+  const rcv = await registerUser('dlvlp');
+  let cursor = await head(rcv);
+  const { sent, done, convs } = await blast(rcv, 100);
+  let finished = false;
+  done.then(() => { finished = true; });
+  const received = [];
+  let lastSeq = Number(cursor), drops = 0, batches = 0;
+  const deadline = Date.now() + 180000;
+  for (;;) {
+    assert.ok(Date.now() < deadline, `timed out with ${received.length} of ${sent.size}`);
+    const dice = Math.random();
+    const drop = dice < 0.2;
+    const lose = dice >= 0.2 && dice < 0.35;
+    const limit = 1 + Math.floor(Math.random() * 100);
+    try {
+      // A dropped request: the client gives up on it mid-flight and resumes
+      // from the cursor it had.
+      const r = await poll(rcv, cursor, { timeout: 2, limit, timeoutMs: drop ? 20 + Math.floor(Math.random() * 200) : 75000 });
+      assert.equal(r.status, 200, r.text);
+      if (lose) {
+        // A lost answer: the batch never reached the client, which asks
+        // again from the same cursor.
+        drops++;
+        continue;
+      }
+      batches++;
+      for (const e of r.body.events) {
+        assert.ok(e.seq > lastSeq, `event seq ${e.seq} after ${lastSeq}`);
+        lastSeq = e.seq;
+        if (e.type === 'message.new' && convs.includes(e.conversation_id)) {
+          received.push({ key: e.message.client_id, cid: e.conversation_id, seq: e.message.seq });
+        }
+      }
+      cursor = r.body.next;
+      if (finished && r.body.caught_up && received.length >= sent.size) break;
+    } catch (e) {
+      if (!/timeout/.test(e.message)) throw e;
+      drops++;
+    }
+  }
+  await done;
+  assert.ok(drops > 0 && batches > 0);
+  verify(received, sent);
+});
+
+test('no loss, no duplicates: SSE stream dropped and resumed with Last-Event-ID', async () => {
+  const rcv = await registerUser('dlvsse');
+  let lastId = await head(rcv);
+  const { sent, done, convs } = await blast(rcv, 100);
+  let finished = false;
+  done.then(() => { finished = true; });
+  const received = [];
+  let lastSeq = Number(lastId), reconnects = 0;
+  const deadline = Date.now() + 180000;
+  while (!(finished && received.length >= sent.size)) {
+    assert.ok(Date.now() < deadline, `timed out with ${received.length} of ${sent.size}`);
+    const s = await openStream({ headers: { Authorization: 'Bearer ' + rcv.token, 'Last-Event-ID': lastId } });
+    assert.equal(s.status, 200, s.text);
+    reconnects++;
+    // Take a few events, then drop the connection (anything after them that
+    // already arrived is discarded, as a crashed client would lose it).
+    const take = 1 + Math.floor(Math.random() * 40);
+    try {
+      await s.until((x) => x.events.length >= take, finished ? 1500 : 800);
+    } catch { /* fewer arrived: fine */ }
+    s.close();
+    for (const e of s.events.slice(0, take)) {
+      assert.ok(e.seq > lastSeq, `event seq ${e.seq} after ${lastSeq}`);
+      lastSeq = e.seq;
+      lastId = String(e.seq);
+      if (e.type === 'message.new' && convs.includes(e.conversation_id)) {
+        received.push({ key: e.message.client_id, cid: e.conversation_id, seq: e.message.seq });
+      }
+    }
+  }
+  await done;
+  assert.ok(reconnects > 1);
+  verify(received, sent);
+});

@@ -1,0 +1,130 @@
+// The event log as Server-Sent Events: tickets (single use, expiry, bad
+// ones), resuming with Last-Event-ID or since, live delivery, heartbeats.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { api, registerUser, sql, expectProblem } from './lib.mjs';
+import { openStream, ticket } from './evlib.mjs';
+
+async function profileChange(user, about) {
+  const r = await api('PATCH', '/me', { token: user.token, body: { about } });
+  assert.equal(r.status, 200);
+}
+
+function problem(s, status, code) {
+  assert.equal(s.status, status, s.text);
+  assert.match(s.headers['content-type'] || '', /^application\/problem\+json/);
+  assert.equal(s.body.status, status);
+  if (code) assert.equal(s.body.code, code);
+}
+
+test('a ticket opens one stream; the stream delivers live events', async () => {
+  const u = await registerUser('sse');
+  const t = await ticket(u);
+  const s = await openStream({ query: 'ticket=' + encodeURIComponent(t) });
+  try {
+    assert.equal(s.status, 200);
+    assert.match(s.headers['content-type'], /^text\/event-stream/);
+    await s.until((x) => x.retry !== null, 5000);
+    await profileChange(u, 'live');
+    await s.until((x) => x.events.length === 1, 5000);
+    assert.equal(s.events[0].type, 'profile.updated');
+    assert.equal(s.events[0].user.about, 'live');
+    assert.equal(s.ids[0], String(s.events[0].seq));
+  } finally {
+    s.close();
+  }
+  // Used once: never again.
+  const again = await openStream({ query: 'ticket=' + encodeURIComponent(t) });
+  problem(again, 401, 'invalid_ticket');
+});
+
+test('bad tickets are 401; no credentials at all are 401', async () => {
+  for (const t of ['nope', 'x'.repeat(200), '']) {
+    const s = await openStream({ query: 'ticket=' + encodeURIComponent(t) });
+    problem(s, 401, 'invalid_ticket');
+  }
+  problem(await openStream(), 401, 'unauthenticated');
+  problem(await openStream({ headers: { Authorization: 'Bearer bad' } }), 401, 'invalid_token');
+  // A ticket outlives neither its session nor a second use by a racing client.
+  const u = await registerUser('sseout');
+  const t = await ticket(u);
+  assert.equal((await api('POST', '/auth/logout', { token: u.token, body: '', contentType: 'text/plain' })).status, 204);
+  problem(await openStream({ query: 'ticket=' + encodeURIComponent(t) }), 401, 'invalid_ticket');
+  const v = await registerUser('sserace');
+  const t2 = await ticket(v);
+  const both = await Promise.all([1, 2, 3].map(() => openStream({ query: 'ticket=' + encodeURIComponent(t2) })));
+  assert.deepEqual(both.map((s) => s.status).sort(), [200, 401, 401]);
+  both.forEach((s) => s.close && s.close());
+});
+
+test('tickets expire after 30 seconds', async () => {
+  const u = await registerUser('sseexp');
+  const t = await ticket(u);
+  const [[left]] = sql(`SELECT TIMESTAMPDIFF(SECOND, NOW(3), expires_at) FROM stream_tickets WHERE user_id = ${u.id}`);
+  assert.ok(Number(left) >= 28 && Number(left) <= 30, `expires in ${left} s`);
+  await new Promise((r) => setTimeout(r, 31500));
+  problem(await openStream({ query: 'ticket=' + encodeURIComponent(t) }), 401, 'invalid_ticket');
+});
+
+test('Last-Event-ID resumes after that event; it wins over since', async () => {
+  const u = await registerUser('sseresume');
+  for (let i = 1; i <= 4; i++) await profileChange(u, 'e' + i);
+  const auth = { Authorization: 'Bearer ' + u.token };
+  const a = await openStream({ headers: { ...auth, 'Last-Event-ID': '1' } });
+  try {
+    await a.until((x) => x.events.length === 3, 5000);
+    assert.deepEqual(a.events.map((e) => e.seq), [2, 3, 4]);
+    assert.deepEqual(a.events.map((e) => e.user.about), ['e2', 'e3', 'e4']);
+  } finally { a.close(); }
+  const b = await openStream({ query: 'since=0', headers: { ...auth, 'Last-Event-ID': '3' } });
+  try {
+    await b.until((x) => x.events.length === 1, 5000);
+    assert.deepEqual(b.events.map((e) => e.seq), [4]);
+  } finally { b.close(); }
+  // since alone, through a ticket (what EventSource does on first connect).
+  const c = await openStream({ query: 'since=2&ticket=' + encodeURIComponent(await ticket(u)) });
+  try {
+    await c.until((x) => x.events.length === 2, 5000);
+    assert.deepEqual(c.events.map((e) => e.seq), [3, 4]);
+    // Then live events continue on the same stream, in order.
+    await profileChange(u, 'e5');
+    await c.until((x) => x.events.length === 3, 5000);
+    assert.equal(c.events[2].seq, 5);
+  } finally { c.close(); }
+  // Without a cursor the stream starts at the head: nothing old arrives.
+  const d = await openStream({ headers: auth });
+  try {
+    await d.until((x) => x.retry !== null, 5000);
+    await profileChange(u, 'e6');
+    await d.until((x) => x.events.length === 1, 5000);
+    assert.equal(d.events[0].seq, 6);
+  } finally { d.close(); }
+});
+
+test('stream cursors are validated like long-poll cursors', async () => {
+  const u = await registerUser('ssebad');
+  await profileChange(u, 'x');
+  const auth = { Authorization: 'Bearer ' + u.token };
+  for (const id of ['abc', '-1', '5', '99999999999999999999']) {
+    problem(await openStream({ headers: { ...auth, 'Last-Event-ID': id } }), 400, 'invalid_cursor');
+  }
+  problem(await openStream({ query: 'since=zz', headers: auth }), 400, 'invalid_cursor');
+  // Retention: an expired cursor gets 410 with the oldest one still served.
+  sql(`UPDATE user_heads SET min_seq = 2 WHERE user_id = ${u.id}`);
+  sql(`DELETE FROM user_events WHERE user_id = ${u.id} AND seq < 2`);
+  const g = await openStream({ headers: { ...auth, 'Last-Event-ID': '0' } });
+  problem(g, 410, 'cursor_expired');
+  assert.equal(g.body.oldest_cursor, '1');
+});
+
+test('an idle stream sends a heartbeat comment every 15 seconds', async () => {
+  const u = await registerUser('sseping');
+  const s = await openStream({ headers: { Authorization: 'Bearer ' + u.token } });
+  try {
+    const t0 = Date.now();
+    await s.until((x) => x.comments.some((c) => c.startsWith(': ping') || c === ':ping'), 20000);
+    const took = Date.now() - t0;
+    assert.ok(took >= 13000, `the first heartbeat comes after about 15 s (${took} ms)`);
+    assert.equal(s.events.length, 0);
+  } finally { s.close(); }
+});

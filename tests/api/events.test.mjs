@@ -1,0 +1,173 @@
+// The event log by long-poll: starting at the head, answering at once,
+// waiting and timing out, paging, cursor validation, retention (410) and
+// authentication. Every event seen is validated against the Event schema.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { api, registerUser, sql, expectProblem } from './lib.mjs';
+import { poll, head, runSweeper } from './evlib.mjs';
+
+async function profileChange(user, about) {
+  const r = await api('PATCH', '/me', { token: user.token, body: { about } });
+  assert.equal(r.status, 200);
+}
+
+test('no since: no events and the head as cursor, at once', async () => {
+  const u = await registerUser('evhead');
+  const t0 = Date.now();
+  const r = await poll(u, undefined, { timeout: 30 });
+  assert.equal(r.status, 200);
+  assert.deepEqual(r.body.events, []);
+  assert.equal(r.body.next, '0');
+  assert.equal(r.body.caught_up, true);
+  assert.equal(r.body.has_more, false);
+  assert.ok(Date.now() - t0 < 5000, 'answered without waiting');
+  await profileChange(u, 'one');
+  await profileChange(u, 'two');
+  assert.equal(await head(u), '2', 'the head moves with the log');
+});
+
+test('events exist: the long-poll answers at once with them', async () => {
+  const u = await registerUser('evnow');
+  const start = await head(u);
+  await profileChange(u, 'hello');
+  const t0 = Date.now();
+  const r = await poll(u, start, { timeout: 30 });
+  assert.ok(Date.now() - t0 < 5000, 'did not wait for the timeout');
+  assert.equal(r.status, 200);
+  assert.equal(r.body.events.length, 1);
+  const e = r.body.events[0];
+  assert.equal(e.type, 'profile.updated');
+  assert.equal(e.user.id, u.id);
+  assert.equal(e.user.about, 'hello');
+  assert.equal(r.body.next, String(e.seq));
+  assert.equal(r.body.caught_up, true);
+  assert.equal(r.body.has_more, false);
+});
+
+test('nothing new: waits for the timeout and answers empty with the same cursor', async () => {
+  const u = await registerUser('evwait');
+  await profileChange(u, 'x');
+  const since = await head(u);
+  const t0 = Date.now();
+  const r = await poll(u, since, { timeout: 2 });
+  const took = Date.now() - t0;
+  assert.equal(r.status, 200);
+  assert.deepEqual(r.body.events, []);
+  assert.equal(r.body.next, since);
+  assert.equal(r.body.caught_up, true);
+  assert.ok(took >= 1500, `waited about the timeout (${took} ms)`);
+  assert.ok(took < 10000, `but not much longer (${took} ms)`);
+  // timeout=0 never waits.
+  const t1 = Date.now();
+  const z = await poll(u, since, { timeout: 0 });
+  assert.equal(z.status, 200);
+  assert.deepEqual(z.body.events, []);
+  assert.ok(Date.now() - t1 < 5000);
+});
+
+test('a waiting long-poll is woken by a new event', async () => {
+  const u = await registerUser('evwake');
+  const since = await head(u);
+  const waiting = poll(u, since, { timeout: 30 });
+  await new Promise((r) => setTimeout(r, 500));
+  const t0 = Date.now();
+  await profileChange(u, 'wake up');
+  const r = await waiting;
+  assert.ok(Date.now() - t0 < 5000, 'woke well before the 30 s timeout');
+  assert.equal(r.body.events.length, 1);
+  assert.equal(r.body.events[0].user.about, 'wake up');
+});
+
+test('paging: limit, has_more and caught_up; every event once, in order', async () => {
+  const u = await registerUser('evpage');
+  for (let i = 0; i < 7; i++) await profileChange(u, 'v' + i);
+  let cursor = '0';
+  const seen = [];
+  const flags = [];
+  for (let guard = 0; guard < 10; guard++) {
+    const r = await poll(u, cursor, { limit: 3, timeout: 0 });
+    assert.equal(r.status, 200);
+    assert.ok(r.body.events.length <= 3);
+    seen.push(...r.body.events);
+    flags.push(r.body.has_more);
+    assert.equal(r.body.caught_up, !r.body.has_more);
+    if (r.body.events.length) assert.equal(r.body.next, String(r.body.events.at(-1).seq));
+    cursor = r.body.next;
+    if (!r.body.has_more) break;
+  }
+  assert.deepEqual(flags, [true, true, false]);
+  assert.deepEqual(seen.map((e) => e.seq), [1, 2, 3, 4, 5, 6, 7]);
+  assert.deepEqual(seen.map((e) => e.user.about), ['v0', 'v1', 'v2', 'v3', 'v4', 'v5', 'v6']);
+  // The default batch holds everything here.
+  const all = await poll(u, '0', { timeout: 0 });
+  assert.equal(all.body.events.length, 7);
+  assert.equal(all.body.has_more, false);
+});
+
+test('bad cursors answer 400 invalid_cursor; bad timeout and limit 400', async () => {
+  const u = await registerUser('evbad');
+  await profileChange(u, 'a');
+  for (const since of ['abc', '-1', '1a', '0x1', '1.0', ' 1', '+1', '', '2', '99999999999999999999', '9223372036854775807', '1e3']) {
+    const r = await api('GET', '/events?since=' + encodeURIComponent(since) + '&timeout=0', { token: u.token });
+    expectProblem(assert, r, 400, 'invalid_cursor');
+  }
+  for (const q of ['timeout=61', 'timeout=-1', 'timeout=abc', 'timeout=', 'limit=0', 'limit=101', 'limit=x']) {
+    const r = await api('GET', '/events?since=0&' + q, { token: u.token });
+    expectProblem(assert, r, 400, 'invalid_query');
+  }
+  // The valid edges pass.
+  assert.equal((await poll(u, '1', { timeout: 0, limit: 1 })).status, 200);
+  assert.equal((await poll(u, '0', { timeout: 0, limit: 100 })).status, 200);
+});
+
+test('authentication is required', async () => {
+  expectProblem(assert, await api('GET', '/events?since=0'), 401, 'unauthenticated');
+  expectProblem(assert, await api('GET', '/events?since=0', { token: 'not.a.token' }), 401, 'invalid_token');
+  expectProblem(assert, await api('POST', '/events/ticket', { body: '', contentType: 'text/plain' }), 401);
+  // A signed-out session's token stops working for events at once.
+  const u = await registerUser('evauth');
+  assert.equal((await api('POST', '/auth/logout', { token: u.token, body: '', contentType: 'text/plain' })).status, 204);
+  expectProblem(assert, await api('GET', '/events?since=0', { token: u.token }), 401, 'invalid_token');
+  // Unknown routes under /events are 404, wrong methods 405.
+  const v = await registerUser('evauth2');
+  expectProblem(assert, await api('GET', '/events/nope', { token: v.token, validate: false }), 404);
+});
+
+test('a cursor older than the retention window answers 410 with where to resume', async () => {
+  const u = await registerUser('evgone');
+  for (let i = 0; i < 4; i++) await profileChange(u, 'r' + i);
+  // Retention removed events 1-2 (what the sweeper does: raise min_seq, delete).
+  sql(`UPDATE user_heads SET min_seq = 3 WHERE user_id = ${u.id}`);
+  sql(`DELETE FROM user_events WHERE user_id = ${u.id} AND seq < 3`);
+  for (const since of ['0', '1']) {
+    const r = await api('GET', `/events?since=${since}&timeout=0`, { token: u.token });
+    expectProblem(assert, r, 410, 'cursor_expired');
+    assert.equal(r.body.oldest_cursor, '2');
+    assert.match(r.body.resync, /GET \/conversations/);
+  }
+  // From the oldest cursor on, nothing is missing.
+  const r = await poll(u, '2', { timeout: 0 });
+  assert.equal(r.status, 200);
+  assert.deepEqual(r.body.events.map((e) => e.seq), [3, 4]);
+});
+
+test('the sweeper prunes events past retention and old cursors then get 410', async () => {
+  const u = await registerUser('evsweep');
+  const keep = await registerUser('evkeep');
+  for (let i = 0; i < 3; i++) await profileChange(u, 's' + i);
+  await profileChange(keep, 'recent');
+  // Make u's first two events look 30 days old (retention is 14 days).
+  sql(`UPDATE user_events SET created_at = NOW(3) - INTERVAL 30 DAY WHERE user_id = ${u.id} AND seq <= 2`);
+  runSweeper();
+  const [[minSeq]] = sql(`SELECT min_seq FROM user_heads WHERE user_id = ${u.id}`);
+  assert.equal(minSeq, '3');
+  const gone = await api('GET', '/events?since=0&timeout=0', { token: u.token });
+  expectProblem(assert, gone, 410, 'cursor_expired');
+  assert.equal(gone.body.oldest_cursor, '2');
+  const r = await poll(u, '2', { timeout: 0 });
+  assert.deepEqual(r.body.events.map((e) => e.seq), [3]);
+  // Recent events of others are untouched.
+  const k = await poll(keep, '0', { timeout: 0 });
+  assert.equal(k.status, 200);
+  assert.equal(k.body.events.length, 1);
+});

@@ -1,0 +1,169 @@
+// Helpers for the event tests: long-poll, an SSE client that validates every
+// event, conversations and messages per the contract, and the stack scripts.
+import http from 'node:http';
+import path from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { api, API, BASE, ROOT, checkAgainstSpec, validateEvent } from './lib.mjs';
+
+// GET /events; every event is validated against the Event schema.
+export async function poll(user, since, opts = {}) {
+  const q = new URLSearchParams();
+  if (since !== undefined && since !== null) q.set('since', since);
+  if (opts.timeout !== undefined) q.set('timeout', String(opts.timeout));
+  if (opts.limit !== undefined) q.set('limit', String(opts.limit));
+  const r = await api('GET', '/events?' + q, { token: user.token, timeoutMs: opts.timeoutMs || 75000, base: opts.base });
+  if (r.status === 200) for (const e of r.body.events) validateEvent(e);
+  return r;
+}
+
+// The head of a user's log (a client's starting cursor).
+export async function head(user) {
+  const r = await poll(user);
+  if (r.status !== 200) throw new Error('head: ' + r.status + ' ' + r.text);
+  return r.body.next;
+}
+
+// An SSE connection: events (validated), comments, and helpers to wait.
+//   openStream({query, headers, base}) -> Promise<stream> once headers arrive
+//   stream.status, stream.headers, stream.events, stream.comments, stream.ids
+//   stream.until(pred, ms) resolves when pred(stream) holds, rejects on timeout
+//   stream.close()
+export function openStream({ query = '', headers = {}, base = BASE } = {}) {
+  const u = new URL(base + API + '/events/stream' + (query ? '?' + query : ''));
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: u.hostname, port: u.port, path: u.pathname + u.search, method: 'GET',
+      headers: { Accept: 'text/event-stream', ...headers } }, (res) => {
+      const s = {
+        status: res.statusCode, headers: res.headers, events: [], comments: [], ids: [], retry: null,
+        ended: false, error: null, text: '', waiters: [],
+        close() { req.destroy(); },
+        until(pred, ms = 10000) {
+          if (pred(s)) return Promise.resolve(s);
+          if (s.ended || s.error) return Promise.reject(s.error || new Error('stream ended'));
+          return new Promise((res2, rej2) => {
+            const w = { pred, res: res2, rej: rej2 };
+            w.timer = setTimeout(() => {
+              s.waiters = s.waiters.filter((x) => x !== w);
+              rej2(new Error(`stream: condition not met within ${ms} ms (${s.events.length} events)`));
+            }, ms);
+            s.waiters.push(w);
+          });
+        },
+      };
+      const check = () => {
+        for (const w of [...s.waiters]) {
+          if (w.pred(s)) { clearTimeout(w.timer); s.waiters = s.waiters.filter((x) => x !== w); w.res(s); }
+        }
+      };
+      const fail = (e) => {
+        s.error = s.error || e;
+        for (const w of s.waiters) { clearTimeout(w.timer); w.rej(e); }
+        s.waiters = [];
+      };
+      if (res.statusCode !== 200) {
+        const chunks = [];
+        res.on('data', (c) => chunks.push(c));
+        res.on('end', () => {
+          s.text = Buffer.concat(chunks).toString('utf8');
+          try { s.body = JSON.parse(s.text); } catch { s.body = null; }
+          try { checkAgainstSpec('GET', u.pathname + u.search, s); } catch (e) { return reject(e); }
+          resolve(s);
+        });
+        return;
+      }
+      try { checkAgainstSpec('GET', u.pathname + u.search, { status: 200, headers: res.headers, text: '', body: null }); } catch (e) { return reject(e); }
+      res.setEncoding('utf8');
+      let buf = '';
+      res.on('data', (chunk) => {
+        buf += chunk;
+        let i;
+        // Blocks end with a blank line (RFC: "\n\n"; we only send \n).
+        while ((i = buf.indexOf('\n\n')) >= 0) {
+          const block = buf.slice(0, i);
+          buf = buf.slice(i + 2);
+          const ev = { id: null, event: null, data: [] };
+          let isEvent = false;
+          for (const line of block.split('\n')) {
+            if (line.startsWith(':')) { s.comments.push(line); continue; }
+            const c = line.indexOf(':');
+            const field = c < 0 ? line : line.slice(0, c);
+            const value = c < 0 ? '' : line.slice(c + 1).replace(/^ /, '');
+            if (field === 'retry') s.retry = Number(value);
+            else if (field === 'id') { ev.id = value; isEvent = true; } else if (field === 'event') { ev.event = value; isEvent = true; } else if (field === 'data') { ev.data.push(value); isEvent = true; }
+          }
+          if (!isEvent) continue;
+          try {
+            const obj = JSON.parse(ev.data.join('\n'));
+            validateEvent(obj);
+            if (ev.event !== obj.type) throw new Error(`SSE event field ${ev.event} != type ${obj.type}`);
+            if (ev.id !== String(obj.seq)) throw new Error(`SSE id ${ev.id} != seq ${obj.seq}`);
+            s.events.push(obj);
+            s.ids.push(ev.id);
+          } catch (e) { fail(e); }
+        }
+        check();
+      });
+      res.on('end', () => { s.ended = true; fail(new Error('stream ended')); });
+      res.on('error', (e) => fail(e));
+      resolve(s);
+    });
+    req.on('error', (e) => reject(e));
+    req.end();
+  });
+}
+
+// A ticket for EventSource-style authentication.
+export async function ticket(user) {
+  const r = await api('POST', '/events/ticket', { token: user.token, body: '', contentType: 'text/plain' });
+  if (r.status !== 201) throw new Error('ticket: ' + r.status + ' ' + r.text);
+  return r.body.ticket;
+}
+
+// --- conversations and messages (the contract's chat routes) ------------
+export async function directConv(a, b) {
+  const r = await api('POST', '/conversations', { token: a.token, body: { type: 'direct', member_ids: [b.id] } });
+  if (r.status !== 201 && r.status !== 200) throw new Error('conversation: ' + r.status + ' ' + r.text);
+  return r.body.id;
+}
+
+export async function groupConv(owner, others, title = 'group') {
+  const r = await api('POST', '/conversations', { token: owner.token, body: { type: 'group', title, member_ids: others.map((u) => u.id) } });
+  if (r.status !== 201) throw new Error('group: ' + r.status + ' ' + r.text);
+  return r.body.id;
+}
+
+export function clientId() {
+  return 'c' + randomBytes(8).toString('hex');
+}
+
+// Sends a text message, retrying (same client_id) on transport errors and
+// 5xx, as a real client does: the send is idempotent.
+export async function send(user, cid, body, cidKey = clientId(), opts = {}) {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const r = await api('POST', `/conversations/${cid}/messages`, { token: user.token, body: { client_id: cidKey, body }, base: opts.base });
+      if (r.status === 201 || r.status === 200) return r.body;
+      if (r.status < 500 || attempt >= 5) throw new Error('send: ' + r.status + ' ' + r.text);
+    } catch (e) {
+      if (attempt >= 5 || String(e.message).startsWith('send:') || String(e.message).startsWith('OpenAPI')) throw e;
+    }
+    await new Promise((r) => setTimeout(r, 200 * (attempt + 1)));
+  }
+}
+
+// --- the stack -------------------------------------------------------------
+export function stack(...args) {
+  return execFileSync(path.join(ROOT, 'scripts/stack.sh'), args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+// Runs the sweeper once with the test stack's configuration (env overrides
+// any key as MESSENGER_<KEY>).
+export function runSweeper(env = {}) {
+  const bin = process.env.MESSENGER_BIN || path.join(ROOT, 'build/release');
+  return execFileSync(path.join(bin, 'cron/sweeper'), [], {
+    encoding: 'utf8',
+    env: { ...process.env, MESSENGER_CONF: path.join(process.env.MESSENGER_VAR, 'main.conf'), ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+}

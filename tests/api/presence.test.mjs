@@ -1,0 +1,92 @@
+// Presence: online while an events request is open, told only to people who
+// share a conversation, offline announced by the sweeper, and private.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { api, registerUser, expectProblem, validateSchema } from './lib.mjs';
+import { poll, head, directConv, runSweeper } from './evlib.mjs';
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// Polls `user` from `since` until a presence event about `about` with
+// online === want arrives; returns it and the cursor after it.
+async function presenceEvent(user, since, about, want, ms = 10000) {
+  let cursor = since;
+  const end = Date.now() + ms;
+  for (;;) {
+    const left = Math.ceil((end - Date.now()) / 1000);
+    if (left <= 0) throw new Error(`no presence ${want} event for user ${about}`);
+    const r = await poll(user, cursor, { timeout: Math.min(left, 5) });
+    assert.equal(r.status, 200);
+    cursor = r.body.next;
+    const e = r.body.events.find((x) => x.type === 'presence' && x.user_id === about);
+    if (e) {
+      assert.equal(e.online, want, JSON.stringify(e));
+      return { event: e, next: cursor };
+    }
+  }
+}
+
+async function presenceOf(viewer, id) {
+  const r = await api('GET', `/users/${id}/presence`, { token: viewer.token });
+  return r;
+}
+
+test('my own presence: online while I poll, with last_seen', async () => {
+  const u = await registerUser('presme');
+  const before = await presenceOf(u, u.id);
+  assert.equal(before.status, 200);
+  assert.equal(before.body.user_id, u.id);
+  // Asking for my presence is itself no events request: I was never online.
+  assert.equal(before.body.online, false);
+  assert.equal(before.body.last_seen, null);
+  await poll(u, undefined, { timeout: 0 });
+  const after = await presenceOf(u, u.id);
+  assert.equal(after.body.online, true);
+  validateSchema('Presence', after.body);
+  assert.ok(Math.abs(Date.parse(after.body.last_seen) - Date.now()) < 60000);
+});
+
+test('contacts are told when I come online and go offline; strangers learn nothing', async () => {
+  const a = await registerUser('presa');
+  const b = await registerUser('presb');
+  const stranger = await registerUser('presc');
+  await directConv(a, b);
+  let since = await head(a);
+  const strangerSince = await head(stranger);
+  // b opens an events request: online, told to a.
+  await poll(b, undefined, { timeout: 0 });
+  const on = await presenceEvent(a, since, b.id, true);
+  assert.ok(on.event.last_seen);
+  since = on.next;
+  const seenByA = await presenceOf(a, b.id);
+  assert.equal(seenByA.status, 200);
+  assert.equal(seenByA.body.online, true);
+  // Still online on the next request: no second announcement.
+  await poll(b, undefined, { timeout: 0 });
+  const quiet = await poll(a, since, { timeout: 1 });
+  assert.equal(quiet.body.events.filter((e) => e.type === 'presence' && e.user_id === b.id).length, 0);
+  // Privacy: a stranger gets 404, as for a user that does not exist.
+  expectProblem(assert, await presenceOf(stranger, b.id), 404, 'not_found');
+  expectProblem(assert, await presenceOf(a, 999999999), 404);
+  expectProblem(assert, await presenceOf(a, 'abc'), 404);
+  expectProblem(assert, await api('GET', `/users/${b.id}/presence`), 401);
+  const s = await poll(stranger, strangerSince, { timeout: 0 });
+  assert.equal(s.body.events.filter((e) => e.type === 'presence').length, 0);
+
+  // b leaves; once last_seen is stale the sweeper announces offline.
+  await sleep(3500);
+  runSweeper({ MESSENGER_PRESENCE_OFFLINE_AFTER: '3' });
+  const off = await presenceEvent(a, since, b.id, false);
+  since = off.next;
+  assert.ok(off.event.last_seen);
+  const offNow = await presenceOf(a, b.id);
+  assert.equal(offNow.body.online, false);
+  assert.equal(offNow.body.last_seen, off.event.last_seen);
+  // A second sweep announces nothing more.
+  runSweeper({ MESSENGER_PRESENCE_OFFLINE_AFTER: '3' });
+  // b comes back: announced once more.
+  await poll(b, undefined, { timeout: 0 });
+  const back = await presenceEvent(a, since, b.id, true);
+  const rest = await poll(a, back.next, { timeout: 1 });
+  assert.equal(rest.body.events.filter((e) => e.type === 'presence' && e.user_id === b.id).length, 0);
+});

@@ -1,0 +1,57 @@
+/* Unit tests for lib/events: cursor parsing (strict decimal, bounded) and
+ * message rendering (tombstones, reactions grouped by emoji). */
+#include "../../lib/events/feed.c"
+
+#include "check.h"
+#include "events/render.h"
+
+static void test_cursor(void)
+{
+	int64_t v = -1;
+	CHECK_EQ(parse_cursor("0", &v), 1);
+	CHECK_EQ(v, 0);
+	CHECK_EQ(parse_cursor("123", &v), 1);
+	CHECK_EQ(v, 123);
+	CHECK_EQ(parse_cursor("999999999999999999", &v), 1);
+	CHECK_EQ(v, 999999999999999999LL);
+	const char *bad[] = {"", "-1", "+1", " 1", "1 ", "1a", "0x10", "1.5", "1e3",
+		"9999999999999999999", "9223372036854775808", "18446744073709551616"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		v = -7;
+		CHECK_EQ(parse_cursor(bad[i], &v), 0);
+		CHECK_EQ(v, -7);
+	}
+}
+
+static void test_render(void)
+{
+	struct arena a;
+	arena_init(&a);
+	struct event_msg m = {.id = 9, .conversation_id = 3, .seq = 4, .sender_id = 2,
+		.reply_to = 0, .client_id = "c1", .kind = "text", .body = "hi",
+		.created_at = "2026-12-04 17:14:23.123456", .edited_at = NULL, .deleted_at = NULL};
+	struct event_reaction r[] = {{9, 5, "\xf0\x9f\x91\x8d"}, {9, 7, "\xf0\x9f\x91\x8d"}, {9, 5, "x"}};
+	json_object *o = render_message(&a, &m, r, 3);
+	CHECK_STR(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN),
+		"{\"id\":9,\"conversation_id\":3,\"seq\":4,\"sender_id\":2,\"client_id\":\"c1\","
+		"\"kind\":\"text\",\"body\":\"hi\",\"reply_to\":null,\"media_ids\":[],"
+		"\"created_at\":\"2026-12-04T17:14:23.123Z\",\"edited_at\":null,\"deleted_at\":null,"
+		"\"reactions\":[{\"emoji\":\"\xf0\x9f\x91\x8d\",\"count\":2,\"user_ids\":[5,7]},"
+		"{\"emoji\":\"x\",\"count\":1,\"user_ids\":[5]}]}");
+	json_object_put(o);
+	/* A tombstone shows no body even if one were still stored. */
+	m.deleted_at = "2026-12-04 17:15:00.000000";
+	o = render_message(&a, &m, NULL, 0);
+	json_object *body = NULL;
+	CHECK(json_object_object_get_ex(o, "body", &body));
+	CHECK(body == NULL);
+	json_object_put(o);
+	arena_release(&a);
+}
+
+int main(void)
+{
+	test_cursor();
+	test_render();
+	return CHECK_DONE();
+}
