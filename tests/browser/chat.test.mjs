@@ -361,6 +361,8 @@ test('keyboard: the composer, conversation list and dialogs work without a mouse
   const { ub, A, B } = await directPair('kbd', 'kbb', ['Kim Keys', 'Kai Board']);
   const a = A.page;
   await startDirect(a, ub);
+  // Opening a chat puts the cursor in the composer.
+  await until(() => a.evaluate(() => document.activeElement?.getAttribute('aria-label') === 'Message'), 'focus in the composer');
   await a.keyboard.type('typed with the keyboard');
   await a.keyboard.press('Enter');
   await messageByText(a, 'typed with the keyboard').waitFor();

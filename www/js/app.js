@@ -114,7 +114,8 @@ async function start(me) {
     state.activeId = id;
     shell.classList.add('chat-open');
     store.emit('list');
-    chat.open(id, msg).then(() => { if (!msg) chat.focusComposer(); });
+    chat.open(id, msg);
+    if (!msg) chat.focusComposer();
     // At most one history entry for "in a chat", so Back returns to the list.
     if (history.state?.conv !== id) {
       if (history.state?.conv != null) history.replaceState({ conv: id }, '', `#/c/${id}`);

@@ -165,6 +165,9 @@ export function putMessage(msg) {
     if ((c.last_activity_at || '') < msg.created_at) c.last_activity_at = msg.created_at;
   }
   if (state.outbox && state.me && msg.sender_id === state.me.id) state.outbox.acknowledged(msg.client_id);
+  // Whoever sends a message has everything before it (the server moves the
+  // sender's read position without a separate receipt).
+  if (msg.seq) bumpReceipt(receiptsFor(msg.conversation_id), msg.sender_id, msg.seq, msg.seq);
   const m = state.msgs.get(msg.conversation_id);
   if (!m || !m.loaded) return;
   const old = m.byId.get(msg.id);
@@ -176,6 +179,7 @@ export async function loadLatest(convId) {
   const m = msgState(convId);
   m.loaded = true;
   for (const msg of r.messages) m.byId.set(msg.id, { ...(m.byId.get(msg.id) || {}), ...msg });
+  for (const msg of r.messages) bumpReceipt(receiptsFor(convId), msg.sender_id, msg.seq, msg.seq);
   m.hasMore = r.has_more;
   const c = state.convs.get(convId);
   const last = r.messages[r.messages.length - 1];

@@ -493,9 +493,12 @@ export function createChat({ onBack, onInfo }) {
   let readTimer = null;
   function maybeMarkRead() {
     if (convId == null || document.visibilityState !== 'visible' || !isNearBottom()) return;
-    clearTimeout(readTimer);
-    const id = convId;
-    readTimer = setTimeout(() => { if (convId === id) store.markRead(id); }, 150);
+    // Throttled, not debounced: a busy chat still gets read receipts.
+    if (readTimer) return;
+    readTimer = setTimeout(() => {
+      readTimer = null;
+      if (convId != null && document.visibilityState === 'visible' && isNearBottom()) store.markRead(convId);
+    }, 150);
   }
   function onScroll() {
     closeMenu();

@@ -37,7 +37,9 @@ export function openDialog({ title, body, foot, label, onClose, className }) {
   dlg.addEventListener('close', () => {
     dlg.remove();
     if (onClose) onClose();
-    if (prev && prev.isConnected && prev.focus) prev.focus();
+    // Return focus to where it was, unless an action of the dialog moved it on.
+    const now = document.activeElement;
+    if (prev && prev.isConnected && prev.focus && (!now || now === document.body)) prev.focus();
   });
   dlg.addEventListener('click', (e) => { if (e.target === dlg) dlg.close(); });
   document.body.append(dlg);
