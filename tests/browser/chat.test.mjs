@@ -197,6 +197,7 @@ test('the conversation list reorders and counts unread messages live', async () 
   await conversationItem(a, 'Fay First').getByText('breaking news').waitFor();
   assert.deepEqual(await titles(), ['Fay First', 'Sol Second']);
   await conversationItem(a, 'Fay First').locator('.badge', { hasText: '2' }).waitFor();
+  await shot(a, 'conversation-list-live');
   assert.equal(await a.title(), '(2) Messenger');
   await A.context.close();
 });

@@ -1,5 +1,12 @@
 // Entry point: restores the session, loads state, starts the event stream and
 // wires the views together.
+//
+// Modules: api.js (REST client, tokens), events.js (SSE / long-poll stream),
+// outbox.js (sends, offline queue), store.js (state and event merging),
+// views/ (auth, sidebar, chat, dialogs, common), dom.js and format.js (helpers).
+// Startup order matters: the stream's cursor is taken first, then the
+// conversation snapshot, then the stream runs from that cursor, so nothing
+// that happens during the load is missed (and replays merge idempotently).
 import { h, clear } from './dom.js';
 import * as api from './api.js';
 import * as store from './store.js';

@@ -181,6 +181,7 @@ export function createChat({ onBack, onInfo }) {
     const rows = [];
     const used = new Map();
     const seen = seenMap(all);
+    let newMarked = false;
     let prev = null;
     for (let i = 0; i < all.length; i++) {
       const m = all[i];
@@ -193,8 +194,8 @@ export function createChat({ onBack, onInfo }) {
         prev = m;
         continue;
       }
-      if (unreadFrom != null && m.seq != null && m.seq > unreadFrom && m.sender_id !== state.me.id && !rows.newMarked) {
-        rows.newMarked = true;
+      if (unreadFrom != null && m.seq != null && m.seq > unreadFrom && m.sender_id !== state.me.id && !newMarked) {
+        newMarked = true;
         rows.push(cached(used, 'new', unreadFrom, () => h('div.new-sep', { role: 'separator', 'aria-label': 'New messages' }, h('span', 'New messages'))));
       }
       const first = !prev || !sameGroup(prev, m);
