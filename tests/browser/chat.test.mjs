@@ -176,6 +176,20 @@ test('reload keeps you logged in and resumes the stream without losing or repeat
   await messageByText(a, 'and one more').waitFor();
   assert.equal(await messageByText(a, 'sent right after the reload').count(), 1);
   assert.equal(await messageByText(a, 'before reload').count(), 1);
+
+  // A position the server cannot resume from (here: beyond the head of the
+  // log) makes the app reload its state and carry on live.
+  await a.evaluate(() => {
+    for (const k of Object.keys(sessionStorage)) {
+      if (k.startsWith('messenger.cursor.')) sessionStorage.setItem(k, JSON.stringify({ cursor: '99999999', seq: 0 }));
+    }
+  });
+  await a.reload();
+  await messageByText(a, 'and one more').waitFor();
+  await send(b, 'after a resync');
+  await messageByText(a, 'after a resync').waitFor();
+  assert.equal(await messageByText(a, 'after a resync').count(), 1);
+  assert.equal(await messageByText(a, 'and one more').count(), 1);
   await A.context.close();
   await B.context.close();
 });

@@ -113,6 +113,7 @@ async function start(me) {
     onBack: () => closeConv(),
     onInfo: (id) => convInfoDialog(id, { onLeft: () => closeConv() }),
   });
+  cleanups.push(() => chat.dispose());
   const shell = h('div.shell', sidebar.root, chat.root);
   clear(root).append(shell);
   sidebar.setConnection('connecting');

@@ -506,7 +506,8 @@ export function createChat({ onBack, onInfo }) {
     if (view) view.jump.hidden = isNearBottom();
     maybeMarkRead();
   }
-  document.addEventListener('visibilitychange', maybeMarkRead);
+  const onVisible = () => maybeMarkRead();
+  document.addEventListener('visibilitychange', onVisible);
 
   // ---- updates ----
   let queued = false;
@@ -532,6 +533,13 @@ export function createChat({ onBack, onInfo }) {
 
   return {
     root, open, close,
+    dispose() {
+      document.removeEventListener('visibilitychange', onVisible);
+      clearInterval(presenceTimer);
+      if (observer) observer.disconnect();
+      convId = null;
+      view = null;
+    },
     get convId() { return convId; },
     focusComposer: () => view && view.input.focus(),
   };
