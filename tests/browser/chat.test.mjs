@@ -394,3 +394,36 @@ test('keyboard: the composer, conversation list and dialogs work without a mouse
   await A.context.close();
   await B.context.close();
 });
+
+test('muting a conversation quiets its badge and the tab title; unmuting restores them', async () => {
+  const me = await makeUser('mut', 'Mia Mute');
+  const other = await makeUser('mto', 'Noisy Ned');
+  const conv = await api('POST', '/conversations', { token: other.token, body: { type: 'direct', member_ids: [me.id] } });
+  const A = await signedIn(browser, me);
+  const a = A.page;
+  await conversationItem(a, 'Noisy Ned').waitFor();
+  await openConversation(a, 'Noisy Ned');
+  await a.getByRole('button', { name: 'Conversation details' }).first().click();
+  const dlg = a.getByRole('dialog', { name: 'Contact' });
+  await dlg.getByRole('button', { name: 'Mute until I turn it back on' }).click();
+  await dlg.getByText('Muted until you turn them back on.').waitFor();
+  await dlg.getByRole('button', { name: 'Close' }).click();
+  // Back to the app with no chat open.
+  await a.goto('/');
+  await a.getByRole('heading', { name: 'Chats' }).waitFor();
+  const item = conversationItem(a, 'Noisy Ned');
+  assert.match(await item.getAttribute('aria-label'), /muted/);
+  await api('POST', `/conversations/${conv.id}/messages`, { token: other.token, body: { client_id: 'm1', body: 'ping while muted' } });
+  await item.locator('.badge.muted', { hasText: '1' }).waitFor();
+  assert.equal(await a.title(), 'Messenger');
+  const after = await api('GET', `/conversations/${conv.id}`, { token: me.token });
+  assert.ok(after.muted_until, 'the server keeps the mute');
+
+  await openConversation(a, 'Noisy Ned');
+  await a.getByRole('button', { name: 'Conversation details' }).first().click();
+  await a.getByRole('dialog', { name: 'Contact' }).getByRole('button', { name: 'Unmute' }).click();
+  await a.getByRole('dialog', { name: 'Contact' }).getByRole('button', { name: 'Mute 1 hour' }).waitFor();
+  await a.keyboard.press('Escape');
+  await until(async () => !/muted/.test(await item.getAttribute('aria-label')), 'the list to show it unmuted');
+  await A.context.close();
+});

@@ -84,6 +84,8 @@ const ICONS = {
   chat: 'M4 5h16v11H9l-5 4z',
   down: 'M6 9l6 6 6-6',
   retry: 'M20 11a8 8 0 1 0-2.3 5.7M20 4v7h-7',
+  bell: 'M6 16V11a6 6 0 1 1 12 0v5l2 2H4zm4 4h4',
+  mute: 'M6 16V11a6 6 0 0 1 9.5-4.9M18 11v5l2 2H8m2 2h4M3 3l18 18',
 };
 
 export function icon(name, cls = '') {

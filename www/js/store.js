@@ -103,6 +103,10 @@ export function upsertConv(c) {
   return merged;
 }
 
+export function isMuted(c) {
+  return !!(c && c.muted_until && new Date(c.muted_until).getTime() > Date.now());
+}
+
 export function sortedConvs() {
   return [...state.convs.values()].sort((a, b) =>
     (b.last_activity_at || '').localeCompare(a.last_activity_at || '') || b.id - a.id);

@@ -98,7 +98,28 @@ export async function convInfoDialog(convId, { onLeft }) {
     if (!c) { dlg.close(); return; }
     clear(body);
     if (c.type === 'direct') renderDirect(); else renderGroup();
+    body.insertBefore(notifications(), body.querySelector('.leave-sect'));
   };
+  function notifications() {
+    const muted = store.isMuted(c);
+    const setMute = async (until) => {
+      try {
+        store.upsertConv(await api.patch(`/conversations/${convId}`, { muted_until: until }));
+        store.emit('list'); store.emit('conv', convId);
+        toast(until ? 'Notifications muted' : 'Notifications on');
+        render();
+      } catch (e) { toast(api.friendlyError(e)); }
+    };
+    const inHours = (hrs) => new Date(Date.now() + hrs * 3600000).toISOString();
+    return h('div.sect', h('h3', 'Notifications'),
+      muted
+        ? [h('p.hint', new Date(c.muted_until).getFullYear() > new Date().getFullYear() + 5 ? 'Muted until you turn them back on.' : `Muted until ${fullTime(c.muted_until)}.`),
+          h('div.row-actions', h('button.btn.small', { type: 'button', on: { click: () => setMute(null) } }, icon('bell'), 'Unmute'))]
+        : h('div.row-actions',
+          h('button.btn.small', { type: 'button', on: { click: () => setMute(inHours(1)) } }, icon('mute'), 'Mute 1 hour'),
+          h('button.btn.small', { type: 'button', on: { click: () => setMute(inHours(8)) } }, 'Mute 8 hours'),
+          h('button.btn.small', { type: 'button', on: { click: () => setMute(inHours(24 * 365 * 10)) } }, 'Mute until I turn it back on')));
+  }
   function renderDirect() {
     const u = state.users.get(c.peer.id) || c.peer;
     const p = state.presence.get(u.id);
@@ -137,7 +158,7 @@ export async function convInfoDialog(convId, { onLeft }) {
       }, { exclude: (u) => (c.members || []).some((m) => m.user.id === u.id), label: 'Add people to the group' });
       body.append(h('div.sect', h('h3', 'Add people'), picker.input, picker.list));
     }
-    body.append(h('div.sect', h('button.btn.danger', { type: 'button', on: { click: leave } }, icon('logout'), 'Leave group')));
+    body.append(h('div.sect.leave-sect', h('button.btn.danger', { type: 'button', on: { click: leave } }, icon('logout'), 'Leave group')));
   }
   function memberRow(m, myRole) {
     const me = state.me.id;

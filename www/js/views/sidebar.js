@@ -54,19 +54,20 @@ export function createSidebar({ onOpen, onNewChat, onNewGroup, onProfile, onSess
     const online = c.type === 'direct' && c.peer && state.presence.get(c.peer.id)?.online;
     const active = state.activeId === c.id;
     const time = listTime(c.last_message ? c.last_message.created_at : c.last_activity_at);
-    const sig = JSON.stringify([title, p, unread, online, active, time]);
+    const muted = store.isMuted(c);
+    const sig = JSON.stringify([title, p, unread, online, active, time, muted]);
     let it = items.get(c.id);
     if (it && it.sig === sig) return it.li;
-    const label = `${title}${unread ? `, ${unread} unread` : ''}${online ? ', online' : ''}. ${p.note ? p.note + ': ' : ''}${p.text}`;
+    const label = `${title}${unread ? `, ${unread} unread` : ''}${online ? ', online' : ''}${muted ? ', muted' : ''}. ${p.note ? p.note + ': ' : ''}${p.text}`;
     const btn = h('button.conv-item' + (unread ? '.unread' : ''), {
       type: 'button', 'aria-label': label, 'aria-current': active ? 'true' : null,
       dataset: { convId: String(c.id) }, on: { click: () => onOpen(c.id) },
     },
     convAvatar(c),
     h('span.conv-main',
-      h('span.conv-top', h('span.conv-title', title), h('span.conv-time', time)),
+      h('span.conv-top', h('span.conv-title', title), muted ? icon('mute', 'muted-icon') : null, h('span.conv-time', time)),
       h('span.conv-bottom', h('span.conv-preview' + (p.typing ? '.typing' : ''), p.icon ? icon(p.icon) : null, p.text),
-        unread ? h('span.badge', { 'aria-hidden': 'true' }, unread > 99 ? '99+' : String(unread)) : null)));
+        unread ? h('span.badge' + (muted ? '.muted' : ''), { 'aria-hidden': 'true' }, unread > 99 ? '99+' : String(unread)) : null)));
     const hadFocus = it && it.li.contains(document.activeElement);
     const li = h('li', btn);
     if (it) it.li.replaceWith(li);
@@ -87,7 +88,7 @@ export function createSidebar({ onOpen, onNewChat, onNewGroup, onProfile, onSess
       reconcile(list, convs.map(renderItem));
       if (focused && focused.isConnected && focused !== document.activeElement && list.contains(focused)) focused.focus();
       empty.hidden = convs.length > 0 || !state.convsComplete;
-      const n = convs.reduce((s, c) => s + (c.unread_count ? 1 : 0), 0);
+      const n = convs.reduce((s, c) => s + (c.unread_count && !store.isMuted(c) ? 1 : 0), 0);
       document.title = n ? `(${n}) Messenger` : 'Messenger';
     });
   }
