@@ -83,8 +83,16 @@ json_object *chat_member_json(struct db *db, struct arena *a, const struct membe
 json_object *chat_conv_json(struct db *db, struct arena *a, const struct conv *c,
 	int with_members)
 {
+	return chat_conv_json_last(db, a, c, with_members, NULL);
+}
+
+json_object *chat_conv_json_last(struct db *db, struct arena *a, const struct conv *c,
+	int with_members, json_object *given)
+{
 	json_object *last = NULL, *peer = NULL, *members = NULL;
-	if (c->last_message_id > 0) {
+	if (given != NULL) {
+		last = json_object_get(given);
+	} else if (c->last_message_id > 0) {
 		struct msg m;
 		int rc = msgs_get(db, a, c->id, c->last_message_id, &m);
 		if (rc < 0)

@@ -216,6 +216,21 @@ void msg_send(struct req *req)
 		internal(req);
 		return;
 	}
+	/* A retry of a send that committed is answered with the message even
+	 * when the sender has left since (the first answer may have been lost). */
+	if (rc == 1 && !c.duplicate && c.out.status == 404) {
+		struct msg m;
+		rc = msgs_by_client(db, req->arena, req->user_id, client_id, &m);
+		if (rc < 0) {
+			internal(req);
+			return;
+		}
+		if (rc == 1 && m.conversation_id == cid) {
+			resp_json(req, 200, chat_message_json(req->arena, &m));
+			return;
+		}
+		rc = 1;
+	}
 	if (rc == 1 && !c.duplicate) {
 		answer(req, &c.out);
 		return;

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { api, registerUser, expectProblem, sleep, ROOT } from './lib.mjs';
+import { exclusive, api, registerUser, expectProblem, sleep, ROOT } from './lib.mjs';
 import { direct, group, send, events } from './chatlib.mjs';
 
 function mcStats() {
@@ -105,64 +105,68 @@ test('membership and profile changes show at once', async () => {
 });
 
 test('without memcached everything still works from MySQL, and nothing stale comes back after', async () => {
-  const a = await registerUser('kd'), b = await registerUser('kd');
-  const c = await direct(a, b);
-  const m = await send(a, c, 'before the outage');
-  await history(b, c);
-  await history(b, c);
-  stack('mc-stop');
-  try {
-    const m2 = await send(b, c, 'during the outage');
-    await api('PATCH', `/conversations/${c.id}/messages/${m.id}`, { token: a.token, body: { body: 'edited in the outage' } });
-    const h = await history(a, c);
-    assert.equal(h.status, 200);
-    assert.deepEqual(h.body.messages.map((k) => k.body), ['edited in the outage', 'during the outage']);
-    assert.equal(h.body.messages[1].id, m2.id);
-    assert.equal((await api('GET', '/conversations', { token: a.token })).body.conversations[0].last_message.id, m2.id);
-  } finally {
-    stack('mc-start');
-  }
-  // memcached came back empty: still the truth.
-  const after = await history(b, c);
-  assert.deepEqual(after.body.messages.map((k) => k.body), ['edited in the outage', 'during the outage']);
+  await exclusive('memcached', async () => {
+    const a = await registerUser('kd'), b = await registerUser('kd');
+    const c = await direct(a, b);
+    const m = await send(a, c, 'before the outage');
+    await history(b, c);
+    await history(b, c);
+    stack('mc-stop');
+    try {
+      const m2 = await send(b, c, 'during the outage');
+      await api('PATCH', `/conversations/${c.id}/messages/${m.id}`, { token: a.token, body: { body: 'edited in the outage' } });
+      const h = await history(a, c);
+      assert.equal(h.status, 200);
+      assert.deepEqual(h.body.messages.map((k) => k.body), ['edited in the outage', 'during the outage']);
+      assert.equal(h.body.messages[1].id, m2.id);
+      assert.equal((await api('GET', '/conversations', { token: a.token })).body.conversations[0].last_message.id, m2.id);
+    } finally {
+      stack('mc-start');
+    }
+    // memcached came back empty: still the truth.
+    const after = await history(b, c);
+    assert.deepEqual(after.body.messages.map((k) => k.body), ['edited in the outage', 'during the outage']);
+  });
 });
 
 test('typing: to the others only, at most once per 3 s; still emitted with memcached down', async () => {
-  const a = await registerUser('ta'), b = await registerUser('tb'), x = await registerUser('tx');
-  const c = await direct(a, b);
-  const pid = await steadyMemcached();
-  const t1 = await api('POST', `/conversations/${c.id}/typing`, { token: a.token, body: {} });
-  assert.equal(t1.status, 204);
-  const t2 = await api('POST', `/conversations/${c.id}/typing`, { token: a.token, body: {} });
-  assert.equal(t2.status, 204);
-  const ev = events(b.id, 'typing', `AND conversation_id = ${c.id}`);
-  const steady = pid && (await mcStats())?.pid === pid;
-  if (steady) assert.equal(ev.length, 1, 'the second typing within 3 s emitted nothing');
-  else assert.ok(ev.length >= 1, 'memcached was restarted meanwhile: at least one event');
-  assert.deepEqual(ev[0].payload, { user_id: a.id, expires_in: 5 });
-  assert.equal(events(a.id, 'typing').length, 0, 'not to the typist');
-  expectProblem(assert, await api('POST', `/conversations/${c.id}/typing`, { token: x.token, body: {} }), 404);
-  expectProblem(assert, await api('POST', `/conversations/${c.id}/typing`, { token: a.token, body: { typing: true } }), 400);
-  // After the window a new event goes out.
-  await sleep(3200);
-  await api('POST', `/conversations/${c.id}/typing`, { token: a.token, body: {} });
-  assert.equal(events(b.id, 'typing', `AND conversation_id = ${c.id}`).length, ev.length + 1);
-  // Without memcached every call emits (correctness over economy); sending
-  // and reading still work.
-  stack('mc-stop');
-  try {
-    const downBefore = (await mcStats()) === null;
-    await api('POST', `/conversations/${c.id}/typing`, { token: b.token, body: {} });
-    await api('POST', `/conversations/${c.id}/typing`, { token: b.token, body: {} });
-    const downAfter = (await mcStats()) === null;
-    const n = events(a.id, 'typing', `AND conversation_id = ${c.id}`).length;
-    // (Another test file may have started memcached again meanwhile.)
-    if (downBefore && downAfter) assert.equal(n, 2, 'both calls emitted');
-    else assert.ok(n >= 1);
-    const m = await send(b, c, 'still works');
-    const h = await api('GET', `/conversations/${c.id}/messages`, { token: a.token });
-    assert.equal(h.body.messages.at(-1).id, m.id);
-  } finally {
-    stack('mc-start');
-  }
+  await exclusive('memcached', async () => {
+    const a = await registerUser('ta'), b = await registerUser('tb'), x = await registerUser('tx');
+    const c = await direct(a, b);
+    const pid = await steadyMemcached();
+    const t1 = await api('POST', `/conversations/${c.id}/typing`, { token: a.token, body: {} });
+    assert.equal(t1.status, 204);
+    const t2 = await api('POST', `/conversations/${c.id}/typing`, { token: a.token, body: {} });
+    assert.equal(t2.status, 204);
+    const ev = events(b.id, 'typing', `AND conversation_id = ${c.id}`);
+    const steady = pid && (await mcStats())?.pid === pid;
+    if (steady) assert.equal(ev.length, 1, 'the second typing within 3 s emitted nothing');
+    else assert.ok(ev.length >= 1, 'memcached was restarted meanwhile: at least one event');
+    assert.deepEqual(ev[0].payload, { user_id: a.id, expires_in: 5 });
+    assert.equal(events(a.id, 'typing').length, 0, 'not to the typist');
+    expectProblem(assert, await api('POST', `/conversations/${c.id}/typing`, { token: x.token, body: {} }), 404);
+    expectProblem(assert, await api('POST', `/conversations/${c.id}/typing`, { token: a.token, body: { typing: true } }), 400);
+    // After the window a new event goes out.
+    await sleep(3200);
+    await api('POST', `/conversations/${c.id}/typing`, { token: a.token, body: {} });
+    assert.equal(events(b.id, 'typing', `AND conversation_id = ${c.id}`).length, ev.length + 1);
+    // Without memcached every call emits (correctness over economy); sending
+    // and reading still work.
+    stack('mc-stop');
+    try {
+      const downBefore = (await mcStats()) === null;
+      await api('POST', `/conversations/${c.id}/typing`, { token: b.token, body: {} });
+      await api('POST', `/conversations/${c.id}/typing`, { token: b.token, body: {} });
+      const downAfter = (await mcStats()) === null;
+      const n = events(a.id, 'typing', `AND conversation_id = ${c.id}`).length;
+      // (Another test file may have started memcached again meanwhile.)
+      if (downBefore && downAfter) assert.equal(n, 2, 'both calls emitted');
+      else assert.ok(n >= 1);
+      const m = await send(b, c, 'still works');
+      const h = await api('GET', `/conversations/${c.id}/messages`, { token: a.token });
+      assert.equal(h.body.messages.at(-1).id, m.id);
+    } finally {
+      stack('mc-start');
+    }
+  });
 });

@@ -59,8 +59,14 @@ test('removing: owner removes anyone, admin only plain members, anyone leaves; r
   expectProblem(assert, await api('POST', `/conversations/${g.id}/messages`, { token: m1.token, body: { client_id: 'after-removal', body: 'hi' } }), 404);
   // A removed member is not a member: 404 to remove again.
   expectProblem(assert, await api('DELETE', `/conversations/${g.id}/members/${m1.id}`, { token: o.token }), 404);
-  // Leaving.
+  // Leaving. A retry of a send that happened before leaving still answers
+  // with that message; a new send does not get through.
+  const sent = await send(m2, g, 'last words', 'm2-last-' + m2.id);
   assert.equal((await api('DELETE', `/conversations/${g.id}/members/${m2.id}`, { token: m2.token })).status, 204);
+  const retry = await api('POST', `/conversations/${g.id}/messages`, { token: m2.token, body: { client_id: 'm2-last-' + m2.id, body: 'last words' } });
+  assert.equal(retry.status, 200);
+  assert.equal(retry.body.id, sent.id);
+  expectProblem(assert, await api('POST', `/conversations/${g.id}/messages`, { token: m2.token, body: { client_id: 'm2-new-' + m2.id, body: 'more' } }), 404);
   assert.equal((await api('DELETE', `/conversations/${g.id}/members/${ad2.id}`, { token: o.token })).status, 204);
   assert.equal(count(`SELECT COUNT(*) FROM members WHERE conversation_id = ${g.id}`), 2);
   expectProblem(assert, await api('DELETE', `/conversations/${g.id}/members/abc`, { token: o.token }), 404);

@@ -3,8 +3,9 @@
 // the other tests that need memcached up or stop it.)
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { api, registerUser, sql, expectProblem } from './lib.mjs';
+import { api, registerUser, sql, expectProblem, sleep } from './lib.mjs';
 import { cid, direct, group, send, events, count } from './chatlib.mjs';
+import { poll } from './evlib.mjs';
 
 const url = (c, m, rest = '') => `/conversations/${c.id}/messages/${m.id}${rest}`;
 
@@ -153,4 +154,30 @@ test('read receipts in a group go to every member', async () => {
   await send(o, g, 'hello all');
   await api('POST', `/conversations/${g.id}/read`, { token: ms[0].token, body: { seq: 1 } });
   assert.equal(count(`SELECT COUNT(*) FROM user_events WHERE type = 'receipt' AND conversation_id = ${g.id}`), 4);
+});
+
+test('delivery receipts: fetching message events advances delivered_seq once and tells the sender', async () => {
+  const a = await registerUser('dva'), b = await registerUser('dvb');
+  const c = await direct(a, b);
+  const start = (await poll(b)).body.next;
+  const m1 = await send(a, c, 'one');
+  const m2 = await send(a, c, 'two');
+  const got = await poll(b, start, { timeout: 5 });
+  assert.equal(got.status, 200);
+  const msgs = got.body.events.filter((e) => e.type === 'message.new');
+  assert.deepEqual(msgs.map((e) => e.message.id), [m1.id, m2.id]);
+  // The reader records delivery as it answers: allow it a moment.
+  for (let i = 0; i < 40 && count(`SELECT delivered_seq FROM members WHERE conversation_id = ${c.id} AND user_id = ${b.id}`) < 2; i++) await sleep(50);
+  assert.equal(count(`SELECT delivered_seq FROM members WHERE conversation_id = ${c.id} AND user_id = ${b.id}`), 2);
+  assert.equal(count(`SELECT last_read_seq FROM members WHERE conversation_id = ${c.id} AND user_id = ${b.id}`), 0);
+  const rc = events(a.id, 'receipt', `AND conversation_id = ${c.id}`);
+  assert.equal(rc.length, 1);
+  assert.deepEqual(rc[0].payload, { user_id: b.id, delivered_seq: 2, read_seq: 0 });
+  // Fetching the same events again (another device) moves nothing.
+  await poll(b, start, { timeout: 0 });
+  await sleep(300);
+  assert.equal(events(a.id, 'receipt', `AND conversation_id = ${c.id}`).length, 1);
+  // The member list shows it.
+  const conv = await api('GET', `/conversations/${c.id}`, { token: a.token });
+  assert.equal(conv.body.members.find((x) => x.user.id === b.id).delivered_seq, 2);
 });
