@@ -144,6 +144,11 @@ export function createChat({ onBack, onInfo }) {
       const p = state.presence.get(c.peer.id);
       if (p && p.online) { text = 'Active now'; cls = 'online'; } else if (p) text = lastSeen(p.last_seen);
       else text = '@' + (state.users.get(c.peer.id) || c.peer).username;
+    } else if (c.members && c.members.length <= 4) {
+      const names = c.members.filter((m) => m.user.id !== state.me.id)
+        .map((m) => (state.users.get(m.user.id) || m.user).display_name.split(' ')[0]);
+      const all = ['You', ...names];
+      text = all.length > 1 ? `${all.slice(0, -1).join(', ')} and ${all[all.length - 1]}` : 'Only you';
     } else {
       text = plural(c.members ? c.members.length : c.member_count || 0, 'member', 'members');
     }
