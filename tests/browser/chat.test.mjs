@@ -104,6 +104,9 @@ test('two people chat in real time, with receipts, typing, replies, reactions, e
   const edited = messageByText(b, 'see you at one');
   await edited.waitFor();
   await edited.getByText('Edited').waitFor();
+  // An empty composer offers a one-click like.
+  await a.getByRole('button', { name: 'Send a like' }).click();
+  await b.locator('.msg .text').filter({ hasText: /^👍$/ }).waitFor();
   await shot(a, 'chat');
 
   // Delete leaves a tombstone on both sides.

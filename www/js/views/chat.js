@@ -27,6 +27,16 @@ function linkify(text) {
   return out;
 }
 
+// One to three emoji and nothing else are shown large, without a bubble.
+function isEmojiOnly(text) {
+  if (!text || text.length > 40) return false;
+  const t = text.trim();
+  if (!/\p{Extended_Pictographic}/u.test(t)) return false;
+  if (!/^(?:\p{Extended_Pictographic}|\p{Emoji_Modifier}|\p{Regional_Indicator}|\uFE0F|\u200D|\u20E3|\s)+$/u.test(t)) return false;
+  const seg = typeof Intl.Segmenter === 'function' ? [...new Intl.Segmenter().segment(t.replace(/\s+/g, ''))].length : 1;
+  return seg <= 3;
+}
+
 export function createChat({ onBack, onInfo }) {
   const root = h('main.main', { 'aria-label': 'Conversation' });
   let convId = null;
@@ -113,9 +123,12 @@ export function createChat({ onBack, onInfo }) {
     const input = h('textarea', { rows: 1, placeholder: 'Aa', 'aria-label': 'Message', maxLength: MAX_BODY + 500 });
     const count = h('span.char-count', { hidden: true, 'aria-live': 'polite' });
     const send = h('button.icon-btn.send', { type: 'submit', 'aria-label': 'Send', title: 'Send (Enter)', disabled: true }, icon('send'));
-    const form = h('form.composer', { 'aria-label': 'Write a message' }, input, count, send);
+    // With nothing typed, one click sends a thumbs-up.
+    const like = h('button.icon-btn.like', { type: 'button', 'aria-label': 'Send a like', title: 'Send 👍',
+      on: { click: () => { state.outbox.add(convId, '👍', replyTo ? replyTo.id : null); replyTo = null; renderCtx(); forceBottom = true; renderMessages(); } } }, '👍');
+    const form = h('form.composer', { 'aria-label': 'Write a message' }, input, count, send, like);
     clear(root).append(h('section.chat-view', head, h('div.msg-wrap', scroller, jump), typing, ctx, form));
-    view = { head, avatarSlot, title, sub, histState, intro, list, scroller, jump, typing, ctx, input, send, count, form };
+    view = { head, avatarSlot, title, sub, histState, intro, list, scroller, jump, typing, ctx, input, send, like, count, form };
 
     input.value = drafts.get(convId) || '';
     form.addEventListener('submit', (e) => { e.preventDefault(); submit(); });
@@ -305,7 +318,8 @@ export function createChat({ onBack, onInfo }) {
     const sig = [m.body, m.edited_at, m.deleted_at, m.reactions, status, first, last, reply, senderName, m.error, m.seq, m.created_at, group];
     return cached(used, key, sig, () => {
       const deleted = !!m.deleted_at;
-      const cls = ['msg', mine ? 'mine' : 'theirs', first ? 'first' : '', last ? 'last' : '', deleted ? 'deleted' : '', m.local ? status : '']
+      const jumbo = !deleted && !reply && isEmojiOnly(m.body);
+      const cls = ['msg', mine ? 'mine' : 'theirs', first ? 'first' : '', last ? 'last' : '', deleted ? 'deleted' : '', m.local ? status : '', jumbo ? 'jumbo' : '']
         .filter(Boolean).join('.');
       const bubble = h('div.bubble');
       if (reply && !deleted) {
@@ -429,6 +443,9 @@ export function createChat({ onBack, onInfo }) {
     const v = view.input.value;
     const len = [...v].length;
     view.send.disabled = !v.trim() || len > MAX_BODY;
+    const empty = !v.trim() && !editing;
+    view.send.hidden = empty;
+    view.like.hidden = !empty;
     view.count.hidden = len < MAX_BODY - 200;
     view.count.textContent = `${len}/${MAX_BODY}`;
     if (!CSS.supports('field-sizing', 'content')) {
