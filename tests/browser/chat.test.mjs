@@ -388,6 +388,11 @@ test('keyboard: the composer, conversation list and dialogs work without a mouse
   await a.getByRole('button', { name: 'New group' }).focus();
   await a.keyboard.press('Enter');
   await a.getByRole('dialog', { name: 'New group' }).waitFor();
+  // Every form control on screen (the app and the dialog) has a label.
+  const unlabelled = await a.evaluate(() => [...document.querySelectorAll('input, textarea, select')]
+    .filter((el) => !(el.getAttribute('aria-label') || el.labels?.length || el.getAttribute('aria-labelledby')))
+    .map((el) => el.outerHTML.slice(0, 80)));
+  assert.deepEqual(unlabelled, []);
   await a.keyboard.press('Escape');
   await a.getByRole('dialog', { name: 'New group' }).waitFor({ state: 'detached' });
   assert.equal(await a.evaluate(() => document.activeElement.getAttribute('aria-label')), 'New group');
