@@ -166,7 +166,7 @@ async function start(me) {
   // Presence dots for the people in the first screen of direct chats.
   for (const c of store.sortedConvs().filter((x) => x.type === 'direct' && x.peer).slice(0, 15)) store.fetchPresence(c.peer.id);
   const m = /^#\/c\/(\d+)$/.exec(location.hash);
-  if (m && state.convs.has(Number(m[1]))) openConv(Number(m[1]));
+  if (m) openConv(Number(m[1]));
 }
 
 // Global shortcuts: Ctrl/Cmd+K focuses search; Esc closes a menu.

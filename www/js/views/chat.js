@@ -76,8 +76,16 @@ export function createChat({ onBack, onInfo }) {
       build();
       forceBottom = true;
     }
-    const c = state.convs.get(id);
-    if (c && !c.members) store.fetchConv(id).catch(() => {});
+    let c = state.convs.get(id);
+    if (!c) {
+      // Not in the loaded part of the list (e.g. an old chat found by search).
+      try { c = await store.fetchConv(id); } catch (e) {
+        if (convId === id && view) view.histState.textContent = 'This conversation is not available.';
+        return;
+      }
+      if (convId !== id) return;
+      renderHeader();
+    } else if (!c.members) store.fetchConv(id).catch(() => {});
     if (c && c.type === 'direct' && c.peer) store.fetchPresence(c.peer.id);
     const ms = store.msgState(id);
     if (!ms.loaded) {
