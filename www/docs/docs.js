@@ -48,8 +48,27 @@ function resolve(ref) {
 const refName = (ref) => ref.split('/').pop();
 const slug = (s) => s.replace(/[^A-Za-z0-9]+/g, '-').replace(/^-|-$/g, '');
 
+// allOf: one object with the members of all its parts.
+function mergeAllOf(s, depth = 0) {
+  if (!s || !s.allOf || depth > 5) return s;
+  const out = { type: 'object', properties: {}, required: [] };
+  for (const part of s.allOf) {
+    const p = mergeAllOf(part.$ref ? resolve(part.$ref) : part, depth + 1) || {};
+    Object.assign(out.properties, p.properties || {});
+    out.required.push(...(p.required || []));
+    if (p.description && !out.description) out.description = p.description;
+  }
+  if (s.properties) Object.assign(out.properties, s.properties);
+  if (s.required) out.required.push(...s.required);
+  return out;
+}
+
 function typeLabel(s) {
   if (!s) return 'any';
+  if (s.allOf) {
+    const refs = s.allOf.filter((p) => p.$ref);
+    return refs.length ? joinNodes(refs.map(typeLabel), ' + ') : 'object';
+  }
   if (s.$ref) return h('a', { href: '#schema-' + refName(s.$ref) }, refName(s.$ref));
   if (s.const !== undefined) return JSON.stringify(s.const);
   if (s.enum) return s.enum.map((v) => JSON.stringify(v)).join(' | ');
@@ -84,6 +103,7 @@ function constraints(s) {
 // A schema as a nested list of its properties (references link to the schema section).
 function schemaTree(s, depth = 0) {
   if (!s) return h('p.constraint', 'No schema.');
+  if (s.allOf) s = mergeAllOf(s);
   if (s.$ref || depth > 4) return h('div.schema', h('span.type', typeLabel(s)));
   const target = s.items && !s.items.$ref ? s.items : s;
   if (!target.properties) {
@@ -100,6 +120,23 @@ function schemaTree(s, depth = 0) {
       (p.properties || (p.items && p.items.properties)) ? schemaTree(p, depth + 1) : null))));
 }
 
+function schemaKind(s) {
+  if (s.oneOf || s.anyOf) return 'one of';
+  if (s.properties) return 'object';
+  return typeLabel(s);
+}
+function schemaBody(s) {
+  if (s.properties || (s.items && s.items.properties)) return schemaTree(s);
+  if (s.oneOf || s.anyOf) {
+    const d = s.discriminator;
+    return h('div.schema', h('p', 'One of: ', h('span.type', typeLabel(s))),
+      d ? h('p.constraint', 'Chosen by the ', h('code', d.propertyName), ' member',
+        d.mapping ? [': ', joinNodes(Object.entries(d.mapping).map(([k, ref]) => h('span', h('code', k), ' → ', h('a', { href: '#schema-' + refName(ref) }, refName(ref)))), ', ')] : null, '.') : null);
+  }
+  const c = constraints(s);
+  return c ? h('p.constraint', c) : null;
+}
+
 function paramsTable(params) {
   return h('table', h('thead', h('tr', h('th', 'Name'), h('th', 'In'), h('th', 'Type'), h('th', 'Description'))),
     h('tbody', params.map((p) => {
@@ -111,7 +148,7 @@ function paramsTable(params) {
 
 function contentBlock(content) {
   if (!content) return null;
-  return Object.entries(content).map(([ctype, media]) => (media.schema && media.schema.$ref
+  return Object.entries(content).map(([ctype, media]) => (media.schema && (media.schema.$ref || ctype === 'text/event-stream')
     ? h('div.media', h('span.ctype', ctype + ': '), h('span.type', typeLabel(media.schema)))
     : h('div.media-block', h('span.ctype', ctype), schemaTree(media.schema))));
 }
@@ -166,8 +203,8 @@ function render() {
   if (Object.keys(schemas).length) {
     nav.append(h('h2', 'Schemas'), h('ul', Object.keys(schemas).map((n) => h('li', h('a', { href: '#schema-' + n }, n)))));
     content.append(h('section.tag-section', h('h2', 'Schemas'), Object.entries(schemas).map(([n, s]) =>
-      h('section.op', { id: 'schema-' + n }, h('div.op-head', h('h3', n), h('span.type', typeLabel({ ...s, properties: undefined, description: undefined }))),
-        h('div.op-body', md(s.description), schemaTree(s))))));
+      h('section.op', { id: 'schema-' + n }, h('div.op-head', h('h3', n), h('span.type', schemaKind(s))),
+        h('div.op-body', md(s.description), schemaBody(s))))));
   }
   document.title = `${info.title || 'API'} reference`;
   if (location.hash) { const t = document.getElementById(location.hash.slice(1)); if (t) t.scrollIntoView(); }
