@@ -147,6 +147,20 @@ async function start(me) {
   const onOffline = () => { if (stream) { stream.setStatus('offline'); stream.reconnectNow(); } };
   window.addEventListener('offline', onOffline);
   cleanups.push(() => window.removeEventListener('offline', onOffline));
+  // Desktop notifications (when allowed) for messages that arrive while the
+  // tab is in the background.
+  store.on('incoming', (msg) => {
+    if (typeof Notification !== 'function' || Notification.permission !== 'granted') return;
+    if (document.visibilityState === 'visible' || msg.sender_id === state.me.id) return;
+    const c = state.convs.get(msg.conversation_id);
+    if (!c || store.isMuted(c)) return;
+    const who = store.userName(msg.sender_id);
+    const n = new Notification(c.type === 'group' ? store.convTitle(c) : who, {
+      body: (c.type === 'group' ? who + ': ' : '') + (msg.body || 'New message'),
+      icon: '/favicon.svg', tag: 'conv-' + c.id,
+    });
+    n.onclick = () => { window.focus(); openConv(c.id); n.close(); };
+  });
   store.on('removed', (id) => { if (chat.convId === id) { closeConv(); toast('You are no longer in that conversation.'); } });
 
   // The stream's starting point is taken before the snapshot, so nothing

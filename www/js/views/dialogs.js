@@ -15,18 +15,30 @@ function userPicker(onPick, { exclude = () => false, label = 'Search people' } =
   async function run() {
     const q = input.value.trim();
     const mine = ++seq;
-    if (!q) { clear(list); return; }
+    if (!q) { suggest(); return; }
     let users;
     try { users = await store.searchUsers(q); } catch (e) { if (mine === seq) clear(list).append(h('li.hint', api.friendlyError(e))); return; }
     if (mine !== seq) return;
     clear(list);
     const shown = users.filter((u) => !exclude(u));
     if (!shown.length) list.append(h('li.hint', `No one found for “${q}”.`));
+    show(shown);
+  }
+  // Before anything is typed: the people of my recent direct chats.
+  function suggest() {
+    clear(list);
+    const recent = store.sortedConvs().filter((c) => c.type === 'direct' && c.peer)
+      .map((c) => state.users.get(c.peer.id) || c.peer).filter((u) => !exclude(u)).slice(0, 8);
+    if (recent.length) list.append(h('li.section-label', { 'aria-hidden': 'true' }, 'Recent'));
+    show(recent);
+  }
+  function show(shown) {
     for (const u of shown) {
       list.append(h('li', h('button.person.person-btn', { type: 'button', 'aria-label': `${u.display_name} (@${u.username})`, on: { click: () => onPick(u) } },
         userAvatar(u, 'm'), h('span.person-main', h('span.person-name', u.display_name), h('span.person-sub', '@' + u.username)))));
     }
   }
+  suggest();
   input.addEventListener('input', () => { clearTimeout(timer); timer = setTimeout(run, 200); });
   input.addEventListener('keydown', (e) => {
     if (e.key === 'Enter') { e.preventDefault(); clearTimeout(timer); run(); }
@@ -54,7 +66,7 @@ export function newGroupDialog(onOpen) {
   const title = h('input', { maxLength: 128, required: true, placeholder: 'e.g. Weekend trip', 'aria-label': 'Group name' });
   const chips = h('div.chips', { 'aria-label': 'Selected people', 'aria-live': 'polite' });
   const err = h('p.form-error', { role: 'alert' });
-  const picker = userPicker((u) => { chosen.set(u.id, u); renderChips(); picker.input.value = ''; clear(picker.list); picker.input.focus(); },
+  const picker = userPicker((u) => { chosen.set(u.id, u); renderChips(); picker.input.value = ''; picker.refresh(); picker.input.focus(); },
     { exclude: (u) => chosen.has(u.id), label: 'Add people' });
   function renderChips() {
     clear(chips);

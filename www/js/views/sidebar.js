@@ -9,9 +9,11 @@ import { userAvatar, convAvatar, showMenu, menuItem } from './common.js';
 export function createSidebar({ onOpen, onNewChat, onNewGroup, onProfile, onSessions, onLogout }) {
   const meBtn = h('button.me-btn', { type: 'button', 'aria-label': 'Account menu', 'aria-haspopup': 'menu', 'aria-expanded': 'false' });
   meBtn.addEventListener('click', () => showMenu(meBtn, (m) => {
-    m.append(menuItem('user', 'Edit profile', onProfile), menuItem('devices', 'Devices', onSessions),
+    m.append(...[menuItem('user', 'Edit profile', onProfile), menuItem('devices', 'Devices', onSessions),
+      typeof Notification === 'function' && Notification.permission === 'default'
+        ? menuItem('bell', 'Turn on desktop notifications', () => Notification.requestPermission()) : null,
       menuItem('info', 'API reference', () => window.open('/docs/', '_blank', 'noopener')),
-      menuItem('logout', 'Log out', onLogout, true));
+      menuItem('logout', 'Log out', onLogout, true)].filter(Boolean));
   }));
   const head = h('header.side-head', meBtn, h('h1', 'Chats'),
     iconButton('group', 'New group', onNewGroup), iconButton('edit', 'New message', onNewChat));
