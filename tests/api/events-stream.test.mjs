@@ -132,3 +132,17 @@ test('an idle stream sends a heartbeat comment every 15 seconds', async () => {
     assert.equal(s.events.length, 0);
   } finally { s.close(); }
 });
+
+test('signing out ends an open stream within the refresh interval', async () => {
+  const u = await registerUser('sseend');
+  const s = await openStream({ query: 'ticket=' + encodeURIComponent(await ticket(u)) });
+  try {
+    assert.equal(s.status, 200);
+    await s.until((x) => x.retry !== null, 5000);
+    assert.equal((await api('POST', '/auth/logout', { token: u.token, body: '', contentType: 'text/plain' })).status, 204);
+    const t0 = Date.now();
+    while (!s.ended && Date.now() - t0 < 30000) await new Promise((r) => setTimeout(r, 250));
+    assert.ok(s.ended, 'the server closed the stream');
+    assert.ok(Date.now() - t0 > 1000, 'not before the next check');
+  } finally { s.close(); }
+});
