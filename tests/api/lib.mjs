@@ -165,3 +165,21 @@ export function expectProblem(assert, res, status, code) {
   if (code) assert.equal(res.body.code, code, `expected code ${code}, got ${res.body.code}`);
   assert.ok(res.headers['x-request-id'], 'X-Request-Id header');
 }
+
+// Runs fn while holding a named lock shared by all test files of this run
+// (a directory under MESSENGER_VAR). Tests that stop memcached, or that need
+// it up for exact behaviour, take the 'memcached' lock so they never overlap.
+export async function exclusive(name, fn) {
+  const dir = path.join(process.env.MESSENGER_VAR || path.join(ROOT, 'var'), `lock-${name}`);
+  const end = Date.now() + 300000;
+  for (;;) {
+    try { fs.mkdirSync(dir); break; } catch (e) {
+      if (e.code !== 'EEXIST') throw e;
+      // A lock left by a killed run goes stale after 5 minutes.
+      try { if (Date.now() - fs.statSync(dir).mtimeMs > 300000) fs.rmSync(dir, { recursive: true, force: true }); } catch { /* gone */ }
+      if (Date.now() > end) throw new Error(`lock ${name}: still held after 5 minutes`);
+      await sleep(200);
+    }
+  }
+  try { return await fn(); } finally { fs.rmSync(dir, { recursive: true, force: true }); }
+}

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { api, registerUser, sql, expectProblem, sleep, ROOT } from './lib.mjs';
+import { api, registerUser, sql, expectProblem, sleep, ROOT, exclusive } from './lib.mjs';
 import { cid, direct, group, send, events, count } from './chatlib.mjs';
 
 const url = (c, m, rest = '') => `/conversations/${c.id}/messages/${m.id}${rest}`;
@@ -158,7 +158,7 @@ function stack(cmd) {
   execFileSync(path.join(ROOT, 'scripts/stack.sh'), [cmd], { stdio: 'ignore' });
 }
 
-test('typing: to the others only, at most once per 3 s; still emitted with memcached down', async () => {
+test('typing: to the others only, at most once per 3 s; still emitted with memcached down', () => exclusive('memcached', async () => {
   const a = await registerUser('ta'), b = await registerUser('tb'), x = await registerUser('tx');
   const c = await direct(a, b);
   const t1 = await api('POST', `/conversations/${c.id}/typing`, { token: a.token, body: {} });
@@ -188,4 +188,4 @@ test('typing: to the others only, at most once per 3 s; still emitted with memca
   } finally {
     stack('mc-start');
   }
-});
+}));
