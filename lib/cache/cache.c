@@ -44,13 +44,14 @@ int cache_init(int max_connections)
 	memcached_behavior_set(master, MEMCACHED_BEHAVIOR_TCP_NODELAY, 1);
 	memcached_behavior_set(master, MEMCACHED_BEHAVIOR_NO_BLOCK, 1);
 	memcached_behavior_set(master, MEMCACHED_BEHAVIOR_CONNECT_TIMEOUT, 100);
-	memcached_behavior_set(master, MEMCACHED_BEHAVIOR_POLL_TIMEOUT, 200);
+	memcached_behavior_set(master, MEMCACHED_BEHAVIOR_POLL_TIMEOUT, 500);
 	memcached_behavior_set(master, MEMCACHED_BEHAVIOR_SND_TIMEOUT, 200000);
 	memcached_behavior_set(master, MEMCACHED_BEHAVIOR_RCV_TIMEOUT, 200000);
-	/* A dead server is skipped for 2 s instead of costing a timeout per call. */
-	memcached_behavior_set(master, MEMCACHED_BEHAVIOR_RETRY_TIMEOUT, 2);
-	memcached_behavior_set(master, MEMCACHED_BEHAVIOR_SERVER_FAILURE_LIMIT, 1);
-	memcached_behavior_set(master, MEMCACHED_BEHAVIOR_DEAD_TIMEOUT, 2);
+	/* A server that fails three times in a row is skipped for a second
+	 * instead of costing a timeout per call; one slow answer on a loaded
+	 * machine must not take the cache (and cross-host wake-ups) away. */
+	memcached_behavior_set(master, MEMCACHED_BEHAVIOR_RETRY_TIMEOUT, 1);
+	memcached_behavior_set(master, MEMCACHED_BEHAVIOR_SERVER_FAILURE_LIMIT, 3);
 	pool = memcached_pool_create(master, 1, (uint32_t)max_connections);
 	if (pool == NULL) {
 		memcached_free(master);
@@ -180,6 +181,9 @@ int cache_mget(const char *const *keys, size_t n, struct arena *a, char **vals)
 		memcached_result_free(res);
 	}
 	put(m);
+	/* A fetch cut short (timeout, server gone) is a failure, not a miss. */
+	if (rc != MEMCACHED_END && rc != MEMCACHED_SUCCESS && rc != MEMCACHED_NOTFOUND)
+		return -1;
 	return 0;
 }
 

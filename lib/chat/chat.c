@@ -6,9 +6,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "auth/auth.h"
 #include "cache/cache.h"
 #include "events/emit.h"
+#include "util/config.h"
 
 static json_object *opt_time(struct arena *a, const char *t)
 {
@@ -35,20 +38,31 @@ json_object *chat_message_json(struct arena *a, const struct msg *m)
 	json_object_object_add(o, "created_at", opt_time(a, m->created_at));
 	json_object_object_add(o, "edited_at", opt_time(a, m->edited_at));
 	json_object_object_add(o, "deleted_at", opt_time(a, m->deleted_at));
-	/* Reactions arrive sorted by emoji: one entry per run of equal emoji. */
+	/* One entry per emoji, in order of first appearance; the input need not
+	 * be sorted (lib/db sorts by emoji; other callers may not). */
 	json_object *list = json_object_new_array();
-	for (int i = 0; i < m->nreactions;) {
+	for (int i = 0; i < m->nreactions; i++) {
 		const char *emoji = m->reactions[i].emoji;
+		int seen = 0;
+		/* Backwards: in sorted input a repeat matches its neighbour, so the
+		 * whole loop costs reactions x distinct emoji. */
+		for (int k = i - 1; k >= 0 && !seen; k--)
+			seen = strcmp(m->reactions[k].emoji, emoji) == 0;
+		if (seen)
+			continue;
 		json_object *users = json_object_new_array();
-		int j = i;
-		for (; j < m->nreactions && strcmp(m->reactions[j].emoji, emoji) == 0; j++)
+		int count = 0;
+		for (int j = i; j < m->nreactions; j++) {
+			if (strcmp(m->reactions[j].emoji, emoji) != 0)
+				continue;
 			json_object_array_add(users, json_object_new_int64(m->reactions[j].user_id));
+			count++;
+		}
 		json_object *r = json_object_new_object();
 		json_object_object_add(r, "emoji", json_object_new_string(emoji));
-		json_object_object_add(r, "count", json_object_new_int(j - i));
+		json_object_object_add(r, "count", json_object_new_int(count));
 		json_object_object_add(r, "user_ids", users);
 		json_object_array_add(list, r);
-		i = j;
 	}
 	json_object_object_add(o, "reactions", list);
 	return o;
@@ -69,8 +83,16 @@ json_object *chat_member_json(struct db *db, struct arena *a, const struct membe
 json_object *chat_conv_json(struct db *db, struct arena *a, const struct conv *c,
 	int with_members)
 {
+	return chat_conv_json_last(db, a, c, with_members, NULL);
+}
+
+json_object *chat_conv_json_last(struct db *db, struct arena *a, const struct conv *c,
+	int with_members, json_object *given)
+{
 	json_object *last = NULL, *peer = NULL, *members = NULL;
-	if (c->last_message_id > 0) {
+	if (given != NULL) {
+		last = json_object_get(given);
+	} else if (c->last_message_id > 0) {
 		struct msg m;
 		int rc = msgs_get(db, a, c->id, c->last_message_id, &m);
 		if (rc < 0)
@@ -147,7 +169,7 @@ static int emit_receipt(struct db *db, struct emit *e, int64_t cid, int64_t uid)
 	json_object_object_add(p, "user_id", json_object_new_int64(uid));
 	json_object_object_add(p, "delivered_seq", json_object_new_int64(delivered));
 	json_object_object_add(p, "read_seq", json_object_new_int64(read));
-	int rc = count > CHAT_RECEIPT_FANOUT_MAX ?
+	int rc = count > config_int("receipt_fanout_max", CHAT_RECEIPT_FANOUT_MAX) ?
 		emit_user(db, e, uid, "receipt", cid, 0, p) :
 		emit_conv(db, e, cid, 0, "receipt", 0, p);
 	json_object_put(p);
@@ -179,8 +201,8 @@ int chat_mark_delivered(struct db *db, struct arena *a, int64_t uid, int64_t cid
 		return -1;
 	if (rc == 1 || !c.advanced)
 		return 0;
+	/* Cached views hold no receipts: nothing to invalidate. */
 	emit_wake(&e);
-	chat_invalidate(cid);
 	return 1;
 }
 
@@ -296,6 +318,18 @@ int chat_parse_time(const char *s, char *out, size_t n)
 	return 0;
 }
 
+int chat_parse_uint(const char *s, int64_t min, int64_t max, int64_t *out)
+{
+	size_t n = s ? strlen(s) : 0;
+	if (n == 0 || n > 18 || !digits(s, (int)n))
+		return -1;
+	int64_t v = strtoll(s, NULL, 10);
+	if (v < min || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
 int chat_cursor_parse(const char *s, int64_t *ms, int64_t *id)
 {
 	const char *dot = strchr(s, '.');
@@ -316,21 +350,27 @@ static int word_byte(unsigned char c)
 	return c >= 0x80 || isalnum(c) || c == '_';
 }
 
-char *chat_search_query(struct arena *a, const char *q)
+char *chat_search_query(struct arena *a, const char *q, int min_chars)
 {
 	size_t n = strlen(q);
 	/* Each word w becomes +"w" (3 extra bytes plus a space). */
 	char *out = arena_alloc(a, 2 * n + 8);
 	size_t j = 0;
 	int words = 0;
-	for (size_t i = 0; i < n;) {
+	for (size_t i = 0; i < n && words < 16;) {
 		if (!word_byte((unsigned char)q[i])) {
 			i++;
 			continue;
 		}
 		size_t start = i;
-		while (i < n && word_byte((unsigned char)q[i]))
-			i++;
+		int chars = 0;
+		for (; i < n && word_byte((unsigned char)q[i]); i++)
+			if (((unsigned char)q[i] & 0xC0) != 0x80)
+				chars++;
+		/* A required word shorter than the index's minimum token would
+		 * match nothing at all (InnoDB never indexed it): leave it out. */
+		if (chars < min_chars)
+			continue;
 		if (words > 0)
 			out[j++] = ' ';
 		out[j++] = '+';
@@ -339,8 +379,6 @@ char *chat_search_query(struct arena *a, const char *q)
 		j += i - start;
 		out[j++] = '"';
 		words++;
-		if (words == 16)
-			break;
 	}
 	out[j] = '\0';
 	return words > 0 ? out : NULL;
@@ -348,7 +386,45 @@ char *chat_search_query(struct arena *a, const char *q)
 
 /* --- caching --- */
 
+/* Cached views of a conversation live under keys that include the
+ * conversation's generation, a random number kept in memcached. A change
+ * deletes the generation after its commit, before the answer goes out; the
+ * next reader starts a new one and misses. A reader that read the old
+ * generation before the commit may still store what it read, but under the
+ * old key, which nobody asks for again. Random (not counted) generations
+ * cannot repeat one that was evicted, and every cached view also expires on
+ * its own (CHAT_CACHE_TTL), which bounds the damage of a lost delete. */
+int chat_cache_gen(struct arena *a, int64_t cid, int64_t *gen)
+{
+	char key[CACHE_KEY_MAX];
+	cache_key(key, "cgen", cid);
+	for (int attempt = 0; attempt < 2; attempt++) {
+		char *v;
+		int rc = cache_get(key, a, &v, NULL);
+		if (rc < 0)
+			return 0;
+		if (rc == 1) {
+			char *end;
+			long long g = strtoll(v, &end, 10);
+			if (*end != '\0' || g <= 0)
+				return 0;
+			*gen = g;
+			return 1;
+		}
+		uint64_t r;
+		randombytes_buf(&r, sizeof(r));
+		char val[24];
+		int n = snprintf(val, sizeof(val), "%lld", (long long)(r >> 1 | 1));
+		/* Whoever adds first wins; the others read the winner's value. */
+		if (cache_add(key, val, (size_t)n, 0) < 0)
+			return 0;
+	}
+	return 0;
+}
+
 void chat_invalidate(int64_t cid)
 {
-	(void)cid;
+	char key[CACHE_KEY_MAX];
+	cache_key(key, "cgen", cid);
+	cache_del(key);
 }

@@ -126,7 +126,11 @@ static int send_tx(struct db *db, void *p)
 		c->duplicate = 1;
 		return 1;
 	}
-	if (convs_set_last_message(db, c->cid, c->mid) < 0)
+	/* Whoever writes has read what came before: the sender's marks move
+	 * to the new message (without a receipt event; the message.new tells
+	 * the others as much). */
+	if (convs_set_last_message(db, c->cid, c->mid) < 0 ||
+	    convs_mark_read(db, c->cid, c->me, seq) < 0)
 		return -1;
 	/* Everyone, the sender included: their other devices need it too. */
 	return emit_conv(db, c->e, c->cid, 0, "message.new", c->mid, NULL) < 0 ? -1 : 0;
@@ -212,6 +216,21 @@ void msg_send(struct req *req)
 		internal(req);
 		return;
 	}
+	/* A retry of a send that committed is answered with the message even
+	 * when the sender has left since (the first answer may have been lost). */
+	if (rc == 1 && !c.duplicate && c.out.status == 404) {
+		struct msg m;
+		rc = msgs_by_client(db, req->arena, req->user_id, client_id, &m);
+		if (rc < 0) {
+			internal(req);
+			return;
+		}
+		if (rc == 1 && m.conversation_id == cid) {
+			resp_json(req, 200, chat_message_json(req->arena, &m));
+			return;
+		}
+		rc = 1;
+	}
 	if (rc == 1 && !c.duplicate) {
 		answer(req, &c.out);
 		return;
@@ -243,15 +262,31 @@ static int query_seq(struct req *req, const char *name, int64_t *out)
 	const char *s = req_query(req, name);
 	if (s == NULL)
 		return 0;
-	char *end;
-	long long v = strtoll(s, &end, 10);
-	if (*s == '\0' || *end != '\0' || v < 0 || strlen(s) > 18) {
+	if (chat_parse_uint(s, 0, INT64_MAX, out) < 0) {
 		resp_problem(req, 400, "invalid_query",
 			arena_printf(req->arena, "%s must be a message seq (0 or more).", name));
 		return -1;
 	}
-	*out = v;
 	return 1;
+}
+
+/* Answers {messages, has_more} with at most limit messages of page (which
+ * holds up to limit + 1, ascending; takes ownership): the extra one is the
+ * oldest when paging back, the newest going forward. */
+static void send_page(struct req *req, json_object *page, int limit, int forward)
+{
+	int n = (int)json_object_array_length(page);
+	int has_more = n > limit;
+	int first = has_more && !forward ? n - limit : 0;
+	int last = has_more && forward ? limit : n;
+	json_object *arr = json_object_new_array();
+	for (int i = first; i < last; i++)
+		json_object_array_add(arr, json_object_get(json_object_array_get_idx(page, (size_t)i)));
+	json_object_put(page);
+	json_object *o = json_object_new_object();
+	json_object_object_add(o, "messages", arr);
+	json_object_object_add(o, "has_more", json_object_new_boolean(has_more));
+	resp_json(req, 200, o);
 }
 
 void msg_history(struct req *req)
@@ -271,13 +306,9 @@ void msg_history(struct req *req)
 		return;
 	}
 	const char *lim = req_query(req, "limit");
-	if (lim != NULL) {
-		char *end;
-		limit = strtoll(lim, &end, 10);
-		if (*lim == '\0' || *end != '\0' || limit < 1 || limit > HISTORY_MAX) {
-			resp_problem(req, 400, "invalid_query", "limit must be 1-100.");
-			return;
-		}
+	if (lim != NULL && chat_parse_uint(lim, 1, HISTORY_MAX, &limit) < 0) {
+		resp_problem(req, 400, "invalid_query", "limit must be 1-100.");
+		return;
 	}
 	struct db *db = app_db(req);
 	if (db == NULL)
@@ -291,28 +322,46 @@ void msg_history(struct req *req)
 		resp_problem(req, 404, "not_found", "No such conversation.");
 		return;
 	}
-	struct msg *list = arena_alloc(req->arena, sizeof(*list) * (size_t)(limit + 1));
+	/* The latest page is cached (the newest HISTORY_MAX + 1 messages, which
+	 * answer any limit) under the conversation's cache generation, fetched
+	 * before reading MySQL (see chat_cache_gen). Membership was checked
+	 * above, against MySQL, on every request. */
+	int64_t gen = 0;
+	int cached = !hb && !ha && chat_cache_gen(req->arena, cid, &gen);
+	char key[CACHE_KEY_MAX];
+	if (cached) {
+		cache_key2(key, "hist", cid, gen);
+		char *v;
+		if (cache_get(key, req->arena, &v, NULL) == 1) {
+			json_object *page = json_tokener_parse(v);
+			if (page != NULL && json_object_is_type(page, json_type_array)) {
+				send_page(req, page, (int)limit, 0);
+				return;
+			}
+			json_object_put(page);
+		}
+	}
+	int want = cached ? HISTORY_MAX + 1 : (int)limit + 1;
+	struct msg *list = arena_alloc(req->arena, sizeof(*list) * (size_t)want);
 	int n = 0;
 	/* Nothing comes before seq 0. */
 	if (!(hb && before == 0)) {
-		n = msgs_history(db, req->arena, cid, hb ? before : 0, ha ? after : -1,
-			(int)limit + 1, list);
+		n = msgs_history(db, req->arena, cid, hb ? before : 0, ha ? after : -1, want, list);
 		if (n < 0) {
 			internal(req);
 			return;
 		}
 	}
-	int has_more = n > limit;
-	/* The extra row is the oldest when paging back, the newest going forward. */
-	int first = has_more && !ha ? 1 : 0;
-	int last = has_more && ha ? n - 1 : n;
-	json_object *arr = json_object_new_array();
-	for (int i = first; i < last; i++)
-		json_object_array_add(arr, chat_message_json(req->arena, &list[i]));
-	json_object *o = json_object_new_object();
-	json_object_object_add(o, "messages", arr);
-	json_object_object_add(o, "has_more", json_object_new_boolean(has_more));
-	resp_json(req, 200, o);
+	json_object *page = json_object_new_array();
+	for (int i = 0; i < n; i++)
+		json_object_array_add(page, chat_message_json(req->arena, &list[i]));
+	if (cached) {
+		size_t len;
+		const char *text = json_object_to_json_string_length(page,
+			JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+		cache_set(key, text, len, CHAT_CACHE_TTL);
+	}
+	send_page(req, page, (int)limit, ha);
 }
 
 /* --- PATCH and DELETE /conversations/{id}/messages/{mid} --- */
@@ -553,10 +602,9 @@ void msg_read(struct req *req)
 		internal(req);
 		return;
 	}
-	if (c.changed) {
+	/* Cached views hold no receipts: nothing to invalidate. */
+	if (c.changed)
 		emit_wake(&e);
-		chat_invalidate(cid);
-	}
 	int64_t delivered, read, unread;
 	rc = convs_marks(db, cid, req->user_id, &delivered, &read, &unread);
 	if (rc < 0) {

@@ -10,18 +10,6 @@
 #define SEARCH_MAX 50
 #define QUERY_MAX_BYTES 256
 
-static int parse_pos(const char *s, int64_t *out)
-{
-	char *end;
-	if (s == NULL || *s < '1' || *s > '9' || strlen(s) > 18)
-		return -1;
-	long long v = strtoll(s, &end, 10);
-	if (*end != '\0' || v <= 0)
-		return -1;
-	*out = v;
-	return 0;
-}
-
 /* GET /search?q=&conversation_id=&cursor=&limit= */
 void search_messages(struct req *req)
 {
@@ -34,15 +22,15 @@ void search_messages(struct req *req)
 		return;
 	}
 	int64_t cid = 0, before = 0, limit = SEARCH_DEFAULT;
-	if (conv != NULL && parse_pos(conv, &cid) < 0) {
+	if (conv != NULL && chat_parse_uint(conv, 1, INT64_MAX, &cid) < 0) {
 		resp_problem(req, 400, "invalid_query", "conversation_id must be a conversation id.");
 		return;
 	}
-	if (cursor != NULL && parse_pos(cursor, &before) < 0) {
+	if (cursor != NULL && chat_parse_uint(cursor, 1, INT64_MAX, &before) < 0) {
 		resp_problem(req, 400, "invalid_cursor", "The cursor is not valid.");
 		return;
 	}
-	if (lim != NULL && (parse_pos(lim, &limit) < 0 || limit > SEARCH_MAX)) {
+	if (lim != NULL && chat_parse_uint(lim, 1, SEARCH_MAX, &limit) < 0) {
 		resp_problem(req, 400, "invalid_query", "limit must be 1-50.");
 		return;
 	}
@@ -61,7 +49,7 @@ void search_messages(struct req *req)
 		}
 	}
 	/* Only words reach MySQL: operators typed by the user mean nothing. */
-	const char *expr = chat_search_query(req->arena, q);
+	const char *expr = chat_search_query(req->arena, q, msgs_ft_min_word(db));
 	struct msg *list = arena_alloc(req->arena, sizeof(*list) * (size_t)(limit + 1));
 	int n = 0;
 	if (expr != NULL) {

@@ -16,7 +16,7 @@
 	"(SELECT COUNT(*) FROM messages x WHERE x.conversation_id = c.id " \
 	"AND x.seq > m.last_read_seq AND x.sender_id <> m.user_id AND x.deleted_at IS NULL), " \
 	"IF(c.type = 'direct', COALESCE((SELECT p.user_id FROM members p WHERE " \
-	"p.conversation_id = c.id AND p.user_id <> m.user_id LIMIT 1), 0), 0)"
+	"p.conversation_id = c.id AND p.user_id <> m.user_id LIMIT 1), 0), 0), m.user_id"
 
 /* SQL_CONV_GET */
 static const char *const SQL_CONV_GET =
@@ -28,6 +28,10 @@ static const char *const SQL_CONV_LIST =
 	"WHERE m.user_id = ? AND (? = 0 OR c.last_activity_at < FROM_UNIXTIME(? / 1000) OR "
 	"(c.last_activity_at = FROM_UNIXTIME(? / 1000) AND c.id < ?)) "
 	"ORDER BY c.last_activity_at DESC, c.id DESC LIMIT ?";
+/* SQL_VIEWS */
+static const char *const SQL_VIEWS =
+	"SELECT " CONV_COLS " FROM conversations c JOIN members m ON m.conversation_id = c.id "
+	"WHERE c.id = ? ORDER BY m.user_id LIMIT ?";
 /* SQL_MEMBERS */
 static const char *const SQL_MEMBERS =
 	"SELECT m.user_id, m.role + 0, " TS("m.joined_at") ", m.last_read_seq, m.delivered_seq, "
@@ -154,6 +158,7 @@ static void read_conv(struct db *db, struct arena *a, struct conv *c)
 	c->muted_until = db_str(db, 13, a, NULL);
 	c->unread_count = db_int(db, 14);
 	c->peer_id = db_int(db, 15);
+	c->viewer_id = db_int(db, 16);
 }
 
 /* Reads the rest of a result so the connection is ready for the next one. */
@@ -180,6 +185,17 @@ int convs_list(struct db *db, struct arena *a, int64_t uid, int64_t before_ms,
 {
 	if (db_exec(db, SQL_CONV_LIST, "iiiiii", uid, before_id, before_ms, before_ms, before_id,
 		    (int64_t)max) < 0)
+		return -1;
+	int n = 0, rc;
+	while ((rc = db_next(db)) > 0)
+		if (n < max)
+			read_conv(db, a, &out[n++]);
+	return rc < 0 ? -1 : n;
+}
+
+int convs_views(struct db *db, struct arena *a, int64_t cid, int max, struct conv *out)
+{
+	if (db_exec(db, SQL_VIEWS, "ii", cid, (int64_t)max) < 0)
 		return -1;
 	int n = 0, rc;
 	while ((rc = db_next(db)) > 0)

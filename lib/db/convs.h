@@ -38,6 +38,7 @@ struct conv {
 	int64_t unread_count;		/* others' live messages after last_read_seq */
 	const char *muted_until;	/* NULL when not muted (or expired) */
 	int64_t peer_id;		/* direct: the other member; 0 otherwise */
+	int64_t viewer_id;		/* whose view this is */
 };
 
 struct member {
@@ -57,6 +58,10 @@ enum conv_role convs_role_parse(const char *s);
 /* The conversation as seen by member uid. 1 found, 0 no such conversation
  * or uid is not a member, -1 error. */
 int convs_get(struct db *db, struct arena *a, int64_t cid, int64_t uid, struct conv *c);
+
+/* The conversation as each of its members sees it, by user id. Fills up to
+ * max; returns the count or -1. */
+int convs_views(struct db *db, struct arena *a, int64_t cid, int max, struct conv *out);
 
 /* uid's conversations by last activity, newest first, strictly after the
  * cursor (before_ms, before_id); before_id 0 starts at the top. Fills up to

@@ -64,6 +64,9 @@ static const char *const SQL_SEARCH =
 	"AND (? = 0 OR x.conversation_id = ?) AND (? = 0 OR x.id < ?) "
 	"ORDER BY x.id DESC LIMIT ?";
 
+/* SQL_FT_MIN */
+static const char *const SQL_FT_MIN = "SELECT @@innodb_ft_min_token_size";
+
 static void read_msg(struct db *db, struct arena *a, struct msg *m)
 {
 	m->id = db_int(db, 0);
@@ -253,4 +256,23 @@ int msgs_search(struct db *db, struct arena *a, int64_t uid, const char *query, 
 		if (load_reactions_one(db, a, &out[i]) < 0)
 			return -1;
 	return n;
+}
+
+int msgs_ft_min_word(struct db *db)
+{
+	/* A server setting that only changes with a restart: read it once. A
+	 * race between threads only reads it twice. */
+	static _Atomic int cached;
+	int v = cached;
+	if (v > 0)
+		return v;
+	v = 3;
+	if (db_exec(db, SQL_FT_MIN, "") == 0 && db_next(db) > 0) {
+		int64_t got = db_int(db, 0);
+		if (got > 0 && got < 100)
+			v = (int)got;
+		drain(db);
+		cached = v;
+	}
+	return v;
 }

@@ -71,4 +71,8 @@ int msgs_unreact(struct db *db, int64_t mid, int64_t uid, const char *emoji);
 int msgs_search(struct db *db, struct arena *a, int64_t uid, const char *query, int64_t cid,
 	int64_t before_id, int max, struct msg *out);
 
+/* The full-text index's minimum word length in characters (the server's
+ * innodb_ft_min_token_size, read once per process; 3 when unknown). */
+int msgs_ft_min_word(struct db *db);
+
 #endif

@@ -132,7 +132,7 @@ static void *watcher(void *arg)
 		keys[s] = keybuf[s];
 		prev[s] = NULL;
 	}
-	int cur = 0, have_prev = 0;
+	int cur = 0, have_prev = 0, lost = 0;
 	long interval = config_int("wake_poll_ms", 25);
 	if (interval < 1)
 		interval = 1;
@@ -140,6 +140,13 @@ static void *watcher(void *arg)
 		char *vals[DOORBELL_SHARDS];
 		arena_reset(&a[cur]);
 		if (cache_mget(keys, DOORBELL_SHARDS, &a[cur], vals) == 0) {
+			/* After an outage every hint in between is unknown: ring
+			 * everyone once (a spurious re-check each, never a delay). */
+			if (lost) {
+				for (unsigned i = 0; i < DOORBELL_SLOTS; i++)
+					ring_slot(&slots[i]);
+				lost = 0;
+			}
 			for (int s = 0; have_prev && s < DOORBELL_SHARDS; s++) {
 				int changed = (vals[s] == NULL) != (prev[s] == NULL) ||
 					      (vals[s] != NULL && strcmp(vals[s], prev[s]) != 0);
@@ -152,6 +159,7 @@ static void *watcher(void *arg)
 			have_prev = 1;
 			cur ^= 1;
 		} else {
+			lost = lost || have_prev;
 			have_prev = 0;
 		}
 		struct timespec ts = {interval / 1000, (interval % 1000) * 1000000L};

@@ -1,7 +1,7 @@
 // Helpers shared by the conversation and message tests.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { api, sql } from './lib.mjs';
+import { api, sql, validateEvent } from './lib.mjs';
 
 export function cid() {
   return 'c' + randomBytes(8).toString('hex');
@@ -30,8 +30,14 @@ export async function send(u, conv, body = 'hello', clientId = cid(), extra = {}
 // turn emoji into '?'.
 export function events(uid, type, where = '') {
   return sql(`SELECT seq, conversation_id, COALESCE(ref_id, 0), COALESCE(HEX(payload), '') FROM user_events WHERE user_id = ${uid} AND type = '${type}' ${where} ORDER BY seq`)
-    .map(([seq, conv, ref, payload]) => ({ seq: +seq, conversation_id: +conv, ref_id: +ref,
-      payload: payload ? JSON.parse(Buffer.from(payload, 'hex').toString('utf8')) : null }));
+    .map(([seq, conv, ref, payload]) => {
+      const ev = { seq: +seq, conversation_id: +conv, ref_id: +ref,
+        payload: payload ? JSON.parse(Buffer.from(payload, 'hex').toString('utf8')) : null };
+      // Stored payloads must make events that fit the OpenAPI Event schema
+      // (message events are rendered by the reader from the message row).
+      if (ev.payload) validateEvent({ seq: ev.seq, type, created_at: '2026-01-01T00:00:00.000Z', conversation_id: ev.conversation_id, ...ev.payload });
+      return ev;
+    });
 }
 
 export function count(query) {

@@ -72,16 +72,17 @@ test('conversation list: newest activity first, cursor pages, unread counts and 
   for (const o of others) convs.push(await direct(me, o));
   // Activity order: conv 1, then conv 0, then conv 2 (newest).
   await send(others[1], convs[1], 'first');
+  await send(me, convs[0], 'mine');
   await send(others[0], convs[0], 'second');
   await send(others[0], convs[0], 'third');
-  await send(me, convs[0], 'mine');
   await send(others[2], convs[2], 'newest');
   const all = await api('GET', '/conversations', { token: me.token });
   assert.equal(all.status, 200);
   assert.deepEqual(all.body.conversations.map((c) => c.id), [convs[2].id, convs[0].id, convs[1].id]);
   const c0 = all.body.conversations[1];
   assert.equal(c0.unread_count, 2, 'my own message is not unread');
-  assert.equal(c0.last_message.body, 'mine');
+  assert.equal(c0.last_read_seq, 1, 'sending marked it read');
+  assert.equal(c0.last_message.body, 'third');
   assert.equal(c0.last_seq, 3);
   assert.equal(c0.members, undefined);
   assert.equal(all.body.next_cursor, null);

@@ -3,7 +3,7 @@
 // one file, one after the other, because both change the shared stack.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { api, registerUser, BASE, exclusive } from './lib.mjs';
+import { exclusive, api, registerUser, BASE } from './lib.mjs';
 import { poll, head, openStream, directConv, send, stack } from './evlib.mjs';
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -30,87 +30,91 @@ async function waitForMessage(user, since, body, base, ms) {
   }
 }
 
-test('two hosts: a waiter on one host gets what is sent through the other, promptly', () => exclusive('memcached', async () => {
-  // If another test just restarted memcached, clients skip it for 2 s more.
-  await sleep(2500);
-  stack('web-start', 'second', String(PORT2));
-  const health = await api('GET', '/health', { base: BASE2 });
-  assert.equal(health.status, 200);
-  const a = await registerUser('hosta');
-  const b = await registerUser('hostb');
-  const cid = await directConv(a, b);
-  // b waits on host 2; a sends on host 1.
-  for (let i = 0; i < 3; i++) {
-    const since = await head(b);
-    const waiting = waitForMessage(b, since, 'cross ' + i, BASE2, 30000);
-    await sleep(300);
-    const t0 = Date.now();
-    await send(a, cid, 'cross ' + i);
-    await waiting;
-    const took = Date.now() - t0;
-    assert.ok(took < 1000, `cross-host delivery took ${took} ms`);
-  }
-  // And the other way round, by SSE: stream on host 1, send on host 2.
-  const s = await openStream({ headers: { Authorization: 'Bearer ' + a.token } });
-  try {
-    assert.equal(s.status, 200);
-    await s.until((x) => x.retry !== null, 5000);
-    const t0 = Date.now();
-    await send(b, cid, 'back', undefined, { base: BASE2 });
-    await s.until((x) => x.events.some((e) => e.type === 'message.new' && e.message.body === 'back'), 5000);
-    assert.ok(Date.now() - t0 < 1000, 'SSE cross-host delivery under a second');
-  } finally {
-    s.close();
-  }
-}));
+test('two hosts: a waiter on one host gets what is sent through the other, promptly', async () => {
+  await exclusive('memcached', async () => {
+    // If another test just restarted memcached, clients skip it for 2 s more.
+    await sleep(2500);
+    stack('web-start', 'second', String(PORT2));
+    const health = await api('GET', '/health', { base: BASE2 });
+    assert.equal(health.status, 200);
+    const a = await registerUser('hosta');
+    const b = await registerUser('hostb');
+    const cid = await directConv(a, b);
+    // b waits on host 2; a sends on host 1.
+    for (let i = 0; i < 3; i++) {
+      const since = await head(b);
+      const waiting = waitForMessage(b, since, 'cross ' + i, BASE2, 30000);
+      await sleep(300);
+      const t0 = Date.now();
+      await send(a, cid, 'cross ' + i);
+      await waiting;
+      const took = Date.now() - t0;
+      assert.ok(took < 1000, `cross-host delivery took ${took} ms`);
+    }
+    // And the other way round, by SSE: stream on host 1, send on host 2.
+    const s = await openStream({ headers: { Authorization: 'Bearer ' + a.token } });
+    try {
+      assert.equal(s.status, 200);
+      await s.until((x) => x.retry !== null, 5000);
+      const t0 = Date.now();
+      await send(b, cid, 'back', undefined, { base: BASE2 });
+      await s.until((x) => x.events.some((e) => e.type === 'message.new' && e.message.body === 'back'), 5000);
+      assert.ok(Date.now() - t0 < 1000, 'SSE cross-host delivery under a second');
+    } finally {
+      s.close();
+    }
+  });
+});
 
-test('memcached stopped: sends and delivery keep working, nothing is lost', () => exclusive('memcached', async () => {
-  const a = await registerUser('mca');
-  const b = await registerUser('mcb');
-  const cid = await directConv(a, b);
-  let cursor = await head(b);
-  const got = [];
-  const sentKeys = [];
-  stack('mc-stop');
-  try {
-    // Same host: the doorbell needs no memcached.
-    const waiting = waitForMessage(b, cursor, 'while down 0', BASE, 10000);
+test('memcached stopped: sends and delivery keep working, nothing is lost', async () => {
+  await exclusive('memcached', async () => {
+    const a = await registerUser('mca');
+    const b = await registerUser('mcb');
+    const cid = await directConv(a, b);
+    let cursor = await head(b);
+    const got = [];
+    const sentKeys = [];
+    stack('mc-stop');
+    try {
+      // Same host: the doorbell needs no memcached.
+      const waiting = waitForMessage(b, cursor, 'while down 0', BASE, 10000);
+      await sleep(300);
+      const m0 = await send(a, cid, 'while down 0');
+      sentKeys.push(m0.client_id);
+      const w = await waiting;
+      got.push(w.event);
+      cursor = w.next;
+      for (let i = 1; i < 20; i++) sentKeys.push((await send(a, cid, 'while down ' + i)).client_id);
+      // Presence degrades to MySQL: b is polling, so online.
+      const p = await api('GET', `/users/${b.id}/presence`, { token: a.token });
+      assert.equal(p.status, 200);
+      assert.equal(p.body.online, true);
+      // Across hosts there are no wake hints now: delivery waits for the
+      // long-poll timeout, but still comes.
+      const waiting2 = waitForMessage(b, cursor, 'via host 2', BASE2, 20000);
+      await sleep(300);
+      sentKeys.push((await send(a, cid, 'via host 2')).client_id);
+      const w2 = await waiting2;
+      assert.ok(w2);
+    } finally {
+      stack('mc-start');
+    }
+    // Everything sent while memcached was down is in the log, once, in order.
+    const r = await poll(b, cursor, { timeout: 0 });
+    for (const e of r.body.events) if (e.type === 'message.new') got.push(e);
+    const keys = got.map((e) => e.message.client_id);
+    assert.deepEqual(keys, sentKeys);
+    const seqs = got.map((e) => e.message.seq);
+    assert.deepEqual(seqs, [...seqs].sort((x, y) => x - y));
+    // And once memcached is back, cross-host wake-ups are prompt again.
+    await sleep(3000);
+    const since = await head(b);
+    const waiting = waitForMessage(b, since, 'after', BASE2, 30000);
     await sleep(300);
-    const m0 = await send(a, cid, 'while down 0');
-    sentKeys.push(m0.client_id);
-    const w = await waiting;
-    got.push(w.event);
-    cursor = w.next;
-    for (let i = 1; i < 20; i++) sentKeys.push((await send(a, cid, 'while down ' + i)).client_id);
-    // Presence degrades to MySQL: b is polling, so online.
-    const p = await api('GET', `/users/${b.id}/presence`, { token: a.token });
-    assert.equal(p.status, 200);
-    assert.equal(p.body.online, true);
-    // Across hosts there are no wake hints now: delivery waits for the
-    // long-poll timeout, but still comes.
-    const waiting2 = waitForMessage(b, cursor, 'via host 2', BASE2, 20000);
-    await sleep(300);
-    sentKeys.push((await send(a, cid, 'via host 2')).client_id);
-    const w2 = await waiting2;
-    assert.ok(w2);
-  } finally {
-    stack('mc-start');
-  }
-  // Everything sent while memcached was down is in the log, once, in order.
-  const r = await poll(b, cursor, { timeout: 0 });
-  for (const e of r.body.events) if (e.type === 'message.new') got.push(e);
-  const keys = got.map((e) => e.message.client_id);
-  assert.deepEqual(keys, sentKeys);
-  const seqs = got.map((e) => e.message.seq);
-  assert.deepEqual(seqs, [...seqs].sort((x, y) => x - y));
-  // And once memcached is back, cross-host wake-ups are prompt again.
-  await sleep(3000);
-  const since = await head(b);
-  const waiting = waitForMessage(b, since, 'after', BASE2, 30000);
-  await sleep(300);
-  const t0 = Date.now();
-  await send(a, cid, 'after');
-  await waiting;
-  assert.ok(Date.now() - t0 < 1000, 'prompt again after memcached is back');
-  stack('web-stop', 'second');
-}));
+    const t0 = Date.now();
+    await send(a, cid, 'after');
+    await waiting;
+    assert.ok(Date.now() - t0 < 1000, 'prompt again after memcached is back');
+    stack('web-stop', 'second');
+  });
+});

@@ -157,6 +157,18 @@ export function sql(query) {
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+// Runs fn while holding a lock shared by all test files (they run in
+// parallel): tests that stop memcached or start a second host, and tests
+// whose assertions need memcached steady, take the same lock so they never
+// disturb each other. scripts/test.sh clears stale locks before a run.
+export async function exclusive(name, fn) {
+  const dir = path.join(process.env.MESSENGER_VAR || path.join(ROOT, 'var/test'), `lock-${name}`);
+  for (;;) {
+    try { fs.mkdirSync(dir); break; } catch (e) { if (e.code !== 'EEXIST') throw e; await sleep(100); }
+  }
+  try { return await fn(); } finally { fs.rmSync(dir, { recursive: true, force: true }); }
+}
+
 // Asserts a problem+json error with the given status (and code, if given).
 export function expectProblem(assert, res, status, code) {
   assert.equal(res.status, status, `expected ${status}, got ${res.status}: ${res.text.slice(0, 300)}`);
@@ -164,22 +176,4 @@ export function expectProblem(assert, res, status, code) {
   assert.equal(res.body.status, status);
   if (code) assert.equal(res.body.code, code, `expected code ${code}, got ${res.body.code}`);
   assert.ok(res.headers['x-request-id'], 'X-Request-Id header');
-}
-
-// Runs fn while holding a named lock shared by all test files of this run
-// (a directory under MESSENGER_VAR). Tests that stop memcached, or that need
-// it up for exact behaviour, take the 'memcached' lock so they never overlap.
-export async function exclusive(name, fn) {
-  const dir = path.join(process.env.MESSENGER_VAR || path.join(ROOT, 'var'), `lock-${name}`);
-  const end = Date.now() + 300000;
-  for (;;) {
-    try { fs.mkdirSync(dir); break; } catch (e) {
-      if (e.code !== 'EEXIST') throw e;
-      // A lock left by a killed run goes stale after 5 minutes.
-      try { if (Date.now() - fs.statSync(dir).mtimeMs > 300000) fs.rmSync(dir, { recursive: true, force: true }); } catch { /* gone */ }
-      if (Date.now() > end) throw new Error(`lock ${name}: still held after 5 minutes`);
-      await sleep(200);
-    }
-  }
-  try { return await fn(); } finally { fs.rmSync(dir, { recursive: true, force: true }); }
 }

@@ -1,7 +1,7 @@
 // Group membership: adding, removing, leaving, roles and ownership hand-over.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { api, registerUser, expectProblem } from './lib.mjs';
+import { api, registerUser, sql, expectProblem } from './lib.mjs';
 import { direct, group, send, events, count } from './chatlib.mjs';
 
 const roleOf = (conv, u) => conv.members.find((m) => m.user.id === u.id)?.role;
@@ -59,8 +59,14 @@ test('removing: owner removes anyone, admin only plain members, anyone leaves; r
   expectProblem(assert, await api('POST', `/conversations/${g.id}/messages`, { token: m1.token, body: { client_id: 'after-removal', body: 'hi' } }), 404);
   // A removed member is not a member: 404 to remove again.
   expectProblem(assert, await api('DELETE', `/conversations/${g.id}/members/${m1.id}`, { token: o.token }), 404);
-  // Leaving.
+  // Leaving. A retry of a send that happened before leaving still answers
+  // with that message; a new send does not get through.
+  const sent = await send(m2, g, 'last words', 'm2-last-' + m2.id);
   assert.equal((await api('DELETE', `/conversations/${g.id}/members/${m2.id}`, { token: m2.token })).status, 204);
+  const retry = await api('POST', `/conversations/${g.id}/messages`, { token: m2.token, body: { client_id: 'm2-last-' + m2.id, body: 'last words' } });
+  assert.equal(retry.status, 200);
+  assert.equal(retry.body.id, sent.id);
+  expectProblem(assert, await api('POST', `/conversations/${g.id}/messages`, { token: m2.token, body: { client_id: 'm2-new-' + m2.id, body: 'more' } }), 404);
   assert.equal((await api('DELETE', `/conversations/${g.id}/members/${ad2.id}`, { token: o.token })).status, 204);
   assert.equal(count(`SELECT COUNT(*) FROM members WHERE conversation_id = ${g.id}`), 2);
   expectProblem(assert, await api('DELETE', `/conversations/${g.id}/members/abc`, { token: o.token }), 404);
@@ -150,4 +156,30 @@ test('rename: owner/admin only; conversation.updated to every member with their 
   const d = await direct(o, m);
   expectProblem(assert, await api('PATCH', `/conversations/${d.id}`, { token: o.token, body: { title: 'Us' } }), 400);
   assert.equal((await api('GET', `/conversations/${g.id}`, { token: o.token })).body.title, 'New name');
+});
+
+test('a group holds at most 1000 members; receipts in big groups stay with the reader', async () => {
+  const o = await registerUser('big'), r = await registerUser('bigr'), extra = await registerUser('bigx');
+  // Seed 998 accounts directly: registering them one by one would spend minutes hashing passwords.
+  const tag = 'bk' + o.id;
+  sql(`INSERT INTO users (username, display_name, password_hash) SELECT CONCAT('${tag}-', seq), CONCAT('Bulk ', seq), '!' FROM seq_1_to_998`);
+  sql(`INSERT INTO user_heads (user_id) SELECT id FROM users WHERE username LIKE '${tag}-%'`);
+  const ids = sql(`SELECT id FROM users WHERE username LIKE '${tag}-%' ORDER BY id`).map(([id]) => +id);
+  assert.equal(ids.length, 998);
+  expectProblem(assert, await api('POST', '/conversations', { token: o.token, body: { type: 'group', title: 'Too big', member_ids: [...ids, r.id, extra.id] } }), 400, 'invalid_field');
+  const g = await api('POST', '/conversations', { token: o.token, body: { type: 'group', title: 'Full house', member_ids: [...ids, r.id] } });
+  assert.equal(g.status, 201);
+  assert.equal(g.body.member_count, 1000);
+  assert.equal(g.body.members.length, 1000);
+  assert.equal(count(`SELECT COUNT(*) FROM user_events WHERE type = 'conversation.created' AND conversation_id = ${g.body.id}`), 1000);
+  expectProblem(assert, await api('POST', `/conversations/${g.body.id}/members`, { token: o.token, body: { user_ids: [extra.id] } }), 409, 'group_full');
+  assert.equal(count(`SELECT COUNT(*) FROM members WHERE conversation_id = ${g.body.id}`), 1000);
+  // One send writes one message row and one event row per member.
+  const m = await send(o, g.body, 'hello, everyone');
+  assert.equal(count(`SELECT COUNT(*) FROM user_events WHERE type = 'message.new' AND ref_id = ${m.id}`), 1000);
+  // In a group this large a read receipt goes only to the reader's own devices.
+  const rd = await api('POST', `/conversations/${g.body.id}/read`, { token: r.token, body: { seq: 1 } });
+  assert.deepEqual(rd.body, { last_read_seq: 1, unread_count: 0 });
+  assert.equal(count(`SELECT COUNT(*) FROM user_events WHERE type = 'receipt' AND conversation_id = ${g.body.id}`), 1);
+  assert.equal(events(r.id, 'receipt', `AND conversation_id = ${g.body.id}`).length, 1);
 });

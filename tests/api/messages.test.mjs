@@ -100,7 +100,7 @@ test('history: latest page, before and after paging, has_more', async () => {
   const all = await api('GET', `/conversations/${c.id}/messages`, { token: a.token });
   assert.equal(all.body.messages.length, 12);
   assert.equal(all.body.messages[0].body, 'msg 1');
-  for (const q of ['before=1&after=2', 'before=-1', 'after=x', 'limit=0', 'limit=101', 'before=1e3']) {
+  for (const q of ['before=1&after=2', 'before=-1', 'after=x', 'limit=0', 'limit=101', 'before=1e3', 'limit=%2B5', 'before=%205', 'after=5%20', 'limit=']) {
     expectProblem(assert, await api('GET', `/conversations/${c.id}/messages?${q}`, { token: a.token }), 400, 'invalid_query');
   }
 });

@@ -1,0 +1,172 @@
+// memcached: cached history never answers stale (edits, deletes, reactions,
+// sends, membership and profile changes show in the very next request), the
+// typing throttle, and everything working from MySQL alone when memcached is
+// down. The tests here run one after another; other files may stop memcached
+// too, so assertions that need it up first check that the same memcached
+// process (by pid, up for a while) answered before and after.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import path from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { exclusive, api, registerUser, expectProblem, sleep, ROOT } from './lib.mjs';
+import { direct, group, send, events } from './chatlib.mjs';
+
+function mcStats() {
+  return new Promise((resolve) => {
+    const s = net.connect(+process.env.MESSENGER_MC_PORT, '127.0.0.1');
+    let buf = '';
+    s.on('data', (d) => {
+      buf += d;
+      if (buf.includes('END\r\n')) {
+        s.end();
+        resolve(Object.fromEntries(buf.split('\r\n').filter((l) => l.startsWith('STAT ')).map((l) => l.split(' ').slice(1))));
+      }
+    });
+    s.on('error', () => resolve(null));
+    s.write('stats\r\n');
+  });
+}
+
+const stack = (cmd) => execFileSync(path.join(ROOT, 'scripts/stack.sh'), [cmd], { stdio: 'ignore' });
+
+// The pid of a memcached that has been up for at least 3 s (the servers skip
+// a restarted one for 2 s), waiting for that if needed; null when it is down.
+async function steadyMemcached() {
+  const st = await mcStats();
+  if (!st || +st.uptime >= 3) return st ? st.pid : null;
+  await sleep(3000);
+  const again = await mcStats();
+  return again && again.pid === st.pid ? st.pid : null;
+}
+
+const history = async (u, c, q = '') => api('GET', `/conversations/${c.id}/messages${q}`, { token: u.token });
+
+test('the latest page comes from memcached, yet every change shows at once', async () => {
+  const a = await registerUser('ka'), b = await registerUser('kb');
+  const c = await direct(a, b);
+  const m1 = await send(a, c, 'original');
+  await history(b, c);
+  const pid = await steadyMemcached();
+  const hits = pid && +(await mcStats()).get_hits;
+  const warm = await history(b, c);
+  const st = await mcStats();
+  if (pid && st && st.pid === pid) assert.ok(+st.get_hits >= hits + 2, 'the second read was served from memcached');
+  assert.equal(warm.body.messages[0].body, 'original');
+  // Edit.
+  await api('PATCH', `/conversations/${c.id}/messages/${m1.id}`, { token: a.token, body: { body: 'edited' } });
+  assert.equal((await history(b, c)).body.messages[0].body, 'edited');
+  // Reaction.
+  await api('PUT', `/conversations/${c.id}/messages/${m1.id}/reactions/${encodeURIComponent('🎉')}`, { token: b.token });
+  assert.equal((await history(a, c)).body.messages[0].reactions[0].emoji, '🎉');
+  // Send.
+  const m2 = await send(b, c, 'second');
+  let h = await history(a, c);
+  assert.deepEqual(h.body.messages.map((m) => m.id), [m1.id, m2.id]);
+  // Any limit is served from the same cached page.
+  h = await history(a, c, '?limit=1');
+  assert.deepEqual(h.body.messages.map((m) => m.id), [m2.id]);
+  assert.equal(h.body.has_more, true);
+  // Delete.
+  await api('DELETE', `/conversations/${c.id}/messages/${m2.id}`, { token: b.token });
+  h = await history(a, c);
+  assert.equal(h.body.messages[1].body, null);
+  assert.ok(h.body.messages[1].deleted_at);
+});
+
+test('membership and profile changes show at once', async () => {
+  const o = await registerUser('ko'), m = await registerUser('km'), n = await registerUser('kn');
+  const g = await group(o, [m], 'Cache group');
+  await send(o, g, 'hello group');
+  assert.equal((await history(m, g)).status, 200);
+  await history(m, g);
+  // Removed: the cached page is not served to a former member.
+  assert.equal((await api('DELETE', `/conversations/${g.id}/members/${m.id}`, { token: o.token })).status, 204);
+  assert.equal((await history(m, g)).status, 404);
+  assert.equal((await api('GET', `/conversations/${g.id}`, { token: m.token })).status, 404);
+  assert.ok(!(await api('GET', '/conversations', { token: m.token })).body.conversations.some((k) => k.id === g.id));
+  // Added: sees the conversation and its history at once.
+  assert.equal((await api('POST', `/conversations/${g.id}/members`, { token: o.token, body: { user_ids: [n.id] } })).status, 200);
+  assert.equal((await history(n, g)).body.messages[0].body, 'hello group');
+  const conv = await api('GET', `/conversations/${g.id}`, { token: o.token });
+  assert.deepEqual(conv.body.members.map((k) => k.user.id).sort(), [o.id, n.id].sort());
+  // Role change.
+  await api('PATCH', `/conversations/${g.id}/members/${n.id}`, { token: o.token, body: { role: 'admin' } });
+  assert.equal((await api('GET', `/conversations/${g.id}`, { token: n.token })).body.my_role, 'admin');
+  // Profile: the peer and member entries carry the new name at once.
+  const d = await direct(o, n);
+  await api('GET', '/conversations', { token: o.token });
+  const name = 'Renamed ' + n.id;
+  assert.equal((await api('PATCH', '/me', { token: n.token, body: { display_name: name } })).status, 200);
+  const list = await api('GET', '/conversations', { token: o.token });
+  assert.equal(list.body.conversations.find((k) => k.id === d.id).peer.display_name, name);
+  const members = (await api('GET', `/conversations/${g.id}`, { token: o.token })).body.members;
+  assert.equal(members.find((k) => k.user.id === n.id).user.display_name, name);
+});
+
+test('without memcached everything still works from MySQL, and nothing stale comes back after', async () => {
+  await exclusive('memcached', async () => {
+    const a = await registerUser('kd'), b = await registerUser('kd');
+    const c = await direct(a, b);
+    const m = await send(a, c, 'before the outage');
+    await history(b, c);
+    await history(b, c);
+    stack('mc-stop');
+    try {
+      const m2 = await send(b, c, 'during the outage');
+      await api('PATCH', `/conversations/${c.id}/messages/${m.id}`, { token: a.token, body: { body: 'edited in the outage' } });
+      const h = await history(a, c);
+      assert.equal(h.status, 200);
+      assert.deepEqual(h.body.messages.map((k) => k.body), ['edited in the outage', 'during the outage']);
+      assert.equal(h.body.messages[1].id, m2.id);
+      assert.equal((await api('GET', '/conversations', { token: a.token })).body.conversations[0].last_message.id, m2.id);
+    } finally {
+      stack('mc-start');
+    }
+    // memcached came back empty: still the truth.
+    const after = await history(b, c);
+    assert.deepEqual(after.body.messages.map((k) => k.body), ['edited in the outage', 'during the outage']);
+  });
+});
+
+test('typing: to the others only, at most once per 3 s; still emitted with memcached down', async () => {
+  await exclusive('memcached', async () => {
+    const a = await registerUser('ta'), b = await registerUser('tb'), x = await registerUser('tx');
+    const c = await direct(a, b);
+    const pid = await steadyMemcached();
+    const t1 = await api('POST', `/conversations/${c.id}/typing`, { token: a.token, body: {} });
+    assert.equal(t1.status, 204);
+    const t2 = await api('POST', `/conversations/${c.id}/typing`, { token: a.token, body: {} });
+    assert.equal(t2.status, 204);
+    const ev = events(b.id, 'typing', `AND conversation_id = ${c.id}`);
+    const steady = pid && (await mcStats())?.pid === pid;
+    if (steady) assert.equal(ev.length, 1, 'the second typing within 3 s emitted nothing');
+    else assert.ok(ev.length >= 1, 'memcached was restarted meanwhile: at least one event');
+    assert.deepEqual(ev[0].payload, { user_id: a.id, expires_in: 5 });
+    assert.equal(events(a.id, 'typing').length, 0, 'not to the typist');
+    expectProblem(assert, await api('POST', `/conversations/${c.id}/typing`, { token: x.token, body: {} }), 404);
+    expectProblem(assert, await api('POST', `/conversations/${c.id}/typing`, { token: a.token, body: { typing: true } }), 400);
+    // After the window a new event goes out.
+    await sleep(3200);
+    await api('POST', `/conversations/${c.id}/typing`, { token: a.token, body: {} });
+    assert.equal(events(b.id, 'typing', `AND conversation_id = ${c.id}`).length, ev.length + 1);
+    // Without memcached every call emits (correctness over economy); sending
+    // and reading still work.
+    stack('mc-stop');
+    try {
+      const downBefore = (await mcStats()) === null;
+      await api('POST', `/conversations/${c.id}/typing`, { token: b.token, body: {} });
+      await api('POST', `/conversations/${c.id}/typing`, { token: b.token, body: {} });
+      const downAfter = (await mcStats()) === null;
+      const n = events(a.id, 'typing', `AND conversation_id = ${c.id}`).length;
+      // (Another test file may have started memcached again meanwhile.)
+      if (downBefore && downAfter) assert.equal(n, 2, 'both calls emitted');
+      else assert.ok(n >= 1);
+      const m = await send(b, c, 'still works');
+      const h = await api('GET', `/conversations/${c.id}/messages`, { token: a.token });
+      assert.equal(h.body.messages.at(-1).id, m.id);
+    } finally {
+      stack('mc-start');
+    }
+  });
+});

@@ -1,0 +1,132 @@
+/* Unit tests for lib/chat's pure helpers: input checks, time and cursor
+ * parsing, and the rewriting of search text into a boolean-mode query. */
+#include "check.h"
+#include "chat/chat.c"
+
+int main(void)
+{
+	struct arena a;
+	arena_init(&a);
+
+	CHECK_EQ(chat_utf8_chars(""), 0);
+	CHECK_EQ(chat_utf8_chars("abc"), 3);
+	CHECK_EQ(chat_utf8_chars("\xC3\xA9t\xC3\xA9"), 3);		/* été */
+	CHECK_EQ(chat_utf8_chars("\xF0\x9F\x98\x80\xF0\x9F\x98\x80"), 2);	/* two emoji */
+
+	CHECK_EQ(chat_client_id_ok("a"), 1);
+	CHECK_EQ(chat_client_id_ok("A-z_09"), 1);
+	CHECK_EQ(chat_client_id_ok(""), 0);
+	CHECK_EQ(chat_client_id_ok("has space"), 0);
+	CHECK_EQ(chat_client_id_ok("semi;colon"), 0);
+	CHECK_EQ(chat_client_id_ok("\xC3\xA9"), 0);
+	char id64[66];
+	memset(id64, 'x', 64);
+	id64[64] = '\0';
+	CHECK_EQ(chat_client_id_ok(id64), 1);
+	id64[64] = 'x';
+	id64[65] = '\0';
+	CHECK_EQ(chat_client_id_ok(id64), 0);
+
+	CHECK_EQ(chat_emoji_ok("\xF0\x9F\x91\x8D"), 1);			/* thumbs up */
+	CHECK_EQ(chat_emoji_ok("\xE2\x9D\xA4\xEF\xB8\x8F"), 1);		/* red heart + VS16 */
+	CHECK_EQ(chat_emoji_ok("1\xEF\xB8\x8F\xE2\x83\xA3"), 1);	/* keycap 1 */
+	/* Family: man ZWJ woman ZWJ girl. */
+	CHECK_EQ(chat_emoji_ok("\xF0\x9F\x91\xA8\xE2\x80\x8D\xF0\x9F\x91\xA9\xE2\x80\x8D"
+			       "\xF0\x9F\x91\xA7"), 1);
+	CHECK_EQ(chat_emoji_ok(""), 0);
+	CHECK_EQ(chat_emoji_ok("1"), 0);				/* ASCII alone */
+	CHECK_EQ(chat_emoji_ok("ok"), 0);
+	CHECK_EQ(chat_emoji_ok("x\xF0\x9F\x91\x8D"), 0);
+	CHECK_EQ(chat_emoji_ok(" \xF0\x9F\x91\x8D"), 0);
+	CHECK_EQ(chat_emoji_ok("\xC3\x28"), 0);				/* broken UTF-8 */
+	CHECK_EQ(chat_emoji_ok("\xC0\xAF"), 0);				/* overlong '/' */
+	CHECK_EQ(chat_emoji_ok("\xED\xA0\x80"), 0);			/* surrogate */
+	CHECK_EQ(chat_emoji_ok("\xE2\x80\x83"), 0);			/* em space */
+	CHECK_EQ(chat_emoji_ok("\xC2\x85"), 0);				/* C1 control */
+	CHECK_EQ(chat_emoji_ok("\xF0\x9F\x98\x80\xF0\x9F\x98\x80\xF0\x9F\x98\x80"
+			       "\xF0\x9F\x98\x80\xF0\x9F\x98\x80\xF0\x9F\x98\x80"
+			       "\xF0\x9F\x98\x80\xF0\x9F\x98\x80\xF0\x9F\x98\x80"), 0); /* 36 bytes */
+
+	char t[32];
+	CHECK_EQ(chat_parse_time("2026-12-04T17:14:23.123Z", t, sizeof(t)), 0);
+	CHECK_STR(t, "2026-12-04 17:14:23.123");
+	CHECK_EQ(chat_parse_time("2026-12-04T17:14:23Z", t, sizeof(t)), 0);
+	CHECK_STR(t, "2026-12-04 17:14:23.000");
+	CHECK_EQ(chat_parse_time("2026-12-04T17:14:23.5Z", t, sizeof(t)), 0);
+	CHECK_STR(t, "2026-12-04 17:14:23.500");
+	CHECK_EQ(chat_parse_time("2028-02-29T00:00:00Z", t, sizeof(t)), 0);
+	CHECK_EQ(chat_parse_time("2026-02-29T00:00:00Z", t, sizeof(t)), -1);
+	CHECK_EQ(chat_parse_time("2026-04-31T00:00:00Z", t, sizeof(t)), -1);
+	CHECK_EQ(chat_parse_time("2026-12-04T24:00:00Z", t, sizeof(t)), -1);
+	CHECK_EQ(chat_parse_time("2026-12-04T17:14:23", t, sizeof(t)), -1);
+	CHECK_EQ(chat_parse_time("2026-12-04T17:14:23+01:00", t, sizeof(t)), -1);
+	CHECK_EQ(chat_parse_time("2026-12-04T17:14:23.Z", t, sizeof(t)), -1);
+	CHECK_EQ(chat_parse_time("2026-12-04T17:14:23.1234Z", t, sizeof(t)), -1);
+	CHECK_EQ(chat_parse_time("tomorrow", t, sizeof(t)), -1);
+	CHECK_EQ(chat_parse_time("2026-12-04T17:14:23Z", t, 10), -1);
+
+	int64_t v = 0;
+	CHECK_EQ(chat_parse_uint("0", 0, 10, &v), 0);
+	CHECK_EQ(v, 0);
+	CHECK_EQ(chat_parse_uint("10", 1, 10, &v), 0);
+	CHECK_EQ(v, 10);
+	CHECK_EQ(chat_parse_uint("11", 1, 10, &v), -1);
+	CHECK_EQ(chat_parse_uint("0", 1, 10, &v), -1);
+	CHECK_EQ(chat_parse_uint("+5", 1, 10, &v), -1);
+	CHECK_EQ(chat_parse_uint(" 5", 1, 10, &v), -1);
+	CHECK_EQ(chat_parse_uint("5 ", 1, 10, &v), -1);
+	CHECK_EQ(chat_parse_uint("-1", 0, 10, &v), -1);
+	CHECK_EQ(chat_parse_uint("", 0, 10, &v), -1);
+	CHECK_EQ(chat_parse_uint(NULL, 0, 10, &v), -1);
+	CHECK_EQ(chat_parse_uint("0x10", 0, 100, &v), -1);
+	CHECK_EQ(chat_parse_uint("999999999999999999", 0, INT64_MAX, &v), 0);
+	CHECK_EQ(chat_parse_uint("9999999999999999999", 0, INT64_MAX, &v), -1);
+
+	int64_t ms = 0, id = 0;
+	CHECK_EQ(chat_cursor_parse("1733333333123.42", &ms, &id), 0);
+	CHECK_EQ(ms, 1733333333123LL);
+	CHECK_EQ(id, 42);
+	CHECK_EQ(chat_cursor_parse("1733333333123", &ms, &id), -1);
+	CHECK_EQ(chat_cursor_parse(".42", &ms, &id), -1);
+	CHECK_EQ(chat_cursor_parse("12.", &ms, &id), -1);
+	CHECK_EQ(chat_cursor_parse("12.0", &ms, &id), -1);
+	CHECK_EQ(chat_cursor_parse("-1.5", &ms, &id), -1);
+	CHECK_EQ(chat_cursor_parse("1.2.3", &ms, &id), -1);
+	CHECK_EQ(chat_cursor_parse("1.2 OR 1=1", &ms, &id), -1);
+	CHECK_EQ(chat_cursor_parse("1234567890123456.1", &ms, &id), -1);
+
+	CHECK_STR(chat_search_query(&a, "hello world", 2), "+\"hello\" +\"world\"");
+	CHECK_STR(chat_search_query(&a, "+hello -world*", 2), "+\"hello\" +\"world\"");
+	CHECK_STR(chat_search_query(&a, "\"(a) b\" ~c <d> @3", 1), "+\"a\" +\"b\" +\"c\" +\"d\" +\"3\"");
+	CHECK_STR(chat_search_query(&a, "don't stop", 2), "+\"don\" +\"stop\"");
+	CHECK_STR(chat_search_query(&a, "x'); DROP TABLE messages; --", 3),
+		"+\"DROP\" +\"TABLE\" +\"messages\"");
+	CHECK_STR(chat_search_query(&a, "caf\xC3\xA9 \xC3\xA9t\xC3\xA9", 3),
+		"+\"caf\xC3\xA9\" +\"\xC3\xA9t\xC3\xA9\"");
+	CHECK_STR(chat_search_query(&a, "snake_case", 2), "+\"snake_case\"");
+	CHECK(chat_search_query(&a, "+-*\"()~<>@", 1) == NULL);
+	CHECK(chat_search_query(&a, "a b c", 2) == NULL);
+	CHECK(chat_search_query(&a, "", 1) == NULL);
+	/* At most 16 words. */
+	const char *many = chat_search_query(&a, "aa bb cc dd ee ff gg hh ii jj kk ll mm nn oo pp qq rr", 2);
+	CHECK(many != NULL && strstr(many, "pp") != NULL && strstr(many, "qq") == NULL);
+
+	/* Reactions group by emoji whatever their order. */
+	struct msg_reaction rs[] = {{"\xF0\x9F\x91\x8D", 7}, {"\xE2\x9D\xA4", 8},
+		{"\xF0\x9F\x91\x8D", 9}};
+	struct msg m = {.id = 1, .conversation_id = 2, .seq = 3, .sender_id = 7, .client_id = "c",
+		.kind = "text", .body = "hi", .created_at = "2026-12-04 17:14:23.123456",
+		.reactions = rs, .nreactions = 3};
+	json_object *j = chat_message_json(&a, &m);
+	CHECK_STR(json_object_to_json_string_ext(json_object_object_get(j, "reactions"),
+		JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE),
+		"[{\"emoji\":\"\xF0\x9F\x91\x8D\",\"count\":2,\"user_ids\":[7,9]},"
+		"{\"emoji\":\"\xE2\x9D\xA4\",\"count\":1,\"user_ids\":[8]}]");
+	CHECK_STR(json_object_get_string(json_object_object_get(j, "created_at")),
+		"2026-12-04T17:14:23.123Z");
+	CHECK(json_object_object_get(j, "edited_at") == NULL);
+	json_object_put(j);
+
+	arena_release(&a);
+	return CHECK_DONE();
+}
