@@ -84,6 +84,17 @@ static void put(memcached_st *m)
 	memcached_pool_push(pool, m);
 }
 
+/* A pooled connection that broke while idle (memcached restarted) fails its
+ * next operation once and reconnects on the following one: such failures
+ * are retried once at once, so a restart costs nothing visible. Timeouts
+ * and servers in their retry pause are not retried. */
+static int retryable(memcached_return_t rc)
+{
+	return rc == MEMCACHED_CONNECTION_FAILURE || rc == MEMCACHED_WRITE_FAILURE ||
+	       rc == MEMCACHED_READ_FAILURE || rc == MEMCACHED_UNKNOWN_READ_FAILURE ||
+	       rc == MEMCACHED_ERRNO || rc == MEMCACHED_PROTOCOL_ERROR;
+}
+
 int cache_get(const char *key, struct arena *a, char **val, size_t *len)
 {
 	*val = NULL;
@@ -94,6 +105,8 @@ int cache_get(const char *key, struct arena *a, char **val, size_t *len)
 	uint32_t flags;
 	memcached_return_t rc;
 	char *v = memcached_get(m, key, strlen(key), &n, &flags, &rc);
+	if (v == NULL && retryable(rc))
+		v = memcached_get(m, key, strlen(key), &n, &flags, &rc);
 	put(m);
 	if (v == NULL)
 		return rc == MEMCACHED_NOTFOUND ? 0 : -1;
@@ -110,6 +123,8 @@ int cache_set(const char *key, const char *val, size_t len, int ttl)
 	if (m == NULL)
 		return -1;
 	memcached_return_t rc = memcached_set(m, key, strlen(key), val, len, (time_t)ttl, 0);
+	if (retryable(rc))
+		rc = memcached_set(m, key, strlen(key), val, len, (time_t)ttl, 0);
 	put(m);
 	return memcached_success(rc) ? 0 : -1;
 }
@@ -120,6 +135,8 @@ int cache_add(const char *key, const char *val, size_t len, int ttl)
 	if (m == NULL)
 		return -1;
 	memcached_return_t rc = memcached_add(m, key, strlen(key), val, len, (time_t)ttl, 0);
+	if (retryable(rc))
+		rc = memcached_add(m, key, strlen(key), val, len, (time_t)ttl, 0);
 	put(m);
 	if (memcached_success(rc))
 		return 1;
@@ -132,6 +149,8 @@ int cache_del(const char *key)
 	if (m == NULL)
 		return -1;
 	memcached_return_t rc = memcached_delete(m, key, strlen(key), 0);
+	if (retryable(rc))
+		rc = memcached_delete(m, key, strlen(key), 0);
 	put(m);
 	return memcached_success(rc) || rc == MEMCACHED_NOTFOUND ? 0 : -1;
 }
@@ -144,6 +163,8 @@ int cache_incr(const char *key, uint64_t *out)
 	uint64_t v = 0;
 	memcached_return_t rc = memcached_increment_with_initial(m, key, strlen(key), 1, 1,
 		0, &v);
+	if (retryable(rc))
+		rc = memcached_increment_with_initial(m, key, strlen(key), 1, 1, 0, &v);
 	put(m);
 	if (!memcached_success(rc))
 		return -1;
@@ -163,6 +184,8 @@ int cache_mget(const char *const *keys, size_t n, struct arena *a, char **vals)
 	for (size_t i = 0; i < n; i++)
 		lens[i] = strlen(keys[i]);
 	memcached_return_t rc = memcached_mget(m, (const char *const *)keys, lens, n);
+	if (retryable(rc))
+		rc = memcached_mget(m, (const char *const *)keys, lens, n);
 	if (!memcached_success(rc)) {
 		put(m);
 		return -1;

@@ -139,6 +139,13 @@ static void mark_delivered(struct req *req, struct arena *a, int64_t uid, const 
 	}
 }
 
+/* 0 once the request's session has ended (logout, deleted device); a
+ * database error counts as alive (the next check decides). */
+static int session_alive(struct req *req, struct db *db)
+{
+	return sessions_valid(db, req->session_id, req->user_id) != 0;
+}
+
 static void answer_batch(struct req *req, json_object *events, int64_t next, int has_more)
 {
 	json_object *o = json_object_new_object();
@@ -210,6 +217,11 @@ void feed_poll(struct req *req)
 			return;
 		now = now_ms();
 		if (now - refreshed >= PRESENCE_REFRESH_S * 1000) {
+			if (!session_alive(req, db)) {
+				/* Signed out meanwhile: end the wait now. */
+				answer_batch(req, json_object_new_array(), cur, 0);
+				return;
+			}
 			presence_refresh(db, req->arena, uid);
 			refreshed = now;
 		}
@@ -353,6 +365,9 @@ void feed_stream(struct req *req)
 		}
 		if (now - refreshed >= PRESENCE_REFRESH_S * 1000) {
 			if ((db = app_db_try(req)) == NULL)
+				break;
+			/* Logout and session deletion end open streams too. */
+			if (!session_alive(req, db))
 				break;
 			presence_refresh(db, &la, uid);
 			arena_reset(&la);

@@ -158,7 +158,9 @@ void presence_get(struct req *req)
 	char key[CACHE_KEY_MAX], *v;
 	cache_key(key, "presence", uid);
 	int c = cache_get(key, req->arena, &v, NULL);
-	int online = c < 0 ? marked : c == 1;
+	/* Online when memcached holds the live flag, or MySQL's mark is fresh
+	 * (memcached down, restarted, or a write to it failed). */
+	int online = c == 1 || marked;
 	resp_json(req, 200, payload(uid, online, req->arena, last_seen));
 	return;
 fail:

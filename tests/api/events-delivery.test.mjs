@@ -4,7 +4,7 @@
 // each conversation's order.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { registerUser } from './lib.mjs';
+import { api, registerUser } from './lib.mjs';
 import { poll, head, openStream, directConv, groupConv, send, clientId } from './evlib.mjs';
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -182,4 +182,60 @@ test('no loss, no duplicates: SSE stream dropped and resumed with Last-Event-ID'
   await done;
   assert.ok(reconnects > 1);
   verify(received, sent);
+});
+
+test('message events show the message as it is now: edits, reactions, deletion', async () => {
+  const a = await registerUser('rnda');
+  const b = await registerUser('rndb');
+  const cid = await directConv(a, b);
+  const since = await head(b);
+  const m = await send(a, cid, 'first draft');
+  const base = `/conversations/${cid}/messages/${m.id}`;
+  assert.equal((await api('PATCH', base, { token: a.token, body: { body: 'final text' } })).status, 200);
+  assert.equal((await api('PUT', base + '/reactions/' + encodeURIComponent('👍'), { token: b.token })).status, 200);
+  let r = await poll(b, since, { timeout: 0 });
+  const news = r.body.events.filter((e) => e.type === 'message.new');
+  assert.equal(news.length, 1);
+  assert.equal(news[0].message.body, 'final text');
+  assert.ok(news[0].message.edited_at);
+  assert.deepEqual(news[0].message.reactions, [{ emoji: '👍', count: 1, user_ids: [b.id] }]);
+  const edited = r.body.events.find((e) => e.type === 'message.edited');
+  assert.equal(edited.message.id, m.id);
+  // Deleted: every message event of it now renders the tombstone.
+  assert.equal((await api('DELETE', base, { token: a.token })).status, 200);
+  r = await poll(b, since, { timeout: 0 });
+  const msgEvents = r.body.events.filter((e) => e.type.startsWith('message.'));
+  assert.deepEqual(msgEvents.map((e) => e.type), ['message.new', 'message.edited', 'message.deleted']);
+  for (const e of msgEvents) {
+    assert.equal(e.message.body, null);
+    assert.ok(e.message.deleted_at);
+  }
+});
+
+test('handing a message to the recipient records delivery and tells the sender', async () => {
+  const a = await registerUser('rcpa');
+  const b = await registerUser('rcpb');
+  const cid = await directConv(a, b);
+  const aSince = await head(a);
+  const m = await send(a, cid, 'did you get this?');
+  // Not yet delivered: b has not asked.
+  let conv = await api('GET', `/conversations/${cid}`, { token: a.token });
+  assert.equal(conv.body.members.find((x) => x.user.id === b.id).delivered_seq, 0);
+  // b's stream hands it over.
+  const s = await openStream({ headers: { Authorization: 'Bearer ' + b.token, 'Last-Event-ID': '0' } });
+  try {
+    await s.until((x) => x.events.some((e) => e.type === 'message.new' && e.message.id === m.id), 5000);
+  } finally { s.close(); }
+  // a hears about it.
+  let cursor = aSince, receipt = null;
+  const end = Date.now() + 10000;
+  while (!receipt && Date.now() < end) {
+    const r = await poll(a, cursor, { timeout: 5 });
+    cursor = r.body.next;
+    receipt = r.body.events.find((e) => e.type === 'receipt' && e.user_id === b.id && e.delivered_seq >= m.seq);
+  }
+  assert.ok(receipt, 'sender got a delivered receipt');
+  assert.equal(receipt.conversation_id, cid);
+  conv = await api('GET', `/conversations/${cid}`, { token: a.token });
+  assert.equal(conv.body.members.find((x) => x.user.id === b.id).delivered_seq, m.seq);
 });

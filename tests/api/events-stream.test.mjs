@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { api, registerUser, sql, expectProblem } from './lib.mjs';
-import { openStream, ticket } from './evlib.mjs';
+import { openStream, ticket, runSweeper } from './evlib.mjs';
 
 async function profileChange(user, about) {
   const r = await api('PATCH', '/me', { token: user.token, body: { about } });
@@ -57,13 +57,17 @@ test('bad tickets are 401; no credentials at all are 401', async () => {
   both.forEach((s) => s.close && s.close());
 });
 
-test('tickets expire after 30 seconds', async () => {
+test('tickets expire after 30 seconds; the sweeper removes unused ones', async () => {
   const u = await registerUser('sseexp');
   const t = await ticket(u);
-  const [[left]] = sql(`SELECT TIMESTAMPDIFF(SECOND, NOW(3), expires_at) FROM stream_tickets WHERE user_id = ${u.id}`);
-  assert.ok(Number(left) >= 28 && Number(left) <= 30, `expires in ${left} s`);
+  await ticket(u); // never used
+  const rows = sql(`SELECT TIMESTAMPDIFF(SECOND, NOW(3), expires_at) FROM stream_tickets WHERE user_id = ${u.id}`);
+  assert.equal(rows.length, 2);
+  for (const [left] of rows) assert.ok(Number(left) >= 28 && Number(left) <= 30, `expires in ${left} s`);
   await new Promise((r) => setTimeout(r, 31500));
   problem(await openStream({ query: 'ticket=' + encodeURIComponent(t) }), 401, 'invalid_ticket');
+  runSweeper();
+  assert.deepEqual(sql(`SELECT COUNT(*) FROM stream_tickets WHERE user_id = ${u.id}`), [['0']]);
 });
 
 test('Last-Event-ID resumes after that event; it wins over since', async () => {
@@ -126,5 +130,19 @@ test('an idle stream sends a heartbeat comment every 15 seconds', async () => {
     const took = Date.now() - t0;
     assert.ok(took >= 13000, `the first heartbeat comes after about 15 s (${took} ms)`);
     assert.equal(s.events.length, 0);
+  } finally { s.close(); }
+});
+
+test('signing out ends an open stream within the refresh interval', async () => {
+  const u = await registerUser('sseend');
+  const s = await openStream({ query: 'ticket=' + encodeURIComponent(await ticket(u)) });
+  try {
+    assert.equal(s.status, 200);
+    await s.until((x) => x.retry !== null, 5000);
+    assert.equal((await api('POST', '/auth/logout', { token: u.token, body: '', contentType: 'text/plain' })).status, 204);
+    const t0 = Date.now();
+    while (!s.ended && Date.now() - t0 < 30000) await new Promise((r) => setTimeout(r, 250));
+    assert.ok(s.ended, 'the server closed the stream');
+    assert.ok(Date.now() - t0 > 1000, 'not before the next check');
   } finally { s.close(); }
 });
