@@ -409,6 +409,9 @@ if want delivery && [ "$HAVE_CHAT" = 1 ] && [ "$HAVE_EVENTS" = 1 ]; then
 	else
 		row "$HOLD concurrent waiters held" "failed" "-" "-" "0 errors" "MISS"
 	fi
+	# Parked requests outlive their clients until their timeout (and keep
+	# being woken): start the next scenarios on a fresh events process.
+	fresh_web
 fi
 
 # --- history size ----------------------------------------------------------------
