@@ -1,0 +1,175 @@
+// Browser tests of the account screens: sign up, stay logged in across a
+// reload, log out, profile, devices; and the API reference page.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { launch, newPage, makeUser, loginUI, shot, uniqName, api, BASE } from './lib.mjs';
+
+let browser;
+before(async () => { browser = await launch(); });
+after(async () => { await browser?.close(); });
+
+test('sign up, reload stays logged in, log out', async () => {
+  const { context, page } = await newPage(browser);
+  const res = await page.goto('/');
+  const csp = res.headers()['content-security-policy'] || '';
+  assert.match(csp, /script-src 'self'/);
+  assert.doesNotMatch(csp, /unsafe-inline/);
+  await page.getByRole('tab', { name: 'Log in' }).waitFor();
+  await shot(page, 'login');
+
+  await page.getByRole('tab', { name: 'Sign up' }).click();
+  const username = uniqName('signup');
+  await page.getByLabel('Your name').fill('Sam Sign-Up');
+  await page.getByLabel('Username').fill(username);
+  await page.getByLabel('Password').fill('correct horse battery');
+  await page.getByRole('button', { name: 'Create account' }).click();
+  await page.getByRole('heading', { name: 'Chats' }).waitFor();
+  await page.getByText('No conversations yet.').waitFor();
+
+  // Only the refresh token is stored; the access token stays in memory.
+  const stored = await page.evaluate(() => Object.keys(localStorage));
+  assert.ok(stored.includes('messenger.refresh_token'));
+  const values = await page.evaluate(() => Object.values(localStorage).join(' '));
+  assert.doesNotMatch(values, /eyJ/, 'no JWT in localStorage');
+
+  await page.reload();
+  await page.getByRole('heading', { name: 'Chats' }).waitFor();
+  await page.getByRole('button', { name: 'Account menu' }).click();
+  await page.getByRole('menuitem', { name: 'Log out' }).click();
+  await page.getByRole('tab', { name: 'Log in' }).waitFor();
+  assert.equal(await page.evaluate(() => localStorage.getItem('messenger.refresh_token')), null);
+  await page.reload();
+  await page.getByRole('button', { name: 'Log in', exact: true }).waitFor();
+  assert.deepEqual(page.errors, []);
+  await context.close();
+});
+
+test('wrong password shows an error; the right one logs in', async () => {
+  const u = await makeUser('pw');
+  const { context, page } = await newPage(browser);
+  await page.goto('/');
+  await page.getByLabel('Username').fill(u.username);
+  await page.getByLabel('Password').fill('not-the-password');
+  await page.getByRole('button', { name: 'Log in', exact: true }).click();
+  await page.getByRole('alert').filter({ hasText: 'Wrong username or password' }).waitFor();
+  await page.getByLabel('Password').fill(u.password);
+  await page.getByRole('button', { name: 'Log in', exact: true }).click();
+  await page.getByRole('heading', { name: 'Chats' }).waitFor();
+  await context.close();
+});
+
+test('edit profile: display name and about', async () => {
+  const u = await makeUser('prof', 'Before Name');
+  const { context, page } = await newPage(browser);
+  await loginUI(page, u);
+  await page.getByRole('button', { name: 'Account menu' }).click();
+  await page.getByRole('menuitem', { name: 'Edit profile' }).click();
+  const dlg = page.getByRole('dialog', { name: 'Edit profile' });
+  await dlg.getByLabel('Display name').fill('After Name');
+  await dlg.getByLabel('About').fill('Loves tea and trains');
+  await dlg.getByRole('button', { name: 'Save' }).click();
+  await dlg.waitFor({ state: 'detached' });
+  await page.getByText('Profile saved').waitFor();
+  const me = await api('GET', '/me', { token: u.token });
+  assert.equal(me.display_name, 'After Name');
+  assert.equal(me.about, 'Loves tea and trains');
+  // The account button now carries the new initials.
+  await page.getByRole('button', { name: 'Account menu' }).filter({ hasText: 'AN' }).waitFor();
+
+  // Change the password: a wrong current one is refused, the right one works.
+  await page.getByRole('button', { name: 'Account menu' }).click();
+  await page.getByRole('menuitem', { name: 'Edit profile' }).click();
+  const pw = page.getByRole('form', { name: 'Change password' });
+  await pw.getByLabel('Current password').fill('not-my-password');
+  await pw.getByLabel('New password').fill('a-brand-new-password');
+  await pw.getByRole('button', { name: 'Change password' }).click();
+  await pw.getByRole('alert').filter({ hasText: 'not right' }).waitFor();
+  await pw.getByLabel('Current password').fill(u.password);
+  await pw.getByRole('button', { name: 'Change password' }).click();
+  await page.getByText('Password changed').waitFor();
+  await api('POST', '/auth/login', { body: { username: u.username, password: 'a-brand-new-password' } });
+  // This device stays signed in.
+  await page.reload();
+  await page.getByRole('heading', { name: 'Chats' }).waitFor();
+  await context.close();
+});
+
+test('devices: list sessions and sign another device out', async () => {
+  const u = await makeUser('dev');
+  const a = await newPage(browser);
+  const b = await newPage(browser);
+  await loginUI(a.page, u);
+  await loginUI(b.page, u);
+  await a.page.getByRole('button', { name: 'Account menu' }).click();
+  await a.page.getByRole('menuitem', { name: 'Devices' }).click();
+  const dlg = a.page.getByRole('dialog', { name: 'Devices' });
+  await dlg.getByText('This device').waitFor();
+  // One of the two registered/login sessions per context plus the API registration.
+  const signOut = dlg.getByRole('button', { name: /^Sign out/ });
+  await signOut.first().waitFor();
+  const before = await dlg.locator('.session').count();
+  assert.ok(before >= 2, 'at least two sessions listed');
+  // Sign out every other device; the second browser is logged out.
+  while (await signOut.count()) {
+    const n = await dlg.locator('.session').count();
+    await signOut.first().click();
+    await assert.doesNotReject(dlg.locator('.session').nth(n - 1).waitFor({ state: 'detached' }));
+  }
+  await a.page.keyboard.press('Escape');
+  await b.page.reload();
+  await b.page.getByRole('button', { name: 'Log in', exact: true }).waitFor();
+  // This device still works.
+  await a.page.reload();
+  await a.page.getByRole('heading', { name: 'Chats' }).waitFor();
+  await a.context.close();
+  await b.context.close();
+});
+
+test('the API reference renders from openapi.json without external resources', async () => {
+  const { context, page } = await newPage(browser);
+  const external = [];
+  page.on('request', (r) => { if (!r.url().startsWith(BASE)) external.push(r.url()); });
+  await page.goto('/docs/');
+  await page.getByRole('heading', { name: 'Messenger API', level: 1 }).waitFor();
+  const op = page.locator('#op-register');
+  await op.getByText('/auth/register').waitFor();
+  await op.getByRole('heading', { name: 'Request body' }).waitFor();
+  await op.getByText('username', { exact: true }).waitFor();
+  await page.getByRole('navigation', { name: 'Operations' }).getByRole('link', { name: /\/auth\/login/ }).waitFor();
+  await page.locator('#schema-User').waitFor();
+  assert.deepEqual(external, []);
+  assert.deepEqual(page.errors, []);
+  await shot(page, 'docs');
+  await context.close();
+});
+
+test('the web app keeps to its Content Security Policy: no inline scripts, styles or handlers', async () => {
+  const fs = await import('node:fs');
+  const path = await import('node:path');
+  const { ROOT } = await import('./lib.mjs');
+  const files = [];
+  const walk = (d) => {
+    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) walk(p); else if (/\.(html|js|css)$/.test(e.name)) files.push(p);
+    }
+  };
+  walk(path.join(ROOT, 'www'));
+  assert.ok(files.length > 5);
+  for (const f of files) {
+    const text = fs.readFileSync(f, 'utf8');
+    const rel = path.relative(ROOT, f);
+    if (f.endsWith('.html')) {
+      assert.doesNotMatch(text, /<script(?![^>]*\bsrc=)[^>]*>/i, `${rel}: inline <script>`);
+      assert.doesNotMatch(text, /<style/i, `${rel}: <style> element`);
+      assert.doesNotMatch(text, /\sstyle=/i, `${rel}: style attribute`);
+      assert.doesNotMatch(text, /\son[a-z]+=/i, `${rel}: inline event handler`);
+      assert.doesNotMatch(text, /(src|href)=["']?(https?:)?\/\//i, `${rel}: external resource`);
+    } else if (f.endsWith('.js')) {
+      assert.doesNotMatch(text, /innerHTML|outerHTML|insertAdjacentHTML|document\.write|setAttribute\(['"]style|\beval\(|new Function/, `${rel}: unsafe DOM or code API`);
+      assert.doesNotMatch(text, /https?:\/\/(?!www\.w3\.org\/2000\/svg)/, `${rel}: external URL`);
+    } else {
+      assert.doesNotMatch(text, /@import|url\(\s*['"]?(https?:)?\/\//i, `${rel}: external stylesheet or font`);
+    }
+  }
+});

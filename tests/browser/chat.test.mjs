@@ -1,0 +1,437 @@
+// Two people (two browser contexts) chatting through the real stack: real-time
+// delivery, receipts, typing, replies, reactions, edits, deletes, offline
+// sends, reloads, history, search, groups and the phone layout.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  launch, makeUser, signedIn, shot, startDirect, send, messageByText, messages,
+  openConversation, conversationItem, api,
+} from './lib.mjs';
+
+let browser;
+before(async () => { browser = await launch(); });
+after(async () => { await browser?.close(); });
+
+// Waits until `fn` returns true (polling the page state, never a fixed sleep).
+async function until(fn, what, timeout = 15000) {
+  const end = Date.now() + timeout;
+  for (;;) {
+    if (await fn()) return;
+    if (Date.now() > end) throw new Error('timed out waiting for ' + what);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+async function directPair(prefixA = 'ann', prefixB = 'ben', names = ['Ann Archer', 'Ben Brooks']) {
+  const ua = await makeUser(prefixA, names[0]);
+  const ub = await makeUser(prefixB, names[1]);
+  const A = await signedIn(browser, ua);
+  const B = await signedIn(browser, ub);
+  return { ua, ub, A, B };
+}
+
+test('two people chat in real time, with receipts, typing, replies, reactions, edits and deletes', async () => {
+  const { ub, A, B } = await directPair();
+  const a = A.page, b = B.page;
+
+  await startDirect(a, ub);
+  await send(a, 'Hello Ben, are you there?');
+  const first = messageByText(a, 'Hello Ben, are you there?');
+  await first.waitFor();
+
+  // Ben sees the new conversation arrive, unread, with a preview.
+  const item = conversationItem(b, 'Ann Archer');
+  await item.waitFor();
+  await item.getByText('Hello Ben, are you there?').waitFor();
+  await item.locator('.badge', { hasText: '1' }).waitFor();
+  assert.match(await item.getAttribute('aria-label'), /1 unread/);
+  // Ben's app is connected, so the message is delivered (two ticks), not yet read.
+  await a.locator('.msg.mine[data-status="delivered"]', { hasText: 'Hello Ben' }).waitFor();
+  await first.getByRole('img', { name: 'Delivered' }).waitFor();
+  await shot(b, 'conversation-list');
+
+  // Ben opens it: the badge goes away and Ann sees it read.
+  await openConversation(b, 'Ann Archer');
+  await messageByText(b, 'Hello Ben, are you there?').waitFor();
+  await item.locator('.badge').waitFor({ state: 'detached' });
+  await a.locator('.msg.mine[data-status="read"]', { hasText: 'Hello Ben' }).waitFor();
+  await first.getByRole('img', { name: 'Read' }).waitFor();
+  await a.getByRole('img', { name: 'Seen by Ben Brooks' }).waitFor();
+  // Presence in the header.
+  await a.locator('.chat-sub', { hasText: 'Active now' }).waitFor();
+
+  // Typing shows on the other side while Ben types, and goes when he sends.
+  const box = b.getByLabel('Message', { exact: true });
+  await box.click();
+  await box.pressSequentially('Yes, I', { delay: 30 });
+  await a.locator('.typing-row', { hasText: 'Ben is typing…' }).waitFor();
+  // Shift+Enter makes a new line; Enter sends.
+  await box.press('Shift+Enter');
+  await box.pressSequentially('am here');
+  await box.press('Enter');
+  const multi = messageByText(a, 'am here');
+  await multi.waitFor();
+  assert.equal(await multi.locator('.text').textContent(), 'Yes, I\nam here');
+  await a.locator('.typing-row', { hasText: 'typing' }).waitFor({ state: 'detached' });
+  assert.equal(await box.inputValue(), '');
+
+  // Reply with a quoted preview.
+  await multi.hover();
+  await multi.getByRole('button', { name: 'Reply' }).click();
+  await a.locator('.composer-ctx', { hasText: 'Replying to Ben Brooks' }).waitFor();
+  await send(a, 'Great, see you at noon');
+  const reply = messageByText(b, 'see you at noon');
+  await reply.waitFor();
+  await reply.locator('.quote', { hasText: 'am here' }).waitFor();
+
+  // Reactions from the message menu, seen live by the other side.
+  const onB = messageByText(b, 'see you at noon');
+  await onB.hover();
+  await onB.getByRole('button', { name: 'Message actions' }).click();
+  await b.getByRole('button', { name: 'React with 👍' }).click();
+  const chip = messageByText(a, 'see you at noon').locator('.reaction', { hasText: '👍' });
+  await chip.waitFor();
+  assert.match(await chip.getAttribute('aria-label'), /Ben Brooks/);
+
+  // Edit: the change reaches Ben with an "Edited" mark.
+  const mine = messageByText(a, 'see you at noon');
+  await mine.hover();
+  await mine.getByRole('button', { name: 'Message actions' }).click();
+  await a.getByRole('menuitem', { name: 'Edit' }).click();
+  await a.locator('.composer-ctx', { hasText: 'Editing message' }).waitFor();
+  await a.getByLabel('Message', { exact: true }).fill('Great, see you at one');
+  await a.getByLabel('Message', { exact: true }).press('Enter');
+  const edited = messageByText(b, 'see you at one');
+  await edited.waitFor();
+  await edited.getByText('Edited').waitFor();
+  // An empty composer offers a one-click like.
+  await a.getByRole('button', { name: 'Send a like' }).click();
+  await b.locator('.msg .text').filter({ hasText: /^👍$/ }).waitFor();
+  await shot(a, 'chat');
+
+  // Delete leaves a tombstone on both sides.
+  const toDelete = messageByText(a, 'Hello Ben, are you there?');
+  await toDelete.hover();
+  await toDelete.getByRole('button', { name: 'Message actions' }).click();
+  await a.getByRole('menuitem', { name: 'Delete' }).click();
+  await a.getByRole('dialog', { name: 'Delete message?' }).getByRole('button', { name: 'Delete' }).click();
+  await b.locator('.msg.deleted', { hasText: 'This message was deleted' }).waitFor();
+  await a.locator('.msg.deleted', { hasText: 'You unsent a message' }).waitFor();
+  await shot(b, 'chat-other-side');
+
+  assert.deepEqual(a.errors, []);
+  assert.deepEqual(b.errors, []);
+  await A.context.close();
+  await B.context.close();
+});
+
+test('a message sent while offline shows as pending and is delivered exactly once after reconnecting', async () => {
+  const { ub, A, B } = await directPair('off', 'rcv', ['Olive Offline', 'Rita Receiver']);
+  const a = A.page, b = B.page;
+  await startDirect(a, ub);
+  await send(a, 'online first');
+  await openConversation(b, 'Olive Offline');
+  await messageByText(b, 'online first').waitFor();
+
+  await A.context.setOffline(true);
+  await send(a, 'written while offline');
+  const pending = messageByText(a, 'written while offline');
+  await pending.waitFor();
+  assert.equal(await pending.getAttribute('data-status'), 'pending');
+  await pending.getByRole('img', { name: 'Sending' }).waitFor();
+  await a.locator('.conn-banner', { hasText: 'offline' }).waitFor();
+  await shot(a, 'offline-pending');
+  // Still pending while offline (a retry has happened meanwhile: nothing leaks out).
+  assert.equal(await messageByText(b, 'written while offline').count(), 0);
+
+  await A.context.setOffline(false);
+  await messageByText(b, 'written while offline').waitFor();
+  await a.locator('.msg.mine:not([data-status="pending"])', { hasText: 'written while offline' }).waitFor();
+  // A later message proves the stream is past it; the offline one is there once.
+  await send(a, 'and after reconnecting');
+  await messageByText(b, 'and after reconnecting').waitFor();
+  assert.equal(await messageByText(b, 'written while offline').count(), 1);
+  assert.equal(await messageByText(a, 'written while offline').count(), 1);
+  await a.locator('.conn-banner').waitFor({ state: 'hidden' });
+  // The server has exactly one such message.
+  const convs = await api('GET', '/conversations', { token: ub.token });
+  const hist = await api('GET', `/conversations/${convs.conversations[0].id}/messages`, { token: ub.token });
+  assert.equal(hist.messages.filter((m) => m.body === 'written while offline').length, 1);
+  await A.context.close();
+  await B.context.close();
+});
+
+test('reload keeps you logged in and resumes the stream without losing or repeating messages', async () => {
+  const { ub, A, B } = await directPair('rel', 'oth', ['Reload Ruth', 'Other Otto']);
+  const a = A.page, b = B.page;
+  await startDirect(a, ub);
+  await send(a, 'before reload');
+  await openConversation(b, 'Reload Ruth');
+  await messageByText(b, 'before reload').waitFor();
+
+  await a.reload();
+  await a.getByRole('heading', { name: 'Chats' }).waitFor();
+  // The open conversation comes back (it is in the URL).
+  await messageByText(a, 'before reload').waitFor();
+  await send(b, 'sent right after the reload');
+  await messageByText(a, 'sent right after the reload').waitFor();
+  await send(b, 'and one more');
+  await messageByText(a, 'and one more').waitFor();
+  assert.equal(await messageByText(a, 'sent right after the reload').count(), 1);
+  assert.equal(await messageByText(a, 'before reload').count(), 1);
+
+  // A position the server cannot resume from (here: beyond the head of the
+  // log) makes the app reload its state and carry on live.
+  await a.evaluate(() => {
+    for (const k of Object.keys(sessionStorage)) {
+      if (k.startsWith('messenger.cursor.')) sessionStorage.setItem(k, JSON.stringify({ cursor: '99999999', seq: 0 }));
+    }
+  });
+  await a.reload();
+  await messageByText(a, 'and one more').waitFor();
+  await send(b, 'after a resync');
+  await messageByText(a, 'after a resync').waitFor();
+  assert.equal(await messageByText(a, 'after a resync').count(), 1);
+  assert.equal(await messageByText(a, 'and one more').count(), 1);
+  await A.context.close();
+  await B.context.close();
+});
+
+test('the conversation list reorders and counts unread messages live', async () => {
+  const me = await makeUser('ord', 'Oscar Order');
+  const first = await makeUser('orf', 'Fay First');
+  const second = await makeUser('ors', 'Sol Second');
+  const c1 = await api('POST', '/conversations', { token: first.token, body: { type: 'direct', member_ids: [me.id] } });
+  const c2 = await api('POST', '/conversations', { token: second.token, body: { type: 'direct', member_ids: [me.id] } });
+  await api('POST', `/conversations/${c1.id}/messages`, { token: first.token, body: { client_id: 'o1', body: 'older news' } });
+  await api('POST', `/conversations/${c2.id}/messages`, { token: second.token, body: { client_id: 'o2', body: 'newer news' } });
+  const A = await signedIn(browser, me);
+  const a = A.page;
+  const titles = () => a.locator('.conv-item .conv-title').allTextContents();
+  await conversationItem(a, 'Fay First').waitFor();
+  assert.deepEqual(await titles(), ['Sol Second', 'Fay First']);
+  await api('POST', `/conversations/${c1.id}/messages`, { token: first.token, body: { client_id: 'o3', body: 'breaking news' } });
+  await conversationItem(a, 'Fay First').getByText('breaking news').waitFor();
+  assert.deepEqual(await titles(), ['Fay First', 'Sol Second']);
+  await conversationItem(a, 'Fay First').locator('.badge', { hasText: '2' }).waitFor();
+  await shot(a, 'conversation-list-live');
+  assert.equal(await a.title(), '(2) Messenger');
+  await A.context.close();
+});
+
+test('when Server-Sent Events are blocked, long-poll still delivers in real time', async () => {
+  const { ub, A, B } = await directPair('lp', 'lq', ['Polly Poll', 'Quinn Query']);
+  const b = B.page;
+  await b.route('**/api/v1/events/stream*', (route) => route.abort());
+  await b.reload();
+  await b.getByRole('heading', { name: 'Chats' }).waitFor();
+  await startDirect(A.page, ub);
+  await send(A.page, 'over long-poll');
+  await conversationItem(b, 'Polly Poll').waitFor();
+  await openConversation(b, 'Polly Poll');
+  await messageByText(b, 'over long-poll').waitFor();
+  await send(A.page, 'second over long-poll');
+  await messageByText(b, 'second over long-poll').waitFor();
+  await A.context.close();
+  await B.context.close();
+});
+
+test('history scrolls back page by page, with day separators', async () => {
+  const ua = await makeUser('hist', 'Hank History');
+  const ub = await makeUser('hisb', 'Hilda Back');
+  const conv = await api('POST', '/conversations', { token: ub.token, body: { type: 'direct', member_ids: [ua.id] } });
+  for (let i = 1; i <= 130; i++) {
+    await api('POST', `/conversations/${conv.id}/messages`, { token: ub.token, body: { client_id: `h${i}x${ub.id}`, body: `history message ${i}` } });
+  }
+  const A = await signedIn(browser, ua);
+  const a = A.page;
+  await openConversation(a, 'Hilda Back');
+  await messageByText(a, 'history message 130').waitFor();
+  await a.locator('.day-sep', { hasText: 'Today' }).first().waitFor();
+  const shown = await messages(a).count();
+  assert.ok(shown < 130, `only the latest page is loaded at first (${shown})`);
+  // Scroll to the top until the first message is there.
+  await until(async () => {
+    await a.locator('.msg-scroll').evaluate((el) => { el.scrollTop = 0; });
+    return (await a.locator('.msg .text').filter({ hasText: /^history message 1$/ }).count()) > 0;
+  }, 'the first message');
+  assert.equal(await a.locator('.msg .text').filter({ hasText: /^history message \d+$/ }).count(), 130);
+  assert.equal(await a.locator('.day-sep').count(), 1);
+  await a.locator('.chat-intro', { hasText: 'Hilda Back' }).waitFor();
+  await A.context.close();
+});
+
+test('message search finds a message and jumps to it', async () => {
+  const { ub, A, B } = await directPair('srch', 'srcb', ['Sara Search', 'Sid Seek']);
+  const a = A.page;
+  await startDirect(a, ub);
+  await send(a, 'the secret word is pineapple');
+  await send(a, 'something else entirely');
+  await messageByText(a, 'something else entirely').waitFor();
+  await a.getByLabel('Search messages').fill('pineapple');
+  const result = a.locator('.result', { hasText: 'pineapple' });
+  await result.waitFor();
+  await result.locator('mark', { hasText: 'pineapple' }).waitFor();
+  await result.click();
+  await a.locator('.msg.flash', { hasText: 'pineapple' }).waitFor();
+  await A.context.close();
+  await B.context.close();
+});
+
+test('groups: create, talk, rename, add and remove people, change roles, leave', async () => {
+  const owner = await makeUser('gown', 'Gina Owner');
+  const m1 = await makeUser('gmem', 'Mark Member');
+  const m2 = await makeUser('gtwo', 'Nina Second');
+  const late = await makeUser('glat', 'Leo Late');
+  const O = await signedIn(browser, owner);
+  const M = await signedIn(browser, m1);
+  const N = await signedIn(browser, m2);
+  const o = O.page, m = M.page, n = N.page;
+
+  await o.getByRole('button', { name: 'New group' }).click();
+  const dlg = o.getByRole('dialog', { name: 'New group' });
+  await dlg.getByLabel('Group name').fill('Weekend trip');
+  for (const u of [m1, m2]) {
+    await dlg.getByLabel('Add people').fill(u.username);
+    await dlg.getByRole('button', { name: new RegExp(`@${u.username}`) }).click();
+    await dlg.getByRole('button', { name: `Remove ${u.display_name}` }).waitFor();
+  }
+  await dlg.getByRole('button', { name: 'Create group' }).click();
+  await o.locator('.chat-title', { hasText: 'Weekend trip' }).waitFor();
+  await o.locator('.chat-sub', { hasText: 'You, Mark and Nina' }).waitFor();
+  await send(o, 'Who is in for Saturday?');
+
+  await openConversation(m, 'Weekend trip');
+  await messageByText(m, 'Who is in for Saturday?').waitFor();
+  await send(m, 'Count me in!');
+  await openConversation(n, 'Weekend trip');
+  const fromMark = messageByText(n, 'Count me in!');
+  await fromMark.waitFor();
+  await fromMark.locator('.sender', { hasText: 'Mark Member' }).waitFor();
+  await messageByText(o, 'Count me in!').waitFor();
+  await o.locator('.msg.mine[data-status="read"]', { hasText: 'Who is in for Saturday?' }).waitFor();
+  await shot(o, 'group');
+
+  // Rename: everyone sees the new title.
+  await o.getByRole('button', { name: 'Conversation details' }).first().click();
+  const info = o.getByRole('dialog', { name: 'Group details' });
+  await info.getByLabel('Group name').fill('Weekend trip 🏕️');
+  await info.getByRole('button', { name: 'Rename' }).click();
+  await m.locator('.chat-title', { hasText: 'Weekend trip 🏕️' }).waitFor();
+  await conversationItem(n, 'Weekend trip 🏕️').waitFor();
+
+  // Add someone: the group appears in their list.
+  await info.getByLabel('Add people to the group').fill(late.username);
+  await info.getByRole('button', { name: new RegExp(`@${late.username}`) }).click();
+  await info.locator(`.person[data-user-id="${late.id}"]`).waitFor();
+  const lateConvs = await api('GET', '/conversations', { token: late.token });
+  assert.ok(lateConvs.conversations.some((c) => c.title === 'Weekend trip 🏕️'));
+
+  // Make Mark an admin: he can now rename too.
+  await info.getByLabel('Role of Mark Member').selectOption('admin');
+  await m.getByRole('button', { name: 'Conversation details' }).first().click();
+  const mInfo = m.getByRole('dialog', { name: 'Group details' });
+  await mInfo.getByRole('button', { name: 'Rename' }).waitFor();
+  await shot(m, 'group-details');
+  await mInfo.getByRole('button', { name: 'Close' }).click();
+
+  // Remove Nina: the group disappears from her list.
+  await info.getByRole('button', { name: 'Remove Nina Second' }).click();
+  await o.getByRole('dialog', { name: 'Remove from group?' }).getByRole('button', { name: 'Remove' }).click();
+  await conversationItem(n, 'Weekend trip').waitFor({ state: 'detached' });
+  await info.getByRole('button', { name: 'Close' }).click();
+
+  // Mark leaves.
+  await m.getByRole('button', { name: 'Conversation details' }).first().click();
+  await m.getByRole('dialog', { name: 'Group details' }).getByRole('button', { name: 'Leave group' }).click();
+  await m.getByRole('dialog', { name: 'Leave group?' }).getByRole('button', { name: 'Leave' }).click();
+  await conversationItem(m, 'Weekend trip').waitFor({ state: 'detached' });
+  await o.locator('.chat-sub', { hasText: 'You and Leo' }).waitFor();
+  for (const p of [o, m, n]) assert.deepEqual(p.errors, []);
+  await O.context.close(); await M.context.close(); await N.context.close();
+});
+
+test('phone width: list and chat one at a time, with a back button', async () => {
+  const ua = await makeUser('phn', 'Pia Phone');
+  const ub = await makeUser('phb', 'Pat Desk');
+  const conv = await api('POST', '/conversations', { token: ub.token, body: { type: 'direct', member_ids: [ua.id] } });
+  await api('POST', `/conversations/${conv.id}/messages`, { token: ub.token, body: { client_id: 'p1' + ub.id, body: 'Ping from the desk' } });
+  const A = await signedIn(browser, ua, { width: 375, height: 740 });
+  const a = A.page;
+  await conversationItem(a, 'Pat Desk').waitFor();
+  await shot(a, 'phone-list');
+  assert.equal(await a.locator('main.main').isVisible(), false);
+  await openConversation(a, 'Pat Desk');
+  assert.equal(await a.locator('aside.sidebar').isVisible(), false);
+  await send(a, 'Pong from my phone, with a longer line to see how it wraps on a narrow screen');
+  await messageByText(a, 'Pong from my phone').waitFor();
+  await shot(a, 'phone-chat');
+  // Nothing is wider than the screen.
+  const overflow = await a.evaluate(() => document.documentElement.scrollWidth > window.innerWidth);
+  assert.equal(overflow, false);
+  await a.getByRole('button', { name: 'Back to conversations' }).click();
+  await conversationItem(a, 'Pat Desk').waitFor();
+  assert.deepEqual(a.errors, []);
+  await A.context.close();
+});
+
+test('keyboard: the composer, conversation list and dialogs work without a mouse', async () => {
+  const { ub, A, B } = await directPair('kbd', 'kbb', ['Kim Keys', 'Kai Board']);
+  const a = A.page;
+  await startDirect(a, ub);
+  // Opening a chat puts the cursor in the composer.
+  await until(() => a.evaluate(() => document.activeElement?.getAttribute('aria-label') === 'Message'), 'focus in the composer');
+  await a.keyboard.type('typed with the keyboard');
+  await a.keyboard.press('Enter');
+  await messageByText(a, 'typed with the keyboard').waitFor();
+  // Escape closes a dialog and returns focus.
+  await a.getByRole('button', { name: 'New group' }).focus();
+  await a.keyboard.press('Enter');
+  await a.getByRole('dialog', { name: 'New group' }).waitFor();
+  // Every form control on screen (the app and the dialog) has a label.
+  const unlabelled = await a.evaluate(() => [...document.querySelectorAll('input, textarea, select')]
+    .filter((el) => !(el.getAttribute('aria-label') || el.labels?.length || el.getAttribute('aria-labelledby')))
+    .map((el) => el.outerHTML.slice(0, 80)));
+  assert.deepEqual(unlabelled, []);
+  await a.keyboard.press('Escape');
+  await a.getByRole('dialog', { name: 'New group' }).waitFor({ state: 'detached' });
+  assert.equal(await a.evaluate(() => document.activeElement.getAttribute('aria-label')), 'New group');
+  // Every button has an accessible name.
+  const unnamed = await a.evaluate(() => [...document.querySelectorAll('button')].filter((b) => !(b.getAttribute('aria-label') || b.textContent.trim())).length);
+  assert.equal(unnamed, 0);
+  await A.context.close();
+  await B.context.close();
+});
+
+test('muting a conversation quiets its badge and the tab title; unmuting restores them', async () => {
+  const me = await makeUser('mut', 'Mia Mute');
+  const other = await makeUser('mto', 'Noisy Ned');
+  const conv = await api('POST', '/conversations', { token: other.token, body: { type: 'direct', member_ids: [me.id] } });
+  const A = await signedIn(browser, me);
+  const a = A.page;
+  await conversationItem(a, 'Noisy Ned').waitFor();
+  await openConversation(a, 'Noisy Ned');
+  await a.getByRole('button', { name: 'Conversation details' }).first().click();
+  const dlg = a.getByRole('dialog', { name: 'Contact' });
+  await dlg.getByRole('button', { name: 'Mute until I turn it back on' }).click();
+  await dlg.getByText('Muted until you turn them back on.').waitFor();
+  await dlg.getByRole('button', { name: 'Close' }).click();
+  // Back to the app with no chat open.
+  await a.goto('/');
+  await a.getByRole('heading', { name: 'Chats' }).waitFor();
+  const item = conversationItem(a, 'Noisy Ned');
+  assert.match(await item.getAttribute('aria-label'), /, muted\./);
+  await api('POST', `/conversations/${conv.id}/messages`, { token: other.token, body: { client_id: 'm1', body: 'ping while muted' } });
+  await item.locator('.badge.muted', { hasText: '1' }).waitFor();
+  assert.equal(await a.title(), 'Messenger');
+  const after = await api('GET', `/conversations/${conv.id}`, { token: me.token });
+  assert.ok(after.muted_until, 'the server keeps the mute');
+
+  await openConversation(a, 'Noisy Ned');
+  await a.getByRole('button', { name: 'Conversation details' }).first().click();
+  await a.getByRole('dialog', { name: 'Contact' }).getByRole('button', { name: 'Unmute' }).click();
+  await a.getByRole('dialog', { name: 'Contact' }).getByRole('button', { name: 'Mute 1 hour' }).waitFor();
+  await a.keyboard.press('Escape');
+  await until(async () => !/, muted\./.test(await item.getAttribute('aria-label')), 'the list to show it unmuted');
+  await A.context.close();
+});

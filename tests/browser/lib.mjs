@@ -1,0 +1,124 @@
+// Helpers for the browser tests: Debian's Chromium driven by playwright-core,
+// fresh users through the API, screenshots under tests/output/screenshots/.
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { randomBytes } from 'node:crypto';
+import { chromium } from 'playwright-core';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+export const ROOT = path.resolve(here, '../..');
+export const BASE = process.env.MESSENGER_URL || 'http://127.0.0.1:8080';
+export const SHOTS = path.join(ROOT, 'tests/output/screenshots');
+fs.mkdirSync(SHOTS, { recursive: true });
+
+export async function launch() {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium',
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'],
+  });
+}
+
+// A browser context with its own storage (one "device"); collects console
+// errors and CSP violations so tests can assert there were none.
+export async function newPage(browser, { width = 1280, height = 800 } = {}) {
+  const context = await browser.newContext({ viewport: { width, height }, baseURL: BASE });
+  const page = await context.newPage();
+  page.errors = [];
+  page.on('pageerror', (e) => page.errors.push('pageerror: ' + e.message));
+  page.on('console', (m) => {
+    if (m.type() === 'error' && !/Failed to load resource|ERR_INTERNET_DISCONNECTED|net::ERR_/.test(m.text())) page.errors.push('console: ' + m.text());
+    if (/Content Security Policy/i.test(m.text())) page.errors.push('csp: ' + m.text());
+  });
+  page.setDefaultTimeout(15000);
+  return { context, page };
+}
+
+export async function api(method, p, { token, body } = {}) {
+  const res = await fetch(BASE + '/api/v1' + p, {
+    method,
+    headers: { ...(body ? { 'Content-Type': 'application/json' } : {}), ...(token ? { Authorization: 'Bearer ' + token } : {}) },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  const text = await res.text();
+  let data = null;
+  try { data = text ? JSON.parse(text) : null; } catch { data = text; }
+  if (!res.ok) throw new Error(`${method} ${p}: ${res.status} ${text.slice(0, 200)}`);
+  return data;
+}
+
+export function uniqName(prefix) {
+  return (prefix + randomBytes(4).toString('hex')).slice(0, 32);
+}
+
+// Registers through the API: {id, username, password, display_name, token}.
+export async function makeUser(prefix, displayName) {
+  const username = uniqName(prefix);
+  const password = 'pw-' + randomBytes(8).toString('hex');
+  const r = await api('POST', '/auth/register', { body: { username, password, display_name: displayName || username } });
+  return { id: r.user.id, username, password, display_name: r.user.display_name, token: r.access_token, refresh: r.refresh_token };
+}
+
+// Opens the app already signed in as `user`, the way a returning visitor
+// arrives: with a refresh token in localStorage (no login form, so the login
+// rate limit is not spent). Each refresh token works once: a second device
+// for the same user gets its own via the API.
+export async function signedIn(browser, user, opts = {}) {
+  const { context, page } = await newPage(browser, opts);
+  let refresh = user.refresh;
+  if (user.refreshUsed) {
+    const r = await api('POST', '/auth/login', { body: { username: user.username, password: user.password, device_name: 'second device' } });
+    refresh = r.refresh_token;
+  }
+  user.refreshUsed = true;
+  await page.goto('/favicon.svg');
+  await page.evaluate((t) => localStorage.setItem('messenger.refresh_token', t), refresh);
+  await page.goto('/');
+  await page.getByRole('heading', { name: 'Chats' }).waitFor();
+  return { context, page };
+}
+
+// Clicks a conversation in the list by its title.
+export async function openConversation(page, title) {
+  await page.locator('.conv-item', { has: page.locator('.conv-title', { hasText: title }) }).click();
+  await page.getByLabel('Message', { exact: true }).waitFor();
+}
+export function conversationItem(page, title) {
+  return page.locator('.conv-item', { has: page.locator('.conv-title', { hasText: title }) });
+}
+
+// Logs in through the form.
+export async function loginUI(page, user) {
+  await page.goto('/');
+  await page.getByLabel('Username').fill(user.username);
+  await page.getByLabel('Password').fill(user.password);
+  await page.getByRole('button', { name: 'Log in', exact: true }).click();
+  await page.getByRole('heading', { name: 'Chats' }).waitFor();
+}
+
+export async function shot(page, name) {
+  await page.screenshot({ path: path.join(SHOTS, name + '.png') });
+}
+
+// Opens a direct chat with `other` via the "New message" dialog.
+export async function startDirect(page, other) {
+  await page.getByRole('button', { name: 'New message' }).click();
+  await page.getByLabel('Search people').fill(other.username);
+  await page.getByRole('button', { name: new RegExp(`@${other.username}`) }).click();
+  await page.getByLabel('Message', { exact: true }).waitFor();
+}
+
+export async function send(page, text) {
+  const box = page.getByLabel('Message', { exact: true });
+  await box.fill(text);
+  await box.press('Enter');
+}
+
+// The message rows currently shown in the open chat.
+export function messages(page) {
+  return page.locator('.msg-list .msg');
+}
+export function messageByText(page, text) {
+  return page.locator('.msg-list .msg', { has: page.locator('.text', { hasText: text }) });
+}

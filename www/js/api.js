@@ -1,0 +1,173 @@
+// The REST client. The access token lives only in memory; the refresh token
+// is kept in localStorage so a reload stays logged in. A 401 triggers one
+// refresh (single-flight, and serialised across tabs with the Web Locks API
+// so two tabs never present the same refresh token twice) and one retry.
+
+export const API = '/api/v1';
+const RT_KEY = 'messenger.refresh_token';
+const DEVICE_KEY = 'messenger.device_name';
+
+export class ApiError extends Error {
+  constructor(status, problem) {
+    super((problem && (problem.detail || problem.title)) || `HTTP ${status}`);
+    this.status = status;
+    this.code = problem && problem.code;
+    this.problem = problem || {};
+  }
+}
+// The request never reached the server (offline, DNS, connection reset).
+export class NetworkError extends Error {}
+
+let accessToken = null;
+let refreshing = null;
+let loggedOutHandler = () => {};
+
+export function onLoggedOut(fn) { loggedOutHandler = fn; }
+export function hasSession() { return !!localStorage.getItem(RT_KEY); }
+export function accessTokenForTests() { return accessToken; }
+
+function storeTokens(r) {
+  accessToken = r.access_token;
+  localStorage.setItem(RT_KEY, r.refresh_token);
+}
+export function clearTokens() {
+  accessToken = null;
+  localStorage.removeItem(RT_KEY);
+}
+
+export function deviceName() {
+  let d = localStorage.getItem(DEVICE_KEY);
+  if (!d) {
+    const ua = navigator.userAgent;
+    const browser = /Edg\//.test(ua) ? 'Edge' : /Firefox\//.test(ua) ? 'Firefox' : /Chrom/.test(ua) ? 'Chrome' : /Safari\//.test(ua) ? 'Safari' : 'Browser';
+    const os = /Android/.test(ua) ? 'Android' : /iPhone|iPad/.test(ua) ? 'iOS' : /Mac OS/.test(ua) ? 'macOS' : /Windows/.test(ua) ? 'Windows' : /Linux/.test(ua) ? 'Linux' : '';
+    d = os ? `${browser} on ${os}` : browser;
+    localStorage.setItem(DEVICE_KEY, d);
+  }
+  return d;
+}
+
+async function rawFetch(method, path, { body, signal, token, keepalive } = {}) {
+  const headers = { Accept: 'application/json' };
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  if (token) headers.Authorization = 'Bearer ' + token;
+  let res;
+  try {
+    res = await fetch(API + path, {
+      method, headers, signal, keepalive, cache: 'no-store',
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch (e) {
+    if (e.name === 'AbortError') throw e;
+    throw new NetworkError(e.message || 'network error');
+  }
+  let data = null;
+  const ct = res.headers.get('content-type') || '';
+  if (res.status !== 204 && ct.includes('json')) {
+    try { data = await res.json(); } catch (e) {
+      if (e.name === 'AbortError') throw e;
+      if (res.ok) throw new NetworkError('truncated response');
+    }
+  }
+  return { status: res.status, ok: res.ok, data, headers: res.headers };
+}
+
+async function refreshNow() {
+  const run = async () => {
+    const rt = localStorage.getItem(RT_KEY);
+    if (!rt) throw new ApiError(401, { code: 'no_session', detail: 'Not logged in.' });
+    const r = await rawFetch('POST', '/auth/refresh', { body: { refresh_token: rt } });
+    if (r.ok) { storeTokens(r.data); return; }
+    if (r.status === 401 || r.status === 400) {
+      // Only forget the token if no other tab rotated it meanwhile.
+      if (localStorage.getItem(RT_KEY) === rt) localStorage.removeItem(RT_KEY);
+      accessToken = null;
+    }
+    throw new ApiError(r.status, r.data);
+  };
+  if (navigator.locks && navigator.locks.request) return navigator.locks.request('messenger-refresh', run);
+  return run();
+}
+
+// Single-flight: every caller that hit a 401 waits for the same refresh.
+export function refresh() {
+  if (!refreshing) refreshing = refreshNow().finally(() => { refreshing = null; });
+  return refreshing;
+}
+
+export async function request(method, path, { body, query, signal, auth = true, keepalive } = {}) {
+  if (query) {
+    const qs = new URLSearchParams();
+    for (const [k, v] of Object.entries(query)) if (v !== undefined && v !== null && v !== '') qs.set(k, v);
+    const s = qs.toString();
+    if (s) path += (path.includes('?') ? '&' : '?') + s;
+  }
+  if (auth && !accessToken) await ensureAuth();
+  const sent = accessToken;
+  let r = await rawFetch(method, path, { body, signal, keepalive, token: auth ? sent : null });
+  if (r.status === 401 && auth) {
+    try {
+      // Another request may have refreshed while this one was in flight.
+      if (accessToken === sent) await refresh();
+    } catch (e) {
+      if (e instanceof ApiError) loggedOutHandler();
+      throw e;
+    }
+    r = await rawFetch(method, path, { body, signal, keepalive, token: accessToken });
+    if (r.status === 401) { loggedOutHandler(); }
+  }
+  if (!r.ok) throw new ApiError(r.status, r.data);
+  return r.data;
+}
+
+async function ensureAuth() {
+  try { await refresh(); } catch (e) {
+    if (e instanceof ApiError) loggedOutHandler();
+    throw e;
+  }
+}
+
+export const get = (p, o) => request('GET', p, o);
+export const post = (p, body, o = {}) => request('POST', p, { ...o, body: body === undefined ? {} : body });
+export const patch = (p, body, o = {}) => request('PATCH', p, { ...o, body });
+export const put = (p, o = {}) => request('PUT', p, o);
+export const del = (p, body, o = {}) => request('DELETE', p, { ...o, body });
+
+export async function login(username, password) {
+  const r = await rawFetch('POST', '/auth/login', { body: { username, password, device_name: deviceName() } });
+  if (!r.ok) throw new ApiError(r.status, r.data);
+  storeTokens(r.data);
+  return r.data.user;
+}
+
+export async function register(username, password, displayName) {
+  const body = { username, password, device_name: deviceName() };
+  if (displayName) body.display_name = displayName;
+  const r = await rawFetch('POST', '/auth/register', { body });
+  if (!r.ok) throw new ApiError(r.status, r.data);
+  storeTokens(r.data);
+  return r.data.user;
+}
+
+export async function logout() {
+  try {
+    if (accessToken || hasSession()) await request('POST', '/auth/logout', { body: {} });
+  } catch { /* the local logout happens regardless */ }
+  clearTokens();
+}
+
+export function friendlyError(e) {
+  if (e instanceof NetworkError) return 'You appear to be offline. Check your connection and try again.';
+  if (e instanceof ApiError) {
+    if (e.status === 429) return 'Too many attempts. Please wait a moment and try again.';
+    return e.problem.detail || e.problem.title || `Something went wrong (${e.status}).`;
+  }
+  return 'Something went wrong.';
+}
+
+// A client_id for idempotent sends: 32 chars of [0-9a-f].
+export function newClientId() {
+  if (crypto.randomUUID) return crypto.randomUUID().replace(/-/g, '');
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  return [...b].map((x) => x.toString(16).padStart(2, '0')).join('');
+}

@@ -1,0 +1,194 @@
+// Entry point: restores the session, loads state, starts the event stream and
+// wires the views together.
+//
+// Modules: api.js (REST client, tokens), events.js (SSE / long-poll stream),
+// outbox.js (sends, offline queue), store.js (state and event merging),
+// views/ (auth, sidebar, chat, dialogs, common), dom.js and format.js (helpers).
+// Startup order matters: the stream's cursor is taken first, then the
+// conversation snapshot, then the stream runs from that cursor, so nothing
+// that happens during the load is missed (and replays merge idempotently).
+import { h, clear } from './dom.js';
+import * as api from './api.js';
+import * as store from './store.js';
+import { state } from './store.js';
+import { EventStream } from './events.js';
+import { Outbox } from './outbox.js';
+import { renderAuth } from './views/auth.js';
+import { createSidebar } from './views/sidebar.js';
+import { createChat } from './views/chat.js';
+import { newChatDialog, newGroupDialog, convInfoDialog, profileDialog, sessionsDialog } from './views/dialogs.js';
+import { toast, closeMenu } from './views/common.js';
+
+const root = document.getElementById('app');
+let stream = null;
+let session = 0;
+let cleanups = [];   // bumps on every sign-in/out so late answers of an old session are ignored
+
+api.onLoggedOut(() => signedOut('Your session has ended. Please log in again.'));
+
+async function boot() {
+  if (!api.hasSession()) { showAuth(); return; }
+  try {
+    const me = await api.get('/me');
+    await start(me);
+  } catch (e) {
+    if (e instanceof api.ApiError && e.status === 401) { showAuth(); return; }
+    if (!api.hasSession()) { showAuth(); return; }
+    // Offline at startup: keep the session and try again shortly.
+    clear(root).append(h('div.boot', { role: 'status' }, 'Waiting for the network…'));
+    const retry = () => { window.removeEventListener('online', retry); clearTimeout(t); boot(); };
+    const t = setTimeout(retry, 5000);
+    window.addEventListener('online', retry);
+  }
+}
+
+function showAuth(message) {
+  renderAuth(root, (user) => start(user));
+  if (message) toast(message);
+}
+
+function signedOut(message) {
+  if (!state.me) return;
+  teardown();
+  api.clearTokens();
+  showAuth(message);
+}
+
+function teardown() {
+  session++;
+  if (stream) { stream.stop(); stream = null; }
+  if (state.outbox) { state.outbox.dispose(); state.outbox = null; }
+  closeMenu();
+  for (const f of cleanups) f();
+  cleanups = [];
+  for (const d of document.querySelectorAll('dialog')) d.close();
+  store.reset();
+  store.clearListeners();
+  document.title = 'Messenger';
+}
+
+async function start(me) {
+  teardown();
+  const mySession = session;
+  store.putUser(me);
+  state.me = { ...me };
+  state.outbox = new Outbox(me.id, {
+    onChange: (convId) => { store.emit('outbox', convId); store.emit('list'); },
+    beforeSend: () => store.typingSettled(),
+    onSent: (msg) => { store.putMessage(msg); store.emit('chat', msg.conversation_id); store.emit('list'); },
+  });
+  stream = new EventStream({
+    userId: me.id,
+    onEvent: (ev) => store.applyEvent(ev),
+    onStatus: (s) => { state.connection = s; sidebar.setConnection(s); if (s === 'live' && state.outbox) state.outbox.kick(); },
+    onResync: async () => {
+      const open = chat.convId;
+      state.msgs.clear();
+      await store.loadConversations();
+      if (open != null && state.convs.has(open)) chat.open(open);
+    },
+    onLoggedOut: () => signedOut('Your session has ended. Please log in again.'),
+  });
+
+  const sidebar = createSidebar({
+    onOpen: (id, msg) => openConv(id, msg),
+    onNewChat: () => newChatDialog(openConv),
+    onNewGroup: () => newGroupDialog(openConv),
+    onProfile: () => profileDialog(),
+    onSessions: () => sessionsDialog(),
+    onLogout: async () => {
+      const s = stream;
+      if (s) s.stop();
+      await api.logout();
+      teardown();
+      // Nothing of this account stays behind on a shared computer.
+      try {
+        sessionStorage.removeItem('messenger.cursor.' + me.id);
+        localStorage.removeItem('messenger.outbox.' + me.id);
+      } catch { /* ignore */ }
+      showAuth();
+    },
+  });
+  const chat = createChat({
+    onBack: () => closeConv(),
+    onInfo: (id) => convInfoDialog(id, { onLeft: () => closeConv() }),
+  });
+  cleanups.push(() => chat.dispose());
+  const shell = h('div.shell', sidebar.root, chat.root);
+  clear(root).append(shell);
+  sidebar.setConnection('connecting');
+
+  function openConv(id, msg) {
+    state.activeId = id;
+    shell.classList.add('chat-open');
+    store.emit('list');
+    chat.open(id, msg);
+    if (!msg) chat.focusComposer();
+    // At most one history entry for "in a chat", so Back returns to the list.
+    if (history.state?.conv !== id) {
+      if (history.state?.conv != null) history.replaceState({ conv: id }, '', `#/c/${id}`);
+      else history.pushState({ conv: id }, '', `#/c/${id}`);
+    }
+  }
+  function closeConv() {
+    state.activeId = null;
+    shell.classList.remove('chat-open');
+    chat.close();
+    store.emit('list');
+    if (location.hash) history.replaceState({}, '', location.pathname);
+  }
+  window.onpopstate = () => {
+    const m = /^#\/c\/(\d+)$/.exec(location.hash);
+    if (m && state.convs.has(Number(m[1]))) { const id = Number(m[1]); state.activeId = id; shell.classList.add('chat-open'); store.emit('list'); chat.open(id); }
+    else if (state.activeId != null) { state.activeId = null; shell.classList.remove('chat-open'); chat.close(); store.emit('list'); }
+  };
+  // The browser knows first when the network goes away: say so at once, and
+  // drop a stream that may be dead without knowing it.
+  const onOffline = () => { if (stream) { stream.setStatus('offline'); stream.reconnectNow(); } };
+  window.addEventListener('offline', onOffline);
+  cleanups.push(() => window.removeEventListener('offline', onOffline));
+  // Desktop notifications (when allowed) for messages that arrive while the
+  // tab is in the background.
+  store.on('incoming', (msg) => {
+    if (typeof Notification !== 'function' || Notification.permission !== 'granted') return;
+    if (document.visibilityState === 'visible' || msg.sender_id === state.me.id) return;
+    const c = state.convs.get(msg.conversation_id);
+    if (!c || store.isMuted(c)) return;
+    const who = store.userName(msg.sender_id);
+    const n = new Notification(c.type === 'group' ? store.convTitle(c) : who, {
+      body: (c.type === 'group' ? who + ': ' : '') + (msg.body || 'New message'),
+      icon: '/favicon.svg', tag: 'conv-' + c.id,
+    });
+    n.onclick = () => { window.focus(); openConv(c.id); n.close(); };
+  });
+  store.on('removed', (id) => { if (chat.convId === id) { closeConv(); toast('You are no longer in that conversation.'); } });
+
+  // The stream's starting point is taken before the snapshot, so nothing
+  // that happens in between is missed. If that fails, the stream takes it
+  // later and reloads the snapshot then.
+  try { await stream.prime(); } catch { stream.resyncOnPrime = true; }
+  try {
+    await store.loadConversations();
+  } catch (e) {
+    if (mySession !== session) return;
+    if (!(e instanceof api.NetworkError)) toast(api.friendlyError(e));
+  }
+  if (mySession !== session) return;
+  state.ready = true;
+  stream.start();
+  state.outbox.kick();
+  // Presence dots for the people in the first screen of direct chats.
+  for (const c of store.sortedConvs().filter((x) => x.type === 'direct' && x.peer).slice(0, 15)) store.fetchPresence(c.peer.id);
+  const m = /^#\/c\/(\d+)$/.exec(location.hash);
+  if (m) openConv(Number(m[1]));
+}
+
+// Global shortcuts: Ctrl/Cmd+K focuses search; Esc closes a menu.
+document.addEventListener('keydown', (e) => {
+  if ((e.ctrlKey || e.metaKey) && e.key.toLowerCase() === 'k') {
+    const s = document.querySelector('.side-search input');
+    if (s) { e.preventDefault(); s.focus(); }
+  }
+});
+
+boot();

@@ -1,0 +1,481 @@
+// Client state: the signed-in user, a user cache, conversations, loaded
+// message history, receipts, typing and presence. Events from the stream and
+// answers from the API both go through the same idempotent merge functions, so
+// replays and races (a send's answer vs. its message.new event) never
+// duplicate anything.
+import * as api from './api.js';
+
+export const state = {
+  me: null,
+  users: new Map(),       // id -> User
+  convs: new Map(),       // id -> Conversation
+  convCursor: null,
+  convsComplete: false,
+  msgs: new Map(),        // conversation id -> {byId: Map, hasMore, loaded}
+  receipts: new Map(),    // conversation id -> Map(user id -> {delivered, read})
+  typing: new Map(),      // conversation id -> Map(user id -> expires at ms)
+  presence: new Map(),    // user id -> {online, last_seen}
+  activeId: null,
+  connection: 'connecting',
+  ready: false,           // initial load done
+  outbox: null,           // set by app.js
+};
+
+// ---- change notifications ------------------------------------------------
+const listeners = new Map();
+export function on(topic, fn) {
+  if (!listeners.has(topic)) listeners.set(topic, new Set());
+  listeners.get(topic).add(fn);
+  return () => listeners.get(topic).delete(fn);
+}
+export function emit(topic, arg) {
+  for (const fn of listeners.get(topic) || []) {
+    try { fn(arg); } catch (e) { console.error(topic, e); }
+  }
+}
+export function clearListeners() { listeners.clear(); }
+export function reset() {
+  state.me = null;
+  state.users.clear();
+  state.convs.clear();
+  state.convCursor = null;
+  state.convsComplete = false;
+  state.msgs.clear();
+  state.receipts.clear();
+  state.typing.clear();
+  state.presence.clear();
+  state.activeId = null;
+  state.ready = false;
+}
+
+// ---- users ---------------------------------------------------------------
+const userFetches = new Map();
+export function putUser(u) {
+  if (!u || u.id == null) return;
+  state.users.set(u.id, { ...(state.users.get(u.id) || {}), ...u });
+  if (state.me && u.id === state.me.id) state.me = { ...state.me, ...u };
+}
+export function userName(id) {
+  const u = state.users.get(id);
+  if (u) return u.display_name || u.username;
+  fetchUser(id);
+  return 'Someone';
+}
+export function fetchUser(id) {
+  if (state.users.has(id) || userFetches.has(id)) return userFetches.get(id);
+  const p = api.get(`/users/${id}`).then((u) => { putUser(u); emit('users'); return u; })
+    .catch(() => null).finally(() => userFetches.delete(id));
+  userFetches.set(id, p);
+  return p;
+}
+
+// ---- conversations ---------------------------------------------------------
+export function convTitle(c) {
+  if (!c) return '';
+  if (c.type === 'group') return c.title || 'Group';
+  if (c.peer) return (state.users.get(c.peer.id) || c.peer).display_name || c.peer.username;
+  return 'Conversation';
+}
+
+export function upsertConv(c) {
+  if (!c || c.id == null) return null;
+  const old = state.convs.get(c.id);
+  const merged = { ...(old || {}), ...c };
+  if (!c.members && old && old.members) merged.members = old.members;
+  // Never let an older snapshot move counters backwards.
+  if (old) {
+    merged.last_seq = Math.max(old.last_seq || 0, c.last_seq || 0);
+    if (old.last_message && (!c.last_message || (c.last_message.seq || 0) < (old.last_message.seq || 0))) {
+      merged.last_message = old.last_message;
+    }
+    if ((old.last_activity_at || '') > (c.last_activity_at || '')) merged.last_activity_at = old.last_activity_at;
+  }
+  if (c.peer) {
+    putUser(c.peer);
+    if (!old && state.ready && !state.presence.has(c.peer.id)) fetchPresence(c.peer.id);
+  }
+  if (c.members) {
+    for (const m of c.members) putUser(m.user);
+    const r = receiptsFor(c.id);
+    for (const m of c.members) bumpReceipt(r, m.user.id, m.delivered_seq, m.last_read_seq);
+  }
+  state.convs.set(c.id, merged);
+  return merged;
+}
+
+export function isMuted(c) {
+  return !!(c && c.muted_until && new Date(c.muted_until).getTime() > Date.now());
+}
+
+export function sortedConvs() {
+  return [...state.convs.values()].sort((a, b) =>
+    (b.last_activity_at || '').localeCompare(a.last_activity_at || '') || b.id - a.id);
+}
+
+export async function loadConversations(more = false) {
+  if (more && state.convsComplete) return;
+  const r = await api.get('/conversations', { query: { limit: 50, cursor: more ? state.convCursor : undefined } });
+  for (const c of r.conversations) upsertConv(c);
+  state.convCursor = r.next_cursor;
+  state.convsComplete = !r.next_cursor;
+  emit('list');
+}
+
+const convFetches = new Map();
+export function fetchConv(id) {
+  if (convFetches.has(id)) return convFetches.get(id);
+  const p = api.get(`/conversations/${id}`).then((c) => {
+    upsertConv(c);
+    emit('list'); emit('conv', id); emit('chat', id);
+    return state.convs.get(id);
+  }).finally(() => convFetches.delete(id));
+  convFetches.set(id, p);
+  return p;
+}
+
+export function removeConv(id) {
+  state.convs.delete(id);
+  state.msgs.delete(id);
+  state.receipts.delete(id);
+  state.typing.delete(id);
+  emit('list');
+  emit('removed', id);
+}
+
+// ---- messages ----------------------------------------------------------------
+export function msgState(convId) {
+  let m = state.msgs.get(convId);
+  if (!m) { m = { byId: new Map(), hasMore: true, loaded: false, loadingOlder: false }; state.msgs.set(convId, m); }
+  return m;
+}
+
+export function sortedMessages(convId) {
+  const m = state.msgs.get(convId);
+  if (!m) return [];
+  return [...m.byId.values()].sort((a, b) => a.seq - b.seq);
+}
+
+export function findMessage(convId, id) {
+  const m = state.msgs.get(convId);
+  return m ? m.byId.get(id) : undefined;
+}
+
+// Merges a message (from an answer or an event) by id.
+export function putMessage(msg) {
+  const c = state.convs.get(msg.conversation_id);
+  if (c) {
+    c.last_seq = Math.max(c.last_seq || 0, msg.seq);
+    if (!c.last_message || c.last_message.seq <= msg.seq) c.last_message = msg;
+    if ((c.last_activity_at || '') < msg.created_at) c.last_activity_at = msg.created_at;
+  }
+  if (state.outbox && state.me && msg.sender_id === state.me.id) state.outbox.acknowledged(msg.client_id);
+  // Whoever sends a message has everything before it (the server moves the
+  // sender's read position without a separate receipt).
+  if (msg.seq) bumpReceipt(receiptsFor(msg.conversation_id), msg.sender_id, msg.seq, msg.seq);
+  const m = state.msgs.get(msg.conversation_id);
+  if (!m || !m.loaded) return;
+  const old = m.byId.get(msg.id);
+  m.byId.set(msg.id, old ? { ...old, ...msg } : msg);
+}
+
+export async function loadLatest(convId) {
+  const r = await api.get(`/conversations/${convId}/messages`, { query: { limit: 50 } });
+  const m = msgState(convId);
+  m.loaded = true;
+  for (const msg of r.messages) m.byId.set(msg.id, { ...(m.byId.get(msg.id) || {}), ...msg });
+  for (const msg of r.messages) bumpReceipt(receiptsFor(convId), msg.sender_id, msg.seq, msg.seq);
+  m.hasMore = r.has_more;
+  const c = state.convs.get(convId);
+  const last = r.messages[r.messages.length - 1];
+  if (c && last) {
+    c.last_seq = Math.max(c.last_seq || 0, last.seq);
+    if (!c.last_message || c.last_message.seq <= last.seq) c.last_message = last;
+  }
+  emit('chat', convId);
+}
+
+export async function loadOlder(convId) {
+  const m = msgState(convId);
+  if (!m.hasMore || m.loadingOlder) return false;
+  const first = sortedMessages(convId)[0];
+  if (!first) return false;
+  m.loadingOlder = true;
+  try {
+    const r = await api.get(`/conversations/${convId}/messages`, { query: { before: first.seq, limit: 50 } });
+    for (const msg of r.messages) if (!m.byId.has(msg.id)) m.byId.set(msg.id, msg);
+    m.hasMore = r.has_more && r.messages.length > 0;
+  } finally {
+    m.loadingOlder = false;
+  }
+  emit('chat', convId);
+  return true;
+}
+
+function replaceMessage(msg) {
+  const m = state.msgs.get(msg.conversation_id);
+  if (m && m.loaded) m.byId.set(msg.id, { ...(m.byId.get(msg.id) || {}), ...msg });
+  const c = state.convs.get(msg.conversation_id);
+  if (c && c.last_message && c.last_message.id === msg.id) c.last_message = { ...c.last_message, ...msg };
+  emit('chat', msg.conversation_id);
+  emit('list');
+}
+
+export async function editMessage(convId, id, body) {
+  replaceMessage(await api.patch(`/conversations/${convId}/messages/${id}`, { body }));
+}
+export async function deleteMessage(convId, id) {
+  replaceMessage(await api.del(`/conversations/${convId}/messages/${id}`));
+}
+export async function toggleReaction(convId, id, emoji) {
+  const msg = findMessage(convId, id);
+  const mine = msg && (msg.reactions || []).some((r) => r.emoji === emoji && r.user_ids.includes(state.me.id));
+  const path = `/conversations/${convId}/messages/${id}/reactions/${encodeURIComponent(emoji)}`;
+  replaceMessage(mine ? await api.del(path) : await api.put(path));
+}
+
+function applyReaction(ev, added) {
+  const m = state.msgs.get(ev.conversation_id);
+  const msg = m && m.byId.get(ev.message_id);
+  if (!msg) return;
+  const reactions = (msg.reactions || []).map((r) => ({ ...r, user_ids: [...r.user_ids] }));
+  let r = reactions.find((x) => x.emoji === ev.emoji);
+  if (added) {
+    if (!r) { r = { emoji: ev.emoji, count: 0, user_ids: [] }; reactions.push(r); }
+    if (!r.user_ids.includes(ev.user_id)) r.user_ids.push(ev.user_id);
+  } else if (r) {
+    r.user_ids = r.user_ids.filter((u) => u !== ev.user_id);
+  }
+  for (const x of reactions) x.count = x.user_ids.length;
+  m.byId.set(msg.id, { ...msg, reactions: reactions.filter((x) => x.count > 0) });
+  emit('chat', ev.conversation_id);
+}
+
+// ---- receipts, reading --------------------------------------------------------
+export function receiptsFor(convId) {
+  let r = state.receipts.get(convId);
+  if (!r) { r = new Map(); state.receipts.set(convId, r); }
+  return r;
+}
+function bumpReceipt(r, userId, delivered, read) {
+  const cur = r.get(userId) || { delivered: 0, read: 0 };
+  cur.delivered = Math.max(cur.delivered, delivered || 0, read || 0);
+  cur.read = Math.max(cur.read, read || 0);
+  r.set(userId, cur);
+}
+
+// 'read' | 'delivered' | 'sent' for one of my messages, from the other members' receipts.
+export function tickState(convId, seq) {
+  const c = state.convs.get(convId);
+  const r = state.receipts.get(convId);
+  if (!c || !r || !state.me) return 'sent';
+  let others = [...r.entries()].filter(([uid]) => uid !== state.me.id);
+  if (c.members) {
+    const ids = new Set(c.members.map((m) => m.user.id));
+    others = others.filter(([uid]) => ids.has(uid));
+  }
+  if (!others.length) return 'sent';
+  if (others.every(([, x]) => x.read >= seq)) return 'read';
+  if (others.every(([, x]) => x.delivered >= seq)) return 'delivered';
+  return 'sent';
+}
+
+// Who has read up to seq (for the "seen by" line in groups).
+export function readers(convId, seq) {
+  const r = state.receipts.get(convId);
+  if (!r || !state.me) return [];
+  return [...r.entries()].filter(([uid, x]) => uid !== state.me.id && x.read >= seq).map(([uid]) => uid);
+}
+
+const readInFlight = new Map();
+export function markRead(convId) {
+  const c = state.convs.get(convId);
+  if (!c) return;
+  const seq = c.last_seq || 0;
+  if (seq <= (c.last_read_seq || 0) && !c.unread_count) return;
+  if ((readInFlight.get(convId) || 0) >= seq) return;
+  c.last_read_seq = Math.max(c.last_read_seq || 0, seq);
+  c.unread_count = 0;
+  emit('list');
+  readInFlight.set(convId, seq);
+  api.post(`/conversations/${convId}/read`, { seq }).then((r) => {
+    const cc = state.convs.get(convId);
+    if (cc && r && typeof r.unread_count === 'number' && (r.last_read_seq || 0) >= (cc.last_read_seq || 0)) {
+      cc.unread_count = r.unread_count;
+      emit('list');
+    }
+  }).catch(() => {}).finally(() => { if (readInFlight.get(convId) === seq) readInFlight.delete(convId); });
+}
+
+// ---- typing ------------------------------------------------------------------
+let typingTimer = null;
+export function typingUsers(convId) {
+  const t = state.typing.get(convId);
+  if (!t) return [];
+  const now = Date.now();
+  return [...t.entries()].filter(([, exp]) => exp > now).map(([uid]) => uid);
+}
+function sweepTyping() {
+  typingTimer = null;
+  const now = Date.now();
+  let next = Infinity;
+  for (const [cid, t] of state.typing) {
+    let changed = false;
+    for (const [uid, exp] of t) {
+      if (exp <= now) { t.delete(uid); changed = true; } else next = Math.min(next, exp);
+    }
+    if (changed) emit('typing', cid);
+  }
+  if (next !== Infinity) typingTimer = setTimeout(sweepTyping, next - now + 20);
+}
+function setTyping(convId, userId, ms) {
+  let t = state.typing.get(convId);
+  if (!t) { t = new Map(); state.typing.set(convId, t); }
+  if (ms > 0) t.set(userId, Date.now() + ms); else t.delete(userId);
+  emit('typing', convId);
+  if (typingTimer) clearTimeout(typingTimer);
+  typingTimer = setTimeout(sweepTyping, 50);
+}
+
+const lastTypingSent = new Map();
+export function sendTyping(convId) {
+  const now = Date.now();
+  if (now - (lastTypingSent.get(convId) || 0) < 3000) return;
+  lastTypingSent.set(convId, now);
+  const p = api.post(`/conversations/${convId}/typing`, {}).catch(() => {});
+  typingInFlight = p;
+  p.finally(() => { if (typingInFlight === p) typingInFlight = null; });
+}
+// A send waits (briefly) for a typing notice still on its way, so the others
+// never see "typing…" arrive after the message itself.
+let typingInFlight = null;
+export function typingSettled() {
+  if (!typingInFlight) return Promise.resolve();
+  return Promise.race([typingInFlight, new Promise((r) => setTimeout(r, 1500))]);
+}
+export function typingSent(convId) { lastTypingSent.delete(convId); }
+
+// ---- presence ----------------------------------------------------------------
+export async function fetchPresence(userId) {
+  try {
+    const p = await api.get(`/users/${userId}/presence`);
+    state.presence.set(userId, { online: p.online, last_seen: p.last_seen });
+    emit('presence', userId);
+  } catch { /* not visible to me */ }
+}
+
+// ---- search --------------------------------------------------------------------
+export function searchMessages(q) {
+  return api.get('/search', { query: { q, limit: 30 } });
+}
+export function searchUsers(q) {
+  return api.get('/users', { query: { q, limit: 20 } }).then((r) => {
+    for (const u of r.users) putUser(u);
+    return r.users.filter((u) => !state.me || u.id !== state.me.id);
+  });
+}
+
+// ---- events ----------------------------------------------------------------------
+export function applyEvent(ev) {
+  const cid = ev.conversation_id;
+  switch (ev.type) {
+  case 'message.new': {
+    const msg = ev.message;
+    if (!msg) break;
+    const known = state.convs.has(msg.conversation_id);
+    const before = known ? state.convs.get(msg.conversation_id).last_seq || 0 : 0;
+    putMessage(msg);
+    const c = state.convs.get(msg.conversation_id);
+    // Counted once: a replayed event is not newer than the snapshot we hold.
+    if (c && state.me && msg.sender_id !== state.me.id && msg.seq > before && msg.seq > (c.last_read_seq || 0)) {
+      if (!isBeingRead(msg.conversation_id)) c.unread_count = (c.unread_count || 0) + 1;
+    }
+    if (state.me && msg.sender_id !== state.me.id) setTyping(msg.conversation_id, msg.sender_id, 0);
+    if (!known) fetchConv(msg.conversation_id).catch(() => {});
+    emit('list');
+    emit('chat', msg.conversation_id);
+    emit('incoming', msg);
+    break;
+  }
+  case 'message.edited':
+  case 'message.deleted':
+    if (ev.message) replaceMessage(ev.message);
+    break;
+  case 'reaction.added':
+  case 'reaction.removed':
+    applyReaction(ev, ev.type === 'reaction.added');
+    break;
+  case 'receipt': {
+    bumpReceipt(receiptsFor(cid), ev.user_id, ev.delivered_seq, ev.read_seq);
+    const c = state.convs.get(cid);
+    if (c && state.me && ev.user_id === state.me.id && (ev.read_seq || 0) > (c.last_read_seq || 0)) {
+      // Read on another device.
+      c.last_read_seq = ev.read_seq;
+      if (ev.read_seq >= (c.last_seq || 0)) c.unread_count = 0;
+      emit('list');
+    }
+    emit('chat', cid);
+    break;
+  }
+  case 'typing':
+    if (state.me && ev.user_id !== state.me.id) setTyping(cid, ev.user_id, (ev.expires_in || 5) * 1000);
+    break;
+  case 'presence':
+    state.presence.set(ev.user_id, { online: !!ev.online, last_seen: ev.last_seen || null });
+    emit('presence', ev.user_id);
+    break;
+  case 'conversation.created':
+  case 'conversation.updated':
+    if (ev.conversation) {
+      upsertConv(ev.conversation);
+      emit('list'); emit('conv', ev.conversation.id); emit('chat', ev.conversation.id);
+    } else if (cid) {
+      fetchConv(cid).catch(() => {});
+    }
+    break;
+  case 'member.added':
+  case 'member.updated': {
+    const c = state.convs.get(cid);
+    if (!c) { fetchConv(cid).catch(() => {}); break; }
+    if (state.me && ev.user_id === state.me.id && ev.role) c.my_role = ev.role;
+    if (c.members) {
+      const m = c.members.find((x) => x.user.id === ev.user_id);
+      if (m) { if (ev.role) m.role = ev.role; } else if (ev.type === 'member.added') {
+        fetchConv(cid).catch(() => {});
+      }
+    }
+    if (ev.type === 'member.added' && !(c.members && c.members.some((x) => x.user.id === ev.user_id))) {
+      c.member_count = (c.member_count || 0) + 1;
+    }
+    emit('conv', cid); emit('chat', cid); emit('list');
+    break;
+  }
+  case 'member.removed': {
+    if (state.me && ev.user_id === state.me.id) { removeConv(cid); break; }
+    const c = state.convs.get(cid);
+    if (!c) break;
+    if (c.members) {
+      const before = c.members.length;
+      c.members = c.members.filter((x) => x.user.id !== ev.user_id);
+      if (c.members.length < before) c.member_count = c.members.length;
+    }
+    const r = state.receipts.get(cid);
+    if (r) r.delete(ev.user_id);
+    emit('conv', cid); emit('chat', cid); emit('list');
+    break;
+  }
+  case 'profile.updated':
+    if (ev.user) {
+      putUser(ev.user);
+      emit('users');
+      if (state.me && ev.user.id === state.me.id) emit('me');
+    }
+    break;
+  default:
+    break;
+  }
+}
+
+// Set by the chat view: is this conversation on screen and being read right now?
+let beingRead = () => false;
+export function setReadingProbe(fn) { beingRead = fn; }
+function isBeingRead(convId) { return beingRead(convId); }

@@ -1,0 +1,576 @@
+// The conversation pane: header with presence, history with infinite scroll
+// backwards, day separators, bubbles grouped by sender, replies, reactions,
+// edits, tombstones, ticks, typing, and the composer (Enter sends, Shift+Enter
+// adds a line; messages typed offline wait in the outbox).
+import { h, icon, iconButton, clear, reconcile } from '../dom.js';
+import { timeOfDay, fullTime, dayKey, dayLabel, lastSeen, plural } from '../format.js';
+import * as store from '../store.js';
+import { state, convTitle, userName } from '../store.js';
+import * as api from '../api.js';
+import { userAvatar, convAvatar, showMenu, menuItem, closeMenu, toast, confirmDialog } from './common.js';
+
+const QUICK = ['👍', '❤️', '😂', '😮', '😢', '🙏'];
+const MAX_BODY = 4000;
+const GROUP_GAP_MS = 5 * 60 * 1000;
+
+// Message text with web links made clickable (text nodes only; http/https only).
+const URL_RE = /\bhttps?:\/\/[^\s<>"']+[^\s<>"'.,;:!?)\]]/g;
+function linkify(text) {
+  const out = [];
+  let last = 0;
+  for (const m of text.matchAll(URL_RE)) {
+    if (m.index > last) out.push(text.slice(last, m.index));
+    out.push(h('a', { href: m[0], target: '_blank', rel: 'noopener noreferrer nofollow' }, m[0]));
+    last = m.index + m[0].length;
+  }
+  out.push(text.slice(last));
+  return out;
+}
+
+// One to three emoji and nothing else are shown large, without a bubble.
+function isEmojiOnly(text) {
+  if (!text || text.length > 40) return false;
+  const t = text.trim();
+  if (!/\p{Extended_Pictographic}/u.test(t)) return false;
+  if (!/^(?:\p{Extended_Pictographic}|\p{Emoji_Modifier}|\p{Regional_Indicator}|\uFE0F|\u200D|\u20E3|\s)+$/u.test(t)) return false;
+  const seg = typeof Intl.Segmenter === 'function' ? [...new Intl.Segmenter().segment(t.replace(/\s+/g, ''))].length : 1;
+  return seg <= 3;
+}
+
+export function createChat({ onBack, onInfo }) {
+  const root = h('main.main', { 'aria-label': 'Conversation' });
+  let convId = null;
+  let view = null;     // DOM of the open conversation
+  let replyTo = null;  // message being replied to
+  let editing = null;  // message being edited
+  let rowCache = new Map();
+  let forceBottom = false;
+  let presenceTimer = null;
+  let observer = null;
+  let unreadFrom = null;  // "New messages" goes above the first message after this seq
+  const drafts = new Map();
+
+  function placeholder() {
+    clear(root).append(h('div.placeholder', h('div',
+      h('div.brand-mark', icon('chat')),
+      h('h2', 'Your messages'),
+      h('p', 'Pick a conversation or start a new one.'))));
+  }
+  placeholder();
+
+  function isNearBottom() {
+    if (!view) return false;
+    const sc = view.scroller;
+    return sc.scrollHeight - sc.scrollTop - sc.clientHeight < 120;
+  }
+  store.setReadingProbe((id) => id === convId && document.visibilityState === 'visible' && isNearBottom());
+
+  async function open(id, focusMessage) {
+    if (convId !== id) {
+      if (convId != null && view) drafts.set(convId, view.input.value);
+      convId = id;
+      const cc = state.convs.get(id);
+      unreadFrom = cc && cc.unread_count ? cc.last_read_seq || 0 : null;
+      replyTo = null; editing = null;
+      rowCache = new Map();
+      build();
+      forceBottom = true;
+    }
+    let c = state.convs.get(id);
+    if (!c) {
+      // Not in the loaded part of the list (e.g. an old chat found by search).
+      try { c = await store.fetchConv(id); } catch (e) {
+        if (convId === id && view) view.histState.textContent = 'This conversation is not available.';
+        return;
+      }
+      if (convId !== id) return;
+      renderHeader();
+    } else if (!c.members) store.fetchConv(id).catch(() => {});
+    if (c && c.type === 'direct' && c.peer) store.fetchPresence(c.peer.id);
+    const ms = store.msgState(id);
+    if (!ms.loaded) {
+      renderMessages();
+      try { await store.loadLatest(id); } catch (e) {
+        if (convId === id) view.histState.textContent = 'Could not load messages. ' + api.friendlyError(e);
+        return;
+      }
+    }
+    if (convId !== id) return;
+    forceBottom = !focusMessage;
+    renderAll();
+    if (focusMessage) await jumpTo(focusMessage.id, focusMessage.seq);
+    else maybeMarkRead();
+  }
+
+  function close() {
+    if (convId != null && view) drafts.set(convId, view.input.value);
+    convId = null;
+    view = null;
+    clearInterval(presenceTimer);
+    if (observer) { observer.disconnect(); observer = null; }
+    placeholder();
+  }
+
+  function build() {
+    clearInterval(presenceTimer);
+    const back = iconButton('back', 'Back to conversations', onBack, 'plain back');
+    const avatarSlot = h('span.head-av');
+    const title = h('h2.chat-title');
+    const sub = h('p.chat-sub', { 'aria-live': 'polite' });
+    const idBtn = h('button.chat-id', { type: 'button', 'aria-label': 'Conversation details', on: { click: () => onInfo(convId) } },
+      avatarSlot, h('span.chat-id-text', title, sub));
+    const head = h('header.chat-head', back, idBtn, iconButton('info', 'Conversation details', () => onInfo(convId), 'plain'));
+    const histState = h('div.history-state', { 'aria-live': 'polite' });
+    const intro = h('div.chat-intro', { hidden: true });
+    const list = h('div.msg-list');
+    const scroller = h('div.msg-scroll', { role: 'log', 'aria-label': 'Messages', tabindex: '0' }, histState, intro, list);
+    const jump = h('button.jump', { type: 'button', 'aria-label': 'Jump to the latest message', title: 'Latest', hidden: true,
+      on: { click: () => { scroller.scrollTop = scroller.scrollHeight; view.input.focus(); } } }, icon('down'));
+    const typing = h('div.typing-row', { 'aria-live': 'polite' });
+    const ctx = h('div.composer-ctx', { hidden: true });
+    const input = h('textarea', { rows: 1, placeholder: 'Aa', 'aria-label': 'Message', maxLength: MAX_BODY + 500 });
+    const count = h('span.char-count', { hidden: true, 'aria-live': 'polite' });
+    const send = h('button.icon-btn.send', { type: 'submit', 'aria-label': 'Send', title: 'Send (Enter)', disabled: true }, icon('send'));
+    // With nothing typed, one click sends a thumbs-up.
+    const like = h('button.icon-btn.like', { type: 'button', 'aria-label': 'Send a like', title: 'Send 👍',
+      on: { click: () => { state.outbox.add(convId, '👍', replyTo ? replyTo.id : null); replyTo = null; renderCtx(); forceBottom = true; renderMessages(); } } }, '👍');
+    const form = h('form.composer', { 'aria-label': 'Write a message' }, input, count, send, like);
+    clear(root).append(h('section.chat-view', head, h('div.msg-wrap', scroller, jump), typing, ctx, form));
+    view = { head, avatarSlot, title, sub, histState, intro, list, scroller, jump, typing, ctx, input, send, like, count, form };
+
+    input.value = drafts.get(convId) || '';
+    form.addEventListener('submit', (e) => { e.preventDefault(); submit(); });
+    input.addEventListener('keydown', onKey);
+    input.addEventListener('input', onInput);
+    scroller.addEventListener('scroll', onScroll, { passive: true });
+    if (observer) observer.disconnect();
+    observer = new IntersectionObserver((entries) => {
+      if (entries.some((e) => e.isIntersecting)) loadOlder();
+    }, { root: scroller, rootMargin: '200px 0px 0px 0px' });
+    observer.observe(histState);
+    presenceTimer = setInterval(renderHeader, 30000);
+    onInput();
+  }
+
+  // ---- header ----
+  function renderHeader() {
+    const c = state.convs.get(convId);
+    if (!view || !c) return;
+    clear(view.avatarSlot).append(convAvatar(c, 'm'));
+    view.title.textContent = convTitle(c);
+    let text = '', cls = '';
+    const typing = store.typingUsers(convId);
+    if (typing.length && c.type === 'direct') { text = 'typing…'; cls = 'typing'; }
+    else if (c.type === 'direct' && c.peer) {
+      const p = state.presence.get(c.peer.id);
+      if (p && p.online) { text = 'Active now'; cls = 'online'; } else if (p) text = lastSeen(p.last_seen);
+      else text = '@' + (state.users.get(c.peer.id) || c.peer).username;
+    } else if (c.members && c.members.length <= 4) {
+      const names = c.members.filter((m) => m.user.id !== state.me.id)
+        .map((m) => (state.users.get(m.user.id) || m.user).display_name.split(' ')[0]);
+      const all = ['You', ...names];
+      text = all.length > 1 ? `${all.slice(0, -1).join(', ')} and ${all[all.length - 1]}` : 'Only you';
+    } else {
+      text = plural(c.members ? c.members.length : c.member_count || 0, 'member', 'members');
+    }
+    view.sub.textContent = text;
+    view.sub.className = 'chat-sub' + (cls ? ' ' + cls : '');
+  }
+
+  function renderTyping() {
+    if (!view) return;
+    const ids = store.typingUsers(convId);
+    clear(view.typing);
+    if (!ids.length) return;
+    const names = ids.map((id) => userName(id).split(' ')[0]);
+    const text = names.length === 1 ? `${names[0]} is typing…` : names.length === 2 ? `${names[0]} and ${names[1]} are typing…` : 'Several people are typing…';
+    view.typing.append(h('span.dots', { 'aria-hidden': 'true' }, h('i'), h('i'), h('i')), h('span.typing-text', text));
+  }
+
+  // ---- messages ----
+  function allRows() {
+    const me = state.me.id;
+    const msgs = store.sortedMessages(convId);
+    const known = new Set(msgs.map((m) => m.client_id));
+    const pending = state.outbox.forConv(convId).filter((p) => !known.has(p.client_id)).map((p) => ({
+      ...p, id: 'c:' + p.client_id, local: true, sender_id: me, kind: 'text', seq: null,
+      reactions: [], edited_at: null, deleted_at: null,
+    }));
+    return msgs.concat(pending);
+  }
+
+  function renderMessages() {
+    if (!view) return;
+    const c = state.convs.get(convId);
+    const ms = store.msgState(convId);
+    const all = ms.loaded ? allRows() : [];
+    const rows = [];
+    const used = new Map();
+    const seen = seenMap(all);
+    let newMarked = false;
+    let prev = null;
+    for (let i = 0; i < all.length; i++) {
+      const m = all[i];
+      const next = all[i + 1];
+      const dk = dayKey(m.created_at);
+      if (!prev || dayKey(prev.created_at) !== dk) rows.push(cached(used, 'd:' + dk, dayLabel(m.created_at), () =>
+        h('div.day-sep', { role: 'separator', 'aria-label': dayLabel(m.created_at) }, h('span', dayLabel(m.created_at)))));
+      if (m.kind === 'system') {
+        rows.push(cached(used, 'm:' + m.id, m.body, () => h('p.sys-msg', { dataset: { id: String(m.id), seq: String(m.seq) } }, m.body || '')));
+        prev = m;
+        continue;
+      }
+      if (unreadFrom != null && m.seq != null && m.seq > unreadFrom && m.sender_id !== state.me.id && !newMarked) {
+        newMarked = true;
+        rows.push(cached(used, 'new', unreadFrom, () => h('div.new-sep', { role: 'separator', 'aria-label': 'New messages' }, h('span', 'New messages'))));
+      }
+      const first = !prev || !sameGroup(prev, m);
+      const last = !next || !sameGroup(m, next);
+      rows.push(messageRow(c, m, first, last, used));
+      const readers = seen.get(m.seq);
+      if (readers) {
+        const names = readers.map((u) => userName(u));
+        rows.push(cached(used, 'seen:' + m.seq, names, () => h('div.seen-by', { role: 'img', 'aria-label': 'Seen by ' + names.join(', ') },
+          readers.slice(0, 5).map((u) => userAvatar(state.users.get(u) || { id: u, display_name: userName(u) })),
+          readers.length > 5 ? h('span.more-readers', `+${readers.length - 5}`) : null)));
+      }
+      prev = m;
+    }
+    rowCache = used;
+
+    const sc = view.scroller;
+    const wasBottom = forceBottom || isNearBottom();
+    // Keep what the reader looks at in place when rows are added above it.
+    let anchor = null, anchorTop = 0;
+    if (!wasBottom) {
+      for (const el of view.list.children) {
+        if (el.offsetTop + el.offsetHeight > sc.scrollTop) { anchor = el; anchorTop = el.offsetTop - sc.scrollTop; break; }
+      }
+    }
+    reconcile(view.list, rows);
+    if (wasBottom) sc.scrollTop = sc.scrollHeight;
+    else if (anchor && anchor.isConnected) sc.scrollTop = anchor.offsetTop - anchorTop;
+    forceBottom = false;
+
+    // The top of the history.
+    if (!ms.loaded) view.histState.textContent = 'Loading…';
+    else if (ms.hasMore) view.histState.textContent = ms.loadingOlder ? 'Loading earlier messages…' : '';
+    else view.histState.textContent = '';
+    view.intro.hidden = !(ms.loaded && !ms.hasMore);
+    if (!view.intro.hidden && c) {
+      clear(view.intro).append(convAvatar(c, 'l'), h('h3', convTitle(c)),
+        h('p', c.type === 'group' ? `Group · ${plural(c.members ? c.members.length : c.member_count || 0, 'member', 'members')}` : 'You are connected on Messenger. Say hi!'));
+    }
+  }
+
+  // Where each reader's avatar goes: under the newest loaded message they
+  // have read (not one they sent themselves).
+  function seenMap(all) {
+    const out = new Map();
+    const r = state.receipts.get(convId);
+    if (!r) return out;
+    const c = state.convs.get(convId);
+    const memberIds = c && c.members ? new Set(c.members.map((m) => m.user.id)) : null;
+    const loaded = all.filter((m) => m.seq != null && m.kind !== 'system');
+    for (const [uid, x] of r) {
+      if (uid === state.me.id || (memberIds && !memberIds.has(uid)) || !x.read) continue;
+      let target = null;
+      for (let i = loaded.length - 1; i >= 0; i--) {
+        if (loaded[i].seq <= x.read) { target = loaded[i]; break; }
+      }
+      if (!target || target.sender_id === uid) continue;
+      if (!out.has(target.seq)) out.set(target.seq, []);
+      out.get(target.seq).push(uid);
+    }
+    return out;
+  }
+
+  function sameGroup(a, b) {
+    return a.sender_id === b.sender_id && a.kind !== 'system' && b.kind !== 'system' &&
+      dayKey(a.created_at) === dayKey(b.created_at) &&
+      Math.abs(new Date(b.created_at) - new Date(a.created_at)) < GROUP_GAP_MS;
+  }
+
+  function cached(used, key, sig, make) {
+    const old = rowCache.get(key);
+    const s = JSON.stringify(sig);
+    const el = old && old.sig === s ? old.el : make();
+    used.set(key, { sig: s, el });
+    return el;
+  }
+
+  function statusOf(c, m) {
+    if (m.local) return m.state === 'failed' ? 'failed' : 'pending';
+    return store.tickState(c.id, m.seq);
+  }
+
+  function replyInfo(m) {
+    if (!m.reply_to) return null;
+    const orig = store.findMessage(convId, m.reply_to);
+    if (!orig) return { name: '', text: 'Original message' };
+    return {
+      name: state.me && orig.sender_id === state.me.id ? 'You' : userName(orig.sender_id),
+      text: orig.deleted_at ? 'Message deleted' : orig.body || '',
+    };
+  }
+
+  function messageRow(c, m, first, last, used) {
+    const me = state.me.id;
+    const mine = m.sender_id === me;
+    const status = mine ? statusOf(c, m) : null;
+    const reply = replyInfo(m);
+    const group = c && c.type === 'group';
+    const senderName = !mine ? userName(m.sender_id) : 'You';
+    const sender = state.users.get(m.sender_id);
+    const key = m.local ? 'c:' + m.client_id : 'm:' + m.id;
+    const sig = [m.body, m.edited_at, m.deleted_at, m.reactions, status, first, last, reply, senderName, m.error, m.seq, m.created_at, group];
+    return cached(used, key, sig, () => {
+      const deleted = !!m.deleted_at;
+      const jumbo = !deleted && !reply && isEmojiOnly(m.body);
+      const cls = ['msg', mine ? 'mine' : 'theirs', first ? 'first' : '', last ? 'last' : '', deleted ? 'deleted' : '', m.local ? status : '', jumbo ? 'jumbo' : '']
+        .filter(Boolean).join('.');
+      const bubble = h('div.bubble');
+      if (reply && !deleted) {
+        bubble.append(h('button.quote', { type: 'button', 'aria-label': `Reply to ${reply.name || 'a message'}: ${reply.text}`, on: { click: () => jumpTo(m.reply_to) } },
+          reply.name ? h('strong', reply.name) : null, reply.text.slice(0, 140)));
+      }
+      bubble.append(h('span.text', deleted ? (mine ? 'You unsent a message' : 'This message was deleted') : linkify(m.body || '')));
+      const meta = h('span.meta', m.edited_at && !deleted ? h('span.edited', 'Edited ·') : null,
+        h('time', { datetime: m.created_at, title: fullTime(m.created_at) }, timeOfDay(m.created_at)));
+      if (mine && !deleted) meta.append(tick(status));
+      bubble.append(meta);
+      const col = h('div.msg-col');
+      if (group && !mine && first) col.append(h('span.sender', senderName));
+      col.append(bubble);
+      const reactions = (m.reactions || []).filter((r) => r.count > 0);
+      if (reactions.length && !deleted) {
+        col.append(h('div.reactions', reactions.map((r) => {
+          const minePressed = r.user_ids.includes(me);
+          const who = r.user_ids.map((u) => (u === me ? 'you' : userName(u))).join(', ');
+          return h('button.reaction', {
+            type: 'button', 'aria-pressed': String(minePressed), title: who,
+            'aria-label': `${r.emoji} ${r.count}, reacted by ${who}`,
+            on: { click: () => react(m, r.emoji) },
+          }, h('span', r.emoji), r.count > 1 ? h('span', String(r.count)) : null);
+        })));
+      }
+      if (m.local && m.state === 'failed') {
+        col.append(h('div.fail-note', { role: 'alert' }, h('span', 'Not sent' + (m.error ? `: ${m.error}` : '.')),
+          h('button', { type: 'button', on: { click: () => state.outbox.retry(m.client_id) } }, 'Retry'),
+          h('button', { type: 'button', on: { click: () => state.outbox.discard(m.client_id) } }, 'Delete')));
+      }
+      const tools = h('div.msg-tools');
+      if (!m.local && !deleted) {
+        const more = h('button.icon-btn', { type: 'button', 'aria-label': 'Message actions', 'aria-haspopup': 'menu', 'aria-expanded': 'false', title: 'More' }, icon('more'));
+        more.addEventListener('click', () => actions(more, m));
+        tools.append(iconButton('reply', 'Reply', () => startReply(m), 'reply-btn'), more);
+      }
+      const av = h('span.av-slot', !mine && last ? userAvatar(sender || { id: m.sender_id, display_name: senderName }, 's') : null);
+      return h('div.' + cls, {
+        dataset: { id: String(m.id), seq: m.seq == null ? '' : String(m.seq), clientId: m.client_id || '', status: status || '' },
+      }, av, col, tools);
+    });
+  }
+
+  function tick(status) {
+    const label = { pending: 'Sending', failed: 'Not sent', sent: 'Sent', delivered: 'Delivered', read: 'Read' }[status] || '';
+    const name = status === 'pending' ? 'clock' : status === 'failed' ? 'alert' : status === 'sent' ? 'check' : 'checks';
+    return h('span.tick.' + status, { role: 'img', 'aria-label': label, title: label }, icon(name));
+  }
+
+  function actions(btn, m) {
+    const mine = m.sender_id === state.me.id;
+    showMenu(btn, (menu) => {
+      menu.append(h('div.quick', { role: 'group', 'aria-label': 'Quick reactions' }, QUICK.map((e) =>
+        h('button', { type: 'button', 'aria-label': `React with ${e}`, on: { click: () => react(m, e) } }, e))));
+      menu.append(menuItem('reply', 'Reply', () => startReply(m)));
+      if (m.body) menu.append(menuItem('chat', 'Copy text', () => navigator.clipboard?.writeText(m.body).then(() => toast('Copied'), () => {})));
+      if (mine) {
+        menu.append(menuItem('edit', 'Edit', () => startEdit(m)));
+        menu.append(menuItem('trash', 'Delete', () => removeMessage(m), true));
+      }
+    });
+  }
+
+  async function react(m, emoji) {
+    try { await store.toggleReaction(convId, m.id, emoji); } catch (e) { toast(api.friendlyError(e)); }
+  }
+
+  async function removeMessage(m) {
+    if (!(await confirmDialog('Delete message?', 'It will be removed for everyone in this conversation.', 'Delete', true))) return;
+    try { await store.deleteMessage(convId, m.id); } catch (e) { toast(api.friendlyError(e)); }
+  }
+
+  // ---- reply / edit context ----
+  function startReply(m) {
+    editing = null;
+    replyTo = m;
+    renderCtx();
+    view.input.focus();
+  }
+  function startEdit(m) {
+    replyTo = null;
+    editing = m;
+    view.input.value = m.body || '';
+    renderCtx();
+    onInput();
+    view.input.focus();
+  }
+  function cancelCtx() {
+    if (editing) view.input.value = '';
+    replyTo = null; editing = null;
+    renderCtx();
+    onInput();
+  }
+  function renderCtx() {
+    const ctx = view.ctx;
+    clear(ctx);
+    const m = replyTo || editing;
+    ctx.hidden = !m;
+    if (!m) return;
+    const who = m.sender_id === state.me.id ? 'yourself' : userName(m.sender_id);
+    ctx.append(icon(editing ? 'edit' : 'reply'),
+      h('span.ctx-text', h('strong', editing ? 'Editing message' : `Replying to ${who}`), h('span.ctx-body', m.body || '')),
+      iconButton('close', editing ? 'Cancel editing' : 'Cancel reply', () => { cancelCtx(); view.input.focus(); }, 'plain'));
+  }
+
+  // ---- composer ----
+  function onKey(e) {
+    if (e.key === 'Enter' && !e.shiftKey && !e.isComposing && !e.altKey && !e.ctrlKey && !e.metaKey) {
+      e.preventDefault();
+      submit();
+    } else if (e.key === 'Escape' && (replyTo || editing)) {
+      e.preventDefault();
+      cancelCtx();
+    } else if (e.key === 'ArrowUp' && !view.input.value) {
+      const mine = store.sortedMessages(convId).filter((m) => m.sender_id === state.me.id && !m.deleted_at && m.kind === 'text');
+      if (mine.length) { e.preventDefault(); startEdit(mine[mine.length - 1]); }
+    }
+  }
+  function onInput() {
+    const v = view.input.value;
+    const len = [...v].length;
+    view.send.disabled = !v.trim() || len > MAX_BODY;
+    const empty = !v.trim() && !editing;
+    view.send.hidden = empty;
+    view.like.hidden = !empty;
+    view.count.hidden = len < MAX_BODY - 200;
+    view.count.textContent = `${len}/${MAX_BODY}`;
+    if (!CSS.supports('field-sizing', 'content')) {
+      view.input.style.height = 'auto';
+      view.input.style.height = Math.min(160, view.input.scrollHeight) + 'px';
+    }
+    if (v.trim() && !editing) store.sendTyping(convId);
+  }
+
+  async function submit() {
+    const text = view.input.value.replace(/^\s*\n|\s+$/g, '');
+    if (!text.trim() || [...text].length > MAX_BODY) return;
+    const id = convId;
+    if (editing) {
+      const m = editing;
+      if (text === m.body) { cancelCtx(); return; }
+      view.send.disabled = true;
+      try {
+        await store.editMessage(id, m.id, text);
+        if (convId === id) { editing = null; view.input.value = ''; renderCtx(); onInput(); }
+      } catch (e) { toast(api.friendlyError(e)); view.send.disabled = false; }
+      return;
+    }
+    state.outbox.add(id, text, replyTo ? replyTo.id : null);
+    store.typingSent(id);
+    replyTo = null;
+    view.input.value = '';
+    drafts.delete(id);
+    renderCtx();
+    onInput();
+    forceBottom = true;
+    renderMessages();
+  }
+
+  // ---- scrolling ----
+  async function loadOlder() {
+    if (convId == null) return;
+    const id = convId;
+    const ms = store.msgState(id);
+    if (!ms.loaded || !ms.hasMore || ms.loadingOlder) return;
+    try {
+      const did = await store.loadOlder(id);
+      // Still at the top (a short page)? Keep going.
+      if (did && convId === id && view && view.scroller.scrollTop < 200 && ms.hasMore) setTimeout(loadOlder, 50);
+    } catch (e) {
+      if (view) view.histState.textContent = 'Could not load earlier messages.';
+    }
+  }
+
+  async function jumpTo(messageId, seq) {
+    const id = convId;
+    const ms = store.msgState(id);
+    for (let i = 0; i < 20 && !store.findMessage(id, messageId) && ms.hasMore; i++) {
+      const first = store.sortedMessages(id)[0];
+      if (seq != null && first && first.seq <= seq) break;
+      await store.loadOlder(id);
+      if (convId !== id) return;
+    }
+    renderMessages();
+    const el = view && view.list.querySelector(`.msg[data-id="${CSS.escape(String(messageId))}"]`);
+    if (!el) { toast('That message is no longer available.'); return; }
+    el.scrollIntoView({ block: 'center' });
+    el.classList.remove('flash');
+    void el.offsetWidth;
+    el.classList.add('flash');
+  }
+
+  let readTimer = null;
+  function maybeMarkRead() {
+    if (convId == null || document.visibilityState !== 'visible' || !isNearBottom()) return;
+    // Throttled, not debounced: a busy chat still gets read receipts.
+    if (readTimer) return;
+    readTimer = setTimeout(() => {
+      readTimer = null;
+      if (convId != null && document.visibilityState === 'visible' && isNearBottom()) store.markRead(convId);
+    }, 150);
+  }
+  function onScroll() {
+    closeMenu();
+    if (view) view.jump.hidden = isNearBottom();
+    maybeMarkRead();
+  }
+  const onVisible = () => maybeMarkRead();
+  document.addEventListener('visibilitychange', onVisible);
+
+  // ---- updates ----
+  let queued = false;
+  function renderAll() {
+    if (queued || !view) return;
+    queued = true;
+    requestAnimationFrame(() => {
+      queued = false;
+      if (!view) return;
+      renderHeader();
+      renderMessages();
+      renderTyping();
+      maybeMarkRead();
+    });
+  }
+  store.on('chat', (id) => { if (id === convId) renderAll(); });
+  store.on('conv', (id) => { if (id === convId) renderAll(); });
+  store.on('users', () => { if (view) { rowCache = new Map(); renderAll(); } });
+  store.on('presence', () => renderHeader());
+  store.on('typing', (id) => { if (id === convId) { renderTyping(); renderHeader(); } });
+  store.on('outbox', (id) => { if (id === convId) renderAll(); });
+  store.on('incoming', (m) => { if (m.conversation_id === convId && m.sender_id === state.me.id) forceBottom = true; });
+
+  return {
+    root, open, close,
+    dispose() {
+      document.removeEventListener('visibilitychange', onVisible);
+      clearInterval(presenceTimer);
+      if (observer) observer.disconnect();
+      convId = null;
+      view = null;
+    },
+    get convId() { return convId; },
+    focusComposer: () => view && view.input.focus(),
+  };
+}

@@ -1,0 +1,106 @@
+// Pieces shared by the views: avatars, toasts, dialogs, menus.
+import { h, icon, iconButton } from '../dom.js';
+import { initials, colorClass } from '../format.js';
+import { state, convTitle } from '../store.js';
+
+export function userAvatar(user, size = '', online = false) {
+  const name = user ? user.display_name || user.username : '?';
+  return h('span.avatar' + (size ? '.' + size : '') + '.' + colorClass(user && user.id), { 'aria-hidden': 'true' },
+    initials(name), online ? h('span.dot') : null);
+}
+
+export function convAvatar(c, size = '') {
+  if (c.type === 'direct' && c.peer) {
+    const p = state.presence.get(c.peer.id);
+    return userAvatar(state.users.get(c.peer.id) || c.peer, size, !!(p && p.online));
+  }
+  return h('span.avatar.group-av' + (size ? '.' + size : ''), { 'aria-hidden': 'true' }, initials(convTitle(c)));
+}
+
+export function toast(text, ms = 3500) {
+  const box = document.getElementById('toasts');
+  const t = h('div.toast', text);
+  box.append(t);
+  setTimeout(() => t.remove(), ms);
+}
+
+// A modal <dialog>: Esc and the close button close it; focus returns to where it was.
+export function openDialog({ title, body, foot, label, onClose, className }) {
+  const prev = document.activeElement;
+  const closeBtn = iconButton('close', 'Close', () => dlg.close(), 'plain');
+  const heading = h('h2', { id: 'dlg-title-' + Math.random().toString(36).slice(2) }, title);
+  const dlg = h('dialog' + (className ? '.' + className : ''), { 'aria-labelledby': heading.id },
+    h('div.dlg-head', h('span.icon-spacer'), heading, closeBtn),
+    h('div.dlg-body', body),
+    foot ? h('div.dlg-foot', foot) : null);
+  if (label) dlg.setAttribute('aria-label', label);
+  dlg.addEventListener('close', () => {
+    dlg.remove();
+    if (onClose) onClose();
+    // Return focus to where it was, unless an action of the dialog moved it on.
+    const now = document.activeElement;
+    if (prev && prev.isConnected && prev.focus && (!now || now === document.body)) prev.focus();
+  });
+  dlg.addEventListener('click', (e) => { if (e.target === dlg) dlg.close(); });
+  document.body.append(dlg);
+  dlg.showModal();
+  return dlg;
+}
+
+export function confirmDialog(title, text, okLabel = 'OK', danger = false) {
+  return new Promise((resolve) => {
+    let result = false;
+    const ok = h('button.btn' + (danger ? '.danger' : '.primary'), { type: 'button', on: { click: () => { result = true; dlg.close(); } } }, okLabel);
+    const cancel = h('button.btn', { type: 'button', on: { click: () => dlg.close() } }, 'Cancel');
+    const dlg = openDialog({ title, body: h('p', text), foot: [cancel, ok], onClose: () => resolve(result) });
+    ok.focus();
+  });
+}
+
+// A floating menu anchored to a button. Arrow keys move, Esc closes.
+let openMenu = null;
+export function closeMenu() {
+  if (openMenu) { const m = openMenu; openMenu = null; m.close(); }
+}
+export function showMenu(anchor, build) {
+  closeMenu();
+  const menu = h('div.menu', { role: 'menu' });
+  build(menu);
+  document.body.append(menu);
+  const r = anchor.getBoundingClientRect();
+  const mw = menu.offsetWidth, mh = menu.offsetHeight;
+  let left = Math.min(Math.max(8, r.right - mw), window.innerWidth - mw - 8);
+  let top = r.bottom + 4;
+  if (top + mh > window.innerHeight - 8) top = Math.max(8, r.top - mh - 4);
+  menu.style.left = left + 'px';
+  menu.style.top = top + 'px';
+  anchor.setAttribute('aria-expanded', 'true');
+  const items = () => [...menu.querySelectorAll('button:not([disabled])')];
+  const onKey = (e) => {
+    const list = items();
+    const i = list.indexOf(document.activeElement);
+    if (e.key === 'Escape') { e.preventDefault(); closeMenu(); anchor.focus(); }
+    else if (e.key === 'ArrowDown' || e.key === 'ArrowRight') { e.preventDefault(); list[(i + 1) % list.length].focus(); }
+    else if (e.key === 'ArrowUp' || e.key === 'ArrowLeft') { e.preventDefault(); list[(i - 1 + list.length) % list.length].focus(); }
+    else if (e.key === 'Tab') { closeMenu(); }
+  };
+  const onDown = (e) => { if (!menu.contains(e.target) && e.target !== anchor && !anchor.contains(e.target)) closeMenu(); };
+  menu.addEventListener('keydown', onKey);
+  setTimeout(() => document.addEventListener('pointerdown', onDown), 0);
+  openMenu = {
+    menu,
+    close() {
+      document.removeEventListener('pointerdown', onDown);
+      anchor.setAttribute('aria-expanded', 'false');
+      menu.remove();
+    },
+  };
+  menu.addEventListener('click', (e) => { if (e.target.closest('button')) setTimeout(closeMenu, 0); });
+  const first = items()[0];
+  if (first) first.focus();
+  return menu;
+}
+
+export function menuItem(iconName, label, onClick, danger = false) {
+  return h('button' + (danger ? '.danger' : ''), { type: 'button', role: 'menuitem', on: { click: onClick } }, icon(iconName), label);
+}

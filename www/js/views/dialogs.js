@@ -1,0 +1,296 @@
+// Dialogs: new chat, new group, conversation details (rename, members,
+// roles, leave), profile, devices.
+import { h, icon, iconButton, clear } from '../dom.js';
+import { fullTime, lastSeen, plural } from '../format.js';
+import * as api from '../api.js';
+import * as store from '../store.js';
+import { state, convTitle, userName } from '../store.js';
+import { openDialog, confirmDialog, userAvatar, convAvatar, toast } from './common.js';
+
+// A search box that lists users as you type. onPick(user).
+function userPicker(onPick, { exclude = () => false, label = 'Search people' } = {}) {
+  const input = h('input.input', { type: 'search', placeholder: 'Search by name or username', 'aria-label': label, autocomplete: 'off' });
+  const list = h('ul.people', { 'aria-label': 'People', 'aria-live': 'polite' });
+  let seq = 0, timer = null;
+  async function run() {
+    const q = input.value.trim();
+    const mine = ++seq;
+    if (!q) { suggest(); return; }
+    let users;
+    try { users = await store.searchUsers(q); } catch (e) { if (mine === seq) clear(list).append(h('li.hint', api.friendlyError(e))); return; }
+    if (mine !== seq) return;
+    clear(list);
+    const shown = users.filter((u) => !exclude(u));
+    if (!shown.length) list.append(h('li.hint', `No one found for “${q}”.`));
+    show(shown);
+  }
+  // Before anything is typed: the people of my recent direct chats.
+  function suggest() {
+    clear(list);
+    const recent = store.sortedConvs().filter((c) => c.type === 'direct' && c.peer)
+      .map((c) => state.users.get(c.peer.id) || c.peer).filter((u) => !exclude(u)).slice(0, 8);
+    if (recent.length) list.append(h('li.section-label', { 'aria-hidden': 'true' }, 'Recent'));
+    show(recent);
+  }
+  function show(shown) {
+    for (const u of shown) {
+      list.append(h('li', h('button.person.person-btn', { type: 'button', 'aria-label': `${u.display_name} (@${u.username})`, on: { click: () => onPick(u) } },
+        userAvatar(u, 'm'), h('span.person-main', h('span.person-name', u.display_name), h('span.person-sub', '@' + u.username)))));
+    }
+  }
+  suggest();
+  input.addEventListener('input', () => { clearTimeout(timer); timer = setTimeout(run, 200); });
+  input.addEventListener('keydown', (e) => {
+    if (e.key === 'Enter') { e.preventDefault(); clearTimeout(timer); run(); }
+    if (e.key === 'ArrowDown') { const b = list.querySelector('button'); if (b) { e.preventDefault(); b.focus(); } }
+  });
+  return { input, list, refresh: run };
+}
+
+export function newChatDialog(onOpen) {
+  const picker = userPicker(async (u) => {
+    try {
+      const c = await api.post('/conversations', { type: 'direct', member_ids: [u.id] });
+      store.upsertConv(c);
+      store.emit('list');
+      dlg.close();
+      onOpen(c.id);
+    } catch (e) { toast(api.friendlyError(e)); }
+  });
+  const dlg = openDialog({ title: 'New message', body: [h('label.field', h('span', 'To'), picker.input), picker.list] });
+  picker.input.focus();
+}
+
+export function newGroupDialog(onOpen) {
+  const chosen = new Map();
+  const title = h('input', { maxLength: 128, required: true, placeholder: 'e.g. Weekend trip', 'aria-label': 'Group name' });
+  const chips = h('div.chips', { 'aria-label': 'Selected people', 'aria-live': 'polite' });
+  const err = h('p.form-error', { role: 'alert' });
+  const picker = userPicker((u) => { chosen.set(u.id, u); renderChips(); picker.input.value = ''; picker.refresh(); picker.input.focus(); },
+    { exclude: (u) => chosen.has(u.id), label: 'Add people' });
+  function renderChips() {
+    clear(chips);
+    for (const u of chosen.values()) {
+      chips.append(h('button.chip', { type: 'button', 'aria-label': `Remove ${u.display_name}`, on: { click: () => { chosen.delete(u.id); renderChips(); } } },
+        u.display_name, icon('close')));
+    }
+    create.disabled = !chosen.size;
+  }
+  const create = h('button.btn.primary', { type: 'button', disabled: true, on: { click: submit } }, 'Create group');
+  async function submit() {
+    err.textContent = '';
+    const t = title.value.trim();
+    if (!t) { err.textContent = 'Give the group a name.'; title.focus(); return; }
+    create.disabled = true;
+    try {
+      const c = await api.post('/conversations', { type: 'group', title: t, member_ids: [...chosen.keys()] });
+      store.upsertConv(c);
+      store.emit('list');
+      dlg.close();
+      onOpen(c.id);
+    } catch (e) { err.textContent = api.friendlyError(e); create.disabled = false; }
+  }
+  const dlg = openDialog({
+    title: 'New group',
+    body: [h('label.field', h('span', 'Group name'), title), h('div.field', h('span', 'People'), chips, picker.input), picker.list, err],
+    foot: [h('button.btn', { type: 'button', on: { click: () => dlg.close() } }, 'Cancel'), create],
+  });
+  title.focus();
+}
+
+const ROLE_LABEL = { owner: 'Owner', admin: 'Admin', member: 'Member' };
+
+export async function convInfoDialog(convId, { onLeft }) {
+  let c = state.convs.get(convId);
+  if (!c) return;
+  const body = h('div');
+  const dlg = openDialog({ title: c.type === 'group' ? 'Group details' : 'Contact', body });
+  const render = () => {
+    c = state.convs.get(convId);
+    if (!c) { dlg.close(); return; }
+    clear(body);
+    if (c.type === 'direct') renderDirect(); else renderGroup();
+    body.insertBefore(notifications(), body.querySelector('.leave-sect'));
+  };
+  function notifications() {
+    const muted = store.isMuted(c);
+    const setMute = async (until) => {
+      try {
+        store.upsertConv(await api.patch(`/conversations/${convId}`, { muted_until: until }));
+        store.emit('list'); store.emit('conv', convId);
+        toast(until ? 'Notifications muted' : 'Notifications on');
+        render();
+      } catch (e) { toast(api.friendlyError(e)); }
+    };
+    const inHours = (hrs) => new Date(Date.now() + hrs * 3600000).toISOString();
+    return h('div.sect', h('h3', 'Notifications'),
+      muted
+        ? [h('p.hint', new Date(c.muted_until).getFullYear() > new Date().getFullYear() + 5 ? 'Muted until you turn them back on.' : `Muted until ${fullTime(c.muted_until)}.`),
+          h('div.row-actions', h('button.btn.small', { type: 'button', on: { click: () => setMute(null) } }, icon('bell'), 'Unmute'))]
+        : h('div.row-actions',
+          h('button.btn.small', { type: 'button', on: { click: () => setMute(inHours(1)) } }, icon('mute'), 'Mute 1 hour'),
+          h('button.btn.small', { type: 'button', on: { click: () => setMute(inHours(8)) } }, 'Mute 8 hours'),
+          h('button.btn.small', { type: 'button', on: { click: () => setMute(inHours(24 * 365 * 10)) } }, 'Mute until I turn it back on')));
+  }
+  function renderDirect() {
+    const u = state.users.get(c.peer.id) || c.peer;
+    const p = state.presence.get(u.id);
+    body.append(h('div.profile-card', userAvatar(u, 'l', p && p.online), h('h3', u.display_name), h('p', '@' + u.username),
+      h('p', p ? (p.online ? 'Active now' : lastSeen(p.last_seen)) : '')),
+    u.about ? h('div.sect', h('h3', 'About'), h('p', u.about)) : null);
+  }
+  function renderGroup() {
+    const myRole = c.my_role;
+    const canManage = myRole === 'owner' || myRole === 'admin';
+    const titleInput = h('input', { value: c.title || '', maxLength: 128, 'aria-label': 'Group name', disabled: !canManage });
+    const save = h('button.btn.small', { type: 'button', on: { click: rename } }, 'Rename');
+    async function rename() {
+      const t = titleInput.value.trim();
+      if (!t || t === c.title) return;
+      save.disabled = true;
+      try { store.upsertConv(await api.patch(`/conversations/${convId}`, { title: t })); store.emit('list'); store.emit('conv', convId); toast('Group renamed'); }
+      catch (e) { toast(api.friendlyError(e)); }
+      save.disabled = false;
+    }
+    titleInput.addEventListener('keydown', (e) => { if (e.key === 'Enter') rename(); });
+    body.append(h('div.profile-card', convAvatar(c, 'l'), h('h3', convTitle(c)), h('p', plural(c.members ? c.members.length : c.member_count, 'member', 'members'))));
+    if (canManage) body.append(h('div.field', h('span', 'Group name'), h('div.row-actions', titleInput, save)));
+    const members = h('ul.people', { 'aria-label': 'Members' });
+    const sorted = [...(c.members || [])].sort((a, b) => rank(a.role) - rank(b.role) || a.user.display_name.localeCompare(b.user.display_name));
+    for (const m of sorted) members.append(memberRow(m, myRole));
+    body.append(h('div.sect', h('h3', 'Members'), c.members ? members : h('p.hint', 'Loading…')));
+    if (canManage) {
+      const picker = userPicker(async (u) => {
+        try {
+          store.upsertConv(await api.post(`/conversations/${convId}/members`, { user_ids: [u.id] }));
+          store.emit('conv', convId); store.emit('list');
+          toast(`${u.display_name} added`);
+          render();
+        } catch (e) { toast(api.friendlyError(e)); }
+      }, { exclude: (u) => (c.members || []).some((m) => m.user.id === u.id), label: 'Add people to the group' });
+      body.append(h('div.sect', h('h3', 'Add people'), picker.input, picker.list));
+    }
+    body.append(h('div.sect.leave-sect', h('button.btn.danger', { type: 'button', on: { click: leave } }, icon('logout'), 'Leave group')));
+  }
+  function memberRow(m, myRole) {
+    const me = state.me.id;
+    const isMe = m.user.id === me;
+    const canEdit = !isMe && (myRole === 'owner' || (myRole === 'admin' && m.role === 'member'));
+    const right = [];
+    if (canEdit) {
+      const sel = h('select', { 'aria-label': `Role of ${m.user.display_name}` },
+        ['member', 'admin', ...(myRole === 'owner' ? ['owner'] : [])].map((r) => h('option', { value: r, selected: r === m.role }, ROLE_LABEL[r])));
+      sel.addEventListener('change', async () => {
+        const role = sel.value;
+        if (role === 'owner' && !(await confirmDialog('Transfer ownership?', `${m.user.display_name} will become the owner and you will become an admin.`, 'Transfer'))) { sel.value = m.role; return; }
+        try {
+          await api.patch(`/conversations/${convId}/members/${m.user.id}`, { role });
+          await store.fetchConv(convId);
+          render();
+        } catch (e) { toast(api.friendlyError(e)); sel.value = m.role; }
+      });
+      right.push(sel, iconButton('close', `Remove ${m.user.display_name}`, async () => {
+        if (!(await confirmDialog('Remove from group?', `${m.user.display_name} will no longer see new messages.`, 'Remove', true))) return;
+        try {
+          await api.del(`/conversations/${convId}/members/${m.user.id}`);
+          c.members = c.members.filter((x) => x.user.id !== m.user.id);
+          store.emit('conv', convId);
+          render();
+        } catch (e) { toast(api.friendlyError(e)); }
+      }, 'plain'));
+    } else {
+      right.push(h('span.role-tag', ROLE_LABEL[m.role] || m.role));
+    }
+    const u = state.users.get(m.user.id) || m.user;
+    return h('li.person', { dataset: { userId: String(u.id) } }, userAvatar(u, 'm'),
+      h('span.person-main', h('span.person-name', isMe ? `${u.display_name} (you)` : u.display_name), h('span.person-sub', '@' + u.username)), right);
+  }
+  async function leave() {
+    if (!(await confirmDialog('Leave group?', 'You will stop receiving messages from this group.', 'Leave', true))) return;
+    try {
+      await api.del(`/conversations/${convId}/members/${state.me.id}`);
+      dlg.close();
+      onLeft(convId);
+      store.removeConv(convId);
+    } catch (e) { toast(api.friendlyError(e)); }
+  }
+  const offs = [store.on('conv', (id) => { if (id === convId) render(); }), store.on('presence', render), store.on('users', render)];
+  dlg.addEventListener('close', () => offs.forEach((f) => f()));
+  render();
+  store.fetchConv(convId).catch(() => {});
+  if (c.type === 'direct' && c.peer) store.fetchPresence(c.peer.id);
+}
+function rank(r) { return r === 'owner' ? 0 : r === 'admin' ? 1 : 2; }
+
+export function profileDialog() {
+  const me = state.me;
+  const name = h('input', { value: me.display_name, maxLength: 64, required: true, autocomplete: 'name' });
+  const about = h('textarea', { maxLength: 280, rows: 3, placeholder: 'A few words about you' });
+  about.value = me.about || '';
+  const err = h('p.form-error', { role: 'alert' });
+  const save = h('button.btn.primary', { type: 'submit', form: 'profile-form' }, 'Save');
+  const form = h('form', { id: 'profile-form', on: { submit: async (e) => {
+    e.preventDefault();
+    err.textContent = '';
+    const dn = name.value.trim();
+    if (!dn) { err.textContent = 'Your name cannot be empty.'; return; }
+    save.disabled = true;
+    try {
+      const u = await api.patch('/me', { display_name: dn, about: about.value.trim() });
+      store.putUser(u);
+      store.emit('me'); store.emit('users');
+      toast('Profile saved');
+      dlg.close();
+    } catch (ex) { err.textContent = api.friendlyError(ex); save.disabled = false; }
+  } } },
+  h('div.profile-card', userAvatar(me, 'l'), h('p', '@' + me.username)),
+  h('label.field', h('span', 'Display name'), name),
+  h('label.field', h('span', 'About'), about), err);
+  // Password change (other devices are signed out by the server).
+  const cur = h('input', { type: 'password', autocomplete: 'current-password' });
+  const next = h('input', { type: 'password', autocomplete: 'new-password', minLength: 8 });
+  const pwErr = h('p.form-error', { role: 'alert' });
+  const pwBtn = h('button.btn', { type: 'submit' }, 'Change password');
+  const pwForm = h('form.sect', { 'aria-label': 'Change password', on: { submit: async (e) => {
+    e.preventDefault();
+    pwErr.textContent = '';
+    if (!cur.value || next.value.length < 8) { pwErr.textContent = 'Enter your current password and a new one of at least 8 characters.'; return; }
+    pwBtn.disabled = true;
+    try {
+      await api.patch('/me', { current_password: cur.value, new_password: next.value });
+      cur.value = ''; next.value = '';
+      toast('Password changed. Your other devices were signed out.');
+    } catch (ex) {
+      pwErr.textContent = ex instanceof api.ApiError && ex.status === 403 ? 'Your current password is not right.' : api.friendlyError(ex);
+    }
+    pwBtn.disabled = false;
+  } } },
+  h('h3', 'Change password'),
+  h('label.field', h('span', 'Current password'), cur),
+  h('label.field', h('span', 'New password'), next), pwErr, pwBtn);
+  const dlg = openDialog({ title: 'Edit profile', body: [form, pwForm], foot: [h('button.btn', { type: 'button', on: { click: () => dlg.close() } }, 'Cancel'), save] });
+  name.focus();
+}
+
+export async function sessionsDialog() {
+  const list = h('div', { 'aria-live': 'polite' }, h('p.hint', 'Loading…'));
+  const dlg = openDialog({ title: 'Devices', body: [h('p.hint', 'Devices where you are logged in. Sign out any you do not recognise.'), list] });
+  async function load() {
+    let r;
+    try { r = await api.get('/sessions'); } catch (e) { clear(list).append(h('p.form-error', api.friendlyError(e))); return; }
+    clear(list);
+    for (const s of r.sessions) {
+      list.append(h('div.session', { dataset: { sessionId: String(s.id) } }, icon('devices'),
+        h('div.session-main',
+          h('div.session-name', s.device_name || 'Unknown device', s.current ? h('span.current-tag', 'This device') : null),
+          h('div.session-sub', `Last active ${fullTime(s.last_used_at)}${s.ip ? ' · ' + s.ip : ''}`),
+          h('div.session-sub', { title: s.user_agent }, `Signed in ${fullTime(s.created_at)}`)),
+        s.current ? null : h('button.btn.small.danger', { type: 'button', 'aria-label': `Sign out ${s.device_name || 'device'}`, on: { click: async (e) => {
+          e.currentTarget.disabled = true;
+          try { await api.del(`/sessions/${s.id}`); toast('Device signed out'); load(); } catch (ex) { toast(api.friendlyError(ex)); }
+        } } }, 'Sign out')));
+    }
+  }
+  load();
+  return dlg;
+}

@@ -1,0 +1,174 @@
+// The left pane: who I am, the conversation list (live, by last activity),
+// message search and the connection banner.
+import { h, icon, iconButton, clear, reconcile } from '../dom.js';
+import { listTime } from '../format.js';
+import * as store from '../store.js';
+import { state, convTitle, userName } from '../store.js';
+import { userAvatar, convAvatar, showMenu, menuItem } from './common.js';
+
+export function createSidebar({ onOpen, onNewChat, onNewGroup, onProfile, onSessions, onLogout }) {
+  const meBtn = h('button.me-btn', { type: 'button', 'aria-label': 'Account menu', 'aria-haspopup': 'menu', 'aria-expanded': 'false' });
+  meBtn.addEventListener('click', () => showMenu(meBtn, (m) => {
+    m.append(...[menuItem('user', 'Edit profile', onProfile), menuItem('devices', 'Devices', onSessions),
+      typeof Notification === 'function' && Notification.permission === 'default'
+        ? menuItem('bell', 'Turn on desktop notifications', () => Notification.requestPermission()) : null,
+      menuItem('info', 'API reference', () => window.open('/docs/', '_blank', 'noopener')),
+      menuItem('logout', 'Log out', onLogout, true)].filter(Boolean));
+  }));
+  const head = h('header.side-head', meBtn, h('h1', 'Chats'),
+    iconButton('group', 'New group', onNewGroup), iconButton('edit', 'New message', onNewChat));
+  const banner = h('div.conn-banner', { role: 'status', hidden: true });
+  const searchInput = h('input', { type: 'search', placeholder: 'Search messages', 'aria-label': 'Search messages', autocomplete: 'off' });
+  const search = h('div.side-search', { role: 'search' }, icon('search'), searchInput);
+  const list = h('ul.conv-list', { 'aria-label': 'Conversations' });
+  const empty = h('div.empty-list', { hidden: true },
+    h('p', 'No conversations yet.'),
+    h('button.btn.primary', { type: 'button', on: { click: onNewChat } }, 'Start a chat'));
+  const sentinel = h('div.list-sentinel');
+  const results = h('div.search-box', { hidden: true, 'aria-live': 'polite' });
+  const scroller = h('div.conv-scroll', list, empty, sentinel, results);
+  const root = h('aside.sidebar', { 'aria-label': 'Conversations' }, head, banner, search, scroller);
+
+  const items = new Map();   // conversation id -> {li, sig}
+
+  function previewText(c) {
+    const typing = store.typingUsers(c.id);
+    if (typing.length) return { text: c.type === 'group' ? `${userName(typing[0])} is typing…` : 'typing…', typing: true };
+    const waiting = state.outbox ? state.outbox.forConv(c.id) : [];
+    if (waiting.length) {
+      const last = waiting[waiting.length - 1];
+      const failed = waiting.some((w) => w.state === 'failed');
+      return { text: `You: ${last.body.replace(/\s+/g, ' ')}`, icon: failed ? 'alert' : 'clock', note: failed ? 'Not sent' : 'Sending' };
+    }
+    const m = c.last_message;
+    if (!m) return { text: c.type === 'group' ? 'Group created' : 'Say hi 👋' };
+    let body = m.deleted_at ? 'Message deleted' : (m.body || '').replace(/\s+/g, ' ');
+    if (m.kind && m.kind !== 'text' && m.kind !== 'system' && !m.deleted_at) body = `Sent a ${m.kind}`;
+    if (m.kind === 'system') return { text: body };
+    const who = state.me && m.sender_id === state.me.id ? 'You' : c.type === 'group' ? userName(m.sender_id).split(' ')[0] : '';
+    return { text: who ? `${who}: ${body}` : body };
+  }
+
+  function renderItem(c) {
+    const title = convTitle(c);
+    const p = previewText(c);
+    const unread = c.unread_count || 0;
+    const online = c.type === 'direct' && c.peer && state.presence.get(c.peer.id)?.online;
+    const active = state.activeId === c.id;
+    const time = listTime(c.last_message ? c.last_message.created_at : c.last_activity_at);
+    const muted = store.isMuted(c);
+    const sig = JSON.stringify([title, p, unread, online, active, time, muted]);
+    let it = items.get(c.id);
+    if (it && it.sig === sig) return it.li;
+    const label = `${title}${unread ? `, ${unread} unread` : ''}${online ? ', online' : ''}${muted ? ', muted' : ''}. ${p.note ? p.note + ': ' : ''}${p.text}`;
+    const btn = h('button.conv-item' + (unread ? '.unread' : ''), {
+      type: 'button', 'aria-label': label, 'aria-current': active ? 'true' : null,
+      dataset: { convId: String(c.id) }, on: { click: () => onOpen(c.id) },
+    },
+    convAvatar(c),
+    h('span.conv-main',
+      h('span.conv-top', h('span.conv-title', title), muted ? icon('mute', 'muted-icon') : null, h('span.conv-time', time)),
+      h('span.conv-bottom', h('span.conv-preview' + (p.typing ? '.typing' : ''), p.icon ? icon(p.icon) : null, p.text),
+        unread ? h('span.badge' + (muted ? '.muted' : ''), { 'aria-hidden': 'true' }, unread > 99 ? '99+' : String(unread)) : null)));
+    const hadFocus = it && it.li.contains(document.activeElement);
+    const li = h('li', btn);
+    if (it) it.li.replaceWith(li);
+    items.set(c.id, { li, sig });
+    if (hadFocus) btn.focus();
+    return li;
+  }
+
+  let queued = false;
+  function render() {
+    if (queued) return;
+    queued = true;
+    requestAnimationFrame(() => {
+      queued = false;
+      const convs = store.sortedConvs();
+      for (const id of items.keys()) if (!state.convs.has(id)) items.delete(id);
+      const focused = document.activeElement;
+      reconcile(list, convs.map(renderItem));
+      if (focused && focused.isConnected && focused !== document.activeElement && list.contains(focused)) focused.focus();
+      empty.hidden = convs.length > 0 || !state.convsComplete;
+      const n = convs.reduce((s, c) => s + (c.unread_count && !store.isMuted(c) ? 1 : 0), 0);
+      document.title = n ? `(${n}) Messenger` : 'Messenger';
+    });
+  }
+
+  function renderMe() {
+    clear(meBtn).append(userAvatar(state.me, 'm'));
+    meBtn.title = state.me ? `${state.me.display_name} (@${state.me.username})` : '';
+  }
+
+  function setConnection(status) {
+    banner.classList.toggle('offline', status === 'offline');
+    if (status === 'live') { banner.hidden = true; clearTimeout(setConnection.t); return; }
+    const text = status === 'offline'
+      ? 'You are offline. Messages you send will go out when you are back online.'
+      : 'Connecting…';
+    clearTimeout(setConnection.t);
+    // Brief reconnects do not flash a banner.
+    setConnection.t = setTimeout(() => { clear(banner).append(icon(status === 'offline' ? 'alert' : 'retry'), h('span', text)); banner.hidden = false; }, status === 'offline' ? 300 : 2000);
+  }
+
+  // Older conversations load as the list scrolls.
+  new IntersectionObserver((entries) => {
+    if (entries.some((e) => e.isIntersecting) && !state.convsComplete && state.convs.size) store.loadConversations(true).catch(() => {});
+  }, { root: scroller }).observe(sentinel);
+
+  // ---- message search ----
+  let searchSeq = 0;
+  let searchTimer = null;
+  searchInput.addEventListener('input', () => {
+    clearTimeout(searchTimer);
+    searchTimer = setTimeout(runSearch, 250);
+  });
+  searchInput.addEventListener('keydown', (e) => {
+    if (e.key === 'Escape') { searchInput.value = ''; runSearch(); }
+    if (e.key === 'Enter') { clearTimeout(searchTimer); runSearch(); }
+  });
+  async function runSearch() {
+    const q = searchInput.value.trim();
+    const mine = ++searchSeq;
+    const searching = q.length > 0;
+    list.hidden = searching; empty.hidden = searching || state.convs.size > 0 || !state.convsComplete;
+    results.hidden = !searching;
+    if (!searching) { clear(results); return; }
+    clear(results).append(h('p.section-label', 'Searching…'));
+    let r;
+    try { r = await store.searchMessages(q); } catch (e) {
+      if (mine === searchSeq) clear(results).append(h('p.empty-list', 'Search is not available right now.'));
+      return;
+    }
+    if (mine !== searchSeq) return;
+    const ul = h('ul.search-results', { 'aria-label': 'Search results' });
+    for (const m of r.results) {
+      const c = state.convs.get(m.conversation_id);
+      ul.append(h('li', h('button.result', {
+        type: 'button', on: { click: () => onOpen(m.conversation_id, m) },
+        'aria-label': `${c ? convTitle(c) : 'Conversation'}, ${userName(m.sender_id)}: ${m.body || ''}`,
+      }, c ? convAvatar(c, 'm') : userAvatar(state.users.get(m.sender_id), 'm'),
+      h('span.conv-main',
+        h('span.conv-top', h('span.conv-title', c ? convTitle(c) : userName(m.sender_id)), h('span.conv-time', listTime(m.created_at))),
+        h('span.conv-preview', highlight(`${state.me && m.sender_id === state.me.id ? 'You' : userName(m.sender_id)}: ${m.body || ''}`, q))))));
+    }
+    clear(results).append(h('p.section-label', r.results.length ? 'Messages' : `No messages match “${q}”.`), ul);
+  }
+
+  store.on('list', render);
+  store.on('users', () => { items.clear(); render(); renderMe(); });
+  store.on('presence', render);
+  store.on('typing', render);
+  store.on('me', renderMe);
+  renderMe();
+  render();
+
+  return { root, render, setConnection, focusSearch: () => searchInput.focus() };
+}
+
+function highlight(text, q) {
+  const words = q.split(/\s+/).filter(Boolean).map((w) => w.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
+  if (!words.length) return text;
+  const re = new RegExp(`(${words.join('|')})`, 'ig');
+  return text.split(re).map((part, i) => (i % 2 ? h('mark', part) : part));
+}
