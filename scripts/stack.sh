@@ -120,6 +120,24 @@ start_web() {
 	exit 1
 }
 
+# A stand-in for cron on a local run: the sweeper every minute (retention,
+# expired tickets, presence going offline). Production uses cron itself.
+start_cron() {
+	[ "${MESSENGER_CRON:-1}" = 1 ] || return 0
+	if alive "$VAR/cron.pid"; then return 0; fi
+	MESSENGER_CONF="$VAR/main.conf" setsid bash -c \
+		"while :; do '$BIN/cron/sweeper' >>'$VAR/cron.log' 2>&1; sleep 60; done" \
+		</dev/null >/dev/null 2>&1 &
+	echo $! > "$VAR/cron.pid"
+}
+
+stop_cron() {
+	if alive "$VAR/cron.pid"; then
+		kill -TERM -- "-$(cat "$VAR/cron.pid")" 2>/dev/null || true
+	fi
+	rm -f "$VAR/cron.pid"
+}
+
 migrate() {
 	"$ROOT/scripts/migrate.sh" "$SOCK"
 }
@@ -131,9 +149,11 @@ start)
 	migrate
 	start_memcached
 	start_web main "$PORT"
+	start_cron
 	echo "Messenger is running at http://127.0.0.1:$PORT/  (stop with: make stop)"
 	;;
 stop)
+	stop_cron
 	for f in "$VAR"/*.lighttpd.pid; do [ -e "$f" ] && stop_pidfile "$f" lighttpd; done
 	stop_pidfile "$VAR/memcached.pid" memcached
 	stop_pidfile "$VAR/mariadb.pid" MariaDB

@@ -120,8 +120,14 @@ int auth_authenticate(struct req *req)
 	/* Tokens are bound to their session: logout and session deletion take
 	 * effect at once, not when the token expires. */
 	int rc = sessions_valid(db, sid, uid);
-	if (rc < 0)
+	if (rc < 0) {
+		if (db_is_down(db)) {
+			resp_problem(req, 503, "database_unavailable",
+				"The database is not reachable; try again shortly.");
+			return 0;
+		}
 		return -1;
+	}
 	if (rc == 0) {
 		resp_header(req, "WWW-Authenticate", "Bearer error=\"invalid_token\"");
 		resp_problem(req, 401, "invalid_token", "The session has ended; log in again.");

@@ -211,12 +211,12 @@ void feed_poll(struct req *req)
 		}
 		/* Wait without a connection: waiters must not exhaust the pool. */
 		app_db_release(req);
-		doorbell_wait(uid, bell, (int)min64(left, PRESENCE_REFRESH_S * 1000));
+		doorbell_wait(uid, bell, (int)min64(left, presence_refresh_ms()));
 		bell = doorbell_read(uid);
 		if ((db = app_db(req)) == NULL)
 			return;
 		now = now_ms();
-		if (now - refreshed >= PRESENCE_REFRESH_S * 1000) {
+		if (now - refreshed >= presence_refresh_ms()) {
 			if (!session_alive(req, db)) {
 				/* Signed out meanwhile: end the wait now. */
 				answer_batch(req, json_object_new_array(), cur, 0);
@@ -351,7 +351,7 @@ void feed_stream(struct req *req)
 		if (now >= deadline)
 			break;
 		int64_t wait = min64(deadline - now, min64(next_ping - now,
-			refreshed + PRESENCE_REFRESH_S * 1000 - now));
+			refreshed + presence_refresh_ms() - now));
 		doorbell_wait(uid, bell, (int)(wait < 1 ? 1 : wait));
 		bell = doorbell_read(uid);
 		now = now_ms();
@@ -363,7 +363,7 @@ void feed_stream(struct req *req)
 				break;
 			next_ping = now + HEARTBEAT_MS;
 		}
-		if (now - refreshed >= PRESENCE_REFRESH_S * 1000) {
+		if (now - refreshed >= presence_refresh_ms()) {
 			if ((db = app_db_try(req)) == NULL)
 				break;
 			/* Logout and session deletion end open streams too. */

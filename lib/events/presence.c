@@ -13,6 +13,12 @@ static int ttl_s(void)
 	return (int)config_int("presence_ttl", 60);
 }
 
+int presence_refresh_ms(void)
+{
+	int ms = ttl_s() * 1000 / 3;
+	return ms < 1000 ? 1000 : ms > 20000 ? 20000 : ms;
+}
+
 /* last_seen_at older than this (and no refresh since) means offline. It
  * exceeds the TTL by the last-seen write throttle, so a connected user is
  * never declared offline. */

@@ -16,8 +16,9 @@
 #include "db/db.h"
 #include "http/http.h"
 
-/* Seconds between refreshes a long events request owes (below the TTL). */
-#define PRESENCE_REFRESH_S 20
+/* Milliseconds between refreshes a long events request owes: a third of
+ * the TTL, at most 20 s, so a connected user's flag never lapses. */
+int presence_refresh_ms(void);
 
 /* Notes that uid has an events request open (db is held by the caller).
  * Failures are logged and otherwise ignored: presence is best effort. */
