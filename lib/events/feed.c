@@ -185,13 +185,24 @@ void feed_poll(struct req *req)
 	/* Operators may cap waits below what clients ask (plain CGI holds a
 	 * process per waiter); an early empty answer is always allowed. */
 	timeout = min64(timeout, config_int("events_max_wait", MAX_TIMEOUT_S));
-	struct event_row *rows = arena_alloc(req->arena, sizeof(*rows) * (size_t)(limit + 1));
+	/* The batch buffer is allocated only when there is something to read:
+	 * an idle waiter then costs one small arena block, not a batch. */
+	struct event_row *rows = NULL;
 	int64_t start = now_ms(), deadline = start + timeout * 1000, refreshed = start;
 	for (;;) {
-		int n = events_read(db, req->arena, uid, cur, (int)limit + 1, rows);
-		if (n < 0) {
-			db_failed(req, db);
-			return;
+		int n = 0;
+		if (head > cur) {
+			if (rows == NULL)
+				rows = arena_alloc(req->arena, sizeof(*rows) * (size_t)(limit + 1));
+			n = events_read(db, req->arena, uid, cur, (int)limit + 1, rows);
+			if (n < 0) {
+				db_failed(req, db);
+				return;
+			}
+			/* Nothing left between the cursor and the head: they were
+			 * early-pruned typing/presence events. Skip past them. */
+			if (n == 0)
+				cur = head;
 		}
 		if (n > 0) {
 			int shown = n > limit ? (int)limit : n;
@@ -215,6 +226,10 @@ void feed_poll(struct req *req)
 		bell = doorbell_read(uid);
 		if ((db = app_db(req)) == NULL)
 			return;
+		if (events_head(db, uid, &head, &min) < 0) {
+			db_failed(req, db);
+			return;
+		}
 		now = now_ms();
 		if (now - refreshed >= presence_refresh_ms()) {
 			if (!session_alive(req, db)) {

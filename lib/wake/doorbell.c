@@ -6,6 +6,7 @@
 #include <linux/futex.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -18,8 +19,11 @@
 #include "util/config.h"
 #include "util/log.h"
 
+/* The shared file: DOORBELL_SLOTS wake counters, then DOORBELL_SHARDS
+ * counters of the cross-host hints this host itself sent per shard. */
 static uint32_t *slots;
-static uint32_t local_slots[DOORBELL_SLOTS]; /* fallback when shm cannot be mapped */
+static uint32_t *sent;
+static uint32_t local_slots[DOORBELL_SLOTS + DOORBELL_SHARDS]; /* when shm cannot be mapped */
 static int cross_host;
 
 static unsigned slot_of(int64_t user_id)
@@ -40,7 +44,8 @@ int doorbell_open(void)
 {
 	cross_host = config_str("memcached", NULL) != NULL && config_int("wake_cross_host", 1);
 	const char *path = config_str("doorbell_path", "/dev/shm/messenger-doorbell");
-	size_t size = DOORBELL_SLOTS * sizeof(uint32_t);
+	size_t size = (DOORBELL_SLOTS + DOORBELL_SHARDS) * sizeof(uint32_t);
+	sent = local_slots + DOORBELL_SLOTS;
 	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		log_warn("doorbell: cannot open %s (%s); same-process wake-ups only", path,
@@ -61,13 +66,16 @@ int doorbell_open(void)
 		return -1;
 	}
 	slots = p;
+	sent = slots + DOORBELL_SLOTS;
 	return 0;
 }
 
 static uint32_t *slot_ptr(int64_t user_id)
 {
-	if (slots == NULL)
+	if (slots == NULL) {
 		slots = local_slots;
+		sent = local_slots + DOORBELL_SLOTS;
+	}
 	return &slots[slot_of(user_id)];
 }
 
@@ -113,33 +121,44 @@ void doorbell_ring_many(const int64_t *user_ids, int n)
 			continue;
 		char key[CACHE_KEY_MAX];
 		cache_key(key, "wake", s);
-		if (cache_incr(key, NULL) < 0)
+		/* Count our own hint first, so this host's watcher can tell it
+		 * from other hosts' and skip re-ringing what we just rang. */
+		__atomic_add_fetch(&sent[s], 1, __ATOMIC_SEQ_CST);
+		if (cache_incr(key, NULL) < 0) {
+			__atomic_sub_fetch(&sent[s], 1, __ATOMIC_SEQ_CST);
 			break; /* memcached down: other hosts wake at their timeout */
+		}
 	}
 }
 
+/*
+ * The watcher: every wake_poll_ms, multi-get the shard counters. A shard's
+ * counter minus the hints this host sent to it is what other hosts sent;
+ * when that grows, ring the local slots of that shard. Our own hints were
+ * rung locally by the sender already, so single-host traffic causes no
+ * extra wake-ups. (A hint racing with one of ours may be seen one poll
+ * later; a missed poll rings everyone once on recovery.)
+ */
 static void *watcher(void *arg)
 {
 	(void)arg;
 	static char keybuf[DOORBELL_SHARDS][CACHE_KEY_MAX];
+	static int64_t prev_remote[DOORBELL_SHARDS];
 	const char *keys[DOORBELL_SHARDS];
-	char *prev[DOORBELL_SHARDS];
-	struct arena a[2];
-	arena_init(&a[0]);
-	arena_init(&a[1]);
+	struct arena a;
+	arena_init(&a);
 	for (int s = 0; s < DOORBELL_SHARDS; s++) {
 		cache_key(keybuf[s], "wake", s);
 		keys[s] = keybuf[s];
-		prev[s] = NULL;
 	}
-	int cur = 0, have_prev = 0, lost = 0;
+	int have_prev = 0, lost = 0;
 	long interval = config_int("wake_poll_ms", 25);
 	if (interval < 1)
 		interval = 1;
 	for (;;) {
 		char *vals[DOORBELL_SHARDS];
-		arena_reset(&a[cur]);
-		if (cache_mget(keys, DOORBELL_SHARDS, &a[cur], vals) == 0) {
+		arena_reset(&a);
+		if (cache_mget(keys, DOORBELL_SHARDS, &a, vals) == 0) {
 			/* After an outage every hint in between is unknown: ring
 			 * everyone once (a spurious re-check each, never a delay). */
 			if (lost) {
@@ -147,17 +166,17 @@ static void *watcher(void *arg)
 					ring_slot(&slots[i]);
 				lost = 0;
 			}
-			for (int s = 0; have_prev && s < DOORBELL_SHARDS; s++) {
-				int changed = (vals[s] == NULL) != (prev[s] == NULL) ||
-					      (vals[s] != NULL && strcmp(vals[s], prev[s]) != 0);
-				if (!changed)
-					continue;
-				for (unsigned hi = 0; hi < 256; hi++)
-					ring_slot(&slots[(hi << 8) | (unsigned)s]);
+			for (int s = 0; s < DOORBELL_SHARDS; s++) {
+				int64_t total = vals[s] ? (int64_t)strtoull(vals[s], NULL, 10) : 0;
+				int64_t mine = (int64_t)__atomic_load_n(&sent[s], __ATOMIC_SEQ_CST);
+				int64_t remote = total - mine;
+				if (have_prev && remote > prev_remote[s]) {
+					for (unsigned hi = 0; hi < 256; hi++)
+						ring_slot(&slots[(hi << 8) | (unsigned)s]);
+				}
+				prev_remote[s] = remote;
 			}
-			memcpy(prev, vals, sizeof(prev));
 			have_prev = 1;
-			cur ^= 1;
 		} else {
 			lost = lost || have_prev;
 			have_prev = 0;
@@ -172,8 +191,10 @@ int doorbell_watch_start(void)
 {
 	if (!cross_host)
 		return 0;
-	if (slots == NULL)
+	if (slots == NULL) {
 		slots = local_slots;
+		sent = local_slots + DOORBELL_SLOTS;
+	}
 	pthread_t t;
 	pthread_attr_t attr;
 	pthread_attr_init(&attr);
