@@ -90,9 +90,9 @@ static void put(memcached_st *m)
  * and servers in their retry pause are not retried. */
 static int retryable(memcached_return_t rc)
 {
-	return rc == MEMCACHED_CONNECTION_FAILURE || rc == MEMCACHED_WRITE_FAILURE ||
-	       rc == MEMCACHED_READ_FAILURE || rc == MEMCACHED_UNKNOWN_READ_FAILURE ||
-	       rc == MEMCACHED_ERRNO || rc == MEMCACHED_PROTOCOL_ERROR;
+	return !memcached_success(rc) && rc != MEMCACHED_NOTFOUND && rc != MEMCACHED_NOTSTORED &&
+	       rc != MEMCACHED_DATA_EXISTS && rc != MEMCACHED_END && rc != MEMCACHED_TIMEOUT &&
+	       rc != MEMCACHED_SERVER_TEMPORARILY_DISABLED && rc != MEMCACHED_SERVER_MARKED_DEAD;
 }
 
 int cache_get(const char *key, struct arena *a, char **val, size_t *len)
