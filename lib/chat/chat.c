@@ -156,8 +156,11 @@ struct delivered_ctx {
 };
 
 /* Emits "receipt" for uid's current marks in cid: to everyone in the
- * conversation, or only to uid's devices in large conversations. */
-static int emit_receipt(struct db *db, struct emit *e, int64_t cid, int64_t uid)
+ * conversation, or only to uid's devices in large conversations. A
+ * delivered-only receipt is for the others alone: uid's own devices have no
+ * use for it, and sending it to them would wake the very long-poll that
+ * just fetched the message for one more round trip. */
+static int emit_receipt(struct db *db, struct emit *e, int64_t cid, int64_t uid, int delivered_only)
 {
 	int64_t delivered = 0, read = 0, unread = 0;
 	if (convs_marks(db, cid, uid, &delivered, &read, &unread) != 1)
@@ -169,9 +172,11 @@ static int emit_receipt(struct db *db, struct emit *e, int64_t cid, int64_t uid)
 	json_object_object_add(p, "user_id", json_object_new_int64(uid));
 	json_object_object_add(p, "delivered_seq", json_object_new_int64(delivered));
 	json_object_object_add(p, "read_seq", json_object_new_int64(read));
-	int rc = count > config_int("receipt_fanout_max", CHAT_RECEIPT_FANOUT_MAX) ?
-		emit_user(db, e, uid, "receipt", cid, 0, p) :
-		emit_conv(db, e, cid, 0, "receipt", 0, p);
+	int rc = 0;
+	if (count <= config_int("receipt_fanout_max", CHAT_RECEIPT_FANOUT_MAX))
+		rc = emit_conv(db, e, cid, delivered_only ? uid : 0, "receipt", 0, p);
+	else if (!delivered_only)
+		rc = emit_user(db, e, uid, "receipt", cid, 0, p);
 	json_object_put(p);
 	return rc < 0 ? -1 : 0;
 }
@@ -188,7 +193,7 @@ static int delivered_tx(struct db *db, void *p)
 	if (rc <= 0)
 		return rc < 0 ? -1 : 1;
 	c->advanced = 1;
-	return emit_receipt(db, c->e, c->cid, c->uid);
+	return emit_receipt(db, c->e, c->cid, c->uid, 1);
 }
 
 int chat_mark_delivered(struct db *db, struct arena *a, int64_t uid, int64_t cid, int64_t seq)
@@ -208,7 +213,7 @@ int chat_mark_delivered(struct db *db, struct arena *a, int64_t uid, int64_t cid
 
 int chat_emit_receipt(struct db *db, struct emit *e, int64_t cid, int64_t uid)
 {
-	return emit_receipt(db, e, cid, uid);
+	return emit_receipt(db, e, cid, uid, 0);
 }
 
 /* --- input checks --- */

@@ -327,7 +327,8 @@ static void *worker(void *arg)
 	const struct server_opts *o = g_opts;
 	FCGX_Request fr;
 	struct arena a;
-	arena_init(&a);
+	/* A thread per waiting client: keep what each one holds small. */
+	arena_init_block(&a, o->threaded ? 4096 : 8192);
 	void *app = o->thread_init ? o->thread_init() : NULL;
 	if (FCGX_InitRequest(&fr, listen_fd, 0) != 0) {
 		log_error("FCGX_InitRequest failed");

@@ -17,8 +17,14 @@ struct arena_block {
 
 void arena_init(struct arena *a)
 {
+	arena_init_block(a, BLOCK_MIN);
+}
+
+void arena_init_block(struct arena *a, size_t block)
+{
 	a->head = NULL;
 	a->used_total = 0;
+	a->block = block < 256 ? 256 : block;
 }
 
 static void free_chain(struct arena_block *b)
@@ -42,7 +48,7 @@ void arena_reset(struct arena *a)
 		free(b);
 		b = next;
 	}
-	if (b->cap > BLOCK_MIN) {
+	if (b->cap > a->block) {
 		free(b);
 		a->head = NULL;
 	} else {
@@ -67,7 +73,7 @@ void *arena_alloc(struct arena *a, size_t n)
 		n = align;
 	struct arena_block *b = a->head;
 	if (b == NULL || b->cap - b->used < n) {
-		size_t cap = n > BLOCK_MIN ? n : BLOCK_MIN;
+		size_t cap = n > a->block ? n : a->block;
 		b = xmalloc(sizeof(*b) + cap);
 		b->cap = cap;
 		b->used = 0;

@@ -13,9 +13,13 @@ struct arena_block;
 struct arena {
 	struct arena_block *head;
 	size_t used_total;
+	size_t block;	/* size of a normal block; the first one is kept by reset */
 };
 
 void arena_init(struct arena *a);
+/* Like arena_init with a smaller or larger normal block (threads that hold
+ * thousands of idle requests use a small one). */
+void arena_init_block(struct arena *a, size_t block);
 void arena_reset(struct arena *a);
 void arena_release(struct arena *a);
 void *arena_alloc(struct arena *a, size_t n);
