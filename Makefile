@@ -61,7 +61,7 @@ $(OUT)/cron/%: $(OUT)/cron/%.o $(OUT)/lib/libmessenger.a
 $(OUT)/tests/unit/%: tests/unit/%.c $(OUT)/lib/libmessenger.a tests/check.h
 	@mkdir -p $(@D)
 	@echo "  LD $@"
-	@$(CC) $(CPPFLAGS) $(CFLAGS_BASE) $(CFLAGS) -Wno-missing-prototypes -Itests $< -o $@ $(OUT)/lib/libmessenger.a $(LDLIBS)
+	@$(CC) $(CPPFLAGS) $(CFLAGS_BASE) $(CFLAGS) -Wno-missing-prototypes -Itests -MMD -MP -MF $@.d $< -o $@ $(OUT)/lib/libmessenger.a $(LDLIBS)
 
 # Benchmark programs (make bench): the load client and the two floors.
 BENCH_DIR := $(OUT)/tests/bench
@@ -109,4 +109,4 @@ bench: deps all bench-bin
 clean:
 	rm -rf build cgi-bin/*.fcgi cron/sweeper
 
--include $(LIB_OBJ:.o=.d)
+-include $(LIB_OBJ:.o=.d) $(wildcard $(OUT)/cgi-bin/*.d $(OUT)/cron/*.d $(OUT)/tests/unit/*.d)
