@@ -18,6 +18,17 @@
 	"IF(c.type = 'direct', COALESCE((SELECT p.user_id FROM members p WHERE " \
 	"p.conversation_id = c.id AND p.user_id <> m.user_id LIMIT 1), 0), 0), m.user_id"
 
+/* A member with their user (read_member). */
+#define MEMBER_SELECT "SELECT m.user_id, m.role + 0, " TS("m.joined_at") ", m.last_read_seq, " \
+	"m.delivered_seq, u.username, u.display_name, u.about, COALESCE(u.avatar_media_id, 0), " \
+	TS("u.created_at") ", u.deleted_at IS NOT NULL FROM members m JOIN users u ON " \
+	"u.id = m.user_id WHERE m.conversation_id = ? "
+
+/* The live users among ids that arrive as one JSON array (so that a list
+ * needs one statement), as u. */
+#define JSON_USERS "JSON_TABLE(?, '$[*]' COLUMNS (id BIGINT UNSIGNED PATH '$')) AS j " \
+	"JOIN users u ON u.id = j.id AND u.deleted_at IS NULL"
+
 /* SQL_CONV_GET */
 static const char *const SQL_CONV_GET =
 	"SELECT " CONV_COLS " FROM conversations c JOIN members m ON m.conversation_id = c.id "
@@ -34,16 +45,9 @@ static const char *const SQL_VIEWS =
 	"WHERE c.id = ? ORDER BY m.user_id LIMIT ?";
 /* SQL_MEMBERS */
 static const char *const SQL_MEMBERS =
-	"SELECT m.user_id, m.role + 0, " TS("m.joined_at") ", m.last_read_seq, m.delivered_seq, "
-	"u.username, u.display_name, u.about, COALESCE(u.avatar_media_id, 0), "
-	TS("u.created_at") ", u.deleted_at IS NOT NULL FROM members m JOIN users u ON "
-	"u.id = m.user_id WHERE m.conversation_id = ? ORDER BY m.joined_at, m.user_id LIMIT ?";
+	MEMBER_SELECT "ORDER BY m.joined_at, m.user_id LIMIT ?";
 /* SQL_MEMBER */
-static const char *const SQL_MEMBER =
-	"SELECT m.user_id, m.role + 0, " TS("m.joined_at") ", m.last_read_seq, m.delivered_seq, "
-	"u.username, u.display_name, u.about, COALESCE(u.avatar_media_id, 0), "
-	TS("u.created_at") ", u.deleted_at IS NOT NULL FROM members m JOIN users u ON "
-	"u.id = m.user_id WHERE m.conversation_id = ? AND m.user_id = ?";
+static const char *const SQL_MEMBER = MEMBER_SELECT "AND m.user_id = ?";
 /* SQL_ROLE */
 static const char *const SQL_ROLE =
 	"SELECT role + 0 FROM members WHERE conversation_id = ? AND user_id = ?";
@@ -59,20 +63,16 @@ static const char *const SQL_FIND_DIRECT =
 /* SQL_ADD_MEMBER */
 static const char *const SQL_ADD_MEMBER =
 	"INSERT IGNORE INTO members (conversation_id, user_id, role) VALUES (?, ?, ?)";
-/* SQL_COUNT_USERS: ids arrive as one JSON array so a list needs one statement. */
-static const char *const SQL_COUNT_USERS =
-	"SELECT COUNT(DISTINCT u.id) FROM JSON_TABLE(?, '$[*]' COLUMNS (id BIGINT UNSIGNED "
-	"PATH '$')) AS j JOIN users u ON u.id = j.id AND u.deleted_at IS NULL";
+/* SQL_COUNT_USERS */
+static const char *const SQL_COUNT_USERS = "SELECT COUNT(DISTINCT u.id) FROM " JSON_USERS;
 /* SQL_NEW_MEMBERS */
 static const char *const SQL_NEW_MEMBERS =
-	"SELECT DISTINCT u.id FROM JSON_TABLE(?, '$[*]' COLUMNS (id BIGINT UNSIGNED PATH '$')) "
-	"AS j JOIN users u ON u.id = j.id AND u.deleted_at IS NULL LEFT JOIN members m ON "
+	"SELECT DISTINCT u.id FROM " JSON_USERS " LEFT JOIN members m ON "
 	"m.conversation_id = ? AND m.user_id = u.id WHERE m.user_id IS NULL ORDER BY u.id LIMIT ?";
 /* SQL_ADD_MEMBERS */
 static const char *const SQL_ADD_MEMBERS =
 	"INSERT IGNORE INTO members (conversation_id, user_id, role) SELECT DISTINCT ?, u.id, "
-	"'member' FROM JSON_TABLE(?, '$[*]' COLUMNS (id BIGINT UNSIGNED PATH '$')) AS j "
-	"JOIN users u ON u.id = j.id AND u.deleted_at IS NULL";
+	"'member' FROM " JSON_USERS;
 /* SQL_SET_ROLE */
 static const char *const SQL_SET_ROLE =
 	"UPDATE members SET role = ? WHERE conversation_id = ? AND user_id = ?";
