@@ -216,6 +216,70 @@ int chat_emit_receipt(struct db *db, struct emit *e, int64_t cid, int64_t uid)
 	return emit_receipt(db, e, cid, uid, 0);
 }
 
+/* --- change transactions --- */
+
+int chat_stop(struct chat_outcome *o, int status, const char *code, const char *detail)
+{
+	o->status = status;
+	o->code = code;
+	o->detail = detail;
+	return 1;
+}
+
+int chat_bad_field(struct req *req, const char *field, const char *detail)
+{
+	json_object *extra = json_object_new_object();
+	json_object_object_add(extra, "field", json_object_new_string(field));
+	resp_problem_ext(req, 400, "invalid_field", detail, extra);
+	return -1;
+}
+
+int chat_found(struct req *req, int rc, const char *detail)
+{
+	if (rc < 0)
+		resp_problem(req, 500, "internal", NULL);
+	else if (rc == 0)
+		resp_problem(req, 404, "not_found", detail);
+	return rc == 1;
+}
+
+void chat_answer(struct req *req, const struct chat_outcome *o)
+{
+	if (o->status == 400)
+		chat_bad_field(req, o->code, o->detail);
+	else
+		resp_problem(req, o->status, o->code, o->detail);
+}
+
+int chat_lock(struct db *db, int64_t cid, int64_t me, int64_t target, struct chat_roles *r,
+	struct chat_outcome *out)
+{
+	r->group = 0;
+	int rc = convs_lock(db, cid, &r->group);
+	if (rc < 0)
+		return -1;
+	r->role = rc == 1 ? convs_role(db, cid, me) : ROLE_NONE;
+	r->trole = r->role > 0 && target > 0 ? convs_role(db, cid, target) : ROLE_NONE;
+	if (r->role < 0 || r->trole < 0)
+		return -1;
+	if (r->role == ROLE_NONE)
+		return chat_stop(out, 404, "not_found", "No such conversation.");
+	if (target > 0 && r->trole == ROLE_NONE)
+		return chat_stop(out, 404, "not_found", "That user is not a member.");
+	return 0;
+}
+
+int chat_tx(struct req *req, struct db *db, int (*fn)(struct db *db, void *ctx), void *ctx,
+	const struct chat_outcome *out)
+{
+	int rc = db_tx(db, fn, ctx);
+	if (rc < 0)
+		resp_problem(req, 500, "internal", NULL);
+	else if (rc == 1)
+		chat_answer(req, out);
+	return rc == 0 ? 0 : -1;
+}
+
 /* --- input checks --- */
 
 size_t chat_utf8_chars(const char *s)

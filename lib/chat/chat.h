@@ -90,6 +90,47 @@ int chat_cursor_parse(const char *s, int64_t *ms, int64_t *id);
  * dropped. Returns the query in the arena, or NULL when no word remains. */
 char *chat_search_query(struct arena *a, const char *q, int min_chars);
 
+/* --- change transactions shared by the handlers --- */
+
+/* A client error found inside a transaction (which then returns 1). For 400
+ * the code slot names the offending field (the problem's code is then
+ * invalid_field). */
+struct chat_outcome {
+	int status;
+	const char *code, *detail;
+};
+
+/* Records a client error in o. Returns 1, what a transaction returns then. */
+int chat_stop(struct chat_outcome *o, int status, const char *code, const char *detail);
+/* Answers 400 invalid_field with {field}. Returns -1. */
+int chat_bad_field(struct req *req, const char *field, const char *detail);
+/* For a lookup's result rc (1 found, 0 not found, -1 error): 1 when found;
+ * otherwise answers 500, or 404 not_found with detail, and returns 0. */
+int chat_found(struct req *req, int rc, const char *detail);
+/* Answers with the client error recorded in o. */
+void chat_answer(struct req *req, const struct chat_outcome *o);
+
+/* What chat_lock() found: role and trole are ROLE_* values. */
+struct chat_roles {
+	int group;	/* 1 for a group, 0 for a direct conversation */
+	int role;	/* me's role */
+	int trole;	/* target's role; ROLE_NONE without a target */
+};
+
+/* Inside a transaction: locks conversation cid and reads the roles of me
+ * and, when target > 0, of target. Records 404 in out when the
+ * conversation is gone or me is not a member ("No such conversation.") and
+ * when target is not a member ("That user is not a member."). Returns 0
+ * with *r set, 1 with out set, or -1 on error. */
+int chat_lock(struct db *db, int64_t cid, int64_t me, int64_t target, struct chat_roles *r,
+	struct chat_outcome *out);
+
+/* Runs fn(db, ctx) in a transaction (db_tx). Answers 500 on error, or the
+ * client error fn recorded in out (part of ctx) when it returned 1, and
+ * returns -1; returns 0 when fn committed and nothing was answered. */
+int chat_tx(struct req *req, struct db *db, int (*fn)(struct db *db, void *ctx), void *ctx,
+	const struct chat_outcome *out);
+
 /* --- caching (see chat.c) --- */
 
 /* How long a cached view may live at most, in seconds. */

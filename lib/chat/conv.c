@@ -17,11 +17,6 @@ static void internal(struct req *req)
 	resp_problem(req, 500, "internal", NULL);
 }
 
-static void not_found(struct req *req)
-{
-	resp_problem(req, 404, "not_found", "No such conversation.");
-}
-
 /* A title: 1-128 characters, not blank, no control characters. */
 static int check_title(struct req *req, const char *t)
 {
@@ -39,20 +34,7 @@ static int check_title(struct req *req, const char *t)
 		why = "Field 'title' contains control characters.";
 	else if (blank)
 		why = "Field 'title' must not be blank.";
-	if (why == NULL)
-		return 0;
-	json_object *extra = json_object_new_object();
-	json_object_object_add(extra, "field", json_object_new_string("title"));
-	resp_problem_ext(req, 400, "invalid_field", why, extra);
-	return -1;
-}
-
-static int bad_field(struct req *req, const char *field, const char *detail)
-{
-	json_object *extra = json_object_new_object();
-	json_object_object_add(extra, "field", json_object_new_string(field));
-	resp_problem_ext(req, 400, "invalid_field", detail, extra);
-	return -1;
+	return why == NULL ? 0 : chat_bad_field(req, "title", why);
 }
 
 /* A list of user ids: a JSON array of positive integers, duplicates and `me`
@@ -63,14 +45,14 @@ static int parse_ids(struct req *req, const char *field, int64_t me, int max, in
 {
 	json_object *v;
 	if (!json_object_object_get_ex(req->json, field, &v) || v == NULL)
-		return bad_field(req, field, arena_printf(req->arena, "Field '%s' is required.",
+		return chat_bad_field(req, field, arena_printf(req->arena, "Field '%s' is required.",
 			field));
 	if (!json_object_is_type(v, json_type_array))
-		return bad_field(req, field, arena_printf(req->arena,
+		return chat_bad_field(req, field, arena_printf(req->arena,
 			"Field '%s' must be an array of user ids.", field));
 	size_t len = json_object_array_length(v);
 	if (len > (size_t)max + 1)
-		return bad_field(req, field, arena_printf(req->arena,
+		return chat_bad_field(req, field, arena_printf(req->arena,
 			"Field '%s' has more than %d entries.", field, max));
 	int64_t *out = arena_alloc(req->arena, sizeof(int64_t) * (len ? len : 1));
 	int k = 0;
@@ -78,7 +60,7 @@ static int parse_ids(struct req *req, const char *field, int64_t me, int max, in
 		json_object *e = json_object_array_get_idx(v, i);
 		if (e == NULL || !json_object_is_type(e, json_type_int) ||
 		    json_object_get_int64(e) <= 0 || json_object_get_int64(e) == INT64_MAX)
-			return bad_field(req, field, arena_printf(req->arena,
+			return chat_bad_field(req, field, arena_printf(req->arena,
 				"Field '%s' must contain positive integer user ids.", field));
 		int64_t id = json_object_get_int64(e);
 		int dup = id == me;
@@ -88,7 +70,7 @@ static int parse_ids(struct req *req, const char *field, int64_t me, int max, in
 			out[k++] = id;
 	}
 	if (k > max)
-		return bad_field(req, field, arena_printf(req->arena,
+		return chat_bad_field(req, field, arena_printf(req->arena,
 			"Field '%s' has more than %d entries.", field, max));
 	char *text = arena_alloc(req->arena, (size_t)k * 21 + 3);
 	size_t off = 0;
@@ -176,15 +158,9 @@ static int emit_member_event(struct db *db, struct emit *e, int64_t cid, const c
 static void send_conv(struct req *req, struct db *db, int64_t cid, int status, int members)
 {
 	struct conv c;
-	int rc = convs_get(db, req->arena, cid, req->user_id, &c);
-	if (rc < 0) {
-		internal(req);
+	if (!chat_found(req, convs_get(db, req->arena, cid, req->user_id, &c),
+		    "No such conversation."))
 		return;
-	}
-	if (rc == 0) {
-		not_found(req);
-		return;
-	}
 	json_object *o = chat_conv_json(db, req->arena, &c, members);
 	if (o == NULL) {
 		internal(req);
@@ -253,7 +229,7 @@ void conv_create(struct req *req)
 	else if (strcmp(type, "direct") == 0)
 		group = 0;
 	else {
-		bad_field(req, "type", "Field 'type' must be \"direct\" or \"group\".");
+		chat_bad_field(req, "type", "Field 'type' must be \"direct\" or \"group\".");
 		return;
 	}
 	int64_t *ids;
@@ -265,18 +241,18 @@ void conv_create(struct req *req)
 	char key[48];
 	if (group) {
 		if (title == NULL) {
-			bad_field(req, "title", "Field 'title' is required for groups.");
+			chat_bad_field(req, "title", "Field 'title' is required for groups.");
 			return;
 		}
 		if (check_title(req, title) < 0)
 			return;
 	} else {
 		if (title != NULL) {
-			bad_field(req, "title", "Direct conversations have no title.");
+			chat_bad_field(req, "title", "Direct conversations have no title.");
 			return;
 		}
 		if (n != 1) {
-			bad_field(req, "member_ids",
+			chat_bad_field(req, "member_ids",
 				"A direct conversation needs exactly one other user id.");
 			return;
 		}
@@ -387,34 +363,23 @@ struct patch_ctx {
 	const char *title;		/* NULL: unchanged */
 	int set_muted;
 	const char *muted;		/* NULL: unmute */
-	int status;			/* client error found */
+	struct chat_outcome out;
 };
 
 static int patch_tx(struct db *db, void *p)
 {
 	struct patch_ctx *c = p;
 	c->e->n = 0;
-	c->status = 0;
-	int group;
-	int rc = convs_lock(db, c->cid, &group);
-	if (rc < 0)
-		return -1;
-	int role = rc == 1 ? convs_role(db, c->cid, c->me) : ROLE_NONE;
-	if (role < 0)
-		return -1;
-	if (role == ROLE_NONE) {
-		c->status = 404;
-		return 1;
-	}
+	struct chat_roles r;
+	int rc = chat_lock(db, c->cid, c->me, 0, &r, &c->out);
+	if (rc != 0)
+		return rc;
 	if (c->title != NULL) {
-		if (!group) {
-			c->status = 400;
-			return 1;
-		}
-		if (role != ROLE_OWNER && role != ROLE_ADMIN) {
-			c->status = 403;
-			return 1;
-		}
+		if (!r.group)
+			return chat_stop(&c->out, 400, "title", "Direct conversations have no title.");
+		if (r.role != ROLE_OWNER && r.role != ROLE_ADMIN)
+			return chat_stop(&c->out, 403, "forbidden", "Only the group's owner and admins "
+				"can rename it.");
 		if (convs_set_title(db, c->cid, c->title) < 0)
 			return -1;
 	}
@@ -440,7 +405,7 @@ void conv_patch(struct req *req)
 		return;
 	if (title != NULL && check_title(req, title) < 0)
 		return;
-	struct patch_ctx c = {NULL, req->arena, cid, req->user_id, title, 0, NULL, 0};
+	struct patch_ctx c = {NULL, req->arena, cid, req->user_id, title, 0, NULL, {0, NULL, NULL}};
 	json_object *mv;
 	char muted[32];
 	if (json_object_object_get_ex(req->json, "muted_until", &mv)) {
@@ -448,7 +413,7 @@ void conv_patch(struct req *req)
 		if (mv != NULL) {
 			if (!json_object_is_type(mv, json_type_string) ||
 			    chat_parse_time(json_object_get_string(mv), muted, sizeof(muted)) < 0) {
-				bad_field(req, "muted_until", "Field 'muted_until' must be an RFC 3339 "
+				chat_bad_field(req, "muted_until", "Field 'muted_until' must be an RFC 3339 "
 					"UTC timestamp (2026-12-04T17:14:23.123Z) or null.");
 				return;
 			}
@@ -461,21 +426,8 @@ void conv_patch(struct req *req)
 	struct emit e;
 	emit_init(&e, req->arena);
 	c.e = &e;
-	int rc = (c.title != NULL || c.set_muted) ? db_tx(db, patch_tx, &c) : 0;
-	if (rc < 0) {
-		internal(req);
+	if ((c.title != NULL || c.set_muted) && chat_tx(req, db, patch_tx, &c, &c.out) < 0)
 		return;
-	}
-	if (rc == 1) {
-		if (c.status == 404)
-			not_found(req);
-		else if (c.status == 403)
-			resp_problem(req, 403, "forbidden", "Only the group's owner and admins can "
-				"rename it.");
-		else
-			bad_field(req, "title", "Direct conversations have no title.");
-		return;
-	}
 	emit_wake(&e);
 	chat_invalidate(cid);
 	send_conv(req, db, cid, 200, 1);
@@ -488,45 +440,30 @@ struct add_ctx {
 	struct arena *a;
 	int64_t cid, me;
 	const char *ids_json;
-	int status;
-	const char *code;
+	struct chat_outcome out;
 };
 
 static int add_tx(struct db *db, void *p)
 {
 	struct add_ctx *c = p;
 	c->e->n = 0;
-	c->status = 0;
-	int group;
-	int rc = convs_lock(db, c->cid, &group);
-	if (rc < 0)
-		return -1;
-	int role = rc == 1 ? convs_role(db, c->cid, c->me) : ROLE_NONE;
-	if (role < 0)
-		return -1;
-	if (role == ROLE_NONE) {
-		c->status = 404;
-		return 1;
-	}
-	if (!group) {
-		c->status = 409;
-		c->code = "direct_conversation";
-		return 1;
-	}
-	if (role != ROLE_OWNER && role != ROLE_ADMIN) {
-		c->status = 403;
-		return 1;
-	}
+	struct chat_roles r;
+	int rc = chat_lock(db, c->cid, c->me, 0, &r, &c->out);
+	if (rc != 0)
+		return rc;
+	if (!r.group)
+		return chat_stop(&c->out, 409, "direct_conversation",
+			"Direct conversations have exactly two members.");
+	if (r.role != ROLE_OWNER && r.role != ROLE_ADMIN)
+		return chat_stop(&c->out, 403, "forbidden",
+			"Only the group's owner and admins can add members.");
 	int64_t *fresh = arena_alloc(c->a, sizeof(int64_t) * (CHAT_ADD_MAX + 1));
 	int n = convs_new_members(db, c->cid, c->ids_json, CHAT_ADD_MAX + 1, fresh);
 	int64_t count = convs_member_count(db, c->cid);
 	if (n < 0 || count < 0)
 		return -1;
-	if (count + n > CHAT_GROUP_MAX_MEMBERS) {
-		c->status = 409;
-		c->code = "group_full";
-		return 1;
-	}
+	if (count + n > CHAT_GROUP_MAX_MEMBERS)
+		return chat_stop(&c->out, 409, "group_full", "A group has at most 1000 members.");
 	if (n == 0)
 		return 0;
 	/* Tell the existing members first, then add and greet the new ones. */
@@ -556,7 +493,7 @@ void conv_members_add(struct req *req)
 	if (parse_ids(req, "user_ids", 0, CHAT_ADD_MAX, &ids, &n, &ids_json) < 0)
 		return;
 	if (n == 0) {
-		bad_field(req, "user_ids", "Field 'user_ids' must not be empty.");
+		chat_bad_field(req, "user_ids", "Field 'user_ids' must not be empty.");
 		return;
 	}
 	struct db *db = app_db(req);
@@ -569,7 +506,7 @@ void conv_members_add(struct req *req)
 	}
 	struct emit e;
 	emit_init(&e, req->arena);
-	struct add_ctx c = {&e, req->arena, cid, req->user_id, ids_json, 0, NULL};
+	struct add_ctx c = {&e, req->arena, cid, req->user_id, ids_json, {0, NULL, NULL}};
 	/* Membership first (404 for non-members), then unknown users. */
 	int role = convs_role(db, cid, req->user_id);
 	if (role < 0) {
@@ -582,74 +519,67 @@ void conv_members_add(struct req *req)
 		resp_problem_ext(req, 400, "unknown_user", "Some of user_ids are not users.", extra);
 		return;
 	}
-	int rc = db_tx(db, add_tx, &c);
-	if (rc < 0) {
-		internal(req);
+	if (chat_tx(req, db, add_tx, &c, &c.out) < 0)
 		return;
-	}
-	if (rc == 1) {
-		if (c.status == 404)
-			not_found(req);
-		else if (c.status == 403)
-			resp_problem(req, 403, "forbidden", "Only the group's owner and admins can "
-				"add members.");
-		else if (strcmp(c.code, "group_full") == 0)
-			resp_problem(req, 409, c.code, "A group has at most 1000 members.");
-		else
-			resp_problem(req, 409, c.code, "Direct conversations have exactly two members.");
-		return;
-	}
 	emit_wake(&e);
 	chat_invalidate(cid);
 	send_conv(req, db, cid, 200, 1);
 }
 
-/* --- DELETE /conversations/{id}/members/{uid} --- */
+/* --- DELETE and PATCH /conversations/{id}/members/{uid} --- */
 
-struct remove_ctx {
+struct member_ctx {
 	struct emit *e;
 	int64_t cid, me, target;
-	int status;
-	const char *code, *detail;
+	enum conv_role want;		/* PATCH: the new role */
+	struct chat_outcome out;
 };
 
-static int fail(struct remove_ctx *c, int status, const char *code, const char *detail)
+/* The start of both transactions: locks the conversation, reads both roles
+ * and refuses a direct conversation with detail. */
+static int lock_member(struct db *db, struct member_ctx *c, struct chat_roles *r,
+	const char *detail)
 {
-	c->status = status;
-	c->code = code;
-	c->detail = detail;
-	return 1;
+	c->e->n = 0;
+	int rc = chat_lock(db, c->cid, c->me, c->target, r, &c->out);
+	if (rc == 0 && !r->group)
+		return chat_stop(&c->out, 409, "direct_conversation", detail);
+	return rc;
 }
 
+/* Runs fn on member uid of cid, then rings the doorbells and drops cached
+ * views. Returns 0 when committed, or -1 when answered. */
+static int change_member(struct req *req, struct db *db, int64_t cid, int64_t uid,
+	enum conv_role want, int (*fn)(struct db *db, void *ctx))
+{
+	struct emit e;
+	emit_init(&e, req->arena);
+	struct member_ctx c = {&e, cid, req->user_id, uid, want, {0, NULL, NULL}};
+	if (chat_tx(req, db, fn, &c, &c.out) < 0)
+		return -1;
+	emit_wake(&e);
+	chat_invalidate(cid);
+	return 0;
+}
+
+/* DELETE /conversations/{id}/members/{uid} */
 static int remove_tx(struct db *db, void *p)
 {
-	struct remove_ctx *c = p;
-	c->e->n = 0;
-	c->status = 0;
-	int group;
-	int rc = convs_lock(db, c->cid, &group);
-	if (rc < 0)
-		return -1;
-	int role = rc == 1 ? convs_role(db, c->cid, c->me) : ROLE_NONE;
-	int trole = role > 0 ? convs_role(db, c->cid, c->target) : ROLE_NONE;
-	if (role < 0 || trole < 0)
-		return -1;
-	if (role == ROLE_NONE)
-		return fail(c, 404, "not_found", "No such conversation.");
-	if (trole == ROLE_NONE)
-		return fail(c, 404, "not_found", "That user is not a member.");
-	if (!group)
-		return fail(c, 409, "direct_conversation", "Nobody leaves a direct conversation.");
+	struct member_ctx *c = p;
+	struct chat_roles r;
+	int rc = lock_member(db, c, &r, "Nobody leaves a direct conversation.");
+	if (rc != 0)
+		return rc;
 	/* Anyone may leave; the owner removes anyone, an admin removes members. */
 	if (c->target != c->me &&
-	    !(role == ROLE_OWNER || (role == ROLE_ADMIN && trole == ROLE_MEMBER)))
-		return fail(c, 403, "forbidden", "You cannot remove this member.");
+	    !(r.role == ROLE_OWNER || (r.role == ROLE_ADMIN && r.trole == ROLE_MEMBER)))
+		return chat_stop(&c->out, 403, "forbidden", "You cannot remove this member.");
 	/* The removed member hears about it too (their other devices). */
 	if (emit_member_event(db, c->e, c->cid, "member.removed", c->target,
-		    (enum conv_role)trole, c->me) < 0 ||
+		    (enum conv_role)r.trole, c->me) < 0 ||
 	    convs_remove_member(db, c->cid, c->target) < 0)
 		return -1;
-	if (trole == ROLE_OWNER) {
+	if (r.trole == ROLE_OWNER) {
 		int64_t heir;
 		rc = convs_successor(db, c->cid, &heir);
 		if (rc < 0)
@@ -668,69 +598,24 @@ void conv_member_remove(struct req *req)
 	if (!req_param_id(req, 0, &cid) || !req_param_id(req, 1, &uid))
 		return;
 	struct db *db = app_db(req);
-	if (db == NULL)
-		return;
-	struct emit e;
-	emit_init(&e, req->arena);
-	struct remove_ctx c = {&e, cid, req->user_id, uid, 0, NULL, NULL};
-	int rc = db_tx(db, remove_tx, &c);
-	if (rc < 0) {
-		internal(req);
-		return;
-	}
-	if (rc == 1) {
-		resp_problem(req, c.status, c.code, c.detail);
-		return;
-	}
-	emit_wake(&e);
-	chat_invalidate(cid);
-	resp_json(req, 204, NULL);
+	if (db != NULL && change_member(req, db, cid, uid, ROLE_NONE, remove_tx) == 0)
+		resp_json(req, 204, NULL);
 }
 
-/* --- PATCH /conversations/{id}/members/{uid} --- */
-
-struct role_ctx {
-	struct emit *e;
-	int64_t cid, me, target;
-	enum conv_role want;
-	int status;
-	const char *code, *detail;
-};
-
-static int role_fail(struct role_ctx *c, int status, const char *code, const char *detail)
-{
-	c->status = status;
-	c->code = code;
-	c->detail = detail;
-	return 1;
-}
-
+/* PATCH /conversations/{id}/members/{uid} */
 static int role_tx(struct db *db, void *p)
 {
-	struct role_ctx *c = p;
-	c->e->n = 0;
-	c->status = 0;
-	int group;
-	int rc = convs_lock(db, c->cid, &group);
-	if (rc < 0)
-		return -1;
-	int role = rc == 1 ? convs_role(db, c->cid, c->me) : ROLE_NONE;
-	int trole = role > 0 ? convs_role(db, c->cid, c->target) : ROLE_NONE;
-	if (role < 0 || trole < 0)
-		return -1;
-	if (role == ROLE_NONE)
-		return role_fail(c, 404, "not_found", "No such conversation.");
-	if (trole == ROLE_NONE)
-		return role_fail(c, 404, "not_found", "That user is not a member.");
-	if (!group)
-		return role_fail(c, 409, "direct_conversation",
-			"Direct conversations have no roles to change.");
-	if (trole == (int)c->want)
+	struct member_ctx *c = p;
+	struct chat_roles r;
+	int rc = lock_member(db, c, &r, "Direct conversations have no roles to change.");
+	if (rc != 0)
+		return rc;
+	if (r.trole == (int)c->want)
 		return 0;
 	if (c->want == ROLE_OWNER) {
 		/* Ownership moves; the old owner stays on as an admin. */
-		if (role != ROLE_OWNER)
-			return role_fail(c, 403, "forbidden", "Only the owner hands on ownership.");
+		if (r.role != ROLE_OWNER)
+			return chat_stop(&c->out, 403, "forbidden", "Only the owner hands on ownership.");
 		if (convs_set_role(db, c->cid, c->target, ROLE_OWNER) < 0 ||
 		    convs_set_role(db, c->cid, c->me, ROLE_ADMIN) < 0 ||
 		    emit_member_event(db, c->e, c->cid, "member.updated", c->target, ROLE_OWNER,
@@ -740,10 +625,10 @@ static int role_tx(struct db *db, void *p)
 			return -1;
 		return 0;
 	}
-	if (role != ROLE_OWNER && role != ROLE_ADMIN)
-		return role_fail(c, 403, "forbidden", "Only the owner and admins change roles.");
-	if (trole == ROLE_OWNER)
-		return role_fail(c, 403, "forbidden",
+	if (r.role != ROLE_OWNER && r.role != ROLE_ADMIN)
+		return chat_stop(&c->out, 403, "forbidden", "Only the owner and admins change roles.");
+	if (r.trole == ROLE_OWNER)
+		return chat_stop(&c->out, 403, "forbidden",
 			"The owner's role changes only by handing on ownership.");
 	if (convs_set_role(db, c->cid, c->target, c->want) < 0 ||
 	    emit_member_event(db, c->e, c->cid, "member.updated", c->target, c->want, c->me) < 0)
@@ -763,35 +648,15 @@ void conv_member_patch(struct req *req)
 		return;
 	enum conv_role want = convs_role_parse(role);
 	if (want == ROLE_NONE) {
-		bad_field(req, "role", "Field 'role' must be \"owner\", \"admin\" or \"member\".");
+		chat_bad_field(req, "role", "Field 'role' must be \"owner\", \"admin\" or \"member\".");
 		return;
 	}
 	struct db *db = app_db(req);
-	if (db == NULL)
+	if (db == NULL || change_member(req, db, cid, uid, want, role_tx) < 0)
 		return;
-	struct emit e;
-	emit_init(&e, req->arena);
-	struct role_ctx c = {&e, cid, req->user_id, uid, want, 0, NULL, NULL};
-	int rc = db_tx(db, role_tx, &c);
-	if (rc < 0) {
-		internal(req);
-		return;
-	}
-	if (rc == 1) {
-		resp_problem(req, c.status, c.code, c.detail);
-		return;
-	}
-	emit_wake(&e);
-	chat_invalidate(cid);
 	struct member m;
-	rc = convs_member(db, req->arena, cid, uid, &m);
-	if (rc < 0) {
-		internal(req);
+	if (!chat_found(req, convs_member(db, req->arena, cid, uid, &m),
+		    "That user is not a member."))
 		return;
-	}
-	if (rc == 0) {
-		resp_problem(req, 404, "not_found", "That user is not a member.");
-		return;
-	}
 	resp_json(req, 200, chat_member_json(db, req->arena, &m));
 }

@@ -16,14 +16,6 @@ static void internal(struct req *req)
 	resp_problem(req, 500, "internal", NULL);
 }
 
-static int bad_field(struct req *req, const char *field, const char *detail)
-{
-	json_object *extra = json_object_new_object();
-	json_object_object_add(extra, "field", json_object_new_string(field));
-	resp_problem_ext(req, 400, "invalid_field", detail, extra);
-	return -1;
-}
-
 /* A message body: 1-4000 characters, not blank, no control characters but
  * newline, carriage return and tab. */
 static int check_body(struct req *req, const char *body)
@@ -31,14 +23,14 @@ static int check_body(struct req *req, const char *body)
 	int blank = 1;
 	for (const unsigned char *p = (const unsigned char *)body; *p; p++) {
 		if ((*p < 0x20 && *p != '\n' && *p != '\r' && *p != '\t') || *p == 0x7F)
-			return bad_field(req, "body", "Field 'body' contains control characters.");
+			return chat_bad_field(req, "body", "Field 'body' contains control characters.");
 		if (*p != ' ' && *p != '\n' && *p != '\r' && *p != '\t')
 			blank = 0;
 	}
 	if (blank)
-		return bad_field(req, "body", "Field 'body' must not be blank.");
+		return chat_bad_field(req, "body", "Field 'body' must not be blank.");
 	if (chat_utf8_chars(body) > CHAT_BODY_MAX_CHARS)
-		return bad_field(req, "body", "Field 'body' is longer than 4000 characters.");
+		return chat_bad_field(req, "body", "Field 'body' is longer than 4000 characters.");
 	return 0;
 }
 
@@ -46,40 +38,23 @@ static int check_body(struct req *req, const char *body)
 static void send_msg(struct req *req, struct db *db, int64_t cid, int64_t mid, int status)
 {
 	struct msg m;
-	int rc = msgs_get(db, req->arena, cid, mid, &m);
-	if (rc < 0) {
+	if (chat_found(req, msgs_get(db, req->arena, cid, mid, &m), "No such message."))
+		resp_json(req, status, chat_message_json(req->arena, &m));
+}
+
+/* The request's database connection when the user is a member of cid;
+ * otherwise NULL after answering 503, 500 or 404. */
+static struct db *member_db(struct req *req, int64_t cid)
+{
+	struct db *db = app_db(req);
+	if (db == NULL)
+		return NULL;
+	int role = convs_role(db, cid, req->user_id);
+	if (role < 0)
 		internal(req);
-		return;
-	}
-	if (rc == 0) {
-		resp_problem(req, 404, "not_found", "No such message.");
-		return;
-	}
-	resp_json(req, status, chat_message_json(req->arena, &m));
-}
-
-/* The outcome of a transaction that found a client error. For 400 the code
- * slot names the offending field (the problem's code is invalid_field). */
-struct outcome {
-	int status;
-	const char *code, *detail;
-};
-
-static int stop(struct outcome *o, int status, const char *code, const char *detail)
-{
-	o->status = status;
-	o->code = code;
-	o->detail = detail;
-	return 1;
-}
-
-static void answer(struct req *req, const struct outcome *o)
-{
-	if (o->status == 400) {
-		bad_field(req, o->code, o->detail);
-		return;
-	}
-	resp_problem(req, o->status, o->code, o->detail);
+	else if (role == ROLE_NONE)
+		resp_problem(req, 404, "not_found", "No such conversation.");
+	return role > 0 ? db : NULL;
 }
 
 /* --- POST /conversations/{id}/messages --- */
@@ -92,7 +67,7 @@ struct send_ctx {
 	int64_t reply_to;
 	int64_t mid;
 	int duplicate;
-	struct outcome out;
+	struct chat_outcome out;
 };
 
 static int send_tx(struct db *db, void *p)
@@ -106,14 +81,14 @@ static int send_tx(struct db *db, void *p)
 	if (rc < 0)
 		return -1;
 	if (rc == 0)
-		return stop(&c->out, 404, "not_found", "No such conversation.");
+		return chat_stop(&c->out, 404, "not_found", "No such conversation.");
 	if (c->reply_to > 0) {
 		struct msg r;
 		rc = msgs_get(db, c->a, c->cid, c->reply_to, &r);
 		if (rc < 0)
 			return -1;
 		if (rc == 0)
-			return stop(&c->out, 400, "reply_to",
+			return chat_stop(&c->out, 400, "reply_to",
 				"Field 'reply_to' is not a message of this conversation.");
 	}
 	rc = msgs_insert(db, c->cid, seq, c->me, c->client_id, c->kind, c->body, c->reply_to,
@@ -153,7 +128,7 @@ void msg_send(struct req *req)
 	    json_req_int(req, req->json, "reply_to", 0, 1, INT64_MAX - 1, &reply_to, NULL) < 0)
 		return;
 	if (!chat_client_id_ok(client_id)) {
-		bad_field(req, "client_id", "Field 'client_id' must be 1-64 characters of "
+		chat_bad_field(req, "client_id", "Field 'client_id' must be 1-64 characters of "
 			"A-Z, a-z, 0-9, '_' and '-'.");
 		return;
 	}
@@ -163,7 +138,7 @@ void msg_send(struct req *req)
 	for (const char *const *k = kinds; *k != NULL; k++)
 		known |= strcmp(*k, kind) == 0;
 	if (!known) {
-		bad_field(req, "kind", "Field 'kind' must be text, image, video, voice or file.");
+		chat_bad_field(req, "kind", "Field 'kind' must be text, image, video, voice or file.");
 		return;
 	}
 	json_object *media;
@@ -171,7 +146,7 @@ void msg_send(struct req *req)
 	if (json_object_object_get_ex(req->json, "media_ids", &media) && media != NULL) {
 		if (!json_object_is_type(media, json_type_array) ||
 		    json_object_array_length(media) > MEDIA_MAX) {
-			bad_field(req, "media_ids", "Field 'media_ids' must be an array of at most "
+			chat_bad_field(req, "media_ids", "Field 'media_ids' must be an array of at most "
 				"10 media ids.");
 			return;
 		}
@@ -180,7 +155,7 @@ void msg_send(struct req *req)
 			json_object *m = json_object_array_get_idx(media, i);
 			if (m == NULL || !json_object_is_type(m, json_type_int) ||
 			    json_object_get_int64(m) <= 0) {
-				bad_field(req, "media_ids", "Field 'media_ids' must contain positive "
+				chat_bad_field(req, "media_ids", "Field 'media_ids' must contain positive "
 					"integer ids.");
 				return;
 			}
@@ -195,11 +170,11 @@ void msg_send(struct req *req)
 		return;
 	}
 	if (strcmp(kind, "text") != 0) {
-		bad_field(req, "media_ids", "Messages of this kind need media_ids.");
+		chat_bad_field(req, "media_ids", "Messages of this kind need media_ids.");
 		return;
 	}
 	if (body == NULL) {
-		bad_field(req, "body", "Field 'body' is required.");
+		chat_bad_field(req, "body", "Field 'body' is required.");
 		return;
 	}
 	if (check_body(req, body) < 0)
@@ -232,7 +207,7 @@ void msg_send(struct req *req)
 		rc = 1;
 	}
 	if (rc == 1 && !c.duplicate) {
-		answer(req, &c.out);
+		chat_answer(req, &c.out);
 		return;
 	}
 	if (c.duplicate) {
@@ -310,18 +285,9 @@ void msg_history(struct req *req)
 		resp_problem(req, 400, "invalid_query", "limit must be 1-100.");
 		return;
 	}
-	struct db *db = app_db(req);
+	struct db *db = member_db(req, cid);
 	if (db == NULL)
 		return;
-	int role = convs_role(db, cid, req->user_id);
-	if (role < 0) {
-		internal(req);
-		return;
-	}
-	if (role == ROLE_NONE) {
-		resp_problem(req, 404, "not_found", "No such conversation.");
-		return;
-	}
 	/* The latest page is cached (the newest HISTORY_MAX + 1 messages, which
 	 * answer any limit) under the conversation's cache generation, fetched
 	 * before reading MySQL (see chat_cache_gen). Membership was checked
@@ -364,52 +330,75 @@ void msg_history(struct req *req)
 	send_page(req, page, (int)limit, ha);
 }
 
-/* --- PATCH and DELETE /conversations/{id}/messages/{mid} --- */
+/* --- PATCH and DELETE .../messages/{mid} and .../reactions/{emoji} --- */
 
+/* A change to one message: an edit, a delete or a reaction. */
 struct change_ctx {
 	struct emit *e;
 	struct arena *a;
 	int64_t cid, mid, me;
 	const char *body;	/* edit: the new body; NULL: delete */
+	const char *emoji;	/* reactions */
+	int add;		/* reactions: 1 add, 0 remove */
 	int changed;
-	struct outcome out;
+	struct chat_outcome out;
 };
 
-/* Locks the conversation, checks membership and finds the message. */
-static int find_locked(struct db *db, struct arena *a, int64_t cid, int64_t mid, int64_t me,
-	struct msg *m, struct outcome *out)
+/* The start of each transaction: locks the conversation, checks membership
+ * and finds the message. */
+static int find_locked(struct db *db, struct change_ctx *c, struct msg *m)
 {
-	int rc = convs_lock(db, cid, NULL);
-	if (rc < 0)
-		return -1;
-	int role = rc == 1 ? convs_role(db, cid, me) : ROLE_NONE;
-	if (role < 0)
-		return -1;
-	if (role == ROLE_NONE)
-		return stop(out, 404, "not_found", "No such conversation.");
-	rc = msgs_lock(db, a, cid, mid, m);
+	c->e->n = 0;
+	c->changed = 0;
+	struct chat_roles r;
+	int rc = chat_lock(db, c->cid, c->me, 0, &r, &c->out);
+	if (rc != 0)
+		return rc;
+	rc = msgs_lock(db, c->a, c->cid, c->mid, m);
 	if (rc < 0)
 		return -1;
 	if (rc == 0)
-		return stop(out, 404, "not_found", "No such message.");
+		return chat_stop(&c->out, 404, "not_found", "No such message.");
 	return 0;
+}
+
+/* Runs fn on message mid of cid with c (the rest of it set by the caller)
+ * and answers with the message as it is then. */
+static void change_message(struct req *req, int64_t cid, int64_t mid, struct change_ctx *c,
+	int (*fn)(struct db *db, void *ctx))
+{
+	struct db *db = app_db(req);
+	if (db == NULL)
+		return;
+	struct emit e;
+	emit_init(&e, req->arena);
+	c->e = &e;
+	c->a = req->arena;
+	c->cid = cid;
+	c->mid = mid;
+	c->me = req->user_id;
+	if (chat_tx(req, db, fn, c, &c->out) < 0)
+		return;
+	if (c->changed) {
+		emit_wake(&e);
+		chat_invalidate(cid);
+	}
+	send_msg(req, db, cid, mid, 200);
 }
 
 static int change_tx(struct db *db, void *p)
 {
 	struct change_ctx *c = p;
-	c->e->n = 0;
-	c->changed = 0;
 	struct msg m;
-	int rc = find_locked(db, c->a, c->cid, c->mid, c->me, &m, &c->out);
+	int rc = find_locked(db, c, &m);
 	if (rc != 0)
 		return rc;
 	if (m.sender_id != c->me)
-		return stop(&c->out, 403, "not_your_message",
+		return chat_stop(&c->out, 403, "not_your_message",
 			"Only the sender can change or delete a message.");
 	if (c->body != NULL) {
 		if (m.deleted_at != NULL)
-			return stop(&c->out, 409, "message_deleted", "The message was deleted.");
+			return chat_stop(&c->out, 409, "message_deleted", "The message was deleted.");
 		if (m.body != NULL && strcmp(m.body, c->body) == 0)
 			return 0;
 		if (msgs_edit(db, c->mid, c->body) < 0)
@@ -431,28 +420,11 @@ static void change(struct req *req, const char *body)
 	int64_t cid, mid;
 	if (!req_param_id(req, 0, &cid) || !req_param_id(req, 1, &mid))
 		return;
-	struct db *db = app_db(req);
-	if (db == NULL)
-		return;
-	struct emit e;
-	emit_init(&e, req->arena);
-	struct change_ctx c = {&e, req->arena, cid, mid, req->user_id, body, 0, {0, NULL, NULL}};
-	int rc = db_tx(db, change_tx, &c);
-	if (rc < 0) {
-		internal(req);
-		return;
-	}
-	if (rc == 1) {
-		answer(req, &c.out);
-		return;
-	}
-	if (c.changed) {
-		emit_wake(&e);
-		chat_invalidate(cid);
-	}
-	send_msg(req, db, cid, mid, 200);
+	struct change_ctx c = {.body = body};
+	change_message(req, cid, mid, &c, change_tx);
 }
 
+/* PATCH /conversations/{id}/messages/{mid} */
 void msg_edit(struct req *req)
 {
 	static const char *const allowed[] = {"body", NULL};
@@ -464,34 +436,21 @@ void msg_edit(struct req *req)
 	change(req, body);
 }
 
+/* DELETE /conversations/{id}/messages/{mid} */
 void msg_delete(struct req *req)
 {
 	change(req, NULL);
 }
 
-/* --- PUT and DELETE .../messages/{mid}/reactions/{emoji} --- */
-
-struct react_ctx {
-	struct emit *e;
-	struct arena *a;
-	int64_t cid, mid, me;
-	const char *emoji;
-	int add;
-	int changed;
-	struct outcome out;
-};
-
 static int react_tx(struct db *db, void *p)
 {
-	struct react_ctx *c = p;
-	c->e->n = 0;
-	c->changed = 0;
+	struct change_ctx *c = p;
 	struct msg m;
-	int rc = find_locked(db, c->a, c->cid, c->mid, c->me, &m, &c->out);
+	int rc = find_locked(db, c, &m);
 	if (rc != 0)
 		return rc;
 	if (m.deleted_at != NULL && c->add)
-		return stop(&c->out, 409, "message_deleted", "The message was deleted.");
+		return chat_stop(&c->out, 409, "message_deleted", "The message was deleted.");
 	rc = c->add ? msgs_react(db, c->mid, c->me, c->emoji) :
 		msgs_unreact(db, c->mid, c->me, c->emoji);
 	if (rc <= 0)
@@ -517,34 +476,17 @@ static void react(struct req *req, int add)
 		resp_problem(req, 400, "invalid_emoji", "The reaction must be a single emoji.");
 		return;
 	}
-	struct db *db = app_db(req);
-	if (db == NULL)
-		return;
-	struct emit e;
-	emit_init(&e, req->arena);
-	struct react_ctx c = {&e, req->arena, cid, mid, req->user_id, emoji, add, 0,
-		{0, NULL, NULL}};
-	int rc = db_tx(db, react_tx, &c);
-	if (rc < 0) {
-		internal(req);
-		return;
-	}
-	if (rc == 1) {
-		answer(req, &c.out);
-		return;
-	}
-	if (c.changed) {
-		emit_wake(&e);
-		chat_invalidate(cid);
-	}
-	send_msg(req, db, cid, mid, 200);
+	struct change_ctx c = {.emoji = emoji, .add = add};
+	change_message(req, cid, mid, &c, react_tx);
 }
 
+/* PUT .../messages/{mid}/reactions/{emoji} */
 void msg_react(struct req *req)
 {
 	react(req, 1);
 }
 
+/* DELETE .../messages/{mid}/reactions/{emoji} */
 void msg_unreact(struct req *req)
 {
 	react(req, 0);
@@ -582,18 +524,9 @@ void msg_read(struct req *req)
 	if (json_req_only(req, req->json, allowed) < 0 ||
 	    json_req_int(req, req->json, "seq", 1, 0, INT64_MAX - 1, &seq, NULL) < 0)
 		return;
-	struct db *db = app_db(req);
+	struct db *db = member_db(req, cid);
 	if (db == NULL)
 		return;
-	int role = convs_role(db, cid, req->user_id);
-	if (role < 0) {
-		internal(req);
-		return;
-	}
-	if (role == ROLE_NONE) {
-		resp_problem(req, 404, "not_found", "No such conversation.");
-		return;
-	}
 	struct emit e;
 	emit_init(&e, req->arena);
 	struct read_ctx c = {&e, cid, req->user_id, seq, 0};
@@ -606,15 +539,9 @@ void msg_read(struct req *req)
 	if (c.changed)
 		emit_wake(&e);
 	int64_t delivered, read, unread;
-	rc = convs_marks(db, cid, req->user_id, &delivered, &read, &unread);
-	if (rc < 0) {
-		internal(req);
+	if (!chat_found(req, convs_marks(db, cid, req->user_id, &delivered, &read, &unread),
+		    "No such conversation."))
 		return;
-	}
-	if (rc == 0) {
-		resp_problem(req, 404, "not_found", "No such conversation.");
-		return;
-	}
 	json_object *o = json_object_new_object();
 	json_object_object_add(o, "last_read_seq", json_object_new_int64(read));
 	json_object_object_add(o, "unread_count", json_object_new_int64(unread));
@@ -651,18 +578,9 @@ void msg_typing(struct req *req)
 		return;
 	if (json_req_only(req, req->json, allowed) < 0)
 		return;
-	struct db *db = app_db(req);
+	struct db *db = member_db(req, cid);
 	if (db == NULL)
 		return;
-	int role = convs_role(db, cid, req->user_id);
-	if (role < 0) {
-		internal(req);
-		return;
-	}
-	if (role == ROLE_NONE) {
-		resp_problem(req, 404, "not_found", "No such conversation.");
-		return;
-	}
 	/* At most one event per user and conversation per window. When
 	 * memcached is down (-1) the event still goes out. */
 	char key[CACHE_KEY_MAX];

@@ -18,6 +18,17 @@
 	"IF(c.type = 'direct', COALESCE((SELECT p.user_id FROM members p WHERE " \
 	"p.conversation_id = c.id AND p.user_id <> m.user_id LIMIT 1), 0), 0), m.user_id"
 
+/* A member with their user (read_member). */
+#define MEMBER_SELECT "SELECT m.user_id, m.role + 0, " TS("m.joined_at") ", m.last_read_seq, " \
+	"m.delivered_seq, u.username, u.display_name, u.about, COALESCE(u.avatar_media_id, 0), " \
+	TS("u.created_at") ", u.deleted_at IS NOT NULL FROM members m JOIN users u ON " \
+	"u.id = m.user_id WHERE m.conversation_id = ? "
+
+/* The live users among ids that arrive as one JSON array (so that a list
+ * needs one statement), as u. */
+#define JSON_USERS "JSON_TABLE(?, '$[*]' COLUMNS (id BIGINT UNSIGNED PATH '$')) AS j " \
+	"JOIN users u ON u.id = j.id AND u.deleted_at IS NULL"
+
 /* SQL_CONV_GET */
 static const char *const SQL_CONV_GET =
 	"SELECT " CONV_COLS " FROM conversations c JOIN members m ON m.conversation_id = c.id "
@@ -34,16 +45,9 @@ static const char *const SQL_VIEWS =
 	"WHERE c.id = ? ORDER BY m.user_id LIMIT ?";
 /* SQL_MEMBERS */
 static const char *const SQL_MEMBERS =
-	"SELECT m.user_id, m.role + 0, " TS("m.joined_at") ", m.last_read_seq, m.delivered_seq, "
-	"u.username, u.display_name, u.about, COALESCE(u.avatar_media_id, 0), "
-	TS("u.created_at") ", u.deleted_at IS NOT NULL FROM members m JOIN users u ON "
-	"u.id = m.user_id WHERE m.conversation_id = ? ORDER BY m.joined_at, m.user_id LIMIT ?";
+	MEMBER_SELECT "ORDER BY m.joined_at, m.user_id LIMIT ?";
 /* SQL_MEMBER */
-static const char *const SQL_MEMBER =
-	"SELECT m.user_id, m.role + 0, " TS("m.joined_at") ", m.last_read_seq, m.delivered_seq, "
-	"u.username, u.display_name, u.about, COALESCE(u.avatar_media_id, 0), "
-	TS("u.created_at") ", u.deleted_at IS NOT NULL FROM members m JOIN users u ON "
-	"u.id = m.user_id WHERE m.conversation_id = ? AND m.user_id = ?";
+static const char *const SQL_MEMBER = MEMBER_SELECT "AND m.user_id = ?";
 /* SQL_ROLE */
 static const char *const SQL_ROLE =
 	"SELECT role + 0 FROM members WHERE conversation_id = ? AND user_id = ?";
@@ -59,20 +63,16 @@ static const char *const SQL_FIND_DIRECT =
 /* SQL_ADD_MEMBER */
 static const char *const SQL_ADD_MEMBER =
 	"INSERT IGNORE INTO members (conversation_id, user_id, role) VALUES (?, ?, ?)";
-/* SQL_COUNT_USERS: ids arrive as one JSON array so a list needs one statement. */
-static const char *const SQL_COUNT_USERS =
-	"SELECT COUNT(DISTINCT u.id) FROM JSON_TABLE(?, '$[*]' COLUMNS (id BIGINT UNSIGNED "
-	"PATH '$')) AS j JOIN users u ON u.id = j.id AND u.deleted_at IS NULL";
+/* SQL_COUNT_USERS */
+static const char *const SQL_COUNT_USERS = "SELECT COUNT(DISTINCT u.id) FROM " JSON_USERS;
 /* SQL_NEW_MEMBERS */
 static const char *const SQL_NEW_MEMBERS =
-	"SELECT DISTINCT u.id FROM JSON_TABLE(?, '$[*]' COLUMNS (id BIGINT UNSIGNED PATH '$')) "
-	"AS j JOIN users u ON u.id = j.id AND u.deleted_at IS NULL LEFT JOIN members m ON "
+	"SELECT DISTINCT u.id FROM " JSON_USERS " LEFT JOIN members m ON "
 	"m.conversation_id = ? AND m.user_id = u.id WHERE m.user_id IS NULL ORDER BY u.id LIMIT ?";
 /* SQL_ADD_MEMBERS */
 static const char *const SQL_ADD_MEMBERS =
 	"INSERT IGNORE INTO members (conversation_id, user_id, role) SELECT DISTINCT ?, u.id, "
-	"'member' FROM JSON_TABLE(?, '$[*]' COLUMNS (id BIGINT UNSIGNED PATH '$')) AS j "
-	"JOIN users u ON u.id = j.id AND u.deleted_at IS NULL";
+	"'member' FROM " JSON_USERS;
 /* SQL_SET_ROLE */
 static const char *const SQL_SET_ROLE =
 	"UPDATE members SET role = ? WHERE conversation_id = ? AND user_id = ?";
@@ -140,8 +140,60 @@ static enum conv_role role_from_int(int64_t v)
 	return v >= ROLE_OWNER && v <= ROLE_MEMBER ? (enum conv_role)v : ROLE_NONE;
 }
 
-static void read_conv(struct db *db, struct arena *a, struct conv *c)
+/* The helpers below take db_exec()'s result (0 or -1) as exec_rc, so that
+ * each statement reads as one call. */
+
+/* After a change: 1 when a row changed (or was found), 0 none, -1 error. */
+static int changed(struct db *db, int exec_rc)
 {
+	if (exec_rc < 0)
+		return -1;
+	return db_affected(db) > 0 ? 1 : 0;
+}
+
+/* Reads the rest of a result so the connection is ready for the next one. */
+static void drain(struct db *db)
+{
+	while (db_next(db) > 0)
+		;
+}
+
+/* A one-row, one-integer query: 1 (*v set), 0 no row, -1 error. */
+static int one_int(struct db *db, int exec_rc, int64_t *v)
+{
+	if (exec_rc < 0)
+		return -1;
+	int rc = db_next(db);
+	if (rc <= 0)
+		return rc;
+	*v = db_int(db, 0);
+	drain(db);
+	return 1;
+}
+
+/* Reads up to max rows of the result into out, row i with row(db, a, out,
+ * i); the rest are read and dropped. Returns the count, or -1. */
+static int rows(struct db *db, int exec_rc, struct arena *a, int max, void *out,
+	void (*row)(struct db *db, struct arena *a, void *out, int i))
+{
+	if (exec_rc < 0)
+		return -1;
+	int n = 0, rc;
+	while ((rc = db_next(db)) > 0)
+		if (n < max)
+			row(db, a, out, n++);
+	return rc < 0 ? -1 : n;
+}
+
+static void read_id(struct db *db, struct arena *a, void *out, int i)
+{
+	(void)a;
+	((int64_t *)out)[i] = db_int(db, 0);
+}
+
+static void read_conv(struct db *db, struct arena *a, void *out, int i)
+{
+	struct conv *c = (struct conv *)out + i;
 	c->id = db_int(db, 0);
 	c->group = db_int(db, 1) != 0;
 	c->title = db_str(db, 2, a, NULL);
@@ -161,51 +213,27 @@ static void read_conv(struct db *db, struct arena *a, struct conv *c)
 	c->viewer_id = db_int(db, 16);
 }
 
-/* Reads the rest of a result so the connection is ready for the next one. */
-static void drain(struct db *db)
-{
-	while (db_next(db) > 0)
-		;
-}
-
 int convs_get(struct db *db, struct arena *a, int64_t cid, int64_t uid, struct conv *c)
 {
-	if (db_exec(db, SQL_CONV_GET, "ii", uid, cid) < 0)
-		return -1;
-	int rc = db_next(db);
-	if (rc <= 0)
-		return rc;
-	read_conv(db, a, c);
-	drain(db);
-	return 1;
+	/* One row at most (the primary key of members). */
+	return rows(db, db_exec(db, SQL_CONV_GET, "ii", uid, cid), a, 1, c, read_conv);
 }
 
 int convs_list(struct db *db, struct arena *a, int64_t uid, int64_t before_ms,
 	int64_t before_id, int max, struct conv *out)
 {
-	if (db_exec(db, SQL_CONV_LIST, "iiiiii", uid, before_id, before_ms, before_ms, before_id,
-		    (int64_t)max) < 0)
-		return -1;
-	int n = 0, rc;
-	while ((rc = db_next(db)) > 0)
-		if (n < max)
-			read_conv(db, a, &out[n++]);
-	return rc < 0 ? -1 : n;
+	return rows(db, db_exec(db, SQL_CONV_LIST, "iiiiii", uid, before_id, before_ms, before_ms,
+		before_id, (int64_t)max), a, max, out, read_conv);
 }
 
 int convs_views(struct db *db, struct arena *a, int64_t cid, int max, struct conv *out)
 {
-	if (db_exec(db, SQL_VIEWS, "ii", cid, (int64_t)max) < 0)
-		return -1;
-	int n = 0, rc;
-	while ((rc = db_next(db)) > 0)
-		if (n < max)
-			read_conv(db, a, &out[n++]);
-	return rc < 0 ? -1 : n;
+	return rows(db, db_exec(db, SQL_VIEWS, "ii", cid, (int64_t)max), a, max, out, read_conv);
 }
 
-static void read_member(struct db *db, struct arena *a, struct member *m)
+static void read_member(struct db *db, struct arena *a, void *out, int i)
 {
+	struct member *m = (struct member *)out + i;
 	m->user_id = db_int(db, 0);
 	m->role = role_from_int(db_int(db, 1));
 	m->joined_at = db_str(db, 2, a, NULL);
@@ -223,44 +251,20 @@ static void read_member(struct db *db, struct arena *a, struct member *m)
 
 int convs_members(struct db *db, struct arena *a, int64_t cid, int max, struct member *out)
 {
-	if (db_exec(db, SQL_MEMBERS, "ii", cid, (int64_t)max) < 0)
-		return -1;
-	int n = 0, rc;
-	while ((rc = db_next(db)) > 0)
-		if (n < max)
-			read_member(db, a, &out[n++]);
-	return rc < 0 ? -1 : n;
+	return rows(db, db_exec(db, SQL_MEMBERS, "ii", cid, (int64_t)max), a, max, out,
+		read_member);
 }
 
 int convs_member(struct db *db, struct arena *a, int64_t cid, int64_t uid, struct member *m)
 {
-	if (db_exec(db, SQL_MEMBER, "ii", cid, uid) < 0)
-		return -1;
-	int rc = db_next(db);
-	if (rc <= 0)
-		return rc;
-	read_member(db, a, m);
-	drain(db);
-	return 1;
-}
-
-/* Runs a one-row, one-integer query: 1 (*v set), 0 no row, -1 error. */
-static int one_int(struct db *db, int64_t *v)
-{
-	int rc = db_next(db);
-	if (rc <= 0)
-		return rc;
-	*v = db_int(db, 0);
-	drain(db);
-	return 1;
+	/* One row at most (the primary key of members). */
+	return rows(db, db_exec(db, SQL_MEMBER, "ii", cid, uid), a, 1, m, read_member);
 }
 
 int convs_role(struct db *db, int64_t cid, int64_t uid)
 {
-	if (db_exec(db, SQL_ROLE, "ii", cid, uid) < 0)
-		return -1;
 	int64_t v = 0;
-	int rc = one_int(db, &v);
+	int rc = one_int(db, db_exec(db, SQL_ROLE, "ii", cid, uid), &v);
 	if (rc < 0)
 		return -1;
 	return rc == 0 ? ROLE_NONE : (int)role_from_int(v);
@@ -268,10 +272,8 @@ int convs_role(struct db *db, int64_t cid, int64_t uid)
 
 int convs_lock(struct db *db, int64_t cid, int *group)
 {
-	if (db_exec(db, SQL_LOCK, "i", cid) < 0)
-		return -1;
 	int64_t v = 0;
-	int rc = one_int(db, &v);
+	int rc = one_int(db, db_exec(db, SQL_LOCK, "i", cid), &v);
 	if (rc == 1 && group != NULL)
 		*group = v != 0;
 	return rc;
@@ -289,37 +291,26 @@ int convs_create(struct db *db, int group, const char *title, const char *direct
 
 int convs_find_direct(struct db *db, const char *direct_key, int64_t *cid)
 {
-	if (db_exec(db, SQL_FIND_DIRECT, "s", direct_key) < 0)
-		return -1;
-	return one_int(db, cid);
+	return one_int(db, db_exec(db, SQL_FIND_DIRECT, "s", direct_key), cid);
 }
 
 int convs_add_member(struct db *db, int64_t cid, int64_t uid, enum conv_role role)
 {
-	if (db_exec(db, SQL_ADD_MEMBER, "iis", cid, uid, convs_role_name(role)) < 0)
-		return -1;
-	return db_affected(db) > 0 ? 1 : 0;
+	return changed(db, db_exec(db, SQL_ADD_MEMBER, "iis", cid, uid, convs_role_name(role)));
 }
 
 int convs_count_users(struct db *db, const char *ids_json)
 {
-	if (db_exec(db, SQL_COUNT_USERS, "s", ids_json) < 0)
-		return -1;
 	int64_t v = 0;
-	if (one_int(db, &v) < 0)
+	if (one_int(db, db_exec(db, SQL_COUNT_USERS, "s", ids_json), &v) < 0)
 		return -1;
 	return (int)v;
 }
 
 int convs_new_members(struct db *db, int64_t cid, const char *ids_json, int max, int64_t *out)
 {
-	if (db_exec(db, SQL_NEW_MEMBERS, "sii", ids_json, cid, (int64_t)max) < 0)
-		return -1;
-	int n = 0, rc;
-	while ((rc = db_next(db)) > 0)
-		if (n < max)
-			out[n++] = db_int(db, 0);
-	return rc < 0 ? -1 : n;
+	return rows(db, db_exec(db, SQL_NEW_MEMBERS, "sii", ids_json, cid, (int64_t)max), NULL,
+		max, out, read_id);
 }
 
 int convs_add_members(struct db *db, int64_t cid, const char *ids_json)
@@ -331,46 +322,34 @@ int convs_add_members(struct db *db, int64_t cid, const char *ids_json)
 
 int convs_set_role(struct db *db, int64_t cid, int64_t uid, enum conv_role role)
 {
-	if (db_exec(db, SQL_SET_ROLE, "sii", convs_role_name(role), cid, uid) < 0)
-		return -1;
-	return db_affected(db) > 0 ? 1 : 0;
+	return changed(db, db_exec(db, SQL_SET_ROLE, "sii", convs_role_name(role), cid, uid));
 }
 
 int convs_remove_member(struct db *db, int64_t cid, int64_t uid)
 {
-	if (db_exec(db, SQL_REMOVE_MEMBER, "ii", cid, uid) < 0)
-		return -1;
-	return db_affected(db) > 0 ? 1 : 0;
+	return changed(db, db_exec(db, SQL_REMOVE_MEMBER, "ii", cid, uid));
 }
 
 int convs_successor(struct db *db, int64_t cid, int64_t *uid)
 {
-	if (db_exec(db, SQL_SUCCESSOR, "i", cid) < 0)
-		return -1;
-	return one_int(db, uid);
+	return one_int(db, db_exec(db, SQL_SUCCESSOR, "i", cid), uid);
 }
 
 int64_t convs_member_count(struct db *db, int64_t cid)
 {
-	if (db_exec(db, SQL_MEMBER_COUNT, "i", cid) < 0)
-		return -1;
 	int64_t v = 0;
-	return one_int(db, &v) < 0 ? -1 : v;
+	return one_int(db, db_exec(db, SQL_MEMBER_COUNT, "i", cid), &v) < 0 ? -1 : v;
 }
 
 int convs_set_title(struct db *db, int64_t cid, const char *title)
 {
-	if (db_exec(db, SQL_SET_TITLE, "si", title, cid) < 0)
-		return -1;
-	return db_affected(db) > 0 ? 1 : 0;
+	return changed(db, db_exec(db, SQL_SET_TITLE, "si", title, cid));
 }
 
 int convs_set_muted(struct db *db, int64_t cid, int64_t uid, const char *muted_until)
 {
-	if (db_exec(db, SQL_SET_MUTED, "sii", muted_until, cid, uid) < 0)
-		return -1;
 	/* CLIENT_FOUND_ROWS: an unchanged row still counts as found. */
-	return db_affected(db) > 0 ? 1 : 0;
+	return changed(db, db_exec(db, SQL_SET_MUTED, "sii", muted_until, cid, uid));
 }
 
 int convs_next_seq(struct db *db, int64_t cid, int64_t uid, int64_t *seq)
@@ -390,16 +369,12 @@ int convs_set_last_message(struct db *db, int64_t cid, int64_t mid)
 
 int convs_mark_read(struct db *db, int64_t cid, int64_t uid, int64_t seq)
 {
-	if (db_exec(db, SQL_MARK_READ, "iiiii", seq, seq, cid, uid, seq) < 0)
-		return -1;
-	return db_affected(db) > 0 ? 1 : 0;
+	return changed(db, db_exec(db, SQL_MARK_READ, "iiiii", seq, seq, cid, uid, seq));
 }
 
 int convs_mark_delivered(struct db *db, int64_t cid, int64_t uid, int64_t seq)
 {
-	if (db_exec(db, SQL_MARK_DELIVERED, "iiii", seq, cid, uid, seq) < 0)
-		return -1;
-	return db_affected(db) > 0 ? 1 : 0;
+	return changed(db, db_exec(db, SQL_MARK_DELIVERED, "iiii", seq, cid, uid, seq));
 }
 
 int convs_marks(struct db *db, int64_t cid, int64_t uid, int64_t *delivered, int64_t *read,

@@ -12,6 +12,18 @@ static int bad(struct req *req, const char *key, const char *what)
 	return -1;
 }
 
+/* Member key of o: 1 with *v set, 0 when absent or null, -1 (400 answered)
+ * when absent and required. Clears *present (may be NULL). */
+static int member(struct req *req, json_object *o, const char *key, int required,
+	int *present, json_object **v)
+{
+	if (present != NULL)
+		*present = 0;
+	if (json_object_object_get_ex(o, key, v) && *v != NULL)
+		return 1;
+	return required ? bad(req, key, "is required") : 0;
+}
+
 int json_req_only(struct req *req, json_object *o, const char *const *allowed)
 {
 	json_object_object_foreach(o, k, v) {
@@ -31,11 +43,9 @@ int json_req_str(struct req *req, json_object *o, const char *key, int required,
 {
 	*out = NULL;
 	json_object *v;
-	if (!json_object_object_get_ex(o, key, &v) || v == NULL) {
-		if (required)
-			return bad(req, key, "is required");
-		return 0;
-	}
+	int rc = member(req, o, key, required, NULL, &v);
+	if (rc <= 0)
+		return rc;
 	if (!json_object_is_type(v, json_type_string))
 		return bad(req, key, "must be a string");
 	int len = json_object_get_string_len(v);
@@ -54,14 +64,10 @@ int json_req_str(struct req *req, json_object *o, const char *key, int required,
 int json_req_int(struct req *req, json_object *o, const char *key, int required,
 	int64_t min, int64_t max, int64_t *out, int *present)
 {
-	if (present != NULL)
-		*present = 0;
 	json_object *v;
-	if (!json_object_object_get_ex(o, key, &v) || v == NULL) {
-		if (required)
-			return bad(req, key, "is required");
-		return 0;
-	}
+	int rc = member(req, o, key, required, present, &v);
+	if (rc <= 0)
+		return rc;
 	if (!json_object_is_type(v, json_type_int))
 		return bad(req, key, "must be an integer");
 	int64_t n = json_object_get_int64(v);
@@ -76,14 +82,10 @@ int json_req_int(struct req *req, json_object *o, const char *key, int required,
 int json_req_bool(struct req *req, json_object *o, const char *key, int required,
 	int *out, int *present)
 {
-	if (present != NULL)
-		*present = 0;
 	json_object *v;
-	if (!json_object_object_get_ex(o, key, &v) || v == NULL) {
-		if (required)
-			return bad(req, key, "is required");
-		return 0;
-	}
+	int rc = member(req, o, key, required, present, &v);
+	if (rc <= 0)
+		return rc;
 	if (!json_object_is_type(v, json_type_boolean))
 		return bad(req, key, "must be true or false");
 	*out = json_object_get_boolean(v);
