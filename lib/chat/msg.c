@@ -245,10 +245,10 @@ static int query_seq(struct req *req, const char *name, int64_t *out)
 	return 1;
 }
 
-/* Answers {messages, has_more} with at most limit messages of page (which
+/* Builds {messages, has_more} with at most limit messages of page (which
  * holds up to limit + 1, ascending; takes ownership): the extra one is the
  * oldest when paging back, the newest going forward. */
-static void send_page(struct req *req, json_object *page, int limit, int forward)
+static json_object *page_body(json_object *page, int limit, int forward)
 {
 	int n = (int)json_object_array_length(page);
 	int has_more = n > limit;
@@ -261,7 +261,19 @@ static void send_page(struct req *req, json_object *page, int limit, int forward
 	json_object *o = json_object_new_object();
 	json_object_object_add(o, "messages", arr);
 	json_object_object_add(o, "has_more", json_object_new_boolean(has_more));
-	resp_json(req, 200, o);
+	return o;
+}
+
+/* Answers the latest page and keeps its serialised body in memcached under
+ * bkey (same generation as the page, so the same invalidation). */
+static void send_latest(struct req *req, json_object *page, int limit, const char *bkey)
+{
+	json_object *body = page_body(page, limit, 0);
+	size_t len;
+	const char *text = json_object_to_json_string_length(body,
+		JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+	cache_set(bkey, text, len, CHAT_CACHE_TTL);
+	resp_json(req, 200, body);
 }
 
 void msg_history(struct req *req)
@@ -295,13 +307,22 @@ void msg_history(struct req *req)
 	int64_t gen = 0;
 	int cached = !hb && !ha && chat_cache_gen(req->arena, cid, &gen);
 	char key[CACHE_KEY_MAX];
+	char bkey[CACHE_KEY_MAX];
 	if (cached) {
-		cache_key2(key, "hist", cid, gen);
+		/* First the finished answer for this limit (written as is, no
+		 * JSON work), then the page of the newest messages. */
+		cache_key2(bkey, arena_printf(req->arena, "histb%lld", (long long)limit), cid, gen);
 		char *v;
+		size_t vlen;
+		if (cache_get(bkey, req->arena, &v, &vlen) == 1) {
+			resp_json_text(req, 200, v, vlen);
+			return;
+		}
+		cache_key2(key, "hist", cid, gen);
 		if (cache_get(key, req->arena, &v, NULL) == 1) {
 			json_object *page = json_tokener_parse(v);
 			if (page != NULL && json_object_is_type(page, json_type_array)) {
-				send_page(req, page, (int)limit, 0);
+				send_latest(req, page, (int)limit, bkey);
 				return;
 			}
 			json_object_put(page);
@@ -326,8 +347,10 @@ void msg_history(struct req *req)
 		const char *text = json_object_to_json_string_length(page,
 			JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
 		cache_set(key, text, len, CHAT_CACHE_TTL);
+		send_latest(req, page, (int)limit, bkey);
+		return;
 	}
-	send_page(req, page, (int)limit, ha);
+	resp_json(req, 200, page_body(page, (int)limit, ha));
 }
 
 /* --- PATCH and DELETE .../messages/{mid} and .../reactions/{emoji} --- */

@@ -109,6 +109,8 @@ int req_param_id(struct req *req, int i, int64_t *out);
 /* Sends status, headers and a JSON body; takes ownership of body (may be NULL
  * for an empty 204). */
 void resp_json(struct req *req, int status, json_object *body);
+/* Sends an already serialised JSON body (e.g. from a cache) as is. */
+void resp_json_text(struct req *req, int status, const char *text, size_t len);
 /* application/problem+json (RFC 9457). code is a stable machine-readable
  * string, detail a human sentence (may be NULL). */
 void resp_problem(struct req *req, int status, const char *code, const char *detail);

@@ -98,6 +98,12 @@ void resp_json(struct req *req, int status, json_object *body)
 	json_object_put(body);
 }
 
+void resp_json_text(struct req *req, int status, const char *text, size_t len)
+{
+	if (send_head(req, status, "application/json", (long long)len) == 0)
+		out(req, text, len);
+}
+
 void resp_problem_ext(struct req *req, int status, const char *code, const char *detail,
 	json_object *extra)
 {
