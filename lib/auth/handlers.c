@@ -485,23 +485,14 @@ void auth_users_search(struct req *req)
 		resp_problem(req, 400, "invalid_query", "Give q: 1-64 characters to search for.");
 		return;
 	}
-	long limit = 20;
-	if (lim != NULL) {
-		char *end;
-		limit = strtol(lim, &end, 10);
-		if (*end != '\0' || limit < 1 || limit > 100) {
-			resp_problem(req, 400, "invalid_query", "limit must be 1-100.");
-			return;
-		}
+	int64_t limit = 20, after = 0;
+	if (lim != NULL && http_parse_uint(lim, 1, 100, &limit) < 0) {
+		resp_problem(req, 400, "invalid_query", "limit must be 1-100.");
+		return;
 	}
-	long long after = 0;
-	if (cursor != NULL) {
-		char *end;
-		after = strtoll(cursor, &end, 10);
-		if (*cursor == '\0' || *end != '\0' || after < 0) {
-			resp_problem(req, 400, "invalid_cursor", "The cursor is not valid.");
-			return;
-		}
+	if (cursor != NULL && http_parse_uint(cursor, 0, INT64_MAX, &after) < 0) {
+		resp_problem(req, 400, "invalid_cursor", "The cursor is not valid.");
+		return;
 	}
 	struct db *db = app_db(req);
 	if (db == NULL)

@@ -387,18 +387,6 @@ int chat_parse_time(const char *s, char *out, size_t n)
 	return 0;
 }
 
-int chat_parse_uint(const char *s, int64_t min, int64_t max, int64_t *out)
-{
-	size_t n = s ? strlen(s) : 0;
-	if (n == 0 || n > 18 || !digits(s, (int)n))
-		return -1;
-	int64_t v = strtoll(s, NULL, 10);
-	if (v < min || v > max)
-		return -1;
-	*out = v;
-	return 0;
-}
-
 int chat_cursor_parse(const char *s, int64_t *ms, int64_t *id)
 {
 	const char *dot = strchr(s, '.');

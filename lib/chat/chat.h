@@ -79,9 +79,6 @@ int chat_emoji_ok(const char *s);
 /* Converts "YYYY-MM-DDTHH:MM:SS[.fff]Z" to MySQL's "YYYY-MM-DD HH:MM:SS.fff"
  * in out (at least 24 bytes). Returns 0, or -1 when malformed. */
 int chat_parse_time(const char *s, char *out, size_t n);
-/* A query parameter of decimal digits only (no sign, no spaces, at most 18
- * digits) within [min, max]. Returns 0 with *out set, or -1. */
-int chat_parse_uint(const char *s, int64_t min, int64_t max, int64_t *out);
 /* Conversation list cursor: "<ms>.<id>". */
 int chat_cursor_parse(const char *s, int64_t *ms, int64_t *id);
 /* Rewrites user text into a safe MySQL boolean-mode query: each word (a run

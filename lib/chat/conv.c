@@ -305,7 +305,7 @@ void conv_list(struct req *req)
 	const char *lim = req_query(req, "limit");
 	const char *cursor = req_query(req, "cursor");
 	int64_t limit = LIST_DEFAULT;
-	if (lim != NULL && chat_parse_uint(lim, 1, LIST_MAX, &limit) < 0) {
+	if (lim != NULL && http_parse_uint(lim, 1, LIST_MAX, &limit) < 0) {
 		resp_problem(req, 400, "invalid_query", "limit must be 1-100.");
 		return;
 	}

@@ -237,7 +237,7 @@ static int query_seq(struct req *req, const char *name, int64_t *out)
 	const char *s = req_query(req, name);
 	if (s == NULL)
 		return 0;
-	if (chat_parse_uint(s, 0, INT64_MAX, out) < 0) {
+	if (http_parse_uint(s, 0, INT64_MAX, out) < 0) {
 		resp_problem(req, 400, "invalid_query",
 			arena_printf(req->arena, "%s must be a message seq (0 or more).", name));
 		return -1;
@@ -293,7 +293,7 @@ void msg_history(struct req *req)
 		return;
 	}
 	const char *lim = req_query(req, "limit");
-	if (lim != NULL && chat_parse_uint(lim, 1, HISTORY_MAX, &limit) < 0) {
+	if (lim != NULL && http_parse_uint(lim, 1, HISTORY_MAX, &limit) < 0) {
 		resp_problem(req, 400, "invalid_query", "limit must be 1-100.");
 		return;
 	}

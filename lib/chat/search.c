@@ -22,15 +22,15 @@ void search_messages(struct req *req)
 		return;
 	}
 	int64_t cid = 0, before = 0, limit = SEARCH_DEFAULT;
-	if (conv != NULL && chat_parse_uint(conv, 1, INT64_MAX, &cid) < 0) {
+	if (conv != NULL && http_parse_uint(conv, 1, INT64_MAX, &cid) < 0) {
 		resp_problem(req, 400, "invalid_query", "conversation_id must be a conversation id.");
 		return;
 	}
-	if (cursor != NULL && chat_parse_uint(cursor, 1, INT64_MAX, &before) < 0) {
+	if (cursor != NULL && http_parse_uint(cursor, 1, INT64_MAX, &before) < 0) {
 		resp_problem(req, 400, "invalid_cursor", "The cursor is not valid.");
 		return;
 	}
-	if (lim != NULL && chat_parse_uint(lim, 1, SEARCH_MAX, &limit) < 0) {
+	if (lim != NULL && http_parse_uint(lim, 1, SEARCH_MAX, &limit) < 0) {
 		resp_problem(req, 400, "invalid_query", "limit must be 1-50.");
 		return;
 	}

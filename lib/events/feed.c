@@ -32,23 +32,6 @@ static int64_t min64(int64_t a, int64_t b)
 	return a < b ? a : b;
 }
 
-/* A cursor is the decimal seq: digits only, at most 18 of them (so it never
- * overflows). Returns 1 and sets *out, or 0. */
-static int parse_cursor(const char *s, int64_t *out)
-{
-	size_t n = strlen(s);
-	if (n == 0 || n > 18)
-		return 0;
-	int64_t v = 0;
-	for (size_t i = 0; i < n; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return 0;
-		v = v * 10 + (s[i] - '0');
-	}
-	*out = v;
-	return 1;
-}
-
 /* An integer query parameter in [min, max], def when absent. Answers 400
  * itself. Returns 0 or -1. */
 static int query_int(struct req *req, const char *name, int64_t min, int64_t max, int64_t def,
@@ -59,7 +42,7 @@ static int query_int(struct req *req, const char *name, int64_t min, int64_t max
 	if (s == NULL)
 		return 0;
 	int64_t v;
-	if (!parse_cursor(s, &v) || v < min || v > max) {
+	if (http_parse_uint(s, min, max, &v) < 0) {
 		resp_problem(req, 400, "invalid_query",
 			arena_printf(req->arena, "%s must be an integer from %lld to %lld.", name,
 				(long long)min, (long long)max));
@@ -99,8 +82,9 @@ static int load_head(struct req *req, struct db *db, int64_t uid, int64_t *head,
  * skips a gap silently). Answers 400 or 410 itself; returns 0 or -1. */
 static int check_cursor(struct req *req, const char *s, int64_t head, int64_t min, int64_t *out)
 {
+	/* A cursor is the decimal seq. */
 	int64_t v;
-	if (!parse_cursor(s, &v)) {
+	if (http_parse_uint(s, 0, INT64_MAX, &v) < 0) {
 		resp_problem(req, 400, "invalid_cursor", "The cursor is malformed.");
 		return -1;
 	}

@@ -101,6 +101,9 @@ const char *req_query(struct req *req, const char *name);
 int req_read_body(struct req *req, size_t max);
 /* Percent-decodes s into the arena. Returns NULL on malformed input or NUL. */
 char *url_decode(struct arena *a, const char *s, size_t n);
+/* Parses s as a decimal integer in [min, max]: digits only (no sign, no
+ * spaces), at most 18 of them. 0, or -1 when s is anything else. */
+int http_parse_uint(const char *s, int64_t min, int64_t max, int64_t *out);
 /* Parses a path parameter as a positive id. Returns 1 and sets *out, or 0
  * after answering 404 (an unknown id and a malformed one look the same). */
 int req_param_id(struct req *req, int i, int64_t *out);

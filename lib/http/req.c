@@ -133,6 +133,23 @@ int req_read_body(struct req *req, size_t max)
 	return 0;
 }
 
+int http_parse_uint(const char *s, int64_t min, int64_t max, int64_t *out)
+{
+	size_t n = s ? strlen(s) : 0;
+	if (n == 0 || n > 18)
+		return -1;
+	int64_t v = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		v = v * 10 + (s[i] - '0');
+	}
+	if (v < min || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
 int req_param_id(struct req *req, int i, int64_t *out)
 {
 	const char *s = i < req->nparams ? req->params[i] : NULL;

@@ -66,21 +66,21 @@ int main(void)
 	CHECK_EQ(chat_parse_time("2026-12-04T17:14:23Z", t, 10), -1);
 
 	int64_t v = 0;
-	CHECK_EQ(chat_parse_uint("0", 0, 10, &v), 0);
+	CHECK_EQ(http_parse_uint("0", 0, 10, &v), 0);
 	CHECK_EQ(v, 0);
-	CHECK_EQ(chat_parse_uint("10", 1, 10, &v), 0);
+	CHECK_EQ(http_parse_uint("10", 1, 10, &v), 0);
 	CHECK_EQ(v, 10);
-	CHECK_EQ(chat_parse_uint("11", 1, 10, &v), -1);
-	CHECK_EQ(chat_parse_uint("0", 1, 10, &v), -1);
-	CHECK_EQ(chat_parse_uint("+5", 1, 10, &v), -1);
-	CHECK_EQ(chat_parse_uint(" 5", 1, 10, &v), -1);
-	CHECK_EQ(chat_parse_uint("5 ", 1, 10, &v), -1);
-	CHECK_EQ(chat_parse_uint("-1", 0, 10, &v), -1);
-	CHECK_EQ(chat_parse_uint("", 0, 10, &v), -1);
-	CHECK_EQ(chat_parse_uint(NULL, 0, 10, &v), -1);
-	CHECK_EQ(chat_parse_uint("0x10", 0, 100, &v), -1);
-	CHECK_EQ(chat_parse_uint("999999999999999999", 0, INT64_MAX, &v), 0);
-	CHECK_EQ(chat_parse_uint("9999999999999999999", 0, INT64_MAX, &v), -1);
+	CHECK_EQ(http_parse_uint("11", 1, 10, &v), -1);
+	CHECK_EQ(http_parse_uint("0", 1, 10, &v), -1);
+	CHECK_EQ(http_parse_uint("+5", 1, 10, &v), -1);
+	CHECK_EQ(http_parse_uint(" 5", 1, 10, &v), -1);
+	CHECK_EQ(http_parse_uint("5 ", 1, 10, &v), -1);
+	CHECK_EQ(http_parse_uint("-1", 0, 10, &v), -1);
+	CHECK_EQ(http_parse_uint("", 0, 10, &v), -1);
+	CHECK_EQ(http_parse_uint(NULL, 0, 10, &v), -1);
+	CHECK_EQ(http_parse_uint("0x10", 0, 100, &v), -1);
+	CHECK_EQ(http_parse_uint("999999999999999999", 0, INT64_MAX, &v), 0);
+	CHECK_EQ(http_parse_uint("9999999999999999999", 0, INT64_MAX, &v), -1);
 
 	int64_t ms = 0, id = 0;
 	CHECK_EQ(chat_cursor_parse("1733333333123.42", &ms, &id), 0);

@@ -8,17 +8,17 @@
 static void test_cursor(void)
 {
 	int64_t v = -1;
-	CHECK_EQ(parse_cursor("0", &v), 1);
+	CHECK_EQ(http_parse_uint("0", 0, INT64_MAX, &v), 0);
 	CHECK_EQ(v, 0);
-	CHECK_EQ(parse_cursor("123", &v), 1);
+	CHECK_EQ(http_parse_uint("123", 0, INT64_MAX, &v), 0);
 	CHECK_EQ(v, 123);
-	CHECK_EQ(parse_cursor("999999999999999999", &v), 1);
+	CHECK_EQ(http_parse_uint("999999999999999999", 0, INT64_MAX, &v), 0);
 	CHECK_EQ(v, 999999999999999999LL);
 	const char *bad[] = {"", "-1", "+1", " 1", "1 ", "1a", "0x10", "1.5", "1e3",
 		"9999999999999999999", "9223372036854775808", "18446744073709551616"};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		v = -7;
-		CHECK_EQ(parse_cursor(bad[i], &v), 0);
+		CHECK_EQ(http_parse_uint(bad[i], 0, INT64_MAX, &v), -1);
 		CHECK_EQ(v, -7);
 	}
 }
