@@ -106,6 +106,29 @@ static int check_cursor(struct req *req, const char *s, int64_t head, int64_t mi
 	return 0;
 }
 
+/* The common start of a feed request: marks the user present, reads the
+ * doorbell BEFORE the query (a ring between the query and the wait then
+ * changes the slot and the wait returns at once), loads the log head and
+ * checks the cursor (none given: *cur is the head). Answers itself on
+ * error; returns 0 or -1. */
+static int feed_start(struct req *req, const char *since, uint32_t *bell, int64_t *head,
+	int64_t *cur)
+{
+	int64_t min;
+	struct db *db = app_db(req);
+	if (db == NULL)
+		return -1;
+	presence_refresh(db, req->arena, req->user_id);
+	*bell = doorbell_read(req->user_id);
+	if (load_head(req, db, req->user_id, head, &min) < 0)
+		return -1;
+	if (since == NULL) {
+		*cur = *head;
+		return 0;
+	}
+	return check_cursor(req, since, *head, min, cur);
+}
+
 /* After message.new events reached this reader: delivered receipts. The
  * events are already written, so a failure here only delays the receipt
  * until the next batch (delivered_seq never moves backwards). */
@@ -150,21 +173,16 @@ void feed_poll(struct req *req)
 		return;
 	const char *since = req_query(req, "since");
 	int64_t uid = req->user_id;
-	struct db *db = app_db(req);
-	if (db == NULL)
-		return;
-	presence_refresh(db, req->arena, uid);
-	/* Read the doorbell BEFORE the query: a ring between the query and
-	 * the wait then changes the slot and the wait returns at once. */
-	uint32_t bell = doorbell_read(uid);
-	if (load_head(req, db, uid, &head, &min) < 0)
+	uint32_t bell;
+	if (feed_start(req, since, &bell, &head, &cur) < 0)
 		return;
 	if (since == NULL) {
 		/* How a client starts: no events, the head as its cursor. */
 		answer_batch(req, json_object_new_array(), head, 0);
 		return;
 	}
-	if (check_cursor(req, since, head, min, &cur) < 0)
+	struct db *db = app_db(req);
+	if (db == NULL)
 		return;
 	/* Operators may cap waits below what clients ask (plain CGI holds a
 	 * process per waiter); an early empty answer is always allowed. */
@@ -291,22 +309,15 @@ void feed_stream(struct req *req)
 		resp_problem(req, 500, "internal", NULL);
 	if (r <= 0)
 		return;
-	int64_t uid = req->user_id, head, min, cur;
+	int64_t uid = req->user_id, head, cur;
 	const char *since = req_header(req, "Last-Event-ID");
 	if (since == NULL || *since == '\0')
 		since = req_query(req, "since");
-	struct db *db = app_db(req);
-	if (db == NULL)
-		return;
-	presence_refresh(db, req->arena, uid);
-	uint32_t bell = doorbell_read(uid);
-	if (load_head(req, db, uid, &head, &min) < 0)
-		return;
-	if (since == NULL)
-		cur = head;
-	else if (check_cursor(req, since, head, min, &cur) < 0)
+	uint32_t bell;
+	if (feed_start(req, since, &bell, &head, &cur) < 0)
 		return;
 	app_db_release(req);
+	struct db *db;
 	if (resp_start(req, 200, "text/event-stream") < 0)
 		return;
 	/* EventSource reconnects this long after the stream ends. */
