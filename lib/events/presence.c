@@ -89,12 +89,13 @@ void presence_refresh(struct db *db, struct arena *a, int64_t uid)
 	if (r == 1) {
 		throttle = 0;	/* just came online here: record it now */
 	} else if (r == 0) {
-		cache_set(key, "1", 1, ttl);
-		/* Already online: keep last_seen_at fresh, a write per
-		 * TOUCH_EVERY_S at most. */
+		/* Already online: every TOUCH_EVERY_S at most, renew the flag
+		 * and keep last_seen_at fresh. In between the flag, renewed at
+		 * most TOUCH_EVERY_S ago, has most of its TTL left. */
 		int t = cache_add(seen, "1", 1, TOUCH_EVERY_S);
 		if (t == 0)
 			return;
+		cache_set(key, "1", 1, ttl);
 		throttle = t == 1 ? 0 : TOUCH_EVERY_S;
 	} else {
 		/* memcached is down: MySQL throttles the write itself. */
