@@ -68,9 +68,8 @@ json_object *chat_message_json(struct arena *a, const struct msg *m)
 	return o;
 }
 
-json_object *chat_member_json(struct db *db, struct arena *a, const struct member *m)
+json_object *chat_member_json(struct arena *a, const struct member *m)
 {
-	(void)db;
 	json_object *o = json_object_new_object();
 	json_object_object_add(o, "user", auth_user_json(a, &m->user));
 	json_object_object_add(o, "role", json_object_new_string(convs_role_name(m->role)));
@@ -116,7 +115,7 @@ json_object *chat_conv_json_last(struct db *db, struct arena *a, const struct co
 			goto fail;
 		members = json_object_new_array();
 		for (int i = 0; i < n; i++)
-			json_object_array_add(members, chat_member_json(db, a, &list[i]));
+			json_object_array_add(members, chat_member_json(a, &list[i]));
 	}
 	json_object *o = json_object_new_object();
 	json_object_object_add(o, "id", json_object_new_int64(c->id));

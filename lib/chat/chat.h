@@ -52,7 +52,7 @@ json_object *chat_conv_json(struct db *db, struct arena *a, const struct conv *c
 json_object *chat_conv_json_last(struct db *db, struct arena *a, const struct conv *c,
 	int with_members, json_object *last);
 /* A member (the contract's Member). Caller owns the result; NULL on error. */
-json_object *chat_member_json(struct db *db, struct arena *a, const struct member *m);
+json_object *chat_member_json(struct arena *a, const struct member *m);
 
 /* --- delivery receipts (events.fcgi calls this) --- */
 

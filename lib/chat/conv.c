@@ -658,5 +658,5 @@ void conv_member_patch(struct req *req)
 	if (!chat_found(req, convs_member(db, req->arena, cid, uid, &m),
 		    "That user is not a member."))
 		return;
-	resp_json(req, 200, chat_member_json(db, req->arena, &m));
+	resp_json(req, 200, chat_member_json(req->arena, &m));
 }

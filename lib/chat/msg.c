@@ -191,9 +191,11 @@ void msg_send(struct req *req)
 		internal(req);
 		return;
 	}
-	/* A retry of a send that committed is answered with the message even
-	 * when the sender has left since (the first answer may have been lost). */
-	if (rc == 1 && !c.duplicate && c.out.status == 404) {
+	/* Rolled back: a retry of a send that committed (its client_id is
+	 * taken), or the conversation is not (or no longer) ours. A retry is
+	 * answered with the first message, even when the sender has left since:
+	 * the first answer may have been lost. */
+	if (rc == 1 && (c.duplicate || c.out.status == 404)) {
 		struct msg m;
 		rc = msgs_by_client(db, req->arena, req->user_id, client_id, &m);
 		if (rc < 0) {
@@ -204,25 +206,15 @@ void msg_send(struct req *req)
 			resp_json(req, 200, chat_message_json(req->arena, &m));
 			return;
 		}
-		rc = 1;
-	}
-	if (rc == 1 && !c.duplicate) {
-		chat_answer(req, &c.out);
-		return;
-	}
-	if (c.duplicate) {
-		struct msg m;
-		rc = msgs_by_client(db, req->arena, req->user_id, client_id, &m);
-		if (rc < 0) {
-			internal(req);
-			return;
-		}
-		if (rc == 0 || m.conversation_id != cid) {
+		if (c.duplicate) {
 			resp_problem(req, 409, "client_id_conflict", "This client_id was already used "
 				"for a message in another conversation.");
 			return;
 		}
-		resp_json(req, 200, chat_message_json(req->arena, &m));
+		rc = 1;
+	}
+	if (rc == 1) {
+		chat_answer(req, &c.out);
 		return;
 	}
 	emit_wake(&e);
