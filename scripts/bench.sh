@@ -207,9 +207,7 @@ bulk_load() {
 		     FROM seq_${lo}_to_${hi} s" || return 1
 		lo=$((hi + 1))
 	done
-	sql "UPDATE conversations c SET c.last_seq = $n,
-	       c.last_message_id = (SELECT MAX(id) FROM messages WHERE conversation_id = $cid),
-	       c.last_activity_at = NOW(3), c.updated_at = NOW(3) WHERE c.id = $cid" || return 1
+	sql "UPDATE conversations c SET c.last_seq = $n, c.last_activity_at = NOW(3), c.updated_at = NOW(3) WHERE c.id = $cid" || return 1
 	local u
 	for u in "$a" "$b"; do
 		sql "INSERT INTO user_events (user_id, seq, type, conversation_id, ref_id, created_at)

@@ -5,11 +5,14 @@
 #include <string.h>
 #include <time.h>
 
+#include <stdio.h>
+
 #include <jwt.h>
 #include <openssl/sha.h>
 #include <sodium.h>
 
 #include "app/app.h"
+#include "cache/cache.h"
 #include "util/config.h"
 #include "util/log.h"
 
@@ -100,6 +103,59 @@ out:
 	return ok;
 }
 
+/* Session validity is cached in memcached under "sess:<sid>" (the user id)
+ * for at most SESSION_CACHE_S seconds after MySQL confirmed it, and never
+ * past the session's expiry. Ending a session overwrites the key with a
+ * tombstone that outlives every positive entry: positive entries are only
+ * ever added (memcached "add"), so a reader that checked MySQL just before
+ * the revocation cannot put its stale answer back. When the tombstone
+ * cannot be written (memcached failing at that very moment) an ended
+ * session may pass for at most SESSION_CACHE_S seconds; that is logged. */
+#define SESSION_CACHE_S 60
+#define SESSION_TOMBSTONE_S 300
+
+int auth_session_valid(struct req *req, int64_t sid, int64_t uid)
+{
+	char key[CACHE_KEY_MAX], *v;
+	cache_key(key, "sess", sid);
+	if (cache_get(key, req->arena, &v, NULL) == 1) {
+		char *end;
+		long long u = strtoll(v, &end, 10);
+		if (*end == '\0' && u == uid)
+			return 1;
+	}
+	struct db *db = app_db_try(req);
+	if (db == NULL)
+		return -1;
+	int64_t left = 0;
+	int rc = sessions_valid(db, sid, uid, &left);
+	if (rc == 1 && left > 1) {
+		char val[24];
+		int n = snprintf(val, sizeof(val), "%lld", (long long)uid);
+		cache_add(key, val, (size_t)n, left < SESSION_CACHE_S ? (int)left : SESSION_CACHE_S);
+	}
+	return rc;
+}
+
+void auth_session_ended(int64_t sid)
+{
+	char key[CACHE_KEY_MAX];
+	cache_key(key, "sess", sid);
+	if (cache_set(key, "-", 1, SESSION_TOMBSTONE_S) < 0 && cache_configured())
+		log_warn("auth: could not mark session %lld ended in memcached; it may pass for "
+			"up to %d s", (long long)sid, SESSION_CACHE_S);
+}
+
+void auth_sessions_ended(struct db *db, int64_t uid)
+{
+	int64_t ids[64];
+	int n = sessions_ended(db, uid, SESSION_CACHE_S, 64, ids);
+	if (n < 0)
+		log_warn("auth: could not list the ended sessions of user %lld", (long long)uid);
+	for (int i = 0; i < n; i++)
+		auth_session_ended(ids[i]);
+}
+
 int auth_authenticate(struct req *req)
 {
 	const char *h = req_header(req, "Authorization");
@@ -114,14 +170,12 @@ int auth_authenticate(struct req *req)
 		resp_problem(req, 401, "invalid_token", "The access token is invalid or has expired.");
 		return 0;
 	}
-	struct db *db = app_db(req);
-	if (db == NULL)
-		return 0;
 	/* Tokens are bound to their session: logout and session deletion take
 	 * effect at once, not when the token expires. */
-	int rc = sessions_valid(db, sid, uid);
+	int rc = auth_session_valid(req, sid, uid);
 	if (rc < 0) {
-		if (db_is_down(db)) {
+		struct db *db = req->app != NULL ? ((struct app *)req->app)->db : NULL;
+		if (db == NULL || db_is_down(db)) {
 			resp_problem(req, 503, "database_unavailable",
 				"The database is not reachable; try again shortly.");
 			return 0;

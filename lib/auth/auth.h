@@ -24,6 +24,14 @@ char *auth_issue_token(struct arena *a, int64_t uid, int64_t sid, int ttl);
 /* Verifies signature, algorithm, expiry and type. 1 ok, 0 invalid. */
 int auth_verify_token(const char *token, int64_t *uid, int64_t *sid);
 
+/* 1 when session sid of uid is live, 0 when it ended or never was, -1
+ * when the database failed. Cached briefly (see auth.c). */
+int auth_session_valid(struct req *req, int64_t sid, int64_t uid);
+/* After a revocation committed: session sid, or every session of uid
+ * revoked in the last minute, stops passing at once. */
+void auth_session_ended(int64_t sid);
+void auth_sessions_ended(struct db *db, int64_t uid);
+
 /* server_opts.authenticate: Bearer token -> req->user_id/session_id. */
 int auth_authenticate(struct req *req);
 

@@ -305,6 +305,7 @@ void auth_refresh(struct req *req)
 	}
 	if (rc == 2) {
 		log_warn("refresh token reuse on session %lld; session revoked", (long long)sid);
+		auth_session_ended(sid);
 		resp_problem(req, 401, "refresh_token_reused",
 			"This refresh token was already used; the session has been ended.");
 		return;
@@ -343,6 +344,7 @@ void auth_logout(struct req *req)
 		resp_problem(req, 500, "internal", NULL);
 		return;
 	}
+	auth_session_ended(req->session_id);
 	resp_json(req, 204, NULL);
 }
 
@@ -416,6 +418,7 @@ void auth_me_patch(struct req *req)
 			resp_problem(req, 500, "internal", NULL);
 			return;
 		}
+		auth_sessions_ended(db, req->user_id);
 	}
 	if ((display || about) && users_update(db, req->user_id, display, about, -1) < 0) {
 		resp_problem(req, 500, "internal", NULL);
@@ -460,6 +463,7 @@ void auth_me_delete(struct req *req)
 		resp_problem(req, 500, "internal", NULL);
 		return;
 	}
+	auth_sessions_ended(db, req->user_id);
 	emit_profile_changed(db, req->arena, req->user_id);
 	resp_json(req, 204, NULL);
 }
@@ -563,6 +567,8 @@ void auth_session_delete(struct req *req)
 		resp_problem(req, 500, "internal", NULL);
 	else if (rc == 0)
 		resp_problem(req, 404, "not_found", "No such session.");
-	else
+	else {
+		auth_session_ended(id);
 		resp_json(req, 204, NULL);
+	}
 }

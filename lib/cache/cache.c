@@ -12,6 +12,11 @@
 static memcached_pool_st *pool;
 static memcached_st *master;
 
+int cache_configured(void)
+{
+	return pool != NULL;
+}
+
 int cache_init(int max_connections)
 {
 	const char *servers = config_str("memcached", NULL);

@@ -18,6 +18,8 @@
 /* Creates the pool. Returns 0, or -1 when not configured (calls then miss). */
 int cache_init(int max_connections);
 void cache_shutdown(void);
+/* 1 when memcached servers are configured (whether or not they answer). */
+int cache_configured(void);
 
 /* 1 found (value copied to the arena, NUL-terminated), 0 miss, -1 error. */
 int cache_get(const char *key, struct arena *a, char **val, size_t *len);

@@ -48,7 +48,7 @@ json_object *chat_message_json(struct arena *a, const struct msg *m);
 json_object *chat_conv_json(struct db *db, struct arena *a, const struct conv *c,
 	int with_members);
 /* The same, with the last message already rendered: last (borrowed; NULL
- * to load it) stands for message c->last_message_id. */
+ * to load it) stands for the message at c->last_seq (c->last_message_id). */
 json_object *chat_conv_json_last(struct db *db, struct arena *a, const struct conv *c,
 	int with_members, json_object *last);
 /* A member (the contract's Member). Caller owns the result; NULL on error. */

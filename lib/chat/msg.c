@@ -65,7 +65,7 @@ struct send_ctx {
 	int64_t cid, me;
 	const char *client_id, *kind, *body;
 	int64_t reply_to;
-	int64_t mid;
+	struct msg m;		/* the new message, as stored */
 	int duplicate;
 	struct chat_outcome out;
 };
@@ -91,8 +91,10 @@ static int send_tx(struct db *db, void *p)
 			return chat_stop(&c->out, 400, "reply_to",
 				"Field 'reply_to' is not a message of this conversation.");
 	}
-	rc = msgs_insert(db, c->cid, seq, c->me, c->client_id, c->kind, c->body, c->reply_to,
-		&c->mid);
+	c->m = (struct msg){.conversation_id = c->cid, .seq = seq, .sender_id = c->me,
+		.client_id = c->client_id, .kind = c->kind, .body = c->body,
+		.reply_to = c->reply_to};
+	rc = msgs_insert(db, c->a, &c->m);
 	if (rc < 0)
 		return -1;
 	if (rc == 0) {
@@ -104,11 +106,10 @@ static int send_tx(struct db *db, void *p)
 	/* Whoever writes has read what came before: the sender's marks move
 	 * to the new message (without a receipt event; the message.new tells
 	 * the others as much). */
-	if (convs_set_last_message(db, c->cid, c->mid) < 0 ||
-	    convs_mark_read(db, c->cid, c->me, seq) < 0)
+	if (convs_mark_read(db, c->cid, c->me, seq) < 0)
 		return -1;
 	/* Everyone, the sender included: their other devices need it too. */
-	return emit_conv(db, c->e, c->cid, 0, "message.new", c->mid, NULL) < 0 ? -1 : 0;
+	return emit_conv(db, c->e, c->cid, 0, "message.new", c->m.id, NULL) < 0 ? -1 : 0;
 }
 
 void msg_send(struct req *req)
@@ -184,8 +185,8 @@ void msg_send(struct req *req)
 		return;
 	struct emit e;
 	emit_init(&e, req->arena);
-	struct send_ctx c = {&e, req->arena, cid, req->user_id, client_id, kind, body, reply_to,
-		0, 0, {0, NULL, NULL}};
+	struct send_ctx c = {.e = &e, .a = req->arena, .cid = cid, .me = req->user_id,
+		.client_id = client_id, .kind = kind, .body = body, .reply_to = reply_to};
 	int rc = db_tx(db, send_tx, &c);
 	if (rc < 0) {
 		internal(req);
@@ -219,7 +220,9 @@ void msg_send(struct req *req)
 	}
 	emit_wake(&e);
 	chat_invalidate(cid);
-	send_msg(req, db, cid, c.mid, 201);
+	/* The answer is built from what the insert returned: a new message has
+	 * no edits or reactions yet. */
+	resp_json(req, 201, chat_message_json(req->arena, &c.m));
 }
 
 /* --- GET /conversations/{id}/messages --- */
@@ -256,15 +259,87 @@ static json_object *page_body(json_object *page, int limit, int forward)
 	return o;
 }
 
-/* Answers the latest page and keeps its serialised body in memcached under
- * bkey (same generation as the page, so the same invalidation). */
-static void send_latest(struct req *req, json_object *page, int limit, const char *bkey)
+/* The latest page, warm: three memcached entries answer it without MySQL,
+ * fetched in one round trip.
+ *   m:cgen:<cid>          the conversation's cache generation (chat_cache_gen)
+ *   m:mb:<cid>:<uid>      "<gen>": uid was a member when generation gen was current
+ *   m:histb<limit>:<cid>  "<gen>\n<body>": the finished answer for this limit
+ * Entries of an older generation are ignored: every change (messages,
+ * membership) deletes the generation after its commit. The membership mark
+ * and the page are written only after the generation was read and MySQL
+ * was asked, so what they say is at least as new as that generation. */
+struct warm {
+	int64_t gen;		/* 0: no generation (memcached down or empty) */
+	int member;		/* 1: membership confirmed for gen */
+	const char *body;	/* the answer for this limit, or NULL */
+	size_t len;
+	char mkey[CACHE_KEY_MAX], bkey[CACHE_KEY_MAX];
+};
+
+/* "<gen>" or "<gen>\n..." of generation gen: the text after the newline
+ * (or "" for a bare mark), else NULL. */
+static const char *of_gen(const char *v, int64_t gen)
+{
+	if (v == NULL || gen <= 0)
+		return NULL;
+	char *end;
+	long long g = strtoll(v, &end, 10);
+	if (g != gen || (*end != '\0' && *end != '\n'))
+		return NULL;
+	return *end == '\n' ? end + 1 : end;
+}
+
+static void warm_lookup(struct req *req, int64_t cid, int64_t limit, struct warm *w)
+{
+	char gkey[CACHE_KEY_MAX];
+	cache_key(gkey, "cgen", cid);
+	cache_key2(w->mkey, "mb", cid, req->user_id);
+	cache_key(w->bkey, arena_printf(req->arena, "histb%lld", (long long)limit), cid);
+	const char *keys[3] = {gkey, w->mkey, w->bkey};
+	char *vals[3];
+	w->gen = 0;
+	w->member = 0;
+	w->body = NULL;
+	if (cache_mget(keys, 3, req->arena, vals) < 0)
+		return;
+	char *end;
+	long long g = vals[0] ? strtoll(vals[0], &end, 10) : 0;
+	if (vals[0] == NULL || *end != '\0' || g <= 0) {
+		/* No generation yet: start one (before MySQL is read). */
+		chat_cache_gen(req->arena, cid, &w->gen);
+		return;
+	}
+	w->gen = g;
+	w->member = of_gen(vals[1], g) != NULL;
+	w->body = of_gen(vals[2], g);
+	if (w->body != NULL)
+		w->len = strlen(w->body);
+}
+
+/* Keeps "<gen>\n<text>" (or "<gen>" when text is NULL) under key. */
+static void warm_store(struct req *req, const char *key, int64_t gen, const char *text, size_t len)
+{
+	char *v = arena_printf(req->arena, "%lld%s", (long long)gen, text ? "\n" : "");
+	size_t vl = strlen(v);
+	if (text != NULL) {
+		char *full = arena_alloc(req->arena, vl + len + 1);
+		memcpy(full, v, vl);
+		memcpy(full + vl, text, len);
+		full[vl + len] = '\0';
+		v = full;
+		vl += len;
+	}
+	cache_set(key, v, vl, CHAT_CACHE_TTL);
+}
+
+/* Answers the latest page and keeps its serialised body for this limit. */
+static void send_latest(struct req *req, json_object *page, int limit, const struct warm *w)
 {
 	json_object *body = page_body(page, limit, 0);
 	size_t len;
 	const char *text = json_object_to_json_string_length(body,
 		JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
-	cache_set(bkey, text, len, CHAT_CACHE_TTL);
+	warm_store(req, w->bkey, w->gen, text, len);
 	resp_json(req, 200, body);
 }
 
@@ -289,32 +364,46 @@ void msg_history(struct req *req)
 		resp_problem(req, 400, "invalid_query", "limit must be 1-100.");
 		return;
 	}
-	struct db *db = member_db(req, cid);
-	if (db == NULL)
-		return;
-	/* The latest page is cached (the newest HISTORY_MAX + 1 messages, which
-	 * answer any limit) under the conversation's cache generation, fetched
-	 * before reading MySQL (see chat_cache_gen). Membership was checked
-	 * above, against MySQL, on every request. */
-	int64_t gen = 0;
-	int cached = !hb && !ha && chat_cache_gen(req->arena, cid, &gen);
-	char key[CACHE_KEY_MAX];
-	char bkey[CACHE_KEY_MAX];
-	if (cached) {
-		/* First the finished answer for this limit (written as is, no
-		 * JSON work), then the page of the newest messages. */
-		cache_key2(bkey, arena_printf(req->arena, "histb%lld", (long long)limit), cid, gen);
-		char *v;
-		size_t vlen;
-		if (cache_get(bkey, req->arena, &v, &vlen) == 1) {
-			resp_json_text(req, 200, v, vlen);
+	/* The latest page is cached (see struct warm); older pages are not. */
+	struct warm w = {0};
+	int latest = !hb && !ha;
+	if (latest) {
+		warm_lookup(req, cid, limit, &w);
+		if (w.member && w.body != NULL) {
+			resp_json_text(req, 200, w.body, w.len);
 			return;
 		}
-		cache_key2(key, "hist", cid, gen);
+	}
+	struct db *db = app_db(req);
+	if (db == NULL)
+		return;
+	if (!w.member) {
+		int role = convs_role(db, cid, req->user_id);
+		if (role < 0) {
+			internal(req);
+			return;
+		}
+		if (role == ROLE_NONE) {
+			resp_problem(req, 404, "not_found", "No such conversation.");
+			return;
+		}
+		if (w.gen > 0)
+			warm_store(req, w.mkey, w.gen, NULL, 0);
+	}
+	if (latest && w.body != NULL) {
+		resp_json_text(req, 200, w.body, w.len);
+		return;
+	}
+	int cached = latest && w.gen > 0;
+	char key[CACHE_KEY_MAX];
+	if (cached) {
+		/* The page of the newest messages answers any limit. */
+		cache_key2(key, "hist", cid, w.gen);
+		char *v;
 		if (cache_get(key, req->arena, &v, NULL) == 1) {
 			json_object *page = json_tokener_parse(v);
 			if (page != NULL && json_object_is_type(page, json_type_array)) {
-				send_latest(req, page, (int)limit, bkey);
+				send_latest(req, page, (int)limit, &w);
 				return;
 			}
 			json_object_put(page);
@@ -339,7 +428,7 @@ void msg_history(struct req *req)
 		const char *text = json_object_to_json_string_length(page,
 			JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
 		cache_set(key, text, len, CHAT_CACHE_TTL);
-		send_latest(req, page, (int)limit, bkey);
+		send_latest(req, page, (int)limit, &w);
 		return;
 	}
 	resp_json(req, 200, page_body(page, (int)limit, ha));

@@ -9,7 +9,8 @@
 #define CONV_COLS "c.id, c.type = 'group', c.title, " TS("c.created_at") ", " \
 	TS("c.updated_at") ", " TS("c.last_activity_at") ", " \
 	"CAST(UNIX_TIMESTAMP(c.last_activity_at) * 1000 AS SIGNED), c.last_seq, " \
-	"COALESCE(c.last_message_id, 0), " \
+	"COALESCE((SELECT lm.id FROM messages lm WHERE lm.conversation_id = c.id " \
+	"AND lm.seq = c.last_seq), 0), " \
 	"(SELECT COUNT(*) FROM members n WHERE n.conversation_id = c.id), " \
 	"m.role + 0, m.last_read_seq, m.delivered_seq, " \
 	"IF(m.muted_until > NOW(3), " TS("m.muted_until") ", NULL), " \
@@ -98,10 +99,6 @@ static const char *const SQL_NEXT_SEQ =
 	"UPDATE conversations SET last_seq = LAST_INSERT_ID(last_seq + 1), "
 	"last_activity_at = NOW(3) WHERE id = ? AND EXISTS (SELECT 1 FROM members "
 	"WHERE conversation_id = ? AND user_id = ?)";
-/* SQL_SET_LAST_MESSAGE */
-static const char *const SQL_SET_LAST_MESSAGE =
-	"UPDATE conversations SET last_message_id = ?, last_activity_at = "
-	"(SELECT created_at FROM messages WHERE id = ?) WHERE id = ?";
 /* SQL_MARK_READ */
 static const char *const SQL_MARK_READ =
 	"UPDATE members m JOIN conversations c ON c.id = m.conversation_id "
@@ -360,11 +357,6 @@ int convs_next_seq(struct db *db, int64_t cid, int64_t uid, int64_t *seq)
 		return 0;
 	*seq = db_insert_id(db);
 	return 1;
-}
-
-int convs_set_last_message(struct db *db, int64_t cid, int64_t mid)
-{
-	return db_exec(db, SQL_SET_LAST_MESSAGE, "iii", mid, mid, cid);
 }
 
 int convs_mark_read(struct db *db, int64_t cid, int64_t uid, int64_t seq)

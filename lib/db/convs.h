@@ -30,7 +30,7 @@ struct conv {
 	const char *last_activity_at;
 	int64_t activity_ms;		/* last_activity_at in ms since the epoch */
 	int64_t last_seq;
-	int64_t last_message_id;	/* 0 when none */
+	int64_t last_message_id;	/* the message at last_seq; 0 when none */
 	int64_t member_count;
 	enum conv_role role;		/* the viewer's */
 	int64_t last_read_seq;		/* the viewer's */
@@ -117,9 +117,8 @@ int convs_set_title(struct db *db, int64_t cid, const char *title);
 int convs_set_muted(struct db *db, int64_t cid, int64_t uid, const char *muted_until);
 
 /* Locks the conversation and hands out the next message seq, if uid is a
- * member. 1 (*seq set), 0 no such conversation or not a member, -1 error. */
+ * member; last_activity_at becomes now (the new message's created_at). 1 (*seq set), 0 no such conversation or not a member, -1 error. */
 int convs_next_seq(struct db *db, int64_t cid, int64_t uid, int64_t *seq);
-int convs_set_last_message(struct db *db, int64_t cid, int64_t mid);
 
 /* Advances uid's read mark to seq (capped at the conversation's last seq;
  * the delivered mark follows). Never moves backwards. 1 advanced, 0 not,

@@ -177,6 +177,13 @@ static int is_conn_lost(int e)
 	       e == CR_CONNECTION_ERROR || e == ER_CONNECTION_KILLED || e == 1927 /* killed */;
 }
 
+/* Errors callers handle themselves (not logged as failures here). */
+static int expected_error(int e)
+{
+	return e == ER_DUP_ENTRY || is_conn_lost(e) || e == ER_LOCK_DEADLOCK ||
+	       e == ER_LOCK_WAIT_TIMEOUT;
+}
+
 static int run(struct db *db, const char *sql, const char *fmt, va_list ap)
 {
 	MYSQL_BIND pb[MAX_PARAMS];
@@ -260,8 +267,7 @@ static int run(struct db *db, const char *sql, const char *fmt, va_list ap)
 	}
 	if (mysql_stmt_execute(st) != 0) {
 		db->last_errno = (int)mysql_stmt_errno(st);
-		if (db->last_errno != ER_DUP_ENTRY && !is_conn_lost(db->last_errno) &&
-		    db->last_errno != ER_LOCK_DEADLOCK && db->last_errno != ER_LOCK_WAIT_TIMEOUT)
+		if (!expected_error(db->last_errno))
 			log_error("db: execute failed (%d %s): %.200s", db->last_errno,
 				mysql_stmt_error(st), sql);
 		return -1;
@@ -293,9 +299,15 @@ static int run(struct db *db, const char *sql, const char *fmt, va_list ap)
 		db->rbind[i].error = &c->error;
 	}
 	if (mysql_stmt_bind_result(st, db->rbind) != 0 || mysql_stmt_store_result(st) != 0) {
+		/* INSERT .. RETURNING reports a duplicate key or a deadlock here,
+		 * after the result's metadata: the statement is reset so the
+		 * connection takes commands again (the ROLLBACK above all). */
 		db->last_errno = (int)mysql_stmt_errno(st);
-		log_error("db: result failed: %s", mysql_stmt_error(st));
+		if (!expected_error(db->last_errno))
+			log_error("db: result failed (%d %s): %.200s", db->last_errno,
+				mysql_stmt_error(st), sql);
 		mysql_stmt_free_result(st);
+		mysql_stmt_reset(st);
 		return -1;
 	}
 	db->cur = st;
@@ -479,8 +491,14 @@ int db_tx(struct db *db, int (*fn)(struct db *db, void *ctx), void *ctx)
 			}
 		}
 		int e = db->last_errno;
-		if (db->conn != NULL)
-			simple(db, "ROLLBACK");
+		/* A connection that cannot roll back is closed: the server then
+		 * rolls back and releases the locks itself. */
+		if (db->conn != NULL && simple(db, "ROLLBACK") != 0) {
+			log_warn("db: rollback failed (%d); closing the connection", db->last_errno);
+			drop_stmts(db);
+			mysql_close(db->conn);
+			db->conn = NULL;
+		}
 		db->in_tx = 0;
 		if (rc == 1)
 			return 1;

@@ -4,27 +4,44 @@
 
 #include "util/log.h"
 
+/* Two shapes of fan-out. For a conversation or one user the recipients are
+ * read straight from members/user_heads: the caller holds the
+ * conversation's row lock, which every membership change takes first, so
+ * the numbering UPDATE and the INSERT see the same set. Contacts (presence,
+ * profile changes) span conversations nobody locked: that set is fixed
+ * first in the connection's temporary "fanout" table.
+ *
+ * Heads are locked and numbered in ascending user_id order (members and
+ * fanout are both keyed that way), which keeps concurrent fan-outs from
+ * deadlocking each other; db_tx retries if they ever do. The INSERT
+ * returns the recipients for the wake-up after the commit. */
+static const char *const SQL_CONV_BUMP =
+	"UPDATE user_heads h JOIN members m ON m.user_id = h.user_id "
+	"SET h.last_seq = h.last_seq + 1 WHERE m.conversation_id = ? AND m.user_id <> ?";
+static const char *const SQL_CONV_INSERT =
+	"INSERT INTO user_events (user_id, seq, type, conversation_id, ref_id, payload, created_at) "
+	"SELECT h.user_id, h.last_seq, ?, ?, ?, ?, NOW(3) FROM members m "
+	"JOIN user_heads h ON h.user_id = m.user_id WHERE m.conversation_id = ? AND m.user_id <> ? "
+	"RETURNING user_id";
+static const char *const SQL_USER_BUMP =
+	"UPDATE user_heads SET last_seq = last_seq + 1 WHERE user_id = ? AND user_id <> ?";
+static const char *const SQL_USER_INSERT =
+	"INSERT INTO user_events (user_id, seq, type, conversation_id, ref_id, payload, created_at) "
+	"SELECT user_id, last_seq, ?, ?, ?, ?, NOW(3) FROM user_heads "
+	"WHERE user_id = ? AND user_id <> ? RETURNING user_id";
 static const char *const SQL_FANOUT_CLEAR = "DELETE FROM fanout";
-static const char *const SQL_FANOUT_CONV =
-	"INSERT INTO fanout (user_id) SELECT user_id FROM members "
-	"WHERE conversation_id = ? AND user_id <> ?";
-static const char *const SQL_FANOUT_USER =
-	"INSERT INTO fanout (user_id) SELECT user_id FROM user_heads WHERE user_id = ? AND user_id <> ?";
 static const char *const SQL_FANOUT_CONTACTS =
 	"INSERT IGNORE INTO fanout (user_id) SELECT DISTINCT m2.user_id FROM members m1 "
 	"JOIN members m2 ON m2.conversation_id = m1.conversation_id "
 	"WHERE m1.user_id = ? AND m2.user_id <> ?";
 static const char *const SQL_FANOUT_SELF =
 	"INSERT IGNORE INTO fanout (user_id) VALUES (?)";
-/* Lock and number: ascending user_id order keeps concurrent fan-outs from
- * deadlocking each other (and db_tx retries if they ever do). */
-static const char *const SQL_HEADS_BUMP =
+static const char *const SQL_FANOUT_BUMP =
 	"UPDATE user_heads h JOIN fanout f ON f.user_id = h.user_id SET h.last_seq = h.last_seq + 1";
-static const char *const SQL_EVENTS_INSERT =
+static const char *const SQL_FANOUT_INSERT =
 	"INSERT INTO user_events (user_id, seq, type, conversation_id, ref_id, payload, created_at) "
 	"SELECT h.user_id, h.last_seq, ?, ?, ?, ?, NOW(3) FROM user_heads h "
-	"JOIN fanout f ON f.user_id = h.user_id";
-static const char *const SQL_FANOUT_LIST = "SELECT user_id FROM fanout";
+	"JOIN fanout f ON f.user_id = h.user_id RETURNING user_id";
 
 static const char *const SQL_HEAD =
 	"SELECT last_seq, min_seq FROM user_heads WHERE user_id = ?";
@@ -66,38 +83,41 @@ int events_append(struct db *db, struct arena *a, enum fanout_who who, int64_t i
 	int64_t exclude, const char *type, int64_t conversation_id, int64_t ref_id,
 	const char *payload, int64_t **uids, int *n, int *cap)
 {
-	if (db_exec(db, SQL_FANOUT_CLEAR, "") < 0)
-		return -1;
+	int64_t cid = conversation_id, rid = ref_id;
+	const int64_t *pc = cid ? &cid : NULL, *pr = rid ? &rid : NULL;
 	int rc;
 	switch (who) {
 	case FANOUT_CONV:
-		rc = db_exec(db, SQL_FANOUT_CONV, "ii", id, exclude);
+		rc = db_exec(db, SQL_CONV_BUMP, "ii", id, exclude);
+		if (rc == 0)
+			rc = db_exec(db, SQL_CONV_INSERT, "sIIsii", type, pc, pr, payload, id, exclude);
 		break;
 	case FANOUT_USER:
-		rc = db_exec(db, SQL_FANOUT_USER, "ii", id, exclude);
+		rc = db_exec(db, SQL_USER_BUMP, "ii", id, exclude);
+		if (rc == 0)
+			rc = db_exec(db, SQL_USER_INSERT, "sIIsii", type, pc, pr, payload, id, exclude);
 		break;
 	case FANOUT_CONTACTS:
-		rc = db_exec(db, SQL_FANOUT_CONTACTS, "ii", id, id);
+		rc = db_exec(db, SQL_FANOUT_CLEAR, "");
+		if (rc == 0)
+			rc = db_exec(db, SQL_FANOUT_CONTACTS, "ii", id, id);
 		if (rc == 0 && exclude != id)
 			rc = db_exec(db, SQL_FANOUT_SELF, "i", id);
+		if (rc == 0)
+			rc = db_exec(db, SQL_FANOUT_BUMP, "");
+		if (rc == 0)
+			rc = db_exec(db, SQL_FANOUT_INSERT, "sIIs", type, pc, pr, payload);
 		break;
 	default:
 		return -1;
 	}
 	if (rc < 0)
 		return -1;
-	if (db_exec(db, SQL_HEADS_BUMP, "") < 0)
-		return -1;
-	int64_t cid = conversation_id, rid = ref_id;
-	if (db_exec(db, SQL_EVENTS_INSERT, "sIIs", type, cid ? &cid : NULL, rid ? &rid : NULL,
-		    payload) < 0)
-		return -1;
-	int count = (int)db_affected(db);
-	if (uids == NULL)
-		return count;
-	if (db_exec(db, SQL_FANOUT_LIST, "") < 0)
-		return -1;
+	int count = 0;
 	while ((rc = db_next(db)) > 0) {
+		count++;
+		if (uids == NULL)
+			continue;
 		if (*n == *cap) {
 			int ncap = *cap ? *cap * 2 : 16;
 			int64_t *grown = arena_alloc(a, sizeof(int64_t) * (size_t)ncap);

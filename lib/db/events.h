@@ -5,9 +5,12 @@
  * sequence order and a reader never sees seq N+1 before seq N.
  *
  * A fan-out stores one small row per recipient (message events reference the
- * message by ref_id). The recipient set is fixed first in the connection's
- * temporary "fanout" table, so concurrent membership changes cannot make the
- * numbering and the insert disagree.
+ * message by ref_id): one UPDATE numbers the recipients' heads, one
+ * INSERT .. SELECT .. RETURNING writes the rows and names the recipients.
+ * Conversation fan-outs run under the conversation's row lock, which every
+ * membership change takes first, so both statements see the same members;
+ * contact fan-outs fix their set first in the connection's temporary
+ * "fanout" table.
  */
 #ifndef DB_EVENTS_H
 #define DB_EVENTS_H

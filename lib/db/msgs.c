@@ -9,8 +9,9 @@
 
 /* SQL_INSERT */
 static const char *const SQL_INSERT =
-	"INSERT INTO messages (conversation_id, seq, sender_id, client_id, kind, body, reply_to) "
-	"VALUES (?, ?, ?, ?, ?, ?, ?)";
+	"INSERT INTO messages (conversation_id, seq, sender_id, client_id, kind, body, reply_to, "
+	"created_at) VALUES (?, ?, ?, ?, ?, ?, ?, "
+	"(SELECT last_activity_at FROM conversations WHERE id = ?)) RETURNING id, " TS("created_at");
 /* SQL_BY_CLIENT */
 static const char *const SQL_BY_CLIENT =
 	"SELECT " MSG_COLS " FROM messages x WHERE x.sender_id = ? AND x.client_id = ?";
@@ -131,13 +132,22 @@ static int load_reactions_one(struct db *db, struct arena *a, struct msg *m)
 	return attach_reactions(db, a, m, 1);
 }
 
-int msgs_insert(struct db *db, int64_t cid, int64_t seq, int64_t sender, const char *client_id,
-	const char *kind, const char *body, int64_t reply_to, int64_t *mid)
+int msgs_insert(struct db *db, struct arena *a, struct msg *m)
 {
-	if (db_exec(db, SQL_INSERT, "iiisssI", cid, seq, sender, client_id, kind, body,
-		    reply_to > 0 ? &reply_to : NULL) < 0)
+	int64_t reply_to = m->reply_to;
+	if (db_exec(db, SQL_INSERT, "iiisssIi", m->conversation_id, m->seq, m->sender_id,
+		    m->client_id, m->kind, m->body, reply_to > 0 ? &reply_to : NULL,
+		    m->conversation_id) < 0)
 		return db_errno(db) == DB_ER_DUP_ENTRY ? 0 : -1;
-	*mid = db_insert_id(db);
+	int rc = db_next(db);
+	if (rc <= 0)
+		return -1;
+	m->id = db_int(db, 0);
+	m->created_at = db_str(db, 1, a, NULL);
+	m->edited_at = m->deleted_at = NULL;
+	m->reactions = NULL;
+	m->nreactions = 0;
+	drain(db);
 	return 1;
 }
 

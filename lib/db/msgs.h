@@ -32,10 +32,11 @@ struct msg {
 	int nreactions;
 };
 
-/* Inserts a message. 1 inserted (*mid set), 0 this sender already used
- * client_id, -1 error. */
-int msgs_insert(struct db *db, int64_t cid, int64_t seq, int64_t sender, const char *client_id,
-	const char *kind, const char *body, int64_t reply_to, int64_t *mid);
+/* Inserts m (conversation_id, seq, sender_id, client_id, kind, body,
+ * reply_to set by the caller), created at the conversation's
+ * last_activity_at, and completes m as stored (id, created_at; no edits or
+ * reactions). 1 inserted, 0 this sender already used client_id, -1 error. */
+int msgs_insert(struct db *db, struct arena *a, struct msg *m);
 /* The message a sender sent with client_id (reactions loaded). 1/0/-1. */
 int msgs_by_client(struct db *db, struct arena *a, int64_t sender, const char *client_id,
 	struct msg *m);

@@ -41,8 +41,11 @@ static const char *const SQL_SESSION_INSERT =
 static const char *const SQL_REFRESH_INSERT =
 	"INSERT INTO refresh_tokens (token_hash, session_id) VALUES (?, ?)";
 static const char *const SQL_SESSION_VALID =
-	"SELECT 1 FROM sessions WHERE id = ? AND user_id = ? AND revoked_at IS NULL "
-	"AND expires_at > NOW(3)";
+	"SELECT TIMESTAMPDIFF(SECOND, NOW(3), expires_at) FROM sessions WHERE id = ? "
+	"AND user_id = ? AND revoked_at IS NULL AND expires_at > NOW(3)";
+static const char *const SQL_SESSION_ENDED =
+	"SELECT id FROM sessions WHERE user_id = ? AND revoked_at >= NOW(3) - INTERVAL ? SECOND "
+	"ORDER BY id LIMIT ?";
 static const char *const SQL_REFRESH_LOOKUP =
 	"SELECT r.session_id, r.superseded_at IS NOT NULL, s.user_id, "
 	"s.revoked_at IS NULL AND s.expires_at > NOW(3) "
@@ -252,14 +255,27 @@ int sessions_create(struct db *db, int64_t user_id, const char *device, const ch
 	return 0;
 }
 
-int sessions_valid(struct db *db, int64_t sid, int64_t uid)
+int sessions_valid(struct db *db, int64_t sid, int64_t uid, int64_t *left_s)
 {
 	if (db_exec(db, SQL_SESSION_VALID, "ii", sid, uid) < 0)
 		return -1;
 	int rc = db_next(db);
+	if (rc > 0 && left_s != NULL)
+		*left_s = db_int(db, 0);
 	while (rc > 0 && db_next(db) > 0)
 		;
 	return rc;
+}
+
+int sessions_ended(struct db *db, int64_t uid, int within_s, int max, int64_t *out)
+{
+	if (db_exec(db, SQL_SESSION_ENDED, "iii", uid, (int64_t)within_s, (int64_t)max) < 0)
+		return -1;
+	int n = 0, rc;
+	while ((rc = db_next(db)) > 0)
+		if (n < max)
+			out[n++] = db_int(db, 0);
+	return rc < 0 ? -1 : n;
 }
 
 struct rotate_ctx {

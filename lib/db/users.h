@@ -52,8 +52,12 @@ int users_touch_seen(struct db *db, int64_t id);
 /* Sessions. refresh_hash is the SHA-256 of the refresh token. */
 int sessions_create(struct db *db, int64_t user_id, const char *device, const char *ua,
 	const char *ip, int ttl_days, const unsigned char refresh_hash[32], int64_t *sid);
-/* 1 when the session exists, belongs to uid, is not revoked nor expired. */
-int sessions_valid(struct db *db, int64_t sid, int64_t uid);
+/* 1 when the session exists, belongs to uid, is not revoked nor expired
+ * (*left_s, when not NULL: seconds until it expires), 0 when not, -1 error. */
+int sessions_valid(struct db *db, int64_t sid, int64_t uid, int64_t *left_s);
+/* The ids of uid's sessions revoked in the last within_s seconds (at most
+ * max, into out). Returns the count or -1. */
+int sessions_ended(struct db *db, int64_t uid, int within_s, int max, int64_t *out);
 /* Rotates a refresh token: 1 rotated (*sid, *uid set), 0 unknown/expired,
  * 2 an already-rotated token was replayed (the session is now revoked), -1. */
 int sessions_rotate(struct db *db, const unsigned char old_hash[32],

@@ -148,9 +148,9 @@ static void mark_delivered(struct req *req, struct arena *a, int64_t uid, const 
 
 /* 0 once the request's session has ended (logout, deleted device); a
  * database error counts as alive (the next check decides). */
-static int session_alive(struct req *req, struct db *db)
+static int session_alive(struct req *req)
 {
-	return sessions_valid(db, req->session_id, req->user_id) != 0;
+	return auth_session_valid(req, req->session_id, req->user_id) != 0;
 }
 
 static void answer_batch(struct req *req, json_object *events, int64_t next, int has_more)
@@ -234,7 +234,7 @@ void feed_poll(struct req *req)
 		}
 		now = now_ms();
 		if (now - refreshed >= presence_refresh_ms()) {
-			if (!session_alive(req, db)) {
+			if (!session_alive(req)) {
 				/* Signed out meanwhile: end the wait now. */
 				answer_batch(req, json_object_new_array(), cur, 0);
 				return;
@@ -264,7 +264,7 @@ static int ticket_auth(struct req *req, const char *ticket)
 		return -1;
 	if (r == 1) {
 		/* The session may have ended since the ticket was issued. */
-		r = sessions_valid(db, sid, uid);
+		r = sessions_valid(db, sid, uid, NULL);
 		if (r < 0)
 			return -1;
 	}
@@ -377,7 +377,7 @@ void feed_stream(struct req *req)
 			if ((db = app_db_try(req)) == NULL)
 				break;
 			/* Logout and session deletion end open streams too. */
-			if (!session_alive(req, db))
+			if (!session_alive(req))
 				break;
 			presence_refresh(db, &la, uid);
 			arena_reset(&la);
