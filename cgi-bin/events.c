@@ -11,11 +11,11 @@
 #include "wake/doorbell.h"
 
 static const struct route routes[] = {
-	{"GET", "/health", ops_health, 0},
-	{"GET", "/events", feed_poll, ROUTE_AUTH},
+	{"GET", "/health", ops_health, 0, NULL},
+	{"GET", "/events", feed_poll, ROUTE_AUTH, NULL},
 	/* Authenticates itself: a single-use ticket or the Authorization header. */
-	{"GET", "/events/stream", feed_stream, 0},
-	{"POST", "/events/ticket", feed_ticket, ROUTE_AUTH},
+	{"GET", "/events/stream", feed_stream, 0, NULL},
+	{"POST", "/events/ticket", feed_ticket, ROUTE_AUTH, NULL},
 };
 
 int main(void)

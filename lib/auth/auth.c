@@ -1,11 +1,11 @@
 /* Password hashing, tokens and request authentication. */
 #include "auth/auth.h"
 
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-#include <stdio.h>
 
 #include <jwt.h>
 #include <openssl/sha.h>
@@ -71,7 +71,7 @@ char *auth_issue_token(struct arena *a, int64_t uid, int64_t sid, int ttl)
 	return out;
 }
 
-int auth_verify_token(const char *token, int64_t *uid, int64_t *sid)
+static int verify_token(const char *token, int64_t *uid, int64_t *sid, time_t *expires)
 {
 	jwt_t *jwt = NULL;
 	int ok = 0;
@@ -97,10 +97,64 @@ int auth_verify_token(const char *token, int64_t *uid, int64_t *sid)
 		goto out;
 	*uid = u;
 	*sid = s;
+	*expires = (time_t)exp;
 	ok = 1;
 out:
 	jwt_free(jwt);
 	return ok;
+}
+
+/* Tokens that verified, kept per process until they expire: a client sends
+ * the same token with every request for its whole life, and a token that
+ * verified once stays valid until its exp (the key only changes with a
+ * restart). Direct-mapped by a hash of the text; the text is compared in
+ * full. */
+#define TOKEN_CACHE_SLOTS 64
+#define TOKEN_CACHE_LEN 512
+static struct {
+	char token[TOKEN_CACHE_LEN];
+	int64_t uid, sid;
+	time_t expires;
+} token_cache[TOKEN_CACHE_SLOTS];
+static pthread_mutex_t token_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static unsigned token_slot(const char *t, size_t n)
+{
+	uint32_t h = 2166136261u;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ (unsigned char)t[i]) * 16777619u;
+	return h % TOKEN_CACHE_SLOTS;
+}
+
+int auth_verify_token(const char *token, int64_t *uid, int64_t *sid)
+{
+	size_t n = strlen(token);
+	unsigned slot = token_slot(token, n);
+	time_t now = time(NULL);
+	int hit = 0;
+	if (n < TOKEN_CACHE_LEN) {
+		pthread_mutex_lock(&token_lock);
+		if (token_cache[slot].expires > now && strcmp(token_cache[slot].token, token) == 0) {
+			*uid = token_cache[slot].uid;
+			*sid = token_cache[slot].sid;
+			hit = 1;
+		}
+		pthread_mutex_unlock(&token_lock);
+	}
+	if (hit)
+		return 1;
+	time_t expires;
+	if (!verify_token(token, uid, sid, &expires))
+		return 0;
+	if (n < TOKEN_CACHE_LEN) {
+		pthread_mutex_lock(&token_lock);
+		memcpy(token_cache[slot].token, token, n + 1);
+		token_cache[slot].uid = *uid;
+		token_cache[slot].sid = *sid;
+		token_cache[slot].expires = expires;
+		pthread_mutex_unlock(&token_lock);
+	}
+	return 1;
 }
 
 /* Session validity is cached in memcached under "sess:<sid>" (the user id)
@@ -116,11 +170,29 @@ out:
 
 int auth_session_valid(struct req *req, int64_t sid, int64_t uid)
 {
-	char key[CACHE_KEY_MAX], *v;
+	char key[CACHE_KEY_MAX];
 	cache_key(key, "sess", sid);
-	if (cache_get(key, req->arena, &v, NULL) == 1) {
+	/* The route's own keys ride along (struct route, prefetch). */
+	const char *keys[1 + REQ_PREFETCH_MAX] = {key};
+	char *vals[1 + REQ_PREFETCH_MAX];
+	int n = 0;
+	if (req->route != NULL && req->route->prefetch != NULL && !req->prefetched) {
+		int64_t saved = req->user_id;
+		req->user_id = uid;
+		n = req->route->prefetch(req, keys + 1);
+		req->user_id = saved;
+		if (n < 0 || n > REQ_PREFETCH_MAX)
+			n = 0;
+	}
+	int rc = cache_mget(keys, (size_t)n + 1, req->arena, vals);
+	if (n > 0) {
+		req->prefetched = 1;
+		for (int i = 0; i < n; i++)
+			req->pre[i] = rc == 0 ? vals[i + 1] : NULL;
+	}
+	if (rc == 0 && vals[0] != NULL) {
 		char *end;
-		long long u = strtoll(v, &end, 10);
+		long long u = strtoll(vals[0], &end, 10);
 		if (*end == '\0' && u == uid)
 			return 1;
 	}
@@ -128,11 +200,11 @@ int auth_session_valid(struct req *req, int64_t sid, int64_t uid)
 	if (db == NULL)
 		return -1;
 	int64_t left = 0;
-	int rc = sessions_valid(db, sid, uid, &left);
+	rc = sessions_valid(db, sid, uid, &left);
 	if (rc == 1 && left > 1) {
 		char val[24];
-		int n = snprintf(val, sizeof(val), "%lld", (long long)uid);
-		cache_add(key, val, (size_t)n, left < SESSION_CACHE_S ? (int)left : SESSION_CACHE_S);
+		int len = snprintf(val, sizeof(val), "%lld", (long long)uid);
+		cache_add(key, val, (size_t)len, left < SESSION_CACHE_S ? (int)left : SESSION_CACHE_S);
 	}
 	return rc;
 }

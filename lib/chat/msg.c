@@ -289,19 +289,55 @@ static const char *of_gen(const char *v, int64_t gen)
 	return *end == '\n' ? end + 1 : end;
 }
 
-static void warm_lookup(struct req *req, int64_t cid, int64_t limit, struct warm *w)
+static void warm_keys(struct req *req, int64_t cid, int64_t limit, struct warm *w, char *gkey)
 {
-	char gkey[CACHE_KEY_MAX];
 	cache_key(gkey, "cgen", cid);
 	cache_key2(w->mkey, "mb", cid, req->user_id);
 	cache_key(w->bkey, arena_printf(req->arena, "histb%lld", (long long)limit), cid);
-	const char *keys[3] = {gkey, w->mkey, w->bkey};
-	char *vals[3];
+}
+
+/* The latest page's limit, or 0 when the query asks for another page (or
+ * is invalid: the handler answers that). */
+static int64_t latest_limit(struct req *req)
+{
+	int64_t limit = HISTORY_DEFAULT;
+	const char *lim = req_query(req, "limit");
+	if (req_query(req, "before") != NULL || req_query(req, "after") != NULL ||
+	    (lim != NULL && http_parse_uint(lim, 1, HISTORY_MAX, &limit) < 0))
+		return 0;
+	return limit;
+}
+
+int msg_history_prefetch(struct req *req, const char **keys)
+{
+	int64_t cid, limit = latest_limit(req);
+	if (limit == 0 || req->nparams < 1 || http_parse_uint(req->params[0], 1, INT64_MAX, &cid) < 0)
+		return 0;
+	struct warm w;
+	char gkey[CACHE_KEY_MAX];
+	warm_keys(req, cid, limit, &w, gkey);
+	keys[0] = arena_strdup(req->arena, gkey);
+	keys[1] = arena_strdup(req->arena, w.mkey);
+	keys[2] = arena_strdup(req->arena, w.bkey);
+	return 3;
+}
+
+static void warm_lookup(struct req *req, int64_t cid, int64_t limit, struct warm *w)
+{
+	char gkey[CACHE_KEY_MAX];
+	warm_keys(req, cid, limit, w, gkey);
 	w->gen = 0;
 	w->member = 0;
 	w->body = NULL;
-	if (cache_mget(keys, 3, req->arena, vals) < 0)
-		return;
+	char *vals[3];
+	if (req->prefetched) {
+		/* Fetched with the session check (msg_history_prefetch). */
+		memcpy(vals, req->pre, sizeof(vals));
+	} else {
+		const char *keys[3] = {gkey, w->mkey, w->bkey};
+		if (cache_mget(keys, 3, req->arena, vals) < 0)
+			return;
+	}
 	char *end;
 	long long g = vals[0] ? strtoll(vals[0], &end, 10) : 0;
 	if (vals[0] == NULL || *end != '\0' || g <= 0) {

@@ -14,6 +14,7 @@
 #include "util/arena.h"
 
 #define HTTP_MAX_PARAMS 6
+#define REQ_PREFETCH_MAX 4
 
 /* Transport of one request: fcgi2 streams, or stdin/stdout when run as CGI. */
 struct http_io {
@@ -41,6 +42,12 @@ struct req {
 	/* Set by authentication for ROUTE_AUTH routes. */
 	int64_t user_id;
 	int64_t session_id;
+	/* The route's prefetched memcached values (see struct route), fetched
+	 * with the session check: prefetched is 1 once they were asked for;
+	 * pre[i] is NULL on a miss or when memcached failed. */
+	const struct route *route;
+	int prefetched;
+	char *pre[REQ_PREFETCH_MAX];
 
 	/* Response state. */
 	int status;
@@ -60,11 +67,18 @@ enum {
 
 typedef void (*handler_fn)(struct req *req);
 
+/* Writes up to REQ_PREFETCH_MAX memcached keys (arena strings) the handler
+ * will read into keys; returns how many. Called with path parameters and
+ * user_id set, before the handler, so that authentication can fetch them
+ * in the same round trip as the session. */
+typedef int (*prefetch_fn)(struct req *req, const char **keys);
+
 struct route {
 	const char *method;
 	const char *pattern;	/* e.g. "/conversations/{}/messages/{}" */
 	handler_fn handler;
 	int flags;
+	prefetch_fn prefetch;	/* optional, ROUTE_AUTH routes */
 };
 
 struct server_opts {

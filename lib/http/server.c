@@ -230,6 +230,7 @@ void server_dispatch(const struct server_opts *o, struct req *req)
 			resp_problem(req, 404, "not_found", "No such resource.");
 		return;
 	}
+	req->route = found;
 	if ((found->flags & ROUTE_AUTH) && o->authenticate != NULL) {
 		int r = o->authenticate(req);
 		if (r < 0 && !req->headers_sent)
