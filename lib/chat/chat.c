@@ -161,11 +161,8 @@ struct delivered_ctx {
  * just fetched the message for one more round trip. */
 static int emit_receipt(struct db *db, struct emit *e, int64_t cid, int64_t uid, int delivered_only)
 {
-	int64_t delivered = 0, read = 0, unread = 0;
-	if (convs_marks(db, cid, uid, &delivered, &read, &unread) != 1)
-		return -1;
-	int64_t count = convs_member_count(db, cid);
-	if (count < 0)
+	int64_t delivered = 0, read = 0, count = 0;
+	if (convs_receipt_marks(db, cid, uid, &delivered, &read, &count) != 1)
 		return -1;
 	json_object *p = json_object_new_object();
 	json_object_object_add(p, "user_id", json_object_new_int64(uid));

@@ -117,6 +117,12 @@ static const char *const SQL_MARKS =
 	"x.sender_id <> m.user_id AND x.deleted_at IS NULL) FROM members m "
 	"WHERE m.conversation_id = ? AND m.user_id = ?";
 
+/* SQL_RECEIPT_MARKS: what a receipt event says, and who would get it. */
+static const char *const SQL_RECEIPT_MARKS =
+	"SELECT m.delivered_seq, m.last_read_seq, (SELECT COUNT(*) FROM members n "
+	"WHERE n.conversation_id = m.conversation_id) FROM members m "
+	"WHERE m.conversation_id = ? AND m.user_id = ?";
+
 static const char *const role_names[] = {NULL, "owner", "admin", "member"};
 
 const char *convs_role_name(enum conv_role r)
@@ -367,6 +373,22 @@ int convs_mark_read(struct db *db, int64_t cid, int64_t uid, int64_t seq)
 int convs_mark_delivered(struct db *db, int64_t cid, int64_t uid, int64_t seq)
 {
 	return changed(db, db_exec(db, SQL_MARK_DELIVERED, "iiii", seq, cid, uid, seq));
+}
+
+int convs_receipt_marks(struct db *db, int64_t cid, int64_t uid, int64_t *delivered,
+	int64_t *read, int64_t *members)
+{
+	if (db_exec(db, SQL_RECEIPT_MARKS, "ii", cid, uid) < 0)
+		return -1;
+	int rc = db_next(db);
+	if (rc > 0) {
+		*delivered = db_int(db, 0);
+		*read = db_int(db, 1);
+		*members = db_int(db, 2);
+	}
+	while (rc > 0 && db_next(db) > 0)
+		;
+	return rc;
 }
 
 int convs_marks(struct db *db, int64_t cid, int64_t uid, int64_t *delivered, int64_t *read,

@@ -126,6 +126,9 @@ int convs_next_seq(struct db *db, int64_t cid, int64_t uid, int64_t *seq);
 int convs_mark_read(struct db *db, int64_t cid, int64_t uid, int64_t seq);
 /* Same for the delivered mark. */
 int convs_mark_delivered(struct db *db, int64_t cid, int64_t uid, int64_t seq);
+/* uid's delivered and read marks in cid and the member count. 1/0/-1. */
+int convs_receipt_marks(struct db *db, int64_t cid, int64_t uid, int64_t *delivered,
+	int64_t *read, int64_t *members);
 /* uid's marks and unread count. 1 found, 0 not a member, -1 error. */
 int convs_marks(struct db *db, int64_t cid, int64_t uid, int64_t *delivered, int64_t *read,
 	int64_t *unread);

@@ -1,5 +1,6 @@
 #include "db/events.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "util/log.h"
@@ -55,15 +56,16 @@ static const char *const SQL_READ =
 #define REFS_IN_RANGE \
 	"(SELECT ref_id FROM user_events WHERE user_id = ? AND seq > ? AND seq <= ? " \
 	"AND ref_id IS NOT NULL AND payload IS NULL)"
+/* Reactions come along as "user_id:HEX(emoji)" items joined by commas, in
+ * the order clients show them (emoji, then time). */
 static const char *const SQL_READ_MESSAGES =
 	"SELECT m.id, m.conversation_id, m.seq, m.sender_id, COALESCE(m.reply_to, 0), m.client_id, "
 	"m.kind, m.body, DATE_FORMAT(m.created_at, '%Y-%m-%d %H:%i:%s.%f'), "
 	"DATE_FORMAT(m.edited_at, '%Y-%m-%d %H:%i:%s.%f'), "
-	"DATE_FORMAT(m.deleted_at, '%Y-%m-%d %H:%i:%s.%f') FROM messages m "
+	"DATE_FORMAT(m.deleted_at, '%Y-%m-%d %H:%i:%s.%f'), "
+	"(SELECT GROUP_CONCAT(r.user_id, ':', HEX(r.emoji) ORDER BY r.emoji, r.created_at, "
+	"r.user_id SEPARATOR ',') FROM reactions r WHERE r.message_id = m.id) FROM messages m "
 	"WHERE m.id IN " REFS_IN_RANGE " ORDER BY m.id";
-static const char *const SQL_READ_REACTIONS =
-	"SELECT r.message_id, r.user_id, r.emoji FROM reactions r WHERE r.message_id IN "
-	REFS_IN_RANGE " ORDER BY r.message_id, r.emoji, r.created_at, r.user_id";
 
 /* Pruning: find the newest expired seq per user in a batch, then delete. */
 static const char *const SQL_PRUNE_FIND =
@@ -178,14 +180,54 @@ static void *grow(struct arena *a, void *arr, int n, int *cap, size_t sz)
 	return g;
 }
 
+static int hexval(char c)
+{
+	return c >= '0' && c <= '9' ? c - '0' : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/* Appends the reactions of message mid listed in text ("uid:HEX,...").
+ * A malformed item (never written by MySQL) is skipped. */
+static void parse_reactions(struct arena *a, int64_t mid, const char *text,
+	struct event_reaction **v, int *n, int *cap)
+{
+	while (text != NULL && *text) {
+		const char *item = text, *comma = strchr(text, ',');
+		size_t len = comma ? (size_t)(comma - text) : strlen(text);
+		text = comma ? comma + 1 : NULL;
+		const char *colon = memchr(item, ':', len);
+		if (colon == NULL)
+			continue;
+		size_t hex = len - (size_t)(colon + 1 - item);
+		if (hex == 0 || hex % 2 != 0)
+			continue;
+		char *emoji = arena_alloc(a, hex / 2 + 1);
+		int ok = 1;
+		for (size_t i = 0; i < hex / 2 && ok; i++) {
+			int hi = hexval(colon[1 + 2 * i]), lo = hexval(colon[2 + 2 * i]);
+			ok = hi >= 0 && lo >= 0;
+			emoji[i] = (char)(hi << 4 | lo);
+		}
+		emoji[hex / 2] = '\0';
+		if (!ok)
+			continue;
+		*v = grow(a, *v, *n, cap, sizeof(**v));
+		(*v)[*n].message_id = mid;
+		(*v)[*n].user_id = strtoll(item, NULL, 10);
+		(*v)[*n].emoji = emoji;
+		(*n)++;
+	}
+}
+
 int events_messages(struct db *db, struct arena *a, int64_t uid, int64_t after, int64_t upto,
-	struct event_msg **out)
+	struct event_msg **out, struct event_reaction **reacts, int *nreacts)
 {
 	*out = NULL;
+	*reacts = NULL;
+	*nreacts = 0;
 	if (db_exec(db, SQL_READ_MESSAGES, "iii", uid, after, upto) < 0)
 		return -1;
 	struct event_msg *v = NULL;
-	int n = 0, cap = 0, rc;
+	int n = 0, cap = 0, rcap = 0, rc;
 	while ((rc = db_next(db)) > 0) {
 		v = grow(a, v, n, &cap, sizeof(*v));
 		struct event_msg *m = &v[n++];
@@ -200,25 +242,7 @@ int events_messages(struct db *db, struct arena *a, int64_t uid, int64_t after, 
 		m->created_at = db_str(db, 8, a, NULL);
 		m->edited_at = db_str(db, 9, a, NULL);
 		m->deleted_at = db_str(db, 10, a, NULL);
-	}
-	*out = v;
-	return rc < 0 ? -1 : n;
-}
-
-int events_reactions(struct db *db, struct arena *a, int64_t uid, int64_t after, int64_t upto,
-	struct event_reaction **out)
-{
-	*out = NULL;
-	if (db_exec(db, SQL_READ_REACTIONS, "iii", uid, after, upto) < 0)
-		return -1;
-	struct event_reaction *v = NULL;
-	int n = 0, cap = 0, rc;
-	while ((rc = db_next(db)) > 0) {
-		v = grow(a, v, n, &cap, sizeof(*v));
-		v[n].message_id = db_int(db, 0);
-		v[n].user_id = db_int(db, 1);
-		v[n].emoji = db_str(db, 2, a, NULL);
-		n++;
+		parse_reactions(a, m->id, db_peek(db, 11, NULL), reacts, nreacts, &rcap);
 	}
 	*out = v;
 	return rc < 0 ? -1 : n;

@@ -71,14 +71,11 @@ int events_head(struct db *db, int64_t uid, int64_t *last_seq, int64_t *min_seq)
 int events_read(struct db *db, struct arena *a, int64_t uid, int64_t after, int max,
 	struct event_row *out);
 /* The messages referenced by uid's message events (ref_id set, payload
- * NULL) with after < seq <= upto, ordered by id. *out is an arena array
- * owned by the caller's arena. Returns the count or -1. */
+ * NULL) with after < seq <= upto, ordered by id, and their reactions
+ * (*reacts, *nreacts: by message id, emoji, time), in one query. Arrays are
+ * in the arena. Returns the message count or -1. */
 int events_messages(struct db *db, struct arena *a, int64_t uid, int64_t after, int64_t upto,
-	struct event_msg **out);
-/* The reactions on those messages, ordered by message id, emoji, time.
- * Returns the count or -1. */
-int events_reactions(struct db *db, struct arena *a, int64_t uid, int64_t after, int64_t upto,
-	struct event_reaction **out);
+	struct event_msg **out, struct event_reaction **reacts, int *nreacts);
 /* Deletes events older than `days` (and, sooner, ephemeral types older than
  * `ephemeral_s` seconds), raising each user's min_seq. Returns rows deleted. */
 int64_t events_prune(struct db *db, int days, int ephemeral_s, int batch);

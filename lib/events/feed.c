@@ -167,7 +167,7 @@ static void answer_batch(struct req *req, json_object *events, int64_t next, int
 /* GET /events?since=&timeout=&limit= */
 void feed_poll(struct req *req)
 {
-	int64_t timeout, limit, head, min, cur;
+	int64_t timeout, limit, head, cur;
 	if (query_int(req, "timeout", 0, MAX_TIMEOUT_S, DEFAULT_TIMEOUT_S, &timeout) < 0 ||
 	    query_int(req, "limit", 1, FEED_MAX_BATCH, FEED_MAX_BATCH, &limit) < 0)
 		return;
@@ -201,9 +201,9 @@ void feed_poll(struct req *req)
 				db_failed(req, db);
 				return;
 			}
-			/* Nothing left between the cursor and the head: they were
-			 * early-pruned typing/presence events. Skip past them. */
-			if (n == 0)
+			/* Nothing left between the cursor and a known head: they
+			 * were early-pruned typing/presence events. Skip past them. */
+			if (n == 0 && head != INT64_MAX)
 				cur = head;
 		}
 		if (n > 0) {
@@ -214,6 +214,9 @@ void feed_poll(struct req *req)
 				return;
 			}
 			answer_batch(req, r.events, rows[shown - 1].seq, n > limit);
+			/* The answer goes out first (it carries its length, so the
+			 * client has it whole); the receipts' transaction follows. */
+			resp_flush(req);
 			mark_delivered(req, req->arena, uid, &r);
 			return;
 		}
@@ -225,12 +228,15 @@ void feed_poll(struct req *req)
 		/* Wait without a connection: waiters must not exhaust the pool. */
 		app_db_release(req);
 		doorbell_wait(uid, bell, (int)min64(left, presence_refresh_ms()));
-		bell = doorbell_read(uid);
+		uint32_t rung = doorbell_read(uid);
 		if ((db = app_db(req)) == NULL)
 			return;
-		if (events_head(db, uid, &head, &min) < 0) {
-			db_failed(req, db);
-			return;
+		if (rung != bell) {
+			/* Rung: read straight away (one query). The head is not
+			 * needed: nothing between the cursor and the end was pruned
+			 * while we waited, and an empty read just waits again. */
+			bell = rung;
+			head = INT64_MAX;
 		}
 		now = now_ms();
 		if (now - refreshed >= presence_refresh_ms()) {
@@ -241,6 +247,9 @@ void feed_poll(struct req *req)
 			}
 			presence_refresh(db, req->arena, uid);
 			refreshed = now;
+			/* A wake-up from another host is lost when memcached is: look
+			 * once per refresh anyway. */
+			head = INT64_MAX;
 		}
 	}
 }
@@ -333,12 +342,20 @@ void feed_stream(struct req *req)
 	struct arena la;
 	arena_init(&la);
 	struct event_row *rows = arena_alloc(req->arena, sizeof(*rows) * FEED_MAX_BATCH);
+	/* Read at the start, after a ring, and once per presence refresh (a
+	 * wake-up from another host is lost while memcached is); heartbeats
+	 * alone read nothing. */
+	int check = 1;
 	for (;;) {
-		if ((db = app_db_try(req)) == NULL)
-			break;
-		int n = events_read(db, &la, uid, cur, FEED_MAX_BATCH, rows);
-		if (n < 0)
-			break;
+		int n = 0;
+		if (check) {
+			if ((db = app_db_try(req)) == NULL)
+				break;
+			n = events_read(db, &la, uid, cur, FEED_MAX_BATCH, rows);
+			if (n < 0)
+				break;
+		}
+		check = 0;
 		if (n > 0) {
 			struct rendered rd;
 			if (render_events(db, &la, uid, rows, n, &rd) < 0)
@@ -353,8 +370,10 @@ void feed_stream(struct req *req)
 			app_db_release(req);
 			arena_reset(&la);
 			next_ping = now_ms() + HEARTBEAT_MS;
-			if (n == FEED_MAX_BATCH && now_ms() < deadline)
+			if (n == FEED_MAX_BATCH && now_ms() < deadline) {
+				check = 1;
 				continue;
+			}
 		}
 		app_db_release(req);
 		int64_t now = now_ms();
@@ -363,7 +382,9 @@ void feed_stream(struct req *req)
 		int64_t wait = min64(deadline - now, min64(next_ping - now,
 			refreshed + presence_refresh_ms() - now));
 		doorbell_wait(uid, bell, (int)(wait < 1 ? 1 : wait));
-		bell = doorbell_read(uid);
+		uint32_t rung = doorbell_read(uid);
+		check = rung != bell;
+		bell = rung;
 		now = now_ms();
 		if (now >= next_ping) {
 			/* The heartbeat also finds clients that left: the flush
@@ -382,6 +403,7 @@ void feed_stream(struct req *req)
 			presence_refresh(db, &la, uid);
 			arena_reset(&la);
 			refreshed = now;
+			check = 1;
 		}
 	}
 	app_db_release(req);

@@ -90,11 +90,8 @@ int render_events(struct db *db, struct arena *a, int64_t uid, const struct even
 		any_ref = rows[i].ref_id != 0 && rows[i].payload == NULL;
 	if (any_ref) {
 		int64_t after = rows[0].seq - 1, upto = rows[n - 1].seq;
-		nmsgs = events_messages(db, a, uid, after, upto, &msgs);
+		nmsgs = events_messages(db, a, uid, after, upto, &msgs, &reacts, &nreacts);
 		if (nmsgs < 0)
-			return -1;
-		nreacts = events_reactions(db, a, uid, after, upto, &reacts);
-		if (nreacts < 0)
 			return -1;
 	}
 	json_object *arr = json_object_new_array_ext(n > 0 ? n : 1);
