@@ -182,10 +182,12 @@ static int delivered_tx(struct db *db, void *p)
 	struct delivered_ctx *c = p;
 	c->e->n = 0;
 	c->advanced = 0;
-	int rc = convs_lock(db, c->cid, NULL);
-	if (rc <= 0)
-		return rc < 0 ? -1 : 1;
-	rc = convs_mark_delivered(db, c->cid, c->uid, c->seq);
+	/* The UPDATE joins the conversation row, which InnoDB then holds
+	 * share-locked to the commit: membership changes (which lock it
+	 * exclusively first) wait, so the fan-out below sees the members the
+	 * mark was made for, while receipts in one conversation do not queue
+	 * behind each other. */
+	int rc = convs_mark_delivered(db, c->cid, c->uid, c->seq);
 	if (rc <= 0)
 		return rc < 0 ? -1 : 1;
 	c->advanced = 1;

@@ -13,6 +13,7 @@
 #include "events/render.h"
 #include "util/config.h"
 #include "util/log.h"
+#include "util/stack.h"
 #include "wake/doorbell.h"
 
 #define TICKET_TTL_S 30
@@ -227,6 +228,7 @@ void feed_poll(struct req *req)
 		}
 		/* Wait without a connection: waiters must not exhaust the pool. */
 		app_db_release(req);
+		stack_trim();
 		doorbell_wait(uid, bell, (int)min64(left, presence_refresh_ms()));
 		uint32_t rung = doorbell_read(uid);
 		if ((db = app_db(req)) == NULL)
@@ -381,6 +383,7 @@ void feed_stream(struct req *req)
 			break;
 		int64_t wait = min64(deadline - now, min64(next_ping - now,
 			refreshed + presence_refresh_ms() - now));
+		stack_trim();
 		doorbell_wait(uid, bell, (int)(wait < 1 ? 1 : wait));
 		uint32_t rung = doorbell_read(uid);
 		check = rung != bell;

@@ -329,7 +329,7 @@ static void *worker(void *arg)
 	FCGX_Request fr;
 	struct arena a;
 	/* A thread per waiting client: keep what each one holds small. */
-	arena_init_block(&a, o->threaded ? 4096 : 8192);
+	arena_init_block(&a, o->threaded ? 1024 : 8192);
 	void *app = o->thread_init ? o->thread_init() : NULL;
 	if (FCGX_InitRequest(&fr, listen_fd, 0) != 0) {
 		log_error("FCGX_InitRequest failed");

@@ -73,7 +73,11 @@ void *arena_alloc(struct arena *a, size_t n)
 		n = align;
 	struct arena_block *b = a->head;
 	if (b == NULL || b->cap - b->used < n) {
-		size_t cap = n > a->block ? n : a->block;
+		/* Each new block at least doubles what the arena holds, so a
+		 * small first block costs few extra blocks in a big request. */
+		size_t cap = a->used_total > a->block ? a->used_total : a->block;
+		if (n > cap)
+			cap = n;
 		b = xmalloc(sizeof(*b) + cap);
 		b->cap = cap;
 		b->used = 0;

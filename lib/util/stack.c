@@ -1,0 +1,34 @@
+#include "util/stack.h"
+
+#include <pthread.h>
+#include <stdint.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+/* Kept below the caller's frame: the calls it makes before it waits (the
+ * madvise wrapper itself, the futex wait) use less than this. */
+#define STACK_TRIM_MARGIN 2048
+
+static __thread uintptr_t stack_lo; /* lowest usable address; 0 unknown */
+
+void stack_trim(void)
+{
+	if (stack_lo == 0) {
+		pthread_attr_t attr;
+		void *addr;
+		size_t size;
+		if (pthread_getattr_np(pthread_self(), &attr) != 0)
+			return;
+		int ok = pthread_attr_getstack(&attr, &addr, &size) == 0;
+		pthread_attr_destroy(&attr);
+		if (!ok)
+			return;
+		stack_lo = (uintptr_t)addr;
+	}
+	uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+	uintptr_t here = (uintptr_t)__builtin_frame_address(0);
+	uintptr_t lo = (stack_lo + page - 1) & ~(page - 1);
+	uintptr_t hi = (here - STACK_TRIM_MARGIN) & ~(page - 1);
+	if (here > STACK_TRIM_MARGIN && hi > lo)
+		madvise((void *)lo, hi - lo, MADV_DONTNEED);
+}
