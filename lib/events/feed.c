@@ -28,6 +28,28 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* A pseudo-random share (0 to pct percent) of ms, different per user and
+ * moment. Waiters that connected together (after a restart, say) would
+ * otherwise refresh and time out together, in bursts that delay
+ * everyone's messages. */
+static int64_t jitter(int64_t uid, int64_t ms, int pct)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	uint64_t h = ((uint64_t)uid * 0x9E3779B97F4A7C15ull) ^ (uint64_t)ts.tv_nsec;
+	h ^= h >> 29;
+	h *= 0xBF58476D1CE4E5B9ull;
+	h ^= h >> 32;
+	return (int64_t)(h % (uint64_t)(ms * pct / 100 + 1));
+}
+
+/* When uid's next presence refresh is due, counted from now. */
+static int64_t refresh_due(int64_t uid, int64_t now)
+{
+	int64_t every = presence_refresh_ms();
+	return now + every - jitter(uid, every, 25);
+}
+
 static int64_t min64(int64_t a, int64_t b)
 {
 	return a < b ? a : b;
@@ -191,7 +213,8 @@ void feed_poll(struct req *req)
 	/* The batch buffer is allocated only when there is something to read:
 	 * an idle waiter then costs one small arena block, not a batch. */
 	struct event_row *rows = NULL;
-	int64_t start = now_ms(), deadline = start + timeout * 1000, refreshed = start;
+	int64_t start = now_ms(), deadline = start + timeout * 1000 - jitter(uid, timeout * 1000, 10);
+	int64_t refresh_at = refresh_due(uid, start);
 	for (;;) {
 		int n = 0;
 		if (head > cur) {
@@ -229,7 +252,7 @@ void feed_poll(struct req *req)
 		/* Wait without a connection: waiters must not exhaust the pool. */
 		app_db_release(req);
 		stack_trim();
-		doorbell_wait(uid, bell, (int)min64(left, presence_refresh_ms()));
+		doorbell_wait(uid, bell, (int)min64(left, refresh_at - now));
 		uint32_t rung = doorbell_read(uid);
 		if ((db = app_db(req)) == NULL)
 			return;
@@ -241,17 +264,14 @@ void feed_poll(struct req *req)
 			head = INT64_MAX;
 		}
 		now = now_ms();
-		if (now - refreshed >= presence_refresh_ms()) {
+		if (now >= refresh_at) {
 			if (!session_alive(req)) {
 				/* Signed out meanwhile: end the wait now. */
 				answer_batch(req, json_object_new_array(), cur, 0);
 				return;
 			}
 			presence_refresh(db, req->arena, uid);
-			refreshed = now;
-			/* A wake-up from another host is lost when memcached is: look
-			 * once per refresh anyway. */
-			head = INT64_MAX;
+			refresh_at = refresh_due(uid, now);
 		}
 	}
 }
@@ -340,7 +360,7 @@ void feed_stream(struct req *req)
 	 * with Last-Event-ID. Per-batch memory comes from a private arena. */
 	int64_t start = now_ms();
 	int64_t deadline = start + config_int("events_stream_max_seconds", 600) * 1000;
-	int64_t next_ping = start + HEARTBEAT_MS, refreshed = start;
+	int64_t next_ping = start + HEARTBEAT_MS, refresh_at = refresh_due(uid, start);
 	struct arena la;
 	arena_init(&la);
 	struct event_row *rows = arena_alloc(req->arena, sizeof(*rows) * FEED_MAX_BATCH);
@@ -382,7 +402,7 @@ void feed_stream(struct req *req)
 		if (now >= deadline)
 			break;
 		int64_t wait = min64(deadline - now, min64(next_ping - now,
-			refreshed + presence_refresh_ms() - now));
+			refresh_at - now));
 		stack_trim();
 		doorbell_wait(uid, bell, (int)(wait < 1 ? 1 : wait));
 		uint32_t rung = doorbell_read(uid);
@@ -397,7 +417,7 @@ void feed_stream(struct req *req)
 				break;
 			next_ping = now + HEARTBEAT_MS;
 		}
-		if (now - refreshed >= presence_refresh_ms()) {
+		if (now >= refresh_at) {
 			if ((db = app_db_try(req)) == NULL)
 				break;
 			/* Logout and session deletion end open streams too. */
@@ -405,7 +425,7 @@ void feed_stream(struct req *req)
 				break;
 			presence_refresh(db, &la, uid);
 			arena_reset(&la);
-			refreshed = now;
+			refresh_at = refresh_due(uid, now);
 			check = 1;
 		}
 	}
