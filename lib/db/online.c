@@ -9,6 +9,10 @@ static const char *const SQL_TOUCH =
 	"UPDATE users SET last_seen_at = NOW(3) WHERE id = ? AND deleted_at IS NULL AND "
 	"(? = 0 OR last_seen_at IS NULL OR last_seen_at < NOW(3) - INTERVAL ? SECOND "
 	"OR NOT EXISTS (SELECT 1 FROM presence_online p WHERE p.user_id = ?))";
+/* online_seen: only while the mark exists (CLIENT_FOUND_ROWS: matched). */
+static const char *const SQL_SEEN =
+	"UPDATE users SET last_seen_at = NOW(3) WHERE id = ? AND deleted_at IS NULL "
+	"AND EXISTS (SELECT 1 FROM presence_online p WHERE p.user_id = ?)";
 static const char *const SQL_MARK =
 	"INSERT IGNORE INTO presence_online (user_id, presence_since) VALUES (?, NOW(3))";
 static const char *const SQL_LAST_SEEN =
@@ -56,6 +60,13 @@ int online_touch(struct db *db, struct arena *a, int64_t uid, int throttle_s,
 	if (db_affected(db) == 0)
 		return 0;
 	return last_seen_of(db, a, uid, last_seen) < 0 ? -1 : 1;
+}
+
+int online_seen(struct db *db, int64_t uid)
+{
+	if (db_exec(db, SQL_SEEN, "ii", uid, uid) < 0)
+		return -1;
+	return db_affected(db) > 0;
 }
 
 int online_stale(struct db *db, int64_t stale_s, int max, int64_t *out)

@@ -17,6 +17,9 @@
  * text) is set when 1 is returned. */
 int online_touch(struct db *db, struct arena *a, int64_t uid, int throttle_s,
 	const char **last_seen);
+/* Keeps uid's last_seen_at fresh while uid is marked online: 1 done, 0 no
+ * mark (announce the transition instead), -1 error. */
+int online_seen(struct db *db, int64_t uid);
 /* Up to max marked users whose last_seen_at is older than stale_s seconds.
  * Returns the count or -1. */
 int online_stale(struct db *db, int64_t stale_s, int max, int64_t *out);

@@ -83,20 +83,27 @@ void presence_refresh(struct db *db, struct arena *a, int64_t uid)
 	char key[CACHE_KEY_MAX], seen[CACHE_KEY_MAX];
 	cache_key(key, "presence", uid);
 	cache_key(seen, "seen", uid);
+	/* At most once per TOUCH_EVERY_S (a long-poll client asks again after
+	 * every answer): one memcached round trip when it is too early. The
+	 * live flag was set or renewed with the last "seen" and lives longer. */
+	int t = cache_add(seen, "1", 1, TOUCH_EVERY_S);
+	if (t == 0)
+		return;
 	int ttl = ttl_s();
 	int throttle;
 	int r = cache_add(key, "1", 1, ttl);
 	if (r == 1) {
 		throttle = 0;	/* just came online here: record it now */
 	} else if (r == 0) {
-		/* Already online: every TOUCH_EVERY_S at most, renew the flag
-		 * and keep last_seen_at fresh. In between the flag, renewed at
-		 * most TOUCH_EVERY_S ago, has most of its TTL left. */
-		int t = cache_add(seen, "1", 1, TOUCH_EVERY_S);
-		if (t == 0)
-			return;
+		/* Online already: renew the flag. Marked online in MySQL too (the
+		 * usual case): one autocommit UPDATE keeps last_seen_at fresh.
+		 * Without the mark (the sweeper could not drop the flag, or a
+		 * transition failed) announce it now. */
 		cache_set(key, "1", 1, ttl);
-		throttle = t == 1 ? 0 : TOUCH_EVERY_S;
+		int s = online_seen(db, uid);
+		if (s == 1)
+			return;
+		throttle = s == 0 ? 0 : TOUCH_EVERY_S;
 	} else {
 		/* memcached is down: MySQL throttles the write itself. */
 		throttle = TOUCH_EVERY_S;
