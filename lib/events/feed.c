@@ -169,6 +169,48 @@ static void mark_delivered(struct req *req, struct arena *a, int64_t uid, const 
 	}
 }
 
+/* A stream holds its delivered receipts back for up to RECEIPT_DELAY_MS
+ * and sends one per conversation for everything shown meanwhile: a burst
+ * of messages then costs one receipt transaction, not one per batch. */
+#define RECEIPT_DELAY_MS 300
+#define RECEIPTS_PENDING 16
+
+struct pending {
+	struct delivered dl[RECEIPTS_PENDING];
+	int n;
+	int64_t due;		/* when to send them (ms); 0 when none */
+};
+
+static void pending_flush(struct req *req, struct arena *a, int64_t uid, struct pending *p)
+{
+	struct rendered r = {NULL, p->dl, p->n};
+	mark_delivered(req, a, uid, &r);
+	app_db_release(req);
+	p->n = 0;
+	p->due = 0;
+}
+
+/* Adds a batch's receipts (flushing first when they do not fit). */
+static void pending_add(struct req *req, struct arena *a, int64_t uid, struct pending *p,
+	const struct rendered *r, int64_t now)
+{
+	for (int i = 0; i < r->ndl; i++) {
+		int k = 0;
+		while (k < p->n && p->dl[k].conversation_id != r->dl[i].conversation_id)
+			k++;
+		if (k == p->n) {
+			if (p->n == RECEIPTS_PENDING)
+				pending_flush(req, a, uid, p);
+			k = p->n++;
+			p->dl[k] = r->dl[i];
+		} else if (r->dl[i].seq > p->dl[k].seq) {
+			p->dl[k].seq = r->dl[i].seq;
+		}
+		if (p->due == 0)
+			p->due = now + RECEIPT_DELAY_MS;
+	}
+}
+
 /* 0 once the request's session has ended (logout, deleted device); a
  * database error counts as alive (the next check decides). */
 static int session_alive(struct req *req)
@@ -364,6 +406,7 @@ void feed_stream(struct req *req)
 	struct arena la;
 	arena_init(&la);
 	struct event_row *rows = arena_alloc(req->arena, sizeof(*rows) * FEED_MAX_BATCH);
+	struct pending pend = {.n = 0, .due = 0};
 	/* Read at the start, after a ring, and once per presence refresh (a
 	 * wake-up from another host is lost while memcached is); heartbeats
 	 * alone read nothing. */
@@ -388,8 +431,7 @@ void feed_stream(struct req *req)
 			if (w < 0)
 				break;
 			cur = rows[n - 1].seq;
-			mark_delivered(req, &la, uid, &rd);
-			app_db_release(req);
+			pending_add(req, &la, uid, &pend, &rd, now_ms());
 			arena_reset(&la);
 			next_ping = now_ms() + HEARTBEAT_MS;
 			if (n == FEED_MAX_BATCH && now_ms() < deadline) {
@@ -399,10 +441,14 @@ void feed_stream(struct req *req)
 		}
 		app_db_release(req);
 		int64_t now = now_ms();
+		if (pend.due != 0 && now >= pend.due)
+			pending_flush(req, &la, uid, &pend);
 		if (now >= deadline)
 			break;
 		int64_t wait = min64(deadline - now, min64(next_ping - now,
 			refresh_at - now));
+		if (pend.due != 0)
+			wait = min64(wait, pend.due - now);
 		stack_trim();
 		doorbell_wait(uid, bell, (int)(wait < 1 ? 1 : wait));
 		uint32_t rung = doorbell_read(uid);
@@ -429,6 +475,9 @@ void feed_stream(struct req *req)
 			check = 1;
 		}
 	}
+	/* The client may be gone, but it was shown these. */
+	if (pend.n > 0)
+		pending_flush(req, &la, uid, &pend);
 	app_db_release(req);
 	arena_release(&la);
 }
