@@ -404,8 +404,10 @@ void feed_stream(struct req *req)
 	int64_t deadline = start + config_int("events_stream_max_seconds", 600) * 1000;
 	int64_t next_ping = start + HEARTBEAT_MS, refresh_at = refresh_due(uid, start);
 	struct arena la;
-	arena_init(&la);
-	struct event_row *rows = arena_alloc(req->arena, sizeof(*rows) * FEED_MAX_BATCH);
+	/* A small first block: what a parked stream keeps. The batch buffer
+	 * and everything else per batch are given back at each reset. */
+	arena_init_block(&la, 1024);
+	struct event_row *rows = NULL;
 	struct pending pend = {.n = 0, .due = 0};
 	/* Read at the start, after a ring, and once per presence refresh (a
 	 * wake-up from another host is lost while memcached is); heartbeats
@@ -416,6 +418,8 @@ void feed_stream(struct req *req)
 		if (check) {
 			if ((db = app_db_try(req)) == NULL)
 				break;
+			arena_reset(&la);
+			rows = arena_alloc(&la, sizeof(*rows) * FEED_MAX_BATCH);
 			n = events_read(db, &la, uid, cur, FEED_MAX_BATCH, rows);
 			if (n < 0)
 				break;
