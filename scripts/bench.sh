@@ -435,14 +435,21 @@ if want big && [ "$HAVE_CHAT" = 1 ]; then
 			if [ -n "$HIST_CPU" ] && [ -n "$HC" ]; then r="$(f "$HC / $HIST_CPU")"; le "$r" 1.25 && ok=1; fi
 			row "history page, $n msgs stored: CPU/page" "$HC ms ($HR req/s, p50 $HP ms)" "${HIST_CPU:-?} ms ($HIST_RPS req/s, small)" "$r" "<= 1.25 x small" "$(verdict $ok)"
 		fi
+		# The small conversation is measured again right before, in the
+		# same state (the bulk load leaves InnoDB flushing for a while).
+		cpu_snap main
+		run "send-small-$n" "$B/load" sendseq -p "$MESSENGER_PORT" -u "$USERS" -i 0 -C "$CID_SMALL" -n "$GROWTH_N" -w 5
+		vs="$(get send_ms_p50)"
+		cpu_report main "send 1:1, small history, after loading $n (sequential)" "$(( $(get n) + 5 ))"
+		base_cpu="$CPU_OP"
 		cpu_snap main
 		run "send-$n" "$B/load" sendseq -p "$MESSENGER_PORT" -u "$USERS" -i "$a" -C "$cid" -n "$GROWTH_N" -w 5
 		v="$(get send_ms_p50)"
 		cpu_report main "send 1:1, $n msgs stored (sequential)" "$(( $(get n) + 5 ))"
 		if [ -n "$v" ]; then
 			ok=0; r="-"
-			if [ -n "$SEND_SMALL_CPU" ] && [ -n "$CPU_OP" ]; then r="$(f "$CPU_OP / $SEND_SMALL_CPU")"; le "$r" 1.25 && ok=1; fi
-			row "send, $n msgs stored: CPU/send" "$CPU_OP ms (p50 $v ms)" "${SEND_SMALL_CPU:-?} ms (p50 ${SEND_SMALL:-?} ms, small)" "$r" "<= 1.25 x small" "$(verdict $ok)"
+			if [ -n "$base_cpu" ] && [ -n "$CPU_OP" ]; then r="$(f "$CPU_OP / $base_cpu")"; le "$r" 1.25 && ok=1; fi
+			row "send, $n msgs stored: CPU/send" "$CPU_OP ms (p50 $v ms)" "${base_cpu:-?} ms (p50 ${vs:-?} ms, small, measured just before)" "$r" "<= 1.25 x small" "$(verdict $ok)"
 		fi
 	done
 fi

@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { api, registerUser, sql, expectProblem } from './lib.mjs';
 import { openStream, ticket, runSweeper } from './evlib.mjs';
+import { direct, send as sendMsg, events as eventsOf, count } from './chatlib.mjs';
 
 async function profileChange(user, about) {
   const r = await api('PATCH', '/me', { token: user.token, body: { about } });
@@ -145,4 +146,30 @@ test('signing out ends an open stream within the refresh interval', async () => 
     assert.ok(s.ended, 'the server closed the stream');
     assert.ok(Date.now() - t0 > 1000, 'not before the next check');
   } finally { s.close(); }
+});
+
+test('a burst shown on a stream is acknowledged to the sender in one delivered receipt', async () => {
+  const a = await registerUser('sserca'), b = await registerUser('ssercb');
+  const c = await direct(a, b);
+  const s = await openStream({ query: 'ticket=' + encodeURIComponent(await ticket(b)) });
+  try {
+    await s.until((x) => x.retry !== null, 5000);
+    const sent = await Promise.all(Array.from({ length: 8 }, (_, i) => sendMsg(a, c, 'burst ' + i)));
+    const last = Math.max(...sent.map((m) => m.seq));
+    await s.until((x) => x.events.filter((e) => e.type === 'message.new').length === 8, 5000);
+    // The sender learns that everything arrived, soon after it did.
+    const t0 = Date.now();
+    while (Date.now() - t0 < 3000 &&
+      count(`SELECT delivered_seq FROM members WHERE conversation_id = ${c.id} AND user_id = ${b.id}`) < last)
+      await new Promise((r) => setTimeout(r, 50));
+    assert.equal(count(`SELECT delivered_seq FROM members WHERE conversation_id = ${c.id} AND user_id = ${b.id}`), last);
+    await new Promise((r) => setTimeout(r, 400));
+    const receipts = eventsOf(a.id, 'receipt', `AND conversation_id = ${c.id}`);
+    assert.ok(receipts.length >= 1 && receipts.length < 8, `${receipts.length} receipts for 8 messages`);
+    assert.equal(receipts[receipts.length - 1].payload.delivered_seq, last);
+    // The reader's own stream carries no receipt about itself.
+    assert.equal(s.events.filter((e) => e.type === 'receipt').length, 0);
+  } finally {
+    s.close();
+  }
 });
