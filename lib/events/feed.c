@@ -13,7 +13,6 @@
 #include "events/render.h"
 #include "util/config.h"
 #include "util/log.h"
-#include "util/stack.h"
 #include "wake/doorbell.h"
 
 #define TICKET_TTL_S 30
@@ -293,7 +292,6 @@ void feed_poll(struct req *req)
 		}
 		/* Wait without a connection: waiters must not exhaust the pool. */
 		app_db_release(req);
-		stack_trim();
 		doorbell_wait(uid, bell, (int)min64(left, refresh_at - now));
 		uint32_t rung = doorbell_read(uid);
 		if ((db = app_db(req)) == NULL)
@@ -453,7 +451,8 @@ void feed_stream(struct req *req)
 			refresh_at - now));
 		if (pend.due != 0)
 			wait = min64(wait, pend.due - now);
-		stack_trim();
+		/* Parked with nothing but the arena's first block. */
+		arena_reset(&la);
 		doorbell_wait(uid, bell, (int)(wait < 1 ? 1 : wait));
 		uint32_t rung = doorbell_read(uid);
 		check = rung != bell;

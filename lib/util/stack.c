@@ -5,9 +5,9 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-/* Kept below the caller's frame: the calls it makes before it waits (the
- * madvise wrapper itself, the futex wait) use less than this. */
-#define STACK_TRIM_MARGIN 2048
+/* Kept below this function's frame: what runs below it before the caller
+ * sleeps (the madvise and syscall wrappers) uses a few words. */
+#define STACK_TRIM_MARGIN 512
 
 static __thread uintptr_t stack_lo; /* lowest usable address; 0 unknown */
 

@@ -7,7 +7,8 @@
 #define UTIL_STACK_H
 
 /* Releases the calling thread's stack pages below the caller's frame
- * (keeping a margin for the calls still to come). */
+ * (keeping a margin for a system call or two): call it right before
+ * sleeping. */
 void stack_trim(void);
 
 #endif

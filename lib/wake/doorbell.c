@@ -18,6 +18,7 @@
 #include "util/arena.h"
 #include "util/config.h"
 #include "util/log.h"
+#include "util/stack.h"
 
 /* The shared file: DOORBELL_SLOTS wake counters, then DOORBELL_SHARDS
  * counters of the cross-host hints this host itself sent per shard. */
@@ -90,6 +91,8 @@ int doorbell_wait(int64_t user_id, uint32_t seen, int timeout_ms)
 	if (__atomic_load_n(p, __ATOMIC_ACQUIRE) != seen)
 		return 1;
 	struct timespec ts = {timeout_ms / 1000, (long)(timeout_ms % 1000) * 1000000L};
+	/* A parked waiter holds only the stack pages above this frame. */
+	stack_trim();
 	/* Shared (not PRIVATE) futex: the waker may be another process. */
 	syscall(SYS_futex, p, FUTEX_WAIT, seen, &ts, NULL, 0);
 	return __atomic_load_n(p, __ATOMIC_ACQUIRE) != seen;
