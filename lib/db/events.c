@@ -46,26 +46,19 @@ static const char *const SQL_FANOUT_INSERT =
 
 static const char *const SQL_HEAD =
 	"SELECT last_seq, min_seq FROM user_heads WHERE user_id = ?";
+/* The events with, for message events, the message as it is now and its
+ * reactions as "user_id:HEX(emoji)" items joined by commas, in the order
+ * clients show them (emoji, then time): one query per batch. */
+#define TS(col) "DATE_FORMAT(" col ", '%Y-%m-%d %H:%i:%s.%f')"
 static const char *const SQL_READ =
-	"SELECT seq, type, COALESCE(conversation_id, 0), COALESCE(ref_id, 0), payload, "
-	"DATE_FORMAT(created_at, '%Y-%m-%d %H:%i:%s.%f') FROM user_events "
-	"WHERE user_id = ? AND seq > ? ORDER BY seq LIMIT ?";
-
-/* Rendering message events from the messages' current state. The subquery
- * picks the range of events just read, so one query serves a whole batch. */
-#define REFS_IN_RANGE \
-	"(SELECT ref_id FROM user_events WHERE user_id = ? AND seq > ? AND seq <= ? " \
-	"AND ref_id IS NOT NULL AND payload IS NULL)"
-/* Reactions come along as "user_id:HEX(emoji)" items joined by commas, in
- * the order clients show them (emoji, then time). */
-static const char *const SQL_READ_MESSAGES =
-	"SELECT m.id, m.conversation_id, m.seq, m.sender_id, COALESCE(m.reply_to, 0), m.client_id, "
-	"m.kind, m.body, DATE_FORMAT(m.created_at, '%Y-%m-%d %H:%i:%s.%f'), "
-	"DATE_FORMAT(m.edited_at, '%Y-%m-%d %H:%i:%s.%f'), "
-	"DATE_FORMAT(m.deleted_at, '%Y-%m-%d %H:%i:%s.%f'), "
+	"SELECT e.seq, e.type, COALESCE(e.conversation_id, 0), COALESCE(e.ref_id, 0), e.payload, "
+	TS("e.created_at") ", m.id, m.conversation_id, m.seq, m.sender_id, "
+	"COALESCE(m.reply_to, 0), m.client_id, m.kind, m.body, " TS("m.created_at") ", "
+	TS("m.edited_at") ", " TS("m.deleted_at") ", "
 	"(SELECT GROUP_CONCAT(r.user_id, ':', HEX(r.emoji) ORDER BY r.emoji, r.created_at, "
-	"r.user_id SEPARATOR ',') FROM reactions r WHERE r.message_id = m.id) FROM messages m "
-	"WHERE m.id IN " REFS_IN_RANGE " ORDER BY m.id";
+	"r.user_id SEPARATOR ',') FROM reactions r WHERE r.message_id = m.id) "
+	"FROM user_events e LEFT JOIN messages m ON e.payload IS NULL AND m.id = e.ref_id "
+	"WHERE e.user_id = ? AND e.seq > ? ORDER BY e.seq LIMIT ?";
 
 /* Pruning: find the newest expired seq per user in a batch, then delete. */
 static const char *const SQL_PRUNE_FIND =
@@ -147,26 +140,6 @@ int events_head(struct db *db, int64_t uid, int64_t *last_seq, int64_t *min_seq)
 	return 1;
 }
 
-int events_read(struct db *db, struct arena *a, int64_t uid, int64_t after, int max,
-	struct event_row *out)
-{
-	if (db_exec(db, SQL_READ, "iii", uid, after, (int64_t)max) < 0)
-		return -1;
-	int n = 0, rc;
-	while ((rc = db_next(db)) > 0) {
-		if (n >= max)
-			continue;
-		struct event_row *e = &out[n++];
-		e->seq = db_int(db, 0);
-		e->type = db_str(db, 1, a, NULL);
-		e->conversation_id = db_int(db, 2);
-		e->ref_id = db_int(db, 3);
-		e->payload = db_str(db, 4, a, NULL);
-		e->created_at = db_str(db, 5, a, NULL);
-	}
-	return rc < 0 ? -1 : n;
-}
-
 /* Grows an arena array of elements of size sz to hold one more. */
 static void *grow(struct arena *a, void *arr, int n, int *cap, size_t sz)
 {
@@ -218,33 +191,46 @@ static void parse_reactions(struct arena *a, int64_t mid, const char *text,
 	}
 }
 
-int events_messages(struct db *db, struct arena *a, int64_t uid, int64_t after, int64_t upto,
-	struct event_msg **out, struct event_reaction **reacts, int *nreacts)
+int events_read(struct db *db, struct arena *a, int64_t uid, int64_t after, int max,
+	struct event_row *out)
 {
-	*out = NULL;
-	*reacts = NULL;
-	*nreacts = 0;
-	if (db_exec(db, SQL_READ_MESSAGES, "iii", uid, after, upto) < 0)
+	if (db_exec(db, SQL_READ, "iii", uid, after, (int64_t)max) < 0)
 		return -1;
-	struct event_msg *v = NULL;
-	int n = 0, cap = 0, rcap = 0, rc;
+	int n = 0, rc;
 	while ((rc = db_next(db)) > 0) {
-		v = grow(a, v, n, &cap, sizeof(*v));
-		struct event_msg *m = &v[n++];
-		m->id = db_int(db, 0);
-		m->conversation_id = db_int(db, 1);
-		m->seq = db_int(db, 2);
-		m->sender_id = db_int(db, 3);
-		m->reply_to = db_int(db, 4);
-		m->client_id = db_str(db, 5, a, NULL);
-		m->kind = db_str(db, 6, a, NULL);
-		m->body = db_str(db, 7, a, NULL);
-		m->created_at = db_str(db, 8, a, NULL);
-		m->edited_at = db_str(db, 9, a, NULL);
-		m->deleted_at = db_str(db, 10, a, NULL);
-		parse_reactions(a, m->id, db_peek(db, 11, NULL), reacts, nreacts, &rcap);
+		if (n >= max)
+			continue;
+		struct event_row *e = &out[n++];
+		e->seq = db_int(db, 0);
+		e->type = db_str(db, 1, a, NULL);
+		e->conversation_id = db_int(db, 2);
+		e->ref_id = db_int(db, 3);
+		e->payload = db_str(db, 4, a, NULL);
+		e->created_at = db_str(db, 5, a, NULL);
+		e->msg = NULL;
+		e->reacts = NULL;
+		e->nreacts = 0;
+		if (db_isnull(db, 6))
+			continue;
+		struct event_msg *m = arena_alloc(a, sizeof(*m));
+		m->id = db_int(db, 6);
+		m->conversation_id = db_int(db, 7);
+		m->seq = db_int(db, 8);
+		m->sender_id = db_int(db, 9);
+		m->reply_to = db_int(db, 10);
+		m->client_id = db_str(db, 11, a, NULL);
+		m->kind = db_str(db, 12, a, NULL);
+		m->body = db_str(db, 13, a, NULL);
+		m->created_at = db_str(db, 14, a, NULL);
+		m->edited_at = db_str(db, 15, a, NULL);
+		m->deleted_at = db_str(db, 16, a, NULL);
+		e->msg = m;
+		struct event_reaction *r = NULL;
+		int nr = 0, cap = 0;
+		parse_reactions(a, m->id, db_peek(db, 17, NULL), &r, &nr, &cap);
+		e->reacts = r;
+		e->nreacts = nr;
 	}
-	*out = v;
 	return rc < 0 ? -1 : n;
 }
 

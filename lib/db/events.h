@@ -34,14 +34,6 @@ int events_append(struct db *db, struct arena *a, enum fanout_who who, int64_t i
 	const char *payload, int64_t **uids, int *n, int *cap);
 
 /* Reading (events.fcgi). */
-struct event_row {
-	int64_t seq;
-	const char *type;
-	int64_t conversation_id;	/* 0 when none */
-	int64_t ref_id;			/* 0 when none */
-	const char *payload;		/* JSON text or NULL */
-	const char *created_at;
-};
 
 /* The current state of a message referenced by an event (ref_id). */
 struct event_msg {
@@ -65,17 +57,26 @@ struct event_reaction {
 	const char *emoji;
 };
 
+/* One event of a user's log. A message event (ref_id set, no payload)
+ * comes with the message as it is now and its reactions (msg NULL when the
+ * message is gone for good). */
+struct event_row {
+	int64_t seq;
+	const char *type;
+	int64_t conversation_id;	/* 0 when none */
+	int64_t ref_id;			/* 0 when none */
+	const char *payload;		/* JSON text or NULL */
+	const char *created_at;
+	const struct event_msg *msg;
+	const struct event_reaction *reacts;	/* by emoji, then time */
+	int nreacts;
+};
+
 /* Head of a user's log: 1 found, 0 unknown user, -1 error. */
 int events_head(struct db *db, int64_t uid, int64_t *last_seq, int64_t *min_seq);
 /* Up to max events after `after`, oldest first. Returns the count or -1. */
 int events_read(struct db *db, struct arena *a, int64_t uid, int64_t after, int max,
 	struct event_row *out);
-/* The messages referenced by uid's message events (ref_id set, payload
- * NULL) with after < seq <= upto, ordered by id, and their reactions
- * (*reacts, *nreacts: by message id, emoji, time), in one query. Arrays are
- * in the arena. Returns the message count or -1. */
-int events_messages(struct db *db, struct arena *a, int64_t uid, int64_t after, int64_t upto,
-	struct event_msg **out, struct event_reaction **reacts, int *nreacts);
 /* Deletes events older than `days` (and, sooner, ephemeral types older than
  * `ephemeral_s` seconds), raising each user's min_seq. Returns rows deleted. */
 int64_t events_prune(struct db *db, int days, int ephemeral_s, int batch);

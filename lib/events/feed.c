@@ -274,10 +274,7 @@ void feed_poll(struct req *req)
 		if (n > 0) {
 			int shown = n > limit ? (int)limit : n;
 			struct rendered r;
-			if (render_events(db, req->arena, uid, rows, shown, &r) < 0) {
-				db_failed(req, db);
-				return;
-			}
+			render_events(req->arena, uid, rows, shown, &r);
 			answer_batch(req, r.events, rows[shown - 1].seq, n > limit);
 			/* The answer goes out first (it carries its length, so the
 			 * client has it whole); the receipts' transaction follows. */
@@ -425,8 +422,7 @@ void feed_stream(struct req *req)
 		check = 0;
 		if (n > 0) {
 			struct rendered rd;
-			if (render_events(db, &la, uid, rows, n, &rd) < 0)
-				break;
+			render_events(&la, uid, rows, n, &rd);
 			app_db_release(req);
 			int w = write_events(req, &la, rd.events);
 			json_object_put(rd.events);

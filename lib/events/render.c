@@ -37,22 +37,6 @@ json_object *render_message(struct arena *a, const struct event_msg *m,
 	return chat_message_json(a, &c);
 }
 
-/* Index of the message with this id in m (sorted by id), or -1. */
-static int find_msg(const struct event_msg *m, int n, int64_t id)
-{
-	int lo = 0, hi = n - 1;
-	while (lo <= hi) {
-		int mid = lo + (hi - lo) / 2;
-		if (m[mid].id == id)
-			return mid;
-		if (m[mid].id < id)
-			lo = mid + 1;
-		else
-			hi = mid - 1;
-	}
-	return -1;
-}
-
 static void note_delivered(struct arena *a, struct rendered *out, int *cap, int64_t cid,
 	int64_t seq)
 {
@@ -76,24 +60,13 @@ static void note_delivered(struct arena *a, struct rendered *out, int *cap, int6
 	out->ndl++;
 }
 
-int render_events(struct db *db, struct arena *a, int64_t uid, const struct event_row *rows,
-	int n, struct rendered *out)
+void render_events(struct arena *a, int64_t uid, const struct event_row *rows, int n,
+	struct rendered *out)
 {
 	out->events = NULL;
 	out->dl = NULL;
 	out->ndl = 0;
 	int dlcap = 0;
-	struct event_msg *msgs = NULL;
-	struct event_reaction *reacts = NULL;
-	int nmsgs = 0, nreacts = 0, any_ref = 0;
-	for (int i = 0; i < n && !any_ref; i++)
-		any_ref = rows[i].ref_id != 0 && rows[i].payload == NULL;
-	if (any_ref) {
-		int64_t after = rows[0].seq - 1, upto = rows[n - 1].seq;
-		nmsgs = events_messages(db, a, uid, after, upto, &msgs, &reacts, &nreacts);
-		if (nmsgs < 0)
-			return -1;
-	}
 	json_object *arr = json_object_new_array_ext(n > 0 ? n : 1);
 	for (int i = 0; i < n; i++) {
 		const struct event_row *e = &rows[i];
@@ -105,23 +78,16 @@ int render_events(struct db *db, struct arena *a, int64_t uid, const struct even
 			json_object_object_add(o, "conversation_id",
 				json_object_new_int64(e->conversation_id));
 		if (e->ref_id != 0 && e->payload == NULL) {
-			int k = find_msg(msgs, nmsgs, e->ref_id);
-			if (k < 0) {
+			const struct event_msg *m = e->msg;
+			if (m == NULL) {
 				/* The message is gone for good (its conversation was
 				 * deleted): nothing to show, the cursor still moves. */
 				json_object_put(o);
 				continue;
 			}
-			int first = 0;
-			while (first < nreacts && reacts[first].message_id < msgs[k].id)
-				first++;
-			int last = first;
-			while (last < nreacts && reacts[last].message_id == msgs[k].id)
-				last++;
-			json_object_object_add(o, "message",
-				render_message(a, &msgs[k], reacts + first, last - first));
-			if (strcmp(e->type, "message.new") == 0 && msgs[k].sender_id != uid)
-				note_delivered(a, out, &dlcap, msgs[k].conversation_id, msgs[k].seq);
+			json_object_object_add(o, "message", render_message(a, m, e->reacts, e->nreacts));
+			if (strcmp(e->type, "message.new") == 0 && m->sender_id != uid)
+				note_delivered(a, out, &dlcap, m->conversation_id, m->seq);
 		} else if (e->payload != NULL) {
 			json_object *p = json_tokener_parse(e->payload);
 			if (p != NULL && json_object_is_type(p, json_type_object)) {
@@ -138,5 +104,4 @@ int render_events(struct db *db, struct arena *a, int64_t uid, const struct even
 		json_object_array_add(arr, o);
 	}
 	out->events = arr;
-	return 0;
 }

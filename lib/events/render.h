@@ -27,11 +27,11 @@ struct rendered {
 	int ndl;
 };
 
-/* Renders rows[0..n) of uid's log (ascending seq). Events whose message no
- * longer exists are left out. Returns 0 (out->events owned by the caller) or
- * -1 on a database error. */
-int render_events(struct db *db, struct arena *a, int64_t uid, const struct event_row *rows,
-	int n, struct rendered *out);
+/* Renders rows[0..n) of uid's log (ascending seq, as events_read gave
+ * them). Events whose message no longer exists are left out. out->events is
+ * owned by the caller. */
+void render_events(struct arena *a, int64_t uid, const struct event_row *rows, int n,
+	struct rendered *out);
 
 /* A Message object; reactions r[0..nr) all belong to m. */
 json_object *render_message(struct arena *a, const struct event_msg *m,
