@@ -148,6 +148,20 @@ int cache_add(const char *key, const char *val, size_t len, int ttl)
 	return rc == MEMCACHED_DATA_EXISTS || rc == MEMCACHED_NOTSTORED ? 0 : -1;
 }
 
+int cache_touch(const char *key, int ttl)
+{
+	memcached_st *m = get();
+	if (m == NULL)
+		return -1;
+	memcached_return_t rc = memcached_touch(m, key, strlen(key), (time_t)ttl);
+	if (retryable(rc))
+		rc = memcached_touch(m, key, strlen(key), (time_t)ttl);
+	put(m);
+	if (memcached_success(rc))
+		return 1;
+	return rc == MEMCACHED_NOTFOUND ? 0 : -1;
+}
+
 int cache_del(const char *key)
 {
 	memcached_st *m = get();

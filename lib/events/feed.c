@@ -46,7 +46,7 @@ static int64_t jitter(int64_t uid, int64_t ms, int pct)
 static int64_t refresh_due(int64_t uid, int64_t now)
 {
 	int64_t every = presence_refresh_ms();
-	return now + every - jitter(uid, every, 25);
+	return now + every - jitter(uid, every, 50);
 }
 
 static int64_t min64(int64_t a, int64_t b)

@@ -27,8 +27,15 @@ static int64_t stale_s(void)
 	return config_int("presence_offline_after", ttl_s() + 15);
 }
 
-/* last_seen_at is written at most this often while connected. */
-#define TOUCH_EVERY_S 10
+/* While connected, the live flag is renewed and last_seen_at written at
+ * most this often: half the TTL (30 s by default). With a refresh at least
+ * every presence_refresh_ms (TTL / 3) they are at most 5/6 of the TTL apart,
+ * inside both the flag's TTL and presence_offline_after (TTL + 15 s). */
+static int touch_every_s(void)
+{
+	int s = ttl_s() / 2;
+	return s < 1 ? 1 : s;
+}
 
 struct touch_ctx {
 	struct arena *a;
@@ -83,30 +90,33 @@ void presence_refresh(struct db *db, struct arena *a, int64_t uid)
 	char key[CACHE_KEY_MAX], seen[CACHE_KEY_MAX];
 	cache_key(key, "presence", uid);
 	cache_key(seen, "seen", uid);
-	/* At most once per TOUCH_EVERY_S (a long-poll client asks again after
+	/* At most once per touch_every_s() (a long-poll client asks again after
 	 * every answer): one memcached round trip when it is too early. The
 	 * live flag was set or renewed with the last "seen" and lives longer. */
-	int t = cache_add(seen, "1", 1, TOUCH_EVERY_S);
+	int t = cache_add(seen, "1", 1, touch_every_s());
 	if (t == 0)
 		return;
 	int ttl = ttl_s();
 	int throttle;
-	int r = cache_add(key, "1", 1, ttl);
-	if (r == 1) {
+	/* Renew the live flag; only a missing one is added, and adding it is
+	 * what tells that the user just came online here. */
+	int r = cache_touch(key, ttl);
+	if (r == 0)
+		r = cache_add(key, "1", 1, ttl) == 1 ? 2 : 1;
+	if (r == 2) {
 		throttle = 0;	/* just came online here: record it now */
-	} else if (r == 0) {
-		/* Online already: renew the flag. Marked online in MySQL too (the
-		 * usual case): one autocommit UPDATE keeps last_seen_at fresh.
-		 * Without the mark (the sweeper could not drop the flag, or a
-		 * transition failed) announce it now. */
-		cache_set(key, "1", 1, ttl);
+	} else if (r == 1) {
+		/* Marked online in MySQL too (the usual case): one autocommit
+		 * UPDATE keeps last_seen_at fresh. Without the mark (the sweeper
+		 * could not drop the flag, or a transition failed) announce it
+		 * now. */
 		int s = online_seen(db, uid);
 		if (s == 1)
 			return;
-		throttle = s == 0 ? 0 : TOUCH_EVERY_S;
+		throttle = s == 0 ? 0 : touch_every_s();
 	} else {
 		/* memcached is down: MySQL throttles the write itself. */
-		throttle = TOUCH_EVERY_S;
+		throttle = touch_every_s();
 	}
 	if (transition(db, a, uid, 1, throttle) < 0)
 		log_warn("presence: cannot record user %lld as online", (long long)uid);
