@@ -397,7 +397,10 @@ void feed_stream(struct req *req)
 	 * with Last-Event-ID. Per-batch memory comes from a private arena. */
 	int64_t start = now_ms();
 	int64_t deadline = start + config_int("events_stream_max_seconds", 600) * 1000;
-	int64_t next_ping = start + HEARTBEAT_MS, refresh_at = refresh_due(uid, start);
+	/* The first heartbeat comes a little early, by a different amount per
+	 * stream, so streams opened together do not ping together forever. */
+	int64_t next_ping = start + HEARTBEAT_MS - jitter(uid, HEARTBEAT_MS, 50);
+	int64_t refresh_at = refresh_due(uid, start);
 	struct arena la;
 	/* A small first block: what a parked stream keeps. The batch buffer
 	 * and everything else per batch are given back at each reset. */

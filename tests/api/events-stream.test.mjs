@@ -129,7 +129,9 @@ test('an idle stream sends a heartbeat comment every 15 seconds', async () => {
     const t0 = Date.now();
     await s.until((x) => x.comments.some((c) => c.startsWith(': ping') || c === ':ping'), 20000);
     const took = Date.now() - t0;
-    assert.ok(took >= 13000, `the first heartbeat comes after about 15 s (${took} ms)`);
+    // Streams opened together spread their heartbeats over the second half
+    // of the 15 s interval.
+    assert.ok(took >= 7000, `the first heartbeat comes after 7.5-15 s (${took} ms)`);
     assert.equal(s.events.length, 0);
   } finally { s.close(); }
 });
