@@ -128,6 +128,17 @@ static int check_cursor(struct req *req, const char *s, int64_t head, int64_t mi
 	return 0;
 }
 
+/* Presence with a scratch arena: a transition (coming online) builds JSON
+ * and recipient lists that a parked request must not keep for its whole
+ * wait. */
+static void refresh_presence(struct db *db, int64_t uid)
+{
+	struct arena t;
+	arena_init_block(&t, 1024);
+	presence_refresh(db, &t, uid);
+	arena_release(&t);
+}
+
 /* The common start of a feed request: marks the user present, reads the
  * doorbell BEFORE the query (a ring between the query and the wait then
  * changes the slot and the wait returns at once), loads the log head and
@@ -140,7 +151,7 @@ static int feed_start(struct req *req, const char *since, uint32_t *bell, int64_
 	struct db *db = app_db(req);
 	if (db == NULL)
 		return -1;
-	presence_refresh(db, req->arena, req->user_id);
+	refresh_presence(db, req->user_id);
 	*bell = doorbell_read(req->user_id);
 	if (load_head(req, db, req->user_id, head, &min) < 0)
 		return -1;
@@ -307,7 +318,7 @@ void feed_poll(struct req *req)
 				answer_batch(req, json_object_new_array(), cur, 0);
 				return;
 			}
-			presence_refresh(db, req->arena, uid);
+			refresh_presence(db, uid);
 			refresh_at = refresh_due(uid, now);
 		}
 	}
@@ -471,7 +482,7 @@ void feed_stream(struct req *req)
 			/* Logout and session deletion end open streams too. */
 			if (!session_alive(req))
 				break;
-			presence_refresh(db, &la, uid);
+			refresh_presence(db, uid);
 			arena_reset(&la);
 			refresh_at = refresh_due(uid, now);
 			check = 1;
