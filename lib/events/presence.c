@@ -138,6 +138,10 @@ int presence_sweep(struct db *db, struct arena *a)
 			char key[CACHE_KEY_MAX];
 			cache_key(key, "presence", ids[i]);
 			cache_del(key);
+			/* And the refresh throttle, so that coming back now is
+			 * checked (and announced) at once. */
+			cache_key(key, "seen", ids[i]);
+			cache_del(key);
 			int r = transition(db, a, ids[i], 0, 0);
 			if (r < 0)
 				return -1;
