@@ -278,9 +278,13 @@ void feed_poll(struct req *req)
 				return;
 			}
 			/* Nothing left between the cursor and a known head: they
-			 * were early-pruned typing/presence events. Skip past them. */
+			 * were early-pruned typing/presence events. Skip past them.
+			 * After a ring (head unknown) it was a neighbour's: nothing
+			 * to read until the next ring. */
 			if (n == 0 && head != INT64_MAX)
 				cur = head;
+			else if (n == 0)
+				head = cur;
 		}
 		if (n > 0) {
 			int shown = n > limit ? (int)limit : n;
