@@ -32,7 +32,10 @@ json_object *chat_message_json(struct arena *a, const struct msg *m)
 	json_object_object_add(o, "sender_id", json_object_new_int64(m->sender_id));
 	json_object_object_add(o, "client_id", json_object_new_string(m->client_id));
 	json_object_object_add(o, "kind", json_object_new_string(m->kind));
-	json_object_object_add(o, "body", m->body ? json_object_new_string(m->body) : NULL);
+	/* A deleted message is a tombstone: its body is gone, whatever a row
+	 * read before the delete still holds. */
+	json_object_object_add(o, "body",
+		m->body && !m->deleted_at ? json_object_new_string(m->body) : NULL);
 	json_object_object_add(o, "reply_to", opt_id(m->reply_to));
 	json_object_object_add(o, "media_ids", json_object_new_array());
 	json_object_object_add(o, "created_at", opt_time(a, m->created_at));

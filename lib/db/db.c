@@ -424,6 +424,15 @@ char *db_str(struct db *db, int col, struct arena *a, size_t *len)
 	return s ? arena_strndup(a, s, n) : NULL;
 }
 
+int db_ids(struct db *db, int max, int64_t *out)
+{
+	int n = 0, rc;
+	while ((rc = db_next(db)) > 0)
+		if (n < max)
+			out[n++] = db_int(db, 0);
+	return rc < 0 ? -1 : n;
+}
+
 uint64_t db_affected(struct db *db)
 {
 	return db->affected;

@@ -48,6 +48,9 @@ double db_double(struct db *db, int col);
 char *db_str(struct db *db, int col, struct arena *a, size_t *len);
 /* Borrowed view of a column, valid until the next db_next/db_exec. */
 const char *db_peek(struct db *db, int col, size_t *len);
+/* The first column of every row of the current result as integers, at
+ * most max of them (the rest is read and dropped). Returns the count or -1. */
+int db_ids(struct db *db, int max, int64_t *out);
 uint64_t db_affected(struct db *db);
 int64_t db_insert_id(struct db *db);
 int db_errno(struct db *db);

@@ -47,17 +47,14 @@ static const char *const SQL_FANOUT_INSERT =
 static const char *const SQL_HEAD =
 	"SELECT last_seq, min_seq FROM user_heads WHERE user_id = ?";
 /* The events with, for message events, the message as it is now and its
- * reactions as "user_id:HEX(emoji)" items joined by commas, in the order
- * clients show them (emoji, then time): one query per batch. */
-#define TS(col) "DATE_FORMAT(" col ", '%Y-%m-%d %H:%i:%s.%f')"
+ * reactions (for msgs_parse_reactions, in the order clients show them):
+ * one query per batch. */
 static const char *const SQL_READ =
 	"SELECT e.seq, e.type, COALESCE(e.conversation_id, 0), COALESCE(e.ref_id, 0), e.payload, "
-	TS("e.created_at") ", m.id, m.conversation_id, m.seq, m.sender_id, "
-	"COALESCE(m.reply_to, 0), m.client_id, m.kind, m.body, " TS("m.created_at") ", "
-	TS("m.edited_at") ", " TS("m.deleted_at") ", "
+	MSG_TS("e.created_at") ", " MSG_COLS ", "
 	"(SELECT GROUP_CONCAT(r.user_id, ':', HEX(r.emoji) ORDER BY r.emoji, r.created_at, "
-	"r.user_id SEPARATOR ',') FROM reactions r WHERE r.message_id = m.id) "
-	"FROM user_events e LEFT JOIN messages m ON e.payload IS NULL AND m.id = e.ref_id "
+	"r.user_id SEPARATOR ',') FROM reactions r WHERE r.message_id = x.id) "
+	"FROM user_events e LEFT JOIN messages x ON e.payload IS NULL AND x.id = e.ref_id "
 	"WHERE e.user_id = ? AND e.seq > ? ORDER BY e.seq LIMIT ?";
 
 /* Pruning: find the newest expired seq per user in a batch, then delete. */
@@ -140,57 +137,6 @@ int events_head(struct db *db, int64_t uid, int64_t *last_seq, int64_t *min_seq)
 	return 1;
 }
 
-/* Grows an arena array of elements of size sz to hold one more. */
-static void *grow(struct arena *a, void *arr, int n, int *cap, size_t sz)
-{
-	if (n < *cap)
-		return arr;
-	int ncap = *cap ? *cap * 2 : 16;
-	void *g = arena_alloc(a, sz * (size_t)ncap);
-	if (n > 0)
-		memcpy(g, arr, sz * (size_t)n);
-	*cap = ncap;
-	return g;
-}
-
-static int hexval(char c)
-{
-	return c >= '0' && c <= '9' ? c - '0' : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
-}
-
-/* Appends the reactions of message mid listed in text ("uid:HEX,...").
- * A malformed item (never written by MySQL) is skipped. */
-static void parse_reactions(struct arena *a, int64_t mid, const char *text,
-	struct event_reaction **v, int *n, int *cap)
-{
-	while (text != NULL && *text) {
-		const char *item = text, *comma = strchr(text, ',');
-		size_t len = comma ? (size_t)(comma - text) : strlen(text);
-		text = comma ? comma + 1 : NULL;
-		const char *colon = memchr(item, ':', len);
-		if (colon == NULL)
-			continue;
-		size_t hex = len - (size_t)(colon + 1 - item);
-		if (hex == 0 || hex % 2 != 0)
-			continue;
-		char *emoji = arena_alloc(a, hex / 2 + 1);
-		int ok = 1;
-		for (size_t i = 0; i < hex / 2 && ok; i++) {
-			int hi = hexval(colon[1 + 2 * i]), lo = hexval(colon[2 + 2 * i]);
-			ok = hi >= 0 && lo >= 0;
-			emoji[i] = (char)(hi << 4 | lo);
-		}
-		emoji[hex / 2] = '\0';
-		if (!ok)
-			continue;
-		*v = grow(a, *v, *n, cap, sizeof(**v));
-		(*v)[*n].message_id = mid;
-		(*v)[*n].user_id = strtoll(item, NULL, 10);
-		(*v)[*n].emoji = emoji;
-		(*n)++;
-	}
-}
-
 int events_read(struct db *db, struct arena *a, int64_t uid, int64_t after, int max,
 	struct event_row *out)
 {
@@ -208,28 +154,12 @@ int events_read(struct db *db, struct arena *a, int64_t uid, int64_t after, int 
 		e->payload = db_str(db, 4, a, NULL);
 		e->created_at = db_str(db, 5, a, NULL);
 		e->msg = NULL;
-		e->reacts = NULL;
-		e->nreacts = 0;
 		if (db_isnull(db, 6))
 			continue;
-		struct event_msg *m = arena_alloc(a, sizeof(*m));
-		m->id = db_int(db, 6);
-		m->conversation_id = db_int(db, 7);
-		m->seq = db_int(db, 8);
-		m->sender_id = db_int(db, 9);
-		m->reply_to = db_int(db, 10);
-		m->client_id = db_str(db, 11, a, NULL);
-		m->kind = db_str(db, 12, a, NULL);
-		m->body = db_str(db, 13, a, NULL);
-		m->created_at = db_str(db, 14, a, NULL);
-		m->edited_at = db_str(db, 15, a, NULL);
-		m->deleted_at = db_str(db, 16, a, NULL);
+		struct msg *m = arena_alloc(a, sizeof(*m));
+		msgs_read_row(db, a, 6, m);
+		msgs_parse_reactions(a, m, db_peek(db, 6 + MSG_NCOLS, NULL));
 		e->msg = m;
-		struct event_reaction *r = NULL;
-		int nr = 0, cap = 0;
-		parse_reactions(a, m->id, db_peek(db, 17, NULL), &r, &nr, &cap);
-		e->reacts = r;
-		e->nreacts = nr;
 	}
 	return rc < 0 ? -1 : n;
 }

@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "db/db.h"
+#include "db/msgs.h"
 
 enum fanout_who {
 	FANOUT_CONV,		/* members of conversation `id` */
@@ -35,31 +36,9 @@ int events_append(struct db *db, struct arena *a, enum fanout_who who, int64_t i
 
 /* Reading (events.fcgi). */
 
-/* The current state of a message referenced by an event (ref_id). */
-struct event_msg {
-	int64_t id;
-	int64_t conversation_id;
-	int64_t seq;
-	int64_t sender_id;
-	int64_t reply_to;		/* 0 when none */
-	const char *client_id;
-	const char *kind;
-	const char *body;		/* NULL when none */
-	const char *created_at;
-	const char *edited_at;		/* NULL when never edited */
-	const char *deleted_at;		/* NULL unless deleted */
-};
-
-/* One reaction of one user on a referenced message. */
-struct event_reaction {
-	int64_t message_id;
-	int64_t user_id;
-	const char *emoji;
-};
-
 /* One event of a user's log. A message event (ref_id set, no payload)
- * comes with the message as it is now and its reactions (msg NULL when the
- * message is gone for good). */
+ * comes with the message as it is now, reactions included (msg NULL when
+ * the message is gone for good). */
 struct event_row {
 	int64_t seq;
 	const char *type;
@@ -67,9 +46,7 @@ struct event_row {
 	int64_t ref_id;			/* 0 when none */
 	const char *payload;		/* JSON text or NULL */
 	const char *created_at;
-	const struct event_msg *msg;
-	const struct event_reaction *reacts;	/* by emoji, then time */
-	int nreacts;
+	const struct msg *msg;
 };
 
 /* Head of a user's log: 1 found, 0 unknown user, -1 error. */

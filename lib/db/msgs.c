@@ -1,17 +1,14 @@
 #include "db/msgs.h"
 
+#include <stdlib.h>
 #include <string.h>
 
-#define TS(col) "DATE_FORMAT(" col ", '%Y-%m-%d %H:%i:%s.%f')"
-#define MSG_COLS "x.id, x.conversation_id, x.seq, x.sender_id, x.client_id, x.kind, x.body, " \
-	"COALESCE(x.reply_to, 0), " TS("x.created_at") ", " TS("x.edited_at") ", " \
-	TS("x.deleted_at")
 
 /* SQL_INSERT */
 static const char *const SQL_INSERT =
 	"INSERT INTO messages (conversation_id, seq, sender_id, client_id, kind, body, reply_to, "
 	"created_at) VALUES (?, ?, ?, ?, ?, ?, ?, "
-	"(SELECT last_activity_at FROM conversations WHERE id = ?)) RETURNING id, " TS("created_at");
+	"(SELECT last_activity_at FROM conversations WHERE id = ?)) RETURNING id, " MSG_TS("created_at");
 /* SQL_BY_CLIENT */
 static const char *const SQL_BY_CLIENT =
 	"SELECT " MSG_COLS " FROM messages x WHERE x.sender_id = ? AND x.client_id = ?";
@@ -68,21 +65,26 @@ static const char *const SQL_SEARCH =
 /* SQL_FT_MIN */
 static const char *const SQL_FT_MIN = "SELECT @@innodb_ft_min_token_size";
 
-static void read_msg(struct db *db, struct arena *a, struct msg *m)
+void msgs_read_row(struct db *db, struct arena *a, int col, struct msg *m)
 {
-	m->id = db_int(db, 0);
-	m->conversation_id = db_int(db, 1);
-	m->seq = db_int(db, 2);
-	m->sender_id = db_int(db, 3);
-	m->client_id = db_str(db, 4, a, NULL);
-	m->kind = db_str(db, 5, a, NULL);
-	m->body = db_str(db, 6, a, NULL);
-	m->reply_to = db_int(db, 7);
-	m->created_at = db_str(db, 8, a, NULL);
-	m->edited_at = db_str(db, 9, a, NULL);
-	m->deleted_at = db_str(db, 10, a, NULL);
+	m->id = db_int(db, col);
+	m->conversation_id = db_int(db, col + 1);
+	m->seq = db_int(db, col + 2);
+	m->sender_id = db_int(db, col + 3);
+	m->client_id = db_str(db, col + 4, a, NULL);
+	m->kind = db_str(db, col + 5, a, NULL);
+	m->body = db_str(db, col + 6, a, NULL);
+	m->reply_to = db_int(db, col + 7);
+	m->created_at = db_str(db, col + 8, a, NULL);
+	m->edited_at = db_str(db, col + 9, a, NULL);
+	m->deleted_at = db_str(db, col + 10, a, NULL);
 	m->reactions = NULL;
 	m->nreactions = 0;
+}
+
+static void read_msg(struct db *db, struct arena *a, struct msg *m)
+{
+	msgs_read_row(db, a, 0, m);
 }
 
 static void drain(struct db *db)
@@ -106,6 +108,36 @@ static void add_reaction(struct arena *a, struct msg *m, const char *emoji, int6
 	m->reactions[n].emoji = emoji;
 	m->reactions[n].user_id = uid;
 	m->nreactions = n + 1;
+}
+
+static int hexval(char c)
+{
+	return c >= '0' && c <= '9' ? c - '0' : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+void msgs_parse_reactions(struct arena *a, struct msg *m, const char *text)
+{
+	while (text != NULL && *text) {
+		const char *item = text, *comma = strchr(text, ',');
+		size_t len = comma ? (size_t)(comma - text) : strlen(text);
+		text = comma ? comma + 1 : NULL;
+		const char *colon = memchr(item, ':', len);
+		if (colon == NULL)
+			continue;
+		size_t hex = len - (size_t)(colon + 1 - item);
+		if (hex == 0 || hex % 2 != 0)
+			continue;
+		char *emoji = arena_alloc(a, hex / 2 + 1);
+		int ok = 1;
+		for (size_t i = 0; i < hex / 2 && ok; i++) {
+			int hi = hexval(colon[1 + 2 * i]), lo = hexval(colon[2 + 2 * i]);
+			ok = hi >= 0 && lo >= 0;
+			emoji[i] = (char)(hi << 4 | lo);
+		}
+		emoji[hex / 2] = '\0';
+		if (ok)
+			add_reaction(a, m, emoji, strtoll(item, NULL, 10));
+	}
 }
 
 /* Loads the reactions of the current result into the matching messages. */

@@ -10,6 +10,13 @@
 
 #include "db/db.h"
 
+/* A message's columns (table alias x), in the order msgs_read_row reads them. */
+#define MSG_TS(col) "DATE_FORMAT(" col ", '%Y-%m-%d %H:%i:%s.%f')"
+#define MSG_COLS "x.id, x.conversation_id, x.seq, x.sender_id, x.client_id, x.kind, x.body, " \
+	"COALESCE(x.reply_to, 0), " MSG_TS("x.created_at") ", " MSG_TS("x.edited_at") ", " \
+	MSG_TS("x.deleted_at")
+#define MSG_NCOLS 11
+
 struct msg_reaction {
 	const char *emoji;
 	int64_t user_id;
@@ -31,6 +38,14 @@ struct msg {
 	struct msg_reaction *reactions;
 	int nreactions;
 };
+
+/* Reads MSG_COLS of the current row, starting at column col, into m (no
+ * reactions yet). */
+void msgs_read_row(struct db *db, struct arena *a, int col, struct msg *m);
+/* Adds the reactions listed in text ("user_id:HEX(emoji)" items joined by
+ * commas, as MySQL's GROUP_CONCAT gives them) to m; malformed items are
+ * skipped. */
+void msgs_parse_reactions(struct arena *a, struct msg *m, const char *text);
 
 /* Inserts m (conversation_id, seq, sender_id, client_id, kind, body,
  * reply_to set by the caller), created at the conversation's

@@ -73,11 +73,7 @@ int online_stale(struct db *db, int64_t stale_s, int max, int64_t *out)
 {
 	if (db_exec(db, SQL_STALE, "ii", stale_s, (int64_t)max) < 0)
 		return -1;
-	int n = 0, rc;
-	while ((rc = db_next(db)) > 0)
-		if (n < max)
-			out[n++] = db_int(db, 0);
-	return rc < 0 ? -1 : n;
+	return db_ids(db, max, out);
 }
 
 int online_clear(struct db *db, struct arena *a, int64_t uid, int64_t stale_s,

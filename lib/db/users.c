@@ -271,11 +271,7 @@ int sessions_ended(struct db *db, int64_t uid, int within_s, int max, int64_t *o
 {
 	if (db_exec(db, SQL_SESSION_ENDED, "iii", uid, (int64_t)within_s, (int64_t)max) < 0)
 		return -1;
-	int n = 0, rc;
-	while ((rc = db_next(db)) > 0)
-		if (n < max)
-			out[n++] = db_int(db, 0);
-	return rc < 0 ? -1 : n;
+	return db_ids(db, max, out);
 }
 
 struct rotate_ctx {

@@ -7,36 +7,6 @@
 #include "http/http.h"
 #include "util/log.h"
 
-/* The Message JSON is lib/chat's (one shape for REST and events). */
-json_object *render_message(struct arena *a, const struct event_msg *m,
-	const struct event_reaction *r, int nr)
-{
-	struct msg c = {
-		.id = m->id,
-		.conversation_id = m->conversation_id,
-		.seq = m->seq,
-		.sender_id = m->sender_id,
-		.client_id = m->client_id,
-		.kind = m->kind,
-		/* A deleted message is a tombstone: its body is gone. */
-		.body = m->deleted_at ? NULL : m->body,
-		.reply_to = m->reply_to,
-		.created_at = m->created_at,
-		.edited_at = m->edited_at,
-		.deleted_at = m->deleted_at,
-		.reactions = NULL,
-		.nreactions = nr,
-	};
-	if (nr > 0) {
-		c.reactions = arena_alloc(a, sizeof(*c.reactions) * (size_t)nr);
-		for (int i = 0; i < nr; i++) {
-			c.reactions[i].emoji = r[i].emoji;
-			c.reactions[i].user_id = r[i].user_id;
-		}
-	}
-	return chat_message_json(a, &c);
-}
-
 static void note_delivered(struct arena *a, struct rendered *out, int *cap, int64_t cid,
 	int64_t seq)
 {
@@ -78,14 +48,14 @@ void render_events(struct arena *a, int64_t uid, const struct event_row *rows, i
 			json_object_object_add(o, "conversation_id",
 				json_object_new_int64(e->conversation_id));
 		if (e->ref_id != 0 && e->payload == NULL) {
-			const struct event_msg *m = e->msg;
+			const struct msg *m = e->msg;
 			if (m == NULL) {
 				/* The message is gone for good (its conversation was
 				 * deleted): nothing to show, the cursor still moves. */
 				json_object_put(o);
 				continue;
 			}
-			json_object_object_add(o, "message", render_message(a, m, e->reacts, e->nreacts));
+			json_object_object_add(o, "message", chat_message_json(a, m));
 			if (strcmp(e->type, "message.new") == 0 && m->sender_id != uid)
 				note_delivered(a, out, &dlcap, m->conversation_id, m->seq);
 		} else if (e->payload != NULL) {

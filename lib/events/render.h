@@ -33,8 +33,4 @@ struct rendered {
 void render_events(struct arena *a, int64_t uid, const struct event_row *rows, int n,
 	struct rendered *out);
 
-/* A Message object; reactions r[0..nr) all belong to m. */
-json_object *render_message(struct arena *a, const struct event_msg *m,
-	const struct event_reaction *r, int nr);
-
 #endif

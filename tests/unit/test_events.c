@@ -3,6 +3,8 @@
 #include "../../lib/events/feed.c"
 
 #include "check.h"
+#include "chat/chat.h"
+#include "db/msgs.h"
 #include "events/render.h"
 
 static void test_cursor(void)
@@ -27,11 +29,12 @@ static void test_render(void)
 {
 	struct arena a;
 	arena_init(&a);
-	struct event_msg m = {.id = 9, .conversation_id = 3, .seq = 4, .sender_id = 2,
+	struct msg m = {.id = 9, .conversation_id = 3, .seq = 4, .sender_id = 2,
 		.reply_to = 0, .client_id = "c1", .kind = "text", .body = "hi",
 		.created_at = "2026-12-04 17:14:23.123456", .edited_at = NULL, .deleted_at = NULL};
-	struct event_reaction r[] = {{9, 5, "\xf0\x9f\x91\x8d"}, {9, 7, "\xf0\x9f\x91\x8d"}, {9, 5, "x"}};
-	json_object *o = render_message(&a, &m, r, 3);
+	/* As the event reader gets them from MySQL (user_id:HEX(emoji)). */
+	msgs_parse_reactions(&a, &m, "5:F09F918D,7:F09F918D,5:78");
+	json_object *o = chat_message_json(&a, &m);
 	CHECK_STR(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN),
 		"{\"id\":9,\"conversation_id\":3,\"seq\":4,\"sender_id\":2,\"client_id\":\"c1\","
 		"\"kind\":\"text\",\"body\":\"hi\",\"reply_to\":null,\"media_ids\":[],"
@@ -41,7 +44,8 @@ static void test_render(void)
 	json_object_put(o);
 	/* A tombstone shows no body even if one were still stored. */
 	m.deleted_at = "2026-12-04 17:15:00.000000";
-	o = render_message(&a, &m, NULL, 0);
+	m.nreactions = 0;
+	o = chat_message_json(&a, &m);
 	json_object *body = NULL;
 	CHECK(json_object_object_get_ex(o, "body", &body));
 	CHECK(body == NULL);
