@@ -1,6 +1,8 @@
 /*
- * events.fcgi: long-poll and Server-Sent Events. Threads are created on
- * demand with small stacks so one process holds thousands of waiters.
+ * events.fcgi: long-poll and Server-Sent Events. A waiting request is held
+ * in the parking lot without a thread (lib/wake/lot); a few resume threads
+ * continue requests when their user's doorbell rings or a timer is due, and
+ * accept threads are created on demand with small stacks.
  */
 #include <malloc.h>
 
@@ -40,7 +42,8 @@ int main(void)
 		.thread_free = app_thread_free,
 		.after = app_after,
 		.threaded = 1,
-		.max_threads = (int)config_int("events_max_threads", 12000),
+		.max_threads = (int)config_int("events_max_threads", 256),
+		.resume_threads = (int)config_int("events_resume_threads", 8),
 		.stack_size = 64 * 1024,
 		.max_body = 16 * 1024,
 	};

@@ -228,6 +228,8 @@ static int session_alive(struct req *req)
 	return auth_session_valid(req, req->session_id, req->user_id) != 0;
 }
 
+static void poll_resume(struct req *req, void *p);
+
 static void answer_batch(struct req *req, json_object *events, int64_t next, int has_more)
 {
 	json_object *o = json_object_new_object();
@@ -239,93 +241,113 @@ static void answer_batch(struct req *req, json_object *events, int64_t next, int
 	resp_json(req, 200, o);
 }
 
+/* A long-poll between its parks. */
+struct poll_state {
+	int64_t uid, limit, head, cur, deadline, refresh_at;
+	uint32_t bell;
+	struct event_row *rows;
+};
+
+/* Reads and answers, or parks until the next ring or timer. */
+static void poll_step(struct req *req, struct poll_state *s)
+{
+	struct db *db = app_db(req);
+	if (db == NULL)
+		return;
+	int n = 0;
+	if (s->head > s->cur) {
+		/* The batch buffer is allocated only when there is something to
+		 * read: an idle waiter then costs one small arena block. */
+		if (s->rows == NULL)
+			s->rows = arena_alloc(req->arena, sizeof(*s->rows) * (size_t)(s->limit + 1));
+		n = events_read(db, req->arena, s->uid, s->cur, (int)s->limit + 1, s->rows);
+		if (n < 0) {
+			db_failed(req, db);
+			return;
+		}
+		/* Nothing left between the cursor and a known head: they were
+		 * early-pruned typing/presence events. Skip past them. After a
+		 * ring (head unknown) it was a neighbour's: nothing to read
+		 * until the next ring. */
+		if (n == 0 && s->head != INT64_MAX)
+			s->cur = s->head;
+		else if (n == 0)
+			s->head = s->cur;
+	}
+	if (n > 0) {
+		int shown = n > s->limit ? (int)s->limit : n;
+		struct rendered r;
+		render_events(req->arena, s->uid, s->rows, shown, &r);
+		answer_batch(req, r.events, s->rows[shown - 1].seq, n > s->limit);
+		/* The answer goes out first (it carries its length, so the
+		 * client has it whole); the receipts' transaction follows. */
+		resp_flush(req);
+		mark_delivered(req, req->arena, s->uid, &r);
+		return;
+	}
+	int64_t now = now_ms(), left = s->deadline - now;
+	if (left <= 0) {
+		answer_batch(req, json_object_new_array(), s->cur, 0);
+		return;
+	}
+	/* Wait without a connection: waiters must not exhaust the pool. */
+	app_db_release(req);
+	req_park(req, s->uid, s->bell, min64(left, s->refresh_at - now), poll_resume, s);
+}
+
+/* After a park: a ring, the deadline or a presence refresh. */
+static void poll_resume(struct req *req, void *p)
+{
+	struct poll_state *s = p;
+	uint32_t rung = doorbell_read(s->uid);
+	if (rung != s->bell) {
+		/* Rung: read straight away (one query). The head is not needed:
+		 * nothing between the cursor and the end was pruned while we
+		 * waited, and an empty read just waits again. */
+		s->bell = rung;
+		s->head = INT64_MAX;
+	}
+	int64_t now = now_ms();
+	if (now >= s->refresh_at) {
+		struct db *db = app_db(req);
+		if (db == NULL)
+			return;
+		if (!session_alive(req)) {
+			/* Signed out meanwhile: end the wait now. */
+			answer_batch(req, json_object_new_array(), s->cur, 0);
+			return;
+		}
+		refresh_presence(db, s->uid);
+		s->refresh_at = refresh_due(s->uid, now);
+	}
+	poll_step(req, s);
+}
+
 /* GET /events?since=&timeout=&limit= */
 void feed_poll(struct req *req)
 {
-	int64_t timeout, limit, head, cur;
+	int64_t timeout, limit;
 	if (query_int(req, "timeout", 0, MAX_TIMEOUT_S, DEFAULT_TIMEOUT_S, &timeout) < 0 ||
 	    query_int(req, "limit", 1, FEED_MAX_BATCH, FEED_MAX_BATCH, &limit) < 0)
 		return;
 	const char *since = req_query(req, "since");
-	int64_t uid = req->user_id;
-	uint32_t bell;
-	if (feed_start(req, since, &bell, &head, &cur) < 0)
+	struct poll_state *s = arena_zalloc(req->arena, sizeof(*s));
+	s->uid = req->user_id;
+	s->limit = limit;
+	if (feed_start(req, since, &s->bell, &s->head, &s->cur) < 0)
 		return;
 	if (since == NULL) {
 		/* How a client starts: no events, the head as its cursor. */
-		answer_batch(req, json_object_new_array(), head, 0);
+		answer_batch(req, json_object_new_array(), s->head, 0);
 		return;
 	}
-	struct db *db = app_db(req);
-	if (db == NULL)
-		return;
 	/* Operators may cap waits below what clients ask (plain CGI holds a
 	 * process per waiter); an early empty answer is always allowed. */
 	timeout = min64(timeout, config_int("events_max_wait", MAX_TIMEOUT_S));
-	/* The batch buffer is allocated only when there is something to read:
-	 * an idle waiter then costs one small arena block, not a batch. */
-	struct event_row *rows = NULL;
-	int64_t start = now_ms(), deadline = start + timeout * 1000 - jitter(uid, timeout * 1000, 10);
-	int64_t refresh_at = refresh_due(uid, start);
-	for (;;) {
-		int n = 0;
-		if (head > cur) {
-			if (rows == NULL)
-				rows = arena_alloc(req->arena, sizeof(*rows) * (size_t)(limit + 1));
-			n = events_read(db, req->arena, uid, cur, (int)limit + 1, rows);
-			if (n < 0) {
-				db_failed(req, db);
-				return;
-			}
-			/* Nothing left between the cursor and a known head: they
-			 * were early-pruned typing/presence events. Skip past them.
-			 * After a ring (head unknown) it was a neighbour's: nothing
-			 * to read until the next ring. */
-			if (n == 0 && head != INT64_MAX)
-				cur = head;
-			else if (n == 0)
-				head = cur;
-		}
-		if (n > 0) {
-			int shown = n > limit ? (int)limit : n;
-			struct rendered r;
-			render_events(req->arena, uid, rows, shown, &r);
-			answer_batch(req, r.events, rows[shown - 1].seq, n > limit);
-			/* The answer goes out first (it carries its length, so the
-			 * client has it whole); the receipts' transaction follows. */
-			resp_flush(req);
-			mark_delivered(req, req->arena, uid, &r);
-			return;
-		}
-		int64_t now = now_ms(), left = deadline - now;
-		if (left <= 0) {
-			answer_batch(req, json_object_new_array(), cur, 0);
-			return;
-		}
-		/* Wait without a connection: waiters must not exhaust the pool. */
-		app_db_release(req);
-		doorbell_wait(uid, bell, (int)min64(left, refresh_at - now));
-		uint32_t rung = doorbell_read(uid);
-		if ((db = app_db(req)) == NULL)
-			return;
-		if (rung != bell) {
-			/* Rung: read straight away (one query). The head is not
-			 * needed: nothing between the cursor and the end was pruned
-			 * while we waited, and an empty read just waits again. */
-			bell = rung;
-			head = INT64_MAX;
-		}
-		now = now_ms();
-		if (now >= refresh_at) {
-			if (!session_alive(req)) {
-				/* Signed out meanwhile: end the wait now. */
-				answer_batch(req, json_object_new_array(), cur, 0);
-				return;
-			}
-			refresh_presence(db, uid);
-			refresh_at = refresh_due(uid, now);
-		}
-	}
+	int64_t start = now_ms();
+	s->deadline = start + timeout * 1000 - jitter(s->uid, timeout * 1000, 10);
+	s->refresh_at = refresh_due(s->uid, start);
+	poll_step(req, s);
 }
 
 /* Authenticates a stream by its single-use ticket. Answers itself; returns
@@ -383,6 +405,124 @@ static int write_events(struct req *req, struct arena *a, json_object *events)
 	return resp_flush(req);
 }
 
+/* A stream between its parks. Per-batch memory comes from its own arena
+ * (la), given back before each park. */
+struct stream_state {
+	int64_t uid, cur, deadline, next_ping, refresh_at, last_read;
+	uint32_t bell;
+	int check;		/* read before parking again */
+	struct arena la;
+	struct pending pend;
+};
+
+/* A read that would find what other hosts' lost wake-up hints announced:
+ * at most this often, and only when other hosts may send hints. */
+#define SAFETY_READ_MS 60000
+
+static void stream_resume(struct req *req, void *p);
+
+static void stream_end(struct req *req, struct stream_state *s)
+{
+	/* The client may be gone, but it was shown these. */
+	if (s->pend.n > 0)
+		pending_flush(req, &s->la, s->uid, &s->pend);
+	app_db_release(req);
+	arena_release(&s->la);
+}
+
+/* Reads and writes what is there, then parks until the next ring, heartbeat,
+ * presence refresh, receipt flush or the stream's end. */
+static void stream_step(struct req *req, struct stream_state *s)
+{
+	struct db *db;
+	for (;;) {
+		int n = 0;
+		struct event_row *rows = NULL;
+		if (s->check) {
+			if ((db = app_db_try(req)) == NULL) {
+				stream_end(req, s);
+				return;
+			}
+			arena_reset(&s->la);
+			rows = arena_alloc(&s->la, sizeof(*rows) * FEED_MAX_BATCH);
+			n = events_read(db, &s->la, s->uid, s->cur, FEED_MAX_BATCH, rows);
+			if (n < 0) {
+				stream_end(req, s);
+				return;
+			}
+			s->last_read = now_ms();
+		}
+		s->check = 0;
+		if (n > 0) {
+			struct rendered rd;
+			render_events(&s->la, s->uid, rows, n, &rd);
+			app_db_release(req);
+			int w = write_events(req, &s->la, rd.events);
+			json_object_put(rd.events);
+			if (w < 0) {
+				stream_end(req, s);
+				return;
+			}
+			s->cur = rows[n - 1].seq;
+			pending_add(req, &s->la, s->uid, &s->pend, &rd, now_ms());
+			arena_reset(&s->la);
+			s->next_ping = now_ms() + HEARTBEAT_MS;
+			if (n == FEED_MAX_BATCH && now_ms() < s->deadline) {
+				s->check = 1;
+				continue;
+			}
+		}
+		break;
+	}
+	app_db_release(req);
+	int64_t now = now_ms();
+	if (s->pend.due != 0 && now >= s->pend.due)
+		pending_flush(req, &s->la, s->uid, &s->pend);
+	if (now >= s->deadline) {
+		stream_end(req, s);
+		return;
+	}
+	int64_t wait = min64(s->deadline - now, min64(s->next_ping - now, s->refresh_at - now));
+	if (s->pend.due != 0)
+		wait = min64(wait, s->pend.due - now);
+	/* Parked with nothing but the arenas' first blocks. */
+	arena_reset(&s->la);
+	req_park(req, s->uid, s->bell, wait < 1 ? 1 : wait, stream_resume, s);
+}
+
+static void stream_resume(struct req *req, void *p)
+{
+	struct stream_state *s = p;
+	uint32_t rung = doorbell_read(s->uid);
+	s->check = rung != s->bell;
+	s->bell = rung;
+	int64_t now = now_ms();
+	if (now >= s->next_ping) {
+		/* The heartbeat also finds clients that left: the flush fails
+		 * once lighttpd has closed our side. */
+		static const char ping[] = ": ping\n\n";
+		if (resp_write(req, ping, sizeof(ping) - 1) < 0 || resp_flush(req) < 0) {
+			stream_end(req, s);
+			return;
+		}
+		s->next_ping = now + HEARTBEAT_MS;
+	}
+	if (now >= s->refresh_at) {
+		struct db *db = app_db_try(req);
+		/* Logout and session deletion end open streams too. */
+		if (db == NULL || !session_alive(req)) {
+			stream_end(req, s);
+			return;
+		}
+		refresh_presence(db, s->uid);
+		arena_reset(&s->la);
+		s->refresh_at = refresh_due(s->uid, now);
+		if (doorbell_cross_host() && now - s->last_read >= SAFETY_READ_MS)
+			s->check = 1;
+	}
+	stream_step(req, s);
+}
+
 /* GET /events/stream?ticket=&since= (or Authorization; Last-Event-ID wins) */
 void feed_stream(struct req *req)
 {
@@ -392,15 +532,15 @@ void feed_stream(struct req *req)
 		resp_problem(req, 500, "internal", NULL);
 	if (r <= 0)
 		return;
-	int64_t uid = req->user_id, head, cur;
+	struct stream_state *s = arena_zalloc(req->arena, sizeof(*s));
+	s->uid = req->user_id;
 	const char *since = req_header(req, "Last-Event-ID");
 	if (since == NULL || *since == '\0')
 		since = req_query(req, "since");
-	uint32_t bell;
-	if (feed_start(req, since, &bell, &head, &cur) < 0)
+	int64_t head;
+	if (feed_start(req, since, &s->bell, &head, &s->cur) < 0)
 		return;
 	app_db_release(req);
-	struct db *db;
 	if (resp_start(req, 200, "text/event-stream") < 0)
 		return;
 	/* EventSource reconnects this long after the stream ends. */
@@ -408,95 +548,20 @@ void feed_stream(struct req *req)
 	if (resp_write(req, hello, sizeof(hello) - 1) < 0 || resp_flush(req) < 0)
 		return;
 
-	/* A stream's life is capped so threads recycle; the client resumes
-	 * with Last-Event-ID. Per-batch memory comes from a private arena. */
+	/* A stream's life is capped so clients re-authenticate now and then;
+	 * the client resumes with Last-Event-ID. */
 	int64_t start = now_ms();
-	int64_t deadline = start + config_int("events_stream_max_seconds", 600) * 1000;
+	s->deadline = start + config_int("events_stream_max_seconds", 600) * 1000;
 	/* The first heartbeat comes a little early, by a different amount per
 	 * stream, so streams opened together do not ping together forever. */
-	int64_t next_ping = start + HEARTBEAT_MS - jitter(uid, HEARTBEAT_MS, 50);
-	int64_t refresh_at = refresh_due(uid, start);
-	struct arena la;
-	/* A small first block: what a parked stream keeps. The batch buffer
-	 * and everything else per batch are given back at each reset. */
-	arena_init_block(&la, 1024);
-	struct event_row *rows = NULL;
-	struct pending pend = {.n = 0, .due = 0};
-	/* Read at the start, after a ring, and once per presence refresh (a
-	 * wake-up from another host is lost while memcached is); heartbeats
-	 * alone read nothing. */
-	int check = 1;
-	for (;;) {
-		int n = 0;
-		if (check) {
-			if ((db = app_db_try(req)) == NULL)
-				break;
-			arena_reset(&la);
-			rows = arena_alloc(&la, sizeof(*rows) * FEED_MAX_BATCH);
-			n = events_read(db, &la, uid, cur, FEED_MAX_BATCH, rows);
-			if (n < 0)
-				break;
-		}
-		check = 0;
-		if (n > 0) {
-			struct rendered rd;
-			render_events(&la, uid, rows, n, &rd);
-			app_db_release(req);
-			int w = write_events(req, &la, rd.events);
-			json_object_put(rd.events);
-			if (w < 0)
-				break;
-			cur = rows[n - 1].seq;
-			pending_add(req, &la, uid, &pend, &rd, now_ms());
-			arena_reset(&la);
-			next_ping = now_ms() + HEARTBEAT_MS;
-			if (n == FEED_MAX_BATCH && now_ms() < deadline) {
-				check = 1;
-				continue;
-			}
-		}
-		app_db_release(req);
-		int64_t now = now_ms();
-		if (pend.due != 0 && now >= pend.due)
-			pending_flush(req, &la, uid, &pend);
-		if (now >= deadline)
-			break;
-		int64_t wait = min64(deadline - now, min64(next_ping - now,
-			refresh_at - now));
-		if (pend.due != 0)
-			wait = min64(wait, pend.due - now);
-		/* Parked with nothing but the arena's first block. */
-		arena_reset(&la);
-		doorbell_wait(uid, bell, (int)(wait < 1 ? 1 : wait));
-		uint32_t rung = doorbell_read(uid);
-		check = rung != bell;
-		bell = rung;
-		now = now_ms();
-		if (now >= next_ping) {
-			/* The heartbeat also finds clients that left: the flush
-			 * fails once lighttpd has closed our side. */
-			static const char ping[] = ": ping\n\n";
-			if (resp_write(req, ping, sizeof(ping) - 1) < 0 || resp_flush(req) < 0)
-				break;
-			next_ping = now + HEARTBEAT_MS;
-		}
-		if (now >= refresh_at) {
-			if ((db = app_db_try(req)) == NULL)
-				break;
-			/* Logout and session deletion end open streams too. */
-			if (!session_alive(req))
-				break;
-			refresh_presence(db, uid);
-			arena_reset(&la);
-			refresh_at = refresh_due(uid, now);
-			check = 1;
-		}
-	}
-	/* The client may be gone, but it was shown these. */
-	if (pend.n > 0)
-		pending_flush(req, &la, uid, &pend);
-	app_db_release(req);
-	arena_release(&la);
+	s->next_ping = start + HEARTBEAT_MS - jitter(s->uid, HEARTBEAT_MS, 50);
+	s->refresh_at = refresh_due(s->uid, start);
+	/* A small first block: what a parked stream keeps. */
+	arena_init_block(&s->la, 1024);
+	/* Read at the start, after a ring, and now and then as a safety net
+	 * for other hosts' lost hints; heartbeats alone read nothing. */
+	s->check = 1;
+	stream_step(req, s);
 }
 
 /* POST /events/ticket */

@@ -56,6 +56,15 @@ struct req {
 	const char *extra_headers;	/* "Name: value\r\n..." added to the response */
 
 	void *app;		/* the entry point's per-thread context (db, cache) */
+
+	/* Set by req_park: the request waits, and resume(req, resume_state)
+	 * continues it later, maybe on another thread (req->app is then that
+	 * thread's). */
+	void (*resume)(struct req *req, void *state);
+	void *resume_state;
+	int64_t park_user;
+	uint32_t park_bell;
+	int64_t park_ms;
 };
 
 /* Route flags. */
@@ -95,6 +104,9 @@ struct server_opts {
 	void (*after)(struct req *req);
 	int threaded;		/* threads created on demand (events.fcgi) */
 	int max_threads;
+	/* Threaded: threads that continue parked requests (0: a parked
+	 * request keeps its thread and waits in place). */
+	int resume_threads;
 	size_t stack_size;
 	size_t max_body;
 };
@@ -104,6 +116,17 @@ int server_run(const struct server_opts *o);
 
 /* Dispatches one request; exposed for tests. */
 void server_dispatch(const struct server_opts *o, struct req *req);
+
+/*
+ * Parks the request: the handler returns after this call, and resume(req,
+ * state) runs once user_id's doorbell differs from bell or wait_ms have
+ * passed (whichever is first; the resumed code checks which). The request
+ * keeps its arena and transport, and must hold no database connection. An
+ * event-loop server holds it without a thread; plain CGI and the
+ * unthreaded server wait in place.
+ */
+void req_park(struct req *req, int64_t user_id, uint32_t bell, int64_t wait_ms,
+	void (*resume)(struct req *req, void *state), void *state);
 
 /* --- request helpers --- */
 const char *req_header(struct req *req, const char *name); /* "Content-Type" */

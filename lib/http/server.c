@@ -8,7 +8,11 @@
  * Threaded mode (events.fcgi) creates threads on demand with small stacks:
  * one thread always waits in FCGX_Accept_r (under a mutex, as fcgi2 requires
  * for a shared listen socket); when it gets a request and no other thread is
- * idle, it starts one more before handling it.
+ * idle, it starts one more before handling it. A request that waits
+ * (req_park) leaves its thread: it goes to the parking lot (lib/wake/lot)
+ * with its fcgi2 request and arena, and a small pool of resume threads
+ * continues it when the lot hands it back. Waiting clients then cost
+ * memory, not threads.
  */
 #include "http/http.h"
 
@@ -24,6 +28,9 @@
 
 #include "util/config.h"
 #include "util/log.h"
+#include "util/xalloc.h"
+#include "wake/doorbell.h"
+#include "wake/lot.h"
 
 extern char **environ;
 
@@ -249,8 +256,39 @@ void server_dispatch(const struct server_opts *o, struct req *req)
 			return;
 	}
 	found->handler(req);
-	if (!req->headers_sent)
+	if (!req->headers_sent && req->resume == NULL)
 		resp_problem(req, 500, "internal", "The server could not complete the request.");
+}
+
+void req_park(struct req *req, int64_t user_id, uint32_t bell, int64_t wait_ms,
+	void (*resume)(struct req *req, void *state), void *state)
+{
+	req->resume = resume;
+	req->resume_state = state;
+	req->park_user = user_id;
+	req->park_bell = bell;
+	req->park_ms = wait_ms < 0 ? 0 : wait_ms;
+}
+
+/* Continues a parked request once. */
+static void resume_once(struct req *req)
+{
+	void (*fn)(struct req *, void *) = req->resume;
+	req->resume = NULL;
+	log_set_request_id(req->request_id);
+	fn(req, req->resume_state);
+	if (!req->headers_sent && req->resume == NULL)
+		resp_problem(req, 500, "internal", "The server could not complete the request.");
+}
+
+/* Runs a parked request to its end on this thread (CGI, unthreaded). */
+static void finish_in_place(struct req *req)
+{
+	while (req->resume != NULL) {
+		int64_t w = req->park_ms > INT32_MAX ? INT32_MAX : req->park_ms;
+		doorbell_wait(req->park_user, req->park_bell, (int)w);
+		resume_once(req);
+	}
 }
 
 static void req_prepare(struct req *req, struct arena *a, struct http_io *io, void *app)
@@ -301,10 +339,103 @@ static pthread_mutex_t accept_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_mutex_t count_lock = PTHREAD_MUTEX_INITIALIZER;
 static int listen_fd;
 static int n_threads, n_idle;
+static int use_lot;		/* parked requests go to the lot */
 
-static void *worker(void *arg);
+/* One FastCGI request and everything it keeps while parked. */
+struct conn {
+	struct parked park;	/* first: the lot hands this back */
+	struct conn *next_run;
+	FCGX_Request fr;
+	struct http_io io;
+	struct req req;
+	struct arena arena;
+};
 
-static void spawn_worker(void)
+static struct conn *conn_new(void)
+{
+	struct conn *c = xcalloc(1, sizeof(*c));
+	if (FCGX_InitRequest(&c->fr, listen_fd, 0) != 0) {
+		free(c);
+		return NULL;
+	}
+	/* A parked request keeps this arena: its first block is small. */
+	arena_init_block(&c->arena, 1024);
+	return c;
+}
+
+static void conn_free(struct conn *c)
+{
+	/* fcgi2 closes the connection at the end of a request unless the web
+	 * server asked to keep it; then it is closed here. */
+	if (c->fr.ipcFd >= 0)
+		FCGX_Free(&c->fr, 1);
+	arena_release(&c->arena);
+	free(c);
+}
+
+/* The resume threads' queue. */
+static pthread_mutex_t run_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t run_cond = PTHREAD_COND_INITIALIZER;
+static struct conn *run_head, *run_tail;
+
+static void on_ready(struct parked *p)
+{
+	struct conn *c = (struct conn *)(void *)p;
+	c->next_run = NULL;
+	pthread_mutex_lock(&run_lock);
+	if (run_tail != NULL)
+		run_tail->next_run = c;
+	else
+		run_head = c;
+	run_tail = c;
+	pthread_cond_signal(&run_cond);
+	pthread_mutex_unlock(&run_lock);
+}
+
+/* After its handler ran: parks the request, or ends it. Returns 1 when
+ * parked (the conn may already be running elsewhere: do not touch it). */
+static int conn_settle(const struct server_opts *o, struct conn *c)
+{
+	struct req *req = &c->req;
+	if (req->resume != NULL && !use_lot)
+		finish_in_place(req);
+	if (req->resume != NULL) {
+		if (o->after != NULL)
+			o->after(req);
+		req->app = NULL;
+		log_set_request_id(NULL);
+		lot_park(&c->park, req->park_user, req->park_bell, req->park_ms);
+		return 1;
+	}
+	req_finish(o, req);
+	FCGX_Finish_r(&c->fr);
+	arena_reset(&c->arena);
+	return 0;
+}
+
+static void *resumer(void *arg)
+{
+	(void)arg;
+	const struct server_opts *o = g_opts;
+	void *app = o->thread_init ? o->thread_init() : NULL;
+	for (;;) {
+		pthread_mutex_lock(&run_lock);
+		while (run_head == NULL)
+			pthread_cond_wait(&run_cond, &run_lock);
+		struct conn *c = run_head;
+		run_head = c->next_run;
+		if (run_head == NULL)
+			run_tail = NULL;
+		pthread_mutex_unlock(&run_lock);
+		c->req.app = app;
+		resume_once(&c->req);
+		if (!conn_settle(o, c))
+			conn_free(c);
+	}
+	return NULL;
+}
+
+static int start_thread(void *(*fn)(void *), void *arg)
 {
 	pthread_attr_t attr;
 	pthread_t t;
@@ -312,32 +443,43 @@ static void spawn_worker(void)
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	if (g_opts->stack_size)
 		pthread_attr_setstacksize(&attr, g_opts->stack_size);
-	if (pthread_create(&t, &attr, worker, NULL) != 0) {
+	int rc = pthread_create(&t, &attr, fn, arg);
+	pthread_attr_destroy(&attr);
+	if (rc != 0)
+		log_error("cannot start a thread: %s", strerror(rc));
+	return rc == 0 ? 0 : -1;
+}
+
+static void *worker(void *arg);
+
+static void spawn_worker(void)
+{
+	if (start_thread(worker, NULL) != 0) {
 		pthread_mutex_lock(&count_lock);
 		n_threads--;
 		n_idle--;
 		pthread_mutex_unlock(&count_lock);
-		log_error("cannot start a worker thread: %s", strerror(errno));
 	}
-	pthread_attr_destroy(&attr);
 }
 
 /* arg is non-NULL for the process's main thread, which never leaves. */
 static void *worker(void *arg)
 {
 	const struct server_opts *o = g_opts;
-	FCGX_Request fr;
-	struct arena a;
-	/* A thread per waiting client: keep what each one holds small. */
-	arena_init_block(&a, o->threaded ? 1024 : 8192);
 	void *app = o->thread_init ? o->thread_init() : NULL;
-	if (FCGX_InitRequest(&fr, listen_fd, 0) != 0) {
+	struct conn *c = conn_new();
+	if (c == NULL) {
 		log_error("FCGX_InitRequest failed");
 		return NULL;
 	}
+	if (!o->threaded) {
+		/* One request at a time: a normal first arena block. */
+		arena_release(&c->arena);
+		arena_init(&c->arena);
+	}
 	for (;;) {
 		pthread_mutex_lock(&accept_lock);
-		int rc = FCGX_Accept_r(&fr);
+		int rc = FCGX_Accept_r(&c->fr);
 		pthread_mutex_unlock(&accept_lock);
 		if (rc < 0)
 			break;
@@ -354,13 +496,16 @@ static void *worker(void *arg)
 			if (need)
 				spawn_worker();
 		}
-		struct http_io io = {fcgx_read, fcgx_write, fcgx_flush, fr.envp, &fr};
-		struct req req;
-		req_prepare(&req, &a, &io, app);
-		server_dispatch(o, &req);
-		req_finish(o, &req);
-		FCGX_Finish_r(&fr);
-		arena_reset(&a);
+		c->io = (struct http_io){fcgx_read, fcgx_write, fcgx_flush, c->fr.envp, &c->fr};
+		req_prepare(&c->req, &c->arena, &c->io, app);
+		server_dispatch(o, &c->req);
+		if (conn_settle(o, c)) {
+			c = conn_new();
+			if (c == NULL) {
+				log_error("FCGX_InitRequest failed");
+				return NULL;
+			}
+		}
 		if (o->threaded) {
 			int leave = 0;
 			pthread_mutex_lock(&count_lock);
@@ -376,10 +521,9 @@ static void *worker(void *arg)
 				break;
 		}
 	}
-	FCGX_Free(&fr, 0);
+	conn_free(c);
 	if (o->thread_free)
 		o->thread_free(app);
-	arena_release(&a);
 	return NULL;
 }
 
@@ -419,6 +563,7 @@ int server_run(const struct server_opts *o)
 		struct req req;
 		req_prepare(&req, &a, &io, app);
 		server_dispatch(o, &req);
+		finish_in_place(&req);
 		req_finish(o, &req);
 		fflush(stdout);
 		if (o->thread_free)
@@ -430,6 +575,13 @@ int server_run(const struct server_opts *o)
 	listen_fd = 0; /* lighttpd passes the listening socket as fd 0 */
 	n_threads = 1;
 	n_idle = 1;
+	if (o->threaded && o->resume_threads > 0) {
+		use_lot = lot_start(on_ready) == 0;
+		for (int i = 0; use_lot && i < o->resume_threads; i++) {
+			if (start_thread(resumer, NULL) != 0)
+				return 1;
+		}
+	}
 	worker((void *)o);
 	return 0;
 }

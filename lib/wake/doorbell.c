@@ -20,12 +20,33 @@
 #include "util/log.h"
 #include "util/stack.h"
 
-/* The shared file: DOORBELL_SLOTS wake counters, then DOORBELL_SHARDS
- * counters of the cross-host hints this host itself sent per shard. */
+/*
+ * The shared file: DOORBELL_SLOTS wake counters; DOORBELL_SHARDS counters
+ * of the cross-host hints this host itself sent per shard; a header of 16
+ * words (the log's head, the number of threads blocked on a slot); then
+ * the ring log, DOORBELL_LOG entries of (stamp << 32 | slot), where the
+ * stamp of the ring at position pos is pos + 1 (mod 2^32).
+ */
+#define HDR_WORDS 16
+#define SHM_WORDS (DOORBELL_SLOTS + DOORBELL_SHARDS + HDR_WORDS + 2 * DOORBELL_LOG)
+
 static uint32_t *slots;
 static uint32_t *sent;
-static uint32_t local_slots[DOORBELL_SLOTS + DOORBELL_SHARDS]; /* when shm cannot be mapped */
+static uint32_t *log_head;	/* futex word: rings appended so far */
+static uint32_t *blocked;	/* threads in doorbell_wait, all processes */
+static uint64_t *ring_log;
+/* When the file cannot be mapped: this process only. */
+static uint64_t local_words[SHM_WORDS / 2];
 static int cross_host;
+
+static void layout(uint32_t *base)
+{
+	slots = base;
+	sent = base + DOORBELL_SLOTS;
+	log_head = sent + DOORBELL_SHARDS;
+	blocked = log_head + 1;
+	ring_log = (uint64_t *)(void *)(log_head + HDR_WORDS);
+}
 
 static unsigned slot_of(int64_t user_id)
 {
@@ -45,39 +66,61 @@ int doorbell_open(void)
 {
 	cross_host = config_str("memcached", NULL) != NULL && config_int("wake_cross_host", 1);
 	const char *path = config_str("doorbell_path", "/dev/shm/messenger-doorbell");
-	size_t size = (DOORBELL_SLOTS + DOORBELL_SHARDS) * sizeof(uint32_t);
-	sent = local_slots + DOORBELL_SLOTS;
+	size_t size = SHM_WORDS * sizeof(uint32_t);
+	layout((uint32_t *)local_words);
 	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		log_warn("doorbell: cannot open %s (%s); same-process wake-ups only", path,
 			strerror(errno));
-		slots = local_slots;
 		return -1;
 	}
+	/* An older, shorter file grows; the new part reads as zeros. */
 	struct stat st;
-	if (fstat(fd, &st) == 0 && (size_t)st.st_size < size && ftruncate(fd, (off_t)size) != 0) {
+	if (fstat(fd, &st) != 0 ||
+	    ((size_t)st.st_size < size && ftruncate(fd, (off_t)size) != 0)) {
 		close(fd);
-		slots = local_slots;
 		return -1;
 	}
 	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	close(fd);
-	if (p == MAP_FAILED) {
-		slots = local_slots;
+	if (p == MAP_FAILED)
 		return -1;
-	}
-	slots = p;
-	sent = slots + DOORBELL_SLOTS;
+	layout(p);
 	return 0;
+}
+
+static void ensure_layout(void)
+{
+	if (slots == NULL)
+		layout((uint32_t *)local_words);
 }
 
 static uint32_t *slot_ptr(int64_t user_id)
 {
-	if (slots == NULL) {
-		slots = local_slots;
-		sent = local_slots + DOORBELL_SLOTS;
-	}
+	ensure_layout();
 	return &slots[slot_of(user_id)];
+}
+
+int doorbell_cross_host(void)
+{
+	return cross_host;
+}
+
+unsigned doorbell_slot(int64_t user_id)
+{
+	return slot_of(user_id);
+}
+
+uint32_t doorbell_slot_read(unsigned slot)
+{
+	ensure_layout();
+	return __atomic_load_n(&slots[slot % DOORBELL_SLOTS], __ATOMIC_ACQUIRE);
+}
+
+static long futex(uint32_t *p, int op, uint32_t val, const struct timespec *ts)
+{
+	/* Shared (not PRIVATE) futexes: the other side may be another process. */
+	return syscall(SYS_futex, p, op, val, ts, NULL, 0);
 }
 
 uint32_t doorbell_read(int64_t user_id)
@@ -93,20 +136,44 @@ int doorbell_wait(int64_t user_id, uint32_t seen, int timeout_ms)
 	struct timespec ts = {timeout_ms / 1000, (long)(timeout_ms % 1000) * 1000000L};
 	/* A parked waiter holds only the stack pages above this frame. */
 	stack_trim();
-	/* Shared (not PRIVATE) futex: the waker may be another process. */
-	syscall(SYS_futex, p, FUTEX_WAIT, seen, &ts, NULL, 0);
+	/* Counted, so that ringers skip the wake-up call while nobody blocks
+	 * on a slot (event loops follow the log instead). The count is raised
+	 * before the slot is checked again by FUTEX_WAIT, and a ringer bumps
+	 * the slot before reading the count, so one of the two sees the other. */
+	__atomic_add_fetch(blocked, 1, __ATOMIC_SEQ_CST);
+	futex(p, FUTEX_WAIT, seen, &ts);
+	__atomic_sub_fetch(blocked, 1, __ATOMIC_SEQ_CST);
 	return __atomic_load_n(p, __ATOMIC_ACQUIRE) != seen;
 }
 
+/* A log entry that names no slot: it only ends the readers' waits. */
+#define NO_SLOT 0xFFFFFFFFu
+
+static void log_append(uint32_t slot)
+{
+	uint32_t pos = __atomic_fetch_add(log_head, 1, __ATOMIC_SEQ_CST);
+	uint64_t e = ((uint64_t)(pos + 1) << 32) | slot;
+	__atomic_store_n(&ring_log[pos % DOORBELL_LOG], e, __ATOMIC_RELEASE);
+}
+
+/* Bumps a slot and appends it to the log; the caller wakes log readers. */
 static void ring_slot(uint32_t *p)
 {
-	__atomic_add_fetch(p, 1, __ATOMIC_RELEASE);
-	syscall(SYS_futex, p, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+	__atomic_add_fetch(p, 1, __ATOMIC_SEQ_CST);
+	if (__atomic_load_n(blocked, __ATOMIC_SEQ_CST) > 0)
+		futex(p, FUTEX_WAKE, INT_MAX, NULL);
+	log_append((uint32_t)(p - slots));
+}
+
+static void wake_log_readers(void)
+{
+	futex(log_head, FUTEX_WAKE, INT_MAX, NULL);
 }
 
 void doorbell_ring(int64_t user_id)
 {
 	ring_slot(slot_ptr(user_id));
+	wake_log_readers();
 }
 
 void doorbell_ring_many(const int64_t *user_ids, int n)
@@ -114,9 +181,11 @@ void doorbell_ring_many(const int64_t *user_ids, int n)
 	unsigned char shard_seen[DOORBELL_SHARDS];
 	memset(shard_seen, 0, sizeof(shard_seen));
 	for (int i = 0; i < n; i++) {
-		doorbell_ring(user_ids[i]);
+		ring_slot(slot_ptr(user_ids[i]));
 		shard_seen[doorbell_shard(user_ids[i])] = 1;
 	}
+	if (n > 0)
+		wake_log_readers();
 	if (!cross_host)
 		return;
 	for (int s = 0; s < DOORBELL_SHARDS; s++) {
@@ -132,6 +201,63 @@ void doorbell_ring_many(const int64_t *user_ids, int n)
 			break; /* memcached down: other hosts wake at their timeout */
 		}
 	}
+}
+
+uint32_t doorbell_log_pos(void)
+{
+	ensure_layout();
+	return __atomic_load_n(log_head, __ATOMIC_ACQUIRE);
+}
+
+void doorbell_log_kick(void)
+{
+	/* Moving the head (not only waking) also ends a wait that is about to
+	 * start with the old head. */
+	ensure_layout();
+	log_append(NO_SLOT);
+	wake_log_readers();
+}
+
+int doorbell_log_read(uint32_t *pos, unsigned *out, int max, int timeout_ms)
+{
+	ensure_layout();
+	uint32_t head = __atomic_load_n(log_head, __ATOMIC_ACQUIRE);
+	if (head == *pos && timeout_ms > 0) {
+		struct timespec ts = {timeout_ms / 1000, (long)(timeout_ms % 1000) * 1000000L};
+		futex(log_head, FUTEX_WAIT, *pos, &ts);
+		head = __atomic_load_n(log_head, __ATOMIC_ACQUIRE);
+	}
+	if (head - *pos > DOORBELL_LOG) {
+		*pos = head;
+		return -1;
+	}
+	int n = 0, spins = 0;
+	while (*pos != head && n < max) {
+		uint64_t e = __atomic_load_n(&ring_log[*pos % DOORBELL_LOG], __ATOMIC_ACQUIRE);
+		uint32_t stamp = (uint32_t)(e >> 32), want = *pos + 1;
+		if (stamp != want) {
+			/* Overwritten: we fell a whole log behind. */
+			if ((int32_t)(stamp - want) > 0) {
+				*pos = head;
+				return -1;
+			}
+			/* Claimed but not written yet: the ringer is between two
+			 * instructions. Give it a moment; after 20 ms treat the
+			 * ring as lost (the caller then checks everyone). */
+			if (++spins > 1000) {
+				*pos = head;
+				return -1;
+			}
+			struct timespec ts = {0, 20000};
+			nanosleep(&ts, NULL);
+			continue;
+		}
+		uint32_t slot = (uint32_t)(e & 0xFFFFFFFFu);
+		if (slot != NO_SLOT)
+			out[n++] = slot % DOORBELL_SLOTS;
+		(*pos)++;
+	}
+	return n;
 }
 
 /*
@@ -167,6 +293,7 @@ static void *watcher(void *arg)
 			if (lost) {
 				for (unsigned i = 0; i < DOORBELL_SLOTS; i++)
 					ring_slot(&slots[i]);
+				wake_log_readers();
 				lost = 0;
 			}
 			for (int s = 0; s < DOORBELL_SHARDS; s++) {
@@ -176,6 +303,7 @@ static void *watcher(void *arg)
 				if (have_prev && remote > prev_remote[s]) {
 					for (unsigned hi = 0; hi < 256; hi++)
 						ring_slot(&slots[(hi << 8) | (unsigned)s]);
+					wake_log_readers();
 				}
 				prev_remote[s] = remote;
 			}
@@ -194,10 +322,7 @@ int doorbell_watch_start(void)
 {
 	if (!cross_host)
 		return 0;
-	if (slots == NULL) {
-		slots = local_slots;
-		sent = local_slots + DOORBELL_SLOTS;
-	}
+	ensure_layout();
 	pthread_t t;
 	pthread_attr_t attr;
 	pthread_attr_init(&attr);

@@ -11,6 +11,13 @@
  * Across hosts: writers also bump one of DOORBELL_SHARDS counters in memcached;
  * each events process runs one watcher thread that multi-gets those counters
  * every "wake_poll_ms" and rings the local slots of every shard that moved.
+ *
+ * Event loops: every ring is also appended to a ring log in the same file
+ * (the slot's index), so one thread can follow the rings of all the users
+ * its process waits for: it reads the log from its position, futex-waiting
+ * on the log's head. Reading the slot before the query and comparing it
+ * after parking keeps the no-missed-ring rule; the log only says whom to
+ * look at.
  */
 #ifndef WAKE_DOORBELL_H
 #define WAKE_DOORBELL_H
@@ -19,6 +26,8 @@
 
 #define DOORBELL_SLOTS 65536
 #define DOORBELL_SHARDS 256
+/* Entries in the ring log (a power of two). */
+#define DOORBELL_LOG 65536
 
 /* Maps the file (creating it). Returns 0 or -1. */
 int doorbell_open(void);
@@ -30,6 +39,20 @@ int doorbell_wait(int64_t user_id, uint32_t seen, int timeout_ms);
 void doorbell_ring(int64_t user_id);
 /* Rings users on this host and, when configured, on other hosts. */
 void doorbell_ring_many(const int64_t *user_ids, int n);
+/* 1 when wake-up hints also go to other hosts (through memcached). */
+int doorbell_cross_host(void);
+/* The slot of a user and its current value. */
+unsigned doorbell_slot(int64_t user_id);
+uint32_t doorbell_slot_read(unsigned slot);
+/* The log's current position: a reader starts here. */
+uint32_t doorbell_log_pos(void);
+/* Waits up to timeout_ms for rings after *pos (not at all when some are
+ * there), stores up to max rung slots in out and advances *pos. Returns
+ * how many, or -1 when rings were lost (the reader fell DOORBELL_LOG
+ * behind): *pos then is the head and every waiter must be checked. */
+int doorbell_log_read(uint32_t *pos, unsigned *out, int max, int timeout_ms);
+/* Ends every doorbell_log_read wait early (a reader has a new deadline). */
+void doorbell_log_kick(void);
 /* Starts the cross-host watcher thread (events.fcgi). */
 int doorbell_watch_start(void);
 int doorbell_shard(int64_t user_id);

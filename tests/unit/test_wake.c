@@ -1,5 +1,7 @@
 /* Unit tests for lib/wake: a waiter is woken by a ring from another thread,
- * a ring before the wait is never missed, and a timeout returns 0. */
+ * a ring before the wait is never missed, and a timeout returns 0; the ring
+ * log reports rung slots in order and says when it overran; the parking lot
+ * hands back a parked request once, on a ring or at its deadline. */
 #include <pthread.h>
 #include <stdlib.h>
 #include <time.h>
@@ -8,6 +10,36 @@
 #include "check.h"
 #include "util/config.h"
 #include "wake/doorbell.h"
+#include "wake/lot.h"
+
+/* What the lot handed back, in order. */
+static pthread_mutex_t got_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct parked *got[8];
+static int64_t got_at[8];
+static int ngot;
+
+static void on_ready(struct parked *p)
+{
+	pthread_mutex_lock(&got_mu);
+	if (ngot < 8) {
+		got_at[ngot] = lot_now_ms();
+		got[ngot++] = p;
+	}
+	pthread_mutex_unlock(&got_mu);
+}
+
+static int wait_got(int n, int ms)
+{
+	for (int i = 0; i < ms; i++) {
+		pthread_mutex_lock(&got_mu);
+		int k = ngot;
+		pthread_mutex_unlock(&got_mu);
+		if (k >= n)
+			return k;
+		usleep(1000);
+	}
+	return ngot;
+}
 
 static void *ringer(void *arg)
 {
@@ -56,6 +88,65 @@ int main(void)
 
 	/* Shards: the slot's low byte is the user's shard. */
 	CHECK_EQ(doorbell_shard(256 + 7), 7);
+
+	/* The ring log: rings in order, by slot; a kick names no slot. */
+	uint32_t pos = doorbell_log_pos();
+	unsigned rung[8];
+	CHECK_EQ(doorbell_log_read(&pos, rung, 8, 0), 0);
+	doorbell_ring(uid);
+	int64_t two[2] = {uid + 1, uid};
+	doorbell_ring_many(two, 2);
+	doorbell_log_kick();
+	CHECK_EQ(doorbell_log_read(&pos, rung, 8, 1000), 3);
+	CHECK_EQ(rung[0], doorbell_slot(uid));
+	CHECK_EQ(rung[1], doorbell_slot(uid + 1));
+	CHECK_EQ(rung[2], doorbell_slot(uid));
+	CHECK_EQ(pos, doorbell_log_pos());
+	/* A wait with nothing new times out empty. */
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	CHECK_EQ(doorbell_log_read(&pos, rung, 8, 50), 0);
+	CHECK(ms_since(&t0) >= 40);
+	/* A reader more than a whole log behind learns that it lost rings. */
+	for (int i = 0; i < DOORBELL_LOG + 5; i++)
+		doorbell_ring(uid);
+	CHECK_EQ(doorbell_log_read(&pos, rung, 8, 0), -1);
+	CHECK_EQ(pos, doorbell_log_pos());
+
+	/* The lot. */
+	CHECK_EQ(lot_start(on_ready), 0);
+	struct parked a, b, c, d;
+	/* A ring after the bell was read: handed back at once, on this thread. */
+	v = doorbell_read(uid);
+	doorbell_ring(uid);
+	lot_park(&a, uid, v, 60000);
+	CHECK_EQ(wait_got(1, 10), 1);
+	CHECK(got[0] == &a);
+	CHECK_EQ(lot_count(), 0);
+	/* A ring while parked: handed back long before the deadline. */
+	v = doorbell_read(uid);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	lot_park(&b, uid, v, 60000);
+	lot_park(&c, uid + 1, doorbell_read(uid + 1), 60000);
+	CHECK_EQ(lot_count(), 2);
+	pthread_create(&t, NULL, ringer, &uid);
+	CHECK_EQ(wait_got(2, 5000), 2);
+	CHECK(got[1] == &b);
+	CHECK(ms_since(&t0) < 2000);
+	pthread_join(t, NULL);
+	CHECK_EQ(lot_count(), 1);
+	/* A deadline sooner than everything parked wakes the lot's thread,
+	 * which otherwise sleeps until the earliest one. */
+	int64_t parked_at = lot_now_ms();
+	lot_park(&d, uid + 2, doorbell_read(uid + 2), 150);
+	CHECK_EQ(wait_got(3, 5000), 3);
+	CHECK(got[2] == &d);
+	CHECK(got_at[2] - parked_at >= 140);
+	CHECK(got_at[2] - parked_at < 1000);
+	/* Handed back once: more rings of a returned request change nothing. */
+	doorbell_ring(uid);
+	usleep(50 * 1000);
+	CHECK_EQ(wait_got(4, 0), 3);
+	CHECK_EQ(lot_count(), 1);
 	unlink(path);
 	return CHECK_DONE();
 }

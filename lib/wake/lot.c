@@ -1,0 +1,225 @@
+#include "wake/lot.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "util/log.h"
+#include "util/xalloc.h"
+#include "wake/doorbell.h"
+
+/* The longest the thread sleeps when nothing is due sooner (parkers with
+ * an earlier deadline wake it). */
+#define IDLE_MS 10000
+#define READ_MAX 1024
+
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static struct parked **by_slot;	/* DOORBELL_SLOTS lists */
+static struct parked **heap;	/* min-heap on due_ms */
+static int nheap, capheap;
+static int64_t sleep_until;	/* when the thread wakes next (under mu) */
+static lot_ready_fn on_ready;
+
+int64_t lot_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* --- the timer heap (under mu) --- */
+
+static void heap_set(int i, struct parked *p)
+{
+	heap[i] = p;
+	p->heap_i = i;
+}
+
+static void heap_up(int i)
+{
+	struct parked *p = heap[i];
+	while (i > 0) {
+		int up = (i - 1) / 2;
+		if (heap[up]->due_ms <= p->due_ms)
+			break;
+		heap_set(i, heap[up]);
+		i = up;
+	}
+	heap_set(i, p);
+}
+
+static void heap_down(int i)
+{
+	struct parked *p = heap[i];
+	for (;;) {
+		int c = 2 * i + 1;
+		if (c >= nheap)
+			break;
+		if (c + 1 < nheap && heap[c + 1]->due_ms < heap[c]->due_ms)
+			c++;
+		if (heap[c]->due_ms >= p->due_ms)
+			break;
+		heap_set(i, heap[c]);
+		i = c;
+	}
+	heap_set(i, p);
+}
+
+static void heap_push(struct parked *p)
+{
+	if (nheap == capheap) {
+		capheap = capheap ? capheap * 2 : 1024;
+		heap = xrealloc(heap, (size_t)capheap * sizeof(*heap));
+	}
+	heap_set(nheap++, p);
+	heap_up(nheap - 1);
+}
+
+static void heap_remove(struct parked *p)
+{
+	int i = p->heap_i;
+	struct parked *last = heap[--nheap];
+	if (i < nheap) {
+		heap_set(i, last);
+		heap_down(i);
+		heap_up(last->heap_i);
+	}
+	p->heap_i = -1;
+}
+
+/* --- lists --- */
+
+static void unlink_parked(struct parked *p)
+{
+	*p->pprev = p->next;
+	if (p->next != NULL)
+		p->next->pprev = p->pprev;
+	p->next = NULL;
+	p->pprev = NULL;
+	heap_remove(p);
+}
+
+/* Moves every request of slot whose bell differs to the ready list. */
+static void take_rung(unsigned slot, struct parked **ready)
+{
+	struct parked *p = by_slot[slot];
+	if (p == NULL)
+		return;
+	uint32_t now = doorbell_slot_read(slot);
+	while (p != NULL) {
+		struct parked *next = p->next;
+		if (p->bell != now) {
+			unlink_parked(p);
+			p->next = *ready;
+			*ready = p;
+		}
+		p = next;
+	}
+}
+
+static void run_ready(struct parked *ready)
+{
+	while (ready != NULL) {
+		struct parked *next = ready->next;
+		ready->next = NULL;
+		on_ready(ready);
+		ready = next;
+	}
+}
+
+void lot_park(struct parked *p, int64_t user_id, uint32_t bell, int64_t wait_ms)
+{
+	p->slot = doorbell_slot(user_id);
+	p->bell = bell;
+	p->due_ms = lot_now_ms() + (wait_ms < 0 ? 0 : wait_ms);
+	p->next = NULL;
+	p->pprev = NULL;
+	p->heap_i = -1;
+	int kick = 0;
+	pthread_mutex_lock(&mu);
+	if (doorbell_slot_read(p->slot) != bell) {
+		pthread_mutex_unlock(&mu);
+		on_ready(p);
+		return;
+	}
+	struct parked **head = &by_slot[p->slot];
+	p->next = *head;
+	if (*head != NULL)
+		(*head)->pprev = &p->next;
+	*head = p;
+	p->pprev = head;
+	heap_push(p);
+	if (p->due_ms < sleep_until) {
+		sleep_until = p->due_ms;
+		kick = 1;
+	}
+	pthread_mutex_unlock(&mu);
+	if (kick)
+		doorbell_log_kick();
+}
+
+int lot_count(void)
+{
+	pthread_mutex_lock(&mu);
+	int n = nheap;
+	pthread_mutex_unlock(&mu);
+	return n;
+}
+
+static void *lot_thread(void *arg)
+{
+	(void)arg;
+	uint32_t pos = doorbell_log_pos();
+	static unsigned rung[READ_MAX];
+	for (;;) {
+		int64_t now = lot_now_ms();
+		pthread_mutex_lock(&mu);
+		int64_t until = nheap > 0 ? heap[0]->due_ms : now + IDLE_MS;
+		if (until > now + IDLE_MS)
+			until = now + IDLE_MS;
+		sleep_until = until;
+		pthread_mutex_unlock(&mu);
+
+		int64_t wait = until - now;
+		int n = doorbell_log_read(&pos, rung, READ_MAX, wait > 0 ? (int)wait : 0);
+
+		struct parked *ready = NULL;
+		pthread_mutex_lock(&mu);
+		/* Awake: the heap is read again before the next sleep, so
+		 * parkers need not kick meanwhile. */
+		sleep_until = INT64_MIN;
+		if (n < 0) {
+			log_warn("wake: the ring log overran; checking every waiter");
+			for (unsigned s = 0; s < DOORBELL_SLOTS; s++)
+				take_rung(s, &ready);
+		}
+		for (int i = 0; i < n; i++)
+			take_rung(rung[i], &ready);
+		now = lot_now_ms();
+		while (nheap > 0 && heap[0]->due_ms <= now) {
+			struct parked *p = heap[0];
+			unlink_parked(p);
+			p->next = ready;
+			ready = p;
+		}
+		pthread_mutex_unlock(&mu);
+		run_ready(ready);
+	}
+	return NULL;
+}
+
+int lot_start(lot_ready_fn ready)
+{
+	on_ready = ready;
+	by_slot = xcalloc(DOORBELL_SLOTS, sizeof(*by_slot));
+	sleep_until = INT64_MIN;
+	pthread_t t;
+	pthread_attr_t attr;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, 256 * 1024);
+	int rc = pthread_create(&t, &attr, lot_thread, NULL);
+	pthread_attr_destroy(&attr);
+	return rc == 0 ? 0 : -1;
+}

@@ -1,0 +1,37 @@
+/*
+ * The parking lot: requests waiting for a user's doorbell or a deadline,
+ * held without a thread each. One thread follows the doorbell's ring log
+ * and a timer heap, and hands each request that is due (rung, or its
+ * deadline passed) to the ready callback, once.
+ *
+ * The no-missed-ring rule: the parker read the user's slot (bell) before
+ * its query; lot_park compares the slot with it under the lot's lock, and
+ * any ring after that comparison is in the log after the lot's position.
+ */
+#ifndef WAKE_LOT_H
+#define WAKE_LOT_H
+
+#include <stdint.h>
+
+struct parked {
+	struct parked *next, **pprev;	/* the slot's list */
+	unsigned slot;
+	uint32_t bell;
+	int64_t due_ms;			/* CLOCK_MONOTONIC */
+	int heap_i;
+};
+
+typedef void (*lot_ready_fn)(struct parked *p);
+
+/* Starts the lot's thread. ready runs on it, without the lot's lock held.
+ * Returns 0 or -1. */
+int lot_start(lot_ready_fn ready);
+/* Parks p until user_id's slot differs from bell or wait_ms pass. When the
+ * slot already differs, ready(p) runs at once on the calling thread. */
+void lot_park(struct parked *p, int64_t user_id, uint32_t bell, int64_t wait_ms);
+/* Requests parked now (for tests and /health). */
+int lot_count(void);
+
+int64_t lot_now_ms(void);
+
+#endif
