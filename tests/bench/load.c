@@ -639,7 +639,7 @@ static long proc_field(const char *file, const char *key)
 
 struct stackmem {
 	long rss_kb;		/* lighttpd + all its children */
-	long events_rss_kb, events_threads, lighttpd_rss_kb;
+	long events_rss_kb, events_threads, events_fds, lighttpd_rss_kb;
 	int nprocs;
 	long kernel_kb;		/* machine-wide Slab + KernelStack + PageTables */
 };
@@ -686,6 +686,22 @@ static int is_events_proc(const char *pid)
 	return strstr(buf, "events.fcgi") != NULL;
 }
 
+/* Open file descriptors of a process: a parked request holds one. */
+static long count_fds(const char *pid)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%.20s/fd", pid);
+	DIR *d = opendir(path);
+	if (d == NULL)
+		return 0;
+	long n = 0;
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL)
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
 static void stack_mem(struct stackmem *m)
 {
 	memset(m, 0, sizeof(*m));
@@ -713,6 +729,7 @@ static void stack_mem(struct stackmem *m)
 		if (is_events_proc(e->d_name)) {
 			m->events_rss_kb += rss;
 			m->events_threads += proc_field(path, "Threads");
+			m->events_fds += count_fds(e->d_name);
 		}
 	}
 	if (d != NULL)
@@ -1069,7 +1086,7 @@ static int cmd_delivery(void)
 	uint64_t drain_end = now_ns() + 75000000000u;
 	for (;;) {
 		stack_mem(&m0);
-		if (opt.pidfile == NULL || m0.events_threads < 64 || now_ns() > drain_end)
+		if (opt.pidfile == NULL || m0.events_fds < 200 || now_ns() > drain_end)
 			break;
 		poll_for(&l, 0.5);
 	}
@@ -1106,11 +1123,12 @@ static int cmd_delivery(void)
 	}
 	double connect_s = (double)(now_ns() - t_conn) / 1e9;
 	/* Long-poll: the request is sent, but is it parked? Wait until the
-	 * events process runs a thread per waiter (bounded), then settle. */
+	 * events process holds a connection per waiter (bounded), then
+	 * settle. */
 	uint64_t settle_deadline = now_ns() + 30000000000u;
 	while (opt.pidfile && now_ns() < settle_deadline) {
 		stack_mem(&m1);
-		if (m1.events_threads >= m0.events_threads + D.nw - 8)
+		if (m1.events_fds >= m0.events_fds + D.nw - 8)
 			break;
 		poll_for(&l, 0.25);
 	}
@@ -1211,7 +1229,7 @@ static int cmd_delivery(void)
 	       "p50_ms=%.3f p99_ms=%.3f max_ms=%.3f ack_p50_ms=%.3f ack_p99_ms=%.3f "
 	       "after_ack_p50_ms=%.3f after_ack_p99_ms=%.3f after_ack_max_ms=%.3f "
 	       "idle_open=%d idle_errors=%llu recv_errors=%llu repolls=%llu reconnects=%llu "
-	       "connect_s=%.2f rss_before_kb=%ld rss_after_kb=%ld events_threads=%ld "
+	       "connect_s=%.2f rss_before_kb=%ld rss_after_kb=%ld events_threads=%ld events_fds=%ld "
 	       "rss_per_waiter_bytes=%.0f lighttpd_per_waiter_bytes=%.0f events_per_waiter_bytes=%.0f "
 	       "kernel_per_waiter_bytes=%.0f procs=%d\n",
 		opt.sse ? "sse" : "longpoll", K, R, opt.rate, (double)D.acked_window / opt.duration,
@@ -1221,7 +1239,7 @@ static int cmd_delivery(void)
 		ns_to_ms(D.lat.max), ns_to_ms(hist_quantile(&D.ack, 0.5)),
 		ns_to_ms(hist_quantile(&D.ack, 0.99)), ns_to_ms(hist_quantile(after, 0.5)),
 		ns_to_ms(hist_quantile(after, 0.99)), ns_to_ms(after->max), idle_open, D.idle_errors, D.recv_errors,
-		D.repolls, D.reconnects, connect_s, m0.rss_kb, m1.rss_kb, m1.events_threads,
+		D.repolls, D.reconnects, connect_s, m0.rss_kb, m1.rss_kb, m1.events_threads, m1.events_fds,
 		D.nw ? (double)rss_delta * 1024.0 / D.nw : 0.0,
 		D.nw ? (double)(m1.lighttpd_rss_kb - m0.lighttpd_rss_kb) * 1024.0 / D.nw : 0.0,
 		D.nw ? (double)(m1.events_rss_kb - m0.events_rss_kb) * 1024.0 / D.nw : 0.0,
