@@ -94,6 +94,9 @@ json_object *chat_conv_json_last(struct db *db, struct arena *a, const struct co
 	json_object *last = NULL, *peer = NULL, *members = NULL;
 	if (given != NULL) {
 		last = json_object_get(given);
+	} else if (c->joined) {
+		if (c->last_message != NULL)
+			last = chat_message_json(a, c->last_message);
 	} else if (c->last_message_id > 0) {
 		struct msg m;
 		int rc = msgs_get(db, a, c->id, c->last_message_id, &m);
@@ -102,7 +105,10 @@ json_object *chat_conv_json_last(struct db *db, struct arena *a, const struct co
 		if (rc == 1)
 			last = chat_message_json(a, &m);
 	}
-	if (c->peer_id > 0) {
+	if (c->joined) {
+		if (c->peer != NULL)
+			peer = auth_user_json(a, c->peer);
+	} else if (c->peer_id > 0) {
 		struct user u;
 		int rc = users_get(db, a, c->peer_id, &u);
 		if (rc < 0)

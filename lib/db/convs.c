@@ -34,9 +34,16 @@
 static const char *const SQL_CONV_GET =
 	"SELECT " CONV_COLS " FROM conversations c JOIN members m ON m.conversation_id = c.id "
 	"AND m.user_id = ? WHERE c.id = ?";
-/* SQL_CONV_LIST: the (last_activity_at, id) cursor, newest first. */
+/* SQL_CONV_LIST: the (last_activity_at, id) cursor, newest first; each row
+ * with its last message (and that message's reactions) and, for a direct
+ * conversation, the peer's profile, so a page is one query. */
 static const char *const SQL_CONV_LIST =
-	"SELECT " CONV_COLS " FROM members m JOIN conversations c ON c.id = m.conversation_id "
+	"SELECT " CONV_COLS ", " MSG_COLS ", " MSG_REACTIONS ", " USER_COLS_OF("pu") " "
+	"FROM members m JOIN conversations c ON c.id = m.conversation_id "
+	"LEFT JOIN messages x ON x.conversation_id = c.id AND x.seq = c.last_seq "
+	"LEFT JOIN members pm ON c.type = 'direct' AND pm.conversation_id = c.id "
+	"AND pm.user_id <> m.user_id "
+	"LEFT JOIN users pu ON pu.id = pm.user_id "
 	"WHERE m.user_id = ? AND (? = 0 OR c.last_activity_at < FROM_UNIXTIME(? / 1000) OR "
 	"(c.last_activity_at = FROM_UNIXTIME(? / 1000) AND c.id < ?)) "
 	"ORDER BY c.last_activity_at DESC, c.id DESC LIMIT ?";
@@ -214,6 +221,30 @@ static void read_conv(struct db *db, struct arena *a, void *out, int i)
 	c->unread_count = db_int(db, 14);
 	c->peer_id = db_int(db, 15);
 	c->viewer_id = db_int(db, 16);
+	c->joined = 0;
+	c->last_message = NULL;
+	c->peer = NULL;
+}
+
+#define CONV_NCOLS 17
+
+/* A list row: the conversation, its last message, its peer. */
+static void read_conv_joined(struct db *db, struct arena *a, void *out, int i)
+{
+	struct conv *c = (struct conv *)out + i;
+	read_conv(db, a, out, i);
+	c->joined = 1;
+	int col = CONV_NCOLS;
+	if (db_int(db, col) > 0) {
+		c->last_message = arena_alloc(a, sizeof(*c->last_message));
+		msgs_read_row(db, a, col, c->last_message);
+		msgs_parse_reactions(a, c->last_message, db_str(db, col + MSG_NCOLS, a, NULL));
+	}
+	col += MSG_NCOLS + 1;
+	if (db_int(db, col) > 0) {
+		c->peer = arena_alloc(a, sizeof(*c->peer));
+		users_read_row(db, a, col, c->peer);
+	}
 }
 
 int convs_get(struct db *db, struct arena *a, int64_t cid, int64_t uid, struct conv *c)
@@ -226,7 +257,7 @@ int convs_list(struct db *db, struct arena *a, int64_t uid, int64_t before_ms,
 	int64_t before_id, int max, struct conv *out)
 {
 	return rows(db, db_exec(db, SQL_CONV_LIST, "iiiiii", uid, before_id, before_ms, before_ms,
-		before_id, (int64_t)max), a, max, out, read_conv);
+		before_id, (int64_t)max), a, max, out, read_conv_joined);
 }
 
 int convs_views(struct db *db, struct arena *a, int64_t cid, int max, struct conv *out)

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "db/db.h"
+#include "db/msgs.h"
 #include "db/users.h"
 
 enum conv_role {
@@ -39,6 +40,11 @@ struct conv {
 	const char *muted_until;	/* NULL when not muted (or expired) */
 	int64_t peer_id;		/* direct: the other member; 0 otherwise */
 	int64_t viewer_id;		/* whose view this is */
+	/* convs_list reads the last message and the peer with the row:
+	 * joined is 1, and each is NULL when there is none. */
+	int joined;
+	struct msg *last_message;
+	struct user *peer;
 };
 
 struct member {

@@ -51,9 +51,7 @@ static const char *const SQL_HEAD =
  * one query per batch. */
 static const char *const SQL_READ =
 	"SELECT e.seq, e.type, COALESCE(e.conversation_id, 0), COALESCE(e.ref_id, 0), e.payload, "
-	MSG_TS("e.created_at") ", " MSG_COLS ", "
-	"(SELECT GROUP_CONCAT(r.user_id, ':', HEX(r.emoji) ORDER BY r.emoji, r.created_at, "
-	"r.user_id SEPARATOR ',') FROM reactions r WHERE r.message_id = x.id) "
+	MSG_TS("e.created_at") ", " MSG_COLS ", " MSG_REACTIONS " "
 	"FROM user_events e LEFT JOIN messages x ON e.payload IS NULL AND x.id = e.ref_id "
 	"WHERE e.user_id = ? AND e.seq > ? ORDER BY e.seq LIMIT ?";
 

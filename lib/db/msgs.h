@@ -16,6 +16,9 @@
 	"COALESCE(x.reply_to, 0), " MSG_TS("x.created_at") ", " MSG_TS("x.edited_at") ", " \
 	MSG_TS("x.deleted_at")
 #define MSG_NCOLS 11
+/* One column: the reactions of message x as msgs_parse_reactions reads them. */
+#define MSG_REACTIONS "(SELECT GROUP_CONCAT(r.user_id, ':', HEX(r.emoji) ORDER BY r.emoji, " \
+	"r.created_at, r.user_id SEPARATOR ',') FROM reactions r WHERE r.message_id = x.id)"
 
 struct msg_reaction {
 	const char *emoji;

@@ -10,9 +10,7 @@ static const char *const SQL_USER_INSERT =
 	"INSERT INTO users (username, display_name, password_hash) VALUES (?, ?, ?)";
 static const char *const SQL_HEAD_INSERT =
 	"INSERT INTO user_heads (user_id, last_seq, min_seq) VALUES (?, 0, 1)";
-#define USER_COLS "id, username, display_name, about, COALESCE(avatar_media_id, 0), " \
-	"DATE_FORMAT(created_at, '%Y-%m-%d %H:%i:%s.%f'), " \
-	"DATE_FORMAT(last_seen_at, '%Y-%m-%d %H:%i:%s.%f'), deleted_at IS NOT NULL"
+#define USER_COLS USER_COLS_OF("users")
 static const char *const SQL_USER_BY_NAME =
 	"SELECT " USER_COLS ", password_hash FROM users WHERE username = ? AND deleted_at IS NULL";
 static const char *const SQL_USER_GET =
@@ -111,16 +109,21 @@ int users_create(struct db *db, const char *username, const char *display_name,
 	return 1;
 }
 
+void users_read_row(struct db *db, struct arena *a, int col, struct user *u)
+{
+	u->id = db_int(db, col);
+	u->username = db_str(db, col + 1, a, NULL);
+	u->display_name = db_str(db, col + 2, a, NULL);
+	u->about = db_str(db, col + 3, a, NULL);
+	u->avatar_media_id = db_int(db, col + 4);
+	u->created_at = db_str(db, col + 5, a, NULL);
+	u->last_seen_at = db_str(db, col + 6, a, NULL);
+	u->deleted = db_int(db, col + 7) != 0;
+}
+
 static void read_user(struct db *db, struct arena *a, struct user *u)
 {
-	u->id = db_int(db, 0);
-	u->username = db_str(db, 1, a, NULL);
-	u->display_name = db_str(db, 2, a, NULL);
-	u->about = db_str(db, 3, a, NULL);
-	u->avatar_media_id = db_int(db, 4);
-	u->created_at = db_str(db, 5, a, NULL);
-	u->last_seen_at = db_str(db, 6, a, NULL);
-	u->deleted = db_int(db, 7) != 0;
+	users_read_row(db, a, 0, u);
 }
 
 int users_by_username(struct db *db, struct arena *a, const char *username, struct user *u,

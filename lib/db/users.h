@@ -17,6 +17,14 @@ struct user {
 	int deleted;
 };
 
+/* A user's columns from table (or alias) t, in the order users_read_row
+ * reads them. */
+#define USER_COLS_OF(t) t ".id, " t ".username, " t ".display_name, " t ".about, " \
+	"COALESCE(" t ".avatar_media_id, 0), " \
+	"DATE_FORMAT(" t ".created_at, '%Y-%m-%d %H:%i:%s.%f'), " \
+	"DATE_FORMAT(" t ".last_seen_at, '%Y-%m-%d %H:%i:%s.%f'), " t ".deleted_at IS NOT NULL"
+#define USER_NCOLS 8
+
 struct session {
 	int64_t id;
 	int64_t user_id;
@@ -36,6 +44,8 @@ int users_create(struct db *db, const char *username, const char *display_name,
 int users_by_username(struct db *db, struct arena *a, const char *username, struct user *u,
 	const char **hash);
 int users_get(struct db *db, struct arena *a, int64_t id, struct user *u);
+/* Reads USER_COLS_OF of the current row, starting at column col, into u. */
+void users_read_row(struct db *db, struct arena *a, int col, struct user *u);
 /* NULL arguments are left unchanged; avatar 0 clears, -1 leaves unchanged. */
 int users_update(struct db *db, int64_t id, const char *display_name, const char *about,
 	int64_t avatar_media_id);

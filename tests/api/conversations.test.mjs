@@ -158,3 +158,37 @@ test('creating conversations: bad input answers 400 and creates nothing', async 
   const long = await group(a, [b], 'é'.repeat(128));
   assert.equal(long.title, 'é'.repeat(128));
 });
+
+test('conversation list: each row shows what the conversation itself shows (last message with reactions, tombstone, peer)', async () => {
+  const me = await registerUser('row');
+  const b = await registerUser('rowb'), c = await registerUser('rowc');
+  const d1 = await direct(me, b), d2 = await direct(me, c);
+  const g = await group(me, [b, c], 'Rows');
+  const empty = await group(me, [b], 'Quiet');
+  const m1 = await send(b, d1, 'react to me');
+  const url = (conv, m, tail) => `/conversations/${conv.id}/messages/${m.id}${tail}`;
+  assert.equal((await api('PUT', url(d1, m1, '/reactions/' + encodeURIComponent('👍')), { token: me.token })).status < 300, true);
+  assert.equal((await api('PUT', url(d1, m1, '/reactions/' + encodeURIComponent('🎉')), { token: b.token })).status < 300, true);
+  const m2 = await send(me, d2, 'soon gone');
+  assert.equal((await api('DELETE', url(d2, m2, ''), { token: me.token })).status < 300, true);
+  await send(c, g, 'group news');
+  const list = await api('GET', '/conversations', { token: me.token });
+  assert.equal(list.status, 200);
+  assert.equal(list.body.conversations.length, 4);
+  for (const row of list.body.conversations) {
+    const one = await api('GET', `/conversations/${row.id}`, { token: me.token });
+    assert.equal(one.status, 200);
+    delete one.body.members;
+    assert.deepEqual(row, one.body, `row ${row.id} matches GET /conversations/${row.id}`);
+  }
+  const byId = Object.fromEntries(list.body.conversations.map((r) => [r.id, r]));
+  assert.deepEqual(byId[d1.id].last_message.reactions.map((r) => r.emoji).sort(), ['👍', '🎉'].sort());
+  assert.equal(byId[d1.id].peer.id, b.id);
+  assert.equal(byId[d2.id].last_message.id, m2.id);
+  assert.equal(byId[d2.id].last_message.body, null);
+  assert.ok(byId[d2.id].last_message.deleted_at, 'a deleted last message shows as a tombstone');
+  assert.equal(byId[d2.id].peer.id, c.id);
+  assert.equal(byId[g.id].peer, null);
+  assert.equal(byId[g.id].last_message.body, 'group news');
+  assert.equal(byId[empty.id].last_message, null);
+});
