@@ -18,7 +18,8 @@
 #   BENCH_RATE [500]          messages/s for the delivery runs
 #   BENCH_RECEIVERS [100]     active receivers measuring delivery latency
 #   BENCH_IDLE ["1000 5000"]  idle waiters per delivery run
-#   BENCH_HOLD [8000]         concurrent waiters held in the last run
+#   BENCH_HOLD [8000]         concurrent waiters held in the last run (0: skip)
+#   BENCH_TRANSPORTS ["longpoll sse"]  transports of the delivery runs
 #   BENCH_GROUPS ["2 10 100 1000"]  group sizes for the fan-out cost
 #   BENCH_FANOUT_SENDS [100]  sends per group size
 #   BENCH_BIG ["10000 1000000"]  messages bulk-loaded into two conversations
@@ -376,7 +377,7 @@ fresh_web() {
 	"$ROOT/scripts/stack.sh" web-start main "$MESSENGER_PORT" >>"$LOG" 2>&1
 }
 if want delivery && [ "$HAVE_CHAT" = 1 ] && [ "$HAVE_EVENTS" = 1 ]; then
-	for tr in longpoll sse; do
+	for tr in ${BENCH_TRANSPORTS:-longpoll sse}; do
 		for k in $IDLE_LIST; do delivery "$tr" "$k"; done
 	done
 	# Diagnostic: the same run with the cross-host wake-up watcher off
@@ -392,6 +393,7 @@ if want delivery && [ "$HAVE_CHAT" = 1 ] && [ "$HAVE_EVENTS" = 1 ]; then
 		RATE="$rate_saved"
 	fi
 	k=$((HOLD - RECV))
+	[ "$HOLD" -gt 0 ] && {
 	say "holding $HOLD concurrent waiters (long-poll) under $RATE msg/s"
 	fresh_web
 	run "hold-$HOLD" "$B/load" delivery -p "$MESSENGER_PORT" -u "$USERS" -k "$k" -K "$IDLE_OFF" \
@@ -409,6 +411,7 @@ if want delivery && [ "$HAVE_CHAT" = 1 ] && [ "$HAVE_EVENTS" = 1 ]; then
 	else
 		row "$HOLD concurrent waiters held" "failed" "-" "-" "0 errors" "MISS"
 	fi
+	}
 	# Parked requests outlive their clients until their timeout (and keep
 	# being woken): start the next scenarios on a fresh events process.
 	fresh_web

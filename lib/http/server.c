@@ -373,21 +373,59 @@ static void conn_free(struct conn *c)
 	free(c);
 }
 
-/* The resume threads' queue. */
+/* The resume threads' queues: requests whose doorbell rang (a message to
+ * deliver) go before those whose timer is due (heartbeats, presence
+ * refreshes, timeouts), so idle clients' upkeep never delays a delivery. */
+struct runq {
+	struct conn *head, *tail;
+};
 static pthread_mutex_t run_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t run_cond = PTHREAD_COND_INITIALIZER;
-static struct conn *run_head, *run_tail;
+static struct runq run_rung, run_timer;
+static int rung_in_a_row;	/* a timer goes first after 16 of them */
+
+static void runq_push(struct runq *q, struct conn *c)
+{
+	c->next_run = NULL;
+	if (q->tail != NULL)
+		q->tail->next_run = c;
+	else
+		q->head = c;
+	q->tail = c;
+}
+
+static struct conn *runq_pop(struct runq *q)
+{
+	struct conn *c = q->head;
+	if (c != NULL) {
+		q->head = c->next_run;
+		if (q->head == NULL)
+			q->tail = NULL;
+	}
+	return c;
+}
+
+static struct conn *runq_next(void)
+{
+	struct conn *c = NULL;
+	if (rung_in_a_row >= 16)
+		c = runq_pop(&run_timer);
+	if (c == NULL && (c = runq_pop(&run_rung)) != NULL) {
+		rung_in_a_row++;
+		return c;
+	}
+	if (c == NULL)
+		c = runq_pop(&run_timer);
+	if (c != NULL)
+		rung_in_a_row = 0;
+	return c;
+}
 
 static void on_ready(struct parked *p)
 {
 	struct conn *c = (struct conn *)(void *)p;
-	c->next_run = NULL;
 	pthread_mutex_lock(&run_lock);
-	if (run_tail != NULL)
-		run_tail->next_run = c;
-	else
-		run_head = c;
-	run_tail = c;
+	runq_push(p->rung ? &run_rung : &run_timer, c);
 	pthread_cond_signal(&run_cond);
 	pthread_mutex_unlock(&run_lock);
 }
@@ -419,13 +457,10 @@ static void *resumer(void *arg)
 	const struct server_opts *o = g_opts;
 	void *app = o->thread_init ? o->thread_init() : NULL;
 	for (;;) {
+		struct conn *c;
 		pthread_mutex_lock(&run_lock);
-		while (run_head == NULL)
+		while ((c = runq_next()) == NULL)
 			pthread_cond_wait(&run_cond, &run_lock);
-		struct conn *c = run_head;
-		run_head = c->next_run;
-		if (run_head == NULL)
-			run_tail = NULL;
 		pthread_mutex_unlock(&run_lock);
 		c->req.app = app;
 		resume_once(&c->req);

@@ -111,6 +111,7 @@ static void take_rung(unsigned slot, struct parked **ready)
 		struct parked *next = p->next;
 		if (p->bell != now) {
 			unlink_parked(p);
+			p->rung = 1;
 			p->next = *ready;
 			*ready = p;
 		}
@@ -140,6 +141,7 @@ void lot_park(struct parked *p, int64_t user_id, uint32_t bell, int64_t wait_ms)
 	pthread_mutex_lock(&mu);
 	if (doorbell_slot_read(p->slot) != bell) {
 		pthread_mutex_unlock(&mu);
+		p->rung = 1;
 		on_ready(p);
 		return;
 	}
@@ -200,6 +202,7 @@ static void *lot_thread(void *arg)
 		while (nheap > 0 && heap[0]->due_ms <= now) {
 			struct parked *p = heap[0];
 			unlink_parked(p);
+			p->rung = 0;
 			p->next = ready;
 			ready = p;
 		}

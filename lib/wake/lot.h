@@ -19,6 +19,7 @@ struct parked {
 	uint32_t bell;
 	int64_t due_ms;			/* CLOCK_MONOTONIC */
 	int heap_i;
+	int rung;			/* handed back by a ring (1) or its timer (0) */
 };
 
 typedef void (*lot_ready_fn)(struct parked *p);
