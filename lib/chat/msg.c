@@ -6,6 +6,7 @@
 #include "app/app.h"
 #include "cache/cache.h"
 #include "chat/chat.h"
+#include "wake/doorbell.h"
 
 #define HISTORY_DEFAULT 50
 #define HISTORY_MAX 100
@@ -58,59 +59,6 @@ static struct db *member_db(struct req *req, int64_t cid)
 }
 
 /* --- POST /conversations/{id}/messages --- */
-
-struct send_ctx {
-	struct emit *e;
-	struct arena *a;
-	int64_t cid, me;
-	const char *client_id, *kind, *body;
-	int64_t reply_to;
-	struct msg m;		/* the new message, as stored */
-	int duplicate;
-	struct chat_outcome out;
-};
-
-static int send_tx(struct db *db, void *p)
-{
-	struct send_ctx *c = p;
-	c->e->n = 0;
-	c->duplicate = 0;
-	/* Locks the conversation row: seq order is commit order. */
-	int64_t seq;
-	int rc = convs_next_seq(db, c->cid, c->me, &seq);
-	if (rc < 0)
-		return -1;
-	if (rc == 0)
-		return chat_stop(&c->out, 404, "not_found", "No such conversation.");
-	if (c->reply_to > 0) {
-		struct msg r;
-		rc = msgs_get(db, c->a, c->cid, c->reply_to, &r);
-		if (rc < 0)
-			return -1;
-		if (rc == 0)
-			return chat_stop(&c->out, 400, "reply_to",
-				"Field 'reply_to' is not a message of this conversation.");
-	}
-	c->m = (struct msg){.conversation_id = c->cid, .seq = seq, .sender_id = c->me,
-		.client_id = c->client_id, .kind = c->kind, .body = c->body,
-		.reply_to = c->reply_to};
-	rc = msgs_insert(db, c->a, &c->m);
-	if (rc < 0)
-		return -1;
-	if (rc == 0) {
-		/* A retry: roll back (the seq goes back too) and answer with the
-		 * first message, read after the rollback. */
-		c->duplicate = 1;
-		return 1;
-	}
-	/* Whoever writes has read what came before: the sender's marks move
-	 * to the new message (without a receipt event; the message.new tells
-	 * the others as much). */
-	if (convs_mark_read(db, c->cid, c->me, seq) < 0)
-		return -1;
-	/* Everyone, the sender included: their other devices need it too. */
-	return emit_conv(db, c->e, c->cid, 0, "message.new", c->m.id, NULL) < 0 ? -1 : 0;
-}
 
 void msg_send(struct req *req)
 {
@@ -183,46 +131,48 @@ void msg_send(struct req *req)
 	struct db *db = app_db(req);
 	if (db == NULL)
 		return;
-	struct emit e;
-	emit_init(&e, req->arena);
-	struct send_ctx c = {.e = &e, .a = req->arena, .cid = cid, .me = req->user_id,
-		.client_id = client_id, .kind = kind, .body = body, .reply_to = reply_to};
-	int rc = db_tx(db, send_tx, &c);
+	/* One CALL: the whole transaction in one round trip (sql/0005). */
+	struct msg m = {.conversation_id = cid, .sender_id = req->user_id, .client_id = client_id,
+		.kind = kind, .body = body, .reply_to = reply_to};
+	int64_t *members;
+	int nmembers;
+	int rc = msgs_send(db, req->arena, &m, &members, &nmembers);
 	if (rc < 0) {
 		internal(req);
+		return;
+	}
+	if (rc == SEND_BAD_REPLY) {
+		chat_bad_field(req, "reply_to",
+			"Field 'reply_to' is not a message of this conversation.");
 		return;
 	}
 	/* Rolled back: a retry of a send that committed (its client_id is
 	 * taken), or the conversation is not (or no longer) ours. A retry is
 	 * answered with the first message, even when the sender has left since:
 	 * the first answer may have been lost. */
-	if (rc == 1 && (c.duplicate || c.out.status == 404)) {
-		struct msg m;
-		rc = msgs_by_client(db, req->arena, req->user_id, client_id, &m);
-		if (rc < 0) {
+	if (rc == SEND_DUPLICATE || rc == SEND_NOT_FOUND) {
+		struct msg first;
+		int found = msgs_by_client(db, req->arena, req->user_id, client_id, &first);
+		if (found < 0) {
 			internal(req);
 			return;
 		}
-		if (rc == 1 && m.conversation_id == cid) {
-			resp_json(req, 200, chat_message_json(req->arena, &m));
+		if (found == 1 && first.conversation_id == cid) {
+			resp_json(req, 200, chat_message_json(req->arena, &first));
 			return;
 		}
-		if (c.duplicate) {
+		if (rc == SEND_DUPLICATE)
 			resp_problem(req, 409, "client_id_conflict", "This client_id was already used "
 				"for a message in another conversation.");
-			return;
-		}
-		rc = 1;
-	}
-	if (rc == 1) {
-		chat_answer(req, &c.out);
+		else
+			resp_problem(req, 404, "not_found", "No such conversation.");
 		return;
 	}
-	emit_wake(&e);
+	doorbell_ring_many(members, nmembers);
 	chat_invalidate(cid);
-	/* The answer is built from what the insert returned: a new message has
-	 * no edits or reactions yet. */
-	resp_json(req, 201, chat_message_json(req->arena, &c.m));
+	/* The answer is built from what the procedure returned: a new message
+	 * has no edits or reactions yet. */
+	resp_json(req, 201, chat_message_json(req->arena, &m));
 }
 
 /* --- GET /conversations/{id}/messages --- */

@@ -100,12 +100,6 @@ static const char *const SQL_SET_TITLE =
 /* SQL_SET_MUTED */
 static const char *const SQL_SET_MUTED =
 	"UPDATE members SET muted_until = ? WHERE conversation_id = ? AND user_id = ?";
-/* SQL_NEXT_SEQ: LAST_INSERT_ID(expr) hands the new seq back to the client
- * library; the row stays locked until the transaction ends. */
-static const char *const SQL_NEXT_SEQ =
-	"UPDATE conversations SET last_seq = LAST_INSERT_ID(last_seq + 1), "
-	"last_activity_at = NOW(3) WHERE id = ? AND EXISTS (SELECT 1 FROM members "
-	"WHERE conversation_id = ? AND user_id = ?)";
 /* SQL_MARK_READ */
 static const char *const SQL_MARK_READ =
 	"UPDATE members m JOIN conversations c ON c.id = m.conversation_id "
@@ -386,15 +380,6 @@ int convs_set_muted(struct db *db, int64_t cid, int64_t uid, const char *muted_u
 	return changed(db, db_exec(db, SQL_SET_MUTED, "sii", muted_until, cid, uid));
 }
 
-int convs_next_seq(struct db *db, int64_t cid, int64_t uid, int64_t *seq)
-{
-	if (db_exec(db, SQL_NEXT_SEQ, "iii", cid, cid, uid) < 0)
-		return -1;
-	if (db_affected(db) == 0)
-		return 0;
-	*seq = db_insert_id(db);
-	return 1;
-}
 
 int convs_mark_read(struct db *db, int64_t cid, int64_t uid, int64_t seq)
 {

@@ -2,8 +2,8 @@
  * Conversations and their members. Plain structs out; strings live in the
  * arena. Functions that change membership or a conversation are meant to run
  * inside a transaction that first locked the conversation row
- * (convs_lock() or convs_next_seq()), so membership and event fan-out never
- * race.
+ * (convs_lock(), or the msg_send procedure), so membership and event
+ * fan-out never race.
  */
 #ifndef DB_CONVS_H
 #define DB_CONVS_H
@@ -121,10 +121,6 @@ int convs_set_title(struct db *db, int64_t cid, const char *title);
 /* Personal mute; muted_until NULL unmutes (a "YYYY-MM-DD HH:MM:SS.fff" UTC
  * text otherwise). 1 changed or same, 0 not a member, -1 error. */
 int convs_set_muted(struct db *db, int64_t cid, int64_t uid, const char *muted_until);
-
-/* Locks the conversation and hands out the next message seq, if uid is a
- * member; last_activity_at becomes now (the new message's created_at). 1 (*seq set), 0 no such conversation or not a member, -1 error. */
-int convs_next_seq(struct db *db, int64_t cid, int64_t uid, int64_t *seq);
 
 /* Advances uid's read mark to seq (capped at the conversation's last seq;
  * the delivered mark follows). Never moves backwards. 1 advanced, 0 not,

@@ -103,10 +103,22 @@ struct db *db_open(void)
 	return db;
 }
 
+/* Frees st's result and any that follow (a CALL ends with a status
+ * result), so the connection takes commands again. */
+static void drain_results(MYSQL_STMT *st)
+{
+	mysql_stmt_free_result(st);
+	while (mysql_stmt_more_results(st)) {
+		if (mysql_stmt_next_result(st) != 0)
+			break;
+		mysql_stmt_free_result(st);
+	}
+}
+
 static void drop_result(struct db *db)
 {
 	if (db->cur != NULL) {
-		mysql_stmt_free_result(db->cur);
+		drain_results(db->cur);
 		db->cur = NULL;
 	}
 	db->ncols = 0;
@@ -276,12 +288,15 @@ static int run(struct db *db, const char *sql, const char *fmt, va_list ap)
 	db->insert_id = (int64_t)mysql_stmt_insert_id(st);
 
 	MYSQL_RES *meta = mysql_stmt_result_metadata(st);
-	if (meta == NULL)
+	if (meta == NULL) {
+		drain_results(st);
 		return 0;
+	}
 	int nc = (int)mysql_num_fields(meta);
 	mysql_free_result(meta);
 	if (nc > MAX_COLS) {
 		log_error("db: too many result columns");
+		drain_results(st);
 		return -1;
 	}
 	memset(db->rbind, 0, sizeof(db->rbind));
@@ -306,7 +321,7 @@ static int run(struct db *db, const char *sql, const char *fmt, va_list ap)
 		if (!expected_error(db->last_errno))
 			log_error("db: result failed (%d %s): %.200s", db->last_errno,
 				mysql_stmt_error(st), sql);
-		mysql_stmt_free_result(st);
+		drain_results(st);
 		mysql_stmt_reset(st);
 		return -1;
 	}

@@ -50,11 +50,21 @@ void msgs_read_row(struct db *db, struct arena *a, int col, struct msg *m);
  * skipped. */
 void msgs_parse_reactions(struct arena *a, struct msg *m, const char *text);
 
-/* Inserts m (conversation_id, seq, sender_id, client_id, kind, body,
- * reply_to set by the caller), created at the conversation's
- * last_activity_at, and completes m as stored (id, created_at; no edits or
- * reactions). 1 inserted, 0 this sender already used client_id, -1 error. */
-int msgs_insert(struct db *db, struct arena *a, struct msg *m);
+/* The outcome of msgs_send. */
+enum send_outcome {
+	SEND_OK,
+	SEND_NOT_FOUND,		/* no such conversation, or not a member */
+	SEND_BAD_REPLY,		/* reply_to is not a message of the conversation */
+	SEND_DUPLICATE,		/* this sender already used client_id */
+};
+
+/* Sends m (conversation_id, sender_id, client_id, kind, body, reply_to set
+ * by the caller) in one transaction, as one CALL of the msg_send procedure
+ * (sql/0005): numbers it, stores it, marks it read for the sender and
+ * appends message.new for every member. On SEND_OK, m is completed as
+ * stored (id, seq, created_at) and *members (arena) lists whom to wake.
+ * Deadlocks are retried. Returns the outcome, or -1 on an error. */
+int msgs_send(struct db *db, struct arena *a, struct msg *m, int64_t **members, int *n);
 /* The message a sender sent with client_id (reactions loaded). 1/0/-1. */
 int msgs_by_client(struct db *db, struct arena *a, int64_t sender, const char *client_id,
 	struct msg *m);
