@@ -39,6 +39,31 @@ static uint64_t *ring_log;
 static uint64_t local_words[SHM_WORDS / 2];
 static int cross_host;
 
+/*
+ * Who else is there: hosts (doorbell files) announce themselves in one
+ * memcached key, HOSTS_KEY = "id:expiry id:expiry ..." (unix seconds).
+ * Hints go to memcached, and the watcher polls the shard counters, only
+ * while some other host is listed, so a single host pays nothing for
+ * being able to scale out. An events process (its watcher) renews its
+ * entry; every process re-reads the key at most every HOSTS_CHECK_MS.
+ */
+#define HOSTS_KEY "m:wake-hosts"
+#define HOSTS_MAX 32
+/* An entry lives HOST_TTL_S after its renewal (hosts' clocks must agree
+ * to within a few seconds), renewed every HOST_RENEW_S: a host that is
+ * gone stops costing the others hints within HOST_TTL_S. */
+#define HOST_TTL_S 15
+#define HOST_RENEW_S 5
+#define HOSTS_CHECK_MS 250
+/* After a host (re)appears in the list, it rings all its waiters once this
+ * much later: by then every process has seen it, and whatever was sent
+ * before without a hint is read. */
+#define HOSTS_SETTLE_MS 750
+
+static char host_id[17];
+static int others_present;	/* atomic: another host is listed */
+static int64_t others_checked_ms;	/* atomic */
+
 static void layout(uint32_t *base)
 {
 	slots = base;
@@ -62,10 +87,130 @@ int doorbell_shard(int64_t user_id)
 	return (int)((uint64_t)user_id % DOORBELL_SHARDS);
 }
 
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A host is its name and its doorbell file: processes sharing the file
+ * wake each other without memcached. FNV-1a, in hex. */
+static void make_host_id(const char *path)
+{
+	char name[256] = "";
+	gethostname(name, sizeof(name) - 1);
+	uint64_t h = 0xcbf29ce484222325ull;
+	for (const char *s = name; *s; s++)
+		h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
+	h = (h ^ '/') * 0x100000001b3ull;
+	for (const char *s = path; *s; s++)
+		h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
+	snprintf(host_id, sizeof(host_id), "%016llx", (unsigned long long)h);
+}
+
+/* Calls fn for each well-formed "id:expiry" entry of a hosts list. */
+static void hosts_each(const char *val, void (*fn)(const char *id, size_t idlen, int64_t exp,
+	void *ctx), void *ctx)
+{
+	const char *p = val;
+	while (p != NULL && *p) {
+		while (*p == ' ')
+			p++;
+		const char *colon = strchr(p, ':');
+		if (colon == NULL || colon == p || colon - p > 16)
+			return;
+		char *end;
+		long long exp = strtoll(colon + 1, &end, 10);
+		if (end == colon + 1)
+			return;
+		fn(p, (size_t)(colon - p), exp, ctx);
+		p = end;
+	}
+}
+
+struct hosts_scan {
+	const char *me;
+	int64_t now_s, my_expiry;
+	int others;
+};
+
+static void scan_one(const char *id, size_t idlen, int64_t exp, void *ctx)
+{
+	struct hosts_scan *h = ctx;
+	if (exp <= h->now_s)
+		return;
+	if (idlen == strlen(h->me) && memcmp(id, h->me, idlen) == 0)
+		h->my_expiry = exp;
+	else
+		h->others = 1;
+}
+
+int doorbell_hosts_parse(const char *val, const char *me, int64_t now_s, int64_t *my_expiry)
+{
+	struct hosts_scan h = {me, now_s, 0, 0};
+	hosts_each(val, scan_one, &h);
+	*my_expiry = h.my_expiry;
+	return h.others;
+}
+
+struct hosts_out {
+	char *buf;
+	size_t len, cap;
+	int count;
+	int64_t now_s;
+};
+
+static void keep_one(const char *id, size_t idlen, int64_t exp, void *ctx)
+{
+	struct hosts_out *o = ctx;
+	int mine = idlen == strlen(host_id) && memcmp(id, host_id, idlen) == 0;
+	if (mine || exp <= o->now_s || o->count >= HOSTS_MAX)
+		return;
+	int n = snprintf(o->buf + o->len, o->cap - o->len, " %.*s:%lld", (int)idlen, id,
+		(long long)exp);
+	if (n > 0 && (size_t)n < o->cap - o->len) {
+		o->len += (size_t)n;
+		o->count++;
+	}
+}
+
+/* The list with our entry renewed (first) and expired ones dropped. */
+static char *hosts_renewed(struct arena *a, const char *val, int64_t now_s)
+{
+	struct hosts_out o = {arena_alloc(a, (size_t)HOSTS_MAX * 40 + 1), 0,
+		(size_t)HOSTS_MAX * 40 + 1, 1, now_s};
+	o.len = (size_t)snprintf(o.buf, o.cap, "%s:%lld", host_id, (long long)(now_s + HOST_TTL_S));
+	hosts_each(val, keep_one, &o);
+	return o.buf;
+}
+
+/* Whether another host is listed, re-read at most every HOSTS_CHECK_MS.
+ * When memcached cannot tell, the last answer stands. */
+static int others(void)
+{
+	int64_t now = mono_ms();
+	if (now - __atomic_load_n(&others_checked_ms, __ATOMIC_RELAXED) >= HOSTS_CHECK_MS) {
+		__atomic_store_n(&others_checked_ms, now, __ATOMIC_RELAXED);
+		struct arena a;
+		arena_init_block(&a, 512);
+		char *val;
+		int rc = cache_get(HOSTS_KEY, &a, &val, NULL);
+		if (rc >= 0) {
+			int64_t mine;
+			int o = rc == 1 && doorbell_hosts_parse(val, host_id, (int64_t)time(NULL), &mine);
+			__atomic_store_n(&others_present, o, __ATOMIC_RELAXED);
+		}
+		arena_release(&a);
+	}
+	return __atomic_load_n(&others_present, __ATOMIC_RELAXED);
+}
+
 int doorbell_open(void)
 {
 	cross_host = config_str("memcached", NULL) != NULL && config_int("wake_cross_host", 1);
 	const char *path = config_str("doorbell_path", "/dev/shm/messenger-doorbell");
+	make_host_id(path);
 	size_t size = SHM_WORDS * sizeof(uint32_t);
 	layout((uint32_t *)local_words);
 	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
@@ -103,7 +248,7 @@ static uint32_t *slot_ptr(int64_t user_id)
 
 int doorbell_cross_host(void)
 {
-	return cross_host;
+	return cross_host && others();
 }
 
 unsigned doorbell_slot(int64_t user_id)
@@ -148,6 +293,8 @@ int doorbell_wait(int64_t user_id, uint32_t seen, int timeout_ms)
 
 /* A log entry that names no slot: it only ends the readers' waits. */
 #define NO_SLOT 0xFFFFFFFFu
+/* A log entry that names every slot. */
+#define ALL_SLOTS 0xFFFFFFFEu
 
 static void log_append(uint32_t slot)
 {
@@ -170,6 +317,19 @@ static void wake_log_readers(void)
 	futex(log_head, FUTEX_WAKE, INT_MAX, NULL);
 }
 
+/* Rings every slot: one log entry that tells readers to check everyone. */
+static void ring_all(void)
+{
+	for (unsigned i = 0; i < DOORBELL_SLOTS; i++)
+		__atomic_add_fetch(&slots[i], 1, __ATOMIC_SEQ_CST);
+	if (__atomic_load_n(blocked, __ATOMIC_SEQ_CST) > 0) {
+		for (unsigned i = 0; i < DOORBELL_SLOTS; i++)
+			futex(&slots[i], FUTEX_WAKE, INT_MAX, NULL);
+	}
+	log_append(ALL_SLOTS);
+	wake_log_readers();
+}
+
 void doorbell_ring(int64_t user_id)
 {
 	ring_slot(slot_ptr(user_id));
@@ -186,7 +346,7 @@ void doorbell_ring_many(const int64_t *user_ids, int n)
 	}
 	if (n > 0)
 		wake_log_readers();
-	if (!cross_host)
+	if (!cross_host || n == 0 || !others())
 		return;
 	for (int s = 0; s < DOORBELL_SHARDS; s++) {
 		if (!shard_seen[s])
@@ -228,6 +388,7 @@ int doorbell_log_read(uint32_t *pos, unsigned *out, int max, int timeout_ms)
 		head = __atomic_load_n(log_head, __ATOMIC_ACQUIRE);
 	}
 	if (head - *pos > DOORBELL_LOG) {
+		log_warn("wake: the ring log overran; checking every waiter");
 		*pos = head;
 		return -1;
 	}
@@ -238,6 +399,7 @@ int doorbell_log_read(uint32_t *pos, unsigned *out, int max, int timeout_ms)
 		if (stamp != want) {
 			/* Overwritten: we fell a whole log behind. */
 			if ((int32_t)(stamp - want) > 0) {
+				log_warn("wake: the ring log overran; checking every waiter");
 				*pos = head;
 				return -1;
 			}
@@ -253,20 +415,25 @@ int doorbell_log_read(uint32_t *pos, unsigned *out, int max, int timeout_ms)
 			continue;
 		}
 		uint32_t slot = (uint32_t)(e & 0xFFFFFFFFu);
+		(*pos)++;
+		if (slot == ALL_SLOTS)
+			return -1;
 		if (slot != NO_SLOT)
 			out[n++] = slot % DOORBELL_SLOTS;
-		(*pos)++;
 	}
 	return n;
 }
 
 /*
- * The watcher: every wake_poll_ms, multi-get the shard counters. A shard's
- * counter minus the hints this host sent to it is what other hosts sent;
- * when that grows, ring the local slots of that shard. Our own hints were
- * rung locally by the sender already, so single-host traffic causes no
- * extra wake-ups. (A hint racing with one of ours may be seen one poll
- * later; a missed poll rings everyone once on recovery.)
+ * The watcher: every wake_poll_ms it reads the hosts list (renewing our
+ * entry when due) and, while another host is listed, multi-gets the shard
+ * counters. A shard's counter minus the hints this host sent to it is what
+ * other hosts sent; when that grows, ring the local slots of that shard.
+ * Our own hints were rung locally by the sender already. Whenever hints
+ * may have gone unseen, everyone here is rung once (a spurious re-check
+ * each, never a delay): after a memcached outage, when another host
+ * appears (its hints before our first poll), and shortly after we
+ * (re)appear in the list (senders that had not seen us yet sent none).
  */
 static void *watcher(void *arg)
 {
@@ -280,37 +447,63 @@ static void *watcher(void *arg)
 		cache_key(keybuf[s], "wake", s);
 		keys[s] = keybuf[s];
 	}
-	int have_prev = 0, lost = 0;
+	int have_prev = 0, lost = 0, was_others = 0;
+	int64_t ring_all_at = 0, renewed_s = 0;
 	long interval = config_int("wake_poll_ms", 25);
 	if (interval < 1)
 		interval = 1;
 	for (;;) {
-		char *vals[DOORBELL_SHARDS];
 		arena_reset(&a);
-		if (cache_mget(keys, DOORBELL_SHARDS, &a, vals) == 0) {
-			/* After an outage every hint in between is unknown: ring
-			 * everyone once (a spurious re-check each, never a delay). */
-			if (lost) {
-				for (unsigned i = 0; i < DOORBELL_SLOTS; i++)
-					ring_slot(&slots[i]);
-				wake_log_readers();
+		int64_t now = mono_ms(), now_s = (int64_t)time(NULL);
+		char *hosts = NULL;
+		int hrc = cache_get(HOSTS_KEY, &a, &hosts, NULL);
+		int others_now = was_others, listed = 1;
+		if (hrc >= 0) {
+			int64_t my_expiry = 0;
+			others_now = hrc == 1 && doorbell_hosts_parse(hosts, host_id, now_s, &my_expiry);
+			listed = my_expiry > now_s;
+			__atomic_store_n(&others_present, others_now, __ATOMIC_RELAXED);
+			__atomic_store_n(&others_checked_ms, now, __ATOMIC_RELAXED);
+		}
+		if (others_now) {
+			char *vals[DOORBELL_SHARDS];
+			if (cache_mget(keys, DOORBELL_SHARDS, &a, vals) == 0) {
+				if (lost || !was_others)
+					ring_all_at = now;
 				lost = 0;
-			}
-			for (int s = 0; s < DOORBELL_SHARDS; s++) {
-				int64_t total = vals[s] ? (int64_t)strtoull(vals[s], NULL, 10) : 0;
-				int64_t mine = (int64_t)__atomic_load_n(&sent[s], __ATOMIC_SEQ_CST);
-				int64_t remote = total - mine;
-				if (have_prev && remote > prev_remote[s]) {
-					for (unsigned hi = 0; hi < 256; hi++)
-						ring_slot(&slots[(hi << 8) | (unsigned)s]);
-					wake_log_readers();
+				for (int s = 0; s < DOORBELL_SHARDS; s++) {
+					int64_t total = vals[s] ? (int64_t)strtoull(vals[s], NULL, 10) : 0;
+					int64_t mine = (int64_t)__atomic_load_n(&sent[s], __ATOMIC_SEQ_CST);
+					int64_t remote = total - mine;
+					if (have_prev && remote > prev_remote[s]) {
+						for (unsigned hi = 0; hi < 256; hi++)
+							ring_slot(&slots[(hi << 8) | (unsigned)s]);
+						wake_log_readers();
+					}
+					prev_remote[s] = remote;
 				}
-				prev_remote[s] = remote;
+				have_prev = 1;
+			} else {
+				lost = lost || have_prev;
+				have_prev = 0;
 			}
-			have_prev = 1;
 		} else {
-			lost = lost || have_prev;
 			have_prev = 0;
+		}
+		was_others = others_now;
+		/* Announce ourselves after the first poll of the counters, so
+		 * hints sent once others see us are counted. */
+		if (hrc >= 0 && (!listed || now_s - renewed_s >= HOST_RENEW_S)) {
+			const char *v = hosts_renewed(&a, hosts, now_s);
+			if (cache_set(HOSTS_KEY, v, strlen(v), HOST_TTL_S) == 0) {
+				if (!listed)
+					ring_all_at = now + HOSTS_SETTLE_MS;
+				renewed_s = now_s;
+			}
+		}
+		if (ring_all_at != 0 && now >= ring_all_at) {
+			ring_all();
+			ring_all_at = 0;
 		}
 		struct timespec ts = {interval / 1000, (interval % 1000) * 1000000L};
 		nanosleep(&ts, NULL);

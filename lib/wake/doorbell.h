@@ -11,6 +11,8 @@
  * Across hosts: writers also bump one of DOORBELL_SHARDS counters in memcached;
  * each events process runs one watcher thread that multi-gets those counters
  * every "wake_poll_ms" and rings the local slots of every shard that moved.
+ * Both happen only while memcached lists another host (each host's watcher
+ * announces it in one key), so a single host never pays for them.
  *
  * Event loops: every ring is also appended to a ring log in the same file
  * (the slot's index), so one thread can follow the rings of all the users
@@ -39,8 +41,12 @@ int doorbell_wait(int64_t user_id, uint32_t seen, int timeout_ms);
 void doorbell_ring(int64_t user_id);
 /* Rings users on this host and, when configured, on other hosts. */
 void doorbell_ring_many(const int64_t *user_ids, int n);
-/* 1 when wake-up hints also go to other hosts (through memcached). */
+/* 1 when wake-up hints also go to other hosts (through memcached): hints
+ * are configured and another host is listed in memcached. */
 int doorbell_cross_host(void);
+/* Reads a hosts list ("id:expiry ..."): 1 when a host other than me is
+ * listed unexpired at now_s; *my_expiry is my entry's expiry, 0 if none. */
+int doorbell_hosts_parse(const char *val, const char *me, int64_t now_s, int64_t *my_expiry);
 /* The slot of a user and its current value. */
 unsigned doorbell_slot(int64_t user_id);
 uint32_t doorbell_slot_read(unsigned slot);

@@ -192,7 +192,7 @@ static void *lot_thread(void *arg)
 		 * parkers need not kick meanwhile. */
 		sleep_until = INT64_MIN;
 		if (n < 0) {
-			log_warn("wake: the ring log overran; checking every waiter");
+			/* Everyone rang, or rings were lost. */
 			for (unsigned s = 0; s < DOORBELL_SLOTS; s++)
 				take_rung(s, &ready);
 		}

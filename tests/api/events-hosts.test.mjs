@@ -3,6 +3,7 @@
 // one file, one after the other, because both change the shared stack.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import { exclusive, api, registerUser, BASE } from './lib.mjs';
 import { poll, head, openStream, directConv, send, stack } from './evlib.mjs';
 
@@ -14,6 +15,37 @@ after(() => {
   try { stack('mc-start'); } catch { /* already running */ }
   try { stack('web-stop', 'second'); } catch { /* not running */ }
 });
+
+// memcached's values for keys (missing keys absent), or null when down.
+function mcGet(keys) {
+  return new Promise((resolve) => {
+    const s = net.connect(+process.env.MESSENGER_MC_PORT, '127.0.0.1');
+    let buf = '';
+    s.on('data', (d) => {
+      buf += d;
+      if (!buf.endsWith('END\r\n')) return;
+      s.end();
+      const out = {};
+      const re = /VALUE (\S+) \d+ (\d+)\r\n/g;
+      let m;
+      while ((m = re.exec(buf)) !== null) out[m[1]] = buf.substr(re.lastIndex, +m[2]);
+      resolve(out);
+    });
+    s.on('error', () => resolve(null));
+    s.write('get ' + keys.join(' ') + '\r\n');
+  });
+}
+
+const SHARD_KEYS = Array.from({ length: 256 }, (_, i) => 'm:wake:' + i);
+async function hintTotal() {
+  const v = await mcGet(SHARD_KEYS);
+  return Object.values(v).reduce((t, x) => t + Number(x), 0);
+}
+async function hostsListed() {
+  const v = (await mcGet(['m:wake-hosts']))['m:wake-hosts'] || '';
+  const now = Date.now() / 1000;
+  return v.split(' ').filter((e) => e && +e.split(':')[1] > now).length;
+}
 
 // Long-polls (on `base`) until a message.new with this body arrives.
 async function waitForMessage(user, since, body, base, ms) {
@@ -30,10 +62,33 @@ async function waitForMessage(user, since, body, base, ms) {
   }
 }
 
+test('one host: wake-ups cost memcached nothing', async () => {
+  await exclusive('memcached', async () => {
+    // If another test just restarted memcached, clients skip it for 2 s more.
+    await sleep(2500);
+    // A second host of an earlier run drops out of the list within 15 s.
+    for (let i = 0; i < 40 && (await hostsListed()) !== 1; i++) await sleep(500);
+    assert.equal(await hostsListed(), 1, 'the events process announces its host');
+    const a = await registerUser('solo');
+    const b = await registerUser('solob');
+    const cid = await directConv(a, b);
+    const before = await hintTotal();
+    const since = await head(b);
+    const waiting = waitForMessage(b, since, 'alone', BASE, 10000);
+    await sleep(300);
+    const t0 = Date.now();
+    await send(a, cid, 'alone');
+    await waiting;
+    assert.ok(Date.now() - t0 < 1000, 'delivered promptly through the local doorbell');
+    assert.equal(await hintTotal(), before, 'no cross-host hint was sent');
+  });
+});
+
 test('two hosts: a waiter on one host gets what is sent through the other, promptly', async () => {
   await exclusive('memcached', async () => {
     // If another test just restarted memcached, clients skip it for 2 s more.
     await sleep(2500);
+    const hintsBefore = await hintTotal();
     stack('web-start', 'second', String(PORT2));
     const health = await api('GET', '/health', { base: BASE2 });
     assert.equal(health.status, 200);
@@ -51,6 +106,8 @@ test('two hosts: a waiter on one host gets what is sent through the other, promp
       const took = Date.now() - t0;
       assert.ok(took < 1000, `cross-host delivery took ${took} ms`);
     }
+    assert.equal(await hostsListed(), 2, 'both hosts are announced');
+    assert.ok(await hintTotal() > hintsBefore, 'with a second host, sends leave hints');
     // And the other way round, by SSE: stream on host 1, send on host 2.
     const s = await openStream({ headers: { Authorization: 'Bearer ' + a.token } });
     try {

@@ -89,6 +89,20 @@ int main(void)
 	/* Shards: the slot's low byte is the user's shard. */
 	CHECK_EQ(doorbell_shard(256 + 7), 7);
 
+	/* The hosts list: another host counts while its entry is unexpired. */
+	int64_t mine;
+	CHECK_EQ(doorbell_hosts_parse("", "aaaa", 150, &mine), 0);
+	CHECK_EQ(mine, 0);
+	CHECK_EQ(doorbell_hosts_parse("aaaa:200", "aaaa", 150, &mine), 0);
+	CHECK_EQ(mine, 200);
+	CHECK_EQ(doorbell_hosts_parse("aaaa:100 bbbb:200", "aaaa", 150, &mine), 1);
+	CHECK_EQ(mine, 0);
+	CHECK_EQ(doorbell_hosts_parse("aaaa:300 bbbb:200", "aaaa", 250, &mine), 0);
+	CHECK_EQ(mine, 300);
+	CHECK_EQ(doorbell_hosts_parse("bbbb", "aaaa", 0, &mine), 0);
+	CHECK_EQ(doorbell_hosts_parse(":5 bbbb:x", "aaaa", 0, &mine), 0);
+	CHECK_EQ(doorbell_hosts_parse("aaaaa:300", "aaaa", 0, &mine), 1);
+
 	/* The ring log: rings in order, by slot; a kick names no slot. */
 	uint32_t pos = doorbell_log_pos();
 	unsigned rung[8];
