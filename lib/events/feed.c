@@ -179,9 +179,13 @@ static void mark_delivered(struct req *req, struct arena *a, int64_t uid, const 
 	}
 }
 
-/* A stream holds its delivered receipts back for up to RECEIPT_DELAY_MS
- * and sends one per conversation for everything shown meanwhile: a burst
- * of messages then costs one receipt transaction, not one per batch. */
+/* A stream sends delivered receipts at most once per RECEIPT_DELAY_MS:
+ * the first after a quiet spell at once, later ones held until the spell
+ * is over, one per conversation for everything shown meanwhile. A burst
+ * of messages then costs two receipt transactions, not one per batch,
+ * and a lone message gets its receipt without delay. (Held receipts also
+ * land at random moments against the sender's next message, whose
+ * transaction then waits for theirs on the conversation row.) */
 #define RECEIPT_DELAY_MS 300
 #define RECEIPTS_PENDING 16
 
@@ -189,15 +193,18 @@ struct pending {
 	struct delivered dl[RECEIPTS_PENDING];
 	int n;
 	int64_t due;		/* when to send them (ms); 0 when none */
+	int64_t last;		/* when receipts were last sent (ms) */
 };
 
-static void pending_flush(struct req *req, struct arena *a, int64_t uid, struct pending *p)
+static void pending_flush(struct req *req, struct arena *a, int64_t uid, struct pending *p,
+	int64_t now)
 {
 	struct rendered r = {NULL, p->dl, p->n};
 	mark_delivered(req, a, uid, &r);
 	app_db_release(req);
 	p->n = 0;
 	p->due = 0;
+	p->last = now;
 }
 
 /* Adds a batch's receipts (flushing first when they do not fit). */
@@ -210,14 +217,14 @@ static void pending_add(struct req *req, struct arena *a, int64_t uid, struct pe
 			k++;
 		if (k == p->n) {
 			if (p->n == RECEIPTS_PENDING)
-				pending_flush(req, a, uid, p);
+				pending_flush(req, a, uid, p, now);
 			k = p->n++;
 			p->dl[k] = r->dl[i];
 		} else if (r->dl[i].seq > p->dl[k].seq) {
 			p->dl[k].seq = r->dl[i].seq;
 		}
 		if (p->due == 0)
-			p->due = now + RECEIPT_DELAY_MS;
+			p->due = p->last + RECEIPT_DELAY_MS > now ? p->last + RECEIPT_DELAY_MS : now;
 	}
 }
 
@@ -425,7 +432,7 @@ static void stream_end(struct req *req, struct stream_state *s)
 {
 	/* The client may be gone, but it was shown these. */
 	if (s->pend.n > 0)
-		pending_flush(req, &s->la, s->uid, &s->pend);
+		pending_flush(req, &s->la, s->uid, &s->pend, now_ms());
 	app_db_release(req);
 	arena_release(&s->la);
 }
@@ -477,7 +484,7 @@ static void stream_step(struct req *req, struct stream_state *s)
 	app_db_release(req);
 	int64_t now = now_ms();
 	if (s->pend.due != 0 && now >= s->pend.due)
-		pending_flush(req, &s->la, s->uid, &s->pend);
+		pending_flush(req, &s->la, s->uid, &s->pend, now);
 	if (now >= s->deadline) {
 		stream_end(req, s);
 		return;
