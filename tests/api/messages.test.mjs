@@ -169,3 +169,24 @@ test('sending: bad input answers 400 and writes nothing', async () => {
   assert.equal(sqlish.reply_to, big.id);
   assert.equal(sql(`SELECT body FROM messages WHERE id = ${sqlish.id}`)[0][0], "Robert'); DROP TABLE messages;--");
 });
+
+test('fan-out: every member of a small and a large group gets each message once, in log order', async () => {
+  for (const size of [3, 12]) {
+    const owner = await registerUser('fan');
+    const others = await Promise.all(Array.from({ length: size - 1 }, () => registerUser('fanm')));
+    const g = await group(owner, others, 'Fan ' + size);
+    const all = [owner, ...others];
+    // Concurrent senders: heads are taken in one order, so no deadlock
+    // leaves a message out.
+    const sent = await Promise.all(all.slice(0, 4).map((u, i) => send(u, g, `to ${size} #${i}`)));
+    for (const u of all) {
+      const rows = events(u.id, 'message.new', `AND conversation_id = ${g.id}`);
+      assert.deepEqual(rows.map((r) => r.ref_id).sort((x, y) => x - y), sent.map((m) => m.id).sort((x, y) => x - y),
+        `member ${u.id} of ${size} has each message once`);
+      const seqs = rows.map((r) => r.seq);
+      assert.deepEqual(seqs, [...new Set(seqs)].sort((x, y) => x - y));
+      const [[last, max]] = sql(`SELECT h.last_seq, (SELECT MAX(seq) FROM user_events e WHERE e.user_id = h.user_id) FROM user_heads h WHERE h.user_id = ${u.id}`);
+      assert.equal(+last, +max, 'the head is the end of the log');
+    }
+  }
+});
