@@ -16,6 +16,7 @@
 
 static const struct route routes[] = {
 	{"GET", "/health", ops_health, 0, NULL},
+	{"GET", "/events/health", ops_events_health, 0, NULL},
 	{"GET", "/events", feed_poll, ROUTE_AUTH, NULL},
 	/* Authenticates itself: a single-use ticket or the Authorization header. */
 	{"GET", "/events/stream", feed_stream, 0, NULL},

@@ -287,9 +287,10 @@ static void poll_step(struct req *req, struct poll_state *s)
 		render_events(req->arena, s->uid, s->rows, shown, &r);
 		answer_batch(req, r.events, s->rows[shown - 1].seq, n > s->limit);
 		/* The answer goes out first (it carries its length, so the
-		 * client has it whole); the receipts' transaction follows. */
-		resp_flush(req);
-		mark_delivered(req, req->arena, s->uid, &r);
+		 * client has it whole); the receipts' transaction follows,
+		 * unless the client was gone before it could have it. */
+		if (resp_flush(req) == 0)
+			mark_delivered(req, req->arena, s->uid, &r);
 		return;
 	}
 	int64_t now = now_ms(), left = s->deadline - now;
@@ -306,6 +307,9 @@ static void poll_step(struct req *req, struct poll_state *s)
 static void poll_resume(struct req *req, void *p)
 {
 	struct poll_state *s = p;
+	/* The client left: nothing to answer, and nothing was delivered. */
+	if (req->client_gone)
+		return;
 	uint32_t rung = doorbell_read(s->uid);
 	if (rung != s->bell) {
 		/* Rung: read straight away (one query). The head is not needed:
@@ -500,6 +504,10 @@ static void stream_step(struct req *req, struct stream_state *s)
 static void stream_resume(struct req *req, void *p)
 {
 	struct stream_state *s = p;
+	if (req->client_gone) {
+		stream_end(req, s);
+		return;
+	}
 	uint32_t rung = doorbell_read(s->uid);
 	s->check = rung != s->bell;
 	s->bell = rung;

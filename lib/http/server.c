@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 
 #include <fcgiapp.h>
 
@@ -277,7 +278,7 @@ static void resume_once(struct req *req)
 	req->resume = NULL;
 	log_set_request_id(req->request_id);
 	fn(req, req->resume_state);
-	if (!req->headers_sent && req->resume == NULL)
+	if (!req->headers_sent && req->resume == NULL && !req->client_gone)
 		resp_problem(req, 500, "internal", "The server could not complete the request.");
 }
 
@@ -442,13 +443,23 @@ static int conn_settle(const struct server_opts *o, struct conn *c)
 			o->after(req);
 		req->app = NULL;
 		log_set_request_id(NULL);
-		lot_park(&c->park, req->park_user, req->park_bell, req->park_ms);
+		lot_park(&c->park, req->park_user, req->park_bell, req->park_ms, c->fr.ipcFd);
 		return 1;
 	}
 	req_finish(o, req);
 	FCGX_Finish_r(&c->fr);
 	arena_reset(&c->arena);
 	return 0;
+}
+
+/* After a hangup wake: whether the web server closed the request's
+ * connection or sent more (an abort); a request on a reused descriptor
+ * sees neither and carries on. */
+static int client_left(int fd)
+{
+	char b;
+	ssize_t n = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+	return n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
 }
 
 static void *resumer(void *arg)
@@ -463,6 +474,8 @@ static void *resumer(void *arg)
 			pthread_cond_wait(&run_cond, &run_lock);
 		pthread_mutex_unlock(&run_lock);
 		c->req.app = app;
+		if (c->park.hangup && client_left(c->fr.ipcFd))
+			c->req.client_gone = 1;
 		resume_once(&c->req);
 		if (!conn_settle(o, c))
 			conn_free(c);

@@ -3,10 +3,11 @@
 #include "app/app.h"
 #include "cache/cache.h"
 #include "db/health.h"
+#include "wake/lot.h"
 
-/* GET /health: 200 when the database answers; memcached is reported but
- * optional (the service works without it, only slower). */
-void ops_health(struct req *req)
+/* 200 when the database answers; memcached is reported but optional (the
+ * service works without it, only slower). waiting < 0 leaves it out. */
+static void health(struct req *req, int waiting)
 {
 	struct app *a = req->app;
 	/* In the threaded events process the connection comes from the pool
@@ -20,5 +21,17 @@ void ops_health(struct req *req)
 	json_object_object_add(o, "status", json_object_new_string(db_ok ? "ok" : "degraded"));
 	json_object_object_add(o, "database", json_object_new_string(db_ok ? "ok" : "down"));
 	json_object_object_add(o, "cache", json_object_new_string(mc >= 0 ? "ok" : "down"));
+	if (waiting >= 0)
+		json_object_object_add(o, "waiting", json_object_new_int(waiting));
 	resp_json(req, db_ok ? 200 : 503, o);
+}
+
+void ops_health(struct req *req)
+{
+	health(req, -1);
+}
+
+void ops_events_health(struct req *req)
+{
+	health(req, lot_count());
 }

@@ -5,5 +5,8 @@
 #include "http/http.h"
 
 void ops_health(struct req *req); /* GET /health */
+/* GET /events/health: the same, from the events process, with how many
+ * requests it holds waiting. */
+void ops_events_health(struct req *req);
 
 #endif

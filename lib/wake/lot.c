@@ -3,7 +3,10 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "util/log.h"
 #include "util/xalloc.h"
@@ -20,6 +23,13 @@ static struct parked **heap;	/* min-heap on due_ms */
 static int nheap, capheap;
 static int64_t sleep_until;	/* when the thread wakes next (under mu) */
 static lot_ready_fn on_ready;
+/* Hangup watch: one epoll set; parked requests by descriptor, so an event
+ * for a descriptor that was handed back meanwhile finds nothing (or finds
+ * a newer request on a reused descriptor: then the hangup is only a
+ * spurious early wake, which its resume checks). */
+static int ep = -1;
+static struct parked **by_fd;
+static int nfd;
 
 int64_t lot_now_ms(void)
 {
@@ -90,8 +100,17 @@ static void heap_remove(struct parked *p)
 
 /* --- lists --- */
 
+static void unwatch(struct parked *p)
+{
+	if (p->fd < 0 || p->fd >= nfd || by_fd[p->fd] != p)
+		return;
+	by_fd[p->fd] = NULL;
+	epoll_ctl(ep, EPOLL_CTL_DEL, p->fd, NULL);
+}
+
 static void unlink_parked(struct parked *p)
 {
+	unwatch(p);
 	*p->pprev = p->next;
 	if (p->next != NULL)
 		p->next->pprev = p->pprev;
@@ -129,7 +148,7 @@ static void run_ready(struct parked *ready)
 	}
 }
 
-void lot_park(struct parked *p, int64_t user_id, uint32_t bell, int64_t wait_ms)
+void lot_park(struct parked *p, int64_t user_id, uint32_t bell, int64_t wait_ms, int fd)
 {
 	p->slot = doorbell_slot(user_id);
 	p->bell = bell;
@@ -137,6 +156,8 @@ void lot_park(struct parked *p, int64_t user_id, uint32_t bell, int64_t wait_ms)
 	p->next = NULL;
 	p->pprev = NULL;
 	p->heap_i = -1;
+	p->fd = fd;
+	p->hangup = 0;
 	int kick = 0;
 	pthread_mutex_lock(&mu);
 	if (doorbell_slot_read(p->slot) != bell) {
@@ -152,6 +173,13 @@ void lot_park(struct parked *p, int64_t user_id, uint32_t bell, int64_t wait_ms)
 	*head = p;
 	p->pprev = head;
 	heap_push(p);
+	if (fd >= 0 && fd < nfd && ep >= 0) {
+		struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT,
+			.data.fd = fd};
+		by_fd[fd] = p;
+		if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) != 0)
+			by_fd[fd] = NULL;
+	}
 	if (p->due_ms < sleep_until) {
 		sleep_until = p->due_ms;
 		kick = 1;
@@ -212,17 +240,63 @@ static void *lot_thread(void *arg)
 	return NULL;
 }
 
-int lot_start(lot_ready_fn ready)
+/* Hands back parked requests whose connection became readable or closed. */
+static void *hangup_thread(void *arg)
 {
-	on_ready = ready;
-	by_slot = xcalloc(DOORBELL_SLOTS, sizeof(*by_slot));
-	sleep_until = INT64_MIN;
+	(void)arg;
+	struct epoll_event evs[256];
+	for (;;) {
+		int n = epoll_wait(ep, evs, 256, -1);
+		struct parked *ready = NULL;
+		pthread_mutex_lock(&mu);
+		for (int i = 0; i < n; i++) {
+			int fd = evs[i].data.fd;
+			struct parked *p = fd >= 0 && fd < nfd ? by_fd[fd] : NULL;
+			if (p == NULL)
+				continue;
+			unlink_parked(p);
+			p->rung = 0;
+			p->hangup = 1;
+			p->next = ready;
+			ready = p;
+		}
+		pthread_mutex_unlock(&mu);
+		run_ready(ready);
+	}
+	return NULL;
+}
+
+static int start(void *(*fn)(void *))
+{
 	pthread_t t;
 	pthread_attr_t attr;
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	pthread_attr_setstacksize(&attr, 256 * 1024);
-	int rc = pthread_create(&t, &attr, lot_thread, NULL);
+	int rc = pthread_create(&t, &attr, fn, NULL);
 	pthread_attr_destroy(&attr);
 	return rc == 0 ? 0 : -1;
+}
+
+int lot_start(lot_ready_fn ready)
+{
+	on_ready = ready;
+	by_slot = xcalloc(DOORBELL_SLOTS, sizeof(*by_slot));
+	sleep_until = INT64_MIN;
+	/* Without the hangup watch a request that lost its client waits for
+	 * its deadline, as before. */
+	struct rlimit rl;
+	nfd = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+			rl.rlim_cur < (1u << 20) ? (int)rl.rlim_cur : 1 << 20;
+	ep = epoll_create1(EPOLL_CLOEXEC);
+	if (ep >= 0) {
+		by_fd = xcalloc((size_t)nfd, sizeof(*by_fd));
+		if (start(hangup_thread) != 0) {
+			close(ep);
+			ep = -1;
+		}
+	}
+	if (ep < 0)
+		nfd = 0;
+	return start(lot_thread);
 }

@@ -3,7 +3,8 @@
 // authentication. Every event seen is validated against the Event schema.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { api, registerUser, sql, expectProblem } from './lib.mjs';
+import http from 'node:http';
+import { api, registerUser, sql, expectProblem, sleep, BASE, API } from './lib.mjs';
 import { poll, head, runSweeper } from './evlib.mjs';
 
 async function profileChange(user, about) {
@@ -170,4 +171,49 @@ test('the sweeper prunes events past retention and old cursors then get 410', as
   const k = await poll(keep, '0', { timeout: 0 });
   assert.equal(k.status, 200);
   assert.equal(k.body.events.length, 1);
+});
+
+// Long-polls whose HTTP request is dropped by the client after headers go
+// out (the server holds them parked meanwhile).
+function abandonedPolls(user, since, n) {
+  const u = new URL(BASE + API + '/events?timeout=60&since=' + since);
+  return Array.from({ length: n }, () => {
+    const req = http.request({ host: u.hostname, port: u.port, path: u.pathname + u.search,
+      headers: { Authorization: 'Bearer ' + user.token } });
+    req.on('error', () => {});
+    req.end();
+    return req;
+  });
+}
+
+async function waiting() {
+  const r = await api('GET', '/events/health');
+  assert.equal(r.status, 200, r.text);
+  assert.equal(typeof r.body.waiting, 'number');
+  return r.body.waiting;
+}
+
+test('a long-poll whose connection is reset is dropped at once, not at its timeout', async () => {
+  const u = await registerUser('leaver');
+  const since = await head(u);
+  const before = await waiting();
+  const reqs = abandonedPolls(u, since, 40);
+  // All 40 parked (other tests' waiters come and go meanwhile).
+  let peak = 0;
+  for (let i = 0; i < 50 && peak < before + 30; i++) {
+    await sleep(100);
+    peak = Math.max(peak, await waiting());
+  }
+  assert.ok(peak >= before + 30, `40 long-polls parked (before ${before}, peak ${peak})`);
+  // A vanished client shows as a reset connection; lighttpd then drops
+  // the request, and the events process must let go of it too. (A plain
+  // close reads as a half-close, which HTTP allows: that request goes on
+  // until its answer or timeout.)
+  for (const r of reqs) r.socket ? r.socket.resetAndDestroy() : r.destroy();
+  let now = peak;
+  for (let i = 0; i < 30 && now > peak - 30; i++) {
+    await sleep(100);
+    now = await waiting();
+  }
+  assert.ok(now <= peak - 30, `the 40 left within 3 s (peak ${peak}, now ${now})`);
 });

@@ -4,6 +4,7 @@
  * hands back a parked request once, on a ring or at its deadline. */
 #include <pthread.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -16,6 +17,7 @@
 static pthread_mutex_t got_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct parked *got[8];
 static int64_t got_at[8];
+static int got_hangup[8];
 static int ngot;
 
 static void on_ready(struct parked *p)
@@ -23,6 +25,7 @@ static void on_ready(struct parked *p)
 	pthread_mutex_lock(&got_mu);
 	if (ngot < 8) {
 		got_at[ngot] = lot_now_ms();
+		got_hangup[ngot] = p->hangup;
 		got[ngot++] = p;
 	}
 	pthread_mutex_unlock(&got_mu);
@@ -132,15 +135,15 @@ int main(void)
 	/* A ring after the bell was read: handed back at once, on this thread. */
 	v = doorbell_read(uid);
 	doorbell_ring(uid);
-	lot_park(&a, uid, v, 60000);
+	lot_park(&a, uid, v, 60000, -1);
 	CHECK_EQ(wait_got(1, 10), 1);
 	CHECK(got[0] == &a);
 	CHECK_EQ(lot_count(), 0);
 	/* A ring while parked: handed back long before the deadline. */
 	v = doorbell_read(uid);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	lot_park(&b, uid, v, 60000);
-	lot_park(&c, uid + 1, doorbell_read(uid + 1), 60000);
+	lot_park(&b, uid, v, 60000, -1);
+	lot_park(&c, uid + 1, doorbell_read(uid + 1), 60000, -1);
 	CHECK_EQ(lot_count(), 2);
 	pthread_create(&t, NULL, ringer, &uid);
 	CHECK_EQ(wait_got(2, 5000), 2);
@@ -151,7 +154,7 @@ int main(void)
 	/* A deadline sooner than everything parked wakes the lot's thread,
 	 * which otherwise sleeps until the earliest one. */
 	int64_t parked_at = lot_now_ms();
-	lot_park(&d, uid + 2, doorbell_read(uid + 2), 150);
+	lot_park(&d, uid + 2, doorbell_read(uid + 2), 150, -1);
 	CHECK_EQ(wait_got(3, 5000), 3);
 	CHECK(got[2] == &d);
 	CHECK(got_at[2] - parked_at >= 140);
@@ -161,6 +164,25 @@ int main(void)
 	usleep(50 * 1000);
 	CHECK_EQ(wait_got(4, 0), 3);
 	CHECK_EQ(lot_count(), 1);
+	CHECK_EQ(got_hangup[1], 0);
+	CHECK_EQ(got_hangup[2], 0);
+
+	/* The connection of a parked request closes: handed back at once. */
+	int sv[2];
+	CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	struct parked e;
+	int64_t at = lot_now_ms();
+	lot_park(&e, uid + 3, doorbell_read(uid + 3), 60000, sv[0]);
+	CHECK_EQ(lot_count(), 2);
+	usleep(50 * 1000);
+	CHECK_EQ(wait_got(4, 0), 3); /* an open connection alone wakes nothing */
+	close(sv[1]);
+	CHECK_EQ(wait_got(4, 5000), 4);
+	CHECK(got[3] == &e);
+	CHECK_EQ(got_hangup[3], 1);
+	CHECK(got_at[3] - at < 2000);
+	CHECK_EQ(lot_count(), 1);
+	close(sv[0]);
 	unlink(path);
 	return CHECK_DONE();
 }
