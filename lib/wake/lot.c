@@ -119,6 +119,16 @@ static void unlink_parked(struct parked *p)
 	heap_remove(p);
 }
 
+/* Unparks p onto the ready list, saying why. */
+static void take(struct parked *p, int rung, int hangup, struct parked **ready)
+{
+	unlink_parked(p);
+	p->rung = rung;
+	p->hangup = hangup;
+	p->next = *ready;
+	*ready = p;
+}
+
 /* Moves every request of slot whose bell differs to the ready list. */
 static void take_rung(unsigned slot, struct parked **ready)
 {
@@ -128,12 +138,8 @@ static void take_rung(unsigned slot, struct parked **ready)
 	uint32_t now = doorbell_slot_read(slot);
 	while (p != NULL) {
 		struct parked *next = p->next;
-		if (p->bell != now) {
-			unlink_parked(p);
-			p->rung = 1;
-			p->next = *ready;
-			*ready = p;
-		}
+		if (p->bell != now)
+			take(p, 1, 0, ready);
 		p = next;
 	}
 }
@@ -227,13 +233,8 @@ static void *lot_thread(void *arg)
 		for (int i = 0; i < n; i++)
 			take_rung(rung[i], &ready);
 		now = lot_now_ms();
-		while (nheap > 0 && heap[0]->due_ms <= now) {
-			struct parked *p = heap[0];
-			unlink_parked(p);
-			p->rung = 0;
-			p->next = ready;
-			ready = p;
-		}
+		while (nheap > 0 && heap[0]->due_ms <= now)
+			take(heap[0], 0, 0, &ready);
 		pthread_mutex_unlock(&mu);
 		run_ready(ready);
 	}
@@ -252,13 +253,8 @@ static void *hangup_thread(void *arg)
 		for (int i = 0; i < n; i++) {
 			int fd = evs[i].data.fd;
 			struct parked *p = fd >= 0 && fd < nfd ? by_fd[fd] : NULL;
-			if (p == NULL)
-				continue;
-			unlink_parked(p);
-			p->rung = 0;
-			p->hangup = 1;
-			p->next = ready;
-			ready = p;
+			if (p != NULL)
+				take(p, 0, 1, &ready);
 		}
 		pthread_mutex_unlock(&mu);
 		run_ready(ready);
