@@ -12,6 +12,7 @@
 #include "cache/cache.h"
 #include "events/emit.h"
 #include "util/config.h"
+#include "wake/doorbell.h"
 
 static json_object *opt_time(struct arena *a, const char *t)
 {
@@ -156,19 +157,12 @@ fail:
 
 /* --- receipts --- */
 
-struct delivered_ctx {
-	struct emit *e;
-	struct arena *a;
-	int64_t uid, cid, seq;
-	int advanced;
-};
-
 /* Emits "receipt" for uid's current marks in cid: to everyone in the
- * conversation, or only to uid's devices in large conversations. A
- * delivered-only receipt is for the others alone: uid's own devices have no
- * use for it, and sending it to them would wake the very long-poll that
- * just fetched the message for one more round trip. */
-static int emit_receipt(struct db *db, struct emit *e, int64_t cid, int64_t uid, int delivered_only)
+ * conversation, or only to uid's devices in large conversations. (A
+ * delivered receipt, sql/0007, goes to the others alone: uid's own devices
+ * have no use for it, and it would wake the very long-poll that just
+ * fetched the message for one more round trip.) */
+static int emit_receipt(struct db *db, struct emit *e, int64_t cid, int64_t uid)
 {
 	int64_t delivered = 0, read = 0, count = 0;
 	if (convs_receipt_marks(db, cid, uid, &delivered, &read, &count) != 1)
@@ -177,50 +171,31 @@ static int emit_receipt(struct db *db, struct emit *e, int64_t cid, int64_t uid,
 	json_object_object_add(p, "user_id", json_object_new_int64(uid));
 	json_object_object_add(p, "delivered_seq", json_object_new_int64(delivered));
 	json_object_object_add(p, "read_seq", json_object_new_int64(read));
-	int rc = 0;
+	int rc;
 	if (count <= config_int("receipt_fanout_max", CHAT_RECEIPT_FANOUT_MAX))
-		rc = emit_conv(db, e, cid, delivered_only ? uid : 0, "receipt", 0, p);
-	else if (!delivered_only)
+		rc = emit_conv(db, e, cid, 0, "receipt", 0, p);
+	else
 		rc = emit_user(db, e, uid, "receipt", cid, 0, p);
 	json_object_put(p);
 	return rc < 0 ? -1 : 0;
 }
 
-static int delivered_tx(struct db *db, void *p)
-{
-	struct delivered_ctx *c = p;
-	c->e->n = 0;
-	c->advanced = 0;
-	/* The UPDATE joins the conversation row, which InnoDB then holds
-	 * share-locked to the commit: membership changes (which lock it
-	 * exclusively first) wait, so the fan-out below sees the members the
-	 * mark was made for, while receipts in one conversation do not queue
-	 * behind each other. */
-	int rc = convs_mark_delivered(db, c->cid, c->uid, c->seq);
-	if (rc <= 0)
-		return rc < 0 ? -1 : 1;
-	c->advanced = 1;
-	return emit_receipt(db, c->e, c->cid, c->uid, 1);
-}
-
 int chat_mark_delivered(struct db *db, struct arena *a, int64_t uid, int64_t cid, int64_t seq)
 {
-	struct emit e;
-	emit_init(&e, a);
-	struct delivered_ctx c = {&e, a, uid, cid, seq, 0};
-	int rc = db_tx(db, delivered_tx, &c);
-	if (rc < 0)
-		return -1;
-	if (rc == 1 || !c.advanced)
-		return 0;
+	int64_t *wake;
+	int n;
+	int rc = convs_mark_delivered(db, a, cid, uid, seq,
+		(int)config_int("receipt_fanout_max", CHAT_RECEIPT_FANOUT_MAX), &wake, &n);
+	if (rc <= 0)
+		return rc;
 	/* Cached views hold no receipts: nothing to invalidate. */
-	emit_wake(&e);
+	doorbell_ring_many(wake, n);
 	return 1;
 }
 
 int chat_emit_receipt(struct db *db, struct emit *e, int64_t cid, int64_t uid)
 {
-	return emit_receipt(db, e, cid, uid, 0);
+	return emit_receipt(db, e, cid, uid);
 }
 
 /* --- change transactions --- */

@@ -58,9 +58,9 @@ json_object *chat_member_json(struct arena *a, const struct member *m);
 
 /* Records that uid's devices were handed conversation cid's messages up to
  * seq: advances members.delivered_seq (never backwards) and, when it moved,
- * emits "receipt" to the conversation's members (only to uid in
- * conversations of more than receipt_fanout_max members) and rings
- * their doorbells. Runs its own transaction: call it outside one.
+ * emits "receipt" to the conversation's other members (to nobody in
+ * conversations of more than receipt_fanout_max members) and rings their
+ * doorbells. Runs its own transaction: call it outside one.
  * Returns 1 advanced, 0 unchanged or not a member, -1 error. */
 int chat_mark_delivered(struct db *db, struct arena *a, int64_t uid, int64_t cid, int64_t seq);
 

@@ -106,11 +106,8 @@ static const char *const SQL_MARK_READ =
 	"SET m.last_read_seq = LEAST(?, c.last_seq), "
 	"m.delivered_seq = GREATEST(m.delivered_seq, LEAST(?, c.last_seq)) "
 	"WHERE m.conversation_id = ? AND m.user_id = ? AND m.last_read_seq < LEAST(?, c.last_seq)";
-/* SQL_MARK_DELIVERED */
-static const char *const SQL_MARK_DELIVERED =
-	"UPDATE members m JOIN conversations c ON c.id = m.conversation_id "
-	"SET m.delivered_seq = LEAST(?, c.last_seq) "
-	"WHERE m.conversation_id = ? AND m.user_id = ? AND m.delivered_seq < LEAST(?, c.last_seq)";
+/* SQL_DELIVERED */
+static const char *const SQL_DELIVERED = "CALL msg_delivered(?, ?, ?, ?)";
 /* SQL_MARKS */
 static const char *const SQL_MARKS =
 	"SELECT m.delivered_seq, m.last_read_seq, (SELECT COUNT(*) FROM messages x WHERE "
@@ -386,9 +383,22 @@ int convs_mark_read(struct db *db, int64_t cid, int64_t uid, int64_t seq)
 	return changed(db, db_exec(db, SQL_MARK_READ, "iiiii", seq, seq, cid, uid, seq));
 }
 
-int convs_mark_delivered(struct db *db, int64_t cid, int64_t uid, int64_t seq)
+int convs_mark_delivered(struct db *db, struct arena *a, int64_t cid, int64_t uid, int64_t seq,
+	int fanout_max, int64_t **wake, int *nwake)
 {
-	return changed(db, db_exec(db, SQL_MARK_DELIVERED, "iiii", seq, cid, uid, seq));
+	*wake = NULL;
+	*nwake = 0;
+	if (db_call(db, SQL_DELIVERED, "iiii", cid, uid, seq, (int64_t)fanout_max) < 0)
+		return -1;
+	if (db_next(db) != 1)
+		return -1;
+	const char *outcome = db_peek(db, 0, NULL);
+	int rc = outcome != NULL && strcmp(outcome, "ok") == 0;
+	if (rc)
+		*nwake = db_id_list(a, db_peek(db, 1, NULL), wake);
+	while (db_next(db) > 0)
+		;
+	return rc;
 }
 
 int convs_receipt_marks(struct db *db, int64_t cid, int64_t uid, int64_t *delivered,

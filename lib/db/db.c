@@ -330,7 +330,7 @@ static int run(struct db *db, const char *sql, const char *fmt, va_list ap)
 	return 0;
 }
 
-int db_exec(struct db *db, const char *sql, const char *fmt, ...)
+static int exec_ap(struct db *db, const char *sql, const char *fmt, va_list args)
 {
 	drop_result(db);
 	db->last_errno = 0;
@@ -340,7 +340,7 @@ int db_exec(struct db *db, const char *sql, const char *fmt, ...)
 	}
 	for (int attempt = 0;; attempt++) {
 		va_list ap;
-		va_start(ap, fmt);
+		va_copy(ap, args);
 		int rc = run(db, sql, fmt, ap);
 		va_end(ap);
 		if (rc == 0)
@@ -356,6 +356,55 @@ int db_exec(struct db *db, const char *sql, const char *fmt, ...)
 		if (reconnect(db) < 0)
 			return -1;
 	}
+}
+
+int db_exec(struct db *db, const char *sql, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int rc = exec_ap(db, sql, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+int db_call(struct db *db, const char *sql, const char *fmt, ...)
+{
+	for (int attempt = 0;; attempt++) {
+		va_list ap;
+		va_start(ap, fmt);
+		int rc = exec_ap(db, sql, fmt, ap);
+		va_end(ap);
+		if (rc == 0)
+			return 0;
+		/* The procedure rolled back; a lost connection was retried by
+		 * exec_ap (a call that committed must be idempotent). */
+		if ((db->last_errno != ER_LOCK_DEADLOCK && db->last_errno != ER_LOCK_WAIT_TIMEOUT) ||
+		    attempt == 5)
+			return -1;
+		log_warn("db: call retry %d after error %d", attempt + 1, db->last_errno);
+		usleep((useconds_t)(1000 * (attempt + 1) * (attempt + 1)));
+	}
+}
+
+int db_id_list(struct arena *a, const char *s, int64_t **out)
+{
+	int n = 0, cap = 1;
+	for (const char *p = s; p != NULL && *p; p++)
+		cap += *p == ',';
+	int64_t *ids = arena_alloc(a, sizeof(*ids) * (size_t)cap);
+	while (s != NULL && *s && n < cap) {
+		char *end;
+		long long v = strtoll(s, &end, 10);
+		if (end == s)
+			break;
+		if (v > 0)
+			ids[n++] = v;
+		if (*end != ',')
+			break;
+		s = end + 1;
+	}
+	*out = ids;
+	return n;
 }
 
 int db_next(struct db *db)

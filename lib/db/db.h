@@ -41,6 +41,13 @@ void db_close(struct db *db);
 /* Executes sql. Returns 0, or -1 on error (logged unless it is a duplicate
  * key, which callers check with db_errno()). */
 int db_exec(struct db *db, const char *sql, const char *fmt, ...);
+/* Executes a CALL of a procedure that is its own transaction, again when
+ * it rolled back on a deadlock or lock wait timeout (up to 5 times).
+ * Otherwise like db_exec; read its result with db_next. */
+int db_call(struct db *db, const char *sql, const char *fmt, ...);
+/* Parses a comma-separated list of ids (GROUP_CONCAT) into the arena;
+ * returns how many (*out is never NULL). */
+int db_id_list(struct arena *a, const char *s, int64_t **out);
 /* Next row of the current result: 1 row, 0 no more rows, -1 error. */
 int db_next(struct db *db);
 int db_isnull(struct db *db, int col);

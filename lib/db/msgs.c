@@ -2,7 +2,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 
 /* SQL_BY_CLIENT */
@@ -162,44 +161,14 @@ static int load_reactions_one(struct db *db, struct arena *a, struct msg *m)
 
 static const char *const SQL_SEND = "CALL msg_send(?, ?, ?, ?, ?, ?)";
 
-/* Parses "1,2,3" into an arena array. */
-static int parse_ids(struct arena *a, const char *s, int64_t **out)
-{
-	int n = 0, cap = 1;
-	for (const char *p = s; p != NULL && *p; p++)
-		cap += *p == ',';
-	int64_t *ids = arena_alloc(a, sizeof(*ids) * (size_t)cap);
-	while (s != NULL && *s) {
-		char *end;
-		long long v = strtoll(s, &end, 10);
-		if (end == s)
-			break;
-		if (v > 0 && n < cap)
-			ids[n++] = v;
-		s = *end == ',' ? end + 1 : end;
-		if (*end != ',')
-			break;
-	}
-	*out = ids;
-	return n;
-}
-
 int msgs_send(struct db *db, struct arena *a, struct msg *m, int64_t **members, int *n)
 {
 	*members = NULL;
 	*n = 0;
 	int64_t reply_to = m->reply_to;
-	for (int attempt = 0;; attempt++) {
-		if (db_exec(db, SQL_SEND, "iisssI", m->conversation_id, m->sender_id, m->client_id,
-			    m->kind, m->body, reply_to > 0 ? &reply_to : NULL) == 0)
-			break;
-		int e = db_errno(db);
-		/* The procedure rolled back; a lost connection was retried by
-		 * db_exec (a send that committed then finds its client_id). */
-		if ((e != DB_ER_LOCK_DEADLOCK && e != DB_ER_LOCK_WAIT_TIMEOUT) || attempt == 5)
-			return -1;
-		usleep((useconds_t)(1000 * (attempt + 1) * (attempt + 1)));
-	}
+	if (db_call(db, SQL_SEND, "iisssI", m->conversation_id, m->sender_id, m->client_id, m->kind,
+		    m->body, reply_to > 0 ? &reply_to : NULL) < 0)
+		return -1;
 	if (db_next(db) != 1)
 		return -1;
 	const char *outcome = db_peek(db, 0, NULL);
@@ -214,7 +183,7 @@ int msgs_send(struct db *db, struct arena *a, struct msg *m, int64_t **members, 
 		m->edited_at = m->deleted_at = NULL;
 		m->reactions = NULL;
 		m->nreactions = 0;
-		*n = parse_ids(a, db_peek(db, 4, NULL), members);
+		*n = db_id_list(a, db_peek(db, 4, NULL), members);
 	} else if (strcmp(outcome, "not_found") == 0) {
 		rc = SEND_NOT_FOUND;
 	} else if (strcmp(outcome, "reply_to") == 0) {

@@ -4,7 +4,7 @@
 // each conversation's order.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { api, registerUser } from './lib.mjs';
+import { api, registerUser, sql } from './lib.mjs';
 import { poll, head, openStream, directConv, groupConv, send, clientId } from './evlib.mjs';
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -238,4 +238,49 @@ test('handing a message to the recipient records delivery and tells the sender',
   assert.equal(receipt.conversation_id, cid);
   conv = await api('GET', `/conversations/${cid}`, { token: a.token });
   assert.equal(conv.body.members.find((x) => x.user.id === b.id).delivered_seq, m.seq);
+});
+
+// Members seeded with SQL (no password hashing): ids of n new users.
+function seedUsers(tag, n) {
+  sql(`INSERT INTO users (username, display_name, password_hash) SELECT CONCAT('${tag}-', seq), CONCAT('Seed ', seq), '!' FROM seq_1_to_${n}`);
+  sql(`INSERT INTO user_heads (user_id) SELECT id FROM users WHERE username LIKE '${tag}-%'`);
+  return sql(`SELECT id FROM users WHERE username LIKE '${tag}-%' ORDER BY id`).map(([id]) => +id);
+}
+const receiptRows = (cid, uid) => sql(`SELECT user_id, payload FROM user_events WHERE type = 'receipt' AND conversation_id = ${cid} ORDER BY user_id`)
+  .map(([u, p]) => ({ user_id: +u, payload: JSON.parse(p) }))
+  .filter((r) => r.payload.user_id === uid);
+
+test('delivered receipts: to every other member of a group, once per advance; none in groups over the fan-out limit', async () => {
+  for (const [size, expectReceipts] of [[12, true], [40, false]]) {
+    const reader = await registerUser('dlv'), sender = await registerUser('dlvs');
+    const others = seedUsers('dl' + reader.id, size - 2);
+    const g = await api('POST', '/conversations', { token: sender.token, body: { type: 'group', title: 'Receipts ' + size, member_ids: [reader.id, ...others] } });
+    assert.equal(g.status, 201, g.text);
+    const cid = g.body.id;
+    const since = await head(reader);
+    const m = await send(sender, cid, 'delivered to ' + size);
+    const r = await poll(reader, since, { timeout: 5 });
+    assert.ok(r.body.events.some((e) => e.type === 'message.new' && e.message.id === m.id));
+    // The receipt transaction follows the answer.
+    let rows = [];
+    for (let i = 0; i < 50; i++) {
+      rows = receiptRows(cid, reader.id);
+      const conv = await api('GET', `/conversations/${cid}`, { token: sender.token });
+      if (conv.body.members.find((x) => x.user.id === reader.id).delivered_seq === m.seq && (!expectReceipts || rows.length === size - 1)) break;
+      await sleep(100);
+    }
+    const conv = await api('GET', `/conversations/${cid}`, { token: sender.token });
+    assert.equal(conv.body.members.find((x) => x.user.id === reader.id).delivered_seq, m.seq, 'the mark moved');
+    if (expectReceipts) {
+      assert.deepEqual(rows.map((x) => x.user_id), [sender.id, ...others].sort((x, y) => x - y), 'every other member, once');
+      for (const x of rows) assert.deepEqual(x.payload, { user_id: reader.id, delivered_seq: m.seq, read_seq: 0 });
+    } else {
+      assert.equal(rows.length, 0, 'no receipt rows in a group over the limit');
+    }
+    // Fetching the same message again moves nothing and writes nothing.
+    const again = await poll(reader, since, { timeout: 0 });
+    assert.equal(again.status, 200);
+    await sleep(300);
+    assert.equal(receiptRows(cid, reader.id).length, rows.length);
+  }
 });
