@@ -295,6 +295,8 @@ int doorbell_wait(int64_t user_id, uint32_t seen, int timeout_ms)
 #define NO_SLOT 0xFFFFFFFFu
 /* A log entry that names every slot. */
 #define ALL_SLOTS 0xFFFFFFFEu
+/* Entries from SHARD_BASE name every slot of one shard. */
+#define SHARD_BASE 0xFFFF0000u
 
 static void log_append(uint32_t slot)
 {
@@ -315,6 +317,19 @@ static void ring_slot(uint32_t *p)
 static void wake_log_readers(void)
 {
 	futex(log_head, FUTEX_WAKE, INT_MAX, NULL);
+}
+
+/* Rings the 256 slots of a shard (another host's hint): one log entry. */
+static void ring_shard(int s)
+{
+	int any_blocked = __atomic_load_n(blocked, __ATOMIC_SEQ_CST) > 0;
+	for (unsigned hi = 0; hi < 256; hi++) {
+		uint32_t *p = &slots[(hi << 8) | (unsigned)s];
+		__atomic_add_fetch(p, 1, __ATOMIC_SEQ_CST);
+		if (any_blocked)
+			futex(p, FUTEX_WAKE, INT_MAX, NULL);
+	}
+	log_append(SHARD_BASE + (uint32_t)s);
 }
 
 /* Rings every slot: one log entry that tells readers to check everyone. */
@@ -418,7 +433,9 @@ int doorbell_log_read(uint32_t *pos, unsigned *out, int max, int timeout_ms)
 		(*pos)++;
 		if (slot == ALL_SLOTS)
 			return -1;
-		if (slot != NO_SLOT)
+		if (slot >= SHARD_BASE && slot < SHARD_BASE + DOORBELL_SHARDS)
+			out[n++] = DOORBELL_SLOTS + (slot - SHARD_BASE);
+		else if (slot != NO_SLOT)
 			out[n++] = slot % DOORBELL_SLOTS;
 	}
 	return n;
@@ -476,8 +493,7 @@ static void *watcher(void *arg)
 					int64_t mine = (int64_t)__atomic_load_n(&sent[s], __ATOMIC_SEQ_CST);
 					int64_t remote = total - mine;
 					if (have_prev && remote > prev_remote[s]) {
-						for (unsigned hi = 0; hi < 256; hi++)
-							ring_slot(&slots[(hi << 8) | (unsigned)s]);
+						ring_shard(s);
 						wake_log_readers();
 					}
 					prev_remote[s] = remote;

@@ -53,9 +53,10 @@ uint32_t doorbell_slot_read(unsigned slot);
 /* The log's current position: a reader starts here. */
 uint32_t doorbell_log_pos(void);
 /* Waits up to timeout_ms for rings after *pos (not at all when some are
- * there), stores up to max rung slots in out and advances *pos. Returns
- * how many, or -1 when rings were lost (the reader fell DOORBELL_LOG
- * behind): *pos then is the head and every waiter must be checked. */
+ * there), stores up to max rung slots in out and advances *pos. A value
+ * DOORBELL_SLOTS + s means every slot of shard s (another host's hint).
+ * Returns how many, or -1 when every slot rang or rings were lost (the
+ * reader fell DOORBELL_LOG behind): every waiter must be checked. */
 int doorbell_log_read(uint32_t *pos, unsigned *out, int max, int timeout_ms);
 /* Ends every doorbell_log_read wait early (a reader has a new deadline). */
 void doorbell_log_kick(void);

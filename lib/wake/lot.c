@@ -230,8 +230,15 @@ static void *lot_thread(void *arg)
 			for (unsigned s = 0; s < DOORBELL_SLOTS; s++)
 				take_rung(s, &ready);
 		}
-		for (int i = 0; i < n; i++)
-			take_rung(rung[i], &ready);
+		for (int i = 0; i < n; i++) {
+			if (rung[i] < DOORBELL_SLOTS) {
+				take_rung(rung[i], &ready);
+				continue;
+			}
+			/* A whole shard: its slots are (hi << 8) | shard. */
+			for (unsigned hi = 0; hi < 256; hi++)
+				take_rung((hi << 8) | (rung[i] - DOORBELL_SLOTS), &ready);
+		}
 		now = lot_now_ms();
 		while (nheap > 0 && heap[0]->due_ms <= now)
 			take(heap[0], 0, 0, &ready);

@@ -10,7 +10,7 @@
 
 #include "check.h"
 #include "util/config.h"
-#include "wake/doorbell.h"
+#include "wake/doorbell.c"
 #include "wake/lot.h"
 
 /* What the lot handed back, in order. */
@@ -123,6 +123,12 @@ int main(void)
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	CHECK_EQ(doorbell_log_read(&pos, rung, 8, 50), 0);
 	CHECK(ms_since(&t0) >= 40);
+	/* Every slot of a shard in one entry. */
+	pos = doorbell_log_pos();
+	ring_shard(doorbell_shard(uid));
+	CHECK_EQ(doorbell_log_read(&pos, rung, 8, 0), 1);
+	CHECK_EQ(rung[0], DOORBELL_SLOTS + (unsigned)doorbell_shard(uid));
+	CHECK(doorbell_read(uid) != v);
 	/* A reader more than a whole log behind learns that it lost rings. */
 	for (int i = 0; i < DOORBELL_LOG + 5; i++)
 		doorbell_ring(uid);
@@ -183,6 +189,17 @@ int main(void)
 	CHECK(got_at[3] - at < 2000);
 	CHECK_EQ(lot_count(), 1);
 	close(sv[0]);
+
+	/* Another host's hint rings a whole shard: its parked requests come
+	 * back, the others stay. */
+	struct parked f;
+	lot_park(&f, uid + 5, doorbell_read(uid + 5), 60000, -1);
+	ring_shard(doorbell_shard(uid + 5));
+	wake_log_readers();
+	CHECK_EQ(wait_got(5, 5000), 5);
+	CHECK(got[4] == &f);
+	CHECK_EQ(got_hangup[4], 0);
+	CHECK_EQ(lot_count(), doorbell_shard(uid + 1) == doorbell_shard(uid + 5) ? 0 : 1);
 	unlink(path);
 	return CHECK_DONE();
 }
