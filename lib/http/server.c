@@ -29,6 +29,7 @@
 
 #include "util/config.h"
 #include "util/log.h"
+#include "util/stack.h"
 #include "util/xalloc.h"
 #include "wake/doorbell.h"
 #include "wake/lot.h"
@@ -483,26 +484,11 @@ static void *resumer(void *arg)
 	return NULL;
 }
 
-static int start_thread(void *(*fn)(void *), void *arg)
-{
-	pthread_attr_t attr;
-	pthread_t t;
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	if (g_opts->stack_size)
-		pthread_attr_setstacksize(&attr, g_opts->stack_size);
-	int rc = pthread_create(&t, &attr, fn, arg);
-	pthread_attr_destroy(&attr);
-	if (rc != 0)
-		log_error("cannot start a thread: %s", strerror(rc));
-	return rc == 0 ? 0 : -1;
-}
-
 static void *worker(void *arg);
 
 static void spawn_worker(void)
 {
-	if (start_thread(worker, NULL) != 0) {
+	if (thread_start(worker, NULL, g_opts->stack_size) != 0) {
 		pthread_mutex_lock(&count_lock);
 		n_threads--;
 		n_idle--;
@@ -626,7 +612,7 @@ int server_run(const struct server_opts *o)
 	if (o->threaded && o->resume_threads > 0) {
 		use_lot = lot_start(on_ready) == 0;
 		for (int i = 0; use_lot && i < o->resume_threads; i++) {
-			if (start_thread(resumer, NULL) != 0)
+			if (thread_start(resumer, NULL, g_opts->stack_size) != 0)
 				return 1;
 		}
 	}

@@ -2,8 +2,26 @@
 
 #include <pthread.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
+
+#include "util/log.h"
+
+int thread_start(void *(*fn)(void *), void *arg, size_t stack_size)
+{
+	pthread_attr_t attr;
+	pthread_t t;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	if (stack_size > 0)
+		pthread_attr_setstacksize(&attr, stack_size);
+	int rc = pthread_create(&t, &attr, fn, arg);
+	pthread_attr_destroy(&attr);
+	if (rc != 0)
+		log_error("cannot start a thread: %s", strerror(rc));
+	return rc == 0 ? 0 : -1;
+}
 
 /* Kept below this function's frame: what runs below it before the caller
  * sleeps (the madvise and syscall wrappers) uses a few words. */

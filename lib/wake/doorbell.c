@@ -532,12 +532,5 @@ int doorbell_watch_start(void)
 	if (!cross_host)
 		return 0;
 	ensure_layout();
-	pthread_t t;
-	pthread_attr_t attr;
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	pthread_attr_setstacksize(&attr, 256 * 1024);
-	int rc = pthread_create(&t, &attr, watcher, NULL);
-	pthread_attr_destroy(&attr);
-	return rc == 0 ? 0 : -1;
+	return thread_start(watcher, NULL, 256 * 1024);
 }

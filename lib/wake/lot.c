@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "util/log.h"
+#include "util/stack.h"
 #include "util/xalloc.h"
 #include "wake/doorbell.h"
 
@@ -269,18 +270,6 @@ static void *hangup_thread(void *arg)
 	return NULL;
 }
 
-static int start(void *(*fn)(void *))
-{
-	pthread_t t;
-	pthread_attr_t attr;
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	pthread_attr_setstacksize(&attr, 256 * 1024);
-	int rc = pthread_create(&t, &attr, fn, NULL);
-	pthread_attr_destroy(&attr);
-	return rc == 0 ? 0 : -1;
-}
-
 int lot_start(lot_ready_fn ready)
 {
 	on_ready = ready;
@@ -294,12 +283,12 @@ int lot_start(lot_ready_fn ready)
 	ep = epoll_create1(EPOLL_CLOEXEC);
 	if (ep >= 0) {
 		by_fd = xcalloc((size_t)nfd, sizeof(*by_fd));
-		if (start(hangup_thread) != 0) {
+		if (thread_start(hangup_thread, NULL, 256 * 1024) != 0) {
 			close(ep);
 			ep = -1;
 		}
 	}
 	if (ep < 0)
 		nfd = 0;
-	return start(lot_thread);
+	return thread_start(lot_thread, NULL, 256 * 1024);
 }
