@@ -353,15 +353,15 @@ struct conn {
 	struct arena arena;
 };
 
-static struct conn *conn_new(void)
+/* arena_block: the size of the arena's first block (a parked request
+ * keeps it, so threaded servers use a small one). */
+static struct conn *conn_new(size_t arena_block)
 {
 	struct conn *c = xcalloc(1, sizeof(*c));
-	if (FCGX_InitRequest(&c->fr, listen_fd, 0) != 0) {
-		free(c);
-		return NULL;
-	}
-	/* A parked request keeps this arena: its first block is small. */
-	arena_init_block(&c->arena, 1024);
+	/* Fails only for a negative socket. */
+	if (FCGX_InitRequest(&c->fr, listen_fd, 0) != 0)
+		abort();
+	arena_init_block(&c->arena, arena_block);
 	return c;
 }
 
@@ -501,16 +501,8 @@ static void *worker(void *arg)
 {
 	const struct server_opts *o = g_opts;
 	void *app = o->thread_init ? o->thread_init() : NULL;
-	struct conn *c = conn_new();
-	if (c == NULL) {
-		log_error("FCGX_InitRequest failed");
-		return NULL;
-	}
-	if (!o->threaded) {
-		/* One request at a time: a normal first arena block. */
-		arena_release(&c->arena);
-		arena_init(&c->arena);
-	}
+	size_t block = o->threaded ? 1024 : 8192;
+	struct conn *c = conn_new(block);
 	for (;;) {
 		pthread_mutex_lock(&accept_lock);
 		int rc = FCGX_Accept_r(&c->fr);
@@ -533,13 +525,8 @@ static void *worker(void *arg)
 		c->io = (struct http_io){fcgx_read, fcgx_write, fcgx_flush, c->fr.envp, &c->fr};
 		req_prepare(&c->req, &c->arena, &c->io, app);
 		server_dispatch(o, &c->req);
-		if (conn_settle(o, c)) {
-			c = conn_new();
-			if (c == NULL) {
-				log_error("FCGX_InitRequest failed");
-				return NULL;
-			}
-		}
+		if (conn_settle(o, c))
+			c = conn_new(block);
 		if (o->threaded) {
 			int leave = 0;
 			pthread_mutex_lock(&count_lock);
