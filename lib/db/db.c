@@ -308,7 +308,8 @@ static int run(struct db *db, const char *sql, const char *fmt, va_list ap)
 		}
 		db->rbind[i].buffer_type = MYSQL_TYPE_STRING;
 		db->rbind[i].buffer = c->buf;
-		db->rbind[i].buffer_length = c->cap;
+		/* One byte stays free for db_peek's terminating NUL. */
+		db->rbind[i].buffer_length = c->cap - 1;
 		db->rbind[i].length = &c->len;
 		db->rbind[i].is_null = &c->is_null;
 		db->rbind[i].error = &c->error;
@@ -431,7 +432,7 @@ int db_next(struct db *db)
 			c->buf = xrealloc(c->buf, need);
 			c->cap = need;
 			db->rbind[i].buffer = c->buf;
-			db->rbind[i].buffer_length = c->cap;
+			db->rbind[i].buffer_length = c->cap - 1;
 			if (mysql_stmt_fetch_column(db->cur, &db->rbind[i], (unsigned int)i, 0) != 0) {
 				log_error("db: fetch_column failed");
 				drop_result(db);
@@ -457,10 +458,11 @@ const char *db_peek(struct db *db, int col, size_t *len)
 		return NULL;
 	}
 	struct col *c = &db->cols[col];
-	if (c->len >= c->cap) {
-		c->buf = xrealloc(c->buf, c->len + 1);
-		c->cap = c->len + 1;
-	}
+	/* The buffer is bound to the statement: it must not move here (the
+	 * next fetch writes into it). Bound one byte short, it always has room
+	 * for the NUL; a value still longer was refetched by db_next. */
+	if (c->len >= c->cap)
+		c->len = c->cap - 1;
 	c->buf[c->len] = '\0';
 	if (len)
 		*len = c->len;
