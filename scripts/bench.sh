@@ -10,7 +10,7 @@
 #      settings), same client count (tests/bench/floor_insert.c)
 #
 # Environment (defaults in brackets; BENCH_QUICK=1 shrinks everything):
-#   BENCH_PORT [18480]  BENCH_MC_PORT [11911]  (the floor's lighttpd uses BENCH_PORT+1)
+#   BENCH_PORT [18480]  (the floor's lighttpd uses BENCH_PORT+1; memcached listens on var/bench/memcached.sock)
 #   BENCH_VAR [var/bench]  state directory, recreated at each run
 #   BENCH_DURATION [10] / BENCH_WARMUP [2]   seconds per measurement
 #   BENCH_CLIENTS [32]        concurrent senders (and floor B threads)
@@ -53,7 +53,6 @@ LP_TIMEOUT=$(( ${DUR%.*} + ${WARM%.*} + 15 ))
 
 export MESSENGER_VAR="${BENCH_VAR:-$ROOT/var/bench}"
 export MESSENGER_PORT="${BENCH_PORT:-18480}"
-export MESSENGER_MC_PORT="${BENCH_MC_PORT:-11911}"
 # No once-a-minute sweeper during measurements (stack.sh's stand-in for cron).
 export MESSENGER_CRON=0
 FLOOR_PORT=$((MESSENGER_PORT + 1))
@@ -95,7 +94,7 @@ password_memlimit = 8192
 register_per_ip_per_hour = 100000000
 CONF
 
-say "starting the stack (ports $MESSENGER_PORT, $FLOOR_PORT, memcached $MESSENGER_MC_PORT)"
+say "starting the stack (ports $MESSENGER_PORT, $FLOOR_PORT)"
 "$ROOT/scripts/stack.sh" start >>"$LOG" 2>&1 || { tail -20 "$LOG" >&2; exit 1; }
 mkdir -p "$VAR/floor-bin/cgi-bin"
 ln -sf "$B/floor_fcgi" "$VAR/floor-bin/cgi-bin/api.fcgi"
@@ -127,7 +126,7 @@ ge() { awk "BEGIN { exit !($1 >= $2) }"; }
 # row FIGURE VALUE FLOOR RATIO TARGET VERDICT
 row() { printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$@" >>"$RES"; }
 verdict() { if [ "$1" = 1 ]; then echo pass; else echo MISS; fi; }
-flush_cache() { (exec 3<>"/dev/tcp/127.0.0.1/$MESSENGER_MC_PORT" && printf 'flush_all\r\nquit\r\n' >&3 && cat <&3 >/dev/null) 2>/dev/null || true; }
+flush_cache() { "$B/load" mcflush "$VAR/memcached.sock" 2>>"$LOG"; }
 cid_of() { echo "$1" | sed -n 's/^cid=//p' | tail -1; }
 conv() { timeout 120 "$B/load" conv -p "$MESSENGER_PORT" -u "$USERS" "$@" 2>>"$LOG"; }
 

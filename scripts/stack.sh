@@ -11,7 +11,7 @@
 #   scripts/stack.sh mc-stop | mc-start    memcached alone (failure tests)
 #   scripts/stack.sh env              print the variables for tools and tests
 #
-# Environment: MESSENGER_PORT (8080), MESSENGER_MC_PORT (11411),
+# Environment: MESSENGER_PORT (8080; memcached listens on VAR/memcached.sock),
 # MESSENGER_VAR (./var), MESSENGER_BIN (./build/release), MESSENGER_BIND (127.0.0.1).
 set -euo pipefail
 
@@ -20,10 +20,10 @@ VAR="${MESSENGER_VAR:-$ROOT/var}"
 mkdir -p "$VAR"
 VAR="$(cd "$VAR" && pwd)"
 PORT="${MESSENGER_PORT:-8080}"
-MC_PORT="${MESSENGER_MC_PORT:-11411}"
 BIN="${MESSENGER_BIN:-$ROOT/build/release}"
 BIND="${MESSENGER_BIND:-127.0.0.1}"
 SOCK="$VAR/mysql.sock"
+MC_SOCK="$VAR/memcached.sock"
 DATADIR="$VAR/mysql"
 AS_ROOT=()
 [ "$(id -u)" -eq 0 ] && AS_ROOT=(--user=root)
@@ -74,7 +74,7 @@ start_mariadb() {
 start_memcached() {
 	if alive "$VAR/memcached.pid"; then return 0; fi
 	local u=(); [ "$(id -u)" -eq 0 ] && u=(-u root)
-	memcached -l 127.0.0.1 -p "$MC_PORT" -U 0 -m 128 -c 4096 -d -P "$VAR/memcached.pid" "${u[@]}"
+	memcached -s "$MC_SOCK" -a 0700 -m 128 -c 4096 -d -P "$VAR/memcached.pid" "${u[@]}"
 	for _ in $(seq 1 50); do [ -s "$VAR/memcached.pid" ] && break; sleep 0.1; done
 }
 
@@ -93,7 +93,7 @@ write_conf() {
 db_socket = $SOCK
 db_user = root
 db_name = messenger
-memcached = 127.0.0.1:$MC_PORT
+memcached = $MC_SOCK
 jwt_key_file = $VAR/jwt.key
 doorbell_path = /dev/shm/messenger-$(echo "$VAR/$name" | md5sum | cut -c1-12)
 cors_origins = http://127.0.0.1:$PORT http://localhost:$PORT

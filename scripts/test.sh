@@ -6,14 +6,13 @@
 #   3. API tests (node:test) against the release build
 #   4. the same API tests against the ASan/UBSan build; any sanitizer report fails
 #   5. browser tests (Playwright + Debian's Chromium), when present
-# Environment: MESSENGER_TEST_PORT (18080), MESSENGER_TEST_MC_PORT (11511),
+# Environment: MESSENGER_TEST_PORT (18080; memcached listens on var/test/memcached.sock),
 # TESTS="file ..." to run only some API test files.
 set -uo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
 export MESSENGER_VAR="$ROOT/var/test"
 export MESSENGER_PORT="${MESSENGER_TEST_PORT:-18080}"
-export MESSENGER_MC_PORT="${MESSENGER_TEST_MC_PORT:-11511}"
 export MESSENGER_CRON=0	# tests run the sweeper themselves, when they mean to
 export MESSENGER_URL="http://127.0.0.1:$MESSENGER_PORT"
 export MESSENGER_DB_SOCKET="$MESSENGER_VAR/mysql.sock"

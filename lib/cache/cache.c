@@ -17,32 +17,54 @@ int cache_configured(void)
 	return pool != NULL;
 }
 
+/* Adds one entry of the server list: "/path" is a unix socket (a
+ * memcached on this host: no TCP stack on either side, which costs about
+ * a quarter of api.fcgi's CPU per send over loopback), "host:port" a TCP
+ * server. */
+static int add_server(const char *entry)
+{
+	if (entry[0] == '/')
+		return memcached_server_add_unix_socket(master, entry) == MEMCACHED_SUCCESS ? 0 : -1;
+	memcached_server_st *parsed = memcached_servers_parse(entry);
+	if (parsed == NULL)
+		return -1;
+	memcached_return_t rc = memcached_server_push(master, parsed);
+	memcached_server_list_free(parsed);
+	return rc == MEMCACHED_SUCCESS ? 0 : -1;
+}
+
 int cache_init(int max_connections)
 {
 	const char *servers = config_str("memcached", NULL);
 	if (servers == NULL || *servers == '\0')
 		return -1;
-	/* "host:port host:port", commas also accepted. */
+	/* "host:port /path/to/socket ...", commas also accepted. */
 	char list[1024];
-	snprintf(list, sizeof(list), "%s", servers);
-	for (char *p = list; *p; p++)
-		if (*p == ' ')
-			*p = ',';
-	memcached_server_st *parsed = memcached_servers_parse(list);
-	if (parsed == NULL) {
-		log_error("cache: bad memcached server list '%s'", servers);
+	if ((size_t)snprintf(list, sizeof(list), "%s", servers) >= sizeof(list)) {
+		log_error("cache: memcached server list longer than %zu bytes", sizeof(list) - 1);
 		return -1;
 	}
 	master = memcached_create(NULL);
-	if (master == NULL || memcached_server_push(master, parsed) != MEMCACHED_SUCCESS) {
-		memcached_server_list_free(parsed);
-		log_error("cache: cannot use memcached servers '%s'", servers);
-		if (master)
+	if (master == NULL) {
+		log_error("cache: out of memory");
+		return -1;
+	}
+	int n = 0;
+	char *save = NULL;
+	for (char *e = strtok_r(list, " ,", &save); e != NULL; e = strtok_r(NULL, " ,", &save)) {
+		if (add_server(e) < 0) {
+			log_error("cache: cannot use memcached server '%s'", e);
 			memcached_free(master);
+			master = NULL;
+			return -1;
+		}
+		n++;
+	}
+	if (n == 0) {
+		memcached_free(master);
 		master = NULL;
 		return -1;
 	}
-	memcached_server_list_free(parsed);
 	memcached_behavior_set(master, MEMCACHED_BEHAVIOR_DISTRIBUTION,
 		MEMCACHED_DISTRIBUTION_CONSISTENT_KETAMA);
 	memcached_behavior_set(master, MEMCACHED_BEHAVIOR_BINARY_PROTOCOL, 1);

@@ -9,12 +9,12 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { exclusive, api, registerUser, expectProblem, sleep, ROOT } from './lib.mjs';
+import { exclusive, api, registerUser, expectProblem, sleep, ROOT, MC_SOCKET } from './lib.mjs';
 import { direct, group, send, events } from './chatlib.mjs';
 
 function mcStats() {
   return new Promise((resolve) => {
-    const s = net.connect(+process.env.MESSENGER_MC_PORT, '127.0.0.1');
+    const s = net.connect(MC_SOCKET);
     let buf = '';
     s.on('data', (d) => {
       buf += d;

@@ -4,7 +4,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { exclusive, api, registerUser, BASE } from './lib.mjs';
+import { exclusive, api, registerUser, BASE, MC_SOCKET } from './lib.mjs';
 import { poll, head, openStream, directConv, send, stack } from './evlib.mjs';
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -19,7 +19,7 @@ after(() => {
 // memcached's values for keys (missing keys absent), or null when down.
 function mcGet(keys) {
   return new Promise((resolve) => {
-    const s = net.connect(+process.env.MESSENGER_MC_PORT, '127.0.0.1');
+    const s = net.connect(MC_SOCKET);
     let buf = '';
     s.on('data', (d) => {
       buf += d;

@@ -15,6 +15,8 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 export const ROOT = path.resolve(here, '../..');
 export const BASE = process.env.MESSENGER_URL || 'http://127.0.0.1:8080';
 export const API = '/api/v1';
+// The test stack's memcached listens on a unix socket in its state directory.
+export const MC_SOCKET = path.join(process.env.MESSENGER_VAR || path.join(ROOT, 'var/test'), 'memcached.sock');
 
 // --- OpenAPI validation ---------------------------------------------------
 const spec = YAML.parse(fs.readFileSync(path.join(ROOT, 'www/openapi.yaml'), 'utf8'));

@@ -34,6 +34,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <json-c/json.h>
@@ -1263,16 +1265,41 @@ static int cmd_delivery(void)
 	return bad ? 1 : 0;
 }
 
+/* --- mcflush SOCKET: empties the stack's memcached (on a unix socket) --- */
+
+static int cmd_mcflush(const char *path)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	if (strlen(path) >= sizeof(sa.sun_path))
+		die("socket path too long: %s", path);
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		die("cannot connect to memcached at %s", path);
+	static const char cmd[] = "flush_all\r\n";
+	char buf[64];
+	ssize_t n = -1;
+	if (write(fd, cmd, sizeof(cmd) - 1) == (ssize_t)sizeof(cmd) - 1)
+		n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n < 4 || memcmp(buf, "OK\r\n", 4) != 0)
+		die("memcached at %s did not flush", path);
+	return 0;
+}
+
 /* --- main --- */
 
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
-		fprintf(stderr, "usage: load register|conv|sendseq|send|get|delivery [options]\n");
+		fprintf(stderr, "usage: load register|conv|sendseq|send|get|delivery [options] | "
+			"mcflush SOCKET\n");
 		return 2;
 	}
 	signal(SIGPIPE, SIG_IGN);
 	const char *cmd = argv[1];
+	if (strcmp(cmd, "mcflush") == 0 && argc == 3)
+		return cmd_mcflush(argv[2]);
 	static const struct option lo[] = {
 		{"sse", no_argument, NULL, 'E'},
 		{"pidfile", required_argument, NULL, 'F'},

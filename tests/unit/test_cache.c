@@ -1,0 +1,83 @@
+/* Unit tests for lib/cache's server list: TCP and unix-socket entries, and
+ * lists it must refuse. The socket case talks to a real memcached started
+ * here on a private unix socket. */
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "cache/cache.c"
+#include "util/arena.h"
+#include "util/config.h"
+
+static int init_with(const char *list)
+{
+	setenv("MESSENGER_MEMCACHED", list, 1);
+	if (config_load() < 0)
+		return -2;
+	return cache_init(2);
+}
+
+int main(void)
+{
+	char dir[] = "/tmp/messenger-cache-XXXXXX";
+	CHECK(mkdtemp(dir) != NULL);
+	char sock[128], pidf[160];
+	snprintf(sock, sizeof(sock), "%s/mc.sock", dir);
+	snprintf(pidf, sizeof(pidf), "%s/mc.pid", dir);
+	setenv("MESSENGER_CONF", "/dev/null", 1);
+
+	/* Refused: nothing usable in the list, or a list too long to hold. */
+	CHECK_EQ(init_with(""), -1);
+	CHECK_EQ(init_with(" , "), -1);
+	char big[1100];
+	memset(big, 'a', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	CHECK_EQ(init_with(big), -1);
+	CHECK(!cache_configured());
+
+	/* Mixed list: both kinds become servers. */
+	char list[256];
+	snprintf(list, sizeof(list), "127.0.0.1:1, %s", sock);
+	CHECK_EQ(init_with(list), 0);
+	CHECK_EQ(memcached_server_count(master), 2);
+	cache_shutdown();
+
+	/* A unix socket with a memcached behind it: values go there and back. */
+	char cmd[512];
+	snprintf(cmd, sizeof(cmd), "memcached -s %s -a 0700 -m 8 -d -P %s %s", sock, pidf,
+		geteuid() == 0 ? "-u root" : "");
+	CHECK_EQ(system(cmd), 0);
+	struct stat st;
+	for (int i = 0; i < 50 && stat(sock, &st) != 0; i++)
+		usleep(20000);
+	CHECK_EQ(init_with(sock), 0);
+	CHECK_EQ(cache_set("m:test:1", "hello", 5, 60), 0);
+	struct arena a;
+	arena_init(&a);
+	char *v = NULL;
+	size_t n = 0;
+	CHECK_EQ(cache_get("m:test:1", &a, &v, &n), 1);
+	CHECK_EQ(n, 5);
+	CHECK(v != NULL && memcmp(v, "hello", 5) == 0);
+	cache_shutdown();
+	arena_release(&a);
+
+	FILE *f = fopen(pidf, "r");
+	long pid = 0;
+	if (f != NULL) {
+		CHECK_EQ(fscanf(f, "%ld", &pid), 1);
+		fclose(f);
+	}
+	CHECK(pid > 0);
+	if (pid > 0)
+		kill((pid_t)pid, SIGTERM);
+	for (int i = 0; i < 50 && pid > 0 && kill((pid_t)pid, 0) == 0; i++)
+		usleep(20000);
+	unlink(sock);
+	unlink(pidf);
+	rmdir(dir);
+	return CHECK_DONE();
+}
