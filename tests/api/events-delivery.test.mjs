@@ -216,11 +216,13 @@ test('handing a message to the recipient records delivery and tells the sender',
   const a = await registerUser('rcpa');
   const b = await registerUser('rcpb');
   const cid = await directConv(a, b);
+  // b wrote first, so b has read up to seq 1: the receipt carries that too.
+  const first = await send(b, cid, 'hello a');
   const aSince = await head(a);
   const m = await send(a, cid, 'did you get this?');
   // Not yet delivered: b has not asked.
   let conv = await api('GET', `/conversations/${cid}`, { token: a.token });
-  assert.equal(conv.body.members.find((x) => x.user.id === b.id).delivered_seq, 0);
+  assert.equal(conv.body.members.find((x) => x.user.id === b.id).delivered_seq, first.seq);
   // b's stream hands it over.
   const s = await openStream({ headers: { Authorization: 'Bearer ' + b.token, 'Last-Event-ID': '0' } });
   try {
@@ -236,8 +238,11 @@ test('handing a message to the recipient records delivery and tells the sender',
   }
   assert.ok(receipt, 'sender got a delivered receipt');
   assert.equal(receipt.conversation_id, cid);
+  assert.equal(receipt.read_seq, first.seq, 'with the read mark of the one who got it');
   conv = await api('GET', `/conversations/${cid}`, { token: a.token });
   assert.equal(conv.body.members.find((x) => x.user.id === b.id).delivered_seq, m.seq);
+  // One receipt, to the other member only.
+  assert.deepEqual(receiptRows(cid, b.id), [{ user_id: a.id, payload: { user_id: b.id, delivered_seq: m.seq, read_seq: first.seq } }]);
 });
 
 // Members seeded with SQL (no password hashing): ids of n new users.
