@@ -21,7 +21,7 @@
 #   BENCH_HOLD [8000]         concurrent waiters held in the last run (0: skip)
 #   BENCH_TRANSPORTS ["longpoll sse"]  transports of the delivery runs
 #   BENCH_GROUPS ["2 10 100 1000"]  group sizes for the fan-out cost
-#   BENCH_FANOUT_SENDS [100]  sends per group size
+#   BENCH_FANOUT_SENDS [400]  sends per group size (fewer leave the CPU figures to the 10 ms clock tick)
 #   BENCH_BIG ["10000 1000000"]  messages bulk-loaded into two conversations
 #   BENCH_GROWTH_SENDS [300]  sequential sends per history size (CPU per send)
 #   BENCH_ONLY  space-separated subset of: floors sends history fanout delivery big
@@ -45,7 +45,7 @@ DIAG_RATE="${BENCH_DIAG_RATE:-100}"
 IDLE_LIST="${BENCH_IDLE:-$(d "1000 5000" "1000")}"
 HOLD="${BENCH_HOLD:-$(d 8000 2000)}"
 GROUP_SIZES="${BENCH_GROUPS:-2 10 100 1000}"
-FAN_N="${BENCH_FANOUT_SENDS:-$(d 100 20)}"
+FAN_N="${BENCH_FANOUT_SENDS:-$(d 400 20)}"
 BIG="${BENCH_BIG:-$(d "10000 1000000" "10000 100000")}"
 GROWTH_N="${BENCH_GROWTH_SENDS:-$(d 300 100)}"
 ONLY="${BENCH_ONLY:-floors sends history fanout delivery big}"
