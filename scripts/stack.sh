@@ -72,10 +72,14 @@ start_mariadb() {
 }
 
 start_memcached() {
-	if alive "$VAR/memcached.pid"; then return 0; fi
+	if alive "$VAR/memcached.pid"; then
+		[ -S "$MC_SOCK" ] && return 0
+		# Started by an earlier version on a TCP port: replace it.
+		stop_pidfile "$VAR/memcached.pid" memcached
+	fi
 	local u=(); [ "$(id -u)" -eq 0 ] && u=(-u root)
 	memcached -s "$MC_SOCK" -a 0700 -m 128 -c 4096 -d -P "$VAR/memcached.pid" "${u[@]}"
-	for _ in $(seq 1 50); do [ -s "$VAR/memcached.pid" ] && break; sleep 0.1; done
+	for _ in $(seq 1 50); do [ -s "$VAR/memcached.pid" ] && [ -S "$MC_SOCK" ] && break; sleep 0.1; done
 }
 
 secrets() {
