@@ -61,6 +61,7 @@ int cache_init(int max_connections)
 		n++;
 	}
 	if (n == 0) {
+		log_error("cache: no memcached server in '%s'", servers);
 		memcached_free(master);
 		master = NULL;
 		return -1;
