@@ -24,7 +24,9 @@
 #   BENCH_FANOUT_SENDS [400]  sends per group size (fewer leave the CPU figures to the 10 ms clock tick)
 #   BENCH_BIG ["10000 1000000"]  messages bulk-loaded into two conversations
 #   BENCH_GROWTH_SENDS [300]  sequential sends per history size (CPU per send)
-#   BENCH_ONLY  space-separated subset of: floors sends history fanout delivery big
+#   BENCH_UPKEEP [30]         seconds of the idle-upkeep runs (BENCH_HOLD - BENCH_RECEIVERS waiters, 1 msg/s,
+#                             long-poll timeout 25 s as the web app uses)
+#   BENCH_ONLY  space-separated subset of: floors sends history fanout delivery upkeep big
 #   BENCH_DIAG [0]  also run delivery at BENCH_DIAG_RATE [100] msg/s with
 #                   cross-host wake-ups allowed, then off (wake_cross_host = 0);
 #                   on one host both should cost the same (hints and the
@@ -48,7 +50,8 @@ GROUP_SIZES="${BENCH_GROUPS:-2 10 100 1000}"
 FAN_N="${BENCH_FANOUT_SENDS:-$(d 400 20)}"
 BIG="${BENCH_BIG:-$(d "10000 1000000" "10000 100000")}"
 GROWTH_N="${BENCH_GROWTH_SENDS:-$(d 300 100)}"
-ONLY="${BENCH_ONLY:-floors sends history fanout delivery big}"
+UPKEEP_DUR="${BENCH_UPKEEP:-$(d 30 10)}"
+ONLY="${BENCH_ONLY:-floors sends history fanout delivery upkeep big}"
 LP_TIMEOUT=$(( ${DUR%.*} + ${WARM%.*} + 15 ))
 
 export MESSENGER_VAR="${BENCH_VAR:-$ROOT/var/bench}"
@@ -415,6 +418,39 @@ if want delivery && [ "$HAVE_CHAT" = 1 ] && [ "$HAVE_EVENTS" = 1 ]; then
 	}
 	# Parked requests outlive their clients until their timeout (and keep
 	# being woken): start the next scenarios on a fresh events process.
+	fresh_web
+fi
+
+# --- idle upkeep: what held waiters cost while nothing happens ---------------
+# BENCH_HOLD - BENCH_RECEIVERS idle waiters and one receiver of 1 msg/s for UPKEEP_DUR
+# seconds: long-poll with the web app's 25 s timeout (each waiter asks again
+# about every 25 s), SSE with its heartbeats (every 7.5-15 s); both renew
+# presence every 20 s. The CPU of every server process over the window,
+# per 1,000 waiters and second, says how many waiters a host whose
+# descriptor limit is higher than this machine's could hold.
+upkeep() {	# TRANSPORT
+	local tr="$1" flag="" k=$((HOLD - RECV))
+	[ "$tr" = sse ] && flag="--sse"
+	say "idle upkeep over $tr: $k waiters for ${UPKEEP_DUR}s"
+	fresh_web
+	cpu_window main
+	run "upkeep-$tr" "$B/load" delivery -p "$MESSENGER_PORT" -u "$USERS" -k "$k" -K "$IDLE_OFF" \
+		-r 1 -o "$RECV_OFF" -R 1 -c 1 -d "$UPKEEP_DUR" -w "$WARM" --pidfile "$PIDFILE" \
+		--lp-timeout 25 --mark "$VAR" $flag
+	local rc=$?
+	[ -e "$VAR/mark.end" ] || kill "$WATCHER" 2>/dev/null
+	wait "$WATCHER" 2>/dev/null
+	if [ "$rc" != 0 ] || [ -z "$R" ] || [ ! -s "$VAR/cpu.after" ]; then
+		row "idle upkeep ($tr, $k waiters)" "failed" "-" "-" "-" "MISS"
+		return
+	fi
+	cpu_report main "idle upkeep ($tr): per 1,000 waiters and second" "$(f "$(window_s) * $k / 1000" 0)"
+	row "idle upkeep ($tr, $k waiters, ${UPKEEP_DUR}s)" \
+		"$CPU_OP ms of CPU per second per 1,000 waiters ($(f "$CPU_OP / 10" 2) % of a core); errors $(( $(get idle_errors) + $(get recv_errors) ))" \
+		"-" "-" "-" "-"
+}
+if want upkeep && [ "$HOLD" -gt 0 ] && [ "$HAVE_CHAT" = 1 ] && [ "$HAVE_EVENTS" = 1 ]; then
+	for tr in ${BENCH_TRANSPORTS:-longpoll sse}; do upkeep "$tr"; done
 	fresh_web
 fi
 
