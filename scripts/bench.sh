@@ -50,7 +50,7 @@ GROUP_SIZES="${BENCH_GROUPS:-2 10 100 1000}"
 FAN_N="${BENCH_FANOUT_SENDS:-$(d 400 20)}"
 BIG="${BENCH_BIG:-$(d "10000 1000000" "10000 100000")}"
 GROWTH_N="${BENCH_GROWTH_SENDS:-$(d 300 100)}"
-UPKEEP_DUR="${BENCH_UPKEEP:-$(d 30 10)}"
+UPKEEP_DUR="${BENCH_UPKEEP:-30}"	# also quick: it must span a 25 s long-poll
 ONLY="${BENCH_ONLY:-floors sends history fanout delivery upkeep big}"
 LP_TIMEOUT=$(( ${DUR%.*} + ${WARM%.*} + 15 ))
 
@@ -166,13 +166,14 @@ questions() { sql "SHOW GLOBAL STATUS LIKE 'Questions'" 2>/dev/null | cut -f2; }
 settle_innodb() {
 	local t0=$SECONDS dirty pct
 	pct="$(sql "SELECT @@GLOBAL.innodb_max_dirty_pages_pct" 2>/dev/null)"
+	[ -n "$pct" ] || return 0
 	sql "SET GLOBAL innodb_max_dirty_pages_pct = 0" 2>>"$LOG"
 	while [ $((SECONDS - t0)) -lt 60 ]; do
 		dirty="$(sql "SHOW GLOBAL STATUS LIKE 'Innodb_buffer_pool_pages_dirty'" 2>/dev/null | cut -f2)"
 		[ -n "$dirty" ] && [ "$dirty" -lt 100 ] && break
 		sleep 0.5
 	done
-	[ -n "$pct" ] && sql "SET GLOBAL innodb_max_dirty_pages_pct = $pct" 2>>"$LOG"
+	sql "SET GLOBAL innodb_max_dirty_pages_pct = $pct" 2>>"$LOG"
 	echo "-- InnoDB settled in $((SECONDS - t0)) s (dirty pages: ${dirty:-?})" >>"$LOG"
 }
 cpu_snap() {

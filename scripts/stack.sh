@@ -73,9 +73,14 @@ start_mariadb() {
 
 start_memcached() {
 	if alive "$VAR/memcached.pid"; then
-		[ -S "$MC_SOCK" ] && return 0
-		# Started by an earlier version on a TCP port: replace it.
+		tr '\0' ' ' <"/proc/$(cat "$VAR/memcached.pid")/cmdline" 2>/dev/null \
+			| grep -qF -- "-s $MC_SOCK " && return 0
+		# Started by an earlier version on a TCP port: replace it, and
+		# restart the web instances configured for that port (start_web
+		# writes their new configuration).
 		stop_pidfile "$VAR/memcached.pid" memcached
+		local f
+		for f in "$VAR"/*.lighttpd.pid; do [ -e "$f" ] && stop_pidfile "$f" lighttpd; done
 	fi
 	local u=(); [ "$(id -u)" -eq 0 ] && u=(-u root)
 	memcached -s "$MC_SOCK" -a 0700 -m 128 -c 4096 -d -P "$VAR/memcached.pid" "${u[@]}"

@@ -2,6 +2,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <sys/un.h>
 
 #include <libmemcached/memcached.h>
 #include <libmemcachedutil-1.0/pool.h>
@@ -23,8 +24,12 @@ int cache_configured(void)
  * server. */
 static int add_server(const char *entry)
 {
-	if (entry[0] == '/')
+	if (entry[0] == '/') {
+		/* Longer than a socket address holds: every connect would fail. */
+		if (strlen(entry) >= sizeof(((struct sockaddr_un *)0)->sun_path))
+			return -1;
 		return memcached_server_add_unix_socket(master, entry) == MEMCACHED_SUCCESS ? 0 : -1;
+	}
 	memcached_server_st *parsed = memcached_servers_parse(entry);
 	if (parsed == NULL)
 		return -1;

@@ -38,6 +38,12 @@ int main(void)
 	CHECK_EQ(init_with(big), -1);
 	CHECK(!cache_configured());
 
+	/* A socket path longer than a socket address holds. */
+	char longpath[160] = "/";
+	memset(longpath + 1, 's', sizeof(longpath) - 2);
+	longpath[sizeof(longpath) - 1] = '\0';
+	CHECK_EQ(init_with(longpath), -1);
+
 	/* Mixed list: both kinds become servers. */
 	char list[256];
 	snprintf(list, sizeof(list), "127.0.0.1:1, %s", sock);
@@ -72,8 +78,12 @@ int main(void)
 		fclose(f);
 	}
 	CHECK(pid > 0);
-	if (pid > 0)
+	if (pid > 0) {
 		kill((pid_t)pid, SIGTERM);
+	} else {
+		snprintf(cmd, sizeof(cmd), "pkill -f 'memcached -s %s'", sock);
+		CHECK_EQ(system(cmd), 0);
+	}
 	for (int i = 0; i < 50 && pid > 0 && kill((pid_t)pid, 0) == 0; i++)
 		usleep(20000);
 	unlink(sock);
