@@ -31,8 +31,25 @@ export async function newPage(browser, { width = 1280, height = 800 } = {}) {
     if (m.type() === 'error' && !/Failed to load resource|ERR_INTERNET_DISCONNECTED|net::ERR_/.test(m.text())) page.errors.push('console: ' + m.text());
     if (/Content Security Policy/i.test(m.text())) page.errors.push('csp: ' + m.text());
   });
+  // The last API answers and console lines, for the message of a failure.
+  page.recent = [];
+  const note = (line) => { page.recent.push(line); if (page.recent.length > 40) page.recent.shift(); };
+  page.on('response', (r) => { if (r.url().includes('/api/')) note(`${r.status()} ${r.request().method()} ${r.url().replace(BASE, '')}`); });
+  page.on('requestfailed', (r) => note(`failed ${r.method()} ${r.url().replace(BASE, '')}: ${r.failure()?.errorText}`));
+  page.on('console', (m) => note(`console ${m.type()}: ${m.text()}`));
   page.setDefaultTimeout(15000);
   return { context, page };
+}
+
+// Waits for locator; on a timeout keeps a screenshot (failure-NAME.png) and
+// fails with what the page last asked the API and logged.
+export async function waitOrExplain(page, locator, name) {
+  try {
+    await locator.waitFor();
+  } catch (e) {
+    await page.screenshot({ path: path.join(SHOTS, `failure-${name}.png`) }).catch(() => {});
+    throw new Error(`${e.message}\nlast API answers and console lines:\n  ${(page.recent || []).join('\n  ')}`);
+  }
 }
 
 export async function api(method, p, { token, body } = {}) {
@@ -82,7 +99,7 @@ export async function signedIn(browser, user, opts = {}) {
 // Clicks a conversation in the list by its title.
 export async function openConversation(page, title) {
   await page.locator('.conv-item', { has: page.locator('.conv-title', { hasText: title }) }).click();
-  await page.getByLabel('Message', { exact: true }).waitFor();
+  await waitOrExplain(page, page.getByLabel('Message', { exact: true }), 'open-conversation');
 }
 export function conversationItem(page, title) {
   return page.locator('.conv-item', { has: page.locator('.conv-title', { hasText: title }) });
