@@ -12,6 +12,7 @@
 #include "db/tickets.h"
 #include "events/presence.h"
 #include "events/render.h"
+#include "util/clock.h"
 #include "util/config.h"
 #include "util/log.h"
 #include "wake/doorbell.h"
@@ -20,13 +21,6 @@
 #define HEARTBEAT_MS 15000
 #define DEFAULT_TIMEOUT_S 25
 #define MAX_TIMEOUT_S 60
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* A pseudo-random share (0 to pct percent) of ms, different per user and
  * moment. Waiters that connected together (after a restart, say) would
@@ -153,7 +147,7 @@ static pthread_mutex_t heads_mu = PTHREAD_MUTEX_INITIALIZER;
 static void head_remember(int64_t uid, uint32_t bell, int64_t head)
 {
 	pthread_mutex_lock(&heads_mu);
-	heads[(uint64_t)uid % HEADS] = (struct known_head){uid, head, now_ms(), bell};
+	heads[(uint64_t)uid % HEADS] = (struct known_head){uid, head, clock_ms(), bell};
 	pthread_mutex_unlock(&heads_mu);
 }
 
@@ -162,7 +156,7 @@ static int head_known(int64_t uid, uint32_t bell, int64_t since)
 	pthread_mutex_lock(&heads_mu);
 	const struct known_head *k = &heads[(uint64_t)uid % HEADS];
 	int ok = k->uid == uid && k->bell == bell && k->head == since &&
-		 now_ms() - k->at < HEAD_TRUST_MS;
+		 clock_ms() - k->at < HEAD_TRUST_MS;
 	pthread_mutex_unlock(&heads_mu);
 	return ok;
 }
@@ -342,7 +336,7 @@ static void poll_step(struct req *req, struct poll_state *s)
 			mark_delivered(req, req->arena, s->uid, &r);
 		return;
 	}
-	int64_t now = now_ms(), left = s->deadline - now;
+	int64_t now = clock_ms(), left = s->deadline - now;
 	if (left <= 0) {
 		answer_batch(req, json_object_new_array(), s->cur, 0);
 		return;
@@ -367,7 +361,7 @@ static void poll_resume(struct req *req, void *p)
 		s->bell = rung;
 		s->head = INT64_MAX;
 	}
-	int64_t now = now_ms();
+	int64_t now = clock_ms();
 	if (now >= s->refresh_at) {
 		struct db *db = app_db(req);
 		if (db == NULL)
@@ -404,7 +398,7 @@ void feed_poll(struct req *req)
 	/* Operators may cap waits below what clients ask (plain CGI holds a
 	 * process per waiter); an early empty answer is always allowed. */
 	timeout = min64(timeout, config_int("events_max_wait", MAX_TIMEOUT_S));
-	int64_t start = now_ms();
+	int64_t start = clock_ms();
 	s->deadline = start + timeout * 1000 - jitter(s->uid, timeout * 1000, 10);
 	s->refresh_at = refresh_due(s->uid, start);
 	poll_step(req, s);
@@ -485,7 +479,7 @@ static void stream_end(struct req *req, struct stream_state *s)
 {
 	/* The client may be gone, but it was shown these. */
 	if (s->pend.n > 0)
-		pending_flush(req, &s->la, s->uid, &s->pend, now_ms());
+		pending_flush(req, &s->la, s->uid, &s->pend, clock_ms());
 	app_db_release(req);
 	arena_release(&s->la);
 }
@@ -510,7 +504,7 @@ static void stream_step(struct req *req, struct stream_state *s)
 				stream_end(req, s);
 				return;
 			}
-			s->last_read = now_ms();
+			s->last_read = clock_ms();
 		}
 		s->check = 0;
 		if (n > 0) {
@@ -524,10 +518,10 @@ static void stream_step(struct req *req, struct stream_state *s)
 				return;
 			}
 			s->cur = rows[n - 1].seq;
-			pending_add(req, &s->la, s->uid, &s->pend, &rd, now_ms());
+			pending_add(req, &s->la, s->uid, &s->pend, &rd, clock_ms());
 			arena_reset(&s->la);
-			s->next_ping = now_ms() + HEARTBEAT_MS;
-			if (n == FEED_MAX_BATCH && now_ms() < s->deadline) {
+			s->next_ping = clock_ms() + HEARTBEAT_MS;
+			if (n == FEED_MAX_BATCH && clock_ms() < s->deadline) {
 				s->check = 1;
 				continue;
 			}
@@ -535,7 +529,7 @@ static void stream_step(struct req *req, struct stream_state *s)
 		break;
 	}
 	app_db_release(req);
-	int64_t now = now_ms();
+	int64_t now = clock_ms();
 	if (s->pend.due != 0 && now >= s->pend.due)
 		pending_flush(req, &s->la, s->uid, &s->pend, now);
 	if (now >= s->deadline) {
@@ -560,7 +554,7 @@ static void stream_resume(struct req *req, void *p)
 	uint32_t rung = doorbell_read(s->uid);
 	s->check = rung != s->bell;
 	s->bell = rung;
-	int64_t now = now_ms();
+	int64_t now = clock_ms();
 	if (now >= s->next_ping) {
 		/* The heartbeat also finds clients that left: the flush fails
 		 * once lighttpd has closed our side. */
@@ -614,7 +608,7 @@ void feed_stream(struct req *req)
 
 	/* A stream's life is capped so clients re-authenticate now and then;
 	 * the client resumes with Last-Event-ID. */
-	int64_t start = now_ms();
+	int64_t start = clock_ms();
 	s->deadline = start + config_int("events_stream_max_seconds", 600) * 1000;
 	/* The first heartbeat comes a little early, by a different amount per
 	 * stream, so streams opened together do not ping together forever. */

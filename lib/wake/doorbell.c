@@ -16,6 +16,7 @@
 
 #include "cache/cache.h"
 #include "util/arena.h"
+#include "util/clock.h"
 #include "util/config.h"
 #include "util/log.h"
 #include "util/stack.h"
@@ -78,20 +79,17 @@ static unsigned slot_of(int64_t user_id)
 	/* Multiplicative hash; the low 8 bits of the slot are the shard, so the
 	 * watcher can ring every slot of one shard. */
 	uint64_t h = (uint64_t)user_id * 0x9E3779B97F4A7C15ull;
-	unsigned hi = (unsigned)(h >> 56) & 0xFF;
-	return (hi << 8) | (unsigned)doorbell_shard(user_id);
+	return doorbell_shard_slot(doorbell_shard(user_id), (unsigned)(h >> 56) & 0xFF);
+}
+
+unsigned doorbell_shard_slot(int shard, unsigned i)
+{
+	return (i << 8) | (unsigned)shard;
 }
 
 int doorbell_shard(int64_t user_id)
 {
 	return (int)((uint64_t)user_id % DOORBELL_SHARDS);
-}
-
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* A host is its name and its doorbell file: processes sharing the file
@@ -189,7 +187,7 @@ static char *hosts_renewed(struct arena *a, const char *val, int64_t now_s)
  * When memcached cannot tell, the last answer stands. */
 static int others(void)
 {
-	int64_t now = mono_ms();
+	int64_t now = clock_ms();
 	if (now - __atomic_load_n(&others_checked_ms, __ATOMIC_RELAXED) >= HOSTS_CHECK_MS) {
 		__atomic_store_n(&others_checked_ms, now, __ATOMIC_RELAXED);
 		struct arena a;
@@ -324,7 +322,7 @@ static void ring_shard(int s)
 {
 	int any_blocked = __atomic_load_n(blocked, __ATOMIC_SEQ_CST) > 0;
 	for (unsigned hi = 0; hi < 256; hi++) {
-		uint32_t *p = &slots[(hi << 8) | (unsigned)s];
+		uint32_t *p = &slots[doorbell_shard_slot(s, hi)];
 		__atomic_add_fetch(p, 1, __ATOMIC_SEQ_CST);
 		if (any_blocked)
 			futex(p, FUTEX_WAKE, INT_MAX, NULL);
@@ -393,6 +391,14 @@ void doorbell_log_kick(void)
 	wake_log_readers();
 }
 
+/* The reader fell a whole log behind: it restarts at the head. */
+static int overran(uint32_t *pos, uint32_t head)
+{
+	log_warn("wake: the ring log overran; checking every waiter");
+	*pos = head;
+	return -1;
+}
+
 int doorbell_log_read(uint32_t *pos, unsigned *out, int max, int timeout_ms)
 {
 	ensure_layout();
@@ -402,22 +408,16 @@ int doorbell_log_read(uint32_t *pos, unsigned *out, int max, int timeout_ms)
 		futex(log_head, FUTEX_WAIT, *pos, &ts);
 		head = __atomic_load_n(log_head, __ATOMIC_ACQUIRE);
 	}
-	if (head - *pos > DOORBELL_LOG) {
-		log_warn("wake: the ring log overran; checking every waiter");
-		*pos = head;
-		return -1;
-	}
+	if (head - *pos > DOORBELL_LOG)
+		return overran(pos, head);
 	int n = 0, spins = 0;
 	while (*pos != head && n < max) {
 		uint64_t e = __atomic_load_n(&ring_log[*pos % DOORBELL_LOG], __ATOMIC_ACQUIRE);
 		uint32_t stamp = (uint32_t)(e >> 32), want = *pos + 1;
 		if (stamp != want) {
 			/* Overwritten: we fell a whole log behind. */
-			if ((int32_t)(stamp - want) > 0) {
-				log_warn("wake: the ring log overran; checking every waiter");
-				*pos = head;
-				return -1;
-			}
+			if ((int32_t)(stamp - want) > 0)
+				return overran(pos, head);
 			/* Claimed but not written yet: the ringer is between two
 			 * instructions. Give it a moment; after 20 ms treat the
 			 * ring as lost (the caller then checks everyone). */
@@ -471,7 +471,7 @@ static void *watcher(void *arg)
 		interval = 1;
 	for (;;) {
 		arena_reset(&a);
-		int64_t now = mono_ms(), now_s = (int64_t)time(NULL);
+		int64_t now = clock_ms(), now_s = (int64_t)time(NULL);
 		char *hosts = NULL;
 		int hrc = cache_get(HOSTS_KEY, &a, &hosts, NULL);
 		int others_now = was_others, listed = 1;

@@ -63,5 +63,7 @@ void doorbell_log_kick(void);
 /* Starts the cross-host watcher thread (events.fcgi). */
 int doorbell_watch_start(void);
 int doorbell_shard(int64_t user_id);
+/* Slot i (0-255) of shard s: the slots of users whose shard is s. */
+unsigned doorbell_shard_slot(int shard, unsigned i);
 
 #endif

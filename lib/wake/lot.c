@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "util/clock.h"
 #include "util/log.h"
 #include "util/stack.h"
 #include "util/xalloc.h"
@@ -31,13 +32,6 @@ static lot_ready_fn on_ready;
 static int ep = -1;
 static struct parked **by_fd;
 static int nfd;
-
-int64_t lot_now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* --- the timer heap (under mu) --- */
 
@@ -159,7 +153,7 @@ void lot_park(struct parked *p, int64_t user_id, uint32_t bell, int64_t wait_ms,
 {
 	p->slot = doorbell_slot(user_id);
 	p->bell = bell;
-	p->due_ms = lot_now_ms() + (wait_ms < 0 ? 0 : wait_ms);
+	p->due_ms = clock_ms() + (wait_ms < 0 ? 0 : wait_ms);
 	p->next = NULL;
 	p->pprev = NULL;
 	p->heap_i = -1;
@@ -210,7 +204,7 @@ static void *lot_thread(void *arg)
 	uint32_t pos = doorbell_log_pos();
 	static unsigned rung[READ_MAX];
 	for (;;) {
-		int64_t now = lot_now_ms();
+		int64_t now = clock_ms();
 		pthread_mutex_lock(&mu);
 		int64_t until = nheap > 0 ? heap[0]->due_ms : now + IDLE_MS;
 		if (until > now + IDLE_MS)
@@ -236,11 +230,11 @@ static void *lot_thread(void *arg)
 				take_rung(rung[i], &ready);
 				continue;
 			}
-			/* A whole shard: its slots are (hi << 8) | shard. */
-			for (unsigned hi = 0; hi < 256; hi++)
-				take_rung((hi << 8) | (rung[i] - DOORBELL_SLOTS), &ready);
+			/* A whole shard. */
+			for (unsigned k = 0; k < 256; k++)
+				take_rung(doorbell_shard_slot((int)(rung[i] - DOORBELL_SLOTS), k), &ready);
 		}
-		now = lot_now_ms();
+		now = clock_ms();
 		while (nheap > 0 && heap[0]->due_ms <= now)
 			take(heap[0], 0, 0, &ready);
 		pthread_mutex_unlock(&mu);
@@ -286,6 +280,8 @@ int lot_start(lot_ready_fn ready)
 		if (thread_start(hangup_thread, NULL, 256 * 1024) != 0) {
 			close(ep);
 			ep = -1;
+			free(by_fd);
+			by_fd = NULL;
 		}
 	}
 	if (ep < 0)

@@ -22,7 +22,7 @@ struct parked {
 	struct parked *next, **pprev;	/* the slot's list */
 	unsigned slot;
 	uint32_t bell;
-	int64_t due_ms;			/* CLOCK_MONOTONIC */
+	int64_t due_ms;			/* clock_ms() */
 	int heap_i;
 	int fd;				/* watched for hangups; -1 none */
 	int rung;			/* handed back by a ring (1) or its timer (0) */
@@ -40,7 +40,5 @@ int lot_start(lot_ready_fn ready);
 void lot_park(struct parked *p, int64_t user_id, uint32_t bell, int64_t wait_ms, int fd);
 /* Requests parked now (for tests and /health). */
 int lot_count(void);
-
-int64_t lot_now_ms(void);
 
 #endif

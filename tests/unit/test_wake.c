@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "util/clock.h"
 #include "util/config.h"
 #include "wake/doorbell.c"
 #include "wake/lot.h"
@@ -24,7 +25,7 @@ static void on_ready(struct parked *p)
 {
 	pthread_mutex_lock(&got_mu);
 	if (ngot < 8) {
-		got_at[ngot] = lot_now_ms();
+		got_at[ngot] = clock_ms();
 		got_hangup[ngot] = p->hangup;
 		got[ngot++] = p;
 	}
@@ -159,7 +160,7 @@ int main(void)
 	CHECK_EQ(lot_count(), 1);
 	/* A deadline sooner than everything parked wakes the lot's thread,
 	 * which otherwise sleeps until the earliest one. */
-	int64_t parked_at = lot_now_ms();
+	int64_t parked_at = clock_ms();
 	lot_park(&d, uid + 2, doorbell_read(uid + 2), 150, -1);
 	CHECK_EQ(wait_got(3, 5000), 3);
 	CHECK(got[2] == &d);
@@ -177,7 +178,7 @@ int main(void)
 	int sv[2];
 	CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
 	struct parked e;
-	int64_t at = lot_now_ms();
+	int64_t at = clock_ms();
 	lot_park(&e, uid + 3, doorbell_read(uid + 3), 60000, sv[0]);
 	CHECK_EQ(lot_count(), 2);
 	usleep(50 * 1000);
