@@ -159,7 +159,7 @@ fail:
 
 /* Emits "receipt" for uid's current marks in cid: to everyone in the
  * conversation, or only to uid's devices in large conversations. (A
- * delivered receipt, sql/0006, goes to the others alone: uid's own devices
+ * delivered receipt, sql/0008, goes to the others alone: uid's own devices
  * have no use for it, and it would wake the very long-poll that just
  * fetched the message for one more round trip.) */
 static int emit_receipt(struct db *db, struct emit *e, int64_t cid, int64_t uid)

@@ -131,7 +131,7 @@ void msg_send(struct req *req)
 	struct db *db = app_db(req);
 	if (db == NULL)
 		return;
-	/* One CALL: the whole transaction in one round trip (sql/0005). */
+	/* One CALL: the whole transaction in one round trip (sql/0007). */
 	struct msg m = {.conversation_id = cid, .sender_id = req->user_id, .client_id = client_id,
 		.kind = kind, .body = body, .reply_to = reply_to};
 	int64_t *members;

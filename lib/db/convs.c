@@ -377,7 +377,6 @@ int convs_set_muted(struct db *db, int64_t cid, int64_t uid, const char *muted_u
 	return changed(db, db_exec(db, SQL_SET_MUTED, "sii", muted_until, cid, uid));
 }
 
-
 int convs_mark_read(struct db *db, int64_t cid, int64_t uid, int64_t seq)
 {
 	return changed(db, db_exec(db, SQL_MARK_READ, "iiiii", seq, seq, cid, uid, seq));
@@ -396,8 +395,7 @@ int convs_mark_delivered(struct db *db, struct arena *a, int64_t cid, int64_t ui
 	int rc = outcome != NULL && strcmp(outcome, "ok") == 0;
 	if (rc)
 		*nwake = db_id_list(a, db_peek(db, 1, NULL), wake);
-	while (db_next(db) > 0)
-		;
+	drain(db);
 	return rc;
 }
 

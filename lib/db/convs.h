@@ -129,7 +129,7 @@ int convs_mark_read(struct db *db, int64_t cid, int64_t uid, int64_t seq);
 /* Moves uid's delivered mark to seq (as convs_mark_read does the read
  * mark) and, in conversations of at most fanout_max members, appends a
  * receipt event for every other member, in one transaction: one CALL of
- * the msg_delivered procedure (sql/0006). 1 advanced (*wake, arena, lists
+ * the msg_delivered procedure (sql/0008). 1 advanced (*wake, arena, lists
  * whom to wake), 0 not, -1 error. */
 int convs_mark_delivered(struct db *db, struct arena *a, int64_t cid, int64_t uid, int64_t seq,
 	int fanout_max, int64_t **wake, int *nwake);

@@ -189,11 +189,16 @@ static int is_conn_lost(int e)
 	       e == CR_CONNECTION_ERROR || e == ER_CONNECTION_KILLED || e == 1927 /* killed */;
 }
 
+/* A transaction that lost a lock conflict is worth running again whole. */
+static int lock_conflict(int e)
+{
+	return e == ER_LOCK_DEADLOCK || e == ER_LOCK_WAIT_TIMEOUT;
+}
+
 /* Errors callers handle themselves (not logged as failures here). */
 static int expected_error(int e)
 {
-	return e == ER_DUP_ENTRY || is_conn_lost(e) || e == ER_LOCK_DEADLOCK ||
-	       e == ER_LOCK_WAIT_TIMEOUT;
+	return e == ER_DUP_ENTRY || is_conn_lost(e) || lock_conflict(e);
 }
 
 static int run(struct db *db, const char *sql, const char *fmt, va_list ap)
@@ -359,6 +364,13 @@ static int exec_ap(struct db *db, const char *sql, const char *fmt, va_list args
 	}
 }
 
+/* Before another attempt: a growing pause, so the winner can finish. */
+static void retry_pause(const char *what, int attempt, int e)
+{
+	log_warn("db: %s retry %d after error %d", what, attempt + 1, e);
+	usleep((useconds_t)(1000 * (attempt + 1) * (attempt + 1)));
+}
+
 int db_exec(struct db *db, const char *sql, const char *fmt, ...)
 {
 	va_list ap;
@@ -379,11 +391,9 @@ int db_call(struct db *db, const char *sql, const char *fmt, ...)
 			return 0;
 		/* The procedure rolled back; a lost connection was retried by
 		 * exec_ap (a call that committed must be idempotent). */
-		if ((db->last_errno != ER_LOCK_DEADLOCK && db->last_errno != ER_LOCK_WAIT_TIMEOUT) ||
-		    attempt == 5)
+		if (!lock_conflict(db->last_errno) || attempt == 5)
 			return -1;
-		log_warn("db: call retry %d after error %d", attempt + 1, db->last_errno);
-		usleep((useconds_t)(1000 * (attempt + 1) * (attempt + 1)));
+		retry_pause("call", attempt, db->last_errno);
 	}
 }
 
@@ -577,14 +587,12 @@ int db_tx(struct db *db, int (*fn)(struct db *db, void *ctx), void *ctx)
 		db->in_tx = 0;
 		if (rc == 1)
 			return 1;
-		int retry = e == ER_LOCK_DEADLOCK || e == ER_LOCK_WAIT_TIMEOUT || db->tx_broken ||
-			    e == 1020 /* record changed (optimistic) */;
+		int retry = lock_conflict(e) || db->tx_broken || e == 1020 /* record changed */;
 		if (!retry)
 			return -1;
 		if (db->tx_broken)
 			reconnect(db);
-		log_warn("db: transaction retry %d after error %d", attempt + 1, e);
-		usleep((useconds_t)(1000 * (attempt + 1) * (attempt + 1)));
+		retry_pause("transaction", attempt, e);
 	}
 	log_error("db: transaction failed after retries");
 	return -1;

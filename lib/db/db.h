@@ -26,8 +26,6 @@ struct db;
 /* MySQL error numbers callers care about. */
 #define DB_ER_DUP_ENTRY 1062
 #define DB_ER_NO_REFERENCED_ROW 1452
-#define DB_ER_LOCK_WAIT_TIMEOUT 1205
-#define DB_ER_LOCK_DEADLOCK 1213
 
 /* Process-wide init (before threads). Returns 0 or -1. */
 int db_global_init(void);

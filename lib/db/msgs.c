@@ -197,7 +197,6 @@ int msgs_send(struct db *db, struct arena *a, struct msg *m, int64_t **members, 
 	return rc;
 }
 
-
 /* Reads one message row of the current result, then its reactions. */
 static int one_msg(struct db *db, struct arena *a, struct msg *m, int reactions)
 {

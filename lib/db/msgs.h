@@ -60,7 +60,7 @@ enum send_outcome {
 
 /* Sends m (conversation_id, sender_id, client_id, kind, body, reply_to set
  * by the caller) in one transaction, as one CALL of the msg_send procedure
- * (sql/0005): numbers it, stores it, marks it read for the sender and
+ * (sql/0007): numbers it, stores it, marks it read for the sender and
  * appends message.new for every member. On SEND_OK, m is completed as
  * stored (id, seq, created_at) and *members (arena) lists whom to wake.
  * Deadlocks are retried. Returns the outcome, or -1 on an error. */
