@@ -194,26 +194,29 @@ async function waiting() {
 }
 
 test('a long-poll whose connection is reset is dropped at once, not at its timeout', async () => {
+  // The count is the whole process's, and other test files park and end
+  // their own waiters meanwhile (by a few dozen either way): enough of
+  // ours that their coming and going cannot decide the outcome.
+  const N = 200, ENOUGH = 150;
   const u = await registerUser('leaver');
   const since = await head(u);
   const before = await waiting();
-  const reqs = abandonedPolls(u, since, 40);
-  // All 40 parked (other tests' waiters come and go meanwhile).
+  const reqs = abandonedPolls(u, since, N);
   let peak = 0;
-  for (let i = 0; i < 50 && peak < before + 30; i++) {
+  for (let i = 0; i < 100 && peak < before + N - 10; i++) {
     await sleep(100);
     peak = Math.max(peak, await waiting());
   }
-  assert.ok(peak >= before + 30, `40 long-polls parked (before ${before}, peak ${peak})`);
+  assert.ok(peak >= before + ENOUGH, `${N} long-polls parked (before ${before}, peak ${peak})`);
   // A vanished client shows as a reset connection; lighttpd then drops
   // the request, and the events process must let go of it too. (A plain
   // close reads as a half-close, which HTTP allows: that request goes on
   // until its answer or timeout.)
   for (const r of reqs) r.socket ? r.socket.resetAndDestroy() : r.destroy();
-  let now = peak;
-  for (let i = 0; i < 30 && now > peak - 30; i++) {
+  let low = peak;
+  for (let i = 0; i < 50 && low > peak - ENOUGH; i++) {
     await sleep(100);
-    now = await waiting();
+    low = Math.min(low, await waiting());
   }
-  assert.ok(now <= peak - 30, `the 40 left within 3 s (peak ${peak}, now ${now})`);
+  assert.ok(low <= peak - ENOUGH, `at least ${ENOUGH} of the ${N} left within 5 s (peak ${peak}, lowest ${low})`);
 });
