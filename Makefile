@@ -78,7 +78,7 @@ $(BENCH_DIR)/load: tests/bench/load.c tests/bench/client.c tests/bench/bench.h
 $(BENCH_DIR)/floor_fcgi: tests/bench/floor_fcgi.c
 	@mkdir -p $(@D)
 	@echo "  LD $@"
-	@$(CC) $(BENCH_CFLAGS) $< -o $@ -lfcgi
+	@$(CC) $(BENCH_CFLAGS) $< -o $@ -lfcgi -pthread
 
 $(BENCH_DIR)/floor_insert: tests/bench/floor_insert.c tests/bench/client.c tests/bench/bench.h
 	@mkdir -p $(@D)

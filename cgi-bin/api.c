@@ -12,6 +12,7 @@
 #include "events/presence.h"
 #include "http/http.h"
 #include "ops/ops.h"
+#include "util/config.h"
 
 static const struct route routes[] = {
 	/* ops */
@@ -51,17 +52,24 @@ static const struct route routes[] = {
 
 int main(void)
 {
-	if (app_global_init("api", 4) < 0 || auth_init() < 0)
+	/* Threads, so that sends arriving together share one commit
+	 * (lib/chat/sendq.c); connections come from a pool, a thread holds one
+	 * only while it uses the database. */
+	int threads = (int)config_int("api_max_threads", 64);
+	if (app_global_init("api", threads) < 0 || auth_init() < 0)
 		return 1;
+	db_pool_init((int)config_int("api_db_connections", 16));
 	struct server_opts o = {
 		.name = "api",
 		.routes = routes,
 		.nroutes = sizeof(routes) / sizeof(routes[0]),
 		.authenticate = auth_authenticate,
-		.thread_init = app_thread_init,
+		.thread_init = app_thread_init_pooled,
 		.thread_free = app_thread_free,
 		.after = app_after,
-		.threaded = 0,
+		.threaded = 1,
+		.max_threads = threads,
+		.stack_size = 256 * 1024,
 		.max_body = 64 * 1024,
 	};
 	return server_run(&o);

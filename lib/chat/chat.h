@@ -38,6 +38,26 @@
 #define CHAT_TYPING_WINDOW_S 3
 #define CHAT_TYPING_EXPIRES_S 5
 
+/* --- sending (lib/chat/sendq.c) --- */
+
+/* Returned by sendq_send when it has answered the request itself (503). */
+#define SENDQ_ANSWERED (-2)
+
+/* Stores m (as msgs_send) together with the other sends this process has
+ * waiting (group commit; see sendq.c). Returns the outcome (SEND_*; on
+ * SEND_OK m is completed and *members lists whom to wake), -1 on an error,
+ * or SENDQ_ANSWERED. */
+int sendq_send(struct req *req, struct msg *m, int64_t **members, int *nmembers);
+
+/* Counts since the process started (GET /health shows them). */
+struct sendq_stats {
+	int64_t alone;		/* messages written by one CALL msg_send each */
+	int64_t batches;	/* transactions of msg_send_batch that stored */
+	int64_t batched;	/* messages those stored */
+	int64_t fallbacks;	/* batches not stored, their messages sent alone */
+};
+void sendq_stats(struct sendq_stats *st);
+
 /* --- rendering (also used by events.fcgi to render message events) --- */
 
 /* A message as JSON (the contract's Message). Caller owns the result. */

@@ -128,15 +128,14 @@ void msg_send(struct req *req)
 	}
 	if (check_body(req, body) < 0)
 		return;
-	struct db *db = app_db(req);
-	if (db == NULL)
-		return;
-	/* One CALL: the whole transaction in one round trip (sql/0007). */
+	/* One transaction, shared with the sends that arrive meanwhile. */
 	struct msg m = {.conversation_id = cid, .sender_id = req->user_id, .client_id = client_id,
 		.kind = kind, .body = body, .reply_to = reply_to};
-	int64_t *members;
-	int nmembers;
-	int rc = msgs_send(db, req->arena, &m, &members, &nmembers);
+	int64_t *members = NULL;
+	int nmembers = 0;
+	int rc = sendq_send(req, &m, &members, &nmembers);
+	if (rc == SENDQ_ANSWERED)
+		return;
 	if (rc < 0) {
 		internal(req);
 		return;
@@ -151,6 +150,9 @@ void msg_send(struct req *req)
 	 * answered with the first message, even when the sender has left since:
 	 * the first answer may have been lost. */
 	if (rc == SEND_DUPLICATE || rc == SEND_NOT_FOUND) {
+		struct db *db = app_db(req);
+		if (db == NULL)
+			return;
 		struct msg first;
 		int found = msgs_by_client(db, req->arena, req->user_id, client_id, &first);
 		if (found < 0) {

@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <json-c/json.h>
+
 
 /* SQL_BY_CLIENT */
 static const char *const SQL_BY_CLIENT =
@@ -195,6 +197,99 @@ int msgs_send(struct db *db, struct arena *a, struct msg *m, int64_t **members, 
 	}
 	drain(db);
 	return rc;
+}
+
+static const char *const SQL_SEND_BATCH = "CALL msg_send_batch(?, ?, ?)";
+
+int msgs_send_batch(struct db *db, struct send_slot *s, int n)
+{
+	/* Each message's rank among the batch's messages to its conversation
+	 * (r), their count (k) and the rank of its sender's last one there (l):
+	 * the procedure numbers them from these. */
+	/* In conversation order (a stable sort: each conversation's messages
+	 * keep their order), so batches lock conversation rows in id order. */
+	int order[SEND_BATCH_MAX];
+	if (n < 2 || n > SEND_BATCH_MAX)
+		return -1;
+	for (int i = 0; i < n; i++) {
+		int j = i;
+		while (j > 0 && s[order[j - 1]].m->conversation_id > s[i].m->conversation_id) {
+			order[j] = order[j - 1];
+			j--;
+		}
+		order[j] = i;
+	}
+	json_object *batch = json_object_new_array_ext(n);
+	int convs = 0, pairs = 0;
+	for (int oi = 0; oi < n; oi++) {
+		int i = order[oi];
+		const struct msg *m = s[i].m;
+		int r = 0, k = 0, l = 0, first_conv = 1, first_pair = 1;
+		for (int oj = 0; oj < n; oj++) {
+			int j = order[oj];
+			const struct msg *o = s[j].m;
+			if (o->conversation_id != m->conversation_id)
+				continue;
+			k++;
+			if (oj <= oi)
+				r++;
+			if (o->sender_id == m->sender_id)
+				l = k;
+			if (oj < oi) {
+				first_conv = 0;
+				if (o->sender_id == m->sender_id)
+					first_pair = 0;
+			}
+		}
+		convs += first_conv;
+		pairs += first_pair;
+		json_object *o = json_object_new_object();
+		json_object_object_add(o, "c", json_object_new_int64(m->conversation_id));
+		json_object_object_add(o, "s", json_object_new_int64(m->sender_id));
+		json_object_object_add(o, "i", json_object_new_string(m->client_id));
+		json_object_object_add(o, "t", json_object_new_string(m->kind));
+		json_object_object_add(o, "b", json_object_new_string(m->body));
+		json_object_object_add(o, "r", json_object_new_int(r));
+		json_object_object_add(o, "k", json_object_new_int(k));
+		json_object_object_add(o, "l", json_object_new_int(l));
+		json_object_array_add(batch, o);
+	}
+	const char *text = json_object_to_json_string_ext(batch,
+		JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+	int rc = db_call(db, SQL_SEND_BATCH, "sii", text, (int64_t)convs, (int64_t)pairs);
+	json_object_put(batch);
+	if (rc < 0)
+		return -1;
+	int got = 0, row;
+	rc = 0;
+	while ((row = db_next(db)) > 0) {
+		const char *outcome = db_peek(db, 0, NULL);
+		int64_t ord = db_int(db, 1);
+		if (outcome != NULL && strcmp(outcome, "alone") == 0) {
+			rc = 1;
+			continue;
+		}
+		if (outcome == NULL || strcmp(outcome, "ok") != 0 || ord < 1 || ord > n ||
+		    s[order[ord - 1]].m->id != 0) {
+			rc = -1;
+			continue;
+		}
+		struct send_slot *x = &s[order[ord - 1]];
+		x->m->id = db_int(db, 2);
+		x->m->created_at = db_str(db, 3, x->a, NULL);
+		x->m->seq = db_int(db, 4);
+		x->m->edited_at = x->m->deleted_at = NULL;
+		x->m->reactions = NULL;
+		x->m->nreactions = 0;
+		x->nmembers = db_id_list(x->a, db_peek(db, 5, NULL), &x->members);
+		got++;
+	}
+	if (row < 0)
+		return -1;
+	if (rc != 0)
+		return rc;
+	/* Committed: every message must have come back. */
+	return got == n ? 0 : -1;
 }
 
 /* Reads one message row of the current result, then its reactions. */

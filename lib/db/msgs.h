@@ -65,6 +65,25 @@ enum send_outcome {
  * stored (id, seq, created_at) and *members (arena) lists whom to wake.
  * Deadlocks are retried. Returns the outcome, or -1 on an error. */
 int msgs_send(struct db *db, struct arena *a, struct msg *m, int64_t **members, int *n);
+/* One message of a batch (msgs_send_batch): m as for msgs_send; a is the
+ * arena its results go to. */
+struct send_slot {
+	struct msg *m;
+	struct arena *a;
+	int64_t *members;	/* whom to wake (on success) */
+	int nmembers;
+};
+
+/* Most messages a batch takes. */
+#define SEND_BATCH_MAX 32
+
+/* Sends n messages (2..SEND_BATCH_MAX, none with reply_to, no (sender,
+ * client_id) twice) in one transaction, as one CALL of msg_send_batch
+ * (sql/0009). Returns 0 when every one was stored (each slot completed as
+ * msgs_send does); 1 when none was, because one of them would fail (not a
+ * member, no such conversation, client_id taken): send each with msgs_send
+ * for its own outcome; -1 on an error (nothing stored). */
+int msgs_send_batch(struct db *db, struct send_slot *s, int n);
 /* The message a sender sent with client_id (reactions loaded). 1/0/-1. */
 int msgs_by_client(struct db *db, struct arena *a, int64_t sender, const char *client_id,
 	struct msg *m);

@@ -2,12 +2,16 @@
 
 #include "app/app.h"
 #include "cache/cache.h"
+#include "chat/chat.h"
+#include "util/config.h"
 #include "db/health.h"
 #include "wake/lot.h"
 
 /* 200 when the database answers; memcached is reported but optional (the
- * service works without it, only slower). waiting < 0 leaves it out. */
-static void health(struct req *req, int waiting)
+ * service works without it, only slower). waiting < 0 leaves it out;
+ * sends adds this process's group-commit counts (api.fcgi) when the
+ * configuration asks for them (health_sends = 1). */
+static void health(struct req *req, int waiting, int sends)
 {
 	struct app *a = req->app;
 	/* In the threaded events process the connection comes from the pool
@@ -23,15 +27,27 @@ static void health(struct req *req, int waiting)
 	json_object_object_add(o, "cache", json_object_new_string(mc >= 0 ? "ok" : "down"));
 	if (waiting >= 0)
 		json_object_object_add(o, "waiting", json_object_new_int(waiting));
+	/* Off unless configured: message counts on an open endpoint would tell
+	 * anyone when a small server's users are writing. */
+	if (sends && config_int("health_sends", 0)) {
+		struct sendq_stats st;
+		sendq_stats(&st);
+		json_object *q = json_object_new_object();
+		json_object_object_add(q, "alone", json_object_new_int64(st.alone));
+		json_object_object_add(q, "batches", json_object_new_int64(st.batches));
+		json_object_object_add(q, "batched", json_object_new_int64(st.batched));
+		json_object_object_add(q, "fallbacks", json_object_new_int64(st.fallbacks));
+		json_object_object_add(o, "sends", q);
+	}
 	resp_json(req, db_ok ? 200 : 503, o);
 }
 
 void ops_health(struct req *req)
 {
-	health(req, -1);
+	health(req, -1, 1);
 }
 
 void ops_events_health(struct req *req)
 {
-	health(req, lot_count());
+	health(req, lot_count(), 0);
 }

@@ -3,6 +3,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { api, registerUser, uniq, sql, ROOT, checkAgainstSpec } from './lib.mjs';
 
@@ -11,9 +13,9 @@ const CONF = path.join(process.env.MESSENGER_VAR || path.join(ROOT, 'var/test'),
 
 // Runs one request through a binary as plain CGI (RFC 3875): environment in,
 // body on stdin, "Status:" + headers + body out.
-function cgi(bin, method, uri, { body, headers = {} } = {}) {
+function cgi(bin, method, uri, { body, headers = {}, conf = CONF } = {}) {
   const env = {
-    PATH: process.env.PATH, MESSENGER_CONF: CONF, GATEWAY_INTERFACE: 'CGI/1.1',
+    PATH: process.env.PATH, MESSENGER_CONF: conf, GATEWAY_INTERFACE: 'CGI/1.1',
     REQUEST_METHOD: method, REQUEST_URI: uri, QUERY_STRING: uri.split('?')[1] || '',
     REMOTE_ADDR: '127.0.0.1', SERVER_PROTOCOL: 'HTTP/1.1',
     ASAN_OPTIONS: process.env.ASAN_OPTIONS || '', UBSAN_OPTIONS: process.env.UBSAN_OPTIONS || '',
@@ -52,6 +54,22 @@ test('api.fcgi works as plain CGI: register, then /me with the token', () => {
   const bad = cgi('api.fcgi', 'GET', '/api/v1/me');
   assert.equal(bad.status, 401);
   assert.equal(bad.headers['content-type'], 'application/problem+json');
+});
+
+test('health shows send counts only when configured (they tell when users write)', async () => {
+  const on = await api('GET', '/health');
+  assert.equal(typeof on.body.sends.batches, 'number', 'the test configuration sets health_sends = 1');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'conf-'));
+  const conf = path.join(dir, 'main.conf');
+  fs.writeFileSync(conf, fs.readFileSync(CONF, 'utf8').split('\n').filter((l) => !/^health_sends\b/.test(l)).join('\n'));
+  try {
+    const off = cgi('api.fcgi', 'GET', '/api/v1/health', { conf });
+    assert.equal(off.status, 200);
+    assert.equal(off.body.database, 'ok');
+    assert.equal(off.body.sends, undefined);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('events.fcgi works as plain CGI', () => {

@@ -2,9 +2,11 @@
  * floor_fcgi: the trivial FastCGI responder behind floor A. It answers every
  * request with 200 and a JSON body of the size asked for in the query string
  * ("size=N", default 64, at most 1 MiB), with the same accept loop shape as
- * api.fcgi (one request at a time per process, FCGX_Accept_r), so that
- * lighttpd + mod_fastcgi + fcgi2 are measured and nothing else.
+ * api.fcgi (threads taking turns in FCGX_Accept_r under a mutex; 32, as
+ * many as the benchmark's clients keep busy in api.fcgi), so that lighttpd +
+ * mod_fastcgi + fcgi2 are measured and nothing else.
  */
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,18 +29,22 @@ static long wanted_size(const char *qs)
 	return n;
 }
 
-int main(void)
+#define THREADS 32
+
+static pthread_mutex_t accept_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void *serve(void *arg)
 {
-	if (FCGX_Init() != 0)
-		return 1;
-	signal(SIGTERM, SIG_DFL);
-	signal(SIGPIPE, SIG_IGN);
-	/* A JSON string of the requested length: "xxxx...". */
-	memset(body, 'x', sizeof(body));
+	(void)arg;
 	FCGX_Request r;
 	if (FCGX_InitRequest(&r, 0, 0) != 0)
-		return 1;
-	while (FCGX_Accept_r(&r) >= 0) {
+		return NULL;
+	for (;;) {
+		pthread_mutex_lock(&accept_lock);
+		int rc = FCGX_Accept_r(&r);
+		pthread_mutex_unlock(&accept_lock);
+		if (rc < 0)
+			break;
 		long n = wanted_size(FCGX_GetParam("QUERY_STRING", r.envp));
 		char head[160];
 		int hn = snprintf(head, sizeof(head),
@@ -51,5 +57,23 @@ int main(void)
 		FCGX_Finish_r(&r);
 	}
 	FCGX_Free(&r, 0);
+	return NULL;
+}
+
+int main(void)
+{
+	if (FCGX_Init() != 0)
+		return 1;
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGPIPE, SIG_IGN);
+	/* A JSON string of the requested length: "xxxx...". */
+	memset(body, 'x', sizeof(body));
+	pthread_t t[THREADS];
+	int started = 0;
+	for (int i = 1; i < THREADS; i++)
+		started += pthread_create(&t[i], NULL, serve, NULL) == 0;
+	if (started < THREADS - 1)
+		return 1;
+	serve(NULL);
 	return 0;
 }

@@ -1,0 +1,159 @@
+/*
+ * Group commit for sends.
+ *
+ * api.fcgi serves requests on many threads. A send that arrives while this
+ * process is already writing one waits in a queue; when the write ends, one
+ * of the waiting threads (the leader) takes up to SEND_BATCH_MAX queued
+ * sends and writes them as one transaction (msgs_send_batch), then hands
+ * each sender its outcome and the next leader takes over. So under load a
+ * commit and each statement's fixed cost are shared by the batch, and an
+ * idle server still sends alone (one CALL msg_send) without waiting for
+ * anyone. Each send is still answered only after the commit that stored
+ * it.
+ *
+ * A batch is all or nothing: when one of its messages would fail (not a
+ * member, no such conversation, client_id taken), the leader sends each on
+ * its own, which gives each its own outcome. A message with reply_to is
+ * always sent on its own (the batch does not check it).
+ *
+ * Waiting threads hold no database connection (the leader uses its own),
+ * so a full connection pool cannot stall a leader behind its followers.
+ */
+#include <pthread.h>
+#include <string.h>
+
+#include "app/app.h"
+#include "chat/chat.h"
+
+struct waiter {
+	struct send_slot slot;
+	int rc;			/* the outcome (SEND_*), -1 error, SENDQ_NO_DB */
+	int done;
+	struct waiter *next;
+};
+
+#define SENDQ_NO_DB (-3)
+
+/* What this process has written since it started (sendq_stats). */
+static _Atomic int64_t n_alone, n_batches, n_batched, n_fallbacks;
+
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
+static struct waiter *queue;	/* oldest first */
+static int writing;		/* a leader is writing */
+
+/* Takes up to SEND_BATCH_MAX queued sends, oldest first, leaving for the
+ * next batch a second send with the same sender and client_id (a retry
+ * that overtook its first try: one batch must not hold both). Under mu. */
+static int take(struct waiter **out)
+{
+	int n = 0;
+	struct waiter **pp = &queue;
+	while (*pp != NULL && n < SEND_BATCH_MAX) {
+		struct waiter *w = *pp;
+		const struct msg *m = w->slot.m;
+		int clash = 0;
+		for (int i = 0; i < n && !clash; i++)
+			clash = out[i]->slot.m->sender_id == m->sender_id &&
+				strcmp(out[i]->slot.m->client_id, m->client_id) == 0;
+		if (clash) {
+			pp = &w->next;
+			continue;
+		}
+		*pp = w->next;
+		out[n++] = w;
+	}
+	return n;
+}
+
+static void alone(struct db *db, struct waiter *w)
+{
+	n_alone++;
+	w->rc = msgs_send(db, w->slot.a, w->slot.m, &w->slot.members, &w->slot.nmembers);
+}
+
+/* Writes the taken sends on db (NULL: unreachable). Not under mu. */
+static void write_batch(struct db *db, struct waiter **w, int n)
+{
+	if (db == NULL) {
+		for (int i = 0; i < n; i++)
+			w[i]->rc = SENDQ_NO_DB;
+		return;
+	}
+	struct send_slot slots[SEND_BATCH_MAX];
+	struct waiter *in[SEND_BATCH_MAX];
+	int k = 0;
+	for (int i = 0; i < n; i++) {
+		if (w[i]->slot.m->reply_to > 0) {
+			alone(db, w[i]);
+		} else {
+			in[k] = w[i];
+			slots[k++] = w[i]->slot;
+		}
+	}
+	if (k == 0)
+		return;
+	int rc = k == 1 ? 1 : msgs_send_batch(db, slots, k);
+	if (rc == 0) {
+		n_batches++;
+		n_batched += k;
+	} else if (k > 1) {
+		n_fallbacks++;
+	}
+	for (int i = 0; i < k; i++) {
+		if (rc == 0) {
+			in[i]->slot = slots[i];
+			in[i]->rc = SEND_OK;
+		} else {
+			/* One would fail, or the batch failed: each on its own. A
+			 * batch whose commit was lost after it happened is found by
+			 * msg_send as duplicates, answered with the stored messages. */
+			alone(db, in[i]);
+		}
+	}
+}
+
+int sendq_send(struct req *req, struct msg *m, int64_t **members, int *nmembers)
+{
+	struct waiter me = {.slot = {.m = m, .a = req->arena}};
+	/* A connection taken to authenticate goes back before waiting. */
+	app_db_release(req);
+	pthread_mutex_lock(&mu);
+	struct waiter **tail = &queue;
+	while (*tail != NULL)
+		tail = &(*tail)->next;
+	*tail = &me;
+	while (!me.done) {
+		if (writing) {
+			pthread_cond_wait(&cv, &mu);
+			continue;
+		}
+		writing = 1;
+		struct waiter *batch[SEND_BATCH_MAX];
+		int n = take(batch);
+		pthread_mutex_unlock(&mu);
+		write_batch(app_db_try(req), batch, n);
+		pthread_mutex_lock(&mu);
+		for (int i = 0; i < n; i++)
+			batch[i]->done = 1;
+		writing = 0;
+		pthread_cond_broadcast(&cv);
+	}
+	pthread_mutex_unlock(&mu);
+	if (me.rc == SENDQ_NO_DB) {
+		resp_problem(req, 503, "database_unavailable",
+			"The database is not reachable; try again shortly.");
+		return SENDQ_ANSWERED;
+	}
+	*members = me.slot.members;
+	*nmembers = me.slot.nmembers;
+	return me.rc;
+}
+
+void sendq_stats(struct sendq_stats *st)
+{
+	st->alone = n_alone;
+	st->batches = n_batches;
+	st->batched = n_batched;
+	st->fallbacks = n_fallbacks;
+}
