@@ -69,6 +69,7 @@ int main(void)
 		.after = app_after,
 		.threaded = 1,
 		.max_threads = threads,
+		.idle_threads = 32,
 		.stack_size = 256 * 1024,
 		.max_body = 64 * 1024,
 	};

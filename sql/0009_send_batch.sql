@@ -18,8 +18,9 @@
 -- conversation, a sender who is not a member, or a client_id already taken
 -- rolls the batch back and answers one row 'alone'; the caller then sends
 -- each message on its own with msg_send, which gives each its own outcome.
--- Otherwise one row per message: 'ok', its position in p_batch (1-based),
--- its id, created_at, seq, and the conversation's members (as msg_send).
+-- Otherwise one row: 'ok', created_at, and for every message and member of
+-- its conversation "position:id:seq:member" (positions 1-based in p_batch),
+-- joined by commas.
 --
 -- Locks are taken in msg_send's order (conversation rows, the senders'
 -- member rows, the message rows, heads), so a batch and a single send wait
@@ -34,11 +35,11 @@ CREATE PROCEDURE msg_send_batch(IN p_batch LONGTEXT CHARACTER SET utf8mb4,
 	MODIFIES SQL DATA
 proc: BEGIN
 	DECLARE v_now DATETIME(3) DEFAULT NOW(3);
-	DECLARE v_members LONGTEXT;
+	DECLARE v_out LONGTEXT;
 	DECLARE EXIT HANDLER FOR 1062
 	BEGIN
 		ROLLBACK;
-		SELECT 'alone', 0, 0, NULL, 0, NULL;
+		SELECT 'alone', NULL, NULL;
 	END;
 	DECLARE EXIT HANDLER FOR SQLEXCEPTION
 	BEGIN
@@ -46,6 +47,9 @@ proc: BEGIN
 		RESIGNAL;
 	END;
 
+	-- A batch's list below holds a line per message and member (32
+	-- messages to groups of 1,000: about 1 MB, the default limit).
+	SET SESSION group_concat_max_len = 16777216;
 	START TRANSACTION;
 	-- Every statement is driven by the batch (JSON_TABLE first, then
 	-- STRAIGHT_JOIN over primary or unique keys): left to itself the
@@ -59,7 +63,7 @@ proc: BEGIN
 		SET c.last_seq = c.last_seq + j.k, c.last_activity_at = v_now;
 	IF ROW_COUNT() <> p_convs THEN
 		ROLLBACK;
-		SELECT 'alone', 0, 0, NULL, 0, NULL;
+		SELECT 'alone', NULL, NULL;
 		LEAVE proc;
 	END IF;
 	-- A sender has read up to their own last message of the batch; no
@@ -72,7 +76,7 @@ proc: BEGIN
 			m.delivered_seq = GREATEST(m.delivered_seq, c.last_seq - j.k + j.l);
 	IF ROW_COUNT() <> p_pairs THEN
 		ROLLBACK;
-		SELECT 'alone', 0, 0, NULL, 0, NULL;
+		SELECT 'alone', NULL, NULL;
 		LEAVE proc;
 	END IF;
 	INSERT INTO messages (conversation_id, seq, sender_id, client_id, kind, body, reply_to,
@@ -108,20 +112,18 @@ proc: BEGIN
 			AND msg.seq = c.last_seq - j.k + j.r
 		STRAIGHT_JOIN members m FORCE INDEX (PRIMARY) ON m.conversation_id = j.c
 		STRAIGHT_JOIN user_heads h FORCE INDEX (PRIMARY) ON h.user_id = m.user_id;
-	-- The member lists, read under the conversation locks (as msg_send).
-	SELECT JSON_OBJECTAGG(t.c, t.uids) INTO v_members
-		FROM (SELECT b.c, GROUP_CONCAT(m.user_id ORDER BY m.user_id SEPARATOR ',') AS uids
-			FROM (SELECT DISTINCT j.c FROM JSON_TABLE(p_batch, '$[*]'
-				COLUMNS (c BIGINT UNSIGNED PATH '$.c')) j) b
-			STRAIGHT_JOIN members m FORCE INDEX (PRIMARY) ON m.conversation_id = b.c
-			GROUP BY b.c) t;
-	COMMIT;
-	SELECT 'ok', j.o, msg.id, DATE_FORMAT(v_now, '%Y-%m-%d %H:%i:%s.%f'), msg.seq,
-		JSON_VALUE(v_members, CONCAT('$."', j.c, '"'))
+	-- What the caller needs, read under the conversation locks (as
+	-- msg_send): "position:id:seq:member" for each message and member, in
+	-- batch and user_id order.
+	SELECT GROUP_CONCAT(j.o, ':', msg.id, ':', msg.seq, ':', m.user_id
+			ORDER BY j.o, m.user_id SEPARATOR ',') INTO v_out
 		FROM JSON_TABLE(p_batch, '$[*]' COLUMNS (o FOR ORDINALITY,
-			c BIGINT UNSIGNED PATH '$.c', s BIGINT UNSIGNED PATH '$.s',
-			i VARCHAR(64) CHARACTER SET ascii PATH '$.i')) j
-		STRAIGHT_JOIN messages msg FORCE INDEX (uq_sender_client) ON msg.sender_id = j.s AND msg.client_id = j.i
-		ORDER BY j.o;
+			c BIGINT UNSIGNED PATH '$.c', r INT PATH '$.r', k INT PATH '$.k')) j
+		STRAIGHT_JOIN conversations c FORCE INDEX (PRIMARY) ON c.id = j.c
+		STRAIGHT_JOIN messages msg FORCE INDEX (uq_conv_seq) ON msg.conversation_id = j.c
+			AND msg.seq = c.last_seq - j.k + j.r
+		STRAIGHT_JOIN members m FORCE INDEX (PRIMARY) ON m.conversation_id = j.c;
+	COMMIT;
+	SELECT 'ok', DATE_FORMAT(v_now, '%Y-%m-%d %H:%i:%s.%f'), v_out;
 END //
 DELIMITER ;

@@ -29,6 +29,9 @@ struct waiter {
 	struct send_slot slot;
 	int rc;			/* the outcome (SEND_*), -1 error, SENDQ_NO_DB */
 	int done;
+	/* Signalled when done, or when it is first in the queue and nobody
+	 * writes (it leads next): one wake-up per waiter, none spurious. */
+	pthread_cond_t cv;
 	struct waiter *next;
 };
 
@@ -38,7 +41,6 @@ struct waiter {
 static _Atomic int64_t n_alone, n_batches, n_batched, n_fallbacks;
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
 static struct waiter *queue;	/* oldest first */
 static int writing;		/* a leader is writing */
 
@@ -116,6 +118,7 @@ static void write_batch(struct db *db, struct waiter **w, int n)
 int sendq_send(struct req *req, struct msg *m, int64_t **members, int *nmembers)
 {
 	struct waiter me = {.slot = {.m = m, .a = req->arena}};
+	pthread_cond_init(&me.cv, NULL);
 	/* A connection taken to authenticate goes back before waiting. */
 	app_db_release(req);
 	pthread_mutex_lock(&mu);
@@ -125,7 +128,7 @@ int sendq_send(struct req *req, struct msg *m, int64_t **members, int *nmembers)
 	*tail = &me;
 	while (!me.done) {
 		if (writing) {
-			pthread_cond_wait(&cv, &mu);
+			pthread_cond_wait(&me.cv, &mu);
 			continue;
 		}
 		writing = 1;
@@ -134,12 +137,17 @@ int sendq_send(struct req *req, struct msg *m, int64_t **members, int *nmembers)
 		pthread_mutex_unlock(&mu);
 		write_batch(app_db_try(req), batch, n);
 		pthread_mutex_lock(&mu);
-		for (int i = 0; i < n; i++)
-			batch[i]->done = 1;
 		writing = 0;
-		pthread_cond_broadcast(&cv);
+		for (int i = 0; i < n; i++) {
+			batch[i]->done = 1;
+			if (batch[i] != &me)
+				pthread_cond_signal(&batch[i]->cv);
+		}
+		if (queue != NULL && queue != &me)
+			pthread_cond_signal(&queue->cv);
 	}
 	pthread_mutex_unlock(&mu);
+	pthread_cond_destroy(&me.cv);
 	if (me.rc == SENDQ_NO_DB) {
 		resp_problem(req, 503, "database_unavailable",
 			"The database is not reachable; try again shortly.");

@@ -260,35 +260,56 @@ int msgs_send_batch(struct db *db, struct send_slot *s, int n)
 	json_object_put(batch);
 	if (rc < 0)
 		return -1;
-	int got = 0, row;
-	rc = 0;
-	while ((row = db_next(db)) > 0) {
-		const char *outcome = db_peek(db, 0, NULL);
-		int64_t ord = db_int(db, 1);
-		if (outcome != NULL && strcmp(outcome, "alone") == 0) {
-			rc = 1;
-			continue;
-		}
-		if (outcome == NULL || strcmp(outcome, "ok") != 0 || ord < 1 || ord > n ||
-		    s[order[ord - 1]].m->id != 0) {
-			rc = -1;
-			continue;
-		}
-		struct send_slot *x = &s[order[ord - 1]];
-		x->m->id = db_int(db, 2);
-		x->m->created_at = db_str(db, 3, x->a, NULL);
-		x->m->seq = db_int(db, 4);
+	if ((rc = db_next(db)) != 1)
+		return -1;
+	const char *outcome = db_peek(db, 0, NULL);
+	if (outcome != NULL && strcmp(outcome, "alone") == 0) {
+		drain(db);
+		return 1;
+	}
+	if (outcome == NULL || strcmp(outcome, "ok") != 0) {
+		drain(db);
+		return -1;
+	}
+	/* Committed. "position:id:seq:member,..." in position order. */
+	const char *created = db_peek(db, 1, NULL);
+	const char *p = db_peek(db, 2, NULL);
+	int got = 0;
+	for (int oi = 0; oi < n; oi++) {
+		struct send_slot *x = &s[order[oi]];
+		x->m->created_at = arena_strdup(x->a, created != NULL ? created : "");
 		x->m->edited_at = x->m->deleted_at = NULL;
 		x->m->reactions = NULL;
 		x->m->nreactions = 0;
-		x->nmembers = db_id_list(x->a, db_peek(db, 5, NULL), &x->members);
+		x->nmembers = 0;
+		x->members = NULL;
+		/* The entries of this position: count them, then read them. */
+		const char *q = p;
+		int cnt = 0;
+		for (; q != NULL && *q != '\0'; cnt++) {
+			if (strtoll(q, NULL, 10) != oi + 1)
+				break;
+			q = strchr(q, ',');
+			q = q != NULL ? q + 1 : NULL;
+		}
+		if (cnt == 0)
+			continue;
+		x->members = arena_alloc(x->a, sizeof(int64_t) * (size_t)cnt);
+		for (int e = 0; e < cnt; e++) {
+			char *end;
+			long long v[4];
+			for (int f = 0; f < 4; f++) {
+				v[f] = strtoll(p, &end, 10);
+				p = *end != '\0' ? end + 1 : end;
+			}
+			x->m->id = v[1];
+			x->m->seq = v[2];
+			x->members[x->nmembers++] = v[3];
+		}
 		got++;
 	}
-	if (row < 0)
-		return -1;
-	if (rc != 0)
-		return rc;
-	/* Committed: every message must have come back. */
+	drain(db);
+	/* Every message must have come back with its members. */
 	return got == n ? 0 : -1;
 }
 

@@ -102,8 +102,12 @@ struct server_opts {
 	void (*thread_free)(void *app);
 	/* Called after each request (e.g. to release a DB connection). */
 	void (*after)(struct req *req);
-	int threaded;		/* threads created on demand (events.fcgi) */
+	int threaded;		/* threads created on demand */
 	int max_threads;
+	/* Threaded: idle threads kept before one leaves (0: 8). A server whose
+	 * load comes in bursts keeps more, rather than start and end threads
+	 * between bursts. */
+	int idle_threads;
 	/* Threaded: threads that continue parked requests (0: a parked
 	 * request keeps its thread and waits in place). */
 	int resume_threads;

@@ -5,7 +5,7 @@
  * server_run() checks FCGX_IsCGI() once and, as plain CGI, builds the single
  * request from environ and stdin/stdout.
  *
- * Threaded mode (events.fcgi) creates threads on demand with small stacks:
+ * Threaded mode creates threads on demand with small stacks:
  * one thread always waits in FCGX_Accept_r (under a mutex, as fcgi2 requires
  * for a shared listen socket); when it gets a request and no other thread is
  * idle, it starts one more before handling it. A request that waits
@@ -531,7 +531,8 @@ static void *worker(void *arg)
 			int leave = 0;
 			pthread_mutex_lock(&count_lock);
 			/* Shrink when many threads sit idle; always keep one. */
-			if (arg == NULL && n_idle >= 8 && n_threads > 1) {
+			int keep = o->idle_threads > 0 ? o->idle_threads : 8;
+			if (arg == NULL && n_idle >= keep && n_threads > 1) {
 				n_threads--;
 				leave = 1;
 			} else {
