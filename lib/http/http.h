@@ -112,6 +112,9 @@ struct server_opts {
 	 * request keeps its thread and waits in place). */
 	int resume_threads;
 	size_t stack_size;
+	/* A request arena's first block (0: 1 KiB threaded, as a parked
+	 * request keeps it; 8 KiB otherwise). */
+	size_t arena_block;
 	size_t max_body;
 };
 

@@ -501,7 +501,7 @@ static void *worker(void *arg)
 {
 	const struct server_opts *o = g_opts;
 	void *app = o->thread_init ? o->thread_init() : NULL;
-	size_t block = o->threaded ? 1024 : 8192;
+	size_t block = o->arena_block > 0 ? o->arena_block : o->threaded ? 1024 : 8192;
 	struct conn *c = conn_new(block);
 	for (;;) {
 		pthread_mutex_lock(&accept_lock);
