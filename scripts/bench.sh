@@ -26,6 +26,7 @@
 #   BENCH_GROWTH_SENDS [300]  sequential sends per history size (CPU per send)
 #   BENCH_UPKEEP [30]         seconds of the idle-upkeep runs (BENCH_HOLD - BENCH_RECEIVERS waiters, 1 msg/s,
 #                             long-poll timeout 25 s as the web app uses)
+#   BENCH_CONF  extra configuration lines for the stack (e.g. "send_writers = 2")
 #   BENCH_ONLY  space-separated subset of: floors sends history fanout delivery upkeep big
 #   BENCH_DIAG [0]  also run delivery at BENCH_DIAG_RATE [100] msg/s with
 #                   cross-host wake-ups allowed, then off (wake_cross_host = 0);
@@ -95,6 +96,7 @@ access_token_ttl = 14400
 password_opslimit = 1
 password_memlimit = 8192
 register_per_ip_per_hour = 100000000
+${BENCH_CONF:-}
 CONF
 
 say "starting the stack (ports $MESSENGER_PORT, $FLOOR_PORT)"
