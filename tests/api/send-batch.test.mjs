@@ -115,7 +115,7 @@ test('concurrent sends from many senders: each answer is its own, nothing lost o
     for (let i = 0; i < 12; i += 2) {
       const p = pairs[i / 2];
       for (const u of [users[i], users[i + 1], users[i], users[i + 1]]) {
-        jobs.push(api('POST', `/conversations/${p.id}/messages`, { token: u.token, body: { client_id: cid(), body: `r${round} ${u.id}` } }));
+        jobs.push(api('POST', `/conversations/${p.id}/messages`, { token: u.token, body: { client_id: cid(), body: `r${round} ${u.id} é 😀 "quoted" \\ back` } }));
         expect.push(201);
       }
     }
@@ -147,8 +147,9 @@ test('concurrent sends from many senders: each answer is its own, nothing lost o
     assert.equal(res[expect.length - 4].body.id, first.id, 'the retry is answered with the stored message');
     for (const r of res.filter((x) => x.status === 201)) {
       sent.set(r.body.conversation_id, sent.get(r.body.conversation_id) + 1);
-      const stored = sql(`SELECT conversation_id, seq, body FROM messages WHERE id = ${r.body.id}`)[0];
-      assert.deepEqual([+stored[0], +stored[1], stored[2]], [r.body.conversation_id, r.body.seq, r.body.body], 'the answer is the stored message');
+      const stored = sql(`SELECT conversation_id, seq, HEX(body) FROM messages WHERE id = ${r.body.id}`)[0];
+      assert.deepEqual([+stored[0], +stored[1], Buffer.from(stored[2], 'hex').toString('utf8')],
+        [r.body.conversation_id, r.body.seq, r.body.body], 'the answer is the stored message');
     }
     stats = await sendStats();
     if (round >= 1 && stats.batches > start.batches && stats.fallbacks > start.fallbacks) break;
