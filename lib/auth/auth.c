@@ -29,13 +29,42 @@ int auth_init(void)
 	return jwt_key_len > 0 ? 0 : -1;
 }
 
+/* Argon2id takes password_memlimit (64 MiB) and a core's worth of time per
+ * hash or check. api.fcgi serves requests on many threads, so at most
+ * password_hashes_at_once of them run at a time (default 2, one per core
+ * of a small machine): 64 threads hashing at once would need 4 GiB. */
+static pthread_mutex_t hash_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t hash_cond = PTHREAD_COND_INITIALIZER;
+static int hashing;
+
+static void hash_enter(void)
+{
+	int most = (int)config_int("password_hashes_at_once", 2);
+	pthread_mutex_lock(&hash_lock);
+	while (hashing >= (most > 0 ? most : 1))
+		pthread_cond_wait(&hash_cond, &hash_lock);
+	hashing++;
+	pthread_mutex_unlock(&hash_lock);
+}
+
+static void hash_leave(void)
+{
+	pthread_mutex_lock(&hash_lock);
+	hashing--;
+	pthread_cond_signal(&hash_cond);
+	pthread_mutex_unlock(&hash_lock);
+}
+
 int auth_hash_password(const char *password, char *hash_out)
 {
 	unsigned long long ops = (unsigned long long)config_int("password_opslimit",
 		crypto_pwhash_OPSLIMIT_INTERACTIVE);
 	size_t mem = (size_t)config_int("password_memlimit", crypto_pwhash_MEMLIMIT_INTERACTIVE);
-	if (crypto_pwhash_str_alg(hash_out, password, strlen(password), ops, mem,
-		    crypto_pwhash_ALG_ARGON2ID13) != 0) {
+	hash_enter();
+	int rc = crypto_pwhash_str_alg(hash_out, password, strlen(password), ops, mem,
+		crypto_pwhash_ALG_ARGON2ID13);
+	hash_leave();
+	if (rc != 0) {
 		log_error("auth: password hashing failed (out of memory?)");
 		return -1;
 	}
@@ -44,7 +73,26 @@ int auth_hash_password(const char *password, char *hash_out)
 
 int auth_check_password(const char *hash, const char *password)
 {
-	return crypto_pwhash_str_verify(hash, password, strlen(password)) == 0;
+	hash_enter();
+	int rc = crypto_pwhash_str_verify(hash, password, strlen(password));
+	hash_leave();
+	return rc == 0;
+}
+
+static pthread_mutex_t dummy_lock = PTHREAD_MUTEX_INITIALIZER;
+static char dummy_hash[crypto_pwhash_STRBYTES];
+
+const char *auth_dummy_hash(void)
+{
+	pthread_mutex_lock(&dummy_lock);
+	if (dummy_hash[0] == '\0') {
+		char h[crypto_pwhash_STRBYTES];
+		if (auth_hash_password("not a password", h) == 0)
+			memcpy(dummy_hash, h, sizeof(h));
+	}
+	const char *out = dummy_hash[0] != '\0' ? dummy_hash : NULL;
+	pthread_mutex_unlock(&dummy_lock);
+	return out;
 }
 
 char *auth_issue_token(struct arena *a, int64_t uid, int64_t sid, int ttl)

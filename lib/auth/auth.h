@@ -18,6 +18,10 @@ int auth_init(void);
 /* Password hashing. hash_out must hold crypto_pwhash_STRBYTES (128). */
 int auth_hash_password(const char *password, char *hash_out);
 int auth_check_password(const char *hash, const char *password);
+/* A hash of no password, made once per process (for checking logins of
+ * unknown users in the same time as known ones); NULL if it could not be
+ * made. */
+const char *auth_dummy_hash(void);
 
 /* Issues an access token for (uid, sid); the string is in the arena. */
 char *auth_issue_token(struct arena *a, int64_t uid, int64_t sid, int ttl);

@@ -269,8 +269,8 @@ void auth_login(struct req *req)
 	}
 	/* Verify against a dummy hash for unknown users, so the answer and its
 	 * timing do not tell which usernames exist. */
-	static char dummy[crypto_pwhash_STRBYTES];
-	if (dummy[0] == '\0' && auth_hash_password("not a password", dummy) < 0) {
+	const char *dummy = auth_dummy_hash();
+	if (dummy == NULL) {
 		resp_problem(req, 503, "busy", NULL);
 		return;
 	}

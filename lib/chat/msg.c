@@ -60,6 +60,19 @@ static struct db *member_db(struct req *req, int64_t cid)
 
 /* --- POST /conversations/{id}/messages --- */
 
+/* Rings the doorbells of cid's members (best effort). */
+static void wake_members(struct db *db, struct arena *a, int64_t cid)
+{
+	struct member *list = arena_alloc(a, sizeof(*list) * CHAT_GROUP_MAX_MEMBERS);
+	int n = convs_members(db, a, cid, CHAT_GROUP_MAX_MEMBERS, list);
+	if (n <= 0)
+		return;
+	int64_t *ids = arena_alloc(a, sizeof(*ids) * (size_t)n);
+	for (int i = 0; i < n; i++)
+		ids[i] = list[i].user_id;
+	doorbell_ring_many(ids, n);
+}
+
 void msg_send(struct req *req)
 {
 	static const char *const allowed[] = {"client_id", "kind", "body", "media_ids",
@@ -160,6 +173,12 @@ void msg_send(struct req *req)
 			return;
 		}
 		if (found == 1 && first.conversation_id == cid) {
+			/* The first try may have committed without being answered
+			 * (a lost connection, or a batch whose result was lost):
+			 * then nobody was woken and the cached history is stale.
+			 * Both are idempotent, so a retry does them again. */
+			wake_members(db, req->arena, cid);
+			chat_invalidate(cid);
 			resp_json(req, 200, chat_message_json(req->arena, &first));
 			return;
 		}

@@ -5,6 +5,8 @@
 
 #include <json-c/json.h>
 
+#include "util/log.h"
+
 
 /* SQL_BY_CLIENT */
 static const char *const SQL_BY_CLIENT =
@@ -271,46 +273,55 @@ int msgs_send_batch(struct db *db, struct send_slot *s, int n)
 		drain(db);
 		return -1;
 	}
-	/* Committed. "position:id:seq:member,..." in position order. */
+	/* Committed. "position:id:seq:member,..." in position order; anything
+	 * else (or a message missing) is an error, and the caller's retry of
+	 * each send finds the stored ones. */
 	const char *created = db_peek(db, 1, NULL);
 	const char *p = db_peek(db, 2, NULL);
-	int got = 0;
-	for (int oi = 0; oi < n; oi++) {
+	int got = 0, bad = created == NULL || p == NULL;
+	for (int oi = 0; oi < n && !bad; oi++) {
 		struct send_slot *x = &s[order[oi]];
-		x->m->created_at = arena_strdup(x->a, created != NULL ? created : "");
-		x->m->edited_at = x->m->deleted_at = NULL;
-		x->m->reactions = NULL;
-		x->m->nreactions = 0;
-		x->nmembers = 0;
-		x->members = NULL;
-		/* The entries of this position: count them, then read them. */
-		const char *q = p;
+		/* Count this position's entries first (members to allocate). */
 		int cnt = 0;
-		for (; q != NULL && *q != '\0'; cnt++) {
-			if (strtoll(q, NULL, 10) != oi + 1)
-				break;
+		const char *q = p;
+		while (q != NULL && *q != '\0' && strtoll(q, NULL, 10) == oi + 1) {
+			cnt++;
 			q = strchr(q, ',');
 			q = q != NULL ? q + 1 : NULL;
 		}
-		if (cnt == 0)
-			continue;
+		if (cnt == 0) {
+			bad = 1;
+			break;
+		}
 		x->members = arena_alloc(x->a, sizeof(int64_t) * (size_t)cnt);
-		for (int e = 0; e < cnt; e++) {
-			char *end;
+		x->nmembers = 0;
+		for (int e = 0; e < cnt && !bad; e++) {
 			long long v[4];
-			for (int f = 0; f < 4; f++) {
+			for (int f = 0; f < 4 && !bad; f++) {
+				char *end;
 				v[f] = strtoll(p, &end, 10);
+				char want = f < 3 ? ':' : (e == cnt - 1 && oi == n - 1 ? '\0' : ',');
+				if (end == p || v[f] <= 0 || *end != want)
+					bad = 1;
 				p = *end != '\0' ? end + 1 : end;
 			}
+			if (bad || (e > 0 && (x->m->id != v[1] || x->m->seq != v[2])))
+				bad = 1;
 			x->m->id = v[1];
 			x->m->seq = v[2];
 			x->members[x->nmembers++] = v[3];
 		}
+		x->m->created_at = arena_strdup(x->a, created);
+		x->m->edited_at = x->m->deleted_at = NULL;
+		x->m->reactions = NULL;
+		x->m->nreactions = 0;
 		got++;
 	}
+	if (bad)
+		log_error("db: msg_send_batch answered a summary that does not fit its batch");
 	drain(db);
 	/* Every message must have come back with its members. */
-	return got == n ? 0 : -1;
+	return !bad && got == n ? 0 : -1;
 }
 
 /* Reads one message row of the current result, then its reactions. */
