@@ -12,9 +12,10 @@
  * it.
  *
  * A batch is all or nothing: when one of its messages would fail (not a
- * member, no such conversation, client_id taken), the leader sends each on
- * its own, which gives each its own outcome. A message with reply_to is
- * always sent on its own (the batch does not check it).
+ * member, no such conversation, client_id taken), the procedure names it;
+ * the leader sends those on their own (each gets its own outcome) and the
+ * rest once more as a batch; if that fails too, each on its own. A message
+ * with reply_to is always sent on its own (the batch does not check it).
  *
  * Waiting threads hold no database connection (the leader uses its own),
  * so a full connection pool cannot stall a leader behind its followers.
@@ -108,25 +109,40 @@ static void write_batch(struct db *db, struct waiter **w, int n)
 			slots[k++] = w[i]->slot;
 		}
 	}
-	if (k == 0)
-		return;
-	int rc = k == 1 ? 1 : msgs_send_batch(db, slots, k);
-	if (rc == 0) {
-		n_batches++;
-		n_batched += k;
-	} else if (k > 1) {
-		n_fallbacks++;
-	}
-	for (int i = 0; i < k; i++) {
+	/* A batch that fails names the sends that would fail: they go on
+	 * their own and the rest is tried once more as a batch. */
+	for (int round = 0; k > 0; round++) {
+		int rc = k == 1 ? 1 : msgs_send_batch(db, slots, k);
 		if (rc == 0) {
-			in[i]->slot = slots[i];
-			in[i]->rc = SEND_OK;
-		} else {
-			/* One would fail, or the batch failed: each on its own. A
-			 * batch whose commit was lost after it happened is found by
-			 * msg_send as duplicates, answered with the stored messages. */
-			alone(db, in[i]);
+			n_batches++;
+			n_batched += k;
+			for (int i = 0; i < k; i++) {
+				in[i]->slot = slots[i];
+				in[i]->rc = SEND_OK;
+			}
+			return;
 		}
+		if (k > 1)
+			n_fallbacks++;
+		int rest = 0;
+		for (int i = 0; i < k; i++) {
+			if (rc == 1 && round == 0 && k > 1 && !slots[i].misfit) {
+				in[rest] = in[i];
+				slots[rest++] = slots[i];
+			} else {
+				/* A batch whose commit was lost after it happened is
+				 * found by msg_send as duplicates, answered with the
+				 * stored messages. */
+				alone(db, in[i]);
+			}
+		}
+		/* None named: nothing tells the rest apart, each alone. */
+		if (rest == k) {
+			for (int i = 0; i < k; i++)
+				alone(db, in[i]);
+			return;
+		}
+		k = rest;
 	}
 }
 

@@ -266,6 +266,18 @@ int msgs_send_batch(struct db *db, struct send_slot *s, int n)
 		return -1;
 	const char *outcome = db_peek(db, 0, NULL);
 	if (outcome != NULL && strcmp(outcome, "alone") == 0) {
+		/* The positions that would fail, "3,7" (NULL: none known). */
+		for (int i = 0; i < n; i++)
+			s[i].misfit = 0;
+		for (const char *q = db_peek(db, 2, NULL); q != NULL && *q != '\0';) {
+			char *end;
+			long long pos = strtoll(q, &end, 10);
+			if (end == q)
+				break;
+			if (pos >= 1 && pos <= n)
+				s[order[pos - 1]].misfit = 1;
+			q = *end == ',' ? end + 1 : end;
+		}
 		drain(db);
 		return 1;
 	}

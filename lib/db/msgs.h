@@ -72,6 +72,7 @@ struct send_slot {
 	struct arena *a;
 	int64_t *members;	/* whom to wake (on success) */
 	int nmembers;
+	int misfit;		/* named by a failed batch as one that fails */
 };
 
 /* Most messages a batch takes. */
@@ -81,8 +82,9 @@ struct send_slot {
  * client_id) twice) in one transaction, as one CALL of msg_send_batch
  * (sql/0009). Returns 0 when every one was stored (each slot completed as
  * msgs_send does); 1 when none was, because one of them would fail (not a
- * member, no such conversation, client_id taken): send each with msgs_send
- * for its own outcome; -1 on an error: nothing stored, or (a connection
+ * member, no such conversation, client_id taken): those are marked misfit
+ * (a hint, read without locks; none marked when it cannot tell): send them
+ * with msgs_send for their own outcome, and the others again; -1 on an error: nothing stored, or (a connection
  * lost at the commit, an answer that does not fit the batch) all stored
  * and not known; msgs_send of each then tells (a duplicate: stored). */
 int msgs_send_batch(struct db *db, struct send_slot *s, int n);

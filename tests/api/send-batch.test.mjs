@@ -1,5 +1,5 @@
 // Group commit: sends that arrive together are stored in one transaction
-// (lib/chat/sendq.c, sql/0009). Every send keeps its own outcome, and the
+// (lib/chat/sendq.c, sql/0009 and 0010). Every send keeps its own outcome, and the
 // result is what one-by-one sends would have written.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -44,7 +44,7 @@ function checkConversation(conv, members, expected) {
   return rows;
 }
 
-test('the batch procedure numbers messages to one conversation in order and writes nothing when one would fail', async () => {
+test('the batch procedure numbers messages to one conversation in order, and writes nothing but names the message when one would fail', async () => {
   const a = await registerUser('bpa'), b = await registerUser('bpb'), c = await registerUser('bpc');
   const d = await direct(a, b);
   const g = await group(a, [b, c], 'Batch');
@@ -92,7 +92,7 @@ test('the batch procedure numbers messages to one conversation in order and writ
     const convs = bad.c === d.id ? 1 : 2, pairs = bad.c === d.id && bad.s === a.id ? 1 : 2;
     if (bad.c !== d.id) good.k = 1;
     const r = sql(`CALL msg_send_batch(${sqlJson([good, bad])}, ${convs}, ${pairs})`);
-    assert.deepEqual(r.map((x) => x[0]), ['alone'], bad.b);
+    assert.deepEqual(r.map((x) => [x[0], x[2]]), [['alone', '2']], `${bad.b}: the failing message is named`);
     assert.equal(state(), before, `${bad.b}: nothing written`);
   }
   checkConversation(d, [a, b], 3);
