@@ -63,14 +63,10 @@ static struct db *member_db(struct req *req, int64_t cid)
 /* Rings the doorbells of cid's members (best effort). */
 static void wake_members(struct db *db, struct arena *a, int64_t cid)
 {
-	struct member *list = arena_alloc(a, sizeof(*list) * CHAT_GROUP_MAX_MEMBERS);
-	int n = convs_members(db, a, cid, CHAT_GROUP_MAX_MEMBERS, list);
-	if (n <= 0)
-		return;
-	int64_t *ids = arena_alloc(a, sizeof(*ids) * (size_t)n);
-	for (int i = 0; i < n; i++)
-		ids[i] = list[i].user_id;
-	doorbell_ring_many(ids, n);
+	int64_t *ids = arena_alloc(a, sizeof(*ids) * CHAT_GROUP_MAX_MEMBERS);
+	int n = convs_member_ids(db, cid, CHAT_GROUP_MAX_MEMBERS, ids);
+	if (n > 0)
+		doorbell_ring_many(ids, n);
 }
 
 void msg_send(struct req *req)

@@ -91,6 +91,9 @@ static const char *const SQL_REMOVE_MEMBER =
 static const char *const SQL_SUCCESSOR =
 	"SELECT user_id FROM members WHERE conversation_id = ? ORDER BY role + 0, joined_at, "
 	"user_id LIMIT 1";
+/* SQL_MEMBER_IDS */
+static const char *const SQL_MEMBER_IDS =
+	"SELECT user_id FROM members WHERE conversation_id = ? ORDER BY user_id LIMIT ?";
 /* SQL_MEMBER_COUNT */
 static const char *const SQL_MEMBER_COUNT =
 	"SELECT COUNT(*) FROM members WHERE conversation_id = ?";
@@ -358,6 +361,13 @@ int convs_remove_member(struct db *db, int64_t cid, int64_t uid)
 int convs_successor(struct db *db, int64_t cid, int64_t *uid)
 {
 	return one_int(db, db_exec(db, SQL_SUCCESSOR, "i", cid), uid);
+}
+
+int convs_member_ids(struct db *db, int64_t cid, int max, int64_t *out)
+{
+	if (db_exec(db, SQL_MEMBER_IDS, "ii", cid, (int64_t)max) < 0)
+		return -1;
+	return db_ids(db, max, out);
 }
 
 int64_t convs_member_count(struct db *db, int64_t cid)

@@ -114,6 +114,8 @@ int convs_remove_member(struct db *db, int64_t cid, int64_t uid);
 /* The member who inherits ownership: the oldest admin, else the oldest
  * member. 1 (*uid set), 0 nobody left, -1 error. */
 int convs_successor(struct db *db, int64_t cid, int64_t *uid);
+/* The members' user ids in id order, at most max. Count or -1. */
+int convs_member_ids(struct db *db, int64_t cid, int max, int64_t *out);
 int64_t convs_member_count(struct db *db, int64_t cid);
 
 /* Renames a group. 1 changed, 0 unknown, -1 error. */

@@ -3,8 +3,8 @@
 #include "app/app.h"
 #include "cache/cache.h"
 #include "chat/chat.h"
-#include "util/config.h"
 #include "db/health.h"
+#include "util/config.h"
 #include "wake/lot.h"
 
 /* 200 when the database answers; memcached is reported but optional (the
