@@ -202,34 +202,23 @@ int msgs_send(struct db *db, struct arena *a, struct msg *m, int64_t **members, 
 }
 
 static const char *const SQL_SEND_BATCH = "CALL msg_send_batch(?, ?, ?)";
+/* SQL_MISFITS: which messages of a failed batch would fail (sql/0010). */
+static const char *const SQL_MISFITS = "SELECT msg_batch_misfits(?)";
 
-int msgs_send_batch(struct db *db, struct send_slot *s, int n)
+/* The batch as msg_send_batch takes it, in order (a permutation of s):
+ * each message's rank among the batch's messages to its conversation (r),
+ * their count (k) and the rank of its sender's last one there (l), with the
+ * counts of distinct conversations and (conversation, sender) pairs. */
+static json_object *batch_json(const struct send_slot *s, const int *order, int n,
+	int *convs, int *pairs)
 {
-	/* Each message's rank among the batch's messages to its conversation
-	 * (r), their count (k) and the rank of its sender's last one there (l):
-	 * the procedure numbers them from these. */
-	/* In conversation order (a stable sort: each conversation's messages
-	 * keep their order), so batches lock conversation rows in id order. */
-	int order[SEND_BATCH_MAX];
-	if (n < 2 || n > SEND_BATCH_MAX)
-		return -1;
-	for (int i = 0; i < n; i++) {
-		int j = i;
-		while (j > 0 && s[order[j - 1]].m->conversation_id > s[i].m->conversation_id) {
-			order[j] = order[j - 1];
-			j--;
-		}
-		order[j] = i;
-	}
 	json_object *batch = json_object_new_array_ext(n);
-	int convs = 0, pairs = 0;
+	*convs = *pairs = 0;
 	for (int oi = 0; oi < n; oi++) {
-		int i = order[oi];
-		const struct msg *m = s[i].m;
+		const struct msg *m = s[order[oi]].m;
 		int r = 0, k = 0, l = 0, first_conv = 1, first_pair = 1;
 		for (int oj = 0; oj < n; oj++) {
-			int j = order[oj];
-			const struct msg *o = s[j].m;
+			const struct msg *o = s[order[oj]].m;
 			if (o->conversation_id != m->conversation_id)
 				continue;
 			k++;
@@ -239,12 +228,11 @@ int msgs_send_batch(struct db *db, struct send_slot *s, int n)
 				l = k;
 			if (oj < oi) {
 				first_conv = 0;
-				if (o->sender_id == m->sender_id)
-					first_pair = 0;
+				first_pair &= o->sender_id != m->sender_id;
 			}
 		}
-		convs += first_conv;
-		pairs += first_pair;
+		*convs += first_conv;
+		*pairs += first_pair;
 		json_object *o = json_object_new_object();
 		json_object_object_add(o, "c", json_object_new_int64(m->conversation_id));
 		json_object_object_add(o, "s", json_object_new_int64(m->sender_id));
@@ -256,84 +244,113 @@ int msgs_send_batch(struct db *db, struct send_slot *s, int n)
 		json_object_object_add(o, "l", json_object_new_int(l));
 		json_object_array_add(batch, o);
 	}
+	return batch;
+}
+
+/* Marks the slots that msg_batch_misfits names ("3,7"; none when it cannot
+ * tell). */
+static void mark_misfits(struct db *db, struct send_slot *s, const int *order, int n,
+	const char *text)
+{
+	for (int i = 0; i < n; i++)
+		s[i].misfit = 0;
+	if (db_exec(db, SQL_MISFITS, "s", text) < 0 || db_next(db) != 1)
+		return;
+	for (const char *q = db_peek(db, 0, NULL); q != NULL && *q != '\0';) {
+		char *end;
+		long long pos = strtoll(q, &end, 10);
+		if (end == q)
+			break;
+		if (pos >= 1 && pos <= n)
+			s[order[pos - 1]].misfit = 1;
+		q = *end == ',' ? end + 1 : end;
+	}
+	drain(db);
+}
+
+/* Reads one position's entries "position:id:seq:member" of the summary at
+ * *p (advanced past them) into x. 0, or -1 when they do not fit. */
+static int read_position(const char **p, int pos, int last, struct send_slot *x)
+{
+	int cnt = 0;
+	for (const char *q = *p; q != NULL && *q != '\0' && strtoll(q, NULL, 10) == pos;) {
+		cnt++;
+		q = strchr(q, ',');
+		q = q != NULL ? q + 1 : NULL;
+	}
+	if (cnt == 0)
+		return -1;
+	x->members = arena_alloc(x->a, sizeof(int64_t) * (size_t)cnt);
+	x->nmembers = 0;
+	for (int e = 0; e < cnt; e++) {
+		long long v[4];
+		for (int f = 0; f < 4; f++) {
+			char *end;
+			v[f] = strtoll(*p, &end, 10);
+			char want = f < 3 ? ':' : (last && e == cnt - 1 ? '\0' : ',');
+			if (end == *p || v[f] <= 0 || *end != want)
+				return -1;
+			*p = *end != '\0' ? end + 1 : end;
+		}
+		if (e > 0 && (x->m->id != v[1] || x->m->seq != v[2]))
+			return -1;
+		x->m->id = v[1];
+		x->m->seq = v[2];
+		x->members[x->nmembers++] = v[3];
+	}
+	return 0;
+}
+
+int msgs_send_batch(struct db *db, struct send_slot *s, int n)
+{
+	if (n < 2 || n > SEND_BATCH_MAX)
+		return -1;
+	/* In conversation order (a stable sort: each conversation's messages
+	 * keep their order), so batches lock conversation rows in id order. */
+	int order[SEND_BATCH_MAX];
+	for (int i = 0; i < n; i++) {
+		int j = i;
+		while (j > 0 && s[order[j - 1]].m->conversation_id > s[i].m->conversation_id) {
+			order[j] = order[j - 1];
+			j--;
+		}
+		order[j] = i;
+	}
+	int convs, pairs;
+	json_object *batch = batch_json(s, order, n, &convs, &pairs);
 	const char *text = json_object_to_json_string_ext(batch,
 		JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
 	int rc = db_call(db, SQL_SEND_BATCH, "sii", text, (int64_t)convs, (int64_t)pairs);
-	json_object_put(batch);
-	if (rc < 0)
-		return -1;
-	if ((rc = db_next(db)) != 1)
-		return -1;
-	const char *outcome = db_peek(db, 0, NULL);
+	const char *outcome = rc == 0 && db_next(db) == 1 ? db_peek(db, 0, NULL) : NULL;
 	if (outcome != NULL && strcmp(outcome, "alone") == 0) {
-		/* The positions that would fail, "3,7" (NULL: none known). */
-		for (int i = 0; i < n; i++)
-			s[i].misfit = 0;
-		for (const char *q = db_peek(db, 2, NULL); q != NULL && *q != '\0';) {
-			char *end;
-			long long pos = strtoll(q, &end, 10);
-			if (end == q)
-				break;
-			if (pos >= 1 && pos <= n)
-				s[order[pos - 1]].misfit = 1;
-			q = *end == ',' ? end + 1 : end;
-		}
 		drain(db);
+		mark_misfits(db, s, order, n, text);
+		json_object_put(batch);
 		return 1;
 	}
+	json_object_put(batch);
 	if (outcome == NULL || strcmp(outcome, "ok") != 0) {
 		drain(db);
 		return -1;
 	}
 	/* Committed. "position:id:seq:member,..." in position order; anything
-	 * else (or a message missing) is an error, and the caller's retry of
-	 * each send finds the stored ones. */
+	 * else is an error, and the caller's retry of each send finds the
+	 * stored ones. */
 	const char *created = db_peek(db, 1, NULL);
 	const char *p = db_peek(db, 2, NULL);
-	int got = 0, bad = created == NULL || p == NULL;
+	int bad = created == NULL || p == NULL;
 	for (int oi = 0; oi < n && !bad; oi++) {
 		struct send_slot *x = &s[order[oi]];
-		/* Count this position's entries first (members to allocate). */
-		int cnt = 0;
-		const char *q = p;
-		while (q != NULL && *q != '\0' && strtoll(q, NULL, 10) == oi + 1) {
-			cnt++;
-			q = strchr(q, ',');
-			q = q != NULL ? q + 1 : NULL;
-		}
-		if (cnt == 0) {
-			bad = 1;
-			break;
-		}
-		x->members = arena_alloc(x->a, sizeof(int64_t) * (size_t)cnt);
-		x->nmembers = 0;
-		for (int e = 0; e < cnt && !bad; e++) {
-			long long v[4];
-			for (int f = 0; f < 4 && !bad; f++) {
-				char *end;
-				v[f] = strtoll(p, &end, 10);
-				char want = f < 3 ? ':' : (e == cnt - 1 && oi == n - 1 ? '\0' : ',');
-				if (end == p || v[f] <= 0 || *end != want)
-					bad = 1;
-				p = *end != '\0' ? end + 1 : end;
-			}
-			if (bad || (e > 0 && (x->m->id != v[1] || x->m->seq != v[2])))
-				bad = 1;
-			x->m->id = v[1];
-			x->m->seq = v[2];
-			x->members[x->nmembers++] = v[3];
-		}
-		x->m->created_at = arena_strdup(x->a, created);
+		bad = read_position(&p, oi + 1, oi == n - 1, x) < 0;
+		x->m->created_at = arena_strdup(x->a, created != NULL ? created : "");
 		x->m->edited_at = x->m->deleted_at = NULL;
 		x->m->reactions = NULL;
 		x->m->nreactions = 0;
-		got++;
 	}
 	if (bad)
 		log_error("db: msg_send_batch answered a summary that does not fit its batch");
 	drain(db);
-	/* Every message must have come back with its members. */
-	return !bad && got == n ? 0 : -1;
+	return bad ? -1 : 0;
 }
 
 /* Reads one message row of the current result, then its reactions. */

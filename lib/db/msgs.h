@@ -83,10 +83,11 @@ struct send_slot {
  * (sql/0009). Returns 0 when every one was stored (each slot completed as
  * msgs_send does); 1 when none was, because one of them would fail (not a
  * member, no such conversation, client_id taken): those are marked misfit
- * (a hint, read without locks; none marked when it cannot tell): send them
- * with msgs_send for their own outcome, and the others again; -1 on an error: nothing stored, or (a connection
- * lost at the commit, an answer that does not fit the batch) all stored
- * and not known; msgs_send of each then tells (a duplicate: stored). */
+ * (sql/0010; a hint read without locks, none marked when it cannot tell):
+ * send them with msgs_send for their own outcome, and the others again;
+ * -1 on an error: nothing stored, or (a connection lost at the commit, an
+ * answer that does not fit the batch) all stored and not known: msgs_send
+ * of each then tells (a duplicate: stored). */
 int msgs_send_batch(struct db *db, struct send_slot *s, int n);
 /* The message a sender sent with client_id (reactions loaded). 1/0/-1. */
 int msgs_by_client(struct db *db, struct arena *a, int64_t sender, const char *client_id,
