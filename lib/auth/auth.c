@@ -13,8 +13,10 @@
 
 #include "app/app.h"
 #include "cache/cache.h"
+#include "util/clock.h"
 #include "util/config.h"
 #include "util/log.h"
+#include "wake/doorbell.h"
 
 static unsigned char jwt_key[256];
 static int jwt_key_len;
@@ -216,8 +218,52 @@ int auth_verify_token(const char *token, int64_t *uid, int64_t *sid)
 #define SESSION_CACHE_S 60
 #define SESSION_TOMBSTONE_S 300
 
+/* Sessions this process confirmed (in memcached or MySQL) are also
+ * remembered here for SESSION_LOCAL_MS: a client sends many requests a
+ * second with one token, and each would otherwise ask memcached again.
+ * An entry counts only while the host's epoch (doorbell_epoch) is the one
+ * read before the confirmation: ending any session bumps it after the
+ * tombstone is written, so on this host an ended session stops passing at
+ * once, in every process. Another host's processes do not see the bump
+ * (nor, when the doorbell file could not be mapped, another process):
+ * there it passes for at most SESSION_LOCAL_MS more, as it may past its
+ * expiry (memcached's expiry is in whole seconds too). Direct-mapped by
+ * sid. */
+#define SESSION_LOCAL_MS 1000
+#define SESSION_LOCAL_SLOTS 1024
+static struct {
+	int64_t sid, uid;
+	int64_t until_ms;
+	uint32_t epoch;
+} live[SESSION_LOCAL_SLOTS];
+static pthread_mutex_t live_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int live_get(int64_t sid, int64_t uid, uint32_t epoch)
+{
+	unsigned i = (unsigned)((uint64_t)sid % SESSION_LOCAL_SLOTS);
+	pthread_mutex_lock(&live_lock);
+	int hit = live[i].sid == sid && live[i].uid == uid && live[i].epoch == epoch &&
+		live[i].until_ms > clock_ms();
+	pthread_mutex_unlock(&live_lock);
+	return hit;
+}
+
+static void live_put(int64_t sid, int64_t uid, uint32_t epoch)
+{
+	unsigned i = (unsigned)((uint64_t)sid % SESSION_LOCAL_SLOTS);
+	pthread_mutex_lock(&live_lock);
+	live[i].sid = sid;
+	live[i].uid = uid;
+	live[i].epoch = epoch;
+	live[i].until_ms = clock_ms() + SESSION_LOCAL_MS;
+	pthread_mutex_unlock(&live_lock);
+}
+
 int auth_session_valid(struct req *req, int64_t sid, int64_t uid)
 {
+	uint32_t epoch = doorbell_epoch();
+	if (live_get(sid, uid, epoch))
+		return 1;
 	char key[CACHE_KEY_MAX];
 	cache_key(key, "sess", sid);
 	/* The route's own keys ride along (struct route, prefetch). */
@@ -241,8 +287,10 @@ int auth_session_valid(struct req *req, int64_t sid, int64_t uid)
 	if (rc == 0 && vals[0] != NULL) {
 		char *end;
 		long long u = strtoll(vals[0], &end, 10);
-		if (*end == '\0' && u == uid)
+		if (*end == '\0' && u == uid) {
+			live_put(sid, uid, epoch);
 			return 1;
+		}
 	}
 	struct db *db = app_db_try(req);
 	if (db == NULL)
@@ -250,6 +298,7 @@ int auth_session_valid(struct req *req, int64_t sid, int64_t uid)
 	int64_t left = 0;
 	rc = sessions_valid(db, sid, uid, &left);
 	if (rc == 1 && left > 1) {
+		live_put(sid, uid, epoch);
 		char val[24];
 		int len = snprintf(val, sizeof(val), "%lld", (long long)uid);
 		cache_add(key, val, (size_t)len, left < SESSION_CACHE_S ? (int)left : SESSION_CACHE_S);
@@ -264,6 +313,9 @@ void auth_session_ended(int64_t sid)
 	if (cache_set(key, "-", 1, SESSION_TOMBSTONE_S) < 0 && cache_configured())
 		log_warn("auth: could not mark session %lld ended in memcached; it may pass for "
 			"up to %d s", (long long)sid, SESSION_CACHE_S);
+	/* After the tombstone: a process that confirms the session again
+	 * reads the new epoch before it asks memcached. */
+	doorbell_epoch_bump();
 }
 
 void auth_sessions_ended(struct db *db, int64_t uid)

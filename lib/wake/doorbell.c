@@ -24,7 +24,8 @@
 /*
  * The shared file: DOORBELL_SLOTS wake counters; DOORBELL_SHARDS counters
  * of the cross-host hints this host itself sent per shard; a header of 16
- * words (the log's head, the number of threads blocked on a slot); then
+ * words (the log's head, the number of threads blocked on a slot, the
+ * host's epoch); then
  * the ring log, DOORBELL_LOG entries of (stamp << 32 | slot), where the
  * stamp of the ring at position pos is pos + 1 (mod 2^32).
  */
@@ -35,6 +36,7 @@ static uint32_t *slots;
 static uint32_t *sent;
 static uint32_t *log_head;	/* futex word: rings appended so far */
 static uint32_t *blocked;	/* threads in doorbell_wait, all processes */
+static uint32_t *epoch;		/* doorbell_epoch */
 static uint64_t *ring_log;
 /* When the file cannot be mapped: this process only. */
 static uint64_t local_words[SHM_WORDS / 2];
@@ -71,6 +73,7 @@ static void layout(uint32_t *base)
 	sent = base + DOORBELL_SLOTS;
 	log_head = sent + DOORBELL_SHARDS;
 	blocked = log_head + 1;
+	epoch = log_head + 2;
 	ring_log = (uint64_t *)(void *)(log_head + HDR_WORDS);
 }
 
@@ -310,6 +313,18 @@ static void ring_slot(uint32_t *p)
 	if (__atomic_load_n(blocked, __ATOMIC_SEQ_CST) > 0)
 		futex(p, FUTEX_WAKE, INT_MAX, NULL);
 	log_append((uint32_t)(p - slots));
+}
+
+uint32_t doorbell_epoch(void)
+{
+	ensure_layout();
+	return __atomic_load_n(epoch, __ATOMIC_SEQ_CST);
+}
+
+void doorbell_epoch_bump(void)
+{
+	ensure_layout();
+	__atomic_add_fetch(epoch, 1, __ATOMIC_SEQ_CST);
 }
 
 static void wake_log_readers(void)

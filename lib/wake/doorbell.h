@@ -60,6 +60,12 @@ uint32_t doorbell_log_pos(void);
 int doorbell_log_read(uint32_t *pos, unsigned *out, int max, int timeout_ms);
 /* Ends every doorbell_log_read wait early (a reader has a new deadline). */
 void doorbell_log_kick(void);
+/* The host's epoch: a counter that every process of this host sees (one
+ * process only when the file could not be mapped), bumped after a change
+ * that makes what processes remember locally stale (a session ended).
+ * Other hosts do not see it. */
+uint32_t doorbell_epoch(void);
+void doorbell_epoch_bump(void);
 /* Starts the cross-host watcher thread (events.fcgi). */
 int doorbell_watch_start(void);
 int doorbell_shard(int64_t user_id);

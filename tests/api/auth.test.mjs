@@ -61,10 +61,15 @@ test('each login is its own session; sessions can be listed and signed out', asy
   const phone = list.body.sessions.find((s) => s.device_name === 'phone');
   assert.ok(phone && !phone.current);
   assert.equal(list.body.sessions.filter((s) => s.current).length, 1);
+  // The phone is in use (api.fcgi and events.fcgi have both just accepted
+  // its token) when it is signed out.
+  assert.equal((await api('GET', '/me', { token: second.body.access_token })).status, 200);
+  assert.equal((await api('GET', '/events?since=0&timeout=0', { token: second.body.access_token })).status, 200);
   const del = await api('DELETE', `/sessions/${phone.id}`, { token: u.token });
   assert.equal(del.status, 204);
-  // The signed-out device's access token stops working at once.
+  // The signed-out device's access token stops working at once, everywhere.
   expectProblem(assert, await api('GET', '/me', { token: second.body.access_token }), 401, 'invalid_token');
+  expectProblem(assert, await api('GET', '/events?since=0&timeout=0', { token: second.body.access_token }), 401, 'invalid_token');
   // And its refresh token too.
   expectProblem(assert, await api('POST', '/auth/refresh', { body: { refresh_token: second.body.refresh_token } }), 401);
   // Another user's session id is unknown to me.
@@ -202,6 +207,7 @@ test('PATCH /me changes profile and password; bad input changes nothing', async 
   assert.equal(me.body.display_name, 'New Name');
   assert.equal(me.body.about, 'Hello there');
   const other = await api('POST', '/auth/login', { body: { username: u.username, password: u.password, device_name: 'other' } });
+  assert.equal((await api('GET', '/me', { token: other.body.access_token })).status, 200);
   const ok = await api('PATCH', '/me', { token: u.token, body: { current_password: u.password, new_password: 'brand-new-password' } });
   assert.equal(ok.status, 200);
   // The device that changed it stays signed in; every other device is signed out.

@@ -127,6 +127,7 @@ test('authentication is required', async () => {
   expectProblem(assert, await api('POST', '/events/ticket', { body: '', contentType: 'text/plain' }), 401);
   // A signed-out session's token stops working for events at once.
   const u = await registerUser('evauth');
+  assert.equal((await api('GET', '/events?since=0&timeout=0', { token: u.token })).status, 200);
   assert.equal((await api('POST', '/auth/logout', { token: u.token, body: '', contentType: 'text/plain' })).status, 204);
   expectProblem(assert, await api('GET', '/events?since=0', { token: u.token }), 401, 'invalid_token');
   // Unknown routes under /events are 404, wrong methods 405.
