@@ -8,6 +8,7 @@
 
 #include "app/app.h"
 #include "auth/auth.h"
+#include "chat/chat.h"
 #include "events/feed.h"
 #include "http/http.h"
 #include "ops/ops.h"
@@ -34,6 +35,7 @@ int main(void)
 		return 1;
 	db_pool_init((int)config_int("events_db_connections", 8));
 	doorbell_watch_start();
+	receipts_start();
 	struct server_opts o = {
 		.name = "events",
 		.routes = routes,

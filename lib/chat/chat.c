@@ -180,16 +180,16 @@ static int emit_receipt(struct db *db, struct emit *e, int64_t cid, int64_t uid)
 	return rc < 0 ? -1 : 0;
 }
 
-int chat_mark_delivered(struct db *db, struct arena *a, int64_t uid, int64_t cid, int64_t seq)
+int chat_mark_delivered(struct db *db, struct arena *a, const struct receipt *r, int n)
 {
 	int64_t *wake;
-	int n;
-	int rc = convs_mark_delivered(db, a, cid, uid, seq,
-		(int)config_int("receipt_fanout_max", CHAT_RECEIPT_FANOUT_MAX), &wake, &n);
+	int nwake;
+	int rc = convs_mark_delivered(db, a, r, n,
+		(int)config_int("receipt_fanout_max", CHAT_RECEIPT_FANOUT_MAX), &wake, &nwake);
 	if (rc <= 0)
 		return rc;
 	/* Cached views hold no receipts: nothing to invalidate. */
-	doorbell_ring_many(wake, n);
+	doorbell_ring_many(wake, nwake);
 	return 1;
 }
 

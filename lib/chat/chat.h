@@ -74,15 +74,25 @@ json_object *chat_conv_json_last(struct db *db, struct arena *a, const struct co
 /* A member (the contract's Member). Caller owns the result; NULL on error. */
 json_object *chat_member_json(struct arena *a, const struct member *m);
 
-/* --- delivery receipts (events.fcgi calls this) --- */
+/* --- delivery receipts (events.fcgi; lib/chat/receipts.c) --- */
 
-/* Records that uid's devices were handed conversation cid's messages up to
- * seq: advances members.delivered_seq (never backwards) and, when it moved,
- * emits "receipt" to the conversation's other members (to nobody in
- * conversations of more than receipt_fanout_max members) and rings their
- * doorbells. Runs its own transaction: call it outside one.
- * Returns 1 advanced, 0 unchanged or not a member, -1 error. */
-int chat_mark_delivered(struct db *db, struct arena *a, int64_t uid, int64_t cid, int64_t seq);
+/* Records that readers' devices were handed conversations' messages up to
+ * their seqs (r sorted by conversation and reader, each pair once; see
+ * receipts_collapse): advances members.delivered_seq (never backwards)
+ * and, where it moved, emits "receipt" to the conversation's other members
+ * (to nobody in conversations of more than receipt_fanout_max members)
+ * and rings their doorbells. One transaction of its own: call it outside
+ * one. Returns 1 some mark advanced, 0 none, -1 error. */
+int chat_mark_delivered(struct db *db, struct arena *a, const struct receipt *r, int n);
+
+/* Queues uid's receipt for cid up to seq; a thread of the process writes
+ * the waiting receipts together (chat_mark_delivered) shortly after. */
+void receipts_add(int64_t uid, int64_t cid, int64_t seq);
+/* Starts that thread (once). Returns 0 or -1. */
+int receipts_start(void);
+/* Sorts r by conversation and reader and keeps each pair once, with its
+ * highest seq. Returns the new count. */
+int receipts_collapse(struct receipt *r, int n);
 
 /* Inside a transaction that locked cid: emits "receipt" with uid's current
  * marks (same fan-out rule as above). Returns 0 or -1. */

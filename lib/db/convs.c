@@ -2,6 +2,8 @@
 
 #include <string.h>
 
+#include "util/buf.h"
+
 #define TS(col) "DATE_FORMAT(" col ", '%Y-%m-%d %H:%i:%s.%f')"
 
 /* The viewer-specific columns come from the viewer's members row m. Unread:
@@ -110,7 +112,7 @@ static const char *const SQL_MARK_READ =
 	"m.delivered_seq = GREATEST(m.delivered_seq, LEAST(?, c.last_seq)) "
 	"WHERE m.conversation_id = ? AND m.user_id = ? AND m.last_read_seq < LEAST(?, c.last_seq)";
 /* SQL_DELIVERED */
-static const char *const SQL_DELIVERED = "CALL msg_delivered(?, ?, ?, ?)";
+static const char *const SQL_DELIVERED = "CALL msg_delivered_batch(?, ?)";
 /* SQL_MARKS */
 static const char *const SQL_MARKS =
 	"SELECT m.delivered_seq, m.last_read_seq, (SELECT COUNT(*) FROM messages x WHERE "
@@ -392,18 +394,31 @@ int convs_mark_read(struct db *db, int64_t cid, int64_t uid, int64_t seq)
 	return changed(db, db_exec(db, SQL_MARK_READ, "iiiii", seq, seq, cid, uid, seq));
 }
 
-int convs_mark_delivered(struct db *db, struct arena *a, int64_t cid, int64_t uid, int64_t seq,
+int convs_mark_delivered(struct db *db, struct arena *a, const struct receipt *r, int n,
 	int fanout_max, int64_t **wake, int *nwake)
 {
 	*wake = NULL;
 	*nwake = 0;
-	if (db_call(db, SQL_DELIVERED, "iiii", cid, uid, seq, (int64_t)fanout_max) < 0)
+	if (n <= 0)
+		return 0;
+	/* [{"c":..,"u":..,"q":..},...]: three integers of at most 20 digits. */
+	struct buf b;
+	buf_init(&b, 2 + (size_t)n * 80);
+	int bad = buf_puts(&b, "[") < 0;
+	for (int i = 0; i < n && !bad; i++)
+		bad = buf_printf(&b, "%s{\"c\":%lld,\"u\":%lld,\"q\":%lld}", i > 0 ? "," : "",
+			(long long)r[i].conversation_id, (long long)r[i].user_id,
+			(long long)r[i].seq) < 0;
+	bad = bad || buf_puts(&b, "]") < 0;
+	int rc = bad ? -1 : db_call(db, SQL_DELIVERED, "si", b.data, (int64_t)fanout_max);
+	buf_release(&b);
+	if (rc < 0)
 		return -1;
 	if (db_next(db) != 1)
 		return -1;
 	const char *outcome = db_peek(db, 0, NULL);
-	int rc = outcome != NULL && strcmp(outcome, "ok") == 0;
-	if (rc)
+	rc = outcome == NULL ? -1 : strcmp(outcome, "ok") == 0 ? 1 : strcmp(outcome, "same") == 0 ? 0 : -1;
+	if (rc == 1)
 		*nwake = db_id_list(a, db_peek(db, 1, NULL), wake);
 	drain(db);
 	return rc;

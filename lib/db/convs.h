@@ -128,12 +128,20 @@ int convs_set_muted(struct db *db, int64_t cid, int64_t uid, const char *muted_u
  * the delivered mark follows). Never moves backwards. 1 advanced, 0 not,
  * -1 error. */
 int convs_mark_read(struct db *db, int64_t cid, int64_t uid, int64_t seq);
-/* Moves uid's delivered mark to seq (as convs_mark_read does the read
- * mark) and, in conversations of at most fanout_max members, appends a
- * receipt event for every other member, in one transaction: one CALL of
- * the msg_delivered procedure (sql/0008). 1 advanced (*wake, arena, lists
- * whom to wake), 0 not, -1 error. */
-int convs_mark_delivered(struct db *db, struct arena *a, int64_t cid, int64_t uid, int64_t seq,
+/* A reader's delivered mark to move: conversation, reader, seq. */
+struct receipt {
+	int64_t conversation_id;
+	int64_t user_id;
+	int64_t seq;
+};
+/* Moves each reader's delivered mark to its seq (as convs_mark_read does
+ * the read mark; never backwards, never past the conversation's last seq)
+ * and, in conversations of at most fanout_max members, appends a receipt
+ * event for every other member: one transaction for all of r (the
+ * msg_delivered_batch procedure, sql/0011). r must be sorted by
+ * (conversation, user), each pair once. 1 some mark moved (*wake, arena,
+ * lists whom to wake), 0 none, -1 error. */
+int convs_mark_delivered(struct db *db, struct arena *a, const struct receipt *r, int n,
 	int fanout_max, int64_t **wake, int *nwake);
 /* uid's delivered and read marks in cid and the member count. 1/0/-1. */
 int convs_receipt_marks(struct db *db, int64_t cid, int64_t uid, int64_t *delivered,

@@ -202,21 +202,12 @@ static int feed_start(struct req *req, const char *since, uint32_t *bell, int64_
 	return check_cursor(req, since, *head, min, cur);
 }
 
-/* After message.new events reached this reader: delivered receipts. The
- * events are already written, so a failure here only delays the receipt
- * until the next batch (delivered_seq never moves backwards). */
-static void mark_delivered(struct req *req, struct arena *a, int64_t uid, const struct rendered *r)
+/* After message.new events reached this reader: delivered receipts, queued
+ * for the process's receipt writer (lib/chat/receipts.c). */
+static void mark_delivered(int64_t uid, const struct rendered *r)
 {
-	if (r->ndl == 0)
-		return;
-	struct db *db = app_db_try(req);
-	if (db == NULL)
-		return;
-	for (int i = 0; i < r->ndl; i++) {
-		if (chat_mark_delivered(db, a, uid, r->dl[i].conversation_id, r->dl[i].seq) < 0)
-			log_warn("events: delivered receipt for user %lld in conversation %lld failed",
-				(long long)uid, (long long)r->dl[i].conversation_id);
-	}
+	for (int i = 0; i < r->ndl; i++)
+		receipts_add(uid, r->dl[i].conversation_id, r->dl[i].seq);
 }
 
 /* A stream sends delivered receipts at most once per RECEIPT_DELAY_MS:
@@ -236,11 +227,10 @@ struct pending {
 	int64_t last;		/* when receipts were last sent (ms) */
 };
 
-static void pending_flush(struct req *req, struct arena *a, int64_t uid, struct pending *p,
-	int64_t now)
+static void pending_flush(struct req *req, int64_t uid, struct pending *p, int64_t now)
 {
 	struct rendered r = {NULL, p->dl, p->n};
-	mark_delivered(req, a, uid, &r);
+	mark_delivered(uid, &r);
 	app_db_release(req);
 	p->n = 0;
 	p->due = 0;
@@ -248,7 +238,7 @@ static void pending_flush(struct req *req, struct arena *a, int64_t uid, struct 
 }
 
 /* Adds a batch's receipts (flushing first when they do not fit). */
-static void pending_add(struct req *req, struct arena *a, int64_t uid, struct pending *p,
+static void pending_add(struct req *req, int64_t uid, struct pending *p,
 	const struct rendered *r, int64_t now)
 {
 	for (int i = 0; i < r->ndl; i++) {
@@ -257,7 +247,7 @@ static void pending_add(struct req *req, struct arena *a, int64_t uid, struct pe
 			k++;
 		if (k == p->n) {
 			if (p->n == RECEIPTS_PENDING)
-				pending_flush(req, a, uid, p, now);
+				pending_flush(req, uid, p, now);
 			k = p->n++;
 			p->dl[k] = r->dl[i];
 		} else if (r->dl[i].seq > p->dl[k].seq) {
@@ -330,10 +320,10 @@ static void poll_step(struct req *req, struct poll_state *s)
 		render_events(req->arena, s->uid, s->rows, shown, &r);
 		answer_batch(req, r.events, s->rows[shown - 1].seq, n > s->limit);
 		/* The answer goes out first (it carries its length, so the
-		 * client has it whole); the receipts' transaction follows,
-		 * unless the client was gone before it could have it. */
+		 * client has it whole); the receipts follow, unless the client
+		 * was gone before it could have it. */
 		if (resp_flush(req) == 0)
-			mark_delivered(req, req->arena, s->uid, &r);
+			mark_delivered(s->uid, &r);
 		return;
 	}
 	int64_t now = clock_ms(), left = s->deadline - now;
@@ -479,7 +469,7 @@ static void stream_end(struct req *req, struct stream_state *s)
 {
 	/* The client may be gone, but it was shown these. */
 	if (s->pend.n > 0)
-		pending_flush(req, &s->la, s->uid, &s->pend, clock_ms());
+		pending_flush(req, s->uid, &s->pend, clock_ms());
 	app_db_release(req);
 	arena_release(&s->la);
 }
@@ -518,7 +508,7 @@ static void stream_step(struct req *req, struct stream_state *s)
 				return;
 			}
 			s->cur = rows[n - 1].seq;
-			pending_add(req, &s->la, s->uid, &s->pend, &rd, clock_ms());
+			pending_add(req, s->uid, &s->pend, &rd, clock_ms());
 			arena_reset(&s->la);
 			s->next_ping = clock_ms() + HEARTBEAT_MS;
 			if (n == FEED_MAX_BATCH && clock_ms() < s->deadline) {
@@ -531,7 +521,7 @@ static void stream_step(struct req *req, struct stream_state *s)
 	app_db_release(req);
 	int64_t now = clock_ms();
 	if (s->pend.due != 0 && now >= s->pend.due)
-		pending_flush(req, &s->la, s->uid, &s->pend, now);
+		pending_flush(req, s->uid, &s->pend, now);
 	if (now >= s->deadline) {
 		stream_end(req, s);
 		return;

@@ -127,6 +127,16 @@ int main(void)
 	CHECK(json_object_object_get(j, "edited_at") == NULL);
 	json_object_put(j);
 
+	/* Receipts: sorted by conversation and reader, each pair once with its
+	 * highest seq. */
+	struct receipt r[] = {{9, 2, 5}, {3, 7, 1}, {9, 2, 8}, {3, 4, 2}, {9, 2, 6}, {3, 7, 4}};
+	CHECK(receipts_collapse(r, 6) == 3);
+	CHECK(r[0].conversation_id == 3 && r[0].user_id == 4 && r[0].seq == 2);
+	CHECK(r[1].conversation_id == 3 && r[1].user_id == 7 && r[1].seq == 4);
+	CHECK(r[2].conversation_id == 9 && r[2].user_id == 2 && r[2].seq == 8);
+	CHECK(receipts_collapse(r, 0) == 0);
+	CHECK(receipts_collapse(r, 1) == 1 && r[0].seq == 2);
+
 	arena_release(&a);
 	return CHECK_DONE();
 }
