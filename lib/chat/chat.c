@@ -463,7 +463,16 @@ int chat_cache_gen(struct arena *a, int64_t cid, int64_t *gen)
 
 void chat_invalidate(int64_t cid)
 {
-	char key[CACHE_KEY_MAX];
-	cache_key(key, "cgen", cid);
-	cache_del(key);
+	chat_invalidate_many(&cid, 1);
+}
+
+void chat_invalidate_many(const int64_t *cids, int n)
+{
+	char keys[n > 0 ? n : 1][CACHE_KEY_MAX];
+	const char *k[n > 0 ? n : 1];
+	for (int i = 0; i < n; i++) {
+		cache_key(keys[i], "cgen", cids[i]);
+		k[i] = keys[i];
+	}
+	cache_del_many(k, (size_t)n);
 }

@@ -45,9 +45,9 @@
 
 /* Stores m (as msgs_send) together with the other sends this process has
  * waiting (group commit; see sendq.c). Returns the outcome (SEND_*; on
- * SEND_OK m is completed and *members lists whom to wake), -1 on an error,
- * or SENDQ_ANSWERED. */
-int sendq_send(struct req *req, struct msg *m, int64_t **members, int *nmembers);
+ * SEND_OK m is completed, its conversation's members were woken and its
+ * cached views dropped), -1 on an error, or SENDQ_ANSWERED. */
+int sendq_send(struct req *req, struct msg *m);
 
 /* Counts since the process started (GET /health shows them). */
 struct sendq_stats {
@@ -168,6 +168,8 @@ int chat_cache_gen(struct arena *a, int64_t cid, int64_t *gen);
 /* Makes every cached view of conversation cid stale. Call after the commit
  * of a change to its messages or reactions, before answering. */
 void chat_invalidate(int64_t cid);
+/* The same for n conversations, in one round trip. */
+void chat_invalidate_many(const int64_t *cids, int n);
 
 /* --- handlers (routes in cgi-bin/api.c) --- */
 void conv_create(struct req *req);		/* POST /conversations */

@@ -140,9 +140,7 @@ void msg_send(struct req *req)
 	/* One transaction, shared with the sends that arrive meanwhile. */
 	struct msg m = {.conversation_id = cid, .sender_id = req->user_id, .client_id = client_id,
 		.kind = kind, .body = body, .reply_to = reply_to};
-	int64_t *members = NULL;
-	int nmembers = 0;
-	int rc = sendq_send(req, &m, &members, &nmembers);
+	int rc = sendq_send(req, &m);
 	if (rc == SENDQ_ANSWERED)
 		return;
 	if (rc < 0) {
@@ -185,8 +183,6 @@ void msg_send(struct req *req)
 			resp_problem(req, 404, "not_found", "No such conversation.");
 		return;
 	}
-	doorbell_ring_many(members, nmembers);
-	chat_invalidate(cid);
 	/* The answer is built from what the procedure returned: a new message
 	 * has no edits or reactions yet. */
 	resp_json(req, 201, chat_message_json(req->arena, &m));

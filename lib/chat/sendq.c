@@ -4,8 +4,10 @@
  * api.fcgi serves requests on many threads. A send that arrives while this
  * process is already writing one waits in a queue; when the write ends, one
  * of the waiting threads (the leader) takes up to SEND_BATCH_MAX queued
- * sends and writes them as one transaction (msgs_send_batch), then hands
- * each sender its outcome and the next leader takes over. So under load a
+ * sends and writes them as one transaction (msgs_send_batch), rings the
+ * members of all their conversations and drops those conversations'
+ * cached views (one call each for the whole batch), then hands each sender
+ * its outcome and the next leader takes over. So under load a
  * commit and each statement's fixed cost are shared by the batch, and an
  * idle server still sends alone (one CALL msg_send) without waiting for
  * anyone. Each send is still answered only after the commit that stored
@@ -25,6 +27,7 @@
 
 #include "app/app.h"
 #include "chat/chat.h"
+#include "wake/doorbell.h"
 
 struct waiter {
 	struct send_slot slot;
@@ -90,6 +93,39 @@ static void alone(struct db *db, struct waiter *w)
 	w->rc = msgs_send(db, w->slot.a, w->slot.m, &w->slot.members, &w->slot.nmembers);
 }
 
+/* After the commits of a batch's sends: rings every member of their
+ * conversations (one call: one wake-up of each event loop) and drops the
+ * conversations' cached views (one memcached round trip), before any of
+ * the senders is answered. Not under mu. */
+static void after_commit(struct arena *a, struct waiter **w, int n)
+{
+	int total = 0, nconv = 0;
+	int64_t convs[SEND_BATCH_MAX];
+	for (int i = 0; i < n; i++) {
+		if (w[i]->rc != SEND_OK)
+			continue;
+		total += w[i]->slot.nmembers;
+		int64_t c = w[i]->slot.m->conversation_id;
+		int seen = 0;
+		for (int k = 0; k < nconv && !seen; k++)
+			seen = convs[k] == c;
+		if (!seen)
+			convs[nconv++] = c;
+	}
+	if (nconv == 0)
+		return;
+	int64_t *all = arena_alloc(a, sizeof(*all) * (size_t)total);
+	int k = 0;
+	for (int i = 0; i < n; i++) {
+		if (w[i]->rc != SEND_OK)
+			continue;
+		for (int j = 0; j < w[i]->slot.nmembers; j++)
+			all[k++] = w[i]->slot.members[j];
+	}
+	doorbell_ring_many(all, k);
+	chat_invalidate_many(convs, nconv);
+}
+
 /* Writes the taken sends on db (NULL: unreachable). Not under mu. */
 static void write_batch(struct db *db, struct waiter **w, int n)
 {
@@ -146,7 +182,7 @@ static void write_batch(struct db *db, struct waiter **w, int n)
 	}
 }
 
-int sendq_send(struct req *req, struct msg *m, int64_t **members, int *nmembers)
+int sendq_send(struct req *req, struct msg *m)
 {
 	struct waiter me = {.slot = {.m = m, .a = req->arena}};
 	pthread_cond_init(&me.cv, NULL);
@@ -168,6 +204,7 @@ int sendq_send(struct req *req, struct msg *m, int64_t **members, int *nmembers)
 		last_batch = n;
 		pthread_mutex_unlock(&mu);
 		write_batch(app_db_try(req), batch, n);
+		after_commit(req->arena, batch, n);
 		pthread_mutex_lock(&mu);
 		writing--;
 		for (int i = 0; i < n; i++) {
@@ -185,8 +222,6 @@ int sendq_send(struct req *req, struct msg *m, int64_t **members, int *nmembers)
 			"The database is not reachable; try again shortly.");
 		return SENDQ_ANSWERED;
 	}
-	*members = me.slot.members;
-	*nmembers = me.slot.nmembers;
 	return me.rc;
 }
 

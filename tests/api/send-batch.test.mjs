@@ -117,7 +117,17 @@ test('concurrent sends from many senders: each answer is its own, nothing lost o
   // once, each of one message at a time when not batched).
   const ids = [...pairs.map((p) => p.id), g.id].join(',');
   const together = () => count(`SELECT COALESCE(MAX(n), 0) FROM (SELECT COUNT(DISTINCT conversation_id) AS n FROM messages WHERE conversation_id IN (${ids}) GROUP BY created_at) t`);
+  // History pages are cached; every page read after a round must show
+  // every message answered in it (the writer drops the conversations'
+  // cached pages, all in one memcached round trip, before answering).
+  const page = async (conv, u) => {
+    const r = await api('GET', `/conversations/${conv.id}/messages?limit=100`, { token: u.token });
+    assert.equal(r.status, 200);
+    return r.body.messages.map((m) => m.id);
+  };
+  const convs = [...pairs.map((p, k) => [p, users[2 * k]]), [g, users[0]]];
   for (let round = 0; round < 8; round++) {
+    for (const [c, u] of convs) await page(c, u);
     const jobs = [];
     const expect = [];
     for (let i = 0; i < 12; i += 2) {
@@ -158,6 +168,11 @@ test('concurrent sends from many senders: each answer is its own, nothing lost o
       const stored = sql(`SELECT conversation_id, seq, HEX(body) FROM messages WHERE id = ${r.body.id}`)[0];
       assert.deepEqual([+stored[0], +stored[1], Buffer.from(stored[2], 'hex').toString('utf8')],
         [r.body.conversation_id, r.body.seq, r.body.body], 'the answer is the stored message');
+    }
+    for (const [c, u] of convs) {
+      const shown = await page(c, u);
+      for (const r of res.filter((x) => x.status === 201 && x.body.conversation_id === c.id))
+        assert.ok(shown.includes(r.body.id), `round ${round}: the history of ${c.id} shows message ${r.body.id}`);
     }
     stats = await sendStats();
     if (round >= 1 && together() >= 3 && stats.fallbacks > start.fallbacks) break;
