@@ -35,7 +35,9 @@ int main(void)
 		return 1;
 	db_pool_init((int)config_int("events_db_connections", 8));
 	doorbell_watch_start();
-	receipts_start();
+	/* Without its writer no delivered receipt would be written. */
+	if (receipts_start() < 0)
+		return 1;
 	struct server_opts o = {
 		.name = "events",
 		.routes = routes,

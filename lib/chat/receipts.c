@@ -12,9 +12,9 @@
  * and a reader's receipts for one conversation collapse into the highest.
  *
  * A receipt is written after the reader got the event and nobody waits
- * for it, so a failed write (or a process that ends with receipts waiting)
- * only leaves a mark behind until the reader's next delivery in that
- * conversation, as a failed single write always did.
+ * for it. A failed write is tried again a second later (twice); receipts
+ * still not written, or waiting when the process ends, only leave a mark
+ * behind until the reader's next delivery in that conversation.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -27,11 +27,18 @@
 #include "util/stack.h"
 
 #define RECEIPTS_EVERY_MS 50
-/* Waiting receipts; more are dropped (logged) until the writer catches up:
- * at one batch per RECEIPTS_EVERY_MS that is 80,000 receipts a second. */
+/* After a failed write: wait this long, and try the failed receipts again
+ * (merged with newer ones) at most RECEIPTS_TRIES times in all. */
+#define RECEIPTS_RETRY_MS 1000
+#define RECEIPTS_TRIES 3
+/* Waiting receipts. When full they are collapsed (one per conversation and
+ * reader); a receipt of a new pair that still finds no room is dropped,
+ * logged: at one batch per RECEIPTS_EVERY_MS that is 80,000 readers'
+ * receipts a second. */
 #define RECEIPTS_MAX 4096
-/* Receipts per transaction. */
-#define RECEIPTS_BATCH 512
+/* Receipts per transaction: it holds share locks on their conversations
+ * (sends to them wait) until it commits. */
+#define RECEIPTS_BATCH 64
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
@@ -40,19 +47,52 @@ static int nwaiting;
 static int started;
 static _Atomic int64_t n_dropped;
 
+/* Makes room (under mu): collapses the list, else raises the waiting
+ * receipt of the same pair. 1 when r is in the list, 0 when dropped. */
+static int full(struct receipt r)
+{
+	nwaiting = receipts_collapse(waiting, nwaiting);
+	if (nwaiting < RECEIPTS_MAX) {
+		waiting[nwaiting++] = r;
+		return 1;
+	}
+	for (int i = 0; i < nwaiting; i++) {
+		if (waiting[i].conversation_id == r.conversation_id &&
+		    waiting[i].user_id == r.user_id) {
+			if (waiting[i].seq < r.seq)
+				waiting[i].seq = r.seq;
+			return 1;
+		}
+	}
+	return 0;
+}
+
 void receipts_add(int64_t uid, int64_t cid, int64_t seq)
 {
+	struct receipt r = {cid, uid, seq};
 	pthread_mutex_lock(&mu);
-	int room = nwaiting < RECEIPTS_MAX;
-	if (room) {
-		waiting[nwaiting++] = (struct receipt){cid, uid, seq};
-		if (nwaiting == 1)
-			pthread_cond_signal(&cv);
-	}
+	int kept = 1;
+	if (nwaiting < RECEIPTS_MAX)
+		waiting[nwaiting++] = r;
+	else
+		kept = full(r);
+	if (nwaiting == 1)
+		pthread_cond_signal(&cv);
 	pthread_mutex_unlock(&mu);
-	if (!room && n_dropped++ % 1000 == 0)
+	if (!kept && n_dropped++ % 1000 == 0)
 		log_warn("receipts: %d waiting; delivered receipt for user %lld in conversation "
 			"%lld dropped", RECEIPTS_MAX, (long long)uid, (long long)cid);
+}
+
+/* Puts receipts whose write failed back (under mu). */
+static void requeue(const struct receipt *r, int n)
+{
+	for (int i = 0; i < n; i++) {
+		if (nwaiting < RECEIPTS_MAX)
+			waiting[nwaiting++] = r[i];
+		else if (!full(r[i]))
+			n_dropped++;
+	}
 }
 
 /* By conversation, then reader, the highest seq first. */
@@ -89,37 +129,43 @@ static void sleep_ms(int64_t ms)
 		;
 }
 
-static void write_all(struct receipt *r, int n)
+/* Writes r; returns how many of them are at the front of r again, not
+ * written (the database unreachable, or a write failed). */
+static int write_all(struct receipt *r, int n)
 {
 	struct db *db = db_pool_acquire();
-	if (db == NULL) {
-		log_warn("receipts: database unreachable; %d delivered receipts not written", n);
-		return;
-	}
+	if (db == NULL)
+		return n;
 	struct arena a;
 	arena_init(&a);
+	int failed = 0;
 	for (int i = 0; i < n; i += RECEIPTS_BATCH) {
 		int k = n - i < RECEIPTS_BATCH ? n - i : RECEIPTS_BATCH;
-		if (chat_mark_delivered(db, &a, r + i, k) < 0)
-			log_warn("receipts: %d delivered receipts not written", k);
+		if (chat_mark_delivered(db, &a, r + i, k) < 0) {
+			for (int j = 0; j < k; j++)
+				r[failed + j] = r[i + j];
+			failed += k;
+		}
 		arena_reset(&a);
 	}
 	arena_release(&a);
 	db_pool_release(db);
+	return failed;
 }
 
 static void *writer(void *arg)
 {
 	(void)arg;
 	static struct receipt batch[RECEIPTS_MAX];
-	int64_t last = 0;
+	int64_t next = 0;	/* no write before this (ms) */
+	int tries = 0;		/* failed writes in a row */
 	for (;;) {
 		pthread_mutex_lock(&mu);
 		while (nwaiting == 0) {
 			stack_trim();
 			pthread_cond_wait(&cv, &mu);
 		}
-		int64_t wait = last + RECEIPTS_EVERY_MS - clock_ms();
+		int64_t wait = next - clock_ms();
 		if (wait > 0) {
 			/* Those that come meanwhile join this batch. */
 			pthread_mutex_unlock(&mu);
@@ -131,8 +177,25 @@ static void *writer(void *arg)
 			batch[i] = waiting[i];
 		nwaiting = 0;
 		pthread_mutex_unlock(&mu);
-		last = clock_ms();
-		write_all(batch, receipts_collapse(batch, n));
+		next = clock_ms() + RECEIPTS_EVERY_MS;
+		n = receipts_collapse(batch, n);
+		int failed = write_all(batch, n);
+		if (failed == 0) {
+			tries = 0;
+			continue;
+		}
+		if (++tries < RECEIPTS_TRIES) {
+			log_warn("receipts: %d delivered receipts not written; trying again in %d ms",
+				failed, RECEIPTS_RETRY_MS);
+			pthread_mutex_lock(&mu);
+			requeue(batch, failed);
+			pthread_mutex_unlock(&mu);
+		} else {
+			log_warn("receipts: %d delivered receipts not written after %d tries; dropped "
+				"(their marks move with the readers' next deliveries)", failed, tries);
+			tries = 0;
+		}
+		next = clock_ms() + RECEIPTS_RETRY_MS;
 	}
 	return NULL;
 }

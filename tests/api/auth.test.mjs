@@ -208,11 +208,13 @@ test('PATCH /me changes profile and password; bad input changes nothing', async 
   assert.equal(me.body.about, 'Hello there');
   const other = await api('POST', '/auth/login', { body: { username: u.username, password: u.password, device_name: 'other' } });
   assert.equal((await api('GET', '/me', { token: other.body.access_token })).status, 200);
+  assert.equal((await api('GET', '/events?since=0&timeout=0', { token: other.body.access_token })).status, 200);
   const ok = await api('PATCH', '/me', { token: u.token, body: { current_password: u.password, new_password: 'brand-new-password' } });
   assert.equal(ok.status, 200);
   // The device that changed it stays signed in; every other device is signed out.
   assert.equal((await api('GET', '/me', { token: u.token })).status, 200);
   expectProblem(assert, await api('GET', '/me', { token: other.body.access_token }), 401);
+  expectProblem(assert, await api('GET', '/events?since=0&timeout=0', { token: other.body.access_token }), 401);
   expectProblem(assert, await api('POST', '/auth/login', { body: { username: u.username, password: u.password } }), 401);
   assert.equal((await api('POST', '/auth/login', { body: { username: u.username, password: 'brand-new-password' } })).status, 200);
   expectProblem(assert, await api('PATCH', '/me', { body: { about: 'x' } }), 401);
@@ -249,8 +251,10 @@ test('DELETE /me needs the password, then the account is gone and its name free'
   const u = await registerUser('del');
   expectProblem(assert, await api('DELETE', '/me', { token: u.token, body: { password: 'wrong-one-here' } }), 403);
   assert.equal((await api('GET', '/me', { token: u.token })).status, 200);
+  assert.equal((await api('GET', '/events?since=0&timeout=0', { token: u.token })).status, 200);
   assert.equal((await api('DELETE', '/me', { token: u.token, body: { password: u.password } })).status, 204);
   expectProblem(assert, await api('GET', '/me', { token: u.token }), 401);
+  expectProblem(assert, await api('GET', '/events?since=0&timeout=0', { token: u.token }), 401);
   expectProblem(assert, await api('POST', '/auth/login', { body: { username: u.username, password: u.password } }), 401);
   assert.equal((await api('POST', '/auth/register', { body: { username: u.username, password: 'new-owner-password' } })).status, 201);
 });

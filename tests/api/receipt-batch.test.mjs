@@ -61,6 +61,18 @@ test('the receipt batch procedure moves marks, tells the other members once per 
   assert.equal(mark(g, c), 2);
   assert.equal(got(a).length, 3);
   assert.equal(got(b).length, 1);
+  // Exactly at the limit (3 members, limit 3): told.
+  await send(a, g, 'one more');
+  const edge = sql(`CALL msg_delivered_batch('${JSON.stringify([{ c: g.id, u: c.id, q: 3 }])}', 3)`);
+  assert.deepEqual(edge[0][0], 'ok');
+  assert.deepEqual(edge[0][1].split(',').map(Number), [a.id, b.id].sort((x, y) => x - y));
+  assert.deepEqual(got(a).slice(3).map((e) => e.payload), [{ user_id: c.id, delivered_seq: 3, read_seq: 0 }]);
+  // One pair twice: it counts once, with its highest seq.
+  const twice = sql(`CALL msg_delivered_batch('${JSON.stringify([{ c: d.id, u: b.id, q: 3 }, { c: d.id, u: b.id, q: 1 }])}', 100)`);
+  assert.deepEqual(twice[0], ['ok', String(a.id)]);
+  assert.equal(mark(d, b), 3);
+  assert.deepEqual(got(a).slice(4).map((e) => [e.conversation_id, e.payload]), [[d.id, { user_id: b.id, delivered_seq: 3, read_seq: 0 }]]);
+  for (const u of [a, b, c]) headIsEnd(u);
   // Only pairs that are not members: nothing moves.
   assert.equal(sql(`CALL msg_delivered_batch('${JSON.stringify([{ c: d.id, u: c.id, q: 3 }])}', 100)`)[0][0], 'same');
   assert.equal(sql(`CALL msg_delivered_batch('${JSON.stringify([{ c: 999999999, u: c.id, q: 3 }])}', 100)`)[0][0], 'same');
