@@ -192,52 +192,29 @@ int cache_touch(const char *key, int ttl)
 
 int cache_del(const char *key)
 {
-	memcached_st *m = get();
-	if (m == NULL)
-		return -1;
-	memcached_return_t rc = memcached_delete(m, key, strlen(key), 0);
-	if (retryable(rc))
-		rc = memcached_delete(m, key, strlen(key), 0);
-	put(m);
-	return memcached_success(rc) || rc == MEMCACHED_NOTFOUND ? 0 : -1;
+	return cache_del_many(&key, 1);
 }
 
-/* Quiet deletes (no answer each), held in the connection's buffer, then a
- * multi-get of the same keys: it goes out behind them in one write per
- * server, and its answer (memcached serves a connection in order) says
- * they were done. Any failure: each key on its own. */
+/* One after another on one connection. (Pipelining them through
+ * libmemcached's buffered or quiet requests was tried: memcached answers a
+ * quiet delete of a missing key anyway, an answer libmemcached does not
+ * expect, and the connection then handed later calls earlier calls'
+ * answers; buffered deletes after such a key were not all done.) */
 int cache_del_many(const char *const *keys, size_t n)
 {
-	if (n <= 1)
-		return n == 1 ? cache_del(keys[0]) : 0;
+	if (n == 0)
+		return 0;
 	memcached_st *m = get();
 	if (m == NULL)
 		return -1;
-	size_t lens[n];
-	for (size_t i = 0; i < n; i++)
-		lens[i] = strlen(keys[i]);
-	int ok = memcached_behavior_set(m, MEMCACHED_BEHAVIOR_NOREPLY, 1) == MEMCACHED_SUCCESS &&
-		 memcached_behavior_set(m, MEMCACHED_BEHAVIOR_BUFFER_REQUESTS, 1) == MEMCACHED_SUCCESS;
-	for (size_t i = 0; i < n && ok; i++) {
-		memcached_return_t rc = memcached_delete(m, keys[i], lens[i], 0);
-		ok = rc == MEMCACHED_BUFFERED || memcached_success(rc);
-	}
-	memcached_behavior_set(m, MEMCACHED_BEHAVIOR_BUFFER_REQUESTS, 0);
-	memcached_behavior_set(m, MEMCACHED_BEHAVIOR_NOREPLY, 0);
-	memcached_return_t rc = ok ? memcached_mget(m, keys, lens, n) : MEMCACHED_FAILURE;
-	ok = memcached_success(rc);
-	if (ok) {
-		memcached_result_st *res;
-		while ((res = memcached_fetch_result(m, NULL, &rc)) != NULL)
-			memcached_result_free(res);
-		ok = rc == MEMCACHED_END || rc == MEMCACHED_SUCCESS || rc == MEMCACHED_NOTFOUND;
+	int bad = 0;
+	for (size_t i = 0; i < n; i++) {
+		memcached_return_t rc = memcached_delete(m, keys[i], strlen(keys[i]), 0);
+		if (retryable(rc))
+			rc = memcached_delete(m, keys[i], strlen(keys[i]), 0);
+		bad |= !memcached_success(rc) && rc != MEMCACHED_NOTFOUND;
 	}
 	put(m);
-	if (ok)
-		return 0;
-	int bad = 0;
-	for (size_t i = 0; i < n; i++)
-		bad |= cache_del(keys[i]) < 0;
 	return bad ? -1 : 0;
 }
 

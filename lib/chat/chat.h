@@ -168,7 +168,7 @@ int chat_cache_gen(struct arena *a, int64_t cid, int64_t *gen);
 /* Makes every cached view of conversation cid stale. Call after the commit
  * of a change to its messages or reactions, before answering. */
 void chat_invalidate(int64_t cid);
-/* The same for n conversations, in one round trip. */
+/* The same for n conversations (one memcached connection for all). */
 void chat_invalidate_many(const int64_t *cids, int n);
 
 /* --- handlers (routes in cgi-bin/api.c) --- */

@@ -95,7 +95,7 @@ static void alone(struct db *db, struct waiter *w)
 
 /* After the commits of a batch's sends: rings every member of their
  * conversations (one call: one wake-up of each event loop) and drops the
- * conversations' cached views (one memcached round trip), before any of
+ * conversations' cached views (one memcached connection for all), before any of
  * the senders is answered. Not under mu. */
 static void after_commit(struct arena *a, struct waiter **w, int n)
 {
@@ -204,16 +204,20 @@ int sendq_send(struct req *req, struct msg *m)
 		last_batch = n;
 		pthread_mutex_unlock(&mu);
 		write_batch(app_db_try(req), batch, n);
-		after_commit(req->arena, batch, n);
+		/* The next batch may start while this one's members are rung
+		 * and its cached views dropped; its senders are answered after. */
 		pthread_mutex_lock(&mu);
 		writing--;
+		if (queue != NULL)
+			pthread_cond_signal(&queue->cv);
+		pthread_mutex_unlock(&mu);
+		after_commit(req->arena, batch, n);
+		pthread_mutex_lock(&mu);
 		for (int i = 0; i < n; i++) {
 			batch[i]->done = 1;
 			if (batch[i] != &me)
 				pthread_cond_signal(&batch[i]->cv);
 		}
-		if (queue != NULL && queue != &me)
-			pthread_cond_signal(&queue->cv);
 	}
 	pthread_mutex_unlock(&mu);
 	pthread_cond_destroy(&me.cv);

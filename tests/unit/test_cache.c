@@ -68,6 +68,31 @@ int main(void)
 	CHECK_EQ(cache_get("m:test:1", &a, &v, &n), 1);
 	CHECK_EQ(n, 5);
 	CHECK(v != NULL && memcmp(v, "hello", 5) == 0);
+
+	/* Deleting many keys at once, some of them missing: all are gone
+	 * afterwards, and the connection answers later calls with their own
+	 * answers (a delete of a missing key still gets an answer from
+	 * memcached, which must not be left for the next call to read). */
+	for (int round = 0; round < 3; round++) {
+		CHECK_EQ(cache_set("m:test:a", "1", 1, 60), 0);
+		CHECK_EQ(cache_set("m:test:c", "3", 1, 60), 0);
+		const char *dk[] = {"m:test:a", "m:test:b", "m:test:c", "m:test:d"};
+		CHECK_EQ(cache_del_many(dk, 4), 0);
+		CHECK_EQ(cache_get("m:test:a", &a, &v, &n), 0);
+		CHECK_EQ(cache_get("m:test:c", &a, &v, &n), 0);
+		CHECK_EQ(cache_set("m:test:e", "five", 4, 60), 0);
+		CHECK_EQ(cache_set("m:test:f", "six", 3, 60), 0);
+		for (int i = 0; i < 4; i++) {
+			const char *gk[] = {"m:test:e", "m:test:f", "m:test:a"};
+			char *gv[3];
+			CHECK_EQ(cache_mget(gk, 3, &a, gv), 0);
+			CHECK(gv[0] != NULL && strcmp(gv[0], "five") == 0);
+			CHECK(gv[1] != NULL && strcmp(gv[1], "six") == 0);
+			CHECK(gv[2] == NULL);
+			CHECK_EQ(cache_get("m:test:f", &a, &v, &n), 1);
+			CHECK(v != NULL && strcmp(v, "six") == 0);
+		}
+	}
 	cache_shutdown();
 	arena_release(&a);
 
