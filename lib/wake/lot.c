@@ -1,5 +1,6 @@
 #include "wake/lot.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -178,8 +179,14 @@ void lot_park(struct parked *p, int64_t user_id, uint32_t bell, int64_t wait_ms,
 		struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT,
 			.data.fd = fd};
 		by_fd[fd] = p;
-		if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) != 0)
+		/* A descriptor still in the set (it should not be) is re-armed
+		 * for this request rather than left unwatched. */
+		if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) != 0 &&
+		    (errno != EEXIST || epoll_ctl(ep, EPOLL_CTL_MOD, fd, &ev) != 0)) {
+			log_warn("lot: cannot watch descriptor %d (%s); its request waits for its "
+				"deadline if the client goes", fd, strerror(errno));
 			by_fd[fd] = NULL;
+		}
 	}
 	if (p->due_ms < sleep_until) {
 		sleep_until = p->due_ms;
