@@ -26,7 +26,7 @@
 #   BENCH_GROWTH_SENDS [300]  sequential sends per history size (CPU per send)
 #   BENCH_UPKEEP [30]         seconds of the idle-upkeep runs (BENCH_HOLD - BENCH_RECEIVERS waiters, 1 msg/s,
 #                             long-poll timeout 25 s as the web app uses)
-#   BENCH_CONF  extra configuration lines for the stack (e.g. "send_writers = 2")
+#   BENCH_CONF  extra configuration lines for the stack (e.g. "health_sends = 1")
 #   BENCH_ONLY  space-separated subset of: floors sends history fanout delivery upkeep big
 #   BENCH_DIAG [0]  also run delivery at BENCH_DIAG_RATE [100] msg/s with
 #                   cross-host wake-ups allowed, then off (wake_cross_host = 0);

@@ -468,11 +468,16 @@ void chat_invalidate(int64_t cid)
 
 void chat_invalidate_many(const int64_t *cids, int n)
 {
-	char keys[n > 0 ? n : 1][CACHE_KEY_MAX];
-	const char *k[n > 0 ? n : 1];
-	for (int i = 0; i < n; i++) {
-		cache_key(keys[i], "cgen", cids[i]);
-		k[i] = keys[i];
+	/* In chunks: the keys live on the stack whatever n is. */
+	enum { CHUNK = 32 };
+	char keys[CHUNK][CACHE_KEY_MAX];
+	const char *k[CHUNK];
+	for (int i = 0; i < n; i += CHUNK) {
+		int m = n - i < CHUNK ? n - i : CHUNK;
+		for (int j = 0; j < m; j++) {
+			cache_key(keys[j], "cgen", cids[i + j]);
+			k[j] = keys[j];
+		}
+		cache_del_many(k, (size_t)m);
 	}
-	cache_del_many(k, (size_t)n);
 }

@@ -77,8 +77,8 @@ json_object *chat_member_json(struct arena *a, const struct member *m);
 /* --- delivery receipts (events.fcgi; lib/chat/receipts.c) --- */
 
 /* Records that readers' devices were handed conversations' messages up to
- * their seqs (r sorted by conversation and reader, each pair once; see
- * receipts_collapse): advances members.delivered_seq (never backwards)
+ * their seqs (r sorted by conversation and reader; see receipts_collapse):
+ * advances members.delivered_seq (never backwards)
  * and, where it moved, emits "receipt" to the conversation's other members
  * (to nobody in conversations of more than receipt_fanout_max members)
  * and rings their doorbells. One transaction of its own: call it outside

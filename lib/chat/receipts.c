@@ -206,5 +206,12 @@ int receipts_start(void)
 	int first = !started;
 	started = 1;
 	pthread_mutex_unlock(&mu);
-	return first ? thread_start(writer, NULL, 256 * 1024) : 0;
+	if (!first)
+		return 0;
+	if (thread_start(writer, NULL, 256 * 1024) == 0)
+		return 0;
+	pthread_mutex_lock(&mu);
+	started = 0;
+	pthread_mutex_unlock(&mu);
+	return -1;
 }

@@ -138,9 +138,10 @@ struct receipt {
  * the read mark; never backwards, never past the conversation's last seq)
  * and, in conversations of at most fanout_max members, appends a receipt
  * event for every other member: one transaction for all of r (the
- * msg_delivered_batch procedure, sql/0011). r must be sorted by
- * (conversation, user), each pair once. 1 some mark moved (*wake, arena,
- * lists whom to wake), 0 none, -1 error. */
+ * msg_delivered_batch procedure, sql/0011). r sorted by (conversation,
+ * user), the order rows are locked in; a pair given twice counts once,
+ * with its highest seq. 1 some mark moved (*wake, arena, lists whom to
+ * wake), 0 none, -1 error. */
 int convs_mark_delivered(struct db *db, struct arena *a, const struct receipt *r, int n,
 	int fanout_max, int64_t **wake, int *nwake);
 /* uid's delivered and read marks in cid and the member count. 1/0/-1. */
