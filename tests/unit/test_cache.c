@@ -93,6 +93,28 @@ int main(void)
 			CHECK(v != NULL && strcmp(v, "six") == 0);
 		}
 	}
+
+	/* memcached restarts: the pooled connection is broken, and the first
+	 * call after it still succeeds (it is retried on a new connection). */
+	{
+		FILE *pf = fopen(pidf, "r");
+		long old = 0;
+		if (pf != NULL) {
+			CHECK_EQ(fscanf(pf, "%ld", &old), 1);
+			fclose(pf);
+		}
+		CHECK(old > 0);
+		if (old > 0)
+			kill((pid_t)old, SIGTERM);
+		for (int i = 0; i < 50 && old > 0 && kill((pid_t)old, 0) == 0; i++)
+			usleep(20000);
+		unlink(sock);
+		CHECK_EQ(system(cmd), 0);
+		for (int i = 0; i < 50 && stat(sock, &st) != 0; i++)
+			usleep(20000);
+		CHECK_EQ(cache_add("m:test:restart", "1", 1, 60), 1);
+		CHECK_EQ(cache_add("m:test:restart", "1", 1, 60), 0);
+	}
 	cache_shutdown();
 	arena_release(&a);
 
