@@ -1,4 +1,5 @@
 /* Message endpoints: send, history, edit, delete, reactions, read, typing. */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -6,6 +7,7 @@
 #include "app/app.h"
 #include "cache/cache.h"
 #include "chat/chat.h"
+#include "util/clock.h"
 #include "wake/doorbell.h"
 
 #define HISTORY_DEFAULT 50
@@ -673,6 +675,50 @@ static int typing_tx(struct db *db, void *p)
 	return rc < 0 ? -1 : 0;
 }
 
+/* This process's memory of the typing events it let through, beside
+ * memcached's (which keeps the processes and hosts in step): a repeat
+ * within the window is dropped even when memcached cannot answer
+ * (restarting, unreachable, a pooled connection in its retry pause). A
+ * slot holds one (conversation, user); a clash only forgets the older. */
+#define TYPING_LOCAL_SLOTS 1024
+static struct typing_seen {
+	int64_t cid, uid, until_ms;
+} typing_seen[TYPING_LOCAL_SLOTS];
+static pthread_mutex_t typing_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static unsigned typing_slot(int64_t cid, int64_t uid)
+{
+	uint64_t h = (uint64_t)cid * 0x9E3779B97F4A7C15u ^ (uint64_t)uid;
+	return (unsigned)(h % TYPING_LOCAL_SLOTS);
+}
+
+/* 1 when this process let (cid, uid) through within the window; else
+ * claims the window for it from now on and answers 0. */
+static int typing_claim(int64_t cid, int64_t uid)
+{
+	struct typing_seen *t = &typing_seen[typing_slot(cid, uid)];
+	int64_t now = clock_ms();
+	pthread_mutex_lock(&typing_lock);
+	int recent = t->cid == cid && t->uid == uid && t->until_ms > now;
+	if (!recent) {
+		t->cid = cid;
+		t->uid = uid;
+		t->until_ms = now + CHAT_TYPING_WINDOW_S * 1000;
+	}
+	pthread_mutex_unlock(&typing_lock);
+	return recent;
+}
+
+/* Gives a claimed window back (the event did not go out). */
+static void typing_unclaim(int64_t cid, int64_t uid)
+{
+	struct typing_seen *t = &typing_seen[typing_slot(cid, uid)];
+	pthread_mutex_lock(&typing_lock);
+	if (t->cid == cid && t->uid == uid)
+		t->until_ms = 0;
+	pthread_mutex_unlock(&typing_lock);
+}
+
 void msg_typing(struct req *req)
 {
 	static const char *const allowed[] = {NULL};
@@ -688,7 +734,12 @@ void msg_typing(struct req *req)
 	 * memcached is down (-1) the event still goes out. */
 	char key[CACHE_KEY_MAX];
 	cache_key2(key, "typing", cid, req->user_id);
+	if (typing_claim(cid, req->user_id)) {
+		resp_json(req, 204, NULL);
+		return;
+	}
 	if (cache_add(key, "1", 1, CHAT_TYPING_WINDOW_S) == 0) {
+		typing_unclaim(cid, req->user_id);
 		resp_json(req, 204, NULL);
 		return;
 	}
@@ -696,6 +747,8 @@ void msg_typing(struct req *req)
 	emit_init(&e, req->arena);
 	struct typing_ctx c = {&e, cid, req->user_id};
 	if (db_tx(db, typing_tx, &c) < 0) {
+		typing_unclaim(cid, req->user_id);
+		cache_del(key);
 		internal(req);
 		return;
 	}
