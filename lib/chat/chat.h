@@ -91,8 +91,12 @@ void receipts_add(int64_t uid, int64_t cid, int64_t seq);
 /* Starts that thread (once). Returns 0 or -1. */
 int receipts_start(void);
 /* Sorts r by conversation and reader and keeps each pair once, with its
- * highest seq. Returns the new count. */
+ * highest seq and the fewest tries of those merged. Returns the new count. */
 int receipts_collapse(struct receipt *r, int n);
+/* After a failed write of r: counts the try against each, keeps (at the
+ * front, in order) those with tries left (three writes each) and returns
+ * how many. */
+int receipts_retry(struct receipt *r, int n);
 
 /* Inside a transaction that locked cid: emits "receipt" with uid's current
  * marks (same fan-out rule as above). Returns 0 or -1. */

@@ -692,29 +692,30 @@ static unsigned typing_slot(int64_t cid, int64_t uid)
 	return (unsigned)(h % TYPING_LOCAL_SLOTS);
 }
 
-/* 1 when this process let (cid, uid) through within the window; else
- * claims the window for it from now on and answers 0. */
-static int typing_claim(int64_t cid, int64_t uid)
+/* 0 when this process let (cid, uid) through within the window; else
+ * claims the window for it from now on and answers the claim (its end,
+ * which typing_unclaim needs). */
+static int64_t typing_claim(int64_t cid, int64_t uid)
 {
 	struct typing_seen *t = &typing_seen[typing_slot(cid, uid)];
-	int64_t now = clock_ms();
+	int64_t now = clock_ms(), claim = 0;
 	pthread_mutex_lock(&typing_lock);
-	int recent = t->cid == cid && t->uid == uid && t->until_ms > now;
-	if (!recent) {
+	if (t->cid != cid || t->uid != uid || t->until_ms <= now) {
 		t->cid = cid;
 		t->uid = uid;
-		t->until_ms = now + CHAT_TYPING_WINDOW_S * 1000;
+		t->until_ms = claim = now + CHAT_TYPING_WINDOW_S * 1000;
 	}
 	pthread_mutex_unlock(&typing_lock);
-	return recent;
+	return claim;
 }
 
-/* Gives a claimed window back (the event did not go out). */
-static void typing_unclaim(int64_t cid, int64_t uid)
+/* Gives a claimed window back (the event did not go out), unless a later
+ * claim took the slot meanwhile. */
+static void typing_unclaim(int64_t cid, int64_t uid, int64_t claim)
 {
 	struct typing_seen *t = &typing_seen[typing_slot(cid, uid)];
 	pthread_mutex_lock(&typing_lock);
-	if (t->cid == cid && t->uid == uid)
+	if (t->cid == cid && t->uid == uid && t->until_ms == claim)
 		t->until_ms = 0;
 	pthread_mutex_unlock(&typing_lock);
 }
@@ -734,12 +735,14 @@ void msg_typing(struct req *req)
 	 * memcached is down (-1) the event still goes out. */
 	char key[CACHE_KEY_MAX];
 	cache_key2(key, "typing", cid, req->user_id);
-	if (typing_claim(cid, req->user_id)) {
+	int64_t claim = typing_claim(cid, req->user_id);
+	if (claim == 0) {
 		resp_json(req, 204, NULL);
 		return;
 	}
-	if (cache_add(key, "1", 1, CHAT_TYPING_WINDOW_S) == 0) {
-		typing_unclaim(cid, req->user_id);
+	int added = cache_add(key, "1", 1, CHAT_TYPING_WINDOW_S);
+	if (added == 0) {
+		typing_unclaim(cid, req->user_id, claim);
 		resp_json(req, 204, NULL);
 		return;
 	}
@@ -747,8 +750,9 @@ void msg_typing(struct req *req)
 	emit_init(&e, req->arena);
 	struct typing_ctx c = {&e, cid, req->user_id};
 	if (db_tx(db, typing_tx, &c) < 0) {
-		typing_unclaim(cid, req->user_id);
-		cache_del(key);
+		typing_unclaim(cid, req->user_id, claim);
+		if (added == 1)
+			cache_del(key);
 		internal(req);
 		return;
 	}

@@ -34,7 +34,9 @@
 /* Waiting receipts. When full they are collapsed (one per conversation and
  * reader); a receipt of a new pair that still finds no room is dropped,
  * logged: at one batch per RECEIPTS_EVERY_MS that is 80,000 readers'
- * receipts a second. */
+ * receipts a second. A list that stays full (the database away) is
+ * collapsed again only after RECEIPTS_MAX / 8 more receipts, so each
+ * arrival costs a scan, not a sort, under the lock. */
 #define RECEIPTS_MAX 4096
 /* Receipts per transaction: it holds share locks on their conversations
  * (sends to them wait) until it commits. */
@@ -45,13 +47,20 @@ static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
 static struct receipt waiting[RECEIPTS_MAX];
 static int nwaiting;
 static int started;
+static int skip_collapse;	/* arrivals at a full list before the next sort */
 static _Atomic int64_t n_dropped;
 
 /* Makes room (under mu): collapses the list, else raises the waiting
  * receipt of the same pair. 1 when r is in the list, 0 when dropped. */
 static int full(struct receipt r)
 {
-	nwaiting = receipts_collapse(waiting, nwaiting);
+	if (skip_collapse > 0) {
+		skip_collapse--;
+	} else {
+		nwaiting = receipts_collapse(waiting, nwaiting);
+		if (nwaiting == RECEIPTS_MAX)
+			skip_collapse = RECEIPTS_MAX / 8;
+	}
 	if (nwaiting < RECEIPTS_MAX) {
 		waiting[nwaiting++] = r;
 		return 1;
@@ -61,6 +70,8 @@ static int full(struct receipt r)
 		    waiting[i].user_id == r.user_id) {
 			if (waiting[i].seq < r.seq)
 				waiting[i].seq = r.seq;
+			if (waiting[i].tries > r.tries)
+				waiting[i].tries = r.tries;
 			return 1;
 		}
 	}
@@ -69,7 +80,7 @@ static int full(struct receipt r)
 
 void receipts_add(int64_t uid, int64_t cid, int64_t seq)
 {
-	struct receipt r = {cid, uid, seq};
+	struct receipt r = {cid, uid, seq, 0};
 	pthread_mutex_lock(&mu);
 	int kept = 1;
 	if (nwaiting < RECEIPTS_MAX)
@@ -107,7 +118,8 @@ static int cmp(const void *x, const void *y)
 }
 
 /* Sorts r and keeps each (conversation, reader) once, with its highest
- * seq. Returns the new count. */
+ * seq and the fewest tries among those merged (a newer receipt has had
+ * fewer). Returns the new count. */
 int receipts_collapse(struct receipt *r, int n)
 {
 	if (n <= 0)
@@ -118,7 +130,20 @@ int receipts_collapse(struct receipt *r, int n)
 		if (r[i].conversation_id != r[k - 1].conversation_id ||
 		    r[i].user_id != r[k - 1].user_id)
 			r[k++] = r[i];
+		else if (r[i].tries < r[k - 1].tries)
+			r[k - 1].tries = r[i].tries;
 	}
+	return k;
+}
+
+/* Each receipt gets RECEIPTS_TRIES writes of its own: one that came
+ * during an outage is not dropped with older ones. */
+int receipts_retry(struct receipt *r, int n)
+{
+	int k = 0;
+	for (int i = 0; i < n; i++)
+		if (++r[i].tries < RECEIPTS_TRIES)
+			r[k++] = r[i];
 	return k;
 }
 
@@ -158,7 +183,6 @@ static void *writer(void *arg)
 	(void)arg;
 	static struct receipt batch[RECEIPTS_MAX];
 	int64_t next = 0;	/* no write before this (ms) */
-	int tries = 0;		/* failed writes in a row */
 	for (;;) {
 		pthread_mutex_lock(&mu);
 		while (nwaiting == 0) {
@@ -180,21 +204,20 @@ static void *writer(void *arg)
 		next = clock_ms() + RECEIPTS_EVERY_MS;
 		n = receipts_collapse(batch, n);
 		int failed = write_all(batch, n);
-		if (failed == 0) {
-			tries = 0;
+		if (failed == 0)
 			continue;
-		}
-		if (++tries < RECEIPTS_TRIES) {
-			log_warn("receipts: %d delivered receipts not written; trying again in %d ms",
-				failed, RECEIPTS_RETRY_MS);
-			pthread_mutex_lock(&mu);
-			requeue(batch, failed);
-			pthread_mutex_unlock(&mu);
-		} else {
+		int again = receipts_retry(batch, failed);
+		if (again < failed)
 			log_warn("receipts: %d delivered receipts not written after %d tries; dropped "
-				"(their marks move with the readers' next deliveries)", failed, tries);
-			tries = 0;
-		}
+				"(their marks move with the readers' next deliveries)", failed - again,
+				RECEIPTS_TRIES);
+		if (again == 0)
+			continue;
+		log_warn("receipts: %d delivered receipts not written; trying again in %d ms",
+			again, RECEIPTS_RETRY_MS);
+		pthread_mutex_lock(&mu);
+		requeue(batch, again);
+		pthread_mutex_unlock(&mu);
 		next = clock_ms() + RECEIPTS_RETRY_MS;
 	}
 	return NULL;

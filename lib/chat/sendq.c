@@ -4,9 +4,9 @@
  * api.fcgi serves requests on many threads. A send that arrives while this
  * process is already writing one waits in a queue; when the write ends, one
  * of the waiting threads (the leader) takes up to SEND_BATCH_MAX queued
- * sends and writes them as one transaction (msgs_send_batch), rings the
- * members of all their conversations and drops those conversations'
- * cached views (one call each for the whole batch), then hands each sender
+ * sends and writes them as one transaction (msgs_send_batch), drops the
+ * cached views of all their conversations and rings those conversations'
+ * members (one call each for the whole batch), then hands each sender
  * its outcome and the next leader takes over. So under load a
  * commit and each statement's fixed cost are shared by the batch, and an
  * idle server still sends alone (one CALL msg_send) without waiting for
@@ -93,10 +93,11 @@ static void alone(struct db *db, struct waiter *w)
 	w->rc = msgs_send(db, w->slot.a, w->slot.m, &w->slot.members, &w->slot.nmembers);
 }
 
-/* After the commits of a batch's sends: rings every member of their
- * conversations (one call: one wake-up of each event loop) and drops the
- * conversations' cached views (one memcached connection for all), before any of
- * the senders is answered. Not under mu. */
+/* After the commits of a batch's sends: drops the conversations' cached
+ * views (one memcached connection for all), then rings every member of
+ * their conversations (one call: one wake-up of each event loop), so a
+ * member woken by the ring who reloads a page sees the new message;
+ * before any of the senders is answered. Not under mu. */
 static void after_commit(struct arena *a, struct waiter **w, int n)
 {
 	int total = 0, nconv = 0;
@@ -122,8 +123,8 @@ static void after_commit(struct arena *a, struct waiter **w, int n)
 		for (int j = 0; j < w[i]->slot.nmembers; j++)
 			all[k++] = w[i]->slot.members[j];
 	}
-	doorbell_ring_many(all, k);
 	chat_invalidate_many(convs, nconv);
+	doorbell_ring_many(all, k);
 }
 
 /* Writes the taken sends on db (NULL: unreachable). Not under mu. */

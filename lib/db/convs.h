@@ -133,6 +133,7 @@ struct receipt {
 	int64_t conversation_id;
 	int64_t user_id;
 	int64_t seq;
+	int tries;		/* failed writes so far (the receipt queue's) */
 };
 /* Moves each reader's delivered mark to its seq (as convs_mark_read does
  * the read mark; never backwards, never past the conversation's last seq)

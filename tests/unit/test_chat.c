@@ -128,14 +128,22 @@ int main(void)
 	json_object_put(j);
 
 	/* Receipts: sorted by conversation and reader, each pair once with its
-	 * highest seq. */
-	struct receipt r[] = {{9, 2, 5}, {3, 7, 1}, {9, 2, 8}, {3, 4, 2}, {9, 2, 6}, {3, 7, 4}};
+	 * highest seq and the fewest failed writes of those merged (a receipt
+	 * that came later is not dropped with an older one's tries). */
+	struct receipt r[] = {{9, 2, 5, 0}, {3, 7, 1, 2}, {9, 2, 8, 2}, {3, 4, 2, 1}, {9, 2, 6, 1},
+		{3, 7, 4, 2}};
 	CHECK(receipts_collapse(r, 6) == 3);
-	CHECK(r[0].conversation_id == 3 && r[0].user_id == 4 && r[0].seq == 2);
-	CHECK(r[1].conversation_id == 3 && r[1].user_id == 7 && r[1].seq == 4);
-	CHECK(r[2].conversation_id == 9 && r[2].user_id == 2 && r[2].seq == 8);
+	CHECK(r[0].conversation_id == 3 && r[0].user_id == 4 && r[0].seq == 2 && r[0].tries == 1);
+	CHECK(r[1].conversation_id == 3 && r[1].user_id == 7 && r[1].seq == 4 && r[1].tries == 2);
+	CHECK(r[2].conversation_id == 9 && r[2].user_id == 2 && r[2].seq == 8 && r[2].tries == 0);
+	/* A failed write: each receipt has three writes of its own. The
+	 * pair with two failures behind it goes, the others stay, in order. */
+	CHECK(receipts_retry(r, 3) == 2);
+	CHECK(r[0].user_id == 4 && r[0].tries == 2 && r[1].user_id == 2 && r[1].tries == 1);
+	CHECK(receipts_retry(r, 2) == 1 && r[0].user_id == 2 && r[0].tries == 2);
+	CHECK(receipts_retry(r, 1) == 0);
 	CHECK(receipts_collapse(r, 0) == 0);
-	CHECK(receipts_collapse(r, 1) == 1 && r[0].seq == 2);
+	CHECK(receipts_collapse(r, 1) == 1 && r[0].seq == 8);
 
 	arena_release(&a);
 	return CHECK_DONE();
