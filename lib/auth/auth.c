@@ -13,9 +13,9 @@
 
 #include "app/app.h"
 #include "cache/cache.h"
-#include "util/clock.h"
 #include "util/config.h"
 #include "util/log.h"
+#include "util/recent.h"
 #include "wake/doorbell.h"
 
 static unsigned char jwt_key[256];
@@ -227,42 +227,15 @@ int auth_verify_token(const char *token, int64_t *uid, int64_t *sid)
  * once, in every process. Another host's processes do not see the bump
  * (nor, when the doorbell file could not be mapped, another process):
  * there it passes for at most SESSION_LOCAL_MS more, as it may past its
- * expiry (memcached's expiry is in whole seconds too). Direct-mapped by
- * sid. */
+ * expiry (memcached's expiry is in whole seconds too). Keyed by (sid,
+ * uid, epoch). */
 #define SESSION_LOCAL_MS 1000
-#define SESSION_LOCAL_SLOTS 1024
-static struct {
-	int64_t sid, uid;
-	int64_t until_ms;
-	uint32_t epoch;
-} live[SESSION_LOCAL_SLOTS];
-static pthread_mutex_t live_lock = PTHREAD_MUTEX_INITIALIZER;
-
-static int live_get(int64_t sid, int64_t uid, uint32_t epoch)
-{
-	unsigned i = (unsigned)((uint64_t)sid % SESSION_LOCAL_SLOTS);
-	pthread_mutex_lock(&live_lock);
-	int hit = live[i].sid == sid && live[i].uid == uid && live[i].epoch == epoch &&
-		live[i].until_ms > clock_ms();
-	pthread_mutex_unlock(&live_lock);
-	return hit;
-}
-
-static void live_put(int64_t sid, int64_t uid, uint32_t epoch)
-{
-	unsigned i = (unsigned)((uint64_t)sid % SESSION_LOCAL_SLOTS);
-	pthread_mutex_lock(&live_lock);
-	live[i].sid = sid;
-	live[i].uid = uid;
-	live[i].epoch = epoch;
-	live[i].until_ms = clock_ms() + SESSION_LOCAL_MS;
-	pthread_mutex_unlock(&live_lock);
-}
+static struct recent live = RECENT_INIT;
 
 int auth_session_valid(struct req *req, int64_t sid, int64_t uid)
 {
 	uint32_t epoch = doorbell_epoch();
-	if (live_get(sid, uid, epoch))
+	if (recent_has(&live, sid, uid, epoch))
 		return 1;
 	char key[CACHE_KEY_MAX];
 	cache_key(key, "sess", sid);
@@ -288,7 +261,7 @@ int auth_session_valid(struct req *req, int64_t sid, int64_t uid)
 		char *end;
 		long long u = strtoll(vals[0], &end, 10);
 		if (*end == '\0' && u == uid) {
-			live_put(sid, uid, epoch);
+			recent_put(&live, sid, uid, epoch, SESSION_LOCAL_MS);
 			return 1;
 		}
 	}
@@ -298,7 +271,7 @@ int auth_session_valid(struct req *req, int64_t sid, int64_t uid)
 	int64_t left = 0;
 	rc = sessions_valid(db, sid, uid, &left);
 	if (rc == 1 && left > 1) {
-		live_put(sid, uid, epoch);
+		recent_put(&live, sid, uid, epoch, SESSION_LOCAL_MS);
 		char val[24];
 		int len = snprintf(val, sizeof(val), "%lld", (long long)uid);
 		cache_add(key, val, (size_t)len, left < SESSION_CACHE_S ? (int)left : SESSION_CACHE_S);

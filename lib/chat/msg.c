@@ -1,5 +1,4 @@
 /* Message endpoints: send, history, edit, delete, reactions, read, typing. */
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,7 +6,7 @@
 #include "app/app.h"
 #include "cache/cache.h"
 #include "chat/chat.h"
-#include "util/clock.h"
+#include "util/recent.h"
 #include "wake/doorbell.h"
 
 #define HISTORY_DEFAULT 50
@@ -678,47 +677,9 @@ static int typing_tx(struct db *db, void *p)
 /* This process's memory of the typing events it let through, beside
  * memcached's (which keeps the processes and hosts in step): a repeat
  * within the window is dropped even when memcached cannot answer
- * (restarting, unreachable, a pooled connection in its retry pause). A
- * slot holds one (conversation, user); a clash only forgets the older. */
-#define TYPING_LOCAL_SLOTS 1024
-static struct typing_seen {
-	int64_t cid, uid, until_ms;
-} typing_seen[TYPING_LOCAL_SLOTS];
-static pthread_mutex_t typing_lock = PTHREAD_MUTEX_INITIALIZER;
-
-static unsigned typing_slot(int64_t cid, int64_t uid)
-{
-	uint64_t h = (uint64_t)cid * 0x9E3779B97F4A7C15u ^ (uint64_t)uid;
-	return (unsigned)(h % TYPING_LOCAL_SLOTS);
-}
-
-/* 0 when this process let (cid, uid) through within the window; else
- * claims the window for it from now on and answers the claim (its end,
- * which typing_unclaim needs). */
-static int64_t typing_claim(int64_t cid, int64_t uid)
-{
-	struct typing_seen *t = &typing_seen[typing_slot(cid, uid)];
-	int64_t now = clock_ms(), claim = 0;
-	pthread_mutex_lock(&typing_lock);
-	if (t->cid != cid || t->uid != uid || t->until_ms <= now) {
-		t->cid = cid;
-		t->uid = uid;
-		t->until_ms = claim = now + CHAT_TYPING_WINDOW_S * 1000;
-	}
-	pthread_mutex_unlock(&typing_lock);
-	return claim;
-}
-
-/* Gives a claimed window back (the event did not go out), unless a later
- * claim took the slot meanwhile. */
-static void typing_unclaim(int64_t cid, int64_t uid, int64_t claim)
-{
-	struct typing_seen *t = &typing_seen[typing_slot(cid, uid)];
-	pthread_mutex_lock(&typing_lock);
-	if (t->cid == cid && t->uid == uid && t->until_ms == claim)
-		t->until_ms = 0;
-	pthread_mutex_unlock(&typing_lock);
-}
+ * (restarting, unreachable, a pooled connection in its retry pause).
+ * Keyed by (conversation, user). */
+static struct recent typing_seen = RECENT_INIT;
 
 void msg_typing(struct req *req)
 {
@@ -735,14 +696,15 @@ void msg_typing(struct req *req)
 	 * memcached is down (-1) the event still goes out. */
 	char key[CACHE_KEY_MAX];
 	cache_key2(key, "typing", cid, req->user_id);
-	int64_t claim = typing_claim(cid, req->user_id);
+	int64_t claim = recent_claim(&typing_seen, cid, req->user_id, 0,
+		CHAT_TYPING_WINDOW_S * 1000);
 	if (claim == 0) {
 		resp_json(req, 204, NULL);
 		return;
 	}
 	int added = cache_add(key, "1", 1, CHAT_TYPING_WINDOW_S);
 	if (added == 0) {
-		typing_unclaim(cid, req->user_id, claim);
+		recent_drop(&typing_seen, cid, req->user_id, 0, claim);
 		resp_json(req, 204, NULL);
 		return;
 	}
@@ -750,7 +712,7 @@ void msg_typing(struct req *req)
 	emit_init(&e, req->arena);
 	struct typing_ctx c = {&e, cid, req->user_id};
 	if (db_tx(db, typing_tx, &c) < 0) {
-		typing_unclaim(cid, req->user_id, claim);
+		recent_drop(&typing_seen, cid, req->user_id, 0, claim);
 		if (added == 1)
 			cache_del(key);
 		internal(req);

@@ -20,6 +20,24 @@ static int init_with(const char *list)
 	return cache_init(2);
 }
 
+/* Stops the memcached whose pid file is pidf and waits for it to end.
+ * Returns its pid (0 when the file held none). */
+static long stop_memcached(const char *pidf)
+{
+	FILE *f = fopen(pidf, "r");
+	long pid = 0;
+	if (f != NULL) {
+		CHECK_EQ(fscanf(f, "%ld", &pid), 1);
+		fclose(f);
+	}
+	CHECK(pid > 0);
+	if (pid > 0)
+		kill((pid_t)pid, SIGTERM);
+	for (int i = 0; i < 50 && pid > 0 && kill((pid_t)pid, 0) == 0; i++)
+		usleep(20000);
+	return pid;
+}
+
 int main(void)
 {
 	char dir[] = "/tmp/messenger-cache-XXXXXX";
@@ -97,17 +115,7 @@ int main(void)
 	/* memcached restarts: the pooled connection is broken, and the first
 	 * call after it still succeeds (it is retried on a new connection). */
 	{
-		FILE *pf = fopen(pidf, "r");
-		long old = 0;
-		if (pf != NULL) {
-			CHECK_EQ(fscanf(pf, "%ld", &old), 1);
-			fclose(pf);
-		}
-		CHECK(old > 0);
-		if (old > 0)
-			kill((pid_t)old, SIGTERM);
-		for (int i = 0; i < 50 && old > 0 && kill((pid_t)old, 0) == 0; i++)
-			usleep(20000);
+		stop_memcached(pidf);
 		unlink(sock);
 		CHECK_EQ(system(cmd), 0);
 		for (int i = 0; i < 50 && stat(sock, &st) != 0; i++)
@@ -118,21 +126,10 @@ int main(void)
 	cache_shutdown();
 	arena_release(&a);
 
-	FILE *f = fopen(pidf, "r");
-	long pid = 0;
-	if (f != NULL) {
-		CHECK_EQ(fscanf(f, "%ld", &pid), 1);
-		fclose(f);
-	}
-	CHECK(pid > 0);
-	if (pid > 0) {
-		kill((pid_t)pid, SIGTERM);
-	} else {
+	if (stop_memcached(pidf) == 0) {
 		snprintf(cmd, sizeof(cmd), "pkill -f 'memcached -s %s'", sock);
 		CHECK_EQ(system(cmd), 0);
 	}
-	for (int i = 0; i < 50 && pid > 0 && kill((pid_t)pid, 0) == 0; i++)
-		usleep(20000);
 	unlink(sock);
 	unlink(pidf);
 	rmdir(dir);

@@ -1,7 +1,10 @@
-/* Unit tests for lib/util: arena, capped buffer. */
+/* Unit tests for lib/util: arena, capped buffer, recent keys. */
 #include "check.h"
 #include "util/arena.h"
 #include "util/buf.h"
+#include "util/recent.h"
+
+static struct recent rec = RECENT_INIT;
 
 int main(void)
 {
@@ -36,5 +39,28 @@ int main(void)
 	CHECK_EQ(buf_printf(&b, "%s", "too long for it"), -1);
 	CHECK_STR(b.data, "abc");
 	buf_release(&b);
+
+	/* Recent keys: a key is there for its time, only the whole key
+	 * matches, and a time that ran out is as good as never put. */
+	CHECK_EQ(recent_has(&rec, 7, 8, 9), 0);
+	recent_put(&rec, 7, 8, 9, 60000);
+	CHECK_EQ(recent_has(&rec, 7, 8, 9), 1);
+	CHECK_EQ(recent_has(&rec, 7, 8, 10), 0);
+	CHECK_EQ(recent_has(&rec, 8, 7, 9), 0);
+	recent_put(&rec, 7, 8, 9, 0);
+	CHECK_EQ(recent_has(&rec, 7, 8, 9), 0);
+	/* Claims: the first wins until its time runs out or it is dropped;
+	 * dropping with another claim's end changes nothing. */
+	int64_t c1 = recent_claim(&rec, 1, 2, 0, 60000);
+	CHECK(c1 > 0);
+	CHECK_EQ(recent_claim(&rec, 1, 2, 0, 60000), 0);
+	CHECK_EQ(recent_has(&rec, 1, 2, 0), 1);
+	recent_drop(&rec, 1, 2, 0, c1 + 1);
+	CHECK_EQ(recent_claim(&rec, 1, 2, 0, 60000), 0);
+	recent_drop(&rec, 1, 2, 0, c1);
+	CHECK_EQ(recent_has(&rec, 1, 2, 0), 0);
+	int64_t c2 = recent_claim(&rec, 1, 2, 0, 0);
+	CHECK(c2 > 0);
+	CHECK(recent_claim(&rec, 1, 2, 0, 60000) > 0);
 	return CHECK_DONE();
 }
