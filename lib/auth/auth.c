@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <jwt.h>
 #include <openssl/sha.h>
@@ -279,26 +280,52 @@ int auth_session_valid(struct req *req, int64_t sid, int64_t uid)
 	return rc;
 }
 
+/* Writes the tombstones of n ended sessions (n <= SESSIONS_ENDED_MAX),
+ * then bumps the host's epoch. A tombstone that cannot be written is
+ * tried once more after the cache's retry pause (CACHE_RETRY_WAIT_MS; one
+ * wait for all, only then, and the sign-out's answer waits for it): right
+ * after a memcached outage a pooled connection refuses calls for that
+ * pause while memcached, back already, may hold the session's positive
+ * entry (added by a process whose connection was fine), which would
+ * otherwise pass for up to SESSION_CACHE_S. */
+#define SESSIONS_ENDED_MAX 64
+static void sessions_tombstone(const int64_t *sids, int n)
+{
+	int64_t again[SESSIONS_ENDED_MAX];
+	int k = 0;
+	char key[CACHE_KEY_MAX];
+	for (int i = 0; i < n && i < SESSIONS_ENDED_MAX; i++) {
+		cache_key(key, "sess", sids[i]);
+		if (cache_set(key, "-", 1, SESSION_TOMBSTONE_S) < 0)
+			again[k++] = sids[i];
+	}
+	if (k > 0 && cache_configured()) {
+		usleep((useconds_t)CACHE_RETRY_WAIT_MS * 1000);
+		for (int i = 0; i < k; i++) {
+			cache_key(key, "sess", again[i]);
+			if (cache_set(key, "-", 1, SESSION_TOMBSTONE_S) < 0)
+				log_warn("auth: could not mark session %lld ended in memcached; it may "
+					"pass for up to %d s", (long long)again[i], SESSION_CACHE_S);
+		}
+	}
+	/* After the tombstones: a process that confirms a session again
+	 * reads the new epoch before it asks memcached. */
+	if (n > 0)
+		doorbell_epoch_bump();
+}
+
 void auth_session_ended(int64_t sid)
 {
-	char key[CACHE_KEY_MAX];
-	cache_key(key, "sess", sid);
-	if (cache_set(key, "-", 1, SESSION_TOMBSTONE_S) < 0 && cache_configured())
-		log_warn("auth: could not mark session %lld ended in memcached; it may pass for "
-			"up to %d s", (long long)sid, SESSION_CACHE_S);
-	/* After the tombstone: a process that confirms the session again
-	 * reads the new epoch before it asks memcached. */
-	doorbell_epoch_bump();
+	sessions_tombstone(&sid, 1);
 }
 
 void auth_sessions_ended(struct db *db, int64_t uid)
 {
-	int64_t ids[64];
-	int n = sessions_ended(db, uid, SESSION_CACHE_S, 64, ids);
+	int64_t ids[SESSIONS_ENDED_MAX];
+	int n = sessions_ended(db, uid, SESSION_CACHE_S, SESSIONS_ENDED_MAX, ids);
 	if (n < 0)
 		log_warn("auth: could not list the ended sessions of user %lld", (long long)uid);
-	for (int i = 0; i < n; i++)
-		auth_session_ended(ids[i]);
+	sessions_tombstone(ids, n);
 }
 
 int auth_authenticate(struct req *req)

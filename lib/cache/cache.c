@@ -80,10 +80,12 @@ int cache_init(int max_connections)
 	memcached_behavior_set(master, MEMCACHED_BEHAVIOR_POLL_TIMEOUT, 500);
 	memcached_behavior_set(master, MEMCACHED_BEHAVIOR_SND_TIMEOUT, 200000);
 	memcached_behavior_set(master, MEMCACHED_BEHAVIOR_RCV_TIMEOUT, 200000);
-	/* A server that fails three times in a row is skipped for a second
-	 * instead of costing a timeout per call; one slow answer on a loaded
-	 * machine must not take the cache (and cross-host wake-ups) away. */
-	memcached_behavior_set(master, MEMCACHED_BEHAVIOR_RETRY_TIMEOUT, 1);
+	/* A failing server is skipped for CACHE_RETRY_S (counted in whole
+	 * seconds: up to one more; tests/unit/test_cache.c measures it)
+	 * instead of costing a timeout per call, so an outage stays cheap,
+	 * and one slow answer on a loaded machine takes the cache (and
+	 * cross-host wake-ups) away for no longer than that. */
+	memcached_behavior_set(master, MEMCACHED_BEHAVIOR_RETRY_TIMEOUT, CACHE_RETRY_S);
 	memcached_behavior_set(master, MEMCACHED_BEHAVIOR_SERVER_FAILURE_LIMIT, 3);
 	pool = memcached_pool_create(master, 1, (uint32_t)max_connections);
 	if (pool == NULL) {

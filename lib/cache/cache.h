@@ -15,6 +15,14 @@
 
 #include "util/arena.h"
 
+/* A server that failed a call is skipped for this long: every call
+ * through a connection that saw the failure fails at once until it has
+ * passed, even when memcached is back. libmemcached counts it in whole
+ * seconds, so it may last up to a second more: a call tried again after
+ * CACHE_RETRY_WAIT_MS is past it. */
+#define CACHE_RETRY_S 1
+#define CACHE_RETRY_WAIT_MS ((CACHE_RETRY_S + 1) * 1000 + 100)
+
 /* Creates the pool. Returns 0, or -1 when not configured (calls then miss). */
 int cache_init(int max_connections);
 void cache_shutdown(void);

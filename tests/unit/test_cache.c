@@ -123,6 +123,22 @@ int main(void)
 		CHECK_EQ(cache_add("m:test:restart", "1", 1, 60), 1);
 		CHECK_EQ(cache_add("m:test:restart", "1", 1, 60), 0);
 	}
+	/* Calls during an outage fail (past the failure limit); once memcached
+	 * is back, a call made after the retry pause (CACHE_RETRY_WAIT_MS) goes
+	 * through on the same pool: what ending a session relies on when its
+	 * tombstone could not be written at first (lib/auth/auth.c). */
+	{
+		stop_memcached(pidf);
+		unlink(sock);
+		for (int i = 0; i < 4; i++)
+			CHECK_EQ(cache_set("m:test:pause", "1", 1, 60), -1);
+		CHECK_EQ(system(cmd), 0);
+		for (int i = 0; i < 50 && stat(sock, &st) != 0; i++)
+			usleep(20000);
+		usleep((useconds_t)CACHE_RETRY_WAIT_MS * 1000);
+		CHECK_EQ(cache_set("m:test:pause", "1", 1, 60), 0);
+		CHECK_EQ(cache_get("m:test:pause", &a, &v, &n), 1);
+	}
 	cache_shutdown();
 	arena_release(&a);
 
