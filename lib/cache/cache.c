@@ -12,6 +12,11 @@
 
 static memcached_pool_st *pool;
 static memcached_st *master;
+/* Deletes of several keys go out together (see cache_del_many) over these:
+ * the text protocol with noreply, requests buffered until a read. */
+static memcached_pool_st *dpool;
+static memcached_st *dmaster;
+#define DPOOL_MAX 4
 
 int cache_configured(void)
 {
@@ -93,15 +98,34 @@ int cache_init(int max_connections)
 		master = NULL;
 		return -1;
 	}
+	/* Same servers and key distribution, so a key's delete reaches the
+	 * server that holds it. Without this pool deletes go one by one. */
+	dmaster = memcached_clone(NULL, master);
+	if (dmaster != NULL) {
+		memcached_behavior_set(dmaster, MEMCACHED_BEHAVIOR_BINARY_PROTOCOL, 0);
+		memcached_behavior_set(dmaster, MEMCACHED_BEHAVIOR_NOREPLY, 1);
+		memcached_behavior_set(dmaster, MEMCACHED_BEHAVIOR_BUFFER_REQUESTS, 1);
+		dpool = memcached_pool_create(dmaster, 1, DPOOL_MAX);
+		if (dpool == NULL) {
+			memcached_free(dmaster);
+			dmaster = NULL;
+		}
+	}
 	return 0;
 }
 
 void cache_shutdown(void)
 {
+	if (dpool != NULL)
+		memcached_pool_destroy(dpool);
+	if (dmaster != NULL)
+		memcached_free(dmaster);
 	if (pool != NULL)
 		memcached_pool_destroy(pool);
 	if (master != NULL)
 		memcached_free(master);
+	dpool = NULL;
+	dmaster = NULL;
 	pool = NULL;
 	master = NULL;
 }
@@ -197,15 +221,46 @@ int cache_del(const char *key)
 	return cache_del_many(&key, 1);
 }
 
-/* One after another on one connection. (Pipelining them through
- * libmemcached's buffered or quiet requests was tried: memcached answers a
- * quiet delete of a missing key anyway, an answer libmemcached does not
- * expect, and the connection then handed later calls earlier calls'
- * answers; buffered deletes after such a key were not all done.) */
-int cache_del_many(const char *const *keys, size_t n)
+/* Up to DEL_CHUNK deletes in one round trip: "delete KEY noreply" for each
+ * key (memcached answers nothing to those, found or not, so nothing is left
+ * unread), then a get of the same keys over the same connections, written
+ * together with them. memcached runs a connection's commands in order, so
+ * once the get is answered every delete is done, and a reader who looks
+ * afterwards misses. A key the get finds was added again after its delete
+ * (a reader's fresh entry), which is as good. 0, or -1 when some step
+ * failed: the connections are dropped (nothing half-read stays on them)
+ * and the caller deletes one by one. */
+#define DEL_CHUNK 32
+static int del_together(const char *const *keys, size_t n)
 {
-	if (n == 0)
-		return 0;
+	memcached_return_t rc;
+	memcached_st *m = memcached_pool_pop(dpool, true, &rc);
+	if (m == NULL)
+		return -1;
+	size_t lens[DEL_CHUNK];
+	int ok = 1;
+	for (size_t i = 0; i < n && ok; i++) {
+		lens[i] = strlen(keys[i]);
+		rc = memcached_delete(m, keys[i], lens[i], 0);
+		ok = rc == MEMCACHED_BUFFERED || memcached_success(rc);
+	}
+	if (ok)
+		ok = memcached_success(memcached_mget(m, keys, lens, n));
+	if (ok) {
+		memcached_result_st *r;
+		while ((r = memcached_fetch_result(m, NULL, &rc)) != NULL)
+			memcached_result_free(r);
+		ok = rc == MEMCACHED_END || rc == MEMCACHED_NOTFOUND || memcached_success(rc);
+	}
+	if (!ok)
+		memcached_quit(m);
+	memcached_pool_push(dpool, m);
+	return ok ? 0 : -1;
+}
+
+/* One after another on one connection. */
+static int del_each(const char *const *keys, size_t n)
+{
 	memcached_st *m = get();
 	if (m == NULL)
 		return -1;
@@ -217,6 +272,23 @@ int cache_del_many(const char *const *keys, size_t n)
 		bad |= !memcached_success(rc) && rc != MEMCACHED_NOTFOUND;
 	}
 	put(m);
+	return bad ? -1 : 0;
+}
+
+/* Several keys together (a send batch's conversations: one round trip
+ * instead of one per key, which was a tenth of a send's latency under
+ * load); one key, or when that fails, one by one with the usual retry. */
+int cache_del_many(const char *const *keys, size_t n)
+{
+	if (pool == NULL)
+		return -1;
+	int bad = 0;
+	for (size_t i = 0; i < n; i += DEL_CHUNK) {
+		size_t k = n - i < DEL_CHUNK ? n - i : DEL_CHUNK;
+		if (k > 1 && dpool != NULL && del_together(keys + i, k) == 0)
+			continue;
+		bad |= del_each(keys + i, k) < 0;
+	}
 	return bad ? -1 : 0;
 }
 

@@ -35,7 +35,8 @@ int cache_set(const char *key, const char *val, size_t len, int ttl);
 /* 1 added, 0 already present, -1 error. */
 int cache_add(const char *key, const char *val, size_t len, int ttl);
 int cache_del(const char *key);
-/* Deletes n keys (one connection for all). 0, or -1 when some could not be. */
+/* Deletes n keys, done when it returns (several: in one round trip per
+ * server). 0, or -1 when some could not be. */
 int cache_del_many(const char *const *keys, size_t n);
 /* Gives an existing key a new TTL: 1 done, 0 no such key, -1 error. */
 int cache_touch(const char *key, int ttl);

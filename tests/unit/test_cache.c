@@ -111,6 +111,29 @@ int main(void)
 			CHECK(v != NULL && strcmp(v, "six") == 0);
 		}
 	}
+	/* Those went out together (text protocol, noreply, one round trip),
+	 * not one by one; so do more keys than one round trip takes. */
+	{
+		CHECK(dpool != NULL);
+		char keys[DEL_CHUNK + 8][32];
+		const char *kp[DEL_CHUNK + 8];
+		for (int i = 0; i < DEL_CHUNK + 8; i++) {
+			snprintf(keys[i], sizeof(keys[i]), "m:test:many:%d", i);
+			kp[i] = keys[i];
+			if (i % 3 != 0)
+				CHECK_EQ(cache_set(keys[i], "x", 1, 60), 0);
+		}
+		CHECK_EQ(del_together(kp, 4), 0);
+		for (int i = 0; i < 4; i++)
+			CHECK_EQ(cache_get(kp[i], &a, &v, &n), 0);
+		CHECK_EQ(cache_get(kp[4], &a, &v, &n), 1);
+		CHECK_EQ(cache_del_many(kp, DEL_CHUNK + 8), 0);
+		for (int i = 0; i < DEL_CHUNK + 8; i++)
+			CHECK_EQ(cache_get(kp[i], &a, &v, &n), 0);
+		CHECK_EQ(cache_set("m:test:e", "five", 4, 60), 0);
+		CHECK_EQ(cache_get("m:test:e", &a, &v, &n), 1);
+		CHECK(v != NULL && strcmp(v, "five") == 0);
+	}
 
 	/* memcached restarts: the pooled connection is broken, and the first
 	 * call after it still succeeds (it is retried on a new connection). */
@@ -122,6 +145,17 @@ int main(void)
 			usleep(20000);
 		CHECK_EQ(cache_add("m:test:restart", "1", 1, 60), 1);
 		CHECK_EQ(cache_add("m:test:restart", "1", 1, 60), 0);
+		/* The deletes' own connection broke too: the first call falls
+		 * back to one by one and still deletes; the next goes together
+		 * again on a new connection. */
+		const char *dk[] = {"m:test:restart", "m:test:r2"};
+		CHECK_EQ(cache_set("m:test:r2", "2", 1, 60), 0);
+		CHECK_EQ(cache_del_many(dk, 2), 0);
+		CHECK_EQ(cache_get("m:test:restart", &a, &v, &n), 0);
+		CHECK_EQ(cache_get("m:test:r2", &a, &v, &n), 0);
+		CHECK_EQ(cache_set("m:test:r2", "2", 1, 60), 0);
+		CHECK_EQ(del_together(dk, 2), 0);
+		CHECK_EQ(cache_get("m:test:r2", &a, &v, &n), 0);
 	}
 	/* Calls during an outage fail (past the failure limit); once memcached
 	 * is back, a call made after the retry pause (CACHE_RETRY_WAIT_MS) goes
