@@ -38,16 +38,28 @@ int auth_init(void)
  * of a small machine): 64 threads hashing at once would need 4 GiB. */
 static pthread_mutex_t hash_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t hash_cond = PTHREAD_COND_INITIALIZER;
-static int hashing;
+static int hashing, hash_waiting;
 
-static void hash_enter(void)
+/* 0 with a turn taken, or AUTH_BUSY when password_hash_queue requests
+ * already wait (each turn takes a core for about 0.1 s: a longer queue
+ * only ties up threads, and let a flood of password checks stall every
+ * other request). */
+static int hash_enter(void)
 {
 	int most = (int)config_int("password_hashes_at_once", 2);
+	int queue = (int)config_int("password_hash_queue", 16);
 	pthread_mutex_lock(&hash_lock);
+	if (hashing >= (most > 0 ? most : 1) && hash_waiting >= (queue > 0 ? queue : 0)) {
+		pthread_mutex_unlock(&hash_lock);
+		return AUTH_BUSY;
+	}
+	hash_waiting++;
 	while (hashing >= (most > 0 ? most : 1))
 		pthread_cond_wait(&hash_cond, &hash_lock);
+	hash_waiting--;
 	hashing++;
 	pthread_mutex_unlock(&hash_lock);
+	return 0;
 }
 
 static void hash_leave(void)
@@ -63,7 +75,8 @@ int auth_hash_password(const char *password, char *hash_out)
 	unsigned long long ops = (unsigned long long)config_int("password_opslimit",
 		crypto_pwhash_OPSLIMIT_INTERACTIVE);
 	size_t mem = (size_t)config_int("password_memlimit", crypto_pwhash_MEMLIMIT_INTERACTIVE);
-	hash_enter();
+	if (hash_enter() < 0)
+		return AUTH_BUSY;
 	int rc = crypto_pwhash_str_alg(hash_out, password, strlen(password), ops, mem,
 		crypto_pwhash_ALG_ARGON2ID13);
 	hash_leave();
@@ -76,7 +89,8 @@ int auth_hash_password(const char *password, char *hash_out)
 
 int auth_check_password(const char *hash, const char *password)
 {
-	hash_enter();
+	if (hash_enter() < 0)
+		return AUTH_BUSY;
 	int rc = crypto_pwhash_str_verify(hash, password, strlen(password));
 	hash_leave();
 	return rc == 0;
@@ -185,7 +199,10 @@ int auth_verify_token(const char *token, int64_t *uid, int64_t *sid)
 	int hit = 0;
 	if (n < TOKEN_CACHE_LEN) {
 		pthread_mutex_lock(&token_lock);
-		if (token_cache[slot].expires > now && strcmp(token_cache[slot].token, token) == 0) {
+		/* Constant time over the token's bytes: how much of a cached
+		 * token a guess matches is not told by the time taken. */
+		if (token_cache[slot].expires > now && strlen(token_cache[slot].token) == n &&
+		    sodium_memcmp(token_cache[slot].token, token, n) == 0) {
 			*uid = token_cache[slot].uid;
 			*sid = token_cache[slot].sid;
 			hit = 1;
@@ -321,11 +338,19 @@ void auth_session_ended(int64_t sid)
 
 void auth_sessions_ended(struct db *db, int64_t uid)
 {
-	int64_t ids[SESSIONS_ENDED_MAX];
-	int n = sessions_ended(db, uid, SESSION_CACHE_S, SESSIONS_ENDED_MAX, ids);
-	if (n < 0)
-		log_warn("auth: could not list the ended sessions of user %lld", (long long)uid);
-	sessions_tombstone(ids, n);
+	int64_t ids[SESSIONS_ENDED_MAX], after = 0;
+	int n;
+	do {
+		n = sessions_ended(db, uid, SESSION_CACHE_S, after, SESSIONS_ENDED_MAX, ids);
+		if (n < 0) {
+			log_warn("auth: could not list the ended sessions of user %lld",
+				(long long)uid);
+			return;
+		}
+		sessions_tombstone(ids, n);
+		if (n > 0)
+			after = ids[n - 1];
+	} while (n == SESSIONS_ENDED_MAX);
 }
 
 int auth_authenticate(struct req *req)

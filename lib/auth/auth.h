@@ -15,7 +15,14 @@
 /* Process init: loads the JWT key. Returns 0 or -1. */
 int auth_init(void);
 
-/* Password hashing. hash_out must hold crypto_pwhash_STRBYTES (128). */
+/* Password hashing. hash_out must hold crypto_pwhash_STRBYTES (128).
+ * auth_hash_password: 0, -1 failed, or AUTH_BUSY; auth_check_password: 1
+ * the password matches, 0 it does not, or AUTH_BUSY. AUTH_BUSY: more
+ * requests wait for a turn than password_hash_queue allows (answer 503 at
+ * once rather than queue without end). Callers give back their database
+ * connection first (app_db_release): a request waiting for a turn must
+ * not hold one. */
+#define AUTH_BUSY (-2)
 int auth_hash_password(const char *password, char *hash_out);
 int auth_check_password(const char *hash, const char *password);
 /* A hash of no password, made once per process (for checking logins of

@@ -10,20 +10,12 @@
 #include "events/emit.h"
 #include "util/config.h"
 #include "util/log.h"
+#include "util/utf8.h"
 
 #define PASSWORD_MIN 8
 #define PASSWORD_MAX 256
 #define DISPLAY_MAX_CHARS 64
 #define ABOUT_MAX_CHARS 280
-
-static size_t utf8_chars(const char *s)
-{
-	size_t n = 0;
-	for (; *s; s++)
-		if (((unsigned char)*s & 0xC0) != 0x80)
-			n++;
-	return n;
-}
 
 /* A visible name: not blank, no control characters, at most max characters. */
 static int check_text(struct req *req, const char *field, const char *s, size_t max_chars,
@@ -110,7 +102,7 @@ static int emit_profile_changed(struct db *db, struct arena *a, int64_t uid)
 	return rc;
 }
 
-static int verify_my_password(struct req *req, struct db *db, const char *password);
+static int verify_my_password(struct req *req, struct db **db, const char *password);
 
 static int token_ttl(void)
 {
@@ -150,6 +142,31 @@ static void issue_session(struct req *req, struct db *db, const struct user *u, 
 	resp_json(req, status, o);
 }
 
+/* 503 with Retry-After: the password hashing queue is full. */
+static void busy(struct req *req)
+{
+	resp_header(req, "Retry-After", "1");
+	resp_problem(req, 503, "busy", "The server is busy; try again.");
+}
+
+/* Hashes a new password into out with the connection *db given back
+ * meanwhile and taken again after. 0, or -1 after answering (503 busy,
+ * 500). */
+static int hash_new_password(struct req *req, struct db **db, const char *password, char *out)
+{
+	app_db_release(req);
+	int hr = auth_hash_password(password, out);
+	if (hr != 0) {
+		if (hr == AUTH_BUSY)
+			busy(req);
+		else
+			resp_problem(req, 500, "internal", "Could not hash the password.");
+		return -1;
+	}
+	*db = app_db(req);
+	return *db != NULL ? 0 : -1;
+}
+
 static int rate_limited(struct req *req, struct db *db, const char *bucket, int64_t limit,
 	int window)
 {
@@ -185,6 +202,13 @@ void auth_register(struct req *req)
 			"Usernames are 3-32 characters: a-z, 0-9, '_', '.', '-'.");
 		return;
 	}
+	/* Deleting an account renames it deleted-<id>: that name is taken
+	 * in advance by nobody, or the deletion would fail. */
+	if (strncmp(username, DELETED_PREFIX, strlen(DELETED_PREFIX)) == 0) {
+		resp_problem(req, 400, "invalid_username",
+			"Usernames starting with '" DELETED_PREFIX "' are reserved.");
+		return;
+	}
 	if (strlen(password) < PASSWORD_MIN) {
 		resp_problem(req, 400, "weak_password", "Passwords need at least 8 characters.");
 		return;
@@ -206,10 +230,8 @@ void auth_register(struct req *req)
 		return;
 	}
 	char hash[crypto_pwhash_STRBYTES];
-	if (auth_hash_password(password, hash) < 0) {
-		resp_problem(req, 503, "busy", "The server is busy; try again.");
+	if (hash_new_password(req, &db, password, hash) < 0)
 		return;
-	}
 	int64_t id;
 	int rc = users_create(db, username, display, hash, &id);
 	if (rc < 0) {
@@ -269,16 +291,24 @@ void auth_login(struct req *req)
 	}
 	/* Verify against a dummy hash for unknown users, so the answer and its
 	 * timing do not tell which usernames exist. */
+	app_db_release(req);
 	const char *dummy = auth_dummy_hash();
 	if (dummy == NULL) {
-		resp_problem(req, 503, "busy", NULL);
+		busy(req);
 		return;
 	}
-	int ok = auth_check_password(rc == 1 ? hash : dummy, password) && rc == 1;
-	if (!ok) {
+	int ok = auth_check_password(rc == 1 ? hash : dummy, password);
+	if (ok == AUTH_BUSY) {
+		busy(req);
+		return;
+	}
+	if (!ok || rc != 1) {
 		resp_problem(req, 401, "invalid_credentials", "Wrong username or password.");
 		return;
 	}
+	db = app_db(req);
+	if (db == NULL)
+		return;
 	issue_session(req, db, &u, device, 200);
 }
 
@@ -297,8 +327,9 @@ void auth_refresh(struct req *req)
 	auth_sha256(token, old_h);
 	char *fresh = auth_random_token(req->arena, 32);
 	auth_sha256(fresh, new_h);
-	int64_t sid = 0, uid = 0;
-	int rc = sessions_rotate(db, old_h, new_h, refresh_days(), &sid, &uid);
+	int64_t sid = 0;
+	struct user u;
+	int rc = sessions_rotate(db, req->arena, old_h, new_h, refresh_days(), &sid, &u);
 	if (rc < 0) {
 		resp_problem(req, 500, "internal", NULL);
 		return;
@@ -314,12 +345,7 @@ void auth_refresh(struct req *req)
 		resp_problem(req, 401, "invalid_refresh_token", "The refresh token is not valid.");
 		return;
 	}
-	struct user u;
-	if (users_get(db, req->arena, uid, &u) != 1 || u.deleted) {
-		resp_problem(req, 401, "invalid_refresh_token", "The account no longer exists.");
-		return;
-	}
-	char *access = auth_issue_token(req->arena, uid, sid, token_ttl());
+	char *access = auth_issue_token(req->arena, u.id, sid, token_ttl());
 	if (access == NULL) {
 		resp_problem(req, 500, "internal", NULL);
 		return;
@@ -408,42 +434,66 @@ void auth_me_patch(struct req *req)
 	struct db *db = app_db(req);
 	if (db == NULL)
 		return;
+	/* The password is checked and the new one hashed before anything is
+	 * written; the profile goes first, then the password. */
+	char nh[crypto_pwhash_STRBYTES];
 	if (newpw != NULL) {
-		if (!verify_my_password(req, db, cur))
+		if (!verify_my_password(req, &db, cur) || hash_new_password(req, &db, newpw, nh) < 0)
 			return;
+	}
+	if ((display || about) && users_update(db, req->user_id, display, about, -1) < 0) {
+		resp_problem(req, 500, "internal", NULL);
+		return;
+	}
+	if (newpw != NULL) {
 		/* A new password signs out every other device. */
-		char nh[crypto_pwhash_STRBYTES];
-		if (auth_hash_password(newpw, nh) < 0 || users_set_password(db, req->user_id, nh) < 0 ||
+		if (users_set_password(db, req->user_id, nh) < 0 ||
 		    sessions_revoke_others(db, req->user_id, req->session_id) < 0) {
 			resp_problem(req, 500, "internal", NULL);
 			return;
 		}
 		auth_sessions_ended(db, req->user_id);
 	}
-	if ((display || about) && users_update(db, req->user_id, display, about, -1) < 0) {
-		resp_problem(req, 500, "internal", NULL);
-		return;
-	}
 	if (display || about)
 		emit_profile_changed(db, req->arena, req->user_id);
 	send_user(req, db, req->user_id, 200);
 }
 
-/* 1 when password is the caller's; otherwise answers (403 or 500) and 0. */
-static int verify_my_password(struct req *req, struct db *db, const char *password)
+/* 1 when password is the caller's; otherwise answers (403, 429, 503 or
+ * 500) and 0. A check counts against the account's login attempts (the
+ * same bucket: a stolen access token gives no more guesses than the login
+ * form). The connection *db is given back during the check and taken
+ * again after it. */
+static int verify_my_password(struct req *req, struct db **db, const char *password)
 {
 	struct user u;
 	const char *hash = NULL;
-	if (users_get(db, req->arena, req->user_id, &u) != 1 ||
-	    users_by_username(db, req->arena, u.username, &u, &hash) != 1) {
+	if (users_get(*db, req->arena, req->user_id, &u) != 1 ||
+	    users_by_username(*db, req->arena, u.username, &u, &hash) != 1) {
 		resp_problem(req, 500, "internal", NULL);
 		return 0;
 	}
-	if (!auth_check_password(hash, password)) {
+	char bucket[128];
+	snprintf(bucket, sizeof(bucket), "login-user:%.64s", u.username);
+	int rl = rate_limited(req, *db, bucket, config_int("login_per_account", 10),
+		(int)config_int("login_window_seconds", 300));
+	if (rl != 0) {
+		if (rl < 0)
+			resp_problem(req, 500, "internal", NULL);
+		return 0;
+	}
+	app_db_release(req);
+	int ok = auth_check_password(hash, password);
+	if (ok == AUTH_BUSY) {
+		busy(req);
+		return 0;
+	}
+	if (!ok) {
 		resp_problem(req, 403, "wrong_password", "The password is wrong.");
 		return 0;
 	}
-	return 1;
+	*db = app_db(req);
+	return *db != NULL;
 }
 
 /* DELETE /me  {password} */
@@ -457,7 +507,7 @@ void auth_me_delete(struct req *req)
 	struct db *db = app_db(req);
 	if (db == NULL)
 		return;
-	if (!verify_my_password(req, db, password))
+	if (!verify_my_password(req, &db, password))
 		return;
 	if (users_delete(db, req->user_id) < 0) {
 		resp_problem(req, 500, "internal", NULL);

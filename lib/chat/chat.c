@@ -264,15 +264,6 @@ int chat_tx(struct req *req, struct db *db, int (*fn)(struct db *db, void *ctx),
 
 /* --- input checks --- */
 
-size_t chat_utf8_chars(const char *s)
-{
-	size_t n = 0;
-	for (; *s; s++)
-		if (((unsigned char)*s & 0xC0) != 0x80)
-			n++;
-	return n;
-}
-
 int chat_client_id_ok(const char *s)
 {
 	size_t n = strlen(s);
@@ -293,7 +284,7 @@ int chat_client_id_ok(const char *s)
 int chat_emoji_ok(const char *s)
 {
 	size_t n = strlen(s);
-	if (n < 1 || n > CHAT_EMOJI_MAX_BYTES || chat_utf8_chars(s) > 10)
+	if (n < 1 || n > CHAT_EMOJI_MAX_BYTES || utf8_chars(s) > 10)
 		return 0;
 	int non_ascii = 0;
 	const unsigned char *p = (const unsigned char *)s;

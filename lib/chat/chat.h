@@ -20,6 +20,7 @@
 #include "db/msgs.h"
 #include "events/emit.h"
 #include "http/http.h"
+#include "util/utf8.h"
 
 /* Limits (documented in www/openapi.yaml). */
 #define CHAT_BODY_MAX_CHARS 4000
@@ -104,8 +105,6 @@ int chat_emit_receipt(struct db *db, struct emit *e, int64_t cid, int64_t uid);
 
 /* --- input checks shared by the handlers (each answers 400 itself) --- */
 
-/* Number of UTF-8 characters (code points) in s. */
-size_t chat_utf8_chars(const char *s);
 /* 1 when s is 1-64 characters of [A-Za-z0-9_-]. */
 int chat_client_id_ok(const char *s);
 /* 1 when s looks like one emoji (see chat.c). */

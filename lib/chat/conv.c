@@ -28,7 +28,7 @@ static int check_title(struct req *req, const char *t)
 			blank = 0;
 	}
 	const char *why = NULL;
-	if (chat_utf8_chars(t) > CHAT_TITLE_MAX_CHARS)
+	if (utf8_chars(t) > CHAT_TITLE_MAX_CHARS)
 		why = "Field 'title' is longer than 128 characters.";
 	else if (ctrl)
 		why = "Field 'title' contains control characters.";

@@ -31,7 +31,7 @@ static int check_body(struct req *req, const char *body)
 	}
 	if (blank)
 		return chat_bad_field(req, "body", "Field 'body' must not be blank.");
-	if (chat_utf8_chars(body) > CHAT_BODY_MAX_CHARS)
+	if (utf8_chars(body) > CHAT_BODY_MAX_CHARS)
 		return chat_bad_field(req, "body", "Field 'body' is longer than 4000 characters.");
 	return 0;
 }

@@ -22,12 +22,14 @@ static const char *const SQL_USER_UPDATE =
 static const char *const SQL_USER_PASSWORD =
 	"UPDATE users SET password_hash = ?, updated_at = NOW(3) WHERE id = ? AND deleted_at IS NULL";
 static const char *const SQL_USER_DELETE =
-	"UPDATE users SET username = CONCAT('deleted-', id), display_name = 'Deleted account', "
+	"UPDATE users SET username = CONCAT('" DELETED_PREFIX "', id), display_name = 'Deleted account', "
 	"about = '', avatar_media_id = NULL, password_hash = '!', deleted_at = NOW(3) "
 	"WHERE id = ? AND deleted_at IS NULL";
+/* Usernames are ASCII: compared as such, a query with other characters
+ * (which no username holds: they become '?') is not a collation error. */
 static const char *const SQL_USER_SEARCH =
 	"SELECT " USER_COLS " FROM users WHERE deleted_at IS NULL AND id > ? AND "
-	"(username LIKE ? OR display_name LIKE ?) ORDER BY id LIMIT ?";
+	"(username LIKE CONVERT(? USING ascii) OR display_name LIKE ?) ORDER BY id LIMIT ?";
 static const char *const SQL_USER_TOUCH =
 	"UPDATE users SET last_seen_at = NOW(3) WHERE id = ?";
 
@@ -43,7 +45,7 @@ static const char *const SQL_SESSION_VALID =
 	"AND user_id = ? AND revoked_at IS NULL AND expires_at > NOW(3)";
 static const char *const SQL_SESSION_ENDED =
 	"SELECT id FROM sessions WHERE user_id = ? AND revoked_at >= NOW(3) - INTERVAL ? SECOND "
-	"ORDER BY id LIMIT ?";
+	"AND id > ? ORDER BY id LIMIT ?";
 static const char *const SQL_REFRESH_LOOKUP =
 	"SELECT r.session_id, r.superseded_at IS NOT NULL, s.user_id, "
 	"s.revoked_at IS NULL AND s.expires_at > NOW(3) "
@@ -270,9 +272,11 @@ int sessions_valid(struct db *db, int64_t sid, int64_t uid, int64_t *left_s)
 	return rc;
 }
 
-int sessions_ended(struct db *db, int64_t uid, int within_s, int max, int64_t *out)
+int sessions_ended(struct db *db, int64_t uid, int within_s, int64_t after_id, int max,
+	int64_t *out)
 {
-	if (db_exec(db, SQL_SESSION_ENDED, "iii", uid, (int64_t)within_s, (int64_t)max) < 0)
+	if (db_exec(db, SQL_SESSION_ENDED, "iiii", uid, (int64_t)within_s, after_id,
+		    (int64_t)max) < 0)
 		return -1;
 	return db_ids(db, max, out);
 }
@@ -282,6 +286,8 @@ struct rotate_ctx {
 	int ttl;
 	int64_t sid, uid;
 	int result;
+	struct arena *a;
+	struct user *u;
 };
 
 static int rotate_tx(struct db *db, void *p)
@@ -313,6 +319,14 @@ static int rotate_tx(struct db *db, void *p)
 	}
 	if (!live)
 		return 1;
+	/* The account, read before anything is written: nothing that can
+	 * fail is left for after the commit, whose new token would be lost
+	 * (and the old one, tried again, counts as a replay). */
+	int found = users_get(db, c->a, uid, c->u);
+	if (found < 0)
+		return -1;
+	if (found == 0 || c->u->deleted)
+		return 1;
 	if (db_exec(db, SQL_REFRESH_SUPERSEDE, "b", c->old_hash, (size_t)32) < 0 ||
 	    db_exec(db, SQL_REFRESH_INSERT, "bi", c->new_hash, (size_t)32, sid) < 0 ||
 	    db_exec(db, SQL_SESSION_EXTEND, "ii", (int64_t)c->ttl, sid) < 0)
@@ -323,15 +337,16 @@ static int rotate_tx(struct db *db, void *p)
 	return 0;
 }
 
-int sessions_rotate(struct db *db, const unsigned char old_hash[32],
-	const unsigned char new_hash[32], int ttl_days, int64_t *sid, int64_t *uid)
+int sessions_rotate(struct db *db, struct arena *a, const unsigned char old_hash[32],
+	const unsigned char new_hash[32], int ttl_days, int64_t *sid, struct user *u)
 {
-	struct rotate_ctx c = {old_hash, new_hash, ttl_days, 0, 0, 0};
+	struct rotate_ctx c = {old_hash, new_hash, ttl_days, 0, 0, 0, a, u};
 	int rc = db_tx(db, rotate_tx, &c);
 	if (rc < 0)
 		return -1;
 	*sid = c.sid;
-	*uid = c.uid;
+	if (c.result == 2)
+		u->id = c.uid;
 	return c.result;
 }
 

@@ -50,7 +50,9 @@ void users_read_row(struct db *db, struct arena *a, int col, struct user *u);
 int users_update(struct db *db, int64_t id, const char *display_name, const char *about,
 	int64_t avatar_media_id);
 int users_set_password(struct db *db, int64_t id, const char *hash);
-/* Anonymises the account and revokes its sessions. 1 done, 0 unknown. */
+/* Anonymises the account (renamed DELETED_PREFIX<id>, a name registration
+ * refuses) and revokes its sessions. 1 done, 0 unknown. */
+#define DELETED_PREFIX "deleted-"
 int users_delete(struct db *db, int64_t id);
 /* Users whose username or display name starts with q, ordered by id, after
  * after_id. Fills up to max entries; returns the count or -1. */
@@ -65,13 +67,16 @@ int sessions_create(struct db *db, int64_t user_id, const char *device, const ch
 /* 1 when the session exists, belongs to uid, is not revoked nor expired
  * (*left_s, when not NULL: seconds until it expires), 0 when not, -1 error. */
 int sessions_valid(struct db *db, int64_t sid, int64_t uid, int64_t *left_s);
-/* The ids of uid's sessions revoked in the last within_s seconds (at most
- * max, into out). Returns the count or -1. */
-int sessions_ended(struct db *db, int64_t uid, int within_s, int max, int64_t *out);
-/* Rotates a refresh token: 1 rotated (*sid, *uid set), 0 unknown/expired,
- * 2 an already-rotated token was replayed (the session is now revoked), -1. */
-int sessions_rotate(struct db *db, const unsigned char old_hash[32],
-	const unsigned char new_hash[32], int ttl_days, int64_t *sid, int64_t *uid);
+/* The ids of uid's sessions revoked in the last within_s seconds, above
+ * after_id in order (at most max, into out). Returns the count or -1. */
+int sessions_ended(struct db *db, int64_t uid, int within_s, int64_t after_id, int max,
+	int64_t *out);
+/* Rotates a refresh token: 1 rotated (*sid set, *u the account read in the
+ * same transaction), 0 unknown, expired or its account deleted, 2 an
+ * already-rotated token was replayed (the session is now revoked; *sid and
+ * u->id set), -1. */
+int sessions_rotate(struct db *db, struct arena *a, const unsigned char old_hash[32],
+	const unsigned char new_hash[32], int ttl_days, int64_t *sid, struct user *u);
 /* 1 revoked, 0 no such session of that user. */
 int sessions_revoke(struct db *db, int64_t sid, int64_t uid);
 /* Revokes every session of uid except keep_sid. 0 or -1. */

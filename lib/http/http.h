@@ -140,10 +140,15 @@ const char *req_header(struct req *req, const char *name); /* "Content-Type" */
 const char *req_env(struct req *req, const char *name);
 /* Query parameter, decoded into the arena, or NULL. */
 const char *req_query(struct req *req, const char *name);
+/* 1 when every parameter of the query string decodes (well-formed escapes,
+ * no NUL, UTF-8); the router answers 400 otherwise, so req_query's NULL
+ * means absent. */
+int req_query_ok(struct req *req);
 /* Reads the whole body up to max bytes into req->body. Returns 0, or -1 after
  * answering 413 (too large) or 400. */
 int req_read_body(struct req *req, size_t max);
-/* Percent-decodes s into the arena. Returns NULL on malformed input or NUL. */
+/* Percent-decodes s into the arena. Returns NULL on malformed input, NUL,
+ * or a result that is not UTF-8. */
 char *url_decode(struct arena *a, const char *s, size_t n);
 /* Parses s as a decimal integer in [min, max]: digits only (no sign, no
  * spaces), at most 18 of them. 0, or -1 when s is anything else. */

@@ -8,6 +8,8 @@
 
 #include <fcgiapp.h>
 
+#include "util/utf8.h"
+
 const char *req_env(struct req *req, const char *name)
 {
 	return FCGX_GetParam(name, req->io->env);
@@ -63,7 +65,20 @@ char *url_decode(struct arena *a, const char *s, size_t n)
 		out[j++] = c;
 	}
 	out[j] = '\0';
-	return out;
+	return utf8_valid(out, j) ? out : NULL;
+}
+
+int req_query_ok(struct req *req)
+{
+	const char *p = req->query;
+	while (p != NULL && *p != '\0') {
+		const char *amp = strchr(p, '&');
+		size_t len = amp ? (size_t)(amp - p) : strlen(p);
+		if (url_decode(req->arena, p, len) == NULL)
+			return 0;
+		p = amp ? amp + 1 : NULL;
+	}
+	return 1;
 }
 
 const char *req_query(struct req *req, const char *name)

@@ -30,6 +30,7 @@
 #include "util/config.h"
 #include "util/log.h"
 #include "util/stack.h"
+#include "util/utf8.h"
 #include "util/xalloc.h"
 #include "wake/doorbell.h"
 #include "wake/lot.h"
@@ -180,6 +181,12 @@ static void parse_json_body(const struct server_opts *o, struct req *req, int *o
 		resp_problem(req, 400, "invalid_json", "The request body is empty.");
 		return;
 	}
+	/* json-c's own check lets overlong forms and surrogates through, which
+	 * MariaDB then refuses (a 500 instead of a 400). */
+	if (!utf8_valid(req->body, req->body_len)) {
+		resp_problem(req, 400, "invalid_json", "The request body is not valid UTF-8.");
+		return;
+	}
 	json_tokener *tok = json_tokener_new_ex(64);
 	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
 	json_object *j = json_tokener_parse_ex(tok, req->body, (int)req->body_len);
@@ -240,6 +247,11 @@ void server_dispatch(const struct server_opts *o, struct req *req)
 		return;
 	}
 	req->route = found;
+	if (!req_query_ok(req)) {
+		resp_problem(req, 400, "invalid_query", "The query string is malformed (a broken "
+			"%-escape, a NUL byte or text that is not UTF-8).");
+		return;
+	}
 	if ((found->flags & ROUTE_AUTH) && o->authenticate != NULL) {
 		int r = o->authenticate(req);
 		if (r < 0 && !req->headers_sent)

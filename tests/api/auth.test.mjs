@@ -166,9 +166,16 @@ test('bad input to register and login is refused with a problem and creates noth
     assert.equal(r.status, status, `${label}: ${r.status} ${r.text}`);
     assert.equal(r.body.code, code, label);
   }
-  // Invalid UTF-8 bytes.
-  const raw = Buffer.concat([Buffer.from(`{"username":"${name}","password":"longenough","display_name":"`), Buffer.from([0xff, 0xfe]), Buffer.from('"}')]);
-  expectProblem(assert, await api('POST', '/auth/register', { body: raw }), 400, 'invalid_json');
+  // Bytes that are not UTF-8, including the forms json-c lets through
+  // (an overlong NUL, a UTF-16 surrogate, a code point past U+10FFFF),
+  // which the database would refuse with a 500.
+  for (const bad of [[0xff, 0xfe], [0xc0, 0x80], [0xed, 0xa0, 0x80], [0xf4, 0x90, 0x80, 0x80]]) {
+    const raw = Buffer.concat([Buffer.from(`{"username":"${name}","password":"longenough","display_name":"a`), Buffer.from(bad), Buffer.from('b"}')]);
+    expectProblem(assert, await api('POST', '/auth/register', { body: raw }), 400, 'invalid_json');
+  }
+  // The name a deleted account is renamed to is reserved.
+  expectProblem(assert, await api('POST', '/auth/register', { body: { username: 'deleted-1', password: 'longenough' } }), 400, 'invalid_username');
+  expectProblem(assert, await api('POST', '/auth/register', { body: { username: `Deleted-${name}`.slice(0, 32), password: 'longenough' } }), 400, 'invalid_username');
   // Wrong content type.
   expectProblem(assert, await api('POST', '/auth/register', { body: 'username=x', contentType: 'application/x-www-form-urlencoded' }), 415, 'unsupported_media_type');
   // A body over the cap.
@@ -218,6 +225,58 @@ test('PATCH /me changes profile and password; bad input changes nothing', async 
   expectProblem(assert, await api('POST', '/auth/login', { body: { username: u.username, password: u.password } }), 401);
   assert.equal((await api('POST', '/auth/login', { body: { username: u.username, password: 'brand-new-password' } })).status, 200);
   expectProblem(assert, await api('PATCH', '/me', { body: { about: 'x' } }), 401);
+});
+
+test('PATCH /me refuses text that is not UTF-8 before the password changes', async () => {
+  const u = await registerUser('patchutf');
+  const body = Buffer.concat([Buffer.from(`{"current_password":"${u.password}","new_password":"another-password","display_name":"a`), Buffer.from([0xc0, 0x80]), Buffer.from('b"}')]);
+  expectProblem(assert, await api('PATCH', '/me', { token: u.token, body }), 400, 'invalid_json');
+  assert.equal((await api('POST', '/auth/login', { body: { username: u.username, password: u.password }, localAddress: '127.0.0.6' })).status, 200);
+  expectProblem(assert, await api('POST', '/auth/login', { body: { username: u.username, password: 'another-password' }, localAddress: '127.0.0.6' }), 401, 'invalid_credentials');
+  assert.equal((await api('GET', '/me', { token: u.token })).body.display_name, u.user.display_name);
+});
+
+test('password checks on /me count toward the account login limit (a token gives no extra guesses)', async () => {
+  const u = await registerUser('pwlimit');
+  let limited = null;
+  for (let i = 0; i < 12; i++) {
+    const r = await api('PATCH', '/me', { token: u.token, body: { current_password: 'wrong-password', new_password: 'whatever-new-1' } });
+    if (r.status === 429) { limited = r; break; }
+    expectProblem(assert, r, 403, 'wrong_password');
+  }
+  assert.ok(limited, 'expected 429 within 12 wrong password checks');
+  expectProblem(assert, limited, 429, 'rate_limited');
+  assert.ok(Number(limited.headers['retry-after']) >= 1);
+  // Deleting the account is held back too, even with the right password;
+  // the account stays, and so does the login form's limit for it.
+  expectProblem(assert, await api('DELETE', '/me', { token: u.token, body: { password: u.password } }), 429, 'rate_limited');
+  assert.equal((await api('GET', '/me', { token: u.token })).status, 200);
+  expectProblem(assert, await api('POST', '/auth/login', { body: { username: u.username, password: u.password }, localAddress: '127.0.0.5' }), 429, 'rate_limited');
+  // Changing only the profile needs no password and is not limited.
+  assert.equal((await api('PATCH', '/me', { token: u.token, body: { about: 'still here' } })).status, 200);
+});
+
+test('a malformed query string is a 400, not an absent parameter', async () => {
+  const u = await registerUser('badq');
+  const peer = await registerUser('badqp');
+  const c = await api('POST', '/conversations', { token: u.token, body: { type: 'direct', member_ids: [peer.id] } });
+  assert.equal(c.status, 201);
+  // (lighttpd answers %00, other escaped control characters and some broken
+  // UTF-8 such as %FF itself, with its own 400.)
+  for (const q of ['before=%zz', 'before=5%', 'before=%F4%90%80%80', 'limit=%ED%A0%80']) {
+    expectProblem(assert, await api('GET', `/conversations/${c.body.id}/messages?${q}`, { token: u.token }), 400, 'invalid_query');
+  }
+  expectProblem(assert, await api('GET', '/events?since=5%&timeout=0', { token: u.token }), 400, 'invalid_query');
+  expectProblem(assert, await api('GET', '/users?q=%F4%90%80%80', { token: u.token }), 400, 'invalid_query');
+  // Well-formed escapes of any UTF-8 still work, and find what they name
+  // (a display name outside ASCII, which no username can hold).
+  const shown = `Zoë 🚀 ${uniq('n')}`;
+  const z = await registerUser('badqz', { display_name: shown });
+  const found = await api('GET', `/users?q=${encodeURIComponent(shown)}`, { token: u.token });
+  assert.equal(found.status, 200);
+  assert.deepEqual(found.body.users.map((x) => x.id), [z.id]);
+  assert.deepEqual((await api('GET', `/users?q=${encodeURIComponent('🚀')}`, { token: u.token })).body.users, []);
+  assert.equal((await api('GET', `/conversations/${c.body.id}/messages?limit=%35`, { token: u.token })).status, 200);
 });
 
 test('users: get by id, search by prefix with pagination', async () => {

@@ -8,10 +8,10 @@ int main(void)
 	struct arena a;
 	arena_init(&a);
 
-	CHECK_EQ(chat_utf8_chars(""), 0);
-	CHECK_EQ(chat_utf8_chars("abc"), 3);
-	CHECK_EQ(chat_utf8_chars("\xC3\xA9t\xC3\xA9"), 3);		/* été */
-	CHECK_EQ(chat_utf8_chars("\xF0\x9F\x98\x80\xF0\x9F\x98\x80"), 2);	/* two emoji */
+	CHECK_EQ(utf8_chars(""), 0);
+	CHECK_EQ(utf8_chars("abc"), 3);
+	CHECK_EQ(utf8_chars("\xC3\xA9t\xC3\xA9"), 3);		/* été */
+	CHECK_EQ(utf8_chars("\xF0\x9F\x98\x80\xF0\x9F\x98\x80"), 2);	/* two emoji */
 
 	CHECK_EQ(chat_client_id_ok("a"), 1);
 	CHECK_EQ(chat_client_id_ok("A-z_09"), 1);

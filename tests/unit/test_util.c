@@ -1,8 +1,9 @@
-/* Unit tests for lib/util: arena, capped buffer, recent keys. */
+/* Unit tests for lib/util: arena, capped buffer, recent keys, UTF-8. */
 #include "check.h"
 #include "util/arena.h"
 #include "util/buf.h"
 #include "util/recent.h"
+#include "util/utf8.h"
 
 static struct recent rec = RECENT_INIT;
 
@@ -62,5 +63,30 @@ int main(void)
 	int64_t c2 = recent_claim(&rec, 1, 2, 0, 0);
 	CHECK(c2 > 0);
 	CHECK(recent_claim(&rec, 1, 2, 0, 60000) > 0);
+	/* UTF-8 as utf8mb4 stores it: every length at its edges passes;
+	 * overlong forms, surrogates, code points past U+10FFFF, stray or
+	 * missing continuation bytes and cut-off sequences do not. */
+	{
+		static const struct {
+			const char *s;
+			int ok;
+		} cases[] = {
+			{"", 1}, {"plain ascii", 1}, {"\xC2\x80", 1}, {"\xDF\xBF", 1},
+			{"\xE0\xA0\x80", 1}, {"\xED\x9F\xBF", 1}, {"\xEE\x80\x80", 1},
+			{"\xEF\xBF\xBF", 1}, {"\xF0\x90\x80\x80", 1}, {"\xF4\x8F\xBF\xBF", 1},
+			{"Zo\xC3\xAB \xF0\x9F\x9A\x80 \xE6\x97\xA5", 1},
+			{"\xC0\x80", 0}, {"\xC1\xBF", 0}, {"\xE0\x9F\xBF", 0}, {"\xF0\x8F\xBF\xBF", 0},
+			{"\xED\xA0\x80", 0}, {"\xED\xBF\xBF", 0}, {"\xF4\x90\x80\x80", 0},
+			{"\xF5\x80\x80\x80", 0}, {"\xFF", 0}, {"\x80", 0}, {"a\xBF" "b", 0},
+			{"\xC3", 0}, {"\xE6\x97", 0}, {"\xF0\x9F\x9A", 0}, {"\xC3\x28", 0},
+			{"\xE6\x97\x28", 0},
+		};
+		for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+			CHECK_EQ(utf8_valid(cases[i].s, strlen(cases[i].s)), cases[i].ok);
+		/* A NUL byte is a character like any other here (callers refuse it). */
+		CHECK_EQ(utf8_valid("a\0b", 3), 1);
+		CHECK_EQ(utf8_chars(""), 0);
+		CHECK_EQ(utf8_chars("\xC3\xA9t\xC3\xA9"), 3);
+	}
 	return CHECK_DONE();
 }
