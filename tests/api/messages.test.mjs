@@ -60,6 +60,29 @@ test('send retry with the same client_id returns the same message, no duplicate'
   assert.equal(count(`SELECT COUNT(*) FROM messages WHERE conversation_id = ${c2.id}`), 0);
 });
 
+test('client_ids differing only in case are different messages, alone and in one batch', async () => {
+  const a = await registerUser('ca'), b = await registerUser('cb');
+  const c = await direct(a, b);
+  const base = cid();
+  const lower = `${base}-zq9`, upper = `${base}-ZQ9`;
+  const first = await api('POST', `/conversations/${c.id}/messages`, { token: a.token, body: { client_id: lower, body: 'first' } });
+  assert.equal(first.status, 201);
+  const second = await api('POST', `/conversations/${c.id}/messages`, { token: a.token, body: { client_id: upper, body: 'second' } });
+  assert.equal(second.status, 201);
+  assert.notEqual(second.body.id, first.body.id);
+  assert.equal(second.body.body, 'second');
+  // Sent together (one batch when they meet in the queue), still two.
+  const pair = await Promise.all([`${base}-aB`, `${base}-Ab`].map((id, i) =>
+    api('POST', `/conversations/${c.id}/messages`, { token: a.token, body: { client_id: id, body: 'pair ' + i } })));
+  assert.deepEqual(pair.map((r) => r.status), [201, 201]);
+  const rows = sql(`SELECT client_id, body FROM messages WHERE conversation_id = ${c.id} ORDER BY seq`);
+  assert.deepEqual(rows.map((r) => r[0]).sort(), [lower, upper, `${base}-aB`, `${base}-Ab`].sort());
+  // A true retry still finds its own message, by exact id.
+  const retry = await api('POST', `/conversations/${c.id}/messages`, { token: a.token, body: { client_id: upper, body: 'second (retry)' } });
+  assert.equal(retry.status, 200);
+  assert.equal(retry.body.id, second.body.id);
+});
+
 test('concurrent identical retries produce one message', async () => {
   const a = await registerUser('pa'), b = await registerUser('pb');
   const c = await direct(a, b);
