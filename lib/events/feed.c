@@ -589,9 +589,14 @@ void feed_stream(struct req *req)
 	app_db_release(req);
 	if (resp_start(req, 200, "text/event-stream") < 0)
 		return;
-	/* EventSource reconnects this long after the stream ends. */
-	static const char hello[] = "retry: 2000\n\n";
-	if (resp_write(req, hello, sizeof(hello) - 1) < 0 || resp_flush(req) < 0)
+	/* EventSource reconnects this long after the stream ends, sending
+	 * the last id it saw: the stream's own position is that id from the
+	 * start (an id with no data sets it without an event), so a stream
+	 * opened without a cursor that ends before any event arrives resumes
+	 * where it began, not at a later head. */
+	char hello[64];
+	int hn = snprintf(hello, sizeof(hello), "retry: 2000\nid: %lld\n\n", (long long)s->cur);
+	if (resp_write(req, hello, hn) < 0 || resp_flush(req) < 0)
 		return;
 
 	/* A stream's life is capped so clients re-authenticate now and then;

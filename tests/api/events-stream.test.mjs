@@ -104,6 +104,22 @@ test('Last-Event-ID resumes after that event; it wins over since', async () => {
     await d.until((x) => x.events.length === 1, 5000);
     assert.equal(d.events[0].seq, 6);
   } finally { d.close(); }
+  // Its opening block names the head as the stream's id, so a reconnect
+  // before any event arrived (EventSource sends the last id it saw)
+  // resumes from there: an event written while it was away is not lost.
+  const e = await openStream({ headers: auth });
+  try {
+    await e.until((x) => x.lastId !== null, 5000);
+    assert.equal(e.lastId, '6');
+    assert.equal(e.events.length, 0);
+  } finally { e.close(); }
+  await profileChange(u, 'e7');
+  const f = await openStream({ headers: { ...auth, 'Last-Event-ID': e.lastId } });
+  try {
+    await f.until((x) => x.events.length === 1, 5000);
+    assert.equal(f.events[0].seq, 7);
+    assert.equal(f.events[0].user.about, 'e7');
+  } finally { f.close(); }
 });
 
 test('stream cursors are validated like long-poll cursors', async () => {

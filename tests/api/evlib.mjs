@@ -35,7 +35,7 @@ export function openStream({ query = '', headers = {}, base = BASE } = {}) {
     const req = http.request({ host: u.hostname, port: u.port, path: u.pathname + u.search, method: 'GET',
       headers: { Accept: 'text/event-stream', ...headers } }, (res) => {
       const s = {
-        status: res.statusCode, headers: res.headers, events: [], comments: [], ids: [], retry: null,
+        status: res.statusCode, headers: res.headers, events: [], comments: [], ids: [], retry: null, lastId: null,
         ended: false, error: null, text: '', waiters: [],
         close() { req.destroy(); },
         until(pred, ms = 10000) {
@@ -90,9 +90,11 @@ export function openStream({ query = '', headers = {}, base = BASE } = {}) {
             const field = c < 0 ? line : line.slice(0, c);
             const value = c < 0 ? '' : line.slice(c + 1).replace(/^ /, '');
             if (field === 'retry') s.retry = Number(value);
-            else if (field === 'id') { ev.id = value; isEvent = true; } else if (field === 'event') { ev.event = value; isEvent = true; } else if (field === 'data') { ev.data.push(value); isEvent = true; }
+            else if (field === 'id') { ev.id = value; s.lastId = value; } else if (field === 'event') { ev.event = value; isEvent = true; } else if (field === 'data') { ev.data.push(value); isEvent = true; }
           }
-          if (!isEvent) continue;
+          // A block with an id and no data moves EventSource's last event
+          // id without an event (the stream's opening block does that).
+          if (!isEvent) { check(); continue; }
           try {
             const obj = JSON.parse(ev.data.join('\n'));
             validateEvent(obj);
