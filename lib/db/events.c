@@ -48,11 +48,16 @@ static const char *const SQL_HEAD =
 	"SELECT last_seq, min_seq FROM user_heads WHERE user_id = ?";
 /* The events with, for message events, the message as it is now and its
  * reactions (for msgs_parse_reactions, in the order clients show them):
- * one query per batch. */
+ * one query per batch. Only while the reader is a member of its
+ * conversation: someone removed who replays an old cursor would otherwise
+ * read the message's later edits and reactions (the history answers them
+ * 404 too); such events come without the message, and are left out. */
 static const char *const SQL_READ =
 	"SELECT e.seq, e.type, COALESCE(e.conversation_id, 0), COALESCE(e.ref_id, 0), e.payload, "
 	MSG_TS("e.created_at") ", " MSG_COLS ", " MSG_REACTIONS " "
 	"FROM user_events e LEFT JOIN messages x ON e.payload IS NULL AND x.id = e.ref_id "
+	"AND EXISTS (SELECT 1 FROM members mm WHERE mm.conversation_id = x.conversation_id "
+	"AND mm.user_id = e.user_id) "
 	"WHERE e.user_id = ? AND e.seq > ? ORDER BY e.seq LIMIT ?";
 
 /* Pruning: find the newest expired seq per user in a batch, then delete. */

@@ -51,7 +51,9 @@ void render_events(struct arena *a, int64_t uid, const struct event_row *rows, i
 			const struct msg *m = e->msg;
 			if (m == NULL) {
 				/* The message is gone for good (its conversation was
-				 * deleted): nothing to show, the cursor still moves. */
+				 * deleted), or the reader is no longer a member of
+				 * its conversation: nothing to show, the cursor still
+				 * moves. */
 				json_object_put(o);
 				continue;
 			}

@@ -147,8 +147,7 @@ int req_query_ok(struct req *req);
 /* Reads the whole body up to max bytes into req->body. Returns 0, or -1 after
  * answering 413 (too large) or 400. */
 int req_read_body(struct req *req, size_t max);
-/* Percent-decodes s into the arena. Returns NULL on malformed input, NUL,
- * or a result that is not UTF-8. */
+/* Percent-decodes s into the arena. Returns NULL on malformed input or NUL. */
 char *url_decode(struct arena *a, const char *s, size_t n);
 /* Parses s as a decimal integer in [min, max]: digits only (no sign, no
  * spaces), at most 18 of them. 0, or -1 when s is anything else. */

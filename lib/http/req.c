@@ -65,7 +65,16 @@ char *url_decode(struct arena *a, const char *s, size_t n)
 		out[j++] = c;
 	}
 	out[j] = '\0';
-	return utf8_valid(out, j) ? out : NULL;
+	return out;
+}
+
+/* A query value: percent-decoded, and text (UTF-8). Path parameters are
+ * decoded without the UTF-8 check: each handler judges its own (an emoji
+ * that is not UTF-8 is an invalid emoji, not an unknown resource). */
+static char *query_decode(struct arena *a, const char *s, size_t n)
+{
+	char *out = url_decode(a, s, n);
+	return out != NULL && utf8_valid(out, strlen(out)) ? out : NULL;
 }
 
 int req_query_ok(struct req *req)
@@ -74,7 +83,7 @@ int req_query_ok(struct req *req)
 	while (p != NULL && *p != '\0') {
 		const char *amp = strchr(p, '&');
 		size_t len = amp ? (size_t)(amp - p) : strlen(p);
-		if (url_decode(req->arena, p, len) == NULL)
+		if (query_decode(req->arena, p, len) == NULL)
 			return 0;
 		p = amp ? amp + 1 : NULL;
 	}
@@ -93,7 +102,7 @@ const char *req_query(struct req *req, const char *name)
 		if (klen == nl && memcmp(p, name, nl) == 0) {
 			if (eq == NULL)
 				return "";
-			return url_decode(req->arena, eq + 1, len - klen - 1);
+			return query_decode(req->arena, eq + 1, len - klen - 1);
 		}
 		p = amp ? amp + 1 : NULL;
 	}

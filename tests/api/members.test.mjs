@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { api, registerUser, sql, expectProblem } from './lib.mjs';
 import { direct, group, send, events, count } from './chatlib.mjs';
+import { poll } from './evlib.mjs';
 
 const roleOf = (conv, u) => conv.members.find((m) => m.user.id === u.id)?.role;
 
@@ -72,6 +73,28 @@ test('removing: owner removes anyone, admin only plain members, anyone leaves; r
   expectProblem(assert, await api('DELETE', `/conversations/${g.id}/members/abc`, { token: o.token }), 404);
   const d = await direct(o, ad);
   expectProblem(assert, await api('DELETE', `/conversations/${d.id}/members/${o.id}`, { token: o.token }), 409, 'direct_conversation');
+});
+
+test('a removed member replaying an old cursor does not see the messages as they are now', async () => {
+  const o = await registerUser('rpo'), m = await registerUser('rpm');
+  const g = await group(o, [m]);
+  const before = await poll(m, null, { timeout: 0 });
+  const cursor = before.body.next;
+  const msg = await send(o, g, 'original text');
+  // While a member, replaying shows the message.
+  const seen = await poll(m, cursor, { timeout: 0 });
+  assert.deepEqual(seen.body.events.filter((e) => e.type === 'message.new').map((e) => e.message.body), ['original text']);
+  assert.equal((await api('DELETE', `/conversations/${g.id}/members/${m.id}`, { token: o.token })).status, 204);
+  assert.equal((await api('PATCH', `/conversations/${g.id}/messages/${msg.id}`, { token: o.token, body: { body: 'edited after the removal' } })).status, 200);
+  assert.equal((await api('PUT', `/conversations/${g.id}/messages/${msg.id}/reactions/${encodeURIComponent('👍')}`, { token: o.token })).status < 300, true);
+  // Replaying the same cursor after the removal: the removal is there,
+  // the message (which would now show the edit and the reaction) is not.
+  const after = await poll(m, cursor, { timeout: 0 });
+  assert.equal(after.status, 200);
+  assert.deepEqual(after.body.events.filter((e) => e.type === 'message.new'), []);
+  assert.ok(!JSON.stringify(after.body).includes('edited after the removal'));
+  assert.equal(after.body.events.filter((e) => e.type === 'member.removed').length, 1);
+  assert.equal(after.body.next, (await poll(m, null, { timeout: 0 })).body.next);
 });
 
 test('the last owner leaving hands ownership to the oldest admin, else the oldest member', async () => {
