@@ -63,6 +63,7 @@ cat > "$MESSENGER_VAR/local.conf" <<CONF
 event_retention_days = 14
 register_per_ip_per_hour = 100000
 health_sends = 1
+health_waiting = 1
 CONF
 
 run_api() {

@@ -382,12 +382,15 @@ static int word_byte(unsigned char c)
 
 char *chat_search_query(struct arena *a, const char *q, int min_chars)
 {
+	enum { MAX_WORDS = 16 };
 	size_t n = strlen(q);
-	/* Each word w becomes +"w" (3 extra bytes plus a space). */
-	char *out = arena_alloc(a, 2 * n + 8);
+	/* Each word w becomes +"w": at most 3 bytes plus a space more than
+	 * its own, whatever the words' lengths (one-letter words between
+	 * single spaces nearly triple the text). */
+	char *out = arena_alloc(a, n + 4 * MAX_WORDS + 1);
 	size_t j = 0;
 	int words = 0;
-	for (size_t i = 0; i < n && words < 16;) {
+	for (size_t i = 0; i < n && words < MAX_WORDS;) {
 		if (!word_byte((unsigned char)q[i])) {
 			i++;
 			continue;

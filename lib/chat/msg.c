@@ -666,6 +666,11 @@ static int typing_tx(struct db *db, void *p)
 	int rc = convs_lock(db, c->cid, NULL);
 	if (rc <= 0)
 		return rc < 0 ? -1 : 1;
+	/* Still a member under the lock (a removal may have committed since
+	 * the check before): nobody is told that someone outside is typing. */
+	rc = convs_role(db, c->cid, c->me);
+	if (rc <= 0)
+		return rc < 0 ? -1 : 1;
 	json_object *pl = json_object_new_object();
 	json_object_object_add(pl, "user_id", json_object_new_int64(c->me));
 	json_object_object_add(pl, "expires_in", json_object_new_int(CHAT_TYPING_EXPIRES_S));

@@ -627,8 +627,13 @@ struct db *db_pool_acquire(void)
 			pthread_mutex_unlock(&pool_lock);
 			struct db *db = db_open();
 			if (db == NULL) {
+				/* The place is free again: a thread waiting for a
+				 * connection may try to open one itself (else it
+				 * would sleep until some other connection came
+				 * back, which in an outage may be never). */
 				pthread_mutex_lock(&pool_lock);
 				pool_opened--;
+				pthread_cond_signal(&pool_cond);
 				pthread_mutex_unlock(&pool_lock);
 			}
 			return db;

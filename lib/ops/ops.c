@@ -8,9 +8,11 @@
 #include "wake/lot.h"
 
 /* 200 when the database answers; memcached is reported but optional (the
- * service works without it, only slower). waiting < 0 leaves it out;
- * sends adds this process's group-commit counts (api.fcgi) when the
- * configuration asks for them (health_sends = 1). */
+ * service works without it, only slower). waiting (events.fcgi's parked
+ * requests; < 0 none) and sends (api.fcgi's group-commit counts) are
+ * added only when the configuration asks for them (health_waiting = 1,
+ * health_sends = 1): on an open endpoint they would tell anyone when a
+ * small server's users are online or writing. */
 static void health(struct req *req, int waiting, int sends)
 {
 	struct app *a = req->app;
@@ -25,10 +27,8 @@ static void health(struct req *req, int waiting, int sends)
 	json_object_object_add(o, "status", json_object_new_string(db_ok ? "ok" : "degraded"));
 	json_object_object_add(o, "database", json_object_new_string(db_ok ? "ok" : "down"));
 	json_object_object_add(o, "cache", json_object_new_string(mc >= 0 ? "ok" : "down"));
-	if (waiting >= 0)
+	if (waiting >= 0 && config_int("health_waiting", 0))
 		json_object_object_add(o, "waiting", json_object_new_int(waiting));
-	/* Off unless configured: message counts on an open endpoint would tell
-	 * anyone when a small server's users are writing. */
 	if (sends && config_int("health_sends", 0)) {
 		struct sendq_stats st;
 		sendq_stats(&st);

@@ -56,17 +56,23 @@ test('api.fcgi works as plain CGI: register, then /me with the token', () => {
   assert.equal(bad.headers['content-type'], 'application/problem+json');
 });
 
-test('health shows send counts only when configured (they tell when users write)', async () => {
+test('health shows send and waiting counts only when configured (they tell when users write or are online)', async () => {
   const on = await api('GET', '/health');
   assert.equal(typeof on.body.sends.batches, 'number', 'the test configuration sets health_sends = 1');
+  const evOn = await api('GET', '/events/health');
+  assert.equal(typeof evOn.body.waiting, 'number', 'the test configuration sets health_waiting = 1');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'conf-'));
   const conf = path.join(dir, 'main.conf');
-  fs.writeFileSync(conf, fs.readFileSync(CONF, 'utf8').split('\n').filter((l) => !/^health_sends\b/.test(l)).join('\n'));
+  fs.writeFileSync(conf, fs.readFileSync(CONF, 'utf8').split('\n').filter((l) => !/^health_(sends|waiting)\b/.test(l)).join('\n'));
   try {
     const off = cgi('api.fcgi', 'GET', '/api/v1/health', { conf });
     assert.equal(off.status, 200);
     assert.equal(off.body.database, 'ok');
     assert.equal(off.body.sends, undefined);
+    const evOff = cgi('events.fcgi', 'GET', '/api/v1/events/health', { conf });
+    assert.equal(evOff.status, 200);
+    assert.equal(evOff.body.database, 'ok');
+    assert.equal(evOff.body.waiting, undefined);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

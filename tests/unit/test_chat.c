@@ -99,6 +99,11 @@ int main(void)
 	CHECK_STR(chat_search_query(&a, "+hello -world*", 2), "+\"hello\" +\"world\"");
 	CHECK_STR(chat_search_query(&a, "\"(a) b\" ~c <d> @3", 1), "+\"a\" +\"b\" +\"c\" +\"d\" +\"3\"");
 	CHECK_STR(chat_search_query(&a, "don't stop", 2), "+\"don\" +\"stop\"");
+	/* Sixteen one-letter words nearly triple the text (the output once
+	 * overran its buffer here); a seventeenth is left out. */
+	CHECK_STR(chat_search_query(&a, "a b c d e f g h i j k l m n o p q", 1),
+		"+\"a\" +\"b\" +\"c\" +\"d\" +\"e\" +\"f\" +\"g\" +\"h\" +\"i\" +\"j\" +\"k\" "
+		"+\"l\" +\"m\" +\"n\" +\"o\" +\"p\"");
 	CHECK_STR(chat_search_query(&a, "x'); DROP TABLE messages; --", 3),
 		"+\"DROP\" +\"TABLE\" +\"messages\"");
 	CHECK_STR(chat_search_query(&a, "caf\xC3\xA9 \xC3\xA9t\xC3\xA9", 3),
