@@ -567,13 +567,23 @@ int db_tx(struct db *db, int (*fn)(struct db *db, void *ctx), void *ctx)
 				db->in_tx = 0;
 				return 0;
 			}
-			rc = -1;
 			if (is_conn_lost(db->last_errno)) {
-				/* We cannot know whether the commit happened. Callers
-				 * make their writes idempotent (client_id), so a retry
-				 * finds the first result instead of duplicating. */
-				db->tx_broken = 1;
+				/* Whether the commit happened cannot be known, and
+				 * running fn again is not safe for every caller (a
+				 * second group created, a removal answered 404, a
+				 * refresh token taken for a replay): fail, with a
+				 * fresh connection for the next request. Sends, which
+				 * are idempotent by client_id, retry on their own
+				 * (db_call). A connection lost before the COMMIT
+				 * (tx_broken, below) rolled back for sure and is
+				 * retried. */
+				log_warn("db: connection lost during COMMIT (%d); outcome unknown, "
+					"not retried", db->last_errno);
+				db->in_tx = 0;
+				reconnect(db);
+				return -1;
 			}
+			rc = -1;
 		}
 		int e = db->last_errno;
 		/* A connection that cannot roll back is closed: the server then
