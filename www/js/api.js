@@ -1,10 +1,16 @@
-// The REST client. The access token lives only in memory; the refresh token
-// is kept in localStorage so a reload stays logged in. A 401 triggers one
-// refresh (single-flight, and serialised across tabs with the Web Locks API
-// so two tabs never present the same refresh token twice) and one retry.
+// The REST client. The access token lives in memory and in this tab's
+// sessionStorage (so a reload does not need a refresh: a reload in the
+// middle of one would present the rotated token again, which the server
+// takes for a replay and ends the session); the refresh token is kept in
+// localStorage so a new tab stays logged in. A 401 triggers one refresh
+// (single-flight, and serialised across tabs with the Web Locks API so two
+// tabs never present the same refresh token twice) and one retry. Only the
+// server's refusal of the refresh token signs out; a refresh that fails
+// for another reason (the server restarting, busy) counts as offline.
 
 export const API = '/api/v1';
 const RT_KEY = 'messenger.refresh_token';
+const AT_KEY = 'messenger.access_token';
 const DEVICE_KEY = 'messenger.device_name';
 
 export class ApiError extends Error {
@@ -18,8 +24,17 @@ export class ApiError extends Error {
 // The request never reached the server (offline, DNS, connection reset).
 export class NetworkError extends Error {}
 
-let accessToken = null;
+let accessToken = restoreAccessToken();
 let refreshing = null;
+
+function restoreAccessToken() {
+  try {
+    const saved = JSON.parse(sessionStorage.getItem(AT_KEY) || 'null');
+    // Kept a minute short of its expiry, and only with a refresh token.
+    if (saved && saved.t && saved.exp - 60000 > Date.now() && localStorage.getItem(RT_KEY)) return saved.t;
+  } catch { /* unreadable: refresh instead */ }
+  return null;
+}
 let loggedOutHandler = () => {};
 
 export function onLoggedOut(fn) { loggedOutHandler = fn; }
@@ -29,9 +44,14 @@ export function accessTokenForTests() { return accessToken; }
 function storeTokens(r) {
   accessToken = r.access_token;
   localStorage.setItem(RT_KEY, r.refresh_token);
+  sessionStorage.setItem(AT_KEY, JSON.stringify({ t: r.access_token, exp: Date.now() + (r.expires_in || 0) * 1000 }));
+}
+function forgetAccessToken() {
+  accessToken = null;
+  sessionStorage.removeItem(AT_KEY);
 }
 export function clearTokens() {
-  accessToken = null;
+  forgetAccessToken();
   localStorage.removeItem(RT_KEY);
 }
 
@@ -81,9 +101,12 @@ async function refreshNow() {
     if (r.status === 401 || r.status === 400) {
       // Only forget the token if no other tab rotated it meanwhile.
       if (localStorage.getItem(RT_KEY) === rt) localStorage.removeItem(RT_KEY);
-      accessToken = null;
+      forgetAccessToken();
+      throw new ApiError(r.status, r.data);
     }
-    throw new ApiError(r.status, r.data);
+    // 5xx, 429 or a proxy's error page: the token may still be good;
+    // keep it and try again later, as when offline.
+    throw new NetworkError(`refresh failed (${r.status})`);
   };
   if (navigator.locks && navigator.locks.request) return navigator.locks.request('messenger-refresh', run);
   return run();
@@ -114,7 +137,7 @@ export async function request(method, path, { body, query, signal, auth = true, 
       throw e;
     }
     r = await rawFetch(method, path, { body, signal, keepalive, token: accessToken });
-    if (r.status === 401) { loggedOutHandler(); }
+    if (r.status === 401) { forgetAccessToken(); loggedOutHandler(); }
   }
   if (!r.ok) throw new ApiError(r.status, r.data);
   return r.data;

@@ -107,10 +107,11 @@ export class EventStream {
   async run() {
     while (!this.stopped) {
       try {
-        if (!this.cursor) {
-          await this.prime();
-          if (this.resyncOnPrime) { this.resyncOnPrime = false; await this.onResync(); }
-        }
+        if (!this.cursor) await this.prime();
+        // Cleared only once the reload worked: a failure leaves it set,
+        // so the next round reloads again instead of going on with the
+        // events of the expired gap unseen.
+        if (this.resyncOnPrime) { await this.onResync(); this.resyncOnPrime = false; }
         if (this.mode === 'poll' && typeof EventSource === 'function' && Date.now() - this.pollSince > SSE_RETRY_AFTER_MS) {
           this.mode = 'sse';
           this.sseFailures = 0;
@@ -137,10 +138,11 @@ export class EventStream {
         if (this.stopped) break;
         if (e.name === 'AbortError') continue;
         if (e instanceof api.ApiError && (e.status === 410 || (e.status === 400 && e.code === 'invalid_cursor'))) {
-          // The log no longer holds our position: reload state from scratch.
+          // The log no longer holds our position: take a new one, then
+          // reload state from scratch (both retried until they work).
           this.cursor = null;
           this.lastSeq = 0;
-          try { await this.prime(); await this.onResync(); } catch { /* retried below */ }
+          this.resyncOnPrime = true;
           continue;
         }
         if (e instanceof api.ApiError && e.status === 401) { this.stop(); this.onLoggedOut(); break; }

@@ -145,9 +145,17 @@ export function removeConv(id) {
 // ---- messages ----------------------------------------------------------------
 export function msgState(convId) {
   let m = state.msgs.get(convId);
-  if (!m) { m = { byId: new Map(), hasMore: true, loaded: false, loadingOlder: false }; state.msgs.set(convId, m); }
+  if (!m) { m = { byId: new Map(), hasMore: true, loaded: false, loadingOlder: false, touched: null, missed: false }; state.msgs.set(convId, m); }
   return m;
 }
+
+// While the latest page is being fetched (m.touched set) events are applied
+// already, and the messages they bring win over the page's copies: the page
+// may have been read before their commit (a message sent meanwhile would
+// otherwise never show). A reaction to a message not held yet asks for the
+// page again.
+function live(m) { return m && (m.loaded || m.touched); }
+function touch(m, id) { if (m.touched) m.touched.add(id); }
 
 export function sortedMessages(convId) {
   const m = state.msgs.get(convId);
@@ -173,23 +181,39 @@ export function putMessage(msg) {
   // sender's read position without a separate receipt).
   if (msg.seq) bumpReceipt(receiptsFor(msg.conversation_id), msg.sender_id, msg.seq, msg.seq);
   const m = state.msgs.get(msg.conversation_id);
-  if (!m || !m.loaded) return;
+  if (!live(m)) return;
+  touch(m, msg.id);
   const old = m.byId.get(msg.id);
   m.byId.set(msg.id, old ? { ...old, ...msg } : msg);
 }
 
 export async function loadLatest(convId) {
-  const r = await api.get(`/conversations/${convId}/messages`, { query: { limit: 50 } });
   const m = msgState(convId);
-  m.loaded = true;
-  for (const msg of r.messages) m.byId.set(msg.id, { ...(m.byId.get(msg.id) || {}), ...msg });
-  for (const msg of r.messages) bumpReceipt(receiptsFor(convId), msg.sender_id, msg.seq, msg.seq);
-  m.hasMore = r.has_more;
-  const c = state.convs.get(convId);
-  const last = r.messages[r.messages.length - 1];
-  if (c && last) {
-    c.last_seq = Math.max(c.last_seq || 0, last.seq);
-    if (!c.last_message || c.last_message.seq <= last.seq) c.last_message = last;
+  for (let tries = 0; tries < 3; tries++) {
+    m.touched = new Set();
+    m.missed = false;
+    let r;
+    try {
+      r = await api.get(`/conversations/${convId}/messages`, { query: { limit: 50 } });
+    } catch (e) {
+      m.touched = null;
+      throw e;
+    }
+    for (const msg of r.messages) {
+      if (!m.touched.has(msg.id)) m.byId.set(msg.id, { ...(m.byId.get(msg.id) || {}), ...msg });
+    }
+    for (const msg of r.messages) bumpReceipt(receiptsFor(convId), msg.sender_id, msg.seq, msg.seq);
+    m.hasMore = r.has_more;
+    const c = state.convs.get(convId);
+    const last = r.messages[r.messages.length - 1];
+    if (c && last) {
+      c.last_seq = Math.max(c.last_seq || 0, last.seq);
+      if (!c.last_message || c.last_message.seq <= last.seq) c.last_message = last;
+    }
+    const again = m.missed;
+    m.touched = null;
+    m.loaded = true;
+    if (!again) break;
   }
   emit('chat', convId);
 }
@@ -213,7 +237,10 @@ export async function loadOlder(convId) {
 
 function replaceMessage(msg) {
   const m = state.msgs.get(msg.conversation_id);
-  if (m && m.loaded) m.byId.set(msg.id, { ...(m.byId.get(msg.id) || {}), ...msg });
+  if (live(m)) {
+    touch(m, msg.id);
+    m.byId.set(msg.id, { ...(m.byId.get(msg.id) || {}), ...msg });
+  }
   const c = state.convs.get(msg.conversation_id);
   if (c && c.last_message && c.last_message.id === msg.id) c.last_message = { ...c.last_message, ...msg };
   emit('chat', msg.conversation_id);
@@ -236,7 +263,11 @@ export async function toggleReaction(convId, id, emoji) {
 function applyReaction(ev, added) {
   const m = state.msgs.get(ev.conversation_id);
   const msg = m && m.byId.get(ev.message_id);
-  if (!msg) return;
+  if (!msg) {
+    if (m && m.touched) m.missed = true;
+    return;
+  }
+  touch(m, msg.id);
   const reactions = (msg.reactions || []).map((r) => ({ ...r, user_ids: [...r.user_ids] }));
   let r = reactions.find((x) => x.emoji === ev.emoji);
   if (added) {
