@@ -12,7 +12,9 @@ PKGS    := libmariadb libmemcached json-c libjwt libsodium libcrypto libcurl
 CFLAGS_BASE := -std=c17 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow \
 	-Wstrict-prototypes -Wmissing-prototypes -Wformat=2 -Wno-format-nonliteral -Ilib -pthread
 CFLAGS  ?= -O2 -g
-LDLIBS  := -lfcgi $(shell pkg-config --libs $(PKGS) 2>/dev/null) -pthread -lm
+# Expanded when used, not when read: on a new machine `make run` installs
+# pkg-config and the -dev packages (deps) after this file was read.
+LDLIBS   = -lfcgi $(shell pkg-config --libs $(PKGS) 2>/dev/null) -pthread -lm
 CPPFLAGS += $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 
 # BUILD=asan gives the sanitizer build in build/asan with the same layout.
@@ -93,7 +95,8 @@ check: $(UNIT_BIN)
 deps:
 	@scripts/deps.sh
 
-run: deps all
+run: deps
+	@$(MAKE) --no-print-directory all
 	@scripts/stack.sh start
 
 stop:

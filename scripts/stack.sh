@@ -18,6 +18,10 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 VAR="${MESSENGER_VAR:-$ROOT/var}"
 mkdir -p "$VAR"
+# The state directory holds the database's and memcached's sockets (the
+# database's root account has no password: whoever reaches the socket is
+# root there), the JWT key and the configuration: this user's only.
+chmod 700 "$VAR"
 VAR="$(cd "$VAR" && pwd)"
 PORT="${MESSENGER_PORT:-8080}"
 BIN="${MESSENGER_BIN:-$ROOT/build/release}"
@@ -48,6 +52,7 @@ stop_pidfile() {
 
 start_mariadb() {
 	if alive "$VAR/mariadb.pid"; then return 0; fi
+	mkdir -p "$VAR/mysql-files"
 	if [ ! -d "$DATADIR/mysql" ]; then
 		log "creating MariaDB data directory in $DATADIR"
 		mariadb-install-db --no-defaults --datadir="$DATADIR" "${AS_ROOT[@]}" \
@@ -60,6 +65,7 @@ start_mariadb() {
 		--max-connections=500 --character-set-server=utf8mb4 \
 		--collation-server=utf8mb4_unicode_ci --default-time-zone=+00:00 \
 		--innodb-ft-min-token-size=2 --ft-min-word-len=2 --innodb-ft-enable-stopword=0 \
+		--secure-file-priv="$VAR/mysql-files" \
 		>/dev/null 2>&1 &
 	for _ in $(seq 1 300); do
 		mariadb-admin --no-defaults -S "$SOCK" -uroot ping >/dev/null 2>&1 && break
@@ -97,6 +103,8 @@ secrets() {
 # write_conf NAME: the configuration one web instance's FastCGI processes read.
 write_conf() {
 	local name="$1"
+	# It may hold a db_password from local.conf.
+	umask 077
 	cat > "$VAR/$name.conf" <<CONF
 # Written by scripts/stack.sh; edit the script or override with MESSENGER_* variables.
 db_socket = $SOCK

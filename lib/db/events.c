@@ -67,11 +67,18 @@ static const char *const SQL_PRUNE_FIND =
 static const char *const SQL_PRUNE_HEAD =
 	"UPDATE user_heads SET min_seq = GREATEST(min_seq, ? + 1) WHERE user_id = ?";
 static const char *const SQL_PRUNE_DELETE =
-	"DELETE FROM user_events WHERE user_id = ? AND seq <= ?";
+	"DELETE FROM user_events WHERE user_id = ? AND seq <= ? LIMIT ?";
+#define PRUNE_DELETE_CHUNK 5000
 /* Typing and presence matter for seconds: drop them early. They are not
- * part of what a cursor must replay, so min_seq does not move for them. */
+ * part of what a cursor must replay, so min_seq does not move for them.
+ * Only among the events of the EPHEMERAL_SCAN_S before that age (the
+ * sweeper runs every minute; what an outage of the sweeper leaves goes
+ * with the rest at the retention limit): without the lower bound every
+ * sweep read the whole log older than an hour, days of it, to find none. */
+#define EPHEMERAL_SCAN_S (6 * 3600)
 static const char *const SQL_PRUNE_EPHEMERAL =
 	"DELETE FROM user_events WHERE created_at < NOW(3) - INTERVAL ? SECOND "
+	"AND created_at >= NOW(3) - INTERVAL ? SECOND "
 	"AND type IN ('typing', 'presence') LIMIT ?";
 
 int events_append(struct db *db, struct arena *a, enum fanout_who who, int64_t id,
@@ -170,7 +177,8 @@ int events_read(struct db *db, struct arena *a, int64_t uid, int64_t after, int 
 int64_t events_prune(struct db *db, int days, int ephemeral_s, int batch)
 {
 	int64_t total = 0;
-	if (db_exec(db, SQL_PRUNE_EPHEMERAL, "ii", (int64_t)ephemeral_s, (int64_t)batch * 100) < 0)
+	if (db_exec(db, SQL_PRUNE_EPHEMERAL, "iii", (int64_t)ephemeral_s,
+		    (int64_t)ephemeral_s + EPHEMERAL_SCAN_S, (int64_t)batch * 100) < 0)
 		return -1;
 	total += (int64_t)db_affected(db);
 	if (db_exec(db, SQL_PRUNE_FIND, "ii", (int64_t)days, (int64_t)batch) < 0)
@@ -191,10 +199,17 @@ int64_t events_prune(struct db *db, int days, int ephemeral_s, int batch)
 	for (int i = 0; i < n; i++) {
 		/* Raise the horizon first: a reader then gets 410 rather than a
 		 * silent gap while the rows go. */
-		if (db_exec(db, SQL_PRUNE_HEAD, "ii", rows[i].seq, rows[i].uid) < 0 ||
-		    db_exec(db, SQL_PRUNE_DELETE, "ii", rows[i].uid, rows[i].seq) < 0)
+		if (db_exec(db, SQL_PRUNE_HEAD, "ii", rows[i].seq, rows[i].uid) < 0)
 			return -1;
-		total += (int64_t)db_affected(db);
+		/* In chunks: a long backlog is not one huge statement. */
+		uint64_t k;
+		do {
+			if (db_exec(db, SQL_PRUNE_DELETE, "iii", rows[i].uid, rows[i].seq,
+				    (int64_t)PRUNE_DELETE_CHUNK) < 0)
+				return -1;
+			k = db_affected(db);
+			total += (int64_t)k;
+		} while (k == PRUNE_DELETE_CHUNK);
 	}
 	return total;
 }

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import path from 'node:path';
 import { api, registerUser, sql, expectProblem, sleep, API, ROOT } from './lib.mjs';
-import { poll, head, runSweeper } from './evlib.mjs';
+import { poll, head, runSweeper, directConv } from './evlib.mjs';
 
 const EVENTS_SOCKET = path.join(process.env.MESSENGER_VAR || path.join(ROOT, 'var/test'), 'main.events.sock-0');
 
@@ -175,6 +175,24 @@ test('the sweeper prunes events past retention and old cursors then get 410', as
   const k = await poll(keep, '0', { timeout: 0 });
   assert.equal(k.status, 200);
   assert.equal(k.body.events.length, 1);
+});
+
+test('the sweeper drops typing events after an hour and keeps the rest of that age', async () => {
+  const a = await registerUser('evtyp'), b = await registerUser('evtypb');
+  const c = await directConv(a, b);
+  assert.equal((await api('POST', `/conversations/${c}/typing`, { token: a.token, body: {} })).status, 204);
+  await profileChange(b, 'same age');
+  const [[typingSeq]] = sql(`SELECT seq FROM user_events WHERE user_id = ${b.id} AND type = 'typing' AND conversation_id = ${c}`);
+  // Both two hours old: past the ephemeral limit (1 h), well inside retention.
+  sql(`UPDATE user_events SET created_at = NOW(3) - INTERVAL 2 HOUR WHERE user_id = ${b.id}`);
+  runSweeper();
+  const left = sql(`SELECT type FROM user_events WHERE user_id = ${b.id} ORDER BY seq`).map((r) => r[0]);
+  assert.ok(!left.includes('typing'), `typing ${typingSeq} still there: ${left}`);
+  assert.ok(left.includes('profile.updated'), `the profile event went too: ${left}`);
+  // The cursor still passes over the gap it left.
+  const r = await poll(b, '0', { timeout: 0 });
+  assert.equal(r.status, 200);
+  assert.ok(r.body.events.every((e) => e.type !== 'typing'));
 });
 
 // Long-polls sent the way lighttpd sends them, straight to events.fcgi's
