@@ -7,6 +7,7 @@
 
 #include "app/app.h"
 #include "auth/auth.h"
+#include "chat/chat.h"
 #include "events/emit.h"
 #include "util/config.h"
 #include "util/log.h"
@@ -509,7 +510,11 @@ void auth_me_delete(struct req *req)
 		return;
 	if (!verify_my_password(req, &db, password))
 		return;
-	if (users_delete(db, req->user_id) < 0) {
+	/* Out of every group first, as leaving does: an owner's group gets a
+	 * new owner (a deleted account kept its role, and nobody could take
+	 * the group over); direct conversations keep the deleted account. */
+	if (chat_leave_groups(db, req->arena, req->user_id) < 0 ||
+	    users_delete(db, req->user_id) < 0) {
 		resp_problem(req, 500, "internal", NULL);
 		return;
 	}

@@ -592,6 +592,30 @@ static int remove_tx(struct db *db, void *p)
 	return 0;
 }
 
+int chat_leave_groups(struct db *db, struct arena *a, int64_t uid)
+{
+	int64_t ids[64], after = 0;
+	int n;
+	do {
+		n = convs_user_groups(db, uid, after, 64, ids);
+		if (n < 0)
+			return -1;
+		for (int i = 0; i < n; i++) {
+			struct emit e;
+			emit_init(&e, a);
+			struct member_ctx c = {&e, ids[i], uid, uid, ROLE_NONE, {0, NULL, NULL}};
+			/* 1: the membership went meanwhile; nothing to do. */
+			if (db_tx(db, remove_tx, &c) < 0)
+				return -1;
+			emit_wake(&e);
+			chat_invalidate(ids[i]);
+		}
+		if (n > 0)
+			after = ids[n - 1];
+	} while (n == 64);
+	return 0;
+}
+
 void conv_member_remove(struct req *req)
 {
 	int64_t cid, uid;

@@ -91,8 +91,13 @@ static const char *const SQL_REMOVE_MEMBER =
 	"DELETE FROM members WHERE conversation_id = ? AND user_id = ?";
 /* SQL_SUCCESSOR: admins first (role 'admin' sorts as 2, 'member' as 3). */
 static const char *const SQL_SUCCESSOR =
-	"SELECT user_id FROM members WHERE conversation_id = ? ORDER BY role + 0, joined_at, "
-	"user_id LIMIT 1";
+	"SELECT m.user_id FROM members m JOIN users u ON u.id = m.user_id AND u.deleted_at IS NULL "
+	"WHERE m.conversation_id = ? ORDER BY m.role + 0, m.joined_at, m.user_id LIMIT 1";
+/* SQL_USER_GROUPS */
+static const char *const SQL_USER_GROUPS =
+	"SELECT m.conversation_id FROM members m JOIN conversations c ON c.id = m.conversation_id "
+	"WHERE m.user_id = ? AND c.type = 'group' AND m.conversation_id > ? "
+	"ORDER BY m.conversation_id LIMIT ?";
 /* SQL_MEMBER_IDS */
 static const char *const SQL_MEMBER_IDS =
 	"SELECT user_id FROM members WHERE conversation_id = ? ORDER BY user_id LIMIT ?";
@@ -363,6 +368,13 @@ int convs_remove_member(struct db *db, int64_t cid, int64_t uid)
 int convs_successor(struct db *db, int64_t cid, int64_t *uid)
 {
 	return one_int(db, db_exec(db, SQL_SUCCESSOR, "i", cid), uid);
+}
+
+int convs_user_groups(struct db *db, int64_t uid, int64_t after, int max, int64_t *out)
+{
+	if (db_exec(db, SQL_USER_GROUPS, "iii", uid, after, (int64_t)max) < 0)
+		return -1;
+	return db_ids(db, max, out);
 }
 
 int convs_member_ids(struct db *db, int64_t cid, int max, int64_t *out)

@@ -112,8 +112,12 @@ int convs_set_role(struct db *db, int64_t cid, int64_t uid, enum conv_role role)
 /* 1 removed, 0 not a member, -1 error. */
 int convs_remove_member(struct db *db, int64_t cid, int64_t uid);
 /* The member who inherits ownership: the oldest admin, else the oldest
- * member. 1 (*uid set), 0 nobody left, -1 error. */
+ * member, among accounts not deleted. 1 (*uid set), 0 nobody left, -1
+ * error. */
 int convs_successor(struct db *db, int64_t cid, int64_t *uid);
+/* The groups uid is a member of, above after in id order (at most max,
+ * into out). Returns the count or -1. */
+int convs_user_groups(struct db *db, int64_t uid, int64_t after, int max, int64_t *out);
 /* The members' user ids in id order, at most max. Count or -1. */
 int convs_member_ids(struct db *db, int64_t cid, int max, int64_t *out);
 int64_t convs_member_count(struct db *db, int64_t cid);

@@ -97,6 +97,31 @@ test('a removed member replaying an old cursor does not see the messages as they
   assert.equal(after.body.next, (await poll(m, null, { timeout: 0 })).body.next);
 });
 
+test('deleting an account leaves its groups: an owned group gets a new owner; direct chats keep it', async () => {
+  const o = await registerUser('dlo'), ad = await registerUser('dla'), m = await registerUser('dlm');
+  const g = await group(o, [ad, m]);
+  assert.equal((await api('PATCH', `/conversations/${g.id}/members/${ad.id}`, { token: o.token, body: { role: 'admin' } })).status, 200);
+  const d = await direct(o, m);
+  assert.equal((await api('DELETE', '/me', { token: o.token, body: { password: o.password } })).status, 204);
+  const seen = await api('GET', `/conversations/${g.id}`, { token: ad.token });
+  assert.equal(seen.status, 200);
+  assert.deepEqual(seen.body.members.map((x) => [x.user.id, x.role]).sort(), [[ad.id, 'owner'], [m.id, 'member']].sort());
+  assert.equal(events(m.id, 'member.removed', `AND conversation_id = ${g.id}`).length, 1);
+  // The new owner can run the group.
+  assert.equal((await api('PATCH', `/conversations/${g.id}`, { token: ad.token, body: { title: 'Still going' } })).status, 200);
+  // The direct conversation stays, with the deleted account in it.
+  const dd = await api('GET', `/conversations/${d.id}`, { token: m.token });
+  assert.equal(dd.status, 200);
+  assert.equal(dd.body.peer.display_name, 'Deleted account');
+  // A group whose only other members are deleted accounts hands ownership to nobody deleted.
+  const p = await registerUser('dlp'), q = await registerUser('dlq'), r = await registerUser('dlr');
+  const g2 = await group(p, [q, r]);
+  assert.equal((await api('DELETE', '/me', { token: q.token, body: { password: q.password } })).status, 204);
+  assert.equal((await api('DELETE', `/conversations/${g2.id}/members/${p.id}`, { token: p.token })).status, 204);
+  const left = await api('GET', `/conversations/${g2.id}`, { token: r.token });
+  assert.deepEqual(left.body.members.map((x) => [x.user.id, x.role]), [[r.id, 'owner']]);
+});
+
 test('the last owner leaving hands ownership to the oldest admin, else the oldest member', async () => {
   const o = await registerUser('lo'), m1 = await registerUser('lm'), m2 = await registerUser('lm'), ad = await registerUser('la');
   const g = await group(o, [m1, m2]);
