@@ -29,5 +29,29 @@ SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 echo "deps: installing ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
+# The servers this installs are run by the project itself (scripts/stack.sh,
+# private data directory, 127.0.0.1, its own sockets). Debian would also
+# start and enable their system services (lighttpd on port 80 of every
+# address, a system MariaDB and memcached) that nothing here uses: for the
+# packages installed now, and only those, they are neither started
+# (policy-rc.d, while installing) nor enabled at boot.
+services=()
+for p in "${missing[@]}"; do
+	case "$p" in
+	mariadb-server) services+=(mariadb) ;;
+	memcached) services+=(memcached) ;;
+	lighttpd) services+=(lighttpd) ;;
+	esac
+done
+policy=""
+if [ ${#services[@]} -gt 0 ] && [ ! -e /usr/sbin/policy-rc.d ]; then
+	policy=/usr/sbin/policy-rc.d
+	printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$policy" >/dev/null
+	$SUDO chmod 755 "$policy"
+	trap '$SUDO rm -f "$policy"' EXIT
+fi
 $SUDO apt-get update -qq >/dev/null
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+for s in "${services[@]}"; do
+	$SUDO systemctl disable --now "$s" >/dev/null 2>&1 || true
+done
