@@ -79,10 +79,13 @@ static const char *const SQL_COUNT_USERS = "SELECT COUNT(DISTINCT u.id) FROM " J
 static const char *const SQL_NEW_MEMBERS =
 	"SELECT DISTINCT u.id FROM " JSON_USERS " LEFT JOIN members m ON "
 	"m.conversation_id = ? AND m.user_id = u.id WHERE m.user_id IS NULL ORDER BY u.id LIMIT ?";
-/* SQL_ADD_MEMBERS */
+/* SQL_ADD_MEMBERS: a new member starts with the conversation read up to
+ * now (joining a group of 5,000 messages is not 5,000 unread ones; the
+ * history stays there to scroll). */
 static const char *const SQL_ADD_MEMBERS =
-	"INSERT IGNORE INTO members (conversation_id, user_id, role) SELECT DISTINCT ?, u.id, "
-	"'member' FROM " JSON_USERS;
+	"INSERT IGNORE INTO members (conversation_id, user_id, role, last_read_seq, delivered_seq) "
+	"SELECT DISTINCT c.id, u.id, 'member', c.last_seq, c.last_seq FROM conversations c JOIN "
+	JSON_USERS " WHERE c.id = ?";
 /* SQL_SET_ROLE */
 static const char *const SQL_SET_ROLE =
 	"UPDATE members SET role = ? WHERE conversation_id = ? AND user_id = ?";
@@ -350,7 +353,7 @@ int convs_new_members(struct db *db, int64_t cid, const char *ids_json, int max,
 
 int convs_add_members(struct db *db, int64_t cid, const char *ids_json)
 {
-	if (db_exec(db, SQL_ADD_MEMBERS, "is", cid, ids_json) < 0)
+	if (db_exec(db, SQL_ADD_MEMBERS, "si", ids_json, cid) < 0)
 		return -1;
 	return (int)db_affected(db);
 }

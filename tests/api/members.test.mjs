@@ -23,11 +23,20 @@ test('owner and admins add members; plain members cannot; events for old and new
   // The new member reads history and sends.
   await send(o, g, 'welcome');
   assert.equal((await api('GET', `/conversations/${g.id}/messages`, { token: n1.token })).status, 200);
-  // An admin may add too.
+  // An admin may add too. Someone added later starts with the history read
+  // (not three unread messages they never missed), and counts what follows.
+  await send(o, g, 'before n2');
+  await send(m, g, 'also before n2');
   await api('PATCH', `/conversations/${g.id}/members/${m.id}`, { token: o.token, body: { role: 'admin' } });
   const r2 = await api('POST', `/conversations/${g.id}/members`, { token: m.token, body: { user_ids: [n2.id] } });
   assert.equal(r2.status, 200);
   assert.equal(r2.body.member_count, 4);
+  const joined = await api('GET', `/conversations/${g.id}`, { token: n2.token });
+  assert.equal(joined.body.unread_count, 0);
+  assert.equal(joined.body.last_read_seq, joined.body.last_seq);
+  assert.equal((await api('GET', `/conversations/${g.id}/messages`, { token: n2.token })).body.messages.length, 3);
+  await send(o, g, 'after n2');
+  assert.equal((await api('GET', `/conversations/${g.id}`, { token: n2.token })).body.unread_count, 1);
   // Bad input and other people's conversations.
   const x = await registerUser('mx');
   expectProblem(assert, await api('POST', `/conversations/${g.id}/members`, { token: x.token, body: { user_ids: [x.id] } }), 404);
