@@ -5,6 +5,10 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 SOCK="$1"
 DB="${2:-messenger}"
+# One runner at a time per database (two starts at once would apply the
+# same file twice).
+exec 9>"$SOCK.migrate.lock"
+flock 9
 MYSQL=(mariadb --no-defaults -S "$SOCK" -uroot --batch --skip-column-names)
 
 "${MYSQL[@]}" -e "CREATE DATABASE IF NOT EXISTS \`$DB\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
