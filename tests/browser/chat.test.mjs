@@ -161,6 +161,40 @@ test('a message sent while offline shows as pending and is delivered exactly onc
   await B.context.close();
 });
 
+test('two tabs writing while offline: closing one loses nothing, each message arrives once', async () => {
+  const { ub, A, B } = await directPair('tabs', 'tabr', ['Tia Tabs', 'Rob Reader']);
+  const a1 = A.page, b = B.page;
+  await startDirect(a1, ub);
+  await send(a1, 'tabs: online first');
+  await openConversation(b, 'Tia Tabs');
+  await messageByText(b, 'tabs: online first').waitFor();
+  // A second tab of the same browser (same storage), same conversation.
+  const a2 = await A.context.newPage();
+  await a2.goto('/');
+  await openConversation(a2, 'Rob Reader');
+  await messageByText(a2, 'tabs: online first').waitFor();
+  await A.context.setOffline(true);
+  await send(a1, 'tabs: from the first tab');
+  await messageByText(a1, 'tabs: from the first tab').waitFor();
+  await send(a2, 'tabs: from the second tab');
+  await messageByText(a2, 'tabs: from the second tab').waitFor();
+  // The first tab goes away with its message unsent; the second takes it up.
+  await a1.close();
+  await A.context.setOffline(false);
+  await messageByText(b, 'tabs: from the first tab').waitFor();
+  await messageByText(b, 'tabs: from the second tab').waitFor();
+  await send(a2, 'tabs: after');
+  await messageByText(b, 'tabs: after').waitFor();
+  for (const t of ['tabs: from the first tab', 'tabs: from the second tab']) {
+    assert.equal(await messageByText(b, t).count(), 1, t);
+  }
+  const convs = await api('GET', '/conversations', { token: ub.token });
+  const hist = await api('GET', `/conversations/${convs.conversations[0].id}/messages`, { token: ub.token });
+  assert.equal(hist.messages.filter((m) => m.body.startsWith('tabs: from')).length, 2);
+  await A.context.close();
+  await B.context.close();
+});
+
 test('reload keeps you logged in and resumes the stream without losing or repeating messages', async () => {
   const { ub, A, B } = await directPair('rel', 'oth', ['Reload Ruth', 'Other Otto']);
   const a = A.page, b = B.page;

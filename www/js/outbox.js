@@ -1,6 +1,9 @@
 // Messages waiting to be sent. Each has a client_id chosen here, so sending
-// the same item twice (a retry after a lost answer, a reload while offline)
-// gives the same one message. Kept in localStorage until acknowledged.
+// the same item twice (a retry after a lost answer, a reload while offline,
+// two tabs sending one item) gives the same one message. Kept in
+// localStorage until acknowledged; the tabs of one user share the list:
+// each writes its own items merged with the others' (none overwrites
+// another's), and takes up items another tab stored.
 import * as api from './api.js';
 
 export class Outbox {
@@ -17,18 +20,41 @@ export class Outbox {
     this.again = false;
     this.retryTimer = null;
     this.failures = 0;
+    this.removed = new Set();   // client_ids this tab saw acknowledged or discarded
     this.onOnline = () => this.kick();
     window.addEventListener('online', this.onOnline);
+    this.onStorage = (e) => { if (e.key === this.key) this.adopt(); };
+    window.addEventListener('storage', this.onStorage);
   }
 
   dispose() {
     window.removeEventListener('online', this.onOnline);
+    window.removeEventListener('storage', this.onStorage);
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.disposed = true;
   }
 
+  stored() {
+    try { return JSON.parse(localStorage.getItem(this.key) || '[]'); } catch { return []; }
+  }
+
   save() {
-    try { localStorage.setItem(this.key, JSON.stringify(this.items)); } catch { /* quota: keep in memory */ }
+    const mine = new Set(this.items.map((i) => i.client_id));
+    const others = this.stored().filter((s) => !mine.has(s.client_id) && !this.removed.has(s.client_id));
+    try { localStorage.setItem(this.key, JSON.stringify([...this.items, ...others])); } catch { /* quota: keep in memory */ }
+  }
+
+  // Items another tab stored (it may close before sending them).
+  adopt() {
+    const convs = new Set();
+    for (const s of this.stored()) {
+      if (this.has(s.client_id) || this.removed.has(s.client_id)) continue;
+      this.items.push({ ...s, state: s.state === 'failed' ? 'failed' : 'pending' });
+      convs.add(s.conversation_id);
+    }
+    if (convs.size === 0) return;
+    for (const c of convs) this.onChange(c);
+    this.kick();
   }
 
   changed(convId) {
@@ -52,8 +78,12 @@ export class Outbox {
 
   // The server has the message (its answer or its message.new event arrived).
   acknowledged(clientId) {
+    this.removed.add(clientId);
     const it = this.items.find((i) => i.client_id === clientId);
-    if (!it) return;
+    if (!it) {
+      if (this.stored().some((s) => s.client_id === clientId)) this.save();
+      return;
+    }
     this.items = this.items.filter((i) => i !== it);
     this.changed(it.conversation_id);
   }
