@@ -11,6 +11,7 @@
 #include "auth/auth.h"
 #include "cache/cache.h"
 #include "events/emit.h"
+#include "util/clock.h"
 #include "util/config.h"
 #include "wake/doorbell.h"
 
@@ -427,8 +428,18 @@ char *chat_search_query(struct arena *a, const char *q, int min_chars)
  * old key, which nobody asks for again. Random (not counted) generations
  * cannot repeat one that was evicted, and every cached view also expires on
  * its own (CHAT_CACHE_TTL), which bounds the damage of a lost delete. */
+/* Until when (CLOCK_MONOTONIC ms) this process reads no cached view: set
+ * when a delete of a generation could not be done (memcached unreachable
+ * for this process, or in its retry pause, while it may still hold the
+ * old generation for others to read). A change acknowledged here is then
+ * read from the database here for as long as a stale view could live
+ * (CHAT_CACHE_TTL); other processes and hosts still rely on the expiry. */
+static _Atomic int64_t distrust_until_ms;
+
 int chat_cache_gen(struct arena *a, int64_t cid, int64_t *gen)
 {
+	if (clock_ms() < distrust_until_ms)
+		return 0;
 	char key[CACHE_KEY_MAX];
 	cache_key(key, "cgen", cid);
 	for (int attempt = 0; attempt < 2; attempt++) {
@@ -472,6 +483,7 @@ void chat_invalidate_many(const int64_t *cids, int n)
 			cache_key(keys[j], "cgen", cids[i + j]);
 			k[j] = keys[j];
 		}
-		cache_del_many(k, (size_t)m);
+		if (cache_del_many(k, (size_t)m) < 0 && cache_configured())
+			distrust_until_ms = clock_ms() + CHAT_CACHE_TTL * 1000;
 	}
 }
