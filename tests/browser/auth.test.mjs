@@ -14,6 +14,9 @@ test('sign up, reload stays logged in, log out', async () => {
   const csp = res.headers()['content-security-policy'] || '';
   assert.match(csp, /script-src 'self'/);
   assert.doesNotMatch(csp, /unsafe-inline/);
+  assert.equal(res.headers()['x-frame-options'], 'DENY');
+  // Checked again on every load, so an upgrade never mixes old and new modules.
+  assert.equal(res.headers()['cache-control'], 'no-cache');
   await page.getByRole('tab', { name: 'Log in' }).waitFor();
   await shot(page, 'login');
 
