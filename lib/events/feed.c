@@ -95,6 +95,18 @@ static int load_head(struct req *req, struct db *db, int64_t uid, int64_t *head,
 	return 0;
 }
 
+/* 410: events after the client's cursor are no longer kept. */
+static void answer_expired(struct req *req, int64_t min)
+{
+	json_object *x = json_object_new_object();
+	json_object_object_add(x, "oldest_cursor",
+		json_object_new_string(arena_printf(req->arena, "%lld", (long long)(min - 1))));
+	json_object_object_add(x, "resync", json_object_new_string(
+		"Fetch GET /conversations and history, then GET /events without since."));
+	resp_problem_ext(req, 410, "cursor_expired", "Events after this cursor are no longer kept.",
+		x);
+}
+
 /* Validates a client's cursor against the log (DESIGN: the server never
  * skips a gap silently). Answers 400 or 410 itself; returns 0 or -1. */
 static int check_cursor(struct req *req, const char *s, int64_t head, int64_t min, int64_t *out)
@@ -110,17 +122,27 @@ static int check_cursor(struct req *req, const char *s, int64_t head, int64_t mi
 		return -1;
 	}
 	if (v < min - 1) {
-		json_object *x = json_object_new_object();
-		json_object_object_add(x, "oldest_cursor",
-			json_object_new_string(arena_printf(req->arena, "%lld", (long long)(min - 1))));
-		json_object_object_add(x, "resync", json_object_new_string(
-			"Fetch GET /conversations and history, then GET /events without since."));
-		resp_problem_ext(req, 410, "cursor_expired",
-			"Events after this cursor are no longer kept.", x);
+		answer_expired(req, min);
 		return -1;
 	}
 	*out = v;
 	return 0;
+}
+
+/* Whether the events right after cur went since the cursor was checked
+ * (the sweeper raised the log's horizon past it meanwhile). Asked only
+ * when a read returned nothing or starts past cur + 1, which early-pruned
+ * typing and presence events also cause. 1 gone (*min set), 0 not, -1. */
+static int pruned_past(struct db *db, int64_t uid, int64_t cur, const struct event_row *rows,
+	int n, int64_t *min)
+{
+	if (n > 0 && rows[0].seq == cur + 1)
+		return 0;
+	int64_t head;
+	int r = events_head(db, uid, &head, min);
+	if (r < 0)
+		return -1;
+	return r == 1 && cur < *min - 1;
 }
 
 /*
@@ -298,6 +320,17 @@ static void poll_step(struct req *req, struct poll_state *s)
 		n = events_read(db, req->arena, s->uid, s->cur, (int)s->limit + 1, s->rows);
 		if (n < 0) {
 			db_failed(req, db);
+			return;
+		}
+		/* Checked when the request began; the sweeper may have pruned
+		 * past it while this request waited. */
+		int64_t min;
+		int gone = pruned_past(db, s->uid, s->cur, s->rows, n, &min);
+		if (gone != 0) {
+			if (gone < 0)
+				db_failed(req, db);
+			else
+				answer_expired(req, min);
 			return;
 		}
 		/* Nothing left between the cursor and a known head: they were
@@ -488,7 +521,11 @@ static void stream_step(struct req *req, struct stream_state *s)
 			arena_reset(&s->la);
 			rows = arena_alloc(&s->la, sizeof(*rows) * FEED_MAX_BATCH);
 			n = events_read(db, &s->la, s->uid, s->cur, FEED_MAX_BATCH, rows);
-			if (n < 0) {
+			int64_t min;
+			/* Pruned past the stream's position (or an error): the
+			 * stream ends, and its resumption with Last-Event-ID
+			 * answers 410. */
+			if (n < 0 || pruned_past(db, s->uid, s->cur, rows, n, &min) != 0) {
 				stream_end(req, s);
 				return;
 			}
