@@ -174,6 +174,14 @@ stop)
 	for f in "$VAR"/*.lighttpd.pid; do [ -e "$f" ] && stop_pidfile "$f" lighttpd; done
 	stop_pidfile "$VAR/memcached.pid" memcached
 	stop_pidfile "$VAR/mariadb.pid" MariaDB
+	# The doorbell files (shared memory, 256 KB each) of this state
+	# directory's instances: their processes are gone, and the next start
+	# makes them again.
+	for c in "$VAR"/*.conf; do
+		[ -e "$c" ] || continue
+		bell="$(sed -n 's/^doorbell_path = \(\/dev\/shm\/messenger-[0-9a-f]*\)$/\1/p' "$c")"
+		if [ -n "$bell" ]; then rm -f "$bell"; fi
+	done
 	;;
 web-start) start_web "$2" "$3" ;;
 web-stop) stop_pidfile "$VAR/$2.lighttpd.pid" lighttpd ;;
