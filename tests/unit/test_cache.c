@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "test_memcached.h"
 #include "cache/cache.c"
 #include "util/arena.h"
 #include "util/config.h"
@@ -20,21 +21,11 @@ static int init_with(const char *list)
 	return cache_init(2);
 }
 
-/* Stops the memcached whose pid file is pidf and waits for it to end.
- * Returns its pid (0 when the file held none). */
-static long stop_memcached(const char *pidf)
+/* Stops the test's memcached; it was running (its pid file held a pid). */
+static long stop_memcached(const char *sock, const char *pidf)
 {
-	FILE *f = fopen(pidf, "r");
-	long pid = 0;
-	if (f != NULL) {
-		CHECK_EQ(fscanf(f, "%ld", &pid), 1);
-		fclose(f);
-	}
+	long pid = test_memcached_stop(sock, pidf);
 	CHECK(pid > 0);
-	if (pid > 0)
-		kill((pid_t)pid, SIGTERM);
-	for (int i = 0; i < 50 && pid > 0 && kill((pid_t)pid, 0) == 0; i++)
-		usleep(20000);
 	return pid;
 }
 
@@ -70,13 +61,7 @@ int main(void)
 	cache_shutdown();
 
 	/* A unix socket with a memcached behind it: values go there and back. */
-	char cmd[512];
-	snprintf(cmd, sizeof(cmd), "memcached -s %s -a 0700 -m 8 -d -P %s %s", sock, pidf,
-		geteuid() == 0 ? "-u root" : "");
-	CHECK_EQ(system(cmd), 0);
-	struct stat st;
-	for (int i = 0; i < 50 && stat(sock, &st) != 0; i++)
-		usleep(20000);
+	CHECK_EQ(test_memcached_start(sock, pidf), 0);
 	CHECK_EQ(init_with(sock), 0);
 	CHECK_EQ(cache_set("m:test:1", "hello", 5, 60), 0);
 	struct arena a;
@@ -138,11 +123,8 @@ int main(void)
 	/* memcached restarts: the pooled connection is broken, and the first
 	 * call after it still succeeds (it is retried on a new connection). */
 	{
-		stop_memcached(pidf);
-		unlink(sock);
-		CHECK_EQ(system(cmd), 0);
-		for (int i = 0; i < 50 && stat(sock, &st) != 0; i++)
-			usleep(20000);
+		stop_memcached(sock, pidf);
+		CHECK_EQ(test_memcached_start(sock, pidf), 0);
 		CHECK_EQ(cache_add("m:test:restart", "1", 1, 60), 1);
 		CHECK_EQ(cache_add("m:test:restart", "1", 1, 60), 0);
 		/* The deletes' own connection broke too: the first call falls
@@ -162,13 +144,10 @@ int main(void)
 	 * through on the same pool: what ending a session relies on when its
 	 * tombstone could not be written at first (lib/auth/auth.c). */
 	{
-		stop_memcached(pidf);
-		unlink(sock);
+		stop_memcached(sock, pidf);
 		for (int i = 0; i < 4; i++)
 			CHECK_EQ(cache_set("m:test:pause", "1", 1, 60), -1);
-		CHECK_EQ(system(cmd), 0);
-		for (int i = 0; i < 50 && stat(sock, &st) != 0; i++)
-			usleep(20000);
+		CHECK_EQ(test_memcached_start(sock, pidf), 0);
 		usleep((useconds_t)CACHE_RETRY_WAIT_MS * 1000);
 		CHECK_EQ(cache_set("m:test:pause", "1", 1, 60), 0);
 		CHECK_EQ(cache_get("m:test:pause", &a, &v, &n), 1);
@@ -176,11 +155,11 @@ int main(void)
 	cache_shutdown();
 	arena_release(&a);
 
-	if (stop_memcached(pidf) == 0) {
+	if (stop_memcached(sock, pidf) == 0) {
+		char cmd[256];
 		snprintf(cmd, sizeof(cmd), "pkill -f 'memcached -s %s'", sock);
 		CHECK_EQ(system(cmd), 0);
 	}
-	unlink(sock);
 	unlink(pidf);
 	rmdir(dir);
 	return CHECK_DONE();

@@ -2,42 +2,10 @@
  * parsing, the rewriting of search text into a boolean-mode query, and
  * (against a real memcached started here) what a failed invalidation does
  * to the cached views. */
-#include <signal.h>
-#include <sys/stat.h>
-
 #include "check.h"
+#include "test_memcached.h"
 #include "chat/chat.c"
 #include "util/config.h"
-
-/* A memcached on a private unix socket: 0 started, -1 not. */
-static int start_memcached(const char *sock, const char *pidf)
-{
-	char cmd[512];
-	snprintf(cmd, sizeof(cmd), "memcached -s %s -a 0700 -m 8 -d -P %s %s", sock, pidf,
-		geteuid() == 0 ? "-u root" : "");
-	if (system(cmd) != 0)
-		return -1;
-	struct stat st;
-	for (int i = 0; i < 50 && stat(sock, &st) != 0; i++)
-		usleep(20000);
-	return stat(sock, &st) == 0 ? 0 : -1;
-}
-
-static void stop_memcached(const char *sock, const char *pidf)
-{
-	FILE *f = fopen(pidf, "r");
-	long pid = 0;
-	if (f != NULL) {
-		if (fscanf(f, "%ld", &pid) != 1)
-			pid = 0;
-		fclose(f);
-	}
-	if (pid > 0)
-		kill((pid_t)pid, SIGTERM);
-	for (int i = 0; i < 50 && pid > 0 && kill((pid_t)pid, 0) == 0; i++)
-		usleep(20000);
-	unlink(sock);
-}
 
 /* A change whose generation could not be deleted: this process reads no
  * cached view for CHAT_CACHE_TTL, even once memcached answers again (in
@@ -53,19 +21,19 @@ static void invalidation_failure(struct arena *a)
 	setenv("MESSENGER_CONF", "/dev/null", 1);
 	setenv("MESSENGER_MEMCACHED", sock, 1);
 	CHECK_EQ(config_load(), 0);
-	CHECK_EQ(start_memcached(sock, pidf), 0);
+	CHECK_EQ(test_memcached_start(sock, pidf), 0);
 	CHECK_EQ(cache_init(2), 0);
 	int64_t g1 = 0, g2 = 0;
 	CHECK_EQ(chat_cache_gen(a, 7, &g1), 1);
 	CHECK_EQ(chat_cache_gen(a, 7, &g2), 1);
 	CHECK_EQ(g1, g2);
 	/* The delete fails (memcached gone for this process)... */
-	stop_memcached(sock, pidf);
+	CHECK(test_memcached_stop(sock, pidf) > 0);
 	chat_invalidate(7);
 	CHECK(distrust_until_ms > clock_ms());
 	/* ...and memcached is back, reachable after the client's pause: no
 	 * cached view is used here until the distrust runs out. */
-	CHECK_EQ(start_memcached(sock, pidf), 0);
+	CHECK_EQ(test_memcached_start(sock, pidf), 0);
 	usleep((useconds_t)CACHE_RETRY_WAIT_MS * 1000);
 	CHECK_EQ(cache_set("m:probe", "1", 1, 60), 0);
 	CHECK_EQ(chat_cache_gen(a, 7, &g2), 0);
@@ -76,8 +44,9 @@ static void invalidation_failure(struct arena *a)
 	chat_invalidate(7);
 	CHECK(distrust_until_ms == 0);
 	cache_shutdown();
-	stop_memcached(sock, pidf);
-	rmdir(dir);
+	CHECK(test_memcached_stop(sock, pidf) > 0);
+	unlink(pidf);
+	CHECK_EQ(rmdir(dir), 0);
 }
 
 int main(void)
