@@ -17,10 +17,13 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 VAR="${MESSENGER_VAR:-$ROOT/var}"
-mkdir -p "$VAR"
 # The state directory holds the database's and memcached's sockets (the
 # database's root account has no password: whoever reaches the socket is
-# root there), the JWT key and the configuration: this user's only.
+# root there), the JWT key and the configuration (which may hold a
+# db_password from local.conf): this user's only, and so is everything
+# written in it.
+umask 077
+mkdir -p "$VAR"
 chmod 700 "$VAR"
 VAR="$(cd "$VAR" && pwd)"
 PORT="${MESSENGER_PORT:-8080}"
@@ -95,7 +98,7 @@ start_memcached() {
 
 secrets() {
 	if [ ! -s "$VAR/jwt.key" ]; then
-		( umask 077; head -c 48 /dev/urandom | base64 -w0 > "$VAR/jwt.key" )
+		head -c 48 /dev/urandom | base64 -w0 > "$VAR/jwt.key"
 	fi
 	chmod 600 "$VAR/jwt.key"
 }
@@ -103,8 +106,6 @@ secrets() {
 # write_conf NAME: the configuration one web instance's FastCGI processes read.
 write_conf() {
 	local name="$1"
-	# It may hold a db_password from local.conf.
-	umask 077
 	cat > "$VAR/$name.conf" <<CONF
 # Written by scripts/stack.sh; edit the script or override with MESSENGER_* variables.
 db_socket = $SOCK
@@ -117,6 +118,8 @@ cors_origins = http://127.0.0.1:$PORT http://localhost:$PORT
 CONF
 	# Optional local overrides survive restarts.
 	if [ -f "$VAR/local.conf" ]; then cat "$VAR/local.conf" >> "$VAR/$name.conf"; fi
+	# A file that existed keeps its mode under the umask: set it.
+	chmod 600 "$VAR/$name.conf"
 }
 
 start_web() {

@@ -48,13 +48,15 @@ static int hash_enter(void)
 {
 	int most = (int)config_int("password_hashes_at_once", 2);
 	int queue = (int)config_int("password_hash_queue", 16);
+	if (most < 1)
+		most = 1;
 	pthread_mutex_lock(&hash_lock);
-	if (hashing >= (most > 0 ? most : 1) && hash_waiting >= (queue > 0 ? queue : 0)) {
+	if (hashing >= most && hash_waiting >= queue) {
 		pthread_mutex_unlock(&hash_lock);
 		return AUTH_BUSY;
 	}
 	hash_waiting++;
-	while (hashing >= (most > 0 ? most : 1))
+	while (hashing >= most)
 		pthread_cond_wait(&hash_cond, &hash_lock);
 	hash_waiting--;
 	hashing++;
@@ -304,9 +306,11 @@ int auth_session_valid(struct req *req, int64_t sid, int64_t uid)
  * after a memcached outage a pooled connection refuses calls for that
  * pause while memcached, back already, may hold the session's positive
  * entry (added by a process whose connection was fine), which would
- * otherwise pass for up to SESSION_CACHE_S. */
+ * otherwise pass for up to SESSION_CACHE_S. *waited says whether the
+ * caller already waited once (then a failure is only logged: memcached
+ * is down, not pausing, and every chunk of a long list would wait). */
 #define SESSIONS_ENDED_MAX 64
-static void sessions_tombstone(const int64_t *sids, int n)
+static void sessions_tombstone(const int64_t *sids, int n, int *waited)
 {
 	int64_t again[SESSIONS_ENDED_MAX];
 	int k = 0;
@@ -317,7 +321,9 @@ static void sessions_tombstone(const int64_t *sids, int n)
 			again[k++] = sids[i];
 	}
 	if (k > 0 && cache_configured()) {
-		usleep((useconds_t)CACHE_RETRY_WAIT_MS * 1000);
+		if (!*waited)
+			usleep((useconds_t)CACHE_RETRY_WAIT_MS * 1000);
+		*waited = 1;
 		for (int i = 0; i < k; i++) {
 			cache_key(key, "sess", again[i]);
 			if (cache_set(key, "-", 1, SESSION_TOMBSTONE_S) < 0)
@@ -333,13 +339,14 @@ static void sessions_tombstone(const int64_t *sids, int n)
 
 void auth_session_ended(int64_t sid)
 {
-	sessions_tombstone(&sid, 1);
+	int waited = 0;
+	sessions_tombstone(&sid, 1, &waited);
 }
 
 void auth_sessions_ended(struct db *db, int64_t uid)
 {
 	int64_t ids[SESSIONS_ENDED_MAX], after = 0;
-	int n;
+	int n, waited = 0;
 	do {
 		n = sessions_ended(db, uid, SESSION_CACHE_S, after, SESSIONS_ENDED_MAX, ids);
 		if (n < 0) {
@@ -347,7 +354,7 @@ void auth_sessions_ended(struct db *db, int64_t uid)
 				(long long)uid);
 			return;
 		}
-		sessions_tombstone(ids, n);
+		sessions_tombstone(ids, n, &waited);
 		if (n > 0)
 			after = ids[n - 1];
 	} while (n == SESSIONS_ENDED_MAX);

@@ -278,14 +278,14 @@ int chat_client_id_ok(const char *s)
 	return 1;
 }
 
-/* An emoji: 1-32 bytes of valid UTF-8 (the router already rejected bad
- * escapes and NUL), at most 10 code points, no whitespace or control
+/* An emoji: 1-32 bytes of well-formed UTF-8 (the router already rejected
+ * bad escapes and NUL), at most 10 code points, no whitespace or control
  * characters, and no ASCII except the digits, '#' and '*' that start keycap
  * sequences (which then need something non-ASCII after them). */
 int chat_emoji_ok(const char *s)
 {
 	size_t n = strlen(s);
-	if (n < 1 || n > CHAT_EMOJI_MAX_BYTES || utf8_chars(s) > 10)
+	if (n < 1 || n > CHAT_EMOJI_MAX_BYTES || !utf8_valid(s, n) || utf8_chars(s) > 10)
 		return 0;
 	int non_ascii = 0;
 	const unsigned char *p = (const unsigned char *)s;
@@ -297,20 +297,14 @@ int chat_emoji_ok(const char *s)
 			p++;
 			continue;
 		}
-		int len = (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
-		if (len == 0 || c == 0xC0 || c == 0xC1 || c > 0xF4)
-			return 0;
+		/* Well-formed (utf8_valid): the lead byte gives the length. */
+		int len = c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
 		uint32_t cp = c & (0x7F >> len);
-		for (int i = 1; i < len; i++) {
-			if ((p[i] & 0xC0) != 0x80)
-				return 0;
+		for (int i = 1; i < len; i++)
 			cp = (cp << 6) | (p[i] & 0x3F);
-		}
-		/* Overlong forms, surrogates, C1 controls and spaces are not emoji. */
-		if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) ||
-		    (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
-		    (cp >= 0xD800 && cp <= 0xDFFF) || cp < 0xA0 || cp == 0x2028 || cp == 0x2029 ||
-		    (cp >= 0x2000 && cp <= 0x200B) || cp == 0x3000 || cp == 0xFEFF)
+		/* C1 controls and spaces are not emoji. */
+		if (cp < 0xA0 || cp == 0x2028 || cp == 0x2029 || (cp >= 0x2000 && cp <= 0x200B) ||
+		    cp == 0x3000 || cp == 0xFEFF)
 			return 0;
 		non_ascii = 1;
 		p += len;
@@ -420,14 +414,6 @@ char *chat_search_query(struct arena *a, const char *q, int min_chars)
 
 /* --- caching --- */
 
-/* Cached views of a conversation live under keys that include the
- * conversation's generation, a random number kept in memcached. A change
- * deletes the generation after its commit, before the answer goes out; the
- * next reader starts a new one and misses. A reader that read the old
- * generation before the commit may still store what it read, but under the
- * old key, which nobody asks for again. Random (not counted) generations
- * cannot repeat one that was evicted, and every cached view also expires on
- * its own (CHAT_CACHE_TTL), which bounds the damage of a lost delete. */
 /* Until when (CLOCK_MONOTONIC ms) this process reads no cached view: set
  * when a delete of a generation could not be done (memcached unreachable
  * for this process, or in its retry pause, while it may still hold the
@@ -436,6 +422,14 @@ char *chat_search_query(struct arena *a, const char *q, int min_chars)
  * (CHAT_CACHE_TTL); other processes and hosts still rely on the expiry. */
 static _Atomic int64_t distrust_until_ms;
 
+/* Cached views of a conversation live under keys that include the
+ * conversation's generation, a random number kept in memcached. A change
+ * deletes the generation after its commit, before the answer goes out; the
+ * next reader starts a new one and misses. A reader that read the old
+ * generation before the commit may still store what it read, but under the
+ * old key, which nobody asks for again. Random (not counted) generations
+ * cannot repeat one that was evicted, and every cached view also expires on
+ * its own (CHAT_CACHE_TTL), which bounds the damage of a lost delete. */
 int chat_cache_gen(struct arena *a, int64_t cid, int64_t *gen)
 {
 	if (clock_ms() < distrust_until_ms)

@@ -171,12 +171,12 @@ int chat_cache_gen(struct arena *a, int64_t cid, int64_t *gen);
 /* Makes every cached view of conversation cid stale. Call after the commit
  * of a change to its messages or reactions, before answering. */
 void chat_invalidate(int64_t cid);
+/* The same for n conversations (one memcached connection for all). */
+void chat_invalidate_many(const int64_t *cids, int n);
 /* Takes uid out of every group it is in, as leaving does (a new owner
  * where it owned one; member.removed to the members), one transaction per
  * group: for an account being deleted. 0, or -1. */
 int chat_leave_groups(struct db *db, struct arena *a, int64_t uid);
-/* The same for n conversations (one memcached connection for all). */
-void chat_invalidate_many(const int64_t *cids, int n);
 
 /* --- handlers (routes in cgi-bin/api.c) --- */
 void conv_create(struct req *req);		/* POST /conversations */

@@ -594,10 +594,11 @@ static int remove_tx(struct db *db, void *p)
 
 int chat_leave_groups(struct db *db, struct arena *a, int64_t uid)
 {
-	int64_t ids[64], after = 0;
+	enum { CHUNK = 64 };
+	int64_t ids[CHUNK], after = 0;
 	int n;
 	do {
-		n = convs_user_groups(db, uid, after, 64, ids);
+		n = convs_user_groups(db, uid, after, CHUNK, ids);
 		if (n < 0)
 			return -1;
 		for (int i = 0; i < n; i++) {
@@ -612,7 +613,7 @@ int chat_leave_groups(struct db *db, struct arena *a, int64_t uid)
 		}
 		if (n > 0)
 			after = ids[n - 1];
-	} while (n == 64);
+	} while (n == CHUNK);
 	return 0;
 }
 
