@@ -253,6 +253,79 @@ test('the conversation list reorders and counts unread messages live', async () 
   await A.context.close();
 });
 
+test('events replayed after a reload do not undo newer counts or titles', async () => {
+  const me = await makeUser('rpl', 'Rita Replay');
+  const pal = await makeUser('rpp', 'Paul Pal');
+  const g = await api('POST', '/conversations', { token: pal.token, body: { type: 'group', title: 'Book club', member_ids: [me.id] } });
+  const say = (n) => api('POST', `/conversations/${g.id}/messages`, { token: pal.token, body: { client_id: `rp${n}x${pal.id}`, body: `chapter ${n}` } });
+  const A = await signedIn(browser, me);
+  const a = A.page;
+  await conversationItem(a, 'Book club').waitFor();
+  // Away from the app in the same tab (the stream's position is kept):
+  // messages and two renames, whose events carry the unread count of
+  // their time (2, then 4).
+  await a.goto('/favicon.svg');
+  await say(1); await say(2);
+  await api('PATCH', `/conversations/${g.id}`, { token: pal.token, body: { title: 'Book club II' } });
+  await say(3); await say(4);
+  await api('PATCH', `/conversations/${g.id}`, { token: pal.token, body: { title: 'Book club III' } });
+  await say(5);
+  // Back: the list is loaded fresh (5 unread), then the stream replays
+  // what happened from its old position; one more message after it.
+  await a.goto('/');
+  const item = conversationItem(a, 'Book club III');
+  await item.locator('.badge', { hasText: '5' }).waitFor();
+  await say(6);
+  await item.getByText('chapter 6').waitFor();
+  await item.locator('.badge', { hasText: '6' }).waitFor();
+  assert.deepEqual(await a.locator('.conv-item .conv-title').allTextContents(), ['Book club III']);
+  assert.deepEqual(a.errors, []);
+  await A.context.close();
+});
+
+test('new messages in a conversation beyond the first page of the list all count', async () => {
+  const me = await makeUser('far', 'Fern Far');
+  const pal = await makeUser('fap', 'Pia Pen');
+  const old = await api('POST', '/conversations', { token: pal.token, body: { type: 'group', title: 'Old friends', member_ids: [me.id] } });
+  // 50 newer conversations fill the first page of the list.
+  for (let i = 0; i < 50; i++) {
+    await api('POST', '/conversations', { token: pal.token, body: { type: 'group', title: `Newer ${i}`, member_ids: [me.id] } });
+  }
+  const A = await signedIn(browser, me);
+  const a = A.page;
+  await conversationItem(a, 'Newer 49').waitFor();
+  assert.equal(await conversationItem(a, 'Old friends').count(), 0);
+  // The snapshot the app asks for is read at once but handed over only
+  // after the second message's event has reached the app.
+  let release;
+  const held = new Promise((r) => { release = r; });
+  let snapshots = 0;
+  await a.route(new RegExp(`/api/v1/conversations/${old.id}$`), async (route) => {
+    const resp = await route.fetch();
+    snapshots++;
+    await held;
+    await route.fulfill({ response: resp });
+  });
+  const head = await api('GET', '/events?timeout=0', { token: me.token });
+  const say = (n) => api('POST', `/conversations/${old.id}/messages`, { token: pal.token, body: { client_id: `fa${n}x${pal.id}`, body: `long time no see ${n}` } });
+  await say(1);
+  await until(async () => snapshots === 1, 'the snapshot read');
+  await say(2);
+  const evs = await api('GET', `/events?since=${head.next}&timeout=0`, { token: me.token });
+  const second = evs.events.find((e) => e.type === 'message.new' && e.message.body === 'long time no see 2');
+  assert.ok(second, 'the second message has its event');
+  await until(() => a.evaluate(([uid, seq]) => {
+    const saved = JSON.parse(sessionStorage.getItem('messenger.cursor.' + uid) || 'null');
+    return !!saved && saved.seq >= seq;
+  }, [me.id, second.seq]), 'the app to receive the second message');
+  release();
+  const item = conversationItem(a, 'Old friends');
+  await item.getByText('long time no see 2').waitFor();
+  await item.locator('.badge', { hasText: '2' }).waitFor();
+  assert.deepEqual(a.errors, []);
+  await A.context.close();
+});
+
 test('when Server-Sent Events are blocked, long-poll still delivers in real time', async () => {
   const { ub, A, B } = await directPair('lp', 'lq', ['Polly Poll', 'Quinn Query']);
   const b = B.page;

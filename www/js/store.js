@@ -46,6 +46,7 @@ export function reset() {
   state.presence.clear();
   state.activeId = null;
   state.ready = false;
+  pendingNew.clear();
 }
 
 // ---- users ---------------------------------------------------------------
@@ -70,6 +71,9 @@ export function fetchUser(id) {
 }
 
 // ---- conversations ---------------------------------------------------------
+// New messages of conversations not held yet, until their snapshot arrives.
+const pendingNew = new Map();
+
 export function convTitle(c) {
   if (!c) return '';
   if (c.type === 'group') return c.title || 'Group';
@@ -82,9 +86,21 @@ export function upsertConv(c) {
   const old = state.convs.get(c.id);
   const merged = { ...(old || {}), ...c };
   if (!c.members && old && old.members) merged.members = old.members;
-  // Never let an older snapshot move counters backwards.
+  // An older snapshot (an event replayed after a reload, an answer that
+  // crossed newer events) never moves anything backwards: not the title,
+  // not the counters, and not the unread count, which is only taken from a
+  // snapshot at least as new as what we hold in both of its terms.
   if (old) {
+    if ((old.updated_at || '') > (c.updated_at || '')) {
+      merged.title = old.title;
+      merged.avatar_media_id = old.avatar_media_id;
+      merged.updated_at = old.updated_at;
+    }
+    const behind = (c.last_seq || 0) < (old.last_seq || 0) ||
+      (c.last_read_seq || 0) < (old.last_read_seq || 0);
+    if (behind && typeof old.unread_count === 'number') merged.unread_count = old.unread_count;
     merged.last_seq = Math.max(old.last_seq || 0, c.last_seq || 0);
+    merged.last_read_seq = Math.max(old.last_read_seq || 0, c.last_read_seq || 0);
     if (old.last_message && (!c.last_message || (c.last_message.seq || 0) < (old.last_message.seq || 0))) {
       merged.last_message = old.last_message;
     }
@@ -100,7 +116,13 @@ export function upsertConv(c) {
     for (const m of c.members) bumpReceipt(r, m.user.id, m.delivered_seq, m.last_read_seq);
   }
   state.convs.set(c.id, merged);
-  return merged;
+  // New messages that arrived before we knew the conversation count now.
+  const early = pendingNew.get(c.id);
+  if (early) {
+    pendingNew.delete(c.id);
+    for (const msg of early.sort((a, b) => a.seq - b.seq)) countNew(msg);
+  }
+  return state.convs.get(c.id);
 }
 
 export function isMuted(c) {
@@ -135,6 +157,7 @@ export function fetchConv(id) {
 
 export function removeConv(id) {
   state.convs.delete(id);
+  pendingNew.delete(id);
   state.msgs.delete(id);
   state.receipts.delete(id);
   state.typing.delete(id);
@@ -406,22 +429,38 @@ export function searchUsers(q) {
 }
 
 // ---- events ----------------------------------------------------------------------
+// A new message in a conversation we hold: the preview, the order and the
+// unread count. Counted once: a replayed event is not newer than the
+// snapshot we hold.
+function countNew(msg) {
+  const c0 = state.convs.get(msg.conversation_id);
+  const before = c0 ? c0.last_seq || 0 : 0;
+  putMessage(msg);
+  const c = state.convs.get(msg.conversation_id);
+  if (c && state.me && msg.sender_id !== state.me.id && msg.seq > before && msg.seq > (c.last_read_seq || 0)) {
+    if (!isBeingRead(msg.conversation_id)) c.unread_count = (c.unread_count || 0) + 1;
+  }
+}
+
 export function applyEvent(ev) {
   const cid = ev.conversation_id;
   switch (ev.type) {
   case 'message.new': {
     const msg = ev.message;
     if (!msg) break;
-    const known = state.convs.has(msg.conversation_id);
-    const before = known ? state.convs.get(msg.conversation_id).last_seq || 0 : 0;
-    putMessage(msg);
-    const c = state.convs.get(msg.conversation_id);
-    // Counted once: a replayed event is not newer than the snapshot we hold.
-    if (c && state.me && msg.sender_id !== state.me.id && msg.seq > before && msg.seq > (c.last_read_seq || 0)) {
-      if (!isBeingRead(msg.conversation_id)) c.unread_count = (c.unread_count || 0) + 1;
+    const id = msg.conversation_id;
+    if (state.convs.has(id)) {
+      countNew(msg);
+    } else {
+      // Not loaded yet (beyond the first page of the list): the snapshot
+      // asked for now may have been read before this message, or a later
+      // one, committed; they are counted against it when it arrives.
+      putMessage(msg);
+      if (!pendingNew.has(id)) pendingNew.set(id, []);
+      pendingNew.get(id).push(msg);
+      fetchConv(id).catch(() => pendingNew.delete(id));
     }
-    if (state.me && msg.sender_id !== state.me.id) setTyping(msg.conversation_id, msg.sender_id, 0);
-    if (!known) fetchConv(msg.conversation_id).catch(() => {});
+    if (state.me && msg.sender_id !== state.me.id) setTyping(id, msg.sender_id, 0);
     emit('list');
     emit('chat', msg.conversation_id);
     emit('incoming', msg);
