@@ -1,6 +1,11 @@
 #!/bin/bash
 # Applies sql/NNNN_*.sql migrations in order, each once, recording them in
 # schema_migrations. Usage: scripts/migrate.sh SOCKET [DATABASE]
+# MariaDB cannot undo DDL, so a file that stopped halfway (a killed client,
+# a full disk) stays unrecorded with part of it done: every statement in
+# sql/ can run again over its own result (IF NOT EXISTS, DROP ... IF
+# EXISTS), and the next run applies the whole file again
+# (tests/api/migrations.test.mjs).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 SOCK="$1"

@@ -1,7 +1,7 @@
 -- Core schema: accounts, sessions, conversations, messages, the per-user event log.
 -- utf8mb4 InnoDB throughout; times are UTC DATETIME(3).
 
-CREATE TABLE users (
+CREATE TABLE IF NOT EXISTS users (
   id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
   username VARCHAR(32) CHARACTER SET ascii COLLATE ascii_general_ci NOT NULL,
   display_name VARCHAR(64) NOT NULL,
@@ -17,7 +17,7 @@ CREATE TABLE users (
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
 -- One row per device login. The refresh token is opaque; only its SHA-256 is kept.
-CREATE TABLE sessions (
+CREATE TABLE IF NOT EXISTS sessions (
   id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
   user_id BIGINT UNSIGNED NOT NULL,
   device_name VARCHAR(64) NOT NULL DEFAULT '',
@@ -33,7 +33,7 @@ CREATE TABLE sessions (
 
 -- Every refresh token ever issued for a session. Presenting one that was
 -- already rotated (superseded_at set) means it leaked: the session is revoked.
-CREATE TABLE refresh_tokens (
+CREATE TABLE IF NOT EXISTS refresh_tokens (
   token_hash BINARY(32) NOT NULL PRIMARY KEY,
   session_id BIGINT UNSIGNED NOT NULL,
   created_at DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3),
@@ -42,7 +42,7 @@ CREATE TABLE refresh_tokens (
   CONSTRAINT fk_refresh_session FOREIGN KEY (session_id) REFERENCES sessions (id) ON DELETE CASCADE
 ) ENGINE=InnoDB;
 
-CREATE TABLE conversations (
+CREATE TABLE IF NOT EXISTS conversations (
   id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
   type ENUM('direct','group') NOT NULL,
   title VARCHAR(128) NULL,
@@ -59,7 +59,7 @@ CREATE TABLE conversations (
   UNIQUE KEY uq_direct (direct_key)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
-CREATE TABLE members (
+CREATE TABLE IF NOT EXISTS members (
   conversation_id BIGINT UNSIGNED NOT NULL,
   user_id BIGINT UNSIGNED NOT NULL,
   role ENUM('owner','admin','member') NOT NULL DEFAULT 'member',
@@ -73,7 +73,7 @@ CREATE TABLE members (
   CONSTRAINT fk_members_user FOREIGN KEY (user_id) REFERENCES users (id) ON DELETE CASCADE
 ) ENGINE=InnoDB;
 
-CREATE TABLE messages (
+CREATE TABLE IF NOT EXISTS messages (
   id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
   conversation_id BIGINT UNSIGNED NOT NULL,
   seq BIGINT UNSIGNED NOT NULL,
@@ -92,7 +92,7 @@ CREATE TABLE messages (
   CONSTRAINT fk_messages_conv FOREIGN KEY (conversation_id) REFERENCES conversations (id) ON DELETE CASCADE
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
-CREATE TABLE reactions (
+CREATE TABLE IF NOT EXISTS reactions (
   message_id BIGINT UNSIGNED NOT NULL,
   user_id BIGINT UNSIGNED NOT NULL,
   emoji VARCHAR(32) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
@@ -103,7 +103,7 @@ CREATE TABLE reactions (
 
 -- The head of each user's event log: the last sequence number handed out and
 -- the oldest one still kept (older cursors get 410 and resync).
-CREATE TABLE user_heads (
+CREATE TABLE IF NOT EXISTS user_heads (
   user_id BIGINT UNSIGNED NOT NULL PRIMARY KEY,
   last_seq BIGINT UNSIGNED NOT NULL DEFAULT 0,
   min_seq BIGINT UNSIGNED NOT NULL DEFAULT 1,
@@ -113,7 +113,7 @@ CREATE TABLE user_heads (
 -- One ordered log per user. Message events reference the message (ref_id) and
 -- are rendered from it when read, so a group send stores one message row and
 -- one small row per recipient. Other events carry their JSON payload.
-CREATE TABLE user_events (
+CREATE TABLE IF NOT EXISTS user_events (
   user_id BIGINT UNSIGNED NOT NULL,
   seq BIGINT UNSIGNED NOT NULL,
   type VARCHAR(32) CHARACTER SET ascii NOT NULL,
@@ -126,7 +126,7 @@ CREATE TABLE user_events (
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
 -- Single-use tickets that let EventSource (which cannot send headers) open a stream.
-CREATE TABLE stream_tickets (
+CREATE TABLE IF NOT EXISTS stream_tickets (
   ticket_hash BINARY(32) NOT NULL PRIMARY KEY,
   user_id BIGINT UNSIGNED NOT NULL,
   session_id BIGINT UNSIGNED NOT NULL,
@@ -136,7 +136,7 @@ CREATE TABLE stream_tickets (
 
 -- Fixed-window counters for rate limits (memcached holds them when it is up;
 -- this table keeps limits working when it is not).
-CREATE TABLE rate_limits (
+CREATE TABLE IF NOT EXISTS rate_limits (
   bucket VARCHAR(128) CHARACTER SET ascii NOT NULL PRIMARY KEY,
   window_start DATETIME NOT NULL,
   hits INT UNSIGNED NOT NULL DEFAULT 0

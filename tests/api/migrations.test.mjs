@@ -1,0 +1,77 @@
+// Migrations (scripts/migrate.sh) on a scratch database of the test server:
+// a fresh install, a run that stopped halfway through a file (a killed
+// client, a full disk), and every file applied a second time all end with
+// the same schema.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { ROOT } from './lib.mjs';
+
+const SOCK = process.env.MESSENGER_DB_SOCKET;
+const DB = `messenger_migrate_${process.pid}`;
+const FILES = fs.readdirSync(path.join(ROOT, 'sql')).filter((f) => /^\d{4}_.*\.sql$/.test(f)).sort();
+
+function mariadb(query, db) {
+  return execFileSync('mariadb', ['--no-defaults', '-S', SOCK, '-uroot', '--batch', '--skip-column-names',
+    ...(db ? [db] : []), '-e', query], { encoding: 'utf8' });
+}
+function migrate() {
+  return execFileSync(path.join(ROOT, 'scripts/migrate.sh'), [SOCK, DB], { encoding: 'utf8', stdio: 'pipe' });
+}
+function fresh() {
+  mariadb(`DROP DATABASE IF EXISTS \`${DB}\``);
+  mariadb(`CREATE DATABASE \`${DB}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`);
+}
+// Tables (without their AUTO_INCREMENT counters), procedures and functions.
+function schema() {
+  const lines = (q) => mariadb(q, DB).split('\n').filter(Boolean);
+  const out = [];
+  for (const t of lines('SHOW TABLES').sort()) {
+    out.push(mariadb(`SHOW CREATE TABLE \`${t}\``, DB).replace(/ AUTO_INCREMENT=\d+/, ''));
+  }
+  for (const kind of ['PROCEDURE', 'FUNCTION']) {
+    for (const r of lines(`SELECT ROUTINE_NAME FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = '${DB}' AND ROUTINE_TYPE = '${kind}' ORDER BY ROUTINE_NAME`)) {
+      out.push(mariadb(`SELECT ROUTINE_DEFINITION FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = '${DB}' AND ROUTINE_NAME = '${r}'`, DB));
+    }
+  }
+  return out.join('\n');
+}
+const recorded = () => mariadb('SELECT version FROM schema_migrations ORDER BY version', DB).split('\n').filter(Boolean);
+
+after(() => { if (SOCK) mariadb(`DROP DATABASE IF EXISTS \`${DB}\``); });
+
+let installed;
+
+test('a fresh install applies every migration once and records it', () => {
+  fresh();
+  migrate();
+  assert.deepEqual(recorded(), FILES.map((f) => f.replace(/\.sql$/, '')));
+  installed = schema();
+  assert.match(installed, /CREATE TABLE `messages`/);
+  assert.match(installed, /INSERT INTO messages/);
+  // A second run finds nothing to do.
+  assert.equal(migrate(), '');
+});
+
+test('a first migration that stopped halfway is completed by the next run', () => {
+  assert.ok(installed, 'the fresh install ran');
+  fresh();
+  // The first half of 0001's tables exist, nothing is recorded.
+  const init = fs.readFileSync(path.join(ROOT, 'sql', FILES[0]), 'utf8');
+  const creates = init.split(/;\s*\n/).filter((s) => /CREATE TABLE/.test(s));
+  assert.ok(creates.length >= 4);
+  mariadb(creates.slice(0, Math.floor(creates.length / 2)).join(';\n') + ';', DB);
+  migrate();
+  assert.deepEqual(recorded(), FILES.map((f) => f.replace(/\.sql$/, '')));
+  assert.equal(schema(), installed);
+});
+
+test('every migration can be applied again over its own result', () => {
+  assert.ok(installed, 'the fresh install ran');
+  mariadb('DELETE FROM schema_migrations', DB);
+  migrate();
+  assert.equal(recorded().length, FILES.length);
+  assert.equal(schema(), installed);
+});
