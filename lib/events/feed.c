@@ -11,6 +11,7 @@
 #include "db/events.h"
 #include "db/tickets.h"
 #include "events/presence.h"
+#include "events/quota.h"
 #include "events/render.h"
 #include "util/clock.h"
 #include "util/config.h"
@@ -21,6 +22,8 @@
 #define HEARTBEAT_MS 15000
 #define DEFAULT_TIMEOUT_S 25
 #define MAX_TIMEOUT_S 60
+/* Open long-polls and streams per user (events_per_user). */
+#define EVENTS_PER_USER 32
 
 /* A pseudo-random share (0 to pct percent) of ms, different per user and
  * moment. Waiters that connected together (after a restart, say) would
@@ -285,6 +288,28 @@ static int session_alive(struct req *req)
 	return auth_session_valid(req, req->session_id, req->user_id) != 0;
 }
 
+static void quota_end(struct req *req, void *state)
+{
+	(void)state;
+	quota_leave(req->user_id);
+}
+
+/* Counts the request among its user's open ones until it ends; answers
+ * 429 when there are events_per_user already. */
+static int quota_take(struct req *req)
+{
+	int max = (int)config_int("events_per_user", EVENTS_PER_USER);
+	if (quota_enter(req->user_id, max)) {
+		req_on_end(req, quota_end, NULL);
+		return 1;
+	}
+	resp_header(req, "Retry-After", "10");
+	resp_problem(req, 429, "too_many_waiting", arena_printf(req->arena,
+		"This account already has %d event requests open (a device or tab needs "
+		"one); close one or wait for one to end.", max));
+	return 0;
+}
+
 static void poll_resume(struct req *req, void *p);
 
 static void answer_batch(struct req *req, json_object *events, int64_t next, int has_more)
@@ -406,6 +431,8 @@ void feed_poll(struct req *req)
 	    query_int(req, "limit", 1, FEED_MAX_BATCH, FEED_MAX_BATCH, &limit) < 0)
 		return;
 	const char *since = req_query(req, "since");
+	if (since != NULL && !quota_take(req))
+		return;
 	struct poll_state *s = arena_zalloc(req->arena, sizeof(*s));
 	s->uid = req->user_id;
 	s->limit = limit;
@@ -613,7 +640,7 @@ void feed_stream(struct req *req)
 	int r = ticket != NULL ? ticket_auth(req, ticket) : auth_authenticate(req);
 	if (r < 0 && !req->headers_sent)
 		resp_problem(req, 500, "internal", NULL);
-	if (r <= 0)
+	if (r <= 0 || !quota_take(req))
 		return;
 	struct stream_state *s = arena_zalloc(req->arena, sizeof(*s));
 	s->uid = req->user_id;

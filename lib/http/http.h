@@ -65,6 +65,11 @@ struct req {
 	int64_t park_user;
 	uint32_t park_bell;
 	int64_t park_ms;
+
+	/* Set by req_on_end: called once when the request ends (answered,
+	 * or its client gone), on whichever thread ends it. */
+	void (*on_end)(struct req *req, void *state);
+	void *on_end_state;
 };
 
 /* Route flags. */
@@ -134,6 +139,10 @@ void server_dispatch(const struct server_opts *o, struct req *req);
  */
 void req_park(struct req *req, int64_t user_id, uint32_t bell, int64_t wait_ms,
 	void (*resume)(struct req *req, void *state), void *state);
+
+/* Has fn(req, state) called once when the request ends, however it ends
+ * (parked or not): for what a handler counts while a request is open. */
+void req_on_end(struct req *req, void (*fn)(struct req *req, void *state), void *state);
 
 /* --- request helpers --- */
 const char *req_header(struct req *req, const char *name); /* "Content-Type" */

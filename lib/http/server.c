@@ -337,8 +337,18 @@ static void req_prepare(struct req *req, struct arena *a, struct http_io *io, vo
 	req->remote_addr = arena_strdup(a, ra ? ra : "");
 }
 
+void req_on_end(struct req *req, void (*fn)(struct req *req, void *state), void *state)
+{
+	req->on_end = fn;
+	req->on_end_state = state;
+}
+
 static void req_finish(const struct server_opts *o, struct req *req)
 {
+	if (req->on_end != NULL) {
+		req->on_end(req, req->on_end_state);
+		req->on_end = NULL;
+	}
 	if (o->after != NULL)
 		o->after(req);
 	json_object_put(req->json);

@@ -53,9 +53,39 @@ static void test_render(void)
 	arena_release(&a);
 }
 
+/* Open event requests per user: a limit per user, room again once one
+ * ends, and no entry left behind for a user with none open. */
+static void test_quota(void)
+{
+	for (int i = 0; i < 3; i++)
+		CHECK(quota_enter(7, 3));
+	CHECK(!quota_enter(7, 3));
+	CHECK_EQ(quota_count(7), 3);
+	/* Other users have room of their own. */
+	CHECK(quota_enter(7 + 4096, 3));
+	CHECK(quota_enter(8, 3));
+	quota_leave(7);
+	CHECK(quota_enter(7, 3));
+	CHECK(!quota_enter(7, 3));
+	for (int i = 0; i < 3; i++)
+		quota_leave(7);
+	CHECK_EQ(quota_count(7), 0);
+	/* A leave with nothing open changes nothing. */
+	quota_leave(7);
+	CHECK_EQ(quota_count(7), 0);
+	CHECK(quota_enter(7, 1));
+	CHECK(!quota_enter(7, 1));
+	quota_leave(7);
+	quota_leave(7 + 4096);
+	quota_leave(8);
+	CHECK_EQ(quota_count(8), 0);
+	CHECK_EQ(quota_count(7 + 4096), 0);
+}
+
 int main(void)
 {
 	test_cursor();
 	test_render();
+	test_quota();
 	return CHECK_DONE();
 }
