@@ -73,7 +73,17 @@ export function uniqName(prefix) {
 export async function makeUser(prefix, displayName) {
   const username = uniqName(prefix);
   const password = 'pw-' + randomBytes(8).toString('hex');
-  const r = await api('POST', '/auth/register', { body: { username, password, display_name: displayName || username } });
+  let r;
+  for (let tries = 0; ; tries++) {
+    try {
+      r = await api('POST', '/auth/register', { body: { username, password, display_name: displayName || username } });
+      break;
+    } catch (e) {
+      // 503 busy (the password hashing queue is full): retry, as a client should.
+      if (!/: 503 .*"busy"/.test(e.message) || tries >= 30) throw e;
+      await new Promise((res) => setTimeout(res, 500 + Math.random() * 1000));
+    }
+  }
   return { id: r.user.id, username, password, display_name: r.user.display_name, token: r.access_token, refresh: r.refresh_token };
 }
 
