@@ -35,6 +35,13 @@ static const char *const SQL_FANOUT_CONTACTS =
 	"INSERT IGNORE INTO fanout (user_id) SELECT DISTINCT m2.user_id FROM members m1 "
 	"JOIN members m2 ON m2.conversation_id = m1.conversation_id "
 	"WHERE m1.user_id = ? AND m2.user_id <> ?";
+/* A conversation's members are counted on the members primary key: a
+ * large group costs its index entries, not an event row per member. */
+static const char *const SQL_FANOUT_NEAR =
+	"INSERT IGNORE INTO fanout (user_id) SELECT DISTINCT m2.user_id FROM members m1 "
+	"JOIN members m2 ON m2.conversation_id = m1.conversation_id "
+	"WHERE m1.user_id = ? AND m2.user_id <> ? AND "
+	"(SELECT COUNT(*) FROM members m3 WHERE m3.conversation_id = m1.conversation_id) <= ?";
 static const char *const SQL_FANOUT_SELF =
 	"INSERT IGNORE INTO fanout (user_id) VALUES (?)";
 static const char *const SQL_FANOUT_BUMP =
@@ -100,10 +107,13 @@ int events_append(struct db *db, struct arena *a, enum fanout_who who, int64_t i
 			rc = db_exec(db, SQL_USER_INSERT, "sIIsii", type, pc, pr, payload, id, exclude);
 		break;
 	case FANOUT_CONTACTS:
+	case FANOUT_NEAR:
 		rc = db_exec(db, SQL_FANOUT_CLEAR, "");
-		if (rc == 0)
+		if (rc == 0 && who == FANOUT_NEAR)
+			rc = db_exec(db, SQL_FANOUT_NEAR, "iii", id, id, exclude);
+		else if (rc == 0)
 			rc = db_exec(db, SQL_FANOUT_CONTACTS, "ii", id, id);
-		if (rc == 0 && exclude != id)
+		if (rc == 0 && who == FANOUT_CONTACTS && exclude != id)
 			rc = db_exec(db, SQL_FANOUT_SELF, "i", id);
 		if (rc == 0)
 			rc = db_exec(db, SQL_FANOUT_BUMP, "");

@@ -24,6 +24,9 @@ enum fanout_who {
 	FANOUT_CONV,		/* members of conversation `id` */
 	FANOUT_USER,		/* the single user `id` */
 	FANOUT_CONTACTS,	/* `id` and everyone sharing a conversation with them */
+	/* everyone sharing a conversation of at most `exclude` members with
+	 * `id` (`id` itself left out) */
+	FANOUT_NEAR,
 };
 
 /* Appends one event for every recipient (excluding `exclude` when > 0).

@@ -37,11 +37,11 @@ int emit_contacts(struct db *db, struct emit *e, int64_t uid, const char *type,
 		&e->uids, &e->n, &e->cap);
 }
 
-int emit_peers(struct db *db, struct emit *e, int64_t uid, const char *type,
+int emit_peers(struct db *db, struct emit *e, int64_t uid, int max_members, const char *type,
 	json_object *payload)
 {
-	return events_append(db, e->arena, FANOUT_CONTACTS, uid, uid, type, 0, 0, text(payload),
-		&e->uids, &e->n, &e->cap);
+	return events_append(db, e->arena, FANOUT_NEAR, uid, max_members, type, 0, 0,
+		text(payload), &e->uids, &e->n, &e->cap);
 }
 
 void emit_wake(struct emit *e)

@@ -31,8 +31,10 @@ int emit_user(struct db *db, struct emit *e, int64_t uid, const char *type, int6
 	int64_t ref_id, json_object *payload);
 int emit_contacts(struct db *db, struct emit *e, int64_t uid, const char *type,
 	json_object *payload);
-/* Like emit_contacts, without the user themself (presence). */
-int emit_peers(struct db *db, struct emit *e, int64_t uid, const char *type,
+/* To everyone sharing a conversation of at most max_members members with
+ * uid, not uid themself (presence: a large group would cost a row per
+ * member for every member who comes and goes). */
+int emit_peers(struct db *db, struct emit *e, int64_t uid, int max_members, const char *type,
 	json_object *payload);
 /* Rings the doorbells of everyone appended to (after the commit). */
 void emit_wake(struct emit *e);

@@ -7,6 +7,8 @@
 #include "util/config.h"
 #include "util/log.h"
 
+#define PRESENCE_FANOUT_MAX 50
+
 /* The live flag lives this long after the last refresh. */
 static int ttl_s(void)
 {
@@ -35,6 +37,17 @@ static int touch_every_s(void)
 {
 	int s = ttl_s() / 2;
 	return s < 1 ? 1 : s;
+}
+
+/* Presence changes go to the members of direct conversations and of
+ * groups up to this size; in larger groups each member coming and going
+ * would write a row for every other member (a thousand members connecting
+ * in the morning: a million rows). Their members ask when they look
+ * (GET /users/{id}/presence). */
+static int fanout_max(void)
+{
+	int64_t n = config_int("presence_fanout_max", PRESENCE_FANOUT_MAX);
+	return n < 2 ? 2 : n > 100000 ? 100000 : (int)n;
 }
 
 struct touch_ctx {
@@ -69,7 +82,7 @@ static int transition_tx(struct db *db, void *p)
 	}
 	c->changed = 1;
 	json_object *pl = payload(c->uid, c->online, c->a, last_seen);
-	int rc = emit_peers(db, c->e, c->uid, "presence", pl);
+	int rc = emit_peers(db, c->e, c->uid, fanout_max(), "presence", pl);
 	json_object_put(pl);
 	return rc < 0 ? -1 : 0;
 }

@@ -2,7 +2,7 @@
 // share a conversation, offline announced by the sweeper, and private.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { api, registerUser, expectProblem, validateSchema } from './lib.mjs';
+import { api, registerUser, expectProblem, validateSchema, sql } from './lib.mjs';
 import { poll, head, directConv, runSweeper } from './evlib.mjs';
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -89,4 +89,36 @@ test('contacts are told when I come online and go offline; strangers learn nothi
   const back = await presenceEvent(a, since, b.id, true);
   const rest = await poll(a, back.next, { timeout: 1 });
   assert.equal(rest.body.events.filter((e) => e.type === 'presence' && e.user_id === b.id).length, 0);
+});
+
+test('presence goes to direct contacts and small groups, not to every member of a large group', async () => {
+  const u = await registerUser('presu');
+  const pal = await registerUser('presp');
+  const crowd = await Promise.all(Array.from({ length: 50 }, () => registerUser('presg')));
+  const watcher = crowd[0];
+  // A group of 51 (above presence_fanout_max, 50) and a group of 3.
+  const big = await api('POST', '/conversations', { token: u.token, body: { type: 'group', title: 'Everyone', member_ids: crowd.map((x) => x.id) } });
+  assert.equal(big.status, 201, big.text);
+  const small = await api('POST', '/conversations', { token: u.token, body: { type: 'group', title: 'Us', member_ids: [pal.id, crowd[1].id] } });
+  assert.equal(small.status, 201, small.text);
+  const palSince = await head(pal);
+  const watcherSince = await head(watcher);
+  const bothSince = await head(crowd[1]);
+  // u comes online: the small group's members are told (crowd[1], in
+  // both groups, once).
+  await poll(u, undefined, { timeout: 0 });
+  await presenceEvent(pal, palSince, u.id, true);
+  const both = await presenceEvent(crowd[1], bothSince, u.id, true);
+  const after = await poll(crowd[1], both.next, { timeout: 0 });
+  assert.deepEqual(after.body.events.filter((e) => e.type === 'presence' && e.user_id === u.id), []);
+  const quiet = await poll(watcher, watcherSince, { timeout: 1 });
+  assert.equal(quiet.status, 200);
+  assert.deepEqual(quiet.body.events.filter((e) => e.type === 'presence' && e.user_id === u.id), []);
+  // The large group's members still see it when they ask.
+  const asked = await presenceOf(watcher, u.id);
+  assert.equal(asked.status, 200);
+  assert.equal(asked.body.online, true);
+  // No event row was written for the large group's other members.
+  const rows = sql(`SELECT COUNT(*) FROM user_events WHERE type = 'presence' AND user_id IN (${crowd.slice(2).map((x) => x.id).join(',')})`);
+  assert.equal(Number(rows[0][0]), 0);
 });
