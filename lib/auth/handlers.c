@@ -115,9 +115,71 @@ static int refresh_days(void)
 	return (int)config_int("refresh_token_days", 30);
 }
 
-/* Creates a session and answers {user, access_token, refresh_token, expires_in}. */
+/* --- the refresh cookie ---
+ * A browser app asks (refresh_cookie: true) for its refresh token in an
+ * HttpOnly cookie instead of the answer's body: script on the page, an
+ * injected one included, never sees it. It goes only to the auth routes,
+ * never cross-site (SameSite=Strict; the routes also take JSON bodies
+ * only, which a cross-site form cannot send), and only over TLS when the
+ * request came over TLS. */
+#define REFRESH_COOKIE "messenger_refresh"
+
+static void set_refresh_cookie(struct req *req, const char *token)
+{
+	const char *https = req_env(req, "HTTPS");
+	int secure = https != NULL && strcasecmp(https, "on") == 0;
+	long long age = token != NULL ? (long long)refresh_days() * 86400 : 0;
+	resp_header(req, "Set-Cookie", arena_printf(req->arena,
+		"%s=%s; Path=%s/auth; Max-Age=%lld; HttpOnly; SameSite=Strict%s", REFRESH_COOKIE,
+		token != NULL ? token : "", config_str("api_prefix", "/api/v1"), age,
+		secure ? "; Secure" : ""));
+}
+
+/* The refresh cookie's value, or NULL when there is none (or it is not
+ * a token's shape: at most 128 characters of the URL-safe alphabet). */
+static const char *refresh_cookie(struct req *req)
+{
+	const char *c = req_header(req, "Cookie");
+	size_t name = strlen(REFRESH_COOKIE);
+	while (c != NULL && *c != '\0') {
+		while (*c == ' ' || *c == ';')
+			c++;
+		const char *end = strchr(c, ';');
+		size_t len = end != NULL ? (size_t)(end - c) : strlen(c);
+		if (len > name && strncmp(c, REFRESH_COOKIE, name) == 0 && c[name] == '=') {
+			const char *v = c + name + 1;
+			size_t n = len - name - 1;
+			int ok = n > 0 && n <= 128;
+			for (size_t i = 0; ok && i < n; i++)
+				ok = isalnum((unsigned char)v[i]) || v[i] == '-' || v[i] == '_';
+			return ok ? arena_strndup(req->arena, v, n) : NULL;
+		}
+		c = end;
+	}
+	return NULL;
+}
+
+/* Answers {user, access_token, refresh_token, ...}; with in_cookie the
+ * refresh token goes into the cookie instead. */
+static void answer_tokens(struct req *req, const struct user *u, int64_t sid, const char *access,
+	const char *refresh, int in_cookie, int status)
+{
+	json_object *o = json_object_new_object();
+	json_object_object_add(o, "user", auth_user_json(req->arena, u));
+	json_object_object_add(o, "access_token", json_object_new_string(access));
+	if (in_cookie)
+		set_refresh_cookie(req, refresh);
+	else
+		json_object_object_add(o, "refresh_token", json_object_new_string(refresh));
+	json_object_object_add(o, "token_type", json_object_new_string("Bearer"));
+	json_object_object_add(o, "expires_in", json_object_new_int(token_ttl()));
+	json_object_object_add(o, "session_id", json_object_new_int64(sid));
+	resp_json(req, status, o);
+}
+
+/* Creates a session and answers with its tokens. */
 static void issue_session(struct req *req, struct db *db, const struct user *u, const char *device,
-	int status)
+	int in_cookie, int status)
 {
 	char *refresh = auth_random_token(req->arena, 32);
 	unsigned char h[32];
@@ -133,14 +195,7 @@ static void issue_session(struct req *req, struct db *db, const struct user *u, 
 		resp_problem(req, 500, "internal", "Could not issue a token.");
 		return;
 	}
-	json_object *o = json_object_new_object();
-	json_object_object_add(o, "user", auth_user_json(req->arena, u));
-	json_object_object_add(o, "access_token", json_object_new_string(access));
-	json_object_object_add(o, "refresh_token", json_object_new_string(refresh));
-	json_object_object_add(o, "token_type", json_object_new_string("Bearer"));
-	json_object_object_add(o, "expires_in", json_object_new_int(token_ttl()));
-	json_object_object_add(o, "session_id", json_object_new_int64(sid));
-	resp_json(req, status, o);
+	answer_tokens(req, u, sid, access, refresh, in_cookie, status);
 }
 
 /* 503 with Retry-After: the password hashing queue is full. */
@@ -189,13 +244,15 @@ static int rate_limited(struct req *req, struct db *db, const char *bucket, int6
 void auth_register(struct req *req)
 {
 	static const char *const allowed[] = {"username", "password", "display_name",
-		"device_name", NULL};
+		"device_name", "refresh_cookie", NULL};
 	const char *username, *password, *display, *device;
+	int in_cookie = 0;
 	if (json_req_only(req, req->json, allowed) < 0 ||
 	    json_req_str(req, req->json, "username", 1, 1, 64, &username) < 0 ||
 	    json_req_str(req, req->json, "password", 1, 1, PASSWORD_MAX, &password) < 0 ||
 	    json_req_str(req, req->json, "display_name", 0, 1, 256, &display) < 0 ||
-	    json_req_str(req, req->json, "device_name", 0, 0, 64, &device) < 0)
+	    json_req_str(req, req->json, "device_name", 0, 0, 64, &device) < 0 ||
+	    json_req_bool(req, req->json, "refresh_cookie", 0, &in_cookie, NULL) < 0)
 		return;
 	username = lower(req->arena, username);
 	if (!valid_username(username)) {
@@ -248,18 +305,21 @@ void auth_register(struct req *req)
 		resp_problem(req, 500, "internal", NULL);
 		return;
 	}
-	issue_session(req, db, &u, device, 201);
+	issue_session(req, db, &u, device, in_cookie, 201);
 }
 
 /* POST /auth/login */
 void auth_login(struct req *req)
 {
-	static const char *const allowed[] = {"username", "password", "device_name", NULL};
+	static const char *const allowed[] = {"username", "password", "device_name",
+		"refresh_cookie", NULL};
 	const char *username, *password, *device;
+	int in_cookie = 0;
 	if (json_req_only(req, req->json, allowed) < 0 ||
 	    json_req_str(req, req->json, "username", 1, 1, 64, &username) < 0 ||
 	    json_req_str(req, req->json, "password", 1, 1, PASSWORD_MAX, &password) < 0 ||
-	    json_req_str(req, req->json, "device_name", 0, 0, 64, &device) < 0)
+	    json_req_str(req, req->json, "device_name", 0, 0, 64, &device) < 0 ||
+	    json_req_bool(req, req->json, "refresh_cookie", 0, &in_cookie, NULL) < 0)
 		return;
 	if (device && check_text(req, "device_name", device, 64, 0) < 0)
 		return;
@@ -310,17 +370,30 @@ void auth_login(struct req *req)
 	db = app_db(req);
 	if (db == NULL)
 		return;
-	issue_session(req, db, &u, device, 200);
+	issue_session(req, db, &u, device, in_cookie, 200);
 }
 
 /* POST /auth/refresh */
 void auth_refresh(struct req *req)
 {
-	static const char *const allowed[] = {"refresh_token", NULL};
+	static const char *const allowed[] = {"refresh_token", "refresh_cookie", NULL};
 	const char *token;
+	int in_cookie = 0;
 	if (json_req_only(req, req->json, allowed) < 0 ||
-	    json_req_str(req, req->json, "refresh_token", 1, 1, 128, &token) < 0)
+	    json_req_str(req, req->json, "refresh_token", 0, 1, 128, &token) < 0 ||
+	    json_req_bool(req, req->json, "refresh_cookie", 0, &in_cookie, NULL) < 0)
 		return;
+	/* The body's token, else the cookie's; what came in the cookie goes
+	 * back in it. */
+	if (token == NULL) {
+		token = refresh_cookie(req);
+		if (token == NULL) {
+			chat_bad_field(req, "refresh_token", "Field 'refresh_token' is required "
+				"(or the refresh cookie that login set).");
+			return;
+		}
+		in_cookie = 1;
+	}
 	struct db *db = app_db(req);
 	if (db == NULL)
 		return;
@@ -338,11 +411,15 @@ void auth_refresh(struct req *req)
 	if (rc == 2) {
 		log_warn("refresh token reuse on session %lld; session revoked", (long long)sid);
 		auth_session_ended(sid);
+		if (in_cookie)
+			set_refresh_cookie(req, NULL);
 		resp_problem(req, 401, "refresh_token_reused",
 			"This refresh token was already used; the session has been ended.");
 		return;
 	}
 	if (rc == 0) {
+		if (in_cookie)
+			set_refresh_cookie(req, NULL);
 		resp_problem(req, 401, "invalid_refresh_token", "The refresh token is not valid.");
 		return;
 	}
@@ -351,14 +428,7 @@ void auth_refresh(struct req *req)
 		resp_problem(req, 500, "internal", NULL);
 		return;
 	}
-	json_object *o = json_object_new_object();
-	json_object_object_add(o, "user", auth_user_json(req->arena, &u));
-	json_object_object_add(o, "access_token", json_object_new_string(access));
-	json_object_object_add(o, "refresh_token", json_object_new_string(fresh));
-	json_object_object_add(o, "token_type", json_object_new_string("Bearer"));
-	json_object_object_add(o, "expires_in", json_object_new_int(token_ttl()));
-	json_object_object_add(o, "session_id", json_object_new_int64(sid));
-	resp_json(req, 200, o);
+	answer_tokens(req, &u, sid, access, fresh, in_cookie, 200);
 }
 
 /* POST /auth/logout */
@@ -372,6 +442,9 @@ void auth_logout(struct req *req)
 		return;
 	}
 	auth_session_ended(req->session_id);
+	/* A browser's refresh cookie goes too (a client without one gets a
+	 * header it ignores). */
+	set_refresh_cookie(req, NULL);
 	resp_json(req, 204, NULL);
 }
 

@@ -100,6 +100,72 @@ test('refresh rotates the token; replaying an old one ends the session', async (
   assert.equal((await api('GET', '/me', { token: v.token })).status, 200);
 });
 
+// The refresh cookie a browser app asks for: "name=value" from Set-Cookie, and its attributes.
+function refreshCookie(res) {
+  const all = [].concat(res.headers['set-cookie'] || []);
+  const c = all.find((x) => x.startsWith('messenger_refresh='));
+  if (!c) return null;
+  const [pair, ...attrs] = c.split(/;\s*/);
+  return { pair, value: pair.slice('messenger_refresh='.length), attrs: attrs.map((a) => a.toLowerCase()) };
+}
+
+test('a browser app keeps its refresh token in an HttpOnly cookie: login, rotation, reuse, logout', async () => {
+  const username = uniq('ck');
+  const password = 'pw-' + crypto.randomBytes(8).toString('hex');
+  const reg = await api('POST', '/auth/register', { body: { username, password, refresh_cookie: true } });
+  assert.equal(reg.status, 201, reg.text);
+  assert.equal(reg.body.refresh_token, undefined, 'the body carries no refresh token');
+  const c0 = refreshCookie(reg);
+  assert.ok(c0 && c0.value.length >= 40, JSON.stringify(reg.headers['set-cookie']));
+  for (const a of ['httponly', 'samesite=strict', 'path=/api/v1/auth']) assert.ok(c0.attrs.includes(a), `${a} in ${c0.attrs}`);
+  assert.ok(c0.attrs.some((a) => /^max-age=\d{6,}$/.test(a)), 'lives for days');
+  assert.ok(!c0.attrs.includes('secure'), 'plain HTTP here: no Secure flag');
+  // Refresh with an empty body and the cookie: a new cookie, no token in the body.
+  const r1 = await api('POST', '/auth/refresh', { body: {}, headers: { Cookie: `theme=dark; ${c0.pair}` } });
+  assert.equal(r1.status, 200, r1.text);
+  assert.equal(r1.body.refresh_token, undefined);
+  const c1 = refreshCookie(r1);
+  assert.ok(c1 && c1.value !== c0.value, 'rotated');
+  assert.equal((await api('GET', '/me', { token: r1.body.access_token })).status, 200);
+  // The old cookie again: a replay; the session ends and the cookie is cleared.
+  const replay = await api('POST', '/auth/refresh', { body: {}, headers: { Cookie: c0.pair } });
+  expectProblem(assert, replay, 401, 'refresh_token_reused');
+  const cleared = refreshCookie(replay);
+  assert.ok(cleared && cleared.value === '' && cleared.attrs.includes('max-age=0'));
+  expectProblem(assert, await api('POST', '/auth/refresh', { body: {}, headers: { Cookie: c1.pair } }), 401);
+
+  // Login the same way; logout clears the cookie and the token stops working.
+  const login = await api('POST', '/auth/login', { body: { username, password, refresh_cookie: true } });
+  assert.equal(login.status, 200, login.text);
+  assert.equal(login.body.refresh_token, undefined);
+  const c2 = refreshCookie(login);
+  const out = await api('POST', '/auth/logout', { token: login.body.access_token });
+  assert.equal(out.status, 204);
+  assert.equal(refreshCookie(out).value, '');
+  expectProblem(assert, await api('POST', '/auth/refresh', { body: {}, headers: { Cookie: c2.pair } }), 401, 'invalid_refresh_token');
+
+  // A token in the body wins over the cookie; asking for the cookie moves it there.
+  const u = await registerUser('ckbody');
+  const moved = await api('POST', '/auth/refresh', { body: { refresh_token: u.refresh, refresh_cookie: true }, headers: { Cookie: 'messenger_refresh=AAAA' } });
+  assert.equal(moved.status, 200, moved.text);
+  assert.equal(moved.body.refresh_token, undefined);
+  const c3 = refreshCookie(moved);
+  assert.equal((await api('POST', '/auth/refresh', { body: {}, headers: { Cookie: c3.pair } })).status, 200);
+
+  // Bad cookies and flags: refused with a problem, nothing revoked.
+  for (const cookie of ['', 'messenger_refresh=', 'messenger_refresh=a b', 'messenger_refresh=' + 'x'.repeat(200),
+    'other=1', 'messenger_refresh=%00', 'messenger_refresh="quoted"']) {
+    const r = await api('POST', '/auth/refresh', { body: {}, headers: cookie ? { Cookie: cookie } : {} });
+    expectProblem(assert, r, 400, 'invalid_field');
+  }
+  expectProblem(assert, await api('POST', '/auth/refresh', { body: {}, headers: { Cookie: 'messenger_refresh=' + 'A'.repeat(43) } }), 401, 'invalid_refresh_token');
+  expectProblem(assert, await api('POST', '/auth/login', { body: { username, password, refresh_cookie: 'yes' } }), 400, 'invalid_field');
+  expectProblem(assert, await api('POST', '/auth/register', { body: { username: uniq('ckb'), password, refresh_cookie: 1 } }), 400, 'invalid_field');
+  // Without a JSON body a cookie alone refreshes nothing (a cross-site form cannot send JSON).
+  const form = await api('POST', '/auth/refresh', { body: 'x=1', contentType: 'application/x-www-form-urlencoded', headers: { Cookie: c3.pair } });
+  assert.equal(form.status, 415);
+});
+
 test('logout revokes the access token at once', async () => {
   const u = await registerUser('logout');
   assert.equal((await api('POST', '/auth/logout', { token: u.token })).status, 204);

@@ -29,20 +29,52 @@ test('sign up, reload stays logged in, log out', async () => {
   await page.getByRole('heading', { name: 'Chats' }).waitFor();
   await page.getByText('No conversations yet.').waitFor();
 
-  // Only the refresh token is stored; the access token stays in memory.
-  const stored = await page.evaluate(() => Object.keys(localStorage));
-  assert.ok(stored.includes('messenger.refresh_token'));
+  // No token where a script could read it: the refresh token is in an
+  // HttpOnly cookie for the auth routes only; the access token in memory
+  // and this tab's sessionStorage; localStorage notes only that there is
+  // a session.
+  const cookies = await context.cookies();
+  const rc = cookies.find((c) => c.name === 'messenger_refresh');
+  assert.ok(rc && rc.value.length >= 40, 'the refresh cookie is set');
+  assert.equal(rc.httpOnly, true);
+  assert.equal(rc.sameSite, 'Strict');
+  assert.equal(rc.path, '/api/v1/auth');
+  assert.equal(await page.evaluate(() => document.cookie), '');
   const values = await page.evaluate(() => Object.values(localStorage).join(' '));
   assert.doesNotMatch(values, /eyJ/, 'no JWT in localStorage');
+  assert.ok(!values.includes(rc.value), 'no refresh token in localStorage');
+  assert.equal(await page.evaluate(() => localStorage.getItem('messenger.refresh_token')), null);
 
   await page.reload();
   await page.getByRole('heading', { name: 'Chats' }).waitFor();
+  // A new tab is signed in too (through the cookie).
+  const tab = await context.newPage();
+  await tab.goto('/');
+  await tab.getByRole('heading', { name: 'Chats' }).waitFor();
+  await tab.close();
   await page.getByRole('button', { name: 'Account menu' }).click();
   await page.getByRole('menuitem', { name: 'Log out' }).click();
   await page.getByRole('tab', { name: 'Log in' }).waitFor();
-  assert.equal(await page.evaluate(() => localStorage.getItem('messenger.refresh_token')), null);
+  assert.equal((await context.cookies()).find((c) => c.name === 'messenger_refresh'), undefined, 'logout clears the cookie');
+  assert.equal(await page.evaluate(() => localStorage.getItem('messenger.session')), null);
   await page.reload();
   await page.getByRole('button', { name: 'Log in', exact: true }).waitFor();
+  assert.deepEqual(page.errors, []);
+  await context.close();
+});
+
+test('a refresh token kept in localStorage by an earlier version moves into the cookie', async () => {
+  const u = await makeUser('legacy');
+  const { context, page } = await newPage(browser);
+  await page.goto('/favicon.svg');
+  await page.evaluate((t) => localStorage.setItem('messenger.refresh_token', t), u.refresh);
+  await page.goto('/');
+  await page.getByRole('heading', { name: 'Chats' }).waitFor();
+  assert.equal(await page.evaluate(() => localStorage.getItem('messenger.refresh_token')), null);
+  assert.ok((await context.cookies()).some((c) => c.name === 'messenger_refresh' && c.httpOnly));
+  // The stored token was used once: it is no longer valid.
+  const again = await fetch(BASE + '/api/v1/auth/refresh', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ refresh_token: u.refresh }) });
+  assert.equal(again.status, 401);
   assert.deepEqual(page.errors, []);
   await context.close();
 });

@@ -88,9 +88,10 @@ export async function makeUser(prefix, displayName) {
 }
 
 // Opens the app already signed in as `user`, the way a returning visitor
-// arrives: with a refresh token in localStorage (no login form, so the login
-// rate limit is not spent). Each refresh token works once: a second device
-// for the same user gets its own via the API.
+// arrives: with the refresh cookie (HttpOnly, set at an earlier login) and
+// the app's note that there is a session, so no login form (and no login
+// rate limit spent). Each refresh token works once: a second device for the
+// same user gets its own via the API.
 export async function signedIn(browser, user, opts = {}) {
   const { context, page } = await newPage(browser, opts);
   let refresh = user.refresh;
@@ -99,8 +100,17 @@ export async function signedIn(browser, user, opts = {}) {
     refresh = r.refresh_token;
   }
   user.refreshUsed = true;
+  // Moved into the cookie, as a browser's login would have it.
+  const res = await fetch(BASE + '/api/v1/auth/refresh', {
+    method: 'POST', headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ refresh_token: refresh, refresh_cookie: true }),
+  });
+  const cookie = (res.headers.getSetCookie() || []).find((c) => c.startsWith('messenger_refresh='));
+  if (!res.ok || !cookie) throw new Error(`refresh into a cookie: ${res.status} ${await res.text()}`);
+  const value = cookie.split(';')[0].slice('messenger_refresh='.length);
+  await context.addCookies([{ name: 'messenger_refresh', value, domain: new URL(BASE).hostname, path: '/api/v1/auth', httpOnly: true, sameSite: 'Strict' }]);
   await page.goto('/favicon.svg');
-  await page.evaluate((t) => localStorage.setItem('messenger.refresh_token', t), refresh);
+  await page.evaluate(() => localStorage.setItem('messenger.session', '1'));
   await page.goto('/');
   await page.getByRole('heading', { name: 'Chats' }).waitFor();
   return { context, page };

@@ -1,15 +1,21 @@
 // The REST client. The access token lives in memory and in this tab's
 // sessionStorage (so a reload does not need a refresh: a reload in the
 // middle of one would present the rotated token again, which the server
-// takes for a replay and ends the session); the refresh token is kept in
-// localStorage so a new tab stays logged in. A 401 triggers one refresh
-// (single-flight, and serialised across tabs with the Web Locks API so two
-// tabs never present the same refresh token twice) and one retry. Only the
-// server's refusal of the refresh token signs out; a refresh that fails
-// for another reason (the server restarting, busy) counts as offline.
+// takes for a replay and ends the session). The refresh token is in an
+// HttpOnly cookie that only the auth routes receive (login asks for it with
+// refresh_cookie), so no script on the page can read it; localStorage keeps
+// only a flag that there is a session, so a new tab stays logged in. A 401
+// triggers one refresh (single-flight, and serialised across tabs with the
+// Web Locks API so two tabs never present the same refresh token twice) and
+// one retry. Only the server's refusal of the refresh token signs out; a
+// refresh that fails for another reason (the server restarting, busy)
+// counts as offline.
 
 export const API = '/api/v1';
-const RT_KEY = 'messenger.refresh_token';
+const SESSION_KEY = 'messenger.session';
+// Where earlier versions kept the refresh token itself: moved into the
+// cookie at the first refresh.
+const OLD_RT_KEY = 'messenger.refresh_token';
 const AT_KEY = 'messenger.access_token';
 const DEVICE_KEY = 'messenger.device_name';
 
@@ -31,19 +37,20 @@ function restoreAccessToken() {
   try {
     const saved = JSON.parse(sessionStorage.getItem(AT_KEY) || 'null');
     // Kept a minute short of its expiry, and only with a refresh token.
-    if (saved && saved.t && saved.exp - 60000 > Date.now() && localStorage.getItem(RT_KEY)) return saved.t;
+    if (saved && saved.t && saved.exp - 60000 > Date.now() && hasSession()) return saved.t;
   } catch { /* unreadable: refresh instead */ }
   return null;
 }
 let loggedOutHandler = () => {};
 
 export function onLoggedOut(fn) { loggedOutHandler = fn; }
-export function hasSession() { return !!localStorage.getItem(RT_KEY); }
+export function hasSession() { return !!(localStorage.getItem(SESSION_KEY) || localStorage.getItem(OLD_RT_KEY)); }
 export function accessTokenForTests() { return accessToken; }
 
 function storeTokens(r) {
   accessToken = r.access_token;
-  localStorage.setItem(RT_KEY, r.refresh_token);
+  localStorage.setItem(SESSION_KEY, String(r.session_id || 1));
+  localStorage.removeItem(OLD_RT_KEY);
   sessionStorage.setItem(AT_KEY, JSON.stringify({ t: r.access_token, exp: Date.now() + (r.expires_in || 0) * 1000 }));
 }
 function forgetAccessToken() {
@@ -52,7 +59,8 @@ function forgetAccessToken() {
 }
 export function clearTokens() {
   forgetAccessToken();
-  localStorage.removeItem(RT_KEY);
+  localStorage.removeItem(SESSION_KEY);
+  localStorage.removeItem(OLD_RT_KEY);
 }
 
 export function deviceName() {
@@ -94,14 +102,16 @@ async function rawFetch(method, path, { body, signal, token, keepalive } = {}) {
 
 async function refreshNow() {
   const run = async () => {
-    const rt = localStorage.getItem(RT_KEY);
-    if (!rt) throw new ApiError(401, { code: 'no_session', detail: 'Not logged in.' });
-    const r = await rawFetch('POST', '/auth/refresh', { body: { refresh_token: rt } });
+    if (!hasSession()) throw new ApiError(401, { code: 'no_session', detail: 'Not logged in.' });
+    const mark = localStorage.getItem(SESSION_KEY);
+    // The cookie goes along by itself; an old stored token moves into it.
+    const old = localStorage.getItem(OLD_RT_KEY);
+    const body = old ? { refresh_token: old, refresh_cookie: true } : {};
+    const r = await rawFetch('POST', '/auth/refresh', { body });
     if (r.ok) { storeTokens(r.data); return; }
     if (r.status === 401 || r.status === 400) {
-      // Only forget the token if no other tab rotated it meanwhile.
-      if (localStorage.getItem(RT_KEY) === rt) localStorage.removeItem(RT_KEY);
-      forgetAccessToken();
+      // Signed out, unless another tab logged in meanwhile.
+      if (localStorage.getItem(SESSION_KEY) === mark) clearTokens(); else forgetAccessToken();
       throw new ApiError(r.status, r.data);
     }
     // 5xx, 429 or a proxy's error page: the token may still be good;
@@ -157,14 +167,14 @@ export const put = (p, o = {}) => request('PUT', p, o);
 export const del = (p, body, o = {}) => request('DELETE', p, { ...o, body });
 
 export async function login(username, password) {
-  const r = await rawFetch('POST', '/auth/login', { body: { username, password, device_name: deviceName() } });
+  const r = await rawFetch('POST', '/auth/login', { body: { username, password, device_name: deviceName(), refresh_cookie: true } });
   if (!r.ok) throw new ApiError(r.status, r.data);
   storeTokens(r.data);
   return r.data.user;
 }
 
 export async function register(username, password, displayName) {
-  const body = { username, password, device_name: deviceName() };
+  const body = { username, password, device_name: deviceName(), refresh_cookie: true };
   if (displayName) body.display_name = displayName;
   const r = await rawFetch('POST', '/auth/register', { body });
   if (!r.ok) throw new ApiError(r.status, r.data);
