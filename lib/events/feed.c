@@ -290,24 +290,33 @@ static int session_alive(struct req *req)
 
 static void quota_end(struct req *req, void *state)
 {
-	(void)state;
-	quota_leave(req->user_id);
+	(void)req;
+	quota_leave(state);
 }
 
-/* Counts the request among its user's open ones until it ends; answers
- * 429 when there are events_per_user already. */
-static int quota_take(struct req *req)
+static void answer_too_many(struct req *req, const char *detail)
+{
+	resp_header(req, "Retry-After", "10");
+	resp_problem(req, 429, "too_many_waiting", detail);
+}
+
+/* Counts the request (its ticket t) among its user's open ones until it
+ * ends. At events_per_user the user's oldest is asked to end (see
+ * events/quota.h); answers 429 only when many are ending already. */
+static int quota_take(struct req *req, struct quota_ticket *t)
 {
 	int max = (int)config_int("events_per_user", EVENTS_PER_USER);
-	if (quota_enter(req->user_id, max)) {
-		req_on_end(req, quota_end, NULL);
-		return 1;
+	int rc = quota_enter(t, req->user_id, max);
+	if (rc == QUOTA_REFUSED) {
+		answer_too_many(req, arena_printf(req->arena, "This account has %d event requests "
+			"open and more ending; wait for them to end.", max));
+		return 0;
 	}
-	resp_header(req, "Retry-After", "10");
-	resp_problem(req, 429, "too_many_waiting", arena_printf(req->arena,
-		"This account already has %d event requests open (a device or tab needs "
-		"one); close one or wait for one to end.", max));
-	return 0;
+	req_on_end(req, quota_end, t);
+	/* The oldest, asked to end, ends when woken. */
+	if (rc == QUOTA_TAKEN_EVICTING)
+		doorbell_ring(req->user_id);
+	return 1;
 }
 
 static void poll_resume(struct req *req, void *p);
@@ -328,6 +337,7 @@ struct poll_state {
 	int64_t uid, limit, head, cur, deadline, refresh_at;
 	uint32_t bell;
 	struct event_row *rows;
+	struct quota_ticket qt;
 };
 
 /* Reads and answers, or parks until the next ring or timer. */
@@ -399,6 +409,11 @@ static void poll_resume(struct req *req, void *p)
 	/* The client left: nothing to answer, and nothing was delivered. */
 	if (req->client_gone)
 		return;
+	if (s->qt.evicted) {
+		answer_too_many(req, "A newer events request of this account took this one's "
+			"place (one per device or tab is enough).");
+		return;
+	}
 	uint32_t rung = doorbell_read(s->uid);
 	if (rung != s->bell) {
 		/* Rung: read straight away (one query). The head is not needed:
@@ -431,9 +446,9 @@ void feed_poll(struct req *req)
 	    query_int(req, "limit", 1, FEED_MAX_BATCH, FEED_MAX_BATCH, &limit) < 0)
 		return;
 	const char *since = req_query(req, "since");
-	if (since != NULL && !quota_take(req))
-		return;
 	struct poll_state *s = arena_zalloc(req->arena, sizeof(*s));
+	if (since != NULL && !quota_take(req, &s->qt))
+		return;
 	s->uid = req->user_id;
 	s->limit = limit;
 	if (feed_start(req, since, &s->bell, &s->head, &s->cur) < 0)
@@ -515,6 +530,7 @@ struct stream_state {
 	int check;		/* read before parking again */
 	struct arena la;
 	struct pending pend;
+	struct quota_ticket qt;
 };
 
 /* A read that would find what other hosts' lost wake-up hints announced:
@@ -599,7 +615,8 @@ static void stream_step(struct req *req, struct stream_state *s)
 static void stream_resume(struct req *req, void *p)
 {
 	struct stream_state *s = p;
-	if (req->client_gone) {
+	/* Gone, or a newer request of the user took this one's place. */
+	if (req->client_gone || s->qt.evicted) {
 		stream_end(req, s);
 		return;
 	}
@@ -640,9 +657,11 @@ void feed_stream(struct req *req)
 	int r = ticket != NULL ? ticket_auth(req, ticket) : auth_authenticate(req);
 	if (r < 0 && !req->headers_sent)
 		resp_problem(req, 500, "internal", NULL);
-	if (r <= 0 || !quota_take(req))
+	if (r <= 0)
 		return;
 	struct stream_state *s = arena_zalloc(req->arena, sizeof(*s));
+	if (!quota_take(req, &s->qt))
+		return;
 	s->uid = req->user_id;
 	const char *since = req_header(req, "Last-Event-ID");
 	if (since == NULL || *since == '\0')

@@ -1,17 +1,25 @@
-// One account cannot hold more than events_per_user (32) long-polls and
-// streams open at once: the connections thousands of others wait on are
-// not one user's to take.
+// One account holds at most events_per_user (32) long-polls and streams
+// open at once: the connections thousands of others wait on are not one
+// user's to take. A new request is always taken; the user's oldest is
+// asked to end (a client that vanished without closing leaves a stream
+// that would otherwise live for minutes).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { registerUser, expectProblem, sleep } from './lib.mjs';
-import { poll, head, openStream } from './evlib.mjs';
+import { registerUser, expectProblem } from './lib.mjs';
+import { poll, head, openStream, directConv, send } from './evlib.mjs';
 
 const PER_USER = 32;
 const bearer = (u) => ({ Authorization: 'Bearer ' + u.token });
+const ended = (s, ms = 10000) => new Promise((resolve, reject) => {
+  if (s.ended || s.error) return resolve(s);
+  const t = setTimeout(() => reject(new Error('the stream did not end')), ms);
+  s.until(() => false, ms + 1000).catch(() => { clearTimeout(t); resolve(s); });
+});
 
-test('a user with 32 event requests open gets 429 for more, others are not affected, and a request that ends makes room', async () => {
+test('past 32 open event requests the newest is taken and the oldest ends; other users are not touched', async () => {
   const a = await registerUser('evqa');
   const b = await registerUser('evqb');
+  const cid = await directConv(b, a);
   const since = await head(a);
   // A stream answers its headers once it is counted.
   const open = () => openStream({ headers: bearer(a), query: `since=${since}` });
@@ -21,41 +29,51 @@ test('a user with 32 event requests open gets 429 for more, others are not affec
     assert.equal(s.status, 200, `stream ${i + 1}: ${s.text}`);
     streams.push(s);
   }
-  const refused = await open();
-  expectProblem(assert, refused, 429, 'too_many_waiting');
-  assert.ok(Number(refused.headers['retry-after']) > 0);
-  const lp = await poll(a, since, { timeout: 5 });
-  expectProblem(assert, lp, 429, 'too_many_waiting');
-  assert.ok(Number(lp.headers['retry-after']) > 0);
-  // Starting without a cursor never waits, so it is not counted.
-  assert.equal((await poll(a)).status, 200);
-  // Someone else still connects.
   const other = await openStream({ headers: bearer(b) });
   assert.equal(other.status, 200);
-  other.close();
+  // Long-polls start after b's coming online (told to a): they wait.
+  const now = await head(a);
 
-  // A client that goes away stops counting once the server notices (at
-  // the latest at the stream's next heartbeat, 15 s): then a long-poll
-  // is taken.
-  streams.pop().close();
-  let taken;
-  for (const end = Date.now() + 25000; Date.now() < end;) {
-    const r = await poll(a, since, { timeout: 1 });
-    if (r.status === 200) { taken = r; break; }
-    expectProblem(assert, r, 429, 'too_many_waiting');
-    await sleep(250);
-  }
-  assert.ok(taken, 'a request was taken after a client left');
-  assert.deepEqual(taken.body.events, []);
-  // That long-poll has ended: its place is free again.
-  let again;
-  for (const end = Date.now() + 2000; Date.now() < end;) {
+  // The 33rd is taken; the first ends.
+  const s33 = await open();
+  assert.equal(s33.status, 200);
+  await ended(streams[0]);
+  // A long-poll is taken the same way; the second stream ends.
+  const lp = poll(a, now, { timeout: 30 });
+  await ended(streams[1]);
+  // The rest, the newest stream, the long-poll and the other user's
+  // stream are all still there: a message reaches each.
+  await send(b, cid, 'still here?');
+  const lpAnswer = await lp;
+  assert.equal(lpAnswer.status, 200);
+  assert.ok(lpAnswer.body.events.some((e) => e.type === 'message.new'), JSON.stringify(lpAnswer.body));
+  const live = [...streams.slice(2), s33];
+  await Promise.all(live.map((s) => s.until((x) => x.events.some((e) => e.type === 'message.new'))));
+  await other.until((x) => x.events.some((e) => e.type === 'message.new'));
+  assert.ok(!streams[2].ended);
+
+  // A long-poll whose place is taken answers 429 with Retry-After (a live
+  // client that asks again displaces the next oldest, not itself).
+  const lp2 = poll(a, lpAnswer.body.next, { timeout: 30 });
+  // It is the newest now: 31 more requests make it the oldest live one...
+  const more = [];
+  for (let i = 0; i < PER_USER - 1; i++) {
     const s = await open();
-    if (s.status === 200) { again = s; break; }
-    await sleep(100);
+    assert.equal(s.status, 200);
+    more.push(s);
   }
-  assert.ok(again, 'the place of an ended long-poll is free');
-  streams.push(again);
-  expectProblem(assert, await open(), 429, 'too_many_waiting');
-  for (const s of streams) s.close();
+  // ...but the oldest live ones are the remaining first streams: keep
+  // opening until the long-poll's turn comes.
+  let answered = null;
+  lp2.then((r) => { answered = r; });
+  for (let i = 0; i < PER_USER + 2 && !answered; i++) {
+    const s = await open();
+    assert.equal(s.status, 200);
+    more.push(s);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  const r2 = await lp2;
+  expectProblem(assert, r2, 429, 'too_many_waiting');
+  assert.ok(Number(r2.headers['retry-after']) > 0);
+  for (const s of [...streams, s33, ...more, other]) s.close();
 });

@@ -6,7 +6,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { ROOT } from './lib.mjs';
 
 const SOCK = process.env.MESSENGER_DB_SOCKET;
@@ -17,8 +17,11 @@ function mariadb(query, db) {
   return execFileSync('mariadb', ['--no-defaults', '-S', SOCK, '-uroot', '--batch', '--skip-column-names',
     ...(db ? [db] : []), '-e', query], { encoding: 'utf8' });
 }
+// Runs the migrations; returns what they reported (one line per file applied).
 function migrate() {
-  return execFileSync(path.join(ROOT, 'scripts/migrate.sh'), [SOCK, DB], { encoding: 'utf8', stdio: 'pipe' });
+  const r = spawnSync(path.join(ROOT, 'scripts/migrate.sh'), [SOCK, DB], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`migrate.sh exited ${r.status}: ${r.stderr}`);
+  return r.stdout + r.stderr;
 }
 function fresh() {
   mariadb(`DROP DATABASE IF EXISTS \`${DB}\``);
@@ -46,7 +49,8 @@ let installed;
 
 test('a fresh install applies every migration once and records it', () => {
   fresh();
-  migrate();
+  const said = migrate();
+  assert.equal(said.match(/applying/g).length, FILES.length, said);
   assert.deepEqual(recorded(), FILES.map((f) => f.replace(/\.sql$/, '')));
   installed = schema();
   assert.match(installed, /CREATE TABLE `messages`/);

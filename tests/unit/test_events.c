@@ -53,33 +53,61 @@ static void test_render(void)
 	arena_release(&a);
 }
 
-/* Open event requests per user: a limit per user, room again once one
- * ends, and no entry left behind for a user with none open. */
+/* Open event requests per user: up to the limit, then the newest is
+ * taken and the oldest live one asked to end; refused only when as many
+ * are ending; the count follows each end; no entry is left behind. */
 static void test_quota(void)
 {
+	struct quota_ticket t[8], other, twin_t;
 	for (int i = 0; i < 3; i++)
-		CHECK(quota_enter(7, 3));
-	CHECK(!quota_enter(7, 3));
+		CHECK_EQ(quota_enter(&t[i], 7, 3), QUOTA_TAKEN);
 	CHECK_EQ(quota_count(7), 3);
-	/* Other users have room of their own. */
-	CHECK(quota_enter(7 + 4096, 3));
-	CHECK(quota_enter(8, 3));
-	quota_leave(7);
-	CHECK(quota_enter(7, 3));
-	CHECK(!quota_enter(7, 3));
-	for (int i = 0; i < 3; i++)
-		quota_leave(7);
+	/* A fourth: taken, and the oldest asked to end. */
+	CHECK_EQ(quota_enter(&t[3], 7, 3), QUOTA_TAKEN_EVICTING);
+	CHECK(t[0].evicted);
+	CHECK(!t[1].evicted && !t[3].evicted);
+	CHECK_EQ(quota_count(7), 4);
+	/* Then the oldest live one, skipping the one already ending. */
+	CHECK_EQ(quota_enter(&t[4], 7, 3), QUOTA_TAKEN_EVICTING);
+	CHECK(t[1].evicted);
+	CHECK_EQ(quota_enter(&t[5], 7, 3), QUOTA_TAKEN_EVICTING);
+	CHECK(t[2].evicted);
+	/* Three ending and three live: refused, and nothing changes. */
+	CHECK_EQ(quota_enter(&t[6], 7, 3), QUOTA_REFUSED);
+	CHECK_EQ(quota_count(7), 6);
+	/* An ended one (from the middle of the list) makes room. */
+	quota_leave(&t[1]);
+	CHECK_EQ(quota_enter(&t[6], 7, 3), QUOTA_TAKEN_EVICTING);
+	CHECK(t[3].evicted);
+	/* A live one that ends leaves room without evicting. */
+	quota_leave(&t[4]);
+	CHECK_EQ(quota_enter(&t[7], 7, 3), QUOTA_TAKEN);
+	CHECK(!t[5].evicted && !t[6].evicted && !t[7].evicted);
+
+	/* Other users have room of their own, one of them in the same hash
+	 * bucket as user 7. */
+	int64_t twin = 8;
+	while (quota_bucket(twin) != quota_bucket(7))
+		twin++;
+	CHECK_EQ(quota_enter(&twin_t, twin, 1), QUOTA_TAKEN);
+	CHECK_EQ(quota_enter(&other, 8, 1), QUOTA_TAKEN);
+	CHECK_EQ(quota_count(twin), 1);
+	CHECK_EQ(quota_count(7), 6);
+	struct quota_ticket *open[] = {&t[0], &t[2], &t[3], &t[5], &t[6], &t[7]};
+	for (size_t i = 0; i < sizeof(open) / sizeof(open[0]); i++)
+		quota_leave(open[i]);
 	CHECK_EQ(quota_count(7), 0);
-	/* A leave with nothing open changes nothing. */
-	quota_leave(7);
-	CHECK_EQ(quota_count(7), 0);
-	CHECK(quota_enter(7, 1));
-	CHECK(!quota_enter(7, 1));
-	quota_leave(7);
-	quota_leave(7 + 4096);
-	quota_leave(8);
+	CHECK_EQ(quota_count(twin), 1);
+	quota_leave(&twin_t);
+	quota_leave(&other);
+	CHECK_EQ(quota_count(twin), 0);
 	CHECK_EQ(quota_count(8), 0);
-	CHECK_EQ(quota_count(7 + 4096), 0);
+	/* Entering again starts afresh. */
+	CHECK_EQ(quota_enter(&t[0], 7, 1), QUOTA_TAKEN);
+	CHECK_EQ(quota_enter(&t[1], 7, 1), QUOTA_TAKEN_EVICTING);
+	quota_leave(&t[0]);
+	quota_leave(&t[1]);
+	CHECK_EQ(quota_count(7), 0);
 }
 
 int main(void)
