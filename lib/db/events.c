@@ -35,13 +35,14 @@ static const char *const SQL_FANOUT_CONTACTS =
 	"INSERT IGNORE INTO fanout (user_id) SELECT DISTINCT m2.user_id FROM members m1 "
 	"JOIN members m2 ON m2.conversation_id = m1.conversation_id "
 	"WHERE m1.user_id = ? AND m2.user_id <> ?";
-/* A conversation's members are counted on the members primary key: a
- * large group costs its index entries, not an event row per member. */
+/* Whether a conversation has at most N members is asked of the members
+ * primary key, reading at most N + 1 entries (is there one past the Nth?):
+ * a large group costs no more than a small one, and no row per member. */
 static const char *const SQL_FANOUT_NEAR =
 	"INSERT IGNORE INTO fanout (user_id) SELECT DISTINCT m2.user_id FROM members m1 "
 	"JOIN members m2 ON m2.conversation_id = m1.conversation_id "
-	"WHERE m1.user_id = ? AND m2.user_id <> ? AND "
-	"(SELECT COUNT(*) FROM members m3 WHERE m3.conversation_id = m1.conversation_id) <= ?";
+	"WHERE m1.user_id = ? AND m2.user_id <> ? AND (SELECT m3.user_id FROM members m3 "
+	"WHERE m3.conversation_id = m1.conversation_id LIMIT ?, 1) IS NULL";
 static const char *const SQL_FANOUT_SELF =
 	"INSERT IGNORE INTO fanout (user_id) VALUES (?)";
 static const char *const SQL_FANOUT_BUMP =

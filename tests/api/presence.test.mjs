@@ -91,23 +91,28 @@ test('contacts are told when I come online and go offline; strangers learn nothi
   assert.equal(rest.body.events.filter((e) => e.type === 'presence' && e.user_id === b.id).length, 0);
 });
 
-test('presence goes to direct contacts and small groups, not to every member of a large group', async () => {
+test('presence goes to direct contacts and groups of up to 50, not to every member of a larger group', async () => {
   const u = await registerUser('presu');
   const pal = await registerUser('presp');
   const crowd = await Promise.all(Array.from({ length: 50 }, () => registerUser('presg')));
   const watcher = crowd[0];
-  // A group of 51 (above presence_fanout_max, 50) and a group of 3.
+  // A group of 51 (above presence_fanout_max, 50), one of exactly 50
+  // (all of the first but watcher) and one of 3.
   const big = await api('POST', '/conversations', { token: u.token, body: { type: 'group', title: 'Everyone', member_ids: crowd.map((x) => x.id) } });
   assert.equal(big.status, 201, big.text);
+  const fifty = await api('POST', '/conversations', { token: u.token, body: { type: 'group', title: 'Fifty', member_ids: crowd.slice(1).map((x) => x.id) } });
+  assert.equal(fifty.status, 201, fifty.text);
   const small = await api('POST', '/conversations', { token: u.token, body: { type: 'group', title: 'Us', member_ids: [pal.id, crowd[1].id] } });
   assert.equal(small.status, 201, small.text);
   const palSince = await head(pal);
   const watcherSince = await head(watcher);
   const bothSince = await head(crowd[1]);
-  // u comes online: the small group's members are told (crowd[1], in
-  // both groups, once).
+  const lastSince = await head(crowd[49]);
+  // u comes online: the members of the groups of 3 and 50 are told
+  // (crowd[1], in all three groups, once).
   await poll(u, undefined, { timeout: 0 });
   await presenceEvent(pal, palSince, u.id, true);
+  await presenceEvent(crowd[49], lastSince, u.id, true);
   const both = await presenceEvent(crowd[1], bothSince, u.id, true);
   const after = await poll(crowd[1], both.next, { timeout: 0 });
   assert.deepEqual(after.body.events.filter((e) => e.type === 'presence' && e.user_id === u.id), []);
@@ -118,7 +123,9 @@ test('presence goes to direct contacts and small groups, not to every member of 
   const asked = await presenceOf(watcher, u.id);
   assert.equal(asked.status, 200);
   assert.equal(asked.body.online, true);
-  // No event row was written for the large group's other members.
-  const rows = sql(`SELECT COUNT(*) FROM user_events WHERE type = 'presence' AND user_id IN (${crowd.slice(2).map((x) => x.id).join(',')})`);
-  assert.equal(Number(rows[0][0]), 0);
+  // One row each for the 49 in the group of 50 and for pal; none for watcher.
+  const ids = [...crowd, pal].map((x) => x.id).join(',');
+  const rows = sql(`SELECT user_id FROM user_events WHERE type = 'presence' AND user_id IN (${ids}) AND payload LIKE '%"user_id":${u.id},%'`);
+  assert.equal(rows.length, 50);
+  assert.ok(!rows.some(([id]) => Number(id) === watcher.id));
 });
