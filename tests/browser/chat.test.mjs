@@ -295,12 +295,14 @@ test('new messages in a conversation beyond the first page of the list all count
   const a = A.page;
   await conversationItem(a, 'Newer 49').waitFor();
   assert.equal(await conversationItem(a, 'Old friends').count(), 0);
-  // The snapshot the app asks for is read at once but handed over only
+  // The snapshot the app asks for: the first request fails (as offline),
+  // the app asks again, and that one is read at once but handed over only
   // after the second message's event has reached the app.
   let release;
   const held = new Promise((r) => { release = r; });
-  let snapshots = 0;
+  let snapshots = 0, failed = 0;
   await a.route(new RegExp(`/api/v1/conversations/${old.id}$`), async (route) => {
+    if (failed++ === 0) { await route.abort('internetdisconnected'); return; }
     const resp = await route.fetch();
     snapshots++;
     await held;

@@ -98,8 +98,14 @@ export function upsertConv(c) {
     }
     const behind = (c.last_seq || 0) < (old.last_seq || 0) ||
       (c.last_read_seq || 0) < (old.last_read_seq || 0);
-    if (behind && typeof old.unread_count === 'number') merged.unread_count = old.unread_count;
-    merged.last_seq = Math.max(old.last_seq || 0, c.last_seq || 0);
+    if (behind && typeof old.unread_count === 'number') {
+      // Its newer messages, if any, come as events (the stream started
+      // before it was read) and are counted then, against our last_seq.
+      merged.unread_count = old.unread_count;
+      merged.last_seq = old.last_seq || 0;
+    } else {
+      merged.last_seq = Math.max(old.last_seq || 0, c.last_seq || 0);
+    }
     merged.last_read_seq = Math.max(old.last_read_seq || 0, c.last_read_seq || 0);
     if (old.last_message && (!c.last_message || (c.last_message.seq || 0) < (old.last_message.seq || 0))) {
       merged.last_message = old.last_message;
@@ -429,6 +435,17 @@ export function searchUsers(q) {
 }
 
 // ---- events ----------------------------------------------------------------------
+// Asks for the snapshot of a conversation that has messages waiting: again
+// after a failure that may pass (offline, the server restarting); a
+// refusal (no longer a member) drops them.
+function fetchPending(id, attempt) {
+  fetchConv(id).catch((e) => {
+    if (!pendingNew.has(id)) return;
+    if (e instanceof api.ApiError && e.status < 500 && e.status !== 429) { pendingNew.delete(id); return; }
+    setTimeout(() => { if (pendingNew.has(id)) fetchPending(id, attempt + 1); }, Math.min(1000 * 2 ** attempt, 30000));
+  });
+}
+
 // A new message in a conversation we hold: the preview, the order and the
 // unread count. Counted once: a replayed event is not newer than the
 // snapshot we hold.
@@ -458,7 +475,7 @@ export function applyEvent(ev) {
       putMessage(msg);
       if (!pendingNew.has(id)) pendingNew.set(id, []);
       pendingNew.get(id).push(msg);
-      fetchConv(id).catch(() => pendingNew.delete(id));
+      fetchPending(id, 0);
     }
     if (state.me && msg.sender_id !== state.me.id) setTyping(id, msg.sender_id, 0);
     emit('list');
