@@ -21,7 +21,8 @@ static const struct route routes[] = {
 	{"POST", "/auth/register", auth_register, ROUTE_JSON, NULL},
 	{"POST", "/auth/login", auth_login, ROUTE_JSON, NULL},
 	{"POST", "/auth/refresh", auth_refresh, ROUTE_JSON, NULL},
-	{"POST", "/auth/logout", auth_logout, ROUTE_AUTH, NULL},
+	/* The access token, or the refresh cookie: authenticates itself. */
+	{"POST", "/auth/logout", auth_logout, 0, NULL},
 	{"GET", "/me", auth_me_get, ROUTE_AUTH, NULL},
 	{"PATCH", "/me", auth_me_patch, ROUTE_AUTH | ROUTE_JSON, NULL},
 	{"DELETE", "/me", auth_me_delete, ROUTE_AUTH | ROUTE_JSON, NULL},

@@ -126,8 +126,13 @@ static int refresh_days(void)
 
 static void set_refresh_cookie(struct req *req, const char *token)
 {
+	/* Secure when the request came over TLS, to lighttpd or to a proxy
+	 * in front of it, or always (cookie_secure = 1). */
 	const char *https = req_env(req, "HTTPS");
-	int secure = https != NULL && strcasecmp(https, "on") == 0;
+	const char *proto = req_header(req, "X-Forwarded-Proto");
+	int secure = config_int("cookie_secure", 0) == 1 ||
+		(https != NULL && strcasecmp(https, "on") == 0) ||
+		(proto != NULL && strcasecmp(proto, "https") == 0);
 	long long age = token != NULL ? (long long)refresh_days() * 86400 : 0;
 	resp_header(req, "Set-Cookie", arena_printf(req->arena,
 		"%s=%s; Path=%s/auth; Max-Age=%lld; HttpOnly; SameSite=Strict%s", REFRESH_COOKIE,
@@ -431,17 +436,37 @@ void auth_refresh(struct req *req)
 	answer_tokens(req, &u, sid, access, fresh, in_cookie, 200);
 }
 
-/* POST /auth/logout */
+/* POST /auth/logout: the session of the access token; without one, the
+ * session of the refresh cookie (a browser that was offline when its user
+ * logged out, or whose access token is gone, still ends its session). */
 void auth_logout(struct req *req)
 {
+	const char *cookie = req_header(req, "Authorization") == NULL ? refresh_cookie(req) : NULL;
+	if (cookie == NULL) {
+		int r = auth_authenticate(req);
+		if (r < 0 && !req->headers_sent)
+			resp_problem(req, 500, "internal", NULL);
+		if (r <= 0)
+			return;
+	}
 	struct db *db = app_db(req);
 	if (db == NULL)
 		return;
-	if (sessions_revoke(db, req->session_id, req->user_id) < 0) {
+	int64_t sid = req->session_id;
+	int rc;
+	if (cookie != NULL) {
+		unsigned char h[32];
+		auth_sha256(cookie, h);
+		rc = sessions_revoke_by_refresh(db, h, &sid);
+	} else {
+		rc = sessions_revoke(db, sid, req->user_id);
+	}
+	if (rc < 0) {
 		resp_problem(req, 500, "internal", NULL);
 		return;
 	}
-	auth_session_ended(req->session_id);
+	if (sid > 0)
+		auth_session_ended(sid);
 	/* A browser's refresh cookie goes too (a client without one gets a
 	 * header it ignores). */
 	set_refresh_cookie(req, NULL);

@@ -59,6 +59,8 @@ static const char *const SQL_SESSION_REVOKE =
 	"UPDATE sessions SET revoked_at = NOW(3) WHERE id = ? AND user_id = ? AND revoked_at IS NULL";
 static const char *const SQL_SESSION_REVOKE_ANY =
 	"UPDATE sessions SET revoked_at = NOW(3) WHERE id = ? AND revoked_at IS NULL";
+static const char *const SQL_REFRESH_SESSION =
+	"SELECT session_id FROM refresh_tokens WHERE token_hash = ?";
 static const char *const SQL_SESSION_REVOKE_ALL =
 	"UPDATE sessions SET revoked_at = NOW(3) WHERE user_id = ? AND revoked_at IS NULL";
 static const char *const SQL_SESSION_REVOKE_OTHERS =
@@ -353,6 +355,26 @@ int sessions_rotate(struct db *db, struct arena *a, const unsigned char old_hash
 int sessions_revoke(struct db *db, int64_t sid, int64_t uid)
 {
 	if (db_exec(db, SQL_SESSION_REVOKE, "ii", sid, uid) < 0)
+		return -1;
+	return db_affected(db) > 0 ? 1 : 0;
+}
+
+int sessions_revoke_by_refresh(struct db *db, const unsigned char refresh_hash[32], int64_t *sid)
+{
+	*sid = 0;
+	if (db_exec(db, SQL_REFRESH_SESSION, "b", refresh_hash, (size_t)32) < 0)
+		return -1;
+	int rc = db_next(db);
+	if (rc > 0) {
+		*sid = db_int(db, 0);
+		while ((rc = db_next(db)) > 0)
+			;
+	}
+	if (rc < 0)
+		return -1;
+	if (*sid == 0)
+		return 0;
+	if (db_exec(db, SQL_SESSION_REVOKE_ANY, "i", *sid) < 0)
 		return -1;
 	return db_affected(db) > 0 ? 1 : 0;
 }

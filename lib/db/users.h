@@ -79,6 +79,9 @@ int sessions_rotate(struct db *db, struct arena *a, const unsigned char old_hash
 	const unsigned char new_hash[32], int ttl_days, int64_t *sid, struct user *u);
 /* 1 revoked, 0 no such session of that user. */
 int sessions_revoke(struct db *db, int64_t sid, int64_t uid);
+/* Revokes the session a refresh token (current or rotated away) belongs
+ * to: 1 revoked (*sid set), 0 no such token or already ended, -1. */
+int sessions_revoke_by_refresh(struct db *db, const unsigned char refresh_hash[32], int64_t *sid);
 /* Revokes every session of uid except keep_sid. 0 or -1. */
 int sessions_revoke_others(struct db *db, int64_t uid, int64_t keep_sid);
 int sessions_list(struct db *db, struct arena *a, int64_t uid, int max, struct session *out);

@@ -144,6 +144,23 @@ test('a browser app keeps its refresh token in an HttpOnly cookie: login, rotati
   assert.equal(refreshCookie(out).value, '');
   expectProblem(assert, await api('POST', '/auth/refresh', { body: {}, headers: { Cookie: c2.pair } }), 401, 'invalid_refresh_token');
 
+  // Logout with the cookie alone (no access token at hand) ends that session.
+  const again = await api('POST', '/auth/login', { body: { username, password, refresh_cookie: true }, headers: { 'X-Forwarded-Proto': 'https' } });
+  assert.equal(again.status, 200, again.text);
+  const c4 = refreshCookie(again);
+  assert.ok(c4.attrs.includes('secure'), 'Secure when the request came over TLS to a proxy');
+  const byCookie = await api('POST', '/auth/logout', { headers: { Cookie: c4.pair } });
+  assert.equal(byCookie.status, 204, byCookie.text);
+  assert.equal(refreshCookie(byCookie).value, '');
+  expectProblem(assert, await api('GET', '/me', { token: again.body.access_token }), 401);
+  expectProblem(assert, await api('POST', '/auth/refresh', { body: {}, headers: { Cookie: c4.pair } }), 401);
+  // Once more, or with an unknown token: nothing left to end, still 204.
+  assert.equal((await api('POST', '/auth/logout', { headers: { Cookie: c4.pair } })).status, 204);
+  assert.equal((await api('POST', '/auth/logout', { headers: { Cookie: 'messenger_refresh=' + 'B'.repeat(43) } })).status, 204);
+  // Neither a token nor a cookie (or a malformed one): 401.
+  expectProblem(assert, await api('POST', '/auth/logout'), 401);
+  expectProblem(assert, await api('POST', '/auth/logout', { headers: { Cookie: 'messenger_refresh=a b' } }), 401);
+
   // A token in the body wins over the cookie; asking for the cookie moves it there.
   const u = await registerUser('ckbody');
   const moved = await api('POST', '/auth/refresh', { body: { refresh_token: u.refresh, refresh_cookie: true }, headers: { Cookie: 'messenger_refresh=AAAA' } });

@@ -2,7 +2,7 @@
 // reload, log out, profile, devices; and the API reference page.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { launch, newPage, makeUser, loginUI, shot, uniqName, api, BASE } from './lib.mjs';
+import { launch, newPage, makeUser, loginUI, shot, uniqName, api, BASE, signedIn } from './lib.mjs';
 
 let browser;
 before(async () => { browser = await launch(); });
@@ -76,6 +76,54 @@ test('a refresh token kept in localStorage by an earlier version moves into the 
   const again = await fetch(BASE + '/api/v1/auth/refresh', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ refresh_token: u.refresh }) });
   assert.equal(again.status, 401);
   assert.deepEqual(page.errors, []);
+  await context.close();
+});
+
+test('a logout while offline is finished when the network is back; meanwhile the cookie signs nobody in', async () => {
+  const u = await makeUser('offout', 'Otto Offline');
+  const { context, page } = await signedIn(browser, u);
+  await page.route('**/api/v1/auth/logout', (route) => route.abort('internetdisconnected'));
+  await page.getByRole('button', { name: 'Account menu' }).click();
+  await page.getByRole('menuitem', { name: 'Log out' }).click();
+  await page.getByRole('tab', { name: 'Log in' }).waitFor();
+  // The session lives on at the server for now, but the app does not use it.
+  assert.equal((await api('GET', '/me', { token: u.token })).id, u.id);
+  await page.reload();
+  await page.getByRole('button', { name: 'Log in', exact: true }).waitFor();
+  assert.equal(await page.evaluate(() => localStorage.getItem('messenger.logout_pending')), '1');
+  // Back online: the next start ends the session.
+  await page.unroute('**/api/v1/auth/logout');
+  await page.reload();
+  await page.getByRole('button', { name: 'Log in', exact: true }).waitFor();
+  for (let i = 0; i < 50 && await page.evaluate(() => localStorage.getItem('messenger.logout_pending')); i++) await page.waitForTimeout(100);
+  assert.equal(await page.evaluate(() => localStorage.getItem('messenger.logout_pending')), null);
+  await assert.rejects(api('GET', '/me', { token: u.token }), /401/);
+  assert.equal((await context.cookies()).find((c) => c.name === 'messenger_refresh'), undefined);
+  await context.close();
+});
+
+test('a tab whose account was logged out in another tab, which then logged in as someone else, shows the new account', async () => {
+  const x = await makeUser('tabx', 'Xena Tab');
+  const y = await makeUser('taby', 'Yuri Tab');
+  const { context, page: one } = await signedIn(browser, x);
+  const me = (p) => p.getByRole('button', { name: 'Account menu' }).getAttribute('title');
+  assert.match(await me(one), /Xena Tab/);
+  const two = await context.newPage();
+  await two.goto('/');
+  await two.getByRole('heading', { name: 'Chats' }).waitFor();
+  await two.getByRole('button', { name: 'Account menu' }).click();
+  await two.getByRole('menuitem', { name: 'Log out' }).click();
+  await two.getByRole('tab', { name: 'Log in' }).waitFor();
+  await two.getByLabel('Username').fill(y.username);
+  await two.getByLabel('Password').fill(y.password);
+  await two.getByRole('button', { name: 'Log in', exact: true }).click();
+  await two.getByRole('heading', { name: 'Chats' }).waitFor();
+  // The first tab still shows Xena until it next asks the server: then
+  // its token is refused, the refresh comes back as Yuri, and it reloads.
+  await one.getByRole('button', { name: 'New message' }).click();
+  await one.getByLabel('Search people').fill('tab');
+  for (let i = 0; i < 100 && !/Yuri Tab/.test(await me(one).catch(() => '')); i++) await one.waitForTimeout(100);
+  assert.match(await me(one), /Yuri Tab/);
   await context.close();
 });
 

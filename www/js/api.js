@@ -17,6 +17,9 @@ const SESSION_KEY = 'messenger.session';
 // cookie at the first refresh.
 const OLD_RT_KEY = 'messenger.refresh_token';
 const AT_KEY = 'messenger.access_token';
+// Set from logout until the server has ended the session: the cookie,
+// which script cannot delete, must not sign the next person in.
+const LOGOUT_KEY = 'messenger.logout_pending';
 const DEVICE_KEY = 'messenger.device_name';
 
 export class ApiError extends Error {
@@ -44,10 +47,22 @@ function restoreAccessToken() {
 let loggedOutHandler = () => {};
 
 export function onLoggedOut(fn) { loggedOutHandler = fn; }
-export function hasSession() { return !!(localStorage.getItem(SESSION_KEY) || localStorage.getItem(OLD_RT_KEY)); }
+export function hasSession() {
+  return !localStorage.getItem(LOGOUT_KEY) && !!(localStorage.getItem(SESSION_KEY) || localStorage.getItem(OLD_RT_KEY));
+}
 export function accessTokenForTests() { return accessToken; }
 
+// The account this tab shows. A refresh that comes back as another one
+// (the user logged out and someone logged in, in another tab) reloads the
+// tab, which then shows the new account.
+let tabUser = null;
+let userChangedHandler = () => location.reload();
+export function onUserChanged(fn) { userChangedHandler = fn; }
+
 function storeTokens(r) {
+  const changed = tabUser !== null && r.user && r.user.id !== tabUser;
+  if (r.user) tabUser = r.user.id;
+  if (changed) setTimeout(() => userChangedHandler(), 0);
   accessToken = r.access_token;
   localStorage.setItem(SESSION_KEY, String(r.session_id || 1));
   localStorage.removeItem(OLD_RT_KEY);
@@ -59,6 +74,7 @@ function forgetAccessToken() {
 }
 export function clearTokens() {
   forgetAccessToken();
+  tabUser = null;
   localStorage.removeItem(SESSION_KEY);
   localStorage.removeItem(OLD_RT_KEY);
 }
@@ -102,24 +118,34 @@ async function rawFetch(method, path, { body, signal, token, keepalive } = {}) {
 
 async function refreshNow() {
   const run = async () => {
-    if (!hasSession()) throw new ApiError(401, { code: 'no_session', detail: 'Not logged in.' });
-    const mark = localStorage.getItem(SESSION_KEY);
-    // The cookie goes along by itself; an old stored token moves into it.
-    const old = localStorage.getItem(OLD_RT_KEY);
-    const body = old ? { refresh_token: old, refresh_cookie: true } : {};
-    const r = await rawFetch('POST', '/auth/refresh', { body });
-    if (r.ok) { storeTokens(r.data); return; }
-    if (r.status === 401 || r.status === 400) {
-      // Signed out, unless another tab logged in meanwhile.
-      if (localStorage.getItem(SESSION_KEY) === mark) clearTokens(); else forgetAccessToken();
-      throw new ApiError(r.status, r.data);
+    for (let tries = 0; ; tries++) {
+      if (!hasSession()) throw new ApiError(401, { code: 'no_session', detail: 'Not logged in.' });
+      const mark = localStorage.getItem(SESSION_KEY);
+      // The cookie goes along by itself; an old stored token moves into it.
+      const old = localStorage.getItem(OLD_RT_KEY);
+      const body = old ? { refresh_token: old, refresh_cookie: true } : {};
+      const r = await rawFetch('POST', '/auth/refresh', { body });
+      if (r.ok) { storeTokens(r.data); return; }
+      if (r.status === 401 || r.status === 400) {
+        // Another tab logged in meanwhile: its cookie is ours now.
+        if (localStorage.getItem(SESSION_KEY) !== mark && tries === 0) continue;
+        clearTokens();
+        throw new ApiError(r.status, r.data);
+      }
+      // 5xx, 429 or a proxy's error page: the token may still be good;
+      // keep it and try again later, as when offline.
+      throw new NetworkError(`refresh failed (${r.status})`);
     }
-    // 5xx, 429 or a proxy's error page: the token may still be good;
-    // keep it and try again later, as when offline.
-    throw new NetworkError(`refresh failed (${r.status})`);
   };
-  if (navigator.locks && navigator.locks.request) return navigator.locks.request('messenger-refresh', run);
-  return run();
+  return withAuthLock(run);
+}
+
+// Refreshes, logins and logouts take turns across this browser's tabs:
+// a refresh token is presented once, and a cookie set by one is never
+// cleared by another's late answer.
+function withAuthLock(fn) {
+  if (navigator.locks && navigator.locks.request) return navigator.locks.request('messenger-refresh', fn);
+  return fn();
 }
 
 // Single-flight: every caller that hit a 401 waits for the same refresh.
@@ -166,27 +192,50 @@ export const patch = (p, body, o = {}) => request('PATCH', p, { ...o, body });
 export const put = (p, o = {}) => request('PUT', p, o);
 export const del = (p, body, o = {}) => request('DELETE', p, { ...o, body });
 
-export async function login(username, password) {
-  const r = await rawFetch('POST', '/auth/login', { body: { username, password, device_name: deviceName(), refresh_cookie: true } });
-  if (!r.ok) throw new ApiError(r.status, r.data);
-  storeTokens(r.data);
-  return r.data.user;
+export function login(username, password) {
+  return withAuthLock(async () => {
+    await endPendingLogout();
+    const r = await rawFetch('POST', '/auth/login', { body: { username, password, device_name: deviceName(), refresh_cookie: true } });
+    if (!r.ok) throw new ApiError(r.status, r.data);
+    localStorage.removeItem(LOGOUT_KEY);
+    storeTokens(r.data);
+    return r.data.user;
+  });
 }
 
-export async function register(username, password, displayName) {
+export function register(username, password, displayName) {
   const body = { username, password, device_name: deviceName(), refresh_cookie: true };
   if (displayName) body.display_name = displayName;
-  const r = await rawFetch('POST', '/auth/register', { body });
-  if (!r.ok) throw new ApiError(r.status, r.data);
-  storeTokens(r.data);
-  return r.data.user;
+  return withAuthLock(async () => {
+    await endPendingLogout();
+    const r = await rawFetch('POST', '/auth/register', { body });
+    if (!r.ok) throw new ApiError(r.status, r.data);
+    localStorage.removeItem(LOGOUT_KEY);
+    storeTokens(r.data);
+    return r.data.user;
+  });
 }
 
-export async function logout() {
+// Logs out here at once; the server ends the session with the cookie
+// (no access token needed), now or, when that fails (offline), at the next
+// start or login.
+export function logout() {
+  return withAuthLock(async () => {
+    if (hasSession()) localStorage.setItem(LOGOUT_KEY, '1');
+    const token = accessToken;
+    clearTokens();
+    await endPendingLogout(token);
+  });
+}
+
+export async function endPendingLogout(token) {
+  if (!localStorage.getItem(LOGOUT_KEY)) return;
   try {
-    if (accessToken || hasSession()) await request('POST', '/auth/logout', { body: {} });
-  } catch { /* the local logout happens regardless */ }
-  clearTokens();
+    let r = token ? await rawFetch('POST', '/auth/logout', { body: {}, token }) : null;
+    if (!r || r.status === 401) r = await rawFetch('POST', '/auth/logout', { body: {} });
+    // 204: ended (or nothing left to end); 401: no cookie left to end.
+    if (r.status === 204 || r.status === 401) localStorage.removeItem(LOGOUT_KEY);
+  } catch { /* offline: tried again later */ }
 }
 
 export function friendlyError(e) {

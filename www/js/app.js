@@ -26,7 +26,12 @@ let cleanups = [];   // bumps on every sign-in/out so late answers of an old ses
 
 api.onLoggedOut(() => signedOut('Your session has ended. Please log in again.'));
 
+// A logout the server has not heard of yet (offline then) is finished
+// first, and whenever the network comes back.
+window.addEventListener('online', () => { api.endPendingLogout(); });
+
 async function boot() {
+  await api.endPendingLogout();
   if (!api.hasSession()) { showAuth(); return; }
   try {
     const me = await api.get('/me');
