@@ -10,6 +10,7 @@
 #include "auth/auth.h"
 #include "chat/chat.h"
 #include "events/feed.h"
+#include "events/presence.h"
 #include "http/http.h"
 #include "ops/ops.h"
 #include "util/config.h"
@@ -37,6 +38,10 @@ int main(void)
 	doorbell_watch_start();
 	/* Without its writer no delivered receipt would be written. */
 	if (receipts_start() < 0)
+		return 1;
+	/* Connected users' last_seen_at, written together; a CGI process
+	 * ends with its one request, so it writes its own at once. */
+	if (!server_is_cgi() && presence_seen_start() < 0)
 		return 1;
 	struct server_opts o = {
 		.name = "events",

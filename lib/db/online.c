@@ -1,5 +1,7 @@
 #include "db/online.h"
 
+#include <string.h>
+
 #define DT(col) "DATE_FORMAT(" col ", '%Y-%m-%d %H:%i:%s.%f')"
 
 /* online_touch: with CLIENT_FOUND_ROWS the count is the rows matched. A
@@ -13,6 +15,16 @@ static const char *const SQL_TOUCH =
 static const char *const SQL_SEEN =
 	"UPDATE users SET last_seen_at = NOW(3) WHERE id = ? AND deleted_at IS NULL "
 	"AND EXISTS (SELECT 1 FROM presence_online p WHERE p.user_id = ?)";
+/* online_seen_many: driven by the list (STRAIGHT_JOIN over primary keys):
+ * an UPDATE locks what it scans. */
+#define SEEN_IDS "JSON_TABLE(?, '$[*]' COLUMNS (id BIGINT UNSIGNED PATH '$')) j"
+static const char *const SQL_SEEN_MANY =
+	"UPDATE " SEEN_IDS " STRAIGHT_JOIN users u FORCE INDEX (PRIMARY) ON u.id = j.id "
+	"STRAIGHT_JOIN presence_online p FORCE INDEX (PRIMARY) ON p.user_id = u.id "
+	"SET u.last_seen_at = NOW(3) WHERE u.deleted_at IS NULL";
+static const char *const SQL_UNMARKED =
+	"SELECT j.id FROM " SEEN_IDS " LEFT JOIN presence_online p ON p.user_id = j.id "
+	"WHERE p.user_id IS NULL";
 static const char *const SQL_MARK =
 	"INSERT IGNORE INTO presence_online (user_id, presence_since) VALUES (?, NOW(3))";
 static const char *const SQL_LAST_SEEN =
@@ -67,6 +79,27 @@ int online_seen(struct db *db, int64_t uid)
 	if (db_exec(db, SQL_SEEN, "ii", uid, uid) < 0)
 		return -1;
 	return db_affected(db) > 0;
+}
+
+int online_seen_many(struct db *db, struct arena *a, const char *ids_json, int64_t **unmarked)
+{
+	*unmarked = NULL;
+	if (db_exec(db, SQL_SEEN_MANY, "s", ids_json) < 0 ||
+	    db_exec(db, SQL_UNMARKED, "s", ids_json) < 0)
+		return -1;
+	int n = 0, cap = 0, rc;
+	while ((rc = db_next(db)) > 0) {
+		if (n == cap) {
+			int ncap = cap ? cap * 2 : 16;
+			int64_t *grown = arena_alloc(a, sizeof(int64_t) * (size_t)ncap);
+			if (n > 0)
+				memcpy(grown, *unmarked, sizeof(int64_t) * (size_t)n);
+			*unmarked = grown;
+			cap = ncap;
+		}
+		(*unmarked)[n++] = db_int(db, 0);
+	}
+	return rc < 0 ? -1 : n;
 }
 
 int online_stale(struct db *db, int64_t stale_s, int max, int64_t *out)

@@ -1,11 +1,18 @@
 #include "events/presence.h"
 
+#include <pthread.h>
+#include <stdlib.h>
+#include <time.h>
+
 #include "app/app.h"
 #include "cache/cache.h"
 #include "db/online.h"
 #include "events/emit.h"
+#include "util/buf.h"
 #include "util/config.h"
 #include "util/log.h"
+#include "util/stack.h"
+#include "util/xalloc.h"
 
 #define PRESENCE_FANOUT_MAX 50
 
@@ -98,6 +105,135 @@ static int transition(struct db *db, struct arena *a, int64_t uid, int online, i
 	return c.changed;
 }
 
+/* --- last_seen_at, written together ---
+ * A connected user's last_seen_at is kept fresh every touch_every_s (30 s
+ * by default): with thousands connected, one autocommit UPDATE each (a
+ * durable commit) was most of the database's work for idle clients. In a
+ * threaded events.fcgi they wait in one list and one thread writes all of
+ * them once a second (SEEN_EVERY_MS) in one statement; last_seen_at is
+ * then at most a second older, against a staleness limit of TTL + 15 s. A
+ * user with no mark found there is announced online, as before. */
+#define SEEN_EVERY_MS 1000
+#define SEEN_MAX 65536		/* waiting ids; more are dropped (logged) */
+#define SEEN_CHUNK 1000		/* ids per statement */
+
+static pthread_mutex_t seen_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t seen_cv = PTHREAD_COND_INITIALIZER;
+static int64_t *seen_ids;
+static int seen_n;
+static int seen_started;
+static _Atomic int64_t seen_dropped;
+
+/* 1 queued, 0 no writer (write it now). */
+static int seen_queue(int64_t uid)
+{
+	pthread_mutex_lock(&seen_mu);
+	int started = seen_started;
+	if (started) {
+		if (seen_n < SEEN_MAX) {
+			seen_ids[seen_n++] = uid;
+			if (seen_n == 1)
+				pthread_cond_signal(&seen_cv);
+		} else if (seen_dropped++ % 1000 == 0) {
+			log_warn("presence: %d last-seen updates waiting; one dropped", SEEN_MAX);
+		}
+	}
+	pthread_mutex_unlock(&seen_mu);
+	return started;
+}
+
+static int cmp_id(const void *x, const void *y)
+{
+	int64_t a = *(const int64_t *)x, b = *(const int64_t *)y;
+	return a < b ? -1 : a > b;
+}
+
+static void seen_write(int64_t *ids, int n)
+{
+	struct db *db = db_pool_acquire();
+	if (db == NULL) {
+		log_warn("presence: %d last-seen updates not written: no database", n);
+		return;
+	}
+	struct arena a;
+	arena_init(&a);
+	for (int i = 0; i < n; i += SEEN_CHUNK) {
+		int k = n - i < SEEN_CHUNK ? n - i : SEEN_CHUNK;
+		struct buf b;
+		buf_init(&b, 2 + (size_t)k * 21);
+		int bad = buf_puts(&b, "[") < 0;
+		for (int j = 0; j < k && !bad; j++)
+			bad = buf_printf(&b, "%s%lld", j ? "," : "", (long long)ids[i + j]) < 0;
+		bad = bad || buf_puts(&b, "]") < 0;
+		int64_t *unmarked;
+		int m = bad ? -1 : online_seen_many(db, &a, b.data, &unmarked);
+		buf_release(&b);
+		if (m < 0) {
+			log_warn("presence: %d last-seen updates not written", k);
+			arena_reset(&a);
+			continue;
+		}
+		for (int j = 0; j < m; j++)
+			if (transition(db, &a, unmarked[j], 1, 0) < 0)
+				log_warn("presence: cannot record user %lld as online",
+					(long long)unmarked[j]);
+		arena_reset(&a);
+	}
+	arena_release(&a);
+	db_pool_release(db);
+}
+
+static void *seen_writer(void *arg)
+{
+	(void)arg;
+	int64_t *batch = xmalloc(sizeof(int64_t) * SEEN_MAX);
+	for (;;) {
+		pthread_mutex_lock(&seen_mu);
+		while (seen_n == 0) {
+			stack_trim();
+			pthread_cond_wait(&seen_cv, &seen_mu);
+		}
+		pthread_mutex_unlock(&seen_mu);
+		/* Those that come meanwhile join this batch. */
+		struct timespec ts = {SEEN_EVERY_MS / 1000, (SEEN_EVERY_MS % 1000) * 1000000L};
+		while (nanosleep(&ts, &ts) != 0)
+			;
+		pthread_mutex_lock(&seen_mu);
+		int n = seen_n;
+		int64_t *taken = seen_ids;
+		seen_ids = batch;
+		seen_n = 0;
+		pthread_mutex_unlock(&seen_mu);
+		batch = taken;
+		qsort(batch, (size_t)n, sizeof(*batch), cmp_id);
+		int k = 0;
+		for (int i = 0; i < n; i++)
+			if (k == 0 || batch[k - 1] != batch[i])
+				batch[k++] = batch[i];
+		seen_write(batch, k);
+	}
+	return NULL;
+}
+
+int presence_seen_start(void)
+{
+	pthread_mutex_lock(&seen_mu);
+	if (seen_started) {
+		pthread_mutex_unlock(&seen_mu);
+		return 0;
+	}
+	seen_ids = xmalloc(sizeof(int64_t) * SEEN_MAX);
+	int rc = thread_start(seen_writer, NULL, 256 * 1024);
+	if (rc == 0)
+		seen_started = 1;
+	else {
+		free(seen_ids);
+		seen_ids = NULL;
+	}
+	pthread_mutex_unlock(&seen_mu);
+	return rc == 0 ? 0 : -1;
+}
+
 void presence_refresh(struct db *db, struct arena *a, int64_t uid)
 {
 	char key[CACHE_KEY_MAX], seen[CACHE_KEY_MAX];
@@ -119,10 +255,12 @@ void presence_refresh(struct db *db, struct arena *a, int64_t uid)
 	if (r == 2) {
 		throttle = 0;	/* just came online here: record it now */
 	} else if (r == 1) {
-		/* Marked online in MySQL too (the usual case): one autocommit
-		 * UPDATE keeps last_seen_at fresh. Without the mark (the sweeper
-		 * could not drop the flag, or a transition failed) announce it
-		 * now. */
+		/* Marked online in MySQL too (the usual case): last_seen_at is
+		 * kept fresh, together with others' (above), or at once by one
+		 * autocommit UPDATE. Without the mark (the sweeper could not
+		 * drop the flag, or a transition failed) announce it now. */
+		if (seen_queue(uid))
+			return;
 		int s = online_seen(db, uid);
 		if (s == 1)
 			return;

@@ -24,6 +24,10 @@ int presence_refresh_ms(void);
  * Failures are logged and otherwise ignored: presence is best effort. */
 void presence_refresh(struct db *db, struct arena *a, int64_t uid);
 
+/* Starts the thread that writes connected users' last_seen_at together
+ * (threaded events.fcgi; without it each is written at once). 0 or -1. */
+int presence_seen_start(void);
+
 /* Sweeper: announces "offline" for users whose last_seen_at went stale.
  * Returns the number of users that went offline, or -1. */
 int presence_sweep(struct db *db, struct arena *a);

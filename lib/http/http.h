@@ -126,6 +126,9 @@ struct server_opts {
 /* Runs the accept loop (or one CGI request). Returns the exit status. */
 int server_run(const struct server_opts *o);
 
+/* 1 when the process runs as plain CGI (one request), not FastCGI. */
+int server_is_cgi(void);
+
 /* Dispatches one request; exposed for tests. */
 void server_dispatch(const struct server_opts *o, struct req *req);
 

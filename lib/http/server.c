@@ -582,6 +582,11 @@ static void on_term(int sig)
 }
 #endif
 
+int server_is_cgi(void)
+{
+	return FCGX_IsCGI();
+}
+
 int server_run(const struct server_opts *o)
 {
 	g_opts = o;

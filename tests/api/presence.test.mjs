@@ -2,7 +2,8 @@
 // share a conversation, offline announced by the sweeper, and private.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { api, registerUser, expectProblem, validateSchema, sql } from './lib.mjs';
+import net from 'node:net';
+import { api, registerUser, expectProblem, validateSchema, sql, MC_SOCKET } from './lib.mjs';
 import { poll, head, directConv, runSweeper } from './evlib.mjs';
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -128,4 +129,52 @@ test('presence goes to direct contacts and groups of up to 50, not to every memb
   const rows = sql(`SELECT user_id FROM user_events WHERE type = 'presence' AND user_id IN (${ids}) AND payload LIKE '%"user_id":${u.id},%'`);
   assert.equal(rows.length, 50);
   assert.ok(!rows.some(([id]) => Number(id) === watcher.id));
+});
+
+// Deletes a memcached key (the refresh throttle) over the text protocol.
+function mcDelete(key) {
+  return new Promise((resolve, reject) => {
+    const s = net.connect(MC_SOCKET);
+    let buf = '';
+    s.on('data', (d) => {
+      buf += d;
+      if (/\r\n$/.test(buf)) { s.end(); resolve(buf.trim()); }
+    });
+    s.on('error', reject);
+    s.write(`delete ${key}\r\n`);
+  });
+}
+
+async function until(fn, what, ms = 8000) {
+  const end = Date.now() + ms;
+  for (;;) {
+    if (await fn()) return;
+    if (Date.now() > end) throw new Error('timed out waiting for ' + what);
+    await sleep(100);
+  }
+}
+
+test('a connected user keeps last_seen fresh; one whose online mark went missing is announced again', async () => {
+  const u = await registerUser('presk');
+  const pal = await registerUser('presl');
+  await directConv(u, pal);
+  await poll(u, undefined, { timeout: 0 });
+  const mark = () => Number(sql(`SELECT COUNT(*) FROM presence_online WHERE user_id = ${u.id}`)[0][0]);
+  const age = () => Number(sql(`SELECT TIMESTAMPDIFF(SECOND, last_seen_at, NOW(3)) FROM users WHERE id = ${u.id}`)[0][0]);
+  assert.equal(mark(), 1);
+  // Ten minutes without a write, as if; the next refresh (its 30 s
+  // throttle lifted) writes last_seen_at within about a second.
+  sql(`UPDATE users SET last_seen_at = NOW(3) - INTERVAL 600 SECOND WHERE id = ${u.id}`);
+  assert.ok(age() >= 600);
+  assert.match(await mcDelete(`m:seen:${u.id}`), /DELETED|NOT_FOUND/);
+  await poll(u, undefined, { timeout: 0 });
+  await until(() => age() < 10, 'last_seen_at to be written');
+  // The mark gone (as a failed transition could leave it) while the live
+  // flag stays: the next refresh announces the user online again.
+  const since = await head(pal);
+  sql(`DELETE FROM presence_online WHERE user_id = ${u.id}`);
+  await mcDelete(`m:seen:${u.id}`);
+  await poll(u, undefined, { timeout: 0 });
+  await presenceEvent(pal, since, u.id, true);
+  assert.equal(mark(), 1);
 });
