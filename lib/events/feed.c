@@ -447,8 +447,6 @@ void feed_poll(struct req *req)
 		return;
 	const char *since = req_query(req, "since");
 	struct poll_state *s = arena_zalloc(req->arena, sizeof(*s));
-	if (since != NULL && !quota_take(req, &s->qt))
-		return;
 	s->uid = req->user_id;
 	s->limit = limit;
 	if (feed_start(req, since, &s->bell, &s->head, &s->cur) < 0)
@@ -458,6 +456,10 @@ void feed_poll(struct req *req)
 		answer_batch(req, json_object_new_array(), s->head, 0);
 		return;
 	}
+	/* Counted once its cursor is known good: a malformed request must
+	 * not take a live one's place. */
+	if (!quota_take(req, &s->qt))
+		return;
 	/* Operators may cap waits below what clients ask (plain CGI holds a
 	 * process per waiter); an early empty answer is always allowed. */
 	timeout = min64(timeout, config_int("events_max_wait", MAX_TIMEOUT_S));
@@ -660,14 +662,12 @@ void feed_stream(struct req *req)
 	if (r <= 0)
 		return;
 	struct stream_state *s = arena_zalloc(req->arena, sizeof(*s));
-	if (!quota_take(req, &s->qt))
-		return;
 	s->uid = req->user_id;
 	const char *since = req_header(req, "Last-Event-ID");
 	if (since == NULL || *since == '\0')
 		since = req_query(req, "since");
 	int64_t head;
-	if (feed_start(req, since, &s->bell, &head, &s->cur) < 0)
+	if (feed_start(req, since, &s->bell, &head, &s->cur) < 0 || !quota_take(req, &s->qt))
 		return;
 	app_db_release(req);
 	if (resp_start(req, 200, "text/event-stream") < 0)

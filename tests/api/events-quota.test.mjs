@@ -34,6 +34,12 @@ test('past 32 open event requests the newest is taken and the oldest ends; other
   // Long-polls start after b's coming online (told to a): they wait.
   const now = await head(a);
 
+  // Requests with a bad cursor are refused and take nobody's place (else
+  // the streams ending below would be later ones).
+  expectProblem(assert, await poll(a, 'abc', { timeout: 5 }), 400, 'invalid_cursor');
+  expectProblem(assert, await poll(a, '99999999', { timeout: 5 }), 400, 'invalid_cursor');
+  const bad = await openStream({ headers: bearer(a), query: 'since=x' });
+  expectProblem(assert, bad, 400, 'invalid_cursor');
   // The 33rd is taken; the first ends.
   const s33 = await open();
   assert.equal(s33.status, 200);
