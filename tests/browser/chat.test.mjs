@@ -328,6 +328,42 @@ test('new messages in a conversation beyond the first page of the list all count
   await A.context.close();
 });
 
+test('a member list asked for before someone was removed does not bring them back', async () => {
+  const owner = await makeUser('mlo', 'Olga Owner');
+  const mark = await makeUser('mlm', 'Mark Member');
+  const nina = await makeUser('mln', 'Nina Leaving');
+  const g = await api('POST', '/conversations', { token: owner.token, body: { type: 'group', title: 'Hold on', member_ids: [mark.id, nina.id] } });
+  const O = await signedIn(browser, owner);
+  const o = O.page;
+  await conversationItem(o, 'Hold on').waitFor();
+  // Opening the chat asks for its member list: read at once, handed over
+  // only after Nina's removal has reached the app.
+  let release, reads = 0;
+  const held = new Promise((r) => { release = r; });
+  await o.route(new RegExp(`/api/v1/conversations/${g.id}$`), async (route) => {
+    if (route.request().method() !== 'GET') return route.continue();
+    const resp = await route.fetch();
+    if (reads++ === 0) await held;
+    await route.fulfill({ response: resp });
+  });
+  const head = await api('GET', '/events?timeout=0', { token: owner.token });
+  await o.locator('.conv-item', { has: o.locator('.conv-title', { hasText: 'Hold on' }) }).click();
+  await until(async () => reads === 1, 'the member list read');
+  await api('DELETE', `/conversations/${g.id}/members/${nina.id}`, { token: owner.token });
+  const evs = await api('GET', `/events?since=${head.next}&timeout=0`, { token: owner.token });
+  const removed = evs.events.find((e) => e.type === 'member.removed' && e.user_id === nina.id);
+  assert.ok(removed, 'the removal has its event');
+  await until(() => o.evaluate(([uid, seq]) => {
+    const saved = JSON.parse(sessionStorage.getItem('messenger.cursor.' + uid) || 'null');
+    return !!saved && saved.seq >= seq;
+  }, [owner.id, removed.seq]), 'the app to receive the removal');
+  release();
+  await o.locator('.chat-sub', { hasText: 'You and Mark' }).waitFor();
+  assert.equal(await o.locator('.chat-sub', { hasText: 'Nina' }).count(), 0);
+  assert.deepEqual(o.errors, []);
+  await O.context.close();
+});
+
 test('when Server-Sent Events are blocked, long-poll still delivers in real time', async () => {
   const { ub, A, B } = await directPair('lp', 'lq', ['Polly Poll', 'Quinn Query']);
   const b = B.page;

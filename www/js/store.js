@@ -150,13 +150,24 @@ export async function loadConversations(more = false) {
 }
 
 const convFetches = new Map();
+// Member events applied per conversation: a snapshot asked for before one
+// of them may list who has left since (or miss who joined).
+const memberChanges = new Map();
+function memberChanged(id) { memberChanges.set(id, (memberChanges.get(id) || 0) + 1); }
+
 export function fetchConv(id) {
   if (convFetches.has(id)) return convFetches.get(id);
-  const p = api.get(`/conversations/${id}`).then((c) => {
-    upsertConv(c);
-    emit('list'); emit('conv', id); emit('chat', id);
-    return state.convs.get(id);
-  }).finally(() => convFetches.delete(id));
+  const p = (async () => {
+    for (let tries = 0; ; tries++) {
+      const before = memberChanges.get(id) || 0;
+      const c = await api.get(`/conversations/${id}`);
+      // A member change came while it was on its way: ask again.
+      if ((memberChanges.get(id) || 0) !== before && tries < 3) continue;
+      upsertConv(c);
+      emit('list'); emit('conv', id); emit('chat', id);
+      return state.convs.get(id);
+    }
+  })().finally(() => convFetches.delete(id));
   convFetches.set(id, p);
   return p;
 }
@@ -521,6 +532,7 @@ export function applyEvent(ev) {
     break;
   case 'member.added':
   case 'member.updated': {
+    memberChanged(cid);
     const c = state.convs.get(cid);
     if (!c) { fetchConv(cid).catch(() => {}); break; }
     if (state.me && ev.user_id === state.me.id && ev.role) c.my_role = ev.role;
@@ -537,6 +549,7 @@ export function applyEvent(ev) {
     break;
   }
   case 'member.removed': {
+    memberChanged(cid);
     if (state.me && ev.user_id === state.me.id) { removeConv(cid); break; }
     const c = state.convs.get(cid);
     if (!c) break;
