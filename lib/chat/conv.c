@@ -72,16 +72,9 @@ static int parse_ids(struct req *req, const char *field, int64_t me, int max, in
 	if (k > max)
 		return chat_bad_field(req, field, arena_printf(req->arena,
 			"Field '%s' has more than %d entries.", field, max));
-	char *text = arena_alloc(req->arena, (size_t)k * 21 + 3);
-	size_t off = 0;
-	text[off++] = '[';
-	for (int i = 0; i < k; i++)
-		off += (size_t)snprintf(text + off, 22, "%s%lld", i ? "," : "", (long long)out[i]);
-	text[off++] = ']';
-	text[off] = '\0';
 	*ids = out;
 	*n = k;
-	*json = text;
+	*json = db_ids_json(req->arena, out, k);
 	return 0;
 }
 

@@ -18,7 +18,6 @@
  */
 #include <pthread.h>
 #include <stdlib.h>
-#include <time.h>
 
 #include "chat/chat.h"
 #include "util/arena.h"
@@ -147,13 +146,6 @@ int receipts_retry(struct receipt *r, int n)
 	return k;
 }
 
-static void sleep_ms(int64_t ms)
-{
-	struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
-	while (nanosleep(&ts, &ts) != 0)
-		;
-}
-
 /* Writes r; returns how many of them are at the front of r again, not
  * written (the database unreachable, or a write failed). */
 static int write_all(struct receipt *r, int n)
@@ -193,7 +185,7 @@ static void *writer(void *arg)
 		if (wait > 0) {
 			/* Those that come meanwhile join this batch. */
 			pthread_mutex_unlock(&mu);
-			sleep_ms(wait);
+			clock_sleep_ms(wait);
 			pthread_mutex_lock(&mu);
 		}
 		int n = nwaiting;

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -395,6 +396,19 @@ int db_call(struct db *db, const char *sql, const char *fmt, ...)
 			return -1;
 		retry_pause("call", attempt, db->last_errno);
 	}
+}
+
+char *db_ids_json(struct arena *a, const int64_t *ids, int n)
+{
+	/* Each id takes at most 20 digits and a separator. */
+	char *text = arena_alloc(a, (size_t)(n > 0 ? n : 0) * 21 + 3);
+	size_t off = 0;
+	text[off++] = '[';
+	for (int i = 0; i < n; i++)
+		off += (size_t)snprintf(text + off, 22, "%s%lld", i ? "," : "", (long long)ids[i]);
+	text[off++] = ']';
+	text[off] = '\0';
+	return text;
 }
 
 int db_id_list(struct arena *a, const char *s, int64_t **out)

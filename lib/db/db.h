@@ -46,6 +46,9 @@ int db_call(struct db *db, const char *sql, const char *fmt, ...);
 /* Parses a comma-separated list of ids (GROUP_CONCAT) into the arena;
  * returns how many (*out is never NULL). */
 int db_id_list(struct arena *a, const char *s, int64_t **out);
+/* The n ids as a JSON array ("[1,2,3]") in the arena: for JSON_TABLE
+ * statements that take a list of ids as one parameter. */
+char *db_ids_json(struct arena *a, const int64_t *ids, int n);
 /* Next row of the current result: 1 row, 0 no more rows, -1 error. */
 int db_next(struct db *db);
 int db_isnull(struct db *db, int col);

@@ -1,7 +1,5 @@
 #include "db/online.h"
 
-#include <string.h>
-
 #define DT(col) "DATE_FORMAT(" col ", '%Y-%m-%d %H:%i:%s.%f')"
 
 /* online_touch: with CLIENT_FOUND_ROWS the count is the rows matched. A
@@ -23,8 +21,8 @@ static const char *const SQL_SEEN_MANY =
 	"STRAIGHT_JOIN presence_online p FORCE INDEX (PRIMARY) ON p.user_id = u.id "
 	"SET u.last_seen_at = NOW(3) WHERE u.deleted_at IS NULL";
 static const char *const SQL_UNMARKED =
-	"SELECT j.id FROM " SEEN_IDS " LEFT JOIN presence_online p ON p.user_id = j.id "
-	"WHERE p.user_id IS NULL";
+	"SELECT j.id FROM " SEEN_IDS " JOIN users u ON u.id = j.id AND u.deleted_at IS NULL "
+	"LEFT JOIN presence_online p ON p.user_id = j.id WHERE p.user_id IS NULL";
 static const char *const SQL_MARK =
 	"INSERT IGNORE INTO presence_online (user_id, presence_since) VALUES (?, NOW(3))";
 static const char *const SQL_LAST_SEEN =
@@ -81,25 +79,12 @@ int online_seen(struct db *db, int64_t uid)
 	return db_affected(db) > 0;
 }
 
-int online_seen_many(struct db *db, struct arena *a, const char *ids_json, int64_t **unmarked)
+int online_seen_many(struct db *db, const char *ids_json, int max, int64_t *unmarked)
 {
-	*unmarked = NULL;
 	if (db_exec(db, SQL_SEEN_MANY, "s", ids_json) < 0 ||
 	    db_exec(db, SQL_UNMARKED, "s", ids_json) < 0)
 		return -1;
-	int n = 0, cap = 0, rc;
-	while ((rc = db_next(db)) > 0) {
-		if (n == cap) {
-			int ncap = cap ? cap * 2 : 16;
-			int64_t *grown = arena_alloc(a, sizeof(int64_t) * (size_t)ncap);
-			if (n > 0)
-				memcpy(grown, *unmarked, sizeof(int64_t) * (size_t)n);
-			*unmarked = grown;
-			cap = ncap;
-		}
-		(*unmarked)[n++] = db_int(db, 0);
-	}
-	return rc < 0 ? -1 : n;
+	return db_ids(db, max, unmarked);
 }
 
 int online_stale(struct db *db, int64_t stale_s, int max, int64_t *out)

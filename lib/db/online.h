@@ -21,9 +21,9 @@ int online_touch(struct db *db, struct arena *a, int64_t uid, int throttle_s,
  * mark (announce the transition instead), -1 error. */
 int online_seen(struct db *db, int64_t uid);
 /* online_seen for many users at once (ids_json: a JSON array of ids), in
- * one autocommit UPDATE; then the ids among them with no mark go into
- * *unmarked (arena). Returns how many those are, or -1. */
-int online_seen_many(struct db *db, struct arena *a, const char *ids_json, int64_t **unmarked);
+ * one autocommit UPDATE; then the ids among them with no mark (at most
+ * max) go into unmarked. Returns how many those are, or -1. */
+int online_seen_many(struct db *db, const char *ids_json, int max, int64_t *unmarked);
 /* Up to max marked users whose last_seen_at is older than stale_s seconds.
  * Returns the count or -1. */
 int online_stale(struct db *db, int64_t stale_s, int max, int64_t *out);

@@ -362,18 +362,10 @@ int sessions_revoke(struct db *db, int64_t sid, int64_t uid)
 int sessions_revoke_by_refresh(struct db *db, const unsigned char refresh_hash[32], int64_t *sid)
 {
 	*sid = 0;
-	if (db_exec(db, SQL_REFRESH_SESSION, "b", refresh_hash, (size_t)32) < 0)
-		return -1;
-	int rc = db_next(db);
-	if (rc > 0) {
-		*sid = db_int(db, 0);
-		while ((rc = db_next(db)) > 0)
-			;
-	}
-	if (rc < 0)
-		return -1;
-	if (*sid == 0)
-		return 0;
+	int n = db_exec(db, SQL_REFRESH_SESSION, "b", refresh_hash, (size_t)32) < 0 ? -1 :
+		db_ids(db, 1, sid);
+	if (n <= 0)
+		return n;
 	if (db_exec(db, SQL_SESSION_REVOKE_ANY, "i", *sid) < 0)
 		return -1;
 	return db_affected(db) > 0 ? 1 : 0;

@@ -2,13 +2,12 @@
 
 #include <pthread.h>
 #include <stdlib.h>
-#include <time.h>
 
 #include "app/app.h"
 #include "cache/cache.h"
 #include "db/online.h"
 #include "events/emit.h"
-#include "util/buf.h"
+#include "util/clock.h"
 #include "util/config.h"
 #include "util/log.h"
 #include "util/stack.h"
@@ -160,22 +159,12 @@ static void seen_write(int64_t *ids, int n)
 	}
 	struct arena a;
 	arena_init(&a);
+	int64_t unmarked[SEEN_CHUNK];
 	for (int i = 0; i < n; i += SEEN_CHUNK) {
 		int k = n - i < SEEN_CHUNK ? n - i : SEEN_CHUNK;
-		struct buf b;
-		buf_init(&b, 2 + (size_t)k * 21);
-		int bad = buf_puts(&b, "[") < 0;
-		for (int j = 0; j < k && !bad; j++)
-			bad = buf_printf(&b, "%s%lld", j ? "," : "", (long long)ids[i + j]) < 0;
-		bad = bad || buf_puts(&b, "]") < 0;
-		int64_t *unmarked;
-		int m = bad ? -1 : online_seen_many(db, &a, b.data, &unmarked);
-		buf_release(&b);
-		if (m < 0) {
+		int m = online_seen_many(db, db_ids_json(&a, ids + i, k), SEEN_CHUNK, unmarked);
+		if (m < 0)
 			log_warn("presence: %d last-seen updates not written", k);
-			arena_reset(&a);
-			continue;
-		}
 		for (int j = 0; j < m; j++)
 			if (transition(db, &a, unmarked[j], 1, 0) < 0)
 				log_warn("presence: cannot record user %lld as online",
@@ -198,9 +187,7 @@ static void *seen_writer(void *arg)
 		}
 		pthread_mutex_unlock(&seen_mu);
 		/* Those that come meanwhile join this batch. */
-		struct timespec ts = {SEEN_EVERY_MS / 1000, (SEEN_EVERY_MS % 1000) * 1000000L};
-		while (nanosleep(&ts, &ts) != 0)
-			;
+		clock_sleep_ms(SEEN_EVERY_MS);
 		pthread_mutex_lock(&seen_mu);
 		int n = seen_n;
 		int64_t *taken = seen_ids;
