@@ -33,14 +33,22 @@ export class ApiError extends Error {
 // The request never reached the server (offline, DNS, connection reset).
 export class NetworkError extends Error {}
 
+// The account this tab shows (kept with the access token, so a reload
+// knows it too). A refresh that comes back as another one (the user logged
+// out and someone logged in, in another tab) reloads the tab, which then
+// shows the new account.
+let tabUser = null;
 let accessToken = restoreAccessToken();
 let refreshing = null;
 
 function restoreAccessToken() {
   try {
     const saved = JSON.parse(sessionStorage.getItem(AT_KEY) || 'null');
-    // Kept a minute short of its expiry, and only with a refresh token.
-    if (saved && saved.t && saved.exp - 60000 > Date.now() && hasSession()) return saved.t;
+    // Kept a minute short of its expiry, and only with a session.
+    if (saved && saved.t && saved.exp - 60000 > Date.now() && hasSession()) {
+      tabUser = saved.u ?? null;
+      return saved.t;
+    }
   } catch { /* unreadable: refresh instead */ }
   return null;
 }
@@ -52,10 +60,6 @@ export function hasSession() {
 }
 export function accessTokenForTests() { return accessToken; }
 
-// The account this tab shows. A refresh that comes back as another one
-// (the user logged out and someone logged in, in another tab) reloads the
-// tab, which then shows the new account.
-let tabUser = null;
 let userChangedHandler = () => location.reload();
 export function onUserChanged(fn) { userChangedHandler = fn; }
 
@@ -66,7 +70,7 @@ function storeTokens(r) {
   accessToken = r.access_token;
   localStorage.setItem(SESSION_KEY, String(r.session_id || 1));
   localStorage.removeItem(OLD_RT_KEY);
-  sessionStorage.setItem(AT_KEY, JSON.stringify({ t: r.access_token, exp: Date.now() + (r.expires_in || 0) * 1000 }));
+  sessionStorage.setItem(AT_KEY, JSON.stringify({ t: r.access_token, exp: Date.now() + (r.expires_in || 0) * 1000, u: tabUser }));
 }
 function forgetAccessToken() {
   accessToken = null;
@@ -127,7 +131,8 @@ async function refreshNow() {
       const r = await rawFetch('POST', '/auth/refresh', { body });
       if (r.ok) { storeTokens(r.data); return; }
       if (r.status === 401 || r.status === 400) {
-        // Another tab logged in meanwhile: its cookie is ours now.
+        // Another tab logged in meanwhile: its cookie is ours now. (With
+        // Web Locks a login cannot come between; without them it can.)
         if (localStorage.getItem(SESSION_KEY) !== mark && tries === 0) continue;
         clearTokens();
         throw new ApiError(r.status, r.data);
@@ -228,7 +233,14 @@ export function logout() {
   });
 }
 
-export async function endPendingLogout(token) {
+// For callers that do not hold the lock (start, back online): a late
+// cookie-only logout must not end a session another tab just logged in.
+export function finishPendingLogout() {
+  if (!localStorage.getItem(LOGOUT_KEY)) return Promise.resolve();
+  return withAuthLock(() => endPendingLogout());
+}
+
+async function endPendingLogout(token) {
   if (!localStorage.getItem(LOGOUT_KEY)) return;
   try {
     let r = token ? await rawFetch('POST', '/auth/logout', { body: {}, token }) : null;

@@ -28,10 +28,10 @@ api.onLoggedOut(() => signedOut('Your session has ended. Please log in again.'))
 
 // A logout the server has not heard of yet (offline then) is finished
 // first, and whenever the network comes back.
-window.addEventListener('online', () => { api.endPendingLogout(); });
+window.addEventListener('online', () => { api.finishPendingLogout(); });
 
 async function boot() {
-  await api.endPendingLogout();
+  await api.finishPendingLogout();
   if (!api.hasSession()) { showAuth(); return; }
   try {
     const me = await api.get('/me');

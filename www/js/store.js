@@ -47,6 +47,7 @@ export function reset() {
   state.activeId = null;
   state.ready = false;
   pendingNew.clear();
+  memberChanges.clear();
 }
 
 // ---- users ---------------------------------------------------------------
@@ -227,7 +228,17 @@ export function putMessage(msg) {
   m.byId.set(msg.id, old ? { ...old, ...msg } : msg);
 }
 
-export async function loadLatest(convId) {
+// One load per conversation at a time: a chat left and opened again while
+// its page is on its way waits for that one (two would share m.touched).
+const latestLoads = new Map();
+export function loadLatest(convId) {
+  if (!latestLoads.has(convId)) {
+    latestLoads.set(convId, loadLatestNow(convId).finally(() => latestLoads.delete(convId)));
+  }
+  return latestLoads.get(convId);
+}
+
+async function loadLatestNow(convId) {
   const m = msgState(convId);
   for (let tries = 0; tries < 3; tries++) {
     m.touched = new Set();
@@ -484,9 +495,12 @@ export function applyEvent(ev) {
       // asked for now may have been read before this message, or a later
       // one, committed; they are counted against it when it arrives.
       putMessage(msg);
-      if (!pendingNew.has(id)) pendingNew.set(id, []);
+      // One request (and one retry chain) per conversation.
+      if (!pendingNew.has(id)) {
+        pendingNew.set(id, []);
+        fetchPending(id, 0);
+      }
       pendingNew.get(id).push(msg);
-      fetchPending(id, 0);
     }
     if (state.me && msg.sender_id !== state.me.id) setTyping(id, msg.sender_id, 0);
     emit('list');
