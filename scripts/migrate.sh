@@ -10,7 +10,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 SOCK="$1"
 DB="${2:-messenger}"
-# One runner at a time per database (two starts at once would apply the
+# One runner at a time per server (its socket; two starts at once would apply the
 # same file twice).
 exec 9>"$SOCK.migrate.lock"
 flock 9

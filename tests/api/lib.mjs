@@ -2,6 +2,7 @@
 // tests control raw bodies, headers and the source address), users, and
 // validation of every response against www/openapi.yaml.
 import http from 'node:http';
+import net from 'node:net';
 import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
@@ -95,7 +96,18 @@ const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
 //   opts.token, opts.headers, opts.localAddress, opts.contentType
 //   opts.base: another server (e.g. a second web host) instead of BASE
 //   opts.validate (default true): check against the OpenAPI document
-export function api(method, urlPath, opts = {}) {
+// A 503 busy (the password hashing queue full: test files register and log
+// in at the same moment) is asked again after its Retry-After, as a client
+// should; every other answer is returned as it is.
+export async function api(method, urlPath, opts = {}) {
+  for (let tries = 0; ; tries++) {
+    const r = await apiOnce(method, urlPath, opts);
+    if (r.status !== 503 || r.body?.code !== 'busy' || tries >= 30) return r;
+    await sleep(Number(r.headers['retry-after'] || 1) * 1000 * (0.5 + Math.random()));
+  }
+}
+
+function apiOnce(method, urlPath, opts) {
   const full = urlPath.startsWith('/api/') || urlPath.startsWith('/') && !urlPath.startsWith(API) && opts.absolute ? urlPath : API + urlPath;
   const u = new URL((opts.base || BASE) + full);
   const headers = { ...(opts.headers || {}) };
@@ -144,15 +156,7 @@ export function uniq(prefix = 'u') {
 export async function registerUser(prefix = 'u', extra = {}) {
   const username = uniq(prefix);
   const password = 'pw-' + randomBytes(8).toString('hex');
-  // As a client should: a 503 busy (the password hashing queue is full,
-  // as when test files register users at the same moment) is retried
-  // after its Retry-After.
-  let r;
-  for (let tries = 0; ; tries++) {
-    r = await api('POST', '/auth/register', { body: { username, password, display_name: extra.display_name || username, ...extra } });
-    if (r.status !== 503 || r.body?.code !== 'busy' || tries >= 30) break;
-    await sleep(Number(r.headers['retry-after'] || 1) * 1000 * (0.5 + Math.random()));
-  }
+  const r = await api('POST', '/auth/register', { body: { username, password, display_name: extra.display_name || username, ...extra } });
   if (r.status !== 201) throw new Error('register failed: ' + r.status + ' ' + r.text);
   return { user: r.body.user, id: r.body.user.id, token: r.body.access_token, refresh: r.body.refresh_token, username, password };
 }
@@ -166,6 +170,37 @@ export function sql(query) {
 }
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// Waits until fn() (sync or async) is true, polling; never a fixed sleep.
+export async function until(fn, what, ms = 10000) {
+  const end = Date.now() + ms;
+  for (;;) {
+    if (await fn()) return;
+    if (Date.now() > end) throw new Error('timed out waiting for ' + what);
+    await sleep(100);
+  }
+}
+
+// One memcached text-protocol command on the test memcached; resolves its
+// answer up to the line that ends it (null when memcached does not answer).
+export function mcCommand(line, endsWith = /\r\n$/) {
+  return new Promise((resolve) => {
+    const s = net.connect(MC_SOCKET);
+    let buf = '';
+    s.on('data', (d) => {
+      buf += d;
+      if (endsWith.test(buf)) { s.end(); resolve(buf); }
+    });
+    s.on('error', () => resolve(null));
+    s.write(line + '\r\n');
+  });
+}
+
+// memcached's stats as an object, or null when it is down.
+export async function mcStats() {
+  const out = await mcCommand('stats', /END\r\n$/);
+  return out && Object.fromEntries(out.split('\r\n').filter((l) => l.startsWith('STAT ')).map((l) => l.split(' ').slice(1)));
+}
 
 // Runs fn while holding a lock shared by all test files (they run in
 // parallel): tests that stop memcached or start a second host, and tests

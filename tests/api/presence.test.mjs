@@ -2,11 +2,8 @@
 // share a conversation, offline announced by the sweeper, and private.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import net from 'node:net';
-import { api, registerUser, expectProblem, validateSchema, sql, MC_SOCKET, exclusive } from './lib.mjs';
+import { api, registerUser, expectProblem, validateSchema, sql, exclusive, until, mcStats, mcCommand, sleep } from './lib.mjs';
 import { poll, head, directConv, runSweeper } from './evlib.mjs';
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // Polls `user` from `since` until a presence event about `about` with
 // online === want arrives; returns it and the cursor after it.
@@ -131,47 +128,6 @@ test('presence goes to direct contacts and groups of up to 50, not to every memb
   assert.ok(!rows.some(([id]) => Number(id) === watcher.id));
 });
 
-// memcached's uptime in seconds (-1 when it does not answer).
-function mcUptime() {
-  return new Promise((resolve) => {
-    const s = net.connect(MC_SOCKET);
-    let buf = '';
-    s.on('data', (d) => {
-      buf += d;
-      if (buf.includes('END\r\n')) {
-        s.end();
-        const m = /STAT uptime (\d+)/.exec(buf);
-        resolve(m ? Number(m[1]) : -1);
-      }
-    });
-    s.on('error', () => resolve(-1));
-    s.write('stats\r\n');
-  });
-}
-
-// Deletes a memcached key (the refresh throttle) over the text protocol.
-function mcDelete(key) {
-  return new Promise((resolve, reject) => {
-    const s = net.connect(MC_SOCKET);
-    let buf = '';
-    s.on('data', (d) => {
-      buf += d;
-      if (/\r\n$/.test(buf)) { s.end(); resolve(buf.trim()); }
-    });
-    s.on('error', reject);
-    s.write(`delete ${key}\r\n`);
-  });
-}
-
-async function until(fn, what, ms = 8000) {
-  const end = Date.now() + ms;
-  for (;;) {
-    if (await fn()) return;
-    if (Date.now() > end) throw new Error('timed out waiting for ' + what);
-    await sleep(100);
-  }
-}
-
 test('a connected user keeps last_seen fresh; one whose online mark went missing is announced again', async () => {
   // Other test files stop memcached now and then; this one needs it steady.
   await exclusive('memcached', keepsLastSeen);
@@ -179,7 +135,7 @@ test('a connected user keeps last_seen fresh; one whose online mark went missing
 
 async function keepsLastSeen() {
   // A memcached restarted a moment ago is skipped by the servers for 2 s.
-  await until(async () => (await mcUptime()) >= 3, 'memcached to be up for 3 s', 15000);
+  await until(async () => +((await mcStats())?.uptime ?? -1) >= 3, 'memcached to be up for 3 s', 15000);
   const u = await registerUser('presk');
   const pal = await registerUser('presl');
   await directConv(u, pal);
@@ -191,14 +147,14 @@ async function keepsLastSeen() {
   // throttle lifted) writes last_seen_at within about a second.
   sql(`UPDATE users SET last_seen_at = NOW(3) - INTERVAL 600 SECOND WHERE id = ${u.id}`);
   assert.ok(age() >= 600);
-  assert.match(await mcDelete(`m:seen:${u.id}`), /DELETED|NOT_FOUND/);
+  assert.match(await mcCommand(`delete m:seen:${u.id}`), /DELETED|NOT_FOUND/);
   await poll(u, undefined, { timeout: 0 });
   await until(() => age() < 10, 'last_seen_at to be written');
   // The mark gone (as a failed transition could leave it) while the live
   // flag stays: the next refresh announces the user online again.
   const since = await head(pal);
   sql(`DELETE FROM presence_online WHERE user_id = ${u.id}`);
-  await mcDelete(`m:seen:${u.id}`);
+  assert.match(await mcCommand(`delete m:seen:${u.id}`), /DELETED|NOT_FOUND/);
   await poll(u, undefined, { timeout: 0 });
   await presenceEvent(pal, since, u.id, true);
   assert.equal(mark(), 1);

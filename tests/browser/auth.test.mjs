@@ -2,7 +2,7 @@
 // reload, log out, profile, devices; and the API reference page.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { launch, newPage, makeUser, loginUI, shot, uniqName, api, BASE, signedIn } from './lib.mjs';
+import { launch, newPage, makeUser, loginUI, shot, uniqName, api, BASE, signedIn, until } from './lib.mjs';
 
 let browser;
 before(async () => { browser = await launch(); });
@@ -95,8 +95,7 @@ test('a logout while offline is finished when the network is back; meanwhile the
   await page.unroute('**/api/v1/auth/logout');
   await page.reload();
   await page.getByRole('button', { name: 'Log in', exact: true }).waitFor();
-  for (let i = 0; i < 50 && await page.evaluate(() => localStorage.getItem('messenger.logout_pending')); i++) await page.waitForTimeout(100);
-  assert.equal(await page.evaluate(() => localStorage.getItem('messenger.logout_pending')), null);
+  await until(async () => await page.evaluate(() => localStorage.getItem('messenger.logout_pending')) === null, 'the pending logout to end');
   await assert.rejects(api('GET', '/me', { token: u.token }), /401/);
   assert.equal((await context.cookies()).find((c) => c.name === 'messenger_refresh'), undefined);
   await context.close();
@@ -122,8 +121,7 @@ test('a tab whose account was logged out in another tab, which then logged in as
   // its token is refused, the refresh comes back as Yuri, and it reloads.
   await one.getByRole('button', { name: 'New message' }).click();
   await one.getByLabel('Search people').fill('tab');
-  for (let i = 0; i < 100 && !/Yuri Tab/.test(await me(one).catch(() => '')); i++) await one.waitForTimeout(100);
-  assert.match(await me(one), /Yuri Tab/);
+  await until(async () => /Yuri Tab/.test(await me(one).catch(() => '')), 'the first tab to show Yuri');
   await context.close();
 });
 

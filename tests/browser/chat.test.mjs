@@ -5,22 +5,12 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   launch, makeUser, signedIn, shot, startDirect, send, messageByText, messages,
-  openConversation, conversationItem, api,
+  openConversation, conversationItem, api, until, holdFirstAnswer, eventAfter, appReached,
 } from './lib.mjs';
 
 let browser;
 before(async () => { browser = await launch(); });
 after(async () => { await browser?.close(); });
-
-// Waits until `fn` returns true (polling the page state, never a fixed sleep).
-async function until(fn, what, timeout = 15000) {
-  const end = Date.now() + timeout;
-  for (;;) {
-    if (await fn()) return;
-    if (Date.now() > end) throw new Error('timed out waiting for ' + what);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 async function directPair(prefixA = 'ann', prefixB = 'ben', names = ['Ann Archer', 'Ben Brooks']) {
   const ua = await makeUser(prefixA, names[0]);
@@ -298,29 +288,16 @@ test('new messages in a conversation beyond the first page of the list all count
   // The snapshot the app asks for: the first request fails (as offline),
   // the app asks again, and that one is read at once but handed over only
   // after the second message's event has reached the app.
-  let release;
-  const held = new Promise((r) => { release = r; });
-  let snapshots = 0, failed = 0;
-  await a.route(new RegExp(`/api/v1/conversations/${old.id}$`), async (route) => {
-    if (failed++ === 0) { await route.abort('internetdisconnected'); return; }
-    const resp = await route.fetch();
-    snapshots++;
-    await held;
-    await route.fulfill({ response: resp });
-  });
+  const hold = await holdFirstAnswer(a, new RegExp(`/api/v1/conversations/${old.id}$`), { failFirst: true });
   const head = await api('GET', '/events?timeout=0', { token: me.token });
   const say = (n) => api('POST', `/conversations/${old.id}/messages`, { token: pal.token, body: { client_id: `fa${n}x${pal.id}`, body: `long time no see ${n}` } });
   await say(1);
-  await until(async () => snapshots === 1, 'the snapshot read');
+  await until(async () => hold.reads() === 1, 'the snapshot read');
   await say(2);
-  const evs = await api('GET', `/events?since=${head.next}&timeout=0`, { token: me.token });
-  const second = evs.events.find((e) => e.type === 'message.new' && e.message.body === 'long time no see 2');
+  const second = await eventAfter(me, head.next, (e) => e.type === 'message.new' && e.message.body === 'long time no see 2');
   assert.ok(second, 'the second message has its event');
-  await until(() => a.evaluate(([uid, seq]) => {
-    const saved = JSON.parse(sessionStorage.getItem('messenger.cursor.' + uid) || 'null');
-    return !!saved && saved.seq >= seq;
-  }, [me.id, second.seq]), 'the app to receive the second message');
-  release();
+  await appReached(a, me, second.seq, 'the app to receive the second message');
+  hold.release();
   const item = conversationItem(a, 'Old friends');
   await item.getByText('long time no see 2').waitFor();
   await item.locator('.badge', { hasText: '2' }).waitFor();
@@ -338,26 +315,15 @@ test('a member list asked for before someone was removed does not bring them bac
   await conversationItem(o, 'Hold on').waitFor();
   // Opening the chat asks for its member list: read at once, handed over
   // only after Nina's removal has reached the app.
-  let release, reads = 0;
-  const held = new Promise((r) => { release = r; });
-  await o.route(new RegExp(`/api/v1/conversations/${g.id}$`), async (route) => {
-    if (route.request().method() !== 'GET') return route.continue();
-    const resp = await route.fetch();
-    if (reads++ === 0) await held;
-    await route.fulfill({ response: resp });
-  });
+  const hold = await holdFirstAnswer(o, new RegExp(`/api/v1/conversations/${g.id}$`));
   const head = await api('GET', '/events?timeout=0', { token: owner.token });
   await o.locator('.conv-item', { has: o.locator('.conv-title', { hasText: 'Hold on' }) }).click();
-  await until(async () => reads === 1, 'the member list read');
+  await until(async () => hold.reads() === 1, 'the member list read');
   await api('DELETE', `/conversations/${g.id}/members/${nina.id}`, { token: owner.token });
-  const evs = await api('GET', `/events?since=${head.next}&timeout=0`, { token: owner.token });
-  const removed = evs.events.find((e) => e.type === 'member.removed' && e.user_id === nina.id);
+  const removed = await eventAfter(owner, head.next, (e) => e.type === 'member.removed' && e.user_id === nina.id);
   assert.ok(removed, 'the removal has its event');
-  await until(() => o.evaluate(([uid, seq]) => {
-    const saved = JSON.parse(sessionStorage.getItem('messenger.cursor.' + uid) || 'null');
-    return !!saved && saved.seq >= seq;
-  }, [owner.id, removed.seq]), 'the app to receive the removal');
-  release();
+  await appReached(o, owner, removed.seq, 'the app to receive the removal');
+  hold.release();
   await o.locator('.chat-sub', { hasText: 'You and Mark' }).waitFor();
   assert.equal(await o.locator('.chat-sub', { hasText: 'Nina' }).count(), 0);
   assert.deepEqual(o.errors, []);

@@ -159,3 +159,45 @@ export function messages(page) {
 export function messageByText(page, text) {
   return page.locator('.msg-list .msg', { has: page.locator('.text', { hasText: text }) });
 }
+
+// Waits until fn() (sync or async) is true, polling the page's state;
+// never a fixed sleep.
+export async function until(fn, what, timeout = 15000) {
+  const end = Date.now() + timeout;
+  for (;;) {
+    if (await fn()) return;
+    if (Date.now() > end) throw new Error('timed out waiting for ' + what);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+// Holds the first answer to a GET of urlRe: the server reads it at once,
+// the page gets it only after release(). failFirst: the very first request
+// fails as if offline (the app must ask again). reads() counts answers read.
+export async function holdFirstAnswer(page, urlRe, { failFirst = false } = {}) {
+  let release, reads = 0, failed = 0;
+  const held = new Promise((r) => { release = r; });
+  await page.route(urlRe, async (route) => {
+    if (route.request().method() !== 'GET') return route.continue();
+    if (failFirst && failed++ === 0) return route.abort('internetdisconnected');
+    const resp = await route.fetch();
+    if (reads++ === 0) await held;
+    return route.fulfill({ response: resp });
+  });
+  return { release, reads: () => reads };
+}
+
+// The first event of user's log after cursor that pred accepts (through the API).
+export async function eventAfter(user, cursor, pred) {
+  const r = await api('GET', `/events?since=${cursor}&timeout=0`, { token: user.token });
+  return r.events.find(pred);
+}
+
+// Waits until the app signed in as user has applied its events up to seq
+// (the stream position it saves in sessionStorage).
+export function appReached(page, user, seq, what) {
+  return until(() => page.evaluate(([uid, s]) => {
+    const saved = JSON.parse(sessionStorage.getItem('messenger.cursor.' + uid) || 'null');
+    return !!saved && saved.seq >= s;
+  }, [user.id, seq]), what);
+}

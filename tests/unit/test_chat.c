@@ -54,11 +54,6 @@ int main(void)
 	struct arena a;
 	arena_init(&a);
 
-	CHECK_EQ(utf8_chars(""), 0);
-	CHECK_EQ(utf8_chars("abc"), 3);
-	CHECK_EQ(utf8_chars("\xC3\xA9t\xC3\xA9"), 3);		/* été */
-	CHECK_EQ(utf8_chars("\xF0\x9F\x98\x80\xF0\x9F\x98\x80"), 2);	/* two emoji */
-
 	CHECK_EQ(chat_client_id_ok("a"), 1);
 	CHECK_EQ(chat_client_id_ok("A-z_09"), 1);
 	CHECK_EQ(chat_client_id_ok(""), 0);
@@ -196,7 +191,7 @@ int main(void)
 	CHECK(receipts_collapse(r, 0) == 0);
 	CHECK(receipts_collapse(r, 1) == 1 && r[0].seq == 8);
 
-	arena_release(&a);
 	invalidation_failure(&a);
+	arena_release(&a);
 	return CHECK_DONE();
 }

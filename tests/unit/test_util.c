@@ -86,7 +86,9 @@ int main(void)
 		/* A NUL byte is a character like any other here (callers refuse it). */
 		CHECK_EQ(utf8_valid("a\0b", 3), 1);
 		CHECK_EQ(utf8_chars(""), 0);
-		CHECK_EQ(utf8_chars("\xC3\xA9t\xC3\xA9"), 3);
+		CHECK_EQ(utf8_chars("abc"), 3);
+		CHECK_EQ(utf8_chars("\xC3\xA9t\xC3\xA9"), 3);		/* été */
+		CHECK_EQ(utf8_chars("\xF0\x9F\x98\x80\xF0\x9F\x98\x80"), 2);	/* two emoji */
 	}
 	return CHECK_DONE();
 }
