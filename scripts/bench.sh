@@ -21,7 +21,7 @@
 #   BENCH_HOLD [8000]         concurrent waiters held in the last run (0: skip)
 #   BENCH_TRANSPORTS ["longpoll sse"]  transports of the delivery runs
 #   BENCH_GROUPS ["2 10 100 1000"]  group sizes for the fan-out cost
-#   BENCH_FANOUT_SENDS [400]  sends per group size (fewer leave the CPU figures to the 10 ms clock tick)
+#   BENCH_FANOUT_SENDS [400]  sends per group size
 #   BENCH_BIG ["10000 1000000"]  messages bulk-loaded into two conversations
 #   BENCH_GROWTH_SENDS [300]  sequential sends per history size (CPU per send)
 #   BENCH_UPKEEP [30]         seconds of the idle-upkeep runs (BENCH_HOLD - BENCH_RECEIVERS waiters, 1 msg/s,
@@ -135,15 +135,19 @@ flush_cache() { "$B/load" mcflush "$VAR/memcached.sock" 2>>"$LOG"; }
 cid_of() { echo "$1" | sed -n 's/^cid=//p' | tail -1; }
 conv() { timeout 120 "$B/load" conv -p "$MESSENGER_PORT" -u "$USERS" "$@" 2>>"$LOG"; }
 
-# CPU time per operation by process kind, from /proc/PID/stat (utime+stime)
-# of one lighttpd instance, its FastCGI children, MariaDB and memcached.
-# cpu_snap INSTANCE writes "kind ticks" lines to $VAR/cpu.before.
+# CPU time per operation by process kind (lighttpd, its FastCGI children,
+# MariaDB and memcached). /proc/PID/stat counts a process's time, exited
+# threads included, in clock ticks (10 ms): over a few hundred sequential
+# sends that is 5-25 % per figure. So each thread's own counter
+# (/proc/PID/task/TID/schedstat, nanoseconds) is summed as well and used
+# whenever the two agree within two ticks; when they do not (a thread exited
+# in between and took its time with it), the tick count is used.
+# cpu_snap INSTANCE writes "pid kind ticks ns" lines to $VAR/cpu.before.
 CPU="$VAR/cpu.tsv"
 : >"$CPU"
 cpu_ticks() {	# bash builtins only: fast enough to sample at a marker
-	local inst="$1" lp p st rest f
+	local inst="$1" lp p st f t ns sum
 	local -a pids a
-	local -A tot=()
 	lp="$(cat "$VAR/$inst.lighttpd.pid" 2>/dev/null)"
 	pids=($lp $(cat "$VAR/mariadb.pid" "$VAR/memcached.pid" 2>/dev/null))
 	if [ -n "$lp" ]; then
@@ -157,9 +161,12 @@ cpu_ticks() {	# bash builtins only: fast enough to sample at a marker
 		read -r st <"/proc/$p/stat" 2>/dev/null || continue
 		f="${st#*(}"; f="${f%%)*}"
 		read -ra a <<<"${st##*) }"
-		tot[$f]=$(( ${tot[$f]:-0} + a[11] + a[12] ))
+		sum=0
+		for t in /proc/"$p"/task/*/schedstat; do
+			read -r ns _ <"$t" 2>/dev/null && sum=$(( sum + ns ))
+		done
+		echo "$p $f $(( a[11] + a[12] )) $sum"
 	done
-	for f in "${!tot[@]}"; do echo "$f ${tot[$f]}"; done | sort
 }
 questions() { sql "SHOW GLOBAL STATUS LIKE 'Questions'" 2>/dev/null | cut -f2; }
 # Has InnoDB write back (up to 60 s) what a write-heavy scenario left dirty,
@@ -205,9 +212,25 @@ cpu_report() {
 	[ -n "$3" ] && [ "${3%.*}" -gt 0 ] 2>/dev/null || return 0
 	local line after
 	if [ -s "$VAR/cpu.after" ]; then after="$(cat "$VAR/cpu.after")"; else after="$(cpu_ticks "$1")"; fi
-	line="$(echo "$after" | join -a2 "$VAR/cpu.before" - | awk -v ops="$3" -v hz="$hz" '
-		{ d = (NF == 3 ? $3 - $2 : $2); tot += d; out = out sprintf("%s %.3f, ", $1, d * 1000 / hz / ops) }
-		END { printf "%stotal %.3f", out, tot * 1000 / hz / ops }')"
+	line="$( { cat "$VAR/cpu.before"; echo "--"; echo "$after"; } | awk -v ops="$3" -v hz="$hz" '
+		$1 == "--" { after = 1; next }
+		!after { bt[$1] = $3; bn[$1] = $4; next }
+		{
+			tick = 1e9 / hz
+			dt = ($1 in bt) ? ($3 - bt[$1]) * tick : $3 * tick
+			dn = ($1 in bn) ? $4 - bn[$1] : $4
+			diff = dn - dt; if (diff < 0) diff = -diff
+			d = (dn >= 0 && diff <= 2 * tick) ? dn : dt
+			if (d != dn && index(coarse, " " $2 ",") == 0) coarse = coarse " " $2 ","
+			ns[$2] += d; tot += d
+		}
+		END {
+			n = 0; for (k in ns) names[++n] = k
+			for (i = 2; i <= n; i++) for (j = i; j > 1 && names[j - 1] > names[j]; j--) { x = names[j]; names[j] = names[j - 1]; names[j - 1] = x }
+			for (i = 1; i <= n; i++) out = out sprintf("%s %.3f, ", names[i], ns[names[i]] / 1e6 / ops)
+			printf "%stotal %.3f", out, tot / 1e6 / ops
+			if (coarse != "") printf " (in ticks:%s)", substr(coarse, 1, length(coarse) - 1)
+		}')"
 	CPU_OP="$(echo "$line" | sed -n 's/.*total \([0-9.]*\).*/\1/p')"
 	local q qb
 	if [ -s "$VAR/q.after" ]; then q="$(cat "$VAR/q.after")"; else q="$(questions)"; fi
@@ -564,7 +587,7 @@ MEM="$(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)"
 	echo
 	table_md
 	echo
-	echo "### CPU time per operation (ms, from /proc/PID/stat; ticks of $(( 1000 / $(getconf CLK_TCK) )) ms)"
+	echo "### CPU time per operation (ms; per-thread run time from /proc/PID/task/TID/schedstat, or clock ticks of $(( 1000 / $(getconf CLK_TCK) )) ms from /proc/PID/stat where noted)"
 	echo
 	echo "| operation | count | SQL statements per operation | CPU ms per operation by process |"
 	echo "|---|---|---|---|"
