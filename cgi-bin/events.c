@@ -56,6 +56,10 @@ int main(void)
 		.resume_threads = (int)config_int("events_resume_threads", 8),
 		.stack_size = 64 * 1024,
 		.max_body = 16 * 1024,
+		/* Eight threads write every woken request's answer: a client
+		 * that stops reading must not hold one (lighttpd would wait
+		 * for it for minutes). */
+		.write_timeout_ms = (int)config_int("events_write_timeout_ms", 2000),
 	};
 	return server_run(&o);
 }

@@ -384,6 +384,9 @@ static void poll_step(struct req *req, struct poll_state *s)
 		int shown = n > s->limit ? (int)s->limit : n;
 		struct rendered r;
 		render_events(req->arena, s->uid, s->rows, shown, &r);
+		/* A slow reader must not keep a pooled connection while the
+		 * answer goes out. */
+		app_db_release(req);
 		answer_batch(req, r.events, s->rows[shown - 1].seq, n > s->limit);
 		/* The answer goes out first (it carries its length, so the
 		 * client has it whole); the receipts follow, unless the client
@@ -628,8 +631,10 @@ static void stream_resume(struct req *req, void *p)
 	int64_t now = clock_ms();
 	if (now >= s->next_ping) {
 		/* The heartbeat also finds clients that left: the flush fails
-		 * once lighttpd has closed our side. */
-		static const char ping[] = ": ping\n\n";
+		 * once lighttpd has closed our side. An event, not a comment:
+		 * EventSource hides comments, and a client that hears nothing
+		 * for a while knows its connection died without telling it. */
+		static const char ping[] = "event: ping\ndata: {}\n\n";
 		if (resp_write(req, ping, sizeof(ping) - 1) < 0 || resp_flush(req) < 0) {
 			stream_end(req, s);
 			return;

@@ -121,6 +121,10 @@ struct server_opts {
 	 * request keeps it; 8 KiB otherwise). */
 	size_t arena_block;
 	size_t max_body;
+	/* A write to the web server that makes no progress for this long
+	 * fails (0: it waits): a client that stops reading then ends its own
+	 * request instead of holding the thread that writes to it. */
+	int write_timeout_ms;
 };
 
 /* Runs the accept loop (or one CGI request). Returns the exit status. */

@@ -24,6 +24,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 
 #include <fcgiapp.h>
 
@@ -543,6 +544,11 @@ static void *worker(void *arg)
 			pthread_mutex_unlock(&count_lock);
 			if (need)
 				spawn_worker();
+		}
+		if (o->write_timeout_ms > 0) {
+			struct timeval tv = {o->write_timeout_ms / 1000, (o->write_timeout_ms % 1000) * 1000};
+			if (setsockopt(c->fr.ipcFd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) != 0)
+				log_warn("server: SO_SNDTIMEO: %s", strerror(errno));
 		}
 		c->io = (struct http_io){fcgx_read, fcgx_write, fcgx_flush, c->fr.envp, &c->fr};
 		req_prepare(&c->req, &c->arena, &c->io, app);

@@ -2,8 +2,9 @@
 // ones), resuming with Last-Event-ID or since, live delivery, heartbeats.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import { api, registerUser, sql, expectProblem } from './lib.mjs';
-import { openStream, ticket, runSweeper } from './evlib.mjs';
+import { openStream, ticket, runSweeper, fcgiRequest, EVENTS_SOCKET } from './evlib.mjs';
 import { direct, send as sendMsg, events as eventsOf, count } from './chatlib.mjs';
 
 async function profileChange(user, about) {
@@ -138,12 +139,12 @@ test('stream cursors are validated like long-poll cursors', async () => {
   assert.equal(g.body.oldest_cursor, '1');
 });
 
-test('an idle stream sends a heartbeat comment every 15 seconds', async () => {
+test('an idle stream sends a heartbeat event (ping) every 15 seconds', async () => {
   const u = await registerUser('sseping');
   const s = await openStream({ headers: { Authorization: 'Bearer ' + u.token } });
   try {
     const t0 = Date.now();
-    await s.until((x) => x.comments.some((c) => c.startsWith(': ping') || c === ':ping'), 20000);
+    await s.until((x) => x.pings.length > 0, 20000);
     const took = Date.now() - t0;
     // Streams opened together spread their heartbeats over the second half
     // of the 15 s interval.
@@ -189,5 +190,42 @@ test('a burst shown on a stream is acknowledged to the sender in one delivered r
     assert.equal(s.events.filter((e) => e.type === 'receipt').length, 0);
   } finally {
     s.close();
+  }
+});
+
+// A stream whose reader stops reading once it has opened (straight to
+// events.fcgi: lighttpd would buffer megabytes for it first).
+function stalledStream(user) {
+  return new Promise((resolve, reject) => {
+    const sock = net.connect(EVENTS_SOCKET);
+    sock.on('error', reject);
+    sock.once('data', () => { sock.pause(); resolve(sock); });
+    sock.write(fcgiRequest('/events/stream', '', { HTTP_AUTHORIZATION: 'Bearer ' + user.token, HTTP_ACCEPT: 'text/event-stream' }));
+  });
+}
+
+test('a client that stops reading its stream is disconnected instead of holding a writer', async () => {
+  const rx = await registerUser('ssestall');
+  const tx = await registerUser('ssestalltx');
+  const conv = await direct(tx, rx);
+  const socks = [await stalledStream(rx), await stalledStream(rx)];
+  try {
+    // Far more than the socket buffers between the server and a reader
+    // that does not read (about 3.6 MB per stream).
+    const body = '字'.repeat(4000);
+    for (let i = 0; i < 300; i++) await sendMsg(tx, conv, body);
+    // The reader stays away longer than the server waits for it
+    // (events_write_timeout_ms, 2 s) ...
+    await new Promise((r) => setTimeout(r, 6000));
+    // ... and finds its stream ended: the rest of what was written, then
+    // the end. A writer still waiting for it would go on once it reads.
+    await Promise.all(socks.map((sock) => new Promise((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error('the stalled stream was still open 30 s after its reader came back')), 30000);
+      sock.on('close', () => { clearTimeout(t); resolve(); });
+      sock.on('data', () => {});
+      sock.resume();
+    })));
+  } finally {
+    for (const s of socks) s.destroy();
   }
 });

@@ -4,11 +4,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import path from 'node:path';
-import { api, registerUser, sql, expectProblem, sleep, API, ROOT } from './lib.mjs';
-import { poll, head, runSweeper, directConv } from './evlib.mjs';
+import { api, registerUser, sql, expectProblem, sleep } from './lib.mjs';
+import { poll, head, runSweeper, directConv, fcgiRequest, EVENTS_SOCKET } from './evlib.mjs';
 
-const EVENTS_SOCKET = path.join(process.env.MESSENGER_VAR || path.join(ROOT, 'var/test'), 'main.events.sock-0');
 
 async function profileChange(user, about) {
   const r = await api('PATCH', '/me', { token: user.token, body: { about } });
@@ -227,37 +225,9 @@ test('the sweeper drops typing events after an hour and keeps the rest of that a
 // and a client reset it does not see leaves the request to its timeout;
 // running this through lighttpd, 0-57 of 200 reset requests per round
 // stayed parked.)
-function fcgiRecord(type, content) {
-  const pad = (8 - (content.length % 8)) % 8;
-  const h = Buffer.alloc(8);
-  h[0] = 1; // version
-  h[1] = type;
-  h.writeUInt16BE(1, 2); // request id
-  h.writeUInt16BE(content.length, 4);
-  h[6] = pad;
-  return Buffer.concat([h, content, Buffer.alloc(pad)]);
-}
-
-function fcgiLength(n) {
-  if (n < 128) return Buffer.from([n]);
-  const b = Buffer.alloc(4);
-  b.writeUInt32BE((n | 0x80000000) >>> 0);
-  return b;
-}
-
 function abandonedPolls(user, since, n) {
   const query = `timeout=60&since=${since}`;
-  const params = {
-    REQUEST_METHOD: 'GET', REQUEST_URI: `${API}/events?${query}`, QUERY_STRING: query,
-    SERVER_PROTOCOL: 'HTTP/1.1', REMOTE_ADDR: '127.0.0.1', HTTP_AUTHORIZATION: 'Bearer ' + user.token,
-  };
-  const pairs = Buffer.concat(Object.entries(params).map(([k, v]) => Buffer.concat([
-    fcgiLength(Buffer.byteLength(k)), fcgiLength(Buffer.byteLength(v)), Buffer.from(k), Buffer.from(v)])));
-  const request = Buffer.concat([
-    fcgiRecord(1, Buffer.from([0, 1, 0, 0, 0, 0, 0, 0])), // BEGIN_REQUEST: responder, no keep-alive
-    fcgiRecord(4, pairs), fcgiRecord(4, Buffer.alloc(0)), // PARAMS
-    fcgiRecord(5, Buffer.alloc(0)), // STDIN: empty
-  ]);
+  const request = fcgiRequest('/events', query, { HTTP_AUTHORIZATION: 'Bearer ' + user.token });
   return Array.from({ length: n }, () => {
     const sock = net.connect(EVENTS_SOCKET);
     sock.on('error', () => {});

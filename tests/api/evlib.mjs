@@ -1,5 +1,6 @@
 // Helpers for the event tests: long-poll, an SSE client that validates every
 // event, conversations and messages per the contract, and the stack scripts.
+import assert from 'node:assert/strict';
 import http from 'node:http';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
@@ -26,7 +27,8 @@ export async function head(user) {
 
 // An SSE connection: events (validated), comments, and helpers to wait.
 //   openStream({query, headers, base}) -> Promise<stream> once headers arrive
-//   stream.status, stream.headers, stream.events, stream.comments, stream.ids
+//   stream.status, stream.headers, stream.events, stream.comments, stream.ids,
+//   stream.pings (when each heartbeat came)
 //   stream.until(pred, ms) resolves when pred(stream) holds, rejects on timeout
 //   stream.close()
 export function openStream({ query = '', headers = {}, base = BASE } = {}) {
@@ -35,7 +37,7 @@ export function openStream({ query = '', headers = {}, base = BASE } = {}) {
     const req = http.request({ host: u.hostname, port: u.port, path: u.pathname + u.search, method: 'GET',
       headers: { Accept: 'text/event-stream', ...headers } }, (res) => {
       const s = {
-        status: res.statusCode, headers: res.headers, events: [], comments: [], ids: [], retry: null, lastId: null,
+        status: res.statusCode, headers: res.headers, events: [], comments: [], ids: [], pings: [], retry: null, lastId: null,
         ended: false, error: null, text: '', waiters: [],
         close() { req.destroy(); },
         until(pred, ms = 10000) {
@@ -95,6 +97,15 @@ export function openStream({ query = '', headers = {}, base = BASE } = {}) {
           // A block with an id and no data moves EventSource's last event
           // id without an event (the stream's opening block does that).
           if (!isEvent) { check(); continue; }
+          // The heartbeat: an event EventSource shows, outside the log.
+          if (ev.event === 'ping') {
+            try {
+              if (ev.id !== null) throw new Error(`a heartbeat carries no id (${ev.id})`);
+              assert.deepEqual(JSON.parse(ev.data.join('\n')), {});
+              s.pings.push(Date.now());
+            } catch (e) { fail(e); }
+            continue;
+          }
           try {
             const obj = JSON.parse(ev.data.join('\n'));
             validateEvent(obj);
@@ -168,4 +179,42 @@ export function runSweeper(env = {}) {
     env: { ...process.env, MESSENGER_CONF: path.join(process.env.MESSENGER_VAR, 'main.conf'), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+}
+
+// Straight to events.fcgi over its FastCGI socket, as lighttpd talks to it:
+// for what lighttpd would hide (a client that resets, one that stops
+// reading: lighttpd buffers megabytes for it first).
+export const EVENTS_SOCKET = path.join(process.env.MESSENGER_VAR || path.join(ROOT, 'var/test'), 'main.events.sock-0');
+
+function fcgiRecord(type, content) {
+  const pad = (8 - (content.length % 8)) % 8;
+  const h = Buffer.alloc(8);
+  h[0] = 1; // version
+  h[1] = type;
+  h.writeUInt16BE(1, 2); // request id
+  h.writeUInt16BE(content.length, 4);
+  h[6] = pad;
+  return Buffer.concat([h, content, Buffer.alloc(pad)]);
+}
+
+function fcgiLength(n) {
+  if (n < 128) return Buffer.from([n]);
+  const b = Buffer.alloc(4);
+  b.writeUInt32BE((n | 0x80000000) >>> 0);
+  return b;
+}
+
+// A whole FastCGI GET request for API + route (params: more CGI variables).
+export function fcgiRequest(route, query, params = {}) {
+  const all = {
+    REQUEST_METHOD: 'GET', REQUEST_URI: `${API}${route}${query ? '?' + query : ''}`, QUERY_STRING: query || '',
+    SERVER_PROTOCOL: 'HTTP/1.1', REMOTE_ADDR: '127.0.0.1', ...params,
+  };
+  const pairs = Buffer.concat(Object.entries(all).map(([k, v]) => Buffer.concat([
+    fcgiLength(Buffer.byteLength(k)), fcgiLength(Buffer.byteLength(v)), Buffer.from(k), Buffer.from(v)])));
+  return Buffer.concat([
+    fcgiRecord(1, Buffer.from([0, 1, 0, 0, 0, 0, 0, 0])), // BEGIN_REQUEST: responder, no keep-alive
+    fcgiRecord(4, pairs), fcgiRecord(4, Buffer.alloc(0)), // PARAMS
+    fcgiRecord(5, Buffer.alloc(0)), // STDIN: empty
+  ]);
 }

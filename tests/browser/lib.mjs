@@ -91,7 +91,8 @@ export async function makeUser(prefix, displayName) {
 // arrives: with the refresh cookie (HttpOnly, set at an earlier login) and
 // the app's note that there is a session, so no login form (and no login
 // rate limit spent). Each refresh token works once: a second device for the
-// same user gets its own via the API.
+// same user gets its own via the API. opts: width/height, beforeLoad(page)
+// (runs before the app loads: routes that fail its first requests).
 export async function signedIn(browser, user, opts = {}) {
   const { context, page } = await newPage(browser, opts);
   let refresh = user.refresh;
@@ -111,6 +112,7 @@ export async function signedIn(browser, user, opts = {}) {
   await context.addCookies([{ name: 'messenger_refresh', value, domain: new URL(BASE).hostname, path: '/api/v1/auth', httpOnly: true, sameSite: 'Strict' }]);
   await page.goto('/favicon.svg');
   await page.evaluate(() => localStorage.setItem('messenger.session', '1'));
+  if (opts.beforeLoad) await opts.beforeLoad(page);
   await page.goto('/');
   await page.getByRole('heading', { name: 'Chats' }).waitFor();
   return { context, page };

@@ -85,12 +85,24 @@ async function start(me) {
   stream = new EventStream({
     userId: me.id,
     onEvent: (ev) => store.applyEvent(ev),
-    onStatus: (s) => { state.connection = s; sidebar.setConnection(s); if (s === 'live' && state.outbox) state.outbox.kick(); },
+    onStatus: (s) => {
+      state.connection = s;
+      sidebar.setConnection(s);
+      // Back online: what failed meanwhile goes again.
+      if (s === 'live') {
+        if (state.outbox) state.outbox.kick();
+        store.flushReads();
+        chat.retryLoad();
+      }
+    },
+    // The first load of the list failed, or the log no longer reaches back
+    // to our cursor: everything is loaded afresh (conversations we have
+    // left, old presence and typing go), retried until it works.
     onResync: async () => {
       const open = chat.convId;
-      state.msgs.clear();
-      await store.loadConversations();
-      if (open != null && state.convs.has(open)) chat.open(open);
+      await store.reloadConversations();
+      fetchFirstPresence();
+      if (open != null) chat.open(open);
     },
     onLoggedOut: () => signedOut('Your session has ended. Please log in again.'),
   });
@@ -135,7 +147,11 @@ async function start(me) {
       else history.pushState({ conv: id }, '', `#/c/${id}`);
     }
   }
+  // Back in the app is Back in the browser: the chat's history entry goes,
+  // and onpopstate closes the chat (so the phone's Back button never has
+  // dead entries to step through).
   function closeConv() {
+    if (history.state?.conv != null) { history.back(); return; }
     state.activeId = null;
     shell.classList.remove('chat-open');
     chat.close();
@@ -172,20 +188,32 @@ async function start(me) {
   // that happens in between is missed. If that fails, the stream takes it
   // later and reloads the snapshot then.
   try { await stream.prime(); } catch { stream.resyncOnPrime = true; }
+  let listed = false;
   try {
     await store.loadConversations();
+    listed = true;
   } catch (e) {
     if (mySession !== session) return;
     if (!(e instanceof api.NetworkError)) toast(api.friendlyError(e));
+    // The stream loads it (retrying) before it reads any event.
+    stream.resyncOnPrime = true;
   }
   if (mySession !== session) return;
   state.ready = true;
   stream.start();
   state.outbox.kick();
-  // Presence dots for the people in the first screen of direct chats.
-  for (const c of store.sortedConvs().filter((x) => x.type === 'direct' && x.peer).slice(0, 15)) store.fetchPresence(c.peer.id);
+  if (listed) fetchFirstPresence();
   const m = /^#\/c\/(\d+)$/.exec(location.hash);
-  if (m) openConv(Number(m[1]));
+  if (m) {
+    // A link to a chat: the list is the entry before it, so Back leads there.
+    history.replaceState({}, '', location.pathname);
+    openConv(Number(m[1]));
+  }
+}
+
+// Presence dots for the people in the first screen of direct chats.
+function fetchFirstPresence() {
+  for (const c of store.sortedConvs().filter((x) => x.type === 'direct' && x.peer).slice(0, 15)) store.fetchPresence(c.peer.id);
 }
 
 // Global shortcuts: Ctrl/Cmd+K focuses search; Esc closes a menu.

@@ -10,6 +10,11 @@ const TYPES = [
   'member.added', 'member.removed', 'member.updated', 'profile.updated',
 ];
 const POLL_TIMEOUT = 25;
+// Silence after which a connection counts as dead though it never said so
+// (a laptop that slept, a network that changed): the stream's heartbeat
+// comes at most 15 s apart, a long-poll answers within its timeout.
+const SSE_SILENCE_MS = 40000;
+const POLL_GRACE_MS = 15000;
 const SSE_RETRY_AFTER_MS = 5 * 60 * 1000;
 
 export class EventStream {
@@ -157,7 +162,13 @@ export class EventStream {
     const ac = new AbortController();
     this.pollAbort = ac;
     const query = { since: this.cursor, timeout };
-    const r = await api.get('/events', { query, signal: ac.signal });
+    const dead = setTimeout(() => ac.abort(), timeout * 1000 + POLL_GRACE_MS);
+    let r;
+    try {
+      r = await api.get('/events', { query, signal: ac.signal });
+    } finally {
+      clearTimeout(dead);
+    }
     this.pollAbort = null;
     this.setStatus('live');
     this.deliver(r.events, r.next);
@@ -173,16 +184,21 @@ export class EventStream {
       const es = new EventSource(`${api.API}/events/stream?${qs}`);
       this.es = es;
       let opened = false;
+      let heard = Date.now();
+      const watch = setInterval(() => { if (Date.now() - heard > SSE_SILENCE_MS) finish(opened ? 'closed' : 'failed'); }, 5000);
       const finish = (how) => {
         if (this.finishSse !== finish) return;
         this.finishSse = null;
+        clearInterval(watch);
         es.close();
         if (this.es === es) this.es = null;
         resolve(how);
       };
       this.finishSse = finish;
-      es.onopen = () => { opened = true; this.sseOpenedAt = Date.now(); this.sseFailures = 0; this.setStatus('live'); };
+      es.onopen = () => { heard = Date.now(); opened = true; this.sseOpenedAt = Date.now(); this.sseFailures = 0; this.setStatus('live'); };
+      es.addEventListener('ping', () => { heard = Date.now(); });
       const handler = (e) => {
+        heard = Date.now();
         let ev;
         try { ev = JSON.parse(e.data); } catch { return; }
         this.deliver([ev], e.lastEventId || null);

@@ -5,6 +5,9 @@
 // each writes its own items merged with the others' (none overwrites
 // another's), and takes up items another tab stored.
 import * as api from './api.js';
+// Longest wait for a send's answer (the server answers after its commit,
+// within milliseconds when it is well).
+const SEND_TIMEOUT_MS = 20000;
 
 export class Outbox {
   constructor(userId, { onChange, onSent, beforeSend }) {
@@ -119,7 +122,11 @@ export class Outbox {
           if (it.reply_to) body.reply_to = it.reply_to;
           try {
             await this.beforeSend();
-            const msg = await api.post(`/conversations/${it.conversation_id}/messages`, body);
+            // A send that hangs (a connection that died without a word)
+            // is given up and tried again: its client_id makes the
+            // retry find the first if that one was stored.
+            const msg = await api.post(`/conversations/${it.conversation_id}/messages`, body,
+              { signal: AbortSignal.timeout(SEND_TIMEOUT_MS) });
             this.failures = 0;
             this.onSent(msg);
             this.acknowledged(it.client_id);

@@ -48,6 +48,9 @@ export function reset() {
   state.ready = false;
   pendingNew.clear();
   memberChanges.clear();
+  unsentReads.clear();
+  if (readRetryTimer) { clearTimeout(readRetryTimer); readRetryTimer = null; }
+  readRetryDelay = 0;
 }
 
 // ---- users ---------------------------------------------------------------
@@ -148,6 +151,26 @@ export async function loadConversations(more = false) {
   state.convCursor = r.next_cursor;
   state.convsComplete = !r.next_cursor;
   emit('list');
+}
+
+// The first page of conversations in place of everything held: after the
+// event log lost our position, what we hold may be stale in ways no event
+// will tell (a conversation left, presence changed). Nothing is dropped
+// until the new page is in.
+export async function reloadConversations() {
+  const r = await api.get('/conversations', { query: { limit: 50 } });
+  state.convs.clear();
+  state.msgs.clear();
+  state.receipts.clear();
+  state.typing.clear();
+  state.presence.clear();
+  pendingNew.clear();
+  memberChanges.clear();
+  for (const c of r.conversations) upsertConv(c);
+  state.convCursor = r.next_cursor;
+  state.convsComplete = !r.next_cursor;
+  emit('list');
+  emit('presence');
 }
 
 const convFetches = new Map();
@@ -369,6 +392,12 @@ export function readers(convId, seq) {
 }
 
 const readInFlight = new Map();
+// Read marks the server has not confirmed (conversation id -> seq): sent
+// again after a backoff and whenever the connection comes back, so the
+// others see "Read" and other devices drop the badge even after a blip.
+const unsentReads = new Map();
+let readRetryTimer = null;
+let readRetryDelay = 0;
 export function markRead(convId) {
   const c = state.convs.get(convId);
   if (!c) return;
@@ -378,14 +407,36 @@ export function markRead(convId) {
   c.last_read_seq = Math.max(c.last_read_seq || 0, seq);
   c.unread_count = 0;
   emit('list');
+  sendRead(convId, seq);
+}
+function sendRead(convId, seq) {
   readInFlight.set(convId, seq);
   api.post(`/conversations/${convId}/read`, { seq }).then((r) => {
+    if ((unsentReads.get(convId) || 0) <= seq) unsentReads.delete(convId);
+    readRetryDelay = 0;
     const cc = state.convs.get(convId);
     if (cc && r && typeof r.unread_count === 'number' && (r.last_read_seq || 0) >= (cc.last_read_seq || 0)) {
       cc.unread_count = r.unread_count;
       emit('list');
     }
-  }).catch(() => {}).finally(() => { if (readInFlight.get(convId) === seq) readInFlight.delete(convId); });
+  }).catch((e) => {
+    // A refusal (not a member any more, a mark past the end) stays one;
+    // the network, a busy or unavailable server and a lapsed token do not.
+    const lasting = e instanceof api.ApiError && e.status >= 400 && e.status < 500 &&
+      e.status !== 401 && e.status !== 408 && e.status !== 429;
+    if (lasting) { if ((unsentReads.get(convId) || 0) <= seq) unsentReads.delete(convId); return; }
+    if ((unsentReads.get(convId) || 0) < seq) unsentReads.set(convId, seq);
+    if (!readRetryTimer) {
+      readRetryDelay = Math.min(readRetryDelay ? readRetryDelay * 2 : 2000, 60000);
+      readRetryTimer = setTimeout(() => { readRetryTimer = null; flushReads(); }, readRetryDelay);
+    }
+  }).finally(() => { if (readInFlight.get(convId) === seq) readInFlight.delete(convId); });
+}
+// Sends the read marks still unconfirmed.
+export function flushReads() {
+  for (const [convId, seq] of unsentReads) {
+    if ((readInFlight.get(convId) || 0) < seq) sendRead(convId, seq);
+  }
 }
 
 // ---- typing ------------------------------------------------------------------

@@ -48,7 +48,11 @@ export function createChat({ onBack, onInfo }) {
   let presenceTimer = null;
   let observer = null;
   let unreadFrom = null;  // "New messages" goes above the first message after this seq
+  let draftBeforeEdit = '';  // what the composer held when an edit began
+  let loadFailed = null;     // {id, text}: the open chat's history could not be loaded
   const drafts = new Map();
+  // The composer's draft: while a message is edited, what was typed before.
+  const draft = () => (editing ? draftBeforeEdit : view.input.value);
 
   function placeholder() {
     clear(root).append(h('div.placeholder', h('div',
@@ -67,11 +71,11 @@ export function createChat({ onBack, onInfo }) {
 
   async function open(id, focusMessage) {
     if (convId !== id) {
-      if (convId != null && view) drafts.set(convId, view.input.value);
+      if (convId != null && view) drafts.set(convId, draft());
       convId = id;
       const cc = state.convs.get(id);
       unreadFrom = cc && cc.unread_count ? cc.last_read_seq || 0 : null;
-      replyTo = null; editing = null;
+      replyTo = null; editing = null; draftBeforeEdit = '';
       rowCache = new Map();
       build();
       forceBottom = true;
@@ -89,9 +93,12 @@ export function createChat({ onBack, onInfo }) {
     if (c && c.type === 'direct' && c.peer) store.fetchPresence(c.peer.id);
     const ms = store.msgState(id);
     if (!ms.loaded) {
+      if (loadFailed && loadFailed.id === id) loadFailed = null;
       renderMessages();
       try { await store.loadLatest(id); } catch (e) {
-        if (convId === id) view.histState.textContent = 'Could not load messages. ' + api.friendlyError(e);
+        // Said until it works: a retry (the button, or the connection
+        // coming back) loads it again.
+        if (convId === id && view) { loadFailed = { id, text: 'Could not load messages. ' + api.friendlyError(e) }; renderMessages(); }
         return;
       }
     }
@@ -103,7 +110,7 @@ export function createChat({ onBack, onInfo }) {
   }
 
   function close() {
-    if (convId != null && view) drafts.set(convId, view.input.value);
+    if (convId != null && view) drafts.set(convId, draft());
     convId = null;
     view = null;
     clearInterval(presenceTimer);
@@ -190,6 +197,8 @@ export function createChat({ onBack, onInfo }) {
   // ---- messages ----
   function allRows() {
     const me = state.me.id;
+    // Before its history has loaded, a chat still shows what arrived or was
+    // sent meanwhile, and the messages waiting to be sent.
     const msgs = store.sortedMessages(convId);
     const known = new Set(msgs.map((m) => m.client_id));
     const pending = state.outbox.forConv(convId).filter((p) => !known.has(p.client_id)).map((p) => ({
@@ -203,7 +212,7 @@ export function createChat({ onBack, onInfo }) {
     if (!view) return;
     const c = state.convs.get(convId);
     const ms = store.msgState(convId);
-    const all = ms.loaded ? allRows() : [];
+    const all = allRows();
     const rows = [];
     const used = new Map();
     const seen = seenMap(all);
@@ -253,7 +262,10 @@ export function createChat({ onBack, onInfo }) {
     forceBottom = false;
 
     // The top of the history.
-    if (!ms.loaded) view.histState.textContent = 'Loading…';
+    if (!ms.loaded && loadFailed && loadFailed.id === convId) {
+      clear(view.histState).append(h('span', loadFailed.text), ' ',
+        h('button.btn.small', { type: 'button', on: { click: () => retryLoad() } }, 'Try again'));
+    } else if (!ms.loaded) view.histState.textContent = 'Loading…';
     else if (ms.hasMore) view.histState.textContent = ms.loadingOlder ? 'Loading earlier messages…' : '';
     else view.histState.textContent = '';
     view.intro.hidden = !(ms.loaded && !ms.hasMore);
@@ -410,6 +422,7 @@ export function createChat({ onBack, onInfo }) {
   }
   function startEdit(m) {
     replyTo = null;
+    if (!editing) draftBeforeEdit = view.input.value;
     editing = m;
     view.input.value = m.body || '';
     renderCtx();
@@ -417,7 +430,8 @@ export function createChat({ onBack, onInfo }) {
     view.input.focus();
   }
   function cancelCtx() {
-    if (editing) view.input.value = '';
+    if (editing) view.input.value = draftBeforeEdit;
+    if (editing) draftBeforeEdit = '';
     replyTo = null; editing = null;
     renderCtx();
     onInput();
@@ -473,7 +487,7 @@ export function createChat({ onBack, onInfo }) {
       view.send.disabled = true;
       try {
         await store.editMessage(id, m.id, text);
-        if (convId === id) { editing = null; view.input.value = ''; renderCtx(); onInput(); }
+        if (convId === id && editing === m) { editing = null; view.input.value = draftBeforeEdit; draftBeforeEdit = ''; renderCtx(); onInput(); }
       } catch (e) { toast(api.friendlyError(e)); view.send.disabled = false; }
       return;
     }
@@ -561,8 +575,14 @@ export function createChat({ onBack, onInfo }) {
   store.on('outbox', (id) => { if (id === convId) renderAll(); });
   store.on('incoming', (m) => { if (m.conversation_id === convId && m.sender_id === state.me.id) forceBottom = true; });
 
+  // Loads the open chat's history again if it has not loaded (the retry
+  // button; app.js when the connection comes back).
+  function retryLoad() {
+    if (convId != null && view && !store.msgState(convId).loaded) open(convId);
+  }
+
   return {
-    root, open, close,
+    root, open, close, retryLoad,
     dispose() {
       document.removeEventListener('visibilitychange', onVisible);
       clearInterval(presenceTimer);

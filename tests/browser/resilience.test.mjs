@@ -1,0 +1,160 @@
+// The web app when requests fail or the user changes course: a list or a
+// history that could not load, a read mark lost on the way, an edit begun
+// over a half-typed message, and the phone's Back button.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  launch, makeUser, signedIn, send, messageByText, openConversation, conversationItem, api, until,
+} from './lib.mjs';
+
+let browser;
+before(async () => { browser = await launch(); });
+after(async () => { await browser?.close(); });
+
+// The first request of method to a URL matching re fails as if the network
+// dropped; later ones go through. Returns how many were failed.
+async function failFirst(page, re, method = 'GET') {
+  let failed = 0;
+  await page.route(re, (route) => {
+    if (route.request().method() === method && failed === 0) { failed++; return route.abort('internetdisconnected'); }
+    return route.continue();
+  });
+  return () => failed;
+}
+
+async function pairWithMessage(prefix, names, text) {
+  const ua = await makeUser(prefix + 'a', names[0]);
+  const ub = await makeUser(prefix + 'b', names[1]);
+  const conv = await api('POST', '/conversations', { token: ub.token, body: { type: 'direct', member_ids: [ua.id] } });
+  const msg = await api('POST', `/conversations/${conv.id}/messages`, { token: ub.token, body: { client_id: prefix + ub.id, body: text } });
+  return { ua, ub, conv, msg };
+}
+
+test('a conversation list that failed to load at start is loaded again without a reload', async () => {
+  const { ua } = await pairWithMessage('rl', ['Rue List', 'Ray Lane'], 'Are you there?');
+  let failed;
+  const A = await signedIn(browser, ua, { beforeLoad: async (p) => { failed = await failFirst(p, /\/api\/v1\/conversations(\?|$)/); } });
+  const a = A.page;
+  await conversationItem(a, 'Ray Lane').waitFor();
+  assert.equal(failed(), 1, 'the first load failed');
+  await openConversation(a, 'Ray Lane');
+  await messageByText(a, 'Are you there?').waitFor();
+  assert.deepEqual(a.errors, []);
+  await A.context.close();
+});
+
+test('a history that failed to load says so, offers to try again, and shows what was sent meanwhile', async () => {
+  const { ua, ub, conv } = await pairWithMessage('rh', ['Hal History', 'Hugo Host'], 'An older message');
+  const A = await signedIn(browser, ua);
+  const a = A.page;
+  const failed = await failFirst(a, new RegExp(`/api/v1/conversations/${conv.id}/messages(\\?|$)`));
+  await openConversation(a, 'Hugo Host');
+  await a.getByText('Could not load messages').waitFor();
+  assert.equal(failed(), 1);
+  // Sent before the history is there: shown, and delivered.
+  await send(a, 'Typed before the history came');
+  await messageByText(a, 'Typed before the history came').waitFor();
+  await until(async () => {
+    const r = await api('GET', `/conversations/${conv.id}/messages?limit=5`, { token: ub.token });
+    return r.messages.some((m) => m.body === 'Typed before the history came');
+  }, 'the message to arrive');
+  await a.getByRole('button', { name: 'Try again' }).click();
+  await messageByText(a, 'An older message').waitFor();
+  await a.getByText('Could not load messages').waitFor({ state: 'detached' });
+  // Each message once.
+  assert.equal(await messageByText(a, 'Typed before the history came').count(), 1);
+  assert.deepEqual(a.errors, []);
+  await A.context.close();
+});
+
+test('a read mark that failed on the way is sent again', async () => {
+  const { ua, ub, conv, msg } = await pairWithMessage('rr', ['Rita Read', 'Rob Sender'], 'Please read me');
+  const A = await signedIn(browser, ua);
+  const a = A.page;
+  const failed = await failFirst(a, new RegExp(`/api/v1/conversations/${conv.id}/read$`), 'POST');
+  await openConversation(a, 'Rob Sender');
+  await messageByText(a, 'Please read me').waitFor();
+  await until(() => failed() === 1, 'the first read mark to fail');
+  // The sender sees it read after all.
+  await until(async () => {
+    const c = await api('GET', `/conversations/${conv.id}`, { token: ub.token });
+    const me = c.members.find((m) => m.user.id === ua.id);
+    return me && me.last_read_seq >= msg.seq;
+  }, 'the read mark to reach the server', 20000);
+  await A.context.close();
+});
+
+test('editing a message keeps the half-typed draft, and switching chats does not turn the edit into a draft', async () => {
+  const ua = await makeUser('rea', 'Eda Edit');
+  const ub = await makeUser('reb', 'Eli Other');
+  const uc = await makeUser('rec', 'Ena Third');
+  const c1 = await api('POST', '/conversations', { token: ua.token, body: { type: 'direct', member_ids: [ub.id] } });
+  await api('POST', '/conversations', { token: ua.token, body: { type: 'direct', member_ids: [uc.id] } });
+  await api('POST', `/conversations/${c1.id}/messages`, { token: ua.token, body: { client_id: 'e1' + ua.id, body: 'Original words' } });
+  const A = await signedIn(browser, ua);
+  const a = A.page;
+  await openConversation(a, 'Eli Other');
+  const box = a.getByLabel('Message', { exact: true });
+  const mine = messageByText(a, 'Original words');
+  await mine.waitFor();
+
+  // Cancelling the edit brings the draft back.
+  await box.fill('half typed');
+  await mine.hover();
+  await mine.getByRole('button', { name: 'Message actions' }).click();
+  await a.getByRole('menuitem', { name: 'Edit' }).click();
+  assert.equal(await box.inputValue(), 'Original words');
+  await box.press('Escape');
+  assert.equal(await box.inputValue(), 'half typed');
+
+  // Saving the edit brings it back too.
+  await mine.hover();
+  await mine.getByRole('button', { name: 'Message actions' }).click();
+  await a.getByRole('menuitem', { name: 'Edit' }).click();
+  await box.fill('Better words');
+  await box.press('Enter');
+  await messageByText(a, 'Better words').waitFor();
+  assert.equal(await box.inputValue(), 'half typed');
+
+  // Leaving mid-edit keeps the draft, not the edit's text, for this chat.
+  const edited = messageByText(a, 'Better words');
+  await edited.hover();
+  await edited.getByRole('button', { name: 'Message actions' }).click();
+  await a.getByRole('menuitem', { name: 'Edit' }).click();
+  await openConversation(a, 'Ena Third');
+  await openConversation(a, 'Eli Other');
+  assert.equal(await box.inputValue(), 'half typed');
+  assert.equal(await a.getByText('Editing message').count(), 0);
+  assert.deepEqual(a.errors, []);
+  await A.context.close();
+});
+
+test('phone width: Back leaves no dead history entries, and a link to a chat goes back to the list', async () => {
+  const { ua, conv } = await pairWithMessage('rb', ['Bea Back', 'Bo Button'], 'Hi on the phone');
+  const A = await signedIn(browser, ua, { width: 375, height: 740 });
+  const a = A.page;
+  const cycle = async () => {
+    await openConversation(a, 'Bo Button');
+    await a.getByRole('button', { name: 'Back to conversations' }).click();
+    await conversationItem(a, 'Bo Button').waitFor();
+    await until(() => a.locator('main.main').isHidden(), 'the chat to close');
+  };
+  await cycle();
+  const length = await a.evaluate(() => history.length);
+  await cycle();
+  await cycle();
+  assert.equal(await a.evaluate(() => history.length), length, 'in-app Back adds no history entries');
+  // The browser's Back from a chat returns to the list.
+  await openConversation(a, 'Bo Button');
+  await a.goBack();
+  await until(() => a.locator('main.main').isHidden(), 'Back to close the chat');
+
+  // Opened from a link: Back shows the list, not the same chat again.
+  await a.goto(`/#/c/${conv.id}`);
+  await messageByText(a, 'Hi on the phone').waitFor();
+  await a.goBack();
+  await until(() => a.locator('main.main').isHidden(), 'Back from a linked chat to show the list');
+  await conversationItem(a, 'Bo Button').waitFor();
+  assert.deepEqual(a.errors, []);
+  await A.context.close();
+});
