@@ -38,6 +38,18 @@ static int check_text(struct req *req, const char *field, const char *s, size_t 
 	return 0;
 }
 
+/* A display name: text (check_text) with something besides spaces. */
+static int check_display_name(struct req *req, const char *s)
+{
+	if (check_text(req, "display_name", s, DISPLAY_MAX_CHARS, 0) < 0)
+		return -1;
+	for (const char *p = s; *p; p++)
+		if (*p != ' ')
+			return 0;
+	resp_problem(req, 400, "invalid_field", "Field 'display_name' must not be blank.");
+	return -1;
+}
+
 static int valid_username(const char *s)
 {
 	size_t n = strlen(s);
@@ -278,7 +290,7 @@ void auth_register(struct req *req)
 	}
 	if (display == NULL)
 		display = username;
-	if (check_text(req, "display_name", display, DISPLAY_MAX_CHARS, 0) < 0 ||
+	if (check_display_name(req, display) < 0 ||
 	    (device && check_text(req, "device_name", device, 64, 0) < 0))
 		return;
 	struct db *db = app_db(req);
@@ -338,7 +350,9 @@ void auth_login(struct req *req)
 	int window = (int)config_int("login_window_seconds", 300);
 	snprintf(bucket, sizeof(bucket), "login-ip:%.60s", req->remote_addr);
 	int rl = rate_limited(req, db, bucket, config_int("login_per_ip", 50), window);
-	if (rl == 0) {
+	/* A name no account can have has no account bucket (and its bytes
+	 * need not fit the bucket column); it gets the dummy check below. */
+	if (rl == 0 && valid_username(username)) {
 		snprintf(bucket, sizeof(bucket), "login-user:%.64s", username);
 		rl = rate_limited(req, db, bucket, config_int("login_per_account", 10), window);
 	}
@@ -441,8 +455,16 @@ void auth_refresh(struct req *req)
  * logged out, or whose access token is gone, still ends its session). */
 void auth_logout(struct req *req)
 {
-	const char *cookie = req_header(req, "Authorization") == NULL ? refresh_cookie(req) : NULL;
-	if (cookie == NULL) {
+	const char *h = req_header(req, "Authorization");
+	const char *cookie = h == NULL ? refresh_cookie(req) : NULL;
+	int64_t uid, sid0;
+	if (cookie == NULL && h != NULL && strncasecmp(h, "Bearer ", 7) == 0 &&
+	    auth_verify_token(h + 7, &uid, &sid0)) {
+		/* A genuine token of a session that may have ended already: ending
+		 * it again is a success (a retried logout must not fail). */
+		req->user_id = uid;
+		req->session_id = sid0;
+	} else if (cookie == NULL) {
 		int r = auth_authenticate(req);
 		if (r < 0 && !req->headers_sent)
 			resp_problem(req, 500, "internal", NULL);
@@ -455,9 +477,9 @@ void auth_logout(struct req *req)
 	int64_t sid = req->session_id;
 	int rc;
 	if (cookie != NULL) {
-		unsigned char h[32];
-		auth_sha256(cookie, h);
-		rc = sessions_revoke_by_refresh(db, h, &sid);
+		unsigned char digest[32];
+		auth_sha256(cookie, digest);
+		rc = sessions_revoke_by_refresh(db, digest, &sid);
 	} else {
 		rc = sessions_revoke(db, sid, req->user_id);
 	}
@@ -508,19 +530,9 @@ void auth_me_patch(struct req *req)
 	    json_req_str(req, req->json, "current_password", 0, 1, PASSWORD_MAX, &cur) < 0 ||
 	    json_req_str(req, req->json, "new_password", 0, 1, PASSWORD_MAX, &newpw) < 0)
 		return;
-	if ((display && check_text(req, "display_name", display, DISPLAY_MAX_CHARS, 0) < 0) ||
+	if ((display && check_display_name(req, display) < 0) ||
 	    (about && check_text(req, "about", about, ABOUT_MAX_CHARS, 1) < 0))
 		return;
-	if (display != NULL) {
-		int blank = 1;
-		for (const char *p = display; *p; p++)
-			if (*p != ' ')
-				blank = 0;
-		if (blank) {
-			resp_problem(req, 400, "invalid_field", "Field 'display_name' must not be blank.");
-			return;
-		}
-	}
 	if ((newpw != NULL) != (cur != NULL)) {
 		resp_problem(req, 400, "invalid_field",
 			"Changing the password needs both current_password and new_password.");

@@ -50,6 +50,11 @@ test('login: right password works; wrong password and unknown user get the same 
   expectProblem(assert, bad, 401, 'invalid_credentials');
   expectProblem(assert, unknown, 401, 'invalid_credentials');
   assert.equal(bad.body.detail, unknown.body.detail);
+  // A name no account can have (not ASCII, too long, odd bytes) is just as
+  // unknown, not a server error.
+  for (const username of ['café', 'ünïcødé', '日本語のユーザー', 'x'.repeat(64), 'a b', '😀😀😀']) {
+    expectProblem(assert, await api('POST', '/auth/login', { body: { username, password: 'wrong-password' } }), 401, 'invalid_credentials');
+  }
 });
 
 test('each login is its own session; sessions can be listed and signed out', async () => {
@@ -188,6 +193,11 @@ test('logout revokes the access token at once', async () => {
   assert.equal((await api('POST', '/auth/logout', { token: u.token })).status, 204);
   expectProblem(assert, await api('GET', '/me', { token: u.token }), 401, 'invalid_token');
   expectProblem(assert, await api('POST', '/auth/refresh', { body: { refresh_token: u.refresh } }), 401);
+  // A retried logout (its first answer lost) succeeds as well; a forged
+  // token still does not.
+  assert.equal((await api('POST', '/auth/logout', { token: u.token })).status, 204);
+  const [h, p] = u.token.split('.');
+  expectProblem(assert, await api('POST', '/auth/logout', { token: `${h}.${p}.${'A'.repeat(43)}` }), 401, 'invalid_token');
 });
 
 test('tokens: missing, malformed, tampered, alg=none, expired and foreign-signed are refused', async () => {
@@ -242,6 +252,7 @@ test('bad input to register and login is refused with a problem and creates noth
     ['NUL in display name', { username: name, password: 'longenough', display_name: 'a\u0000b' }, 400, 'invalid_field'],
     ['control chars in display name', { username: name, password: 'longenough', display_name: 'a\u0007b' }, 400, 'invalid_field'],
     ['display name too long', { username: name, password: 'longenough', display_name: 'x'.repeat(65) }, 400, 'invalid_field'],
+    ['blank display name', { username: name, password: 'longenough', display_name: '   ' }, 400, 'invalid_field'],
     ['huge password', { username: name, password: 'x'.repeat(10000) }, 400, 'invalid_field'],
   ];
   for (const [label, body, status, code] of cases) {
