@@ -422,7 +422,8 @@ void auth_refresh(struct req *req)
 	auth_sha256(fresh, new_h);
 	int64_t sid = 0;
 	struct user u;
-	int rc = sessions_rotate(db, req->arena, old_h, new_h, refresh_days(), &sid, &u);
+	int rc = sessions_rotate(db, req->arena, old_h, new_h, refresh_days(),
+		(int)config_int("refresh_reuse_grace_seconds", 10), &sid, &u);
 	if (rc < 0) {
 		resp_problem(req, 500, "internal", NULL);
 		return;

@@ -48,7 +48,8 @@ static const char *const SQL_SESSION_ENDED =
 	"AND id > ? ORDER BY id LIMIT ?";
 static const char *const SQL_REFRESH_LOOKUP =
 	"SELECT r.session_id, r.superseded_at IS NOT NULL, s.user_id, "
-	"s.revoked_at IS NULL AND s.expires_at > NOW(3) "
+	"s.revoked_at IS NULL AND s.expires_at > NOW(3), "
+	"? > 0 AND r.superseded_at >= NOW(3) - INTERVAL ? SECOND "
 	"FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id "
 	"WHERE r.token_hash = ? FOR UPDATE";
 static const char *const SQL_REFRESH_SUPERSEDE =
@@ -285,7 +286,7 @@ int sessions_ended(struct db *db, int64_t uid, int within_s, int64_t after_id, i
 
 struct rotate_ctx {
 	const unsigned char *old_hash, *new_hash;
-	int ttl;
+	int ttl, grace_s;
 	int64_t sid, uid;
 	int result;
 	struct arena *a;
@@ -296,7 +297,8 @@ static int rotate_tx(struct db *db, void *p)
 {
 	struct rotate_ctx *c = p;
 	c->result = 0;
-	if (db_exec(db, SQL_REFRESH_LOOKUP, "b", c->old_hash, (size_t)32) < 0)
+	if (db_exec(db, SQL_REFRESH_LOOKUP, "iib", (int64_t)c->grace_s, (int64_t)c->grace_s,
+		c->old_hash, (size_t)32) < 0)
 		return -1;
 	int rc = db_next(db);
 	if (rc < 0)
@@ -307,9 +309,16 @@ static int rotate_tx(struct db *db, void *p)
 	int superseded = (int)db_int(db, 1);
 	int64_t uid = db_int(db, 2);
 	int live = (int)db_int(db, 3);
+	int recent = (int)db_int(db, 4);
 	while (db_next(db) > 0)
 		;
-	if (superseded) {
+	/* Used again within moments of its rotation: the same client asking
+	 * twice (its first answer lost, or two requests crossing), not a
+	 * thief. It gets a token of its own beside the one already handed
+	 * out, and the session goes on. */
+	if (superseded && recent && live)
+		superseded = 0;
+	else if (superseded) {
 		/* Reuse of a rotated token: whoever holds the chain is not to be
 		 * trusted any more, so the whole session ends (commit this). */
 		if (db_exec(db, SQL_SESSION_REVOKE_ANY, "i", sid) < 0)
@@ -329,7 +338,7 @@ static int rotate_tx(struct db *db, void *p)
 		return -1;
 	if (found == 0 || c->u->deleted)
 		return 1;
-	if (db_exec(db, SQL_REFRESH_SUPERSEDE, "b", c->old_hash, (size_t)32) < 0 ||
+	if ((!recent && db_exec(db, SQL_REFRESH_SUPERSEDE, "b", c->old_hash, (size_t)32) < 0) ||
 	    db_exec(db, SQL_REFRESH_INSERT, "bi", c->new_hash, (size_t)32, sid) < 0 ||
 	    db_exec(db, SQL_SESSION_EXTEND, "ii", (int64_t)c->ttl, sid) < 0)
 		return -1;
@@ -340,9 +349,9 @@ static int rotate_tx(struct db *db, void *p)
 }
 
 int sessions_rotate(struct db *db, struct arena *a, const unsigned char old_hash[32],
-	const unsigned char new_hash[32], int ttl_days, int64_t *sid, struct user *u)
+	const unsigned char new_hash[32], int ttl_days, int grace_s, int64_t *sid, struct user *u)
 {
-	struct rotate_ctx c = {old_hash, new_hash, ttl_days, 0, 0, 0, a, u};
+	struct rotate_ctx c = {old_hash, new_hash, ttl_days, grace_s, 0, 0, 0, a, u};
 	int rc = db_tx(db, rotate_tx, &c);
 	if (rc < 0)
 		return -1;

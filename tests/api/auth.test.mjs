@@ -86,6 +86,13 @@ test('each login is its own session; sessions can be listed and signed out', asy
   expectProblem(assert, await api('DELETE', '/sessions/999999999', { token: u.token }), 404);
 });
 
+// Makes a rotated refresh token look rotated a minute ago: past the moments
+// in which using it again counts as the same client asking twice.
+function rotatedLongAgo(token) {
+  sql(`UPDATE refresh_tokens SET superseded_at = superseded_at - INTERVAL 1 MINUTE
+    WHERE token_hash = UNHEX(SHA2('${token}', 256)) AND superseded_at IS NOT NULL`);
+}
+
 test('refresh rotates the token; replaying an old one ends the session', async () => {
   const u = await registerUser('refresh');
   const r1 = await api('POST', '/auth/refresh', { body: { refresh_token: u.refresh } });
@@ -95,6 +102,7 @@ test('refresh rotates the token; replaying an old one ends the session', async (
   const r2 = await api('POST', '/auth/refresh', { body: { refresh_token: r1.body.refresh_token } });
   assert.equal(r2.status, 200);
   // Replay of the first (already rotated) token: the session is revoked...
+  rotatedLongAgo(u.refresh);
   expectProblem(assert, await api('POST', '/auth/refresh', { body: { refresh_token: u.refresh } }), 401, 'refresh_token_reused');
   // ...so even the newest tokens of that session stop working.
   expectProblem(assert, await api('GET', '/me', { token: r2.body.access_token }), 401);
@@ -103,6 +111,26 @@ test('refresh rotates the token; replaying an old one ends the session', async (
   const v = await registerUser('refresh2');
   expectProblem(assert, await api('POST', '/auth/refresh', { body: { refresh_token: 'not-a-real-token' } }), 401, 'invalid_refresh_token');
   assert.equal((await api('GET', '/me', { token: v.token })).status, 200);
+});
+
+test('a refresh asked twice at once, or again after a lost answer, keeps the session', async () => {
+  const u = await registerUser('refrace');
+  // Two requests with one token cross: both get working tokens.
+  const [a, b] = await Promise.all([0, 1].map(() => api('POST', '/auth/refresh', { body: { refresh_token: u.refresh } })));
+  assert.equal(a.status, 200, a.text);
+  assert.equal(b.status, 200, b.text);
+  assert.notEqual(a.body.refresh_token, b.body.refresh_token);
+  // The first answer lost: the same token once more, moments later.
+  const c = await api('POST', '/auth/refresh', { body: { refresh_token: u.refresh } });
+  assert.equal(c.status, 200, c.text);
+  for (const r of [a, b, c]) {
+    assert.equal((await api('GET', '/me', { token: r.body.access_token })).status, 200);
+    assert.equal((await api('POST', '/auth/refresh', { body: { refresh_token: r.body.refresh_token } })).status, 200);
+  }
+  // Later, the same token is a replay: the session ends.
+  rotatedLongAgo(u.refresh);
+  expectProblem(assert, await api('POST', '/auth/refresh', { body: { refresh_token: u.refresh } }), 401, 'refresh_token_reused');
+  expectProblem(assert, await api('GET', '/me', { token: a.body.access_token }), 401);
 });
 
 // The refresh cookie a browser app asks for: "name=value" from Set-Cookie, and its attributes.
@@ -133,6 +161,7 @@ test('a browser app keeps its refresh token in an HttpOnly cookie: login, rotati
   assert.ok(c1 && c1.value !== c0.value, 'rotated');
   assert.equal((await api('GET', '/me', { token: r1.body.access_token })).status, 200);
   // The old cookie again: a replay; the session ends and the cookie is cleared.
+  rotatedLongAgo(c0.value);
   const replay = await api('POST', '/auth/refresh', { body: {}, headers: { Cookie: c0.pair } });
   expectProblem(assert, replay, 401, 'refresh_token_reused');
   const cleared = refreshCookie(replay);
