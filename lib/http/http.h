@@ -163,8 +163,9 @@ int req_query_ok(struct req *req);
 /* Reads the whole body up to max bytes into req->body. Returns 0, or -1 after
  * answering 413 (too large) or 400. */
 int req_read_body(struct req *req, size_t max);
-/* Percent-decodes s into the arena. Returns NULL on malformed input or NUL. */
-char *url_decode(struct arena *a, const char *s, size_t n);
+/* Percent-decodes s into the arena; form: '+' is a space (a query string),
+ * else a '+' (a path). Returns NULL on malformed input or NUL. */
+char *url_decode(struct arena *a, const char *s, size_t n, int form);
 /* Parses s as a decimal integer in [min, max]: digits only (no sign, no
  * spaces), at most 18 of them. 0, or -1 when s is anything else. */
 int http_parse_uint(const char *s, int64_t min, int64_t max, int64_t *out);

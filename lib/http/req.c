@@ -43,7 +43,7 @@ static int hexval(int c)
 	return -1;
 }
 
-char *url_decode(struct arena *a, const char *s, size_t n)
+char *url_decode(struct arena *a, const char *s, size_t n, int form)
 {
 	char *out = arena_alloc(a, n + 1);
 	size_t j = 0;
@@ -59,7 +59,7 @@ char *url_decode(struct arena *a, const char *s, size_t n)
 			if (c == '\0')
 				return NULL;
 			i += 2;
-		} else if (c == '+') {
+		} else if (c == '+' && form) {
 			c = ' ';
 		}
 		out[j++] = c;
@@ -73,7 +73,7 @@ char *url_decode(struct arena *a, const char *s, size_t n)
  * that is not UTF-8 is an invalid emoji, not an unknown resource). */
 static char *query_decode(struct arena *a, const char *s, size_t n)
 {
-	char *out = url_decode(a, s, n);
+	char *out = url_decode(a, s, n, 1);
 	return out != NULL && utf8_valid(out, strlen(out)) ? out : NULL;
 }
 

@@ -106,7 +106,7 @@ static int match(struct req *req, const char *pattern, const char *path)
 		if (pl == 2 && ps[0] == '{' && ps[1] == '}') {
 			if (sl == 0 || np == HTTP_MAX_PARAMS)
 				return 0;
-			char *v = url_decode(req->arena, ss, sl);
+			char *v = url_decode(req->arena, ss, sl, 0);
 			if (v == NULL)
 				return 0;
 			req->params[np++] = v;
@@ -231,6 +231,7 @@ void server_dispatch(const struct server_opts *o, struct req *req)
 
 	const struct route *found = NULL;
 	int path_matched = 0;
+	char allow[64] = "";	/* the methods the path has, for a 405 */
 	for (size_t i = 0; i < o->nroutes && found == NULL; i++) {
 		req->nparams = 0;
 		if (!match(req, o->routes[i].pattern, req->path))
@@ -238,12 +239,18 @@ void server_dispatch(const struct server_opts *o, struct req *req)
 		path_matched = 1;
 		if (strcmp(o->routes[i].method, req->method) == 0)
 			found = &o->routes[i];
+		else if (strstr(allow, o->routes[i].method) == NULL) {
+			size_t used = strlen(allow);
+			snprintf(allow + used, sizeof(allow) - used, "%s%s", used ? ", " : "",
+				o->routes[i].method);
+		}
 	}
 	if (found == NULL) {
-		if (path_matched)
+		if (path_matched) {
+			resp_header(req, "Allow", allow);
 			resp_problem(req, 405, "method_not_allowed",
 				"This method is not allowed on this resource.");
-		else
+		} else
 			resp_problem(req, 404, "not_found", "No such resource.");
 		return;
 	}

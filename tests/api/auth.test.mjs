@@ -476,6 +476,11 @@ test('unknown routes and methods', async () => {
   expectProblem(assert, r, 404, 'not_found');
   const m = await api('PUT', '/me', { token: u.token, validate: false });
   expectProblem(assert, m, 405, 'method_not_allowed');
+  // A 405 names the methods the resource has.
+  assert.deepEqual(m.headers.allow.split(', ').sort(), ['DELETE', 'GET', 'PATCH']);
+  const s = await api('DELETE', '/auth/login', { validate: false });
+  expectProblem(assert, s, 405, 'method_not_allowed');
+  assert.equal(s.headers.allow, 'POST');
 });
 
 test('health reports the database and cache', async () => {

@@ -30,8 +30,10 @@ int main(void)
 	r.nparams = 0;
 	CHECK_EQ(match(&r, "/a/{}", "/a/%4"), 0);
 
-	CHECK(url_decode(&a, "%zz", 3) == NULL);
-	CHECK_STR(url_decode(&a, "a+b%2B", 6), "a b+");
+	CHECK(url_decode(&a, "%zz", 3, 1) == NULL);
+	CHECK_STR(url_decode(&a, "a+b%2B", 6, 1), "a b+");
+	/* In a path, '+' is itself. */
+	CHECK_STR(url_decode(&a, "a+b%2B", 6, 0), "a+b+");
 	CHECK_STR(http_time(&a, "2026-12-04 17:14:23.123456"), "2026-12-04T17:14:23.123Z");
 	CHECK_STR(http_time(&a, "2026-12-04 17:14:23"), "2026-12-04T17:14:23.000Z");
 
