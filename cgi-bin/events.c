@@ -36,8 +36,9 @@ int main(void)
 		return 1;
 	db_pool_init((int)config_int("events_db_connections", 8));
 	doorbell_watch_start();
-	/* Without its writer no delivered receipt would be written. */
-	if (receipts_start() < 0)
+	/* Without its writer no delivered receipt would be written; a CGI
+	 * process writes its own at once. */
+	if (!server_is_cgi() && receipts_start() < 0)
 		return 1;
 	/* Connected users' last_seen_at, written together; a CGI process
 	 * ends with its one request, so it writes its own at once. */

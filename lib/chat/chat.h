@@ -87,7 +87,8 @@ json_object *chat_member_json(struct arena *a, const struct member *m);
 int chat_mark_delivered(struct db *db, struct arena *a, const struct receipt *r, int n);
 
 /* Queues uid's receipt for cid up to seq; a thread of the process writes
- * the waiting receipts together (chat_mark_delivered) shortly after. */
+ * the waiting receipts together (chat_mark_delivered) shortly after.
+ * Before receipts_start (plain CGI) the receipt is written at once. */
 void receipts_add(int64_t uid, int64_t cid, int64_t seq);
 /* Starts that thread (once). Returns 0 or -1. */
 int receipts_start(void);

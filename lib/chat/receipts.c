@@ -77,10 +77,21 @@ static int full(struct receipt r)
 	return 0;
 }
 
+static int write_all(struct receipt *r, int n);
+
 void receipts_add(int64_t uid, int64_t cid, int64_t seq)
 {
 	struct receipt r = {cid, uid, seq, 0};
 	pthread_mutex_lock(&mu);
+	if (!started) {
+		/* No writer (plain CGI: the process ends with its request, and
+		 * what waited in the list would go with it): written now. */
+		pthread_mutex_unlock(&mu);
+		if (write_all(&r, 1) != 0)
+			log_warn("receipts: delivered receipt for user %lld in conversation %lld "
+				"not written", (long long)uid, (long long)cid);
+		return;
+	}
 	int kept = 1;
 	if (nwaiting < RECEIPTS_MAX)
 		waiting[nwaiting++] = r;

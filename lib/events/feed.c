@@ -507,9 +507,14 @@ static int ticket_auth(struct req *req, const char *ticket)
 
 /* Writes one batch as SSE events and flushes. Returns 0, or -1 when the
  * client is gone. */
-static int write_events(struct req *req, struct arena *a, json_object *events)
+/* Writes events as SSE, then, when the batch's last events were not shown
+ * (a message deleted since, a conversation the reader has left), an id of
+ * its own for the batch's end: a client resuming from its last id would
+ * otherwise read them again, and get 410 once they are pruned. */
+static int write_events(struct req *req, struct arena *a, json_object *events, int64_t end)
 {
 	size_t n = json_object_array_length(events);
+	int64_t last = 0;
 	for (size_t i = 0; i < n; i++) {
 		json_object *e = json_object_array_get_idx(events, i), *seq, *type;
 		json_object_object_get_ex(e, "seq", &seq);
@@ -522,6 +527,12 @@ static int write_events(struct req *req, struct arena *a, json_object *events)
 			(long long)json_object_get_int64(seq), json_object_get_string(type));
 		if (resp_write(req, head, strlen(head)) < 0 || resp_write(req, data, len) < 0 ||
 		    resp_write(req, "\n\n", 2) < 0)
+			return -1;
+		last = json_object_get_int64(seq);
+	}
+	if (last != end) {
+		const char *id = arena_printf(a, "id: %lld\n\n", (long long)end);
+		if (resp_write(req, id, strlen(id)) < 0)
 			return -1;
 	}
 	return resp_flush(req);
@@ -584,7 +595,7 @@ static void stream_step(struct req *req, struct stream_state *s)
 			struct rendered rd;
 			render_events(&s->la, s->uid, rows, n, &rd);
 			app_db_release(req);
-			int w = write_events(req, &s->la, rd.events);
+			int w = write_events(req, &s->la, rd.events, rows[n - 1].seq);
 			json_object_put(rd.events);
 			if (w < 0) {
 				stream_end(req, s);

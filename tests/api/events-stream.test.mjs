@@ -193,6 +193,21 @@ test('a burst shown on a stream is acknowledged to the sender in one delivered r
   }
 });
 
+test('events a stream does not show still move its last id (a resumption does not read them again)', async () => {
+  const u = await registerUser('ssehidden');
+  await profileChange(u, 'shown');
+  // Then two message events whose message is gone for good (what a
+  // deleted conversation leaves): nothing to show.
+  sql(`INSERT INTO user_events (user_id, seq, type, conversation_id, ref_id) VALUES
+    (${u.id}, 2, 'message.new', 999999999, 999999999), (${u.id}, 3, 'message.new', 999999999, 999999998)`);
+  sql(`UPDATE user_heads SET last_seq = 3 WHERE user_id = ${u.id}`);
+  const s = await openStream({ headers: { Authorization: 'Bearer ' + u.token, 'Last-Event-ID': '0' } });
+  try {
+    await s.until((x) => x.events.length === 1 && x.lastId === '3', 5000);
+    assert.deepEqual(s.events.map((e) => e.seq), [1]);
+  } finally { s.close(); }
+});
+
 // A stream whose reader stops reading once it has opened (straight to
 // events.fcgi: lighttpd would buffer megabytes for it first).
 function stalledStream(user) {

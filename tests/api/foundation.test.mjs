@@ -84,6 +84,21 @@ test('events.fcgi works as plain CGI', () => {
   assert.equal(h.body.database, 'ok');
 });
 
+test('a message handed out by events.fcgi as plain CGI is marked delivered before the process ends', async () => {
+  const tx = await registerUser('cgidl');
+  const rx = await registerUser('cgidlrx');
+  const conv = await api('POST', '/conversations', { token: tx.token, body: { type: 'direct', member_ids: [rx.id] } });
+  const auth = { Authorization: 'Bearer ' + rx.token };
+  const start = cgi('events.fcgi', 'GET', '/api/v1/events?timeout=0', { headers: auth }).body.next;
+  const m = await api('POST', `/conversations/${conv.body.id}/messages`, { token: tx.token, body: { client_id: uniq('c'), body: 'over CGI' } });
+  assert.equal(m.status, 201);
+  const r = cgi('events.fcgi', 'GET', `/api/v1/events?since=${start}&timeout=0`, { headers: auth });
+  assert.ok(r.body.events.some((e) => e.type === 'message.new' && e.message.id === m.body.id));
+  // The process has exited: what it owed is in the database.
+  const [[delivered]] = sql(`SELECT delivered_seq FROM members WHERE conversation_id = ${conv.body.id} AND user_id = ${rx.id}`);
+  assert.equal(Number(delivered), m.body.seq);
+});
+
 test('a client-supplied X-Request-Id is echoed; otherwise one is generated', async () => {
   const r = await api('GET', '/health', { headers: { 'X-Request-Id': 'trace-abc-123' } });
   assert.equal(r.headers['x-request-id'], 'trace-abc-123');
