@@ -2,7 +2,7 @@
 // reload, log out, profile, devices; and the API reference page.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { launch, newPage, makeUser, loginUI, shot, uniqName, api, BASE, signedIn, until } from './lib.mjs';
+import { launch, newPage, makeUser, loginUI, shot, uniqName, api, BASE, signedIn, until, rotatedLongAgo } from './lib.mjs';
 
 let browser;
 before(async () => { browser = await launch(); });
@@ -73,6 +73,7 @@ test('a refresh token kept in localStorage by an earlier version moves into the 
   assert.equal(await page.evaluate(() => localStorage.getItem('messenger.refresh_token')), null);
   assert.ok((await context.cookies()).some((c) => c.name === 'messenger_refresh' && c.httpOnly));
   // The stored token was used once: it is no longer valid.
+  rotatedLongAgo(u.refresh);
   const again = await fetch(BASE + '/api/v1/auth/refresh', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ refresh_token: u.refresh }) });
   assert.equal(again.status, 401);
   assert.deepEqual(page.errors, []);

@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
 import { chromium } from 'playwright-core';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -63,6 +64,16 @@ export async function api(method, p, { token, body } = {}) {
   try { data = text ? JSON.parse(text) : null; } catch { data = text; }
   if (!res.ok) throw new Error(`${method} ${p}: ${res.status} ${text.slice(0, 200)}`);
   return data;
+}
+
+// Makes a rotated refresh token look rotated a minute ago, past the moments
+// in which the same client may use it again (refresh_reuse_grace_seconds).
+export function rotatedLongAgo(token) {
+  const sock = process.env.MESSENGER_DB_SOCKET;
+  if (!sock) throw new Error('MESSENGER_DB_SOCKET is not set');
+  execFileSync('mariadb', ['--no-defaults', '-S', sock, '-uroot', 'messenger', '-e',
+    `UPDATE refresh_tokens SET superseded_at = superseded_at - INTERVAL 1 MINUTE
+     WHERE token_hash = UNHEX(SHA2('${token}', 256)) AND superseded_at IS NOT NULL`]);
 }
 
 export function uniqName(prefix) {

@@ -58,6 +58,9 @@ test('a history that failed to load says so, offers to try again, and shows what
     const r = await api('GET', `/conversations/${conv.id}/messages?limit=5`, { token: ub.token });
     return r.messages.some((m) => m.body === 'Typed before the history came');
   }, 'the message to arrive');
+  // Once sent it stays shown, with its tick, though the history is not there yet.
+  await until(() => messageByText(a, 'Typed before the history came').evaluate((el) => el.dataset.status === 'sent' || el.dataset.status === 'delivered'), 'the sent tick');
+  await a.getByText('Could not load messages').waitFor();
   await a.getByRole('button', { name: 'Try again' }).click();
   await messageByText(a, 'An older message').waitFor();
   await a.getByText('Could not load messages').waitFor({ state: 'detached' });
@@ -155,6 +158,36 @@ test('phone width: Back leaves no dead history entries, and a link to a chat goe
   await a.goBack();
   await until(() => a.locator('main.main').isHidden(), 'Back from a linked chat to show the list');
   await conversationItem(a, 'Bo Button').waitFor();
+  assert.deepEqual(a.errors, []);
+  await A.context.close();
+});
+
+test('keyboard focus stays put while receipts, reactions and renames redraw what has it', async () => {
+  const ua = await makeUser('rfa', 'Fay Focus');
+  const ub = await makeUser('rfb', 'Finn Reader');
+  const conv = await api('POST', '/conversations', { token: ua.token, body: { type: 'direct', member_ids: [ub.id] } });
+  const msg = await api('POST', `/conversations/${conv.id}/messages`, { token: ua.token, body: { client_id: 'f1' + ua.id, body: 'Focus on me' } });
+  const A = await signedIn(browser, ua);
+  const a = A.page;
+  await openConversation(a, 'Finn Reader');
+  const row = messageByText(a, 'Focus on me');
+  await row.waitFor();
+  await row.getByRole('button', { name: 'Reply' }).focus();
+  const focusedIs = (sel) => a.evaluate((s) => !!document.activeElement?.matches(s), sel);
+  // Finn reads it: the row is drawn again with its new tick.
+  await api('POST', `/conversations/${conv.id}/read`, { token: ub.token, body: { seq: msg.seq } });
+  await until(() => row.evaluate((el) => el.dataset.status === 'read'), 'the read tick');
+  assert.ok(await focusedIs(`[data-id="${msg.id}"] button[aria-label="Reply"]`), 'focus is on the same Reply button');
+  // A reaction redraws it too.
+  await api('PUT', `/conversations/${conv.id}/messages/${msg.id}/reactions/${encodeURIComponent('👍')}`, { token: ub.token });
+  await row.locator('.reaction').waitFor();
+  assert.ok(await focusedIs(`[data-id="${msg.id}"] button[aria-label="Reply"]`), 'still there after a reaction');
+
+  // In the list: Finn renames himself, every entry is drawn again.
+  await conversationItem(a, 'Finn Reader').focus();
+  await api('PATCH', '/me', { token: ub.token, body: { display_name: 'Finn Renamed' } });
+  await conversationItem(a, 'Finn Renamed').waitFor();
+  assert.ok(await focusedIs(`.conv-item[data-conv-id="${conv.id}"]`), 'focus is on the same conversation');
   assert.deepEqual(a.errors, []);
   await A.context.close();
 });

@@ -50,6 +50,32 @@ export function clear(el) {
 
 // Makes parent's children exactly `nodes`, in order, moving as little as
 // possible: nodes already in place stay put (and keep focus and scroll).
+// Runs update(), which may replace container's items, and gives the focus
+// back if it was on an item (or a control in one) that was replaced: to the
+// same control of the new item, found by its item's key (data-client-id,
+// data-id or data-conv-id) and its label. A keyboard user's place
+// survives a receipt, a reaction or a name arriving.
+const ITEM = '[data-client-id],[data-id],[data-conv-id]';
+function itemKey(el) {
+  return el.dataset.clientId || el.dataset.id || el.dataset.convId || '';
+}
+export function keepFocus(container, update) {
+  const had = document.activeElement;
+  const item = had && had !== document.body && container.contains(had) ? had.closest(ITEM) : null;
+  const key = item ? itemKey(item) : '';
+  const label = had && (had.getAttribute('aria-label') || had.textContent || '');
+  const tag = had ? had.tagName : '';
+  update();
+  if (!key || (had.isConnected && document.activeElement === had)) return;
+  if (document.activeElement && document.activeElement !== document.body && document.activeElement !== had) return;
+  const now = [...container.querySelectorAll(ITEM)].find((el) => itemKey(el) === key);
+  if (!now) return;
+  const same = [now, ...now.querySelectorAll(tag)].find((el) =>
+    el.tagName === tag && (el.getAttribute('aria-label') || el.textContent || '') === label);
+  const target = same || (now.matches('button, [tabindex]') ? now : now.querySelector('button, [tabindex]'));
+  if (target) target.focus({ preventScroll: true });
+}
+
 export function reconcile(parent, nodes) {
   const want = new Set(nodes);
   for (const c of [...parent.childNodes]) if (!want.has(c)) parent.removeChild(c);

@@ -244,8 +244,12 @@ export function putMessage(msg) {
   // Whoever sends a message has everything before it (the server moves the
   // sender's read position without a separate receipt).
   if (msg.seq) bumpReceipt(receiptsFor(msg.conversation_id), msg.sender_id, msg.seq, msg.seq);
-  const m = state.msgs.get(msg.conversation_id);
-  if (!live(m)) return;
+  // Kept for a chat whose history is loaded or loading, and for the open
+  // one whatever its state (its history may have failed to load: what is
+  // sent or comes meanwhile still shows, and the page merges with it).
+  const open = state.activeId === msg.conversation_id;
+  const m = open ? msgState(msg.conversation_id) : state.msgs.get(msg.conversation_id);
+  if (!live(m) && !open) return;
   touch(m, msg.id);
   const old = m.byId.get(msg.id);
   m.byId.set(msg.id, old ? { ...old, ...msg } : msg);

@@ -1,6 +1,6 @@
 // The left pane: who I am, the conversation list (live, by last activity),
 // message search and the connection banner.
-import { h, icon, iconButton, clear, reconcile } from '../dom.js';
+import { h, icon, iconButton, clear, reconcile, keepFocus } from '../dom.js';
 import { listTime } from '../format.js';
 import * as store from '../store.js';
 import { state, convTitle, userName } from '../store.js';
@@ -87,7 +87,7 @@ export function createSidebar({ onOpen, onNewChat, onNewGroup, onProfile, onSess
       const convs = store.sortedConvs();
       for (const id of items.keys()) if (!state.convs.has(id)) items.delete(id);
       const focused = document.activeElement;
-      reconcile(list, convs.map(renderItem));
+      keepFocus(list, () => reconcile(list, convs.map(renderItem)));
       if (focused && focused.isConnected && focused !== document.activeElement && list.contains(focused)) focused.focus();
       empty.hidden = convs.length > 0 || !state.convsComplete;
       const n = convs.reduce((s, c) => s + (c.unread_count && !store.isMuted(c) ? 1 : 0), 0);
