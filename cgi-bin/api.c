@@ -56,10 +56,10 @@ int main(void)
 	/* Threads, so that sends arriving together share one commit
 	 * (lib/chat/sendq.c); connections come from a pool, a thread holds one
 	 * only while it uses the database. */
-	int threads = (int)config_int("api_max_threads", 64);
+	int threads = (int)config_int_range("api_max_threads", 64, 1, 10000);
 	if (app_global_init("api", threads) < 0 || auth_init() < 0)
 		return 1;
-	db_pool_init((int)config_int("api_db_connections", 16));
+	db_pool_init((int)config_int_range("api_db_connections", 16, 1, 500));
 	struct server_opts o = {
 		.name = "api",
 		.routes = routes,

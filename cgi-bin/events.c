@@ -34,7 +34,7 @@ int main(void)
 	mallopt(M_MMAP_THRESHOLD, 8 * 1024);
 	if (app_global_init("events", 64) < 0 || auth_init() < 0)
 		return 1;
-	db_pool_init((int)config_int("events_db_connections", 8));
+	db_pool_init((int)config_int_range("events_db_connections", 8, 1, 500));
 	doorbell_watch_start();
 	/* Without its writer no delivered receipt would be written; a CGI
 	 * process writes its own at once. */
@@ -53,14 +53,14 @@ int main(void)
 		.thread_free = app_thread_free,
 		.after = app_after,
 		.threaded = 1,
-		.max_threads = (int)config_int("events_max_threads", 256),
-		.resume_threads = (int)config_int("events_resume_threads", 8),
+		.max_threads = (int)config_int_range("events_max_threads", 256, 1, 10000),
+		.resume_threads = (int)config_int_range("events_resume_threads", 8, 1, 256),
 		.stack_size = 64 * 1024,
 		.max_body = 16 * 1024,
 		/* Eight threads write every woken request's answer: a client
 		 * that stops reading must not hold one (lighttpd would wait
 		 * for it for minutes). */
-		.write_timeout_ms = (int)config_int("events_write_timeout_ms", 2000),
+		.write_timeout_ms = (int)config_int_range("events_write_timeout_ms", 2000, 0, 600000),
 	};
 	return server_run(&o);
 }

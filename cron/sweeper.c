@@ -1,8 +1,14 @@
 /*
- * sweeper: run from cron every minute. Prunes the event log past its
- * retention (cursors older than that get 410 and resync), expired stream
- * tickets and old rate-limit windows, and announces "offline" for users
- * whose event connections went away.
+ * sweeper: run from cron every minute. Announces "offline" for users whose
+ * event connections went away, prunes the event log past its retention
+ * (cursors older than that get 410 and resync), and deletes expired stream
+ * tickets, old rate-limit windows and sessions ended long ago.
+ *
+ * One run at a time (a lock in the database: a run that meets another
+ * waits for it, up to most of a minute, rather than scan beside it), and
+ * each run within a time budget (sweeper_max_seconds): a backlog is worked
+ * off over several runs, and a busy server, whose events keep passing the
+ * limits while a run works, never keeps one going.
  */
 #include <stdio.h>
 
@@ -12,11 +18,18 @@
 #include "db/sweep.h"
 #include "events/presence.h"
 #include "util/arena.h"
+#include "util/clock.h"
 #include "util/config.h"
 #include "util/log.h"
 #include "wake/doorbell.h"
 
-/* Runs a batched delete until it returns less than a batch. */
+#define LOCK_WAIT_S 55
+#define EPHEMERAL_BATCH 10000
+#define PRUNE_USERS 500
+
+static int64_t deadline;
+
+/* Runs a batched delete while it returns full batches and time is left. */
 static int64_t drain(struct db *db, int64_t (*fn)(struct db *, int), int batch)
 {
 	int64_t total = 0, n;
@@ -24,7 +37,7 @@ static int64_t drain(struct db *db, int64_t (*fn)(struct db *, int), int batch)
 		n = fn(db, batch);
 		if (n > 0)
 			total += n;
-	} while (n == batch);
+	} while (n == batch && clock_ms() < deadline);
 	return n < 0 ? -1 : total;
 }
 
@@ -39,6 +52,20 @@ static int64_t rate_limits(struct db *db, int batch)
 	return sweep_rate_limits(db, 86400, batch);
 }
 
+static int64_t sessions(struct db *db, int batch)
+{
+	/* Ended a day ago; rotated refresh tokens kept a week, so a replay
+	 * of one that recent still ends its session. */
+	return sweep_sessions(db, 86400, 7 * 86400, batch);
+}
+
+static int ephemeral_s;
+
+static int64_t ephemeral(struct db *db, int batch)
+{
+	return events_prune_ephemeral(db, ephemeral_s, batch);
+}
+
 int main(void)
 {
 	if (config_load() < 0 || db_global_init() < 0)
@@ -49,28 +76,47 @@ int main(void)
 	struct db *db = db_open();
 	if (db == NULL)
 		return 1;
+	int locked = sweep_lock(db, LOCK_WAIT_S);
+	if (locked <= 0) {
+		if (locked == 0)
+			log_warn("sweeper: another run still holds the lock after %d s; this one ends",
+				LOCK_WAIT_S);
+		db_close(db);
+		cache_shutdown();
+		return locked < 0;
+	}
+	deadline = clock_ms() + config_int_range("sweeper_max_seconds", 45, 5, 3600) * 1000;
 	int failed = 0;
-	int days = (int)config_int("event_retention_days", 14);
-	int eph = (int)config_int("ephemeral_retention_seconds", 3600);
-	int64_t total = 0, n;
-	do {
-		n = events_prune(db, days, eph, 500);
-		if (n > 0)
-			total += n;
-	} while (n > 0);
-	failed |= n < 0;
-	int64_t nt = drain(db, tickets, 1000);
-	int64_t nr = drain(db, rate_limits, 1000);
-	failed |= nt < 0 || nr < 0;
+
+	/* Presence first: the minute's most visible work. */
 	struct arena a;
 	arena_init(&a);
 	int off = presence_sweep(db, &a);
 	failed |= off < 0;
 	arena_release(&a);
+
+	ephemeral_s = (int)config_int_range("ephemeral_retention_seconds", 3600, 60, 86400);
+	int64_t ne = drain(db, ephemeral, EPHEMERAL_BATCH);
+	failed |= ne < 0;
+	int days = (int)config_int_range("event_retention_days", 14, 1, 3650);
+	int64_t total = ne > 0 ? ne : 0, n;
+	int users;
+	do {
+		n = events_prune_old(db, days, PRUNE_USERS, &users);
+		if (n > 0)
+			total += n;
+	} while (n >= 0 && users == PRUNE_USERS && clock_ms() < deadline);
+	failed |= n < 0;
+	int64_t nt = drain(db, tickets, 1000);
+	int64_t nr = drain(db, rate_limits, 1000);
+	int64_t ns = drain(db, sessions, 1000);
+	failed |= nt < 0 || nr < 0 || ns < 0;
 	db_close(db);
 	cache_shutdown();
-	log_info("sweeper: pruned %lld events, %lld tickets, %lld rate-limit windows; "
-		 "%d users went offline%s", (long long)total, (long long)nt, (long long)nr, off,
+	log_info("sweeper: pruned %lld events, %lld tickets, %lld rate-limit windows, %lld "
+		 "sessions and rotated tokens; %d users went offline%s%s", (long long)total,
+		(long long)nt, (long long)nr, (long long)ns, off,
+		clock_ms() >= deadline ? " (time budget spent; the next run goes on)" : "",
 		failed ? " (with errors)" : "");
 	return failed ? 1 : 0;
 }

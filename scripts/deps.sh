@@ -3,14 +3,23 @@
 # Quiet and fast when everything is present. Needs root (or sudo) to install.
 #   scripts/deps.sh          build and run
 #   scripts/deps.sh --test   also what the tests need (Node.js, Chromium)
+#   scripts/deps.sh --keep-services
+#                            a server's install: the system MariaDB,
+#                            memcached and lighttpd stay as Debian sets them
+#                            up (started and enabled)
 set -euo pipefail
 
 PKGS=(gcc make pkg-config libfcgi-dev libmariadb-dev libmemcached-dev libcurl4-openssl-dev
       libjson-c-dev libjwt-dev libsodium-dev libssl-dev mariadb-server mariadb-client memcached
       lighttpd curl ca-certificates)
-if [ "${1:-}" = "--test" ]; then
-	PKGS+=(nodejs npm chromium)
-fi
+KEEP_SERVICES=0
+for arg in "$@"; do
+	case "$arg" in
+	--test) PKGS+=(nodejs npm chromium) ;;
+	--keep-services) KEEP_SERVICES=1 ;;
+	*) echo "deps: unknown option $arg" >&2; exit 2 ;;
+	esac
+done
 
 missing=()
 for p in "${PKGS[@]}"; do
@@ -36,7 +45,7 @@ export DEBIAN_FRONTEND=noninteractive
 # packages installed now, and only those, they are neither started
 # (policy-rc.d, while installing) nor enabled at boot.
 services=()
-for p in "${missing[@]}"; do
+[ "$KEEP_SERVICES" = 1 ] || for p in "${missing[@]}"; do
 	case "$p" in
 	mariadb-server) services+=(mariadb) ;;
 	memcached) services+=(memcached) ;;

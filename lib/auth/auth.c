@@ -46,8 +46,8 @@ static int hashing, hash_waiting;
  * other request). */
 static int hash_enter(void)
 {
-	int most = (int)config_int("password_hashes_at_once", 2);
-	int queue = (int)config_int("password_hash_queue", 16);
+	int most = (int)config_int_range("password_hashes_at_once", 2, 1, 64);
+	int queue = (int)config_int_range("password_hash_queue", 16, 1, 100000);
 	if (most < 1)
 		most = 1;
 	pthread_mutex_lock(&hash_lock);
@@ -74,9 +74,10 @@ static void hash_leave(void)
 
 int auth_hash_password(const char *password, char *hash_out)
 {
-	unsigned long long ops = (unsigned long long)config_int("password_opslimit",
-		crypto_pwhash_OPSLIMIT_INTERACTIVE);
-	size_t mem = (size_t)config_int("password_memlimit", crypto_pwhash_MEMLIMIT_INTERACTIVE);
+	unsigned long long ops = (unsigned long long)config_int_range("password_opslimit",
+		crypto_pwhash_OPSLIMIT_INTERACTIVE, crypto_pwhash_OPSLIMIT_MIN, 64);
+	size_t mem = (size_t)config_int_range("password_memlimit", crypto_pwhash_MEMLIMIT_INTERACTIVE,
+		crypto_pwhash_MEMLIMIT_MIN, 4LL << 30);
 	if (hash_enter() < 0)
 		return AUTH_BUSY;
 	int rc = crypto_pwhash_str_alg(hash_out, password, strlen(password), ops, mem,

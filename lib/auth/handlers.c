@@ -119,12 +119,12 @@ static int verify_my_password(struct req *req, struct db **db, const char *passw
 
 static int token_ttl(void)
 {
-	return (int)config_int("access_token_ttl", 900);
+	return (int)config_int_range("access_token_ttl", 900, 60, 86400);
 }
 
 static int refresh_days(void)
 {
-	return (int)config_int("refresh_token_days", 30);
+	return (int)config_int_range("refresh_token_days", 30, 1, 3650);
 }
 
 /* --- the refresh cookie ---
@@ -298,7 +298,7 @@ void auth_register(struct req *req)
 		return;
 	char bucket[96];
 	snprintf(bucket, sizeof(bucket), "register:%.60s", req->remote_addr);
-	int rl = rate_limited(req, db, bucket, config_int("register_per_ip_per_hour", 1000), 3600);
+	int rl = rate_limited(req, db, bucket, config_int_range("register_per_ip_per_hour", 1000, 1, 1000000000), 3600);
 	if (rl != 0) {
 		if (rl < 0)
 			resp_problem(req, 500, "internal", NULL);
@@ -347,14 +347,14 @@ void auth_login(struct req *req)
 	/* Attempts are limited per IP and per account (a guessing attack on one
 	 * account from many addresses is still stopped). */
 	char bucket[128];
-	int window = (int)config_int("login_window_seconds", 300);
+	int window = (int)config_int_range("login_window_seconds", 300, 1, 86400);
 	snprintf(bucket, sizeof(bucket), "login-ip:%.60s", req->remote_addr);
-	int rl = rate_limited(req, db, bucket, config_int("login_per_ip", 50), window);
+	int rl = rate_limited(req, db, bucket, config_int_range("login_per_ip", 50, 1, 1000000000), window);
 	/* A name no account can have has no account bucket (and its bytes
 	 * need not fit the bucket column); it gets the dummy check below. */
 	if (rl == 0 && valid_username(username)) {
 		snprintf(bucket, sizeof(bucket), "login-user:%.64s", username);
-		rl = rate_limited(req, db, bucket, config_int("login_per_account", 10), window);
+		rl = rate_limited(req, db, bucket, config_int_range("login_per_account", 10, 1, 1000000000), window);
 	}
 	if (rl != 0) {
 		if (rl < 0)
@@ -423,7 +423,7 @@ void auth_refresh(struct req *req)
 	int64_t sid = 0;
 	struct user u;
 	int rc = sessions_rotate(db, req->arena, old_h, new_h, refresh_days(),
-		(int)config_int("refresh_reuse_grace_seconds", 10), &sid, &u);
+		(int)config_int_range("refresh_reuse_grace_seconds", 10, 0, 300), &sid, &u);
 	if (rc < 0) {
 		resp_problem(req, 500, "internal", NULL);
 		return;
@@ -587,8 +587,8 @@ static int verify_my_password(struct req *req, struct db **db, const char *passw
 	}
 	char bucket[128];
 	snprintf(bucket, sizeof(bucket), "login-user:%.64s", u.username);
-	int rl = rate_limited(req, *db, bucket, config_int("login_per_account", 10),
-		(int)config_int("login_window_seconds", 300));
+	int rl = rate_limited(req, *db, bucket, config_int_range("login_per_account", 10, 1, 1000000000),
+		(int)config_int_range("login_window_seconds", 300, 1, 86400));
 	if (rl != 0) {
 		if (rl < 0)
 			resp_problem(req, 500, "internal", NULL);

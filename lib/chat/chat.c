@@ -173,7 +173,7 @@ static int emit_receipt(struct db *db, struct emit *e, int64_t cid, int64_t uid)
 	json_object_object_add(p, "delivered_seq", json_object_new_int64(delivered));
 	json_object_object_add(p, "read_seq", json_object_new_int64(read));
 	int rc;
-	if (count <= config_int("receipt_fanout_max", CHAT_RECEIPT_FANOUT_MAX))
+	if (count <= config_int_range("receipt_fanout_max", CHAT_RECEIPT_FANOUT_MAX, 0, 100000))
 		rc = emit_conv(db, e, cid, 0, "receipt", 0, p);
 	else
 		rc = emit_user(db, e, uid, "receipt", cid, 0, p);
@@ -185,8 +185,8 @@ int chat_mark_delivered(struct db *db, struct arena *a, const struct receipt *r,
 {
 	int64_t *wake;
 	int nwake;
-	int rc = convs_mark_delivered(db, a, r, n,
-		(int)config_int("receipt_fanout_max", CHAT_RECEIPT_FANOUT_MAX), &wake, &nwake);
+	int max = (int)config_int_range("receipt_fanout_max", CHAT_RECEIPT_FANOUT_MAX, 0, 100000);
+	int rc = convs_mark_delivered(db, a, r, n, max, &wake, &nwake);
 	if (rc <= 0)
 		return rc;
 	/* Cached views hold no receipts: nothing to invalidate. */

@@ -59,12 +59,12 @@ static int connect_db(struct db *db)
 	db->conn = mysql_init(NULL);
 	if (db->conn == NULL)
 		return -1;
-	unsigned int timeout = (unsigned int)config_int("db_connect_timeout", 5);
+	unsigned int timeout = (unsigned int)config_int_range("db_connect_timeout", 5, 1, 300);
 	mysql_options(db->conn, MYSQL_OPT_CONNECT_TIMEOUT, &timeout);
 	mysql_options(db->conn, MYSQL_SET_CHARSET_NAME, "utf8mb4");
 	const char *sock = config_str("db_socket", NULL);
 	const char *host = config_str("db_host", sock ? NULL : "127.0.0.1");
-	unsigned int port = (unsigned int)config_int("db_port", 3306);
+	unsigned int port = (unsigned int)config_int_range("db_port", 3306, 1, 65535);
 	if (mysql_real_connect(db->conn, host, config_str("db_user", "root"),
 		    config_str("db_password", ""), config_str("db_name", "messenger"), port, sock,
 		    CLIENT_FOUND_ROWS) == NULL) {

@@ -185,13 +185,20 @@ int events_read(struct db *db, struct arena *a, int64_t uid, int64_t after, int 
 	return rc < 0 ? -1 : n;
 }
 
-int64_t events_prune(struct db *db, int days, int ephemeral_s, int batch)
+int64_t events_prune_ephemeral(struct db *db, int ephemeral_s, int batch)
+{
+	if (db_exec(db, SQL_PRUNE_EPHEMERAL, "iii", (int64_t)ephemeral_s,
+		    (int64_t)ephemeral_s + EPHEMERAL_SCAN_S, (int64_t)batch) < 0)
+		return -1;
+	return (int64_t)db_affected(db);
+}
+
+int64_t events_prune_old(struct db *db, int days, int batch, int *users)
 {
 	int64_t total = 0;
-	if (db_exec(db, SQL_PRUNE_EPHEMERAL, "iii", (int64_t)ephemeral_s,
-		    (int64_t)ephemeral_s + EPHEMERAL_SCAN_S, (int64_t)batch * 100) < 0)
-		return -1;
-	total += (int64_t)db_affected(db);
+	*users = 0;
+	if (batch > 1024)
+		batch = 1024;
 	if (db_exec(db, SQL_PRUNE_FIND, "ii", (int64_t)days, (int64_t)batch) < 0)
 		return -1;
 	struct {
@@ -207,6 +214,7 @@ int64_t events_prune(struct db *db, int days, int ephemeral_s, int batch)
 	}
 	if (rc < 0)
 		return -1;
+	*users = n;
 	for (int i = 0; i < n; i++) {
 		/* Raise the horizon first: a reader then gets 410 rather than a
 		 * silent gap while the rows go. */

@@ -57,8 +57,12 @@ int events_head(struct db *db, int64_t uid, int64_t *last_seq, int64_t *min_seq)
 /* Up to max events after `after`, oldest first. Returns the count or -1. */
 int events_read(struct db *db, struct arena *a, int64_t uid, int64_t after, int max,
 	struct event_row *out);
-/* Deletes events older than `days` (and, sooner, ephemeral types older than
- * `ephemeral_s` seconds), raising each user's min_seq. Returns rows deleted. */
-int64_t events_prune(struct db *db, int days, int ephemeral_s, int batch);
+/* Deletes up to batch typing and presence events older than ephemeral_s
+ * seconds (min_seq does not move for them). Returns rows deleted or -1. */
+int64_t events_prune_ephemeral(struct db *db, int ephemeral_s, int batch);
+/* Deletes the events older than `days` of up to batch (at most 1024)
+ * users, raising each one's min_seq first; *users is how many it found (a
+ * full batch: call again). Returns rows deleted or -1. */
+int64_t events_prune_old(struct db *db, int days, int batch, int *users);
 
 #endif

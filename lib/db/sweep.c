@@ -7,6 +7,15 @@ static const char *const SQL_TICKETS =
 static const char *const SQL_RATE_LIMITS =
 	"DELETE FROM rate_limits WHERE window_start < NOW() - INTERVAL ? SECOND LIMIT ?";
 
+/* sweep_sessions */
+static const char *const SQL_SESSIONS =
+	"DELETE FROM sessions WHERE (expires_at < NOW(3) - INTERVAL ? SECOND "
+	"OR revoked_at < NOW(3) - INTERVAL ? SECOND) LIMIT ?";
+static const char *const SQL_ROTATED =
+	"DELETE FROM refresh_tokens WHERE superseded_at < NOW(3) - INTERVAL ? SECOND LIMIT ?";
+/* sweep_lock: held until the connection closes. */
+static const char *const SQL_LOCK = "SELECT GET_LOCK('messenger-sweeper', ?)";
+
 int64_t sweep_tickets(struct db *db, int batch)
 {
 	if (db_exec(db, SQL_TICKETS, "i", (int64_t)batch) < 0)
@@ -19,4 +28,27 @@ int64_t sweep_rate_limits(struct db *db, int64_t older_s, int batch)
 	if (db_exec(db, SQL_RATE_LIMITS, "ii", older_s, (int64_t)batch) < 0)
 		return -1;
 	return (int64_t)db_affected(db);
+}
+
+int64_t sweep_sessions(struct db *db, int64_t ended_s, int64_t rotated_s, int batch)
+{
+	if (db_exec(db, SQL_SESSIONS, "iii", ended_s, ended_s, (int64_t)batch) < 0)
+		return -1;
+	int64_t n = (int64_t)db_affected(db);
+	if (db_exec(db, SQL_ROTATED, "ii", rotated_s, (int64_t)batch) < 0)
+		return -1;
+	return n + (int64_t)db_affected(db);
+}
+
+int sweep_lock(struct db *db, int wait_s)
+{
+	int64_t got = 0;
+	if (db_exec(db, SQL_LOCK, "i", (int64_t)wait_s) < 0)
+		return -1;
+	int rc = db_next(db);
+	if (rc > 0 && !db_isnull(db, 0))
+		got = db_int(db, 0);
+	while (rc > 0)
+		rc = db_next(db);
+	return rc < 0 ? -1 : got == 1;
 }

@@ -305,7 +305,7 @@ static void answer_too_many(struct req *req, const char *detail)
  * events/quota.h); answers 429 only when many are ending already. */
 static int quota_take(struct req *req, struct quota_ticket *t)
 {
-	int max = (int)config_int("events_per_user", EVENTS_PER_USER);
+	int max = (int)config_int_range("events_per_user", EVENTS_PER_USER, 1, 10000);
 	int rc = quota_enter(t, req->user_id, max);
 	if (rc == QUOTA_REFUSED) {
 		answer_too_many(req, arena_printf(req->arena, "This account has %d event requests "
@@ -465,7 +465,7 @@ void feed_poll(struct req *req)
 		return;
 	/* Operators may cap waits below what clients ask (plain CGI holds a
 	 * process per waiter); an early empty answer is always allowed. */
-	timeout = min64(timeout, config_int("events_max_wait", MAX_TIMEOUT_S));
+	timeout = min64(timeout, config_int_range("events_max_wait", MAX_TIMEOUT_S, 0, 3600));
 	int64_t start = clock_ms();
 	s->deadline = start + timeout * 1000 - jitter(s->uid, timeout * 1000, 10);
 	s->refresh_at = refresh_due(s->uid, start);
@@ -701,7 +701,7 @@ void feed_stream(struct req *req)
 	/* A stream's life is capped so clients re-authenticate now and then;
 	 * the client resumes with Last-Event-ID. */
 	int64_t start = clock_ms();
-	s->deadline = start + config_int("events_stream_max_seconds", 600) * 1000;
+	s->deadline = start + config_int_range("events_stream_max_seconds", 600, 10, 86400) * 1000;
 	/* The first heartbeat comes a little early, by a different amount per
 	 * stream, so streams opened together do not ping together forever. */
 	s->next_ping = start + HEARTBEAT_MS - jitter(s->uid, HEARTBEAT_MS, 50);

@@ -18,7 +18,7 @@
 /* The live flag lives this long after the last refresh. */
 static int ttl_s(void)
 {
-	return (int)config_int("presence_ttl", 60);
+	return (int)config_int_range("presence_ttl", 60, 5, 86400);
 }
 
 int presence_refresh_ms(void)
@@ -32,7 +32,7 @@ int presence_refresh_ms(void)
  * never declared offline. */
 static int64_t stale_s(void)
 {
-	return config_int("presence_offline_after", ttl_s() + 15);
+	return config_int_range("presence_offline_after", ttl_s() + 15, 1, 604800);
 }
 
 /* While connected, the live flag is renewed and last_seen_at written at
@@ -52,7 +52,7 @@ static int touch_every_s(void)
  * (GET /users/{id}/presence). */
 static int fanout_max(void)
 {
-	int64_t n = config_int("presence_fanout_max", PRESENCE_FANOUT_MAX);
+	int64_t n = config_int_range("presence_fanout_max", PRESENCE_FANOUT_MAX, 0, 100000);
 	return n < 2 ? 2 : n > 100000 ? 100000 : (int)n;
 }
 

@@ -2,6 +2,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -114,6 +115,33 @@ long long config_int(const char *key, long long def)
 		return def;
 	}
 	return n;
+}
+
+long long config_int_range(const char *key, long long def, long long min, long long max)
+{
+	long long n = config_int(key, def);
+	if (n >= min && n <= max)
+		return n;
+	long long to = n < min ? min : max;
+	/* Once per key: some are read at every request. */
+	static const char *warned[32];
+	static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+	int seen = 0;
+	pthread_mutex_lock(&mu);
+	for (size_t i = 0; i < sizeof(warned) / sizeof(warned[0]) && warned[i] != NULL && !seen; i++)
+		seen = strcmp(warned[i], key) == 0;
+	if (!seen) {
+		for (size_t i = 0; i < sizeof(warned) / sizeof(warned[0]); i++) {
+			if (warned[i] == NULL) {
+				warned[i] = key;
+				break;
+			}
+		}
+	}
+	pthread_mutex_unlock(&mu);
+	if (!seen)
+		log_warn("config: %s = %lld is outside %lld..%lld; using %lld", key, n, min, max, to);
+	return to;
 }
 
 int config_read_secret(const char *key, unsigned char *buf, int cap)

@@ -14,6 +14,9 @@ int config_load(void);
 /* Borrowed string, or def when unset. */
 const char *config_str(const char *key, const char *def);
 long long config_int(const char *key, long long def);
+/* config_int within [min, max]: a value outside is taken as the nearest
+ * bound, and logged (once per key). */
+long long config_int_range(const char *key, long long def, long long min, long long max);
 
 /* Reads a secret file (e.g. the JWT key) into buf, up to cap bytes.
  * Returns the length, or -1 on error (logged). */

@@ -481,7 +481,7 @@ static void *watcher(void *arg)
 	}
 	int have_prev = 0, lost = 0, was_others = 0;
 	int64_t ring_all_at = 0, renewed_s = 0;
-	long interval = config_int("wake_poll_ms", 25);
+	long interval = config_int_range("wake_poll_ms", 25, 1, 10000);
 	if (interval < 1)
 		interval = 1;
 	for (;;) {

@@ -78,6 +78,27 @@ test('health shows send and waiting counts only when configured (they tell when 
   }
 });
 
+test('settings out of range are taken at their nearest bound, not obeyed into a crash', async () => {
+  const u = await registerUser('confrange');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'conf-'));
+  const conf = path.join(dir, 'main.conf');
+  // A zero rate-limit window divided by zero at the first login; zero
+  // database connections left every request waiting for ever.
+  fs.writeFileSync(conf, fs.readFileSync(CONF, 'utf8') + '\nlogin_window_seconds = 0\napi_db_connections = 0\n' +
+    'access_token_ttl = -5\n');
+  try {
+    const bad = cgi('api.fcgi', 'POST', '/api/v1/auth/login', { body: { username: u.username, password: 'wrong-password' }, conf });
+    assert.equal(bad.status, 401);
+    const ok = cgi('api.fcgi', 'POST', '/api/v1/auth/login', { body: { username: u.username, password: u.password }, conf });
+    assert.equal(ok.status, 200);
+    // The shortest token lifetime allowed, not an already expired token.
+    assert.ok(ok.body.expires_in >= 60, `expires_in ${ok.body.expires_in}`);
+    assert.equal(cgi('api.fcgi', 'GET', '/api/v1/me', { headers: { Authorization: 'Bearer ' + ok.body.access_token }, conf }).status, 200);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('events.fcgi works as plain CGI', () => {
   const h = cgi('events.fcgi', 'GET', '/api/v1/health');
   assert.equal(h.status, 200);

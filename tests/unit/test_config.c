@@ -10,7 +10,8 @@ int main(void)
 	char path[] = "/tmp/messenger-conf-XXXXXX";
 	int fd = mkstemp(path);
 	CHECK(fd >= 0);
-	const char text[] = "# comment\n  db_name = chat \nport=99\n\nempty =\n";
+	const char text[] = "# comment\n  db_name = chat \nport=99\n\nempty =\nzero = 0\n"
+		"neg = -5\nhuge = 4294967295\n";
 	CHECK_EQ(write(fd, text, sizeof(text) - 1), (long long)(sizeof(text) - 1));
 	close(fd);
 	setenv("MESSENGER_CONF", path, 1);
@@ -24,6 +25,15 @@ int main(void)
 	CHECK_EQ(config_int("empty", 7), 7);
 	CHECK(config_str("missing", NULL) == NULL);
 	CHECK_EQ(config_int("db_name", 5), 5);	/* not a number: default */
+	/* Out of range: the nearest bound (a zero window would divide by
+	 * zero, a negative retention delete everything). */
+	CHECK_EQ(config_int_range("zero", 300, 1, 86400), 1);
+	CHECK_EQ(config_int_range("neg", 14, 1, 3650), 1);
+	CHECK_EQ(config_int_range("huge", 14, 1, 3650), 3650);
+	CHECK_EQ(config_int_range("neg", 14, 1, 3650), 1);	/* again: logged once */
+	CHECK_EQ(config_int_range("port", 0, 1, 65535), 1234);
+	CHECK_EQ(config_int_range("missing", 8, 1, 500), 8);
+	CHECK_EQ(config_int_range("db_name", 8, 1, 500), 8);
 	unlink(path);
 	return CHECK_DONE();
 }
