@@ -628,12 +628,13 @@ static int role_tx(struct db *db, void *p)
 	int rc = lock_member(db, c, &r, "Direct conversations have no roles to change.");
 	if (rc != 0)
 		return rc;
-	if (r.trole == (int)c->want)
-		return 0;
+	/* Permission first, then "no change": a member may not even ask. */
 	if (c->want == ROLE_OWNER) {
 		/* Ownership moves; the old owner stays on as an admin. */
 		if (r.role != ROLE_OWNER)
 			return chat_stop(&c->out, 403, "forbidden", "Only the owner hands on ownership.");
+		if (r.trole == ROLE_OWNER)
+			return 0;
 		if (convs_set_role(db, c->cid, c->target, ROLE_OWNER) < 0 ||
 		    convs_set_role(db, c->cid, c->me, ROLE_ADMIN) < 0 ||
 		    emit_member_event(db, c->e, c->cid, "member.updated", c->target, ROLE_OWNER,
@@ -648,6 +649,8 @@ static int role_tx(struct db *db, void *p)
 	if (r.trole == ROLE_OWNER)
 		return chat_stop(&c->out, 403, "forbidden",
 			"The owner's role changes only by handing on ownership.");
+	if (r.trole == (int)c->want)
+		return 0;
 	if (convs_set_role(db, c->cid, c->target, c->want) < 0 ||
 	    emit_member_event(db, c->e, c->cid, "member.updated", c->target, c->want, c->me) < 0)
 		return -1;

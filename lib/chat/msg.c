@@ -61,6 +61,10 @@ static struct db *member_db(struct req *req, int64_t cid)
 
 /* --- POST /conversations/{id}/messages --- */
 
+/* Messages whose retry woke their conversation lately (see msg_send). */
+static struct recent retry_woken = RECENT_INIT;
+#define RETRY_WAKE_MS 10000
+
 /* Rings the doorbells of cid's members (best effort). */
 static void wake_members(struct db *db, struct arena *a, int64_t cid)
 {
@@ -167,13 +171,28 @@ void msg_send(struct req *req)
 			internal(req);
 			return;
 		}
+		/* Another message under the same client_id (a client that
+		 * reuses its ids): refused, not answered with the first, which
+		 * would drop the new text unseen. An edited or deleted first
+		 * message cannot be compared: taken as the same. */
+		if (found == 1 && first.conversation_id == cid && first.edited_at == NULL &&
+		    first.deleted_at == NULL && (strcmp(first.kind, kind) != 0 ||
+			first.reply_to != reply_to || first.body == NULL || strcmp(first.body, body) != 0)) {
+			resp_problem(req, 409, "client_id_conflict", "This client_id was already used "
+				"for a different message.");
+			return;
+		}
 		if (found == 1 && first.conversation_id == cid) {
 			/* The first try may have committed without being answered
 			 * (a lost connection, or a batch whose result was lost):
 			 * then nobody was woken and the cached history is stale.
-			 * Both are idempotent, so a retry does them again. */
-			wake_members(db, req->arena, cid);
-			chat_invalidate(cid);
+			 * Both are idempotent, so a retry does them again: once per
+			 * message in RETRY_WAKE_MS, so that replaying old ids is no
+			 * way to wake a thousand members again and again. */
+			if (recent_claim(&retry_woken, first.id, 0, 0, RETRY_WAKE_MS) != 0) {
+				wake_members(db, req->arena, cid);
+				chat_invalidate(cid);
+			}
 			resp_json(req, 200, chat_message_json(req->arena, &first));
 			return;
 		}

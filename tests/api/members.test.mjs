@@ -153,6 +153,10 @@ test('roles: owner hands on ownership, admins promote and demote, members cannot
   const o = await registerUser('po'), a = await registerUser('pa'), m = await registerUser('pm'), x = await registerUser('px');
   const g = await group(o, [a, m]);
   expectProblem(assert, await api('PATCH', `/conversations/${g.id}/members/${a.id}`, { token: m.token, body: { role: 'admin' } }), 403);
+  // Asking for a role someone already has is no way around the check.
+  expectProblem(assert, await api('PATCH', `/conversations/${g.id}/members/${o.id}`, { token: m.token, body: { role: 'owner' } }), 403);
+  expectProblem(assert, await api('PATCH', `/conversations/${g.id}/members/${a.id}`, { token: m.token, body: { role: 'member' } }), 403);
+  expectProblem(assert, await api('PATCH', `/conversations/${g.id}/members/${m.id}`, { token: m.token, body: { role: 'member' } }), 403);
   const r = await api('PATCH', `/conversations/${g.id}/members/${a.id}`, { token: o.token, body: { role: 'admin' } });
   assert.equal(r.status, 200);
   assert.equal(r.body.role, 'admin');

@@ -43,9 +43,20 @@ test('send retry with the same client_id returns the same message, no duplicate'
   const id = cid();
   const first = await api('POST', `/conversations/${c.id}/messages`, { token: a.token, body: { client_id: id, body: 'once' } });
   assert.equal(first.status, 201);
-  const again = await api('POST', `/conversations/${c.id}/messages`, { token: a.token, body: { client_id: id, body: 'once (retry)' } });
+  const again = await api('POST', `/conversations/${c.id}/messages`, { token: a.token, body: { client_id: id, body: 'once' } });
   assert.equal(again.status, 200);
   assert.deepEqual(again.body, first.body);
+  // The same client_id for a different message is a client's mistake, not
+  // a retry: refused, rather than answered with the first (the new text
+  // would be lost unseen).
+  for (const body of [{ body: 'once, but different' }, { body: 'once', reply_to: first.body.id }]) {
+    expectProblem(assert, await api('POST', `/conversations/${c.id}/messages`, { token: a.token, body: { client_id: id, ...body } }), 409, 'client_id_conflict');
+  }
+  // Once the first was edited it cannot be compared: a retry is answered with it.
+  assert.equal((await api('PATCH', `/conversations/${c.id}/messages/${first.body.id}`, { token: a.token, body: { body: 'once, edited' } })).status, 200);
+  const late = await api('POST', `/conversations/${c.id}/messages`, { token: a.token, body: { client_id: id, body: 'once' } });
+  assert.equal(late.status, 200);
+  assert.equal(late.body.id, first.body.id);
   assert.equal(count(`SELECT COUNT(*) FROM messages WHERE sender_id = ${a.id} AND client_id = '${id}'`), 1);
   assert.equal(count(`SELECT last_seq FROM conversations WHERE id = ${c.id}`), 1);
   assert.equal(count(`SELECT COUNT(*) FROM user_events WHERE type = 'message.new' AND ref_id = ${first.body.id}`), 2);
@@ -78,7 +89,7 @@ test('client_ids differing only in case are different messages, alone and in one
   const rows = sql(`SELECT client_id, body FROM messages WHERE conversation_id = ${c.id} ORDER BY seq`);
   assert.deepEqual(rows.map((r) => r[0]).sort(), [lower, upper, `${base}-aB`, `${base}-Ab`].sort());
   // A true retry still finds its own message, by exact id.
-  const retry = await api('POST', `/conversations/${c.id}/messages`, { token: a.token, body: { client_id: upper, body: 'second (retry)' } });
+  const retry = await api('POST', `/conversations/${c.id}/messages`, { token: a.token, body: { client_id: upper, body: 'second' } });
   assert.equal(retry.status, 200);
   assert.equal(retry.body.id, second.body.id);
 });

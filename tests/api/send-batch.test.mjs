@@ -145,7 +145,7 @@ test('concurrent sends from many senders: each answer is its own, nothing lost o
     // a client_id reused elsewhere, a bad reply_to, and a good reply_to.
     jobs.push(api('POST', `/conversations/${pairs[1].id}/messages`, { token: outsider.token, body: { client_id: cid(), body: 'let me in' } }));
     expect.push(404);
-    jobs.push(api('POST', `/conversations/${pairs[0].id}/messages`, { token: users[0].token, body: { client_id: first.client_id, body: 'retry' } }));
+    jobs.push(api('POST', `/conversations/${pairs[0].id}/messages`, { token: users[0].token, body: { client_id: first.client_id, body: 'first' } }));
     expect.push(200);
     jobs.push(api('POST', `/conversations/${g.id}/messages`, { token: users[0].token, body: { client_id: first.client_id, body: 'elsewhere' } }));
     expect.push(409);
