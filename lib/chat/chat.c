@@ -278,23 +278,61 @@ int chat_client_id_ok(const char *s)
 	return 1;
 }
 
+/* Code points that are emoji by themselves (Unicode's Extended_Pictographic,
+ * by block: the emoji planes, the symbol and dingbat blocks, and the few
+ * older symbols that have emoji forms). */
+static int pictographic(uint32_t cp)
+{
+	static const uint32_t ranges[][2] = {
+		{0x00A9, 0x00A9}, {0x00AE, 0x00AE}, {0x203C, 0x203C}, {0x2049, 0x2049},
+		{0x2122, 0x2122}, {0x2139, 0x2139}, {0x2194, 0x2199}, {0x21A9, 0x21AA},
+		{0x231A, 0x231B}, {0x2328, 0x2328}, {0x23CF, 0x23CF}, {0x23E9, 0x23F3},
+		{0x23F8, 0x23FA}, {0x24C2, 0x24C2}, {0x25AA, 0x25AB}, {0x25B6, 0x25B6},
+		{0x25C0, 0x25C0}, {0x25FB, 0x25FE}, {0x2600, 0x27BF}, {0x2934, 0x2935},
+		{0x2B05, 0x2B07}, {0x2B1B, 0x2B1C}, {0x2B50, 0x2B50}, {0x2B55, 0x2B55},
+		{0x3030, 0x3030}, {0x303D, 0x303D}, {0x3297, 0x3297}, {0x3299, 0x3299},
+		{0x1F000, 0x1FAFF}, {0x1FC00, 0x1FFFD},
+	};
+	for (size_t i = 0; i < sizeof(ranges) / sizeof(ranges[0]); i++)
+		if (cp >= ranges[i][0] && cp <= ranges[i][1])
+			return 1;
+	return 0;
+}
+
+/* What joins, varies or tags emoji: the zero-width joiner, the variation
+ * selectors, the keycap mark and the tag characters (subdivision flags).
+ * Skin tones are in the pictographic range. */
+static int emoji_part(uint32_t cp)
+{
+	return cp == 0x200D || cp == 0xFE0E || cp == 0xFE0F || cp == 0x20E3 ||
+		(cp >= 0xE0020 && cp <= 0xE007F);
+}
+
 /* An emoji: 1-32 bytes of well-formed UTF-8 (the router already rejected
- * bad escapes and NUL), at most 10 code points, no whitespace or control
- * characters, and no ASCII except the digits, '#' and '*' that start keycap
- * sequences (which then need something non-ASCII after them). */
+ * bad escapes and NUL), at most 10 code points, made of pictographic code
+ * points and the parts that join or vary them (at least one pictographic),
+ * or a keycap: a digit, '#' or '*', then U+20E3 (U+FE0F between allowed).
+ * Letters, spaces and invisible characters are not emoji. */
 int chat_emoji_ok(const char *s)
 {
 	size_t n = strlen(s);
 	if (n < 1 || n > CHAT_EMOJI_MAX_BYTES || !utf8_valid(s, n) || utf8_chars(s) > 10)
 		return 0;
-	int non_ascii = 0;
+	int pict = 0, keycap = 0;
 	const unsigned char *p = (const unsigned char *)s;
 	while (*p) {
 		unsigned char c = *p;
 		if (c < 0x80) {
+			/* A keycap's base: the mark must follow. */
 			if (!(isdigit(c) || c == '#' || c == '*'))
 				return 0;
-			p++;
+			const unsigned char *q = p + 1;
+			if (q[0] == 0xEF && q[1] == 0xB8 && q[2] == 0x8F)	/* U+FE0F */
+				q += 3;
+			if (!(q[0] == 0xE2 && q[1] == 0x83 && q[2] == 0xA3))	/* U+20E3 */
+				return 0;
+			keycap = 1;
+			p = q + 3;
 			continue;
 		}
 		/* Well-formed (utf8_valid): the lead byte gives the length. */
@@ -302,14 +340,13 @@ int chat_emoji_ok(const char *s)
 		uint32_t cp = c & (0x7F >> len);
 		for (int i = 1; i < len; i++)
 			cp = (cp << 6) | (p[i] & 0x3F);
-		/* C1 controls and spaces are not emoji. */
-		if (cp < 0xA0 || cp == 0x2028 || cp == 0x2029 || (cp >= 0x2000 && cp <= 0x200B) ||
-		    cp == 0x3000 || cp == 0xFEFF)
+		if (pictographic(cp))
+			pict = 1;
+		else if (!emoji_part(cp))
 			return 0;
-		non_ascii = 1;
 		p += len;
 	}
-	return non_ascii;
+	return pict || keycap;
 }
 
 static int digits(const char *s, int n)

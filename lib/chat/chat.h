@@ -29,6 +29,11 @@
 #define CHAT_ADD_MAX 100		/* user ids per POST .../members */
 #define CHAT_CLIENT_ID_MAX 64
 #define CHAT_EMOJI_MAX_BYTES 32
+/* Reactions a member may give one message, and different emoji one message
+ * may carry (every reaction is an event to every member, and all of them
+ * travel with the message). */
+#define CHAT_REACTIONS_PER_MEMBER 20
+#define CHAT_REACTION_EMOJI_MAX 50
 /* Receipts of conversations larger than this (config receipt_fanout_max)
  * go only to the member's own devices. A receipt to everyone writes one
  * event per member, and every member's receipt follows every message, so a

@@ -574,6 +574,20 @@ static int react_tx(struct db *db, void *p)
 		return rc;
 	if (m.deleted_at != NULL && c->add)
 		return chat_stop(&c->out, 409, "message_deleted", "The message was deleted.");
+	if (c->add) {
+		/* Counted under the message's row lock: reactions to it wait. */
+		struct reaction_counts k;
+		if (msgs_reaction_counts(db, c->mid, c->me, c->emoji, &k) < 0)
+			return -1;
+		if (!k.given && k.mine >= CHAT_REACTIONS_PER_MEMBER)
+			return chat_stop(&c->out, 409, "too_many_reactions", arena_printf(c->a,
+				"You have given this message %d reactions already.",
+				CHAT_REACTIONS_PER_MEMBER));
+		if (k.this_emoji == 0 && k.emoji >= CHAT_REACTION_EMOJI_MAX)
+			return chat_stop(&c->out, 409, "too_many_reactions", arena_printf(c->a,
+				"This message has %d different reactions already; add to one of them.",
+				CHAT_REACTION_EMOJI_MAX));
+	}
 	rc = c->add ? msgs_react(db, c->mid, c->me, c->emoji) :
 		msgs_unreact(db, c->mid, c->me, c->emoji);
 	if (rc <= 0)

@@ -50,6 +50,11 @@ static const char *const SQL_REACTIONS_DROP =
 /* SQL_REACT */
 static const char *const SQL_REACT =
 	"INSERT IGNORE INTO reactions (message_id, user_id, emoji) VALUES (?, ?, ?)";
+/* SQL_REACTION_COUNTS: distinct emoji on the message, the user's
+ * reactions, whether the emoji is there, whether the user gave it. */
+static const char *const SQL_REACTION_COUNTS =
+	"SELECT COUNT(DISTINCT emoji), COALESCE(SUM(user_id = ?), 0), COALESCE(SUM(emoji = ?), 0), "
+	"COALESCE(SUM(user_id = ? AND emoji = ?), 0) FROM reactions WHERE message_id = ?";
 /* SQL_UNREACT */
 static const char *const SQL_UNREACT =
 	"DELETE FROM reactions WHERE message_id = ? AND user_id = ? AND emoji = ?";
@@ -443,6 +448,24 @@ int msgs_react(struct db *db, int64_t mid, int64_t uid, const char *emoji)
 	if (db_exec(db, SQL_REACT, "iis", mid, uid, emoji) < 0)
 		return -1;
 	return db_affected(db) > 0 ? 1 : 0;
+}
+
+int msgs_reaction_counts(struct db *db, int64_t mid, int64_t uid, const char *emoji,
+	struct reaction_counts *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (db_exec(db, SQL_REACTION_COUNTS, "isisi", uid, emoji, uid, emoji, mid) < 0)
+		return -1;
+	int rc = db_next(db);
+	if (rc > 0) {
+		out->emoji = db_int(db, 0);
+		out->mine = db_int(db, 1);
+		out->this_emoji = db_int(db, 2);
+		out->given = db_int(db, 3);
+	}
+	while (rc > 0)
+		rc = db_next(db);
+	return rc < 0 ? -1 : 0;
 }
 
 int msgs_unreact(struct db *db, int64_t mid, int64_t uid, const char *emoji)

@@ -116,6 +116,16 @@ int msgs_delete(struct db *db, int64_t mid);
 int msgs_react(struct db *db, int64_t mid, int64_t uid, const char *emoji);
 /* 1 removed, 0 was not there, -1 error. */
 int msgs_unreact(struct db *db, int64_t mid, int64_t uid, const char *emoji);
+/* What reactions message mid has, seen from user uid and one emoji. */
+struct reaction_counts {
+	int64_t emoji;		/* distinct emoji on the message */
+	int64_t mine;		/* reactions uid gave it */
+	int64_t this_emoji;	/* reactions with this emoji, anyone's */
+	int64_t given;		/* 1 when uid gave this emoji */
+};
+/* 0 or -1. */
+int msgs_reaction_counts(struct db *db, int64_t mid, int64_t uid, const char *emoji,
+	struct reaction_counts *out);
 
 /* Full-text search (MySQL boolean mode; `query` must already be a safe
  * boolean-mode expression) over live messages of conversations uid is a

@@ -98,7 +98,8 @@ test('reactions: idempotent put and delete, one event per real change', async ()
   assert.equal(h.body.messages[0].reactions.length, 2);
   // Non-members: 404. Bad emoji: 400. Nothing changes.
   expectProblem(assert, await api('PUT', url(c, m, '/reactions/' + thumbs), { token: x.token }), 404);
-  for (const e of ['abc', '%20', 'x%F0%9F%91%8D', encodeURIComponent('😀'.repeat(11)), '%C3%28', encodeURIComponent("';--")]) {
+  for (const e of ['abc', '%20', 'x%F0%9F%91%8D', encodeURIComponent('😀'.repeat(11)), '%C3%28', encodeURIComponent("';--"),
+    '%C2%A0', '%C2%AD', '%E2%81%A0', encodeURIComponent('привет'), '%C3%A9', '1%C3%A9', encodeURIComponent('\u200d')]) {
     expectProblem(assert, await api('PUT', url(c, m, '/reactions/' + e), { token: b.token }), 400, 'invalid_emoji');
   }
   // A NUL byte in the path never reaches a handler (lighttpd or the router refuse it).
@@ -108,6 +109,35 @@ test('reactions: idempotent put and delete, one event per real change', async ()
   assert.equal(count(`SELECT COUNT(*) FROM reactions WHERE message_id = ${m.id}`), 2);
   // Keycaps are emoji too.
   assert.equal((await api('PUT', url(c, m, '/reactions/' + encodeURIComponent('1️⃣')), { token: b.token })).status, 200);
+});
+
+test('reactions are limited: 20 per member on a message, 50 different emoji on one', async () => {
+  const a = await registerUser('rla'), b = await registerUser('rlb');
+  const c = await direct(a, b);
+  const m = await send(a, c, 'popular');
+  // Emoji from the pictographic planes, one per code point.
+  const emoji = Array.from({ length: 60 }, (_, i) => String.fromCodePoint(0x1F600 + i));
+  const put = (u, e) => api('PUT', url(c, m, '/reactions/' + encodeURIComponent(e)), { token: u.token });
+  for (let i = 0; i < 20; i++) assert.equal((await put(b, emoji[i])).status, 200);
+  expectProblem(assert, await put(b, emoji[20]), 409, 'too_many_reactions');
+  // One already given may be given again (nothing changes), and one taken
+  // back makes room.
+  assert.equal((await put(b, emoji[0])).status, 200);
+  assert.equal((await api('DELETE', url(c, m, '/reactions/' + encodeURIComponent(emoji[0])), { token: b.token })).status, 200);
+  assert.equal((await put(b, emoji[20])).status, 200);
+  assert.equal(count(`SELECT COUNT(*) FROM reactions WHERE message_id = ${m.id} AND user_id = ${b.id}`), 20);
+  // Different emoji on one message: at most 50, whoever gives them (z has
+  // given only 10 when the 51st is refused).
+  const z = await registerUser('rlz');
+  const g = await api('POST', '/conversations', { token: a.token, body: { type: 'group', title: 'react', member_ids: [b.id, z.id] } });
+  assert.equal(g.status, 201);
+  const gm = await send(a, g.body, 'group popular');
+  const gput = (u, e) => api('PUT', url(g.body, gm, '/reactions/' + encodeURIComponent(e)), { token: u.token });
+  for (let i = 0; i < 50; i++) assert.equal((await gput([a, b, z][Math.floor(i / 20)], emoji[i])).status, 200);
+  expectProblem(assert, await gput(z, emoji[50]), 409, 'too_many_reactions');
+  // Adding to an emoji already there is fine.
+  assert.equal((await gput(z, emoji[0])).status, 200);
+  assert.equal(count(`SELECT COUNT(DISTINCT emoji) FROM reactions WHERE message_id = ${gm.id}`), 50);
 });
 
 test('read receipts: never move backwards, receipt events only when they advance, unread counts', async () => {

@@ -84,6 +84,24 @@ int main(void)
 	CHECK_EQ(chat_emoji_ok("\xED\xA0\x80"), 0);			/* surrogate */
 	CHECK_EQ(chat_emoji_ok("\xE2\x80\x83"), 0);			/* em space */
 	CHECK_EQ(chat_emoji_ok("\xC2\x85"), 0);				/* C1 control */
+	/* Flags: regional indicators, and a subdivision flag (tags). */
+	CHECK_EQ(chat_emoji_ok("\xF0\x9F\x87\xAB\xF0\x9F\x87\xB7"), 1);
+	CHECK_EQ(chat_emoji_ok("\xF0\x9F\x8F\xB4\xF3\xA0\x81\xA7\xF3\xA0\x81\xA2\xF3\xA0\x81\xB3"
+			       "\xF3\xA0\x81\xA3\xF3\xA0\x81\xB4\xF3\xA0\x81\xBF"), 1);
+	CHECK_EQ(chat_emoji_ok("#\xE2\x83\xA3"), 1);			/* keycap #, no VS16 */
+	CHECK_EQ(chat_emoji_ok("\xE2\x9C\x85"), 1);			/* check mark (dingbat) */
+	CHECK_EQ(chat_emoji_ok("\xF0\x9F\x91\x8D\xF0\x9F\x8F\xBD"), 1);	/* skin tone */
+	/* Not emoji: text, invisible characters, a joiner alone. */
+	CHECK_EQ(chat_emoji_ok("\xC2\xA0"), 0);				/* no-break space */
+	CHECK_EQ(chat_emoji_ok("\xC2\xAD"), 0);				/* soft hyphen */
+	CHECK_EQ(chat_emoji_ok("\xE2\x81\xA0"), 0);			/* word joiner */
+	CHECK_EQ(chat_emoji_ok("\xE2\x80\x8D"), 0);			/* ZWJ alone */
+	CHECK_EQ(chat_emoji_ok("\xEF\xB8\x8F"), 0);			/* VS16 alone */
+	CHECK_EQ(chat_emoji_ok("\xC3\xA9"), 0);				/* e acute */
+	CHECK_EQ(chat_emoji_ok("\xD0\xBF\xD1\x80\xD0\xB8"), 0);	/* Cyrillic */
+	CHECK_EQ(chat_emoji_ok("1\xC3\xA9"), 0);
+	CHECK_EQ(chat_emoji_ok("\xF0\x9F\x91\x8D\xC3\xA9"), 0);	/* emoji then a letter */
+	CHECK_EQ(chat_emoji_ok("1\xEF\xB8\x8F"), 0);			/* keycap without its mark */
 	CHECK_EQ(chat_emoji_ok("\xF0\x9F\x98\x80\xF0\x9F\x98\x80\xF0\x9F\x98\x80"
 			       "\xF0\x9F\x98\x80\xF0\x9F\x98\x80\xF0\x9F\x98\x80"
 			       "\xF0\x9F\x98\x80\xF0\x9F\x98\x80\xF0\x9F\x98\x80"), 0); /* 36 bytes */
