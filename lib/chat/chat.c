@@ -467,9 +467,14 @@ static _Atomic int64_t distrust_until_ms;
  * old key, which nobody asks for again. Random (not counted) generations
  * cannot repeat one that was evicted, and every cached view also expires on
  * its own (CHAT_CACHE_TTL), which bounds the damage of a lost delete. */
+int chat_cache_distrusted(void)
+{
+	return clock_ms() < distrust_until_ms;
+}
+
 int chat_cache_gen(struct arena *a, int64_t cid, int64_t *gen)
 {
-	if (clock_ms() < distrust_until_ms)
+	if (chat_cache_distrusted())
 		return 0;
 	char key[CACHE_KEY_MAX];
 	cache_key(key, "cgen", cid);

@@ -174,6 +174,9 @@ int chat_tx(struct req *req, struct db *db, int (*fn)(struct db *db, void *ctx),
 /* The conversation's cache generation for keys of cached views. 1 with *gen
  * set, or 0 when memcached is unavailable (read MySQL, cache nothing). */
 int chat_cache_gen(struct arena *a, int64_t cid, int64_t *gen);
+/* 1 while this process may not trust cached views: a drop of them failed
+ * lately (memcached away), so a view it could not drop may still be there. */
+int chat_cache_distrusted(void);
 /* Makes every cached view of conversation cid stale. Call after the commit
  * of a change to its messages or reactions, before answering. */
 void chat_invalidate(int64_t cid);

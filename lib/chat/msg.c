@@ -312,6 +312,10 @@ static void warm_lookup(struct req *req, int64_t cid, int64_t limit, struct warm
 	w->gen = 0;
 	w->member = 0;
 	w->body = NULL;
+	/* After a failed drop the old generation may still be there, with
+	 * the views the change should have dropped: none is read. */
+	if (chat_cache_distrusted())
+		return;
 	char *vals[3];
 	if (req->prefetched) {
 		/* Fetched with the session check (msg_history_prefetch). */
