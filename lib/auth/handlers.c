@@ -621,11 +621,14 @@ void auth_me_delete(struct req *req)
 		return;
 	if (!verify_my_password(req, &db, password))
 		return;
-	/* Out of every group first, as leaving does: an owner's group gets a
-	 * new owner (a deleted account kept its role, and nobody could take
-	 * the group over); direct conversations keep the deleted account. */
-	if (chat_leave_groups(db, req->arena, req->user_id) < 0 ||
-	    users_delete(db, req->user_id) < 0) {
+	/* The account is marked deleted first, so nobody can add it to a
+	 * group any more (adds take live users only); then it leaves every
+	 * group, as leaving does: an owner's group gets a new owner (a deleted
+	 * account kept its role, and nobody could take the group over). The
+	 * other way round, an add between the two left the deleted account a
+	 * member. Direct conversations keep the deleted account. */
+	if (users_delete(db, req->user_id) < 0 ||
+	    chat_leave_groups(db, req->arena, req->user_id) < 0) {
 		resp_problem(req, 500, "internal", NULL);
 		return;
 	}
