@@ -1,6 +1,10 @@
 #!/bin/bash
 # Applies sql/NNNN_*.sql migrations in order, each once, recording them in
 # schema_migrations. Usage: scripts/migrate.sh SOCKET [DATABASE]
+# DATABASE defaults to db_name of the config named by MESSENGER_CONF (else
+# "messenger"). The client connects as root over the socket, or with the
+# user and password of MIGRATE_DEFAULTS_FILE (a my.cnf-style [client]
+# section: the database user needs CREATE ROUTINE and EXECUTE).
 # MariaDB cannot undo DDL, so a file that stopped halfway (a killed client,
 # a full disk) stays unrecorded with part of it done: every statement in
 # sql/ can run again over its own result (IF NOT EXISTS, DROP ... IF
@@ -9,12 +13,23 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 SOCK="$1"
-DB="${2:-messenger}"
-# One runner at a time per server (its socket; two starts at once would apply the
-# same file twice).
-exec 9>"$SOCK.migrate.lock"
+conf_db=""
+if [ -n "${MESSENGER_CONF:-}" ] && [ -r "$MESSENGER_CONF" ]; then
+	conf_db="$(sed -n 's/^[[:space:]]*db_name[[:space:]]*=[[:space:]]*\([^[:space:]]*\).*/\1/p' "$MESSENGER_CONF" | tail -1)"
+fi
+DB="${2:-${conf_db:-messenger}}"
+# One runner at a time per server (two starts at once would apply the same
+# file twice): a lock beside the socket, or in /tmp when that directory is
+# not ours to write (/run/mysqld).
+lock="$SOCK.migrate.lock"
+[ -w "$(dirname "$SOCK")" ] || lock="/tmp/messenger-migrate.$(printf '%s' "$SOCK" | cksum | cut -d' ' -f1).lock"
+exec 9>"$lock"
 flock 9
-MYSQL=(mariadb --no-defaults -S "$SOCK" -uroot --batch --skip-column-names)
+if [ -n "${MIGRATE_DEFAULTS_FILE:-}" ]; then
+	MYSQL=(mariadb --defaults-extra-file="$MIGRATE_DEFAULTS_FILE" -S "$SOCK" --batch --skip-column-names)
+else
+	MYSQL=(mariadb --no-defaults -S "$SOCK" -uroot --batch --skip-column-names)
+fi
 
 "${MYSQL[@]}" -e "CREATE DATABASE IF NOT EXISTS \`$DB\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
 "${MYSQL[@]}" "$DB" -e "CREATE TABLE IF NOT EXISTS schema_migrations (

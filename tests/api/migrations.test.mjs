@@ -79,3 +79,21 @@ test('every migration can be applied again over its own result', () => {
   assert.equal(recorded().length, FILES.length);
   assert.equal(schema(), installed);
 });
+
+test('without a database argument the config names the database', () => {
+  const other = `${DB}_conf`;
+  const conf = path.join(process.env.MESSENGER_VAR, `migrate-${process.pid}.conf`);
+  fs.writeFileSync(conf, `# an operator's config\ndb_host = 127.0.0.1\n db_name = ${other}\n`);
+  try {
+    mariadb(`DROP DATABASE IF EXISTS \`${other}\``);
+    const r = spawnSync(path.join(ROOT, 'scripts/migrate.sh'), [SOCK], {
+      encoding: 'utf8', env: { ...process.env, MESSENGER_CONF: conf },
+    });
+    assert.equal(r.status, 0, r.stderr);
+    const versions = mariadb('SELECT version FROM schema_migrations ORDER BY version', other).split('\n').filter(Boolean);
+    assert.deepEqual(versions, FILES.map((f) => f.replace(/\.sql$/, '')));
+  } finally {
+    fs.rmSync(conf, { force: true });
+    mariadb(`DROP DATABASE IF EXISTS \`${other}\``);
+  }
+});
