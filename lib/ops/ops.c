@@ -26,7 +26,9 @@ static void health(struct req *req, int waiting, int sends)
 	json_object *o = json_object_new_object();
 	json_object_object_add(o, "status", json_object_new_string(db_ok ? "ok" : "degraded"));
 	json_object_object_add(o, "database", json_object_new_string(db_ok ? "ok" : "down"));
-	json_object_object_add(o, "cache", json_object_new_string(mc >= 0 ? "ok" : "down"));
+	/* "off" when none is configured: optional, so not a fault. */
+	json_object_object_add(o, "cache", json_object_new_string(!cache_configured() ? "off" :
+		mc >= 0 ? "ok" : "down"));
 	if (waiting >= 0 && config_int("health_waiting", 0))
 		json_object_object_add(o, "waiting", json_object_new_int(waiting));
 	if (sends && config_int("health_sends", 0)) {

@@ -51,8 +51,14 @@ int config_load(void)
 		path = "var/messenger.conf";
 	FILE *f = fopen(path, "r");
 	if (f == NULL) {
+		/* Not fatal (defaults and the environment apply), but a cron job
+		 * or a server started without MESSENGER_CONF would otherwise run
+		 * on defaults without a word. */
 		if (errno != ENOENT)
 			log_warn("config: cannot open %s: %s", path, strerror(errno));
+		else
+			log_warn("config: %s does not exist; using defaults and MESSENGER_* variables "
+				"(set MESSENGER_CONF)", path);
 	} else {
 		char line[1024];
 		int lineno = 0, rc = 0;

@@ -99,6 +99,23 @@ test('settings out of range are taken at their nearest bound, not obeyed into a 
   }
 });
 
+test('health says the cache is off, not down, when no memcached is configured', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'conf-'));
+  const conf = path.join(dir, 'main.conf');
+  fs.writeFileSync(conf, fs.readFileSync(CONF, 'utf8').split('\n').filter((l) => !/^memcached\b/.test(l)).join('\n'));
+  try {
+    for (const bin of ['api.fcgi', 'events.fcgi']) {
+      const h = cgi(bin, 'GET', bin === 'api.fcgi' ? '/api/v1/health' : '/api/v1/events/health', { conf });
+      assert.equal(h.status, 200);
+      assert.equal(h.body.cache, 'off');
+      assert.equal(h.body.status, 'ok');
+    }
+    assert.equal(cgi('api.fcgi', 'GET', '/api/v1/health').body.cache, 'ok');
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('events.fcgi works as plain CGI', () => {
   const h = cgi('events.fcgi', 'GET', '/api/v1/health');
   assert.equal(h.status, 200);
