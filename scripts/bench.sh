@@ -143,28 +143,36 @@ conv() { timeout 120 "$B/load" conv -p "$MESSENGER_PORT" -u "$USERS" "$@" 2>>"$L
 # whenever the two agree within two ticks; when they do not (a thread exited
 # in between and took its time with it), the tick count is used.
 # cpu_snap INSTANCE writes "pid kind ticks ns" lines to $VAR/cpu.before.
+# Samples taken while a measurement runs (cpu_window, at the load program's
+# markers) read ticks only (ns -1): reading every thread's file there cost
+# tens of ms of CPU in the middle of the window and showed as delivery
+# latency maxima; those windows count thousands of operations, for which
+# ticks are exact enough.
 CPU="$VAR/cpu.tsv"
 : >"$CPU"
 cpu_ticks() {	# bash builtins only: fast enough to sample at a marker
-	local inst="$1" lp p st f t ns sum
+	local inst="$1" fast="${2:-0}" lp p st f t ns sum
 	local -a pids a
 	lp="$(cat "$VAR/$inst.lighttpd.pid" 2>/dev/null)"
 	pids=($lp $(cat "$VAR/mariadb.pid" "$VAR/memcached.pid" 2>/dev/null))
 	if [ -n "$lp" ]; then
 		for f in /proc/[0-9]*/stat; do
-			read -r st <"$f" 2>/dev/null || continue
+			read -r st 2>/dev/null <"$f" || continue
 			read -ra a <<<"${st##*) }"
 			[ "${a[1]}" = "$lp" ] && { p="${f#/proc/}"; pids+=("${p%/stat}"); }
 		done
 	fi
 	for p in "${pids[@]}"; do
-		read -r st <"/proc/$p/stat" 2>/dev/null || continue
+		read -r st 2>/dev/null <"/proc/$p/stat" || continue
 		f="${st#*(}"; f="${f%%)*}"
 		read -ra a <<<"${st##*) }"
-		sum=0
-		for t in /proc/"$p"/task/*/schedstat; do
-			read -r ns _ <"$t" 2>/dev/null && sum=$(( sum + ns ))
-		done
+		sum=-1
+		if [ "$fast" != 1 ]; then
+			sum=0
+			for t in /proc/"$p"/task/*/schedstat; do
+				read -r ns _ 2>/dev/null <"$t" && sum=$(( sum + ns ))
+			done
+		fi
 		echo "$p $f $(( a[11] + a[12] )) $sum"
 	done
 }
@@ -187,9 +195,9 @@ settle_innodb() {
 }
 cpu_snap() {
 	rm -f "$VAR/cpu.after" "$VAR/q.after" "$VAR/t.after"
-	date +%s.%N >"$VAR/t.before"; cpu_ticks "$1" >"$VAR/cpu.before"; questions >"$VAR/q.before"
+	date +%s.%N >"$VAR/t.before"; cpu_ticks "$1" "${2:-0}" >"$VAR/cpu.before"; questions >"$VAR/q.before"
 }
-cpu_after() { date +%s.%N >"$VAR/t.after"; cpu_ticks "$1" >"$VAR/cpu.after"; questions >"$VAR/q.after"; }
+cpu_after() { date +%s.%N >"$VAR/t.after"; cpu_ticks "$1" "${2:-0}" >"$VAR/cpu.after"; questions >"$VAR/q.after"; }
 # Seconds between the two samples of the last window.
 window_s() { f "$(cat "$VAR/t.after") - $(cat "$VAR/t.before")" 3; }
 # cpu_window INSTANCE: in the background, samples at the load program's
@@ -199,9 +207,9 @@ cpu_window() {
 	(
 		for _ in $(seq 1 30000); do [ -e "$VAR/mark.start" ] && break; sleep 0.02; done
 		[ -e "$VAR/mark.start" ] || exit 0
-		cpu_snap "$1"
+		cpu_snap "$1" 1
 		for _ in $(seq 1 30000); do [ -e "$VAR/mark.end" ] && break; sleep 0.02; done
-		[ -e "$VAR/mark.end" ] && cpu_after "$1"
+		[ -e "$VAR/mark.end" ] && cpu_after "$1" 1
 	) &
 	WATCHER=$!
 }
@@ -218,10 +226,11 @@ cpu_report() {
 		{
 			tick = 1e9 / hz
 			dt = ($1 in bt) ? ($3 - bt[$1]) * tick : $3 * tick
+			fast = $4 < 0 || (($1 in bn) && bn[$1] < 0)
 			dn = ($1 in bn) ? $4 - bn[$1] : $4
 			diff = dn - dt; if (diff < 0) diff = -diff
-			d = (dn >= 0 && diff <= 2 * tick) ? dn : dt
-			if (d != dn && index(coarse, " " $2 ",") == 0) coarse = coarse " " $2 ","
+			d = (!fast && dn >= 0 && diff <= 2 * tick) ? dn : dt
+			if (!fast && d != dn && index(coarse, " " $2 ",") == 0) coarse = coarse " " $2 ","
 			ns[$2] += d; tot += d
 		}
 		END {
@@ -587,7 +596,7 @@ MEM="$(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)"
 	echo
 	table_md
 	echo
-	echo "### CPU time per operation (ms; per-thread run time from /proc/PID/task/TID/schedstat, or clock ticks of $(( 1000 / $(getconf CLK_TCK) )) ms from /proc/PID/stat where noted)"
+	echo "### CPU time per operation (ms; sequential runs: per-thread run time from /proc/PID/task/TID/schedstat, or clock ticks of $(( 1000 / $(getconf CLK_TCK) )) ms from /proc/PID/stat where noted; timed windows of thousands of operations: clock ticks)"
 	echo
 	echo "| operation | count | SQL statements per operation | CPU ms per operation by process |"
 	echo "|---|---|---|---|"
