@@ -64,6 +64,7 @@ event_retention_days = 14
 register_per_ip_per_hour = 100000
 health_sends = 1
 health_waiting = 1
+events_safety_read_seconds = 5
 CONF
 
 run_api() {

@@ -541,7 +541,7 @@ static int write_events(struct req *req, struct arena *a, json_object *events, i
 /* A stream between its parks. Per-batch memory comes from its own arena
  * (la), given back before each park. */
 struct stream_state {
-	int64_t uid, cur, deadline, next_ping, refresh_at, last_read;
+	int64_t uid, cur, deadline, next_ping, refresh_at, last_read, safety_ms;
 	uint32_t bell;
 	int check;		/* read before parking again */
 	struct arena la;
@@ -621,6 +621,7 @@ static void stream_step(struct req *req, struct stream_state *s)
 		return;
 	}
 	int64_t wait = min64(s->deadline - now, min64(s->next_ping - now, s->refresh_at - now));
+	wait = min64(wait, s->last_read + s->safety_ms - now);
 	if (s->pend.due != 0)
 		wait = min64(wait, s->pend.due - now);
 	/* Parked with nothing but the arenas' first blocks. */
@@ -665,6 +666,12 @@ static void stream_resume(struct req *req, void *p)
 		if (doorbell_cross_host() && now - s->last_read >= SAFETY_READ_MS)
 			s->check = 1;
 	}
+	/* On one host too, now and then: a ring lost between a commit and its
+	 * ring (a writer killed there, the wake-up file replaced under the
+	 * processes) would otherwise show only at the next ring or at the
+	 * stream's end. */
+	if (now - s->last_read >= s->safety_ms)
+		s->check = 1;
 	stream_step(req, s);
 }
 
@@ -706,6 +713,7 @@ void feed_stream(struct req *req)
 	 * stream, so streams opened together do not ping together forever. */
 	s->next_ping = start + HEARTBEAT_MS - jitter(s->uid, HEARTBEAT_MS, 50);
 	s->refresh_at = refresh_due(s->uid, start);
+	s->safety_ms = config_int_range("events_safety_read_seconds", 300, 1, 3600) * 1000;
 	/* A small first block: what a parked stream keeps. */
 	arena_init_block(&s->la, 1024);
 	/* Read at the start, after a ring, and now and then as a safety net

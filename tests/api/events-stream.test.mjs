@@ -208,6 +208,29 @@ test('events a stream does not show still move its last id (a resumption does no
   } finally { s.close(); }
 });
 
+test('a stream finds an event whose wake-up was lost, within events_safety_read_seconds', async () => {
+  const u = await registerUser('ssesafety');
+  const t0 = Date.now();
+  const s = await openStream({ headers: { Authorization: 'Bearer ' + u.token } });
+  try {
+    await profileChange(u, 'rung');
+    await s.until((x) => x.events.length === 1, 5000);
+    // Past the wake-ups of coming online (the stream reads the log then).
+    await new Promise((r) => setTimeout(r, 1500));
+    // The same event once more, written into the log with no ring (as when
+    // the writer was killed between its commit and its ring); the test
+    // stack reads every 5 s.
+    sql(`UPDATE user_heads SET last_seq = last_seq + 1 WHERE user_id = ${u.id}`);
+    sql(`INSERT INTO user_events (user_id, seq, type, payload)
+      SELECT e.user_id, h.last_seq, e.type, e.payload FROM user_events e JOIN user_heads h ON h.user_id = e.user_id
+      WHERE e.user_id = ${u.id} AND e.seq = h.last_seq - 1`);
+    // Before the stream's first presence refresh (10-20 s after it opened),
+    // which reads the log too.
+    await s.until((x) => x.events.length === 2, Math.max(1000, 9500 - (Date.now() - t0)));
+    assert.deepEqual(s.events.map((e) => e.type), ['profile.updated', 'profile.updated']);
+  } finally { s.close(); }
+});
+
 // A stream whose reader stops reading once it has opened (straight to
 // events.fcgi: lighttpd would buffer megabytes for it first).
 function stalledStream(user) {
