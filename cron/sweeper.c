@@ -54,9 +54,13 @@ static int64_t rate_limits(struct db *db, int batch)
 
 static int64_t sessions(struct db *db, int batch)
 {
-	/* Ended a day ago; rotated refresh tokens kept a week, so a replay
-	 * of one that recent still ends its session. */
-	return sweep_sessions(db, 86400, 7 * 86400, batch);
+	return sweep_sessions(db, 86400, batch);
+}
+
+static int64_t rotated(struct db *db, int batch)
+{
+	/* Kept a week: a replay of one that recent still ends its session. */
+	return sweep_rotated(db, 7 * 86400, batch);
 }
 
 static int ephemeral_s;
@@ -110,12 +114,13 @@ int main(void)
 	int64_t nt = drain(db, tickets, 1000);
 	int64_t nr = drain(db, rate_limits, 1000);
 	int64_t ns = drain(db, sessions, 1000);
-	failed |= nt < 0 || nr < 0 || ns < 0;
+	int64_t nk = drain(db, rotated, 1000);
+	failed |= nt < 0 || nr < 0 || ns < 0 || nk < 0;
 	db_close(db);
 	cache_shutdown();
 	log_info("sweeper: pruned %lld events, %lld tickets, %lld rate-limit windows, %lld "
-		 "sessions and rotated tokens; %d users went offline%s%s", (long long)total,
-		(long long)nt, (long long)nr, (long long)ns, off,
+		 "sessions, %lld rotated tokens; %d users went offline%s%s", (long long)total,
+		(long long)nt, (long long)nr, (long long)ns, (long long)nk, off,
 		clock_ms() >= deadline ? " (time budget spent; the next run goes on)" : "",
 		failed ? " (with errors)" : "");
 	return failed ? 1 : 0;

@@ -48,8 +48,6 @@ static int hash_enter(void)
 {
 	int most = (int)config_int_range("password_hashes_at_once", 2, 1, 64);
 	int queue = (int)config_int_range("password_hash_queue", 16, 1, 100000);
-	if (most < 1)
-		most = 1;
 	pthread_mutex_lock(&hash_lock);
 	if (hashing >= most && hash_waiting >= queue) {
 		pthread_mutex_unlock(&hash_lock);

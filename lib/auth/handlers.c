@@ -257,6 +257,21 @@ static int rate_limited(struct req *req, struct db *db, const char *bucket, int6
 	return 0;
 }
 
+static int login_window(void)
+{
+	return (int)config_int_range("login_window_seconds", 300, 1, 86400);
+}
+
+/* The account's login attempts (the login form and the password checks of
+ * PATCH and DELETE /me share them): 0 allowed, 1 answered 429, -1. */
+static int account_limited(struct req *req, struct db *db, const char *username)
+{
+	char bucket[128];
+	snprintf(bucket, sizeof(bucket), "login-user:%.64s", username);
+	return rate_limited(req, db, bucket,
+		config_int_range("login_per_account", 10, 1, 1000000000), login_window());
+}
+
 /* POST /auth/register */
 void auth_register(struct req *req)
 {
@@ -298,7 +313,8 @@ void auth_register(struct req *req)
 		return;
 	char bucket[96];
 	snprintf(bucket, sizeof(bucket), "register:%.60s", req->remote_addr);
-	int rl = rate_limited(req, db, bucket, config_int_range("register_per_ip_per_hour", 1000, 1, 1000000000), 3600);
+	int rl = rate_limited(req, db, bucket,
+		config_int_range("register_per_ip_per_hour", 1000, 1, 1000000000), 3600);
 	if (rl != 0) {
 		if (rl < 0)
 			resp_problem(req, 500, "internal", NULL);
@@ -347,15 +363,13 @@ void auth_login(struct req *req)
 	/* Attempts are limited per IP and per account (a guessing attack on one
 	 * account from many addresses is still stopped). */
 	char bucket[128];
-	int window = (int)config_int_range("login_window_seconds", 300, 1, 86400);
 	snprintf(bucket, sizeof(bucket), "login-ip:%.60s", req->remote_addr);
-	int rl = rate_limited(req, db, bucket, config_int_range("login_per_ip", 50, 1, 1000000000), window);
+	int rl = rate_limited(req, db, bucket, config_int_range("login_per_ip", 50, 1, 1000000000),
+		login_window());
 	/* A name no account can have has no account bucket (and its bytes
 	 * need not fit the bucket column); it gets the dummy check below. */
-	if (rl == 0 && valid_username(username)) {
-		snprintf(bucket, sizeof(bucket), "login-user:%.64s", username);
-		rl = rate_limited(req, db, bucket, config_int_range("login_per_account", 10, 1, 1000000000), window);
-	}
+	if (rl == 0 && valid_username(username))
+		rl = account_limited(req, db, username);
 	if (rl != 0) {
 		if (rl < 0)
 			resp_problem(req, 500, "internal", NULL);
@@ -585,10 +599,7 @@ static int verify_my_password(struct req *req, struct db **db, const char *passw
 		resp_problem(req, 500, "internal", NULL);
 		return 0;
 	}
-	char bucket[128];
-	snprintf(bucket, sizeof(bucket), "login-user:%.64s", u.username);
-	int rl = rate_limited(req, *db, bucket, config_int_range("login_per_account", 10, 1, 1000000000),
-		(int)config_int_range("login_window_seconds", 300, 1, 86400));
+	int rl = account_limited(req, *db, u.username);
 	if (rl != 0) {
 		if (rl < 0)
 			resp_problem(req, 500, "internal", NULL);

@@ -163,6 +163,12 @@ fail:
  * delivered receipt, sql/0008, goes to the others alone: uid's own devices
  * have no use for it, and it would wake the very long-poll that just
  * fetched the message for one more round trip.) */
+/* Conversations larger than this get receipts on the member's devices only. */
+static int receipt_fanout_max(void)
+{
+	return (int)config_int_range("receipt_fanout_max", CHAT_RECEIPT_FANOUT_MAX, 0, 100000);
+}
+
 static int emit_receipt(struct db *db, struct emit *e, int64_t cid, int64_t uid)
 {
 	int64_t delivered = 0, read = 0, count = 0;
@@ -173,7 +179,7 @@ static int emit_receipt(struct db *db, struct emit *e, int64_t cid, int64_t uid)
 	json_object_object_add(p, "delivered_seq", json_object_new_int64(delivered));
 	json_object_object_add(p, "read_seq", json_object_new_int64(read));
 	int rc;
-	if (count <= config_int_range("receipt_fanout_max", CHAT_RECEIPT_FANOUT_MAX, 0, 100000))
+	if (count <= receipt_fanout_max())
 		rc = emit_conv(db, e, cid, 0, "receipt", 0, p);
 	else
 		rc = emit_user(db, e, uid, "receipt", cid, 0, p);
@@ -185,8 +191,7 @@ int chat_mark_delivered(struct db *db, struct arena *a, const struct receipt *r,
 {
 	int64_t *wake;
 	int nwake;
-	int max = (int)config_int_range("receipt_fanout_max", CHAT_RECEIPT_FANOUT_MAX, 0, 100000);
-	int rc = convs_mark_delivered(db, a, r, n, max, &wake, &nwake);
+	int rc = convs_mark_delivered(db, a, r, n, receipt_fanout_max(), &wake, &nwake);
 	if (rc <= 0)
 		return rc;
 	/* Cached views hold no receipts: nothing to invalidate. */

@@ -7,10 +7,13 @@ static const char *const SQL_TICKETS =
 static const char *const SQL_RATE_LIMITS =
 	"DELETE FROM rate_limits WHERE window_start < NOW() - INTERVAL ? SECOND LIMIT ?";
 
-/* sweep_sessions */
-static const char *const SQL_SESSIONS =
-	"DELETE FROM sessions WHERE (expires_at < NOW(3) - INTERVAL ? SECOND "
-	"OR revoked_at < NOW(3) - INTERVAL ? SECOND) LIMIT ?";
+/* sweep_sessions: one statement per index (sql/0014), so each reads and
+ * locks only the rows it deletes. */
+static const char *const SQL_SESSIONS_EXPIRED =
+	"DELETE FROM sessions WHERE expires_at < NOW(3) - INTERVAL ? SECOND LIMIT ?";
+static const char *const SQL_SESSIONS_ENDED =
+	"DELETE FROM sessions WHERE revoked_at < NOW(3) - INTERVAL ? SECOND LIMIT ?";
+/* sweep_rotated */
 static const char *const SQL_ROTATED =
 	"DELETE FROM refresh_tokens WHERE superseded_at < NOW(3) - INTERVAL ? SECOND LIMIT ?";
 /* sweep_lock: held until the connection closes. */
@@ -30,14 +33,24 @@ int64_t sweep_rate_limits(struct db *db, int64_t older_s, int batch)
 	return (int64_t)db_affected(db);
 }
 
-int64_t sweep_sessions(struct db *db, int64_t ended_s, int64_t rotated_s, int batch)
+int64_t sweep_sessions(struct db *db, int64_t older_s, int batch)
 {
-	if (db_exec(db, SQL_SESSIONS, "iii", ended_s, ended_s, (int64_t)batch) < 0)
+	if (db_exec(db, SQL_SESSIONS_EXPIRED, "ii", older_s, (int64_t)batch) < 0)
 		return -1;
 	int64_t n = (int64_t)db_affected(db);
-	if (db_exec(db, SQL_ROTATED, "ii", rotated_s, (int64_t)batch) < 0)
+	if (n < batch) {
+		if (db_exec(db, SQL_SESSIONS_ENDED, "ii", older_s, (int64_t)(batch - n)) < 0)
+			return -1;
+		n += (int64_t)db_affected(db);
+	}
+	return n;
+}
+
+int64_t sweep_rotated(struct db *db, int64_t older_s, int batch)
+{
+	if (db_exec(db, SQL_ROTATED, "ii", older_s, (int64_t)batch) < 0)
 		return -1;
-	return n + (int64_t)db_affected(db);
+	return (int64_t)db_affected(db);
 }
 
 int sweep_lock(struct db *db, int wait_s)

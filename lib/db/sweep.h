@@ -12,12 +12,13 @@ int64_t sweep_tickets(struct db *db, int batch);
 /* Deletes up to batch rate-limit windows that started more than older_s
  * seconds ago. Returns the count or -1. */
 int64_t sweep_rate_limits(struct db *db, int64_t older_s, int batch);
-/* Deletes up to batch sessions that expired or were ended more than
- * ended_s seconds ago (their refresh tokens go with them), then up to batch
- * refresh tokens rotated more than rotated_s seconds ago (a replay of one
- * then finds nothing, instead of ending its session). Returns the rows or
- * -1. */
-int64_t sweep_sessions(struct db *db, int64_t ended_s, int64_t rotated_s, int batch);
+/* Deletes up to batch sessions that expired or were ended more than older_s
+ * seconds ago (their refresh tokens go with them). Returns the count or -1. */
+int64_t sweep_sessions(struct db *db, int64_t older_s, int batch);
+/* Deletes up to batch refresh tokens rotated more than older_s seconds ago
+ * (a replay of one then finds nothing, instead of ending its session).
+ * Returns the count or -1. */
+int64_t sweep_rotated(struct db *db, int64_t older_s, int batch);
 /* Takes the sweeper's lock on this connection, waiting up to wait_s for a
  * run that holds it. 1 taken, 0 not (another run), -1 error. */
 int sweep_lock(struct db *db, int wait_s);

@@ -555,6 +555,16 @@ struct stream_state {
 
 static void stream_resume(struct req *req, void *p);
 
+/* How long a stream goes without reading the log when nothing rings it:
+ * events_safety_read_seconds, for a ring lost between a commit and its ring
+ * (a writer killed there, the wake-up file replaced under the processes);
+ * at most SAFETY_READ_MS while other hosts may send hints, which can be
+ * lost too. */
+static int64_t safety_every(const struct stream_state *s)
+{
+	return doorbell_cross_host() ? min64(SAFETY_READ_MS, s->safety_ms) : s->safety_ms;
+}
+
 static void stream_end(struct req *req, struct stream_state *s)
 {
 	/* The client may be gone, but it was shown these. */
@@ -621,7 +631,7 @@ static void stream_step(struct req *req, struct stream_state *s)
 		return;
 	}
 	int64_t wait = min64(s->deadline - now, min64(s->next_ping - now, s->refresh_at - now));
-	wait = min64(wait, s->last_read + s->safety_ms - now);
+	wait = min64(wait, s->last_read + safety_every(s) - now);
 	if (s->pend.due != 0)
 		wait = min64(wait, s->pend.due - now);
 	/* Parked with nothing but the arenas' first blocks. */
@@ -663,14 +673,8 @@ static void stream_resume(struct req *req, void *p)
 		refresh_presence(db, s->uid);
 		arena_reset(&s->la);
 		s->refresh_at = refresh_due(s->uid, now);
-		if (doorbell_cross_host() && now - s->last_read >= SAFETY_READ_MS)
-			s->check = 1;
 	}
-	/* On one host too, now and then: a ring lost between a commit and its
-	 * ring (a writer killed there, the wake-up file replaced under the
-	 * processes) would otherwise show only at the next ring or at the
-	 * stream's end. */
-	if (now - s->last_read >= s->safety_ms)
+	if (now - s->last_read >= safety_every(s))
 		s->check = 1;
 	stream_step(req, s);
 }
@@ -717,7 +721,7 @@ void feed_stream(struct req *req)
 	/* A small first block: what a parked stream keeps. */
 	arena_init_block(&s->la, 1024);
 	/* Read at the start, after a ring, and now and then as a safety net
-	 * for other hosts' lost hints; heartbeats alone read nothing. */
+	 * for lost rings (safety_every); heartbeats alone read nothing. */
 	s->check = 1;
 	stream_step(req, s);
 }

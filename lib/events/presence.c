@@ -52,8 +52,7 @@ static int touch_every_s(void)
  * (GET /users/{id}/presence). */
 static int fanout_max(void)
 {
-	int64_t n = config_int_range("presence_fanout_max", PRESENCE_FANOUT_MAX, 0, 100000);
-	return n < 2 ? 2 : n > 100000 ? 100000 : (int)n;
+	return (int)config_int_range("presence_fanout_max", PRESENCE_FANOUT_MAX, 2, 100000);
 }
 
 struct touch_ctx {

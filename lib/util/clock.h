@@ -3,6 +3,7 @@
 #ifndef UTIL_CLOCK_H
 #define UTIL_CLOCK_H
 
+#include <errno.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -17,7 +18,7 @@ static inline int64_t clock_ms(void)
 static inline void clock_sleep_ms(int64_t ms)
 {
 	struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
-	while (nanosleep(&ts, &ts) != 0)
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
 		;
 }
 

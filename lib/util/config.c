@@ -132,18 +132,14 @@ long long config_int_range(const char *key, long long def, long long min, long l
 	/* Once per key: some are read at every request. */
 	static const char *warned[32];
 	static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-	int seen = 0;
+	const size_t cap = sizeof(warned) / sizeof(warned[0]);
+	size_t i = 0;
 	pthread_mutex_lock(&mu);
-	for (size_t i = 0; i < sizeof(warned) / sizeof(warned[0]) && warned[i] != NULL && !seen; i++)
-		seen = strcmp(warned[i], key) == 0;
-	if (!seen) {
-		for (size_t i = 0; i < sizeof(warned) / sizeof(warned[0]); i++) {
-			if (warned[i] == NULL) {
-				warned[i] = key;
-				break;
-			}
-		}
-	}
+	while (i < cap && warned[i] != NULL && strcmp(warned[i], key) != 0)
+		i++;
+	int seen = i < cap && warned[i] != NULL;
+	if (i < cap && !seen)
+		warned[i] = key;
 	pthread_mutex_unlock(&mu);
 	if (!seen)
 		log_warn("config: %s = %lld is outside %lld..%lld; using %lld", key, n, min, max, to);
