@@ -317,7 +317,7 @@ test('a member list asked for before someone was removed does not bring them bac
   // only after Nina's removal has reached the app.
   const hold = await holdFirstAnswer(o, new RegExp(`/api/v1/conversations/${g.id}$`));
   const head = await api('GET', '/events?timeout=0', { token: owner.token });
-  await o.locator('.conv-item', { has: o.locator('.conv-title', { hasText: 'Hold on' }) }).click();
+  await conversationItem(o, 'Hold on').click();
   await until(async () => hold.reads() === 1, 'the member list read');
   await api('DELETE', `/conversations/${g.id}/members/${nina.id}`, { token: owner.token });
   const removed = await eventAfter(owner, head.next, (e) => e.type === 'member.removed' && e.user_id === nina.id);

@@ -184,6 +184,17 @@ export async function until(fn, what, timeout = 15000) {
   }
 }
 
+// The first request of method to a URL matching re fails as if the network
+// dropped; later ones go through. Returns a function: how many failed.
+export async function failFirst(page, re, method = 'GET') {
+  let failed = 0;
+  await page.route(re, (route) => {
+    if (route.request().method() === method && failed === 0) { failed++; return route.abort('internetdisconnected'); }
+    return route.continue();
+  });
+  return () => failed;
+}
+
 // Holds the first answer to a GET of urlRe: the server reads it at once,
 // the page gets it only after release(). failFirst: the very first request
 // fails as if offline (the app must ask again). reads() counts answers read.

@@ -4,23 +4,12 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  launch, makeUser, signedIn, send, messageByText, openConversation, conversationItem, api, until,
+  launch, makeUser, signedIn, send, messageByText, openConversation, conversationItem, api, until, failFirst,
 } from './lib.mjs';
 
 let browser;
 before(async () => { browser = await launch(); });
 after(async () => { await browser?.close(); });
-
-// The first request of method to a URL matching re fails as if the network
-// dropped; later ones go through. Returns how many were failed.
-async function failFirst(page, re, method = 'GET') {
-  let failed = 0;
-  await page.route(re, (route) => {
-    if (route.request().method() === method && failed === 0) { failed++; return route.abort('internetdisconnected'); }
-    return route.continue();
-  });
-  return () => failed;
-}
 
 async function pairWithMessage(prefix, names, text) {
   const ua = await makeUser(prefix + 'a', names[0]);

@@ -60,13 +60,12 @@ export function hasSession() {
 }
 export function accessTokenForTests() { return accessToken; }
 
-let userChangedHandler = () => location.reload();
-export function onUserChanged(fn) { userChangedHandler = fn; }
 
 function storeTokens(r) {
   const changed = tabUser !== null && r.user && r.user.id !== tabUser;
   if (r.user) tabUser = r.user.id;
-  if (changed) setTimeout(() => userChangedHandler(), 0);
+  // Another account signed in (in another tab): this tab starts over as it.
+  if (changed) setTimeout(() => location.reload(), 0);
   accessToken = r.access_token;
   localStorage.setItem(SESSION_KEY, String(r.session_id || 1));
   localStorage.removeItem(OLD_RT_KEY);
@@ -197,10 +196,11 @@ export const patch = (p, body, o = {}) => request('PATCH', p, { ...o, body });
 export const put = (p, o = {}) => request('PUT', p, o);
 export const del = (p, body, o = {}) => request('DELETE', p, { ...o, body });
 
-export function login(username, password) {
+// Login and registration: a new session, its refresh token in the cookie.
+function signIn(path, body) {
   return withAuthLock(async () => {
     await endPendingLogout();
-    const r = await rawFetch('POST', '/auth/login', { body: { username, password, device_name: deviceName(), refresh_cookie: true } });
+    const r = await rawFetch('POST', path, { body: { ...body, device_name: deviceName(), refresh_cookie: true } });
     if (!r.ok) throw new ApiError(r.status, r.data);
     localStorage.removeItem(LOGOUT_KEY);
     storeTokens(r.data);
@@ -208,17 +208,12 @@ export function login(username, password) {
   });
 }
 
+export function login(username, password) {
+  return signIn('/auth/login', { username, password });
+}
+
 export function register(username, password, displayName) {
-  const body = { username, password, device_name: deviceName(), refresh_cookie: true };
-  if (displayName) body.display_name = displayName;
-  return withAuthLock(async () => {
-    await endPendingLogout();
-    const r = await rawFetch('POST', '/auth/register', { body });
-    if (!r.ok) throw new ApiError(r.status, r.data);
-    localStorage.removeItem(LOGOUT_KEY);
-    storeTokens(r.data);
-    return r.data.user;
-  });
+  return signIn('/auth/register', displayName ? { username, password, display_name: displayName } : { username, password });
 }
 
 // Logs out here at once; the server ends the session with the cookie

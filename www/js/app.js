@@ -135,11 +135,21 @@ async function start(me) {
   clear(root).append(shell);
   sidebar.setConnection('connecting');
 
-  function openConv(id, msg) {
+  // What is shown: a chat, or the list (on a phone one at a time).
+  function showChat(id, msg) {
     state.activeId = id;
     shell.classList.add('chat-open');
     store.emit('list');
     chat.open(id, msg);
+  }
+  function showList() {
+    state.activeId = null;
+    shell.classList.remove('chat-open');
+    chat.close();
+    store.emit('list');
+  }
+  function openConv(id, msg) {
+    showChat(id, msg);
     if (!msg) chat.focusComposer();
     // At most one history entry for "in a chat", so Back returns to the list.
     if (history.state?.conv !== id) {
@@ -152,16 +162,13 @@ async function start(me) {
   // dead entries to step through).
   function closeConv() {
     if (history.state?.conv != null) { history.back(); return; }
-    state.activeId = null;
-    shell.classList.remove('chat-open');
-    chat.close();
-    store.emit('list');
+    showList();
     if (location.hash) history.replaceState({}, '', location.pathname);
   }
   window.onpopstate = () => {
     const m = /^#\/c\/(\d+)$/.exec(location.hash);
-    if (m && state.convs.has(Number(m[1]))) { const id = Number(m[1]); state.activeId = id; shell.classList.add('chat-open'); store.emit('list'); chat.open(id); }
-    else if (state.activeId != null) { state.activeId = null; shell.classList.remove('chat-open'); chat.close(); store.emit('list'); }
+    if (m && state.convs.has(Number(m[1]))) showChat(Number(m[1]));
+    else if (state.activeId != null) showList();
   };
   // The browser knows first when the network goes away: say so at once, and
   // drop a stream that may be dead without knowing it.

@@ -48,35 +48,43 @@ export function clear(el) {
   return el;
 }
 
-// Makes parent's children exactly `nodes`, in order, moving as little as
-// possible: nodes already in place stay put (and keep focus and scroll).
-// Runs update(), which may replace container's items, and gives the focus
-// back if it was on an item (or a control in one) that was replaced: to the
-// same control of the new item, found by its item's key (data-client-id,
-// data-id or data-conv-id) and its label. A keyboard user's place
-// survives a receipt, a reaction or a name arriving.
+// Items are known by data-client-id, data-id or data-conv-id.
 const ITEM = '[data-client-id],[data-id],[data-conv-id]';
 function itemKey(el) {
   return el.dataset.clientId || el.dataset.id || el.dataset.convId || '';
 }
-export function keepFocus(container, update) {
+
+// Where the keyboard focus is inside parent, when it is on an item or a
+// control in one: the item's key and the control's tag and label.
+function focusMark(parent) {
   const had = document.activeElement;
-  const item = had && had !== document.body && container.contains(had) ? had.closest(ITEM) : null;
-  const key = item ? itemKey(item) : '';
-  const label = had && (had.getAttribute('aria-label') || had.textContent || '');
-  const tag = had ? had.tagName : '';
-  update();
-  if (!key || (had.isConnected && document.activeElement === had)) return;
-  if (document.activeElement && document.activeElement !== document.body && document.activeElement !== had) return;
-  const now = [...container.querySelectorAll(ITEM)].find((el) => itemKey(el) === key);
-  if (!now) return;
-  const same = [now, ...now.querySelectorAll(tag)].find((el) =>
-    el.tagName === tag && (el.getAttribute('aria-label') || el.textContent || '') === label);
-  const target = same || (now.matches('button, [tabindex]') ? now : now.querySelector('button, [tabindex]'));
+  if (!had || had === document.body || !parent.contains(had)) return null;
+  const item = had.closest(ITEM);
+  if (!item) return null;
+  return { had, key: itemKey(item), tag: had.tagName, label: had.getAttribute('aria-label') || had.textContent || '' };
+}
+
+// Puts the focus back on the same control of the item with the same key,
+// when what had it was replaced or moved (and nothing else took it).
+function restoreFocus(parent, mark) {
+  if (!mark || !mark.key) return;
+  const now = document.activeElement;
+  if (now === mark.had || (now && now !== document.body)) return;
+  const item = [...parent.querySelectorAll(ITEM)].find((el) => itemKey(el) === mark.key);
+  if (!item) return;
+  const same = [item, ...item.querySelectorAll(mark.tag)].find((el) =>
+    el.tagName === mark.tag && (el.getAttribute('aria-label') || el.textContent || '') === mark.label);
+  const target = same || (item.matches('button, [tabindex]') ? item : item.querySelector('button, [tabindex]'));
   if (target) target.focus({ preventScroll: true });
 }
 
+// Makes parent's children exactly `nodes`, in order, moving as little as
+// possible: nodes already in place stay put. The keyboard focus stays on
+// its item (or the same control in it) even when the item was redrawn as a
+// new node or moved: a keyboard user's place survives a receipt, a
+// reaction or a name arriving.
 export function reconcile(parent, nodes) {
+  const mark = focusMark(parent);
   const want = new Set(nodes);
   for (const c of [...parent.childNodes]) if (!want.has(c)) parent.removeChild(c);
   let cur = parent.firstChild;
@@ -84,6 +92,7 @@ export function reconcile(parent, nodes) {
     if (n === cur) { cur = cur.nextSibling; continue; }
     parent.insertBefore(n, cur);
   }
+  restoreFocus(parent, mark);
 }
 
 // Icons: 24x24 stroke paths (drawn for this app).

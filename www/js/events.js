@@ -162,14 +162,16 @@ export class EventStream {
     const ac = new AbortController();
     this.pollAbort = ac;
     const query = { since: this.cursor, timeout };
-    const dead = setTimeout(() => ac.abort(), timeout * 1000 + POLL_GRACE_MS);
+    // A poll silent past its timeout failed as the network does (offline
+    // status, backoff), not as a deliberate reconnect.
+    const dead = setTimeout(() => ac.abort(new api.NetworkError('no answer')), timeout * 1000 + POLL_GRACE_MS);
     let r;
     try {
       r = await api.get('/events', { query, signal: ac.signal });
     } finally {
       clearTimeout(dead);
+      this.pollAbort = null;
     }
-    this.pollAbort = null;
     this.setStatus('live');
     this.deliver(r.events, r.next);
   }

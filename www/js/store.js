@@ -49,9 +49,14 @@ export function reset() {
   pendingNew.clear();
   memberChanges.clear();
   unsentReads.clear();
+  readInFlight.clear();
   if (readRetryTimer) { clearTimeout(readRetryTimer); readRetryTimer = null; }
   readRetryDelay = 0;
+  epoch++;
 }
+// Bumped by reset (a sign-out): answers and timers of the session before
+// find it changed and do nothing.
+let epoch = 0;
 
 // ---- users ---------------------------------------------------------------
 const userFetches = new Map();
@@ -255,18 +260,17 @@ export function putMessage(msg) {
   m.byId.set(msg.id, old ? { ...old, ...msg } : msg);
 }
 
-// One load per conversation at a time: a chat left and opened again while
-// its page is on its way waits for that one (two would share m.touched).
-const latestLoads = new Map();
+// One load per conversation's message state at a time: a chat left and
+// opened again while its page is on its way waits for that one (two would
+// share m.touched). Kept on the state itself, so a resync, which replaces
+// the state, starts a load of its own.
 export function loadLatest(convId) {
-  if (!latestLoads.has(convId)) {
-    latestLoads.set(convId, loadLatestNow(convId).finally(() => latestLoads.delete(convId)));
-  }
-  return latestLoads.get(convId);
+  const m = msgState(convId);
+  if (!m.loading) m.loading = loadLatestNow(convId, m).finally(() => { m.loading = null; });
+  return m.loading;
 }
 
-async function loadLatestNow(convId) {
-  const m = msgState(convId);
+async function loadLatestNow(convId, m) {
   for (let tries = 0; tries < 3; tries++) {
     m.touched = new Set();
     m.missed = false;
@@ -414,8 +418,10 @@ export function markRead(convId) {
   sendRead(convId, seq);
 }
 function sendRead(convId, seq) {
+  const mine = epoch;
   readInFlight.set(convId, seq);
   api.post(`/conversations/${convId}/read`, { seq }).then((r) => {
+    if (mine !== epoch) return;
     if ((unsentReads.get(convId) || 0) <= seq) unsentReads.delete(convId);
     readRetryDelay = 0;
     const cc = state.convs.get(convId);
@@ -424,6 +430,7 @@ function sendRead(convId, seq) {
       emit('list');
     }
   }).catch((e) => {
+    if (mine !== epoch) return;
     // A refusal (not a member any more, a mark past the end) stays one;
     // the network, a busy or unavailable server and a lapsed token do not.
     const lasting = e instanceof api.ApiError && e.status >= 400 && e.status < 500 &&
@@ -434,7 +441,7 @@ function sendRead(convId, seq) {
       readRetryDelay = Math.min(readRetryDelay ? readRetryDelay * 2 : 2000, 60000);
       readRetryTimer = setTimeout(() => { readRetryTimer = null; flushReads(); }, readRetryDelay);
     }
-  }).finally(() => { if (readInFlight.get(convId) === seq) readInFlight.delete(convId); });
+  }).finally(() => { if (mine === epoch && readInFlight.get(convId) === seq) readInFlight.delete(convId); });
 }
 // Sends the read marks still unconfirmed.
 export function flushReads() {
@@ -516,10 +523,11 @@ export function searchUsers(q) {
 // after a failure that may pass (offline, the server restarting); a
 // refusal (no longer a member) drops them.
 function fetchPending(id, attempt) {
+  const mine = epoch;
   fetchConv(id).catch((e) => {
-    if (!pendingNew.has(id)) return;
+    if (mine !== epoch || !pendingNew.has(id)) return;
     if (e instanceof api.ApiError && e.status < 500 && e.status !== 429) { pendingNew.delete(id); return; }
-    setTimeout(() => { if (pendingNew.has(id)) fetchPending(id, attempt + 1); }, Math.min(1000 * 2 ** attempt, 30000));
+    setTimeout(() => { if (mine === epoch && pendingNew.has(id)) fetchPending(id, attempt + 1); }, Math.min(1000 * 2 ** attempt, 30000));
   });
 }
 

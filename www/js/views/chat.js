@@ -2,7 +2,7 @@
 // backwards, day separators, bubbles grouped by sender, replies, reactions,
 // edits, tombstones, ticks, typing, and the composer (Enter sends, Shift+Enter
 // adds a line; messages typed offline wait in the outbox).
-import { h, icon, iconButton, clear, reconcile, keepFocus } from '../dom.js';
+import { h, icon, iconButton, clear, reconcile } from '../dom.js';
 import { timeOfDay, fullTime, dayKey, dayLabel, lastSeen, plural } from '../format.js';
 import * as store from '../store.js';
 import { state, convTitle, userName } from '../store.js';
@@ -256,7 +256,7 @@ export function createChat({ onBack, onInfo }) {
         if (el.offsetTop + el.offsetHeight > sc.scrollTop) { anchor = el; anchorTop = el.offsetTop - sc.scrollTop; break; }
       }
     }
-    keepFocus(view.list, () => reconcile(view.list, rows));
+    reconcile(view.list, rows);
     if (wasBottom) sc.scrollTop = sc.scrollHeight;
     else if (anchor && anchor.isConnected) sc.scrollTop = anchor.offsetTop - anchorTop;
     forceBottom = false;
@@ -430,8 +430,7 @@ export function createChat({ onBack, onInfo }) {
     view.input.focus();
   }
   function cancelCtx() {
-    if (editing) view.input.value = draftBeforeEdit;
-    if (editing) draftBeforeEdit = '';
+    if (editing) { view.input.value = draftBeforeEdit; draftBeforeEdit = ''; }
     replyTo = null; editing = null;
     renderCtx();
     onInput();

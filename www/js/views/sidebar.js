@@ -1,6 +1,6 @@
 // The left pane: who I am, the conversation list (live, by last activity),
 // message search and the connection banner.
-import { h, icon, iconButton, clear, reconcile, keepFocus } from '../dom.js';
+import { h, icon, iconButton, clear, reconcile } from '../dom.js';
 import { listTime } from '../format.js';
 import * as store from '../store.js';
 import { state, convTitle, userName } from '../store.js';
@@ -58,7 +58,7 @@ export function createSidebar({ onOpen, onNewChat, onNewGroup, onProfile, onSess
     const time = listTime(c.last_message ? c.last_message.created_at : c.last_activity_at);
     const muted = store.isMuted(c);
     const sig = JSON.stringify([title, p, unread, online, active, time, muted]);
-    let it = items.get(c.id);
+    const it = items.get(c.id);
     if (it && it.sig === sig) return it.li;
     const label = `${title}${unread ? `, ${unread} unread` : ''}${online ? ', online' : ''}${muted ? ', muted' : ''}. ${p.note ? p.note + ': ' : ''}${p.text}`;
     const btn = h('button.conv-item' + (unread ? '.unread' : ''), {
@@ -70,11 +70,9 @@ export function createSidebar({ onOpen, onNewChat, onNewGroup, onProfile, onSess
       h('span.conv-top', h('span.conv-title', title), muted ? icon('mute', 'muted-icon') : null, h('span.conv-time', time)),
       h('span.conv-bottom', h('span.conv-preview' + (p.typing ? '.typing' : ''), p.icon ? icon(p.icon) : null, p.text),
         unread ? h('span.badge' + (muted ? '.muted' : ''), { 'aria-hidden': 'true' }, unread > 99 ? '99+' : String(unread)) : null)));
-    const hadFocus = it && it.li.contains(document.activeElement);
+    // reconcile puts it in place of the old entry (keeping the focus).
     const li = h('li', btn);
-    if (it) it.li.replaceWith(li);
     items.set(c.id, { li, sig });
-    if (hadFocus) btn.focus();
     return li;
   }
 
@@ -86,9 +84,7 @@ export function createSidebar({ onOpen, onNewChat, onNewGroup, onProfile, onSess
       queued = false;
       const convs = store.sortedConvs();
       for (const id of items.keys()) if (!state.convs.has(id)) items.delete(id);
-      const focused = document.activeElement;
-      keepFocus(list, () => reconcile(list, convs.map(renderItem)));
-      if (focused && focused.isConnected && focused !== document.activeElement && list.contains(focused)) focused.focus();
+      reconcile(list, convs.map(renderItem));
       empty.hidden = convs.length > 0 || !state.convsComplete;
       const n = convs.reduce((s, c) => s + (c.unread_count && !store.isMuted(c) ? 1 : 0), 0);
       document.title = n ? `(${n}) Messenger` : 'Messenger';
