@@ -1,8 +1,8 @@
 #!/bin/bash
 # Applies sql/NNNN_*.sql migrations in order, each once, recording them in
 # schema_migrations. Usage: scripts/migrate.sh SOCKET [DATABASE]
-# DATABASE defaults to db_name of the config named by MESSENGER_CONF (else
-# "messenger"). The client connects as root over the socket, or with the
+# DATABASE defaults to db_name as the programs see it: MESSENGER_DB_NAME,
+# else db_name in the config named by MESSENGER_CONF, else "messenger". The client connects as root over the socket, or with the
 # user and password of MIGRATE_DEFAULTS_FILE (a my.cnf-style [client]
 # section: the database user needs CREATE ROUTINE and EXECUTE).
 # MariaDB cannot undo DDL, so a file that stopped halfway (a killed client,
@@ -15,15 +15,15 @@ ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 SOCK="$1"
 conf_db=""
 if [ -n "${MESSENGER_CONF:-}" ] && [ -r "$MESSENGER_CONF" ]; then
-	conf_db="$(sed -n 's/^[[:space:]]*db_name[[:space:]]*=[[:space:]]*\([^[:space:]]*\).*/\1/p' "$MESSENGER_CONF" | tail -1)"
+	# The whole value after '=', trimmed, as lib/util/config.c reads it.
+	conf_db="$(sed -n 's/^[[:space:]]*db_name[[:space:]]*=[[:space:]]*\(.*[^[:space:]]\)[[:space:]]*$/\1/p' "$MESSENGER_CONF" | tail -1)"
 fi
-DB="${2:-${conf_db:-messenger}}"
+DB="${2:-${MESSENGER_DB_NAME:-${conf_db:-messenger}}}"
 # One runner at a time per server (two starts at once would apply the same
-# file twice): a lock beside the socket, or in /tmp when that directory is
-# not ours to write (/run/mysqld).
-lock="$SOCK.migrate.lock"
-[ -w "$(dirname "$SOCK")" ] || lock="/tmp/messenger-migrate.$(printf '%s' "$SOCK" | cksum | cut -d' ' -f1).lock"
-exec 9>"$lock"
+# file twice): one lock per socket, in /tmp whoever runs it (root could
+# write beside the socket in /run/mysqld, the app's user cannot).
+lock="/tmp/messenger-migrate.$(printf '%s' "$SOCK" | cksum | cut -d' ' -f1).lock"
+exec 9>>"$lock"
 flock 9
 if [ -n "${MIGRATE_DEFAULTS_FILE:-}" ]; then
 	MYSQL=(mariadb --defaults-extra-file="$MIGRATE_DEFAULTS_FILE" -S "$SOCK" --batch --skip-column-names)

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { api, registerUser, uniq, sql, expectProblem } from './lib.mjs';
+import { api, registerUser, uniq, sql, expectProblem, rotatedAgo } from './lib.mjs';
 
 function b64url(buf) { return Buffer.from(buf).toString('base64url'); }
 function signJwt(payload, key, header = { alg: 'HS256', typ: 'JWT' }) {
@@ -88,10 +88,7 @@ test('each login is its own session; sessions can be listed and signed out', asy
 
 // Makes a rotated refresh token look rotated a minute ago: past the moments
 // in which using it again counts as the same client asking twice.
-function rotatedLongAgo(token) {
-  sql(`UPDATE refresh_tokens SET superseded_at = superseded_at - INTERVAL 1 MINUTE
-    WHERE token_hash = UNHEX(SHA2('${token}', 256)) AND superseded_at IS NOT NULL`);
-}
+const rotatedLongAgo = (token) => rotatedAgo(token, '1 MINUTE');
 
 test('refresh rotates the token; replaying an old one ends the session', async () => {
   const u = await registerUser('refresh');

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { api, registerUser, sql, expectProblem } from './lib.mjs';
+import { api, registerUser, sql, sleep } from './lib.mjs';
 import { openStream, ticket, runSweeper, fcgiRequest, EVENTS_SOCKET } from './evlib.mjs';
 import { direct, send as sendMsg, events as eventsOf, count } from './chatlib.mjs';
 
@@ -66,7 +66,7 @@ test('tickets expire after 30 seconds; the sweeper removes unused ones', async (
   const rows = sql(`SELECT TIMESTAMPDIFF(SECOND, NOW(3), expires_at) FROM stream_tickets WHERE user_id = ${u.id}`);
   assert.equal(rows.length, 2);
   for (const [left] of rows) assert.ok(Number(left) >= 28 && Number(left) <= 30, `expires in ${left} s`);
-  await new Promise((r) => setTimeout(r, 31500));
+  await sleep(31500);
   problem(await openStream({ query: 'ticket=' + encodeURIComponent(t) }), 401, 'invalid_ticket');
   runSweeper();
   assert.deepEqual(sql(`SELECT COUNT(*) FROM stream_tickets WHERE user_id = ${u.id}`), [['0']]);
@@ -161,7 +161,7 @@ test('signing out ends an open stream within the refresh interval', async () => 
     await s.until((x) => x.retry !== null, 5000);
     assert.equal((await api('POST', '/auth/logout', { token: u.token, body: '', contentType: 'text/plain' })).status, 204);
     const t0 = Date.now();
-    while (!s.ended && Date.now() - t0 < 30000) await new Promise((r) => setTimeout(r, 250));
+    while (!s.ended && Date.now() - t0 < 30000) await sleep(250);
     assert.ok(s.ended, 'the server closed the stream');
     assert.ok(Date.now() - t0 > 1000, 'not before the next check');
   } finally { s.close(); }
@@ -180,9 +180,9 @@ test('a burst shown on a stream is acknowledged to the sender in one delivered r
     const t0 = Date.now();
     while (Date.now() - t0 < 3000 &&
       count(`SELECT delivered_seq FROM members WHERE conversation_id = ${c.id} AND user_id = ${b.id}`) < last)
-      await new Promise((r) => setTimeout(r, 50));
+      await sleep(50);
     assert.equal(count(`SELECT delivered_seq FROM members WHERE conversation_id = ${c.id} AND user_id = ${b.id}`), last);
-    await new Promise((r) => setTimeout(r, 400));
+    await sleep(400);
     const receipts = eventsOf(a.id, 'receipt', `AND conversation_id = ${c.id}`);
     assert.ok(receipts.length >= 1 && receipts.length < 8, `${receipts.length} receipts for 8 messages`);
     assert.equal(receipts[receipts.length - 1].payload.delivered_seq, last);
@@ -216,7 +216,7 @@ test('a stream finds an event whose wake-up was lost, within events_safety_read_
     await profileChange(u, 'rung');
     await s.until((x) => x.events.length === 1, 5000);
     // Past the wake-ups of coming online (the stream reads the log then).
-    await new Promise((r) => setTimeout(r, 1500));
+    await sleep(1500);
     // The same event once more, written into the log with no ring (as when
     // the writer was killed between its commit and its ring); the test
     // stack reads every 5 s.
@@ -254,7 +254,7 @@ test('a client that stops reading its stream is disconnected instead of holding 
     for (let i = 0; i < 300; i++) await sendMsg(tx, conv, body);
     // The reader stays away longer than the server waits for it
     // (events_write_timeout_ms, 2 s) ...
-    await new Promise((r) => setTimeout(r, 6000));
+    await sleep(6000);
     // ... and finds its stream ended: the rest of what was written, then
     // the end. A writer still waiting for it would go on once it reads.
     await Promise.all(socks.map((sock) => new Promise((resolve, reject) => {

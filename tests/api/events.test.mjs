@@ -7,7 +7,6 @@ import net from 'node:net';
 import { api, registerUser, sql, expectProblem, sleep } from './lib.mjs';
 import { poll, head, runSweeper, directConv, fcgiRequest, EVENTS_SOCKET } from './evlib.mjs';
 
-
 async function profileChange(user, about) {
   const r = await api('PATCH', '/me', { token: user.token, body: { about } });
   assert.equal(r.status, 200);

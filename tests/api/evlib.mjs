@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import path from 'node:path';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { api, API, BASE, ROOT, checkAgainstSpec, validateEvent } from './lib.mjs';
 
@@ -172,13 +172,15 @@ export function stack(...args) {
 
 // Runs the sweeper once with the test stack's configuration (env overrides
 // any key as MESSENGER_<KEY>).
+const sweeperBin = () => path.join(process.env.MESSENGER_BIN || path.join(ROOT, 'build/release'), 'cron/sweeper');
+const sweeperEnv = (env) => ({ ...process.env, MESSENGER_CONF: path.join(process.env.MESSENGER_VAR, 'main.conf'), ...env });
 export function runSweeper(env = {}) {
-  const bin = process.env.MESSENGER_BIN || path.join(ROOT, 'build/release');
-  return execFileSync(path.join(bin, 'cron/sweeper'), [], {
-    encoding: 'utf8',
-    env: { ...process.env, MESSENGER_CONF: path.join(process.env.MESSENGER_VAR, 'main.conf'), ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  return execFileSync(sweeperBin(), [], { encoding: 'utf8', env: sweeperEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+}
+// The sweeper in the background: resolves with its exit status.
+export function spawnSweeper(env = {}) {
+  const run = spawn(sweeperBin(), [], { env: sweeperEnv(env), stdio: 'ignore' });
+  return { run, exited: new Promise((resolve) => run.on('exit', resolve)) };
 }
 
 // Straight to events.fcgi over its FastCGI socket, as lighttpd talks to it:

@@ -171,6 +171,15 @@ export function sql(query) {
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+// A refresh token's row key, as SQL (only its SHA-256 is stored).
+export const tokenHashSql = (token) => `UNHEX(SHA2('${token}', 256))`;
+// Moves a rotated refresh token's rotation back by `interval` (SQL, e.g.
+// '1 MINUTE': past the moments in which the same client may use it again).
+export function rotatedAgo(token, interval) {
+  sql(`UPDATE refresh_tokens SET superseded_at = superseded_at - INTERVAL ${interval}
+    WHERE token_hash = ${tokenHashSql(token)} AND superseded_at IS NOT NULL`);
+}
+
 // Waits until fn() (sync or async) is true, polling; never a fixed sleep.
 export async function until(fn, what, ms = 10000) {
   const end = Date.now() + ms;

@@ -3,37 +3,44 @@
 // in events.test.mjs and presence.test.mjs.)
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import path from 'node:path';
 import { spawn } from 'node:child_process';
-import { api, registerUser, sql, ROOT } from './lib.mjs';
-import { runSweeper } from './evlib.mjs';
+import { api, registerUser, sql, sleep, until, tokenHashSql as hash, rotatedAgo } from './lib.mjs';
+import { runSweeper, spawnSweeper } from './evlib.mjs';
 
 const SOCK = process.env.MESSENGER_DB_SOCKET;
-
-function hash(token) {
-  return `UNHEX(SHA2('${token}', 256))`;
-}
+const count = (q) => Number(sql(q)[0][0]);
 
 test('sessions ended or expired a day ago, and tokens rotated a week ago, are deleted', async () => {
   const u = await registerUser('swsess');
-  const second = await api('POST', '/auth/login', { body: { username: u.username, password: u.password } });
-  const third = await api('POST', '/auth/login', { body: { username: u.username, password: u.password } });
-  assert.equal(second.status, 200);
-  assert.equal(third.status, 200);
-  assert.equal((await api('POST', '/auth/logout', { token: second.body.access_token, body: {} })).status, 204);
+  const login = async () => {
+    const r = await api('POST', '/auth/login', { body: { username: u.username, password: u.password } });
+    assert.equal(r.status, 200);
+    return r.body;
+  };
+  const [second, third, recent] = [await login(), await login(), await login()];
+  for (const s of [second, recent]) assert.equal((await api('POST', '/auth/logout', { token: s.access_token, body: {} })).status, 204);
   const sessionOf = (t) => sql(`SELECT session_id FROM refresh_tokens WHERE token_hash = ${hash(t)}`)[0][0];
-  const ended = sessionOf(second.body.refresh_token);
-  const expired = sessionOf(third.body.refresh_token);
+  const ended = sessionOf(second.refresh_token);
+  const expired = sessionOf(third.refresh_token);
+  const endedLately = sessionOf(recent.refresh_token);
   sql(`UPDATE sessions SET revoked_at = NOW(3) - INTERVAL 2 DAY WHERE id = ${ended}`);
   sql(`UPDATE sessions SET expires_at = NOW(3) - INTERVAL 2 DAY WHERE id = ${expired}`);
-  // The first session refreshes: its old token is rotated, long ago.
-  const r = await api('POST', '/auth/refresh', { body: { refresh_token: u.refresh } });
+  sql(`UPDATE sessions SET revoked_at = NOW(3) - INTERVAL 1 HOUR WHERE id = ${endedLately}`);
+  // The first session refreshes twice: one old token rotated 8 days ago
+  // (goes), one 6 days ago (kept: a replay of it still ends the session).
+  const r1 = await api('POST', '/auth/refresh', { body: { refresh_token: u.refresh } });
+  assert.equal(r1.status, 200);
+  const r = await api('POST', '/auth/refresh', { body: { refresh_token: r1.body.refresh_token } });
   assert.equal(r.status, 200);
-  sql(`UPDATE refresh_tokens SET superseded_at = NOW(3) - INTERVAL 8 DAY WHERE token_hash = ${hash(u.refresh)}`);
+  rotatedAgo(u.refresh, '8 DAY');
+  rotatedAgo(r1.body.refresh_token, '6 DAY');
   runSweeper();
   assert.equal(sql(`SELECT id FROM sessions WHERE id IN (${ended}, ${expired})`).length, 0);
   assert.equal(sql(`SELECT 1 FROM refresh_tokens WHERE session_id IN (${ended}, ${expired})`).length, 0);
   assert.equal(sql(`SELECT 1 FROM refresh_tokens WHERE token_hash = ${hash(u.refresh)}`).length, 0);
+  // Not yet: a session ended an hour ago, a token rotated 6 days ago.
+  assert.equal(sql(`SELECT id FROM sessions WHERE id = ${endedLately}`).length, 1);
+  assert.equal(sql(`SELECT 1 FROM refresh_tokens WHERE token_hash = ${hash(r1.body.refresh_token)}`).length, 1);
   // The live session and its current token are untouched.
   assert.equal((await api('GET', '/me', { token: r.body.access_token })).status, 200);
   assert.equal((await api('POST', '/auth/refresh', { body: { refresh_token: r.body.refresh_token } })).status, 200);
@@ -47,18 +54,12 @@ test('a second sweeper waits for the one running instead of sweeping beside it',
   const holder = spawn('mariadb', ['--no-defaults', '-S', SOCK, '-uroot', '-e',
     "SELECT GET_LOCK('messenger-sweeper', 10); SELECT SLEEP(3);"], { stdio: 'ignore' });
   const held = new Promise((resolve) => holder.on('exit', resolve));
-  for (let i = 0; i < 50 && !sql("SELECT IS_USED_LOCK('messenger-sweeper')")[0][0].match(/^\d+$/); i++) {
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  const bin = process.env.MESSENGER_BIN || path.join(ROOT, 'build/release');
-  const run = spawn(path.join(bin, 'cron/sweeper'), [], {
-    env: { ...process.env, MESSENGER_CONF: path.join(process.env.MESSENGER_VAR, 'main.conf') }, stdio: 'ignore',
-  });
-  const ran = new Promise((resolve) => run.on('exit', resolve));
-  await new Promise((r) => setTimeout(r, 1000));
+  await until(() => /^\d+$/.test(sql("SELECT IS_USED_LOCK('messenger-sweeper')")[0][0]), 'the holder to take the lock', 3000);
+  const { run, exited } = spawnSweeper();
+  await sleep(1000);
   assert.equal(run.exitCode, null, 'still waiting for the lock');
-  assert.ok(sql(`SELECT COUNT(*) FROM user_events WHERE user_id = ${u.id}`)[0][0] > 0, 'nothing pruned meanwhile');
+  assert.ok(count(`SELECT COUNT(*) FROM user_events WHERE user_id = ${u.id}`) > 0, 'nothing pruned meanwhile');
   await held;
-  assert.equal(await ran, 0);
-  assert.equal(Number(sql(`SELECT COUNT(*) FROM user_events WHERE user_id = ${u.id}`)[0][0]), 0, 'pruned once it ran');
+  assert.equal(await exited, 0);
+  assert.equal(count(`SELECT COUNT(*) FROM user_events WHERE user_id = ${u.id}`), 0, 'pruned once it ran');
 });
