@@ -13,8 +13,14 @@
 #include "util/log.h"
 #include "util/utf8.h"
 
+/* Passwords, device names and the user search are limited in characters,
+ * as the OpenAPI document says; the byte caps (4 per character) only stop
+ * what cannot fit before it is counted. */
 #define PASSWORD_MIN 8
 #define PASSWORD_MAX 256
+#define PASSWORD_MAX_BYTES (4 * PASSWORD_MAX)
+#define DEVICE_MAX_CHARS 64
+#define USER_QUERY_MAX_CHARS 64
 #define DISPLAY_MAX_CHARS 64
 #define ABOUT_MAX_CHARS 280
 
@@ -34,6 +40,24 @@ static int check_text(struct req *req, const char *field, const char *s, size_t 
 				arena_printf(req->arena, "Field '%s' contains control characters.", field));
 			return -1;
 		}
+	}
+	return 0;
+}
+
+/* A password: at most PASSWORD_MAX characters and, when it is being set,
+ * at least PASSWORD_MIN. */
+static int check_password(struct req *req, const char *field, const char *s, int setting)
+{
+	size_t n = utf8_chars(s);
+	if (n > PASSWORD_MAX) {
+		resp_problem(req, 400, "invalid_field",
+			arena_printf(req->arena, "Field '%s' is longer than %d characters.", field,
+				PASSWORD_MAX));
+		return -1;
+	}
+	if (setting && n < PASSWORD_MIN) {
+		resp_problem(req, 400, "weak_password", "Passwords need at least 8 characters.");
+		return -1;
 	}
 	return 0;
 }
@@ -281,9 +305,9 @@ void auth_register(struct req *req)
 	int in_cookie = 0;
 	if (json_req_only(req, req->json, allowed) < 0 ||
 	    json_req_str(req, req->json, "username", 1, 1, 64, &username) < 0 ||
-	    json_req_str(req, req->json, "password", 1, 1, PASSWORD_MAX, &password) < 0 ||
+	    json_req_str(req, req->json, "password", 1, 1, PASSWORD_MAX_BYTES, &password) < 0 ||
 	    json_req_str(req, req->json, "display_name", 0, 1, 256, &display) < 0 ||
-	    json_req_str(req, req->json, "device_name", 0, 0, 64, &device) < 0 ||
+	    json_req_str(req, req->json, "device_name", 0, 0, 4 * DEVICE_MAX_CHARS, &device) < 0 ||
 	    json_req_bool(req, req->json, "refresh_cookie", 0, &in_cookie, NULL) < 0)
 		return;
 	username = lower(req->arena, username);
@@ -299,14 +323,12 @@ void auth_register(struct req *req)
 			"Usernames starting with '" DELETED_PREFIX "' are reserved.");
 		return;
 	}
-	if (strlen(password) < PASSWORD_MIN) {
-		resp_problem(req, 400, "weak_password", "Passwords need at least 8 characters.");
+	if (check_password(req, "password", password, 1) < 0)
 		return;
-	}
 	if (display == NULL)
 		display = username;
 	if (check_display_name(req, display) < 0 ||
-	    (device && check_text(req, "device_name", device, 64, 0) < 0))
+	    (device && check_text(req, "device_name", device, DEVICE_MAX_CHARS, 0) < 0))
 		return;
 	struct db *db = app_db(req);
 	if (db == NULL)
@@ -350,11 +372,12 @@ void auth_login(struct req *req)
 	int in_cookie = 0;
 	if (json_req_only(req, req->json, allowed) < 0 ||
 	    json_req_str(req, req->json, "username", 1, 1, 64, &username) < 0 ||
-	    json_req_str(req, req->json, "password", 1, 1, PASSWORD_MAX, &password) < 0 ||
-	    json_req_str(req, req->json, "device_name", 0, 0, 64, &device) < 0 ||
+	    json_req_str(req, req->json, "password", 1, 1, PASSWORD_MAX_BYTES, &password) < 0 ||
+	    json_req_str(req, req->json, "device_name", 0, 0, 4 * DEVICE_MAX_CHARS, &device) < 0 ||
 	    json_req_bool(req, req->json, "refresh_cookie", 0, &in_cookie, NULL) < 0)
 		return;
-	if (device && check_text(req, "device_name", device, 64, 0) < 0)
+	if (check_password(req, "password", password, 0) < 0 ||
+	    (device && check_text(req, "device_name", device, DEVICE_MAX_CHARS, 0) < 0))
 		return;
 	username = lower(req->arena, username);
 	struct db *db = app_db(req);
@@ -542,8 +565,8 @@ void auth_me_patch(struct req *req)
 	if (json_req_only(req, req->json, allowed) < 0 ||
 	    json_req_str(req, req->json, "display_name", 0, 1, 256, &display) < 0 ||
 	    json_req_str(req, req->json, "about", 0, 0, 1200, &about) < 0 ||
-	    json_req_str(req, req->json, "current_password", 0, 1, PASSWORD_MAX, &cur) < 0 ||
-	    json_req_str(req, req->json, "new_password", 0, 1, PASSWORD_MAX, &newpw) < 0)
+	    json_req_str(req, req->json, "current_password", 0, 1, PASSWORD_MAX_BYTES, &cur) < 0 ||
+	    json_req_str(req, req->json, "new_password", 0, 1, PASSWORD_MAX_BYTES, &newpw) < 0)
 		return;
 	if ((display && check_display_name(req, display) < 0) ||
 	    (about && check_text(req, "about", about, ABOUT_MAX_CHARS, 1) < 0))
@@ -553,10 +576,9 @@ void auth_me_patch(struct req *req)
 			"Changing the password needs both current_password and new_password.");
 		return;
 	}
-	if (newpw != NULL && strlen(newpw) < PASSWORD_MIN) {
-		resp_problem(req, 400, "weak_password", "Passwords need at least 8 characters.");
+	if ((cur != NULL && check_password(req, "current_password", cur, 0) < 0) ||
+	    (newpw != NULL && check_password(req, "new_password", newpw, 1) < 0))
 		return;
-	}
 	struct db *db = app_db(req);
 	if (db == NULL)
 		return;
@@ -625,7 +647,8 @@ void auth_me_delete(struct req *req)
 	static const char *const allowed[] = {"password", NULL};
 	const char *password;
 	if (json_req_only(req, req->json, allowed) < 0 ||
-	    json_req_str(req, req->json, "password", 1, 1, PASSWORD_MAX, &password) < 0)
+	    json_req_str(req, req->json, "password", 1, 1, PASSWORD_MAX_BYTES, &password) < 0 ||
+	    check_password(req, "password", password, 0) < 0)
 		return;
 	struct db *db = app_db(req);
 	if (db == NULL)
@@ -665,7 +688,8 @@ void auth_users_search(struct req *req)
 	const char *q = req_query(req, "q");
 	const char *cursor = req_query(req, "cursor");
 	const char *lim = req_query(req, "limit");
-	if (q == NULL || *q == '\0' || strlen(q) > 64) {
+	if (q == NULL || *q == '\0' || strlen(q) > 4 * USER_QUERY_MAX_CHARS ||
+	    utf8_chars(q) > USER_QUERY_MAX_CHARS) {
 		resp_problem(req, 400, "invalid_query", "Give q: 1-64 characters to search for.");
 		return;
 	}

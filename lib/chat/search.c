@@ -5,10 +5,11 @@
 
 #include "app/app.h"
 #include "chat/chat.h"
+#include "util/utf8.h"
 
 #define SEARCH_DEFAULT 20
 #define SEARCH_MAX 50
-#define QUERY_MAX_BYTES 256
+#define QUERY_MAX_CHARS 256
 
 /* GET /search?q=&conversation_id=&cursor=&limit= */
 void search_messages(struct req *req)
@@ -17,8 +18,9 @@ void search_messages(struct req *req)
 	const char *conv = req_query(req, "conversation_id");
 	const char *cursor = req_query(req, "cursor");
 	const char *lim = req_query(req, "limit");
-	if (q == NULL || *q == '\0' || strlen(q) > QUERY_MAX_BYTES) {
-		resp_problem(req, 400, "invalid_query", "Give q: 1-256 bytes to search for.");
+	if (q == NULL || *q == '\0' || strlen(q) > 4 * QUERY_MAX_CHARS ||
+	    utf8_chars(q) > QUERY_MAX_CHARS) {
+		resp_problem(req, 400, "invalid_query", "Give q: 1-256 characters to search for.");
 		return;
 	}
 	int64_t cid = 0, before = 0, limit = SEARCH_DEFAULT;
