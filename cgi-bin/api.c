@@ -68,6 +68,7 @@ int main(void)
 		.thread_init = app_thread_init_pooled,
 		.thread_free = app_thread_free,
 		.after = app_after,
+		.unavailable = app_unavailable,
 		.threaded = 1,
 		.max_threads = threads,
 		.idle_threads = 32,

@@ -52,6 +52,7 @@ int main(void)
 		.thread_init = app_thread_init_pooled,
 		.thread_free = app_thread_free,
 		.after = app_after,
+		.unavailable = app_unavailable,
 		.threaded = 1,
 		.max_threads = (int)config_int_range("events_max_threads", 256, 1, 10000),
 		.resume_threads = (int)config_int_range("events_resume_threads", 8, 1, 256),

@@ -116,8 +116,10 @@ jwt_key_file = $VAR/jwt.key
 doorbell_path = /dev/shm/messenger-$(echo "$VAR/$name" | md5sum | cut -c1-12)
 cors_origins = http://127.0.0.1:$PORT http://localhost:$PORT
 CONF
-	# Optional local overrides survive restarts.
+	# Optional local overrides survive restarts; NAME.local.conf overrides
+	# for one instance only (later lines win).
 	if [ -f "$VAR/local.conf" ]; then cat "$VAR/local.conf" >> "$VAR/$name.conf"; fi
+	if [ -f "$VAR/$name.local.conf" ]; then cat "$VAR/$name.local.conf" >> "$VAR/$name.conf"; fi
 	# A file that existed keeps its mode under the umask: set it.
 	chmod 600 "$VAR/$name.conf"
 }

@@ -55,6 +55,12 @@ void app_after(struct req *req)
 	}
 }
 
+int app_unavailable(struct req *req)
+{
+	struct app *a = req->app;
+	return a != NULL && a->db != NULL && db_is_down(a->db);
+}
+
 struct db *app_db_try(struct req *req)
 {
 	struct app *a = req->app;

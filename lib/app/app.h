@@ -23,6 +23,8 @@ void *app_thread_init(void);
 void *app_thread_init_pooled(void);
 void app_thread_free(void *app);
 void app_after(struct req *req);
+/* For server_opts.unavailable: whether req's database connection is down. */
+int app_unavailable(struct req *req);
 
 /* The request's database connection, or NULL after answering 503. */
 struct db *app_db(struct req *req);

@@ -91,6 +91,9 @@ static void alone(struct db *db, struct waiter *w)
 {
 	n_alone++;
 	w->rc = msgs_send(db, w->slot.a, w->slot.m, &w->slot.members, &w->slot.nmembers);
+	/* The waiting sender holds no connection of its own to tell why. */
+	if (w->rc < 0 && db_is_down(db))
+		w->rc = SENDQ_NO_DB;
 }
 
 /* After the commits of a batch's sends: drops the conversations' cached

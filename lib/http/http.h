@@ -125,6 +125,10 @@ struct server_opts {
 	 * fails (0: it waits): a client that stops reading then ends its own
 	 * request instead of holding the thread that writes to it. */
 	int write_timeout_ms;
+	/* Optional: 1 when the request's failure comes from a dependency that
+	 * cannot be reached (the database): its 500 is then answered 503
+	 * database_unavailable, which clients retry. */
+	int (*unavailable)(struct req *req);
 };
 
 /* Runs the accept loop (or one CGI request). Returns the exit status. */
@@ -181,7 +185,11 @@ void resp_json(struct req *req, int status, json_object *body);
 void resp_json_text(struct req *req, int status, const char *text, size_t len);
 /* application/problem+json (RFC 9457). code is a stable machine-readable
  * string, detail a human sentence (may be NULL). */
+/* A 500 of a request whose database cannot be reached (server_opts
+ * unavailable) goes out as 503 database_unavailable. */
 void resp_problem(struct req *req, int status, const char *code, const char *detail);
+/* Set by server_run from server_opts.unavailable. */
+void resp_set_unavailable(int (*fn)(struct req *req));
 /* Like resp_problem, with extra members merged into the problem object
  * (takes ownership of extra). */
 void resp_problem_ext(struct req *req, int status, const char *code, const char *detail,

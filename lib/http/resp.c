@@ -104,9 +104,24 @@ void resp_json_text(struct req *req, int status, const char *text, size_t len)
 		out(req, text, len);
 }
 
+static int (*unavailable)(struct req *req);
+
+void resp_set_unavailable(int (*fn)(struct req *req))
+{
+	unavailable = fn;
+}
+
 void resp_problem_ext(struct req *req, int status, const char *code, const char *detail,
 	json_object *extra)
 {
+	if (status == 500 && unavailable != NULL && unavailable(req)) {
+		status = 503;
+		code = "database_unavailable";
+		detail = "The database is not reachable; try again shortly.";
+		if (extra != NULL)
+			json_object_put(extra);
+		extra = NULL;
+	}
 	json_object *p = json_object_new_object();
 	json_object_object_add(p, "type",
 		json_object_new_string(arena_printf(req->arena, "/docs/errors#%s", code)));

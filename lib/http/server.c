@@ -603,6 +603,7 @@ int server_is_cgi(void)
 int server_run(const struct server_opts *o)
 {
 	g_opts = o;
+	resp_set_unavailable(o->unavailable);
 	if (FCGX_Init() != 0) {
 		log_error("FCGX_Init failed");
 		return 1;
