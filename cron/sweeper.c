@@ -2,7 +2,8 @@
  * sweeper: run from cron every minute. Announces "offline" for users whose
  * event connections went away, prunes the event log past its retention
  * (cursors older than that get 410 and resync), and deletes expired stream
- * tickets, old rate-limit windows and sessions ended long ago.
+ * tickets, old rate-limit windows and sessions ended long ago. It also
+ * finishes account deletions that could not leave every group.
  *
  * One run at a time (a lock in the database: a run that meets another
  * waits for it, up to most of a minute, rather than scan beside it), and
@@ -13,6 +14,7 @@
 #include <stdio.h>
 
 #include "cache/cache.h"
+#include "chat/chat.h"
 #include "db/db.h"
 #include "db/events.h"
 #include "db/sweep.h"
@@ -98,6 +100,20 @@ int main(void)
 	int off = presence_sweep(db, &a);
 	failed |= off < 0;
 	arena_release(&a);
+
+	/* Account deletions that could not leave every group. */
+	int64_t gone[64];
+	int ng = sweep_deleted_members(db, 64, gone);
+	failed |= ng < 0;
+	for (int i = 0; i < ng; i++) {
+		arena_init(&a);
+		if (chat_leave_groups(db, &a, gone[i]) < 0)
+			failed = 1;
+		else
+			log_info("sweeper: deleted account %lld left its remaining groups",
+				(long long)gone[i]);
+		arena_release(&a);
+	}
 
 	ephemeral_s = (int)config_int_range("ephemeral_retention_seconds", 3600, 60, 86400);
 	int64_t ne = drain(db, ephemeral, EPHEMERAL_BATCH);

@@ -342,21 +342,39 @@ void auth_session_ended(int64_t sid)
 	sessions_tombstone(&sid, 1, &waited);
 }
 
-void auth_sessions_ended(struct db *db, int64_t uid)
+void auth_sessions_ended(struct req *req, int64_t uid)
 {
-	int64_t ids[SESSIONS_ENDED_MAX], after = 0;
-	int n, waited = 0;
+	/* The whole list first, then the connection goes back: a tombstone
+	 * may wait out memcached's retry pause, and sign-outs holding
+	 * connections meanwhile would stall every other request. */
+	int64_t *all = NULL, after = 0;
+	size_t nall = 0;
+	struct db *db = app_db_try(req);
+	int n = 0;
 	do {
-		n = sessions_ended(db, uid, SESSION_CACHE_S, after, SESSIONS_ENDED_MAX, ids);
+		int64_t ids[SESSIONS_ENDED_MAX];
+		n = db == NULL ? -1 :
+			sessions_ended(db, uid, SESSION_CACHE_S, after, SESSIONS_ENDED_MAX, ids);
 		if (n < 0) {
 			log_warn("auth: could not list the ended sessions of user %lld",
 				(long long)uid);
-			return;
+			break;
 		}
-		sessions_tombstone(ids, n, &waited);
+		int64_t *grown = arena_alloc(req->arena, sizeof(*grown) * (nall + (size_t)n));
+		if (nall > 0)
+			memcpy(grown, all, sizeof(*all) * nall);
+		memcpy(grown + nall, ids, sizeof(*ids) * (size_t)n);
+		all = grown;
+		nall += (size_t)n;
 		if (n > 0)
 			after = ids[n - 1];
 	} while (n == SESSIONS_ENDED_MAX);
+	app_db_release(req);
+	int waited = 0;
+	for (size_t i = 0; i < nall; i += SESSIONS_ENDED_MAX) {
+		size_t k = nall - i < SESSIONS_ENDED_MAX ? nall - i : SESSIONS_ENDED_MAX;
+		sessions_tombstone(all + i, (int)k, &waited);
+	}
 }
 
 int auth_authenticate(struct req *req)

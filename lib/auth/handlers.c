@@ -467,6 +467,7 @@ void auth_refresh(struct req *req)
 	}
 	if (rc == 2) {
 		log_warn("refresh token reuse on session %lld; session revoked", (long long)sid);
+		app_db_release(req);
 		auth_session_ended(sid);
 		if (in_cookie)
 			set_refresh_cookie(req, NULL);
@@ -525,6 +526,7 @@ void auth_logout(struct req *req)
 		resp_problem(req, 500, "internal", NULL);
 		return;
 	}
+	app_db_release(req);
 	if (sid > 0)
 		auth_session_ended(sid);
 	/* A browser's refresh cookie goes too (a client without one gets a
@@ -589,21 +591,20 @@ void auth_me_patch(struct req *req)
 		if (!verify_my_password(req, &db, cur) || hash_new_password(req, &db, newpw, nh) < 0)
 			return;
 	}
-	if ((display || about) && users_update(db, req->user_id, display, about, -1) < 0) {
+	/* A new password signs out every other device, in the same
+	 * transaction. */
+	if (users_update_account(db, req->user_id, display, about, newpw != NULL ? nh : NULL,
+		    req->session_id) < 0) {
 		resp_problem(req, 500, "internal", NULL);
 		return;
 	}
-	if (newpw != NULL) {
-		/* A new password signs out every other device. */
-		if (users_set_password(db, req->user_id, nh) < 0 ||
-		    sessions_revoke_others(db, req->user_id, req->session_id) < 0) {
-			resp_problem(req, 500, "internal", NULL);
-			return;
-		}
-		auth_sessions_ended(db, req->user_id);
-	}
 	if (display || about)
 		emit_profile_changed(db, req->arena, req->user_id);
+	if (newpw != NULL) {
+		auth_sessions_ended(req, req->user_id);
+		if ((db = app_db(req)) == NULL)
+			return;
+	}
 	send_user(req, db, req->user_id, 200);
 }
 
@@ -661,13 +662,18 @@ void auth_me_delete(struct req *req)
 	 * account kept its role, and nobody could take the group over). The
 	 * other way round, an add between the two left the deleted account a
 	 * member. Direct conversations keep the deleted account. */
-	if (users_delete(db, req->user_id) < 0 ||
-	    chat_leave_groups(db, req->arena, req->user_id) < 0) {
+	if (users_delete(db, req->user_id) < 0) {
 		resp_problem(req, 500, "internal", NULL);
 		return;
 	}
-	auth_sessions_ended(db, req->user_id);
+	/* Deleted: what follows cannot be undone or asked again (the sessions
+	 * are ended). Groups it could not leave now, the sweeper leaves for it
+	 * within a minute. */
+	if (chat_leave_groups(db, req->arena, req->user_id) < 0)
+		log_warn("account %lld deleted; the sweeper finishes leaving its groups",
+			(long long)req->user_id);
 	emit_profile_changed(db, req->arena, req->user_id);
+	auth_sessions_ended(req, req->user_id);
 	resp_json(req, 204, NULL);
 }
 
@@ -772,6 +778,7 @@ void auth_session_delete(struct req *req)
 	else if (rc == 0)
 		resp_problem(req, 404, "not_found", "No such session.");
 	else {
+		app_db_release(req);
 		auth_session_ended(id);
 		resp_json(req, 204, NULL);
 	}

@@ -160,20 +160,30 @@ int users_get(struct db *db, struct arena *a, int64_t id, struct user *u)
 	return 1;
 }
 
-int users_update(struct db *db, int64_t id, const char *display_name, const char *about,
-	int64_t avatar_media_id)
+struct account_ctx {
+	int64_t id, keep_sid;
+	const char *display_name, *about, *hash;
+};
+
+static int account_tx(struct db *db, void *p)
 {
-	if (db_exec(db, SQL_USER_UPDATE, "ssiii", display_name, about, avatar_media_id,
-		    avatar_media_id, id) < 0)
+	struct account_ctx *c = p;
+	if ((c->display_name != NULL || c->about != NULL) &&
+	    db_exec(db, SQL_USER_UPDATE, "ssiii", c->display_name, c->about, (int64_t)-1,
+		    (int64_t)-1, c->id) < 0)
 		return -1;
-	return db_affected(db) > 0 ? 1 : 0;
+	if (c->hash != NULL &&
+	    (db_exec(db, SQL_USER_PASSWORD, "si", c->hash, c->id) < 0 ||
+	     db_exec(db, SQL_SESSION_REVOKE_OTHERS, "ii", c->id, c->keep_sid) < 0))
+		return -1;
+	return 0;
 }
 
-int users_set_password(struct db *db, int64_t id, const char *hash)
+int users_update_account(struct db *db, int64_t id, const char *display_name,
+	const char *about, const char *hash, int64_t keep_sid)
 {
-	if (db_exec(db, SQL_USER_PASSWORD, "si", hash, id) < 0)
-		return -1;
-	return db_affected(db) > 0 ? 1 : 0;
+	struct account_ctx c = {id, keep_sid, display_name, about, hash};
+	return db_tx(db, account_tx, &c) < 0 ? -1 : 0;
 }
 
 struct del_ctx {
@@ -378,11 +388,6 @@ int sessions_revoke_by_refresh(struct db *db, const unsigned char refresh_hash[3
 	if (db_exec(db, SQL_SESSION_REVOKE_ANY, "i", *sid) < 0)
 		return -1;
 	return db_affected(db) > 0 ? 1 : 0;
-}
-
-int sessions_revoke_others(struct db *db, int64_t uid, int64_t keep_sid)
-{
-	return db_exec(db, SQL_SESSION_REVOKE_OTHERS, "ii", uid, keep_sid);
 }
 
 int sessions_list(struct db *db, struct arena *a, int64_t uid, int max, struct session *out)

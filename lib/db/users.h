@@ -46,10 +46,12 @@ int users_by_username(struct db *db, struct arena *a, const char *username, stru
 int users_get(struct db *db, struct arena *a, int64_t id, struct user *u);
 /* Reads USER_COLS_OF of the current row, starting at column col, into u. */
 void users_read_row(struct db *db, struct arena *a, int col, struct user *u);
-/* NULL arguments are left unchanged; avatar 0 clears, -1 leaves unchanged. */
-int users_update(struct db *db, int64_t id, const char *display_name, const char *about,
-	int64_t avatar_media_id);
-int users_set_password(struct db *db, int64_t id, const char *hash);
+/* PATCH /me's writes in one transaction: the profile (NULL fields left
+ * unchanged) and, with hash, the new password and the end of every other
+ * session than keep_sid (never a new password with the old devices still
+ * signed in). 0 or -1. */
+int users_update_account(struct db *db, int64_t id, const char *display_name,
+	const char *about, const char *hash, int64_t keep_sid);
 /* Anonymises the account (renamed DELETED_PREFIX<id>, a name registration
  * refuses) and revokes its sessions. 1 done, 0 unknown. */
 #define DELETED_PREFIX "deleted-"
@@ -83,8 +85,6 @@ int sessions_revoke(struct db *db, int64_t sid, int64_t uid);
 /* Revokes the session a refresh token (current or rotated away) belongs
  * to: 1 revoked (*sid set), 0 no such token or already ended, -1. */
 int sessions_revoke_by_refresh(struct db *db, const unsigned char refresh_hash[32], int64_t *sid);
-/* Revokes every session of uid except keep_sid. 0 or -1. */
-int sessions_revoke_others(struct db *db, int64_t uid, int64_t keep_sid);
 int sessions_list(struct db *db, struct arena *a, int64_t uid, int max, struct session *out);
 
 /* Fixed-window counter: returns hits in the window so far (this one

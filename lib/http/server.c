@@ -28,6 +28,7 @@
 
 #include <fcgiapp.h>
 
+#include "util/clock.h"
 #include "util/config.h"
 #include "util/log.h"
 #include "util/stack.h"
@@ -516,6 +517,9 @@ static void *resumer(void *arg)
 
 static void *worker(void *arg);
 
+/* Accepts that failed for want of descriptors or memory (logged 1 in 100). */
+static _Atomic unsigned accept_failures;
+
 static void spawn_worker(void)
 {
 	if (thread_start(worker, NULL, g_opts->stack_size) != 0) {
@@ -537,8 +541,25 @@ static void *worker(void *arg)
 		pthread_mutex_lock(&accept_lock);
 		int rc = FCGX_Accept_r(&c->fr);
 		pthread_mutex_unlock(&accept_lock);
-		if (rc < 0)
+		if (rc == -EMFILE || rc == -ENFILE || rc == -ENOBUFS || rc == -ENOMEM) {
+			/* Out of descriptors or memory for a moment (thousands of
+			 * waiters): the requests already held go on, and the next
+			 * connection is taken when some have ended. */
+			if (accept_failures++ % 100 == 0)
+				log_warn("server: accept: %s; trying again", strerror(-rc));
+			clock_sleep_ms(100);
+			continue;
+		}
+		if (rc < 0) {
+			log_error("server: accept failed (%d); this thread stops taking requests", rc);
+			if (o->threaded && arg == NULL) {
+				pthread_mutex_lock(&count_lock);
+				n_threads--;
+				n_idle--;
+				pthread_mutex_unlock(&count_lock);
+			}
 			break;
+		}
 		if (o->threaded) {
 			int need = 0;
 			pthread_mutex_lock(&count_lock);

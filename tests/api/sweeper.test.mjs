@@ -63,3 +63,27 @@ test('a second sweeper waits for the one running instead of sweeping beside it',
   assert.equal(await exited, 0);
   assert.equal(count(`SELECT COUNT(*) FROM user_events WHERE user_id = ${u.id}`), 0, 'pruned once it ran');
 });
+
+test('an account deletion that could not leave its groups is finished by the sweeper', async () => {
+  const owner = await registerUser('swgone');
+  const m1 = await registerUser('swstay');
+  const g = await api('POST', '/conversations', { token: owner.token, body: { type: 'group', title: 'Left behind', member_ids: [m1.id] } });
+  assert.equal(g.status, 201, g.text);
+  const gid = g.body.id;
+  // The deletion committed (renamed, sessions ended) and then the database
+  // went away before the account left its group: it is still the owner.
+  sql(`UPDATE users SET username = CONCAT('deleted-', id), display_name = 'Deleted account', password_hash = '!', deleted_at = NOW(3) WHERE id = ${owner.id}`);
+  sql(`UPDATE sessions SET revoked_at = NOW(3) WHERE user_id = ${owner.id}`);
+  assert.equal(count(`SELECT COUNT(*) FROM members WHERE conversation_id = ${gid} AND user_id = ${owner.id}`), 1);
+  runSweeper();
+  // It has left, as a leaving owner does: the other member owns the group
+  // and is told.
+  assert.equal(count(`SELECT COUNT(*) FROM members WHERE conversation_id = ${gid} AND user_id = ${owner.id}`), 0);
+  const conv = await api('GET', `/conversations/${gid}`, { token: m1.token });
+  assert.equal(conv.status, 200);
+  assert.deepEqual(conv.body.members.map((m) => [m.user.id, m.role]), [[m1.id, 'owner']]);
+  const removed = sql(`SELECT COUNT(*) FROM user_events WHERE user_id = ${m1.id} AND type = 'member.removed' AND conversation_id = ${gid}`);
+  assert.equal(Number(removed[0][0]), 1);
+  // Nothing is left for the next run.
+  assert.equal(count(`SELECT COUNT(*) FROM members m JOIN conversations c ON c.id = m.conversation_id AND c.type = 'group' WHERE m.user_id = ${owner.id}`), 0);
+});
