@@ -58,6 +58,8 @@ static const char *const SQL_SESSION_EXTEND =
 	"UPDATE sessions SET last_used_at = NOW(3), expires_at = NOW(3) + INTERVAL ? DAY WHERE id = ?";
 static const char *const SQL_SESSION_REVOKE =
 	"UPDATE sessions SET revoked_at = NOW(3) WHERE id = ? AND user_id = ? AND revoked_at IS NULL";
+static const char *const SQL_SESSION_OF =
+	"SELECT 1 FROM sessions WHERE id = ? AND user_id = ?";
 static const char *const SQL_SESSION_REVOKE_ANY =
 	"UPDATE sessions SET revoked_at = NOW(3) WHERE id = ? AND revoked_at IS NULL";
 static const char *const SQL_REFRESH_SESSION =
@@ -375,7 +377,16 @@ int sessions_revoke(struct db *db, int64_t sid, int64_t uid)
 {
 	if (db_exec(db, SQL_SESSION_REVOKE, "ii", sid, uid) < 0)
 		return -1;
-	return db_affected(db) > 0 ? 1 : 0;
+	if (db_affected(db) > 0)
+		return 1;
+	/* Ended already (by an earlier try whose answer was lost, say): the
+	 * same outcome. */
+	if (db_exec(db, SQL_SESSION_OF, "ii", sid, uid) < 0)
+		return -1;
+	int rc = db_next(db);
+	while (rc > 0 && db_next(db) > 0)
+		;
+	return rc < 0 ? -1 : rc;
 }
 
 int sessions_revoke_by_refresh(struct db *db, const unsigned char refresh_hash[32], int64_t *sid)

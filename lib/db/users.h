@@ -80,7 +80,7 @@ int sessions_ended(struct db *db, int64_t uid, int within_s, int64_t after_id, i
  * replay: new_hash joins the session beside its successor (1). */
 int sessions_rotate(struct db *db, struct arena *a, const unsigned char old_hash[32],
 	const unsigned char new_hash[32], int ttl_days, int grace_s, int64_t *sid, struct user *u);
-/* 1 revoked, 0 no such session of that user. */
+/* 1 revoked (now or before), 0 no such session of that user. */
 int sessions_revoke(struct db *db, int64_t sid, int64_t uid);
 /* Revokes the session a refresh token (current or rotated away) belongs
  * to: 1 revoked (*sid set), 0 no such token or already ended, -1. */
