@@ -77,8 +77,11 @@ run_api() {
 	# within a run.
 	mariadb --no-defaults -S "$MESSENGER_DB_SOCKET" -uroot messenger -e "DELETE FROM rate_limits"
 	if [ -n "${TESTS:-}" ]; then files="$TESTS"; else files="$(ls tests/api/*.test.mjs)"; fi
+	# The operations and statuses the run saw, for tests/api/coverage.mjs.
+	rm -rf "$OUT/seen-$label"; mkdir -p "$OUT/seen-$label"
 	# shellcheck disable=SC2086
-	node --test --test-concurrency=4 --test-reporter=tap $files >"$OUT/api-$label.tap" 2>&1
+	MESSENGER_OPS_DIR="$OUT/seen-$label" \
+		node --test --test-concurrency=4 --test-reporter=tap $files >"$OUT/api-$label.tap" 2>&1
 	local p f
 	p=$(grep -E "^# pass " "$OUT/api-$label.tap" | awk '{print $3}')
 	f=$(grep -E "^# fail " "$OUT/api-$label.tap" | awk '{print $3}')
@@ -93,6 +96,12 @@ run_api() {
 step "API tests (release build)"
 MESSENGER_BIN="$ROOT/build/release" "$ROOT/scripts/stack.sh" start >"$OUT/stack.log" 2>&1 || { cat "$OUT/stack.log"; echo "$PASS passed, $((FAIL+1)) failed"; exit 1; }
 run_api release
+# Every operation of the OpenAPI document was answered at least once with
+# a success and once with a client error (a whole run only).
+if [ -z "${TESTS:-}" ]; then
+	step "OpenAPI coverage of the API tests"
+	if node tests/api/coverage.mjs "$OUT/seen-release"; then count 1 0; else count 0 1; fi
+fi
 
 step "API tests (ASan/UBSan build)"
 "$ROOT/scripts/stack.sh" web-stop main >/dev/null 2>&1

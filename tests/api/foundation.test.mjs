@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { api, registerUser, uniq, sql, ROOT, checkAgainstSpec, exclusive } from './lib.mjs';
+import { api, registerUser, uniq, sql, ROOT, checkAgainstSpec, exclusive, expectProblem } from './lib.mjs';
 import { direct, send } from './chatlib.mjs';
 
 const BIN = process.env.MESSENGER_BIN || path.join(ROOT, 'build/release');
@@ -55,6 +55,13 @@ test('api.fcgi works as plain CGI: register, then /me with the token', () => {
   const bad = cgi('api.fcgi', 'GET', '/api/v1/me');
   assert.equal(bad.status, 401);
   assert.equal(bad.headers['content-type'], 'application/problem+json');
+});
+
+test('health answers a malformed query string with a problem, on both programs', async () => {
+  for (const p of ['/health?x=%zz', '/events/health?x=%zz']) {
+    const r = await api('GET', p);
+    expectProblem(assert, r, 400, 'invalid_query');
+  }
 });
 
 test('health shows send and waiting counts only when configured (they tell when users write or are online)', async () => {

@@ -42,6 +42,14 @@ function validatorFor(ref) {
   return v;
 }
 export const seenOperations = new Set();
+// With MESSENGER_OPS_DIR set (make test), each test file leaves the
+// operations and statuses it saw there, for tests/api/coverage.mjs.
+process.on('exit', () => {
+  const dir = process.env.MESSENGER_OPS_DIR;
+  if (dir && seenOperations.size) {
+    fs.writeFileSync(path.join(dir, `seen-${process.pid}.txt`), [...seenOperations].join('\n') + '\n');
+  }
+});
 
 // Checks a response against the spec: the route and method exist, the status
 // is documented, the content type matches and the body fits the schema.
