@@ -13,8 +13,12 @@ static const char *const SQL_TICKET_DELETE =
 int tickets_create(struct db *db, const unsigned char hash[32], int64_t uid, int64_t sid,
 	int ttl_s)
 {
-	return db_exec(db, SQL_TICKET_INSERT, "biii", (const void *)hash, (size_t)32, uid, sid,
-		(int64_t)ttl_s);
+	if (db_exec(db, SQL_TICKET_INSERT, "biii", (const void *)hash, (size_t)32, uid, sid,
+		    (int64_t)ttl_s) == 0)
+		return 0;
+	/* The hash is of 32 random bytes: a duplicate is this very insert,
+	 * run again after the connection was lost on its way back. */
+	return db_errno(db) == DB_ER_DUP_ENTRY ? 0 : -1;
 }
 
 int tickets_take(struct db *db, const unsigned char hash[32], int64_t *uid, int64_t *sid)
