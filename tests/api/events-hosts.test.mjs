@@ -150,9 +150,14 @@ test('memcached stopped: sends and delivery keep working, nothing is lost', asyn
       // long-poll timeout, but still comes.
       const waiting2 = waitForMessage(b, cursor, 'via host 2', BASE2, 20000);
       await sleep(300);
-      sentKeys.push((await send(a, cid, 'via host 2')).client_id);
+      const via = await send(a, cid, 'via host 2');
+      sentKeys.push(via.client_id);
       const w2 = await waiting2;
-      assert.ok(w2);
+      // The message just sent (not an earlier one), after the first in b's log.
+      assert.equal(w2.event.message.client_id, via.client_id);
+      assert.equal(w2.event.message.id, via.id);
+      assert.equal(w2.event.message.seq, via.seq);
+      assert.ok(w2.event.seq > w.event.seq, `event seq ${w2.event.seq} after ${w.event.seq}`);
     } finally {
       stack('mc-start');
     }

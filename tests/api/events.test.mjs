@@ -133,6 +133,15 @@ test('authentication is required', async () => {
   // Unknown routes under /events are 404, wrong methods 405.
   const v = await registerUser('evauth2');
   expectProblem(assert, await api('GET', '/events/nope', { token: v.token, validate: false }), 404);
+  // A method a route does not serve: 405 with the methods it does serve.
+  for (const [method, route, allow] of [['DELETE', '/events', 'GET'], ['PUT', '/events', 'GET'],
+    ['POST', '/events/stream', 'GET'], ['DELETE', '/events/ticket', 'POST']]) {
+    const r = await api(method, route, { token: v.token, validate: false, ...(method === 'GET' || method === 'DELETE' ? {} : { body: '', contentType: 'text/plain' }) });
+    expectProblem(assert, r, 405, 'method_not_allowed');
+    assert.equal(r.headers.allow, allow, `${method} ${route}: Allow`);
+  }
+  // The refused requests did nothing: the token still reads the log.
+  assert.equal((await api('GET', '/events?timeout=0', { token: v.token })).status, 200);
 });
 
 test('a cursor older than the retention window answers 410 with where to resume', async () => {

@@ -157,6 +157,10 @@ test('roles: owner hands on ownership, admins promote and demote, members cannot
   expectProblem(assert, await api('PATCH', `/conversations/${g.id}/members/${o.id}`, { token: m.token, body: { role: 'owner' } }), 403);
   expectProblem(assert, await api('PATCH', `/conversations/${g.id}/members/${a.id}`, { token: m.token, body: { role: 'member' } }), 403);
   expectProblem(assert, await api('PATCH', `/conversations/${g.id}/members/${m.id}`, { token: m.token, body: { role: 'member' } }), 403);
+  // The refused changes changed nothing.
+  const roles = async () => Object.fromEntries((await api('GET', `/conversations/${g.id}`, { token: o.token })).body.members.map((k) => [k.user.id, k.role]));
+  assert.deepEqual(await roles(), { [o.id]: 'owner', [a.id]: 'member', [m.id]: 'member' });
+  assert.equal(count(`SELECT COUNT(*) FROM user_events WHERE type = 'member.updated' AND conversation_id = ${g.id}`), 0);
   const r = await api('PATCH', `/conversations/${g.id}/members/${a.id}`, { token: o.token, body: { role: 'admin' } });
   assert.equal(r.status, 200);
   assert.equal(r.body.role, 'admin');
@@ -169,6 +173,7 @@ test('roles: owner hands on ownership, admins promote and demote, members cannot
   assert.equal((await api('PATCH', `/conversations/${g.id}/members/${m.id}`, { token: a.token, body: { role: 'member' } })).body.role, 'member');
   // The owner cannot simply step down.
   expectProblem(assert, await api('PATCH', `/conversations/${g.id}/members/${o.id}`, { token: o.token, body: { role: 'admin' } }), 403);
+  assert.deepEqual(await roles(), { [o.id]: 'owner', [a.id]: 'admin', [m.id]: 'member' });
   // Hand-over: the old owner becomes an admin.
   const t = await api('PATCH', `/conversations/${g.id}/members/${m.id}`, { token: o.token, body: { role: 'owner' } });
   assert.equal(t.body.role, 'owner');
@@ -185,6 +190,9 @@ test('roles: owner hands on ownership, admins promote and demote, members cannot
   }
   expectProblem(assert, await api('PATCH', `/conversations/${g.id}/members/${x.id}`, { token: m.token, body: { role: 'admin' } }), 404);
   expectProblem(assert, await api('PATCH', `/conversations/${g.id}/members/${a.id}`, { token: x.token, body: { role: 'member' } }), 404);
+  // Re-read: every role as it was, x still no member, no event from the refused ones.
+  assert.deepEqual(await roles(), { [o.id]: 'admin', [a.id]: 'admin', [m.id]: 'owner' });
+  assert.equal(events(a.id, 'member.updated').length, before);
   assert.equal(count(`SELECT COUNT(*) FROM members WHERE conversation_id = ${g.id} AND role = 'owner'`), 1);
 });
 
@@ -193,6 +201,8 @@ test('rename: owner/admin only; conversation.updated to every member with their 
   const g = await group(o, [m], 'Old name');
   expectProblem(assert, await api('PATCH', `/conversations/${g.id}`, { token: m.token, body: { title: 'Mine now' } }), 403);
   expectProblem(assert, await api('PATCH', `/conversations/${g.id}`, { token: x.token, body: { title: 'Mine now' } }), 404);
+  assert.equal((await api('GET', `/conversations/${g.id}`, { token: o.token })).body.title, 'Old name');
+  assert.equal(events(o.id, 'conversation.updated', `AND conversation_id = ${g.id}`).length, 0);
   const r = await api('PATCH', `/conversations/${g.id}`, { token: o.token, body: { title: 'New name' } });
   assert.equal(r.status, 200);
   assert.equal(r.body.title, 'New name');
@@ -211,12 +221,24 @@ test('rename: owner/admin only; conversation.updated to every member with their 
   assert.equal(events(o.id, 'conversation.updated', `AND conversation_id = ${g.id}`).length, 1, 'the owner hears nothing of my mute');
   const un = await api('PATCH', `/conversations/${g.id}`, { token: m.token, body: { muted_until: null } });
   assert.equal(un.body.muted_until, null);
-  for (const body of [{ title: '' }, { title: 'x'.repeat(129) }, { title: 7 }, { muted_until: 'tomorrow' }, { muted_until: '2099-02-30T00:00:00Z' }, { muted_until: 5 }, { colour: 'red' }]) {
+  for (const body of [{ title: '' }, { title: 'x'.repeat(129) }, { title: 7 }, { muted_until: 'tomorrow' }, { muted_until: '2099-02-30T00:00:00Z' }, { muted_until: 5 }, { colour: 'red' },
+    { title: 'Half done', muted_until: 'tomorrow' }]) {
     expectProblem(assert, await api('PATCH', `/conversations/${g.id}`, { token: o.token, body }), 400, 'invalid_field');
   }
   const d = await direct(o, m);
-  expectProblem(assert, await api('PATCH', `/conversations/${d.id}`, { token: o.token, body: { title: 'Us' } }), 400);
-  assert.equal((await api('GET', `/conversations/${g.id}`, { token: o.token })).body.title, 'New name');
+  const us = await api('PATCH', `/conversations/${d.id}`, { token: o.token, body: { title: 'Us', muted_until: '2099-01-01T00:00:00Z' } });
+  expectProblem(assert, us, 400, 'invalid_field');
+  assert.equal(us.body.field, 'title');
+  // Re-read: the refused changes changed nothing, and told nobody.
+  const og = await api('GET', `/conversations/${g.id}`, { token: o.token });
+  assert.equal(og.body.title, 'New name');
+  assert.equal(og.body.muted_until, null);
+  assert.equal((await api('GET', `/conversations/${g.id}`, { token: m.token })).body.muted_until, null);
+  const od = await api('GET', `/conversations/${d.id}`, { token: o.token });
+  assert.equal(od.body.title, null);
+  assert.equal(od.body.muted_until, null);
+  assert.equal(events(o.id, 'conversation.updated', `AND conversation_id = ${g.id}`).length, 1);
+  assert.equal(count(`SELECT COUNT(*) FROM user_events WHERE type = 'conversation.updated' AND conversation_id = ${d.id}`), 0);
 });
 
 test('a group holds at most 1000 members; receipts in big groups stay with the reader', async () => {

@@ -3,7 +3,7 @@
 // the other tests that need memcached up or stop it.)
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { api, registerUser, sql, expectProblem, sleep } from './lib.mjs';
+import { api, registerUser, sql, expectProblem, until } from './lib.mjs';
 import { cid, direct, group, send, events, count } from './chatlib.mjs';
 import { poll } from './evlib.mjs';
 
@@ -43,15 +43,24 @@ test('delete: tombstone, idempotent, sender only, no edits or reactions after', 
   const a = await registerUser('dla'), b = await registerUser('dlb'), x = await registerUser('dlx');
   const c = await direct(a, b);
   const m = await send(a, c, 'regret');
-  await api('PUT', url(c, m, '/reactions/' + encodeURIComponent('👍')), { token: b.token });
+  const re = await api('PUT', url(c, m, '/reactions/' + encodeURIComponent('👍')), { token: b.token });
+  assert.equal(re.status, 200, re.text);
+  assert.equal(re.body.reactions.length, 1);
+  assert.equal(count(`SELECT COUNT(*) FROM reactions WHERE message_id = ${m.id}`), 1);
   expectProblem(assert, await api('DELETE', url(c, m), { token: b.token }), 403, 'not_your_message');
   expectProblem(assert, await api('DELETE', url(c, m), { token: x.token }), 404);
+  // The refused deletes changed nothing: the body, no tombstone, the
+  // reaction, and no message.deleted event for anyone.
+  assert.deepEqual(sql(`SELECT COALESCE(body, '<null>'), deleted_at IS NULL FROM messages WHERE id = ${m.id}`), [['regret', '1']]);
+  assert.equal(count(`SELECT COUNT(*) FROM reactions WHERE message_id = ${m.id}`), 1);
+  assert.equal(count(`SELECT COUNT(*) FROM user_events WHERE type = 'message.deleted' AND ref_id = ${m.id}`), 0);
   const d = await api('DELETE', url(c, m), { token: a.token });
   assert.equal(d.status, 200);
   assert.equal(d.body.body, null);
   assert.ok(d.body.deleted_at);
   assert.deepEqual(d.body.reactions, []);
   assert.equal(sql(`SELECT body IS NULL, deleted_at IS NOT NULL FROM messages WHERE id = ${m.id}`)[0].join(), '1,1');
+  assert.equal(count(`SELECT COUNT(*) FROM reactions WHERE message_id = ${m.id}`), 0, 'the deleted message\'s reactions are gone');
   const again = await api('DELETE', url(c, m), { token: a.token });
   assert.equal(again.status, 200);
   assert.equal(again.body.deleted_at, d.body.deleted_at);
@@ -197,17 +206,31 @@ test('delivery receipts: fetching message events advances delivered_seq once and
   const msgs = got.body.events.filter((e) => e.type === 'message.new');
   assert.deepEqual(msgs.map((e) => e.message.id), [m1.id, m2.id]);
   // The reader records delivery as it answers: allow it a moment.
-  for (let i = 0; i < 40 && count(`SELECT delivered_seq FROM members WHERE conversation_id = ${c.id} AND user_id = ${b.id}`) < 2; i++) await sleep(50);
+  await until(() => count(`SELECT delivered_seq FROM members WHERE conversation_id = ${c.id} AND user_id = ${b.id}`) >= 2, 'delivered_seq to reach 2');
   assert.equal(count(`SELECT delivered_seq FROM members WHERE conversation_id = ${c.id} AND user_id = ${b.id}`), 2);
   assert.equal(count(`SELECT last_read_seq FROM members WHERE conversation_id = ${c.id} AND user_id = ${b.id}`), 0);
   const rc = events(a.id, 'receipt', `AND conversation_id = ${c.id}`);
   assert.equal(rc.length, 1);
   assert.deepEqual(rc[0].payload, { user_id: b.id, delivered_seq: 2, read_seq: 0 });
   // Fetching the same events again (another device) moves nothing.
-  await poll(b, start, { timeout: 0 });
-  await sleep(300);
-  assert.equal(events(a.id, 'receipt', `AND conversation_id = ${c.id}`).length, 1);
-  // The member list shows it.
-  const conv = await api('GET', `/conversations/${c.id}`, { token: a.token });
+  const again = await poll(b, start, { timeout: 0 });
+  assert.deepEqual(again.body.events.filter((e) => e.type === 'message.new').map((e) => e.message.id), [m1.id, m2.id]);
+  let conv = await api('GET', `/conversations/${c.id}`, { token: a.token });
   assert.equal(conv.body.members.find((x) => x.user.id === b.id).delivered_seq, 2);
+  // A barrier instead of a pause: receipts are written after the answer, in
+  // order, by one writer. A third message fetched by the same reader is
+  // written after anything the repeated fetch could have queued; once it is
+  // there, the log holds exactly the first receipt and this one.
+  const m3 = await send(a, c, 'three');
+  const got3 = await poll(b, got.body.next, { timeout: 5 });
+  assert.deepEqual(got3.body.events.filter((e) => e.type === 'message.new').map((e) => e.message.id), [m3.id]);
+  await until(() => count(`SELECT delivered_seq FROM members WHERE conversation_id = ${c.id} AND user_id = ${b.id}`) === m3.seq,
+    'delivered_seq to reach m3');
+  assert.deepEqual(events(a.id, 'receipt', `AND conversation_id = ${c.id}`).map((e) => e.payload), [
+    { user_id: b.id, delivered_seq: 2, read_seq: 0 },
+    { user_id: b.id, delivered_seq: m3.seq, read_seq: 0 },
+  ]);
+  // The member list shows it.
+  conv = await api('GET', `/conversations/${c.id}`, { token: a.token });
+  assert.equal(conv.body.members.find((x) => x.user.id === b.id).delivered_seq, m3.seq);
 });

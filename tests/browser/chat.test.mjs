@@ -123,6 +123,11 @@ test('a message sent while offline shows as pending and is delivered exactly onc
   await openConversation(b, 'Olive Offline');
   await messageByText(b, 'online first').waitFor();
 
+  // The sends the page tries while offline (each fails before it leaves).
+  let failedSends = 0;
+  a.on('requestfailed', (r) => {
+    if (r.method() === 'POST' && /\/api\/v1\/conversations\/\d+\/messages$/.test(r.url())) failedSends++;
+  });
   await A.context.setOffline(true);
   await send(a, 'written while offline');
   const pending = messageByText(a, 'written while offline');
@@ -131,7 +136,9 @@ test('a message sent while offline shows as pending and is delivered exactly onc
   await pending.getByRole('img', { name: 'Sending' }).waitFor();
   await a.locator('.conn-banner', { hasText: 'offline' }).waitFor();
   await shot(a, 'offline-pending');
-  // Still pending while offline (a retry has happened meanwhile: nothing leaks out).
+  // Still pending after the first send and a retry failed (nothing leaks out).
+  await until(() => failedSends >= 2, 'the send and a retry to fail while offline');
+  assert.equal(await pending.getAttribute('data-status'), 'pending');
   assert.equal(await messageByText(b, 'written while offline').count(), 0);
 
   await A.context.setOffline(false);
