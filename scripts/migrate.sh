@@ -7,9 +7,11 @@
 # section: the database user needs CREATE ROUTINE and EXECUTE).
 # MariaDB cannot undo DDL, so a file that stopped halfway (a killed client,
 # a full disk) stays unrecorded with part of it done: every statement in
-# sql/ can run again over its own result (IF NOT EXISTS, DROP ... IF
-# EXISTS), and the next run applies the whole file again
-# (tests/api/migrations.test.mjs).
+# sql/ can run again over its own result (IF NOT EXISTS, IF EXISTS, CREATE
+# OR REPLACE), and the next run applies the whole file again
+# (tests/api/migrations.test.mjs). Routines are replaced with CREATE OR
+# REPLACE, never dropped first: a running server calling one meanwhile
+# would find it missing.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 SOCK="$1"

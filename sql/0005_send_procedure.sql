@@ -14,10 +14,8 @@
 -- to wake (user ids joined by commas). Deadlocks and other errors roll back
 -- and are raised to the caller, which retries the CALL.
 
-DROP PROCEDURE IF EXISTS msg_send;
-
 DELIMITER //
-CREATE PROCEDURE msg_send(IN p_cid BIGINT UNSIGNED, IN p_me BIGINT UNSIGNED,
+CREATE OR REPLACE PROCEDURE msg_send(IN p_cid BIGINT UNSIGNED, IN p_me BIGINT UNSIGNED,
 	IN p_client_id VARCHAR(64) CHARACTER SET ascii, IN p_kind VARCHAR(16) CHARACTER SET ascii,
 	IN p_body TEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci, IN p_reply_to BIGINT UNSIGNED)
 	MODIFIES SQL DATA

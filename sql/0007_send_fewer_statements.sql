@@ -15,10 +15,8 @@
 -- Same transaction, same locks in the same order (conversation row, the
 -- sender's member row, heads in user_id order), same result row as 0005.
 
-DROP PROCEDURE IF EXISTS msg_send;
-
 DELIMITER //
-CREATE PROCEDURE msg_send(IN p_cid BIGINT UNSIGNED, IN p_me BIGINT UNSIGNED,
+CREATE OR REPLACE PROCEDURE msg_send(IN p_cid BIGINT UNSIGNED, IN p_me BIGINT UNSIGNED,
 	IN p_client_id VARCHAR(64) CHARACTER SET ascii, IN p_kind VARCHAR(16) CHARACTER SET ascii,
 	IN p_body TEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci, IN p_reply_to BIGINT UNSIGNED)
 	MODIFIES SQL DATA

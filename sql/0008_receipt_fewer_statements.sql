@@ -6,10 +6,8 @@
 -- primary keys instead of the interpreted per-member loop. Same locks in the
 -- same order, same result row as 0006.
 
-DROP PROCEDURE IF EXISTS msg_delivered;
-
 DELIMITER //
-CREATE PROCEDURE msg_delivered(IN p_cid BIGINT UNSIGNED, IN p_uid BIGINT UNSIGNED,
+CREATE OR REPLACE PROCEDURE msg_delivered(IN p_cid BIGINT UNSIGNED, IN p_uid BIGINT UNSIGNED,
 	IN p_seq BIGINT UNSIGNED, IN p_fanout_max INT)
 	MODIFIES SQL DATA
 proc: BEGIN

@@ -27,10 +27,8 @@
 -- for each other rather than deadlock; db_call retries a batch that two
 -- batches' head rows still deadlock.
 
-DROP PROCEDURE IF EXISTS msg_send_batch;
-
 DELIMITER //
-CREATE PROCEDURE msg_send_batch(IN p_batch LONGTEXT CHARACTER SET utf8mb4,
+CREATE OR REPLACE PROCEDURE msg_send_batch(IN p_batch LONGTEXT CHARACTER SET utf8mb4,
 	IN p_convs INT, IN p_pairs INT)
 	MODIFIES SQL DATA
 proc: BEGIN

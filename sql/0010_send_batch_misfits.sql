@@ -10,10 +10,8 @@
 -- locks after the batch rolled back: a hint; a second failure sends every
 -- message on its own.
 
-DROP FUNCTION IF EXISTS msg_batch_misfits;
-
 DELIMITER //
-CREATE FUNCTION msg_batch_misfits(p_batch LONGTEXT CHARACTER SET utf8mb4)
+CREATE OR REPLACE FUNCTION msg_batch_misfits(p_batch LONGTEXT CHARACTER SET utf8mb4)
 	RETURNS TEXT CHARACTER SET ascii
 	READS SQL DATA
 BEGIN

@@ -25,10 +25,8 @@
 -- (the share locks keep the membership as it is): two batches of one
 -- conversation (two hosts' writers) lock only their own readers' rows.
 
-DROP PROCEDURE IF EXISTS msg_delivered_batch;
-
 DELIMITER //
-CREATE PROCEDURE msg_delivered_batch(IN p_batch LONGTEXT CHARACTER SET utf8mb4,
+CREATE OR REPLACE PROCEDURE msg_delivered_batch(IN p_batch LONGTEXT CHARACTER SET utf8mb4,
 	IN p_fanout_max INT)
 	MODIFIES SQL DATA
 proc: BEGIN

@@ -10,10 +10,8 @@ ALTER TABLE messages MODIFY client_id VARCHAR(64) CHARACTER SET ascii COLLATE as
 
 -- msg_batch_misfits (0010) compares a batch's client_ids with the column:
 -- the same, with the comparison in the column's collation.
-DROP FUNCTION IF EXISTS msg_batch_misfits;
-
 DELIMITER //
-CREATE FUNCTION msg_batch_misfits(p_batch LONGTEXT CHARACTER SET utf8mb4)
+CREATE OR REPLACE FUNCTION msg_batch_misfits(p_batch LONGTEXT CHARACTER SET utf8mb4)
 	RETURNS TEXT CHARACTER SET ascii
 	READS SQL DATA
 BEGIN
