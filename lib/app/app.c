@@ -58,7 +58,9 @@ void app_after(struct req *req)
 int app_unavailable(struct req *req)
 {
 	struct app *a = req->app;
-	return a != NULL && a->db != NULL && db_is_down(a->db);
+	/* Not when a commit may have happened: 503 asks the client to try
+	 * again, which would do twice what is not idempotent (a group). */
+	return a != NULL && a->db != NULL && db_is_down(a->db) && !db_outcome_unknown(a->db);
 }
 
 struct db *app_db_try(struct req *req)

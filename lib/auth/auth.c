@@ -348,7 +348,7 @@ void auth_sessions_ended(struct req *req, int64_t uid)
 	 * may wait out memcached's retry pause, and sign-outs holding
 	 * connections meanwhile would stall every other request. */
 	int64_t *all = NULL, after = 0;
-	size_t nall = 0;
+	size_t nall = 0, cap = 0;
 	struct db *db = app_db_try(req);
 	int n = 0;
 	do {
@@ -360,11 +360,14 @@ void auth_sessions_ended(struct req *req, int64_t uid)
 				(long long)uid);
 			break;
 		}
-		int64_t *grown = arena_alloc(req->arena, sizeof(*grown) * (nall + (size_t)n));
-		if (nall > 0)
-			memcpy(grown, all, sizeof(*all) * nall);
-		memcpy(grown + nall, ids, sizeof(*ids) * (size_t)n);
-		all = grown;
+		if (nall + (size_t)n > cap) {
+			cap = cap == 0 ? SESSIONS_ENDED_MAX : 2 * cap;
+			int64_t *grown = arena_alloc(req->arena, sizeof(*grown) * cap);
+			if (nall > 0)
+				memcpy(grown, all, sizeof(*all) * nall);
+			all = grown;
+		}
+		memcpy(all + nall, ids, sizeof(*ids) * (size_t)n);
 		nall += (size_t)n;
 		if (n > 0)
 			after = ids[n - 1];

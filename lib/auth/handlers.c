@@ -598,13 +598,14 @@ void auth_me_patch(struct req *req)
 		resp_problem(req, 500, "internal", NULL);
 		return;
 	}
-	if (display || about)
-		emit_profile_changed(db, req->arena, req->user_id);
+	/* The other devices stop at once, before anything else is done. */
 	if (newpw != NULL) {
 		auth_sessions_ended(req, req->user_id);
 		if ((db = app_db(req)) == NULL)
 			return;
 	}
+	if (display || about)
+		emit_profile_changed(db, req->arena, req->user_id);
 	send_user(req, db, req->user_id, 200);
 }
 
@@ -666,14 +667,16 @@ void auth_me_delete(struct req *req)
 		resp_problem(req, 500, "internal", NULL);
 		return;
 	}
-	/* Deleted: what follows cannot be undone or asked again (the sessions
-	 * are ended). Groups it could not leave now, the sweeper leaves for it
-	 * within a minute. */
-	if (chat_leave_groups(db, req->arena, req->user_id) < 0)
+	/* Deleted, and its sessions stop at once. What follows cannot be
+	 * undone or asked again: groups it could not leave now, the sweeper
+	 * leaves for it within a minute. */
+	auth_sessions_ended(req, req->user_id);
+	db = app_db_try(req);
+	if (db == NULL || chat_leave_groups(db, req->arena, req->user_id) < 0)
 		log_warn("account %lld deleted; the sweeper finishes leaving its groups",
 			(long long)req->user_id);
-	emit_profile_changed(db, req->arena, req->user_id);
-	auth_sessions_ended(req, req->user_id);
+	if (db != NULL)
+		emit_profile_changed(db, req->arena, req->user_id);
 	resp_json(req, 204, NULL);
 }
 

@@ -225,6 +225,10 @@ int sendq_send(struct req *req, struct msg *m)
 	}
 	pthread_mutex_unlock(&mu);
 	pthread_cond_destroy(&me.cv);
+	/* A leader's connection tells of other senders' writes too: this
+	 * send's outcome is me.rc alone (an unreachable database is
+	 * SENDQ_NO_DB). */
+	app_db_release(req);
 	if (me.rc == SENDQ_NO_DB) {
 		resp_problem(req, 503, "database_unavailable",
 			"The database is not reachable; try again shortly.");

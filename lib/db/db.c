@@ -40,6 +40,7 @@ struct db {
 	MYSQL_BIND rbind[MAX_COLS];
 	int in_tx;
 	int tx_broken;		/* connection lost inside a transaction */
+	int outcome_unknown;	/* a COMMIT's connection was lost: it may have happened */
 	int last_errno;
 	uint64_t affected;
 	int64_t insert_id;
@@ -350,8 +351,11 @@ static int exec_ap(struct db *db, const char *sql, const char *fmt, va_list args
 		va_copy(ap, args);
 		int rc = run(db, sql, fmt, ap);
 		va_end(ap);
-		if (rc == 0)
+		if (rc == 0) {
+			/* After a reconnect the statement ran: the loss is over. */
+			db->last_errno = 0;
 			return 0;
+		}
 		if (!is_conn_lost(db->last_errno) || attempt > 0)
 			return -1;
 		if (db->in_tx) {
@@ -544,6 +548,11 @@ int db_is_down(struct db *db)
 	       db->last_errno == CR_CONNECTION_ERROR || db->last_errno == CR_UNKNOWN_HOST;
 }
 
+int db_outcome_unknown(struct db *db)
+{
+	return db->outcome_unknown;
+}
+
 int db_in_tx(struct db *db)
 {
 	return db->in_tx;
@@ -594,6 +603,7 @@ int db_tx(struct db *db, int (*fn)(struct db *db, void *ctx), void *ctx)
 				log_warn("db: connection lost during COMMIT (%d); outcome unknown, "
 					"not retried", db->last_errno);
 				db->in_tx = 0;
+				db->outcome_unknown = 1;
 				reconnect(db);
 				return -1;
 			}
@@ -671,6 +681,9 @@ void db_pool_release(struct db *db)
 	if (db == NULL)
 		return;
 	drop_result(db);
+	/* The next request starts with nothing of this one's failures. */
+	db->last_errno = 0;
+	db->outcome_unknown = 0;
 	pthread_mutex_lock(&pool_lock);
 	pool[pool_free++] = db;
 	pthread_cond_signal(&pool_cond);

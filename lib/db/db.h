@@ -66,6 +66,9 @@ int64_t db_insert_id(struct db *db);
 int db_errno(struct db *db);
 /* 1 when the last error was an unreachable or lost server (answer 503). */
 int db_is_down(struct db *db);
+/* Since the connection was taken from the pool (or opened): a transaction's
+ * COMMIT lost its connection, so whether it happened is unknown. */
+int db_outcome_unknown(struct db *db);
 
 /* Runs fn inside BEGIN/COMMIT, retrying on deadlock, lock wait timeout and a
  * lost connection (up to 5 times). fn returns 0 to commit, -1 on error

@@ -16,12 +16,14 @@ static const char *const SQL_SESSIONS_ENDED =
 /* sweep_rotated */
 static const char *const SQL_ROTATED =
 	"DELETE FROM refresh_tokens WHERE superseded_at < NOW(3) - INTERVAL ? SECOND LIMIT ?";
-/* sweep_deleted_members (ix_deleted, sql/0015) */
+/* sweep_deleted_members: accounts deleted within the window only (by
+ * ix_deleted, sql/0015), so a run reads what recent deletions left, not
+ * every account ever deleted. */
 static const char *const SQL_DELETED_MEMBERS =
 	"SELECT DISTINCT u.id FROM users u FORCE INDEX (ix_deleted) "
 	"STRAIGHT_JOIN members m ON m.user_id = u.id "
 	"STRAIGHT_JOIN conversations c ON c.id = m.conversation_id AND c.type = 'group' "
-	"WHERE u.deleted_at IS NOT NULL LIMIT ?";
+	"WHERE u.deleted_at > NOW(3) - INTERVAL ? SECOND LIMIT ?";
 /* sweep_lock: held until the connection closes. */
 static const char *const SQL_LOCK = "SELECT GET_LOCK('messenger-sweeper', ?)";
 
@@ -72,9 +74,9 @@ int sweep_lock(struct db *db, int wait_s)
 	return rc < 0 ? -1 : got == 1;
 }
 
-int sweep_deleted_members(struct db *db, int max, int64_t *out)
+int sweep_deleted_members(struct db *db, int64_t within_s, int max, int64_t *out)
 {
-	if (db_exec(db, SQL_DELETED_MEMBERS, "i", (int64_t)max) < 0)
+	if (db_exec(db, SQL_DELETED_MEMBERS, "ii", within_s, (int64_t)max) < 0)
 		return -1;
 	int n = 0, rc;
 	while ((rc = db_next(db)) > 0)
