@@ -386,7 +386,7 @@ test('message search finds a message and jumps to it', async () => {
   await send(a, 'the secret word is pineapple');
   await send(a, 'something else entirely');
   await messageByText(a, 'something else entirely').waitFor();
-  await a.getByLabel('Search messages').fill('pineapple');
+  await a.getByLabel('Search', { exact: true }).fill('pineapple');
   const result = a.locator('.result', { hasText: 'pineapple' });
   await result.waitFor();
   await result.locator('mark', { hasText: 'pineapple' }).waitFor();

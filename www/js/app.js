@@ -47,6 +47,15 @@ async function boot() {
   }
 }
 
+// Nothing of an account that logged out (or was deleted) stays behind on a
+// shared computer.
+function forgetAccount(id) {
+  try {
+    sessionStorage.removeItem('messenger.cursor.' + id);
+    localStorage.removeItem('messenger.outbox.' + id);
+  } catch { /* ignore */ }
+}
+
 function showAuth(message) {
   renderAuth(root, (user) => start(user));
   if (message) toast(message);
@@ -111,18 +120,14 @@ async function start(me) {
     onOpen: (id, msg) => openConv(id, msg),
     onNewChat: () => newChatDialog(openConv),
     onNewGroup: () => newGroupDialog(openConv),
-    onProfile: () => profileDialog(),
+    onProfile: () => profileDialog({ onDeleted: () => { forgetAccount(me.id); signedOut('Your account was deleted.'); } }),
     onSessions: () => sessionsDialog(),
     onLogout: async () => {
       const s = stream;
       if (s) s.stop();
       await api.logout();
       teardown();
-      // Nothing of this account stays behind on a shared computer.
-      try {
-        sessionStorage.removeItem('messenger.cursor.' + me.id);
-        localStorage.removeItem('messenger.outbox.' + me.id);
-      } catch { /* ignore */ }
+      forgetAccount(me.id);
       showAuth();
     },
   });

@@ -123,7 +123,7 @@ export function createChat({ onBack, onInfo }) {
     const back = iconButton('back', 'Back to conversations', onBack, 'plain back');
     const avatarSlot = h('span.head-av');
     const title = h('h2.chat-title');
-    const sub = h('p.chat-sub', { 'aria-live': 'polite' });
+    const sub = h('p.chat-sub');
     const idBtn = h('button.chat-id', { type: 'button', 'aria-label': 'Conversation details', on: { click: () => onInfo(convId) } },
       avatarSlot, h('span.chat-id-text', title, sub));
     const head = h('header.chat-head', back, idBtn, iconButton('info', 'Conversation details', () => onInfo(convId), 'plain'));
@@ -142,8 +142,10 @@ export function createChat({ onBack, onInfo }) {
     const like = h('button.icon-btn.like', { type: 'button', 'aria-label': 'Send a like', title: 'Send 👍',
       on: { click: () => { state.outbox.add(convId, '👍', replyTo ? replyTo.id : null); replyTo = null; renderCtx(); forceBottom = true; renderMessages(); } } }, '👍');
     const form = h('form.composer', { 'aria-label': 'Write a message' }, input, count, send, like);
-    clear(root).append(h('section.chat-view', head, h('div.msg-wrap', scroller, jump), typing, ctx, form));
-    view = { head, avatarSlot, title, sub, histState, intro, list, scroller, jump, typing, ctx, input, send, like, count, form };
+    // In place of the composer when the other person deleted their account.
+    const gone = h('p.composer-gone', { role: 'note', hidden: true }, 'This account was deleted. You can no longer message it.');
+    clear(root).append(h('section.chat-view', head, h('div.msg-wrap', scroller, jump), typing, ctx, form, gone));
+    view = { head, avatarSlot, title, sub, histState, intro, list, scroller, jump, typing, ctx, input, send, like, count, form, gone };
 
     input.value = drafts.get(convId) || '';
     form.addEventListener('submit', (e) => { e.preventDefault(); submit(); });
@@ -167,7 +169,14 @@ export function createChat({ onBack, onInfo }) {
     view.title.textContent = convTitle(c);
     let text = '', cls = '';
     const typing = store.typingUsers(convId);
-    if (typing.length && c.type === 'direct') { text = 'typing…'; cls = 'typing'; }
+    const peer = c.type === 'direct' && c.peer ? state.users.get(c.peer.id) || c.peer : null;
+    const gone = !!(peer && peer.deleted);
+    if (view.form.hidden !== gone) {
+      view.form.hidden = gone;
+      view.gone.hidden = !gone;
+    }
+    if (gone) text = '';
+    else if (typing.length && c.type === 'direct') { text = 'typing…'; cls = 'typing'; }
     else if (c.type === 'direct' && c.peer) {
       const p = state.presence.get(c.peer.id);
       if (p && p.online) { text = 'Active now'; cls = 'online'; } else if (p) text = lastSeen(p.last_seen);
@@ -180,7 +189,7 @@ export function createChat({ onBack, onInfo }) {
     } else {
       text = plural(c.members ? c.members.length : c.member_count || 0, 'member', 'members');
     }
-    view.sub.textContent = text;
+    if (view.sub.textContent !== text) view.sub.textContent = text;
     view.sub.className = 'chat-sub' + (cls ? ' ' + cls : '');
   }
 
@@ -590,6 +599,9 @@ export function createChat({ onBack, onInfo }) {
       view = null;
     },
     get convId() { return convId; },
-    focusComposer: () => view && view.input.focus(),
+    // Not on touch screens: the keyboard would cover the chat just opened.
+    focusComposer: () => {
+      if (view && !view.form.hidden && !matchMedia('(pointer: coarse)').matches) view.input.focus();
+    },
   };
 }

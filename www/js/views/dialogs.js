@@ -222,7 +222,7 @@ export async function convInfoDialog(convId, { onLeft }) {
 }
 function rank(r) { return r === 'owner' ? 0 : r === 'admin' ? 1 : 2; }
 
-export function profileDialog() {
+export function profileDialog({ onDeleted } = {}) {
   const me = state.me;
   const name = h('input', { value: me.display_name, maxLength: 64, required: true, autocomplete: 'name' });
   const about = h('textarea', { maxLength: 280, rows: 3, placeholder: 'A few words about you' });
@@ -268,7 +268,29 @@ export function profileDialog() {
   h('h3', 'Change password'),
   h('label.field', h('span', 'Current password'), cur),
   h('label.field', h('span', 'New password'), next), pwErr, pwBtn);
-  const dlg = openDialog({ title: 'Edit profile', body: [form, pwForm], foot: [h('button.btn', { type: 'button', on: { click: () => dlg.close() } }, 'Cancel'), save] });
+  // Account deletion: the password, then a last question.
+  const delPw = h('input', { type: 'password', autocomplete: 'current-password' });
+  const delErr = h('p.form-error', { role: 'alert' });
+  const delBtn = h('button.btn.danger', { type: 'submit' }, 'Delete account');
+  const delForm = h('form.sect', { 'aria-label': 'Delete account', on: { submit: async (e) => {
+    e.preventDefault();
+    delErr.textContent = '';
+    if (!delPw.value) { delErr.textContent = 'Enter your password to delete your account.'; return; }
+    if (!(await confirmDialog('Delete your account?', 'You leave every group, your devices are signed out and your name is removed. Messages you sent stay, under "Deleted account". This cannot be undone.', 'Delete', true))) return;
+    delBtn.disabled = true;
+    try {
+      await api.del('/me', { password: delPw.value });
+      dlg.close();
+      if (onDeleted) onDeleted();
+    } catch (ex) {
+      delErr.textContent = ex instanceof api.ApiError && ex.status === 403 ? 'Your password is not right.' : api.friendlyError(ex);
+      delBtn.disabled = false;
+    }
+  } } },
+  h('h3', 'Delete account'),
+  h('p.hint', 'Deleting your account cannot be undone.'),
+  h('label.field', h('span', 'Password'), delPw), delErr, delBtn);
+  const dlg = openDialog({ title: 'Edit profile', body: [form, pwForm, delForm], foot: [h('button.btn', { type: 'button', on: { click: () => dlg.close() } }, 'Cancel'), save] });
   name.focus();
 }
 

@@ -2,9 +2,10 @@
 // message search and the connection banner.
 import { h, icon, iconButton, clear, reconcile } from '../dom.js';
 import { listTime } from '../format.js';
+import * as api from '../api.js';
 import * as store from '../store.js';
 import { state, convTitle, userName } from '../store.js';
-import { userAvatar, convAvatar, showMenu, menuItem } from './common.js';
+import { userAvatar, convAvatar, showMenu, menuItem, toast } from './common.js';
 
 export function createSidebar({ onOpen, onNewChat, onNewGroup, onProfile, onSessions, onLogout }) {
   const meBtn = h('button.me-btn', { type: 'button', 'aria-label': 'Account menu', 'aria-haspopup': 'menu', 'aria-expanded': 'false' });
@@ -18,7 +19,7 @@ export function createSidebar({ onOpen, onNewChat, onNewGroup, onProfile, onSess
   const head = h('header.side-head', meBtn, h('h1', 'Chats'),
     iconButton('group', 'New group', onNewGroup), iconButton('edit', 'New message', onNewChat));
   const banner = h('div.conn-banner', { role: 'status', hidden: true });
-  const searchInput = h('input', { type: 'search', placeholder: 'Search messages', 'aria-label': 'Search messages', autocomplete: 'off' });
+  const searchInput = h('input', { type: 'search', placeholder: 'Search chats, people and messages', 'aria-label': 'Search', autocomplete: 'off' });
   const search = h('div.side-search', { role: 'search' }, icon('search'), searchInput);
   const list = h('ul.conv-list', { 'aria-label': 'Conversations' });
   const empty = h('div.empty-list', { hidden: true },
@@ -112,7 +113,7 @@ export function createSidebar({ onOpen, onNewChat, onNewGroup, onProfile, onSess
     if (entries.some((e) => e.isIntersecting) && !state.convsComplete && state.convs.size) store.loadConversations(true).catch(() => {});
   }, { root: scroller }).observe(sentinel);
 
-  // ---- message search ----
+  // ---- search: my chats by name, people by name, messages by words ----
   let searchSeq = 0;
   let searchTimer = null;
   searchInput.addEventListener('input', () => {
@@ -131,13 +132,31 @@ export function createSidebar({ onOpen, onNewChat, onNewGroup, onProfile, onSess
     results.hidden = !searching;
     if (!searching) { clear(results); return; }
     clear(results).append(h('p.section-label', 'Searching…'));
-    let r;
-    try { r = await store.searchMessages(q); } catch (e) {
-      if (mine === searchSeq) clear(results).append(h('p.empty-list', 'Search is not available right now.'));
+    const ql = q.toLocaleLowerCase();
+    const chats = store.sortedConvs().filter((c) => convTitle(c).toLocaleLowerCase().includes(ql)).slice(0, 8);
+    const [found, people] = await Promise.allSettled([store.searchMessages(q), store.searchUsers(q)]);
+    if (mine !== searchSeq) return;
+    clear(results);
+    if (chats.length) {
+      results.append(h('p.section-label', 'Chats'), h('ul.search-results', { 'aria-label': 'Chats' }, chats.map((c) =>
+        h('li', h('button.result', { type: 'button', 'aria-label': convTitle(c), on: { click: () => onOpen(c.id) } },
+          convAvatar(c, 'm'), h('span.conv-main', h('span.conv-top', h('span.conv-title', highlight(convTitle(c), q)))))))));
+    }
+    // People I have no direct chat with yet (those I have are under Chats).
+    const direct = new Set(chats.filter((c) => c.type === 'direct' && c.peer).map((c) => c.peer.id));
+    const others = people.status === 'fulfilled' ? people.value.filter((u) => !direct.has(u.id) && !u.deleted).slice(0, 8) : [];
+    if (others.length) {
+      results.append(h('p.section-label', 'People'), h('ul.search-results', { 'aria-label': 'People' }, others.map((u) =>
+        h('li', h('button.result', { type: 'button', 'aria-label': `${u.display_name} (@${u.username})`, on: { click: () => startChat(u) } },
+          userAvatar(u, 'm'), h('span.conv-main', h('span.conv-top', h('span.conv-title', highlight(u.display_name, q))),
+            h('span.conv-preview', '@' + u.username)))))));
+    }
+    if (found.status !== 'fulfilled') {
+      results.append(h('p.empty-list', 'Message search is not available right now.'));
       return;
     }
-    if (mine !== searchSeq) return;
-    const ul = h('ul.search-results', { 'aria-label': 'Search results' });
+    const r = found.value;
+    const ul = h('ul.search-results', { 'aria-label': 'Messages' });
     for (const m of r.results) {
       const c = state.convs.get(m.conversation_id);
       ul.append(h('li', h('button.result', {
@@ -148,7 +167,18 @@ export function createSidebar({ onOpen, onNewChat, onNewGroup, onProfile, onSess
         h('span.conv-top', h('span.conv-title', c ? convTitle(c) : userName(m.sender_id)), h('span.conv-time', listTime(m.created_at))),
         h('span.conv-preview', highlight(`${state.me && m.sender_id === state.me.id ? 'You' : userName(m.sender_id)}: ${m.body || ''}`, q))))));
     }
-    clear(results).append(h('p.section-label', r.results.length ? 'Messages' : `No messages match “${q}”.`), ul);
+    results.append(h('p.section-label', r.results.length ? 'Messages' : `No messages match “${q}”.`), ul);
+  }
+  // A person from the search: our direct chat (made on the first click).
+  async function startChat(u) {
+    try {
+      const c = await api.post('/conversations', { type: 'direct', member_ids: [u.id] });
+      store.upsertConv(c);
+      store.emit('list');
+      searchInput.value = '';
+      runSearch();
+      onOpen(c.id);
+    } catch (e) { toast(api.friendlyError(e)); }
   }
 
   store.on('list', render);

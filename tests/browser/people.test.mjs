@@ -1,0 +1,122 @@
+// Finding people and chats from the sidebar, deleting an account (and what
+// the people one chatted with then see), and telling read from delivered.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  launch, makeUser, signedIn, send, messageByText, openConversation, conversationItem, api, until, shot,
+} from './lib.mjs';
+
+let browser;
+before(async () => { browser = await launch(); });
+after(async () => { await browser?.close(); });
+
+async function direct(token, otherId) {
+  return api('POST', '/conversations', { token, body: { type: 'direct', member_ids: [otherId] } });
+}
+
+test('the sidebar search finds my chats and people; picking a person starts a chat with them', async () => {
+  const tag = Math.random().toString(36).slice(2, 7);
+  const me = await makeUser('finder', `Fiona Finder ${tag}`);
+  const known = await makeUser('known', `Quill${tag} Known`);
+  const stranger = await makeUser('strange', `Quill${tag} Stranger`);
+  await direct(me.token, known.id);
+  await api('POST', '/conversations', { token: me.token, body: { type: 'group', title: `Quill${tag} club`, member_ids: [known.id] } });
+  const A = await signedIn(browser, me);
+  const a = A.page;
+  await conversationItem(a, `Quill${tag} club`).waitFor();
+  // People are found by the start of their name (the tag keeps other runs' people out).
+  await a.getByLabel('Search', { exact: true }).fill(`Quill${tag}`);
+  const chats = a.getByRole('list', { name: 'Chats' });
+  const people = a.getByRole('list', { name: 'People' });
+  await people.getByRole('button', { name: new RegExp(`@${stranger.username}`) }).waitFor();
+  // My chats by name: the group and the direct chat with Quill Known.
+  await chats.getByRole('button', { name: `Quill${tag} club` }).waitFor();
+  await chats.getByRole('button', { name: `Quill${tag} Known` }).waitFor();
+  // People: only the one I have no chat with yet (the other is under Chats).
+  assert.equal(await people.getByRole('button', { name: new RegExp(`@${known.username}`) }).count(), 0);
+  await shot(a, 'search-chats-people');
+  await people.getByRole('button', { name: new RegExp(`@${stranger.username}`) }).click();
+  await a.locator('.chat-title', { hasText: `Quill${tag} Stranger` }).waitFor();
+  await send(a, 'hello from the search');
+  await messageByText(a, 'hello from the search').locator('.tick.delivered, .tick.sent, .tick.read').waitFor();
+  // It is a real direct chat, with one message, that the stranger has too.
+  const list = await api('GET', '/conversations', { token: stranger.token });
+  const d = list.conversations.find((c) => c.type === 'direct' && c.peer && c.peer.id === me.id);
+  assert.ok(d, 'the stranger has the chat');
+  const hist = await api('GET', `/conversations/${d.id}/messages`, { token: stranger.token });
+  assert.deepEqual(hist.messages.map((m) => m.body), ['hello from the search']);
+  // Picking a chat opens it.
+  await a.getByLabel('Search', { exact: true }).fill('club');
+  await a.getByRole('list', { name: 'Chats' }).getByRole('button', { name: `Quill${tag} club` }).click();
+  await a.locator('.chat-title', { hasText: `Quill${tag} club` }).waitFor();
+  await A.context.close();
+});
+
+test('deleting my account asks for the password, signs me out, and my contact can no longer write to me', async () => {
+  const gone = await makeUser('leaver', 'Lena Leaver');
+  const stays = await makeUser('stayer', 'Sam Stayer');
+  const d = await direct(stays.token, gone.id);
+  await api('POST', `/conversations/${d.id}/messages`, { token: gone.token, body: { client_id: 'bye-1', body: 'see you around' } });
+  const G = await signedIn(browser, gone);
+  const S = await signedIn(browser, stays);
+  const g = G.page, s = S.page;
+  await openConversation(s, 'Lena Leaver');
+  await messageByText(s, 'see you around').waitFor();
+  await s.getByLabel('Message', { exact: true }).waitFor();
+
+  await g.getByRole('button', { name: 'Account menu' }).click();
+  await g.getByRole('menuitem', { name: 'Edit profile' }).click();
+  const form = g.getByRole('form', { name: 'Delete account' });
+  // A wrong password is refused and deletes nothing.
+  await form.getByLabel('Password').fill('not-my-password');
+  await form.getByRole('button', { name: 'Delete account' }).click();
+  await g.getByRole('button', { name: 'Delete', exact: true }).click();
+  await form.getByText('Your password is not right.').waitFor();
+  const still = await api('GET', '/me', { token: gone.token });
+  assert.equal(still.username, gone.username);
+  assert.notEqual(still.deleted, true);
+  // The right one, confirmed: signed out, back at the login form.
+  await form.getByLabel('Password').fill(gone.password);
+  await form.getByRole('button', { name: 'Delete account' }).click();
+  await g.getByRole('button', { name: 'Delete', exact: true }).click();
+  await g.getByRole('button', { name: 'Log in', exact: true }).waitFor();
+  await g.getByText('Your account was deleted.').waitFor();
+  // The account is gone: its login fails.
+  await g.getByLabel('Username').fill(gone.username);
+  await g.getByLabel('Password').fill(gone.password);
+  await g.getByRole('button', { name: 'Log in', exact: true }).click();
+  await g.getByText('Wrong username or password.').waitFor();
+
+  // The contact sees it live: the account is deleted, the chat stays, and
+  // there is nothing to write with.
+  await s.locator('.chat-title', { hasText: 'Deleted account' }).waitFor();
+  await s.getByRole('note').filter({ hasText: 'This account was deleted.' }).waitFor();
+  assert.equal(await s.getByLabel('Message', { exact: true }).isVisible(), false);
+  await messageByText(s, 'see you around').waitFor();
+  await shot(s, 'deleted-contact');
+  await G.context.close();
+  await S.context.close();
+});
+
+test('read marks look different from delivered ones', async () => {
+  const ua = await makeUser('tick', 'Tia Tick');
+  const ub = await makeUser('tock', 'Tom Tock');
+  const d = await direct(ua.token, ub.id);
+  const A = await signedIn(browser, ua);
+  const a = A.page;
+  await openConversation(a, 'Tom Tock');
+  await send(a, 'will you read this');
+  const row = messageByText(a, 'will you read this');
+  // Delivered once Tom's device has it (his stream is not open: marked by the API).
+  const sent = (await api('GET', `/conversations/${d.id}/messages`, { token: ua.token })).messages.at(-1);
+  await api('GET', `/events?since=0&timeout=0`, { token: ub.token });
+  await row.locator('.tick.delivered').waitFor();
+  const style = (loc) => loc.evaluate((el) => { const cs = getComputedStyle(el); return `${cs.backgroundColor} ${cs.color}`; });
+  const delivered = await style(row.locator('.tick.delivered'));
+  await api('POST', `/conversations/${d.id}/read`, { token: ub.token, body: { seq: sent.seq } });
+  await row.locator('.tick.read').waitFor();
+  const read = await style(row.locator('.tick.read'));
+  assert.notEqual(read, delivered, 'read and delivered differ in colour, not only in their labels');
+  assert.equal(await row.locator('.tick.read').getAttribute('aria-label'), 'Read');
+  await A.context.close();
+});
