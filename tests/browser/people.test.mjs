@@ -120,3 +120,24 @@ test('read marks look different from delivered ones', async () => {
   assert.equal(await row.locator('.tick.read').getAttribute('aria-label'), 'Read');
   await A.context.close();
 });
+
+test('a group\'s member list shows who is online and when the others were last seen', async () => {
+  const me = await makeUser('pres', 'Pia Present');
+  const on = await makeUser('onl', 'Otto Online');
+  const off = await makeUser('offl', 'Olga Offline');
+  await api('POST', '/conversations', { token: me.token, body: { type: 'group', title: 'Who is here', member_ids: [on.id, off.id] } });
+  // Otto has a client waiting for events: online.
+  const waiting = api('GET', '/events?timeout=25', { token: on.token }).catch(() => {});
+  await until(async () => (await api('GET', `/users/${on.id}/presence`, { token: me.token })).online, 'Otto to be online');
+  const A = await signedIn(browser, me);
+  const a = A.page;
+  await openConversation(a, 'Who is here');
+  await a.getByRole('button', { name: 'Conversation details' }).first().click();
+  const members = a.getByRole('list', { name: 'Members' });
+  const sub = (name) => members.locator('li', { hasText: name }).locator('.person-sub');
+  await sub('Otto Online').filter({ hasText: /· Active now$/ }).waitFor();
+  await sub('Olga Offline').filter({ hasText: /· (Offline|Active .* ago|Last seen .*)$/ }).waitFor();
+  assert.doesNotMatch(await sub('Olga Offline').textContent(), /Active now/);
+  await A.context.close();
+  await waiting;
+});

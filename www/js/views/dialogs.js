@@ -202,8 +202,12 @@ export async function convInfoDialog(convId, { onLeft }) {
       right.push(h('span.role-tag', ROLE_LABEL[m.role] || m.role));
     }
     const u = state.users.get(m.user.id) || m.user;
-    return h('li.person', { dataset: { userId: String(u.id) } }, userAvatar(u, 'm'),
-      h('span.person-main', h('span.person-name', isMe ? `${u.display_name} (you)` : u.display_name), h('span.person-sub', '@' + u.username)), right);
+    // Online state and last seen, for the others (asked for when the list opens).
+    const p = isMe ? null : state.presence.get(u.id);
+    const seen = p ? (p.online ? 'Active now' : lastSeen(p.last_seen)) : null;
+    return h('li.person', { dataset: { userId: String(u.id) } }, userAvatar(u, 'm', !!(p && p.online)),
+      h('span.person-main', h('span.person-name', isMe ? `${u.display_name} (you)` : u.display_name),
+        h('span.person-sub', '@' + u.username + (seen ? ' · ' + seen : ''))), right);
   }
   async function leave() {
     if (!(await confirmDialog('Leave group?', 'You will stop receiving messages from this group.', 'Leave', true))) return;
@@ -217,7 +221,13 @@ export async function convInfoDialog(convId, { onLeft }) {
   const offs = [store.on('conv', (id) => { if (id === convId) render(); }), store.on('presence', render), store.on('users', render)];
   dlg.addEventListener('close', () => offs.forEach((f) => f()));
   render();
-  store.fetchConv(convId).catch(() => {});
+  store.fetchConv(convId).then(() => {
+    // The members' presence (the first 50: a big group's list is scrolled, not read whole).
+    const cc = state.convs.get(convId);
+    if (cc && cc.type === 'group' && cc.members) {
+      for (const m of cc.members.slice(0, 50)) if (m.user.id !== state.me.id) store.fetchPresence(m.user.id);
+    }
+  }).catch(() => {});
   if (c.type === 'direct' && c.peer) store.fetchPresence(c.peer.id);
 }
 function rank(r) { return r === 'owner' ? 0 : r === 'admin' ? 1 : 2; }
