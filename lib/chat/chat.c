@@ -187,11 +187,35 @@ static int emit_receipt(struct db *db, struct emit *e, int64_t cid, int64_t uid)
 	return rc < 0 ? -1 : 0;
 }
 
+/* Receipts tried before (tries > 0) may have committed with their answer
+ * lost, ringing nobody: a retry that finds the marks in place rings their
+ * conversations' members (those that get receipt events) once more. A ring
+ * too many costs a reader one look at its log. r is sorted by conversation. */
+static void ring_retried(struct db *db, struct arena *a, const struct receipt *r, int n, int max)
+{
+	int64_t *ids = NULL;
+	for (int i = 0; i < n && max > 0; i++) {
+		if (r[i].tries == 0 || (i > 0 && r[i - 1].tries > 0 &&
+		    r[i].conversation_id == r[i - 1].conversation_id))
+			continue;
+		if (ids == NULL)
+			ids = arena_alloc(a, sizeof(*ids) * (size_t)(max + 1));
+		int k = convs_member_ids(db, r[i].conversation_id, max + 1, ids);
+		if (k > 0 && k <= max)
+			doorbell_ring_many(ids, k);
+	}
+}
+
 int chat_mark_delivered(struct db *db, struct arena *a, const struct receipt *r, int n)
 {
 	int64_t *wake;
 	int nwake;
+	int max = receipt_fanout_max();
+	if (max > CHAT_GROUP_MAX_MEMBERS)
+		max = CHAT_GROUP_MAX_MEMBERS;
 	int rc = convs_mark_delivered(db, a, r, n, receipt_fanout_max(), &wake, &nwake);
+	if (rc >= 0)
+		ring_retried(db, a, r, n, max);
 	if (rc <= 0)
 		return rc;
 	/* Cached views hold no receipts: nothing to invalidate. */
