@@ -94,6 +94,19 @@ test('deleting my account asks for the password, signs me out, and my contact ca
   assert.equal(await s.getByLabel('Message', { exact: true }).isVisible(), false);
   await messageByText(s, 'see you around').waitFor();
   await shot(s, 'deleted-contact');
+  // Opened afresh, the chat has no composer from the start, and nothing
+  // offers to reply.
+  await s.reload();
+  await s.locator('.conv-item', { hasText: 'Deleted account' }).click();
+  await s.getByRole('note').filter({ hasText: 'This account was deleted.' }).waitFor();
+  assert.equal(await s.getByLabel('Message', { exact: true }).isVisible(), false);
+  assert.notEqual(await s.evaluate(() => document.activeElement?.getAttribute('aria-label')), 'Message');
+  const row = messageByText(s, 'see you around');
+  await row.hover();
+  assert.equal(await row.getByRole('button', { name: 'Reply' }).count(), 0);
+  await row.getByRole('button', { name: 'Message actions' }).click();
+  await s.getByRole('menuitem', { name: 'Copy text' }).waitFor();
+  assert.equal(await s.getByRole('menuitem', { name: 'Reply' }).count(), 0);
   await G.context.close();
   await S.context.close();
 });
@@ -107,8 +120,11 @@ test('read marks look different from delivered ones', async () => {
   await openConversation(a, 'Tom Tock');
   await send(a, 'will you read this');
   const row = messageByText(a, 'will you read this');
-  // Delivered once Tom's device has it (his stream is not open: marked by the API).
+  // Stored first (the tick of a sent message), then delivered once Tom's
+  // device has it (his stream is not open: he reads his events by the API).
+  await row.locator('.tick.sent').waitFor();
   const sent = (await api('GET', `/conversations/${d.id}/messages`, { token: ua.token })).messages.at(-1);
+  assert.equal(sent.body, 'will you read this');
   await api('GET', `/events?since=0&timeout=0`, { token: ub.token });
   await row.locator('.tick.delivered').waitFor();
   const style = (loc) => loc.evaluate((el) => { const cs = getComputedStyle(el); return `${cs.backgroundColor} ${cs.color}`; });

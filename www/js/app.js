@@ -120,7 +120,12 @@ async function start(me) {
     onOpen: (id, msg) => openConv(id, msg),
     onNewChat: () => newChatDialog(openConv),
     onNewGroup: () => newGroupDialog(openConv),
-    onProfile: () => profileDialog({ onDeleted: () => { forgetAccount(me.id); signedOut('Your account was deleted.'); } }),
+    onProfile: () => profileDialog({ onDeleted: () => {
+      // A request of this tab may have met the ended session first. The
+      // outbox is closed before its stored copy goes.
+      if (state.me) signedOut('Your account was deleted.'); else toast('Your account was deleted.');
+      forgetAccount(me.id);
+    } }),
     onSessions: () => sessionsDialog(),
     onLogout: async () => {
       const s = stream;

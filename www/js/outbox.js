@@ -42,6 +42,8 @@ export class Outbox {
   }
 
   save() {
+    // Nothing of a signed-out (or deleted) account is written back.
+    if (this.disposed) return;
     const mine = new Set(this.items.map((i) => i.client_id));
     const others = this.stored().filter((s) => !mine.has(s.client_id) && !this.removed.has(s.client_id));
     try { localStorage.setItem(this.key, JSON.stringify([...this.items, ...others])); } catch { /* quota: keep in memory */ }

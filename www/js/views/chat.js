@@ -132,7 +132,7 @@ export function createChat({ onBack, onInfo }) {
     const list = h('div.msg-list');
     const scroller = h('div.msg-scroll', { role: 'log', 'aria-label': 'Messages', tabindex: '0' }, histState, intro, list);
     const jump = h('button.jump', { type: 'button', 'aria-label': 'Jump to the latest message', title: 'Latest', hidden: true,
-      on: { click: () => { scroller.scrollTop = scroller.scrollHeight; view.input.focus(); } } }, icon('down'));
+      on: { click: () => { scroller.scrollTop = scroller.scrollHeight; (canWrite() ? view.input : scroller).focus(); } } }, icon('down'));
     const typing = h('div.typing-row', { 'aria-live': 'polite' });
     const ctx = h('div.composer-ctx', { hidden: true });
     const input = h('textarea', { rows: 1, placeholder: 'Aa', 'aria-label': 'Message', maxLength: MAX_BODY + 500 });
@@ -159,6 +159,9 @@ export function createChat({ onBack, onInfo }) {
     observer.observe(histState);
     presenceTimer = setInterval(renderHeader, 30000);
     onInput();
+    // Now, not after the history: whether there is a composer at all (a
+    // deleted contact) is known before anyone focuses or types in it.
+    renderHeader();
   }
 
   // ---- header ----
@@ -384,7 +387,8 @@ export function createChat({ onBack, onInfo }) {
       if (!m.local && !deleted) {
         const more = h('button.icon-btn', { type: 'button', 'aria-label': 'Message actions', 'aria-haspopup': 'menu', 'aria-expanded': 'false', title: 'More' }, icon('more'));
         more.addEventListener('click', () => actions(more, m));
-        tools.append(iconButton('reply', 'Reply', () => startReply(m), 'reply-btn'), more);
+        if (canWrite()) tools.append(iconButton('reply', 'Reply', () => startReply(m), 'reply-btn'));
+        tools.append(more);
       }
       const av = h('span.av-slot', !mine && last ? userAvatar(sender || { id: m.sender_id, display_name: senderName }, 's') : null);
       return h('div.' + cls, {
@@ -404,10 +408,10 @@ export function createChat({ onBack, onInfo }) {
     showMenu(btn, (menu) => {
       menu.append(h('div.quick', { role: 'group', 'aria-label': 'Quick reactions' }, QUICK.map((e) =>
         h('button', { type: 'button', 'aria-label': `React with ${e}`, on: { click: () => react(m, e) } }, e))));
-      menu.append(menuItem('reply', 'Reply', () => startReply(m)));
+      if (canWrite()) menu.append(menuItem('reply', 'Reply', () => startReply(m)));
       if (m.body) menu.append(menuItem('chat', 'Copy text', () => navigator.clipboard?.writeText(m.body).then(() => toast('Copied'), () => {})));
       if (mine) {
-        menu.append(menuItem('edit', 'Edit', () => startEdit(m)));
+        if (canWrite()) menu.append(menuItem('edit', 'Edit', () => startEdit(m)));
         menu.append(menuItem('trash', 'Delete', () => removeMessage(m), true));
       }
     });
@@ -423,13 +427,17 @@ export function createChat({ onBack, onInfo }) {
   }
 
   // ---- reply / edit context ----
+  // Whether the composer is there (not for a deleted contact).
+  const canWrite = () => view && !view.form.hidden;
   function startReply(m) {
+    if (!canWrite()) return;
     editing = null;
     replyTo = m;
     renderCtx();
     view.input.focus();
   }
   function startEdit(m) {
+    if (!canWrite()) return;
     replyTo = null;
     if (!editing) draftBeforeEdit = view.input.value;
     editing = m;
@@ -601,7 +609,7 @@ export function createChat({ onBack, onInfo }) {
     get convId() { return convId; },
     // Not on touch screens: the keyboard would cover the chat just opened.
     focusComposer: () => {
-      if (view && !view.form.hidden && !matchMedia('(pointer: coarse)').matches) view.input.focus();
+      if (canWrite() && !matchMedia('(pointer: coarse)').matches) view.input.focus();
     },
   };
 }

@@ -47,13 +47,15 @@ export function openDialog({ title, body, foot, label, onClose, className }) {
   return dlg;
 }
 
-export function confirmDialog(title, text, okLabel = 'OK', danger = false) {
+// focusCancel: for what cannot be undone, Enter (or a key held down) must
+// not confirm it.
+export function confirmDialog(title, text, okLabel = 'OK', danger = false, { focusCancel = false } = {}) {
   return new Promise((resolve) => {
     let result = false;
     const ok = h('button.btn' + (danger ? '.danger' : '.primary'), { type: 'button', on: { click: () => { result = true; dlg.close(); } } }, okLabel);
     const cancel = h('button.btn', { type: 'button', on: { click: () => dlg.close() } }, 'Cancel');
     const dlg = openDialog({ title, body: h('p', text), foot: [cancel, ok], onClose: () => resolve(result) });
-    ok.focus();
+    (focusCancel ? cancel : ok).focus();
   });
 }
 

@@ -156,7 +156,7 @@ export async function convInfoDialog(convId, { onLeft }) {
     body.append(h('div.profile-card', convAvatar(c, 'l'), h('h3', convTitle(c)), h('p', plural(c.members ? c.members.length : c.member_count, 'member', 'members'))));
     if (canManage) body.append(h('div.field', h('span', 'Group name'), h('div.row-actions', titleInput, save)));
     const members = h('ul.people', { 'aria-label': 'Members' });
-    const sorted = [...(c.members || [])].sort((a, b) => rank(a.role) - rank(b.role) || a.user.display_name.localeCompare(b.user.display_name));
+    const sorted = listOrder(c.members || []);
     for (const m of sorted) members.append(memberRow(m, myRole));
     body.append(h('div.sect', h('h3', 'Members'), c.members ? members : h('p.hint', 'Loading…')));
     if (canManage) {
@@ -202,12 +202,40 @@ export async function convInfoDialog(convId, { onLeft }) {
       right.push(h('span.role-tag', ROLE_LABEL[m.role] || m.role));
     }
     const u = state.users.get(m.user.id) || m.user;
-    // Online state and last seen, for the others (asked for when the list opens).
-    const p = isMe ? null : state.presence.get(u.id);
-    const seen = p ? (p.online ? 'Active now' : lastSeen(p.last_seen)) : null;
-    return h('li.person', { dataset: { userId: String(u.id) } }, userAvatar(u, 'm', !!(p && p.online)),
+    return h('li.person', { dataset: { userId: String(u.id) } }, memberAvatar(u, isMe),
       h('span.person-main', h('span.person-name', isMe ? `${u.display_name} (you)` : u.display_name),
-        h('span.person-sub', '@' + u.username + (seen ? ' · ' + seen : ''))), right);
+        h('span.person-sub', memberSub(u, isMe))), right);
+  }
+  // Online state and last seen, for the others (asked for when the list opens).
+  function memberAvatar(u, isMe) {
+    const p = isMe ? null : state.presence.get(u.id);
+    return userAvatar(u, 'm', !!(p && p.online));
+  }
+  function memberSub(u, isMe) {
+    const p = isMe ? null : state.presence.get(u.id);
+    return '@' + u.username + (p ? ' · ' + (p.online ? 'Active now' : lastSeen(p.last_seen)) : '');
+  }
+  // Presence answers (up to 50 as the list opens) change only the rows they
+  // are about, once per frame: a whole redraw would take what is being typed
+  // in the rename or add-people fields, and the focus.
+  let presenceQueued = false;
+  function presenceChanged() {
+    if (c.type !== 'group') { render(); return; }
+    if (presenceQueued) return;
+    presenceQueued = true;
+    requestAnimationFrame(() => {
+      presenceQueued = false;
+      for (const li of body.querySelectorAll('li.person[data-user-id]')) {
+        const m = (c.members || []).find((x) => String(x.user.id) === li.dataset.userId);
+        if (!m) continue;
+        const u = state.users.get(m.user.id) || m.user;
+        const isMe = u.id === state.me.id;
+        const sub = li.querySelector('.person-sub');
+        if (sub) sub.textContent = memberSub(u, isMe);
+        const av = li.querySelector('.avatar');
+        if (av) av.replaceWith(memberAvatar(u, isMe));
+      }
+    });
   }
   async function leave() {
     if (!(await confirmDialog('Leave group?', 'You will stop receiving messages from this group.', 'Leave', true))) return;
@@ -218,19 +246,24 @@ export async function convInfoDialog(convId, { onLeft }) {
       store.removeConv(convId);
     } catch (e) { toast(api.friendlyError(e)); }
   }
-  const offs = [store.on('conv', (id) => { if (id === convId) render(); }), store.on('presence', render), store.on('users', render)];
+  const offs = [store.on('conv', (id) => { if (id === convId) render(); }), store.on('presence', presenceChanged), store.on('users', render)];
   dlg.addEventListener('close', () => offs.forEach((f) => f()));
   render();
   store.fetchConv(convId).then(() => {
-    // The members' presence (the first 50: a big group's list is scrolled, not read whole).
+    // The members' presence: the first 50 as the list shows them (a big
+    // group's list is scrolled, not read whole).
     const cc = state.convs.get(convId);
     if (cc && cc.type === 'group' && cc.members) {
-      for (const m of cc.members.slice(0, 50)) if (m.user.id !== state.me.id) store.fetchPresence(m.user.id);
+      for (const m of listOrder(cc.members).filter((x) => x.user.id !== state.me.id).slice(0, 50)) store.fetchPresence(m.user.id);
     }
   }).catch(() => {});
   if (c.type === 'direct' && c.peer) store.fetchPresence(c.peer.id);
 }
 function rank(r) { return r === 'owner' ? 0 : r === 'admin' ? 1 : 2; }
+// Members as the list shows them: by role, then by name.
+function listOrder(members) {
+  return [...members].sort((a, b) => rank(a.role) - rank(b.role) || a.user.display_name.localeCompare(b.user.display_name));
+}
 
 export function profileDialog({ onDeleted } = {}) {
   const me = state.me;
@@ -286,14 +319,16 @@ export function profileDialog({ onDeleted } = {}) {
     e.preventDefault();
     delErr.textContent = '';
     if (!delPw.value) { delErr.textContent = 'Enter your password to delete your account.'; return; }
-    if (!(await confirmDialog('Delete your account?', 'You leave every group, your devices are signed out and your name is removed. Messages you sent stay, under "Deleted account". This cannot be undone.', 'Delete', true))) return;
+    if (!(await confirmDialog('Delete your account?', 'You leave every group, your devices are signed out and your name is removed. Messages you sent stay, under "Deleted account"; messages not sent yet are dropped. This cannot be undone.', 'Delete', true, { focusCancel: true }))) return;
     delBtn.disabled = true;
     try {
       await api.del('/me', { password: delPw.value });
       dlg.close();
       if (onDeleted) onDeleted();
     } catch (ex) {
-      delErr.textContent = ex instanceof api.ApiError && ex.status === 403 ? 'Your password is not right.' : api.friendlyError(ex);
+      const text = ex instanceof api.ApiError && ex.status === 403 ? 'Your password is not right.' : api.friendlyError(ex);
+      // The dialog may have been closed meanwhile: then say it here.
+      if (dlg.open) delErr.textContent = text; else toast(`Account not deleted: ${text}`);
       delBtn.disabled = false;
     }
   } } },

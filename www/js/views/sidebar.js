@@ -131,17 +131,19 @@ export function createSidebar({ onOpen, onNewChat, onNewGroup, onProfile, onSess
     list.hidden = searching; empty.hidden = searching || state.convs.size > 0 || !state.convsComplete;
     results.hidden = !searching;
     if (!searching) { clear(results); return; }
-    clear(results).append(h('p.section-label', 'Searching…'));
+    // My chats by name come from memory, at once; people and messages
+    // from the server (people by the start of a name of up to 64
+    // characters, as the API takes it).
     const ql = q.toLocaleLowerCase();
     const chats = store.sortedConvs().filter((c) => convTitle(c).toLocaleLowerCase().includes(ql)).slice(0, 8);
-    const [found, people] = await Promise.allSettled([store.searchMessages(q), store.searchUsers(q)]);
+    const chatList = chats.length ? [h('p.section-label', 'Chats'), h('ul.search-results', { 'aria-label': 'Chats' }, chats.map((c) =>
+      h('li', h('button.result', { type: 'button', 'aria-label': convTitle(c), on: { click: () => onOpen(c.id) } },
+        convAvatar(c, 'm'), h('span.conv-main', h('span.conv-top', h('span.conv-title', highlight(convTitle(c), q))))))))] : [];
+    clear(results).append(...chatList, h('p.section-label', 'Searching…'));
+    const [found, people] = await Promise.allSettled([store.searchMessages(q),
+      [...q].length <= 64 ? store.searchUsers(q) : Promise.resolve([])]);
     if (mine !== searchSeq) return;
-    clear(results);
-    if (chats.length) {
-      results.append(h('p.section-label', 'Chats'), h('ul.search-results', { 'aria-label': 'Chats' }, chats.map((c) =>
-        h('li', h('button.result', { type: 'button', 'aria-label': convTitle(c), on: { click: () => onOpen(c.id) } },
-          convAvatar(c, 'm'), h('span.conv-main', h('span.conv-top', h('span.conv-title', highlight(convTitle(c), q)))))))));
-    }
+    clear(results).append(...chatList);
     // People I have no direct chat with yet (those I have are under Chats).
     const direct = new Set(chats.filter((c) => c.type === 'direct' && c.peer).map((c) => c.peer.id));
     const others = people.status === 'fulfilled' ? people.value.filter((u) => !direct.has(u.id) && !u.deleted).slice(0, 8) : [];
@@ -151,8 +153,9 @@ export function createSidebar({ onOpen, onNewChat, onNewGroup, onProfile, onSess
           userAvatar(u, 'm'), h('span.conv-main', h('span.conv-top', h('span.conv-title', highlight(u.display_name, q))),
             h('span.conv-preview', '@' + u.username)))))));
     }
+    if (people.status !== 'fulfilled') results.append(h('p.empty-list', `People: ${api.friendlyError(people.reason)}`));
     if (found.status !== 'fulfilled') {
-      results.append(h('p.empty-list', 'Message search is not available right now.'));
+      results.append(h('p.empty-list', `Messages: ${api.friendlyError(found.reason)}`));
       return;
     }
     const r = found.value;
