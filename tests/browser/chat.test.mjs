@@ -396,6 +396,23 @@ test('message search finds a message and jumps to it', async () => {
   await B.context.close();
 });
 
+test('a search result far back in a long chat is brought into view', async () => {
+  const ua = await makeUser('deep', 'Dana Deep');
+  const ub = await makeUser('deepb', 'Dirk Deep');
+  const d = await api('POST', '/conversations', { token: ua.token, body: { type: 'direct', member_ids: [ub.id] } });
+  const sendApi = (body) => api('POST', `/conversations/${d.id}/messages`, { token: ua.token, body: { client_id: Math.random().toString(36).slice(2), body } });
+  await sendApi('the buried treasure map');
+  // 1,150 messages after it: more than 20 pages of 50.
+  for (let i = 0; i < 1150; i += 25) await Promise.all(Array.from({ length: 25 }, (_, k) => sendApi(`filler ${i + k}`)));
+  const A = await signedIn(browser, ua);
+  const a = A.page;
+  await a.getByLabel('Search', { exact: true }).fill('treasure');
+  await a.locator('.result', { hasText: 'treasure' }).click();
+  await a.locator('.msg.flash', { hasText: 'the buried treasure map' }).waitFor({ timeout: 30000 });
+  assert.equal(await a.getByText('That message is no longer available.').count(), 0);
+  await A.context.close();
+});
+
 test('groups: create, talk, rename, add and remove people, change roles, leave', async () => {
   const owner = await makeUser('gown', 'Gina Owner');
   const m1 = await makeUser('gmem', 'Mark Member');

@@ -300,14 +300,16 @@ async function loadLatestNow(convId, m) {
   emit('chat', convId);
 }
 
-export async function loadOlder(convId) {
+// limit: 50 as the list scrolls back; 100 (the API's most) when jumping
+// to an old message.
+export async function loadOlder(convId, limit = 50) {
   const m = msgState(convId);
   if (!m.hasMore || m.loadingOlder) return false;
   const first = sortedMessages(convId)[0];
   if (!first) return false;
   m.loadingOlder = true;
   try {
-    const r = await api.get(`/conversations/${convId}/messages`, { query: { before: first.seq, limit: 50 } });
+    const r = await api.get(`/conversations/${convId}/messages`, { query: { before: first.seq, limit } });
     for (const msg of r.messages) if (!m.byId.has(msg.id)) m.byId.set(msg.id, msg);
     m.hasMore = r.has_more && r.messages.length > 0;
   } finally {

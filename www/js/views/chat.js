@@ -536,10 +536,13 @@ export function createChat({ onBack, onInfo }) {
   async function jumpTo(messageId, seq) {
     const id = convId;
     const ms = store.msgState(id);
-    for (let i = 0; i < 20 && !store.findMessage(id, messageId) && ms.hasMore; i++) {
+    // Back to it, a page of 100 at a time (up to 10,000 messages back),
+    // saying so when it takes a while.
+    for (let i = 0; i < 100 && !store.findMessage(id, messageId) && ms.hasMore; i++) {
       const first = store.sortedMessages(id)[0];
       if (seq != null && first && first.seq <= seq) break;
-      await store.loadOlder(id);
+      if (i === 3) toast('Going back to that message…');
+      await store.loadOlder(id, 100);
       if (convId !== id) return;
     }
     renderMessages();
