@@ -171,6 +171,7 @@ struct create_ctx {
 	int group;
 	const char *title;
 	const char *direct_key;
+	const char *client_id;	/* a group's, or NULL */
 	int64_t *others;
 	int nothers;
 	const char *others_json;
@@ -183,7 +184,7 @@ static int create_tx(struct db *db, void *p)
 	struct create_ctx *c = p;
 	c->e->n = 0;
 	c->existed = 0;
-	int rc = convs_create(db, c->group, c->title, c->direct_key, c->me, &c->cid);
+	int rc = convs_create(db, c->group, c->title, c->direct_key, c->me, c->client_id, &c->cid);
 	if (rc < 0)
 		return -1;
 	if (rc == 0) {
@@ -210,12 +211,18 @@ static int create_tx(struct db *db, void *p)
 
 void conv_create(struct req *req)
 {
-	static const char *const allowed[] = {"type", "member_ids", "title", NULL};
-	const char *type, *title;
+	static const char *const allowed[] = {"type", "member_ids", "title", "client_id", NULL};
+	const char *type, *title, *client_id;
 	if (json_req_only(req, req->json, allowed) < 0 ||
 	    json_req_str(req, req->json, "type", 1, 1, 16, &type) < 0 ||
-	    json_req_str(req, req->json, "title", 0, 0, 4 * CHAT_TITLE_MAX_CHARS, &title) < 0)
+	    json_req_str(req, req->json, "title", 0, 0, 4 * CHAT_TITLE_MAX_CHARS, &title) < 0 ||
+	    json_req_str(req, req->json, "client_id", 0, 1, 256, &client_id) < 0)
 		return;
+	if (client_id != NULL && !chat_client_id_ok(client_id)) {
+		chat_bad_field(req, "client_id", "Field 'client_id' must be 1-64 characters of "
+			"A-Z, a-z, 0-9, '_' and '-'.");
+		return;
+	}
 	int group;
 	if (strcmp(type, "group") == 0)
 		group = 1;
@@ -269,11 +276,29 @@ void conv_create(struct req *req)
 	}
 	struct emit e;
 	emit_init(&e, req->arena);
+	/* A direct conversation is idempotent by its pair already. */
 	struct create_ctx c = {&e, req->arena, req->user_id, group, group ? title : NULL,
-		group ? NULL : key, ids, n, ids_json, 0, 0};
+		group ? NULL : key, group ? client_id : NULL, ids, n, ids_json, 0, 0};
 	int rc = db_tx(db, create_tx, &c);
 	if (rc < 0) {
 		internal(req);
+		return;
+	}
+	if (c.existed && group) {
+		/* A retry of a group this user created with this client_id: that
+		 * group, 200; the same client_id for another title is refused. */
+		int64_t cid;
+		char *first = NULL;
+		if (convs_find_created(db, req->arena, req->user_id, client_id, &cid, &first) != 1) {
+			internal(req);
+			return;
+		}
+		if (first == NULL || strcmp(first, title) != 0) {
+			resp_problem(req, 409, "client_id_conflict", "This client_id was already used "
+				"for a different group.");
+			return;
+		}
+		send_conv(req, db, cid, 200, 1);
 		return;
 	}
 	if (c.existed) {

@@ -66,10 +66,14 @@ static const char *const SQL_LOCK =
 	"SELECT type = 'group' FROM conversations WHERE id = ? FOR UPDATE";
 /* SQL_CREATE */
 static const char *const SQL_CREATE =
-	"INSERT INTO conversations (type, title, direct_key, created_by) VALUES (?, ?, ?, ?)";
+	"INSERT INTO conversations (type, title, direct_key, created_by, client_id) "
+	"VALUES (?, ?, ?, ?, ?)";
 /* SQL_FIND_DIRECT */
 static const char *const SQL_FIND_DIRECT =
 	"SELECT id FROM conversations WHERE direct_key = ?";
+/* SQL_FIND_CREATED (uq_creator_client, sql/0016) */
+static const char *const SQL_FIND_CREATED =
+	"SELECT id, title FROM conversations WHERE created_by = ? AND client_id = ?";
 /* SQL_ADD_MEMBER */
 static const char *const SQL_ADD_MEMBER =
 	"INSERT IGNORE INTO members (conversation_id, user_id, role) VALUES (?, ?, ?)";
@@ -318,10 +322,10 @@ int convs_lock(struct db *db, int64_t cid, int *group)
 }
 
 int convs_create(struct db *db, int group, const char *title, const char *direct_key,
-	int64_t created_by, int64_t *cid)
+	int64_t created_by, const char *client_id, int64_t *cid)
 {
-	if (db_exec(db, SQL_CREATE, "sssi", group ? "group" : "direct", title, direct_key,
-		    created_by) < 0)
+	if (db_exec(db, SQL_CREATE, "sssis", group ? "group" : "direct", title, direct_key,
+		    created_by, client_id) < 0)
 		return db_errno(db) == DB_ER_DUP_ENTRY ? 0 : -1;
 	*cid = db_insert_id(db);
 	return 1;
@@ -330,6 +334,21 @@ int convs_create(struct db *db, int group, const char *title, const char *direct
 int convs_find_direct(struct db *db, const char *direct_key, int64_t *cid)
 {
 	return one_int(db, db_exec(db, SQL_FIND_DIRECT, "s", direct_key), cid);
+}
+
+int convs_find_created(struct db *db, struct arena *a, int64_t created_by,
+	const char *client_id, int64_t *cid, char **title)
+{
+	if (db_exec(db, SQL_FIND_CREATED, "is", created_by, client_id) < 0)
+		return -1;
+	int rc = db_next(db);
+	if (rc == 1) {
+		*cid = db_int(db, 0);
+		*title = db_str(db, 1, a, NULL);
+	}
+	while (rc > 0 && db_next(db) > 0)
+		;
+	return rc < 0 ? -1 : rc;
 }
 
 int convs_add_member(struct db *db, int64_t cid, int64_t uid, enum conv_role role)

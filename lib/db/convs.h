@@ -89,12 +89,18 @@ int convs_role(struct db *db, int64_t cid, int64_t uid);
  * not NULL), 0 unknown, -1 error. */
 int convs_lock(struct db *db, int64_t cid, int *group);
 
-/* Creates a conversation. direct_key ("low:high") is NULL for groups.
- * Returns 1 created (*cid set), 0 the direct_key exists already, -1 error. */
+/* Creates a conversation. direct_key ("low:high") is NULL for groups;
+ * client_id (a group's, may be NULL) is unique per creator. Returns 1
+ * created (*cid set), 0 the direct_key or (creator, client_id) exists
+ * already, -1 error. */
 int convs_create(struct db *db, int group, const char *title, const char *direct_key,
-	int64_t created_by, int64_t *cid);
+	int64_t created_by, const char *client_id, int64_t *cid);
 /* The direct conversation with this key: 1 (*cid set), 0 none, -1 error. */
 int convs_find_direct(struct db *db, const char *direct_key, int64_t *cid);
+/* The group created_by made with client_id: 1 (*cid, *title set), 0 none,
+ * -1 error. */
+int convs_find_created(struct db *db, struct arena *a, int64_t created_by,
+	const char *client_id, int64_t *cid, char **title);
 
 /* Adds one member. 1 added, 0 already a member, -1 error. */
 int convs_add_member(struct db *db, int64_t cid, int64_t uid, enum conv_role role);

@@ -138,6 +138,10 @@ test('creating conversations: bad input answers 400 and creates nothing', async 
     [{ type: 'group', member_ids: [b.id, 999999999], title: 'ghost' }, 'unknown_user'],
     [{ type: 'group', member_ids: Array.from({ length: 1001 }, (_, i) => i + 1), title: 'big' }, 'invalid_field'],
     [{ type: 'group', member_ids: [b.id], title: 'x', extra: 1 }, 'invalid_field'],
+    [{ type: 'group', member_ids: [b.id], title: 'x', client_id: '' }, 'invalid_field'],
+    [{ type: 'group', member_ids: [b.id], title: 'x', client_id: 'has space' }, 'invalid_field'],
+    [{ type: 'group', member_ids: [b.id], title: 'x', client_id: 'x'.repeat(65) }, 'invalid_field'],
+    [{ type: 'group', member_ids: [b.id], title: 'x', client_id: 7 }, 'invalid_field'],
   ];
   for (const [body, code] of cases) {
     const r = await api('POST', '/conversations', { token: a.token, body });
@@ -191,4 +195,39 @@ test('conversation list: each row shows what the conversation itself shows (last
   assert.equal(byId[g.id].peer, null);
   assert.equal(byId[g.id].last_message.body, 'group news');
   assert.equal(byId[empty.id].last_message, null);
+});
+
+test('group creation is idempotent by client_id: a retry answers the first group, never a second', async () => {
+  const a = await registerUser('gcid'), b = await registerUser('gcid'), c = await registerUser('gcid');
+  const body = { type: 'group', title: 'Book club', member_ids: [b.id], client_id: 'group-create-1' };
+  const first = await api('POST', '/conversations', { token: a.token, body });
+  assert.equal(first.status, 201);
+  // The same request again (a lost answer, a second click): the same group.
+  const again = await api('POST', '/conversations', { token: a.token, body });
+  assert.equal(again.status, 200);
+  assert.equal(again.body.id, first.body.id);
+  assert.equal(count(`SELECT COUNT(*) FROM conversations WHERE created_by = ${a.id}`), 1);
+  assert.equal(events(b.id, 'conversation.created').length, 1);
+  // Concurrent tries: still one.
+  const body2 = { type: 'group', title: 'Chess', member_ids: [b.id, c.id], client_id: 'group-create-2' };
+  const many = await Promise.all(Array.from({ length: 6 }, () => api('POST', '/conversations', { token: a.token, body: body2 })));
+  assert.deepEqual(many.map((r) => r.status).sort(), [200, 200, 200, 200, 200, 201]);
+  assert.equal(new Set(many.map((r) => r.body.id)).size, 1);
+  assert.equal(count(`SELECT COUNT(*) FROM conversations WHERE created_by = ${a.id}`), 2);
+  // The same client_id for another group is refused and creates nothing.
+  expectProblem(assert, await api('POST', '/conversations', { token: a.token, body: { ...body, title: 'Film club' } }), 409, 'client_id_conflict');
+  assert.equal(count(`SELECT COUNT(*) FROM conversations WHERE created_by = ${a.id}`), 2);
+  // Another creator may use the same client_id; no client_id never collides.
+  const other = await api('POST', '/conversations', { token: c.token, body: { ...body, member_ids: [a.id] } });
+  assert.equal(other.status, 201);
+  assert.notEqual(other.body.id, first.body.id);
+  const plain = { type: 'group', title: 'Book club', member_ids: [b.id] };
+  assert.equal((await api('POST', '/conversations', { token: a.token, body: plain })).status, 201);
+  assert.equal((await api('POST', '/conversations', { token: a.token, body: plain })).status, 201);
+  assert.equal(count(`SELECT COUNT(*) FROM conversations WHERE created_by = ${a.id}`), 4);
+  // A direct conversation ignores client_id (it is one per pair anyway).
+  const d1 = await api('POST', '/conversations', { token: a.token, body: { type: 'direct', member_ids: [c.id], client_id: 'dm-1' } });
+  const d2 = await api('POST', '/conversations', { token: a.token, body: { type: 'direct', member_ids: [c.id], client_id: 'dm-2' } });
+  assert.deepEqual([d1.status, d2.status], [201, 200]);
+  assert.equal(d2.body.id, d1.body.id);
 });

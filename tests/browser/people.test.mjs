@@ -157,3 +157,32 @@ test('a group\'s member list shows who is online and when the others were last s
   await A.context.close();
   await waiting;
 });
+
+test('a group whose creation answer was lost is created once when the user tries again', async () => {
+  const me = await makeUser('grp', 'Gus Group');
+  const pal = await makeUser('pal', 'Pam Pal');
+  const A = await signedIn(browser, me);
+  const a = A.page;
+  // The server creates the group; its answer never reaches the page.
+  let lost = 0;
+  await a.route(/\/api\/v1\/conversations$/, async (route) => {
+    if (route.request().method() === 'POST' && lost === 0) {
+      lost++;
+      await route.fetch();
+      return route.abort('internetdisconnected');
+    }
+    return route.continue();
+  });
+  await a.getByRole('button', { name: 'New group' }).click();
+  await a.getByLabel('Group name').fill('Only once');
+  await a.getByLabel('Add people').fill(pal.username);
+  await a.getByRole('button', { name: new RegExp(`@${pal.username}`) }).click();
+  await a.getByRole('button', { name: 'Create group' }).click();
+  await a.getByRole('alert').filter({ hasText: /offline|connection/i }).waitFor();
+  assert.equal(lost, 1);
+  await a.getByRole('button', { name: 'Create group' }).click();
+  await a.locator('.chat-title', { hasText: 'Only once' }).waitFor();
+  const list = await api('GET', '/conversations', { token: me.token });
+  assert.equal(list.conversations.filter((c) => c.title === 'Only once').length, 1);
+  await A.context.close();
+});

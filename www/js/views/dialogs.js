@@ -77,13 +77,19 @@ export function newGroupDialog(onOpen) {
     create.disabled = !chosen.size;
   }
   const create = h('button.btn.primary', { type: 'button', disabled: true, on: { click: submit } }, 'Create group');
+  // Trying the same group again (after a lost answer) reuses its client_id,
+  // so the server creates it once; another name or other people is another
+  // group.
+  let attempt = null;
   async function submit() {
     err.textContent = '';
     const t = title.value.trim();
     if (!t) { err.textContent = 'Give the group a name.'; title.focus(); return; }
     create.disabled = true;
+    const what = JSON.stringify([t, [...chosen.keys()].sort((x, y) => x - y)]);
+    if (!attempt || attempt.what !== what) attempt = { what, id: api.newClientId() };
     try {
-      const c = await api.post('/conversations', { type: 'group', title: t, member_ids: [...chosen.keys()] });
+      const c = await api.post('/conversations', { type: 'group', title: t, member_ids: [...chosen.keys()], client_id: attempt.id });
       store.upsertConv(c);
       store.emit('list');
       dlg.close();
