@@ -294,6 +294,14 @@ int chat_tx(struct req *req, struct db *db, int (*fn)(struct db *db, void *ctx),
 
 /* --- input checks --- */
 
+int chat_check_client_id(struct req *req, const char *s)
+{
+	if (chat_client_id_ok(s))
+		return 0;
+	return chat_bad_field(req, "client_id", "Field 'client_id' must be 1-64 characters of "
+		"A-Z, a-z, 0-9, '_' and '-'.");
+}
+
 int chat_client_id_ok(const char *s)
 {
 	size_t n = strlen(s);

@@ -113,6 +113,8 @@ int chat_emit_receipt(struct db *db, struct emit *e, int64_t cid, int64_t uid);
 
 /* 1 when s is 1-64 characters of [A-Za-z0-9_-]. */
 int chat_client_id_ok(const char *s);
+/* The same check as a handler's: answers 400 and returns -1 when not. */
+int chat_check_client_id(struct req *req, const char *s);
 /* 1 when s looks like one emoji (see chat.c). */
 int chat_emoji_ok(const char *s);
 /* Converts "YYYY-MM-DDTHH:MM:SS[.fff]Z" to MySQL's "YYYY-MM-DD HH:MM:SS.fff"

@@ -218,11 +218,8 @@ void conv_create(struct req *req)
 	    json_req_str(req, req->json, "title", 0, 0, 4 * CHAT_TITLE_MAX_CHARS, &title) < 0 ||
 	    json_req_str(req, req->json, "client_id", 0, 1, 256, &client_id) < 0)
 		return;
-	if (client_id != NULL && !chat_client_id_ok(client_id)) {
-		chat_bad_field(req, "client_id", "Field 'client_id' must be 1-64 characters of "
-			"A-Z, a-z, 0-9, '_' and '-'.");
+	if (client_id != NULL && chat_check_client_id(req, client_id) < 0)
 		return;
-	}
 	int group;
 	if (strcmp(type, "group") == 0)
 		group = 1;

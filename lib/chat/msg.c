@@ -90,11 +90,8 @@ void msg_send(struct req *req)
 	    json_req_str(req, req->json, "body", 0, 0, 4 * CHAT_BODY_MAX_CHARS, &body) < 0 ||
 	    json_req_int(req, req->json, "reply_to", 0, 1, INT64_MAX - 1, &reply_to, NULL) < 0)
 		return;
-	if (!chat_client_id_ok(client_id)) {
-		chat_bad_field(req, "client_id", "Field 'client_id' must be 1-64 characters of "
-			"A-Z, a-z, 0-9, '_' and '-'.");
+	if (chat_check_client_id(req, client_id) < 0)
 		return;
-	}
 	if (kind == NULL)
 		kind = "text";
 	int known = 0;
