@@ -186,3 +186,25 @@ test('a group whose creation answer was lost is created once when the user tries
   assert.equal(list.conversations.filter((c) => c.title === 'Only once').length, 1);
   await A.context.close();
 });
+
+test('in a group too big for receipt events, my message shows as read once everyone read it', async () => {
+  const me = await makeUser('big', 'Bea Big');
+  const others = [];
+  for (let i = 0; i < 33; i++) others.push(await makeUser('bigm', `Member ${i}`));
+  const g = await api('POST', '/conversations', { token: me.token, body: { type: 'group', title: 'Thirty-four', member_ids: others.map((u) => u.id) } });
+  await api('POST', '/conversations', { token: me.token, body: { type: 'direct', member_ids: [others[0].id] } });
+  const A = await signedIn(browser, me);
+  const a = A.page;
+  await openConversation(a, 'Thirty-four');
+  await send(a, 'everyone read this');
+  const row = messageByText(a, 'everyone read this');
+  await row.locator('.tick.sent').waitFor();
+  const msg = (await api('GET', `/conversations/${g.id}/messages`, { token: me.token })).messages.at(-1);
+  assert.equal(msg.body, 'everyone read this');
+  await Promise.all(others.map((u) => api('POST', `/conversations/${g.id}/read`, { token: u.token, body: { seq: msg.seq } })));
+  // No receipt events in a group this size: coming back to it shows the marks.
+  await openConversation(a, 'Member 0');
+  await openConversation(a, 'Thirty-four');
+  await messageByText(a, 'everyone read this').locator('.tick.read').waitFor();
+  await A.context.close();
+});

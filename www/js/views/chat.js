@@ -89,7 +89,7 @@ export function createChat({ onBack, onInfo }) {
       }
       if (convId !== id) return;
       renderHeader();
-    } else if (!c.members) store.fetchConv(id).catch(() => {});
+    } else if (!c.members || quietReceipts(c)) store.fetchConv(id).catch(() => {});
     if (c && c.type === 'direct' && c.peer) store.fetchPresence(c.peer.id);
     const ms = store.msgState(id);
     if (!ms.loaded) {
@@ -157,7 +157,12 @@ export function createChat({ onBack, onInfo }) {
       if (entries.some((e) => e.isIntersecting)) loadOlder();
     }, { root: scroller, rootMargin: '200px 0px 0px 0px' });
     observer.observe(histState);
-    presenceTimer = setInterval(renderHeader, 30000);
+    presenceTimer = setInterval(() => {
+      renderHeader();
+      // Marks of a big group come with its details only (see quietReceipts).
+      const c = state.convs.get(convId);
+      if (c && quietReceipts(c)) store.fetchConv(convId).catch(() => {});
+    }, 30000);
     onInput();
     // Now, not after the history: whether there is a composer at all (a
     // deleted contact) is known before anyone focuses or types in it.
@@ -321,6 +326,15 @@ export function createChat({ onBack, onInfo }) {
     const el = old && old.sig === s ? old.el : make();
     used.set(key, { sig: s, el });
     return el;
+  }
+
+  // Members of groups bigger than this get no receipt events (the server's
+  // receipt_fanout_max, 32 unless configured): their read and delivered
+  // marks come with the group's details, asked for again on opening and
+  // every 30 s while open.
+  const RECEIPT_EVENTS_MAX = 32;
+  function quietReceipts(c) {
+    return c.type === 'group' && (c.members ? c.members.length : c.member_count || 0) > RECEIPT_EVENTS_MAX;
   }
 
   function statusOf(c, m) {
