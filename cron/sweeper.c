@@ -101,11 +101,11 @@ int main(void)
 	failed |= off < 0;
 	arena_release(&a);
 
-	/* Account deletions of the last day that could not leave every group
-	 * (each run tries them again; one still failing after a day is left,
-	 * logged every run until then). */
+	/* Account deletions of the last week that could not leave every group
+	 * (each run tries them again, the newest first; one still failing
+	 * after a week is left, logged every run until then). */
 	int64_t gone[256];
-	int ng = sweep_deleted_members(db, 86400, 256, gone);
+	int ng = sweep_deleted_members(db, 7 * 86400, 256, gone);
 	failed |= ng < 0;
 	for (int i = 0; i < ng && clock_ms() < deadline; i++) {
 		arena_init(&a);

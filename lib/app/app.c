@@ -46,21 +46,34 @@ void app_thread_free(void *p)
 	free(a);
 }
 
+/* Keeps, across a release, whether the request's writes committed. */
+static void note_writes(struct app *a)
+{
+	if (a->db != NULL && (db_committed(a->db) || db_outcome_unknown(a->db)))
+		a->wrote = 1;
+}
+
 void app_after(struct req *req)
 {
 	struct app *a = req->app;
-	if (a != NULL && a->pooled && a->db != NULL) {
+	if (a == NULL)
+		return;
+	if (a->pooled && a->db != NULL) {
 		db_pool_release(a->db);
 		a->db = NULL;
 	}
+	a->wrote = 0;
 }
 
 int app_unavailable(struct req *req)
 {
 	struct app *a = req->app;
-	/* Not when a commit may have happened: 503 asks the client to try
+	/* Not when a commit happened or may have: 503 asks the client to try
 	 * again, which would do twice what is not idempotent (a group). */
-	return a != NULL && a->db != NULL && db_is_down(a->db) && !db_outcome_unknown(a->db);
+	if (a == NULL || a->db == NULL)
+		return 0;
+	note_writes(a);
+	return !a->wrote && db_is_down(a->db);
 }
 
 struct db *app_db_try(struct req *req)
@@ -74,9 +87,13 @@ struct db *app_db_try(struct req *req)
 struct db *app_db(struct req *req)
 {
 	struct app *a = req->app;
-	if (app_db_try(req) == NULL)
-		resp_problem(req, 503, "database_unavailable",
-			"The database is not reachable; try again shortly.");
+	if (app_db_try(req) == NULL) {
+		if (a->wrote)
+			resp_problem(req, 500, "internal", "The change was made; reading it back failed.");
+		else
+			resp_problem(req, 503, "database_unavailable",
+				"The database is not reachable; try again shortly.");
+	}
 	return a->db;
 }
 
@@ -85,6 +102,7 @@ void app_db_release(struct req *req)
 	struct app *a = req->app;
 	if (a == NULL || a->db == NULL || !a->pooled)
 		return;
+	note_writes(a);
 	db_pool_release(a->db);
 	a->db = NULL;
 }

@@ -13,6 +13,9 @@
 struct app {
 	struct db *db;	/* owned; NULL until first use or after a failure */
 	int pooled;	/* db comes from db_pool_* and is returned after each request */
+	/* This request committed a write (or may have): its failures after
+	 * that are 500, never 503, which would ask for the write again. */
+	int wrote;
 };
 
 /* Process start: configuration, database library, cache, doorbell. */

@@ -669,7 +669,7 @@ void auth_me_delete(struct req *req)
 	}
 	/* Deleted, and its sessions stop at once. What follows cannot be
 	 * undone or asked again: groups it could not leave now, the sweeper
-	 * leaves for it within a minute. */
+	 * leaves for it a minute or two later. */
 	auth_sessions_ended(req, req->user_id);
 	db = app_db_try(req);
 	if (db == NULL || chat_leave_groups(db, req->arena, req->user_id) < 0)

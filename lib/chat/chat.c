@@ -13,6 +13,7 @@
 #include "events/emit.h"
 #include "util/clock.h"
 #include "util/config.h"
+#include "util/recent.h"
 #include "wake/doorbell.h"
 
 static json_object *opt_time(struct arena *a, const char *t)
@@ -187,17 +188,19 @@ static int emit_receipt(struct db *db, struct emit *e, int64_t cid, int64_t uid)
 	return rc < 0 ? -1 : 0;
 }
 
-/* Receipts tried before (tries > 0) may have committed with their answer
- * lost, ringing nobody: a retry that finds the marks in place rings their
- * conversations' members (those that get receipt events) once more. A ring
- * too many costs a reader one look at its log. r is sorted by conversation. */
-static void ring_retried(struct db *db, struct arena *a, const struct receipt *r, int n, int max)
+/* Receipts tried before (tries > 0), or all of them when the write ran
+ * again after a lost connection (all), may have committed with their
+ * answer lost, ringing nobody: their conversations' members (those that
+ * get receipt events) are rung once more. A ring too many costs a reader
+ * one look at its log. r is sorted by conversation. */
+static void ring_retried(struct db *db, struct arena *a, const struct receipt *r, int n, int max,
+	int all)
 {
-	int64_t *ids = NULL;
+	int64_t *ids = NULL, last = 0;
 	for (int i = 0; i < n && max > 0; i++) {
-		if (r[i].tries == 0 || (i > 0 && r[i - 1].tries > 0 &&
-		    r[i].conversation_id == r[i - 1].conversation_id))
+		if ((!all && r[i].tries == 0) || r[i].conversation_id == last)
 			continue;
+		last = r[i].conversation_id;
 		if (ids == NULL)
 			ids = arena_alloc(a, sizeof(*ids) * (size_t)(max + 1));
 		int k = convs_member_ids(db, r[i].conversation_id, max + 1, ids);
@@ -215,7 +218,7 @@ int chat_mark_delivered(struct db *db, struct arena *a, const struct receipt *r,
 		max = CHAT_GROUP_MAX_MEMBERS;
 	int rc = convs_mark_delivered(db, a, r, n, receipt_fanout_max(), &wake, &nwake);
 	if (rc >= 0)
-		ring_retried(db, a, r, n, max);
+		ring_retried(db, a, r, n, max, db_reran(db));
 	if (rc <= 0)
 		return rc;
 	/* Cached views hold no receipts: nothing to invalidate. */
@@ -559,4 +562,19 @@ void chat_invalidate_many(const int64_t *cids, int n)
 		if (cache_del_many(k, (size_t)m) < 0 && cache_configured())
 			distrust_until_ms = clock_ms() + CHAT_CACHE_TTL * 1000;
 	}
+}
+
+/* What a retry woke lately: (conversation, message or 0). */
+static struct recent retry_woken = RECENT_INIT;
+#define RETRY_WAKE_MS 10000
+
+void chat_retry_wake(struct db *db, struct arena *a, int64_t cid, int64_t mid)
+{
+	if (recent_claim(&retry_woken, cid, mid, 0, RETRY_WAKE_MS) == 0)
+		return;
+	int64_t *ids = arena_alloc(a, sizeof(*ids) * CHAT_GROUP_MAX_MEMBERS);
+	int n = convs_member_ids(db, cid, CHAT_GROUP_MAX_MEMBERS, ids);
+	if (n > 0)
+		doorbell_ring_many(ids, n);
+	chat_invalidate(cid);
 }

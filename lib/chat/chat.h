@@ -111,6 +111,13 @@ int chat_emit_receipt(struct db *db, struct emit *e, int64_t cid, int64_t uid);
 
 /* --- input checks shared by the handlers (each answers 400 itself) --- */
 
+/* A retry found what its first try made (a message mid, or a group with
+ * mid 0), which may have committed with its answer lost, waking nobody:
+ * rings cid's members and drops its cached views again. Both idempotent;
+ * once per (cid, mid) in 10 s, so replaying old ids wakes nobody again
+ * and again. */
+void chat_retry_wake(struct db *db, struct arena *a, int64_t cid, int64_t mid);
+
 /* 1 when s is 1-64 characters of [A-Za-z0-9_-]. */
 int chat_client_id_ok(const char *s);
 /* The same check as a handler's: answers 400 and returns -1 when not. */

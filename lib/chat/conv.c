@@ -283,18 +283,23 @@ void conv_create(struct req *req)
 	}
 	if (c.existed && group) {
 		/* A retry of a group this user created with this client_id: that
-		 * group, 200; the same client_id for another title is refused. */
+		 * group, 200; the same client_id for another title is refused
+		 * (unless the group was renamed since: then it cannot be told). */
 		int64_t cid;
 		char *first = NULL;
-		if (convs_find_created(db, req->arena, req->user_id, client_id, &cid, &first) != 1) {
+		int renamed = 0;
+		if (convs_find_created(db, req->arena, req->user_id, client_id, &cid, &first,
+			    &renamed) != 1) {
 			internal(req);
 			return;
 		}
-		if (first == NULL || strcmp(first, title) != 0) {
+		if (!renamed && (first == NULL || strcmp(first, title) != 0)) {
 			resp_problem(req, 409, "client_id_conflict", "This client_id was already used "
 				"for a different group.");
 			return;
 		}
+		/* The first try may have committed without its answer. */
+		chat_retry_wake(db, req->arena, cid, 0);
 		send_conv(req, db, cid, 200, 1);
 		return;
 	}

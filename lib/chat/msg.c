@@ -61,18 +61,6 @@ static struct db *member_db(struct req *req, int64_t cid)
 
 /* --- POST /conversations/{id}/messages --- */
 
-/* Messages whose retry woke their conversation lately (see msg_send). */
-static struct recent retry_woken = RECENT_INIT;
-#define RETRY_WAKE_MS 10000
-
-/* Rings the doorbells of cid's members (best effort). */
-static void wake_members(struct db *db, struct arena *a, int64_t cid)
-{
-	int64_t *ids = arena_alloc(a, sizeof(*ids) * CHAT_GROUP_MAX_MEMBERS);
-	int n = convs_member_ids(db, cid, CHAT_GROUP_MAX_MEMBERS, ids);
-	if (n > 0)
-		doorbell_ring_many(ids, n);
-}
 
 void msg_send(struct req *req)
 {
@@ -181,15 +169,8 @@ void msg_send(struct req *req)
 		}
 		if (found == 1 && first.conversation_id == cid) {
 			/* The first try may have committed without being answered
-			 * (a lost connection, or a batch whose result was lost):
-			 * then nobody was woken and the cached history is stale.
-			 * Both are idempotent, so a retry does them again: once per
-			 * message in RETRY_WAKE_MS, so that replaying old ids is no
-			 * way to wake a thousand members again and again. */
-			if (recent_claim(&retry_woken, first.id, 0, 0, RETRY_WAKE_MS) != 0) {
-				wake_members(db, req->arena, cid);
-				chat_invalidate(cid);
-			}
+			 * (a lost connection, or a batch whose result was lost). */
+			chat_retry_wake(db, req->arena, cid, first.id);
 			resp_json(req, 200, chat_message_json(req->arena, &first));
 			return;
 		}

@@ -87,13 +87,21 @@ static int may_lead(void)
 	return writing == 0 || (writing == 1 && last_batch < SENDQ_BUSY_BATCH);
 }
 
-static void alone(struct db *db, struct waiter *w)
+static void alone(struct db *db, struct waiter *w, int *down)
 {
+	/* Once a send of this batch found the database unreachable, the rest
+	 * are answered so at once: each would wait out a connect timeout. */
+	if (*down) {
+		w->rc = SENDQ_NO_DB;
+		return;
+	}
 	n_alone++;
 	w->rc = msgs_send(db, w->slot.a, w->slot.m, &w->slot.members, &w->slot.nmembers);
 	/* The waiting sender holds no connection of its own to tell why. */
-	if (w->rc < 0 && db_is_down(db))
+	if (w->rc < 0 && db_is_down(db)) {
 		w->rc = SENDQ_NO_DB;
+		*down = 1;
+	}
 }
 
 /* After the commits of a batch's sends: drops the conversations' cached
@@ -140,10 +148,10 @@ static void write_batch(struct db *db, struct waiter **w, int n)
 	}
 	struct send_slot slots[SEND_BATCH_MAX];
 	struct waiter *in[SEND_BATCH_MAX];
-	int k = 0;
+	int k = 0, down = 0;
 	for (int i = 0; i < n; i++) {
 		if (w[i]->slot.m->reply_to > 0) {
-			alone(db, w[i]);
+			alone(db, w[i], &down);
 		} else {
 			in[k] = w[i];
 			slots[k++] = w[i]->slot;
@@ -173,13 +181,13 @@ static void write_batch(struct db *db, struct waiter **w, int n)
 				/* A batch whose commit was lost after it happened is
 				 * found by msg_send as duplicates, answered with the
 				 * stored messages. */
-				alone(db, in[i]);
+				alone(db, in[i], &down);
 			}
 		}
 		/* None named: nothing tells the rest apart, each alone. */
 		if (rest == k) {
 			for (int i = 0; i < k; i++)
-				alone(db, in[i]);
+				alone(db, in[i], &down);
 			return;
 		}
 		k = rest;

@@ -73,7 +73,8 @@ static const char *const SQL_FIND_DIRECT =
 	"SELECT id FROM conversations WHERE direct_key = ?";
 /* SQL_FIND_CREATED (uq_creator_client, sql/0016) */
 static const char *const SQL_FIND_CREATED =
-	"SELECT id, title FROM conversations WHERE created_by = ? AND client_id = ?";
+	"SELECT id, title, updated_at > created_at FROM conversations "
+	"WHERE created_by = ? AND client_id = ?";
 /* SQL_ADD_MEMBER */
 static const char *const SQL_ADD_MEMBER =
 	"INSERT IGNORE INTO members (conversation_id, user_id, role) VALUES (?, ?, ?)";
@@ -337,7 +338,7 @@ int convs_find_direct(struct db *db, const char *direct_key, int64_t *cid)
 }
 
 int convs_find_created(struct db *db, struct arena *a, int64_t created_by,
-	const char *client_id, int64_t *cid, char **title)
+	const char *client_id, int64_t *cid, char **title, int *changed)
 {
 	if (db_exec(db, SQL_FIND_CREATED, "is", created_by, client_id) < 0)
 		return -1;
@@ -345,6 +346,7 @@ int convs_find_created(struct db *db, struct arena *a, int64_t created_by,
 	if (rc == 1) {
 		*cid = db_int(db, 0);
 		*title = db_str(db, 1, a, NULL);
+		*changed = db_int(db, 2) != 0;
 	}
 	while (rc > 0 && db_next(db) > 0)
 		;

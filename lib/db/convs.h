@@ -97,10 +97,10 @@ int convs_create(struct db *db, int group, const char *title, const char *direct
 	int64_t created_by, const char *client_id, int64_t *cid);
 /* The direct conversation with this key: 1 (*cid set), 0 none, -1 error. */
 int convs_find_direct(struct db *db, const char *direct_key, int64_t *cid);
-/* The group created_by made with client_id: 1 (*cid, *title set), 0 none,
- * -1 error. */
+/* The group created_by made with client_id: 1 (*cid, *title set, and
+ * *changed when it was renamed since), 0 none, -1 error. */
 int convs_find_created(struct db *db, struct arena *a, int64_t created_by,
-	const char *client_id, int64_t *cid, char **title);
+	const char *client_id, int64_t *cid, char **title, int *changed);
 
 /* Adds one member. 1 added, 0 already a member, -1 error. */
 int convs_add_member(struct db *db, int64_t cid, int64_t uid, enum conv_role role);

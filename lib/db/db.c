@@ -41,6 +41,8 @@ struct db {
 	int in_tx;
 	int tx_broken;		/* connection lost inside a transaction */
 	int outcome_unknown;	/* a COMMIT's connection was lost: it may have happened */
+	int committed;		/* a db_tx committed since the connection was taken */
+	int reran;		/* the last statement ran again after a reconnect */
 	int last_errno;
 	uint64_t affected;
 	int64_t insert_id;
@@ -342,6 +344,7 @@ static int exec_ap(struct db *db, const char *sql, const char *fmt, va_list args
 {
 	drop_result(db);
 	db->last_errno = 0;
+	db->reran = 0;
 	if (db->conn == NULL && (db->in_tx || reconnect(db) < 0)) {
 		db->tx_broken = db->in_tx;
 		return -1;
@@ -352,8 +355,10 @@ static int exec_ap(struct db *db, const char *sql, const char *fmt, va_list args
 		int rc = run(db, sql, fmt, ap);
 		va_end(ap);
 		if (rc == 0) {
-			/* After a reconnect the statement ran: the loss is over. */
+			/* After a reconnect the statement ran: the loss is over
+			 * (but a first run may have happened too: db_reran). */
 			db->last_errno = 0;
+			db->reran = attempt > 0;
 			return 0;
 		}
 		if (!is_conn_lost(db->last_errno) || attempt > 0)
@@ -553,6 +558,16 @@ int db_outcome_unknown(struct db *db)
 	return db->outcome_unknown;
 }
 
+int db_committed(struct db *db)
+{
+	return db->committed;
+}
+
+int db_reran(struct db *db)
+{
+	return db->reran;
+}
+
 int db_in_tx(struct db *db)
 {
 	return db->in_tx;
@@ -588,6 +603,7 @@ int db_tx(struct db *db, int (*fn)(struct db *db, void *ctx), void *ctx)
 		if (rc == 0) {
 			if (simple(db, "COMMIT") == 0) {
 				db->in_tx = 0;
+				db->committed = 1;
 				return 0;
 			}
 			if (is_conn_lost(db->last_errno)) {
@@ -684,6 +700,8 @@ void db_pool_release(struct db *db)
 	/* The next request starts with nothing of this one's failures. */
 	db->last_errno = 0;
 	db->outcome_unknown = 0;
+	db->committed = 0;
+	db->reran = 0;
 	pthread_mutex_lock(&pool_lock);
 	pool[pool_free++] = db;
 	pthread_cond_signal(&pool_cond);

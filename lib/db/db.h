@@ -69,6 +69,11 @@ int db_is_down(struct db *db);
 /* Since the connection was taken from the pool (or opened): a transaction's
  * COMMIT lost its connection, so whether it happened is unknown. */
 int db_outcome_unknown(struct db *db);
+/* Since the connection was taken from the pool: a db_tx committed. */
+int db_committed(struct db *db);
+/* The last statement was run again after its connection was lost and
+ * reopened: its first run may have happened too (a CALL that committed). */
+int db_reran(struct db *db);
 
 /* Runs fn inside BEGIN/COMMIT, retrying on deadlock, lock wait timeout and a
  * lost connection (up to 5 times). fn returns 0 to commit, -1 on error

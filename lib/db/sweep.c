@@ -18,12 +18,15 @@ static const char *const SQL_ROTATED =
 	"DELETE FROM refresh_tokens WHERE superseded_at < NOW(3) - INTERVAL ? SECOND LIMIT ?";
 /* sweep_deleted_members: accounts deleted within the window only (by
  * ix_deleted, sql/0015), so a run reads what recent deletions left, not
- * every account ever deleted. */
+ * every account ever deleted; the newest first, so accounts that keep
+ * failing do not hold back newer ones; and none of the last minute, whose
+ * deletion may still be leaving its groups itself. */
 static const char *const SQL_DELETED_MEMBERS =
-	"SELECT DISTINCT u.id FROM users u FORCE INDEX (ix_deleted) "
-	"STRAIGHT_JOIN members m ON m.user_id = u.id "
-	"STRAIGHT_JOIN conversations c ON c.id = m.conversation_id AND c.type = 'group' "
-	"WHERE u.deleted_at > NOW(3) - INTERVAL ? SECOND LIMIT ?";
+	"SELECT u.id FROM users u FORCE INDEX (ix_deleted) "
+	"WHERE u.deleted_at > NOW(3) - INTERVAL ? SECOND "
+	"AND u.deleted_at < NOW(3) - INTERVAL 60 SECOND AND EXISTS (SELECT 1 FROM members m "
+	"JOIN conversations c ON c.id = m.conversation_id AND c.type = 'group' "
+	"WHERE m.user_id = u.id) ORDER BY u.deleted_at DESC LIMIT ?";
 /* sweep_lock: held until the connection closes. */
 static const char *const SQL_LOCK = "SELECT GET_LOCK('messenger-sweeper', ?)";
 

@@ -49,12 +49,15 @@ test('sessions ended or expired a day ago, and tokens rotated a week ago, are de
 test('a second sweeper waits for the one running instead of sweeping beside it', async () => {
   const u = await registerUser('swlock');
   await api('PATCH', '/me', { token: u.token, body: { about: 'old news' } });
-  sql(`UPDATE user_events SET created_at = NOW(3) - INTERVAL 30 DAY WHERE user_id = ${u.id}`);
-  // Another run holds the lock for three seconds.
-  const holder = spawn('mariadb', ['--no-defaults', '-S', SOCK, '-uroot', '-e',
-    "SELECT GET_LOCK('messenger-sweeper', 10); SELECT SLEEP(3);"], { stdio: 'ignore' });
+  // Another run holds the lock for three seconds. (Its own connection, not
+  // a sweeper that another test file started meanwhile: that one would
+  // prune what this test makes old.)
+  const holder = spawn('mariadb', ['--no-defaults', '-S', SOCK, '-uroot', '--batch', '--skip-column-names', '--unbuffered', '-e',
+    "SELECT CONNECTION_ID(); SELECT GET_LOCK('messenger-sweeper', 20); SELECT SLEEP(3);"], { stdio: ['ignore', 'pipe', 'ignore'] });
   const held = new Promise((resolve) => holder.on('exit', resolve));
-  await until(() => /^\d+$/.test(sql("SELECT IS_USED_LOCK('messenger-sweeper')")[0][0]), 'the holder to take the lock', 3000);
+  const holderId = await new Promise((resolve) => holder.stdout.once('data', (d) => resolve(String(d).trim().split('\n')[0])));
+  await until(() => sql("SELECT IS_USED_LOCK('messenger-sweeper')")[0][0] === holderId, 'the holder to take the lock', 20000);
+  sql(`UPDATE user_events SET created_at = NOW(3) - INTERVAL 30 DAY WHERE user_id = ${u.id}`);
   const { run, exited } = spawnSweeper();
   await sleep(1000);
   assert.equal(run.exitCode, null, 'still waiting for the lock');
@@ -72,7 +75,7 @@ test('an account deletion that could not leave its groups is finished by the swe
   const gid = g.body.id;
   // The deletion committed (renamed, sessions ended) and then the database
   // went away before the account left its group: it is still the owner.
-  sql(`UPDATE users SET username = CONCAT('deleted-', id), display_name = 'Deleted account', password_hash = '!', deleted_at = NOW(3) WHERE id = ${owner.id}`);
+  sql(`UPDATE users SET username = CONCAT('deleted-', id), display_name = 'Deleted account', password_hash = '!', deleted_at = NOW(3) - INTERVAL 2 MINUTE WHERE id = ${owner.id}`);
   sql(`UPDATE sessions SET revoked_at = NOW(3) WHERE user_id = ${owner.id}`);
   assert.equal(count(`SELECT COUNT(*) FROM members WHERE conversation_id = ${gid} AND user_id = ${owner.id}`), 1);
   runSweeper();
