@@ -49,7 +49,7 @@ void app_thread_free(void *p)
 /* Keeps, across a release, whether the request's writes committed. */
 static void note_writes(struct app *a)
 {
-	if (a->db != NULL && (db_committed(a->db) || db_outcome_unknown(a->db)))
+	if (a->db != NULL && db_wrote(a->db))
 		a->wrote = 1;
 }
 
@@ -91,8 +91,7 @@ struct db *app_db(struct req *req)
 		if (a->wrote)
 			resp_problem(req, 500, "internal", "The change was made; reading it back failed.");
 		else
-			resp_problem(req, 503, "database_unavailable",
-				"The database is not reachable; try again shortly.");
+			resp_unavailable(req);
 	}
 	return a->db;
 }

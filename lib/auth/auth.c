@@ -398,10 +398,10 @@ int auth_authenticate(struct req *req)
 	 * effect at once, not when the token expires. */
 	int rc = auth_session_valid(req, sid, uid);
 	if (rc < 0) {
-		struct db *db = req->app != NULL ? ((struct app *)req->app)->db : NULL;
-		if (db == NULL || db_is_down(db)) {
-			resp_problem(req, 503, "database_unavailable",
-				"The database is not reachable; try again shortly.");
+		/* No connection at all: 503 here. A failed one: the server's 500,
+		 * which is 503 when the database is down (server_opts.unavailable). */
+		if (req->app == NULL || ((struct app *)req->app)->db == NULL) {
+			resp_unavailable(req);
 			return 0;
 		}
 		return -1;

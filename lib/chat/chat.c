@@ -213,12 +213,11 @@ int chat_mark_delivered(struct db *db, struct arena *a, const struct receipt *r,
 {
 	int64_t *wake;
 	int nwake;
-	int max = receipt_fanout_max();
-	if (max > CHAT_GROUP_MAX_MEMBERS)
-		max = CHAT_GROUP_MAX_MEMBERS;
-	int rc = convs_mark_delivered(db, a, r, n, receipt_fanout_max(), &wake, &nwake);
+	int fanout = receipt_fanout_max();
+	int rc = convs_mark_delivered(db, a, r, n, fanout, &wake, &nwake);
 	if (rc >= 0)
-		ring_retried(db, a, r, n, max, db_reran(db));
+		ring_retried(db, a, r, n, fanout < CHAT_GROUP_MAX_MEMBERS ? fanout :
+			CHAT_GROUP_MAX_MEMBERS, db_reran(db));
 	if (rc <= 0)
 		return rc;
 	/* Cached views hold no receipts: nothing to invalidate. */

@@ -61,7 +61,6 @@ static struct db *member_db(struct req *req, int64_t cid)
 
 /* --- POST /conversations/{id}/messages --- */
 
-
 void msg_send(struct req *req)
 {
 	static const char *const allowed[] = {"client_id", "kind", "body", "media_ids",

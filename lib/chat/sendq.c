@@ -238,8 +238,7 @@ int sendq_send(struct req *req, struct msg *m)
 	 * SENDQ_NO_DB). */
 	app_db_release(req);
 	if (me.rc == SENDQ_NO_DB) {
-		resp_problem(req, 503, "database_unavailable",
-			"The database is not reachable; try again shortly.");
+		resp_unavailable(req);
 		return SENDQ_ANSWERED;
 	}
 	return me.rc;

@@ -40,8 +40,9 @@ struct db {
 	MYSQL_BIND rbind[MAX_COLS];
 	int in_tx;
 	int tx_broken;		/* connection lost inside a transaction */
-	int outcome_unknown;	/* a COMMIT's connection was lost: it may have happened */
-	int committed;		/* a db_tx committed since the connection was taken */
+	/* Since the connection was taken: a db_tx committed, or its COMMIT
+	 * lost the connection (so it may have). */
+	int wrote;
 	int reran;		/* the last statement ran again after a reconnect */
 	int last_errno;
 	uint64_t affected;
@@ -553,14 +554,9 @@ int db_is_down(struct db *db)
 	       db->last_errno == CR_CONNECTION_ERROR || db->last_errno == CR_UNKNOWN_HOST;
 }
 
-int db_outcome_unknown(struct db *db)
+int db_wrote(struct db *db)
 {
-	return db->outcome_unknown;
-}
-
-int db_committed(struct db *db)
-{
-	return db->committed;
+	return db->wrote;
 }
 
 int db_reran(struct db *db)
@@ -603,7 +599,7 @@ int db_tx(struct db *db, int (*fn)(struct db *db, void *ctx), void *ctx)
 		if (rc == 0) {
 			if (simple(db, "COMMIT") == 0) {
 				db->in_tx = 0;
-				db->committed = 1;
+				db->wrote = 1;
 				return 0;
 			}
 			if (is_conn_lost(db->last_errno)) {
@@ -619,7 +615,7 @@ int db_tx(struct db *db, int (*fn)(struct db *db, void *ctx), void *ctx)
 				log_warn("db: connection lost during COMMIT (%d); outcome unknown, "
 					"not retried", db->last_errno);
 				db->in_tx = 0;
-				db->outcome_unknown = 1;
+				db->wrote = 1;
 				reconnect(db);
 				return -1;
 			}
@@ -699,8 +695,7 @@ void db_pool_release(struct db *db)
 	drop_result(db);
 	/* The next request starts with nothing of this one's failures. */
 	db->last_errno = 0;
-	db->outcome_unknown = 0;
-	db->committed = 0;
+	db->wrote = 0;
 	db->reran = 0;
 	pthread_mutex_lock(&pool_lock);
 	pool[pool_free++] = db;

@@ -66,11 +66,9 @@ int64_t db_insert_id(struct db *db);
 int db_errno(struct db *db);
 /* 1 when the last error was an unreachable or lost server (answer 503). */
 int db_is_down(struct db *db);
-/* Since the connection was taken from the pool (or opened): a transaction's
- * COMMIT lost its connection, so whether it happened is unknown. */
-int db_outcome_unknown(struct db *db);
-/* Since the connection was taken from the pool: a db_tx committed. */
-int db_committed(struct db *db);
+/* Since the connection was taken from the pool (or opened): a db_tx
+ * committed, or its COMMIT lost the connection (so it may have). */
+int db_wrote(struct db *db);
 /* The last statement was run again after its connection was lost and
  * reopened: its first run may have happened too (a CALL that committed). */
 int db_reran(struct db *db);

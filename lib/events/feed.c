@@ -72,15 +72,11 @@ static int query_int(struct req *req, const char *name, int64_t min, int64_t max
 	return 0;
 }
 
-/* A storage failure: 503 when the database is unreachable (clients retry),
- * else 500. */
-static void db_failed(struct req *req, struct db *db)
+/* A storage failure: 500, which goes out as 503 when the database is
+ * unreachable (server_opts.unavailable), so clients retry. */
+static void db_failed(struct req *req)
 {
-	if (db_is_down(db))
-		resp_problem(req, 503, "database_unavailable",
-			"The database is not reachable; try again shortly.");
-	else
-		resp_problem(req, 500, "internal", NULL);
+	resp_problem(req, 500, "internal", NULL);
 }
 
 /* The head of uid's log. Answers itself on error; returns 0 or -1. */
@@ -88,7 +84,7 @@ static int load_head(struct req *req, struct db *db, int64_t uid, int64_t *head,
 {
 	int r = events_head(db, uid, head, min);
 	if (r < 0) {
-		db_failed(req, db);
+		db_failed(req);
 		return -1;
 	}
 	if (r == 0) {
@@ -354,7 +350,7 @@ static void poll_step(struct req *req, struct poll_state *s)
 			s->rows = arena_alloc(req->arena, sizeof(*s->rows) * (size_t)(s->limit + 1));
 		n = events_read(db, req->arena, s->uid, s->cur, (int)s->limit + 1, s->rows);
 		if (n < 0) {
-			db_failed(req, db);
+			db_failed(req);
 			return;
 		}
 		/* Checked when the request began; the sweeper may have pruned
@@ -363,7 +359,7 @@ static void poll_step(struct req *req, struct poll_state *s)
 		int gone = pruned_past(db, s->uid, s->cur, s->rows, n, &min);
 		if (gone != 0) {
 			if (gone < 0)
-				db_failed(req, db);
+				db_failed(req);
 			else
 				answer_expired(req, min);
 			return;

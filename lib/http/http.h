@@ -190,6 +190,8 @@ void resp_json_text(struct req *req, int status, const char *text, size_t len);
 void resp_problem(struct req *req, int status, const char *code, const char *detail);
 /* Set by server_run from server_opts.unavailable. */
 void resp_set_unavailable(int (*fn)(struct req *req));
+/* 503 database_unavailable: the database cannot be reached; try again. */
+void resp_unavailable(struct req *req);
 /* Like resp_problem, with extra members merged into the problem object
  * (takes ownership of extra). */
 void resp_problem_ext(struct req *req, int status, const char *code, const char *detail,

@@ -111,16 +111,20 @@ void resp_set_unavailable(int (*fn)(struct req *req))
 	unavailable = fn;
 }
 
+void resp_unavailable(struct req *req)
+{
+	resp_problem_ext(req, 503, "database_unavailable",
+		"The database is not reachable; try again shortly.", NULL);
+}
+
 void resp_problem_ext(struct req *req, int status, const char *code, const char *detail,
 	json_object *extra)
 {
 	if (status == 500 && unavailable != NULL && unavailable(req)) {
-		status = 503;
-		code = "database_unavailable";
-		detail = "The database is not reachable; try again shortly.";
 		if (extra != NULL)
 			json_object_put(extra);
-		extra = NULL;
+		resp_unavailable(req);
+		return;
 	}
 	json_object *p = json_object_new_object();
 	json_object_object_add(p, "type",
