@@ -14,6 +14,17 @@ async function direct(token, otherId) {
   return api('POST', '/conversations', { token, body: { type: 'direct', member_ids: [otherId] } });
 }
 
+// Sends text through the page's composer and waits until it is stored (the
+// tick of a sent message); returns its row and the message as the API has it.
+async function sendStored(page, token, convId, text) {
+  await send(page, text);
+  const row = messageByText(page, text);
+  await row.locator('.tick.sent').waitFor();
+  const msg = (await api('GET', `/conversations/${convId}/messages`, { token })).messages.at(-1);
+  assert.equal(msg.body, text);
+  return { row, msg };
+}
+
 test('the sidebar search finds my chats and people; picking a person starts a chat with them', async () => {
   const tag = Math.random().toString(36).slice(2, 7);
   const me = await makeUser('finder', `Fiona Finder ${tag}`);
@@ -118,13 +129,9 @@ test('read marks look different from delivered ones', async () => {
   const A = await signedIn(browser, ua);
   const a = A.page;
   await openConversation(a, 'Tom Tock');
-  await send(a, 'will you read this');
-  const row = messageByText(a, 'will you read this');
-  // Stored first (the tick of a sent message), then delivered once Tom's
-  // device has it (his stream is not open: he reads his events by the API).
-  await row.locator('.tick.sent').waitFor();
-  const sent = (await api('GET', `/conversations/${d.id}/messages`, { token: ua.token })).messages.at(-1);
-  assert.equal(sent.body, 'will you read this');
+  // Stored first, then delivered once Tom's device has it (his stream is
+  // not open: he reads his events by the API).
+  const { row, msg: sent } = await sendStored(a, ua.token, d.id, 'will you read this');
   await api('GET', `/events?since=0&timeout=0`, { token: ub.token });
   await row.locator('.tick.delivered').waitFor();
   const style = (loc) => loc.evaluate((el) => { const cs = getComputedStyle(el); return `${cs.backgroundColor} ${cs.color}`; });
@@ -196,11 +203,7 @@ test('in a group too big for receipt events, my message shows as read once every
   const A = await signedIn(browser, me);
   const a = A.page;
   await openConversation(a, 'Thirty-four');
-  await send(a, 'everyone read this');
-  const row = messageByText(a, 'everyone read this');
-  await row.locator('.tick.sent').waitFor();
-  const msg = (await api('GET', `/conversations/${g.id}/messages`, { token: me.token })).messages.at(-1);
-  assert.equal(msg.body, 'everyone read this');
+  const { msg } = await sendStored(a, me.token, g.id, 'everyone read this');
   await Promise.all(others.map((u) => api('POST', `/conversations/${g.id}/read`, { token: u.token, body: { seq: msg.seq } })));
   // No receipt events in a group this size: coming back to it shows the marks.
   await openConversation(a, 'Member 0');
