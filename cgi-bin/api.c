@@ -72,6 +72,9 @@ int main(void)
 		.threaded = 1,
 		.max_threads = threads,
 		.idle_threads = 32,
+		/* A send waits for its batch's commit without a thread; these
+		 * answer it after (lib/chat/sendq.c). */
+		.resume_threads = (int)config_int_range("api_resume_threads", 4, 1, 256),
 		.stack_size = 256 * 1024,
 		/* Most answers fit in one block, kept from request to request. */
 		.arena_block = 16 * 1024,

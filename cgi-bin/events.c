@@ -56,6 +56,7 @@ int main(void)
 		.threaded = 1,
 		.max_threads = (int)config_int_range("events_max_threads", 256, 1, 10000),
 		.resume_threads = (int)config_int_range("events_resume_threads", 8, 1, 256),
+		.parks = 1,
 		.stack_size = 64 * 1024,
 		.max_body = 16 * 1024,
 		/* Eight threads write every woken request's answer: a client

@@ -46,14 +46,17 @@
 
 /* --- sending (lib/chat/sendq.c) --- */
 
-/* Returned by sendq_send when it has answered the request itself (503). */
-#define SENDQ_ANSWERED (-2)
+/* Called with a send's outcome: SEND_* (on SEND_OK m is completed, its
+ * conversation's members were woken and its cached views dropped) or -1
+ * on an error. */
+typedef void (*sendq_done_fn)(struct req *req, struct msg *m, int rc);
 
-/* Stores m (as msgs_send) together with the other sends this process has
- * waiting (group commit; see sendq.c). Returns the outcome (SEND_*; on
- * SEND_OK m is completed, its conversation's members were woken and its
- * cached views dropped), -1 on an error, or SENDQ_ANSWERED. */
-int sendq_send(struct req *req, struct msg *m);
+/* Stores m (an arena allocation of req's) as msgs_send would, together with
+ * the other sends this process has waiting (group commit; see sendq.c),
+ * then has done(req, m, rc) answer. The handler returns after this call;
+ * the request waits for its batch without a thread. An unreachable
+ * database is answered 503 without done. */
+void sendq_send(struct req *req, struct msg *m, sendq_done_fn done);
 
 /* Counts since the process started (GET /health shows them). */
 struct sendq_stats {

@@ -61,6 +61,8 @@ static struct db *member_db(struct req *req, int64_t cid)
 
 /* --- POST /conversations/{id}/messages --- */
 
+static void msg_sent(struct req *req, struct msg *sent, int rc);
+
 void msg_send(struct req *req)
 {
 	static const char *const allowed[] = {"client_id", "kind", "body", "media_ids",
@@ -127,11 +129,19 @@ void msg_send(struct req *req)
 	if (check_body(req, body) < 0)
 		return;
 	/* One transaction, shared with the sends that arrive meanwhile. */
-	struct msg m = {.conversation_id = cid, .sender_id = req->user_id, .client_id = client_id,
-		.kind = kind, .body = body, .reply_to = reply_to};
-	int rc = sendq_send(req, &m);
-	if (rc == SENDQ_ANSWERED)
-		return;
+	struct msg *m = arena_alloc(req->arena, sizeof(*m));
+	*m = (struct msg){.conversation_id = cid, .sender_id = req->user_id,
+		.client_id = client_id, .kind = kind, .body = body, .reply_to = reply_to};
+	sendq_send(req, m, msg_sent);
+}
+
+/* The answer to a send, once its batch has committed (or failed). */
+static void msg_sent(struct req *req, struct msg *sent, int rc)
+{
+	const struct msg m = *sent;
+	int64_t cid = m.conversation_id;
+	const char *client_id = m.client_id, *kind = m.kind, *body = m.body;
+	int64_t reply_to = m.reply_to;
 	if (rc < 0) {
 		internal(req);
 		return;

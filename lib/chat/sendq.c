@@ -1,54 +1,64 @@
 /*
  * Group commit for sends.
  *
- * api.fcgi serves requests on many threads. A send that arrives while this
- * process is already writing one waits in a queue; when the write ends, one
- * of the waiting threads (the leader) takes up to SEND_BATCH_MAX queued
- * sends and writes them as one transaction (msgs_send_batch), drops the
- * cached views of all their conversations and rings those conversations'
- * members (one call each for the whole batch), then hands each sender
- * its outcome and the next leader takes over. So under load a
- * commit and each statement's fixed cost are shared by the batch, and an
- * idle server still sends alone (one CALL msg_send) without waiting for
- * anyone. Each send is still answered only after the commit that stored
- * it.
+ * A send does not hold a thread while it waits for its commit: the handler
+ * puts it in a queue and lets go of the request (req_hold), and the
+ * thread goes back to taking requests. A writer thread takes up to
+ * SEND_BATCH_MAX queued sends and writes them as one transaction
+ * (msgs_send_batch), drops the cached views of all their conversations and
+ * rings those conversations' members (one call each for the whole batch),
+ * then hands the requests to the server's resume threads, which answer
+ * them (req_wake). So under load a commit and each statement's fixed cost
+ * are shared by the batch, and a send costs no thread switch of its own
+ * (a batch costs the writer's and a resume thread's); an idle server
+ * still sends alone (one CALL msg_send). Each send is answered only after
+ * the commit that stored it.
+ *
+ * One writer writes at a time under load, which keeps batches large; a
+ * second starts beside it only while writes are small (light load), so
+ * that a send then does not wait for another's commit.
  *
  * A batch is all or nothing: when one of its messages would fail (not a
  * member, no such conversation, client_id taken), the procedure names it;
- * the leader sends those on their own (each gets its own outcome) and the
+ * the writer sends those on their own (each gets its own outcome) and the
  * rest once more as a batch; if that fails too, each on its own. A message
  * with reply_to is always sent on its own (the batch does not check it).
  *
- * Waiting threads hold no database connection (the leader uses its own),
- * so a full connection pool cannot stall a leader behind its followers.
+ * Waiting sends hold no database connection (each writer takes one from
+ * the pool per batch).
  */
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "app/app.h"
 #include "chat/chat.h"
+#include "util/log.h"
+#include "util/stack.h"
 #include "wake/doorbell.h"
 
 struct waiter {
 	struct send_slot slot;
+	struct req *req;
 	int rc;			/* the outcome (SEND_*), -1 error, SENDQ_NO_DB */
-	int done;
-	/* Signalled when done, or when it is first in the queue and nobody
-	 * writes (it leads next): one wake-up per waiter, none spurious. */
-	pthread_cond_t cv;
+	sendq_done_fn done;
 	struct waiter *next;
 };
 
 #define SENDQ_NO_DB (-3)
 /* A write of this many sends means load: one writer at a time. */
 #define SENDQ_BUSY_BATCH 4
+/* Writer threads (a second one writes only while writes are small). */
+#define SENDQ_WRITERS 2
 
 /* What this process has written since it started (sendq_stats). */
 static _Atomic int64_t n_alone, n_batches, n_batched, n_fallbacks;
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t work = PTHREAD_COND_INITIALIZER;	/* a writer may start */
+static pthread_once_t started = PTHREAD_ONCE_INIT;
 static struct waiter *queue;	/* oldest first */
-static int writing;		/* leaders writing now */
+static int writing;		/* writers writing now */
 static int last_batch;		/* sends the last write took */
 
 /* Takes up to SEND_BATCH_MAX queued sends, oldest first, leaving for the
@@ -194,54 +204,86 @@ static void write_batch(struct db *db, struct waiter **w, int n)
 	}
 }
 
-int sendq_send(struct req *req, struct msg *m)
+/* Writes batches as they queue up, for as long as the process runs. */
+static void *writer(void *arg)
 {
-	struct waiter me = {.slot = {.m = m, .a = req->arena}};
-	pthread_cond_init(&me.cv, NULL);
-	/* A connection taken to authenticate goes back before waiting. */
-	app_db_release(req);
-	pthread_mutex_lock(&mu);
-	struct waiter **tail = &queue;
-	while (*tail != NULL)
-		tail = &(*tail)->next;
-	*tail = &me;
-	while (!me.done) {
-		if (queue != &me || !may_lead()) {
-			pthread_cond_wait(&me.cv, &mu);
-			continue;
-		}
+	(void)arg;
+	struct arena a;
+	arena_init(&a);
+	for (;;) {
+		pthread_mutex_lock(&mu);
+		while (queue == NULL || !may_lead())
+			pthread_cond_wait(&work, &mu);
 		writing++;
 		struct waiter *batch[SEND_BATCH_MAX];
 		int n = take(batch);
 		last_batch = n;
 		pthread_mutex_unlock(&mu);
-		write_batch(app_db_try(req), batch, n);
+		struct db *db = db_pool_acquire();
+		write_batch(db, batch, n);
+		db_pool_release(db);
 		/* The next batch may start while this one's members are rung
 		 * and its cached views dropped; its senders are answered after. */
 		pthread_mutex_lock(&mu);
 		writing--;
 		if (queue != NULL)
-			pthread_cond_signal(&queue->cv);
+			pthread_cond_signal(&work);
 		pthread_mutex_unlock(&mu);
-		after_commit(req->arena, batch, n);
-		pthread_mutex_lock(&mu);
-		for (int i = 0; i < n; i++) {
-			batch[i]->done = 1;
-			if (batch[i] != &me)
-				pthread_cond_signal(&batch[i]->cv);
+		after_commit(&a, batch, n);
+		arena_reset(&a);
+		struct req *done[SEND_BATCH_MAX];
+		for (int i = 0; i < n; i++)
+			done[i] = batch[i]->req;
+		req_wake(done, n);
+	}
+	return NULL;
+}
+
+static void start_writers(void)
+{
+	for (int i = 0; i < SENDQ_WRITERS; i++) {
+		if (thread_start(writer, NULL, 256 * 1024) != 0) {
+			/* Without a writer no send could ever be answered. */
+			log_error("sendq: cannot start a writer thread");
+			abort();
 		}
 	}
+}
+
+/* The request has left its thread: into the queue. */
+static void enqueue(struct req *req, void *state)
+{
+	(void)req;
+	struct waiter *w = state;
+	pthread_mutex_lock(&mu);
+	struct waiter **tail = &queue;
+	while (*tail != NULL)
+		tail = &(*tail)->next;
+	*tail = w;
+	if (may_lead())
+		pthread_cond_signal(&work);
 	pthread_mutex_unlock(&mu);
-	pthread_cond_destroy(&me.cv);
-	/* A leader's connection tells of other senders' writes too: this
-	 * send's outcome is me.rc alone (an unreachable database is
-	 * SENDQ_NO_DB). */
-	app_db_release(req);
-	if (me.rc == SENDQ_NO_DB) {
+}
+
+/* Its batch has committed (or failed): the sender's answer. */
+static void answer(struct req *req, void *state)
+{
+	struct waiter *w = state;
+	if (w->rc == SENDQ_NO_DB)
 		resp_unavailable(req);
-		return SENDQ_ANSWERED;
-	}
-	return me.rc;
+	else
+		w->done(req, w->slot.m, w->rc);
+}
+
+void sendq_send(struct req *req, struct msg *m, sendq_done_fn done)
+{
+	pthread_once(&started, start_writers);
+	struct waiter *w = arena_alloc(req->arena, sizeof(*w));
+	*w = (struct waiter){.slot = {.m = m, .a = req->arena}, .req = req, .done = done};
+	/* The request waits for its batch holding neither a thread nor a
+	 * database connection. */
+	app_db_release(req);
+	req_hold(req, enqueue, answer, w);
 }
 
 void sendq_stats(struct sendq_stats *st)

@@ -25,6 +25,8 @@ struct http_io {
 	void *ctx;
 };
 
+struct hold_wait;
+
 struct req {
 	struct arena *arena;
 	struct http_io *io;
@@ -65,6 +67,9 @@ struct req {
 	int64_t park_user;
 	uint32_t park_bell;
 	int64_t park_ms;
+	/* Set by req_hold: who takes the request once its thread lets go. */
+	void (*hand)(struct req *req, void *state);
+	struct hold_wait *hold_wait;	/* held in place: the thread waits here */
 
 	/* Set by req_on_end: called once when the request ends (answered,
 	 * or its client gone), on whichever thread ends it. */
@@ -113,9 +118,11 @@ struct server_opts {
 	 * load comes in bursts keeps more, rather than start and end threads
 	 * between bursts. */
 	int idle_threads;
-	/* Threaded: threads that continue parked requests (0: a parked
-	 * request keeps its thread and waits in place). */
+	/* Threaded: threads that continue parked and held requests (0: such
+	 * a request keeps its thread and waits in place). */
 	int resume_threads;
+	/* Handlers park requests (req_park): start the parking lot. */
+	int parks;
 	size_t stack_size;
 	/* A request arena's first block (0: 1 KiB threaded, as a parked
 	 * request keeps it; 8 KiB otherwise). */
@@ -150,6 +157,21 @@ void server_dispatch(const struct server_opts *o, struct req *req);
  */
 void req_park(struct req *req, int64_t user_id, uint32_t bell, int64_t wait_ms,
 	void (*resume)(struct req *req, void *state), void *state);
+
+/*
+ * Hands the request over: once the handler has returned and its thread has
+ * let go of it, hand(req, state) is called and whoever it gives the request
+ * to calls req_wake() once, from any thread; resume(req, state) then
+ * continues it on a resume thread. The request keeps its arena and
+ * transport, and must hold no database connection. So a request that waits
+ * for work done elsewhere (a send waiting for its batch's commit) holds no
+ * thread. Without resume threads (plain CGI, unthreaded) the thread that
+ * handed it waits in place.
+ */
+void req_hold(struct req *req, void (*hand)(struct req *req, void *state),
+	void (*resume)(struct req *req, void *state), void *state);
+/* Ends the hold of each of reqs (n of them, held through req_hold). */
+void req_wake(struct req **reqs, int n);
 
 /* Has fn(req, state) called once when the request ends, however it ends
  * (parked or not): for what a handler counts while a request is open. */

@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -293,6 +294,21 @@ void req_park(struct req *req, int64_t user_id, uint32_t bell, int64_t wait_ms,
 	req->park_ms = wait_ms < 0 ? 0 : wait_ms;
 }
 
+void req_hold(struct req *req, void (*hand)(struct req *req, void *state),
+	void (*resume)(struct req *req, void *state), void *state)
+{
+	req->hand = hand;
+	req->resume = resume;
+	req->resume_state = state;
+}
+
+/* A request held in place: its thread waits for req_wake. */
+struct hold_wait {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int woken;
+};
+
 /* Continues a parked request once. */
 static void resume_once(struct req *req)
 {
@@ -304,10 +320,33 @@ static void resume_once(struct req *req)
 		resp_problem(req, 500, "internal", "The server could not complete the request.");
 }
 
-/* Runs a parked request to its end on this thread (CGI, unthreaded). */
+/* Hands a held request over and waits on this thread until it is woken. */
+static void hold_in_place(struct req *req)
+{
+	void (*hand)(struct req *, void *) = req->hand;
+	struct hold_wait w = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+	req->hand = NULL;
+	req->hold_wait = &w;
+	hand(req, req->resume_state);
+	pthread_mutex_lock(&w.mu);
+	while (!w.woken)
+		pthread_cond_wait(&w.cv, &w.mu);
+	pthread_mutex_unlock(&w.mu);
+	req->hold_wait = NULL;
+	pthread_cond_destroy(&w.cv);
+	pthread_mutex_destroy(&w.mu);
+	resume_once(req);
+}
+
+/* Runs a parked or held request to its end on this thread (CGI,
+ * unthreaded, or no resume threads). */
 static void finish_in_place(struct req *req)
 {
 	while (req->resume != NULL) {
+		if (req->hand != NULL) {
+			hold_in_place(req);
+			continue;
+		}
 		int64_t w = req->park_ms > INT32_MAX ? INT32_MAX : req->park_ms;
 		doorbell_wait(req->park_user, req->park_bell, (int)w);
 		resume_once(req);
@@ -373,6 +412,7 @@ static pthread_mutex_t count_lock = PTHREAD_MUTEX_INITIALIZER;
 static int listen_fd;
 static int n_threads, n_idle;
 static int use_lot;		/* parked requests go to the lot */
+static int n_resumers;		/* resume threads running */
 
 /* One FastCGI request and everything it keeps while parked. */
 struct conn {
@@ -454,6 +494,35 @@ static struct conn *runq_next(void)
 	return c;
 }
 
+void req_wake(struct req **reqs, int n)
+{
+	int queued = 0;
+	for (int i = 0; i < n; i++) {
+		struct hold_wait *w = reqs[i]->hold_wait;
+		if (w == NULL) {
+			queued++;
+			continue;
+		}
+		pthread_mutex_lock(&w->mu);
+		w->woken = 1;
+		pthread_cond_signal(&w->cv);
+		pthread_mutex_unlock(&w->mu);
+	}
+	if (queued == 0)
+		return;
+	pthread_mutex_lock(&run_lock);
+	for (int i = 0; i < n; i++) {
+		if (reqs[i]->hold_wait == NULL)
+			runq_push(&run_rung, (struct conn *)(void *)((char *)reqs[i] -
+				offsetof(struct conn, req)));
+	}
+	/* Each resume thread takes requests until none are left: two
+	 * wake-ups (one per core) answer a batch with few thread switches. */
+	for (int i = 0; i < queued && i < 2; i++)
+		pthread_cond_signal(&run_cond);
+	pthread_mutex_unlock(&run_lock);
+}
+
 static void on_ready(struct parked *p)
 {
 	struct conn *c = (struct conn *)(void *)p;
@@ -468,13 +537,19 @@ static void on_ready(struct parked *p)
 static int conn_settle(const struct server_opts *o, struct conn *c)
 {
 	struct req *req = &c->req;
-	if (req->resume != NULL && !use_lot)
+	if (req->resume != NULL && (req->hand != NULL ? n_resumers == 0 : !use_lot))
 		finish_in_place(req);
 	if (req->resume != NULL) {
 		if (o->after != NULL)
 			o->after(req);
 		req->app = NULL;
 		log_set_request_id(NULL);
+		if (req->hand != NULL) {
+			void (*hand)(struct req *, void *) = req->hand;
+			req->hand = NULL;
+			hand(req, req->resume_state);
+			return 1;
+		}
 		lot_park(&c->park, req->park_user, req->park_bell, req->park_ms, c->fr.ipcFd);
 		return 1;
 	}
@@ -660,10 +735,11 @@ int server_run(const struct server_opts *o)
 	n_threads = 1;
 	n_idle = 1;
 	if (o->threaded && o->resume_threads > 0) {
-		use_lot = lot_start(on_ready) == 0;
-		for (int i = 0; use_lot && i < o->resume_threads; i++) {
+		use_lot = o->parks && lot_start(on_ready) == 0;
+		for (int i = 0; (use_lot || !o->parks) && i < o->resume_threads; i++) {
 			if (thread_start(resumer, NULL, g_opts->stack_size) != 0)
 				return 1;
+			n_resumers++;
 		}
 	}
 	worker((void *)o);

@@ -57,6 +57,22 @@ test('api.fcgi works as plain CGI: register, then /me with the token', () => {
   assert.equal(bad.headers['content-type'], 'application/problem+json');
 });
 
+test('api.fcgi as plain CGI sends a message: answered 201 after the commit, stored once, a retry answered with it', async () => {
+  const a = await registerUser('cgisend');
+  const b = await registerUser('cgisendb');
+  const conv = await direct(a, b);
+  const uri = `/api/v1/conversations/${conv.id}/messages`;
+  const auth = { Authorization: 'Bearer ' + a.token };
+  const r = cgi('api.fcgi', 'POST', uri, { body: { client_id: 'cgi-1', body: 'sent through CGI' }, headers: auth });
+  assert.equal(r.status, 201, r.text);
+  assert.equal(r.body.body, 'sent through CGI');
+  const again = cgi('api.fcgi', 'POST', uri, { body: { client_id: 'cgi-1', body: 'sent through CGI' }, headers: auth });
+  assert.equal(again.status, 200, again.text);
+  assert.equal(again.body.id, r.body.id);
+  const page = await api('GET', uri, { token: b.token });
+  assert.deepEqual(page.body.messages.map((m) => m.body), ['sent through CGI']);
+});
+
 test('health answers a malformed query string with a problem, on both programs', async () => {
   for (const p of ['/health?x=%zz', '/events/health?x=%zz']) {
     const r = await api('GET', p);
