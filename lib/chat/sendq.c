@@ -10,9 +10,10 @@
  * then hands the requests to the server's resume threads, which answer
  * them (req_wake). So under load a commit and each statement's fixed cost
  * are shared by the batch, and a send costs no thread switch of its own
- * (a batch costs the writer's and a resume thread's); an idle server
- * still sends alone (one CALL msg_send). Each send is answered only after
- * the commit that stored it.
+ * (a batch costs the writer's and a resume thread's). A send that finds
+ * nothing written or waiting (an idle server) is written and answered by
+ * its own thread, alone (one CALL msg_send). Each send is answered only
+ * after the commit that stored it.
  *
  * One writer writes at a time under load, which keeps batches large; a
  * second starts beside it only while writes are small (light load), so
@@ -280,6 +281,28 @@ void sendq_send(struct req *req, struct msg *m, sendq_done_fn done)
 	pthread_once(&started, start_writers);
 	struct waiter *w = arena_alloc(req->arena, sizeof(*w));
 	*w = (struct waiter){.slot = {.m = m, .a = req->arena}, .req = req, .done = done};
+	/* Nothing written or waiting (an idle server): this thread writes the
+	 * send itself and answers it, without handing it to two other threads;
+	 * sends that arrive meanwhile queue for the writers. */
+	pthread_mutex_lock(&mu);
+	if (queue == NULL && writing == 0) {
+		writing++;
+		last_batch = 1;
+		pthread_mutex_unlock(&mu);
+		write_batch(app_db_try(req), &w, 1);
+		/* Its outcome is w->rc; the connection goes back with what it
+		 * wrote noted. */
+		app_db_release(req);
+		pthread_mutex_lock(&mu);
+		writing--;
+		if (queue != NULL)
+			pthread_cond_signal(&work);
+		pthread_mutex_unlock(&mu);
+		after_commit(req->arena, &w, 1);
+		answer(req, w);
+		return;
+	}
+	pthread_mutex_unlock(&mu);
 	/* The request waits for its batch holding neither a thread nor a
 	 * database connection. */
 	app_db_release(req);
