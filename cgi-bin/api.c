@@ -53,11 +53,14 @@ static const struct route routes[] = {
 
 int main(void)
 {
-	/* Threads, so that sends arriving together share one commit
-	 * (lib/chat/sendq.c); connections come from a pool, a thread holds one
-	 * only while it uses the database. */
+	/* Threads for requests; sends arriving together share one commit and
+	 * wait for it without a thread (lib/chat/sendq.c). Connections come
+	 * from a pool, a thread holds one only while it uses the database. */
 	int threads = (int)config_int_range("api_max_threads", 64, 1, 10000);
-	if (app_global_init("api", threads) < 0 || auth_init() < 0)
+	int resumers = (int)config_int_range("api_resume_threads", 4, 1, 256);
+	/* One memcached connection for every thread that may use one: the
+	 * request threads, the resume threads and sendq's two writers. */
+	if (app_global_init("api", threads + resumers + 2) < 0 || auth_init() < 0)
 		return 1;
 	db_pool_init((int)config_int_range("api_db_connections", 16, 1, 500));
 	struct server_opts o = {
@@ -74,7 +77,7 @@ int main(void)
 		.idle_threads = 32,
 		/* A send waits for its batch's commit without a thread; these
 		 * answer it after (lib/chat/sendq.c). */
-		.resume_threads = (int)config_int_range("api_resume_threads", 4, 1, 256),
+		.resume_threads = resumers,
 		.stack_size = 256 * 1024,
 		/* Most answers fit in one block, kept from request to request. */
 		.arena_block = 16 * 1024,

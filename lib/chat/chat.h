@@ -53,9 +53,12 @@ typedef void (*sendq_done_fn)(struct req *req, struct msg *m, int rc);
 
 /* Stores m (an arena allocation of req's) as msgs_send would, together with
  * the other sends this process has waiting (group commit; see sendq.c),
- * then has done(req, m, rc) answer. The handler returns after this call;
- * the request waits for its batch without a thread. An unreachable
- * database is answered 503 without done. */
+ * and has done(req, m, rc) answer: on this thread when nothing else was
+ * being written (or the process cannot hold requests), else on a resume
+ * thread after the batch's commit, the request waiting without a thread.
+ * The handler returns after this call. An unreachable database (503
+ * database_unavailable) and a full queue (503 overloaded) are answered
+ * without done. */
 void sendq_send(struct req *req, struct msg *m, sendq_done_fn done);
 
 /* Counts since the process started (GET /health shows them). */
@@ -64,6 +67,8 @@ struct sendq_stats {
 	int64_t batches;	/* transactions of msg_send_batch that stored */
 	int64_t batched;	/* messages those stored */
 	int64_t fallbacks;	/* batches not stored, their messages sent alone */
+	int64_t waiting;	/* sends queued now for a writer */
+	int64_t refused;	/* sends answered 503 because too many were waiting */
 };
 void sendq_stats(struct sendq_stats *st);
 

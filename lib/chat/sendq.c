@@ -34,6 +34,7 @@
 
 #include "app/app.h"
 #include "chat/chat.h"
+#include "util/config.h"
 #include "util/log.h"
 #include "util/stack.h"
 #include "wake/doorbell.h"
@@ -53,12 +54,14 @@ struct waiter {
 #define SENDQ_WRITERS 2
 
 /* What this process has written since it started (sendq_stats). */
-static _Atomic int64_t n_alone, n_batches, n_batched, n_fallbacks;
+static _Atomic int64_t n_alone, n_batches, n_batched, n_fallbacks, n_refused;
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t work = PTHREAD_COND_INITIALIZER;	/* a writer may start */
 static pthread_once_t started = PTHREAD_ONCE_INIT;
-static struct waiter *queue;	/* oldest first */
+static struct waiter *queue, **queue_end = &queue;	/* oldest first */
+static int queued;		/* sends in the queue */
+static int queue_max;		/* api_send_queue_max */
 static int writing;		/* writers writing now */
 static int last_batch;		/* sends the last write took */
 
@@ -83,6 +86,9 @@ static int take(struct waiter **out)
 		*pp = w->next;
 		out[n++] = w;
 	}
+	if (*pp == NULL)
+		queue_end = pp;
+	queued -= n;
 	return n;
 }
 
@@ -251,16 +257,15 @@ static void start_writers(void)
 	}
 }
 
-/* The request has left its thread: into the queue. */
+/* The request has left its thread: into the queue (sendq_send counted it). */
 static void enqueue(struct req *req, void *state)
 {
 	(void)req;
 	struct waiter *w = state;
 	pthread_mutex_lock(&mu);
-	struct waiter **tail = &queue;
-	while (*tail != NULL)
-		tail = &(*tail)->next;
-	*tail = w;
+	w->next = NULL;
+	*queue_end = w;
+	queue_end = &w->next;
 	if (may_lead())
 		pthread_cond_signal(&work);
 	pthread_mutex_unlock(&mu);
@@ -276,16 +281,23 @@ static void answer(struct req *req, void *state)
 		w->done(req, w->slot.m, w->rc);
 }
 
+static void read_config(void)
+{
+	queue_max = (int)config_int_range("api_send_queue_max", 4096, 1, 1000000);
+}
+
 void sendq_send(struct req *req, struct msg *m, sendq_done_fn done)
 {
-	pthread_once(&started, start_writers);
+	static pthread_once_t configured = PTHREAD_ONCE_INIT;
+	pthread_once(&configured, read_config);
 	struct waiter *w = arena_alloc(req->arena, sizeof(*w));
 	*w = (struct waiter){.slot = {.m = m, .a = req->arena}, .req = req, .done = done};
-	/* Nothing written or waiting (an idle server): this thread writes the
-	 * send itself and answers it, without handing it to two other threads;
-	 * sends that arrive meanwhile queue for the writers. */
+	/* Nothing written or waiting (an idle server), or a process that
+	 * cannot hold requests (plain CGI): this thread writes the send itself
+	 * and answers it, without handing it to two other threads; sends that
+	 * arrive meanwhile queue for the writers. */
 	pthread_mutex_lock(&mu);
-	if (queue == NULL && writing == 0) {
+	if ((queue == NULL && writing == 0) || !server_holds()) {
 		writing++;
 		last_batch = 1;
 		pthread_mutex_unlock(&mu);
@@ -302,7 +314,22 @@ void sendq_send(struct req *req, struct msg *m, sendq_done_fn done)
 		answer(req, w);
 		return;
 	}
+	/* Each waiting send keeps its web server connection open: beyond the
+	 * limit the server is overloaded (or its database stalls), and the
+	 * client is told to try again shortly (its client_id makes that
+	 * safe). */
+	int full = queued >= queue_max;
+	if (!full)
+		queued++;
 	pthread_mutex_unlock(&mu);
+	if (full) {
+		n_refused++;
+		resp_header(req, "Retry-After", "1");
+		resp_problem(req, 503, "overloaded", "Too many messages are waiting to be stored; "
+			"send this one again in a moment.");
+		return;
+	}
+	pthread_once(&started, start_writers);
 	/* The request waits for its batch holding neither a thread nor a
 	 * database connection. */
 	app_db_release(req);
@@ -315,4 +342,8 @@ void sendq_stats(struct sendq_stats *st)
 	st->batches = n_batches;
 	st->batched = n_batched;
 	st->fallbacks = n_fallbacks;
+	pthread_mutex_lock(&mu);
+	st->waiting = queued;
+	pthread_mutex_unlock(&mu);
+	st->refused = n_refused;
 }

@@ -25,8 +25,6 @@ struct http_io {
 	void *ctx;
 };
 
-struct hold_wait;
-
 struct req {
 	struct arena *arena;
 	struct http_io *io;
@@ -59,9 +57,9 @@ struct req {
 
 	void *app;		/* the entry point's per-thread context (db, cache) */
 
-	/* Set by req_park: the request waits, and resume(req, resume_state)
-	 * continues it later, maybe on another thread (req->app is then that
-	 * thread's). */
+	/* Set by req_park and req_hold: the request waits, and resume(req,
+	 * resume_state) continues it later, maybe on another thread (req->app
+	 * is then that thread's). */
 	void (*resume)(struct req *req, void *state);
 	void *resume_state;
 	int64_t park_user;
@@ -69,7 +67,6 @@ struct req {
 	int64_t park_ms;
 	/* Set by req_hold: who takes the request once its thread lets go. */
 	void (*hand)(struct req *req, void *state);
-	struct hold_wait *hold_wait;	/* held in place: the thread waits here */
 
 	/* Set by req_on_end: called once when the request ends (answered,
 	 * or its client gone), on whichever thread ends it. */
@@ -118,10 +115,11 @@ struct server_opts {
 	 * load comes in bursts keeps more, rather than start and end threads
 	 * between bursts. */
 	int idle_threads;
-	/* Threaded: threads that continue parked and held requests (0: such
-	 * a request keeps its thread and waits in place). */
+	/* Threaded: threads that continue parked and held requests (0: a
+	 * parked request keeps its thread and waits in place; none is held). */
 	int resume_threads;
-	/* Handlers park requests (req_park): start the parking lot. */
+	/* Handlers park requests (req_park): start the parking lot. Without
+	 * it a parked request waits in place even where resume threads run. */
 	int parks;
 	size_t stack_size;
 	/* A request arena's first block (0: 1 KiB threaded, as a parked
@@ -165,13 +163,15 @@ void req_park(struct req *req, int64_t user_id, uint32_t bell, int64_t wait_ms,
  * continues it on a resume thread. The request keeps its arena and
  * transport, and must hold no database connection. So a request that waits
  * for work done elsewhere (a send waiting for its batch's commit) holds no
- * thread. Without resume threads (plain CGI, unthreaded) the thread that
- * handed it waits in place.
+ * thread. Only where server_holds() (a threaded server with resume
+ * threads); elsewhere the handler does the work itself.
  */
 void req_hold(struct req *req, void (*hand)(struct req *req, void *state),
 	void (*resume)(struct req *req, void *state), void *state);
 /* Ends the hold of each of reqs (n of them, held through req_hold). */
 void req_wake(struct req **reqs, int n);
+/* 1 when this process can hold requests (req_hold). */
+int server_holds(void);
 
 /* Has fn(req, state) called once when the request ends, however it ends
  * (parked or not): for what a handler counts while a request is open. */

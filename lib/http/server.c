@@ -12,7 +12,10 @@
  * (req_park) leaves its thread: it goes to the parking lot (lib/wake/lot)
  * with its fcgi2 request and arena, and a small pool of resume threads
  * continues it when the lot hands it back. Waiting clients then cost
- * memory, not threads.
+ * memory, not threads. A request held for work done elsewhere (req_hold: a
+ * send waiting for its batch's commit) leaves its thread the same way, and
+ * whoever holds it hands it to the resume threads (req_wake). Ended
+ * requests' conns are kept for the next ones.
  */
 #include "http/http.h"
 
@@ -302,13 +305,6 @@ void req_hold(struct req *req, void (*hand)(struct req *req, void *state),
 	req->resume_state = state;
 }
 
-/* A request held in place: its thread waits for req_wake. */
-struct hold_wait {
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	int woken;
-};
-
 /* Continues a parked request once. */
 static void resume_once(struct req *req)
 {
@@ -320,33 +316,11 @@ static void resume_once(struct req *req)
 		resp_problem(req, 500, "internal", "The server could not complete the request.");
 }
 
-/* Hands a held request over and waits on this thread until it is woken. */
-static void hold_in_place(struct req *req)
-{
-	void (*hand)(struct req *, void *) = req->hand;
-	struct hold_wait w = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
-	req->hand = NULL;
-	req->hold_wait = &w;
-	hand(req, req->resume_state);
-	pthread_mutex_lock(&w.mu);
-	while (!w.woken)
-		pthread_cond_wait(&w.cv, &w.mu);
-	pthread_mutex_unlock(&w.mu);
-	req->hold_wait = NULL;
-	pthread_cond_destroy(&w.cv);
-	pthread_mutex_destroy(&w.mu);
-	resume_once(req);
-}
-
-/* Runs a parked or held request to its end on this thread (CGI,
- * unthreaded, or no resume threads). */
+/* Runs a parked request to its end on this thread (CGI, unthreaded, or
+ * no parking lot). */
 static void finish_in_place(struct req *req)
 {
 	while (req->resume != NULL) {
-		if (req->hand != NULL) {
-			hold_in_place(req);
-			continue;
-		}
 		int64_t w = req->park_ms > INT32_MAX ? INT32_MAX : req->park_ms;
 		doorbell_wait(req->park_user, req->park_bell, (int)w);
 		resume_once(req);
@@ -433,7 +407,8 @@ static struct conn *spare;
 static int n_spare;
 
 /* arena_block: the size of the arena's first block (a parked request
- * keeps it, so threaded servers use a small one). */
+ * keeps it, so threaded servers use a small one); a kept conn has its
+ * first block already, of the size the process uses. */
 static struct conn *conn_new(size_t arena_block)
 {
 	pthread_mutex_lock(&spare_lock);
@@ -533,31 +508,22 @@ static struct conn *runq_next(void)
 	return c;
 }
 
+int server_holds(void)
+{
+	return n_resumers > 0;
+}
+
 void req_wake(struct req **reqs, int n)
 {
-	int queued = 0;
-	for (int i = 0; i < n; i++) {
-		struct hold_wait *w = reqs[i]->hold_wait;
-		if (w == NULL) {
-			queued++;
-			continue;
-		}
-		pthread_mutex_lock(&w->mu);
-		w->woken = 1;
-		pthread_cond_signal(&w->cv);
-		pthread_mutex_unlock(&w->mu);
-	}
-	if (queued == 0)
+	if (n <= 0)
 		return;
 	pthread_mutex_lock(&run_lock);
-	for (int i = 0; i < n; i++) {
-		if (reqs[i]->hold_wait == NULL)
-			runq_push(&run_rung, (struct conn *)(void *)((char *)reqs[i] -
-				offsetof(struct conn, req)));
-	}
+	for (int i = 0; i < n; i++)
+		runq_push(&run_rung, (struct conn *)(void *)((char *)reqs[i] -
+			offsetof(struct conn, req)));
 	/* Each resume thread takes requests until none are left: two
 	 * wake-ups (one per core) answer a batch with few thread switches. */
-	for (int i = 0; i < queued && i < 2; i++)
+	for (int i = 0; i < n && i < 2; i++)
 		pthread_cond_signal(&run_cond);
 	pthread_mutex_unlock(&run_lock);
 }
@@ -571,12 +537,21 @@ static void on_ready(struct parked *p)
 	pthread_mutex_unlock(&run_lock);
 }
 
-/* After its handler ran: parks the request, or ends it. Returns 1 when
+/* After its handler ran: parks the request, hands it over (req_hold), or
+ * ends it. Returns 1 when
  * parked (the conn may already be running elsewhere: do not touch it). */
 static int conn_settle(const struct server_opts *o, struct conn *c)
 {
 	struct req *req = &c->req;
-	if (req->resume != NULL && (req->hand != NULL ? n_resumers == 0 : !use_lot))
+	if (req->hand != NULL && n_resumers == 0) {
+		/* req_hold without resume threads (see server_holds): a
+		 * handler's mistake, answered rather than left hanging. */
+		log_error("server: a request was held in a process without resume threads");
+		req->hand = NULL;
+		req->resume = NULL;
+		resp_problem(req, 500, "internal", "The server could not complete the request.");
+	}
+	if (req->resume != NULL && req->hand == NULL && !use_lot)
 		finish_in_place(req);
 	if (req->resume != NULL) {
 		if (o->after != NULL)

@@ -39,6 +39,8 @@ static void health(struct req *req, int waiting, int sends)
 		json_object_object_add(q, "batches", json_object_new_int64(st.batches));
 		json_object_object_add(q, "batched", json_object_new_int64(st.batched));
 		json_object_object_add(q, "fallbacks", json_object_new_int64(st.fallbacks));
+		json_object_object_add(q, "waiting", json_object_new_int64(st.waiting));
+		json_object_object_add(q, "refused", json_object_new_int64(st.refused));
 		json_object_object_add(o, "sends", q);
 	}
 	resp_json(req, db_ok ? 200 : 503, o);
