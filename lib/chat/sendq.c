@@ -298,8 +298,10 @@ void sendq_send(struct req *req, struct msg *m, sendq_done_fn done)
 	 * arrive meanwhile queue for the writers. */
 	pthread_mutex_lock(&mu);
 	if ((queue == NULL && writing == 0) || !server_holds()) {
+		/* last_batch stays the writers' own: under load, sends that
+		 * queue meanwhile wait for one writer rather than start a
+		 * second beside this lone write. */
 		writing++;
-		last_batch = 1;
 		pthread_mutex_unlock(&mu);
 		write_batch(app_db_try(req), &w, 1);
 		/* Its outcome is w->rc; the connection goes back with what it
