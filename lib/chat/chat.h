@@ -61,7 +61,8 @@ typedef void (*sendq_done_fn)(struct req *req, struct msg *m, int rc);
  * without done. */
 void sendq_send(struct req *req, struct msg *m, sendq_done_fn done);
 
-/* Counts since the process started (GET /health shows them). */
+/* Counts since the process started, and the sends waiting now (GET
+ * /health shows them). */
 struct sendq_stats {
 	int64_t alone;		/* messages written by one CALL msg_send each */
 	int64_t batches;	/* transactions of msg_send_batch that stored */

@@ -225,6 +225,10 @@ static void *writer(void *arg)
 		struct waiter *batch[SEND_BATCH_MAX];
 		int n = take(batch);
 		last_batch = n;
+		/* Sends left behind (a retry beside its first try) may go with
+		 * the other writer while writes are small. */
+		if (queue != NULL && may_lead())
+			pthread_cond_signal(&work);
 		pthread_mutex_unlock(&mu);
 		struct db *db = db_pool_acquire();
 		write_batch(db, batch, n);
@@ -297,7 +301,7 @@ void sendq_send(struct req *req, struct msg *m, sendq_done_fn done)
 	 * and answers it, without handing it to two other threads; sends that
 	 * arrive meanwhile queue for the writers. */
 	pthread_mutex_lock(&mu);
-	if ((queue == NULL && writing == 0) || !server_holds()) {
+	if ((queued == 0 && writing == 0) || !server_holds()) {
 		/* last_batch stays the writers' own: under load, sends that
 		 * queue meanwhile wait for one writer rather than start a
 		 * second beside this lone write. */

@@ -316,6 +316,17 @@ static void resume_once(struct req *req)
 		resp_problem(req, 500, "internal", "The server could not complete the request.");
 }
 
+/* req_hold where nothing can hold the request (see server_holds): a
+ * handler's mistake, answered rather than left hanging or resumed as if
+ * its work had been done. */
+static void refuse_hold(struct req *req)
+{
+	log_error("server: a request was held in a process without resume threads");
+	req->hand = NULL;
+	req->resume = NULL;
+	resp_problem(req, 500, "internal", "The server could not complete the request.");
+}
+
 /* Runs a parked request to its end on this thread (CGI, unthreaded, or
  * no parking lot). */
 static void finish_in_place(struct req *req)
@@ -543,14 +554,8 @@ static void on_ready(struct parked *p)
 static int conn_settle(const struct server_opts *o, struct conn *c)
 {
 	struct req *req = &c->req;
-	if (req->hand != NULL && n_resumers == 0) {
-		/* req_hold without resume threads (see server_holds): a
-		 * handler's mistake, answered rather than left hanging. */
-		log_error("server: a request was held in a process without resume threads");
-		req->hand = NULL;
-		req->resume = NULL;
-		resp_problem(req, 500, "internal", "The server could not complete the request.");
-	}
+	if (req->hand != NULL && n_resumers == 0)
+		refuse_hold(req);
 	if (req->resume != NULL && req->hand == NULL && !use_lot)
 		finish_in_place(req);
 	if (req->resume != NULL) {
@@ -736,6 +741,8 @@ int server_run(const struct server_opts *o)
 		struct req req;
 		req_prepare(&req, &a, &io, app);
 		server_dispatch(o, &req);
+		if (req.hand != NULL)
+			refuse_hold(&req);
 		finish_in_place(&req);
 		req_finish(o, &req);
 		fflush(stdout);
