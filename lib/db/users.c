@@ -82,6 +82,7 @@ static const char *const SQL_SESSION_LIST =
 static const char *const SQL_RATE_HIT =
 	"INSERT INTO rate_limits (bucket, window_start, hits) VALUES (?, FROM_UNIXTIME(?), "
 	"LAST_INSERT_ID(1)) ON DUPLICATE KEY UPDATE hits = LAST_INSERT_ID(hits + 1)";
+static const char *const SQL_RATE_PREV = "SELECT hits FROM rate_limits WHERE bucket = ?";
 
 struct create_ctx {
 	const char *username, *display, *hash;
@@ -432,7 +433,22 @@ int64_t ratelimit_hit(struct db *db, const char *bucket, int window_s, int *retr
 	snprintf(key, sizeof(key), "%.100s:%lld", bucket, (long long)start);
 	if (db_exec(db, SQL_RATE_HIT, "si", key, start) < 0)
 		return -1;
+	int64_t hits = db_insert_id(db);
+	/* The previous window's hits count for the part of it that still lies
+	 * within the last window_s seconds: counted in fixed windows alone,
+	 * twice the limit got through across a window's end. */
+	snprintf(key, sizeof(key), "%.100s:%lld", bucket, (long long)(start - window_s));
+	if (db_exec(db, SQL_RATE_PREV, "s", key) < 0)
+		return -1;
+	int rc = db_next(db);
+	int64_t prev = rc > 0 ? db_int(db, 0) : 0;
+	while (rc > 0 && db_next(db) > 0)
+		;
+	if (rc < 0)
+		return -1;
+	int64_t left = start + window_s - now;	/* 1 .. window_s */
+	hits += prev * left / window_s;
 	if (retry_after)
-		*retry_after = (int)(start + window_s - now);
-	return db_insert_id(db);
+		*retry_after = (int)left;
+	return hits;
 }

@@ -87,8 +87,10 @@ int sessions_revoke(struct db *db, int64_t sid, int64_t uid);
 int sessions_revoke_by_refresh(struct db *db, const unsigned char refresh_hash[32], int64_t *sid);
 int sessions_list(struct db *db, struct arena *a, int64_t uid, int max, struct session *out);
 
-/* Fixed-window counter: returns hits in the window so far (this one
- * included), or -1. */
+/* Counts a hit in bucket's window of window_s seconds; returns the hits of
+ * the last window_s seconds (this one included), estimated as this fixed
+ * window's plus the previous one's in proportion to the part of it still
+ * inside, or -1. *retry_after: seconds to this window's end. */
 int64_t ratelimit_hit(struct db *db, const char *bucket, int window_s, int *retry_after);
 
 #endif

@@ -474,6 +474,23 @@ test('login is rate-limited per IP address across accounts', async () => {
   assert.equal((await api('POST', '/auth/login', { body: { username: u.username, password: u.password }, localAddress: '127.0.0.7' })).status, 200);
 });
 
+test('the login limit looks back a whole window: attempts just before a window ends still count just after', async () => {
+  const ip = '127.0.0.230';
+  const w = 300; // login_window_seconds
+  let now = Math.floor(Date.now() / 1000);
+  if (w - (now % w) < 3) {
+    await new Promise((r) => setTimeout(r, (w - (now % w) + 1) * 1000));
+    now = Math.floor(Date.now() / 1000);
+  }
+  const start = now - (now % w);
+  // The previous window alone is full, at any moment of this one (its
+  // weight falls to 1/300 at the end): a fixed window would start afresh.
+  sql(`INSERT INTO rate_limits (bucket, window_start, hits) VALUES ('login-ip:${ip}:${start - w}', FROM_UNIXTIME(${start - w}), ${50 * w}) ON DUPLICATE KEY UPDATE hits = VALUES(hits)`);
+  const r = await api('POST', '/auth/login', { body: { username: uniq('ghost'), password: 'wrong-password' }, localAddress: ip });
+  expectProblem(assert, r, 429, 'rate_limited');
+  assert.ok(Number(r.headers['retry-after']) >= 1 && Number(r.headers['retry-after']) <= w);
+});
+
 test('unknown routes and methods', async () => {
   const u = await registerUser('route');
   const r = await api('GET', '/nope', { token: u.token, validate: false });
