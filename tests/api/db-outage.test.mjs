@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { api, BASE, registerUser, sql, expectProblem, uniq } from './lib.mjs';
-import { stack } from './evlib.mjs';
+import { stack, stackAsync } from './evlib.mjs';
 import { cid } from './chatlib.mjs';
 
 const VAR = process.env.MESSENGER_VAR;
@@ -54,7 +54,7 @@ test('a database outage answers 503 database_unavailable everywhere and writes n
   await p.up();
   fs.writeFileSync(path.join(VAR, `${NAME}.local.conf`), `db_socket = ${PROXY}\n`);
   try {
-    stack('web-start', NAME, String(PORT3));
+    await stackAsync('web-start', NAME, String(PORT3));
     const a = await registerUser('outa');
     const b = await registerUser('outb');
     const conv = await api('POST', '/conversations', { token: a.token, body: { type: 'direct', member_ids: [b.id] }, base: BASE3 });

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import path from 'node:path';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { api, API, BASE, ROOT, checkAgainstSpec, validateEvent } from './lib.mjs';
 
@@ -168,6 +168,14 @@ export async function send(user, cid, body, cidKey = clientId(), opts = {}) {
 // --- the stack -------------------------------------------------------------
 export function stack(...args) {
   return execFileSync(path.join(ROOT, 'scripts/stack.sh'), args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+}
+// The same without blocking this process: for a stack that reaches the
+// database through a proxy this process serves.
+export function stackAsync(...args) {
+  return new Promise((resolve, reject) => {
+    execFile(path.join(ROOT, 'scripts/stack.sh'), args, { encoding: 'utf8' },
+      (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout)));
+  });
 }
 
 // Runs the sweeper once with the test stack's configuration (env overrides

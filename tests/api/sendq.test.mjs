@@ -13,7 +13,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { api, BASE, registerUser, sql, expectProblem, exclusive } from './lib.mjs';
-import { stack } from './evlib.mjs';
+import { stack, stackAsync } from './evlib.mjs';
 import { cid } from './chatlib.mjs';
 
 const VAR = process.env.MESSENGER_VAR;
@@ -41,10 +41,19 @@ function stallingProxy() {
   return {
     up: () => new Promise((resolve, reject) => {
       fs.rmSync(PROXY, { force: true });
-      server.on('error', reject);
-      server.listen(PROXY, resolve);
+      server.once('error', reject);
+      server.listen(PROXY, () => { server.off('error', reject); resolve(); });
     }),
     stall: () => { stalled = true; },
+    // Down: connections cut (what they held lost), and no new one opens
+    // until up() again.
+    cut: () => new Promise((resolve) => {
+      stalled = false;
+      for (const p of pipes) { p.c.destroy(); p.d.destroy(); }
+      pipes.clear();
+      server.close(() => resolve());
+      fs.rmSync(PROXY, { force: true });
+    }),
     release: () => {
       stalled = false;
       for (const p of pipes) {
@@ -55,6 +64,7 @@ function stallingProxy() {
     close: () => new Promise((resolve) => {
       stalled = false;
       for (const p of pipes) { p.c.destroy(); p.d.destroy(); }
+      if (!server.listening) { resolve(); return; }
       server.close(() => resolve());
       fs.rmSync(PROXY, { force: true });
     }),
@@ -73,7 +83,7 @@ test('a send beyond api_send_queue_max is answered 503 overloaded at once and st
   // the default 5 s connect timeout.
   fs.writeFileSync(path.join(VAR, `${NAME}.local.conf`), `db_socket = ${PROXY}\napi_send_queue_max = 2\ndb_connect_timeout = 60\n`);
   try {
-    stack('web-start', NAME, String(PORT4));
+    await stackAsync('web-start', NAME, String(PORT4));
     const a = await registerUser('sqa');
     const b = await registerUser('sqb');
     const conv = await api('POST', '/conversations', { token: a.token, body: { type: 'direct', member_ids: [b.id] }, base: BASE4 });
@@ -124,6 +134,48 @@ test('a send beyond api_send_queue_max is answered 503 overloaded at once and st
     const health = await api('GET', '/health', { base: BASE4 });
     assert.equal(health.body.sends.refused, 2);
     assert.equal(health.body.sends.waiting, 0);
+  } finally {
+    try { stack('web-stop', NAME); } catch { /* already gone */ }
+    fs.rmSync(path.join(VAR, `${NAME}.local.conf`), { force: true });
+    await p.close();
+  }
+}));
+
+test('sends waiting for a database that goes away are answered 503 database_unavailable and stored by their retries once it is back', () => exclusive('memcached', async () => {
+  const p = stallingProxy();
+  await p.up();
+  fs.writeFileSync(path.join(VAR, `${NAME}.local.conf`), `db_socket = ${PROXY}\n`);
+  try {
+    await stackAsync('web-start', NAME, String(PORT4));
+    const a = await registerUser('sqc');
+    const b = await registerUser('sqd');
+    const conv = await api('POST', '/conversations', { token: a.token, body: { type: 'direct', member_ids: [b.id] }, base: BASE4 });
+    assert.equal(conv.status, 201, conv.text);
+    const url = `/conversations/${conv.body.id}/messages`;
+    const send = (clientId) => api('POST', url, { token: a.token, body: { client_id: clientId, body: clientId }, base: BASE4 });
+    assert.equal((await send(cid())).status, 201);
+
+    p.stall();
+    const ids = Array.from({ length: 4 }, () => cid());
+    const noted = (r) => { r.catch(() => {}); return r; };
+    // One send on its own thread, one with a writer, two queued behind.
+    const first = noted(send(ids[0]));
+    await sleep(500);
+    const second = noted(send(ids[1]));
+    await sleep(500);
+    const rest = ids.slice(2).map((id) => noted(send(id)));
+    await sleep(300);
+    await p.cut();
+    const answers = await Promise.all([first, second, ...rest]);
+    for (const r of answers) expectProblem(assert, r, 503, 'database_unavailable');
+    for (const id of ids) assert.equal(stored(id), 0, `nothing of ${id} stored`);
+
+    await p.up();
+    for (const id of ids) {
+      const again = await send(id);
+      assert.equal(again.status, 201, again.text);
+      assert.equal(stored(id), 1);
+    }
   } finally {
     try { stack('web-stop', NAME); } catch { /* already gone */ }
     fs.rmSync(path.join(VAR, `${NAME}.local.conf`), { force: true });
