@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { api, BASE, registerUser, sql, expectProblem, uniq } from './lib.mjs';
+import { api, BASE, registerUser, sql, expectProblem, uniq, exclusive } from './lib.mjs';
 import { stack, stackAsync } from './evlib.mjs';
 import { cid } from './chatlib.mjs';
 
@@ -49,7 +49,9 @@ function proxy() {
   return { up, down };
 }
 
-test('a database outage answers 503 database_unavailable everywhere and writes nothing; then it heals', async () => {
+// Under the lock of the tests that start a second host (its appearing
+// rings every waiter of the others).
+test('a database outage answers 503 database_unavailable everywhere and writes nothing; then it heals', () => exclusive('memcached', async () => {
   const p = proxy();
   await p.up();
   fs.writeFileSync(path.join(VAR, `${NAME}.local.conf`), `db_socket = ${PROXY}\n`);
@@ -97,4 +99,4 @@ test('a database outage answers 503 database_unavailable everywhere and writes n
     fs.rmSync(path.join(VAR, `${NAME}.local.conf`), { force: true });
     await p.down().catch(() => {});
   }
-});
+}));
