@@ -97,7 +97,11 @@ export function validateSchema(name, value) {
 }
 
 // --- HTTP ------------------------------------------------------------------
-const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+// Idle kept-alive connections are dropped after 20 s, before lighttpd drops
+// them (server.max-keep-alive-idle = 30): one reused just as lighttpd closed
+// it ended a request with 'socket hang up' (a test that had waited for a
+// lock for about 30 s).
+const agent = new http.Agent({ keepAlive: true, maxSockets: 64, timeout: 20000 });
 
 // api(method, path, opts) -> {status, headers, body, text}
 //   opts.body: object (sent as JSON) or string/Buffer (sent raw)
