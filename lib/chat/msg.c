@@ -61,7 +61,7 @@ static struct db *member_db(struct req *req, int64_t cid)
 
 /* --- POST /conversations/{id}/messages --- */
 
-static void msg_sent(struct req *req, struct msg *sent, int rc);
+static void msg_sent(struct req *req, struct msg *m, int rc);
 
 void msg_send(struct req *req)
 {
@@ -136,12 +136,9 @@ void msg_send(struct req *req)
 }
 
 /* The answer to a send, once its batch has committed (or failed). */
-static void msg_sent(struct req *req, struct msg *sent, int rc)
+static void msg_sent(struct req *req, struct msg *m, int rc)
 {
-	const struct msg m = *sent;
-	int64_t cid = m.conversation_id;
-	const char *client_id = m.client_id, *kind = m.kind, *body = m.body;
-	int64_t reply_to = m.reply_to;
+	int64_t cid = m->conversation_id;
 	if (rc < 0) {
 		internal(req);
 		return;
@@ -160,7 +157,7 @@ static void msg_sent(struct req *req, struct msg *sent, int rc)
 		if (db == NULL)
 			return;
 		struct msg first;
-		int found = msgs_by_client(db, req->arena, req->user_id, client_id, &first);
+		int found = msgs_by_client(db, req->arena, req->user_id, m->client_id, &first);
 		if (found < 0) {
 			internal(req);
 			return;
@@ -170,8 +167,9 @@ static void msg_sent(struct req *req, struct msg *sent, int rc)
 		 * would drop the new text unseen. An edited or deleted first
 		 * message cannot be compared: taken as the same. */
 		if (found == 1 && first.conversation_id == cid && first.edited_at == NULL &&
-		    first.deleted_at == NULL && (strcmp(first.kind, kind) != 0 ||
-			first.reply_to != reply_to || first.body == NULL || strcmp(first.body, body) != 0)) {
+		    first.deleted_at == NULL && (strcmp(first.kind, m->kind) != 0 ||
+			first.reply_to != m->reply_to || first.body == NULL ||
+			strcmp(first.body, m->body) != 0)) {
 			resp_problem(req, 409, "client_id_conflict", "This client_id was already used "
 				"for a different message.");
 			return;
@@ -192,7 +190,7 @@ static void msg_sent(struct req *req, struct msg *sent, int rc)
 	}
 	/* The answer is built from what the procedure returned: a new message
 	 * has no edits or reactions yet. */
-	resp_json(req, 201, chat_message_json(req->arena, &m));
+	resp_json(req, 201, chat_message_json(req->arena, m));
 }
 
 /* --- GET /conversations/{id}/messages --- */

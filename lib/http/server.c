@@ -297,14 +297,6 @@ void req_park(struct req *req, int64_t user_id, uint32_t bell, int64_t wait_ms,
 	req->park_ms = wait_ms < 0 ? 0 : wait_ms;
 }
 
-void req_hold(struct req *req, void (*hand)(struct req *req, void *state),
-	void (*resume)(struct req *req, void *state), void *state)
-{
-	req->hand = hand;
-	req->resume = resume;
-	req->resume_state = state;
-}
-
 /* Continues a parked request once. */
 static void resume_once(struct req *req)
 {
@@ -314,17 +306,6 @@ static void resume_once(struct req *req)
 	fn(req, req->resume_state);
 	if (!req->headers_sent && req->resume == NULL && !req->client_gone)
 		resp_problem(req, 500, "internal", "The server could not complete the request.");
-}
-
-/* req_hold where nothing can hold the request (see server_holds): a
- * handler's mistake, answered rather than left hanging or resumed as if
- * its work had been done. */
-static void refuse_hold(struct req *req)
-{
-	log_error("server: a request was held in a process without resume threads");
-	req->hand = NULL;
-	req->resume = NULL;
-	resp_problem(req, 500, "internal", "The server could not complete the request.");
 }
 
 /* Runs a parked request to its end on this thread (CGI, unthreaded, or
@@ -524,6 +505,21 @@ int server_holds(void)
 	return n_resumers > 0;
 }
 
+void req_hold(struct req *req, void (*hand)(struct req *req, void *state),
+	void (*resume)(struct req *req, void *state), void *state)
+{
+	if (!server_holds()) {
+		/* A handler's mistake (see server_holds): answered rather than
+		 * left hanging or resumed as if its work had been done. */
+		log_error("server: a request was held in a process without resume threads");
+		resp_problem(req, 500, "internal", "The server could not complete the request.");
+		return;
+	}
+	req->hand = hand;
+	req->resume = resume;
+	req->resume_state = state;
+}
+
 void req_wake(struct req **reqs, int n)
 {
 	if (n <= 0)
@@ -554,8 +550,6 @@ static void on_ready(struct parked *p)
 static int conn_settle(const struct server_opts *o, struct conn *c)
 {
 	struct req *req = &c->req;
-	if (req->hand != NULL && n_resumers == 0)
-		refuse_hold(req);
 	if (req->resume != NULL && req->hand == NULL && !use_lot)
 		finish_in_place(req);
 	if (req->resume != NULL) {
@@ -741,8 +735,6 @@ int server_run(const struct server_opts *o)
 		struct req req;
 		req_prepare(&req, &a, &io, app);
 		server_dispatch(o, &req);
-		if (req.hand != NULL)
-			refuse_hold(&req);
 		finish_in_place(&req);
 		req_finish(o, &req);
 		fflush(stdout);

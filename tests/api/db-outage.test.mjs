@@ -7,96 +7,53 @@
 // other test files keep their database.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import net from 'node:net';
-import path from 'node:path';
-import { api, BASE, registerUser, sql, expectProblem, uniq, exclusive } from './lib.mjs';
-import { stack, stackAsync } from './evlib.mjs';
+import { api, BASE, registerUser, sql, expectProblem, uniq } from './lib.mjs';
+import { withProxiedInstance } from './evlib.mjs';
 import { cid } from './chatlib.mjs';
 
-const VAR = process.env.MESSENGER_VAR;
 // Logins from an address of their own: 127.0.0.1's login limit belongs to
 // the test files that run alongside.
 const LOGIN_FROM = '127.0.0.8';
 const NAME = 'dbout';
 const PORT3 = Number(new URL(BASE).port) + 23;
 const BASE3 = `http://127.0.0.1:${PORT3}`;
-const PROXY = path.join(VAR, 'dbproxy.sock');
 
-function proxy() {
-  const conns = new Set();
-  let server = null;
-  const up = () => new Promise((resolve, reject) => {
-    fs.rmSync(PROXY, { force: true });
-    server = net.createServer((c) => {
-      const d = net.connect(process.env.MESSENGER_DB_SOCKET);
-      conns.add(c).add(d);
-      const end = () => { c.destroy(); d.destroy(); conns.delete(c); conns.delete(d); };
-      c.on('error', end).on('close', end);
-      d.on('error', end).on('close', end);
-      c.pipe(d).pipe(c);
-    });
-    server.on('error', reject);
-    server.listen(PROXY, resolve);
-  });
-  // Down: connections cut, and no new one can be opened.
-  const down = () => new Promise((resolve) => {
-    for (const s of conns) s.destroy();
-    conns.clear();
-    server.close(() => resolve());
-    fs.rmSync(PROXY, { force: true });
-  });
-  return { up, down };
-}
+test('a database outage answers 503 database_unavailable everywhere and writes nothing; then it heals', () => withProxiedInstance(NAME, PORT3, '', async (p) => {
+  const a = await registerUser('outa');
+  const b = await registerUser('outb');
+  const conv = await api('POST', '/conversations', { token: a.token, body: { type: 'direct', member_ids: [b.id] }, base: BASE3 });
+  assert.equal(conv.status, 201, conv.text);
+  const c = conv.body.id;
+  // The instance's connections are open (its pool is warm): a send, a
+  // login and a long-poll through it work.
+  const first = await api('POST', `/conversations/${c}/messages`, { token: a.token, body: { client_id: cid(), body: 'before' }, base: BASE3 });
+  assert.equal(first.status, 201, first.text);
+  assert.equal((await api('POST', '/auth/login', { body: { username: a.username, password: a.password }, base: BASE3, localAddress: LOGIN_FROM })).status, 200);
+  assert.equal((await api('GET', '/events?timeout=0', { token: b.token, base: BASE3 })).status, 200);
 
-// Under the lock of the tests that start a second host (its appearing
-// rings every waiter of the others).
-test('a database outage answers 503 database_unavailable everywhere and writes nothing; then it heals', () => exclusive('memcached', async () => {
-  const p = proxy();
+  await p.down();
+  const during = cid();
+  const sessions = Number(sql(`SELECT COUNT(*) FROM sessions WHERE user_id=${a.id}`)[0][0]);
+  const name = uniq('outc');
+  const answers = [
+    await api('POST', `/conversations/${c}/messages`, { token: a.token, body: { client_id: during, body: 'during' }, base: BASE3 }),
+    await api('POST', '/auth/login', { body: { username: a.username, password: a.password }, base: BASE3, localAddress: LOGIN_FROM }),
+    await api('POST', '/auth/register', { body: { username: name, password: 'long-enough-pw' }, base: BASE3 }),
+    await api('POST', `/conversations/${c}/read`, { token: b.token, body: { seq: first.body.seq }, base: BASE3 }),
+    await api('GET', '/sessions', { token: a.token, base: BASE3 }),
+    await api('GET', '/events?since=0&timeout=0', { token: b.token, base: BASE3 }),
+  ];
+  for (const r of answers) expectProblem(assert, r, 503, 'database_unavailable');
+  // Nothing of it was written.
+  assert.equal(Number(sql(`SELECT COUNT(*) FROM messages WHERE client_id='${during}'`)[0][0]), 0);
+  assert.equal(Number(sql(`SELECT COUNT(*) FROM sessions WHERE user_id=${a.id}`)[0][0]), sessions);
+  assert.equal(Number(sql(`SELECT COUNT(*) FROM users WHERE username='${name}'`)[0][0]), 0);
+  assert.equal(Number(sql(`SELECT last_read_seq FROM members WHERE conversation_id=${c} AND user_id=${b.id}`)[0][0]), 0);
+
+  // Back: the client's retry of the same send is stored once.
   await p.up();
-  fs.writeFileSync(path.join(VAR, `${NAME}.local.conf`), `db_socket = ${PROXY}\n`);
-  try {
-    await stackAsync('web-start', NAME, String(PORT3));
-    const a = await registerUser('outa');
-    const b = await registerUser('outb');
-    const conv = await api('POST', '/conversations', { token: a.token, body: { type: 'direct', member_ids: [b.id] }, base: BASE3 });
-    assert.equal(conv.status, 201, conv.text);
-    const c = conv.body.id;
-    // The instance's connections are open (its pool is warm): a send, a
-    // login and a long-poll through it work.
-    const first = await api('POST', `/conversations/${c}/messages`, { token: a.token, body: { client_id: cid(), body: 'before' }, base: BASE3 });
-    assert.equal(first.status, 201, first.text);
-    assert.equal((await api('POST', '/auth/login', { body: { username: a.username, password: a.password }, base: BASE3, localAddress: LOGIN_FROM })).status, 200);
-    assert.equal((await api('GET', '/events?timeout=0', { token: b.token, base: BASE3 })).status, 200);
-
-    await p.down();
-    const during = cid();
-    const sessions = Number(sql(`SELECT COUNT(*) FROM sessions WHERE user_id=${a.id}`)[0][0]);
-    const name = uniq('outc');
-    const answers = [
-      await api('POST', `/conversations/${c}/messages`, { token: a.token, body: { client_id: during, body: 'during' }, base: BASE3 }),
-      await api('POST', '/auth/login', { body: { username: a.username, password: a.password }, base: BASE3, localAddress: LOGIN_FROM }),
-      await api('POST', '/auth/register', { body: { username: name, password: 'long-enough-pw' }, base: BASE3 }),
-      await api('POST', `/conversations/${c}/read`, { token: b.token, body: { seq: first.body.seq }, base: BASE3 }),
-      await api('GET', '/sessions', { token: a.token, base: BASE3 }),
-      await api('GET', '/events?since=0&timeout=0', { token: b.token, base: BASE3 }),
-    ];
-    for (const r of answers) expectProblem(assert, r, 503, 'database_unavailable');
-    // Nothing of it was written.
-    assert.equal(Number(sql(`SELECT COUNT(*) FROM messages WHERE client_id='${during}'`)[0][0]), 0);
-    assert.equal(Number(sql(`SELECT COUNT(*) FROM sessions WHERE user_id=${a.id}`)[0][0]), sessions);
-    assert.equal(Number(sql(`SELECT COUNT(*) FROM users WHERE username='${name}'`)[0][0]), 0);
-    assert.equal(Number(sql(`SELECT last_read_seq FROM members WHERE conversation_id=${c} AND user_id=${b.id}`)[0][0]), 0);
-
-    // Back: the client's retry of the same send is stored once.
-    await p.up();
-    const retry = await api('POST', `/conversations/${c}/messages`, { token: a.token, body: { client_id: during, body: 'during' }, base: BASE3 });
-    assert.equal(retry.status, 201, retry.text);
-    assert.equal(Number(sql(`SELECT COUNT(*) FROM messages WHERE client_id='${during}'`)[0][0]), 1);
-    assert.equal((await api('POST', '/auth/login', { body: { username: a.username, password: a.password }, base: BASE3, localAddress: LOGIN_FROM })).status, 200);
-  } finally {
-    try { stack('web-stop', NAME); } catch { /* already gone */ }
-    fs.rmSync(path.join(VAR, `${NAME}.local.conf`), { force: true });
-    await p.down().catch(() => {});
-  }
+  const retry = await api('POST', `/conversations/${c}/messages`, { token: a.token, body: { client_id: during, body: 'during' }, base: BASE3 });
+  assert.equal(retry.status, 201, retry.text);
+  assert.equal(Number(sql(`SELECT COUNT(*) FROM messages WHERE client_id='${during}'`)[0][0]), 1);
+  assert.equal((await api('POST', '/auth/login', { body: { username: a.username, password: a.password }, base: BASE3, localAddress: LOGIN_FROM })).status, 200);
 }));

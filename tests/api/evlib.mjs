@@ -1,11 +1,13 @@
 // Helpers for the event tests: long-poll, an SSE client that validates every
 // event, conversations and messages per the contract, and the stack scripts.
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import http from 'node:http';
+import net from 'node:net';
 import path from 'node:path';
 import { execFile, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { api, API, BASE, ROOT, checkAgainstSpec, validateEvent } from './lib.mjs';
+import { api, API, BASE, ROOT, checkAgainstSpec, validateEvent, exclusive } from './lib.mjs';
 
 // GET /events; every event is validated against the Event schema.
 export async function poll(user, since, opts = {}) {
@@ -171,10 +173,80 @@ export function stack(...args) {
 }
 // The same without blocking this process: for a stack that reaches the
 // database through a proxy this process serves.
-export function stackAsync(...args) {
+function stackAsync(...args) {
   return new Promise((resolve, reject) => {
     execFile(path.join(ROOT, 'scripts/stack.sh'), args, { encoding: 'utf8' },
       (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout)));
+  });
+}
+
+// A proxy to the test stack's MariaDB on a socket of its own, whose traffic
+// can be held (both ways, on every connection, new ones included) and let
+// go again, or cut (connections closed, what they held lost, no new one
+// until up() again).
+export function dbProxy(socketPath) {
+  const pipes = new Set();
+  let stalled = false;
+  const server = net.createServer((c) => {
+    const d = net.connect(process.env.MESSENGER_DB_SOCKET);
+    const pair = { c, d, held: [] };
+    pipes.add(pair);
+    const pass = (to) => (chunk) => { if (stalled) pair.held.push([to, chunk]); else to.write(chunk); };
+    c.on('data', pass(d));
+    d.on('data', pass(c));
+    const end = () => { c.destroy(); d.destroy(); pipes.delete(pair); };
+    c.on('error', end).on('close', end);
+    d.on('error', end).on('close', end);
+  });
+  const down = () => new Promise((resolve) => {
+    stalled = false;
+    for (const p of pipes) { p.c.destroy(); p.d.destroy(); }
+    pipes.clear();
+    fs.rmSync(socketPath, { force: true });
+    if (!server.listening) { resolve(); return; }
+    server.close(() => resolve());
+  });
+  return {
+    path: socketPath,
+    up: () => new Promise((resolve, reject) => {
+      fs.rmSync(socketPath, { force: true });
+      server.once('error', reject);
+      server.listen(socketPath, () => { server.off('error', reject); resolve(); });
+    }),
+    stall: () => { stalled = true; },
+    release: () => {
+      stalled = false;
+      for (const p of pipes) {
+        for (const [to, chunk] of p.held) to.write(chunk);
+        p.held = [];
+      }
+    },
+    down,
+  };
+}
+
+// Runs fn(proxy) with a second web instance of the test stack, NAME on
+// port, that reaches MariaDB through a dbProxy (up at the start), with
+// conf's lines added to its configuration; stops and removes it after.
+// Under the lock of the tests that start a second host: its appearing rings
+// every waiter of the others.
+export function withProxiedInstance(name, port, conf, fn) {
+  return exclusive('memcached', async () => {
+    const VAR = process.env.MESSENGER_VAR;
+    const proxy = dbProxy(path.join(VAR, `${name}-dbproxy.sock`));
+    const local = path.join(VAR, `${name}.local.conf`);
+    await proxy.up();
+    fs.writeFileSync(local, `db_socket = ${proxy.path}\n${conf}`);
+    try {
+      // Not blocking: this process serves the proxy the instance's start
+      // already uses.
+      await stackAsync('web-start', name, String(port));
+      return await fn(proxy);
+    } finally {
+      try { stack('web-stop', name); } catch { /* already gone */ }
+      fs.rmSync(local, { force: true });
+      await proxy.down();
+    }
   });
 }
 
