@@ -193,6 +193,14 @@ static int emit_receipt(struct db *db, struct emit *e, int64_t cid, int64_t uid)
  * answer lost, ringing nobody: their conversations' members (those that
  * get receipt events) are rung once more. A ring too many costs a reader
  * one look at its log. r is sorted by conversation. */
+/* Rings cid's members when it has at most max (ids: room for max + 1). */
+static void ring_members(struct db *db, int64_t cid, int max, int64_t *ids)
+{
+	int k = convs_member_ids(db, cid, max + 1, ids);
+	if (k > 0 && k <= max)
+		doorbell_ring_many(ids, k);
+}
+
 static void ring_retried(struct db *db, struct arena *a, const struct receipt *r, int n, int max,
 	int all)
 {
@@ -203,9 +211,7 @@ static void ring_retried(struct db *db, struct arena *a, const struct receipt *r
 		last = r[i].conversation_id;
 		if (ids == NULL)
 			ids = arena_alloc(a, sizeof(*ids) * (size_t)(max + 1));
-		int k = convs_member_ids(db, r[i].conversation_id, max + 1, ids);
-		if (k > 0 && k <= max)
-			doorbell_ring_many(ids, k);
+		ring_members(db, r[i].conversation_id, max, ids);
 	}
 }
 
@@ -571,9 +577,7 @@ void chat_retry_wake(struct db *db, struct arena *a, int64_t cid, int64_t mid)
 {
 	if (recent_claim(&retry_woken, cid, mid, 0, RETRY_WAKE_MS) == 0)
 		return;
-	int64_t *ids = arena_alloc(a, sizeof(*ids) * CHAT_GROUP_MAX_MEMBERS);
-	int n = convs_member_ids(db, cid, CHAT_GROUP_MAX_MEMBERS, ids);
-	if (n > 0)
-		doorbell_ring_many(ids, n);
+	ring_members(db, cid, CHAT_GROUP_MAX_MEMBERS,
+		arena_alloc(a, sizeof(int64_t) * (CHAT_GROUP_MAX_MEMBERS + 1)));
 	chat_invalidate(cid);
 }

@@ -347,9 +347,8 @@ int convs_find_created(struct db *db, struct arena *a, int64_t created_by,
 		*cid = db_int(db, 0);
 		*title = db_str(db, 1, a, NULL);
 		*changed = db_int(db, 2) != 0;
+		drain(db);
 	}
-	while (rc > 0 && db_next(db) > 0)
-		;
 	return rc < 0 ? -1 : rc;
 }
 

@@ -168,16 +168,21 @@ struct account_ctx {
 	const char *display_name, *about, *hash;
 };
 
+static int profile_update(struct db *db, int64_t id, const char *display_name,
+	const char *about)
+{
+	if (display_name == NULL && about == NULL)
+		return 0;
+	return db_exec(db, SQL_USER_UPDATE, "ssiii", display_name, about, (int64_t)-1,
+		(int64_t)-1, id) < 0 ? -1 : 0;
+}
+
 static int account_tx(struct db *db, void *p)
 {
 	struct account_ctx *c = p;
-	if ((c->display_name != NULL || c->about != NULL) &&
-	    db_exec(db, SQL_USER_UPDATE, "ssiii", c->display_name, c->about, (int64_t)-1,
-		    (int64_t)-1, c->id) < 0)
-		return -1;
-	if (c->hash != NULL &&
-	    (db_exec(db, SQL_USER_PASSWORD, "si", c->hash, c->id) < 0 ||
-	     db_exec(db, SQL_SESSION_REVOKE_OTHERS, "ii", c->id, c->keep_sid) < 0))
+	if (profile_update(db, c->id, c->display_name, c->about) < 0 ||
+	    db_exec(db, SQL_USER_PASSWORD, "si", c->hash, c->id) < 0 ||
+	    db_exec(db, SQL_SESSION_REVOKE_OTHERS, "ii", c->id, c->keep_sid) < 0)
 		return -1;
 	return 0;
 }
@@ -185,6 +190,10 @@ static int account_tx(struct db *db, void *p)
 int users_update_account(struct db *db, int64_t id, const char *display_name,
 	const char *about, const char *hash, int64_t keep_sid)
 {
+	/* Only a new password needs a transaction (the other sessions end
+	 * with it); a profile change alone is one statement. */
+	if (hash == NULL)
+		return profile_update(db, id, display_name, about);
 	struct account_ctx c = {id, keep_sid, display_name, about, hash};
 	return db_tx(db, account_tx, &c) < 0 ? -1 : 0;
 }

@@ -187,11 +187,16 @@ function stackAsync(...args) {
 export function dbProxy(socketPath) {
   const pipes = new Set();
   let stalled = false;
+  let held = 0;	// chunks held so far, either way
   const server = net.createServer((c) => {
     const d = net.connect(process.env.MESSENGER_DB_SOCKET);
     const pair = { c, d, held: [] };
     pipes.add(pair);
-    const pass = (to) => (chunk) => { if (stalled) pair.held.push([to, chunk]); else to.write(chunk); };
+    const pass = (to) => (chunk) => {
+      if (!stalled) { to.write(chunk); return; }
+      pair.held.push([to, chunk]);
+      held++;
+    };
     c.on('data', pass(d));
     d.on('data', pass(c));
     const end = () => { c.destroy(); d.destroy(); pipes.delete(pair); };
@@ -214,6 +219,7 @@ export function dbProxy(socketPath) {
       server.listen(socketPath, () => { server.off('error', reject); resolve(); });
     }),
     stall: () => { stalled = true; },
+    held: () => held,
     release: () => {
       stalled = false;
       for (const p of pipes) {
@@ -235,17 +241,18 @@ export function withProxiedInstance(name, port, conf, fn) {
     const VAR = process.env.MESSENGER_VAR;
     const proxy = dbProxy(path.join(VAR, `${name}-dbproxy.sock`));
     const local = path.join(VAR, `${name}.local.conf`);
-    await proxy.up();
-    fs.writeFileSync(local, `db_socket = ${proxy.path}\n${conf}`);
     try {
+      await proxy.up();
+      fs.writeFileSync(local, `db_socket = ${proxy.path}\n${conf}`);
       // Not blocking: this process serves the proxy the instance's start
       // already uses.
       await stackAsync('web-start', name, String(port));
       return await fn(proxy);
     } finally {
-      try { stack('web-stop', name); } catch { /* already gone */ }
-      fs.rmSync(local, { force: true });
+      // The proxy first: an instance stuck on held traffic stops at once.
       await proxy.down();
+      await stackAsync('web-stop', name).catch(() => { /* already gone */ });
+      fs.rmSync(local, { force: true });
     }
   });
 }

@@ -90,6 +90,15 @@ export function convTitle(c) {
   return 'Conversation';
 }
 
+// Our direct conversation with userId (made on first use): it joins the
+// list; resolves with its id.
+export async function openDirect(userId) {
+  const c = await api.post('/conversations', { type: 'direct', member_ids: [userId] });
+  upsertConv(c);
+  emit('list');
+  return c.id;
+}
+
 export function upsertConv(c) {
   if (!c || c.id == null) return null;
   const old = state.convs.get(c.id);

@@ -182,6 +182,8 @@ export function createChat({ onBack, onInfo }) {
     if (view.form.hidden !== gone) {
       view.form.hidden = gone;
       view.gone.hidden = !gone;
+      // A reply or edit begun before the account went goes with the form.
+      if (gone) cancelCtx();
     }
     if (gone) text = '';
     else if (typing.length && c.type === 'direct') { text = 'typing…'; cls = 'typing'; }

@@ -50,11 +50,9 @@ function userPicker(onPick, { exclude = () => false, label = 'Search people' } =
 export function newChatDialog(onOpen) {
   const picker = userPicker(async (u) => {
     try {
-      const c = await api.post('/conversations', { type: 'direct', member_ids: [u.id] });
-      store.upsertConv(c);
-      store.emit('list');
+      const id = await store.openDirect(u.id);
       dlg.close();
-      onOpen(c.id);
+      onOpen(id);
     } catch (e) { toast(api.friendlyError(e)); }
   });
   const dlg = openDialog({ title: 'New message', body: [h('label.field', h('span', 'To'), picker.input), picker.list] });

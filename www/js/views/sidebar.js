@@ -175,12 +175,10 @@ export function createSidebar({ onOpen, onNewChat, onNewGroup, onProfile, onSess
   // A person from the search: our direct chat (made on the first click).
   async function startChat(u) {
     try {
-      const c = await api.post('/conversations', { type: 'direct', member_ids: [u.id] });
-      store.upsertConv(c);
-      store.emit('list');
+      const id = await store.openDirect(u.id);
       searchInput.value = '';
       runSearch();
-      onOpen(c.id);
+      onOpen(id);
     } catch (e) { toast(api.friendlyError(e)); }
   }
 
