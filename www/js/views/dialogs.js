@@ -109,9 +109,16 @@ export async function convInfoDialog(convId, { onLeft }) {
   if (!c) return;
   const body = h('div');
   const dlg = openDialog({ title: c.type === 'group' ? 'Group details' : 'Contact', body });
+  // What the dialog shows of the conversation: a refresh that changes none
+  // of it (a big group's details are fetched again every 30 s for its read
+  // marks) leaves the dialog, its fields and its focus alone.
+  const shownOf = (cc) => cc && JSON.stringify([cc.title, cc.my_role, cc.muted_until, cc.member_count,
+    (cc.members || []).map((m) => [m.user.id, m.role, m.user.display_name, m.user.username])]);
+  let shown = null;
   const render = () => {
     c = state.convs.get(convId);
     if (!c) { dlg.close(); return; }
+    shown = shownOf(c);
     clear(body);
     if (c.type === 'direct') renderDirect(); else renderGroup();
     body.insertBefore(notifications(), body.querySelector('.leave-sect'));
@@ -250,7 +257,7 @@ export async function convInfoDialog(convId, { onLeft }) {
       store.removeConv(convId);
     } catch (e) { toast(api.friendlyError(e)); }
   }
-  const offs = [store.on('conv', (id) => { if (id === convId) render(); }), store.on('presence', presenceChanged), store.on('users', render)];
+  const offs = [store.on('conv', (id) => { if (id === convId && shownOf(state.convs.get(convId)) !== shown) render(); }), store.on('presence', presenceChanged), store.on('users', render)];
   dlg.addEventListener('close', () => offs.forEach((f) => f()));
   render();
   store.fetchConv(convId).then(() => {
