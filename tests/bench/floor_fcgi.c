@@ -4,7 +4,9 @@
  * ("size=N", default 64, at most 1 MiB), with the same accept loop shape as
  * api.fcgi (threads taking turns in FCGX_Accept_r under a mutex; 32, as
  * many as the benchmark's clients keep busy in api.fcgi), so that lighttpd +
- * mod_fastcgi + fcgi2 are measured and nothing else.
+ * mod_fastcgi + fcgi2 are measured and nothing else. It ends a request as
+ * api.fcgi does (lib/http/server.c, conn_settle): its input read to the
+ * end, then closed at once, without fcgi2's lingering close.
  */
 #include <pthread.h>
 #include <signal.h>
@@ -54,6 +56,11 @@ static void *serve(void *arg)
 		FCGX_PutStr("\"", 1, r.out);
 		FCGX_PutStr(body, (int)n - 2, r.out);
 		FCGX_PutStr("\"", 1, r.out);
+		char sink[4096];
+		while (FCGX_GetStr(sink, (int)sizeof(sink), r.in) > 0)
+			;
+		if (FCGX_HasSeenEOF(r.in) == EOF)
+			FCGX_Detach(&r);
 		FCGX_Finish_r(&r);
 	}
 	FCGX_Free(&r, 0);
