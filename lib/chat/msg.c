@@ -149,10 +149,11 @@ static void msg_sent(struct req *req, struct msg *m, int rc)
 		return;
 	}
 	/* Rolled back: a retry of a send that committed (its client_id is
-	 * taken), or the conversation is not (or no longer) ours. A retry is
-	 * answered with the first message, even when the sender has left since:
-	 * the first answer may have been lost. */
-	if (rc == SEND_DUPLICATE || rc == SEND_NOT_FOUND) {
+	 * taken), or the conversation is not (or no longer) ours, or closed. A
+	 * retry is answered with the first message, even when the sender has
+	 * left since or the conversation closed: the first answer may have been
+	 * lost. */
+	if (rc == SEND_DUPLICATE || rc == SEND_NOT_FOUND || rc == SEND_CLOSED) {
 		struct db *db = app_db(req);
 		if (db == NULL)
 			return;
@@ -184,6 +185,9 @@ static void msg_sent(struct req *req, struct msg *m, int rc)
 		if (rc == SEND_DUPLICATE)
 			resp_problem(req, 409, "client_id_conflict", "This client_id was already used "
 				"for a message in another conversation.");
+		else if (rc == SEND_CLOSED)
+			resp_problem(req, 403, "conversation_closed", "The other person deleted their "
+				"account: nothing more can be sent here.");
 		else
 			resp_problem(req, 404, "not_found", "No such conversation.");
 		return;

@@ -199,6 +199,8 @@ int msgs_send(struct db *db, struct arena *a, struct msg *m, int64_t **members, 
 		rc = SEND_BAD_REPLY;
 	} else if (strcmp(outcome, "duplicate") == 0) {
 		rc = SEND_DUPLICATE;
+	} else if (strcmp(outcome, "closed") == 0) {
+		rc = SEND_CLOSED;
 	} else {
 		rc = -1;
 	}

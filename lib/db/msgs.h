@@ -56,11 +56,12 @@ enum send_outcome {
 	SEND_NOT_FOUND,		/* no such conversation, or not a member */
 	SEND_BAD_REPLY,		/* reply_to is not a message of the conversation */
 	SEND_DUPLICATE,		/* this sender already used client_id */
+	SEND_CLOSED,		/* a member, but the peer's account is deleted */
 };
 
 /* Sends m (conversation_id, sender_id, client_id, kind, body, reply_to set
  * by the caller) in one transaction, as one CALL of the msg_send procedure
- * (sql/0007): numbers it, stores it, marks it read for the sender and
+ * (sql/0007, 0017): numbers it, stores it, marks it read for the sender and
  * appends message.new for every member. On SEND_OK, m is completed as
  * stored (id, seq, created_at) and *members (arena) lists whom to wake.
  * Deadlocks are retried. Returns the outcome, or -1 on an error. */

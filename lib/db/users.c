@@ -25,6 +25,11 @@ static const char *const SQL_USER_DELETE =
 	"UPDATE users SET username = CONCAT('" DELETED_PREFIX "', id), display_name = 'Deleted account', "
 	"about = '', avatar_media_id = NULL, password_hash = '!', deleted_at = NOW(3) "
 	"WHERE id = ? AND deleted_at IS NULL";
+/* The account's direct conversations: nobody would read a send into them
+ * (sql/0017). */
+static const char *const SQL_USER_CLOSE_DIRECT =
+	"UPDATE conversations c JOIN members m ON m.conversation_id = c.id "
+	"SET c.closed_at = NOW(3) WHERE m.user_id = ? AND c.type = 'direct' AND c.closed_at IS NULL";
 /* Usernames are ASCII: compared as such, a query with other characters
  * (which no username holds: they become '?') is not a collation error. */
 static const char *const SQL_USER_SEARCH =
@@ -211,6 +216,8 @@ static int delete_tx(struct db *db, void *p)
 	c->done = db_affected(db) > 0;
 	if (!c->done)
 		return 1;
+	if (db_exec(db, SQL_USER_CLOSE_DIRECT, "i", c->id) < 0)
+		return -1;
 	return db_exec(db, SQL_SESSION_REVOKE_ALL, "i", c->id);
 }
 

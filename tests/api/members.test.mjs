@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { api, registerUser, sql, expectProblem } from './lib.mjs';
-import { direct, group, send, events, count } from './chatlib.mjs';
+import { direct, group, send, events, count, cid } from './chatlib.mjs';
 import { poll } from './evlib.mjs';
 
 const roleOf = (conv, u) => conv.members.find((m) => m.user.id === u.id)?.role;
@@ -106,11 +106,12 @@ test('a removed member replaying an old cursor does not see the messages as they
   assert.equal(after.body.next, (await poll(m, null, { timeout: 0 })).body.next);
 });
 
-test('deleting an account leaves its groups: an owned group gets a new owner; direct chats keep it', async () => {
+test('deleting an account leaves its groups: an owned group gets a new owner; direct chats keep it, closed', async () => {
   const o = await registerUser('dlo'), ad = await registerUser('dla'), m = await registerUser('dlm');
   const g = await group(o, [ad, m]);
   assert.equal((await api('PATCH', `/conversations/${g.id}/members/${ad.id}`, { token: o.token, body: { role: 'admin' } })).status, 200);
   const d = await direct(o, m);
+  const before = await send(m, d, 'before the deletion');
   assert.equal((await api('DELETE', '/me', { token: o.token, body: { password: o.password } })).status, 204);
   const seen = await api('GET', `/conversations/${g.id}`, { token: ad.token });
   assert.equal(seen.status, 200);
@@ -122,6 +123,21 @@ test('deleting an account leaves its groups: an owned group gets a new owner; di
   const dd = await api('GET', `/conversations/${d.id}`, { token: m.token });
   assert.equal(dd.status, 200);
   assert.equal(dd.body.peer.display_name, 'Deleted account');
+  const hist = async () => (await api('GET', `/conversations/${d.id}/messages`, { token: m.token })).body.messages.map((x) => x.body);
+  assert.deepEqual(await hist(), ['before the deletion']);
+  // Nobody would read it: a send there is refused and stores nothing.
+  const logBefore = count(`SELECT COUNT(*) FROM user_events WHERE user_id IN (${o.id}, ${m.id})`);
+  const refused = await api('POST', `/conversations/${d.id}/messages`, { token: m.token, body: { client_id: cid(), body: 'anyone there?' } });
+  expectProblem(assert, refused, 403, 'conversation_closed');
+  assert.deepEqual(await hist(), ['before the deletion']);
+  assert.equal(count(`SELECT last_seq FROM conversations WHERE id = ${d.id}`), 1);
+  assert.equal(count(`SELECT COUNT(*) FROM user_events WHERE user_id IN (${o.id}, ${m.id})`), logBefore);
+  // A retry of the message sent before is still answered with it.
+  const again = await api('POST', `/conversations/${d.id}/messages`, { token: m.token, body: { client_id: before.client_id, body: 'before the deletion' } });
+  assert.equal(again.status, 200, again.text);
+  assert.equal(again.body.id, before.id);
+  // The deleted account's groups go on: m still sends to them.
+  await send(m, g, 'the group goes on');
   // A group whose only other members are deleted accounts hands ownership to nobody deleted.
   const p = await registerUser('dlp'), q = await registerUser('dlq'), r = await registerUser('dlr');
   const g2 = await group(p, [q, r]);

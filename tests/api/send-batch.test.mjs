@@ -76,8 +76,13 @@ test('the batch procedure numbers messages to one conversation in order, and wri
   assert.deepEqual(h.body.messages.map((m) => m.body), ['before', "it's 😀 é", 'second']);
 
   // One message of a non-member, one reusing a client_id, one to an unknown
-  // conversation: each batch answers 'alone' and changes nothing.
+  // conversation, one to a closed one: each batch answers 'alone' and
+  // changes nothing.
   const stranger = await registerUser('bps');
+  // A direct conversation closed by the other person's deleted account.
+  const gone = await registerUser('bpg');
+  const closed = await direct(b, gone);
+  assert.equal((await api('DELETE', '/me', { token: gone.token, body: { password: gone.password } })).status, 204);
   const state = () => sql(`SELECT (SELECT COUNT(*) FROM messages WHERE conversation_id = ${d.id} OR sender_id IN (${a.id}, ${b.id}, ${stranger.id})),
     (SELECT SUM(last_seq) FROM user_heads WHERE user_id IN (${a.id}, ${b.id}, ${stranger.id})),
     (SELECT SUM(last_read_seq) FROM members WHERE conversation_id = ${d.id}),
@@ -87,6 +92,7 @@ test('the batch procedure numbers messages to one conversation in order, and wri
     { c: d.id, s: stranger.id, i: cid(), t: 'text', b: 'not a member', r: 2, k: 2, l: 2 },
     { c: d.id, s: b.id, i: k2, t: 'text', b: 'client_id taken', r: 2, k: 2, l: 2 },
     { c: 999999999, s: b.id, i: cid(), t: 'text', b: 'no such conversation', r: 1, k: 1, l: 1 },
+    { c: closed.id, s: b.id, i: cid(), t: 'text', b: 'closed conversation', r: 1, k: 1, l: 1 },
   ]) {
     const good = { c: d.id, s: a.id, i: cid(), t: 'text', b: 'fine', r: 1, k: 2, l: 1 };
     const convs = bad.c === d.id ? 1 : 2, pairs = bad.c === d.id && bad.s === a.id ? 1 : 2;
