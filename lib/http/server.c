@@ -547,14 +547,22 @@ static void on_ready(struct parked *p)
 }
 
 /* Reads and drops what is left of the request's input, up to the end the
- * web server marks after the body (it sends the whole body first): 1 when
- * that end was read. Usually only the end marker is left. */
+ * web server marks after the body: 1 when that end was read. Usually only
+ * the end marker is left, already here. A body still on its way (lighttpd
+ * streams it; a request answered before its body was read) is waited for
+ * at most 100 ms, so that a client stalling it does not hold the thread:
+ * then the read fails and fcgi2 closes as it always did. */
 static int input_drained(FCGX_Request *r)
 {
-	char sink[4096];
-	while (FCGX_GetStr(sink, (int)sizeof(sink), r->in) > 0)
-		;
-	return FCGX_HasSeenEOF(r->in) == EOF;
+	if (FCGX_HasSeenEOF(r->in) != EOF) {
+		struct timeval tv = {.tv_sec = 0, .tv_usec = 100 * 1000};
+		setsockopt(r->ipcFd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		char sink[4096];
+		while (FCGX_GetStr(sink, (int)sizeof(sink), r->in) > 0)
+			;
+	}
+	/* A failed read also ends the stream: only a clean end counts. */
+	return FCGX_HasSeenEOF(r->in) == EOF && FCGX_GetError(r->in) == 0;
 }
 
 /* After its handler ran: parks the request, hands it over (req_hold), or

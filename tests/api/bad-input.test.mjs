@@ -9,8 +9,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
-import { api, registerUser, sql, expectProblem, uniq, until, ROOT, tokenHashSql } from './lib.mjs';
+import { api, registerUser, sql, expectProblem, uniq, until, ROOT, BASE, tokenHashSql } from './lib.mjs';
 import { group, send, cid, count } from './chatlib.mjs';
 
 const NOPE = 999999999;
@@ -163,6 +164,33 @@ test('every JSON route: broken JSON 400, a form 415, a body over the cap 413; no
     expectProblem(assert, r, 413, 'body_too_large');
   }
   assert.equal(dropped(), droppedBefore, 'lighttpd wrote every refused body to its end (none cut off)');
+});
+
+test('requests answered before their body came do not hold the API: more than its threads stall, and it still answers', async () => {
+  // A form where JSON is expected is refused (415) before its body is read;
+  // these bodies never come. api.fcgi has 64 threads (api_max_threads).
+  const { hostname, port } = new URL(BASE);
+  const stalled = [];
+  try {
+    for (let i = 0; i < 80; i++) {
+      const sock = net.connect(Number(port), hostname);
+      await new Promise((resolve, reject) => { sock.once('connect', resolve); sock.once('error', reject); });
+      const s = { sock, text: '' };
+      sock.on('data', (d) => { s.text += d; });
+      sock.on('error', () => {});
+      sock.write('POST /api/v1/auth/login HTTP/1.1\r\nHost: localhost\r\n' +
+        'Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 100000\r\n\r\nusername=');
+      stalled.push(s);
+    }
+    await until(() => stalled.every((s) => s.text.startsWith('HTTP/1.1 415')), 'a 415 for every stalled request', 15000);
+    // Their connections still open, the API answers others.
+    const r = await api('GET', '/health');
+    assert.equal(r.status, 200);
+    const login = await api('POST', '/auth/login', { body: { username: 'nobody-' + uniq(), password: 'wrong password' }, localAddress: LOGIN_FROM });
+    expectProblem(assert, login, 401, 'invalid_credentials');
+  } finally {
+    for (const s of stalled) s.sock.destroy();
+  }
 });
 
 test('every authenticated route: no token, an expired or a tampered token 401; nothing changes', async () => {
