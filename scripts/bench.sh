@@ -14,6 +14,8 @@
 #   BENCH_VAR [var/bench]  state directory, recreated at each run
 #   BENCH_DURATION [10] / BENCH_WARMUP [2]   seconds per measurement
 #   BENCH_CLIENTS [32]        concurrent senders (and floor B threads)
+#   BENCH_SEND_ROUNDS [3]     rounds of floor B then sends, back to back; the round
+#                             with the median ratio is reported (1 when quick)
 #   BENCH_HISTORY_CONNS [16]  connections for history pages (and floor A)
 #   BENCH_RATE [500]          messages/s for the delivery runs
 #   BENCH_RECEIVERS [100]     active receivers measuring delivery latency
@@ -41,6 +43,7 @@ d() { if [ "$Q" = 1 ]; then echo "$2"; else echo "$1"; fi; }
 DUR="${BENCH_DURATION:-$(d 10 3)}"
 WARM="${BENCH_WARMUP:-$(d 2 1)}"
 CLIENTS="${BENCH_CLIENTS:-32}"
+SEND_ROUNDS="${BENCH_SEND_ROUNDS:-$(d 3 1)}"
 HCONNS="${BENCH_HISTORY_CONNS:-16}"
 RATE="${BENCH_RATE:-500}"
 RECV="${BENCH_RECEIVERS:-100}"
@@ -303,29 +306,62 @@ code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $(sed -n
 [ "$HAVE_EVENTS" = 1 ] || say "GET /events answers $code: delivery scenarios are skipped"
 
 # --- floor B and durable sends -----------------------------------------------
+# Both move by 10-20 % from one run to the next on a shared VM, so they are
+# measured SEND_ROUNDS times, floor B then sends back to back (a drift of the
+# host hits both of a round alike), and the round with the median ratio is
+# the one reported, the other rounds' ratios beside it.
 FLOOR_B=""; FLOOR_B_CPU=""; SEND_CPU=""
-if want floors || want sends; then
+floor_b() {	# -> FB, FB_P50, FB_P99, FB_CPU (empty on failure), CPU rows into $CPU
+	FB=""; FB_CPU=""
 	say "floor B: INSERT + COMMIT, $CLIENTS threads"
 	cpu_snap main
 	if run floorB "$B/floor_insert" -S "$SOCK" -t "$CLIENTS" -d "$DUR" -w "$WARM"; then
-		FLOOR_B="$(get inserts_per_s)"
+		FB="$(get inserts_per_s)"; FB_P50="$(get p50_ms)"; FB_P99="$(get p99_ms)"
 		cpu_report main "floor B insert+commit" "$(get ok)"
-		FLOOR_B_CPU="$CPU_OP"
-		row "floor B: INSERT+COMMIT/s, $CLIENTS conns" "$FLOOR_B (p50 $(get p50_ms) / p99 $(get p99_ms) ms)" "-" "-" "-" "-"
+		FB_CPU="$CPU_OP"
 	fi
-fi
+}
 if want sends && [ "$HAVE_CHAT" = 1 ]; then
-	say "durable sends, $CLIENTS senders over 1:1 conversations"
-	cpu_snap main
-	if run sends "$B/load" send -p "$MESSENGER_PORT" -u "$USERS" -o "$SEND_OFF" -c "$CLIENTS" -d "$DUR" -w "$WARM"; then
-		v="$(get sends_per_s)"
-		cpu_report main "send (1:1, $CLIENTS clients)" "$(get ok)"
-		SEND_CPU="$CPU_OP"
-		if [ -n "$FLOOR_B" ]; then r="$(f "$v / $FLOOR_B")"; else r="-"; fi
-		ok=0; [ "$r" != "-" ] && ge "$r" 0.5 && ok=1
-		row "sends/s, $CLIENTS clients (1:1)" "$v (p50 $(get p50_ms) / p99 $(get p99_ms) ms; CPU ${SEND_CPU:-?} ms/send)" "${FLOOR_B:-?} (B; CPU ${FLOOR_B_CPU:-?} ms/insert)" "$r" ">= 0.50 x B" "$(verdict $ok)"
+	CPU_MAIN="$CPU"
+	ratios=""; rounds_ok=0; failed_errors=""
+	rm -f "$VAR/send.rounds"
+	for round in $(seq 1 "$SEND_ROUNDS"); do
+		CPU="$VAR/cpu.round$round"; : >"$CPU"
+		floor_b
+		say "durable sends, $CLIENTS senders over 1:1 conversations (round $round of $SEND_ROUNDS)"
+		cpu_snap main
+		if [ -n "$FB" ] && run sends "$B/load" send -p "$MESSENGER_PORT" -u "$USERS" -o "$SEND_OFF" -c "$CLIENTS" -d "$DUR" -w "$WARM"; then
+			v="$(get sends_per_s)"
+			cpu_report main "send (1:1, $CLIENTS clients)" "$(get ok)"
+			r="$(f "$v / $FB" 3)"
+			rounds_ok=$((rounds_ok + 1))
+			ratios="$ratios $r"
+			printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$round" "$v" "$(get p50_ms)" "$(get p99_ms)" \
+				"$CPU_OP" "$FB" "$FB_P50 / $FB_P99" "$FB_CPU" >>"$VAR/send.rounds"
+		else
+			failed_errors="$(get errors)"
+		fi
+	done
+	CPU="$CPU_MAIN"
+	if [ "$rounds_ok" -gt 0 ]; then
+		# The median round (the lower middle one of an even count).
+		IFS=$'\t' read -r r round v p50 p99 SEND_CPU FLOOR_B fbl FLOOR_B_CPU < <(sort -n "$VAR/send.rounds" | sed -n "$(( (rounds_ok + 1) / 2 ))p")
+		cat "$VAR/cpu.round$round" >>"$CPU"
+		row "floor B: INSERT+COMMIT/s, $CLIENTS conns" "$FLOOR_B (p50 / p99 $fbl ms)" "-" "-" "-" "-"
+		r2="$(f "$r")"
+		ok=0; ge "$r2" 0.5 && ok=1
+		others=""
+		[ "$rounds_ok" -gt 1 ] && others="; median of $rounds_ok rounds, ratios$(echo "$ratios" | tr ' ' '\n' | sort -n | awk 'NF { printf "%s %.2f", (n++ ? "," : ""), $1 }')"
+		row "sends/s, $CLIENTS clients (1:1)" "$v (p50 $p50 / p99 $p99 ms; CPU ${SEND_CPU:-?} ms/send$others)" "$FLOOR_B (B; CPU ${FLOOR_B_CPU:-?} ms/insert)" "$r2" ">= 0.50 x B" "$(verdict $ok)"
 	else
-		row "sends/s, $CLIENTS clients (1:1)" "failed ($(get errors) errors)" "${FLOOR_B:-?} (B)" "-" ">= 0.50 x B" "MISS"
+		row "sends/s, $CLIENTS clients (1:1)" "failed (${failed_errors:-?} errors)" "${FB:-?} (B)" "-" ">= 0.50 x B" "MISS"
+	fi
+	rm -f "$VAR/send.rounds" "$VAR"/cpu.round*
+elif want floors || want sends; then
+	floor_b
+	if [ -n "$FB" ]; then
+		FLOOR_B="$FB"; FLOOR_B_CPU="$FB_CPU"
+		row "floor B: INSERT+COMMIT/s, $CLIENTS conns" "$FLOOR_B (p50 $FB_P50 / p99 $FB_P99 ms)" "-" "-" "-" "-"
 	fi
 fi
 

@@ -594,9 +594,16 @@ static int conn_settle(const struct server_opts *o, struct conn *c)
 	 * sleep and a wake-up per request, about a tenth of a send's CPU time
 	 * here. Over a Unix socket what we wrote stays readable whatever we
 	 * close; once the input's end is read, the web server writes nothing
-	 * more, so the connection is closed at once (detached). */
-	if (listen_unix && input_drained(&c->fr))
-		FCGX_Detach(&c->fr);
+	 * more, so the connection is closed at once (detached). The answer
+	 * and its end record go out first (fcgi2 closes its streams in this
+	 * order; FCGX_Finish_r's second close is a no-op), so reading the
+	 * input's end never delays them. */
+	if (listen_unix) {
+		FCGX_FClose(c->fr.err);
+		FCGX_FClose(c->fr.out);
+		if (input_drained(&c->fr))
+			FCGX_Detach(&c->fr);
+	}
 	FCGX_Finish_r(&c->fr);
 	arena_reset(&c->arena);
 	return 0;
