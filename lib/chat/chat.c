@@ -85,6 +85,13 @@ json_object *chat_member_json(struct arena *a, const struct member *m)
 	return o;
 }
 
+/* Conversations larger than this get receipts on the member's devices only
+ * (the conversation's receipt_events says which a client has). */
+static int receipt_fanout_max(void)
+{
+	return (int)config_int_range("receipt_fanout_max", CHAT_RECEIPT_FANOUT_MAX, 0, 100000);
+}
+
 json_object *chat_conv_json(struct db *db, struct arena *a, const struct conv *c,
 	int with_members)
 {
@@ -140,6 +147,8 @@ json_object *chat_conv_json_last(struct db *db, struct arena *a, const struct co
 	json_object_object_add(o, "last_activity_at", opt_time(a, c->last_activity_at));
 	json_object_object_add(o, "last_seq", json_object_new_int64(c->last_seq));
 	json_object_object_add(o, "member_count", json_object_new_int64(c->member_count));
+	json_object_object_add(o, "receipt_events",
+		json_object_new_boolean(c->member_count <= receipt_fanout_max()));
 	json_object_object_add(o, "my_role", json_object_new_string(convs_role_name(c->role)));
 	json_object_object_add(o, "last_read_seq", json_object_new_int64(c->last_read_seq));
 	json_object_object_add(o, "unread_count", json_object_new_int64(c->unread_count));
@@ -164,11 +173,6 @@ fail:
  * delivered receipt, sql/0008, goes to the others alone: uid's own devices
  * have no use for it, and it would wake the very long-poll that just
  * fetched the message for one more round trip.) */
-/* Conversations larger than this get receipts on the member's devices only. */
-static int receipt_fanout_max(void)
-{
-	return (int)config_int_range("receipt_fanout_max", CHAT_RECEIPT_FANOUT_MAX, 0, 100000);
-}
 
 static int emit_receipt(struct db *db, struct emit *e, int64_t cid, int64_t uid)
 {

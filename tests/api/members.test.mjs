@@ -269,6 +269,7 @@ test('a group holds at most 1000 members; receipts in big groups stay with the r
   const g = await api('POST', '/conversations', { token: o.token, body: { type: 'group', title: 'Full house', member_ids: [...ids, r.id] } });
   assert.equal(g.status, 201);
   assert.equal(g.body.member_count, 1000);
+  assert.equal(g.body.receipt_events, false);
   assert.equal(g.body.members.length, 1000);
   assert.equal(count(`SELECT COUNT(*) FROM user_events WHERE type = 'conversation.created' AND conversation_id = ${g.body.id}`), 1000);
   expectProblem(assert, await api('POST', `/conversations/${g.body.id}/members`, { token: o.token, body: { user_ids: [extra.id] } }), 409, 'group_full');
@@ -281,4 +282,32 @@ test('a group holds at most 1000 members; receipts in big groups stay with the r
   assert.deepEqual(rd.body, { last_read_seq: 1, unread_count: 0 });
   assert.equal(count(`SELECT COUNT(*) FROM user_events WHERE type = 'receipt' AND conversation_id = ${g.body.id}`), 1);
   assert.equal(events(r.id, 'receipt', `AND conversation_id = ${g.body.id}`).length, 1);
+});
+
+test('a conversation says whether its members get receipt events: up to 32 members (receipt_fanout_max) they do', async () => {
+  const o = await registerUser('rfo'), r = await registerUser('rfr');
+  // 31 seeded accounts (no password: they never log in); 30 of them make 32 members with o and r.
+  const tag = 'rf' + o.id;
+  sql(`INSERT INTO users (username, display_name, password_hash) SELECT CONCAT('${tag}-', seq), CONCAT('Seeded ', seq), '!' FROM seq_1_to_31`);
+  sql(`INSERT INTO user_heads (user_id) SELECT id FROM users WHERE username LIKE '${tag}-%'`);
+  const ids = sql(`SELECT id FROM users WHERE username LIKE '${tag}-%' ORDER BY id`).map(([id]) => +id);
+  const d = await direct(o, r);
+  assert.equal(d.receipt_events, true);
+  const g = await api('POST', '/conversations', { token: o.token, body: { type: 'group', title: 'Thirty-two', member_ids: [r.id, ...ids.slice(0, 30)] } });
+  assert.equal(g.status, 201);
+  assert.deepEqual([g.body.member_count, g.body.receipt_events], [32, true]);
+  const m1 = await send(o, g.body, 'one');
+  const receipts = () => count(`SELECT COUNT(*) FROM user_events WHERE type = 'receipt' AND conversation_id = ${g.body.id}`);
+  // At 32 members, r's read mark goes to everyone.
+  assert.equal((await api('POST', `/conversations/${g.body.id}/read`, { token: r.token, body: { seq: m1.seq } })).status, 200);
+  assert.equal(receipts(), 32);
+  // One more member: the list, the conversation and the receipts all change.
+  assert.equal((await api('POST', `/conversations/${g.body.id}/members`, { token: o.token, body: { user_ids: [ids[30]] } })).status, 200);
+  const big = await api('GET', `/conversations/${g.body.id}`, { token: r.token });
+  assert.deepEqual([big.body.member_count, big.body.receipt_events], [33, false]);
+  const listed = (await api('GET', '/conversations', { token: r.token })).body.conversations.find((c) => c.id === g.body.id);
+  assert.equal(listed.receipt_events, false);
+  const m2 = await send(o, g.body, 'two');
+  assert.equal((await api('POST', `/conversations/${g.body.id}/read`, { token: r.token, body: { seq: m2.seq } })).status, 200);
+  assert.equal(receipts(), 33, "at 33 members r's read mark goes to r's own devices only");
 });

@@ -99,8 +99,22 @@ export async function openDirect(userId) {
   return c.id;
 }
 
+// The server's receipt_fanout_max, learnt from the conversations it sends:
+// receipt_events says whether a conversation of member_count members gets
+// receipt events. 32 (the server's default) until one tells otherwise.
+// Kept as a limit, not per conversation: member events change the counts
+// here without a new snapshot.
+let receiptLimit = 32;
+export function receiptEventsMax() { return receiptLimit; }
+function learnReceiptLimit(c) {
+  if (typeof c.receipt_events !== 'boolean' || typeof c.member_count !== 'number') return;
+  if (c.receipt_events && c.member_count > receiptLimit) receiptLimit = c.member_count;
+  else if (!c.receipt_events && c.member_count <= receiptLimit) receiptLimit = c.member_count - 1;
+}
+
 export function upsertConv(c) {
   if (!c || c.id == null) return null;
+  learnReceiptLimit(c);
   const old = state.convs.get(c.id);
   const merged = { ...(old || {}), ...c };
   if (!c.members && old && old.members) merged.members = old.members;

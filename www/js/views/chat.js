@@ -330,13 +330,11 @@ export function createChat({ onBack, onInfo }) {
     return el;
   }
 
-  // Members of groups bigger than this get no receipt events (the server's
-  // receipt_fanout_max, 32 unless configured): their read and delivered
-  // marks come with the group's details, asked for again on opening and
-  // every 30 s while open.
-  const RECEIPT_EVENTS_MAX = 32;
+  // Members of groups bigger than the server's receipt_fanout_max get no
+  // receipt events: their read and delivered marks come with the group's
+  // details, asked for again on opening and every 30 s while open.
   function quietReceipts(c) {
-    return c.type === 'group' && (c.members ? c.members.length : c.member_count || 0) > RECEIPT_EVENTS_MAX;
+    return c.type === 'group' && (c.members ? c.members.length : c.member_count || 0) > store.receiptEventsMax();
   }
 
   function statusOf(c, m) {
