@@ -28,7 +28,8 @@ static const char *const SQL_USER_DELETE =
 /* The account's direct conversations: nobody would read a send into them
  * (sql/0017). */
 static const char *const SQL_USER_CLOSE_DIRECT =
-	"UPDATE conversations c JOIN members m ON m.conversation_id = c.id "
+	"UPDATE members m FORCE INDEX (ix_user) "
+	"STRAIGHT_JOIN conversations c FORCE INDEX (PRIMARY) ON c.id = m.conversation_id "
 	"SET c.closed_at = NOW(3) WHERE m.user_id = ? AND c.type = 'direct' AND c.closed_at IS NULL";
 /* Usernames are ASCII: compared as such, a query with other characters
  * (which no username holds: they become '?') is not a collation error. */

@@ -597,8 +597,9 @@ static int conn_settle(const struct server_opts *o, struct conn *c)
 	 * more, so the connection is closed at once (detached). The answer
 	 * and its end record go out first (fcgi2 closes its streams in this
 	 * order; FCGX_Finish_r's second close is a no-op), so reading the
-	 * input's end never delays them. */
-	if (listen_unix) {
+	 * input's end never delays them. A connection the web server asked to
+	 * keep (lighttpd never does) is left to fcgi2. */
+	if (listen_unix && !c->fr.keepConnection) {
 		FCGX_FClose(c->fr.err);
 		FCGX_FClose(c->fr.out);
 		if (input_drained(&c->fr))

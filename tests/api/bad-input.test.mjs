@@ -169,6 +169,9 @@ test('every JSON route: broken JSON 400, a form 415, a body over the cap 413; no
 test('requests answered before their body came do not hold the API: more than its threads stall, and it still answers', async () => {
   // A form where JSON is expected is refused (415) before its body is read;
   // these bodies never come. api.fcgi has 64 threads (api_max_threads).
+  // The answer must go out before api.fcgi waits for the rest of the input
+  // (lighttpd closes its end once it has the answer's end): waiting first
+  // held both sides until lighttpd gave up on the body.
   const { hostname, port } = new URL(BASE);
   const stalled = [];
   try {
