@@ -117,6 +117,13 @@ int main(void)
 		arena_release(&a);
 	}
 
+	/* A direct conversation created while its peer's deletion committed
+	 * (the deletion closes the others itself). */
+	int64_t nc = sweep_close_direct(db, 7 * 86400);
+	failed |= nc < 0;
+	if (nc > 0)
+		log_info("sweeper: closed %lld direct conversations of deleted accounts", (long long)nc);
+
 	ephemeral_s = (int)config_int_range("ephemeral_retention_seconds", 3600, 60, 86400);
 	int64_t ne = drain(db, ephemeral, EPHEMERAL_BATCH);
 	failed |= ne < 0;

@@ -27,6 +27,15 @@ static const char *const SQL_DELETED_MEMBERS =
 	"AND u.deleted_at < NOW(3) - INTERVAL 60 SECOND AND EXISTS (SELECT 1 FROM members m "
 	"JOIN conversations c ON c.id = m.conversation_id AND c.type = 'group' "
 	"WHERE m.user_id = u.id) ORDER BY u.deleted_at DESC LIMIT ?";
+/* sweep_close_direct: the direct conversations of accounts deleted within
+ * the window that are still open (sql/0017): one created while its peer's
+ * deletion committed, which the deletion's own update could not see. */
+static const char *const SQL_CLOSE_DIRECT =
+	"UPDATE users u FORCE INDEX (ix_deleted) "
+	"STRAIGHT_JOIN members m FORCE INDEX (ix_user) ON m.user_id = u.id "
+	"STRAIGHT_JOIN conversations c FORCE INDEX (PRIMARY) ON c.id = m.conversation_id "
+	"SET c.closed_at = u.deleted_at "
+	"WHERE u.deleted_at > NOW(3) - INTERVAL ? SECOND AND c.type = 'direct' AND c.closed_at IS NULL";
 /* sweep_lock: held until the connection closes. */
 static const char *const SQL_LOCK = "SELECT GET_LOCK('messenger-sweeper', ?)";
 
@@ -60,6 +69,13 @@ int64_t sweep_sessions(struct db *db, int64_t older_s, int batch)
 int64_t sweep_rotated(struct db *db, int64_t older_s, int batch)
 {
 	if (db_exec(db, SQL_ROTATED, "ii", older_s, (int64_t)batch) < 0)
+		return -1;
+	return (int64_t)db_affected(db);
+}
+
+int64_t sweep_close_direct(struct db *db, int64_t within_s)
+{
+	if (db_exec(db, SQL_CLOSE_DIRECT, "i", within_s) < 0)
 		return -1;
 	return (int64_t)db_affected(db);
 }

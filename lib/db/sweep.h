@@ -23,6 +23,9 @@ int64_t sweep_rotated(struct db *db, int64_t older_s, int batch);
  * still members of a group (their deletion could not finish leaving them,
  * or an add crossed it). Fills out; the count or -1. */
 int sweep_deleted_members(struct db *db, int64_t within_s, int max, int64_t *out);
+/* Closes the still open direct conversations of accounts deleted within the
+ * last within_s seconds; how many, or -1. */
+int64_t sweep_close_direct(struct db *db, int64_t within_s);
 /* Takes the sweeper's lock on this connection, waiting up to wait_s for a
  * run that holds it. 1 taken, 0 not (another run), -1 error. */
 int sweep_lock(struct db *db, int wait_s);

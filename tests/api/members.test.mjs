@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { api, registerUser, sql, expectProblem } from './lib.mjs';
 import { direct, group, send, events, count, cid } from './chatlib.mjs';
-import { poll } from './evlib.mjs';
+import { poll, runSweeper } from './evlib.mjs';
 
 const roleOf = (conv, u) => conv.members.find((m) => m.user.id === u.id)?.role;
 
@@ -136,6 +136,12 @@ test('deleting an account leaves its groups: an owned group gets a new owner; di
   const again = await api('POST', `/conversations/${d.id}/messages`, { token: m.token, body: { client_id: before.client_id, body: 'before the deletion' } });
   assert.equal(again.status, 200, again.text);
   assert.equal(again.body.id, before.id);
+  // A direct conversation created while the deletion committed stays open
+  // (the deletion's update could not see it): the sweeper closes it.
+  sql(`UPDATE conversations SET closed_at = NULL WHERE id = ${d.id}`);
+  runSweeper();
+  assert.equal(count(`SELECT closed_at IS NOT NULL FROM conversations WHERE id = ${d.id}`), 1);
+  expectProblem(assert, await api('POST', `/conversations/${d.id}/messages`, { token: m.token, body: { client_id: cid(), body: 'after the sweep' } }), 403, 'conversation_closed');
   // The deleted account's groups go on: m still sends to them.
   await send(m, g, 'the group goes on');
   // A group whose only other members are deleted accounts hands ownership to nobody deleted.
