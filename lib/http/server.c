@@ -376,7 +376,7 @@ static const struct server_opts *g_opts;
 static pthread_mutex_t accept_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_mutex_t count_lock = PTHREAD_MUTEX_INITIALIZER;
 static int listen_fd;
-/* The web server reaches us over a Unix socket (see conn_close_fast). */
+/* The web server reaches us over a Unix socket (see conn_settle). */
 static int listen_unix;
 static int n_threads, n_idle;
 static int use_lot;		/* parked requests go to the lot */

@@ -7,6 +7,16 @@ import { poll, runSweeper } from './evlib.mjs';
 
 const roleOf = (conv, u) => conv.members.find((m) => m.user.id === u.id)?.role;
 
+// n accounts named tag-1..tag-n made with SQL (no password: they never log
+// in), each with its event log head; their ids in order.
+function seedUsers(tag, n) {
+  sql(`INSERT INTO users (username, display_name, password_hash) SELECT CONCAT('${tag}-', seq), CONCAT('Seeded ', seq), '!' FROM seq_1_to_${n}`);
+  sql(`INSERT INTO user_heads (user_id) SELECT id FROM users WHERE username LIKE '${tag}-%'`);
+  const ids = sql(`SELECT id FROM users WHERE username LIKE '${tag}-%' ORDER BY id`).map(([id]) => +id);
+  assert.equal(ids.length, n);
+  return ids;
+}
+
 test('owner and admins add members; plain members cannot; events for old and new members', async () => {
   const o = await registerUser('mo'), m = await registerUser('mm'), n1 = await registerUser('mn'), n2 = await registerUser('mn');
   const g = await group(o, [m]);
@@ -266,10 +276,7 @@ test('rename: owner/admin only; conversation.updated to every member with their 
 test('a group holds at most 1000 members; receipts in big groups stay with the reader', async () => {
   const o = await registerUser('big'), r = await registerUser('bigr'), extra = await registerUser('bigx');
   // Seed 998 accounts directly: registering them one by one would spend minutes hashing passwords.
-  const tag = 'bk' + o.id;
-  sql(`INSERT INTO users (username, display_name, password_hash) SELECT CONCAT('${tag}-', seq), CONCAT('Bulk ', seq), '!' FROM seq_1_to_998`);
-  sql(`INSERT INTO user_heads (user_id) SELECT id FROM users WHERE username LIKE '${tag}-%'`);
-  const ids = sql(`SELECT id FROM users WHERE username LIKE '${tag}-%' ORDER BY id`).map(([id]) => +id);
+  const ids = seedUsers('bk' + o.id, 998);
   assert.equal(ids.length, 998);
   expectProblem(assert, await api('POST', '/conversations', { token: o.token, body: { type: 'group', title: 'Too big', member_ids: [...ids, r.id, extra.id] } }), 400, 'invalid_field');
   const g = await api('POST', '/conversations', { token: o.token, body: { type: 'group', title: 'Full house', member_ids: [...ids, r.id] } });
@@ -292,11 +299,8 @@ test('a group holds at most 1000 members; receipts in big groups stay with the r
 
 test('a conversation says whether its members get receipt events: up to 32 members (receipt_fanout_max) they do', async () => {
   const o = await registerUser('rfo'), r = await registerUser('rfr');
-  // 31 seeded accounts (no password: they never log in); 30 of them make 32 members with o and r.
-  const tag = 'rf' + o.id;
-  sql(`INSERT INTO users (username, display_name, password_hash) SELECT CONCAT('${tag}-', seq), CONCAT('Seeded ', seq), '!' FROM seq_1_to_31`);
-  sql(`INSERT INTO user_heads (user_id) SELECT id FROM users WHERE username LIKE '${tag}-%'`);
-  const ids = sql(`SELECT id FROM users WHERE username LIKE '${tag}-%' ORDER BY id`).map(([id]) => +id);
+  // 31 seeded accounts; 30 of them make 32 members with o and r.
+  const ids = seedUsers('rf' + o.id, 31);
   const d = await direct(o, r);
   assert.equal(d.receipt_events, true);
   const g = await api('POST', '/conversations', { token: o.token, body: { type: 'group', title: 'Thirty-two', member_ids: [r.id, ...ids.slice(0, 30)] } });

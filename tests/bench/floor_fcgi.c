@@ -56,10 +56,14 @@ static void *serve(void *arg)
 		FCGX_PutStr("\"", 1, r.out);
 		FCGX_PutStr(body, (int)n - 2, r.out);
 		FCGX_PutStr("\"", 1, r.out);
+		/* As conn_settle: the answer out, the input to its end, then
+		 * closed at once (its requests are GETs: no body to wait for). */
+		FCGX_FClose(r.err);
+		FCGX_FClose(r.out);
 		char sink[4096];
 		while (FCGX_GetStr(sink, (int)sizeof(sink), r.in) > 0)
 			;
-		if (FCGX_HasSeenEOF(r.in) == EOF)
+		if (FCGX_HasSeenEOF(r.in) == EOF && FCGX_GetError(r.in) == 0)
 			FCGX_Detach(&r);
 		FCGX_Finish_r(&r);
 	}
