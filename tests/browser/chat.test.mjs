@@ -358,8 +358,9 @@ test('history scrolls back page by page, with day separators', async () => {
   const ua = await makeUser('hist', 'Hank History');
   const ub = await makeUser('hisb', 'Hilda Back');
   const conv = await api('POST', '/conversations', { token: ub.token, body: { type: 'direct', member_ids: [ua.id] } });
+  const sent = [];
   for (let i = 1; i <= 130; i++) {
-    await api('POST', `/conversations/${conv.id}/messages`, { token: ub.token, body: { client_id: `h${i}x${ub.id}`, body: `history message ${i}` } });
+    sent.push(await api('POST', `/conversations/${conv.id}/messages`, { token: ub.token, body: { client_id: `h${i}x${ub.id}`, body: `history message ${i}` } }));
   }
   const A = await signedIn(browser, ua);
   const a = A.page;
@@ -368,12 +369,19 @@ test('history scrolls back page by page, with day separators', async () => {
   await a.locator('.day-sep', { hasText: 'Today' }).first().waitFor();
   const shown = await messages(a).count();
   assert.ok(shown < 130, `only the latest page is loaded at first (${shown})`);
+  // An old message, not loaded yet, is edited meanwhile: its event must not
+  // leave it standing alone at the top, with paging back going on from it
+  // and the messages between never loading.
+  await api('PATCH', `/conversations/${conv.id}/messages/${sent[4].id}`, { token: ub.token, body: { body: 'history message 5 edited' } });
+  await api('POST', `/conversations/${conv.id}/messages`, { token: ub.token, body: { client_id: `hz${ub.id}`, body: 'after the edit' } });
+  await messageByText(a, 'after the edit').waitFor();
   // Scroll to the top until the first message is there.
   await until(async () => {
     await a.locator('.msg-scroll').evaluate((el) => { el.scrollTop = 0; });
     return (await a.locator('.msg .text').filter({ hasText: /^history message 1$/ }).count()) > 0;
   }, 'the first message');
-  assert.equal(await a.locator('.msg .text').filter({ hasText: /^history message \d+$/ }).count(), 130);
+  assert.equal(await a.locator('.msg .text').filter({ hasText: /^history message \d+( edited)?$/ }).count(), 130);
+  await a.locator('.msg .text').filter({ hasText: /^history message 5 edited$/ }).waitFor();
   assert.equal(await a.locator('.day-sep').count(), 1);
   await a.locator('.chat-intro', { hasText: 'Hilda Back' }).waitFor();
   await A.context.close();
@@ -408,8 +416,23 @@ test('a search result far back in a long chat is brought into view', async () =>
   const a = A.page;
   await a.getByLabel('Search', { exact: true }).fill('treasure');
   await a.locator('.result', { hasText: 'treasure' }).click();
-  await a.locator('.msg.flash', { hasText: 'the buried treasure map' }).waitFor({ timeout: 30000 });
+  await a.locator('.msg.flash', { hasText: 'the buried treasure map' }).waitFor();
   assert.equal(await a.getByText('That message is no longer available.').count(), 0);
+  // One page around it, not every page between: what lies between loads
+  // as the reader scrolls down to it.
+  const held = await messages(a).count();
+  assert.ok(held <= 200, `a page around the message and the latest page are loaded (${held})`);
+  await a.locator('.gap', { hasText: 'Show newer messages' }).waitFor();
+  assert.equal(await a.locator('.msg .text').filter({ hasText: /^filler 600$/ }).count(), 0);
+  // Scrolling down fills the gap page by page until it closes, with every
+  // message in between, once each.
+  await until(async () => {
+    await a.locator('.gap').evaluate((el) => el.scrollIntoView({ block: 'end' })).catch(() => {});
+    return (await a.locator('.gap').count()) === 0;
+  }, 'the gap to close', 60000);
+  const texts = await a.locator('.msg .text').filter({ hasText: /^filler \d+$/ }).allTextContents();
+  assert.equal(texts.length, 1150);
+  assert.equal(new Set(texts).size, 1150);
   await A.context.close();
 });
 

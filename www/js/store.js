@@ -237,7 +237,7 @@ export function removeConv(id) {
 // ---- messages ----------------------------------------------------------------
 export function msgState(convId) {
   let m = state.msgs.get(convId);
-  if (!m) { m = { byId: new Map(), hasMore: true, loaded: false, loadingOlder: false, touched: null, missed: false }; state.msgs.set(convId, m); }
+  if (!m) { m = { byId: new Map(), hasMore: true, loaded: false, loadingOlder: false, touched: null, missed: false, gap: null, early: null }; state.msgs.set(convId, m); }
   return m;
 }
 
@@ -278,9 +278,35 @@ export function putMessage(msg) {
   const open = state.activeId === msg.conversation_id;
   const m = open ? msgState(msg.conversation_id) : state.msgs.get(msg.conversation_id);
   if (!live(m) && !open) return;
+  if (!adopt(m, msg)) return;
   touch(m, msg.id);
   const old = m.byId.get(msg.id);
   m.byId.set(msg.id, old ? { ...old, ...msg } : msg);
+}
+
+// The history held is one run of messages, the newest down to the oldest
+// loaded (and, after a jump far back, a second run there with m.gap
+// between them). A message from an event that is not held goes in only
+// where it belongs to a run: an old message edited or deleted by someone,
+// put in alone, would be where paging back starts from, and everything
+// between would never load. Before the latest page has come, the page
+// decides (loadLatestNow drops those older than it).
+function adopt(m, msg) {
+  if (m.byId.has(msg.id) || msg.seq == null) return true;
+  if (m.gap && msg.seq > m.gap.lo && msg.seq < m.gap.hi) return false;
+  if (!m.loaded) {
+    (m.early || (m.early = new Set())).add(msg.id);
+    return true;
+  }
+  if (!m.hasMore) return true;
+  const lo = oldestSeq(m);
+  return lo == null || msg.seq >= lo;
+}
+
+function oldestSeq(m) {
+  let lo = null;
+  for (const x of m.byId.values()) if (x.seq != null && (lo == null || x.seq < lo)) lo = x.seq;
+  return lo;
 }
 
 // One load per conversation's message state at a time: a chat left and
@@ -309,6 +335,16 @@ async function loadLatestNow(convId, m) {
     }
     for (const msg of r.messages) bumpReceipt(receiptsFor(convId), msg.sender_id, msg.seq, msg.seq);
     m.hasMore = r.has_more;
+    // What events brought meanwhile and is older than the page stands
+    // alone (see adopt).
+    if (m.early && r.has_more && r.messages.length) {
+      const lo = r.messages[0].seq;
+      for (const id of m.early) {
+        const x = m.byId.get(id);
+        if (x && x.seq < lo) m.byId.delete(id);
+      }
+    }
+    m.early = null;
     const c = state.convs.get(convId);
     const last = r.messages[r.messages.length - 1];
     if (c && last) {
@@ -342,9 +378,64 @@ export async function loadOlder(convId, limit = 50) {
   return true;
 }
 
+// A jump to a message far older than those held: a page from a little
+// before it, as a run of its own (an earlier such run is let go). The
+// messages between it and the newest run stay unloaded (m.gap) until the
+// reader scrolls down to them (loadGap), so the jump costs one page
+// however far back it goes.
+export async function loadAround(convId, seq) {
+  const m = msgState(convId);
+  if (m.loadingOlder) return false;
+  m.loadingOlder = true;
+  try {
+    const from = Math.max(0, seq - 20);
+    const r = await api.get(`/conversations/${convId}/messages`, { query: { after: from, limit: 100 } });
+    if (m.gap) {
+      for (const [id, x] of m.byId) if (x.seq != null && x.seq <= m.gap.lo) m.byId.delete(id);
+      m.gap = null;
+    }
+    const tail = oldestSeq(m);
+    let top = from, reached = tail == null;
+    for (const msg of r.messages) {
+      if (!reached && msg.seq >= tail) reached = true;
+      if (!m.byId.has(msg.id)) m.byId.set(msg.id, msg);
+      if (!reached) top = msg.seq;
+    }
+    if (!reached && r.has_more) m.gap = { lo: top, hi: tail };
+    m.hasMore = from > 0;
+  } finally {
+    m.loadingOlder = false;
+  }
+  emit('chat', convId);
+  return true;
+}
+
+// The next page of the gap below a jump's run (loadAround).
+export async function loadGap(convId) {
+  const m = msgState(convId);
+  const g = m.gap;
+  if (!g || m.loadingGap) return false;
+  m.loadingGap = true;
+  try {
+    const r = await api.get(`/conversations/${convId}/messages`, { query: { after: g.lo, limit: 100 } });
+    if (m.gap !== g) return false;
+    let top = g.lo, reached = false;
+    for (const msg of r.messages) {
+      if (msg.seq >= g.hi) reached = true;
+      if (!m.byId.has(msg.id)) m.byId.set(msg.id, msg);
+      if (!reached) top = msg.seq;
+    }
+    m.gap = !reached && r.has_more && top > g.lo ? { lo: top, hi: g.hi } : null;
+  } finally {
+    m.loadingGap = false;
+  }
+  emit('chat', convId);
+  return true;
+}
+
 function replaceMessage(msg) {
   const m = state.msgs.get(msg.conversation_id);
-  if (live(m)) {
+  if (live(m) && adopt(m, msg)) {
     touch(m, msg.id);
     m.byId.set(msg.id, { ...(m.byId.get(msg.id) || {}), ...msg });
   }

@@ -12,6 +12,9 @@ import { userAvatar, convAvatar, showMenu, menuItem, closeMenu, toast, confirmDi
 const QUICK = ['👍', '❤️', '😂', '😮', '😢', '🙏'];
 const MAX_BODY = 4000;
 const GROUP_GAP_MS = 5 * 60 * 1000;
+// A jump to a message more than this many older than those loaded loads a
+// page around it rather than every page between.
+const JUMP_PAGE_BACK = 200;
 
 // Message text with web links made clickable (text nodes only; http/https only).
 const URL_RE = /\bhttps?:\/\/[^\s<>"']+[^\s<>"'.,;:!?)\]]/g;
@@ -47,6 +50,7 @@ export function createChat({ onBack, onInfo }) {
   let forceBottom = false;
   let presenceTimer = null;
   let observer = null;
+  let gapObserver = null;  // the row standing for messages not loaded after a jump
   let unreadFrom = null;  // "New messages" goes above the first message after this seq
   let draftBeforeEdit = '';  // what the composer held when an edit began
   let loadFailed = null;     // {id, text}: the open chat's history could not be loaded
@@ -115,6 +119,7 @@ export function createChat({ onBack, onInfo }) {
     view = null;
     clearInterval(presenceTimer);
     if (observer) { observer.disconnect(); observer = null; }
+    if (gapObserver) { gapObserver.disconnect(); gapObserver = null; }
     placeholder();
   }
 
@@ -157,6 +162,10 @@ export function createChat({ onBack, onInfo }) {
       if (entries.some((e) => e.isIntersecting)) loadOlder();
     }, { root: scroller, rootMargin: '200px 0px 0px 0px' });
     observer.observe(histState);
+    if (gapObserver) gapObserver.disconnect();
+    gapObserver = new IntersectionObserver((entries) => {
+      if (entries.some((e) => e.isIntersecting)) loadGap();
+    }, { root: scroller, rootMargin: '200px 0px' });
     presenceTimer = setInterval(() => {
       renderHeader();
       // Marks of a big group come with its details only (see quietReceipts).
@@ -237,11 +246,19 @@ export function createChat({ onBack, onInfo }) {
     const seen = seenMap(all);
     let newMarked = false;
     let prev = null;
+    const gap = ms.gap;
+    const across = (x, y) => !!(gap && x && y && x.seq != null && y.seq != null && x.seq <= gap.lo && y.seq >= gap.hi);
     for (let i = 0; i < all.length; i++) {
       const m = all[i];
       const next = all[i + 1];
       const dk = dayKey(m.created_at);
-      if (!prev || dayKey(prev.created_at) !== dk) rows.push(cached(used, 'd:' + dk, dayLabel(m.created_at), () =>
+      // After a jump far back: what lies between its page and the newest
+      // ones loads as the reader scrolls down to it.
+      if (across(prev, m)) {
+        rows.push(cached(used, 'gap:' + gap.lo, gap.hi, () => h('div.gap', { role: 'separator', 'aria-label': 'Newer messages not loaded yet' },
+          h('button.btn.small', { type: 'button', on: { click: () => loadGap() } }, 'Show newer messages'))));
+      }
+      if (!prev || dayKey(prev.created_at) !== dk || across(prev, m)) rows.push(cached(used, 'd:' + dk, dayLabel(m.created_at), () =>
         h('div.day-sep', { role: 'separator', 'aria-label': dayLabel(m.created_at) }, h('span', dayLabel(m.created_at)))));
       if (m.kind === 'system') {
         rows.push(cached(used, 'm:' + m.id, m.body, () => h('p.sys-msg', { dataset: { id: String(m.id), seq: String(m.seq) } }, m.body || '')));
@@ -252,8 +269,8 @@ export function createChat({ onBack, onInfo }) {
         newMarked = true;
         rows.push(cached(used, 'new', unreadFrom, () => h('div.new-sep', { role: 'separator', 'aria-label': 'New messages' }, h('span', 'New messages'))));
       }
-      const first = !prev || !sameGroup(prev, m);
-      const last = !next || !sameGroup(m, next);
+      const first = !prev || !sameGroup(prev, m) || across(prev, m);
+      const last = !next || !sameGroup(m, next) || across(m, next);
       rows.push(messageRow(c, m, first, last, used));
       const readers = seen.get(m.seq);
       if (readers) {
@@ -279,6 +296,8 @@ export function createChat({ onBack, onInfo }) {
     if (wasBottom) sc.scrollTop = sc.scrollHeight;
     else if (anchor && anchor.isConnected) sc.scrollTop = anchor.offsetTop - anchorTop;
     forceBottom = false;
+    const gapRow = view.list.querySelector('.gap');
+    if (gapRow && gapObserver && !gapRow.dataset.watched) { gapRow.dataset.watched = '1'; gapObserver.observe(gapRow); }
 
     // The top of the history.
     if (!ms.loaded && loadFailed && loadFailed.id === convId) {
@@ -547,11 +566,30 @@ export function createChat({ onBack, onInfo }) {
     }
   }
 
+  async function loadGap() {
+    if (convId == null) return;
+    try { await store.loadGap(convId); } catch (e) {
+      toast('Could not load newer messages. ' + api.friendlyError(e));
+    }
+  }
+
   async function jumpTo(messageId, seq) {
     const id = convId;
     const ms = store.msgState(id);
-    // Back to it, a page of 100 at a time (up to 10,000 messages back),
-    // saying so when it takes a while.
+    // Far back (or between a jump's page and the newest ones): one page
+    // around it, the rest loading as the reader scrolls (store.loadAround).
+    const first = store.sortedMessages(id)[0];
+    if (seq != null && !store.findMessage(id, messageId) &&
+        ((ms.gap && seq > ms.gap.lo && seq < ms.gap.hi) || (first && first.seq - seq > JUMP_PAGE_BACK))) {
+      try { await store.loadAround(id, seq); } catch (e) {
+        if (convId === id) toast('Could not load that message. ' + api.friendlyError(e));
+        return;
+      }
+      if (convId !== id) return;
+    }
+    // Back to it, a page of 100 at a time (up to 10,000 messages back, for
+    // a quoted message whose seq is not known), saying so when it takes a
+    // while.
     for (let i = 0; i < 100 && !store.findMessage(id, messageId) && ms.hasMore; i++) {
       const first = store.sortedMessages(id)[0];
       if (seq != null && first && first.seq <= seq) break;
