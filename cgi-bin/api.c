@@ -42,6 +42,7 @@ static const struct route routes[] = {
 	{"PATCH", "/conversations/{}/members/{}", conv_member_patch, ROUTE_AUTH | ROUTE_JSON, NULL},
 	{"POST", "/conversations/{}/messages", msg_send, ROUTE_AUTH | ROUTE_JSON, NULL},
 	{"GET", "/conversations/{}/messages", msg_history, ROUTE_AUTH, msg_history_prefetch},
+	{"GET", "/conversations/{}/messages/{}", msg_get, ROUTE_AUTH, NULL},
 	{"PATCH", "/conversations/{}/messages/{}", msg_edit, ROUTE_AUTH | ROUTE_JSON, NULL},
 	{"DELETE", "/conversations/{}/messages/{}", msg_delete, ROUTE_AUTH, NULL},
 	{"PUT", "/conversations/{}/messages/{}/reactions/{}", msg_react, ROUTE_AUTH, NULL},

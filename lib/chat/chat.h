@@ -216,6 +216,7 @@ void conv_member_patch(struct req *req);	/* PATCH /conversations/{id}/members/{u
 void msg_send(struct req *req);			/* POST /conversations/{id}/messages */
 void msg_history(struct req *req);		/* GET /conversations/{id}/messages */
 int msg_history_prefetch(struct req *req, const char **keys); /* its warm-cache keys */
+void msg_get(struct req *req);			/* GET /conversations/{id}/messages/{mid} */
 void msg_edit(struct req *req);			/* PATCH /conversations/{id}/messages/{mid} */
 void msg_delete(struct req *req);		/* DELETE /conversations/{id}/messages/{mid} */
 void msg_react(struct req *req);		/* PUT .../messages/{mid}/reactions/{emoji} */

@@ -552,6 +552,18 @@ void msg_edit(struct req *req)
 	change(req, body);
 }
 
+/* GET /conversations/{id}/messages/{mid}: one message as the history
+ * shows it (a tombstone once deleted), e.g. the one a reply quotes. */
+void msg_get(struct req *req)
+{
+	int64_t cid, mid;
+	if (!req_param_id(req, 0, &cid) || !req_param_id(req, 1, &mid))
+		return;
+	struct db *db = member_db(req, cid);
+	if (db != NULL)
+		send_msg(req, db, cid, mid, 200);
+}
+
 /* DELETE /conversations/{id}/messages/{mid} */
 void msg_delete(struct req *req)
 {

@@ -229,6 +229,7 @@ test('every authenticated route: no token, an expired or a tampered token 401; n
     [`PATCH ${G}/members/${m.id}`, { role: 'admin' }, 200],
     [`POST ${G}/messages`, { client_id: cid(), body: 'a new message' }, 201],
     [`GET ${G}/messages`, undefined, 200],
+    [`GET ${M1}`, undefined, 200],
     [`PATCH ${M1}`, { body: 'edited body' }, 200],
     [`PUT ${M1}/reactions/${thumb}`, undefined, 200],
     [`DELETE ${M1}/reactions/${thumb}`, undefined, 200],

@@ -39,6 +39,49 @@ test('edit: sender only, emits message.edited to everyone, history shows it', as
   assert.equal(sql(`SELECT body FROM messages WHERE id = ${om.id}`)[0][0], 'other');
 });
 
+test('get one message: members see it as the history does; others, other conversations and bad ids 404', async () => {
+  const a = await registerUser('gma'), b = await registerUser('gmb'), x = await registerUser('gmx');
+  const c = await direct(a, b);
+  const m = await send(a, c, 'the one to find');
+  const later = await send(b, c, 'a reply', cid(), { reply_to: m.id });
+  const r = await api('GET', url(c, m), { token: b.token });
+  assert.equal(r.status, 200, r.text);
+  const h = await api('GET', `/conversations/${c.id}/messages`, { token: b.token });
+  assert.deepEqual(r.body, h.body.messages.find((y) => y.id === m.id));
+  assert.equal(r.body.seq, m.seq);
+  assert.equal(r.body.body, 'the one to find');
+  assert.equal((await api('GET', url(c, later), { token: a.token })).body.reply_to, m.id);
+  // Reactions and edits show; a deleted message is its tombstone.
+  await api('PUT', url(c, m, '/reactions/' + encodeURIComponent('👍')), { token: b.token });
+  await api('PATCH', url(c, m), { token: a.token, body: { body: 'the one, edited' } });
+  const e = (await api('GET', url(c, m), { token: a.token })).body;
+  assert.equal(e.body, 'the one, edited');
+  assert.deepEqual(e.reactions.map((y) => [y.emoji, y.user_ids]), [['👍', [b.id]]]);
+  await api('DELETE', url(c, m), { token: a.token });
+  const d = (await api('GET', url(c, m), { token: b.token })).body;
+  assert.equal(d.body, null);
+  assert.ok(d.deleted_at);
+  // Not a member, an unknown id, another conversation's message, ids that
+  // are not ids: 404, and the answer says nothing of the message.
+  const other = await direct(a, x);
+  const om = await send(a, other, 'elsewhere');
+  for (const [tok, path] of [
+    [x.token, url(c, later)],
+    [a.token, `/conversations/${c.id}/messages/999999999`],
+    [a.token, `/conversations/${c.id}/messages/${om.id}`],
+    [b.token, `/conversations/${other.id}/messages/${om.id}`],
+    [a.token, `/conversations/${c.id}/messages/abc`],
+    [a.token, `/conversations/${c.id}/messages/0`],
+    [a.token, `/conversations/${c.id}/messages/-1`],
+    [a.token, `/conversations/${c.id}/messages/${'9'.repeat(30)}`],
+    [a.token, `/conversations/zz/messages/${later.id}`],
+  ]) {
+    const nf = await api('GET', path, { token: tok });
+    expectProblem(assert, nf, 404);
+    assert.doesNotMatch(nf.text, /a reply|elsewhere/);
+  }
+});
+
 test('delete: tombstone, idempotent, sender only, no edits or reactions after', async () => {
   const a = await registerUser('dla'), b = await registerUser('dlb'), x = await registerUser('dlx');
   const c = await direct(a, b);

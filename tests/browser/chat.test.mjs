@@ -436,6 +436,27 @@ test('a search result far back in a long chat is brought into view', async () =>
   await A.context.close();
 });
 
+test('a quoted message far back is brought into view with one page around it', async () => {
+  const ua = await makeUser('quot', 'Quinn Quote');
+  const ub = await makeUser('quob', 'Quentin Back');
+  const d = await api('POST', '/conversations', { token: ua.token, body: { type: 'direct', member_ids: [ub.id] } });
+  const sendApi = (body, extra = {}) => api('POST', `/conversations/${d.id}/messages`, { token: ub.token, body: { client_id: Math.random().toString(36).slice(2), body, ...extra } });
+  const orig = await sendApi('where it all began');
+  for (let i = 0; i < 400; i += 25) await Promise.all(Array.from({ length: 25 }, (_, k) => sendApi(`chatter ${i + k}`)));
+  await sendApi('about that first message', { reply_to: orig.id });
+  const A = await signedIn(browser, ua);
+  const a = A.page;
+  await openConversation(a, 'Quentin Back');
+  const reply = a.locator('.msg', { hasText: 'about that first message' });
+  await reply.waitFor();
+  await reply.locator('button.quote').click();
+  await a.locator('.msg.flash', { hasText: 'where it all began' }).waitFor();
+  const held = await messages(a).count();
+  assert.ok(held <= 200, `a page around the quoted message and the latest page are loaded (${held})`);
+  await a.locator('.gap', { hasText: 'Show newer messages' }).waitFor();
+  await A.context.close();
+});
+
 test('groups: create, talk, rename, add and remove people, change roles, leave', async () => {
   const owner = await makeUser('gown', 'Gina Owner');
   const m1 = await makeUser('gmem', 'Mark Member');

@@ -367,15 +367,24 @@ export async function loadOlder(convId, limit = 50) {
   const first = sortedMessages(convId)[0];
   if (!first) return false;
   m.loadingOlder = true;
+  let done;
+  m.olderDone = new Promise((r) => { done = r; });
   try {
     const r = await api.get(`/conversations/${convId}/messages`, { query: { before: first.seq, limit } });
     for (const msg of r.messages) if (!m.byId.has(msg.id)) m.byId.set(msg.id, msg);
     m.hasMore = r.has_more && r.messages.length > 0;
   } finally {
     m.loadingOlder = false;
+    done();
   }
   emit('chat', convId);
   return true;
+}
+
+// Resolves once no older page is on its way (loadOlder, loadAround).
+export async function olderSettled(convId) {
+  const m = msgState(convId);
+  while (m.loadingOlder) await m.olderDone;
 }
 
 // A jump to a message far older than those held: a page from a little
@@ -385,8 +394,10 @@ export async function loadOlder(convId, limit = 50) {
 // however far back it goes.
 export async function loadAround(convId, seq) {
   const m = msgState(convId);
-  if (m.loadingOlder) return false;
+  await olderSettled(convId);
   m.loadingOlder = true;
+  let done;
+  m.olderDone = new Promise((r) => { done = r; });
   try {
     const from = Math.max(0, seq - 20);
     const r = await api.get(`/conversations/${convId}/messages`, { query: { after: from, limit: 100 } });
@@ -405,9 +416,15 @@ export async function loadAround(convId, seq) {
     m.hasMore = from > 0;
   } finally {
     m.loadingOlder = false;
+    done();
   }
   emit('chat', convId);
   return true;
+}
+
+// One message by id (a quoted one, to learn where it sits).
+export function fetchMessage(convId, id) {
+  return api.get(`/conversations/${convId}/messages/${id}`);
 }
 
 // The next page of the gap below a jump's run (loadAround).

@@ -576,6 +576,15 @@ export function createChat({ onBack, onInfo }) {
   async function jumpTo(messageId, seq) {
     const id = convId;
     const ms = store.msgState(id);
+    // A quoted message not loaded: where it sits first.
+    if (seq == null && !store.findMessage(id, messageId)) {
+      try { seq = (await store.fetchMessage(id, messageId)).seq; } catch (e) {
+        if (convId !== id) return;
+        toast(e.status === 404 ? 'That message is no longer available.' : 'Could not load that message. ' + api.friendlyError(e));
+        return;
+      }
+      if (convId !== id) return;
+    }
     // Far back (or between a jump's page and the newest ones): one page
     // around it, the rest loading as the reader scrolls (store.loadAround).
     const first = store.sortedMessages(id)[0];
@@ -587,15 +596,20 @@ export function createChat({ onBack, onInfo }) {
       }
       if (convId !== id) return;
     }
-    // Back to it, a page of 100 at a time (up to 10,000 messages back, for
-    // a quoted message whose seq is not known), saying so when it takes a
-    // while.
-    for (let i = 0; i < 100 && !store.findMessage(id, messageId) && ms.hasMore; i++) {
-      const first = store.sortedMessages(id)[0];
-      if (seq != null && first && first.seq <= seq) break;
-      if (i === 3) toast('Going back to that message…');
-      await store.loadOlder(id, 100);
-      if (convId !== id) return;
+    // Nearer: back to it a page of 100 at a time (JUMP_PAGE_BACK / 100
+    // pages at most).
+    try {
+      while (!store.findMessage(id, messageId) && ms.hasMore) {
+        await store.olderSettled(id);
+        const first = store.sortedMessages(id)[0];
+        if (!first || first.seq <= seq) break;
+        const did = await store.loadOlder(id, 100);
+        if (convId !== id) return;
+        if (!did && !ms.loadingOlder) break;
+      }
+    } catch (e) {
+      if (convId === id) toast('Could not load that message. ' + api.friendlyError(e));
+      return;
     }
     renderMessages();
     const el = view && view.list.querySelector(`.msg[data-id="${CSS.escape(String(messageId))}"]`);
