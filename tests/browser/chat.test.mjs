@@ -449,6 +449,9 @@ test('a quoted message far back is brought into view with one page around it', a
   await openConversation(a, 'Quentin Back');
   const reply = a.locator('.msg', { hasText: 'about that first message' });
   await reply.waitFor();
+  // The quote shows what it quotes, though that is not loaded.
+  await reply.locator('button.quote', { hasText: 'where it all began' }).waitFor();
+  await reply.locator('button.quote', { hasText: 'Quentin' }).waitFor();
   await reply.locator('button.quote').click();
   await a.locator('.msg.flash', { hasText: 'where it all began' }).waitFor();
   const held = await messages(a).count();

@@ -427,6 +427,28 @@ export function fetchMessage(convId, id) {
   return api.get(`/conversations/${convId}/messages/${id}`);
 }
 
+// The message a reply quotes, when it is not among those loaded (a reply to
+// an old one): asked for once and kept beside the history (m.quoted), where
+// edits and deletions reach it. null until it has come.
+export function quotedMessage(convId, id) {
+  const m = msgState(convId);
+  const held = m.byId.get(id);
+  if (held) return held;
+  if (!m.quoted) m.quoted = new Map();
+  if (m.quoted.has(id)) return m.quoted.get(id);
+  m.quoted.set(id, null);
+  const e = epoch;
+  fetchMessage(convId, id).then((msg) => {
+    if (e !== epoch || state.msgs.get(convId) !== m) return;
+    m.quoted.set(id, msg);
+    emit('chat', convId);
+  }, (err) => {
+    // Gone stays gone; otherwise it is asked for again a while later.
+    if (err.status !== 404) setTimeout(() => { if (m.quoted.get(id) === null) m.quoted.delete(id); }, 30000);
+  });
+  return null;
+}
+
 // The next page of the gap below a jump's run (loadAround).
 export async function loadGap(convId) {
   const m = msgState(convId);
@@ -456,6 +478,7 @@ function replaceMessage(msg) {
     touch(m, msg.id);
     m.byId.set(msg.id, { ...(m.byId.get(msg.id) || {}), ...msg });
   }
+  if (m && m.quoted && m.quoted.get(msg.id)) m.quoted.set(msg.id, { ...m.quoted.get(msg.id), ...msg });
   const c = state.convs.get(msg.conversation_id);
   if (c && c.last_message && c.last_message.id === msg.id) c.last_message = { ...c.last_message, ...msg };
   emit('chat', msg.conversation_id);

@@ -363,7 +363,7 @@ export function createChat({ onBack, onInfo }) {
 
   function replyInfo(m) {
     if (!m.reply_to) return null;
-    const orig = store.findMessage(convId, m.reply_to);
+    const orig = store.findMessage(convId, m.reply_to) || store.quotedMessage(convId, m.reply_to);
     if (!orig) return { name: '', text: 'Original message' };
     return {
       name: state.me && orig.sender_id === state.me.id ? 'You' : userName(orig.sender_id),
