@@ -387,6 +387,37 @@ test('history scrolls back page by page, with day separators', async () => {
   await A.context.close();
 });
 
+test('a message deleted while an older page is on its way shows deleted', async () => {
+  const ua = await makeUser('late', 'Lara Late');
+  const ub = await makeUser('latb', 'Luke Late');
+  const conv = await api('POST', '/conversations', { token: ub.token, body: { type: 'direct', member_ids: [ua.id] } });
+  const sent = [];
+  for (let i = 1; i <= 80; i++) {
+    sent.push(await api('POST', `/conversations/${conv.id}/messages`, { token: ub.token, body: { client_id: `l${i}x${ub.id}`, body: `older message ${i}` } }));
+  }
+  const A = await signedIn(browser, ua);
+  const a = A.page;
+  await openConversation(a, 'Luke Late');
+  await messageByText(a, 'older message 80').waitFor();
+  // The page before the latest is read by the server at once and handed
+  // to the page only after the deletion's event has been applied.
+  const held = await holdFirstAnswer(a, /\/messages\?before=/);
+  await a.locator('.msg-scroll').evaluate((el) => { el.scrollTop = 0; });
+  await until(() => held.reads() > 0, 'the older page to be read');
+  await api('DELETE', `/conversations/${conv.id}/messages/${sent[9].id}`, { token: ub.token });
+  await api('POST', `/conversations/${conv.id}/messages`, { token: ub.token, body: { client_id: `lz${ub.id}`, body: 'after the deletion' } });
+  await messageByText(a, 'after the deletion').waitFor();
+  held.release();
+  await until(async () => {
+    await a.locator('.msg-scroll').evaluate((el) => { el.scrollTop = 0; });
+    return (await a.locator('.msg .text').filter({ hasText: /^older message 1$/ }).count()) > 0;
+  }, 'the first message');
+  assert.equal(await a.locator('.msg .text').filter({ hasText: /^older message 10$/ }).count(), 0);
+  assert.equal(await a.locator('.msg.deleted', { hasText: 'This message was deleted' }).count(), 1);
+  assert.equal(await a.locator('.msg .text').filter({ hasText: /^older message \d+$/ }).count(), 79);
+  await A.context.close();
+});
+
 test('message search finds a message and jumps to it', async () => {
   const { ub, A, B } = await directPair('srch', 'srcb', ['Sara Search', 'Sid Seek']);
   const a = A.page;
@@ -422,10 +453,26 @@ test('a search result far back in a long chat is brought into view', async () =>
   // as the reader scrolls down to it.
   const held = await messages(a).count();
   assert.ok(held <= 200, `a page around the message and the latest page are loaded (${held})`);
-  await a.locator('.gap', { hasText: 'Show newer messages' }).waitFor();
+  await a.locator('.gap', { hasText: 'Show more messages' }).waitFor();
   assert.equal(await a.locator('.msg .text').filter({ hasText: /^filler 600$/ }).count(), 0);
-  // Scrolling down fills the gap page by page until it closes, with every
-  // message in between, once each.
+  // Down to the newest, then up, three times until the gap's row comes
+  // near: each time a page loads from that side, not the whole gap at once.
+  await a.getByRole('button', { name: 'Jump to the latest message' }).click();
+  let count = held;
+  for (let round = 0; round < 3; round++) {
+    // Up a screen at a time until a page has come.
+    await until(async () => {
+      await a.locator('.msg-scroll').evaluate((el) => { el.scrollTop = Math.max(0, el.scrollTop - 250); });
+      return (await messages(a).count()) > count;
+    }, 'the gap row, coming up from the newest messages');
+    await a.waitForTimeout(1500);
+    const now = await messages(a).count();
+    assert.ok(now > count && now <= count + 200, `one page came in from below (${count} -> ${now})`);
+    count = now;
+  }
+  await a.locator('.gap').waitFor();
+  // Scrolling down from the jump's page fills the gap page by page until
+  // it closes, with every message in between, once each.
   await until(async () => {
     await a.locator('.gap').evaluate((el) => el.scrollIntoView({ block: 'end' })).catch(() => {});
     return (await a.locator('.gap').count()) === 0;
@@ -456,7 +503,7 @@ test('a quoted message far back is brought into view with one page around it', a
   await a.locator('.msg.flash', { hasText: 'where it all began' }).waitFor();
   const held = await messages(a).count();
   assert.ok(held <= 200, `a page around the quoted message and the latest page are loaded (${held})`);
-  await a.locator('.gap', { hasText: 'Show newer messages' }).waitFor();
+  await a.locator('.gap', { hasText: 'Show more messages' }).waitFor();
   await A.context.close();
 });
 

@@ -293,14 +293,20 @@ export function putMessage(msg) {
 // decides (loadLatestNow drops those older than it).
 function adopt(m, msg) {
   if (m.byId.has(msg.id) || msg.seq == null) return true;
-  if (m.gap && msg.seq > m.gap.lo && msg.seq < m.gap.hi) return false;
   if (!m.loaded) {
     (m.early || (m.early = new Set())).add(msg.id);
     return true;
   }
-  if (!m.hasMore) return true;
-  const lo = oldestSeq(m);
-  return lo == null || msg.seq >= lo;
+  let fits = !inGap(m, msg.seq);
+  if (fits && m.hasMore) {
+    const lo = oldestSeq(m);
+    fits = lo == null || msg.seq >= lo;
+  }
+  if (!fits && (m.loadingOlder || m.loadingGap)) {
+    if (!m.late) m.late = new Map();
+    m.late.set(msg.id, { ...(m.late.get(msg.id) || {}), ...msg });
+  }
+  return fits;
 }
 
 function oldestSeq(m) {
@@ -366,19 +372,28 @@ export async function loadOlder(convId, limit = 50) {
   if (!m.hasMore || m.loadingOlder) return false;
   const first = sortedMessages(convId)[0];
   if (!first) return false;
-  m.loadingOlder = true;
-  let done;
-  m.olderDone = new Promise((r) => { done = r; });
+  const done = olderStart(m);
+  const runs = m.runs;
   try {
     const r = await api.get(`/conversations/${convId}/messages`, { query: { before: first.seq, limit } });
-    for (const msg of r.messages) if (!m.byId.has(msg.id)) m.byId.set(msg.id, msg);
+    // A jump meanwhile (loadAround) has let go of the run this page is for.
+    if (m.runs !== runs) return false;
+    for (const msg of r.messages) if (!m.byId.has(msg.id) && !inGap(m, msg.seq)) m.byId.set(msg.id, msg);
     m.hasMore = r.has_more && r.messages.length > 0;
   } finally {
-    m.loadingOlder = false;
     done();
   }
   emit('chat', convId);
   return true;
+}
+
+// One older page (loadOlder, loadAround) at a time: marked in the same
+// turn as the check, so two that waited together do not both start.
+function olderStart(m) {
+  m.loadingOlder = true;
+  let done;
+  m.olderDone = new Promise((r) => { done = r; });
+  return () => { m.loadingOlder = false; done(); settleLate(m); };
 }
 
 // Resolves once no older page is on its way (loadOlder, loadAround).
@@ -387,17 +402,30 @@ export async function olderSettled(convId) {
   while (m.loadingOlder) await m.olderDone;
 }
 
+function inGap(m, seq) { return !!(m.gap && seq > m.gap.lo && seq < m.gap.hi); }
+
+// Edits and deletions that came for messages not held while a page was on
+// its way (adopt keeps them in m.late): the page may have been read before
+// them, so they go over its copies, as the events of loadLatest do.
+function settleLate(m) {
+  if (!m.late) return;
+  for (const [id, x] of m.late) {
+    const held = m.byId.get(id);
+    if (held) m.byId.set(id, { ...held, ...x });
+  }
+  if (!m.loadingOlder && !m.loadingGap) m.late = null;
+}
+
 // A jump to a message far older than those held: a page from a little
 // before it, as a run of its own (an earlier such run is let go). The
 // messages between it and the newest run stay unloaded (m.gap) until the
-// reader scrolls down to them (loadGap), so the jump costs one page
-// however far back it goes.
+// reader scrolls to them (loadGap), so the jump costs one page however far
+// back it goes.
 export async function loadAround(convId, seq) {
   const m = msgState(convId);
-  await olderSettled(convId);
-  m.loadingOlder = true;
-  let done;
-  m.olderDone = new Promise((r) => { done = r; });
+  while (m.loadingOlder) await m.olderDone;
+  const done = olderStart(m);
+  m.runs = (m.runs || 0) + 1;
   try {
     const from = Math.max(0, seq - 20);
     const r = await api.get(`/conversations/${convId}/messages`, { query: { after: from, limit: 100 } });
@@ -412,10 +440,9 @@ export async function loadAround(convId, seq) {
       if (!m.byId.has(msg.id)) m.byId.set(msg.id, msg);
       if (!reached) top = msg.seq;
     }
-    if (!reached && r.has_more) m.gap = { lo: top, hi: tail };
+    if (!reached && r.has_more && top + 1 < tail) m.gap = { lo: top, hi: tail };
     m.hasMore = from > 0;
   } finally {
-    m.loadingOlder = false;
     done();
   }
   emit('chat', convId);
@@ -429,7 +456,11 @@ export function fetchMessage(convId, id) {
 
 // The message a reply quotes, when it is not among those loaded (a reply to
 // an old one): asked for once and kept beside the history (m.quoted), where
-// edits and deletions reach it. null until it has come.
+// edits and deletions reach it. null until it has come. A few are asked for
+// at a time (a screen of replies to old messages is not a burst).
+const QUOTED_AT_ONCE = 4;
+const quotedWaiting = [];
+let quotedRunning = 0;
 export function quotedMessage(convId, id) {
   const m = msgState(convId);
   const held = m.byId.get(id);
@@ -437,36 +468,51 @@ export function quotedMessage(convId, id) {
   if (!m.quoted) m.quoted = new Map();
   if (m.quoted.has(id)) return m.quoted.get(id);
   m.quoted.set(id, null);
-  const e = epoch;
-  fetchMessage(convId, id).then((msg) => {
-    if (e !== epoch || state.msgs.get(convId) !== m) return;
-    m.quoted.set(id, msg);
-    emit('chat', convId);
-  }, (err) => {
-    // Gone stays gone; otherwise it is asked for again a while later.
-    if (err.status !== 404) setTimeout(() => { if (m.quoted.get(id) === null) m.quoted.delete(id); }, 30000);
-  });
+  quotedWaiting.push({ convId, id, m, e: epoch });
+  quotedNext();
   return null;
 }
 
-// The next page of the gap below a jump's run (loadAround).
-export async function loadGap(convId) {
+function quotedNext() {
+  while (quotedRunning < QUOTED_AT_ONCE && quotedWaiting.length) {
+    const { convId, id, m, e } = quotedWaiting.shift();
+    if (e !== epoch || state.msgs.get(convId) !== m) continue;
+    quotedRunning++;
+    fetchMessage(convId, id).then((msg) => {
+      if (e !== epoch || state.msgs.get(convId) !== m) return;
+      m.quoted.set(id, msg);
+      emit('chat', convId);
+    }, (err) => {
+      // Gone stays gone; otherwise it is asked for again a while later.
+      if (err.status !== 404) setTimeout(() => { if (m.quoted.get(id) === null) m.quoted.delete(id); }, 30000);
+    }).finally(() => { quotedRunning--; quotedNext(); });
+  }
+}
+
+// The next page of the gap between a jump's run and the newest (loadAround):
+// from the jump's side, or, for a reader coming up from the newest
+// messages (fromBelow), from theirs, so that what loads goes in on the far
+// side of the gap's row and the row moves away from the reader.
+export async function loadGap(convId, fromBelow = false) {
   const m = msgState(convId);
   const g = m.gap;
   if (!g || m.loadingGap) return false;
   m.loadingGap = true;
   try {
-    const r = await api.get(`/conversations/${convId}/messages`, { query: { after: g.lo, limit: 100 } });
+    const query = fromBelow ? { before: g.hi, limit: 100 } : { after: g.lo, limit: 100 };
+    const r = await api.get(`/conversations/${convId}/messages`, { query });
     if (m.gap !== g) return false;
-    let top = g.lo, reached = false;
+    let lo = g.lo, hi = g.hi, reached = false;
     for (const msg of r.messages) {
-      if (msg.seq >= g.hi) reached = true;
+      if (fromBelow ? msg.seq <= g.lo : msg.seq >= g.hi) reached = true;
       if (!m.byId.has(msg.id)) m.byId.set(msg.id, msg);
-      if (!reached) top = msg.seq;
+      if (fromBelow && msg.seq > g.lo) hi = Math.min(hi, msg.seq);
+      if (!fromBelow && msg.seq < g.hi) lo = Math.max(lo, msg.seq);
     }
-    m.gap = !reached && r.has_more && top > g.lo ? { lo: top, hi: g.hi } : null;
+    m.gap = !reached && r.has_more && lo + 1 < hi ? { lo, hi } : null;
   } finally {
     m.loadingGap = false;
+    settleLate(m);
   }
   emit('chat', convId);
   return true;

@@ -51,6 +51,8 @@ export function createChat({ onBack, onInfo }) {
   let presenceTimer = null;
   let observer = null;
   let gapObserver = null;  // the row standing for messages not loaded after a jump
+  let watchedGap = null;   // the row it watches
+  let gapFromBelow = false; // the last page of the gap was loaded from below
   let unreadFrom = null;  // "New messages" goes above the first message after this seq
   let draftBeforeEdit = '';  // what the composer held when an edit began
   let loadFailed = null;     // {id, text}: the open chat's history could not be loaded
@@ -119,7 +121,7 @@ export function createChat({ onBack, onInfo }) {
     view = null;
     clearInterval(presenceTimer);
     if (observer) { observer.disconnect(); observer = null; }
-    if (gapObserver) { gapObserver.disconnect(); gapObserver = null; }
+    if (gapObserver) { gapObserver.disconnect(); gapObserver = null; watchedGap = null; }
     placeholder();
   }
 
@@ -163,8 +165,14 @@ export function createChat({ onBack, onInfo }) {
     }, { root: scroller, rootMargin: '200px 0px 0px 0px' });
     observer.observe(histState);
     if (gapObserver) gapObserver.disconnect();
+    watchedGap = null;
+    // A reader above the row (scrolling down) fills the gap from the top;
+    // one below it (coming up from the newest messages), from the bottom.
     gapObserver = new IntersectionObserver((entries) => {
-      if (entries.some((e) => e.isIntersecting)) loadGap();
+      const e = entries.find((x) => x.isIntersecting);
+      if (!e) return;
+      const r = e.rootBounds;
+      loadGap(!!r && e.boundingClientRect.top + e.boundingClientRect.height / 2 < (r.top + r.bottom) / 2);
     }, { root: scroller, rootMargin: '200px 0px' });
     presenceTimer = setInterval(() => {
       renderHeader();
@@ -255,10 +263,11 @@ export function createChat({ onBack, onInfo }) {
       // After a jump far back: what lies between its page and the newest
       // ones loads as the reader scrolls down to it.
       if (across(prev, m)) {
-        rows.push(cached(used, 'gap:' + gap.lo, gap.hi, () => h('div.gap', { role: 'separator', 'aria-label': 'Newer messages not loaded yet' },
-          h('button.btn.small', { type: 'button', on: { click: () => loadGap() } }, 'Show newer messages'))));
+        rows.push(cached(used, 'gap:' + gap.lo + ':' + gap.hi, null, () => h('div.gap', { role: 'separator', 'aria-label': 'Messages not loaded yet' },
+          h('button.btn.small', { type: 'button', on: { click: () => loadGap(false) } }, 'Show more messages'))));
       }
-      if (!prev || dayKey(prev.created_at) !== dk || across(prev, m)) rows.push(cached(used, 'd:' + dk, dayLabel(m.created_at), () =>
+      // (Its own key after a gap: the jump's page may show the same day.)
+      if (!prev || dayKey(prev.created_at) !== dk || across(prev, m)) rows.push(cached(used, (across(prev, m) ? 'gd:' : 'd:') + dk, dayLabel(m.created_at), () =>
         h('div.day-sep', { role: 'separator', 'aria-label': dayLabel(m.created_at) }, h('span', dayLabel(m.created_at)))));
       if (m.kind === 'system') {
         rows.push(cached(used, 'm:' + m.id, m.body, () => h('p.sys-msg', { dataset: { id: String(m.id), seq: String(m.seq) } }, m.body || '')));
@@ -288,16 +297,31 @@ export function createChat({ onBack, onInfo }) {
     // Keep what the reader looks at in place when rows are added above it.
     let anchor = null, anchorTop = 0;
     if (!wasBottom) {
-      for (const el of view.list.children) {
-        if (el.offsetTop + el.offsetHeight > sc.scrollTop) { anchor = el; anchorTop = el.offsetTop - sc.scrollTop; break; }
+      // A message, not the gap's row or a day's line beside it. Filling the
+      // gap from below (a reader coming up from the newest messages), the
+      // first message after the row: what loads goes in above it, and the
+      // row must move away from the reader (see loadGap).
+      const gapEl = gapFromBelow ? view.list.querySelector('.gap') : null;
+      let el = gapEl ? gapEl.nextElementSibling : view.list.firstElementChild;
+      for (; el; el = el.nextElementSibling) {
+        if ((gapEl || el.offsetTop + el.offsetHeight > sc.scrollTop) && el.dataset.id) { anchor = el; anchorTop = el.offsetTop - sc.scrollTop; break; }
       }
     }
     reconcile(view.list, rows);
     if (wasBottom) sc.scrollTop = sc.scrollHeight;
-    else if (anchor && anchor.isConnected) sc.scrollTop = anchor.offsetTop - anchorTop;
+    else if (anchor) {
+      // Found again by its message: a row is made anew when its grouping
+      // changes (rows that load above it may join its group).
+      const now = anchor.isConnected ? anchor : view.list.querySelector(`[data-id="${CSS.escape(anchor.dataset.id)}"]`);
+      if (now) sc.scrollTop = now.offsetTop - anchorTop;
+    }
     forceBottom = false;
     const gapRow = view.list.querySelector('.gap');
-    if (gapRow && gapObserver && !gapRow.dataset.watched) { gapRow.dataset.watched = '1'; gapObserver.observe(gapRow); }
+    if (gapObserver && gapRow !== watchedGap) {
+      if (watchedGap) gapObserver.unobserve(watchedGap);
+      watchedGap = gapRow;
+      if (gapRow) gapObserver.observe(gapRow);
+    }
 
     // The top of the history.
     if (!ms.loaded && loadFailed && loadFailed.id === convId) {
@@ -566,10 +590,12 @@ export function createChat({ onBack, onInfo }) {
     }
   }
 
-  async function loadGap() {
-    if (convId == null) return;
-    try { await store.loadGap(convId); } catch (e) {
-      toast('Could not load newer messages. ' + api.friendlyError(e));
+  async function loadGap(fromBelow) {
+    const id = convId;
+    if (id == null) return;
+    gapFromBelow = fromBelow;
+    try { await store.loadGap(id, fromBelow); } catch (e) {
+      if (convId === id) toast('Could not load these messages. ' + api.friendlyError(e));
     }
   }
 
@@ -577,6 +603,8 @@ export function createChat({ onBack, onInfo }) {
     const id = convId;
     const ms = store.msgState(id);
     // A quoted message not loaded: where it sits first.
+    const quoted = ms.quoted && ms.quoted.get(messageId);
+    if (seq == null && quoted) seq = quoted.seq;
     if (seq == null && !store.findMessage(id, messageId)) {
       try { seq = (await store.fetchMessage(id, messageId)).seq; } catch (e) {
         if (convId !== id) return;
