@@ -354,18 +354,24 @@ test('when Server-Sent Events are blocked, long-poll still delivers in real time
   await B.context.close();
 });
 
-test('history scrolls back page by page, with day separators', async () => {
-  const ua = await makeUser('hist', 'Hank History');
-  const ub = await makeUser('hisb', 'Hilda Back');
+// A direct chat in which the second user has sent n messages ("TEXT 1" to
+// "TEXT n"), open for the first in a browser.
+async function chatWithHistory(prefixes, names, n, text) {
+  const ua = await makeUser(prefixes[0], names[0]);
+  const ub = await makeUser(prefixes[1], names[1]);
   const conv = await api('POST', '/conversations', { token: ub.token, body: { type: 'direct', member_ids: [ua.id] } });
   const sent = [];
-  for (let i = 1; i <= 130; i++) {
-    sent.push(await api('POST', `/conversations/${conv.id}/messages`, { token: ub.token, body: { client_id: `h${i}x${ub.id}`, body: `history message ${i}` } }));
+  for (let i = 1; i <= n; i++) {
+    sent.push(await api('POST', `/conversations/${conv.id}/messages`, { token: ub.token, body: { client_id: `h${i}x${ub.id}`, body: `${text} ${i}` } }));
   }
   const A = await signedIn(browser, ua);
-  const a = A.page;
-  await openConversation(a, 'Hilda Back');
-  await messageByText(a, 'history message 130').waitFor();
+  await openConversation(A.page, names[1]);
+  await messageByText(A.page, `${text} ${n}`).waitFor();
+  return { ua, ub, conv, sent, A, a: A.page };
+}
+
+test('history scrolls back page by page, with day separators', async () => {
+  const { ub, conv, sent, A, a } = await chatWithHistory(['hist', 'hisb'], ['Hank History', 'Hilda Back'], 130, 'history message');
   await a.locator('.day-sep', { hasText: 'Today' }).first().waitFor();
   const shown = await messages(a).count();
   assert.ok(shown < 130, `only the latest page is loaded at first (${shown})`);
@@ -388,17 +394,7 @@ test('history scrolls back page by page, with day separators', async () => {
 });
 
 test('a message deleted while an older page is on its way shows deleted', async () => {
-  const ua = await makeUser('late', 'Lara Late');
-  const ub = await makeUser('latb', 'Luke Late');
-  const conv = await api('POST', '/conversations', { token: ub.token, body: { type: 'direct', member_ids: [ua.id] } });
-  const sent = [];
-  for (let i = 1; i <= 80; i++) {
-    sent.push(await api('POST', `/conversations/${conv.id}/messages`, { token: ub.token, body: { client_id: `l${i}x${ub.id}`, body: `older message ${i}` } }));
-  }
-  const A = await signedIn(browser, ua);
-  const a = A.page;
-  await openConversation(a, 'Luke Late');
-  await messageByText(a, 'older message 80').waitFor();
+  const { ub, conv, sent, A, a } = await chatWithHistory(['late', 'latb'], ['Lara Late', 'Luke Late'], 80, 'older message');
   // The page before the latest is read by the server at once and handed
   // to the page only after the deletion's event has been applied.
   const held = await holdFirstAnswer(a, /\/messages\?before=/);
