@@ -393,7 +393,7 @@ test('history scrolls back page by page, with day separators', async () => {
   await A.context.close();
 });
 
-test('a message deleted while an older page is on its way shows deleted', async () => {
+test('a deletion and a reaction while an older page is on its way both show', async () => {
   const { ub, conv, sent, A, a } = await chatWithHistory(['late', 'latb'], ['Lara Late', 'Luke Late'], 80, 'older message');
   // The page before the latest is read by the server at once and handed
   // to the page only after the deletion's event has been applied.
@@ -401,6 +401,7 @@ test('a message deleted while an older page is on its way shows deleted', async 
   await a.locator('.msg-scroll').evaluate((el) => { el.scrollTop = 0; });
   await until(() => held.reads() > 0, 'the older page to be read');
   await api('DELETE', `/conversations/${conv.id}/messages/${sent[9].id}`, { token: ub.token });
+  await api('PUT', `/conversations/${conv.id}/messages/${sent[19].id}/reactions/${encodeURIComponent('🎉')}`, { token: ub.token });
   await api('POST', `/conversations/${conv.id}/messages`, { token: ub.token, body: { client_id: `lz${ub.id}`, body: 'after the deletion' } });
   await messageByText(a, 'after the deletion').waitFor();
   held.release();
@@ -410,6 +411,7 @@ test('a message deleted while an older page is on its way shows deleted', async 
   }, 'the first message');
   assert.equal(await a.locator('.msg .text').filter({ hasText: /^older message 10$/ }).count(), 0);
   assert.equal(await a.locator('.msg.deleted', { hasText: 'This message was deleted' }).count(), 1);
+  await messageByText(a, 'older message 20').locator('.reaction', { hasText: '🎉' }).waitFor();
   assert.equal(await a.locator('.msg .text').filter({ hasText: /^older message \d+$/ }).count(), 79);
   await A.context.close();
 });

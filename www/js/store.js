@@ -404,16 +404,19 @@ export async function olderSettled(convId) {
 
 function inGap(m, seq) { return !!(m.gap && seq > m.gap.lo && seq < m.gap.hi); }
 
-// Edits and deletions that came for messages not held while a page was on
-// its way (adopt keeps them in m.late): the page may have been read before
+// Edits and deletions (and reactions) that came for messages not held while
+// a page was on its way (adopt keeps them in m.late, applyReaction in
+// m.lateReactions): the page may have been read before
 // them, so they go over its copies, as the events of loadLatest do.
 function settleLate(m) {
-  if (!m.late) return;
-  for (const [id, x] of m.late) {
+  for (const [id, x] of m.late || []) {
     const held = m.byId.get(id);
     if (held) m.byId.set(id, { ...held, ...x });
   }
-  if (!m.loadingOlder && !m.loadingGap) m.late = null;
+  // Reactions come as changes: each is applied again, in order (adding or
+  // removing one person's reaction twice is the same as once).
+  for (const [ev, added] of m.lateReactions || []) if (m.byId.has(ev.message_id)) applyReaction(ev, added);
+  if (!m.loadingOlder && !m.loadingGap) { m.late = null; m.lateReactions = null; }
 }
 
 // A jump to a message far older than those held: a page from a little
@@ -549,6 +552,8 @@ function applyReaction(ev, added) {
   const msg = m && m.byId.get(ev.message_id);
   if (!msg) {
     if (m && m.touched) m.missed = true;
+    // A page on its way may hold it as it was before (settleLate).
+    if (m && (m.loadingOlder || m.loadingGap)) (m.lateReactions || (m.lateReactions = [])).push([ev, added]);
     return;
   }
   touch(m, msg.id);
