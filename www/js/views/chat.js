@@ -263,8 +263,11 @@ export function createChat({ onBack, onInfo }) {
       // After a jump far back: what lies between its page and the newest
       // ones loads as the reader scrolls down to it.
       if (across(prev, m)) {
-        rows.push(cached(used, 'gap:' + gap.lo + ':' + gap.hi, null, () => h('div.gap', { role: 'separator', 'aria-label': 'Messages not loaded yet' },
-          h('button.btn.small', { type: 'button', on: { click: () => loadGap(false) } }, 'Show more messages'))));
+        // Seqs have no holes (a deleted message stays as a tombstone): the
+        // gap holds this many.
+        const more = plural(gap.hi - gap.lo - 1, 'more message', 'more messages');
+        rows.push(cached(used, 'gap:' + gap.lo + ':' + gap.hi, null, () => h('div.gap', { role: 'separator', 'aria-label': `${more} not loaded yet` },
+          h('button.btn.small', { type: 'button', on: { click: () => loadGap(false) } }, 'Show ' + more))));
       }
       // (Its own key after a gap: the jump's page may show the same day.)
       if (!prev || dayKey(prev.created_at) !== dk || across(prev, m)) rows.push(cached(used, (across(prev, m) ? 'gd:' : 'd:') + dk, dayLabel(m.created_at), () =>
