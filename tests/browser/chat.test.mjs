@@ -355,8 +355,9 @@ test('when Server-Sent Events are blocked, long-poll still delivers in real time
 });
 
 // A direct chat in which the second user has sent n messages ("TEXT 1" to
-// "TEXT n"), open for the first in a browser.
-async function chatWithHistory(prefixes, names, n, text) {
+// "TEXT n"), read by the first already (unless unread), open for the first
+// in a browser.
+async function chatWithHistory(prefixes, names, n, text, { unread = false } = {}) {
   const ua = await makeUser(prefixes[0], names[0]);
   const ub = await makeUser(prefixes[1], names[1]);
   const conv = await api('POST', '/conversations', { token: ub.token, body: { type: 'direct', member_ids: [ua.id] } });
@@ -364,11 +365,33 @@ async function chatWithHistory(prefixes, names, n, text) {
   for (let i = 1; i <= n; i++) {
     sent.push(await api('POST', `/conversations/${conv.id}/messages`, { token: ub.token, body: { client_id: `h${i}x${ub.id}`, body: `${text} ${i}` } }));
   }
+  if (!unread) await api('POST', `/conversations/${conv.id}/read`, { token: ua.token, body: { seq: sent[n - 1].seq } });
   const A = await signedIn(browser, ua);
   await openConversation(A.page, names[1]);
-  await messageByText(A.page, `${text} ${n}`).waitFor();
+  if (!unread) await messageByText(A.page, `${text} ${n}`).waitFor();
   return { ua, ub, conv, sent, A, a: A.page };
 }
+
+test('a chat with more unread messages than a page opens at the first of them', async () => {
+  const { ua, conv, A, a } = await chatWithHistory(['unr', 'unrb'], ['Una Read', 'Ugo Wrote'], 300, 'unread message', { unread: true });
+  const sep = a.locator('.new-sep', { hasText: 'New messages' });
+  await sep.waitFor();
+  const first = a.locator('.msg-list .msg', { has: a.locator('.text', { hasText: /^unread message 1$/ }) });
+  await first.waitFor();
+  // At the top of the view, right under the line; not the newest ones.
+  const [sepBox, firstBox, view] = [await sep.boundingBox(), await first.boundingBox(), await a.locator('.msg-scroll').boundingBox()];
+  assert.ok(sepBox.y >= view.y - 2 && sepBox.y < view.y + 60, 'the New messages line is at the top of the view');
+  assert.ok(firstBox.y > sepBox.y && firstBox.y < view.y + view.height, 'the first unread message is in view');
+  assert.ok(await messages(a).count() <= 200, 'a page from the first unread and the newest page are loaded');
+  await a.locator('.gap', { hasText: /Show \d+ more messages/ }).waitFor();
+  // Not read yet: the reader is at the first of them.
+  await a.waitForTimeout(500);
+  assert.equal((await api('GET', `/conversations/${conv.id}`, { token: ua.token })).unread_count, 300);
+  // Down to the newest: read.
+  await a.getByRole('button', { name: 'Jump to the latest message' }).click();
+  await until(async () => (await api('GET', `/conversations/${conv.id}`, { token: ua.token })).unread_count === 0, 'the chat to be read');
+  await A.context.close();
+});
 
 test('history scrolls back page by page, with day separators', async () => {
   const { ub, conv, sent, A, a } = await chatWithHistory(['hist', 'hisb'], ['Hank History', 'Hilda Back'], 130, 'history message');
@@ -490,7 +513,8 @@ test('a quoted message far back is brought into view with one page around it', a
   const sendApi = (body, extra = {}) => api('POST', `/conversations/${d.id}/messages`, { token: ub.token, body: { client_id: Math.random().toString(36).slice(2), body, ...extra } });
   const orig = await sendApi('where it all began');
   for (let i = 0; i < 400; i += 25) await Promise.all(Array.from({ length: 25 }, (_, k) => sendApi(`chatter ${i + k}`)));
-  await sendApi('about that first message', { reply_to: orig.id });
+  const last = await sendApi('about that first message', { reply_to: orig.id });
+  await api('POST', `/conversations/${d.id}/read`, { token: ua.token, body: { seq: last.seq } });
   const A = await signedIn(browser, ua);
   const a = A.page;
   await openConversation(a, 'Quentin Back');

@@ -112,7 +112,39 @@ export function createChat({ onBack, onInfo }) {
     forceBottom = !focusMessage;
     renderAll();
     if (focusMessage) await jumpTo(focusMessage.id, focusMessage.seq);
-    else maybeMarkRead();
+    else if (!await toFirstUnread(id)) maybeMarkRead();
+  }
+
+  // More unread than the latest page holds: the chat opens at the first of
+  // them, under "New messages" (with a little of what was read above it),
+  // and is read as the reader scrolls down to the newest; what lies between
+  // loads on the way (store.loadAround, loadGap).
+  async function toFirstUnread(id) {
+    if (unreadFrom == null) return false;
+    const want = unreadFrom + 1;
+    const first = store.sortedMessages(id)[0];
+    const ms = store.msgState(id);
+    if (!first || first.seq <= want || !ms.hasMore) return false;
+    forceBottom = false;
+    try {
+      if (first.seq - want > JUMP_PAGE_BACK) await store.loadAround(id, want);
+      else {
+        while (ms.hasMore && store.sortedMessages(id)[0].seq > want) {
+          await store.olderSettled(id);
+          const did = await store.loadOlder(id, 100);
+          if (convId !== id) return true;
+          if (!did && !ms.loadingOlder) break;
+        }
+      }
+    } catch (e) {
+      if (convId === id) toast('Could not load earlier messages. ' + api.friendlyError(e));
+      return true;
+    }
+    if (convId !== id || !view) return true;
+    renderMessages();
+    const sep = view.list.querySelector('.new-sep');
+    if (sep) sep.scrollIntoView({ block: 'start' });
+    return true;
   }
 
   function close() {
