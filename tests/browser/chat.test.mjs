@@ -464,6 +464,8 @@ test('a search result far back in a long chat is brought into view', async () =>
   await sendApi('the buried treasure map');
   // 1,150 messages after it: more than 20 pages of 50.
   for (let i = 0; i < 1150; i += 25) await Promise.all(Array.from({ length: 25 }, (_, k) => sendApi(`filler ${i + k}`)));
+  // Dirk has read up to the middle.
+  await api('POST', `/conversations/${d.id}/read`, { token: ub.token, body: { seq: 600 } });
   const A = await signedIn(browser, ua);
   const a = A.page;
   await a.getByLabel('Search', { exact: true }).fill('treasure');
@@ -478,6 +480,8 @@ test('a search result far back in a long chat is brought into view', async () =>
   // first (100) and the newest 50.
   await a.locator('.gap', { hasText: 'Show 1001 more messages' }).waitFor();
   assert.equal(await a.locator('.msg .text').filter({ hasText: /^filler 600$/ }).count(), 0);
+  // Where Dirk stopped is not loaded: his avatar is not under an older one.
+  assert.equal(await a.locator('.seen-by').count(), 0);
   // Down to the newest, then up, three times until the gap's row comes
   // near: each time a page loads from that side, not the whole gap at once.
   await a.getByRole('button', { name: 'Jump to the latest message' }).click();
@@ -500,6 +504,8 @@ test('a search result far back in a long chat is brought into view', async () =>
     await a.locator('.gap').evaluate((el) => el.scrollIntoView({ block: 'end' })).catch(() => {});
     return (await a.locator('.gap').count()) === 0;
   }, 'the gap to close', 60000);
+  await a.locator('.msg[data-seq="600"] + .seen-by').waitFor();
+  assert.equal(await a.locator('.seen-by').count(), 1);
   const texts = await a.locator('.msg .text').filter({ hasText: /^filler \d+$/ }).allTextContents();
   assert.equal(texts.length, 1150);
   assert.equal(new Set(texts).size, 1150);

@@ -381,8 +381,12 @@ export function createChat({ onBack, onInfo }) {
     const c = state.convs.get(convId);
     const memberIds = c && c.members ? new Set(c.members.map((m) => m.user.id)) : null;
     const loaded = all.filter((m) => m.seq != null && m.kind !== 'system');
+    const gap = store.msgState(convId).gap;
     for (const [uid, x] of r) {
       if (uid === state.me.id || (memberIds && !memberIds.has(uid)) || !x.read) continue;
+      // Read up to a message not loaded (in a jump's gap): not under an
+      // older one, which would say they stopped there.
+      if (gap && x.read > gap.lo && x.read < gap.hi) continue;
       let target = null;
       for (let i = loaded.length - 1; i >= 0; i--) {
         if (loaded[i].seq <= x.read) { target = loaded[i]; break; }
