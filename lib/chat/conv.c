@@ -147,6 +147,53 @@ static int emit_member_event(struct db *db, struct emit *e, int64_t cid, const c
 	return rc < 0 ? -1 : 0;
 }
 
+/* --- group activity lines ---
+ * What changes a group's membership or name after it was made is also a
+ * line in its history, a message of kind system ("Ann added Bob and Cy"),
+ * written in the same transaction and told to the members as message.new.
+ * Names are as they were then. (How the group began, its name and first
+ * members, is what the top of its history shows already.) */
+
+#define LINE_NAMES_MAX 3	/* named; the rest are "and N others" */
+
+static const char *name_of(struct db *db, struct arena *a, int64_t uid)
+{
+	struct user u;
+	int rc = users_get(db, a, uid, &u);
+	if (rc < 0)
+		return NULL;
+	return rc == 1 && u.display_name != NULL && u.display_name[0] ? u.display_name :
+		"Someone";
+}
+
+/* "A", "A and B", "A, B and C", "A, B, C and 2 others". NULL on error. */
+static const char *names_of(struct db *db, struct arena *a, const int64_t *ids, int n)
+{
+	int shown = n <= LINE_NAMES_MAX + 1 ? n : LINE_NAMES_MAX;
+	const char *out = "";
+	for (int i = 0; i < shown; i++) {
+		const char *nm = name_of(db, a, ids[i]);
+		if (nm == NULL)
+			return NULL;
+		out = arena_printf(a, "%s%s%s", out, i == 0 ? "" : i == n - 1 ? " and " : ", ", nm);
+	}
+	if (shown < n)
+		out = arena_printf(a, "%s and %d others", out, n - shown);
+	return out;
+}
+
+/* Writes the line and tells the members (those of the conversation now). */
+static int activity_line(struct db *db, struct emit *e, int64_t cid, int64_t actor,
+	const char *body)
+{
+	if (body == NULL)
+		return -1;
+	int64_t mid;
+	if (msgs_system(db, cid, actor, body, &mid) < 0)
+		return -1;
+	return emit_conv(db, e, cid, 0, "message.new", mid, NULL) < 0 ? -1 : 0;
+}
+
 /* Answers with cid as uid sees it. */
 static void send_conv(struct req *req, struct db *db, int64_t cid, int status, int members)
 {
@@ -400,8 +447,16 @@ static int patch_tx(struct db *db, void *p)
 		if (r.role != ROLE_OWNER && r.role != ROLE_ADMIN)
 			return chat_stop(&c->out, 403, "forbidden", "Only the group's owner and admins "
 				"can rename it.");
-		if (convs_set_title(db, c->cid, c->title) < 0)
+		struct conv before;
+		if (convs_get(db, c->a, c->cid, c->me, &before) != 1 ||
+		    convs_set_title(db, c->cid, c->title) < 0)
 			return -1;
+		if (before.title == NULL || strcmp(before.title, c->title) != 0) {
+			const char *me = name_of(db, c->a, c->me);
+			if (me == NULL || activity_line(db, c->e, c->cid, c->me, arena_printf(c->a,
+				    "%s named the group \u201c%s\u201d", me, c->title)) < 0)
+				return -1;
+		}
 	}
 	if (c->set_muted && convs_set_muted(db, c->cid, c->me, c->muted) < 0)
 		return -1;
@@ -486,11 +541,17 @@ static int add_tx(struct db *db, void *p)
 		return chat_stop(&c->out, 409, "group_full", "A group has at most 1000 members.");
 	if (n == 0)
 		return 0;
-	/* Tell the existing members first, then add and greet the new ones. */
+	/* Tell the existing members first (with the line in the history, which
+	 * the new ones then start with as read), then add and greet the new
+	 * ones. */
 	for (int i = 0; i < n; i++)
 		if (emit_member_event(db, c->e, c->cid, "member.added", fresh[i], ROLE_MEMBER,
 			    c->me) < 0)
 			return -1;
+	const char *me = name_of(db, c->a, c->me), *who = names_of(db, c->a, fresh, n);
+	if (me == NULL || who == NULL ||
+	    activity_line(db, c->e, c->cid, c->me, arena_printf(c->a, "%s added %s", me, who)) < 0)
+		return -1;
 	if (convs_add_members(db, c->cid, c->ids_json) != n)
 		return -1;
 	for (int i = 0; i < n; i++)
@@ -598,6 +659,16 @@ static int remove_tx(struct db *db, void *p)
 	if (emit_member_event(db, c->e, c->cid, "member.removed", c->target,
 		    (enum conv_role)r.trole, c->me) < 0 ||
 	    convs_remove_member(db, c->cid, c->target) < 0)
+		return -1;
+	/* The line goes to those who stay. */
+	const char *me = name_of(db, c->e->arena, c->me);
+	const char *line = me == NULL ? NULL : c->target == c->me ?
+		arena_printf(c->e->arena, "%s left the group", me) : NULL;
+	if (me != NULL && c->target != c->me) {
+		const char *them = name_of(db, c->e->arena, c->target);
+		line = them == NULL ? NULL : arena_printf(c->e->arena, "%s removed %s", me, them);
+	}
+	if (activity_line(db, c->e, c->cid, c->me, line) < 0)
 		return -1;
 	if (r.trole == ROLE_OWNER) {
 		int64_t heir;

@@ -475,6 +475,10 @@ static int find_locked(struct db *db, struct change_ctx *c, struct msg *m)
 		return -1;
 	if (rc == 0)
 		return chat_stop(&c->out, 404, "not_found", "No such message.");
+	/* A line of group activity is the group's record, no one's message. */
+	if (m->kind != NULL && strcmp(m->kind, "system") == 0)
+		return chat_stop(&c->out, 409, "system_message",
+			"Lines of group activity cannot be edited, deleted or reacted to.");
 	return 0;
 }
 

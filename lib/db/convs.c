@@ -7,7 +7,8 @@
 #define TS(col) "DATE_FORMAT(" col ", '%Y-%m-%d %H:%i:%s.%f')"
 
 /* The viewer-specific columns come from the viewer's members row m. Unread:
- * other people's messages after my read mark that are not deleted. */
+ * other people's messages after my read mark that are not deleted (nor
+ * lines of group activity). */
 #define CONV_COLS "c.id, c.type = 'group', c.title, " TS("c.created_at") ", " \
 	TS("c.updated_at") ", " TS("c.last_activity_at") ", " \
 	"CAST(UNIX_TIMESTAMP(c.last_activity_at) * 1000 AS SIGNED), c.last_seq, " \
@@ -17,7 +18,8 @@
 	"m.role + 0, m.last_read_seq, m.delivered_seq, " \
 	"IF(m.muted_until > NOW(3), " TS("m.muted_until") ", NULL), " \
 	"(SELECT COUNT(*) FROM messages x WHERE x.conversation_id = c.id " \
-	"AND x.seq > m.last_read_seq AND x.sender_id <> m.user_id AND x.deleted_at IS NULL), " \
+	"AND x.seq > m.last_read_seq AND x.sender_id <> m.user_id AND x.deleted_at IS NULL " \
+	"AND x.kind <> 'system'), " \
 	"IF(c.type = 'direct', COALESCE((SELECT p.user_id FROM members p WHERE " \
 	"p.conversation_id = c.id AND p.user_id <> m.user_id LIMIT 1), 0), 0), m.user_id"
 
@@ -130,7 +132,7 @@ static const char *const SQL_DELIVERED = "CALL msg_delivered_batch(?, ?)";
 static const char *const SQL_MARKS =
 	"SELECT m.delivered_seq, m.last_read_seq, (SELECT COUNT(*) FROM messages x WHERE "
 	"x.conversation_id = m.conversation_id AND x.seq > m.last_read_seq AND "
-	"x.sender_id <> m.user_id AND x.deleted_at IS NULL) FROM members m "
+	"x.sender_id <> m.user_id AND x.deleted_at IS NULL AND x.kind <> 'system') FROM members m "
 	"WHERE m.conversation_id = ? AND m.user_id = ?";
 
 /* SQL_RECEIPT_MARKS: what a receipt event says, and who would get it. */

@@ -63,8 +63,23 @@ static const char *const SQL_SEARCH =
 	"SELECT " MSG_COLS " FROM messages x JOIN members mb ON "
 	"mb.conversation_id = x.conversation_id AND mb.user_id = ? "
 	"WHERE MATCH (x.body) AGAINST (? IN BOOLEAN MODE) AND x.deleted_at IS NULL "
+	"AND x.kind <> 'system' "
 	"AND (? = 0 OR x.conversation_id = ?) AND (? = 0 OR x.id < ?) "
 	"ORDER BY x.id DESC LIMIT ?";
+
+/* msgs_system: the conversation's next seq (its row is locked by the
+ * membership change already), the line, and the actor's marks (written by
+ * them, so read by them). The client_id cannot be taken by a client first:
+ * it holds a UUID. */
+static const char *const SQL_SYSTEM_SEQ =
+	"UPDATE conversations SET last_seq = LAST_INSERT_ID(last_seq + 1), last_activity_at = NOW(3) "
+	"WHERE id = ?";
+static const char *const SQL_SYSTEM_INSERT =
+	"INSERT INTO messages (conversation_id, seq, sender_id, client_id, kind, body, created_at) "
+	"VALUES (?, ?, ?, CONCAT('system-', UUID()), 'system', ?, NOW(3))";
+static const char *const SQL_SYSTEM_MARKS =
+	"UPDATE members SET last_read_seq = GREATEST(last_read_seq, ?), "
+	"delivered_seq = GREATEST(delivered_seq, ?) WHERE conversation_id = ? AND user_id = ?";
 
 /* SQL_FT_MIN */
 static const char *const SQL_FT_MIN = "SELECT @@innodb_ft_min_token_size";
@@ -512,4 +527,17 @@ int msgs_ft_min_word(struct db *db)
 		cached = v;
 	}
 	return v;
+}
+
+int msgs_system(struct db *db, int64_t cid, int64_t actor, const char *body, int64_t *mid)
+{
+	if (db_exec(db, SQL_SYSTEM_SEQ, "i", cid) < 0)
+		return -1;
+	if (db_affected(db) != 1)
+		return -1;
+	int64_t seq = db_insert_id(db);
+	if (db_exec(db, SQL_SYSTEM_INSERT, "iiis", cid, seq, actor, body) < 0)
+		return -1;
+	*mid = db_insert_id(db);
+	return db_exec(db, SQL_SYSTEM_MARKS, "iiii", seq, seq, cid, actor);
 }

@@ -96,6 +96,11 @@ int msgs_by_client(struct db *db, struct arena *a, int64_t sender, const char *c
 /* Message mid of conversation cid (reactions loaded). 1 found, 0 unknown
  * or in another conversation, -1 error. */
 int msgs_get(struct db *db, struct arena *a, int64_t cid, int64_t mid, struct msg *m);
+/* Writes a line of group activity ("Ann added Bob") into conversation cid as
+ * a message of kind system from actor, inside the caller's transaction
+ * (which holds the conversation's row): the next seq, the actor's read mark.
+ * *mid: the new message. 0, or -1 error. */
+int msgs_system(struct db *db, int64_t cid, int64_t actor, const char *body, int64_t *mid);
 /* Locks message mid of conversation cid for the transaction and reads it
  * (without reactions). 1/0/-1. */
 int msgs_lock(struct db *db, struct arena *a, int64_t cid, int64_t mid, struct msg *m);

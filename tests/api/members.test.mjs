@@ -44,7 +44,13 @@ test('owner and admins add members; plain members cannot; events for old and new
   const joined = await api('GET', `/conversations/${g.id}`, { token: n2.token });
   assert.equal(joined.body.unread_count, 0);
   assert.equal(joined.body.last_read_seq, joined.body.last_seq);
-  assert.equal((await api('GET', `/conversations/${g.id}/messages`, { token: n2.token })).body.messages.length, 3);
+  // The history holds the lines of who added whom (kind system, from the
+  // one who did, with the names as they were), read by the new member too.
+  const hist = (await api('GET', `/conversations/${g.id}/messages`, { token: n2.token })).body.messages;
+  assert.deepEqual(hist.map((x) => [x.kind, x.sender_id, x.body]), [
+    ['system', o.id, `${o.username} added ${n1.username}`],
+    ['text', o.id, 'welcome'], ['text', o.id, 'before n2'], ['text', m.id, 'also before n2'],
+    ['system', m.id, `${m.username} added ${n2.username}`]]);
   await send(o, g, 'after n2');
   assert.equal((await api('GET', `/conversations/${g.id}`, { token: n2.token })).body.unread_count, 1);
   // Bad input and other people's conversations.
@@ -60,6 +66,45 @@ test('owner and admins add members; plain members cannot; events for old and new
   const d = await direct(o, m);
   expectProblem(assert, await api('POST', `/conversations/${d.id}/members`, { token: o.token, body: { user_ids: [x.id] } }), 409, 'direct_conversation');
   assert.equal(count(`SELECT COUNT(*) FROM members WHERE conversation_id = ${d.id}`), 2);
+});
+
+test('group activity: adding, removing, leaving and renaming each write a line; lines are not unread, not searched, not changed', async () => {
+  const o = await registerUser('ga'), m = await registerUser('gb'), k = await registerUser('gc');
+  const g = await group(o, [m, k], 'Plans');
+  const lines = async () => (await api('GET', `/conversations/${g.id}/messages`, { token: o.token })).body.messages
+    .filter((x) => x.kind === 'system').map((x) => [x.sender_id, x.body]);
+  // Making the group writes none (the top of its history says how it began).
+  assert.deepEqual(await lines(), []);
+  assert.equal((await api('PATCH', `/conversations/${g.id}`, { token: o.token, body: { title: 'Trip planning' } })).status, 200);
+  // The same name again is no change and no line.
+  assert.equal((await api('PATCH', `/conversations/${g.id}`, { token: o.token, body: { title: 'Trip planning' } })).status, 200);
+  assert.equal((await api('DELETE', `/conversations/${g.id}/members/${k.id}`, { token: o.token })).status, 204);
+  assert.equal((await api('DELETE', `/conversations/${g.id}/members/${m.id}`, { token: m.token })).status, 204);
+  assert.deepEqual(await lines(), [
+    [o.id, `${o.username} named the group \u201cTrip planning\u201d`],
+    [o.id, `${o.username} removed ${k.username}`],
+    [m.id, `${m.username} left the group`],
+  ]);
+  // Each line reached the members of the moment as message.new; the removed
+  // member got none of the lines after their removal.
+  const ids = sql(`SELECT id FROM messages WHERE conversation_id = ${g.id} AND kind = 'system' ORDER BY seq`).map(([id]) => +id);
+  assert.deepEqual(events(o.id, 'message.new', `AND conversation_id = ${g.id}`).map((e) => e.ref_id), ids);
+  assert.deepEqual(events(m.id, 'message.new', `AND conversation_id = ${g.id}`).map((e) => e.ref_id), ids.slice(0, 2));
+  assert.deepEqual(events(k.id, 'message.new', `AND conversation_id = ${g.id}`).map((e) => e.ref_id), ids.slice(0, 1));
+  // Not unread (m's line is someone else's), not found by search.
+  const conv = (await api('GET', `/conversations/${g.id}`, { token: o.token })).body;
+  assert.equal(conv.unread_count, 0);
+  assert.equal(conv.last_message.kind, 'system');
+  assert.equal((await api('GET', '/search?q=planning', { token: o.token })).body.results.length, 0);
+  // Nobody edits, deletes or reacts to a line, not even who did it.
+  const u = `/conversations/${g.id}/messages/${ids[0]}`;
+  expectProblem(assert, await api('PATCH', u, { token: o.token, body: { body: 'rewritten' } }), 409, 'system_message');
+  expectProblem(assert, await api('DELETE', u, { token: o.token }), 409, 'system_message');
+  expectProblem(assert, await api('PUT', `${u}/reactions/${encodeURIComponent('👍')}`, { token: o.token }), 409, 'system_message');
+  expectProblem(assert, await api('DELETE', `${u}/reactions/${encodeURIComponent('👍')}`, { token: o.token }), 409, 'system_message');
+  assert.deepEqual(sql(`SELECT body, deleted_at IS NULL, edited_at IS NULL FROM messages WHERE id = ${ids[0]}`),
+    [[`${o.username} named the group \u201cTrip planning\u201d`, '1', '1']]);
+  assert.equal(count(`SELECT COUNT(*) FROM reactions WHERE message_id = ${ids[0]}`), 0);
 });
 
 test('removing: owner removes anyone, admin only plain members, anyone leaves; removed members lose access', async () => {

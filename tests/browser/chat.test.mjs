@@ -606,6 +606,14 @@ test('groups: create, talk, rename, add and remove people, change roles, leave',
   await m.getByRole('dialog', { name: 'Leave group?' }).getByRole('button', { name: 'Leave' }).click();
   await conversationItem(m, 'Weekend trip').waitFor({ state: 'detached' });
   await o.locator('.chat-sub', { hasText: 'You and Leo' }).waitFor();
+  // Each change is a line in the history, in order, as it happened.
+  await o.locator('.sys-msg', { hasText: 'Mark Member left the group' }).waitFor();
+  assert.deepEqual(await o.locator('.sys-msg').allTextContents(), [
+    'Gina Owner named the group \u201cWeekend trip 🏕️\u201d',
+    'Gina Owner added Leo Late',
+    'Gina Owner removed Nina Second',
+    'Mark Member left the group',
+  ]);
   for (const p of [o, m, n]) assert.deepEqual(p.errors, []);
   await O.context.close(); await M.context.close(); await N.context.close();
 });

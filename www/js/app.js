@@ -189,7 +189,7 @@ async function start(me) {
   // tab is in the background.
   store.on('incoming', (msg) => {
     if (typeof Notification !== 'function' || Notification.permission !== 'granted') return;
-    if (document.visibilityState === 'visible' || msg.sender_id === state.me.id) return;
+    if (document.visibilityState === 'visible' || msg.sender_id === state.me.id || msg.kind === 'system') return;
     const c = state.convs.get(msg.conversation_id);
     if (!c || store.isMuted(c)) return;
     const who = store.userName(msg.sender_id);

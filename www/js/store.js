@@ -746,7 +746,8 @@ function countNew(msg) {
   const before = c0 ? c0.last_seq || 0 : 0;
   putMessage(msg);
   const c = state.convs.get(msg.conversation_id);
-  if (c && state.me && msg.sender_id !== state.me.id && msg.seq > before && msg.seq > (c.last_read_seq || 0)) {
+  // (Lines of group activity are not counted, as the server does not.)
+  if (c && state.me && msg.sender_id !== state.me.id && msg.kind !== 'system' && msg.seq > before && msg.seq > (c.last_read_seq || 0)) {
     if (!isBeingRead(msg.conversation_id)) c.unread_count = (c.unread_count || 0) + 1;
   }
 }
