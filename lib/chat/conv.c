@@ -148,8 +148,8 @@ static int emit_member_event(struct db *db, struct emit *e, int64_t cid, const c
 }
 
 /* --- group activity lines ---
- * What changes a group's membership or name after it was made is also a
- * line in its history, a message of kind system ("Ann added Bob and Cy"),
+ * What changes a group's membership, roles or name after it was made is
+ * also a line in its history, a message of kind system ("Ann added Bob and Cy"),
  * written in the same transaction and told to the members as message.new.
  * Names are as they were then. (How the group began, its name and first
  * members, is what the top of its history shows already.) */
@@ -719,6 +719,16 @@ void conv_member_remove(struct req *req)
 }
 
 /* PATCH /conversations/{id}/members/{uid} */
+/* "Ann made Bob an admin": fmt takes the actor's name, then the target's. */
+static int role_line(struct db *db, struct member_ctx *c, const char *fmt)
+{
+	struct arena *a = c->e->arena;
+	const char *me = name_of(db, a, c->me), *them = name_of(db, a, c->target);
+	if (me == NULL || them == NULL)
+		return -1;
+	return activity_line(db, c->e, c->cid, c->me, arena_printf(a, fmt, me, them));
+}
+
 static int role_tx(struct db *db, void *p)
 {
 	struct member_ctx *c = p;
@@ -740,7 +750,7 @@ static int role_tx(struct db *db, void *p)
 		    emit_member_event(db, c->e, c->cid, "member.updated", c->me, ROLE_ADMIN,
 			    c->me) < 0)
 			return -1;
-		return 0;
+		return role_line(db, c, "%s made %s the group's owner");
 	}
 	if (r.role != ROLE_OWNER && r.role != ROLE_ADMIN)
 		return chat_stop(&c->out, 403, "forbidden", "Only the owner and admins change roles.");
@@ -752,7 +762,8 @@ static int role_tx(struct db *db, void *p)
 	if (convs_set_role(db, c->cid, c->target, c->want) < 0 ||
 	    emit_member_event(db, c->e, c->cid, "member.updated", c->target, c->want, c->me) < 0)
 		return -1;
-	return 0;
+	return role_line(db, c, c->want == ROLE_ADMIN ? "%s made %s an admin" :
+		"%s removed %s as an admin");
 }
 
 void conv_member_patch(struct req *req)

@@ -50,6 +50,7 @@ test('owner and admins add members; plain members cannot; events for old and new
   assert.deepEqual(hist.map((x) => [x.kind, x.sender_id, x.body]), [
     ['system', o.id, `${o.username} added ${n1.username}`],
     ['text', o.id, 'welcome'], ['text', o.id, 'before n2'], ['text', m.id, 'also before n2'],
+    ['system', o.id, `${o.username} made ${m.username} an admin`],
     ['system', m.id, `${m.username} added ${n2.username}`]]);
   await send(o, g, 'after n2');
   assert.equal((await api('GET', `/conversations/${g.id}`, { token: n2.token })).body.unread_count, 1);
@@ -68,7 +69,7 @@ test('owner and admins add members; plain members cannot; events for old and new
   assert.equal(count(`SELECT COUNT(*) FROM members WHERE conversation_id = ${d.id}`), 2);
 });
 
-test('group activity: adding, removing, leaving and renaming each write a line; lines are not unread, not searched, not changed', async () => {
+test('group activity: adding, removing, leaving, roles and renaming each write a line; lines are not unread, not searched, not changed', async () => {
   const o = await registerUser('ga'), m = await registerUser('gb'), k = await registerUser('gc');
   const g = await group(o, [m, k], 'Plans');
   const lines = async () => (await api('GET', `/conversations/${g.id}/messages`, { token: o.token })).body.messages
@@ -78,19 +79,27 @@ test('group activity: adding, removing, leaving and renaming each write a line; 
   assert.equal((await api('PATCH', `/conversations/${g.id}`, { token: o.token, body: { title: 'Trip planning' } })).status, 200);
   // The same name again is no change and no line.
   assert.equal((await api('PATCH', `/conversations/${g.id}`, { token: o.token, body: { title: 'Trip planning' } })).status, 200);
+  const role = async (u, role) => assert.equal((await api('PATCH', `/conversations/${g.id}/members/${u.id}`, { token: o.token, body: { role } })).status, 200);
+  await role(m, 'admin');
+  await role(m, 'admin');	// no change, no line
+  await role(m, 'member');
   assert.equal((await api('DELETE', `/conversations/${g.id}/members/${k.id}`, { token: o.token })).status, 204);
+  await role(m, 'owner');
   assert.equal((await api('DELETE', `/conversations/${g.id}/members/${m.id}`, { token: m.token })).status, 204);
   assert.deepEqual(await lines(), [
     [o.id, `${o.username} named the group \u201cTrip planning\u201d`],
+    [o.id, `${o.username} made ${m.username} an admin`],
+    [o.id, `${o.username} removed ${m.username} as an admin`],
     [o.id, `${o.username} removed ${k.username}`],
+    [o.id, `${o.username} made ${m.username} the group's owner`],
     [m.id, `${m.username} left the group`],
   ]);
   // Each line reached the members of the moment as message.new; the removed
   // member got none of the lines after their removal.
   const ids = sql(`SELECT id FROM messages WHERE conversation_id = ${g.id} AND kind = 'system' ORDER BY seq`).map(([id]) => +id);
   assert.deepEqual(events(o.id, 'message.new', `AND conversation_id = ${g.id}`).map((e) => e.ref_id), ids);
-  assert.deepEqual(events(m.id, 'message.new', `AND conversation_id = ${g.id}`).map((e) => e.ref_id), ids.slice(0, 2));
-  assert.deepEqual(events(k.id, 'message.new', `AND conversation_id = ${g.id}`).map((e) => e.ref_id), ids.slice(0, 1));
+  assert.deepEqual(events(m.id, 'message.new', `AND conversation_id = ${g.id}`).map((e) => e.ref_id), ids.slice(0, 5));
+  assert.deepEqual(events(k.id, 'message.new', `AND conversation_id = ${g.id}`).map((e) => e.ref_id), ids.slice(0, 3));
   // Not unread (m's line is someone else's), not found by search.
   const conv = (await api('GET', `/conversations/${g.id}`, { token: o.token })).body;
   assert.equal(conv.unread_count, 0);

@@ -611,6 +611,7 @@ test('groups: create, talk, rename, add and remove people, change roles, leave',
   assert.deepEqual(await o.locator('.sys-msg').allTextContents(), [
     'Gina Owner named the group \u201cWeekend trip 🏕️\u201d',
     'Gina Owner added Leo Late',
+    'Gina Owner made Mark Member an admin',
     'Gina Owner removed Nina Second',
     'Mark Member left the group',
   ]);
