@@ -719,6 +719,7 @@ void conv_member_remove(struct req *req)
 }
 
 /* PATCH /conversations/{id}/members/{uid} */
+
 /* "Ann made Bob an admin": fmt takes the actor's name, then the target's. */
 static int role_line(struct db *db, struct member_ctx *c, const char *fmt)
 {
