@@ -447,11 +447,10 @@ static int patch_tx(struct db *db, void *p)
 		if (r.role != ROLE_OWNER && r.role != ROLE_ADMIN)
 			return chat_stop(&c->out, 403, "forbidden", "Only the group's owner and admins "
 				"can rename it.");
-		struct conv before;
-		if (convs_get(db, c->a, c->cid, c->me, &before) != 1 ||
-		    convs_set_title(db, c->cid, c->title) < 0)
+		rc = convs_set_title(db, c->cid, c->title);
+		if (rc < 0)
 			return -1;
-		if (before.title == NULL || strcmp(before.title, c->title) != 0) {
+		if (rc == 1) {
 			const char *me = name_of(db, c->a, c->me);
 			if (me == NULL || activity_line(db, c->e, c->cid, c->me, arena_printf(c->a,
 				    "%s named the group \u201c%s\u201d", me, c->title)) < 0)
@@ -644,6 +643,18 @@ static int change_member(struct req *req, struct db *db, int64_t cid, int64_t ui
 }
 
 /* DELETE /conversations/{id}/members/{uid} */
+/* "Ann made Bob an admin": fmt takes the actor's name, then the target's
+ * (a target who is the actor is named once: "Ann left the group"). */
+static int member_line(struct db *db, struct member_ctx *c, const char *fmt)
+{
+	struct arena *a = c->e->arena;
+	const char *me = name_of(db, a, c->me);
+	const char *them = c->target == c->me ? me : name_of(db, a, c->target);
+	if (me == NULL || them == NULL)
+		return -1;
+	return activity_line(db, c->e, c->cid, c->me, arena_printf(a, fmt, me, them));
+}
+
 static int remove_tx(struct db *db, void *p)
 {
 	struct member_ctx *c = p;
@@ -661,14 +672,7 @@ static int remove_tx(struct db *db, void *p)
 	    convs_remove_member(db, c->cid, c->target) < 0)
 		return -1;
 	/* The line goes to those who stay. */
-	const char *me = name_of(db, c->e->arena, c->me);
-	const char *line = me == NULL ? NULL : c->target == c->me ?
-		arena_printf(c->e->arena, "%s left the group", me) : NULL;
-	if (me != NULL && c->target != c->me) {
-		const char *them = name_of(db, c->e->arena, c->target);
-		line = them == NULL ? NULL : arena_printf(c->e->arena, "%s removed %s", me, them);
-	}
-	if (activity_line(db, c->e, c->cid, c->me, line) < 0)
+	if (member_line(db, c, c->target == c->me ? "%s left the group" : "%s removed %s") < 0)
 		return -1;
 	if (r.trole == ROLE_OWNER) {
 		int64_t heir;
@@ -720,16 +724,6 @@ void conv_member_remove(struct req *req)
 
 /* PATCH /conversations/{id}/members/{uid} */
 
-/* "Ann made Bob an admin": fmt takes the actor's name, then the target's. */
-static int role_line(struct db *db, struct member_ctx *c, const char *fmt)
-{
-	struct arena *a = c->e->arena;
-	const char *me = name_of(db, a, c->me), *them = name_of(db, a, c->target);
-	if (me == NULL || them == NULL)
-		return -1;
-	return activity_line(db, c->e, c->cid, c->me, arena_printf(a, fmt, me, them));
-}
-
 static int role_tx(struct db *db, void *p)
 {
 	struct member_ctx *c = p;
@@ -751,7 +745,7 @@ static int role_tx(struct db *db, void *p)
 		    emit_member_event(db, c->e, c->cid, "member.updated", c->me, ROLE_ADMIN,
 			    c->me) < 0)
 			return -1;
-		return role_line(db, c, "%s made %s the group's owner");
+		return member_line(db, c, "%s made %s the group's owner");
 	}
 	if (r.role != ROLE_OWNER && r.role != ROLE_ADMIN)
 		return chat_stop(&c->out, 403, "forbidden", "Only the owner and admins change roles.");
@@ -763,7 +757,7 @@ static int role_tx(struct db *db, void *p)
 	if (convs_set_role(db, c->cid, c->target, c->want) < 0 ||
 	    emit_member_event(db, c->e, c->cid, "member.updated", c->target, c->want, c->me) < 0)
 		return -1;
-	return role_line(db, c, c->want == ROLE_ADMIN ? "%s made %s an admin" :
+	return member_line(db, c, c->want == ROLE_ADMIN ? "%s made %s an admin" :
 		"%s removed %s as an admin");
 }
 

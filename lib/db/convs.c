@@ -114,9 +114,11 @@ static const char *const SQL_MEMBER_IDS =
 /* SQL_MEMBER_COUNT */
 static const char *const SQL_MEMBER_COUNT =
 	"SELECT COUNT(*) FROM members WHERE conversation_id = ?";
-/* SQL_SET_TITLE */
+/* SQL_SET_TITLE: the same name again (compared byte for byte: "trip" to
+ * "Trip" is a rename) changes nothing. */
 static const char *const SQL_SET_TITLE =
-	"UPDATE conversations SET title = ?, updated_at = NOW(3) WHERE id = ?";
+	"UPDATE conversations SET title = ?, updated_at = NOW(3) "
+	"WHERE id = ? AND NOT (title <=> ? COLLATE utf8mb4_bin)";
 /* SQL_SET_MUTED */
 static const char *const SQL_SET_MUTED =
 	"UPDATE members SET muted_until = ? WHERE conversation_id = ? AND user_id = ?";
@@ -417,7 +419,7 @@ int64_t convs_member_count(struct db *db, int64_t cid)
 
 int convs_set_title(struct db *db, int64_t cid, const char *title)
 {
-	return changed(db, db_exec(db, SQL_SET_TITLE, "si", title, cid));
+	return changed(db, db_exec(db, SQL_SET_TITLE, "sis", title, cid, title));
 }
 
 int convs_set_muted(struct db *db, int64_t cid, int64_t uid, const char *muted_until)

@@ -128,7 +128,8 @@ int convs_user_groups(struct db *db, int64_t uid, int64_t after, int max, int64_
 int convs_member_ids(struct db *db, int64_t cid, int max, int64_t *out);
 int64_t convs_member_count(struct db *db, int64_t cid);
 
-/* Renames a group. 1 changed, 0 unknown, -1 error. */
+/* Renames a group. 1 renamed, 0 it had that name already (or unknown), -1
+ * error. */
 int convs_set_title(struct db *db, int64_t cid, const char *title);
 /* Personal mute; muted_until NULL unmutes (a "YYYY-MM-DD HH:MM:SS.fff" UTC
  * text otherwise). 1 changed or same, 0 not a member, -1 error. */

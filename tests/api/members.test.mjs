@@ -79,6 +79,8 @@ test('group activity: adding, removing, leaving, roles and renaming each write a
   assert.equal((await api('PATCH', `/conversations/${g.id}`, { token: o.token, body: { title: 'Trip planning' } })).status, 200);
   // The same name again is no change and no line.
   assert.equal((await api('PATCH', `/conversations/${g.id}`, { token: o.token, body: { title: 'Trip planning' } })).status, 200);
+  // Another case is another name.
+  assert.equal((await api('PATCH', `/conversations/${g.id}`, { token: o.token, body: { title: 'Trip Planning' } })).status, 200);
   const role = async (u, role) => assert.equal((await api('PATCH', `/conversations/${g.id}/members/${u.id}`, { token: o.token, body: { role } })).status, 200);
   await role(m, 'admin');
   await role(m, 'admin');	// no change, no line
@@ -88,6 +90,7 @@ test('group activity: adding, removing, leaving, roles and renaming each write a
   assert.equal((await api('DELETE', `/conversations/${g.id}/members/${m.id}`, { token: m.token })).status, 204);
   assert.deepEqual(await lines(), [
     [o.id, `${o.username} named the group \u201cTrip planning\u201d`],
+    [o.id, `${o.username} named the group \u201cTrip Planning\u201d`],
     [o.id, `${o.username} made ${m.username} an admin`],
     [o.id, `${o.username} removed ${m.username} as an admin`],
     [o.id, `${o.username} removed ${k.username}`],
@@ -98,8 +101,8 @@ test('group activity: adding, removing, leaving, roles and renaming each write a
   // member got none of the lines after their removal.
   const ids = sql(`SELECT id FROM messages WHERE conversation_id = ${g.id} AND kind = 'system' ORDER BY seq`).map(([id]) => +id);
   assert.deepEqual(events(o.id, 'message.new', `AND conversation_id = ${g.id}`).map((e) => e.ref_id), ids);
-  assert.deepEqual(events(m.id, 'message.new', `AND conversation_id = ${g.id}`).map((e) => e.ref_id), ids.slice(0, 5));
-  assert.deepEqual(events(k.id, 'message.new', `AND conversation_id = ${g.id}`).map((e) => e.ref_id), ids.slice(0, 3));
+  assert.deepEqual(events(m.id, 'message.new', `AND conversation_id = ${g.id}`).map((e) => e.ref_id), ids.slice(0, 6));
+  assert.deepEqual(events(k.id, 'message.new', `AND conversation_id = ${g.id}`).map((e) => e.ref_id), ids.slice(0, 4));
   // Not unread (m's line is someone else's), not found by search.
   const conv = (await api('GET', `/conversations/${g.id}`, { token: o.token })).body;
   assert.equal(conv.unread_count, 0);

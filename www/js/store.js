@@ -237,7 +237,11 @@ export function removeConv(id) {
 // ---- messages ----------------------------------------------------------------
 export function msgState(convId) {
   let m = state.msgs.get(convId);
-  if (!m) { m = { byId: new Map(), hasMore: true, loaded: false, loadingOlder: false, touched: null, missed: false, gap: null, early: null }; state.msgs.set(convId, m); }
+  if (!m) {
+    m = { byId: new Map(), hasMore: true, loaded: false, loadingOlder: false, touched: null, missed: false,
+      gap: null, early: null, late: null, lateReactions: null, loadingGap: false, runs: 0, quoted: null };
+    state.msgs.set(convId, m);
+  }
   return m;
 }
 
@@ -297,16 +301,24 @@ function adopt(m, msg) {
     (m.early || (m.early = new Set())).add(msg.id);
     return true;
   }
-  let fits = !inGap(m, msg.seq);
-  if (fits && m.hasMore) {
-    const lo = oldestSeq(m);
-    fits = lo == null || msg.seq >= lo;
-  }
+  const fits = !inGap(m, msg.seq) && (!m.hasMore || heldAtOrBelow(m, msg.seq));
   if (!fits && (m.loadingOlder || m.loadingGap)) {
     if (!m.late) m.late = new Map();
     m.late.set(msg.id, { ...(m.late.get(msg.id) || {}), ...msg });
   }
   return fits;
+}
+
+// Whether a message held is at or below seq (or none is held): stops at the
+// first, so a new message (above them all) costs one look.
+function heldAtOrBelow(m, seq) {
+  let any = false;
+  for (const x of m.byId.values()) {
+    if (x.seq == null) continue;
+    if (x.seq <= seq) return true;
+    any = true;
+  }
+  return !any;
 }
 
 function oldestSeq(m) {
@@ -402,7 +414,26 @@ export async function olderSettled(convId) {
   while (m.loadingOlder) await m.olderDone;
 }
 
-function inGap(m, seq) { return !!(m.gap && seq > m.gap.lo && seq < m.gap.hi); }
+// Whether seq lies in the gap after a jump (loadAround): not loaded.
+export function inGap(m, seq) { return !!(m.gap && seq > m.gap.lo && seq < m.gap.hi); }
+
+// Loads what it takes for seq to be held: one page around it when it is far
+// older than those held or in the gap (loadAround), else older pages down
+// to it (a few at most). Throws what a load throws.
+export async function reach(convId, seq, farBack) {
+  const m = msgState(convId);
+  const first = sortedMessages(convId)[0];
+  if (inGap(m, seq) || (first && first.seq - seq > farBack)) {
+    await loadAround(convId, seq);
+    return;
+  }
+  while (m.hasMore) {
+    await olderSettled(convId);
+    const top = sortedMessages(convId)[0];
+    if (!top || top.seq <= seq) break;
+    if (!await loadOlder(convId, 100) && !m.loadingOlder) break;
+  }
+}
 
 // Edits and deletions (and reactions) that came for messages not held while
 // a page was on its way (adopt keeps them in m.late, applyReaction in
@@ -428,7 +459,7 @@ export async function loadAround(convId, seq) {
   const m = msgState(convId);
   while (m.loadingOlder) await m.olderDone;
   const done = olderStart(m);
-  m.runs = (m.runs || 0) + 1;
+  m.runs++;
   try {
     const from = Math.max(0, seq - 20);
     const r = await api.get(`/conversations/${convId}/messages`, { query: { after: from, limit: 100 } });

@@ -126,17 +126,7 @@ export function createChat({ onBack, onInfo }) {
     const ms = store.msgState(id);
     if (!first || first.seq <= want || !ms.hasMore) return false;
     forceBottom = false;
-    try {
-      if (first.seq - want > JUMP_PAGE_BACK) await store.loadAround(id, want);
-      else {
-        while (ms.hasMore && store.sortedMessages(id)[0].seq > want) {
-          await store.olderSettled(id);
-          const did = await store.loadOlder(id, 100);
-          if (convId !== id) return true;
-          if (!did && !ms.loadingOlder) break;
-        }
-      }
-    } catch (e) {
+    try { await store.reach(id, want, JUMP_PAGE_BACK); } catch (e) {
       if (convId === id) toast('Could not load earlier messages. ' + api.friendlyError(e));
       return true;
     }
@@ -381,12 +371,12 @@ export function createChat({ onBack, onInfo }) {
     const c = state.convs.get(convId);
     const memberIds = c && c.members ? new Set(c.members.map((m) => m.user.id)) : null;
     const loaded = all.filter((m) => m.seq != null && m.kind !== 'system');
-    const gap = store.msgState(convId).gap;
+    const ms = store.msgState(convId);
     for (const [uid, x] of r) {
       if (uid === state.me.id || (memberIds && !memberIds.has(uid)) || !x.read) continue;
       // Read up to a message not loaded (in a jump's gap): not under an
       // older one, which would say they stopped there.
-      if (gap && x.read > gap.lo && x.read < gap.hi) continue;
+      if (store.inGap(ms, x.read)) continue;
       let target = null;
       for (let i = loaded.length - 1; i >= 0; i--) {
         if (loaded[i].seq <= x.read) { target = loaded[i]; break; }
@@ -652,31 +642,14 @@ export function createChat({ onBack, onInfo }) {
       }
       if (convId !== id) return;
     }
-    // Far back (or between a jump's page and the newest ones): one page
-    // around it, the rest loading as the reader scrolls (store.loadAround).
-    const first = store.sortedMessages(id)[0];
-    if (seq != null && !store.findMessage(id, messageId) &&
-        ((ms.gap && seq > ms.gap.lo && seq < ms.gap.hi) || (first && first.seq - seq > JUMP_PAGE_BACK))) {
-      try { await store.loadAround(id, seq); } catch (e) {
+    // One page around it when far back (the rest loads as the reader
+    // scrolls), else the few pages down to it.
+    if (!store.findMessage(id, messageId)) {
+      try { await store.reach(id, seq, JUMP_PAGE_BACK); } catch (e) {
         if (convId === id) toast('Could not load that message. ' + api.friendlyError(e));
         return;
       }
       if (convId !== id) return;
-    }
-    // Nearer: back to it a page of 100 at a time (JUMP_PAGE_BACK / 100
-    // pages at most).
-    try {
-      while (!store.findMessage(id, messageId) && ms.hasMore) {
-        await store.olderSettled(id);
-        const first = store.sortedMessages(id)[0];
-        if (!first || first.seq <= seq) break;
-        const did = await store.loadOlder(id, 100);
-        if (convId !== id) return;
-        if (!did && !ms.loadingOlder) break;
-      }
-    } catch (e) {
-      if (convId === id) toast('Could not load that message. ' + api.friendlyError(e));
-      return;
     }
     renderMessages();
     const el = view && view.list.querySelector(`.msg[data-id="${CSS.escape(String(messageId))}"]`);
