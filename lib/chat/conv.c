@@ -679,10 +679,17 @@ static int remove_tx(struct db *db, void *p)
 		rc = convs_successor(db, c->cid, &heir);
 		if (rc < 0)
 			return -1;
-		if (rc == 1 && (convs_set_role(db, c->cid, heir, ROLE_OWNER) < 0 ||
-				   emit_member_event(db, c->e, c->cid, "member.updated", heir,
-					   ROLE_OWNER, c->me) < 0))
-			return -1;
+		if (rc == 1) {
+			if (convs_set_role(db, c->cid, heir, ROLE_OWNER) < 0 ||
+			    emit_member_event(db, c->e, c->cid, "member.updated", heir, ROLE_OWNER,
+				    c->me) < 0)
+				return -1;
+			/* The line is the leaving owner's. */
+			const char *name = name_of(db, c->e->arena, heir);
+			if (name == NULL || activity_line(db, c->e, c->cid, c->me,
+				    arena_printf(c->e->arena, "%s is now the group's owner", name)) < 0)
+				return -1;
+		}
 	}
 	return 0;
 }

@@ -69,7 +69,7 @@ test('owner and admins add members; plain members cannot; events for old and new
   assert.equal(count(`SELECT COUNT(*) FROM members WHERE conversation_id = ${d.id}`), 2);
 });
 
-test('group activity: adding, removing, leaving, roles and renaming each write a line; lines are not unread, not searched, not changed', async () => {
+test('group activity: adding, removing, leaving, roles, renaming and a hand-over each write a line; lines are not unread, not searched, not changed', async () => {
   const o = await registerUser('ga'), m = await registerUser('gb'), k = await registerUser('gc');
   const g = await group(o, [m, k], 'Plans');
   const lines = async () => (await api('GET', `/conversations/${g.id}/messages`, { token: o.token })).body.messages
@@ -96,6 +96,8 @@ test('group activity: adding, removing, leaving, roles and renaming each write a
     [o.id, `${o.username} removed ${k.username}`],
     [o.id, `${o.username} made ${m.username} the group's owner`],
     [m.id, `${m.username} left the group`],
+    // The owner's leaving handed the group on, to its admin.
+    [m.id, `${o.username} is now the group's owner`],
   ]);
   // Each line reached the members of the moment as message.new; the removed
   // member got none of the lines after their removal.
