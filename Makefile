@@ -65,17 +65,17 @@ $(OUT)/tests/unit/%: tests/unit/%.c $(OUT)/lib/libmessenger.a tests/check.h
 	@echo "  LD $@"
 	@$(CC) $(CPPFLAGS) $(CFLAGS_BASE) $(CFLAGS) -Wno-missing-prototypes -Itests -MMD -MP -MF $@.d $< -o $@ $(OUT)/lib/libmessenger.a $(LDLIBS)
 
-# Benchmark programs (make bench): the load client and the two floors.
+# Benchmark programs (make bench): the load client and the floors.
 BENCH_DIR := $(OUT)/tests/bench
-BENCH_BIN := $(BENCH_DIR)/load $(BENCH_DIR)/floor_fcgi $(BENCH_DIR)/floor_insert
+BENCH_BIN := $(BENCH_DIR)/load $(BENCH_DIR)/floor_fcgi $(BENCH_DIR)/floor_insert $(BENCH_DIR)/floor_disk
 BENCH_CFLAGS = $(CPPFLAGS) $(CFLAGS_BASE) $(CFLAGS) -Itests/bench
 
 bench-bin: $(BENCH_BIN)
 
-$(BENCH_DIR)/load: tests/bench/load.c tests/bench/client.c tests/bench/bench.h
+$(BENCH_DIR)/load: tests/bench/load.c tests/bench/client.c tests/bench/host.c tests/bench/bench.h
 	@mkdir -p $(@D)
 	@echo "  LD $@"
-	@$(CC) $(BENCH_CFLAGS) $(filter %.c,$^) -o $@ $(shell pkg-config --libs json-c)
+	@$(CC) $(BENCH_CFLAGS) $(filter %.c,$^) -o $@ $(shell pkg-config --libs json-c) -pthread
 
 $(BENCH_DIR)/floor_fcgi: tests/bench/floor_fcgi.c
 	@mkdir -p $(@D)
@@ -86,6 +86,11 @@ $(BENCH_DIR)/floor_insert: tests/bench/floor_insert.c tests/bench/client.c tests
 	@mkdir -p $(@D)
 	@echo "  LD $@"
 	@$(CC) $(BENCH_CFLAGS) $(filter %.c,$^) -o $@ $(shell pkg-config --libs libmariadb) -pthread
+
+$(BENCH_DIR)/floor_disk: tests/bench/floor_disk.c tests/bench/client.c tests/bench/host.c tests/bench/bench.h
+	@mkdir -p $(@D)
+	@echo "  LD $@"
+	@$(CC) $(BENCH_CFLAGS) $(filter %.c,$^) -o $@ -pthread
 
 check: $(UNIT_BIN)
 	@pass=0; fail=0; for t in $(UNIT_BIN); do \

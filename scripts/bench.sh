@@ -1,6 +1,6 @@
 #!/bin/bash
 # `make bench`: builds, starts a private stack (its own var dir and ports),
-# measures two floors and the scenarios, prints one table and writes
+# measures three floors and the scenarios, prints one table and writes
 # BENCHMARKS.md. Everything it starts is stopped at the end, pass or fail.
 #
 # Floors, measured in the same run:
@@ -8,6 +8,10 @@
 #      lighttpd.conf and process counts, answering a body of the same size
 #   B  single-row INSERT + COMMIT into the same MariaDB (same durability
 #      settings), same client count (tests/bench/floor_insert.c)
+#   C  the host alone: a 4 KiB O_DIRECT write + fdatasync per message at the
+#      delivery rate on the database's disk (tests/bench/floor_disk.c), with
+#      the disk's stalls and the CPUs' pauses; the delivery rows count those
+#      during each run beside it
 #
 # Environment (defaults in brackets; BENCH_QUICK=1 shrinks everything):
 #   BENCH_PORT [18480]  (the floor's lighttpd uses BENCH_PORT+1; memcached listens on var/bench/memcached.sock)
@@ -447,7 +451,7 @@ delivery() {	# TRANSPORT IDLE [LABEL] -> row(s)
 	cpu_window main
 	run "delivery-$tr-$k" "$B/load" delivery -p "$MESSENGER_PORT" -u "$USERS" -k "$k" -K "$IDLE_OFF" \
 		-r "$RECV" -o "$RECV_OFF" -R "$RATE" -c 32 -d "$DUR" -w "$WARM" --pidfile "$PIDFILE" \
-		--lp-timeout "$LP_TIMEOUT" --mark "$VAR" $flag
+		--lp-timeout "$LP_TIMEOUT" --mark "$VAR" --disk "$VAR/mysql" --trace "$VAR/trace-$tr-$k" $flag
 	local rc=$?
 	# The sampler finishes by itself once the end marker exists; otherwise
 	# the run ended early and there is nothing to sample.
@@ -464,13 +468,39 @@ delivery() {	# TRANSPORT IDLE [LABEL] -> row(s)
 	errs=$(( $(get idle_errors) + $(get recv_errors) + $(get send_errors) ))
 	ok=0; [ "$rc" = 0 ] && le "$p99" 5 && le "$max" 25 && [ "$lost" = 0 ] && ge "$(get achieved_per_s)" "$(f "$RATE * 0.95")" && ok=1
 	row "delivery $tr, $RATE msg/s, $k idle + $RECV active$label" \
-		"p50 $(get p50_ms) / p99 $p99 / max $max ms (after ack: p99 $(get after_ack_p99_ms)); achieved $(get achieved_per_s) msg/s; undelivered after 10 s: $lost; errors $errs" \
+		"p50 $(get p50_ms) / p99 $p99 / max $max ms (after ack: p99 $(get after_ack_p99_ms)); achieved $(get achieved_per_s) msg/s; undelivered after 10 s: $lost; errors $errs$(host_note)" \
 		"-" "-" "p99 <= 5, max <= 25 ms" "$(verdict $ok)"
 	local per; per="$(f "$(get rss_per_waiter_bytes) / 1024" 1)"
 	ok=0; le "$per" 32 && ok=1
 	[ -n "$label" ] && return
 	row "RSS per idle waiter ($tr, $((k + RECV)) waiters)" "$per KiB (lighttpd $(f "$(get lighttpd_per_waiter_bytes) / 1024" 1), events.fcgi $(f "$(get events_per_waiter_bytes) / 1024" 1))" \
 		"-" "-" "<= 32 KiB" "$(verdict $ok)"
+}
+# What the host did during a run (tests/bench/host.c): the database disk's
+# stalls (5 ms or more with a request in flight and none completed) and the
+# CPUs' pauses (5 ms or more in which one ran nothing of ours: on a VM, the
+# hypervisor took it), and how many deliveries over 5 ms were on their way
+# during one.
+host_note() {
+	local d=""
+	[ "$(get disk_watch)" = 1 ] && d="disk stalls >= 5 ms: $(get disk_stalls) (longest $(get disk_stall_max_ms) ms), "
+	printf '; the host: %sCPU pauses >= 5 ms: %s (longest %s ms)' "$d" "$(get cpu_pauses)" "$(get cpu_pause_max_ms)"
+	[ -n "$(get slow_over_5ms)" ] && printf '; deliveries over 5 ms: %s, during a disk stall or CPU pause: %s' \
+		"$(get slow_over_5ms)" "$(get slow_in_either)"
+	return 0
+}
+# Floor C: the host alone, at the delivery rate: a 4 KiB O_DIRECT write and
+# fdatasync per message, as a lone commit asks of the disk, with nothing
+# else running (tests/bench/floor_disk.c).
+floor_c() {
+	say "floor C: the host alone, $RATE durable writes/s"
+	if run floorC "$B/floor_disk" -D "$VAR/mysql" -r "$RATE" -d "$DUR" -w "$WARM"; then
+		row "floor C: the host alone, 4 KiB write + fdatasync at $RATE/s" \
+			"p50 $(get p50_ms) / p99 $(get p99_ms) / max $(get max_ms) ms$(host_note)" \
+			"-" "-" "-" "-"
+	else
+		row "floor C: the host alone" "failed" "-" "-" "-" "-"
+	fi
 }
 # A fresh lighttpd and events.fcgi, so that the RSS before the waiters connect
 # holds nothing left over from an earlier run, on a database that has written
@@ -481,6 +511,8 @@ fresh_web() {
 	"$ROOT/scripts/stack.sh" web-start main "$MESSENGER_PORT" >>"$LOG" 2>&1
 }
 if want delivery && [ "$HAVE_CHAT" = 1 ] && [ "$HAVE_EVENTS" = 1 ]; then
+	settle_innodb
+	floor_c
 	for tr in ${BENCH_TRANSPORTS:-longpoll sse}; do
 		for k in $IDLE_LIST; do delivery "$tr" "$k"; done
 	done

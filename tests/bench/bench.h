@@ -103,6 +103,28 @@ void hc_free(struct hconn *c);
 int hc_request(struct hconn *c, const char *method, const char *path, const char *token,
 	const char *extra_headers, const char *body, size_t body_len);
 
+/* --- the host: spans of a stalled disk and paused CPUs (host.c) --- */
+struct host_span {
+	uint64_t start, end;	/* now_ns() */
+};
+struct host_report {
+	int disk_watched;	/* 0: dir is on no block device */
+	struct host_span *disk, *cpu;	/* in time order */
+	size_t ndisk, ncpu;
+};
+struct host_watch;
+/* Watches the block device holding dir (NULL: none) for spans of at least
+ * min_ns with a request in flight and none completed, and every CPU for
+ * spans of at least min_ns in which it ran nothing of ours. */
+struct host_watch *host_watch_start(const char *dir, uint64_t min_ns);
+void host_watch_stop(struct host_watch *w, struct host_report *r);
+/* 1 if a span overlaps [from, to). */
+int host_overlaps(const struct host_span *s, size_t n, uint64_t from, uint64_t to);
+/* Appends " disk_watch=... disk_stalls=... cpu_pauses=..." for the spans
+ * overlapping [from, to) to the RESULT line being printed. */
+void host_print(const struct host_report *r, uint64_t from, uint64_t to);
+void host_report_free(struct host_report *r);
+
 /* --- small helpers for the programs --- */
 void *xmalloc_or_die(size_t n);
 void *xcalloc_or_die(size_t n, size_t size);

@@ -50,6 +50,8 @@ static struct {
 	const char *path;
 	const char *pidfile;
 	const char *mark;	/* directory for the window's start/end marker files */
+	const char *disk;	/* a directory on the database's disk, watched for stalls */
+	const char *trace;	/* delivery: a line per message to this file */
 	int n, conc, i, j, size, offset, idle, idle_offset, receivers, sse, lp_timeout;
 	long long cid;
 	double duration, warmup, rate;
@@ -762,7 +764,7 @@ struct dstate {
 	unsigned long long sent, acked, acked_window, send_errors, late, delivered, delivered_all, dup;
 	unsigned long long idle_errors, recv_errors, repolls, reconnects;
 	unsigned long long *acked_per, *recv_per;
-	uint64_t *ack_t, *del_t;	/* per message number: ack and delivery times */
+	uint64_t *ack_t, *del_t, *sent_t;	/* per message number: ack, delivery and send times */
 	unsigned long long nmax;
 	long long *cids;
 	int stop, need_restart;
@@ -803,8 +805,10 @@ static void handle_event(struct waiter *w, json_object *ev)
 		return;
 	uint64_t sent = strtoull(t + 2, NULL, 10), now = now_ns();
 	unsigned long long num = strtoull(cid + strlen(pre), NULL, 10);
-	if (num < D.nmax && D.del_t[num] == 0)
+	if (num < D.nmax && D.del_t[num] == 0) {
 		D.del_t[num] = now;
+		D.sent_t[num] = sent;
+	}
 	D.delivered_all++;
 	D.recv_per[w->recv_idx]++;
 	if (sent >= D.t_start && sent < D.t_end && now >= sent) {
@@ -1078,6 +1082,7 @@ static int cmd_delivery(void)
 	D.nmax = (unsigned long long)(opt.rate * (opt.warmup + opt.duration + 1)) + 16;
 	D.ack_t = xcalloc_or_die((size_t)D.nmax, sizeof(uint64_t));
 	D.del_t = xcalloc_or_die((size_t)D.nmax, sizeof(uint64_t));
+	D.sent_t = xcalloc_or_die((size_t)D.nmax, sizeof(uint64_t));
 
 	struct loop l;
 	if (loop_init(&l, opt.port) < 0)
@@ -1149,6 +1154,7 @@ static int cmd_delivery(void)
 			die("%s", "connect failed");
 	}
 	poll_for(&l, 0.2);
+	struct host_watch *hw = host_watch_start(opt.disk, 5000000u);
 	uint64_t t0 = now_ns();
 	D.t_start = t0 + (uint64_t)(opt.warmup * 1e9);
 	D.t_end = D.t_start + (uint64_t)(opt.duration * 1e9);
@@ -1215,6 +1221,45 @@ static int cmd_delivery(void)
 			continue;
 		hist_add(after, D.del_t[k] > D.ack_t[k] ? D.del_t[k] - D.ack_t[k] : 0);
 	}
+	/* The deliveries over 5 ms, and how many of them were on their way while
+	 * the database's disk completed nothing, or a CPU ran nothing of ours,
+	 * for 5 ms or more (host.c). */
+	struct host_report hr;
+	host_watch_stop(hw, &hr);
+	unsigned long long slow = 0, slow_disk = 0, slow_cpu = 0, slow_host = 0;
+	for (unsigned long long k = 0; k < D.nmax && k < n; k++) {
+		uint64_t s0 = D.sent_t[k], s1 = D.del_t[k];
+		if (s1 == 0 || s0 < D.t_start || s0 >= D.t_end || s1 < s0 || s1 - s0 <= 5000000u)
+			continue;
+		slow++;
+		int d = host_overlaps(hr.disk, hr.ndisk, s0, s1);
+		int c = host_overlaps(hr.cpu, hr.ncpu, s0, s1);
+		slow_disk += d;
+		slow_cpu += c;
+		slow_host += d || c;
+	}
+	if (opt.trace != NULL) {
+		/* ms since the window's start: sent, acknowledged, delivered (-1: not) */
+		FILE *tf = fopen(opt.trace, "w");
+		if (tf == NULL)
+			die("cannot write %s", opt.trace);
+		fprintf(tf, "# window start: %" PRIu64 " ns of CLOCK_MONOTONIC\n", D.t_start);
+		for (unsigned long long k = 0; k < D.nmax && k < n; k++) {
+			if (D.sent_t[k] == 0)
+				continue;
+			double base = (double)D.t_start;
+			fprintf(tf, "%llu %.3f %.3f %.3f\n", k, ((double)D.sent_t[k] - base) / 1e6,
+				D.ack_t[k] ? ((double)D.ack_t[k] - base) / 1e6 : -1.0,
+				((double)D.del_t[k] - base) / 1e6);
+		}
+		for (size_t k = 0; k < hr.ndisk; k++)
+			fprintf(tf, "disk %.3f %.3f\n", ((double)hr.disk[k].start - (double)D.t_start) / 1e6,
+				((double)hr.disk[k].end - (double)D.t_start) / 1e6);
+		for (size_t k = 0; k < hr.ncpu; k++)
+			fprintf(tf, "cpu %.3f %.3f\n", ((double)hr.cpu[k].start - (double)D.t_start) / 1e6,
+				((double)hr.cpu[k].end - (double)D.t_start) / 1e6);
+		fclose(tf);
+	}
 	unsigned long long lost = 0;
 	for (int r = 0; r < R; r++)
 		if (D.acked_per[r] > D.recv_per[r])
@@ -1233,7 +1278,8 @@ static int cmd_delivery(void)
 	       "idle_open=%d idle_errors=%llu recv_errors=%llu repolls=%llu reconnects=%llu "
 	       "connect_s=%.2f rss_before_kb=%ld rss_after_kb=%ld events_threads=%ld events_fds=%ld "
 	       "rss_per_waiter_bytes=%.0f lighttpd_per_waiter_bytes=%.0f events_per_waiter_bytes=%.0f "
-	       "kernel_per_waiter_bytes=%.0f procs=%d\n",
+	       "kernel_per_waiter_bytes=%.0f procs=%d slow_over_5ms=%llu slow_in_disk_stall=%llu "
+	       "slow_in_cpu_pause=%llu slow_in_either=%llu",
 		opt.sse ? "sse" : "longpoll", K, R, opt.rate, (double)D.acked_window / opt.duration,
 		D.sent, D.acked, D.send_errors,
 		D.late, ns_to_ms(max_lag), D.delivered, lost,
@@ -1245,7 +1291,11 @@ static int cmd_delivery(void)
 		D.nw ? (double)rss_delta * 1024.0 / D.nw : 0.0,
 		D.nw ? (double)(m1.lighttpd_rss_kb - m0.lighttpd_rss_kb) * 1024.0 / D.nw : 0.0,
 		D.nw ? (double)(m1.events_rss_kb - m0.events_rss_kb) * 1024.0 / D.nw : 0.0,
-		D.nw ? (double)kern_delta * 1024.0 / D.nw : 0.0, m1.nprocs);
+		D.nw ? (double)kern_delta * 1024.0 / D.nw : 0.0, m1.nprocs, slow, slow_disk, slow_cpu,
+		slow_host);
+	host_print(&hr, D.t_start, D.t_end);
+	printf("\n");
+	host_report_free(&hr);
 
 	for (int k = 0; k < S; k++)
 		hc_free(&ss[k].c);
@@ -1258,6 +1308,7 @@ static int cmd_delivery(void)
 	free(D.cids);
 	free(D.ack_t);
 	free(D.del_t);
+	free(D.sent_t);
 	free(after);
 	loop_free(&l);
 	free_users();
@@ -1305,6 +1356,8 @@ int main(int argc, char **argv)
 		{"pidfile", required_argument, NULL, 'F'},
 		{"lp-timeout", required_argument, NULL, 'T'},
 		{"mark", required_argument, NULL, 'M'},
+		{"disk", required_argument, NULL, 'D'},
+		{"trace", required_argument, NULL, 'Z'},
 		{NULL, 0, NULL, 0},
 	};
 	int ch;
@@ -1337,6 +1390,8 @@ int main(int argc, char **argv)
 		case 'F': opt.pidfile = optarg; break;
 		case 'T': opt.lp_timeout = atoi(optarg); break;
 		case 'M': opt.mark = optarg; break;
+		case 'D': opt.disk = optarg; break;
+		case 'Z': opt.trace = optarg; break;
 		default: return 2;
 		}
 	}
