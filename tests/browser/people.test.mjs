@@ -144,7 +144,7 @@ test('read marks look different from delivered ones', async () => {
   await A.context.close();
 });
 
-test('a group\'s member list shows who is online and when the others were last seen', async () => {
+test('a group\'s member list shows who is online and when the others were last seen, and follows who comes online', async () => {
   const me = await makeUser('pres', 'Pia Present');
   const on = await makeUser('onl', 'Otto Online');
   const off = await makeUser('offl', 'Olga Offline');
@@ -161,8 +161,13 @@ test('a group\'s member list shows who is online and when the others were last s
   await sub('Otto Online').filter({ hasText: /· Active now$/ }).waitFor();
   await sub('Olga Offline').filter({ hasText: /· (Offline|Active .* ago|Last seen .*)$/ }).waitFor();
   assert.doesNotMatch(await sub('Olga Offline').textContent(), /Active now/);
+  // Olga comes online while the list is open: her row changes as it comes,
+  // Otto's stays as it was.
+  const olga = api('GET', '/events?timeout=3', { token: off.token }).catch(() => {});
+  await sub('Olga Offline').filter({ hasText: /· Active now$/ }).waitFor();
+  assert.match(await sub('Otto Online').textContent(), /· Active now$/);
   await A.context.close();
-  await waiting;
+  await Promise.all([waiting, olga]);
 });
 
 test('a group whose creation answer was lost is created once when the user tries again', async () => {

@@ -228,16 +228,25 @@ export async function convInfoDialog(convId, { onLeft }) {
   }
   // Presence answers (up to 50 as the list opens) change only the rows they
   // are about, once per frame: a whole redraw would take what is being typed
-  // in the rename or add-people fields, and the focus.
-  let presenceQueued = false;
-  function presenceChanged() {
+  // in the rename or add-people fields, and the focus. A change without a
+  // user (presence dropped whole) touches every row.
+  let presenceIds = null;
+  function presenceChanged(userId) {
     if (c.type !== 'group') { render(); return; }
-    if (presenceQueued) return;
-    presenceQueued = true;
+    const queued = presenceIds !== null;
+    if (!queued) presenceIds = new Set();
+    if (presenceIds.has('*') || userId === undefined) presenceIds = new Set(['*']);
+    else presenceIds.add(String(userId));
+    if (queued) return;
     requestAnimationFrame(() => {
-      presenceQueued = false;
-      for (const li of body.querySelectorAll('li.person[data-user-id]')) {
-        const m = (c.members || []).find((x) => String(x.user.id) === li.dataset.userId);
+      const ids = presenceIds;
+      presenceIds = null;
+      const rows = ids.has('*') ? body.querySelectorAll('li.person[data-user-id]')
+        : [...ids].map((id) => body.querySelector(`li.person[data-user-id="${id}"]`)).filter(Boolean);
+      if (rows.length === 0) return;
+      const members = new Map((c.members || []).map((x) => [String(x.user.id), x]));
+      for (const li of rows) {
+        const m = members.get(li.dataset.userId);
         if (!m) continue;
         const u = state.users.get(m.user.id) || m.user;
         const isMe = u.id === state.me.id;
