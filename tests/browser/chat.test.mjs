@@ -643,6 +643,41 @@ test('phone width: list and chat one at a time, with a back button', async () =>
   await A.context.close();
 });
 
+test('touch screen: a long press on a message opens its actions; a tap, a scroll or a short touch does not', async () => {
+  const ua = await makeUser('tch', 'Tia Touch');
+  const ub = await makeUser('tcb', 'Ted Talk');
+  const conv = await api('POST', '/conversations', { token: ub.token, body: { type: 'direct', member_ids: [ua.id] } });
+  await api('POST', `/conversations/${conv.id}/messages`, { token: ub.token, body: { client_id: 'tc1' + ub.id, body: 'Press and hold me' } });
+  const A = await signedIn(browser, ua, { width: 375, height: 740, touch: true });
+  const a = A.page;
+  await openConversation(a, 'Ted Talk');
+  const row = messageByText(a, 'Press and hold me');
+  await row.waitFor();
+  // Real touch input, as a finger gives it.
+  const cdp = await A.context.newCDPSession(a);
+  const box = await row.locator('.bubble').boundingBox();
+  const x = box.x + box.width / 2, y = box.y + box.height / 2;
+  const touch = async (hold, moveBy = 0) => {
+    await cdp.send('Input.dispatchTouchEvent', { type: 'touchStart', touchPoints: [{ x, y }] });
+    if (moveBy) await cdp.send('Input.dispatchTouchEvent', { type: 'touchMove', touchPoints: [{ x, y: y + moveBy }] });
+    await a.waitForTimeout(hold);
+    await cdp.send('Input.dispatchTouchEvent', { type: 'touchEnd', touchPoints: [] });
+  };
+  const quick = a.getByRole('group', { name: 'Quick reactions' });
+  await touch(60);		// a tap
+  await touch(800, 40);	// a finger that moves: a scroll
+  await a.waitForTimeout(600);
+  assert.equal(await quick.count(), 0, 'no menu from a tap or a scroll');
+  await touch(800);		// a long press
+  await quick.waitFor();
+  await a.getByRole('button', { name: 'React with ❤️' }).tap();
+  await row.getByRole('button', { name: /^❤️ 1, reacted by/ }).waitFor();
+  await until(async () => (await api('GET', `/conversations/${conv.id}/messages`, { token: ub.token })).messages
+    .some((m) => m.body === 'Press and hold me' && (m.reactions || []).some((r) => r.emoji === '❤️' && r.count === 1)), 'the reaction to be stored');
+  assert.deepEqual(a.errors, []);
+  await A.context.close();
+});
+
 test('keyboard: the composer, conversation list and dialogs work without a mouse', async () => {
   const { ub, A, B } = await directPair('kbd', 'kbb', ['Kim Keys', 'Kai Board']);
   const a = A.page;

@@ -23,8 +23,8 @@ export async function launch() {
 
 // A browser context with its own storage (one "device"); collects console
 // errors and CSP violations so tests can assert there were none.
-export async function newPage(browser, { width = 1280, height = 800 } = {}) {
-  const context = await browser.newContext({ viewport: { width, height }, baseURL: BASE });
+export async function newPage(browser, { width = 1280, height = 800, touch = false } = {}) {
+  const context = await browser.newContext({ viewport: { width, height }, baseURL: BASE, hasTouch: touch, isMobile: touch });
   const page = await context.newPage();
   page.errors = [];
   page.on('pageerror', (e) => page.errors.push('pageerror: ' + e.message));

@@ -7,7 +7,7 @@ import { timeOfDay, fullTime, dayKey, dayLabel, lastSeen, plural } from '../form
 import * as store from '../store.js';
 import { state, convTitle, userName } from '../store.js';
 import * as api from '../api.js';
-import { userAvatar, convAvatar, showMenu, menuItem, closeMenu, toast, confirmDialog } from './common.js';
+import { userAvatar, convAvatar, showMenu, menuItem, closeMenu, toast, confirmDialog, onLongPress } from './common.js';
 
 const QUICK = ['👍', '❤️', '😂', '😮', '😢', '🙏'];
 const MAX_BODY = 4000;
@@ -470,16 +470,20 @@ export function createChat({ onBack, onInfo }) {
           h('button', { type: 'button', on: { click: () => state.outbox.discard(m.client_id) } }, 'Delete')));
       }
       const tools = h('div.msg-tools');
+      let more = null;
       if (!m.local && !deleted) {
-        const more = h('button.icon-btn', { type: 'button', 'aria-label': 'Message actions', 'aria-haspopup': 'menu', 'aria-expanded': 'false', title: 'More' }, icon('more'));
+        more = h('button.icon-btn', { type: 'button', 'aria-label': 'Message actions', 'aria-haspopup': 'menu', 'aria-expanded': 'false', title: 'More' }, icon('more'));
         more.addEventListener('click', () => actions(more, m));
         if (canWrite()) tools.append(iconButton('reply', 'Reply', () => startReply(m), 'reply-btn'));
         tools.append(more);
       }
       const av = h('span.av-slot', !mine && last ? userAvatar(sender || { id: m.sender_id, display_name: senderName }, 's') : null);
-      return h('div.' + cls, {
+      const el = h('div.' + cls, {
         dataset: { id: String(m.id), seq: m.seq == null ? '' : String(m.seq), clientId: m.client_id || '', status: status || '' },
       }, av, col, tools);
+      // On a touch screen the actions open from a long press on the message.
+      if (more) onLongPress(col, () => actions(more, m));
+      return el;
     });
   }
 

@@ -59,6 +59,25 @@ export function confirmDialog(title, text, okLabel = 'OK', danger = false, { foc
   });
 }
 
+// A long press of a finger on el calls fn: a touch screen has no hover to
+// show what a pointer would. A finger that moves (a scroll) makes no press;
+// a press that called fn ends without a click or the browser's own menu.
+export function onLongPress(el, fn, ms = 450) {
+  let timer = null, fired = false, x = 0, y = 0;
+  const stop = () => { clearTimeout(timer); timer = null; };
+  el.addEventListener('pointerdown', (e) => {
+    fired = false;
+    stop();
+    if (e.pointerType !== 'touch' || !e.isPrimary) return;
+    x = e.clientX; y = e.clientY;
+    timer = setTimeout(() => { timer = null; fired = true; fn(); }, ms);
+  });
+  el.addEventListener('pointermove', (e) => { if (timer && Math.hypot(e.clientX - x, e.clientY - y) > 10) stop(); });
+  for (const type of ['pointerup', 'pointercancel', 'pointerleave']) el.addEventListener(type, stop);
+  el.addEventListener('click', (e) => { if (fired) { fired = false; e.preventDefault(); e.stopPropagation(); } }, true);
+  el.addEventListener('contextmenu', (e) => { if (fired || timer) e.preventDefault(); });
+}
+
 // A floating menu anchored to a button. Arrow keys move, Esc closes.
 let openMenu = null;
 export function closeMenu() {
