@@ -393,6 +393,23 @@ test('a chat with more unread messages than a page opens at the first of them', 
   await A.context.close();
 });
 
+test('a chat with more unread messages than the screen shows, all in the first page, opens at the first of them', async () => {
+  const { ua, conv, A, a } = await chatWithHistory(['uns', 'unsb'], ['Sue Screen', 'Sam Screenful'], 35, 'screenful message', { unread: true });
+  const sep = a.locator('.new-sep', { hasText: 'New messages' });
+  await sep.waitFor();
+  await messageByText(a, 'screenful message 35').waitFor();
+  const first = a.locator('.msg-list .msg', { has: a.locator('.text', { hasText: /^screenful message 1$/ }) });
+  const [sepBox, firstBox, view] = [await sep.boundingBox(), await first.boundingBox(), await a.locator('.msg-scroll').boundingBox()];
+  assert.ok(sepBox.y >= view.y - 2 && sepBox.y < view.y + 60, 'the New messages line is at the top of the view');
+  assert.ok(firstBox.y < view.y + view.height, 'the first unread message is in view');
+  // Not read while the newest are out of sight; read once scrolled to them.
+  await a.waitForTimeout(500);
+  assert.equal((await api('GET', `/conversations/${conv.id}`, { token: ua.token })).unread_count, 35);
+  await a.getByRole('button', { name: 'Jump to the latest message' }).click();
+  await until(async () => (await api('GET', `/conversations/${conv.id}`, { token: ua.token })).unread_count === 0, 'the chat to be read');
+  await A.context.close();
+});
+
 test('history scrolls back page by page, with day separators', async () => {
   const { ub, conv, sent, A, a } = await chatWithHistory(['hist', 'hisb'], ['Hank History', 'Hilda Back'], 130, 'history message');
   await a.locator('.day-sep', { hasText: 'Today' }).first().waitFor();
@@ -413,6 +430,29 @@ test('history scrolls back page by page, with day separators', async () => {
   await a.locator('.msg .text').filter({ hasText: /^history message 5 edited$/ }).waitFor();
   assert.equal(await a.locator('.day-sep').count(), 1);
   await a.locator('.chat-intro', { hasText: 'Hilda Back' }).waitFor();
+  await A.context.close();
+});
+
+test('an earlier page that fails to load says so, and loads with "Try again"', async () => {
+  const { ub, conv, A, a } = await chatWithHistory(['olf', 'olb'], ['Ola Fail', 'Oli Back'], 130, 'paged message');
+  let failed = 0;
+  await a.route(/\/messages\?.*before=/, (route) => {
+    if (failed++ > 0) return route.continue();
+    return route.fulfill({ status: 500, contentType: 'application/problem+json',
+      body: JSON.stringify({ type: 'about:blank', title: 'Internal Server Error', status: 500, detail: 'Something went wrong.' }) });
+  });
+  await a.locator('.msg-scroll').evaluate((el) => { el.scrollTop = 0; });
+  await a.locator('.history-state', { hasText: 'Could not load earlier messages' }).waitFor();
+  // It stays said (a redraw for a new message does not wipe it).
+  await api('POST', `/conversations/${conv.id}/messages`, { token: ub.token, body: { client_id: 'olfx' + ub.id, body: 'a new one' } });
+  await messageByText(a, 'a new one').waitFor();
+  await a.locator('.history-state', { hasText: 'Could not load earlier messages' }).waitFor();
+  await a.locator('.history-state').getByRole('button', { name: 'Try again' }).click();
+  await until(async () => {
+    await a.locator('.msg-scroll').evaluate((el) => { el.scrollTop = 0; });
+    return (await a.locator('.msg .text').filter({ hasText: /^paged message 1$/ }).count()) > 0;
+  }, 'the first message');
+  assert.equal(failed >= 2, true);
   await A.context.close();
 });
 
@@ -606,6 +646,12 @@ test('groups: create, talk, rename, add and remove people, change roles, leave',
   await m.getByRole('dialog', { name: 'Leave group?' }).getByRole('button', { name: 'Leave' }).click();
   await conversationItem(m, 'Weekend trip').waitFor({ state: 'detached' });
   await o.locator('.chat-sub', { hasText: 'You and Leo' }).waitFor();
+  // Mark is back at his list, once (not a step further back, out of the
+  // app), and not told that he is no longer in the group he left.
+  await m.getByRole('heading', { name: 'Chats' }).waitFor();
+  await m.waitForTimeout(400);
+  assert.equal(new URL(m.url()).pathname, '/');
+  assert.equal(await m.locator('.toast', { hasText: 'no longer in that conversation' }).count(), 0);
   // Each change is a line in the history, in order, as it happened.
   await o.locator('.sys-msg', { hasText: 'Mark Member left the group' }).waitFor();
   assert.deepEqual(await o.locator('.sys-msg').allTextContents(), [
@@ -647,33 +693,130 @@ test('touch screen: a long press on a message opens its actions; a tap, a scroll
   const ua = await makeUser('tch', 'Tia Touch');
   const ub = await makeUser('tcb', 'Ted Talk');
   const conv = await api('POST', '/conversations', { token: ub.token, body: { type: 'direct', member_ids: [ua.id] } });
-  await api('POST', `/conversations/${conv.id}/messages`, { token: ub.token, body: { client_id: 'tc1' + ub.id, body: 'Press and hold me' } });
+  // More than a screenful, read, the last one to press.
+  for (let i = 1; i <= 20; i++) await api('POST', `/conversations/${conv.id}/messages`, { token: ub.token, body: { client_id: `tf${i}x${ub.id}`, body: `filler ${i}` } });
+  const last = await api('POST', `/conversations/${conv.id}/messages`, { token: ub.token, body: { client_id: 'tc1' + ub.id, body: 'Press and hold me' } });
+  await api('POST', `/conversations/${conv.id}/read`, { token: ua.token, body: { seq: last.seq } });
   const A = await signedIn(browser, ua, { width: 375, height: 740, touch: true });
   const a = A.page;
   await openConversation(a, 'Ted Talk');
   const row = messageByText(a, 'Press and hold me');
   await row.waitFor();
-  // Real touch input, as a finger gives it.
+  // It opens at the newest message, and keeps it in view as the text box
+  // grows by a few lines.
+  const inView = async () => {
+    const [sc, rb] = [await a.locator('.msg-scroll').boundingBox(), await row.boundingBox()];
+    return rb.y >= sc.y - 1 && rb.y + rb.height <= sc.y + sc.height + 1;
+  };
+  await until(inView, 'the newest message in view');
+  const box = a.getByLabel('Message', { exact: true });
+  await box.pressSequentially('one');
+  for (const w of ['two', 'three', 'four']) { await box.press('Enter'); await box.pressSequentially(w); }
+  await a.waitForTimeout(200);
+  assert.ok(await inView(), 'the newest message still in view above the grown text box');
+  await box.fill('');
+  // Real touch input, as a finger gives it, on the middle of a message.
   const cdp = await A.context.newCDPSession(a);
-  const box = await row.locator('.bubble').boundingBox();
-  const x = box.x + box.width / 2, y = box.y + box.height / 2;
-  const touch = async (hold, moveBy = 0) => {
+  const touch = async (target, hold, moveBy = 0) => {
+    const box = await target.locator('.bubble').boundingBox();
+    const x = box.x + box.width / 2, y = box.y + box.height / 2;
     await cdp.send('Input.dispatchTouchEvent', { type: 'touchStart', touchPoints: [{ x, y }] });
     if (moveBy) await cdp.send('Input.dispatchTouchEvent', { type: 'touchMove', touchPoints: [{ x, y: y + moveBy }] });
     await a.waitForTimeout(hold);
     await cdp.send('Input.dispatchTouchEvent', { type: 'touchEnd', touchPoints: [] });
   };
   const quick = a.getByRole('group', { name: 'Quick reactions' });
-  await touch(60);		// a tap
-  await touch(800, 40);	// a finger that moves: a scroll
+  await touch(row, 60);		// a tap
   await a.waitForTimeout(600);
-  assert.equal(await quick.count(), 0, 'no menu from a tap or a scroll');
-  await touch(800);		// a long press
+  assert.equal(await quick.count(), 0, 'no menu from a tap');
+  await touch(row, 800);	// a long press
   await quick.waitFor();
+  // A message coming meanwhile (the view kept at the newest) leaves the
+  // menu open.
+  await api('POST', `/conversations/${conv.id}/messages`, { token: ub.token, body: { client_id: 'tc2' + ub.id, body: 'meanwhile' } });
+  await messageByText(a, 'meanwhile').waitFor();
+  await a.waitForTimeout(300);
+  assert.equal(await quick.count(), 1, 'the menu stays open as a message comes');
   await a.getByRole('button', { name: 'React with ❤️' }).tap();
   await row.getByRole('button', { name: /^❤️ 1, reacted by/ }).waitFor();
   await until(async () => (await api('GET', `/conversations/${conv.id}/messages`, { token: ub.token })).messages
     .some((m) => m.body === 'Press and hold me' && (m.reactions || []).some((r) => r.emoji === '❤️' && r.count === 1)), 'the reaction to be stored');
+  assert.equal(await quick.count(), 0);
+  // A finger that moves is a scroll, not a press.
+  await touch(messageByText(a, 'filler 19'), 800, 40);
+  await a.waitForTimeout(600);
+  assert.equal(await quick.count(), 0, 'no menu from a scroll');
+  assert.deepEqual(a.errors, []);
+  await A.context.close();
+});
+
+test('the composer: Send keeps the cursor in the box, a draft put back tells nobody of typing, and on a touch screen Enter is a new line', async () => {
+  const me = await makeUser('cmp', 'Cora Composer');
+  const bo = await makeUser('cmb', 'Bo Reader');
+  const cy = await makeUser('cmc', 'Cy Other');
+  const withBo = await api('POST', '/conversations', { token: bo.token, body: { type: 'direct', member_ids: [me.id] } });
+  await api('POST', `/conversations/${withBo.id}/messages`, { token: bo.token, body: { client_id: 'cm1' + bo.id, body: 'Hi Cora' } });
+  const withCy = await api('POST', '/conversations', { token: cy.token, body: { type: 'direct', member_ids: [me.id] } });
+  await api('POST', `/conversations/${withCy.id}/messages`, { token: cy.token, body: { client_id: 'cm2' + cy.id, body: 'Hi from Cy' } });
+  const A = await signedIn(browser, me);
+  const a = A.page;
+  const typingPosts = [];
+  a.on('request', (r) => { if (r.method() === 'POST' && r.url().endsWith(`/conversations/${withBo.id}/typing`)) typingPosts.push(Date.now()); });
+  await openConversation(a, 'Bo Reader');
+  const box = a.getByLabel('Message', { exact: true });
+  await box.pressSequentially('a draft');
+  await until(() => typingPosts.length === 1, 'the typing notice for what was typed');
+  // Past the typing notices' 3 s spacing, away and back: the draft is put
+  // back, and nobody is told of typing that did not happen.
+  await a.waitForTimeout(3300);
+  await openConversation(a, 'Cy Other');
+  await openConversation(a, 'Bo Reader');
+  assert.equal(await box.inputValue(), 'a draft');
+  await a.waitForTimeout(700);
+  assert.equal(typingPosts.length, 1, 'no typing notice for a draft put back');
+  // A click on Send leaves the cursor in the box for the next message.
+  await box.fill('sent with a click');
+  await a.getByRole('button', { name: 'Send', exact: true }).click();
+  await messageByText(a, 'sent with a click').waitFor();
+  assert.equal(await a.evaluate(() => document.activeElement?.getAttribute('aria-label')), 'Message');
+  await a.keyboard.type('and typed on');
+  assert.equal(await box.inputValue(), 'and typed on');
+  await A.context.close();
+  // On a phone, Enter starts a new line; Send sends both.
+  const P = await signedIn(browser, me, { width: 375, height: 740, touch: true });
+  const p = P.page;
+  await openConversation(p, 'Bo Reader');
+  const pbox = p.getByLabel('Message', { exact: true });
+  await pbox.fill('');
+  await pbox.pressSequentially('line one');
+  await pbox.press('Enter');
+  await pbox.pressSequentially('line two');
+  assert.equal(await pbox.inputValue(), 'line one\nline two');
+  await p.getByRole('button', { name: 'Send', exact: true }).tap();
+  await until(async () => (await api('GET', `/conversations/${withBo.id}/messages`, { token: bo.token })).messages
+    .some((m) => m.body === 'line one\nline two'), 'the two lines sent as one message');
+  assert.deepEqual([...a.errors, ...p.errors], []);
+  await P.context.close();
+});
+
+test('a chat shown in a window behind another is not read until the window is focused', async () => {
+  const me = await makeUser('foc', 'Fay Focus');
+  const pal = await makeUser('fop', 'Pip Pal');
+  const conv = await api('POST', '/conversations', { token: pal.token, body: { type: 'direct', member_ids: [me.id] } });
+  const first = await api('POST', `/conversations/${conv.id}/messages`, { token: pal.token, body: { client_id: 'fo1' + pal.id, body: 'first, read' } });
+  await api('POST', `/conversations/${conv.id}/read`, { token: me.token, body: { seq: first.seq } });
+  const A = await signedIn(browser, me);
+  const a = A.page;
+  await openConversation(a, 'Pip Pal');
+  await messageByText(a, 'first, read').waitFor();
+  // The window loses the focus (the browser tells the page as it would).
+  await a.evaluate(() => { window.unfocused = true; document.hasFocus = () => !window.unfocused; window.dispatchEvent(new Event('blur')); });
+  await api('POST', `/conversations/${conv.id}/messages`, { token: pal.token, body: { client_id: 'fo2' + pal.id, body: 'while you were away' } });
+  await messageByText(a, 'while you were away').waitFor();
+  await a.waitForTimeout(700);
+  assert.equal((await api('GET', `/conversations/${conv.id}`, { token: me.token })).unread_count, 1, 'not read behind another window');
+  await a.evaluate(() => { window.unfocused = false; window.dispatchEvent(new Event('focus')); });
+  await until(async () => (await api('GET', `/conversations/${conv.id}`, { token: me.token })).unread_count === 0, 'read once focused');
   assert.deepEqual(a.errors, []);
   await A.context.close();
 });

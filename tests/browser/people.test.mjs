@@ -170,6 +170,30 @@ test('a group\'s member list shows who is online and when the others were last s
   await Promise.all([waiting, olga]);
 });
 
+test('the group details keep what is being typed while the group and its members change', async () => {
+  const me = await makeUser('typ', 'Tess Typing');
+  const mo = await makeUser('tym', 'Moe Member');
+  const g = await api('POST', '/conversations', { token: me.token, body: { type: 'group', title: 'Name me', member_ids: [mo.id] } });
+  const A = await signedIn(browser, me);
+  const a = A.page;
+  await openConversation(a, 'Name me');
+  await a.getByRole('button', { name: 'Conversation details' }).first().click();
+  const dlg = a.getByRole('dialog', { name: 'Group details' });
+  const field = dlg.getByLabel('Group name');
+  await field.click();
+  await field.fill('A new na');
+  // Moe renames himself meanwhile: his row changes, the typing stays.
+  await api('PATCH', '/me', { token: mo.token, body: { display_name: 'Moe Renamed' } });
+  await dlg.getByRole('list', { name: 'Members' }).locator('li', { hasText: 'Moe Renamed' }).waitFor();
+  assert.equal(await field.inputValue(), 'A new na');
+  assert.equal(await a.evaluate(() => document.activeElement?.getAttribute('aria-label')), 'Group name');
+  await a.keyboard.type('me');
+  await a.keyboard.press('Enter');
+  await until(async () => (await api('GET', `/conversations/${g.id}`, { token: me.token })).title === 'A new name', 'the rename');
+  assert.deepEqual(a.errors, []);
+  await A.context.close();
+});
+
 test('a group whose creation answer was lost is created once when the user tries again', async () => {
   const me = await makeUser('grp', 'Gus Group');
   const pal = await makeUser('pal', 'Pam Pal');

@@ -17,7 +17,7 @@ import { renderAuth } from './views/auth.js';
 import { createSidebar } from './views/sidebar.js';
 import { createChat } from './views/chat.js';
 import { newChatDialog, newGroupDialog, convInfoDialog, profileDialog, sessionsDialog } from './views/dialogs.js';
-import { toast, closeMenu } from './views/common.js';
+import { toast, closeMenu, attentive } from './views/common.js';
 
 const root = document.getElementById('app');
 let stream = null;
@@ -138,7 +138,7 @@ async function start(me) {
   });
   const chat = createChat({
     onBack: () => closeConv(),
-    onInfo: (id) => convInfoDialog(id, { onLeft: () => closeConv() }),
+    onInfo: (id) => convInfoDialog(id, { onLeft: (cid) => leftByMe.add(cid) }),
   });
   cleanups.push(() => chat.dispose());
   const shell = h('div.shell', sidebar.root, chat.root);
@@ -170,12 +170,18 @@ async function start(me) {
   // Back in the app is Back in the browser: the chat's history entry goes,
   // and onpopstate closes the chat (so the phone's Back button never has
   // dead entries to step through).
+  // Once: a second Back before the first one lands would leave the app.
+  let backPending = false;
   function closeConv() {
-    if (history.state?.conv != null) { history.back(); return; }
+    if (history.state?.conv != null) {
+      if (!backPending) { backPending = true; history.back(); }
+      return;
+    }
     showList();
     if (location.hash) history.replaceState({}, '', location.pathname);
   }
   window.onpopstate = () => {
+    backPending = false;
     const m = /^#\/c\/(\d+)$/.exec(location.hash);
     if (m && state.convs.has(Number(m[1]))) showChat(Number(m[1]));
     else if (state.activeId != null) showList();
@@ -186,10 +192,10 @@ async function start(me) {
   window.addEventListener('offline', onOffline);
   cleanups.push(() => window.removeEventListener('offline', onOffline));
   // Desktop notifications (when allowed) for messages that arrive while the
-  // tab is in the background.
+  // user is elsewhere: the tab in the background, or its window behind another.
   store.on('incoming', (msg) => {
     if (typeof Notification !== 'function' || Notification.permission !== 'granted') return;
-    if (document.visibilityState === 'visible' || msg.sender_id === state.me.id || msg.kind === 'system') return;
+    if (attentive() || msg.sender_id === state.me.id || msg.kind === 'system') return;
     const c = state.convs.get(msg.conversation_id);
     if (!c || store.isMuted(c)) return;
     const who = store.userName(msg.sender_id);
@@ -199,7 +205,13 @@ async function start(me) {
     });
     n.onclick = () => { window.focus(); openConv(c.id); n.close(); };
   });
-  store.on('removed', (id) => { if (chat.convId === id) { closeConv(); toast('You are no longer in that conversation.'); } });
+  // Groups this tab left: leaving is no news to whoever left.
+  const leftByMe = new Set();
+  store.on('removed', (id) => {
+    if (chat.convId !== id) return;
+    closeConv();
+    if (!leftByMe.has(id)) toast('You are no longer in that conversation.');
+  });
 
   // The stream's starting point is taken before the snapshot, so nothing
   // that happens in between is missed. If that fails, the stream takes it

@@ -7,9 +7,11 @@ import { timeOfDay, fullTime, dayKey, dayLabel, lastSeen, plural } from '../form
 import * as store from '../store.js';
 import { state, convTitle, userName } from '../store.js';
 import * as api from '../api.js';
-import { userAvatar, convAvatar, showMenu, menuItem, closeMenu, toast, confirmDialog, onLongPress } from './common.js';
+import { userAvatar, convAvatar, showMenu, menuItem, closeMenu, toast, confirmDialog, onLongPress, attentive } from './common.js';
 
 const QUICK = ['👍', '❤️', '😂', '😮', '😢', '🙏'];
+// A finger, not a mouse: no hover, an on-screen keyboard.
+const touchScreen = () => matchMedia('(pointer: coarse)').matches;
 const MAX_BODY = 4000;
 const GROUP_GAP_MS = 5 * 60 * 1000;
 // A jump to a message more than this many older than those loaded loads a
@@ -50,12 +52,14 @@ export function createChat({ onBack, onInfo }) {
   let forceBottom = false;
   let presenceTimer = null;
   let observer = null;
+  let resizer = null;     // keeps a view at the newest there (build)
   let gapObserver = null;  // the row standing for messages not loaded after a jump
   let watchedGap = null;   // the row it watches
   let gapFromBelow = false; // the last page of the gap was loaded from below
   let unreadFrom = null;  // "New messages" goes above the first message after this seq
   let draftBeforeEdit = '';  // what the composer held when an edit began
   let loadFailed = null;     // {id, text}: the open chat's history could not be loaded
+  let olderFailed = null;    // {id, text}: an earlier page could not be loaded
   const drafts = new Map();
   // The composer's draft: while a message is edited, what was typed before.
   const draft = () => (editing ? draftBeforeEdit : view.input.value);
@@ -73,7 +77,7 @@ export function createChat({ onBack, onInfo }) {
     const sc = view.scroller;
     return sc.scrollHeight - sc.scrollTop - sc.clientHeight < 120;
   }
-  store.setReadingProbe((id) => id === convId && document.visibilityState === 'visible' && isNearBottom());
+  store.setReadingProbe((id) => id === convId && attentive() && isNearBottom());
 
   async function open(id, focusMessage) {
     if (convId !== id) {
@@ -115,16 +119,17 @@ export function createChat({ onBack, onInfo }) {
     else if (!await toFirstUnread(id)) maybeMarkRead();
   }
 
-  // More unread than the latest page holds: the chat opens at the first of
-  // them, under "New messages" (with a little of what was read above it),
-  // and is read as the reader scrolls down to the newest; what lies between
-  // loads on the way (store.loadAround, loadGap).
+  // More unread than the screen shows: the chat opens at the first of them,
+  // under "New messages" (with a little of what was read above it), and is
+  // read as the reader scrolls down to the newest; what lies between loads
+  // on the way (store.loadAround, loadGap) when there are more than the
+  // latest page holds. Returns false when the newest are what to show.
   async function toFirstUnread(id) {
     if (unreadFrom == null) return false;
     const want = unreadFrom + 1;
     const first = store.sortedMessages(id)[0];
     const ms = store.msgState(id);
-    if (!first || first.seq <= want || !ms.hasMore) return false;
+    if (!first || first.seq <= want || !ms.hasMore) return atNewMessages();
     forceBottom = false;
     try { await store.reach(id, want, JUMP_PAGE_BACK); } catch (e) {
       if (convId === id) toast('Could not load earlier messages. ' + api.friendlyError(e));
@@ -136,6 +141,17 @@ export function createChat({ onBack, onInfo }) {
     if (sep) sep.scrollIntoView({ block: 'start' });
     return true;
   }
+  // The first unread is loaded: drawn now (at the bottom), the view moves
+  // up to "New messages" if the newest would push it off the top.
+  function atNewMessages() {
+    if (!view) return false;
+    renderMessages();
+    const sep = view.list.querySelector('.new-sep');
+    const sc = view.scroller;
+    if (!sep || sep.getBoundingClientRect().top >= sc.getBoundingClientRect().top) return false;
+    sep.scrollIntoView({ block: 'start' });
+    return true;
+  }
 
   function close() {
     if (convId != null && view) drafts.set(convId, draft());
@@ -143,6 +159,7 @@ export function createChat({ onBack, onInfo }) {
     view = null;
     clearInterval(presenceTimer);
     if (observer) { observer.disconnect(); observer = null; }
+    if (resizer) { resizer.disconnect(); resizer = null; }
     if (gapObserver) { gapObserver.disconnect(); gapObserver = null; watchedGap = null; }
     placeholder();
   }
@@ -164,13 +181,16 @@ export function createChat({ onBack, onInfo }) {
       on: { click: () => { scroller.scrollTop = scroller.scrollHeight; (canWrite() ? view.input : scroller).focus(); } } }, icon('down'));
     const typing = h('div.typing-row', { 'aria-live': 'polite' });
     const ctx = h('div.composer-ctx', { hidden: true });
-    const input = h('textarea', { rows: 1, placeholder: 'Aa', 'aria-label': 'Message', maxLength: MAX_BODY + 500 });
+    const input = h('textarea', { rows: 1, placeholder: 'Aa', 'aria-label': 'Message', maxLength: MAX_BODY + 500, enterkeyhint: touchScreen() ? 'enter' : 'send' });
     const count = h('span.char-count', { hidden: true, 'aria-live': 'polite' });
     const send = h('button.icon-btn.send', { type: 'submit', 'aria-label': 'Send', title: 'Send (Enter)', disabled: true }, icon('send'));
     // With nothing typed, one click sends a thumbs-up.
     const like = h('button.icon-btn.like', { type: 'button', 'aria-label': 'Send a like', title: 'Send 👍',
       on: { click: () => { state.outbox.add(convId, '👍', replyTo ? replyTo.id : null); replyTo = null; renderCtx(); forceBottom = true; renderMessages(); } } }, '👍');
     const form = h('form.composer', { 'aria-label': 'Write a message' }, input, count, send, like);
+    // Send and the like take no focus from the box: the next words go where
+    // the last went, and a phone's keyboard stays up.
+    for (const b of [send, like]) b.addEventListener('mousedown', (e) => e.preventDefault());
     // In place of the composer when the other person deleted their account.
     const gone = h('p.composer-gone', { role: 'note', hidden: true }, 'This account was deleted. You can no longer message it.');
     clear(root).append(h('section.chat-view', head, h('div.msg-wrap', scroller, jump), typing, ctx, form, gone));
@@ -179,13 +199,25 @@ export function createChat({ onBack, onInfo }) {
     input.value = drafts.get(convId) || '';
     form.addEventListener('submit', (e) => { e.preventDefault(); submit(); });
     input.addEventListener('keydown', onKey);
-    input.addEventListener('input', onInput);
+    // Typing is told from what the user types, not from a draft or an
+    // edit's text put back in the box.
+    input.addEventListener('input', () => { onInput(); if (view.input.value.trim() && !editing) store.sendTyping(convId); });
     scroller.addEventListener('scroll', onScroll, { passive: true });
     if (observer) observer.disconnect();
     observer = new IntersectionObserver((entries) => {
       if (entries.some((e) => e.isIntersecting)) loadOlder();
     }, { root: scroller, rootMargin: '200px 0px 0px 0px' });
     observer.observe(histState);
+    // A view at the newest stays there as anything in it or around it
+    // changes size: the reply bar, a growing text box, a phone's keyboard,
+    // a picture loading.
+    if (resizer) resizer.disconnect();
+    resizer = new ResizeObserver(() => {
+      if (!view || !view.pinned) return;
+      scroller.scrollTop = scroller.scrollHeight;
+      view.keptTop = scroller.scrollTop;
+    });
+    for (const el of [scroller, list, intro, histState]) resizer.observe(el);
     if (gapObserver) gapObserver.disconnect();
     watchedGap = null;
     // A reader above the row (scrolling down) fills the gap from the top;
@@ -332,6 +364,22 @@ export function createChat({ onBack, onInfo }) {
         if ((gapEl || el.offsetTop + el.offsetHeight > sc.scrollTop) && el.dataset.id) { anchor = el; anchorTop = el.offsetTop - sc.scrollTop; break; }
       }
     }
+    // The top of the history, before the view is kept in place: it may
+    // grow (the intro of a history loaded to its start).
+    if (!ms.loaded && loadFailed && loadFailed.id === convId) {
+      clear(view.histState).append(h('span', loadFailed.text), ' ',
+        h('button.btn.small', { type: 'button', on: { click: () => retryLoad() } }, 'Try again'));
+    } else if (!ms.loaded) view.histState.textContent = 'Loading…';
+    else if (ms.hasMore && !ms.loadingOlder && olderFailed && olderFailed.id === convId) {
+      clear(view.histState).append(h('span', olderFailed.text), ' ',
+        h('button.btn.small', { type: 'button', on: { click: () => retryLoad() } }, 'Try again'));
+    } else if (ms.hasMore) view.histState.textContent = ms.loadingOlder ? 'Loading earlier messages…' : '';
+    else view.histState.textContent = '';
+    view.intro.hidden = !(ms.loaded && !ms.hasMore);
+    if (!view.intro.hidden && c) {
+      clear(view.intro).append(convAvatar(c, 'l'), h('h3', convTitle(c)),
+        h('p', c.type === 'group' ? `Group · ${plural(c.members ? c.members.length : c.member_count || 0, 'member', 'members')}` : 'You are connected on Messenger. Say hi!'));
+    }
     reconcile(view.list, rows);
     if (wasBottom) sc.scrollTop = sc.scrollHeight;
     else if (anchor) {
@@ -340,25 +388,15 @@ export function createChat({ onBack, onInfo }) {
       const now = anchor.isConnected ? anchor : view.list.querySelector(`[data-id="${CSS.escape(anchor.dataset.id)}"]`);
       if (now) sc.scrollTop = now.offsetTop - anchorTop;
     }
+    // Where this kept the view: a scroll to here is not the reader's.
+    view.keptTop = sc.scrollTop;
+    view.pinned = wasBottom;
     forceBottom = false;
     const gapRow = view.list.querySelector('.gap');
     if (gapObserver && gapRow !== watchedGap) {
       if (watchedGap) gapObserver.unobserve(watchedGap);
       watchedGap = gapRow;
       if (gapRow) gapObserver.observe(gapRow);
-    }
-
-    // The top of the history.
-    if (!ms.loaded && loadFailed && loadFailed.id === convId) {
-      clear(view.histState).append(h('span', loadFailed.text), ' ',
-        h('button.btn.small', { type: 'button', on: { click: () => retryLoad() } }, 'Try again'));
-    } else if (!ms.loaded) view.histState.textContent = 'Loading…';
-    else if (ms.hasMore) view.histState.textContent = ms.loadingOlder ? 'Loading earlier messages…' : '';
-    else view.histState.textContent = '';
-    view.intro.hidden = !(ms.loaded && !ms.hasMore);
-    if (!view.intro.hidden && c) {
-      clear(view.intro).append(convAvatar(c, 'l'), h('h3', convTitle(c)),
-        h('p', c.type === 'group' ? `Group · ${plural(c.members ? c.members.length : c.member_count || 0, 'member', 'members')}` : 'You are connected on Messenger. Say hi!'));
     }
   }
 
@@ -556,7 +594,9 @@ export function createChat({ onBack, onInfo }) {
 
   // ---- composer ----
   function onKey(e) {
-    if (e.key === 'Enter' && !e.shiftKey && !e.isComposing && !e.altKey && !e.ctrlKey && !e.metaKey) {
+    // On a touch screen Enter is a new line (its keyboard has no
+    // Shift+Enter) and the Send button sends.
+    if (e.key === 'Enter' && !e.shiftKey && !e.isComposing && !e.altKey && !e.ctrlKey && !e.metaKey && !touchScreen()) {
       e.preventDefault();
       submit();
     } else if (e.key === 'Escape' && (replyTo || editing)) {
@@ -580,7 +620,6 @@ export function createChat({ onBack, onInfo }) {
       view.input.style.height = 'auto';
       view.input.style.height = Math.min(160, view.input.scrollHeight) + 'px';
     }
-    if (v.trim() && !editing) store.sendTyping(convId);
   }
 
   async function submit() {
@@ -614,12 +653,15 @@ export function createChat({ onBack, onInfo }) {
     const id = convId;
     const ms = store.msgState(id);
     if (!ms.loaded || !ms.hasMore || ms.loadingOlder) return;
+    if (olderFailed && olderFailed.id === id) olderFailed = null;
     try {
       const did = await store.loadOlder(id);
       // Still at the top (a short page)? Keep going.
       if (did && convId === id && view && view.scroller.scrollTop < 200 && ms.hasMore) setTimeout(loadOlder, 50);
     } catch (e) {
-      if (view) view.histState.textContent = 'Could not load earlier messages.';
+      // Said, with a way to try again, until it works (the button, or the
+      // connection coming back: retryLoad).
+      if (convId === id && view) { olderFailed = { id, text: 'Could not load earlier messages. ' + api.friendlyError(e) }; renderMessages(); }
     }
   }
 
@@ -666,21 +708,28 @@ export function createChat({ onBack, onInfo }) {
 
   let readTimer = null;
   function maybeMarkRead() {
-    if (convId == null || document.visibilityState !== 'visible' || !isNearBottom()) return;
+    if (convId == null || !attentive() || !isNearBottom()) return;
     // Throttled, not debounced: a busy chat still gets read receipts.
     if (readTimer) return;
     readTimer = setTimeout(() => {
       readTimer = null;
-      if (convId != null && document.visibilityState === 'visible' && isNearBottom()) store.markRead(convId);
+      if (convId != null && attentive() && isNearBottom()) store.markRead(convId);
     }, 150);
   }
   function onScroll() {
-    closeMenu();
+    // The reader scrolling closes a message's menu; the view kept in place
+    // as messages come (a busy chat) does not.
+    if (!view || view.scroller.scrollTop !== view.keptTop) {
+      closeMenu();
+      if (view) view.pinned = isNearBottom();
+    }
     if (view) view.jump.hidden = isNearBottom();
     maybeMarkRead();
   }
+  // Read once the user looks again: the tab shown, or its window focused.
   const onVisible = () => maybeMarkRead();
   document.addEventListener('visibilitychange', onVisible);
+  window.addEventListener('focus', onVisible);
 
   // ---- updates ----
   let queued = false;
@@ -704,25 +753,30 @@ export function createChat({ onBack, onInfo }) {
   store.on('outbox', (id) => { if (id === convId) renderAll(); });
   store.on('incoming', (m) => { if (m.conversation_id === convId && m.sender_id === state.me.id) forceBottom = true; });
 
-  // Loads the open chat's history again if it has not loaded (the retry
-  // button; app.js when the connection comes back).
+  // Loads the open chat's history again if it has not loaded, or the
+  // earlier page that failed (the retry buttons; app.js when the connection
+  // comes back).
   function retryLoad() {
-    if (convId != null && view && !store.msgState(convId).loaded) open(convId);
+    if (convId == null || !view) return;
+    if (!store.msgState(convId).loaded) open(convId);
+    else if (olderFailed && olderFailed.id === convId) loadOlder();
   }
 
   return {
     root, open, close, retryLoad,
     dispose() {
       document.removeEventListener('visibilitychange', onVisible);
+      window.removeEventListener('focus', onVisible);
       clearInterval(presenceTimer);
       if (observer) observer.disconnect();
+      if (resizer) resizer.disconnect();
       convId = null;
       view = null;
     },
     get convId() { return convId; },
     // Not on touch screens: the keyboard would cover the chat just opened.
     focusComposer: () => {
-      if (canWrite() && !matchMedia('(pointer: coarse)').matches) view.input.focus();
+      if (canWrite() && !touchScreen()) view.input.focus();
     },
   };
 }

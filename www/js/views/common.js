@@ -17,6 +17,12 @@ export function convAvatar(c, size = '') {
   return h('span.avatar.group-av' + (size ? '.' + size : ''), { 'aria-hidden': 'true' }, initials(convTitle(c)));
 }
 
+// The user is looking: the tab shows and its window has the focus (a
+// window behind another is visible but not read).
+export function attentive() {
+  return document.visibilityState === 'visible' && document.hasFocus();
+}
+
 export function toast(text, ms = 3500) {
   const box = document.getElementById('toasts');
   const t = h('div.toast', text);

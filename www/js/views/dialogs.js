@@ -119,9 +119,23 @@ export async function convInfoDialog(convId, { onLeft }) {
     c = state.convs.get(convId);
     if (!c) { dlg.close(); return; }
     shown = shownOf(c);
+    // What the user is typing, and where the focus is, outlive a redraw (a
+    // member's profile or the group changing while the dialog is open).
+    const typed = [...body.querySelectorAll('input[aria-label]')].filter((i) => i.value !== i.defaultValue)
+      .map((i) => ({ label: i.getAttribute('aria-label'), value: i.value, start: i.selectionStart, end: i.selectionEnd }));
+    const focused = body.contains(document.activeElement) ? document.activeElement.getAttribute('aria-label') : null;
     clear(body);
     if (c.type === 'direct') renderDirect(); else renderGroup();
     body.insertBefore(notifications(), body.querySelector('.leave-sect'));
+    const byLabel = (label) => body.querySelector(`[aria-label="${CSS.escape(label)}"]`);
+    for (const t of typed) {
+      const i = byLabel(t.label);
+      if (!i || i.disabled) continue;
+      i.value = t.value;
+      i.setSelectionRange(t.start, t.end);
+      i.dispatchEvent(new Event('input'));
+    }
+    if (focused) byLabel(focused)?.focus();
   };
   function notifications() {
     const muted = store.isMuted(c);
