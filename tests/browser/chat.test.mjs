@@ -774,6 +774,16 @@ test('the composer: Send keeps the cursor in the box, a draft put back tells nob
   assert.equal(await box.inputValue(), 'a draft');
   await a.waitForTimeout(700);
   assert.equal(typingPosts.length, 1, 'no typing notice for a draft put back');
+  // The draft shows in the list while another chat is open, and outlives a
+  // reload.
+  await openConversation(a, 'Cy Other');
+  await conversationItem(a, 'Bo Reader').filter({ hasText: 'Draft: a draft' }).waitFor();
+  await a.reload();
+  await conversationItem(a, 'Bo Reader').filter({ hasText: 'Draft: a draft' }).waitFor();
+  await openConversation(a, 'Bo Reader');
+  assert.equal(await box.inputValue(), 'a draft');
+  await a.waitForTimeout(500);
+  assert.equal(typingPosts.length, 1, 'no typing notice for a draft put back after a reload');
   // A click on Send leaves the cursor in the box for the next message.
   await box.fill('sent with a click');
   await a.getByRole('button', { name: 'Send', exact: true }).click();
@@ -817,6 +827,52 @@ test('a chat shown in a window behind another is not read until the window is fo
   assert.equal((await api('GET', `/conversations/${conv.id}`, { token: me.token })).unread_count, 1, 'not read behind another window');
   await a.evaluate(() => { window.unfocused = false; window.dispatchEvent(new Event('focus')); });
   await until(async () => (await api('GET', `/conversations/${conv.id}`, { token: me.token })).unread_count === 0, 'read once focused');
+  assert.deepEqual(a.errors, []);
+  await A.context.close();
+});
+
+test('screen readers: each message says who wrote it, a new one is read out once, and a message from my other device leaves the view alone', async () => {
+  const { ua, ub, conv, A, a } = await chatWithHistory(['srd', 'srb'], ['Sara Reader', 'Sven Writer'], 40, 'older line');
+  // Who wrote what, in a direct chat too (where no name shows).
+  assert.equal(await messageByText(a, 'older line 40').locator('.sr-only').textContent(), 'Sven Writer: ');
+  // The list is not a live region (its rows are drawn anew as ticks and
+  // reactions change); new messages are read out from their own region.
+  assert.equal(await a.locator('.msg-scroll').getAttribute('aria-live'), 'off');
+  const said = a.locator('[aria-label="New messages read out"] p');
+  const m = await api('POST', `/conversations/${conv.id}/messages`, { token: ub.token, body: { client_id: 'sr1' + ub.id, body: 'can you hear me' } });
+  await said.filter({ hasText: 'Sven Writer: can you hear me' }).waitFor({ state: 'attached' });
+  await api('PUT', `/conversations/${conv.id}/messages/${m.id}/reactions/${encodeURIComponent('👍')}`, { token: ub.token });
+  await messageByText(a, 'can you hear me').getByRole('button', { name: /^👍 1/ }).waitFor();
+  assert.equal(await said.count(), 1, 'read out once, not again as it changes');
+  // A reply under way follows the message it quotes: edited, the bar shows
+  // the new text; deleted, the reply ends and says so.
+  const heard = messageByText(a, 'can you hear me');
+  await heard.hover();
+  await heard.getByRole('button', { name: 'Reply' }).click();
+  const ctx = a.locator('.composer-ctx');
+  await ctx.filter({ hasText: 'can you hear me' }).waitFor();
+  await api('PATCH', `/conversations/${conv.id}/messages/${m.id}`, { token: ub.token, body: { body: 'can you hear me now' } });
+  await ctx.filter({ hasText: 'can you hear me now' }).waitFor();
+  await api('DELETE', `/conversations/${conv.id}/messages/${m.id}`, { token: ub.token });
+  await a.locator('.toast', { hasText: 'The message you were replying to was deleted.' }).waitFor();
+  assert.equal(await ctx.isHidden(), true);
+  // Scrolled up, a message I send from my phone does not pull the view down.
+  await a.locator('.msg-scroll').evaluate((el) => { el.scrollTop = 0; });
+  await a.waitForTimeout(300);
+  await api('POST', `/conversations/${conv.id}/messages`, { token: ua.token, body: { client_id: 'sr2' + ua.id, body: 'from my phone' } });
+  await messageByText(a, 'from my phone').waitFor({ state: 'attached' });
+  await a.waitForTimeout(300);
+  assert.ok(await a.locator('.msg-scroll').evaluate((el) => el.scrollTop < 400), 'the view stays where it was');
+  assert.equal(await said.count(), 1, 'my own message is not read out to me');
+  // What comes below the reader is counted on the jump button.
+  for (const t of ['below one', 'below two']) await api('POST', `/conversations/${conv.id}/messages`, { token: ub.token, body: { client_id: t.replace(' ', '') + ub.id, body: t } });
+  const jump = a.getByRole('button', { name: 'Jump to the latest message, 2 new messages' });
+  await jump.waitFor();
+  assert.equal(await jump.locator('.jump-count').textContent(), '2');
+  await jump.click();
+  await a.getByRole('button', { name: /^Jump to the latest message/ }).waitFor({ state: 'hidden' });
+  await a.locator('.msg-scroll').evaluate((el) => { el.scrollTop = 0; });
+  await a.getByRole('button', { name: 'Jump to the latest message', exact: true }).waitFor();
   assert.deepEqual(a.errors, []);
   await A.context.close();
 });

@@ -53,6 +53,7 @@ function forgetAccount(id) {
   try {
     sessionStorage.removeItem('messenger.cursor.' + id);
     localStorage.removeItem('messenger.outbox.' + id);
+    localStorage.removeItem(store.draftsKey(id));
   } catch { /* ignore */ }
 }
 

@@ -8,6 +8,9 @@ import * as api from './api.js';
 // Longest wait for a send's answer (the server answers after its commit,
 // within milliseconds when it is well).
 const SEND_TIMEOUT_MS = 20000;
+// Acknowledged client_ids remembered (a resend of an older one the server
+// answers with the message it has: never a second message).
+const REMOVED_MAX = 5000;
 
 export class Outbox {
   constructor(userId, { onChange, onSent, beforeSend }) {
@@ -84,6 +87,9 @@ export class Outbox {
   // The server has the message (its answer or its message.new event arrived).
   acknowledged(clientId) {
     this.removed.add(clientId);
+    // The newest few thousand are enough to tell a stored copy (another
+    // tab's) from a new message; older ones go.
+    if (this.removed.size > REMOVED_MAX) this.removed.delete(this.removed.values().next().value);
     const it = this.items.find((i) => i.client_id === clientId);
     if (!it) {
       if (this.stored().some((s) => s.client_id === clientId)) this.save();

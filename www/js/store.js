@@ -19,6 +19,7 @@ export const state = {
   connection: 'connecting',
   ready: false,           // initial load done
   outbox: null,           // set by app.js
+  drafts: null,           // conversation id -> text not sent yet (see draft)
 };
 
 // ---- change notifications ------------------------------------------------
@@ -46,6 +47,7 @@ export function reset() {
   state.presence.clear();
   state.activeId = null;
   state.ready = false;
+  state.drafts = null;
   pendingNew.clear();
   memberChanges.clear();
   unsentReads.clear();
@@ -57,6 +59,37 @@ export function reset() {
 // Bumped by reset (a sign-out): answers and timers of the session before
 // find it changed and do nothing.
 let epoch = 0;
+
+// ---- drafts ----------------------------------------------------------------
+// What was typed and not sent, per conversation: kept in localStorage (per
+// account; app.js forgets it at sign-out), so a reload or another tab keeps
+// it, and shown in the list.
+export const draftsKey = (userId) => 'messenger.drafts.' + userId;
+function drafts() {
+  if (!state.drafts) {
+    state.drafts = new Map();
+    if (state.me) {
+      try {
+        for (const [id, text] of Object.entries(JSON.parse(localStorage.getItem(draftsKey(state.me.id)) || '{}'))) {
+          if (typeof text === 'string' && text.trim()) state.drafts.set(Number(id), text);
+        }
+      } catch { /* unreadable: none */ }
+    }
+  }
+  return state.drafts;
+}
+export function draft(convId) { return drafts().get(convId) || ''; }
+export function setDraft(convId, text) {
+  const d = drafts();
+  const had = d.get(convId) || '';
+  const now = text && text.trim() ? text : '';
+  if (had === now) return;
+  if (now) d.set(convId, now); else d.delete(convId);
+  if (state.me) {
+    try { localStorage.setItem(draftsKey(state.me.id), JSON.stringify(Object.fromEntries(d))); } catch { /* quota: kept in memory */ }
+  }
+  emit('list');
+}
 
 // ---- users ---------------------------------------------------------------
 const userFetches = new Map();

@@ -60,7 +60,17 @@ export function createChat({ onBack, onInfo }) {
   let draftBeforeEdit = '';  // what the composer held when an edit began
   let loadFailed = null;     // {id, text}: the open chat's history could not be loaded
   let olderFailed = null;    // {id, text}: an earlier page could not be loaded
-  const drafts = new Map();
+  // Drafts live in the store (kept across reloads, shown in the list).
+  const drafts = { get: (id) => store.draft(id), set: (id, t) => store.setDraft(id, t), delete: (id) => store.setDraft(id, '') };
+  let draftTimer = null;
+  // Messages sent from this view and not back from the server yet: their
+  // coming back keeps the view at the newest (those from my other devices
+  // leave it where the reader has it).
+  const mine = new Set();
+  const sentHere = (item) => {
+    mine.add(item.client_id);
+    if (mine.size > 200) mine.delete(mine.values().next().value);
+  };
   // The composer's draft: while a message is edited, what was typed before.
   const draft = () => (editing ? draftBeforeEdit : view.input.value);
 
@@ -176,9 +186,14 @@ export function createChat({ onBack, onInfo }) {
     const histState = h('div.history-state', { 'aria-live': 'polite' });
     const intro = h('div.chat-intro', { hidden: true });
     const list = h('div.msg-list');
-    const scroller = h('div.msg-scroll', { role: 'log', 'aria-label': 'Messages', tabindex: '0' }, histState, intro, list);
+    // Not a live region itself: a row drawn anew (a tick, a reaction, a
+    // regrouping) would be read out again. New messages are read from
+    // announcer instead, once each.
+    const scroller = h('div.msg-scroll', { role: 'log', 'aria-live': 'off', 'aria-label': 'Messages', tabindex: '0' }, histState, intro, list);
+    const announcer = h('div.sr-only', { 'aria-live': 'polite', 'aria-label': 'New messages read out' });
+    const jumpCount = h('span.jump-count', { 'aria-hidden': 'true', hidden: true });
     const jump = h('button.jump', { type: 'button', 'aria-label': 'Jump to the latest message', title: 'Latest', hidden: true,
-      on: { click: () => { scroller.scrollTop = scroller.scrollHeight; (canWrite() ? view.input : scroller).focus(); } } }, icon('down'));
+      on: { click: () => { scroller.scrollTop = scroller.scrollHeight; (canWrite() ? view.input : scroller).focus(); } } }, icon('down'), jumpCount);
     const typing = h('div.typing-row', { 'aria-live': 'polite' });
     const ctx = h('div.composer-ctx', { hidden: true });
     const input = h('textarea', { rows: 1, placeholder: 'Aa', 'aria-label': 'Message', maxLength: MAX_BODY + 500, enterkeyhint: touchScreen() ? 'enter' : 'send' });
@@ -186,22 +201,30 @@ export function createChat({ onBack, onInfo }) {
     const send = h('button.icon-btn.send', { type: 'submit', 'aria-label': 'Send', title: 'Send (Enter)', disabled: true }, icon('send'));
     // With nothing typed, one click sends a thumbs-up.
     const like = h('button.icon-btn.like', { type: 'button', 'aria-label': 'Send a like', title: 'Send 👍',
-      on: { click: () => { state.outbox.add(convId, '👍', replyTo ? replyTo.id : null); replyTo = null; renderCtx(); forceBottom = true; renderMessages(); } } }, '👍');
+      on: { click: () => { sentHere(state.outbox.add(convId, '👍', replyTo ? replyTo.id : null)); replyTo = null; renderCtx(); forceBottom = true; renderMessages(); } } }, '👍');
     const form = h('form.composer', { 'aria-label': 'Write a message' }, input, count, send, like);
     // Send and the like take no focus from the box: the next words go where
     // the last went, and a phone's keyboard stays up.
     for (const b of [send, like]) b.addEventListener('mousedown', (e) => e.preventDefault());
     // In place of the composer when the other person deleted their account.
     const gone = h('p.composer-gone', { role: 'note', hidden: true }, 'This account was deleted. You can no longer message it.');
-    clear(root).append(h('section.chat-view', head, h('div.msg-wrap', scroller, jump), typing, ctx, form, gone));
-    view = { head, avatarSlot, title, sub, histState, intro, list, scroller, jump, typing, ctx, input, send, like, count, form, gone };
+    clear(root).append(h('section.chat-view', head, h('div.msg-wrap', scroller, jump), typing, ctx, form, gone, announcer));
+    view = { head, avatarSlot, title, sub, histState, intro, list, scroller, jump, jumpCount, typing, ctx, input, send, like, count, form, gone, announcer, unseen: 0 };
 
     input.value = drafts.get(convId) || '';
     form.addEventListener('submit', (e) => { e.preventDefault(); submit(); });
     input.addEventListener('keydown', onKey);
     // Typing is told from what the user types, not from a draft or an
     // edit's text put back in the box.
-    input.addEventListener('input', () => { onInput(); if (view.input.value.trim() && !editing) store.sendTyping(convId); });
+    input.addEventListener('input', () => {
+      onInput();
+      if (editing) return;
+      if (view.input.value.trim()) store.sendTyping(convId);
+      // Kept as it is typed (a reload keeps it), not on every key.
+      clearTimeout(draftTimer);
+      const id = convId;
+      draftTimer = setTimeout(() => { if (convId === id && view && !editing) drafts.set(id, view.input.value); }, 400);
+    });
     scroller.addEventListener('scroll', onScroll, { passive: true });
     if (observer) observer.disconnect();
     observer = new IntersectionObserver((entries) => {
@@ -482,7 +505,10 @@ export function createChat({ onBack, onInfo }) {
         bubble.append(h('button.quote', { type: 'button', 'aria-label': `Reply to ${reply.name || 'a message'}: ${reply.text}`, on: { click: () => jumpTo(m.reply_to) } },
           reply.name ? h('strong', reply.name) : null, reply.text.slice(0, 140)));
       }
-      bubble.append(h('span.text', deleted ? (mine ? 'You unsent a message' : 'This message was deleted') : linkify(m.body || '')));
+      // Who wrote it, for a screen reader: the name shows only above the
+      // first of a run in a group, and never in a direct chat.
+      bubble.append(h('span.sr-only', (mine ? 'You' : senderName) + ': '),
+        h('span.text', deleted ? (mine ? 'You unsent a message' : 'This message was deleted') : linkify(m.body || '')));
       const meta = h('span.meta', m.edited_at && !deleted ? h('span.edited', 'Edited ·') : null,
         h('time', { datetime: m.created_at, title: fullTime(m.created_at) }, timeOfDay(m.created_at)));
       if (mine && !deleted) meta.append(tick(status));
@@ -564,6 +590,23 @@ export function createChat({ onBack, onInfo }) {
     renderCtx();
     view.input.focus();
   }
+  // The message being replied to or edited changed meanwhile (an edit, from
+  // anywhere): the bar shows it as it is now; deleted, the reply or the
+  // edit ends, and says why.
+  function freshCtx() {
+    const m = replyTo || editing;
+    if (!view || !m) return;
+    const now = store.msgState(convId).byId.get(m.id);
+    if (!now || now === m) return;
+    if (now.deleted_at) {
+      const what = editing ? 'editing' : 'replying to';
+      cancelCtx();
+      toast(`The message you were ${what} was deleted.`);
+      return;
+    }
+    if (replyTo) replyTo = now; else editing = now;
+    renderCtx();
+  }
   function startEdit(m) {
     if (!canWrite()) return;
     replyTo = null;
@@ -632,14 +675,16 @@ export function createChat({ onBack, onInfo }) {
       view.send.disabled = true;
       try {
         await store.editMessage(id, m.id, text);
-        if (convId === id && editing === m) { editing = null; view.input.value = draftBeforeEdit; draftBeforeEdit = ''; renderCtx(); onInput(); }
+        // (The same message; freshCtx may have put its newer copy here.)
+        if (convId === id && editing && editing.id === m.id) { editing = null; view.input.value = draftBeforeEdit; draftBeforeEdit = ''; renderCtx(); onInput(); }
       } catch (e) { toast(api.friendlyError(e)); view.send.disabled = false; }
       return;
     }
-    state.outbox.add(id, text, replyTo ? replyTo.id : null);
+    sentHere(state.outbox.add(id, text, replyTo ? replyTo.id : null));
     store.typingSent(id);
     replyTo = null;
     view.input.value = '';
+    clearTimeout(draftTimer);
     drafts.delete(id);
     renderCtx();
     onInput();
@@ -723,8 +768,18 @@ export function createChat({ onBack, onInfo }) {
       closeMenu();
       if (view) view.pinned = isNearBottom();
     }
-    if (view) view.jump.hidden = isNearBottom();
+    if (view) {
+      view.jump.hidden = isNearBottom();
+      if (view.jump.hidden && view.unseen) { view.unseen = 0; showUnseen(); }
+    }
     maybeMarkRead();
+  }
+  // The jump button counts the messages that came below the reader.
+  function showUnseen() {
+    const n = view.unseen;
+    view.jump.setAttribute('aria-label', n ? `Jump to the latest message, ${plural(n, 'new message', 'new messages')}` : 'Jump to the latest message');
+    view.jumpCount.textContent = n > 99 ? '99+' : String(n);
+    view.jumpCount.hidden = !n;
   }
   // Read once the user looks again: the tab shown, or its window focused.
   const onVisible = () => maybeMarkRead();
@@ -745,13 +800,23 @@ export function createChat({ onBack, onInfo }) {
       maybeMarkRead();
     });
   }
-  store.on('chat', (id) => { if (id === convId) renderAll(); });
+  store.on('chat', (id) => { if (id === convId) { freshCtx(); renderAll(); } });
   store.on('conv', (id) => { if (id === convId) renderAll(); });
   store.on('users', () => { if (view) { rowCache = new Map(); renderAll(); } });
   store.on('presence', () => renderHeader());
   store.on('typing', (id) => { if (id === convId) { renderTyping(); renderHeader(); } });
   store.on('outbox', (id) => { if (id === convId) renderAll(); });
-  store.on('incoming', (m) => { if (m.conversation_id === convId && m.sender_id === state.me.id) forceBottom = true; });
+  store.on('incoming', (m) => {
+    if (m.conversation_id !== convId || !view) return;
+    if (m.sender_id === state.me.id) {
+      if (mine.delete(m.client_id)) forceBottom = true;
+      return;
+    }
+    if (!view.pinned) { view.unseen++; showUnseen(); }
+    // Read out once; the last few kept (a burst is not cut short).
+    view.announcer.append(h('p', m.kind === 'system' ? m.body || '' : `${userName(m.sender_id)}: ${m.body || 'New message'}`));
+    while (view.announcer.childElementCount > 5) view.announcer.firstElementChild.remove();
+  });
 
   // Loads the open chat's history again if it has not loaded, or the
   // earlier page that failed (the retry buttons; app.js when the connection

@@ -35,6 +35,9 @@ export function createSidebar({ onOpen, onNewChat, onNewGroup, onProfile, onSess
   function previewText(c) {
     const typing = store.typingUsers(c.id);
     if (typing.length) return { text: c.type === 'group' ? `${userName(typing[0])} is typing…` : 'typing…', typing: true };
+    // Not the open chat's: its draft is in front of the reader already.
+    const d = state.activeId === c.id ? '' : store.draft(c.id);
+    if (d) return { text: d.replace(/\s+/g, ' '), draft: true };
     const waiting = state.outbox ? state.outbox.forConv(c.id) : [];
     if (waiting.length) {
       const last = waiting[waiting.length - 1];
@@ -61,7 +64,7 @@ export function createSidebar({ onOpen, onNewChat, onNewGroup, onProfile, onSess
     const sig = JSON.stringify([title, p, unread, online, active, time, muted]);
     const it = items.get(c.id);
     if (it && it.sig === sig) return it.li;
-    const label = `${title}${unread ? `, ${unread} unread` : ''}${online ? ', online' : ''}${muted ? ', muted' : ''}. ${p.note ? p.note + ': ' : ''}${p.text}`;
+    const label = `${title}${unread ? `, ${unread} unread` : ''}${online ? ', online' : ''}${muted ? ', muted' : ''}. ${p.note ? p.note + ': ' : ''}${p.draft ? 'Draft: ' : ''}${p.text}`;
     const btn = h('button.conv-item' + (unread ? '.unread' : ''), {
       type: 'button', 'aria-label': label, 'aria-current': active ? 'true' : null,
       dataset: { convId: String(c.id) }, on: { click: () => onOpen(c.id) },
@@ -69,7 +72,8 @@ export function createSidebar({ onOpen, onNewChat, onNewGroup, onProfile, onSess
     convAvatar(c),
     h('span.conv-main',
       h('span.conv-top', h('span.conv-title', title), muted ? icon('mute', 'muted-icon') : null, h('span.conv-time', time)),
-      h('span.conv-bottom', h('span.conv-preview' + (p.typing ? '.typing' : ''), p.icon ? icon(p.icon) : null, p.text),
+      h('span.conv-bottom', h('span.conv-preview' + (p.typing ? '.typing' : ''), p.icon ? icon(p.icon) : null,
+        p.draft ? h('span.draft-note', 'Draft: ') : null, p.text),
         unread ? h('span.badge' + (muted ? '.muted' : ''), { 'aria-hidden': 'true' }, unread > 99 ? '99+' : String(unread)) : null)));
     // reconcile puts it in place of the old entry (keeping the focus).
     const li = h('li', btn);
