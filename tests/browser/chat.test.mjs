@@ -433,6 +433,22 @@ test('history scrolls back page by page, with day separators', async () => {
   await A.context.close();
 });
 
+test('a chat read far back and left holds no more than a few pages: coming back shows the newest', async () => {
+  const { ua, A, a } = await chatWithHistory(['far', 'farb'], ['Fran Far', 'Finn Back'], 260, 'long message');
+  const other = await makeUser('faro', 'Flo Other');
+  await api('POST', '/conversations', { token: other.token, body: { type: 'direct', member_ids: [ua.id] } });
+  await until(async () => {
+    await a.locator('.msg-scroll').evaluate((el) => { el.scrollTop = 0; });
+    return (await a.locator('.msg .text').filter({ hasText: /^long message 1$/ }).count()) > 0;
+  }, 'the first message');
+  assert.equal(await messages(a).count(), 260);
+  await openConversation(a, 'Flo Other');
+  await openConversation(a, 'Finn Back');
+  await messageByText(a, 'long message 260').waitFor();
+  assert.ok(await messages(a).count() <= 100, 'the newest page, not all 260 held before');
+  await A.context.close();
+});
+
 test('an earlier page that fails to load says so, and loads with "Try again"', async () => {
   const { ub, conv, A, a } = await chatWithHistory(['olf', 'olb'], ['Ola Fail', 'Oli Back'], 130, 'paged message');
   let failed = 0;

@@ -286,6 +286,14 @@ export function msgState(convId) {
 function live(m) { return m && (m.loaded || m.touched); }
 function touch(m, id) { if (m.touched) m.touched.add(id); }
 
+// A chat left with more messages held than a few pages is let go of: the
+// next visit loads its newest page again. Reading far back in chat after
+// chat then holds (and draws) no more than that each.
+const HELD_MAX = 200;
+export function releaseHistory(convId) {
+  const m = state.msgs.get(convId);
+  if (m && m.byId.size > HELD_MAX) state.msgs.delete(convId);
+}
 export function sortedMessages(convId) {
   const m = state.msgs.get(convId);
   if (!m) return [];

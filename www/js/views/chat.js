@@ -92,6 +92,7 @@ export function createChat({ onBack, onInfo }) {
   async function open(id, focusMessage) {
     if (convId !== id) {
       if (convId != null && view) drafts.set(convId, draft());
+      if (convId != null) store.releaseHistory(convId);
       convId = id;
       const cc = state.convs.get(id);
       unreadFrom = cc && cc.unread_count ? cc.last_read_seq || 0 : null;
@@ -165,6 +166,7 @@ export function createChat({ onBack, onInfo }) {
 
   function close() {
     if (convId != null && view) drafts.set(convId, draft());
+    if (convId != null) store.releaseHistory(convId);
     convId = null;
     view = null;
     clearInterval(presenceTimer);
