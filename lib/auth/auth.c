@@ -336,10 +336,13 @@ static void sessions_tombstone(const int64_t *sids, int n, int *waited)
 		doorbell_epoch_bump();
 }
 
-void auth_session_ended(int64_t sid)
+void auth_session_ended(int64_t sid, int64_t uid)
 {
 	int waited = 0;
 	sessions_tombstone(&sid, 1, &waited);
+	/* Open streams and long-polls check their session when rung. */
+	if (uid > 0)
+		doorbell_ring(uid);
 }
 
 void auth_sessions_ended(struct req *req, int64_t uid)
@@ -378,6 +381,8 @@ void auth_sessions_ended(struct req *req, int64_t uid)
 		size_t k = nall - i < SESSIONS_ENDED_MAX ? nall - i : SESSIONS_ENDED_MAX;
 		sessions_tombstone(all + i, (int)k, &waited);
 	}
+	if (nall > 0)
+		doorbell_ring(uid);
 }
 
 int auth_authenticate(struct req *req)

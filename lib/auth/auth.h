@@ -38,11 +38,12 @@ int auth_verify_token(const char *token, int64_t *uid, int64_t *sid);
 /* 1 when session sid of uid is live, 0 when it ended or never was, -1
  * when the database failed. Cached briefly (see auth.c). */
 int auth_session_valid(struct req *req, int64_t sid, int64_t uid);
-/* After a revocation committed: session sid, or every session of uid
- * revoked in the last minute, stops passing at once. Either may wait
- * seconds for memcached: call them holding no database connection
+/* After a revocation committed: session sid (of uid, 0 if unknown), or
+ * every session of uid revoked in the last minute, stops passing at once,
+ * and uid's waiting event requests are woken to find it out. Either may
+ * wait seconds for memcached: call them holding no database connection
  * (auth_sessions_ended reads the list on req's, then gives it back). */
-void auth_session_ended(int64_t sid);
+void auth_session_ended(int64_t sid, int64_t uid);
 void auth_sessions_ended(struct req *req, int64_t uid);
 
 /* server_opts.authenticate: Bearer token -> req->user_id/session_id. */

@@ -468,7 +468,7 @@ void auth_refresh(struct req *req)
 	if (rc == 2) {
 		log_warn("refresh token reuse on session %lld; session revoked", (long long)sid);
 		app_db_release(req);
-		auth_session_ended(sid);
+		auth_session_ended(sid, u.id);
 		if (in_cookie)
 			set_refresh_cookie(req, NULL);
 		resp_problem(req, 401, "refresh_token_reused",
@@ -528,7 +528,7 @@ void auth_logout(struct req *req)
 	}
 	app_db_release(req);
 	if (sid > 0)
-		auth_session_ended(sid);
+		auth_session_ended(sid, req->user_id);
 	/* A browser's refresh cookie goes too (a client without one gets a
 	 * header it ignores). */
 	set_refresh_cookie(req, NULL);
@@ -782,7 +782,7 @@ void auth_session_delete(struct req *req)
 		resp_problem(req, 404, "not_found", "No such session.");
 	else {
 		app_db_release(req);
-		auth_session_ended(id);
+		auth_session_ended(id, req->user_id);
 		resp_json(req, 204, NULL);
 	}
 }

@@ -420,6 +420,11 @@ static void poll_resume(struct req *req, void *p)
 		 * waited, and an empty read just waits again. */
 		s->bell = rung;
 		s->head = INT64_MAX;
+		/* A sign-out rings too: an ended session is told nothing more. */
+		if (auth_session_valid(req, req->session_id, req->user_id) == 0) {
+			answer_batch(req, json_object_new_array(), s->cur, 0);
+			return;
+		}
 	}
 	int64_t now = clock_ms();
 	if (now >= s->refresh_at) {
@@ -646,6 +651,12 @@ static void stream_resume(struct req *req, void *p)
 	uint32_t rung = doorbell_read(s->uid);
 	s->check = rung != s->bell;
 	s->bell = rung;
+	/* A sign-out rings too: an ended session's stream ends before it
+	 * sends anything more. */
+	if (s->check && auth_session_valid(req, req->session_id, req->user_id) == 0) {
+		stream_end(req, s);
+		return;
+	}
 	int64_t now = clock_ms();
 	if (now >= s->next_ping) {
 		/* The heartbeat also finds clients that left: the flush fails

@@ -153,7 +153,7 @@ test('an idle stream sends a heartbeat event (ping) every 15 seconds', async () 
   } finally { s.close(); }
 });
 
-test('signing out ends an open stream within the refresh interval', async () => {
+test('signing out, or the session deleted from another device, ends an open stream at once', async () => {
   const u = await registerUser('sseend');
   const s = await openStream({ query: 'ticket=' + encodeURIComponent(await ticket(u)) });
   try {
@@ -161,10 +161,31 @@ test('signing out ends an open stream within the refresh interval', async () => 
     await s.until((x) => x.retry !== null, 5000);
     assert.equal((await api('POST', '/auth/logout', { token: u.token, body: '', contentType: 'text/plain' })).status, 204);
     const t0 = Date.now();
-    while (!s.ended && Date.now() - t0 < 30000) await sleep(250);
+    while (!s.ended && Date.now() - t0 < 30000) await sleep(100);
     assert.ok(s.ended, 'the server closed the stream');
-    assert.ok(Date.now() - t0 > 1000, 'not before the next check');
+    // Not at its next session check (10-20 s after it opened).
+    assert.ok(Date.now() - t0 < 3000, `ended ${Date.now() - t0} ms after the sign-out`);
   } finally { s.close(); }
+  // A stolen device's session, deleted from another: its stream ends and
+  // hears none of the messages that follow.
+  const v = await registerUser('ssestolen'), w = await registerUser('ssestolenw');
+  const conv = await direct(w, v);
+  // (From an address of its own: 127.0.0.1's login limit is other files'.)
+  const from = '127.0.2.' + (1 + Math.floor(Math.random() * 250));
+  const other = await api('POST', '/auth/login', { body: { username: v.username, password: v.password, device_name: 'stolen' }, localAddress: from });
+  assert.equal(other.status, 200, other.text);
+  const t = await openStream({ headers: { Authorization: 'Bearer ' + other.body.access_token } });
+  try {
+    await t.until((x) => x.retry !== null, 5000);
+    const sessions = (await api('GET', '/sessions', { token: v.token })).body.sessions;
+    const stolen = sessions.find((x) => x.device_name === 'stolen');
+    assert.equal((await api('DELETE', `/sessions/${stolen.id}`, { token: v.token })).status, 204);
+    const t0 = Date.now();
+    while (!t.ended && Date.now() - t0 < 30000) await sleep(100);
+    assert.ok(t.ended && Date.now() - t0 < 3000, 'the stolen session\'s stream ended at once');
+    await sendMsg(w, conv, 'not for the stolen device');
+    assert.ok(!t.events.some((e) => e.type === 'message.new'), 'no message reached it');
+  } finally { t.close(); }
 });
 
 test('a burst shown on a stream is acknowledged to the sender in one delivered receipt', async () => {

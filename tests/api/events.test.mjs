@@ -121,6 +121,21 @@ test('bad cursors answer 400 invalid_cursor; bad timeout and limit 400', async (
   assert.equal((await poll(u, '0', { timeout: 0, limit: 100 })).status, 200);
 });
 
+test('signing out answers a waiting long-poll at once, with nothing more', async () => {
+  const u = await registerUser('lpend');
+  const first = await api('GET', '/events?timeout=0', { token: u.token });
+  const t0 = Date.now();
+  const waiting = api('GET', `/events?since=${encodeURIComponent(first.body.next)}&timeout=25`, { token: u.token });
+  await sleep(500);
+  assert.equal((await api('POST', '/auth/logout', { token: u.token, body: '', contentType: 'text/plain' })).status, 204);
+  const r = await waiting;
+  assert.equal(r.status, 200, r.text);
+  assert.deepEqual(r.body.events, []);
+  // Not at its next session check, 10-20 s after it began.
+  assert.ok(Date.now() - t0 < 4000, `answered ${Date.now() - t0} ms after it began`);
+  expectProblem(assert, await api('GET', `/events?since=${encodeURIComponent(r.body.next)}&timeout=0`, { token: u.token }), 401, 'invalid_token');
+});
+
 test('authentication is required', async () => {
   expectProblem(assert, await api('GET', '/events?since=0'), 401, 'unauthenticated');
   expectProblem(assert, await api('GET', '/events?since=0', { token: 'not.a.token' }), 401, 'invalid_token');
