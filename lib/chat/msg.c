@@ -502,6 +502,11 @@ static void change_message(struct req *req, int64_t cid, int64_t mid, struct cha
 	if (c->changed) {
 		emit_wake(&e);
 		chat_invalidate(cid);
+	} else {
+		/* Already so: maybe a retry whose first try committed and lost
+		 * its answer (and with it the ring and the cache drop), as a
+		 * send's retry (see chat_retry_wake). */
+		chat_retry_wake(db, req->arena, cid, mid);
 	}
 	send_msg(req, db, cid, mid, 200);
 }

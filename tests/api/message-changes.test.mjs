@@ -277,3 +277,29 @@ test('delivery receipts: fetching message events advances delivered_seq once and
   conv = await api('GET', `/conversations/${c.id}`, { token: a.token });
   assert.equal(conv.body.members.find((x) => x.user.id === b.id).delivered_seq, m3.seq);
 });
+
+test('an edit or delete tried again after its answer was lost shows everywhere: the retry drops the cached pages', async () => {
+  const a = await registerUser('lostans'), b = await registerUser('lostansb');
+  const d = await direct(a, b);
+  const m = await send(a, d, 'first words');
+  const latest = async () => (await api('GET', `/conversations/${d.id}/messages`, { token: b.token })).body.messages.find((x) => x.id === m.id);
+  // The page is cached.
+  assert.equal((await latest()).body, 'first words');
+  assert.equal((await latest()).body, 'first words');
+  // The edit commits but its answer (and what followed the commit) is
+  // lost: as if the connection dropped right after the COMMIT.
+  sql(`UPDATE messages SET body = 'second words', edited_at = NOW(3) WHERE id = ${m.id}`);
+  // The client tries again; the message is already so.
+  const r = await api('PATCH', `/conversations/${d.id}/messages/${m.id}`, { token: a.token, body: { body: 'second words' } });
+  assert.equal(r.status, 200, r.text);
+  assert.equal((await latest()).body, 'second words');
+  // The same for a delete (of another message).
+  const m2 = await send(a, d, 'to be deleted');
+  const second = async () => (await api('GET', `/conversations/${d.id}/messages`, { token: b.token })).body.messages.find((x) => x.id === m2.id);
+  assert.equal((await second()).body, 'to be deleted');
+  sql(`UPDATE messages SET body = NULL, deleted_at = NOW(3) WHERE id = ${m2.id}`);
+  assert.equal((await api('DELETE', `/conversations/${d.id}/messages/${m2.id}`, { token: a.token })).status, 200);
+  const gone = await second();
+  assert.ok(gone.deleted_at, 'shown deleted');
+  assert.equal(gone.body, null);
+});
