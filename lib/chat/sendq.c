@@ -178,6 +178,11 @@ static void write_batch(struct db *db, struct waiter **w, int n)
 	 * their own and the rest is tried once more as a batch. */
 	for (int round = 0; k > 0; round++) {
 		int rc = k == 1 ? 1 : msgs_send_batch(db, slots, k);
+		/* The database unreachable (the batch waited out a connect
+		 * already): the batch's sends are answered so at once, not each
+		 * after a connect timeout of its own. */
+		if (rc < 0 && db_is_down(db))
+			down = 1;
 		if (rc == 0) {
 			n_batches++;
 			n_batched += k;
