@@ -65,6 +65,13 @@ static int connect_db(struct db *db)
 		return -1;
 	unsigned int timeout = (unsigned int)config_int_range("db_connect_timeout", 5, 1, 300);
 	mysql_options(db->conn, MYSQL_OPT_CONNECT_TIMEOUT, &timeout);
+	/* A server that stops answering with its connection open (hung, or
+	 * its host gone without a reset) holds a statement this long at most,
+	 * not until TCP gives up (minutes; never on a local socket): a send
+	 * writer waiting on it holds up every send of the process. */
+	unsigned int io = (unsigned int)config_int_range("db_read_timeout", 60, 1, 86400);
+	mysql_options(db->conn, MYSQL_OPT_READ_TIMEOUT, &io);
+	mysql_options(db->conn, MYSQL_OPT_WRITE_TIMEOUT, &io);
 	mysql_options(db->conn, MYSQL_SET_CHARSET_NAME, "utf8mb4");
 	const char *sock = config_str("db_socket", NULL);
 	const char *host = config_str("db_host", sock ? NULL : "127.0.0.1");

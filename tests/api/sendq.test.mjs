@@ -114,3 +114,20 @@ test('sends waiting for a database that goes away are answered 503 database_unav
     assert.equal(stored(id), 1);
   }
 }));
+
+test('a database that hangs with its connection open: a waiting send is answered 503 after db_read_timeout, not held until it moves; its retry is stored once', () => withProxiedInstance(NAME, PORT4, 'db_read_timeout = 2\ndb_connect_timeout = 2\n', async (p) => {
+  const send = await sender();
+  p.stall();
+  const id = cid();
+  const t0 = Date.now();
+  const r = await send(id);
+  const took = Date.now() - t0;
+  expectProblem(assert, r, 503, 'database_unavailable');
+  assert.ok(took >= 1500 && took < 15000, `answered after the read timeout (${took} ms)`);
+  p.release();
+  // The first try may have reached the database once it moved: the retry
+  // finds it (200) or stores it (201), once either way.
+  const again = await send(id);
+  assert.ok(again.status === 201 || again.status === 200, again.text);
+  assert.equal(stored(id), 1);
+}));
