@@ -195,6 +195,18 @@ export async function failFirst(page, re, method = 'GET') {
   return () => failed;
 }
 
+// Fails every request of method to re as if offline until the returned
+// stop() (the app's own retries fail too, so what it shows meanwhile stays);
+// count() says how many failed.
+export async function failUntil(page, re, method = 'GET') {
+  let failed = 0, failing = true;
+  await page.route(re, (route) => {
+    if (failing && route.request().method() === method) { failed++; return route.abort('internetdisconnected'); }
+    return route.continue();
+  });
+  return { count: () => failed, stop: () => { failing = false; } };
+}
+
 // Holds the first answer to a GET of urlRe: the server reads it at once,
 // the page gets it only after release(). failFirst: the very first request
 // fails as if offline (the app must ask again). reads() counts answers read.
