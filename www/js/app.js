@@ -139,7 +139,7 @@ async function start(me) {
   });
   const chat = createChat({
     onBack: () => closeConv(),
-    onInfo: (id) => convInfoDialog(id, { onLeft: (cid) => leftByMe.add(cid) }),
+    onInfo: (id) => convInfoDialog(id, { onLeft: (cid, leaving) => { if (leaving) leftByMe.add(cid); else leftByMe.delete(cid); } }),
   });
   cleanups.push(() => chat.dispose());
   const shell = h('div.shell', sidebar.root, chat.root);

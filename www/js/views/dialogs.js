@@ -273,12 +273,14 @@ export async function convInfoDialog(convId, { onLeft }) {
   }
   async function leave() {
     if (!(await confirmDialog('Leave group?', 'You will stop receiving messages from this group.', 'Leave', true))) return;
+    // Said before the request: the event of the leaving may come before
+    // its answer.
+    onLeft(convId, true);
     try {
       await api.del(`/conversations/${convId}/members/${state.me.id}`);
       dlg.close();
-      onLeft(convId);
       store.removeConv(convId);
-    } catch (e) { toast(api.friendlyError(e)); }
+    } catch (e) { onLeft(convId, false); toast(api.friendlyError(e)); }
   }
   const offs = [store.on('conv', (id) => { if (id === convId && shownOf(state.convs.get(convId)) !== shown) render(); }), store.on('presence', presenceChanged), store.on('users', render)];
   dlg.addEventListener('close', () => offs.forEach((f) => f()));
