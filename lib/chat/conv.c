@@ -642,7 +642,6 @@ static int change_member(struct req *req, struct db *db, int64_t cid, int64_t ui
 	return 0;
 }
 
-/* DELETE /conversations/{id}/members/{uid} */
 /* "Ann made Bob an admin": fmt takes the actor's name, then the target's
  * (a target who is the actor is named once: "Ann left the group"). */
 static int member_line(struct db *db, struct member_ctx *c, const char *fmt)
@@ -654,6 +653,8 @@ static int member_line(struct db *db, struct member_ctx *c, const char *fmt)
 		return -1;
 	return activity_line(db, c->e, c->cid, c->me, arena_printf(a, fmt, me, them));
 }
+
+/* DELETE /conversations/{id}/members/{uid} */
 
 static int remove_tx(struct db *db, void *p)
 {

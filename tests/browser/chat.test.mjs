@@ -372,41 +372,41 @@ async function chatWithHistory(prefixes, names, n, text, { unread = false } = {}
   return { ua, ub, conv, sent, A, a: A.page };
 }
 
-test('a chat with more unread messages than a page opens at the first of them', async () => {
-  const { ua, conv, A, a } = await chatWithHistory(['unr', 'unrb'], ['Una Read', 'Ugo Wrote'], 300, 'unread message', { unread: true });
+// The chat opened at its first unread message (text): "New messages" at
+// the top of the view, the message under it in view.
+async function openedAtFirstUnread(a, text) {
   const sep = a.locator('.new-sep', { hasText: 'New messages' });
   await sep.waitFor();
-  const first = a.locator('.msg-list .msg', { has: a.locator('.text', { hasText: /^unread message 1$/ }) });
+  const first = a.locator('.msg-list .msg', { has: a.locator('.text', { hasText: new RegExp(`^${text}$`) }) });
   await first.waitFor();
-  // At the top of the view, right under the line; not the newest ones.
   const [sepBox, firstBox, view] = [await sep.boundingBox(), await first.boundingBox(), await a.locator('.msg-scroll').boundingBox()];
   assert.ok(sepBox.y >= view.y - 2 && sepBox.y < view.y + 60, 'the New messages line is at the top of the view');
   assert.ok(firstBox.y > sepBox.y && firstBox.y < view.y + view.height, 'the first unread message is in view');
+}
+
+// Not read while the reader is at the first of them (all unread still);
+// read once the reader goes down to the newest.
+async function readOnlyAtTheNewest(a, user, conv, unread) {
+  await a.waitForTimeout(500);
+  assert.equal((await api('GET', `/conversations/${conv.id}`, { token: user.token })).unread_count, unread);
+  await a.getByRole('button', { name: 'Jump to the latest message' }).click();
+  await until(async () => (await api('GET', `/conversations/${conv.id}`, { token: user.token })).unread_count === 0, 'the chat to be read');
+}
+
+test('a chat with more unread messages than a page opens at the first of them', async () => {
+  const { ua, conv, A, a } = await chatWithHistory(['unr', 'unrb'], ['Una Read', 'Ugo Wrote'], 300, 'unread message', { unread: true });
+  await openedAtFirstUnread(a, 'unread message 1');
   assert.ok(await messages(a).count() <= 200, 'a page from the first unread and the newest page are loaded');
   await a.locator('.gap', { hasText: /Show \d+ more messages/ }).waitFor();
-  // Not read yet: the reader is at the first of them.
-  await a.waitForTimeout(500);
-  assert.equal((await api('GET', `/conversations/${conv.id}`, { token: ua.token })).unread_count, 300);
-  // Down to the newest: read.
-  await a.getByRole('button', { name: 'Jump to the latest message' }).click();
-  await until(async () => (await api('GET', `/conversations/${conv.id}`, { token: ua.token })).unread_count === 0, 'the chat to be read');
+  await readOnlyAtTheNewest(a, ua, conv, 300);
   await A.context.close();
 });
 
 test('a chat with more unread messages than the screen shows, all in the first page, opens at the first of them', async () => {
   const { ua, conv, A, a } = await chatWithHistory(['uns', 'unsb'], ['Sue Screen', 'Sam Screenful'], 35, 'screenful message', { unread: true });
-  const sep = a.locator('.new-sep', { hasText: 'New messages' });
-  await sep.waitFor();
   await messageByText(a, 'screenful message 35').waitFor();
-  const first = a.locator('.msg-list .msg', { has: a.locator('.text', { hasText: /^screenful message 1$/ }) });
-  const [sepBox, firstBox, view] = [await sep.boundingBox(), await first.boundingBox(), await a.locator('.msg-scroll').boundingBox()];
-  assert.ok(sepBox.y >= view.y - 2 && sepBox.y < view.y + 60, 'the New messages line is at the top of the view');
-  assert.ok(firstBox.y < view.y + view.height, 'the first unread message is in view');
-  // Not read while the newest are out of sight; read once scrolled to them.
-  await a.waitForTimeout(500);
-  assert.equal((await api('GET', `/conversations/${conv.id}`, { token: ua.token })).unread_count, 35);
-  await a.getByRole('button', { name: 'Jump to the latest message' }).click();
-  await until(async () => (await api('GET', `/conversations/${conv.id}`, { token: ua.token })).unread_count === 0, 'the chat to be read');
+  await openedAtFirstUnread(a, 'screenful message 1');
+  await readOnlyAtTheNewest(a, ua, conv, 35);
   await A.context.close();
 });
 

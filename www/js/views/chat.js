@@ -60,9 +60,7 @@ export function createChat({ onBack, onInfo }) {
   let draftBeforeEdit = '';  // what the composer held when an edit began
   let loadFailed = null;     // {id, text}: the open chat's history could not be loaded
   let olderFailed = null;    // {id, text}: an earlier page could not be loaded
-  // Drafts live in the store (kept across reloads, shown in the list).
-  const drafts = { get: (id) => store.draft(id), set: (id, t) => store.setDraft(id, t), delete: (id) => store.setDraft(id, '') };
-  let draftTimer = null;
+  let draftTimer = null;     // the draft is kept (store.setDraft) a moment after typing
   // Messages sent from this view and not back from the server yet: their
   // coming back keeps the view at the newest (those from my other devices
   // leave it where the reader has it).
@@ -73,6 +71,13 @@ export function createChat({ onBack, onInfo }) {
   };
   // The composer's draft: while a message is edited, what was typed before.
   const draft = () => (editing ? draftBeforeEdit : view.input.value);
+  // Leaving the open chat (for another, or none): its draft is kept, and a
+  // long history read far back let go of (store.releaseHistory).
+  function setAside() {
+    if (convId == null) return;
+    if (view) store.setDraft(convId, draft());
+    store.releaseHistory(convId);
+  }
 
   function placeholder() {
     clear(root).append(h('div.placeholder', h('div',
@@ -91,8 +96,7 @@ export function createChat({ onBack, onInfo }) {
 
   async function open(id, focusMessage) {
     if (convId !== id) {
-      if (convId != null && view) drafts.set(convId, draft());
-      if (convId != null) store.releaseHistory(convId);
+      setAside();
       convId = id;
       const cc = state.convs.get(id);
       unreadFrom = cc && cc.unread_count ? cc.last_read_seq || 0 : null;
@@ -165,8 +169,7 @@ export function createChat({ onBack, onInfo }) {
   }
 
   function close() {
-    if (convId != null && view) drafts.set(convId, draft());
-    if (convId != null) store.releaseHistory(convId);
+    setAside();
     convId = null;
     view = null;
     clearInterval(presenceTimer);
@@ -213,7 +216,7 @@ export function createChat({ onBack, onInfo }) {
     clear(root).append(h('section.chat-view', head, h('div.msg-wrap', scroller, jump), typing, ctx, form, gone, announcer));
     view = { head, avatarSlot, title, sub, histState, intro, list, scroller, jump, jumpCount, typing, ctx, input, send, like, count, form, gone, announcer, unseen: 0 };
 
-    input.value = drafts.get(convId) || '';
+    input.value = store.draft(convId);
     form.addEventListener('submit', (e) => { e.preventDefault(); submit(); });
     input.addEventListener('keydown', onKey);
     // Typing is told from what the user types, not from a draft or an
@@ -225,7 +228,7 @@ export function createChat({ onBack, onInfo }) {
       // Kept as it is typed (a reload keeps it), not on every key.
       clearTimeout(draftTimer);
       const id = convId;
-      draftTimer = setTimeout(() => { if (convId === id && view && !editing) drafts.set(id, view.input.value); }, 400);
+      draftTimer = setTimeout(() => { if (convId === id && view && !editing) store.setDraft(id, view.input.value); }, 400);
     });
     scroller.addEventListener('scroll', onScroll, { passive: true });
     if (observer) observer.disconnect();
@@ -687,7 +690,7 @@ export function createChat({ onBack, onInfo }) {
     replyTo = null;
     view.input.value = '';
     clearTimeout(draftTimer);
-    drafts.delete(id);
+    store.setDraft(id, '');
     renderCtx();
     onInput();
     forceBottom = true;
@@ -764,16 +767,15 @@ export function createChat({ onBack, onInfo }) {
     }, 150);
   }
   function onScroll() {
+    if (!view) return;
     // The reader scrolling closes a message's menu; the view kept in place
     // as messages come (a busy chat) does not.
-    if (!view || view.scroller.scrollTop !== view.keptTop) {
+    if (view.scroller.scrollTop !== view.keptTop) {
       closeMenu();
-      if (view) view.pinned = isNearBottom();
+      view.pinned = isNearBottom();
     }
-    if (view) {
-      view.jump.hidden = isNearBottom();
-      if (view.jump.hidden && view.unseen) { view.unseen = 0; showUnseen(); }
-    }
+    view.jump.hidden = isNearBottom();
+    if (view.jump.hidden && view.unseen) { view.unseen = 0; showUnseen(); }
     maybeMarkRead();
   }
   // The jump button counts the messages that came below the reader.
@@ -837,6 +839,8 @@ export function createChat({ onBack, onInfo }) {
       clearInterval(presenceTimer);
       if (observer) observer.disconnect();
       if (resizer) resizer.disconnect();
+      if (gapObserver) gapObserver.disconnect();
+      clearTimeout(draftTimer);
       convId = null;
       view = null;
     },

@@ -244,18 +244,17 @@ export async function convInfoDialog(convId, { onLeft }) {
   // are about, once per frame: a whole redraw would take what is being typed
   // in the rename or add-people fields, and the focus. A change without a
   // user (presence dropped whole) touches every row.
-  let presenceIds = null;
+  let presenceIds = null;   // changed since the last frame: a Set of user ids, or 'all'
   function presenceChanged(userId) {
     if (c.type !== 'group') { render(); return; }
     const queued = presenceIds !== null;
-    if (!queued) presenceIds = new Set();
-    if (presenceIds.has('*') || userId === undefined) presenceIds = new Set(['*']);
-    else presenceIds.add(String(userId));
+    if (userId === undefined || presenceIds === 'all') presenceIds = 'all';
+    else (presenceIds ||= new Set()).add(String(userId));
     if (queued) return;
     requestAnimationFrame(() => {
       const ids = presenceIds;
       presenceIds = null;
-      const rows = ids.has('*') ? body.querySelectorAll('li.person[data-user-id]')
+      const rows = ids === 'all' ? body.querySelectorAll('li.person[data-user-id]')
         : [...ids].map((id) => body.querySelector(`li.person[data-user-id="${id}"]`)).filter(Boolean);
       if (rows.length === 0) return;
       const members = new Map((c.members || []).map((x) => [String(x.user.id), x]));
