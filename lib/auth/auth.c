@@ -270,19 +270,27 @@ int auth_session_valid(struct req *req, int64_t sid, int64_t uid)
 		if (n < 0 || n > REQ_PREFETCH_MAX)
 			n = 0;
 	}
-	int rc = cache_mget(keys, (size_t)n + 1, req->arena, vals);
+	/* The route's values stay for the request; the session's own value
+	 * alone is read into a scratch arena, so that a stream checking its
+	 * session for hours does not grow its request's arena. */
+	struct arena scratch;
+	arena_init_block(&scratch, 256);
+	int rc = cache_mget(keys, (size_t)n + 1, n > 0 ? req->arena : &scratch, vals);
 	if (n > 0) {
 		req->prefetched = 1;
 		for (int i = 0; i < n; i++)
 			req->pre[i] = rc == 0 ? vals[i + 1] : NULL;
 	}
+	int cached = 0;
 	if (rc == 0 && vals[0] != NULL) {
 		char *end;
 		long long u = strtoll(vals[0], &end, 10);
-		if (*end == '\0' && u == uid) {
-			recent_put(&live, sid, uid, epoch, SESSION_LOCAL_MS);
-			return 1;
-		}
+		cached = *end == '\0' && u == uid;
+	}
+	arena_release(&scratch);
+	if (cached) {
+		recent_put(&live, sid, uid, epoch, SESSION_LOCAL_MS);
+		return 1;
 	}
 	struct db *db = app_db_try(req);
 	if (db == NULL)
