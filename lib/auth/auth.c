@@ -348,9 +348,10 @@ void auth_session_ended(int64_t sid, int64_t uid)
 {
 	int waited = 0;
 	sessions_tombstone(&sid, 1, &waited);
-	/* Open streams and long-polls check their session when rung. */
+	/* Open streams and long-polls check their session when rung, on
+	 * every host. */
 	if (uid > 0)
-		doorbell_ring(uid);
+		doorbell_ring_many(&uid, 1);
 }
 
 void auth_sessions_ended(struct req *req, int64_t uid)
@@ -390,7 +391,7 @@ void auth_sessions_ended(struct req *req, int64_t uid)
 		sessions_tombstone(all + i, (int)k, &waited);
 	}
 	if (nall > 0)
-		doorbell_ring(uid);
+		doorbell_ring_many(&uid, 1);
 }
 
 int auth_authenticate(struct req *req)

@@ -339,11 +339,13 @@ struct poll_state {
 /* Reads and answers, or parks until the next ring or timer. */
 static void poll_step(struct req *req, struct poll_state *s)
 {
-	struct db *db = app_db(req);
-	if (db == NULL)
-		return;
 	int n = 0;
+	/* A connection only to read: a wait that ends with nothing new (its
+	 * deadline) is answered without one, database or not. */
 	if (s->head > s->cur) {
+		struct db *db = app_db(req);
+		if (db == NULL)
+			return;
 		/* The batch buffer is allocated only when there is something to
 		 * read: an idle waiter then costs one small arena block. */
 		if (s->rows == NULL)
@@ -408,12 +410,15 @@ static void poll_resume(struct req *req, void *p)
 	/* The client left: nothing to answer, and nothing was delivered. */
 	if (req->client_gone)
 		return;
+	/* The bell before the eviction mark: an eviction marks, then rings,
+	 * so a mark not seen here comes with a ring after this read, which
+	 * wakes the park below again. */
+	uint32_t rung = doorbell_read(s->uid);
 	if (s->qt.evicted) {
 		answer_too_many(req, "A newer events request of this account took this one's "
 			"place (one per device or tab is enough).");
 		return;
 	}
-	uint32_t rung = doorbell_read(s->uid);
 	if (rung != s->bell) {
 		/* Rung: read straight away (one query). The head is not needed:
 		 * nothing between the cursor and the end was pruned while we
@@ -643,12 +648,13 @@ static void stream_step(struct req *req, struct stream_state *s)
 static void stream_resume(struct req *req, void *p)
 {
 	struct stream_state *s = p;
-	/* Gone, or a newer request of the user took this one's place. */
+	/* Gone, or a newer request of the user took this one's place (the
+	 * bell read first, as in poll_resume). */
+	uint32_t rung = doorbell_read(s->uid);
 	if (req->client_gone || s->qt.evicted) {
 		stream_end(req, s);
 		return;
 	}
-	uint32_t rung = doorbell_read(s->uid);
 	s->check = rung != s->bell;
 	s->bell = rung;
 	/* A sign-out rings too: an ended session's stream ends before it

@@ -25,7 +25,7 @@
  * The shared file: DOORBELL_SLOTS wake counters; DOORBELL_SHARDS counters
  * of the cross-host hints this host itself sent per shard; a header of 16
  * words (the log's head, the number of threads blocked on a slot, the
- * host's epoch); then
+ * host's epoch, the epoch hints this host sent); then
  * the ring log, DOORBELL_LOG entries of (stamp << 32 | slot), where the
  * stamp of the ring at position pos is pos + 1 (mod 2^32).
  */
@@ -37,6 +37,7 @@ static uint32_t *sent;
 static uint32_t *log_head;	/* futex word: rings appended so far */
 static uint32_t *blocked;	/* threads in doorbell_wait, all processes */
 static uint32_t *epoch;		/* doorbell_epoch */
+static uint32_t *epoch_sent;	/* of EPOCH_KEY's count, this host's bumps */
 static uint64_t *ring_log;
 /* When the file cannot be mapped: this process only. */
 static uint64_t local_words[SHM_WORDS / 2];
@@ -51,6 +52,10 @@ static int cross_host;
  * entry; every process re-reads the key at most every HOSTS_CHECK_MS.
  */
 #define HOSTS_KEY "m:wake-hosts"
+/* Counts the epoch bumps of every host (sessions ended): another host's
+ * bump bumps ours, so a session ended there stops passing here at once
+ * too, not only after this host's own short session cache. */
+#define EPOCH_KEY "m:wake-epoch"
 #define HOSTS_MAX 32
 /* An entry lives HOST_TTL_S after its renewal (hosts' clocks must agree
  * to within a few seconds), renewed every HOST_RENEW_S: a host that is
@@ -74,6 +79,7 @@ static void layout(uint32_t *base)
 	log_head = sent + DOORBELL_SHARDS;
 	blocked = log_head + 1;
 	epoch = log_head + 2;
+	epoch_sent = log_head + 3;
 	ring_log = (uint64_t *)(void *)(log_head + HDR_WORDS);
 }
 
@@ -325,6 +331,14 @@ void doorbell_epoch_bump(void)
 {
 	ensure_layout();
 	__atomic_add_fetch(epoch, 1, __ATOMIC_SEQ_CST);
+	/* Before the caller's rings: a watcher that sees their hints reads
+	 * this counter after them (the last key of its multi-get), and bumps
+	 * its host's epoch before it rings. */
+	if (!cross_host || !others())
+		return;
+	__atomic_add_fetch(epoch_sent, 1, __ATOMIC_SEQ_CST);
+	if (cache_incr(EPOCH_KEY, NULL) < 0)
+		__atomic_sub_fetch(epoch_sent, 1, __ATOMIC_SEQ_CST);
 }
 
 static void wake_log_readers(void)
@@ -345,9 +359,12 @@ static void ring_shard(int s)
 	log_append(SHARD_BASE + (uint32_t)s);
 }
 
-/* Rings every slot: one log entry that tells readers to check everyone. */
+/* Rings every slot: one log entry that tells readers to check everyone.
+ * Hints may have been missed, another host's epoch bumps among them: the
+ * epoch moves too (each session is checked again once). */
 static void ring_all(void)
 {
+	__atomic_add_fetch(epoch, 1, __ATOMIC_SEQ_CST);
 	for (unsigned i = 0; i < DOORBELL_SLOTS; i++)
 		__atomic_add_fetch(&slots[i], 1, __ATOMIC_SEQ_CST);
 	if (__atomic_load_n(blocked, __ATOMIC_SEQ_CST) > 0) {
@@ -471,14 +488,18 @@ static void *watcher(void *arg)
 {
 	(void)arg;
 	static char keybuf[DOORBELL_SHARDS][CACHE_KEY_MAX];
-	static int64_t prev_remote[DOORBELL_SHARDS];
-	const char *keys[DOORBELL_SHARDS];
+	static int64_t prev_remote[DOORBELL_SHARDS], prev_epochs;
+	/* The shards' counters, then EPOCH_KEY: memcached answers a
+	 * multi-get key by key, in order, so a bump made before a hint is
+	 * seen with it. */
+	const char *keys[DOORBELL_SHARDS + 1];
 	struct arena a;
 	arena_init(&a);
 	for (int s = 0; s < DOORBELL_SHARDS; s++) {
 		cache_key(keybuf[s], "wake", s);
 		keys[s] = keybuf[s];
 	}
+	keys[DOORBELL_SHARDS] = EPOCH_KEY;
 	int have_prev = 0, lost = 0, was_others = 0;
 	int64_t ring_all_at = 0, renewed_s = 0;
 	long interval = config_int_range("wake_poll_ms", 25, 1, 10000);
@@ -498,11 +519,17 @@ static void *watcher(void *arg)
 			__atomic_store_n(&others_checked_ms, now, __ATOMIC_RELAXED);
 		}
 		if (others_now) {
-			char *vals[DOORBELL_SHARDS];
-			if (cache_mget(keys, DOORBELL_SHARDS, &a, vals) == 0) {
+			char *vals[DOORBELL_SHARDS + 1];
+			if (cache_mget(keys, DOORBELL_SHARDS + 1, &a, vals) == 0) {
 				if (lost || !was_others)
 					ring_all_at = now;
 				lost = 0;
+				const char *ev = vals[DOORBELL_SHARDS];
+				int64_t epochs = (ev ? (int64_t)strtoull(ev, NULL, 10) : 0) -
+					(int64_t)__atomic_load_n(epoch_sent, __ATOMIC_SEQ_CST);
+				if (have_prev && epochs > prev_epochs)
+					__atomic_add_fetch(epoch, 1, __ATOMIC_SEQ_CST);
+				prev_epochs = epochs;
 				for (int s = 0; s < DOORBELL_SHARDS; s++) {
 					int64_t total = vals[s] ? (int64_t)strtoull(vals[s], NULL, 10) : 0;
 					int64_t mine = (int64_t)__atomic_load_n(&sent[s], __ATOMIC_SEQ_CST);

@@ -7,7 +7,7 @@
 // other test files keep their database.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { api, BASE, registerUser, sql, expectProblem, uniq } from './lib.mjs';
+import { api, BASE, registerUser, sql, expectProblem, uniq, sleep } from './lib.mjs';
 import { withProxiedInstance } from './evlib.mjs';
 import { cid } from './chatlib.mjs';
 
@@ -56,4 +56,27 @@ test('a database outage answers 503 database_unavailable everywhere and writes n
   assert.equal(retry.status, 201, retry.text);
   assert.equal(Number(sql(`SELECT COUNT(*) FROM messages WHERE client_id='${during}'`)[0][0]), 1);
   assert.equal((await api('POST', '/auth/login', { body: { username: a.username, password: a.password }, base: BASE3, localAddress: LOGIN_FROM })).status, 200);
+}));
+
+// A long-poll whose time is up with nothing new needs no database: it is
+// answered on time while the database hangs, even with every connection of
+// events.fcgi's pool (one here) taken by a request stuck in a query.
+test('a long-poll with nothing new is answered at its timeout while the database hangs with every connection taken', () => withProxiedInstance(NAME, PORT3, 'events_db_connections = 1\ndb_connect_timeout = 60\n', async (p) => {
+  const w = await registerUser('hangw');
+  const x = await registerUser('hangx');
+  const head = await api('GET', '/events?timeout=0', { token: w.token, base: BASE3 });
+  assert.equal(head.status, 200, head.text);
+  const waiting = api('GET', `/events?since=${head.body.next}&timeout=2`, { token: w.token, base: BASE3 });
+  await sleep(300);
+  p.stall();
+  const stuck = api('GET', '/events?since=0&timeout=0', { token: x.token, base: BASE3 });
+  const first = await Promise.race([waiting.then(() => 'the wait'), stuck.then(() => 'the stuck request'),
+    sleep(10000).then(() => 'neither, in 10 s')]);
+  p.release();
+  assert.equal(first, 'the wait', 'the long-poll is answered while the other request waits for the database');
+  const r = await waiting;
+  assert.equal(r.status, 200, r.text);
+  assert.deepEqual(r.body.events, []);
+  assert.equal(r.body.next, head.body.next);
+  assert.equal((await stuck).status, 200, 'the stuck request is answered once the database moves');
 }));

@@ -120,6 +120,19 @@ test('two hosts: a waiter on one host gets what is sent through the other, promp
     } finally {
       s.close();
     }
+    // Signing out through host 1 answers a long-poll waiting on host 2 at
+    // once (not at its next session check there, 10-20 s after it began).
+    const c = await registerUser('hostc');
+    const first = await api('GET', '/events?timeout=0', { token: c.token, base: BASE2 });
+    assert.equal(first.status, 200, first.text);
+    const t1 = Date.now();
+    const polling = api('GET', `/events?since=${encodeURIComponent(first.body.next)}&timeout=25`, { token: c.token, base: BASE2 });
+    await sleep(500);
+    assert.equal((await api('POST', '/auth/logout', { token: c.token, body: '', contentType: 'text/plain' })).status, 204);
+    const ended = await polling;
+    assert.equal(ended.status, 200, ended.text);
+    assert.deepEqual(ended.body.events, []);
+    assert.ok(Date.now() - t1 < 4000, `answered ${Date.now() - t1} ms after it began`);
   });
 });
 

@@ -192,6 +192,70 @@ test('two tabs writing while offline: closing one loses nothing, each message ar
   await B.context.close();
 });
 
+test('a message that could not be sent, deleted in one tab, is gone from the other tab too and does not come back', async () => {
+  const me = await makeUser('nsd', 'Nia Unsent');
+  const pal = await makeUser('nsp', 'Pete Parted');
+  const c = await api('POST', '/conversations', { token: me.token, body: { type: 'direct', member_ids: [pal.id] } });
+  await api('POST', `/conversations/${c.id}/messages`, { token: pal.token, body: { client_id: `ns1x${pal.id}`, body: 'see you' } });
+  const A = await signedIn(browser, me);
+  const a1 = A.page;
+  await openConversation(a1, 'Pete Parted');
+  const a2 = await A.context.newPage();
+  await a2.goto('/');
+  await openConversation(a2, 'Pete Parted');
+  await messageByText(a2, 'see you').waitFor();
+  // Written offline; meanwhile the other person deletes their account,
+  // which closes the chat: the send is refused for good once online.
+  await A.context.setOffline(true);
+  await send(a1, 'are you there');
+  await messageByText(a2, 'are you there').waitFor();
+  await api('DELETE', '/me', { token: pal.token, body: { password: pal.password } });
+  await A.context.setOffline(false);
+  for (const p of [a1, a2]) await p.locator('.fail-note', { hasText: 'Not sent' }).waitFor();
+  await a1.locator('.fail-note').getByRole('button', { name: 'Delete' }).click();
+  await until(async () => (await messageByText(a1, 'are you there').count()) === 0, 'the message to go from the tab it was deleted in');
+  await until(async () => (await messageByText(a2, 'are you there').count()) === 0, 'the message to go from the other tab');
+  // (The chat is named for the account that went, and has no composer.)
+  for (const p of [a1, a2]) {
+    await p.reload();
+    await conversationItem(p, 'Deleted account').click();
+    await messageByText(p, 'see you').waitFor();
+    assert.equal(await messageByText(p, 'are you there').count(), 0, 'not back after a reload');
+  }
+  assert.equal((await api('GET', `/conversations/${c.id}/messages`, { token: me.token })).messages.length, 1);
+  await A.context.close();
+});
+
+test('an unread badge follows the server: read part way on another device, an unread message deleted, a message sent from another device', async () => {
+  const me = await makeUser('bdg', 'Bea Badge');
+  const pal = await makeUser('bdp', 'Pat Poster');
+  const c = await api('POST', '/conversations', { token: pal.token, body: { type: 'direct', member_ids: [me.id] } });
+  const A = await signedIn(browser, me);
+  const a = A.page;
+  const item = conversationItem(a, 'Pat Poster');
+  await item.waitFor();
+  const sent = [];
+  for (let n = 1; n <= 4; n++) {
+    sent.push(await api('POST', `/conversations/${c.id}/messages`, { token: pal.token, body: { client_id: `bd${n}x${pal.id}`, body: `note ${n}` } }));
+  }
+  await item.getByText('note 4').waitFor();
+  await item.locator('.badge', { hasText: /^4$/ }).waitFor();
+  // Read up to the second on a phone: two left.
+  await api('POST', `/conversations/${c.id}/read`, { token: me.token, body: { seq: sent[1].seq } });
+  await item.locator('.badge', { hasText: /^2$/ }).waitFor();
+  assert.equal(await a.title(), '(1) Messenger');
+  // The third deleted by its sender: one left.
+  await api('DELETE', `/conversations/${c.id}/messages/${sent[2].id}`, { token: pal.token });
+  await item.locator('.badge', { hasText: /^1$/ }).waitFor();
+  // A reply from the phone: what came before it is read.
+  await api('POST', `/conversations/${c.id}/messages`, { token: me.token, body: { client_id: `bdme${me.id}`, body: 'on my way' } });
+  await item.getByText('on my way').waitFor();
+  await until(async () => (await item.locator('.badge').count()) === 0, 'the badge to go');
+  assert.equal(await a.title(), 'Messenger');
+  assert.equal((await api('GET', `/conversations/${c.id}`, { token: me.token })).unread_count, 0);
+  await A.context.close();
+});
+
 test('reload keeps you logged in and resumes the stream without losing or repeating messages', async () => {
   const { ub, A, B } = await directPair('rel', 'oth', ['Reload Ruth', 'Other Otto']);
   const a = A.page, b = B.page;
@@ -357,7 +421,7 @@ test('when Server-Sent Events are blocked, long-poll still delivers in real time
 // A direct chat in which the second user has sent n messages ("TEXT 1" to
 // "TEXT n"), read by the first already (unless unread), open for the first
 // in a browser.
-async function chatWithHistory(prefixes, names, n, text, { unread = false } = {}) {
+async function chatWithHistory(prefixes, names, n, text, { unread = false, beforeOpen = null } = {}) {
   const ua = await makeUser(prefixes[0], names[0]);
   const ub = await makeUser(prefixes[1], names[1]);
   const conv = await api('POST', '/conversations', { token: ub.token, body: { type: 'direct', member_ids: [ua.id] } });
@@ -367,6 +431,7 @@ async function chatWithHistory(prefixes, names, n, text, { unread = false } = {}
   }
   if (!unread) await api('POST', `/conversations/${conv.id}/read`, { token: ua.token, body: { seq: sent[n - 1].seq } });
   const A = await signedIn(browser, ua);
+  if (beforeOpen) await beforeOpen(A.page);
   await openConversation(A.page, names[1]);
   if (!unread) await messageByText(A.page, `${text} ${n}`).waitFor();
   return { ua, ub, conv, sent, A, a: A.page };
@@ -393,8 +458,14 @@ async function readOnlyAtTheNewest(a, user, conv, unread) {
   await until(async () => (await api('GET', `/conversations/${conv.id}`, { token: user.token })).unread_count === 0, 'the chat to be read');
 }
 
-test('a chat with more unread messages than a page opens at the first of them', async () => {
-  const { ua, conv, A, a } = await chatWithHistory(['unr', 'unrb'], ['Una Read', 'Ugo Wrote'], 300, 'unread message', { unread: true });
+test('a chat with more unread messages than a page opens at the first of them, and is not read while the earlier page comes slowly', async () => {
+  // The earlier page takes a second on its way: meanwhile the newest page
+  // is all that is drawn, and the reader has not seen it.
+  const slowEarlier = (page) => page.route(/\/messages\?.*\b(after|before)=/, async (route) => {
+    await new Promise((r) => setTimeout(r, 1000));
+    return route.continue();
+  });
+  const { ua, conv, A, a } = await chatWithHistory(['unr', 'unrb'], ['Una Read', 'Ugo Wrote'], 300, 'unread message', { unread: true, beforeOpen: slowEarlier });
   await openedAtFirstUnread(a, 'unread message 1');
   assert.ok(await messages(a).count() <= 200, 'a page from the first unread and the newest page are loaded');
   await a.locator('.gap', { hasText: /Show \d+ more messages/ }).waitFor();

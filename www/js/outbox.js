@@ -27,6 +27,9 @@ export class Outbox {
     this.retryTimer = null;
     this.failures = 0;
     this.removed = new Set();   // client_ids this tab saw acknowledged or discarded
+    // client_ids in the stored list as this tab last read or wrote it: one
+    // that was there and is gone was sent or deleted by another tab.
+    this.seen = new Set(this.items.map((i) => i.client_id));
     this.onOnline = () => this.kick();
     window.addEventListener('online', this.onOnline);
     this.onStorage = (e) => { if (e.key === this.key) this.adopt(); };
@@ -49,20 +52,37 @@ export class Outbox {
     if (this.disposed) return;
     const mine = new Set(this.items.map((i) => i.client_id));
     const others = this.stored().filter((s) => !mine.has(s.client_id) && !this.removed.has(s.client_id));
-    try { localStorage.setItem(this.key, JSON.stringify([...this.items, ...others])); } catch { /* quota: keep in memory */ }
+    const all = [...this.items, ...others];
+    try {
+      localStorage.setItem(this.key, JSON.stringify(all));
+      this.seen = new Set(all.map((i) => i.client_id));
+    } catch { /* quota: keep in memory */ }
   }
 
-  // Items another tab stored (it may close before sending them).
+  // Items another tab stored (it may close before sending them), and items
+  // another tab sent or deleted: gone here too (not one being sent here
+  // now, whose answer settles it; not one this tab could not store).
   adopt() {
     const convs = new Set();
-    for (const s of this.stored()) {
+    const stored = this.stored();
+    const now = new Set(stored.map((s) => s.client_id));
+    for (const it of this.items) {
+      if (now.has(it.client_id) || !this.seen.has(it.client_id) || it.state === 'sending') continue;
+      this.removed.add(it.client_id);
+      convs.add(it.conversation_id);
+    }
+    if (convs.size) this.items = this.items.filter((i) => !this.removed.has(i.client_id));
+    this.seen = now;
+    let added = false;
+    for (const s of stored) {
       if (this.has(s.client_id) || this.removed.has(s.client_id)) continue;
       this.items.push({ ...s, state: s.state === 'failed' ? 'failed' : 'pending' });
       convs.add(s.conversation_id);
+      added = true;
     }
     if (convs.size === 0) return;
     for (const c of convs) this.onChange(c);
-    this.kick();
+    if (added) this.kick();
   }
 
   changed(convId) {

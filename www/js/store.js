@@ -257,6 +257,11 @@ export function fetchConv(id) {
   return p;
 }
 
+// The unread count of a conversation once a read mark moved to the middle
+// of what came, or an unread message went: the server's, from a snapshot
+// (not counted here: the messages between may not all be held).
+function recount(id) { fetchConv(id).catch(() => {}); }
+
 export function removeConv(id) {
   state.convs.delete(id);
   pendingNew.delete(id);
@@ -312,6 +317,13 @@ export function putMessage(msg) {
     c.last_seq = Math.max(c.last_seq || 0, msg.seq);
     if (!c.last_message || c.last_message.seq <= msg.seq) c.last_message = msg;
     if ((c.last_activity_at || '') < msg.created_at) c.last_activity_at = msg.created_at;
+    // The server moves the sender's read mark to their message (no
+    // receipt tells of it): what came before it is read here too.
+    if (state.me && msg.sender_id === state.me.id && msg.seq > (c.last_read_seq || 0)) {
+      c.last_read_seq = msg.seq;
+      if (msg.seq >= c.last_seq) c.unread_count = 0;
+      else if (c.unread_count) recount(c.id);
+    }
   }
   if (state.outbox && state.me && msg.sender_id === state.me.id) state.outbox.acknowledged(msg.client_id);
   // Whoever sends a message has everything before it (the server moves the
@@ -704,7 +716,10 @@ function sendRead(convId, seq) {
     if ((unsentReads.get(convId) || 0) <= seq) unsentReads.delete(convId);
     readRetryDelay = 0;
     const cc = state.convs.get(convId);
-    if (cc && r && typeof r.unread_count === 'number' && (r.last_read_seq || 0) >= (cc.last_read_seq || 0)) {
+    // Taken unless this tab holds messages after the mark (counted as
+    // they came, which the answer may have been read before).
+    if (cc && r && typeof r.unread_count === 'number' && (r.last_read_seq || 0) >= (cc.last_read_seq || 0) &&
+        (r.last_read_seq || 0) >= (cc.last_seq || 0)) {
       cc.unread_count = r.unread_count;
       emit('list');
     }
@@ -852,9 +867,16 @@ export function applyEvent(ev) {
     break;
   }
   case 'message.edited':
-  case 'message.deleted':
-    if (ev.message) replaceMessage(ev.message);
+  case 'message.deleted': {
+    const msg = ev.message;
+    if (!msg) break;
+    replaceMessage(msg);
+    // An unread message deleted is no longer counted by the server.
+    const c = state.convs.get(msg.conversation_id);
+    if (ev.type === 'message.deleted' && c && c.unread_count && state.me && msg.sender_id !== state.me.id &&
+        msg.kind !== 'system' && msg.seq > (c.last_read_seq || 0)) recount(c.id);
     break;
+  }
   case 'reaction.added':
   case 'reaction.removed':
     applyReaction(ev, ev.type === 'reaction.added');
@@ -866,6 +888,7 @@ export function applyEvent(ev) {
       // Read on another device.
       c.last_read_seq = ev.read_seq;
       if (ev.read_seq >= (c.last_seq || 0)) c.unread_count = 0;
+      else if (c.unread_count) recount(cid);
       emit('list');
     }
     emit('chat', cid);

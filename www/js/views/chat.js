@@ -57,6 +57,10 @@ export function createChat({ onBack, onInfo }) {
   let watchedGap = null;   // the row it watches
   let gapFromBelow = false; // the last page of the gap was loaded from below
   let unreadFrom = null;  // "New messages" goes above the first message after this seq
+  // Set while open() finds the first unread message (its page may be slow
+  // to come): until then the view is not "at the newest", and nothing is
+  // marked read by what is drawn meanwhile.
+  let positioning = null;
   let draftBeforeEdit = '';  // what the composer held when an edit began
   let loadFailed = null;     // {id, text}: the open chat's history could not be loaded
   let olderFailed = null;    // {id, text}: an earlier page could not be loaded
@@ -92,9 +96,17 @@ export function createChat({ onBack, onInfo }) {
     const sc = view.scroller;
     return sc.scrollHeight - sc.scrollTop - sc.clientHeight < 120;
   }
-  store.setReadingProbe((id) => id === convId && attentive() && isNearBottom());
+  store.setReadingProbe((id) => id === convId && !positioning && attentive() && isNearBottom());
 
   async function open(id, focusMessage) {
+    const mine = {};
+    try {
+      await opening(id, focusMessage, mine);
+    } finally {
+      if (positioning === mine) positioning = null;
+    }
+  }
+  async function opening(id, focusMessage, mine) {
     if (convId !== id) {
       setAside();
       convId = id;
@@ -105,6 +117,7 @@ export function createChat({ onBack, onInfo }) {
       build();
       forceBottom = true;
     }
+    if (unreadFrom != null && !focusMessage) positioning = mine;
     let c = state.convs.get(id);
     if (!c) {
       // Not in the loaded part of the list (e.g. an old chat found by search).
@@ -131,7 +144,11 @@ export function createChat({ onBack, onInfo }) {
     forceBottom = !focusMessage;
     renderAll();
     if (focusMessage) await jumpTo(focusMessage.id, focusMessage.seq);
-    else if (!await toFirstUnread(id)) maybeMarkRead();
+    else {
+      const placed = await toFirstUnread(id);
+      if (positioning === mine) positioning = null;
+      if (!placed) maybeMarkRead();
+    }
   }
 
   // More unread than the screen shows: the chat opens at the first of them,
@@ -378,7 +395,7 @@ export function createChat({ onBack, onInfo }) {
     rowCache = used;
 
     const sc = view.scroller;
-    const wasBottom = forceBottom || isNearBottom();
+    const wasBottom = forceBottom || (!positioning && isNearBottom());
     // Keep what the reader looks at in place when rows are added above it.
     let anchor = null, anchorTop = 0;
     if (!wasBottom) {
@@ -758,12 +775,12 @@ export function createChat({ onBack, onInfo }) {
 
   let readTimer = null;
   function maybeMarkRead() {
-    if (convId == null || !attentive() || !isNearBottom()) return;
+    if (convId == null || positioning || !attentive() || !isNearBottom()) return;
     // Throttled, not debounced: a busy chat still gets read receipts.
     if (readTimer) return;
     readTimer = setTimeout(() => {
       readTimer = null;
-      if (convId != null && attentive() && isNearBottom()) store.markRead(convId);
+      if (convId != null && !positioning && attentive() && isNearBottom()) store.markRead(convId);
     }, 150);
   }
   function onScroll() {
