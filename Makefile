@@ -14,7 +14,7 @@ CFLAGS_BASE := -std=c17 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow \
 CFLAGS  ?= -O2 -g
 # Expanded when used, not when read: on a new machine `make run` installs
 # pkg-config and the -dev packages (deps) after this file was read.
-LDLIBS   = -lfcgi $(shell pkg-config --libs $(PKGS) 2>/dev/null) -pthread -lm
+LDLIBS   = -lfcgi -lunistring $(shell pkg-config --libs $(PKGS) 2>/dev/null) -pthread -lm
 CPPFLAGS += $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 
 # BUILD=asan gives the sanitizer build in build/asan with the same layout.

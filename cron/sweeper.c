@@ -27,7 +27,7 @@
 
 #define LOCK_WAIT_S 55
 #define EPHEMERAL_BATCH 10000
-#define PRUNE_USERS 500
+#define PRUNE_ROWS 5000
 
 static int64_t deadline;
 
@@ -50,8 +50,9 @@ static int64_t tickets(struct db *db, int batch)
 
 static int64_t rate_limits(struct db *db, int batch)
 {
-	/* The longest rate-limit window is an hour; keep a day. */
-	return sweep_rate_limits(db, 86400, batch);
+	/* A window may be a day long (login_window_seconds), and the sliding
+	 * count reads the one before the current: keep two days. */
+	return sweep_rate_limits(db, 2 * 86400, batch);
 }
 
 static int64_t sessions(struct db *db, int batch)
@@ -63,13 +64,6 @@ static int64_t rotated(struct db *db, int batch)
 {
 	/* Kept a week: a replay of one that recent still ends its session. */
 	return sweep_rotated(db, 7 * 86400, batch);
-}
-
-static int ephemeral_s;
-
-static int64_t ephemeral(struct db *db, int batch)
-{
-	return events_prune_ephemeral(db, ephemeral_s, batch);
 }
 
 int main(void)
@@ -124,17 +118,17 @@ int main(void)
 	if (nc > 0)
 		log_info("sweeper: closed %lld direct conversations of deleted accounts", (long long)nc);
 
-	ephemeral_s = (int)config_int_range("ephemeral_retention_seconds", 3600, 60, 86400);
-	int64_t ne = drain(db, ephemeral, EPHEMERAL_BATCH);
+	int ephemeral_s = (int)config_int_range("ephemeral_retention_seconds", 3600, 60, 86400);
+	int64_t ne = events_prune_ephemeral(db, ephemeral_s, EPHEMERAL_BATCH, deadline);
 	failed |= ne < 0;
 	int days = (int)config_int_range("event_retention_days", 14, 1, 3650);
 	int64_t total = ne > 0 ? ne : 0, n;
-	int users;
+	int more;
 	do {
-		n = events_prune_old(db, days, PRUNE_USERS, &users);
+		n = events_prune_old(db, days, PRUNE_ROWS, deadline, &more);
 		if (n > 0)
 			total += n;
-	} while (n >= 0 && users == PRUNE_USERS && clock_ms() < deadline);
+	} while (n >= 0 && more && clock_ms() < deadline);
 	failed |= n < 0;
 	int64_t nt = drain(db, tickets, 1000);
 	int64_t nr = drain(db, rate_limits, 1000);

@@ -10,7 +10,7 @@
 set -euo pipefail
 
 PKGS=(gcc make pkg-config libfcgi-dev libmariadb-dev libmemcached-dev libcurl4-openssl-dev
-      libjson-c-dev libjwt-dev libsodium-dev libssl-dev mariadb-server mariadb-client memcached
+      libjson-c-dev libjwt-dev libsodium-dev libssl-dev libunistring-dev mariadb-server mariadb-client memcached
       lighttpd curl ca-certificates)
 KEEP_SERVICES=0
 for arg in "$@"; do

@@ -14,6 +14,8 @@
 # Environment: MESSENGER_PORT (8080; memcached listens on VAR/memcached.sock),
 # MESSENGER_VAR (./var), MESSENGER_BIN (./build/release), MESSENGER_BIND (127.0.0.1).
 set -euo pipefail
+# mariadbd and lighttpd live in /usr/sbin, which a user's PATH may lack.
+export PATH="$PATH:/usr/sbin:/sbin"
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 VAR="${MESSENGER_VAR:-$ROOT/var}"
@@ -26,6 +28,14 @@ umask 077
 mkdir -p "$VAR"
 chmod 700 "$VAR"
 VAR="$(cd "$VAR" && pwd)"
+# The configuration's lists (memcached servers) are split at spaces and
+# commas: a state directory whose path holds one would be misread.
+case "$VAR" in
+*[[:space:],]*)
+	echo "stack: the state directory $VAR has a space or comma in its path; use a checkout" \
+		"without one, or set MESSENGER_VAR to such a directory" >&2
+	exit 1 ;;
+esac
 PORT="${MESSENGER_PORT:-8080}"
 BIN="${MESSENGER_BIN:-$ROOT/build/release}"
 BIND="${MESSENGER_BIND:-127.0.0.1}"
@@ -37,7 +47,22 @@ AS_ROOT=()
 
 log() { echo "stack: $*" >&2; }
 
-alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+# Whether a pid file's process runs, and is the program the file is for (the
+# pid of a crash or an earlier boot may belong to another process now).
+alive() {
+	[ -f "$1" ] || return 1
+	local pid want
+	pid="$(cat "$1")"
+	[ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 1
+	case "$1" in
+	*mariadb.pid) want=mariadbd ;;
+	*memcached.pid) want=memcached ;;
+	*lighttpd.pid) want=lighttpd ;;
+	*cron.pid) want=sweeper ;;
+	*) return 0 ;;
+	esac
+	tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$want"
+}
 
 stop_pidfile() {
 	local f="$1" what="$2"

@@ -26,7 +26,9 @@ rm -rf "$MESSENGER_VAR"/lock-*
 
 count() { PASS=$((PASS + $1)); FAIL=$((FAIL + $2)); }
 cleanup() { "$ROOT/scripts/stack.sh" stop >/dev/null 2>&1 || true; }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
+trap 'cleanup; exit 130' INT
+trap 'cleanup; exit 143' TERM
 
 step() { echo; echo "== $*"; }
 
@@ -94,6 +96,9 @@ run_api() {
 }
 
 step "API tests (release build)"
+# Servers a killed earlier run left (an older build, perhaps the sanitizer
+# one) must not be what this run tests.
+"$ROOT/scripts/stack.sh" stop >/dev/null 2>&1 || true
 MESSENGER_BIN="$ROOT/build/release" "$ROOT/scripts/stack.sh" start >"$OUT/stack.log" 2>&1 || { cat "$OUT/stack.log"; echo "$PASS passed, $((FAIL+1)) failed"; exit 1; }
 run_api release
 # Every operation of the OpenAPI document was answered at least once with

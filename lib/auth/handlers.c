@@ -11,6 +11,7 @@
 #include "events/emit.h"
 #include "util/config.h"
 #include "util/log.h"
+#include "util/text.h"
 #include "util/utf8.h"
 
 /* Passwords, device names and the user search are limited in characters,
@@ -28,19 +29,11 @@
 static int check_text(struct req *req, const char *field, const char *s, size_t max_chars,
 	int allow_newlines)
 {
-	if (utf8_chars(s) > max_chars) {
-		resp_problem(req, 400, "invalid_field",
-			arena_printf(req->arena, "Field '%s' is longer than %zu characters.", field,
-				max_chars));
-		return -1;
-	}
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if ((*p < 0x20 && !(allow_newlines && (*p == '\n' || *p == '\t'))) || *p == 0x7F) {
-			resp_problem(req, 400, "invalid_field",
-				arena_printf(req->arena, "Field '%s' contains control characters.", field));
-			return -1;
-		}
-	}
+	if (utf8_chars(s) > max_chars)
+		return json_req_bad(req, field,
+			arena_printf(req->arena, "is longer than %zu characters", max_chars));
+	if (text_flaw(s, allow_newlines) == TEXT_CONTROL)
+		return json_req_bad(req, field, "contains control characters");
 	return 0;
 }
 
@@ -49,12 +42,9 @@ static int check_text(struct req *req, const char *field, const char *s, size_t 
 static int check_password(struct req *req, const char *field, const char *s, int setting)
 {
 	size_t n = utf8_chars(s);
-	if (n > PASSWORD_MAX) {
-		resp_problem(req, 400, "invalid_field",
-			arena_printf(req->arena, "Field '%s' is longer than %d characters.", field,
-				PASSWORD_MAX));
-		return -1;
-	}
+	if (n > PASSWORD_MAX)
+		return json_req_bad(req, field,
+			arena_printf(req->arena, "is longer than %d characters", PASSWORD_MAX));
 	if (setting && n < PASSWORD_MIN) {
 		resp_problem(req, 400, "weak_password", "Passwords need at least 8 characters.");
 		return -1;
@@ -67,11 +57,9 @@ static int check_display_name(struct req *req, const char *s)
 {
 	if (check_text(req, "display_name", s, DISPLAY_MAX_CHARS, 0) < 0)
 		return -1;
-	for (const char *p = s; *p; p++)
-		if (*p != ' ')
-			return 0;
-	resp_problem(req, 400, "invalid_field", "Field 'display_name' must not be blank.");
-	return -1;
+	if (text_flaw(s, 0) == TEXT_BLANK)
+		return json_req_bad(req, "display_name", "must not be blank");
+	return 0;
 }
 
 static int valid_username(const char *s)
@@ -513,12 +501,13 @@ void auth_logout(struct req *req)
 	struct db *db = app_db(req);
 	if (db == NULL)
 		return;
-	int64_t sid = req->session_id;
+	int64_t sid = req->session_id, owner = req->user_id;
 	int rc;
 	if (cookie != NULL) {
+		/* The cookie's session and its user (whose open streams end). */
 		unsigned char digest[32];
 		auth_sha256(cookie, digest);
-		rc = sessions_revoke_by_refresh(db, digest, &sid);
+		rc = sessions_revoke_by_refresh(db, digest, &sid, &owner);
 	} else {
 		rc = sessions_revoke(db, sid, req->user_id);
 	}
@@ -528,7 +517,7 @@ void auth_logout(struct req *req)
 	}
 	app_db_release(req);
 	if (sid > 0)
-		auth_session_ended(sid, req->user_id);
+		auth_session_ended(sid, owner);
 	/* A browser's refresh cookie goes too (a client without one gets a
 	 * header it ignores). */
 	set_refresh_cookie(req, NULL);
@@ -574,8 +563,9 @@ void auth_me_patch(struct req *req)
 	    (about && check_text(req, "about", about, ABOUT_MAX_CHARS, 1) < 0))
 		return;
 	if ((newpw != NULL) != (cur != NULL)) {
-		resp_problem(req, 400, "invalid_field",
-			"Changing the password needs both current_password and new_password.");
+		json_req_bad(req, cur == NULL ? "current_password" : "new_password",
+			"is needed too: changing the password takes both current_password and "
+			"new_password");
 		return;
 	}
 	if ((cur != NULL && check_password(req, "current_password", cur, 0) < 0) ||

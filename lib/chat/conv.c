@@ -6,6 +6,7 @@
 #include "app/app.h"
 #include "chat/chat.h"
 #include "util/log.h"
+#include "util/text.h"
 
 #define LIST_DEFAULT 20
 #define LIST_MAX 100
@@ -20,13 +21,8 @@ static void internal(struct req *req)
 /* A title: 1-128 characters, not blank, no control characters. */
 static int check_title(struct req *req, const char *t)
 {
-	int blank = 1, ctrl = 0;
-	for (const unsigned char *p = (const unsigned char *)t; *p; p++) {
-		if (*p < 0x20 || *p == 0x7F)
-			ctrl = 1;
-		if (*p != ' ')
-			blank = 0;
-	}
+	enum text_flaw flaw = text_flaw(t, 0);
+	int blank = flaw == TEXT_BLANK, ctrl = flaw == TEXT_CONTROL;
 	const char *why = NULL;
 	if (utf8_chars(t) > CHAT_TITLE_MAX_CHARS)
 		why = "Field 'title' is longer than 128 characters.";
@@ -500,10 +496,14 @@ void conv_patch(struct req *req)
 	struct emit e;
 	emit_init(&e, req->arena);
 	c.e = &e;
-	if ((c.title != NULL || c.set_muted) && chat_tx(req, db, patch_tx, &c, &c.out) < 0)
-		return;
-	emit_wake(&e);
-	chat_invalidate(cid);
+	/* An empty patch changes nothing, and answers like a read (404 to
+	 * someone not in the conversation). */
+	if (c.title != NULL || c.set_muted) {
+		if (chat_tx(req, db, patch_tx, &c, &c.out) < 0)
+			return;
+		emit_wake(&e);
+		chat_invalidate(cid);
+	}
 	send_conv(req, db, cid, 200, 1);
 }
 

@@ -7,6 +7,7 @@
 #include "cache/cache.h"
 #include "chat/chat.h"
 #include "util/recent.h"
+#include "util/text.h"
 #include "wake/doorbell.h"
 
 #define HISTORY_DEFAULT 50
@@ -22,14 +23,10 @@ static void internal(struct req *req)
  * newline, carriage return and tab. */
 static int check_body(struct req *req, const char *body)
 {
-	int blank = 1;
-	for (const unsigned char *p = (const unsigned char *)body; *p; p++) {
-		if ((*p < 0x20 && *p != '\n' && *p != '\r' && *p != '\t') || *p == 0x7F)
-			return chat_bad_field(req, "body", "Field 'body' contains control characters.");
-		if (*p != ' ' && *p != '\n' && *p != '\r' && *p != '\t')
-			blank = 0;
-	}
-	if (blank)
+	enum text_flaw flaw = text_flaw(body, 1);
+	if (flaw == TEXT_CONTROL)
+		return chat_bad_field(req, "body", "Field 'body' contains control characters.");
+	if (flaw == TEXT_BLANK)
 		return chat_bad_field(req, "body", "Field 'body' must not be blank.");
 	if (utf8_chars(body) > CHAT_BODY_MAX_CHARS)
 		return chat_bad_field(req, "body", "Field 'body' is longer than 4000 characters.");

@@ -44,6 +44,7 @@ struct db {
 	 * lost the connection (so it may have). */
 	int wrote;
 	int reran;		/* the last statement ran again after a reconnect */
+	int bound;		/* holds session state (db_bind): never reopened */
 	int last_errno;
 	uint64_t affected;
 	int64_t insert_id;
@@ -165,7 +166,16 @@ static int reconnect(struct db *db)
 	if (db->conn != NULL)
 		mysql_close(db->conn);
 	db->conn = NULL;
+	if (db->bound) {
+		log_error("db: the connection holding this program's lock was lost; not reopened");
+		return -1;
+	}
 	return connect_db(db);
+}
+
+void db_bind(struct db *db)
+{
+	db->bound = 1;
 }
 
 static MYSQL_STMT *prepare(struct db *db, const char *sql)

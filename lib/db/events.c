@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/clock.h"
 #include "util/log.h"
 
 /* Two shapes of fan-out. For a conversation or one user the recipients are
@@ -68,26 +69,38 @@ static const char *const SQL_READ =
 	"AND mm.user_id = e.user_id) "
 	"WHERE e.user_id = ? AND e.seq > ? ORDER BY e.seq LIMIT ?";
 
-/* Pruning: find the newest expired seq per user in a batch, then delete. */
+/* Pruning past retention: the oldest expired events (through ix_created, in
+ * its order, at most a batch: each round reads only what it prunes), each
+ * user's newest seq among them, then per user the horizon and the rows up
+ * to it. */
 static const char *const SQL_PRUNE_FIND =
-	"SELECT user_id, MAX(seq) FROM user_events WHERE created_at < NOW(3) - INTERVAL ? DAY "
-	"GROUP BY user_id LIMIT ?";
+	"SELECT user_id, seq FROM user_events FORCE INDEX (ix_created) "
+	"WHERE created_at < NOW(3) - INTERVAL ? DAY ORDER BY created_at LIMIT ?";
 static const char *const SQL_PRUNE_HEAD =
 	"UPDATE user_heads SET min_seq = GREATEST(min_seq, ? + 1) WHERE user_id = ?";
 static const char *const SQL_PRUNE_DELETE =
 	"DELETE FROM user_events WHERE user_id = ? AND seq <= ? LIMIT ?";
 #define PRUNE_DELETE_CHUNK 5000
+#define PRUNE_FIND_MAX 5000
 /* Typing and presence matter for seconds: drop them early. They are not
  * part of what a cursor must replay, so min_seq does not move for them.
- * Only among the events of the EPHEMERAL_SCAN_S before that age (the
- * sweeper runs every minute; what an outage of the sweeper leaves goes
- * with the rest at the retention limit): without the lower bound every
- * sweep read the whole log older than an hour, days of it, to find none. */
+ * From the pass's mark (sql/0018) up to ephemeral_s ago, a minute of the
+ * log per statement; never from further back than EPHEMERAL_SCAN_S before
+ * that age (what a long outage of the sweeper left goes with the rest at
+ * the retention limit). */
 #define EPHEMERAL_SCAN_S (6 * 3600)
-static const char *const SQL_PRUNE_EPHEMERAL =
-	"DELETE FROM user_events WHERE created_at < NOW(3) - INTERVAL ? SECOND "
-	"AND created_at >= NOW(3) - INTERVAL ? SECOND "
+static const char *const SQL_EPHEMERAL_RANGE =
+	"SELECT GREATEST(COALESCE((SELECT at FROM sweep_marks WHERE name = 'ephemeral'), "
+	"NOW(3) - INTERVAL ? SECOND), NOW(3) - INTERVAL ? SECOND), NOW(3) - INTERVAL ? SECOND";
+static const char *const SQL_EPHEMERAL_SLICE =
+	"SELECT LEAST(CAST(? AS DATETIME(3)) + INTERVAL 60 SECOND, "
+	"CAST(? AS DATETIME(3)))";
+static const char *const SQL_EPHEMERAL_DELETE =
+	"DELETE FROM user_events WHERE created_at >= ? AND created_at < ? "
 	"AND type IN ('typing', 'presence') LIMIT ?";
+static const char *const SQL_EPHEMERAL_MARK =
+	"INSERT INTO sweep_marks (name, at) VALUES ('ephemeral', ?) "
+	"ON DUPLICATE KEY UPDATE at = GREATEST(at, VALUES(at))";
 
 int events_append(struct db *db, struct arena *a, enum fanout_who who, int64_t id,
 	int64_t exclude, const char *type, int64_t conversation_id, int64_t ref_id,
@@ -185,50 +198,101 @@ int events_read(struct db *db, struct arena *a, int64_t uid, int64_t after, int 
 	return rc < 0 ? -1 : n;
 }
 
-int64_t events_prune_ephemeral(struct db *db, int ephemeral_s, int batch)
+/* One row of two DATETIME(3) values (or one, b NULL) as text. */
+static int two_times(struct db *db, char *a, char *b, size_t size)
 {
-	if (db_exec(db, SQL_PRUNE_EPHEMERAL, "iii", (int64_t)ephemeral_s,
-		    (int64_t)ephemeral_s + EPHEMERAL_SCAN_S, (int64_t)batch) < 0)
+	int rc = db_next(db);
+	if (rc <= 0)
 		return -1;
-	return (int64_t)db_affected(db);
+	const char *x = db_peek(db, 0, NULL), *y = b != NULL ? db_peek(db, 1, NULL) : "";
+	int ok = x != NULL && y != NULL && strlen(x) < size && strlen(y) < size;
+	if (ok) {
+		strcpy(a, x);
+		if (b != NULL)
+			strcpy(b, y);
+	}
+	while ((rc = db_next(db)) > 0)
+		;
+	return ok && rc == 0 ? 0 : -1;
 }
 
-int64_t events_prune_old(struct db *db, int days, int batch, int *users)
+int64_t events_prune_ephemeral(struct db *db, int ephemeral_s, int batch, int64_t deadline_ms)
 {
+	char from[32], to[32], end[32];
+	if (db_exec(db, SQL_EPHEMERAL_RANGE, "iii", (int64_t)ephemeral_s + EPHEMERAL_SCAN_S,
+		    (int64_t)ephemeral_s + EPHEMERAL_SCAN_S, (int64_t)ephemeral_s) < 0 ||
+	    two_times(db, from, to, sizeof(from)) < 0)
+		return -1;
 	int64_t total = 0;
-	*users = 0;
-	if (batch > 1024)
-		batch = 1024;
+	while (strcmp(from, to) < 0 && clock_ms() < deadline_ms) {
+		if (db_exec(db, SQL_EPHEMERAL_SLICE, "ss", from, to) < 0 ||
+		    two_times(db, end, NULL, sizeof(end)) < 0)
+			return -1;
+		uint64_t k;
+		do {
+			if (db_exec(db, SQL_EPHEMERAL_DELETE, "ssi", from, end, (int64_t)batch) < 0)
+				return -1;
+			k = db_affected(db);
+			total += (int64_t)k;
+		} while (k == (uint64_t)batch && clock_ms() < deadline_ms);
+		if (k == (uint64_t)batch)
+			break;
+		/* The slice is done: the next run starts after it. */
+		if (db_exec(db, SQL_EPHEMERAL_MARK, "s", end) < 0)
+			return -1;
+		memcpy(from, end, sizeof(from));
+	}
+	return total;
+}
+
+static int by_user(const void *x, const void *y)
+{
+	const int64_t *a = x, *b = y;
+	return a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : (a[1] < b[1] ? -1 : a[1] > b[1]);
+}
+
+int64_t events_prune_old(struct db *db, int days, int batch, int64_t deadline_ms, int *more)
+{
+	*more = 0;
+	if (batch > PRUNE_FIND_MAX)
+		batch = PRUNE_FIND_MAX;
 	if (db_exec(db, SQL_PRUNE_FIND, "ii", (int64_t)days, (int64_t)batch) < 0)
 		return -1;
-	struct {
-		int64_t uid, seq;
-	} rows[1024];
+	static int64_t rows[PRUNE_FIND_MAX][2];	/* (user, seq); the sweeper is one thread */
 	int n = 0, rc;
 	while ((rc = db_next(db)) > 0) {
-		if (n < (int)(sizeof(rows) / sizeof(rows[0]))) {
-			rows[n].uid = db_int(db, 0);
-			rows[n].seq = db_int(db, 1);
+		if (n < batch) {
+			rows[n][0] = db_int(db, 0);
+			rows[n][1] = db_int(db, 1);
 			n++;
 		}
 	}
 	if (rc < 0)
 		return -1;
-	*users = n;
+	/* Each user once, with the newest seq found: sorted by (user, seq),
+	 * the last row of each user. */
+	qsort(rows, (size_t)n, sizeof(rows[0]), by_user);
+	int64_t total = 0;
 	for (int i = 0; i < n; i++) {
+		if (i + 1 < n && rows[i + 1][0] == rows[i][0])
+			continue;
+		if (clock_ms() >= deadline_ms)
+			return total;
+		int64_t uid = rows[i][0], seq = rows[i][1];
 		/* Raise the horizon first: a reader then gets 410 rather than a
 		 * silent gap while the rows go. */
-		if (db_exec(db, SQL_PRUNE_HEAD, "ii", rows[i].seq, rows[i].uid) < 0)
+		if (db_exec(db, SQL_PRUNE_HEAD, "ii", seq, uid) < 0)
 			return -1;
 		/* In chunks: a long backlog is not one huge statement. */
 		uint64_t k;
 		do {
-			if (db_exec(db, SQL_PRUNE_DELETE, "iii", rows[i].uid, rows[i].seq,
+			if (db_exec(db, SQL_PRUNE_DELETE, "iii", uid, seq,
 				    (int64_t)PRUNE_DELETE_CHUNK) < 0)
 				return -1;
 			k = db_affected(db);
 			total += (int64_t)k;
 		} while (k == PRUNE_DELETE_CHUNK);
 	}
+	*more = n == batch;
 	return total;
 }

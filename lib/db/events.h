@@ -57,12 +57,15 @@ int events_head(struct db *db, int64_t uid, int64_t *last_seq, int64_t *min_seq)
 /* Up to max events after `after`, oldest first. Returns the count or -1. */
 int events_read(struct db *db, struct arena *a, int64_t uid, int64_t after, int max,
 	struct event_row *out);
-/* Deletes up to batch typing and presence events older than ephemeral_s
- * seconds (min_seq does not move for them). Returns rows deleted or -1. */
-int64_t events_prune_ephemeral(struct db *db, int ephemeral_s, int batch);
-/* Deletes the events older than `days` of up to batch (at most 1024)
- * users, raising each one's min_seq first; *users is how many it found (a
- * full batch: call again). Returns rows deleted or -1. */
-int64_t events_prune_old(struct db *db, int days, int batch, int *users);
+/* Deletes the typing and presence events older than ephemeral_s seconds
+ * that came since its last pass (min_seq does not move for them), batch
+ * rows per statement, until done or deadline_ms (clock_ms). Returns rows
+ * deleted or -1. */
+int64_t events_prune_ephemeral(struct db *db, int ephemeral_s, int batch, int64_t deadline_ms);
+/* Prunes the users of the oldest batch (at most 5,000) events older than
+ * `days`: each one's min_seq rises first, then their events up to it go.
+ * Stops at deadline_ms. *more: a full batch was done (call again).
+ * Returns rows deleted or -1. */
+int64_t events_prune_old(struct db *db, int days, int batch, int64_t deadline_ms, int *more);
 
 #endif

@@ -90,6 +90,10 @@ int sweep_lock(struct db *db, int wait_s)
 		got = db_int(db, 0);
 	while (rc > 0)
 		rc = db_next(db);
+	/* The lock lives as long as this connection: a lost connection must
+	 * end the run, not go on beside the next one. */
+	if (rc == 0 && got == 1)
+		db_bind(db);
 	return rc < 0 ? -1 : got == 1;
 }
 

@@ -69,7 +69,8 @@ static const char *const SQL_SESSION_OF =
 static const char *const SQL_SESSION_REVOKE_ANY =
 	"UPDATE sessions SET revoked_at = NOW(3) WHERE id = ? AND revoked_at IS NULL";
 static const char *const SQL_REFRESH_SESSION =
-	"SELECT session_id FROM refresh_tokens WHERE token_hash = ?";
+	"SELECT r.session_id, s.user_id FROM refresh_tokens r "
+	"JOIN sessions s ON s.id = r.session_id WHERE r.token_hash = ?";
 static const char *const SQL_SESSION_REVOKE_ALL =
 	"UPDATE sessions SET revoked_at = NOW(3) WHERE user_id = ? AND revoked_at IS NULL";
 static const char *const SQL_SESSION_REVOKE_OTHERS =
@@ -407,13 +408,23 @@ int sessions_revoke(struct db *db, int64_t sid, int64_t uid)
 	return rc < 0 ? -1 : rc;
 }
 
-int sessions_revoke_by_refresh(struct db *db, const unsigned char refresh_hash[32], int64_t *sid)
+int sessions_revoke_by_refresh(struct db *db, const unsigned char refresh_hash[32],
+	int64_t *sid, int64_t *uid)
 {
-	*sid = 0;
-	int n = db_exec(db, SQL_REFRESH_SESSION, "b", refresh_hash, (size_t)32) < 0 ? -1 :
-		db_ids(db, 1, sid);
-	if (n <= 0)
-		return n;
+	*sid = *uid = 0;
+	if (db_exec(db, SQL_REFRESH_SESSION, "b", refresh_hash, (size_t)32) < 0)
+		return -1;
+	int n = 0, rc;
+	while ((rc = db_next(db)) > 0) {
+		if (n++ == 0) {
+			*sid = db_int(db, 0);
+			*uid = db_int(db, 1);
+		}
+	}
+	if (rc < 0)
+		return -1;
+	if (n == 0)
+		return 0;
 	if (db_exec(db, SQL_SESSION_REVOKE_ANY, "i", *sid) < 0)
 		return -1;
 	return db_affected(db) > 0 ? 1 : 0;

@@ -83,8 +83,10 @@ int sessions_rotate(struct db *db, struct arena *a, const unsigned char old_hash
 /* 1 revoked (now or before), 0 no such session of that user. */
 int sessions_revoke(struct db *db, int64_t sid, int64_t uid);
 /* Revokes the session a refresh token (current or rotated away) belongs
- * to: 1 revoked (*sid set), 0 no such token or already ended, -1. */
-int sessions_revoke_by_refresh(struct db *db, const unsigned char refresh_hash[32], int64_t *sid);
+ * to: 1 revoked (*sid and its user *uid set), 0 no such token or already
+ * ended, -1. */
+int sessions_revoke_by_refresh(struct db *db, const unsigned char refresh_hash[32],
+	int64_t *sid, int64_t *uid);
 int sessions_list(struct db *db, struct arena *a, int64_t uid, int max, struct session *out);
 
 /* Counts a hit in bucket's window of window_s seconds; returns the hits of

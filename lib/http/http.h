@@ -238,6 +238,8 @@ int json_req_bool(struct req *req, json_object *o, const char *key, int required
 	int *out, int *present);
 /* Rejects members not in the NULL-terminated allowed list. */
 int json_req_only(struct req *req, json_object *o, const char *const *allowed);
+/* Answers 400 invalid_field "Field 'key' <what>." with field: key. Returns -1. */
+int json_req_bad(struct req *req, const char *key, const char *what);
 
 /* RFC 3339 UTC with milliseconds from a MySQL DATETIME(3) string. */
 const char *http_time(struct arena *a, const char *mysql_datetime);

@@ -3,7 +3,7 @@
 
 #include <string.h>
 
-static int bad(struct req *req, const char *key, const char *what)
+int json_req_bad(struct req *req, const char *key, const char *what)
 {
 	json_object *extra = json_object_new_object();
 	json_object_object_add(extra, "field", json_object_new_string(key));
@@ -21,7 +21,7 @@ static int member(struct req *req, json_object *o, const char *key, int required
 		*present = 0;
 	if (json_object_object_get_ex(o, key, v) && *v != NULL)
 		return 1;
-	return required ? bad(req, key, "is required") : 0;
+	return required ? json_req_bad(req, key, "is required") : 0;
 }
 
 int json_req_only(struct req *req, json_object *o, const char *const *allowed)
@@ -33,7 +33,7 @@ int json_req_only(struct req *req, json_object *o, const char *const *allowed)
 			if (strcmp(*a, k) == 0)
 				ok = 1;
 		if (!ok)
-			return bad(req, k, "is not a known field");
+			return json_req_bad(req, k, "is not a known field");
 	}
 	return 0;
 }
@@ -47,15 +47,15 @@ int json_req_str(struct req *req, json_object *o, const char *key, int required,
 	if (rc <= 0)
 		return rc;
 	if (!json_object_is_type(v, json_type_string))
-		return bad(req, key, "must be a string");
+		return json_req_bad(req, key, "must be a string");
 	int len = json_object_get_string_len(v);
 	const char *s = json_object_get_string(v);
 	if (strlen(s) != (size_t)len)
-		return bad(req, key, "must not contain NUL characters");
+		return json_req_bad(req, key, "must not contain NUL characters");
 	if ((size_t)len > max)
-		return bad(req, key, arena_printf(req->arena, "is longer than %zu bytes", max));
+		return json_req_bad(req, key, arena_printf(req->arena, "is longer than %zu bytes", max));
 	if ((size_t)len < min)
-		return bad(req, key, min == 1 ? "must not be empty" :
+		return json_req_bad(req, key, min == 1 ? "must not be empty" :
 			arena_printf(req->arena, "is shorter than %zu bytes", min));
 	*out = arena_strndup(req->arena, s, (size_t)len);
 	return 0;
@@ -69,10 +69,10 @@ int json_req_int(struct req *req, json_object *o, const char *key, int required,
 	if (rc <= 0)
 		return rc;
 	if (!json_object_is_type(v, json_type_int))
-		return bad(req, key, "must be an integer");
+		return json_req_bad(req, key, "must be an integer");
 	int64_t n = json_object_get_int64(v);
 	if (n < min || n > max)
-		return bad(req, key, "is out of range");
+		return json_req_bad(req, key, "is out of range");
 	*out = n;
 	if (present != NULL)
 		*present = 1;
@@ -87,7 +87,7 @@ int json_req_bool(struct req *req, json_object *o, const char *key, int required
 	if (rc <= 0)
 		return rc;
 	if (!json_object_is_type(v, json_type_boolean))
-		return bad(req, key, "must be true or false");
+		return json_req_bad(req, key, "must be true or false");
 	*out = json_object_get_boolean(v);
 	if (present != NULL)
 		*present = 1;

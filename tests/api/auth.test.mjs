@@ -334,6 +334,16 @@ test('PATCH /me changes profile and password; bad input changes nothing', async 
     const b = await api('PATCH', '/me', { token: u.token, body });
     assert.equal(b.status, 400, JSON.stringify(body));
   }
+  // Blank and control characters by Unicode's classes (no-break and
+  // ideographic spaces; C1 controls such as U+009B), each error naming its
+  // field.
+  for (const [body, field] of [[{ display_name: '\u00a0\u3000' }, 'display_name'], [{ display_name: 'a\u0001' }, 'display_name'],
+    [{ display_name: 'x\u009b2J' }, 'display_name'], [{ about: 'hi\u0085there' }, 'about'], [{ display_name: '  ' }, 'display_name'],
+    [{ new_password: 'newpassword1' }, 'current_password'], [{ current_password: u.password }, 'new_password']]) {
+    const b = await api('PATCH', '/me', { token: u.token, body });
+    expectProblem(assert, b, 400, 'invalid_field');
+    assert.equal(b.body.field, field, JSON.stringify(body));
+  }
   const wrong = await api('PATCH', '/me', { token: u.token, body: { current_password: 'not-it-at-all', new_password: 'newpassword1' } });
   expectProblem(assert, wrong, 403, 'wrong_password');
   const me = await api('GET', '/me', { token: u.token });

@@ -314,6 +314,7 @@ test('unknown ids and other people\'s ids: 404 (or 400 for a bad emoji), nothing
     ['add myself back after leaving', x, 'POST', `${G}/members`, { user_ids: [x.id] }],
     ['rename an unknown conversation', o, 'PATCH', `/conversations/${NOPE}`, { title: 'Renamed' }],
     ['rename after leaving', x, 'PATCH', G, { title: 'Renamed' }],
+    ['an empty change after leaving', x, 'PATCH', G, {}],
     ['remove an unknown user', o, 'DELETE', `${G}/members/${NOPE}`],
     ['remove a member as a non-member', x, 'DELETE', `${G}/members/${m.id}`],
     ['leave again', x, 'DELETE', `${G}/members/${x.id}`],

@@ -136,6 +136,26 @@ test('signing out answers a waiting long-poll at once, with nothing more', async
   expectProblem(assert, await api('GET', `/events?since=${encodeURIComponent(r.body.next)}&timeout=0`, { token: u.token }), 401, 'invalid_token');
 });
 
+test('signing out with the refresh cookie alone (a browser whose access token is gone) also answers its waiting long-poll at once', async () => {
+  const u = await registerUser('lpcookie');
+  // A browser's login: the refresh token in a cookie.
+  const login = await api('POST', '/auth/login', { body: { username: u.username, password: u.password, refresh_cookie: true } });
+  assert.equal(login.status, 200, login.text);
+  const cookie = [].concat(login.headers['set-cookie'] || []).find((c) => c.startsWith('messenger_refresh='));
+  assert.ok(cookie, 'a refresh cookie');
+  const token = login.body.access_token;
+  const first = await api('GET', '/events?timeout=0', { token });
+  const t0 = Date.now();
+  const waiting = api('GET', `/events?since=${encodeURIComponent(first.body.next)}&timeout=25`, { token });
+  await sleep(500);
+  assert.equal((await api('POST', '/auth/logout', { headers: { Cookie: cookie.split(';')[0] } })).status, 204);
+  const r = await waiting;
+  assert.equal(r.status, 200, r.text);
+  assert.deepEqual(r.body.events, []);
+  assert.ok(Date.now() - t0 < 4000, `answered ${Date.now() - t0} ms after it began`);
+  expectProblem(assert, await api('GET', `/events?since=${encodeURIComponent(r.body.next)}&timeout=0`, { token }), 401, 'invalid_token');
+});
+
 test('authentication is required', async () => {
   expectProblem(assert, await api('GET', '/events?since=0'), 401, 'unauthenticated');
   expectProblem(assert, await api('GET', '/events?since=0', { token: 'not.a.token' }), 401, 'invalid_token');
@@ -228,8 +248,15 @@ test('the sweeper drops typing events after an hour and keeps the rest of that a
   assert.equal((await api('POST', `/conversations/${c}/typing`, { token: a.token, body: {} })).status, 204);
   await profileChange(b, 'same age');
   const [[typingSeq]] = sql(`SELECT seq FROM user_events WHERE user_id = ${b.id} AND type = 'typing' AND conversation_id = ${c}`);
-  // Both two hours old: past the ephemeral limit (1 h), well inside retention.
-  sql(`UPDATE user_events SET created_at = NOW(3) - INTERVAL 2 HOUR WHERE user_id = ${b.id}`);
+  // Both two hours old: past the ephemeral limit (1 h), well inside
+  // retention. The sweeper's pass over the log starts where its last run
+  // ended (sweep_marks), an hour ago: moved back past them, as if the
+  // sweeper had not run since (under its lock, so that no run ending
+  // meanwhile moves it on again).
+  sql(`SELECT GET_LOCK('messenger-sweeper', 60);
+    UPDATE user_events SET created_at = NOW(3) - INTERVAL 2 HOUR WHERE user_id = ${b.id};
+    UPDATE sweep_marks SET at = LEAST(at, NOW(3) - INTERVAL 3 HOUR) WHERE name = 'ephemeral';
+    SELECT RELEASE_LOCK('messenger-sweeper')`);
   runSweeper();
   const left = sql(`SELECT type FROM user_events WHERE user_id = ${b.id} ORDER BY seq`).map((r) => r[0]);
   assert.ok(!left.includes('typing'), `typing ${typingSeq} still there: ${left}`);

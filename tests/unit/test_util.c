@@ -1,8 +1,9 @@
-/* Unit tests for lib/util: arena, capped buffer, recent keys, UTF-8. */
+/* Unit tests for lib/util: arena, capped buffer, recent keys, UTF-8, text flaws. */
 #include "check.h"
 #include "util/arena.h"
 #include "util/buf.h"
 #include "util/recent.h"
+#include "util/text.h"
 #include "util/utf8.h"
 
 static struct recent rec = RECENT_INIT;
@@ -89,6 +90,33 @@ int main(void)
 		CHECK_EQ(utf8_chars("abc"), 3);
 		CHECK_EQ(utf8_chars("\xC3\xA9t\xC3\xA9"), 3);		/* été */
 		CHECK_EQ(utf8_chars("\xF0\x9F\x98\x80\xF0\x9F\x98\x80"), 2);	/* two emoji */
+	}
+	/* Control characters (C0, DEL, C1) and white space by Unicode's
+	 * classes, not only ASCII's. */
+	{
+		static const struct {
+			const char *s;
+			int newlines;
+			enum text_flaw want;
+		} cases[] = {
+			{"hello", 0, TEXT_OK},
+			{"\xC3\xA9t\xC3\xA9 \xF0\x9F\x98\x80", 0, TEXT_OK},	/* été 😀 */
+			{"", 0, TEXT_BLANK},
+			{"   ", 0, TEXT_BLANK},
+			{"\xC2\xA0", 0, TEXT_BLANK},			/* U+00A0 no-break space */
+			{"\xE3\x80\x80", 0, TEXT_BLANK},		/* U+3000 ideographic space */
+			{"\xE2\x80\xA8 \xE2\x80\x83", 0, TEXT_BLANK},	/* U+2028, U+2003 */
+			{" \n\t", 1, TEXT_BLANK},
+			{"a\nb", 0, TEXT_CONTROL},
+			{"a\nb\r\n\tc", 1, TEXT_OK},
+			{"a\x01", 1, TEXT_CONTROL},
+			{"a\x7F", 0, TEXT_CONTROL},			/* DEL */
+			{"x\xC2\x9B" "2J", 1, TEXT_CONTROL},		/* U+009B CSI */
+			{"\xC2\x85", 1, TEXT_CONTROL},			/* U+0085 NEL: Cc first */
+			{"\xE2\x80\x8B", 0, TEXT_OK},		/* U+200B: not white space */
+		};
+		for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+			CHECK_EQ(text_flaw(cases[i].s, cases[i].newlines), cases[i].want);
 	}
 	return CHECK_DONE();
 }

@@ -1,0 +1,24 @@
+#include "util/text.h"
+
+#include <string.h>
+#include <unictype.h>
+#include <unistr.h>
+
+enum text_flaw text_flaw(const char *s, int allow_newlines)
+{
+	const uint8_t *p = (const uint8_t *)s, *end = p + strlen(s);
+	int blank = 1;
+	while (p < end) {
+		ucs4_t c;
+		int len = u8_mbtouc(&c, p, (size_t)(end - p));
+		if (len <= 0)
+			return TEXT_CONTROL;
+		p += len;
+		if (uc_is_general_category(c, UC_CATEGORY_Cc) &&
+		    !(allow_newlines && (c == '\n' || c == '\r' || c == '\t')))
+			return TEXT_CONTROL;
+		if (!uc_is_property_white_space(c))
+			blank = 0;
+	}
+	return blank ? TEXT_BLANK : TEXT_OK;
+}

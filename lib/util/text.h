@@ -1,0 +1,21 @@
+/*
+ * What a name or a message must not hold, by Unicode's classes (through
+ * libunistring): control characters (general category Cc: C0, DEL and
+ * C1), and nothing but white space (the White_Space property: spaces,
+ * no-break spaces, ideographic space, line and paragraph separators...).
+ */
+#ifndef UTIL_TEXT_H
+#define UTIL_TEXT_H
+
+enum text_flaw {
+	TEXT_OK = 0,
+	TEXT_CONTROL,	/* a control character (newline, carriage return and tab
+			 * allowed when asked) */
+	TEXT_BLANK,	/* nothing but white space, or nothing */
+};
+
+/* The first flaw of s (well-formed UTF-8, NUL-terminated): TEXT_CONTROL
+ * before TEXT_BLANK. */
+enum text_flaw text_flaw(const char *s, int allow_newlines);
+
+#endif
