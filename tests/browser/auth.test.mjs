@@ -2,7 +2,7 @@
 // reload, log out, profile, devices; and the API reference page.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { launch, newPage, makeUser, loginUI, shot, uniqName, api, BASE, signedIn, until, rotatedLongAgo } from './lib.mjs';
+import { launch, newPage, makeUser, loginUI, shot, uniqName, api, BASE, signedIn, until, rotatedLongAgo, openConversation, send, failUntil } from './lib.mjs';
 
 let browser;
 before(async () => { browser = await launch(); });
@@ -102,27 +102,108 @@ test('a logout while offline is finished when the network is back; meanwhile the
   await context.close();
 });
 
-test('a tab whose account was logged out in another tab, which then logged in as someone else, shows the new account', async () => {
-  const x = await makeUser('tabx', 'Xena Tab');
-  const y = await makeUser('taby', 'Yuri Tab');
-  const { context, page: one } = await signedIn(browser, x);
-  const me = (p) => p.getByRole('button', { name: 'Account menu' }).getAttribute('title');
-  assert.match(await me(one), /Xena Tab/);
+// A second tab of the same browser logs the account out and logs in as user.
+async function otherTabSwitchesTo(context, user) {
   const two = await context.newPage();
   await two.goto('/');
   await two.getByRole('heading', { name: 'Chats' }).waitFor();
   await two.getByRole('button', { name: 'Account menu' }).click();
   await two.getByRole('menuitem', { name: 'Log out' }).click();
   await two.getByRole('tab', { name: 'Log in' }).waitFor();
-  await two.getByLabel('Username').fill(y.username);
-  await two.getByLabel('Password').fill(y.password);
+  await two.getByLabel('Username').fill(user.username);
+  await two.getByLabel('Password').fill(user.password);
   await two.getByRole('button', { name: 'Log in', exact: true }).click();
   await two.getByRole('heading', { name: 'Chats' }).waitFor();
+}
+
+test('a tab whose account was logged out in another tab, which then logged in as someone else, shows the new account', async () => {
+  const x = await makeUser('tabx', 'Xena Tab');
+  const y = await makeUser('taby', 'Yuri Tab');
+  const { context, page: one } = await signedIn(browser, x);
+  const me = (p) => p.getByRole('button', { name: 'Account menu' }).getAttribute('title');
+  assert.match(await me(one), /Xena Tab/);
+  await otherTabSwitchesTo(context, y);
   // The first tab still shows Xena until it next asks the server: then
   // its token is refused, the refresh comes back as Yuri, and it reloads.
   await one.getByRole('button', { name: 'New message' }).click();
   await one.getByLabel('Search people').fill('tab');
   await until(async () => /Yuri Tab/.test(await me(one).catch(() => '')), 'the first tab to show Yuri');
+  await context.close();
+});
+
+test('a message written in a tab whose account another tab replaced is not sent as the new account', async () => {
+  const x = await makeUser('frx', 'Xavi Frozen');
+  const y = await makeUser('fry', 'Yara Frozen');
+  const conv = await api('POST', '/conversations', { token: x.token, body: { type: 'direct', member_ids: [y.id] } });
+  const { context, page: one } = await signedIn(browser, x);
+  await openConversation(one, 'Yara Frozen');
+  // The first tab hears nothing from the server meanwhile, as a tab the
+  // browser froze in the background.
+  const quiet = [await failUntil(one, /\/api\/v1\/events/, 'GET'), await failUntil(one, /\/api\/v1\/events/, 'POST')];
+  await otherTabSwitchesTo(context, y);
+  // Written in Xavi's chat in the first tab: its token is refused, the
+  // refresh comes back as Yara, and the tab starts over as her.
+  await send(one, 'typed in the old tab');
+  const me = (p) => p.getByRole('button', { name: 'Account menu' }).getAttribute('title');
+  await until(async () => /Yara Frozen/.test(await me(one).catch(() => '')), 'the first tab to show Yara');
+  for (const q of quiet) q.stop();
+  await one.waitForTimeout(500);
+  const hist = await api('GET', `/conversations/${conv.id}/messages`, { token: y.token });
+  assert.equal(hist.messages.filter((m) => m.body === 'typed in the old tab').length, 0, 'not sent as Yara');
+  await context.close();
+});
+
+test('logging out forgets the open chat: the next person to log in here starts at the list', async () => {
+  const a = await makeUser('lga', 'Lou Gone');
+  const b = await makeUser('lgb', 'Bo Next');
+  await api('POST', '/conversations', { token: a.token, body: { type: 'direct', member_ids: [b.id] } });
+  const { context, page } = await signedIn(browser, a);
+  await openConversation(page, 'Bo Next');
+  assert.match(page.url(), /#\/c\/\d+$/);
+  await page.getByRole('button', { name: 'Account menu' }).click();
+  await page.getByRole('menuitem', { name: 'Log out' }).click();
+  await page.getByRole('tab', { name: 'Log in' }).waitFor();
+  assert.doesNotMatch(page.url(), /#/, 'the chat\'s address is gone');
+  await page.getByLabel('Username').fill(b.username);
+  await page.getByLabel('Password').fill(b.password);
+  await page.getByRole('button', { name: 'Log in', exact: true }).click();
+  await page.getByRole('heading', { name: 'Chats' }).waitFor();
+  await page.getByRole('heading', { name: 'Your messages' }).waitFor();
+  assert.equal(await page.getByText('This conversation is not available.').count(), 0);
+  await context.close();
+});
+
+test('dialogs: focus goes back to the account button; a drag that ends outside does not close one', async () => {
+  const u = await makeUser('dlgk', 'Dee Keys');
+  const { context, page } = await signedIn(browser, u);
+  const account = page.getByRole('button', { name: 'Account menu' });
+  await account.focus();
+  await page.keyboard.press('Enter');
+  await page.getByRole('menuitem', { name: 'Edit profile' }).focus();
+  await page.keyboard.press('Enter');
+  const dlg = page.getByRole('dialog', { name: 'Edit profile' });
+  await dlg.waitFor();
+  await page.keyboard.press('Escape');
+  await dlg.waitFor({ state: 'detached' });
+  assert.equal(await page.evaluate(() => document.activeElement?.getAttribute('aria-label')), 'Account menu');
+  // Selecting the name by dragging past the dialog's edge keeps it open
+  // with what was typed.
+  await page.keyboard.press('Enter');
+  await page.getByRole('menuitem', { name: 'Edit profile' }).click();
+  await dlg.waitFor();
+  const name = dlg.getByLabel('Display name');
+  await name.fill('Dee Keys Typed');
+  const box = await name.boundingBox();
+  await page.mouse.move(box.x + box.width - 4, box.y + box.height / 2);
+  await page.mouse.down();
+  await page.mouse.move(4, box.y + box.height / 2, { steps: 5 });
+  await page.mouse.up();
+  await page.waitForTimeout(200);
+  assert.ok(await dlg.isVisible(), 'the dialog is still open');
+  assert.equal(await name.inputValue(), 'Dee Keys Typed');
+  // A click on the backdrop still closes it.
+  await page.mouse.click(4, 4);
+  await dlg.waitFor({ state: 'detached' });
   await context.close();
 });
 
@@ -191,6 +272,15 @@ test('devices: list sessions and sign another device out', async () => {
   await signOut.first().waitFor();
   const before = await dlg.locator('.session').count();
   assert.ok(before >= 2, 'at least two sessions listed');
+  // Offline: the failure is said inside the dialog (over its backdrop),
+  // and the button can be pressed again.
+  await a.context.setOffline(true);
+  await signOut.first().click();
+  await dlg.locator('.toast').first().waitFor();
+  assert.match(await dlg.locator('.toast').first().textContent(), /offline|network|connect/i);
+  await until(() => signOut.first().isEnabled(), 'the Sign out button to work again');
+  assert.equal(await dlg.locator('.session').count(), before, 'nobody signed out');
+  await a.context.setOffline(false);
   // Sign out every other device; the second browser is logged out.
   while (await signOut.count()) {
     const n = await dlg.locator('.session').count();

@@ -32,6 +32,47 @@ test('a conversation list that failed to load at start is loaded again without a
   await A.context.close();
 });
 
+test('older conversations that fail to load say so, and load when asked again', async () => {
+  const me = await makeUser('olc', 'Ola Lists');
+  const pal = await makeUser('olp', 'Pal Lists');
+  // 55 groups: one more page after the first 50. The oldest activity first.
+  for (let i = 1; i <= 55; i++) {
+    const g = await api('POST', '/conversations', { token: me.token, body: { type: 'group', title: `Club ${String(i).padStart(2, '0')}`, member_ids: [pal.id] } });
+    await api('POST', `/conversations/${g.id}/messages`, { token: me.token, body: { client_id: `ol${i}x${me.id}`, body: `club ${i}` } });
+  }
+  let more;
+  const A = await signedIn(browser, me, { beforeLoad: async (p) => { more = await failUntil(p, /\/api\/v1\/conversations\?.*cursor=/); } });
+  const a = A.page;
+  await conversationItem(a, 'Club 55').waitFor();
+  await a.locator('.conv-scroll').evaluate((el) => { el.scrollTop = el.scrollHeight; });
+  await a.getByText('Could not load more conversations.').waitFor();
+  assert.equal(await a.locator('.conv-item').count(), 50, 'the first page');
+  more.stop();
+  await a.getByRole('button', { name: 'Try again' }).click();
+  await until(async () => (await a.locator('.conv-item').count()) === 55, 'all 55 conversations');
+  assert.equal(await a.getByText('Could not load more conversations.').isVisible(), false);
+  await A.context.close();
+});
+
+test('group details whose member list failed to load say so, and load it when asked again', async () => {
+  const me = await makeUser('gdm', 'Gia Details');
+  const pal = await makeUser('gdp', 'Pio Member');
+  await api('POST', '/conversations', { token: me.token, body: { type: 'group', title: 'Quiet club', member_ids: [pal.id] } });
+  const A = await signedIn(browser, me);
+  const a = A.page;
+  // The conversation itself (with its members) cannot be read for now.
+  const one = await failUntil(a, /\/api\/v1\/conversations\/\d+$/);
+  await openConversation(a, 'Quiet club');
+  await a.getByRole('button', { name: 'Conversation details' }).first().click();
+  const dlg = a.getByRole('dialog', { name: 'Group details' });
+  await dlg.getByText('Could not load the members.').waitFor();
+  one.stop();
+  await dlg.getByRole('button', { name: 'Try again' }).click();
+  await dlg.getByRole('list', { name: 'Members' }).getByText('Pio Member').waitFor();
+  assert.equal(await dlg.getByText('Could not load the members.').count(), 0);
+  await A.context.close();
+});
+
 test('a history that failed to load says so, offers to try again, and shows what was sent meanwhile', async () => {
   const { ua, ub, conv } = await pairWithMessage('rh', ['Hal History', 'Hugo Host'], 'An older message');
   const A = await signedIn(browser, ua);

@@ -61,11 +61,14 @@ export function hasSession() {
 export function accessTokenForTests() { return accessToken; }
 
 
+// Another account signed in (in another tab) while this tab showed the one
+// before: until the page has started over as it, nothing more is asked as
+// either (what was written for the first must not go out as the second).
+let switching = false;
 function storeTokens(r) {
   const changed = tabUser !== null && r.user && r.user.id !== tabUser;
   if (r.user) tabUser = r.user.id;
-  // Another account signed in (in another tab): this tab starts over as it.
-  if (changed) setTimeout(() => location.reload(), 0);
+  if (changed) { switching = true; setTimeout(() => location.reload(), 0); }
   accessToken = r.access_token;
   localStorage.setItem(SESSION_KEY, String(r.session_id || 1));
   localStorage.removeItem(OLD_RT_KEY);
@@ -166,7 +169,8 @@ export async function request(method, path, { body, query, signal, auth = true, 
     if (s) path += (path.includes('?') ? '&' : '?') + s;
   }
   if (auth && !accessToken) await ensureAuth();
-  const sent = accessToken;
+  if (auth && switching) throw new NetworkError('another account signed in');
+  const sent = accessToken, who = tabUser;
   let r = await rawFetch(method, path, { body, signal, keepalive, token: auth ? sent : null });
   if (r.status === 401 && auth) {
     try {
@@ -176,6 +180,10 @@ export async function request(method, path, { body, query, signal, auth = true, 
       if (e instanceof ApiError) loggedOutHandler();
       throw e;
     }
+    // The refresh came back as another account (signed in in another
+    // tab): what this tab asked as the first is not asked as the second.
+    // The page starts over as that account (storeTokens).
+    if (switching || (who !== null && tabUser !== who)) throw new NetworkError('another account signed in');
     r = await rawFetch(method, path, { body, signal, keepalive, token: accessToken });
     if (r.status === 401) { forgetAccessToken(); loggedOutHandler(); }
   }

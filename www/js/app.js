@@ -66,7 +66,14 @@ function signedOut(message) {
   if (!state.me) return;
   teardown();
   api.clearTokens();
+  forgetChatAddress();
   showAuth(message);
+}
+
+// The open chat's address (#/c/ID) goes with its account: the next person
+// to sign in here would open it.
+function forgetChatAddress() {
+  if (location.hash) history.replaceState({}, '', location.pathname);
 }
 
 function teardown() {
@@ -134,6 +141,7 @@ async function start(me) {
       await api.logout();
       teardown();
       forgetAccount(me.id);
+      forgetChatAddress();
       showAuth();
     },
   });

@@ -23,8 +23,19 @@ export function attentive() {
   return document.visibilityState === 'visible' && document.hasFocus();
 }
 
+// Where toasts show: within the topmost open modal dialog, if any (the page
+// under it is drawn below its backdrop and is inert, not read out either).
+function toastBox(except = null) {
+  const dialogs = [...document.querySelectorAll('dialog[open]')].filter((d) => d !== except);
+  const top = dialogs[dialogs.length - 1];
+  if (!top) return document.getElementById('toasts');
+  let box = top.querySelector(':scope > .toasts');
+  if (!box) { box = h('div.toasts', { role: 'status', 'aria-live': 'polite' }); top.append(box); }
+  return box;
+}
+
 export function toast(text, ms = 3500) {
-  const box = document.getElementById('toasts');
+  const box = toastBox();
   const t = h('div.toast', text);
   box.append(t);
   setTimeout(() => t.remove(), ms);
@@ -32,7 +43,10 @@ export function toast(text, ms = 3500) {
 
 // A modal <dialog>: Esc and the close button close it; focus returns to where it was.
 export function openDialog({ title, body, foot, label, onClose, className }) {
-  const prev = document.activeElement;
+  // A menu's item goes with its menu: focus returns to the menu's button.
+  let prev = document.activeElement;
+  const menu = prev && prev.closest ? prev.closest('.menu') : null;
+  if (menu && menu.anchorEl) prev = menu.anchorEl;
   const closeBtn = iconButton('close', 'Close', () => dlg.close(), 'plain');
   const heading = h('h2', { id: 'dlg-title-' + Math.random().toString(36).slice(2) }, title);
   const dlg = h('dialog' + (className ? '.' + className : ''), { 'aria-labelledby': heading.id },
@@ -41,13 +55,20 @@ export function openDialog({ title, body, foot, label, onClose, className }) {
     foot ? h('div.dlg-foot', foot) : null);
   if (label) dlg.setAttribute('aria-label', label);
   dlg.addEventListener('close', () => {
+    // What it was saying stays for its time, under whatever comes next.
+    const said = dlg.querySelector(':scope > .toasts');
+    if (said && said.children.length) toastBox(dlg).append(...said.children);
     dlg.remove();
     if (onClose) onClose();
     // Return focus to where it was, unless an action of the dialog moved it on.
     const now = document.activeElement;
     if (prev && prev.isConnected && prev.focus && (!now || now === document.body)) prev.focus();
   });
-  dlg.addEventListener('click', (e) => { if (e.target === dlg) dlg.close(); });
+  // A click on the backdrop closes it; not one whose press began inside
+  // (text selected by dragging past the dialog's edge).
+  let pressedOutside = false;
+  dlg.addEventListener('pointerdown', (e) => { pressedOutside = e.target === dlg; });
+  dlg.addEventListener('click', (e) => { if (e.target === dlg && pressedOutside) dlg.close(); });
   document.body.append(dlg);
   dlg.showModal();
   return dlg;
@@ -92,6 +113,7 @@ export function closeMenu() {
 export function showMenu(anchor, build) {
   closeMenu();
   const menu = h('div.menu', { role: 'menu' });
+  menu.anchorEl = anchor;
   build(menu);
   document.body.append(menu);
   const r = anchor.getBoundingClientRect();

@@ -115,6 +115,7 @@ export async function convInfoDialog(convId, { onLeft }) {
   const shownOf = (cc) => cc && JSON.stringify([cc.title, cc.my_role, cc.muted_until, cc.member_count,
     (cc.members || []).map((m) => [m.user.id, m.role, m.user.display_name, m.user.username])]);
   let shown = null;
+  let membersFailed = null;  // why the member list could not be loaded
   const render = () => {
     c = state.convs.get(convId);
     if (!c) { dlg.close(); return; }
@@ -183,7 +184,9 @@ export async function convInfoDialog(convId, { onLeft }) {
     const members = h('ul.people', { 'aria-label': 'Members' });
     const sorted = listOrder(c.members || []);
     for (const m of sorted) members.append(memberRow(m, myRole));
-    body.append(h('div.sect', h('h3', 'Members'), c.members ? members : h('p.hint', 'Loading…')));
+    body.append(h('div.sect', h('h3', 'Members'), c.members ? members : membersFailed
+      ? h('p.form-error', { role: 'alert' }, membersFailed, ' ', h('button.btn.small', { type: 'button', on: { click: loadDetails } }, 'Try again'))
+      : h('p.hint', 'Loading…')));
     if (canManage) {
       const picker = userPicker(async (u) => {
         try {
@@ -284,14 +287,25 @@ export async function convInfoDialog(convId, { onLeft }) {
   const offs = [store.on('conv', (id) => { if (id === convId && shownOf(state.convs.get(convId)) !== shown) render(); }), store.on('presence', presenceChanged), store.on('users', render)];
   dlg.addEventListener('close', () => offs.forEach((f) => f()));
   render();
-  store.fetchConv(convId).then(() => {
-    // The members' presence: the first 50 as the list shows them (a big
-    // group's list is scrolled, not read whole).
-    const cc = state.convs.get(convId);
-    if (cc && cc.type === 'group' && cc.members) {
-      for (const m of listOrder(cc.members).filter((x) => x.user.id !== state.me.id).slice(0, 50)) store.fetchPresence(m.user.id);
-    }
-  }).catch(() => {});
+  // The details with the member list; a failure is said where the list
+  // goes, with a way to ask again.
+  function loadDetails() {
+    if (membersFailed) { membersFailed = null; render(); }
+    store.fetchConv(convId).then(() => {
+      // The members' presence: the first 50 as the list shows them (a big
+      // group's list is scrolled, not read whole).
+      const cc = state.convs.get(convId);
+      if (cc && cc.type === 'group' && cc.members) {
+        for (const m of listOrder(cc.members).filter((x) => x.user.id !== state.me.id).slice(0, 50)) store.fetchPresence(m.user.id);
+      }
+    }).catch((e) => {
+      const cc = state.convs.get(convId);
+      if (!dlg.open || !cc || cc.members) return;
+      membersFailed = 'Could not load the members. ' + api.friendlyError(e);
+      render();
+    });
+  }
+  loadDetails();
   if (c.type === 'direct' && c.peer) store.fetchPresence(c.peer.id);
 }
 function rank(r) { return r === 'owner' ? 0 : r === 'admin' ? 1 : 2; }
@@ -388,8 +402,13 @@ export async function sessionsDialog() {
           h('div.session-sub', `Last active ${fullTime(s.last_used_at)}${s.ip ? ' · ' + s.ip : ''}`),
           h('div.session-sub', { title: s.user_agent }, `Signed in ${fullTime(s.created_at)}`)),
         s.current ? null : h('button.btn.small.danger', { type: 'button', 'aria-label': `Sign out ${s.device_name || 'device'}`, on: { click: async (e) => {
-          e.currentTarget.disabled = true;
-          try { await api.del(`/sessions/${s.id}`); toast('Device signed out'); load(); } catch (ex) { toast(api.friendlyError(ex)); }
+          const btn = e.currentTarget;
+          btn.disabled = true;
+          try { await api.del(`/sessions/${s.id}`); toast('Device signed out'); load(); } catch (ex) {
+            // Pressed again once the network or the server is back.
+            btn.disabled = false;
+            toast(api.friendlyError(ex));
+          }
         } } }, 'Sign out')));
     }
   }

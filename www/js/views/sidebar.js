@@ -26,8 +26,20 @@ export function createSidebar({ onOpen, onNewChat, onNewGroup, onProfile, onSess
     h('p', 'No conversations yet.'),
     h('button.btn.primary', { type: 'button', on: { click: onNewChat } }, 'Start a chat'));
   const sentinel = h('div.list-sentinel');
+  // Older conversations that failed to load: said, with a way to ask again
+  // (and asked again when the connection comes back).
+  const moreText = h('span');
+  const moreFailed = h('div.more-failed', { hidden: true, role: 'status' }, moreText, ' ',
+    h('button.btn.small', { type: 'button', on: { click: () => loadMore() } }, 'Try again'));
+  function loadMore() {
+    moreFailed.hidden = true;
+    store.loadConversations(true).catch((e) => {
+      moreText.textContent = 'Could not load more conversations. ' + api.friendlyError(e);
+      moreFailed.hidden = false;
+    });
+  }
   const results = h('div.search-box', { hidden: true, 'aria-live': 'polite' });
-  const scroller = h('div.conv-scroll', list, empty, sentinel, results);
+  const scroller = h('div.conv-scroll', list, empty, moreFailed, sentinel, results);
   const root = h('aside.sidebar', { 'aria-label': 'Conversations' }, head, banner, search, scroller);
 
   const items = new Map();   // conversation id -> {li, sig}
@@ -103,7 +115,12 @@ export function createSidebar({ onOpen, onNewChat, onNewGroup, onProfile, onSess
 
   function setConnection(status) {
     banner.classList.toggle('offline', status === 'offline');
-    if (status === 'live') { banner.hidden = true; clearTimeout(setConnection.t); return; }
+    if (status === 'live') {
+      banner.hidden = true;
+      clearTimeout(setConnection.t);
+      if (!moreFailed.hidden) loadMore();
+      return;
+    }
     const text = status === 'offline'
       ? 'You are offline. Messages you send will go out when you are back online.'
       : 'Connecting…';
@@ -114,7 +131,7 @@ export function createSidebar({ onOpen, onNewChat, onNewGroup, onProfile, onSess
 
   // Older conversations load as the list scrolls.
   new IntersectionObserver((entries) => {
-    if (entries.some((e) => e.isIntersecting) && !state.convsComplete && state.convs.size) store.loadConversations(true).catch(() => {});
+    if (entries.some((e) => e.isIntersecting) && !state.convsComplete && state.convs.size && moreFailed.hidden) loadMore();
   }, { root: scroller }).observe(sentinel);
 
   // ---- search: my chats by name, people by name, messages by words ----
