@@ -463,10 +463,14 @@ void auth_refresh(struct req *req)
 			"This refresh token was already used; the session has been ended.");
 		return;
 	}
-	if (rc == 0) {
+	if (rc == 0 || rc == 3) {
 		if (in_cookie)
 			set_refresh_cookie(req, NULL);
-		resp_problem(req, 401, "invalid_refresh_token", "The refresh token is not valid.");
+		if (rc == 3)
+			resp_problem(req, 401, "session_ended", "This session was ended: signed out "
+				"(here or from another device), by a new password, or with the account.");
+		else
+			resp_problem(req, 401, "invalid_refresh_token", "The refresh token is not valid.");
 		return;
 	}
 	char *access = auth_issue_token(req->arena, u.id, sid, token_ttl());

@@ -55,7 +55,7 @@ static const char *const SQL_SESSION_ENDED =
 static const char *const SQL_REFRESH_LOOKUP =
 	"SELECT r.session_id, r.superseded_at IS NOT NULL, s.user_id, "
 	"s.revoked_at IS NULL AND s.expires_at > NOW(3), "
-	"? > 0 AND r.superseded_at >= NOW(3) - INTERVAL ? SECOND "
+	"? > 0 AND r.superseded_at >= NOW(3) - INTERVAL ? SECOND, s.revoked_at IS NOT NULL "
 	"FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id "
 	"WHERE r.token_hash = ? FOR UPDATE";
 static const char *const SQL_REFRESH_SUPERSEDE =
@@ -341,6 +341,7 @@ static int rotate_tx(struct db *db, void *p)
 	int64_t uid = db_int(db, 2);
 	int live = (int)db_int(db, 3);
 	int recent = (int)db_int(db, 4);
+	int revoked = (int)db_int(db, 5);
 	while (db_next(db) > 0)
 		;
 	/* Used again within moments of its rotation: the same client asking
@@ -359,8 +360,12 @@ static int rotate_tx(struct db *db, void *p)
 		c->uid = uid;
 		return 0;
 	}
-	if (!live)
+	if (!live) {
+		/* Ended on purpose (signed out, a new password, the account
+		 * deleted), or only expired. */
+		c->result = revoked ? 3 : 0;
 		return 1;
+	}
 	/* The account, read before anything is written: nothing that can
 	 * fail is left for after the commit, whose new token would be lost
 	 * (and the old one, tried again, counts as a replay). */

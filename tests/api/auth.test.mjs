@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { api, registerUser, uniq, sql, expectProblem, rotatedAgo } from './lib.mjs';
+import { api, registerUser, uniq, sql, expectProblem, rotatedAgo, tokenHashSql } from './lib.mjs';
 
 function b64url(buf) { return Buffer.from(buf).toString('base64url'); }
 function signJwt(payload, key, header = { alg: 'HS256', typ: 'JWT' }) {
@@ -75,8 +75,13 @@ test('each login is its own session; sessions can be listed and signed out', asy
   // The signed-out device's access token stops working at once, everywhere.
   expectProblem(assert, await api('GET', '/me', { token: second.body.access_token }), 401, 'invalid_token');
   expectProblem(assert, await api('GET', '/events?since=0&timeout=0', { token: second.body.access_token }), 401, 'invalid_token');
-  // And its refresh token too.
-  expectProblem(assert, await api('POST', '/auth/refresh', { body: { refresh_token: second.body.refresh_token } }), 401);
+  // And its refresh token too: the session was ended (the device then
+  // removes what it keeps of the account), not merely expired.
+  expectProblem(assert, await api('POST', '/auth/refresh', { body: { refresh_token: second.body.refresh_token } }), 401, 'session_ended');
+  // An expired session's token is only invalid.
+  const third = await api('POST', '/auth/login', { body: { username: u.username, password: u.password, device_name: 'old tablet' } });
+  sql(`UPDATE sessions SET expires_at = NOW(3) - INTERVAL 1 MINUTE WHERE id = (SELECT session_id FROM refresh_tokens WHERE token_hash = ${tokenHashSql(third.body.refresh_token)})`);
+  expectProblem(assert, await api('POST', '/auth/refresh', { body: { refresh_token: third.body.refresh_token } }), 401, 'invalid_refresh_token');
   // Signing it out again (a retry whose answer was lost) is the same success.
   assert.equal((await api('DELETE', `/sessions/${phone.id}`, { token: u.token })).status, 204);
   // Another user's session id is unknown to me.
@@ -175,7 +180,7 @@ test('a browser app keeps its refresh token in an HttpOnly cookie: login, rotati
   const out = await api('POST', '/auth/logout', { token: login.body.access_token });
   assert.equal(out.status, 204);
   assert.equal(refreshCookie(out).value, '');
-  expectProblem(assert, await api('POST', '/auth/refresh', { body: {}, headers: { Cookie: c2.pair } }), 401, 'invalid_refresh_token');
+  expectProblem(assert, await api('POST', '/auth/refresh', { body: {}, headers: { Cookie: c2.pair } }), 401, 'session_ended');
 
   // Logout with the cookie alone (no access token at hand) ends that session.
   const again = await api('POST', '/auth/login', { body: { username, password, refresh_cookie: true }, headers: { 'X-Forwarded-Proto': 'https' } });

@@ -207,6 +207,27 @@ test('dialogs: focus goes back to the account button; a drag that ends outside d
   await context.close();
 });
 
+test('a browser signed out from another device keeps nothing of the account: its drafts go', async () => {
+  const u = await makeUser('sod', 'Sid Outed');
+  const pal = await makeUser('sop', 'Pam Outed');
+  await api('POST', '/conversations', { token: u.token, body: { type: 'direct', member_ids: [pal.id] } });
+  const { context, page } = await signedIn(browser, u);
+  await openConversation(page, 'Pam Outed');
+  await page.getByLabel('Message', { exact: true }).fill('half a thought');
+  const key = 'messenger.drafts.' + u.id;
+  const stored = () => page.evaluate((k) => localStorage.getItem(k), key);
+  await until(async () => ((await stored()) || '').includes('half a thought'), 'the draft to be kept');
+  // From a phone: every other device is signed out, this browser too.
+  const phone = await api('POST', '/auth/login', { body: { username: u.username, password: u.password, device_name: 'phone' } });
+  const others = (await api('GET', '/sessions', { token: phone.access_token })).sessions.filter((s) => !s.current);
+  assert.equal(others.length, 1);
+  await api('DELETE', `/sessions/${others[0].id}`, { token: phone.access_token });
+  await page.getByText('You were signed out of this device.').waitFor();
+  await page.getByRole('tab', { name: 'Log in' }).waitFor();
+  assert.equal(await stored(), null, 'no draft left behind');
+  await context.close();
+});
+
 test('wrong password shows an error; the right one logs in', async () => {
   const u = await makeUser('pw');
   const { context, page } = await newPage(browser);

@@ -177,7 +177,7 @@ export async function request(method, path, { body, query, signal, auth = true, 
       // Another request may have refreshed while this one was in flight.
       if (accessToken === sent) await refresh();
     } catch (e) {
-      if (e instanceof ApiError) loggedOutHandler();
+      if (e instanceof ApiError) loggedOutHandler(e);
       throw e;
     }
     // The refresh came back as another account (signed in in another
@@ -193,7 +193,7 @@ export async function request(method, path, { body, query, signal, auth = true, 
 
 async function ensureAuth() {
   try { await refresh(); } catch (e) {
-    if (e instanceof ApiError) loggedOutHandler();
+    if (e instanceof ApiError) loggedOutHandler(e);
     throw e;
   }
 }

@@ -24,7 +24,7 @@ let stream = null;
 let session = 0;
 let cleanups = [];   // bumps on every sign-in/out so late answers of an old session are ignored
 
-api.onLoggedOut(() => signedOut('Your session has ended. Please log in again.'));
+api.onLoggedOut((e) => signedOut(ENDED, e));
 
 // A logout the server has not heard of yet (offline then) is finished
 // first, and whenever the network comes back.
@@ -62,12 +62,21 @@ function showAuth(message) {
   if (message) toast(message);
 }
 
-function signedOut(message) {
+const ENDED = 'Your session has ended. Please log in again.';
+
+// why: the refusal that ended it. A session ended on purpose (signed out
+// from another device, a new password) takes along what this device kept
+// of the account: its drafts and unsent messages. One that only expired
+// keeps them for the next login.
+function signedOut(message, why) {
   if (!state.me) return;
+  const id = state.me.id;
+  const ended = why instanceof api.ApiError && why.problem && why.problem.code === 'session_ended';
   teardown();
   api.clearTokens();
   forgetChatAddress();
-  showAuth(message);
+  if (ended) forgetAccount(id);
+  showAuth(ended ? 'You were signed out of this device. Please log in again.' : message);
 }
 
 // The open chat's address (#/c/ID) goes with its account: the next person
@@ -121,7 +130,7 @@ async function start(me) {
       fetchFirstPresence();
       if (open != null) chat.open(open);
     },
-    onLoggedOut: () => signedOut('Your session has ended. Please log in again.'),
+    onLoggedOut: (e) => signedOut(ENDED, e),
   });
 
   const sidebar = createSidebar({

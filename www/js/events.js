@@ -150,7 +150,7 @@ export class EventStream {
           this.resyncOnPrime = true;
           continue;
         }
-        if (e instanceof api.ApiError && e.status === 401) { this.stop(); this.onLoggedOut(); break; }
+        if (e instanceof api.ApiError && e.status === 401) { this.stop(); this.onLoggedOut(e); break; }
         this.setStatus(navigator.onLine === false || e instanceof api.NetworkError ? 'offline' : 'connecting');
         this.backoff = Math.min(this.backoff ? this.backoff * 2 : 1000, 15000);
         await this.sleep(this.backoff * (0.75 + Math.random() * 0.5));
