@@ -341,8 +341,16 @@ void conv_create(struct req *req)
 				"for a different group.");
 			return;
 		}
-		/* The first try may have committed without its answer. */
-		chat_retry_wake(db, req->arena, cid, 0);
+		/* The first try may have committed without its answer: its
+		 * members are rung again. Not for a creator who has left since
+		 * (answered 404 by send_conv): nothing of theirs is to be told. */
+		int role = convs_role(db, cid, req->user_id);
+		if (role < 0) {
+			internal(req);
+			return;
+		}
+		if (role != ROLE_NONE)
+			chat_retry_wake(db, req->arena, cid, 0);
 		send_conv(req, db, cid, 200, 1);
 		return;
 	}

@@ -232,4 +232,10 @@ test('group creation is idempotent by client_id: a retry answers the first group
   const d2 = await api('POST', '/conversations', { token: a.token, body: { type: 'direct', member_ids: [c.id], client_id: 'dm-2' } });
   assert.deepEqual([d1.status, d2.status], [201, 200]);
   assert.equal(d2.body.id, d1.body.id);
+  // The creator has left the group since: a retry of its creation is 404,
+  // and creates nothing.
+  const leave = await api('DELETE', `/conversations/${first.body.id}/members/${a.id}`, { token: a.token });
+  assert.equal(leave.status, 204, leave.text);
+  expectProblem(assert, await api('POST', '/conversations', { token: a.token, body }), 404, 'not_found');
+  assert.equal(count(`SELECT COUNT(*) FROM conversations WHERE created_by = ${a.id}`), 5);
 });
