@@ -256,6 +256,42 @@ test('an unread badge follows the server: read part way on another device, an un
   await A.context.close();
 });
 
+test('links end where the sentence goes on; right-to-left text reads right to left; a quick second click on a reaction undoes it', async () => {
+  const ua = await makeUser('lnk', 'Lia Links');
+  const ub = await makeUser('lnb', 'Lev Links');
+  const c = await api('POST', '/conversations', { token: ub.token, body: { type: 'direct', member_ids: [ua.id] } });
+  const say = (n, body) => api('POST', `/conversations/${c.id}/messages`, { token: ub.token, body: { client_id: `ln${n}x${ub.id}`, body } });
+  await say(1, 'See https://en.wikipedia.org/wiki/Mercury_(planet), then (https://example.com/a) and 请看https://example.org/x。谢谢 or https://example.net/y… ok.');
+  await say(2, 'שלום עולם!');
+  const A = await signedIn(browser, ua);
+  const a = A.page;
+  await openConversation(a, 'Lev Links');
+  const row = messageByText(a, 'See https://');
+  await row.waitFor();
+  assert.deepEqual(await row.locator('a').evaluateAll((els) => els.map((e) => e.getAttribute('href'))), [
+    'https://en.wikipedia.org/wiki/Mercury_(planet)', 'https://example.com/a', 'https://example.org/x', 'https://example.net/y',
+  ]);
+  assert.equal(await messageByText(a, 'שלום').locator('.text').evaluate((el) => getComputedStyle(el).direction), 'rtl');
+  await a.getByLabel('Message', { exact: true }).fill('مرحبا');
+  assert.equal(await a.getByLabel('Message', { exact: true }).evaluate((el) => getComputedStyle(el).direction), 'rtl');
+  await a.getByLabel('Message', { exact: true }).fill('');
+  // A reaction, then two quick clicks on its chip: off, then on again (each
+  // click toggles what the one before made).
+  const hello = messageByText(a, 'שלום');
+  await hello.hover();
+  await hello.getByRole('button', { name: 'Message actions' }).click();
+  await a.getByRole('button', { name: 'React with 👍' }).click();
+  const chip = hello.locator('.reaction', { hasText: '👍' });
+  await chip.waitFor();
+  await chip.dblclick();
+  await a.waitForTimeout(800);
+  const [msg] = (await api('GET', `/conversations/${c.id}/messages`, { token: ua.token })).messages.filter((m) => m.body.startsWith('שלום'));
+  const mineNow = (msg.reactions || []).some((r) => r.emoji === '👍' && r.user_ids.includes(ua.id));
+  assert.equal(mineNow, true, 'two quick clicks on my reaction: off and on again, not off twice');
+  await chip.waitFor();
+  await A.context.close();
+});
+
 test('reload keeps you logged in and resumes the stream without losing or repeating messages', async () => {
   const { ub, A, B } = await directPair('rel', 'oth', ['Reload Ruth', 'Other Otto']);
   const a = A.page, b = B.page;

@@ -152,6 +152,19 @@ test('editing a message keeps the half-typed draft, and switching chats does not
   await messageByText(a, 'Better words').waitFor();
   assert.equal(await box.inputValue(), 'half typed');
 
+  // Replying to a message mid-edit ends the edit and brings the draft back:
+  // the edit's text is not sent as the reply.
+  const better = messageByText(a, 'Better words');
+  await better.hover();
+  await better.getByRole('button', { name: 'Message actions' }).click();
+  await a.getByRole('menuitem', { name: 'Edit' }).click();
+  assert.equal(await box.inputValue(), 'Better words');
+  await better.hover();
+  await better.getByRole('button', { name: 'Reply' }).click();
+  await a.locator('.composer-ctx', { hasText: 'Replying to yourself' }).waitFor();
+  assert.equal(await box.inputValue(), 'half typed');
+  await a.locator('.composer-ctx').getByRole('button', { name: 'Cancel reply' }).click();
+
   // Leaving mid-edit keeps the draft, not the edit's text, for this chat.
   const edited = messageByText(a, 'Better words');
   await edited.hover();
@@ -162,6 +175,27 @@ test('editing a message keeps the half-typed draft, and switching chats does not
   assert.equal(await box.inputValue(), 'half typed');
   assert.equal(await a.getByText('Editing message').count(), 0);
   assert.deepEqual(a.errors, []);
+  await A.context.close();
+});
+
+test('a chat whose history could not load is not marked read, however the window is used meanwhile', async () => {
+  const { ua, ub, conv } = await pairWithMessage('hf', ['Hal Fail', 'Hugo Wrote'], 'unread words');
+  const A = await signedIn(browser, ua);
+  const a = A.page;
+  const history = await failUntil(a, /\/api\/v1\/conversations\/\d+\/messages(\?|$)/);
+  await openConversation(a, 'Hugo Wrote');
+  await a.getByText('Could not load messages.').waitFor();
+  // The window looks away and back, and another message comes.
+  await a.evaluate(() => { window.dispatchEvent(new Event('blur')); window.dispatchEvent(new Event('focus')); document.dispatchEvent(new Event('visibilitychange')); });
+  await api('POST', `/conversations/${conv.id}/messages`, { token: ub.token, body: { client_id: 'hf2' + ub.id, body: 'more words' } });
+  await conversationItem(a, 'Hugo Wrote').getByText('more words').waitFor();
+  await a.waitForTimeout(600);
+  assert.equal((await api('GET', `/conversations/${conv.id}`, { token: ua.token })).unread_count, 2, 'nothing marked read');
+  // Loaded at last, it is read.
+  history.stop();
+  await a.getByRole('button', { name: 'Try again' }).click();
+  await messageByText(a, 'more words').waitFor();
+  await until(async () => (await api('GET', `/conversations/${conv.id}`, { token: ua.token })).unread_count === 0, 'the chat to be read once shown');
   await A.context.close();
 });
 

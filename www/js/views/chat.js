@@ -19,14 +19,29 @@ const GROUP_GAP_MS = 5 * 60 * 1000;
 const JUMP_PAGE_BACK = 200;
 
 // Message text with web links made clickable (text nodes only; http/https only).
-const URL_RE = /\bhttps?:\/\/[^\s<>"']+[^\s<>"'.,;:!?)\]]/g;
+// A link ends at white space, quotes and angle brackets, CJK and full-width
+// punctuation and an ellipsis; punctuation that ends a sentence after it is
+// not part of it, nor a closing bracket it did not open (a link in
+// parentheses), but a wiki's "Mercury_(planet)" keeps its own.
+const URL_RE = /\bhttps?:\/\/[^\s<>"'\u2026\u3000-\u303f\uff00-\uffef]+/g;
+const count = (s, c) => s.split(c).length - 1;
+function trimUrl(u) {
+  for (;;) {
+    const c = u[u.length - 1];
+    if ('.,;:!?'.includes(c) || (c === ')' && count(u, '(') < count(u, ')')) ||
+        (c === ']' && count(u, '[') < count(u, ']'))) u = u.slice(0, -1);
+    else return u;
+  }
+}
 function linkify(text) {
   const out = [];
   let last = 0;
   for (const m of text.matchAll(URL_RE)) {
+    const url = trimUrl(m[0]);
+    if (!/^https?:\/\/[^/]/.test(url)) continue;
     if (m.index > last) out.push(text.slice(last, m.index));
-    out.push(h('a', { href: m[0], target: '_blank', rel: 'noopener noreferrer nofollow' }, m[0]));
-    last = m.index + m[0].length;
+    out.push(h('a', { href: url, target: '_blank', rel: 'noopener noreferrer nofollow' }, url));
+    last = m.index + url.length;
   }
   out.push(text.slice(last));
   return out;
@@ -218,7 +233,7 @@ export function createChat({ onBack, onInfo }) {
       on: { click: () => { scroller.scrollTop = scroller.scrollHeight; (canWrite() ? view.input : scroller).focus(); } } }, icon('down'), jumpCount);
     const typing = h('div.typing-row', { 'aria-live': 'polite' });
     const ctx = h('div.composer-ctx', { hidden: true });
-    const input = h('textarea', { rows: 1, placeholder: 'Aa', 'aria-label': 'Message', maxLength: MAX_BODY + 500, enterkeyhint: touchScreen() ? 'enter' : 'send' });
+    const input = h('textarea', { rows: 1, dir: 'auto', placeholder: 'Aa', 'aria-label': 'Message', maxLength: MAX_BODY + 500, enterkeyhint: touchScreen() ? 'enter' : 'send' });
     const count = h('span.char-count', { hidden: true, 'aria-live': 'polite' });
     const send = h('button.icon-btn.send', { type: 'submit', 'aria-label': 'Send', title: 'Send (Enter)', disabled: true }, icon('send'));
     // With nothing typed, one click sends a thumbs-up.
@@ -273,8 +288,12 @@ export function createChat({ onBack, onInfo }) {
       const r = e.rootBounds;
       loadGap(!!r && e.boundingClientRect.top + e.boundingClientRect.height / 2 < (r.top + r.bottom) / 2);
     }, { root: scroller, rootMargin: '200px 0px' });
+    let today = new Date().toDateString();
     presenceTimer = setInterval(() => {
       renderHeader();
+      // Past midnight: "Today" and "Yesterday" move on.
+      const now = new Date().toDateString();
+      if (now !== today) { today = now; rowCache = new Map(); renderAll(); }
       // Marks of a big group come with its details only (see quietReceipts).
       const c = state.convs.get(convId);
       if (c && quietReceipts(c)) store.fetchConv(convId).catch(() => {});
@@ -525,12 +544,12 @@ export function createChat({ onBack, onInfo }) {
       const bubble = h('div.bubble');
       if (reply && !deleted) {
         bubble.append(h('button.quote', { type: 'button', 'aria-label': `Reply to ${reply.name || 'a message'}: ${reply.text}`, on: { click: () => jumpTo(m.reply_to) } },
-          reply.name ? h('strong', reply.name) : null, reply.text.slice(0, 140)));
+          reply.name ? h('strong', reply.name) : null, h('bdi', { dir: 'auto' }, Array.from(reply.text).slice(0, 140).join(''))));
       }
       // Who wrote it, for a screen reader: the name shows only above the
       // first of a run in a group, and never in a direct chat.
       bubble.append(h('span.sr-only', (mine ? 'You' : senderName) + ': '),
-        h('span.text', deleted ? (mine ? 'You unsent a message' : 'This message was deleted') : linkify(m.body || '')));
+        h('span.text', { dir: 'auto' }, deleted ? (mine ? 'You unsent a message' : 'This message was deleted') : linkify(m.body || '')));
       const meta = h('span.meta', m.edited_at && !deleted ? h('span.edited', 'Edited ·') : null,
         h('time', { datetime: m.created_at, title: fullTime(m.created_at) }, timeOfDay(m.created_at)));
       if (mine && !deleted) meta.append(tick(status));
@@ -593,8 +612,18 @@ export function createChat({ onBack, onInfo }) {
     });
   }
 
-  async function react(m, emoji) {
-    try { await store.toggleReaction(convId, m.id, emoji); } catch (e) { toast(api.friendlyError(e)); }
+  // Changes of one reaction go one after another: a second click before
+  // the first is answered toggles what the first made (undoes a mistap),
+  // rather than asking for the same change again.
+  const reacting = new Map();
+  function react(m, emoji) {
+    const key = m.conversation_id + ' ' + m.id + ' ' + emoji;
+    const next = (reacting.get(key) || Promise.resolve())
+      .then(() => store.toggleReaction(m.conversation_id, m.id, emoji))
+      .catch((e) => toast(api.friendlyError(e)))
+      .finally(() => { if (reacting.get(key) === next) reacting.delete(key); });
+    reacting.set(key, next);
+    return next;
   }
 
   async function removeMessage(m) {
@@ -607,7 +636,8 @@ export function createChat({ onBack, onInfo }) {
   const canWrite = () => view && !view.form.hidden;
   function startReply(m) {
     if (!canWrite()) return;
-    editing = null;
+    // An edit under way ends: the composer gets back what it held before.
+    if (editing) { view.input.value = draftBeforeEdit; draftBeforeEdit = ''; editing = null; onInput(); }
     replyTo = m;
     renderCtx();
     view.input.focus();
@@ -653,7 +683,7 @@ export function createChat({ onBack, onInfo }) {
     if (!m) return;
     const who = m.sender_id === state.me.id ? 'yourself' : userName(m.sender_id);
     ctx.append(icon(editing ? 'edit' : 'reply'),
-      h('span.ctx-text', h('strong', editing ? 'Editing message' : `Replying to ${who}`), h('span.ctx-body', m.body || '')),
+      h('span.ctx-text', h('strong', editing ? 'Editing message' : `Replying to ${who}`), h('span.ctx-body', { dir: 'auto' }, m.body || '')),
       iconButton('close', editing ? 'Cancel editing' : 'Cancel reply', () => { cancelCtx(); view.input.focus(); }, 'plain'));
   }
 
@@ -774,13 +804,16 @@ export function createChat({ onBack, onInfo }) {
   }
 
   let readTimer = null;
+  // Read only what was shown: not a chat whose history is not loaded (an
+  // empty view is "at the bottom").
+  const shown = () => convId != null && !positioning && store.msgState(convId).loaded;
   function maybeMarkRead() {
-    if (convId == null || positioning || !attentive() || !isNearBottom()) return;
+    if (!shown() || !attentive() || !isNearBottom()) return;
     // Throttled, not debounced: a busy chat still gets read receipts.
     if (readTimer) return;
     readTimer = setTimeout(() => {
       readTimer = null;
-      if (convId != null && !positioning && attentive() && isNearBottom()) store.markRead(convId);
+      if (shown() && attentive() && isNearBottom()) store.markRead(convId);
     }, 150);
   }
   function onScroll() {
