@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unictype.h>
+#include <unistr.h>
 
 #include <sodium.h>
 
@@ -327,55 +329,55 @@ int chat_client_id_ok(const char *s)
 	return 1;
 }
 
-/* Code points that are emoji by themselves (Unicode's Extended_Pictographic,
- * by block: the emoji planes, the symbol and dingbat blocks, and the few
- * older symbols that have emoji forms). */
-static int pictographic(uint32_t cp)
-{
-	static const uint32_t ranges[][2] = {
-		{0x00A9, 0x00A9}, {0x00AE, 0x00AE}, {0x203C, 0x203C}, {0x2049, 0x2049},
-		{0x2122, 0x2122}, {0x2139, 0x2139}, {0x2194, 0x2199}, {0x21A9, 0x21AA},
-		{0x231A, 0x231B}, {0x2328, 0x2328}, {0x23CF, 0x23CF}, {0x23E9, 0x23F3},
-		{0x23F8, 0x23FA}, {0x24C2, 0x24C2}, {0x25AA, 0x25AB}, {0x25B6, 0x25B6},
-		{0x25C0, 0x25C0}, {0x25FB, 0x25FE}, {0x2600, 0x27BF}, {0x2934, 0x2935},
-		{0x2B05, 0x2B07}, {0x2B1B, 0x2B1C}, {0x2B50, 0x2B50}, {0x2B55, 0x2B55},
-		{0x3030, 0x3030}, {0x303D, 0x303D}, {0x3297, 0x3297}, {0x3299, 0x3299},
-		{0x1F000, 0x1FAFF}, {0x1FC00, 0x1FFFD},
-	};
-	for (size_t i = 0; i < sizeof(ranges) / sizeof(ranges[0]); i++)
-		if (cp >= ranges[i][0] && cp <= ranges[i][1])
-			return 1;
-	return 0;
-}
-
 /* What joins, varies or tags emoji: the zero-width joiner, the variation
- * selectors, the keycap mark and the tag characters (subdivision flags).
- * Skin tones are in the pictographic range. */
-static int emoji_part(uint32_t cp)
+ * selectors, the keycap mark, the tag characters (subdivision flags) and
+ * the skin tones (Emoji_Modifier). */
+static int emoji_part(ucs4_t cp)
 {
 	return cp == 0x200D || cp == 0xFE0E || cp == 0xFE0F || cp == 0x20E3 ||
-		(cp >= 0xE0020 && cp <= 0xE007F);
+		(cp >= 0xE0020 && cp <= 0xE007F) || uc_is_property_emoji_modifier(cp);
+}
+
+/* A regional indicator: a flag's letter, an emoji only in pairs. */
+static int regional(ucs4_t cp)
+{
+	return cp >= 0x1F1E6 && cp <= 0x1F1FF;
 }
 
 /* An emoji: 1-32 bytes of well-formed UTF-8 (the router already rejected
  * bad escapes and NUL), at most 10 code points, made of pictographic code
- * points and the parts that join or vary them (at least one pictographic),
- * or a keycap: a digit, '#' or '*', then U+20E3 (U+FE0F between allowed).
- * Letters, spaces and invisible characters are not emoji. */
+ * points (Unicode's Extended_Pictographic, through libunistring), flags
+ * (pairs of regional indicators) and the parts that join or vary them (at
+ * least one pictographic or flag), or a keycap: a digit, '#' or '*', then
+ * U+20E3 (U+FE0F between allowed). Letters (a lone regional indicator, a
+ * squared letter too), spaces and invisible characters are not emoji. */
 int chat_emoji_ok(const char *s)
 {
 	size_t n = strlen(s);
 	if (n < 1 || n > CHAT_EMOJI_MAX_BYTES || !utf8_valid(s, n) || utf8_chars(s) > 10)
 		return 0;
-	int pict = 0, keycap = 0;
-	const unsigned char *p = (const unsigned char *)s;
-	while (*p) {
-		unsigned char c = *p;
-		if (c < 0x80) {
+	int pict = 0, keycap = 0, flag_letters = 0;
+	const uint8_t *p = (const uint8_t *)s, *end = p + n;
+	while (p < end) {
+		ucs4_t cp;
+		int len = u8_mbtouc(&cp, p, (size_t)(end - p));
+		if (len <= 0)
+			return 0;
+		if (regional(cp)) {
+			flag_letters++;
+			p += len;
+			continue;
+		}
+		/* The letters before this make whole flags, or it is not emoji. */
+		if (flag_letters % 2)
+			return 0;
+		pict |= flag_letters > 0;
+		flag_letters = 0;
+		if (cp < 0x80) {
 			/* A keycap's base: the mark must follow. */
-			if (!(isdigit(c) || c == '#' || c == '*'))
+			if (!(isdigit((int)cp) || cp == '#' || cp == '*'))
 				return 0;
-			const unsigned char *q = p + 1;
+			const uint8_t *q = p + 1;
 			if (q[0] == 0xEF && q[1] == 0xB8 && q[2] == 0x8F)	/* U+FE0F */
 				q += 3;
 			if (!(q[0] == 0xE2 && q[1] == 0x83 && q[2] == 0xA3))	/* U+20E3 */
@@ -384,18 +386,15 @@ int chat_emoji_ok(const char *s)
 			p = q + 3;
 			continue;
 		}
-		/* Well-formed (utf8_valid): the lead byte gives the length. */
-		int len = c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
-		uint32_t cp = c & (0x7F >> len);
-		for (int i = 1; i < len; i++)
-			cp = (cp << 6) | (p[i] & 0x3F);
-		if (pictographic(cp))
+		if (uc_is_property_extended_pictographic(cp))
 			pict = 1;
 		else if (!emoji_part(cp))
 			return 0;
 		p += len;
 	}
-	return pict || keycap;
+	if (flag_letters % 2)
+		return 0;
+	return pict || keycap || flag_letters > 0;
 }
 
 static int digits(const char *s, int n)
@@ -453,34 +452,42 @@ int chat_cursor_parse(const char *s, int64_t *ms, int64_t *id)
 	return *id > 0 ? 0 : -1;
 }
 
-/* Word characters for search: letters and digits in any script (every
- * non-ASCII byte), plus '_' as InnoDB's parser does. Everything else,
- * including the boolean-mode operators + - < > ( ) ~ * " @, separates words. */
-static int word_byte(unsigned char c)
+/* Word characters for search: letters, digits and combining marks in any
+ * script (by Unicode's classes), plus '_' as InnoDB's parser does.
+ * Everything else separates words: spaces and punctuation of every script
+ * (a no-break space, a dash, curly quotes), and the boolean-mode operators
+ * + - < > ( ) ~ * " @. */
+static int word_char(ucs4_t c)
 {
-	return c >= 0x80 || isalnum(c) || c == '_';
+	return c == '_' || uc_is_general_category(c, UC_CATEGORY_L) ||
+		uc_is_general_category(c, UC_CATEGORY_N) || uc_is_general_category(c, UC_CATEGORY_M);
 }
 
 char *chat_search_query(struct arena *a, const char *q, int min_chars)
 {
-	enum { MAX_WORDS = 16 };
 	size_t n = strlen(q);
-	/* Each word w becomes +"w": at most 3 bytes plus a space more than
-	 * its own, whatever the words' lengths (one-letter words between
-	 * single spaces nearly triple the text). */
-	char *out = arena_alloc(a, n + 4 * MAX_WORDS + 1);
+	/* Each word w becomes +"w ": 4 bytes more than its own, and there are
+	 * at most (n + 1) / 2 words (each has a separator after it but the
+	 * last): every word is kept, however many. */
+	char *out = arena_alloc(a, 3 * n + 4);
 	size_t j = 0;
 	int words = 0;
-	for (size_t i = 0; i < n && words < MAX_WORDS;) {
-		if (!word_byte((unsigned char)q[i])) {
-			i++;
+	const uint8_t *p = (const uint8_t *)q, *end = p + n;
+	while (p < end) {
+		ucs4_t c;
+		int len = u8_mbtouc(&c, p, (size_t)(end - p));
+		if (len <= 0)
+			break;
+		if (!word_char(c)) {
+			p += len;
 			continue;
 		}
-		size_t start = i;
+		const uint8_t *start = p;
 		int chars = 0;
-		for (; i < n && word_byte((unsigned char)q[i]); i++)
-			if (((unsigned char)q[i] & 0xC0) != 0x80)
-				chars++;
+		while (p < end && (len = u8_mbtouc(&c, p, (size_t)(end - p))) > 0 && word_char(c)) {
+			p += len;
+			chars++;
+		}
 		/* A required word shorter than the index's minimum token would
 		 * match nothing at all (InnoDB never indexed it): leave it out. */
 		if (chars < min_chars)
@@ -489,8 +496,8 @@ char *chat_search_query(struct arena *a, const char *q, int min_chars)
 			out[j++] = ' ';
 		out[j++] = '+';
 		out[j++] = '"';
-		memcpy(out + j, q + start, i - start);
-		j += i - start;
+		memcpy(out + j, start, (size_t)(p - start));
+		j += (size_t)(p - start);
 		out[j++] = '"';
 		words++;
 	}

@@ -117,7 +117,8 @@ int req_read_body(struct req *req, size_t max)
 		char *end;
 		errno = 0;
 		unsigned long long v = strtoull(cl, &end, 10);
-		if (errno != 0 || *end != '\0') {
+		/* Digits only: strtoull would take a sign or spaces (-1 wraps). */
+		if (!isdigit((unsigned char)*cl) || errno != 0 || *end != '\0') {
 			resp_problem(req, 400, "bad_request", "Content-Length is not a number.");
 			return -1;
 		}

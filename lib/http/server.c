@@ -133,7 +133,8 @@ static int origin_allowed(const char *origin)
 		const char *e = p;
 		while (*e != '\0' && *e != ',' && *e != ' ')
 			e++;
-		if ((size_t)(e - p) == n && memcmp(p, origin, n) == 0)
+		/* An empty entry (a list ending in a comma) matches nothing. */
+		if (e > p && (size_t)(e - p) == n && memcmp(p, origin, n) == 0)
 			return 1;
 		p = e;
 	}

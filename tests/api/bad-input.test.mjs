@@ -330,6 +330,8 @@ test('unknown ids and other people\'s ids: 404 (or 400 for a bad emoji), nothing
     ['unreact on a message of another conversation of mine', o, 'DELETE', `${G}/messages/${other.id}/reactions/${thumb}`],
     ['react as a former member', x, 'PUT', `${G}/messages/${m1.id}/reactions/${party}`],
     ['react with an emoji that is none', o, 'PUT', `${G}/messages/${m1.id}/reactions/abc`, undefined, 400, 'invalid_emoji'],
+    ['react with a squared letter', o, 'PUT', `${G}/messages/${m1.id}/reactions/${encodeURIComponent('\u{1F130}')}`, undefined, 400, 'invalid_emoji'],
+    ['react with half a flag', o, 'PUT', `${G}/messages/${m1.id}/reactions/${encodeURIComponent('\u{1F1E6}')}`, undefined, 400, 'invalid_emoji'],
     ['react on an unknown message', o, 'PUT', `${G}/messages/${NOPE}/reactions/${party}`],
     ['react on a message of another conversation of mine', o, 'PUT', `${G}/messages/${other.id}/reactions/${party}`],
   ];

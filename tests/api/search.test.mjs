@@ -37,6 +37,18 @@ test('search finds only messages of my conversations, newest first, paged; delet
   // All words must match.
   const both = await api('GET', `/search?q=${encodeURIComponent(w + ' more')}`, { token: a.token });
   assert.deepEqual(both.body.results.map((m) => m.id), [mine3.id]);
+  // Words apart however they are set apart (a no-break space, a dash),
+  // in any order.
+  for (const sep of ['\u00a0', '\u2014', '\u3000']) {
+    const r2 = await api('GET', `/search?q=${encodeURIComponent('more' + sep + w)}`, { token: a.token });
+    assert.deepEqual(r2.body.results.map((m) => m.id), [mine3.id], JSON.stringify(sep));
+  }
+  // Every word counts, the seventeenth too.
+  const sixteen = ['third', 'and', 'more', ...Array.from({ length: 13 }, () => w)].join(' ');
+  assert.equal((await api('GET', `/search?q=${encodeURIComponent(sixteen)}`, { token: a.token })).body.results.length, 1);
+  const r17 = await api('GET', `/search?q=${encodeURIComponent(sixteen + ' nowhere')}`, { token: a.token });
+  assert.equal(r17.status, 200);
+  assert.deepEqual(r17.body.results, [], 'a message without the 17th word is not found');
   // Deleted messages are not found.
   await api('DELETE', `/conversations/${c.id}/messages/${mine3.id}`, { token: b.token });
   const after = await api('GET', '/search?q=' + w, { token: a.token });

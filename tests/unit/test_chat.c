@@ -93,6 +93,12 @@ int main(void)
 	CHECK_EQ(chat_emoji_ok("\xF0\x9F\x91\x8D\xF0\x9F\x8F\xBD"), 1);	/* skin tone */
 	/* Not emoji: text, invisible characters, a joiner alone. */
 	CHECK_EQ(chat_emoji_ok("\xC2\xA0"), 0);				/* no-break space */
+	CHECK_EQ(chat_emoji_ok("\xF0\x9F\x84\xB0"), 0);			/* squared Latin A */
+	CHECK_EQ(chat_emoji_ok("\xF0\x9F\x87\xA6"), 0);			/* a lone flag letter */
+	CHECK_EQ(chat_emoji_ok("\xF0\x9F\x87\xAB\xF0\x9F\x87\xB7\xF0\x9F\x87\xA6"), 0); /* a flag and a half */
+	CHECK_EQ(chat_emoji_ok("\xF0\x9F\x87\xA6\xF0\x9F\x91\x8D"), 0);	/* a letter, then an emoji */
+	CHECK_EQ(chat_emoji_ok("\xF0\x9F\x8F\xBD"), 0);			/* a skin tone alone */
+	CHECK_EQ(chat_emoji_ok("\xF0\x9F\x87\xAB\xF0\x9F\x87\xB7\xF0\x9F\x91\x8D"), 1); /* a flag, an emoji */
 	CHECK_EQ(chat_emoji_ok("\xC2\xAD"), 0);				/* soft hyphen */
 	CHECK_EQ(chat_emoji_ok("\xE2\x81\xA0"), 0);			/* word joiner */
 	CHECK_EQ(chat_emoji_ok("\xE2\x80\x8D"), 0);			/* ZWJ alone */
@@ -158,11 +164,19 @@ int main(void)
 	CHECK_STR(chat_search_query(&a, "+hello -world*", 2), "+\"hello\" +\"world\"");
 	CHECK_STR(chat_search_query(&a, "\"(a) b\" ~c <d> @3", 1), "+\"a\" +\"b\" +\"c\" +\"d\" +\"3\"");
 	CHECK_STR(chat_search_query(&a, "don't stop", 2), "+\"don\" +\"stop\"");
-	/* Sixteen one-letter words nearly triple the text (the output once
-	 * overran its buffer here); a seventeenth is left out. */
+	/* One-letter words nearly triple the text (the output once overran
+	 * its buffer here); every word is kept. */
 	CHECK_STR(chat_search_query(&a, "a b c d e f g h i j k l m n o p q", 1),
 		"+\"a\" +\"b\" +\"c\" +\"d\" +\"e\" +\"f\" +\"g\" +\"h\" +\"i\" +\"j\" +\"k\" "
-		"+\"l\" +\"m\" +\"n\" +\"o\" +\"p\"");
+		"+\"l\" +\"m\" +\"n\" +\"o\" +\"p\" +\"q\"");
+	/* Spaces and punctuation of every script separate words: a no-break
+	 * space, an em dash, curly quotes, an ideographic space. */
+	CHECK_STR(chat_search_query(&a, "hello\xC2\xA0world", 2), "+\"hello\" +\"world\"");
+	CHECK_STR(chat_search_query(&a, "hello\xE2\x80\x94world", 2), "+\"hello\" +\"world\"");
+	CHECK_STR(chat_search_query(&a, "\xE2\x80\x9Cquoted\xE2\x80\x9D\xE3\x80\x80text", 2),
+		"+\"quoted\" +\"text\"");
+	/* Letters with combining marks stay one word. */
+	CHECK_STR(chat_search_query(&a, "cafe\xCC\x81 ok", 2), "+\"cafe\xCC\x81\" +\"ok\"");
 	CHECK_STR(chat_search_query(&a, "x'); DROP TABLE messages; --", 3),
 		"+\"DROP\" +\"TABLE\" +\"messages\"");
 	CHECK_STR(chat_search_query(&a, "caf\xC3\xA9 \xC3\xA9t\xC3\xA9", 3),
@@ -171,9 +185,20 @@ int main(void)
 	CHECK(chat_search_query(&a, "+-*\"()~<>@", 1) == NULL);
 	CHECK(chat_search_query(&a, "a b c", 2) == NULL);
 	CHECK(chat_search_query(&a, "", 1) == NULL);
-	/* At most 16 words. */
+	/* However many words: every one is required (none dropped). */
 	const char *many = chat_search_query(&a, "aa bb cc dd ee ff gg hh ii jj kk ll mm nn oo pp qq rr", 2);
-	CHECK(many != NULL && strstr(many, "pp") != NULL && strstr(many, "qq") == NULL);
+	CHECK(many != NULL && strstr(many, "pp") != NULL && strstr(many, "+\"rr\"") != NULL);
+	{
+		/* The longest query there is: 128 one-letter words in 256 bytes. */
+		char q[257];
+		for (int i = 0; i < 128; i++) {
+			q[2 * i] = 'x';
+			q[2 * i + 1] = ' ';
+		}
+		q[256] = '\0';
+		const char *all = chat_search_query(&a, q, 1);
+		CHECK(all != NULL && strlen(all) == 128 * 4 + 127);
+	}
 
 	/* Reactions group by emoji whatever their order. */
 	struct msg_reaction rs[] = {{"\xF0\x9F\x91\x8D", 7}, {"\xE2\x9D\xA4", 8},
