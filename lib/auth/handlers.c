@@ -275,13 +275,25 @@ static int login_window(void)
 }
 
 /* The account's login attempts (the login form and the password checks of
- * PATCH and DELETE /me share them): 0 allowed, 1 answered 429, -1. */
+ * PATCH and DELETE /me share them): 0 allowed, 1 answered 429, -1.
+ * From one address, login_per_account: guessing from there stops, while
+ * the account's owner elsewhere still logs in (a count of the account's
+ * attempts alone let anyone lock any account out with a few wrong
+ * passwords). From all addresses together, ten times that: guessing spread
+ * over many addresses stops too, and locking the owner out takes as many.
+ * Valid usernames (at most 32 characters) and addresses (at most 45) fit
+ * the bucket. */
 static int account_limited(struct req *req, struct db *db, const char *username)
 {
+	int64_t per = config_int_range("login_per_account", 10, 1, 100000000);
 	char bucket[128];
+	snprintf(bucket, sizeof(bucket), "login-ua:%.32s@%.45s", username, req->remote_addr);
+	int rl = rate_limited(req, db, bucket, per, login_window());
+	if (rl != 0)
+		return rl;
 	snprintf(bucket, sizeof(bucket), "login-user:%.64s", username);
 	return rate_limited(req, db, bucket,
-		config_int_range("login_per_account", 10, 1, 1000000000), login_window());
+		config_int_range("login_per_account_all", 10 * per, 1, 1000000000), login_window());
 }
 
 /* POST /auth/register */
@@ -481,20 +493,21 @@ void auth_refresh(struct req *req)
 	answer_tokens(req, &u, sid, access, fresh, in_cookie, 200);
 }
 
-/* POST /auth/logout: the session of the access token; without one, the
- * session of the refresh cookie (a browser that was offline when its user
- * logged out, or whose access token is gone, still ends its session). */
+/* POST /auth/logout: the session of the access token; without a valid one,
+ * the session of the refresh cookie (a browser that was offline when its
+ * user logged out, or whose access token is gone or expired, still ends its
+ * session). */
 void auth_logout(struct req *req)
 {
 	const char *h = req_header(req, "Authorization");
-	const char *cookie = h == NULL ? refresh_cookie(req) : NULL;
+	const char *cookie = refresh_cookie(req);
 	int64_t uid, sid0;
-	if (cookie == NULL && h != NULL && strncasecmp(h, "Bearer ", 7) == 0 &&
-	    auth_verify_token(h + 7, &uid, &sid0)) {
+	if (h != NULL && strncasecmp(h, "Bearer ", 7) == 0 && auth_verify_token(h + 7, &uid, &sid0)) {
 		/* A genuine token of a session that may have ended already: ending
 		 * it again is a success (a retried logout must not fail). */
 		req->user_id = uid;
 		req->session_id = sid0;
+		cookie = NULL;
 	} else if (cookie == NULL) {
 		int r = auth_authenticate(req);
 		if (r < 0 && !req->headers_sent)

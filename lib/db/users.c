@@ -344,11 +344,18 @@ static int rotate_tx(struct db *db, void *p)
 	int revoked = (int)db_int(db, 5);
 	while (db_next(db) > 0)
 		;
+	/* A session that ended already: whatever token of it comes, the
+	 * answer is that it ended (or expired); there is nothing left to take
+	 * from a thief. */
+	if (!live) {
+		c->result = revoked ? 3 : 0;
+		return 1;
+	}
 	/* Used again within moments of its rotation: the same client asking
 	 * twice (its first answer lost, or two requests crossing), not a
 	 * thief. It gets a token of its own beside the one already handed
 	 * out, and the session goes on. */
-	if (superseded && recent && live)
+	if (superseded && recent)
 		superseded = 0;
 	else if (superseded) {
 		/* Reuse of a rotated token: whoever holds the chain is not to be
@@ -359,12 +366,6 @@ static int rotate_tx(struct db *db, void *p)
 		c->sid = sid;
 		c->uid = uid;
 		return 0;
-	}
-	if (!live) {
-		/* Ended on purpose (signed out, a new password, the account
-		 * deleted), or only expired. */
-		c->result = revoked ? 3 : 0;
-		return 1;
 	}
 	/* The account, read before anything is written: nothing that can
 	 * fail is left for after the commit, whose new token would be lost

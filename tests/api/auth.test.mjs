@@ -108,9 +108,11 @@ test('refresh rotates the token; replaying an old one ends the session', async (
   // Replay of the first (already rotated) token: the session is revoked...
   rotatedLongAgo(u.refresh);
   expectProblem(assert, await api('POST', '/auth/refresh', { body: { refresh_token: u.refresh } }), 401, 'refresh_token_reused');
-  // ...so even the newest tokens of that session stop working.
+  // ...so even the newest tokens of that session stop working, and once it
+  // has ended any token of it, the old one too, says it ended.
   expectProblem(assert, await api('GET', '/me', { token: r2.body.access_token }), 401);
-  expectProblem(assert, await api('POST', '/auth/refresh', { body: { refresh_token: r2.body.refresh_token } }), 401);
+  expectProblem(assert, await api('POST', '/auth/refresh', { body: { refresh_token: r2.body.refresh_token } }), 401, 'session_ended');
+  expectProblem(assert, await api('POST', '/auth/refresh', { body: { refresh_token: u.refresh } }), 401, 'session_ended');
   // An unknown token is refused without revoking anything.
   const v = await registerUser('refresh2');
   expectProblem(assert, await api('POST', '/auth/refresh', { body: { refresh_token: 'not-a-real-token' } }), 401, 'invalid_refresh_token');
@@ -192,6 +194,16 @@ test('a browser app keeps its refresh token in an HttpOnly cookie: login, rotati
   assert.equal(refreshCookie(byCookie).value, '');
   expectProblem(assert, await api('GET', '/me', { token: again.body.access_token }), 401);
   expectProblem(assert, await api('POST', '/auth/refresh', { body: {}, headers: { Cookie: c4.pair } }), 401);
+  // A browser whose access token expired sends it along: the cookie's
+  // session ends all the same.
+  const late = await api('POST', '/auth/login', { body: { username, password, refresh_cookie: true } });
+  const c5 = refreshCookie(late);
+  const now = Math.floor(Date.now() / 1000);
+  const stale = signJwt({ ...claims(late.body.access_token), iat: now - 3600, exp: now - 60 }, jwtKey());
+  const lateOut = await api('POST', '/auth/logout', { headers: { Cookie: c5.pair, Authorization: 'Bearer ' + stale } });
+  assert.equal(lateOut.status, 204, lateOut.text);
+  assert.equal(refreshCookie(lateOut).value, '');
+  expectProblem(assert, await api('POST', '/auth/refresh', { body: {}, headers: { Cookie: c5.pair } }), 401, 'session_ended');
   // Once more, or with an unknown token: nothing left to end, still 204.
   assert.equal((await api('POST', '/auth/logout', { headers: { Cookie: c4.pair } })).status, 204);
   assert.equal((await api('POST', '/auth/logout', { headers: { Cookie: 'messenger_refresh=' + 'B'.repeat(43) } })).status, 204);
@@ -389,10 +401,12 @@ test('password checks on /me count toward the account login limit (a token gives
   expectProblem(assert, limited, 429, 'rate_limited');
   assert.ok(Number(limited.headers['retry-after']) >= 1);
   // Deleting the account is held back too, even with the right password;
-  // the account stays, and so does the login form's limit for it.
+  // the account stays, and so does the login form's limit for it from that
+  // address. Its owner elsewhere still logs in.
   expectProblem(assert, await api('DELETE', '/me', { token: u.token, body: { password: u.password } }), 429, 'rate_limited');
   assert.equal((await api('GET', '/me', { token: u.token })).status, 200);
-  expectProblem(assert, await api('POST', '/auth/login', { body: { username: u.username, password: u.password }, localAddress: '127.0.0.5' }), 429, 'rate_limited');
+  expectProblem(assert, await api('POST', '/auth/login', { body: { username: u.username, password: u.password } }), 429, 'rate_limited');
+  assert.equal((await api('POST', '/auth/login', { body: { username: u.username, password: u.password }, localAddress: '127.0.0.5' })).status, 200);
   // Changing only the profile needs no password and is not limited.
   assert.equal((await api('PATCH', '/me', { token: u.token, body: { about: 'still here' } })).status, 200);
 });
@@ -459,17 +473,27 @@ test('DELETE /me needs the password, then the account is gone and its name free'
   assert.equal((await api('POST', '/auth/register', { body: { username: u.username, password: 'new-owner-password' } })).status, 201);
 });
 
-test('login is rate-limited per account (429 + Retry-After), even with the right password', async () => {
+test('login is rate-limited per account from one address, even with the right password, without locking its owner out elsewhere', async () => {
   const u = await registerUser('rl');
-  let limited = null;
-  for (let i = 0; i < 12; i++) {
-    const r = await api('POST', '/auth/login', { body: { username: u.username, password: 'wrong-password' }, localAddress: '127.0.0.3' });
-    if (r.status === 429) { limited = r; break; }
-    assert.equal(r.status, 401);
-  }
+  const wrongFrom = async (ip) => {
+    for (let i = 0; i < 12; i++) {
+      const r = await api('POST', '/auth/login', { body: { username: u.username, password: 'wrong-password' }, localAddress: ip });
+      if (r.status === 429) return r;
+      assert.equal(r.status, 401);
+    }
+    return null;
+  };
+  const limited = await wrongFrom('127.0.0.3');
   assert.ok(limited, 'expected 429 within 12 attempts');
   assert.ok(Number(limited.headers['retry-after']) > 0);
-  expectProblem(assert, await api('POST', '/auth/login', { body: { username: u.username, password: u.password }, localAddress: '127.0.0.4' }), 429, 'rate_limited');
+  expectProblem(assert, await api('POST', '/auth/login', { body: { username: u.username, password: u.password }, localAddress: '127.0.0.3' }), 429, 'rate_limited');
+  // The owner, elsewhere, still logs in: wrong passwords from one address
+  // lock nobody out.
+  assert.equal((await api('POST', '/auth/login', { body: { username: u.username, password: u.password }, localAddress: '127.0.0.4' })).status, 200);
+  // Guessing spread over many addresses is stopped too, at ten times the
+  // limit of one (the first address's attempts count: 10 of 100).
+  for (let a = 0; a < 9; a++) assert.ok(await wrongFrom(`127.0.1.${a + 10}`), `429 from address ${a}`);
+  expectProblem(assert, await api('POST', '/auth/login', { body: { username: u.username, password: u.password }, localAddress: '127.0.1.100' }), 429, 'rate_limited');
   // Other accounts are unaffected.
   const v = await registerUser('rl2');
   assert.equal((await api('POST', '/auth/login', { body: { username: v.username, password: v.password }, localAddress: '127.0.0.4' })).status, 200);
