@@ -44,7 +44,7 @@ struct db {
 	 * lost the connection (so it may have). */
 	int wrote;
 	int reran;		/* the last statement ran again after a reconnect */
-	int bound;		/* holds session state (db_bind): never reopened */
+	const char *relock;	/* db_bind: what takes the session's lock again */
 	int last_errno;
 	uint64_t affected;
 	int64_t insert_id;
@@ -166,16 +166,36 @@ static int reconnect(struct db *db)
 	if (db->conn != NULL)
 		mysql_close(db->conn);
 	db->conn = NULL;
-	if (db->bound) {
-		log_error("db: the connection holding this program's lock was lost; not reopened");
+	if (connect_db(db) < 0)
+		return -1;
+	if (db->relock == NULL)
+		return 0;
+	/* The lock went with the old connection: taken again at once, or
+	 * another run has it now and this one must stop. */
+	int held = 0;
+	if (mysql_real_query(db->conn, db->relock, strlen(db->relock)) == 0) {
+		MYSQL_RES *r = mysql_store_result(db->conn);
+		if (r != NULL) {
+			MYSQL_ROW row = mysql_fetch_row(r);
+			held = row != NULL && row[0] != NULL && strcmp(row[0], "1") == 0;
+			mysql_free_result(r);
+		}
+	}
+	if (!held) {
+		log_error("db: the connection holding this program's lock was lost, and the lock "
+			"could not be taken again; stopping");
+		mysql_close(db->conn);
+		db->conn = NULL;
 		return -1;
 	}
-	return connect_db(db);
+	log_warn("db: the connection holding this program's lock was lost; reopened and the lock "
+		"taken again");
+	return 0;
 }
 
-void db_bind(struct db *db)
+void db_bind(struct db *db, const char *relock)
 {
-	db->bound = 1;
+	db->relock = relock;
 }
 
 static MYSQL_STMT *prepare(struct db *db, const char *sql)

@@ -72,10 +72,12 @@ int db_wrote(struct db *db);
 /* The last statement was run again after its connection was lost and
  * reopened: its first run may have happened too (a CALL that committed). */
 int db_reran(struct db *db);
-/* What the session holds (a named lock) goes with its connection: once the
- * connection is lost, every later statement fails instead of reopening it
- * (a new connection would not hold the lock). */
-void db_bind(struct db *db);
+/* What the session holds (a named lock) goes with its connection: when the
+ * connection is lost, a new one runs relock (a query answering 1 when it
+ * took the lock again, e.g. GET_LOCK(name, 0)) before anything else, and
+ * is given up if it does not (every later statement fails). relock must
+ * outlive db. */
+void db_bind(struct db *db, const char *relock);
 
 /* Runs fn inside BEGIN/COMMIT, retrying on deadlock, lock wait timeout and a
  * lost connection (up to 5 times). fn returns 0 to commit, -1 on error

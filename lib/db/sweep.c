@@ -38,6 +38,8 @@ static const char *const SQL_CLOSE_DIRECT =
 	"WHERE u.deleted_at > NOW(3) - INTERVAL ? SECOND AND c.type = 'direct' AND c.closed_at IS NULL";
 /* sweep_lock: held until the connection closes. */
 static const char *const SQL_LOCK = "SELECT GET_LOCK('messenger-sweeper', ?)";
+/* After a lost connection: the lock again, at once or never. */
+static const char *const SQL_RELOCK = "SELECT GET_LOCK('messenger-sweeper', 0)";
 
 int64_t sweep_tickets(struct db *db, int batch)
 {
@@ -90,10 +92,10 @@ int sweep_lock(struct db *db, int wait_s)
 		got = db_int(db, 0);
 	while (rc > 0)
 		rc = db_next(db);
-	/* The lock lives as long as this connection: a lost connection must
-	 * end the run, not go on beside the next one. */
+	/* The lock lives as long as this connection: after a lost one the run
+	 * goes on only if it takes the lock again, never beside another. */
 	if (rc == 0 && got == 1)
-		db_bind(db);
+		db_bind(db, SQL_RELOCK);
 	return rc < 0 ? -1 : got == 1;
 }
 
