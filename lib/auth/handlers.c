@@ -25,15 +25,19 @@
 #define DISPLAY_MAX_CHARS 64
 #define ABOUT_MAX_CHARS 280
 
-/* A visible name: not blank, no control characters, at most max characters. */
+/* Text a person typed: at most max characters, no control characters
+ * (newlines and tabs where allowed), and not blank unless allowed. */
 static int check_text(struct req *req, const char *field, const char *s, size_t max_chars,
-	int allow_newlines)
+	int allow_newlines, int allow_blank)
 {
 	if (utf8_chars(s) > max_chars)
 		return json_req_bad(req, field,
 			arena_printf(req->arena, "is longer than %zu characters", max_chars));
-	if (text_flaw(s, allow_newlines) == TEXT_CONTROL)
+	enum text_flaw flaw = text_flaw(s, allow_newlines);
+	if (flaw == TEXT_CONTROL)
 		return json_req_bad(req, field, "contains control characters");
+	if (flaw == TEXT_BLANK && !allow_blank)
+		return json_req_bad(req, field, "must not be blank");
 	return 0;
 }
 
@@ -52,14 +56,10 @@ static int check_password(struct req *req, const char *field, const char *s, int
 	return 0;
 }
 
-/* A display name: text (check_text) with something besides spaces. */
+/* A display name: one line of text with something besides white space. */
 static int check_display_name(struct req *req, const char *s)
 {
-	if (check_text(req, "display_name", s, DISPLAY_MAX_CHARS, 0) < 0)
-		return -1;
-	if (text_flaw(s, 0) == TEXT_BLANK)
-		return json_req_bad(req, "display_name", "must not be blank");
-	return 0;
+	return check_text(req, "display_name", s, DISPLAY_MAX_CHARS, 0, 0);
 }
 
 static int valid_username(const char *s)
@@ -328,7 +328,7 @@ void auth_register(struct req *req)
 	if (display == NULL)
 		display = username;
 	if (check_display_name(req, display) < 0 ||
-	    (device && check_text(req, "device_name", device, DEVICE_MAX_CHARS, 0) < 0))
+	    (device && check_text(req, "device_name", device, DEVICE_MAX_CHARS, 0, 1) < 0))
 		return;
 	struct db *db = app_db(req);
 	if (db == NULL)
@@ -377,7 +377,7 @@ void auth_login(struct req *req)
 	    json_req_bool(req, req->json, "refresh_cookie", 0, &in_cookie, NULL) < 0)
 		return;
 	if (check_password(req, "password", password, 0) < 0 ||
-	    (device && check_text(req, "device_name", device, DEVICE_MAX_CHARS, 0) < 0))
+	    (device && check_text(req, "device_name", device, DEVICE_MAX_CHARS, 0, 1) < 0))
 		return;
 	username = lower(req->arena, username);
 	struct db *db = app_db(req);
@@ -444,7 +444,7 @@ void auth_refresh(struct req *req)
 	if (token == NULL) {
 		token = refresh_cookie(req);
 		if (token == NULL) {
-			chat_bad_field(req, "refresh_token", "Field 'refresh_token' is required "
+			resp_bad_field(req, "refresh_token", "Field 'refresh_token' is required "
 				"(or the refresh cookie that login set).");
 			return;
 		}
@@ -577,7 +577,7 @@ void auth_me_patch(struct req *req)
 	    json_req_str(req, req->json, "new_password", 0, 1, PASSWORD_MAX_BYTES, &newpw) < 0)
 		return;
 	if ((display && check_display_name(req, display) < 0) ||
-	    (about && check_text(req, "about", about, ABOUT_MAX_CHARS, 1) < 0))
+	    (about && check_text(req, "about", about, ABOUT_MAX_CHARS, 1, 1) < 0))
 		return;
 	if ((newpw != NULL) != (cur != NULL)) {
 		json_req_bad(req, cur == NULL ? "current_password" : "new_password",

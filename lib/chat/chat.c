@@ -252,14 +252,6 @@ int chat_stop(struct chat_outcome *o, int status, const char *code, const char *
 	return 1;
 }
 
-int chat_bad_field(struct req *req, const char *field, const char *detail)
-{
-	json_object *extra = json_object_new_object();
-	json_object_object_add(extra, "field", json_object_new_string(field));
-	resp_problem_ext(req, 400, "invalid_field", detail, extra);
-	return -1;
-}
-
 int chat_found(struct req *req, int rc, const char *detail)
 {
 	if (rc < 0)
@@ -272,7 +264,7 @@ int chat_found(struct req *req, int rc, const char *detail)
 void chat_answer(struct req *req, const struct chat_outcome *o)
 {
 	if (o->status == 400)
-		chat_bad_field(req, o->code, o->detail);
+		resp_bad_field(req, o->code, o->detail);
 	else
 		resp_problem(req, o->status, o->code, o->detail);
 }
@@ -312,7 +304,7 @@ int chat_check_client_id(struct req *req, const char *s)
 {
 	if (chat_client_id_ok(s))
 		return 0;
-	return chat_bad_field(req, "client_id", "Field 'client_id' must be 1-64 characters of "
+	return resp_bad_field(req, "client_id", "Field 'client_id' must be 1-64 characters of "
 		"A-Z, a-z, 0-9, '_' and '-'.");
 }
 

@@ -156,8 +156,6 @@ struct chat_outcome {
 
 /* Records a client error in o. Returns 1, what a transaction returns then. */
 int chat_stop(struct chat_outcome *o, int status, const char *code, const char *detail);
-/* Answers 400 invalid_field with {field}. Returns -1. */
-int chat_bad_field(struct req *req, const char *field, const char *detail);
 /* For a lookup's result rc (1 found, 0 not found, -1 error): 1 when found;
  * otherwise answers 500, or 404 not_found with detail, and returns 0. */
 int chat_found(struct req *req, int rc, const char *detail);

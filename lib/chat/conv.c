@@ -22,15 +22,14 @@ static void internal(struct req *req)
 static int check_title(struct req *req, const char *t)
 {
 	enum text_flaw flaw = text_flaw(t, 0);
-	int blank = flaw == TEXT_BLANK, ctrl = flaw == TEXT_CONTROL;
 	const char *why = NULL;
 	if (utf8_chars(t) > CHAT_TITLE_MAX_CHARS)
 		why = "Field 'title' is longer than 128 characters.";
-	else if (ctrl)
+	else if (flaw == TEXT_CONTROL)
 		why = "Field 'title' contains control characters.";
-	else if (blank)
+	else if (flaw == TEXT_BLANK)
 		why = "Field 'title' must not be blank.";
-	return why == NULL ? 0 : chat_bad_field(req, "title", why);
+	return why == NULL ? 0 : resp_bad_field(req, "title", why);
 }
 
 /* A list of user ids: a JSON array of positive integers, duplicates and `me`
@@ -41,14 +40,14 @@ static int parse_ids(struct req *req, const char *field, int64_t me, int max, in
 {
 	json_object *v;
 	if (!json_object_object_get_ex(req->json, field, &v) || v == NULL)
-		return chat_bad_field(req, field, arena_printf(req->arena, "Field '%s' is required.",
+		return resp_bad_field(req, field, arena_printf(req->arena, "Field '%s' is required.",
 			field));
 	if (!json_object_is_type(v, json_type_array))
-		return chat_bad_field(req, field, arena_printf(req->arena,
+		return resp_bad_field(req, field, arena_printf(req->arena,
 			"Field '%s' must be an array of user ids.", field));
 	size_t len = json_object_array_length(v);
 	if (len > (size_t)max + 1)
-		return chat_bad_field(req, field, arena_printf(req->arena,
+		return resp_bad_field(req, field, arena_printf(req->arena,
 			"Field '%s' has more than %d entries.", field, max));
 	int64_t *out = arena_alloc(req->arena, sizeof(int64_t) * (len ? len : 1));
 	int k = 0;
@@ -56,7 +55,7 @@ static int parse_ids(struct req *req, const char *field, int64_t me, int max, in
 		json_object *e = json_object_array_get_idx(v, i);
 		if (e == NULL || !json_object_is_type(e, json_type_int) ||
 		    json_object_get_int64(e) <= 0 || json_object_get_int64(e) == INT64_MAX)
-			return chat_bad_field(req, field, arena_printf(req->arena,
+			return resp_bad_field(req, field, arena_printf(req->arena,
 				"Field '%s' must contain positive integer user ids.", field));
 		int64_t id = json_object_get_int64(e);
 		int dup = id == me;
@@ -66,7 +65,7 @@ static int parse_ids(struct req *req, const char *field, int64_t me, int max, in
 			out[k++] = id;
 	}
 	if (k > max)
-		return chat_bad_field(req, field, arena_printf(req->arena,
+		return resp_bad_field(req, field, arena_printf(req->arena,
 			"Field '%s' has more than %d entries.", field, max));
 	*ids = out;
 	*n = k;
@@ -269,7 +268,7 @@ void conv_create(struct req *req)
 	else if (strcmp(type, "direct") == 0)
 		group = 0;
 	else {
-		chat_bad_field(req, "type", "Field 'type' must be \"direct\" or \"group\".");
+		resp_bad_field(req, "type", "Field 'type' must be \"direct\" or \"group\".");
 		return;
 	}
 	int64_t *ids;
@@ -281,18 +280,18 @@ void conv_create(struct req *req)
 	char key[48];
 	if (group) {
 		if (title == NULL) {
-			chat_bad_field(req, "title", "Field 'title' is required for groups.");
+			resp_bad_field(req, "title", "Field 'title' is required for groups.");
 			return;
 		}
 		if (check_title(req, title) < 0)
 			return;
 	} else {
 		if (title != NULL) {
-			chat_bad_field(req, "title", "Direct conversations have no title.");
+			resp_bad_field(req, "title", "Direct conversations have no title.");
 			return;
 		}
 		if (n != 1) {
-			chat_bad_field(req, "member_ids",
+			resp_bad_field(req, "member_ids",
 				"A direct conversation needs exactly one other user id.");
 			return;
 		}
@@ -491,7 +490,7 @@ void conv_patch(struct req *req)
 		if (mv != NULL) {
 			if (!json_object_is_type(mv, json_type_string) ||
 			    chat_parse_time(json_object_get_string(mv), muted, sizeof(muted)) < 0) {
-				chat_bad_field(req, "muted_until", "Field 'muted_until' must be an RFC 3339 "
+				resp_bad_field(req, "muted_until", "Field 'muted_until' must be an RFC 3339 "
 					"UTC timestamp (2026-12-04T17:14:23.123Z) or null.");
 				return;
 			}
@@ -581,7 +580,7 @@ void conv_members_add(struct req *req)
 	if (parse_ids(req, "user_ids", 0, CHAT_ADD_MAX, &ids, &n, &ids_json) < 0)
 		return;
 	if (n == 0) {
-		chat_bad_field(req, "user_ids", "Field 'user_ids' must not be empty.");
+		resp_bad_field(req, "user_ids", "Field 'user_ids' must not be empty.");
 		return;
 	}
 	struct db *db = app_db(req);
@@ -789,7 +788,7 @@ void conv_member_patch(struct req *req)
 		return;
 	enum conv_role want = convs_role_parse(role);
 	if (want == ROLE_NONE) {
-		chat_bad_field(req, "role", "Field 'role' must be \"owner\", \"admin\" or \"member\".");
+		resp_bad_field(req, "role", "Field 'role' must be \"owner\", \"admin\" or \"member\".");
 		return;
 	}
 	struct db *db = app_db(req);

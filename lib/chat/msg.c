@@ -25,11 +25,11 @@ static int check_body(struct req *req, const char *body)
 {
 	enum text_flaw flaw = text_flaw(body, 1);
 	if (flaw == TEXT_CONTROL)
-		return chat_bad_field(req, "body", "Field 'body' contains control characters.");
+		return resp_bad_field(req, "body", "Field 'body' contains control characters.");
 	if (flaw == TEXT_BLANK)
-		return chat_bad_field(req, "body", "Field 'body' must not be blank.");
+		return resp_bad_field(req, "body", "Field 'body' must not be blank.");
 	if (utf8_chars(body) > CHAT_BODY_MAX_CHARS)
-		return chat_bad_field(req, "body", "Field 'body' is longer than 4000 characters.");
+		return resp_bad_field(req, "body", "Field 'body' is longer than 4000 characters.");
 	return 0;
 }
 
@@ -84,7 +84,7 @@ void msg_send(struct req *req)
 	for (const char *const *k = kinds; *k != NULL; k++)
 		known |= strcmp(*k, kind) == 0;
 	if (!known) {
-		chat_bad_field(req, "kind", "Field 'kind' must be text, image, video, voice or file.");
+		resp_bad_field(req, "kind", "Field 'kind' must be text, image, video, voice or file.");
 		return;
 	}
 	json_object *media;
@@ -92,7 +92,7 @@ void msg_send(struct req *req)
 	if (json_object_object_get_ex(req->json, "media_ids", &media) && media != NULL) {
 		if (!json_object_is_type(media, json_type_array) ||
 		    json_object_array_length(media) > MEDIA_MAX) {
-			chat_bad_field(req, "media_ids", "Field 'media_ids' must be an array of at most "
+			resp_bad_field(req, "media_ids", "Field 'media_ids' must be an array of at most "
 				"10 media ids.");
 			return;
 		}
@@ -101,7 +101,7 @@ void msg_send(struct req *req)
 			json_object *m = json_object_array_get_idx(media, i);
 			if (m == NULL || !json_object_is_type(m, json_type_int) ||
 			    json_object_get_int64(m) <= 0) {
-				chat_bad_field(req, "media_ids", "Field 'media_ids' must contain positive "
+				resp_bad_field(req, "media_ids", "Field 'media_ids' must contain positive "
 					"integer ids.");
 				return;
 			}
@@ -116,11 +116,11 @@ void msg_send(struct req *req)
 		return;
 	}
 	if (strcmp(kind, "text") != 0) {
-		chat_bad_field(req, "media_ids", "Messages of this kind need media_ids.");
+		resp_bad_field(req, "media_ids", "Messages of this kind need media_ids.");
 		return;
 	}
 	if (body == NULL) {
-		chat_bad_field(req, "body", "Field 'body' is required.");
+		resp_bad_field(req, "body", "Field 'body' is required.");
 		return;
 	}
 	if (check_body(req, body) < 0)
@@ -141,7 +141,7 @@ static void msg_sent(struct req *req, struct msg *m, int rc)
 		return;
 	}
 	if (rc == SEND_BAD_REPLY) {
-		chat_bad_field(req, "reply_to",
+		resp_bad_field(req, "reply_to",
 			"Field 'reply_to' is not a message of this conversation.");
 		return;
 	}

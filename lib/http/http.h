@@ -218,6 +218,8 @@ void resp_unavailable(struct req *req);
  * (takes ownership of extra). */
 void resp_problem_ext(struct req *req, int status, const char *code, const char *detail,
 	json_object *extra);
+/* Answers 400 invalid_field with the detail and {field}. Returns -1. */
+int resp_bad_field(struct req *req, const char *field, const char *detail);
 /* Starts a streamed response (SSE); then resp_write/resp_flush. */
 int resp_start(struct req *req, int status, const char *content_type);
 int resp_write(struct req *req, const char *data, size_t n);

@@ -5,11 +5,7 @@
 
 int json_req_bad(struct req *req, const char *key, const char *what)
 {
-	json_object *extra = json_object_new_object();
-	json_object_object_add(extra, "field", json_object_new_string(key));
-	resp_problem_ext(req, 400, "invalid_field",
-		arena_printf(req->arena, "Field '%s' %s.", key, what), extra);
-	return -1;
+	return resp_bad_field(req, key, arena_printf(req->arena, "Field '%s' %s.", key, what));
 }
 
 /* Member key of o: 1 with *v set, 0 when absent or null, -1 (400 answered)

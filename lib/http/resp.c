@@ -117,6 +117,14 @@ void resp_unavailable(struct req *req)
 		"The database is not reachable; try again shortly.", NULL);
 }
 
+int resp_bad_field(struct req *req, const char *field, const char *detail)
+{
+	json_object *extra = json_object_new_object();
+	json_object_object_add(extra, "field", json_object_new_string(field));
+	resp_problem_ext(req, 400, "invalid_field", detail, extra);
+	return -1;
+}
+
 void resp_problem_ext(struct req *req, int status, const char *code, const char *detail,
 	json_object *extra)
 {

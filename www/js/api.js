@@ -170,7 +170,7 @@ export async function request(method, path, { body, query, signal, auth = true, 
   }
   if (auth && !accessToken) await ensureAuth();
   if (auth && switching) throw new NetworkError('another account signed in');
-  const sent = accessToken, who = tabUser;
+  const sent = accessToken;
   let r = await rawFetch(method, path, { body, signal, keepalive, token: auth ? sent : null });
   if (r.status === 401 && auth) {
     try {
@@ -183,7 +183,7 @@ export async function request(method, path, { body, query, signal, auth = true, 
     // The refresh came back as another account (signed in in another
     // tab): what this tab asked as the first is not asked as the second.
     // The page starts over as that account (storeTokens).
-    if (switching || (who !== null && tabUser !== who)) throw new NetworkError('another account signed in');
+    if (switching) throw new NetworkError('another account signed in');
     r = await rawFetch(method, path, { body, signal, keepalive, token: accessToken });
     if (r.status === 401) { forgetAccessToken(); loggedOutHandler(); }
   }

@@ -111,7 +111,10 @@ export function createChat({ onBack, onInfo }) {
     const sc = view.scroller;
     return sc.scrollHeight - sc.scrollTop - sc.clientHeight < 120;
   }
-  store.setReadingProbe((id) => id === convId && !positioning && attentive() && isNearBottom());
+  // Read only what was shown: not while open() places the view, and not a
+  // chat whose history is not loaded (an empty view is "at the bottom").
+  const shown = () => convId != null && !positioning && store.msgState(convId).loaded;
+  store.setReadingProbe((id) => id === convId && shown() && attentive() && isNearBottom());
 
   async function open(id, focusMessage) {
     const mine = {};
@@ -804,9 +807,6 @@ export function createChat({ onBack, onInfo }) {
   }
 
   let readTimer = null;
-  // Read only what was shown: not a chat whose history is not loaded (an
-  // empty view is "at the bottom").
-  const shown = () => convId != null && !positioning && store.msgState(convId).loaded;
   function maybeMarkRead() {
     if (!shown() || !attentive() || !isNearBottom()) return;
     // Throttled, not debounced: a busy chat still gets read receipts.
