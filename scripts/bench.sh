@@ -104,6 +104,7 @@ access_token_ttl = 14400
 password_opslimit = 1
 password_memlimit = 8192
 register_per_ip_per_hour = 100000000
+health_sends = 1
 ${BENCH_CONF:-}
 CONF
 
@@ -183,6 +184,20 @@ cpu_ticks() {	# bash builtins only: fast enough to sample at a marker
 		fi
 		echo "$p $f $(( a[11] + a[12] )) $sum"
 	done
+}
+# The send queue's counters (api.fcgi's, /health with health_sends = 1):
+# "alone batches batched fallbacks".
+sendq_stats() {
+	local h k
+	h="$(curl -s "http://127.0.0.1:$MESSENGER_PORT/api/v1/health" 2>/dev/null)"
+	for k in alone batches batched fallbacks; do
+		printf '%s ' "$(echo "$h" | sed -n "s/.*\"$k\": *\([0-9]*\).*/\1/p")"
+	done
+}
+sendq_delta() {	# BEFORE AFTER -> what the queue wrote in between
+	echo "$1 $2" | awk 'NF == 8 { b = $6 - $2; m = $7 - $3;
+		printf "%d sent alone, %d batches of %d sends (%.1f a batch), %d batches failed\n",
+			$5 - $1, b, m, (b > 0 ? m / b : 0), $8 - $4 }'
 }
 questions() { sql "SHOW GLOBAL STATUS LIKE 'Questions'" 2>/dev/null | cut -f2; }
 # Has InnoDB write back (up to 60 s) what a write-heavy scenario left dirty,
@@ -338,9 +353,11 @@ if want sends && [ "$HAVE_CHAT" = 1 ]; then
 		floor_b
 		say "durable sends, $CLIENTS senders over 1:1 conversations (round $round of $SEND_ROUNDS)"
 		cpu_snap main
+		sendq_before="$(sendq_stats)"
 		if [ -n "$FB" ] && run sends "$B/load" send -p "$MESSENGER_PORT" -u "$USERS" -o "$SEND_OFF" -c "$CLIENTS" -d "$DUR" -w "$WARM"; then
 			v="$(get sends_per_s)"
 			cpu_report main "send (1:1, $CLIENTS clients)" "$(get ok)"
+			echo "send queue over the round (warm-up included): $(sendq_delta "$sendq_before" "$(sendq_stats)")" >>"$LOG"
 			r="$(f "$v / $FB" 3)"
 			rounds_ok=$((rounds_ok + 1))
 			ratios="$ratios $r"
