@@ -17,7 +17,12 @@ enum text_flaw text_flaw(const char *s, int allow_newlines)
 		if (uc_is_general_category(c, UC_CATEGORY_Cc) &&
 		    !(allow_newlines && (c == '\n' || c == '\r' || c == '\t')))
 			return TEXT_CONTROL;
-		if (!uc_is_property_white_space(c))
+		/* What shows nothing is blank too: white space, and what is
+		 * ignored when drawn (zero-width spaces and joiners, soft
+		 * hyphens, Hangul fillers, variation selectors, direction
+		 * marks). */
+		if (!uc_is_property_white_space(c) &&
+		    !uc_is_property_default_ignorable_code_point(c))
 			blank = 0;
 	}
 	return blank ? TEXT_BLANK : TEXT_OK;

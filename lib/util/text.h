@@ -1,8 +1,11 @@
 /*
  * What a name or a message must not hold, by Unicode's classes (through
  * libunistring): control characters (general category Cc: C0, DEL and
- * C1), and nothing but white space (the White_Space property: spaces,
- * no-break spaces, ideographic space, line and paragraph separators...).
+ * C1), and nothing to see: white space only (the White_Space property:
+ * spaces, no-break spaces, ideographic space, line and paragraph
+ * separators...), or with what is not drawn (Default_Ignorable_Code_Point:
+ * zero-width space and joiners, soft hyphen, Hangul fillers, variation
+ * selectors, direction marks).
  */
 #ifndef UTIL_TEXT_H
 #define UTIL_TEXT_H
@@ -11,7 +14,8 @@ enum text_flaw {
 	TEXT_OK = 0,
 	TEXT_CONTROL,	/* a control character (newline, carriage return and tab
 			 * allowed when asked) */
-	TEXT_BLANK,	/* nothing but white space, or nothing */
+	TEXT_BLANK,	/* nothing drawn: white space, invisible characters, or
+			 * nothing */
 };
 
 /* The first flaw of s (well-formed UTF-8, NUL-terminated): TEXT_CONTROL

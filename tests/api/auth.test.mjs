@@ -354,7 +354,7 @@ test('PATCH /me changes profile and password; bad input changes nothing', async 
   // Blank and control characters by Unicode's classes (no-break and
   // ideographic spaces; C1 controls such as U+009B), each error naming its
   // field.
-  for (const [body, field] of [[{ display_name: '\u00a0\u3000' }, 'display_name'], [{ display_name: 'a\u0001' }, 'display_name'],
+  for (const [body, field] of [[{ display_name: '\u00a0\u3000' }, 'display_name'], [{ display_name: '\u200b\u200d' }, 'display_name'], [{ display_name: 'a\u0001' }, 'display_name'],
     [{ display_name: 'x\u009b2J' }, 'display_name'], [{ about: 'hi\u0085there' }, 'about'], [{ display_name: '  ' }, 'display_name'],
     [{ new_password: 'newpassword1' }, 'current_password'], [{ current_password: u.password }, 'new_password']]) {
     const b = await api('PATCH', '/me', { token: u.token, body });

@@ -136,6 +136,9 @@ test('creating conversations: bad input answers 400 and creates nothing', async 
     [{ type: 'group', member_ids: [b.id], title: 'a\u0000b' }, 'invalid_field'],
     [{ type: 'group', member_ids: [b.id], title: 'tab\there' }, 'invalid_field'],
     [{ type: 'group', member_ids: [b.id], title: '\u3000\u00a0' }, 'invalid_field'],
+    // Nothing to see: a zero-width space, a Hangul filler, a word joiner.
+    [{ type: 'group', member_ids: [b.id], title: '\u200b' }, 'invalid_field'],
+    [{ type: 'group', member_ids: [b.id], title: ' \u3164\u2060' }, 'invalid_field'],
     [{ type: 'group', member_ids: [b.id], title: 'csi\u009b' }, 'invalid_field'],
     [{ type: 'group', member_ids: [b.id, 999999999], title: 'ghost' }, 'unknown_user'],
     [{ type: 'group', member_ids: Array.from({ length: 1001 }, (_, i) => i + 1), title: 'big' }, 'invalid_field'],

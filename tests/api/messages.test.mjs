@@ -173,6 +173,7 @@ test('sending: bad input answers 400 and writes nothing', async () => {
     [{ client_id: cid(), body: 'bell\u0007' }, 'invalid_field'],
     [{ client_id: cid(), body: '\u00a0' }, 'invalid_field'],
     [{ client_id: cid(), body: '\u3000\n\u2003' }, 'invalid_field'],
+    [{ client_id: cid(), body: '\u200b\n\ufeff' }, 'invalid_field'],
     [{ client_id: cid(), body: 'x\u009b2J' }, 'invalid_field'],
     [{ client_id: cid(), body: 123 }, 'invalid_field'],
     [{ client_id: cid(), body: null }, 'invalid_field'],

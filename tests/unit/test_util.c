@@ -113,7 +113,11 @@ int main(void)
 			{"a\x7F", 0, TEXT_CONTROL},			/* DEL */
 			{"x\xC2\x9B" "2J", 1, TEXT_CONTROL},		/* U+009B CSI */
 			{"\xC2\x85", 1, TEXT_CONTROL},			/* U+0085 NEL: Cc first */
-			{"\xE2\x80\x8B", 0, TEXT_OK},		/* U+200B: not white space */
+			{"\xE2\x80\x8B", 0, TEXT_BLANK},		/* U+200B zero-width space */
+			{" \xE2\x80\x8D\xEF\xBB\xBF\xC2\xAD", 0, TEXT_BLANK},	/* ZWJ, BOM, soft hyphen */
+			{"\xE3\x85\xA4\xE2\x80\x8F", 0, TEXT_BLANK},	/* U+3164 Hangul filler, RLM */
+			{"\xF0\x9F\x91\xA8\xE2\x80\x8D\xF0\x9F\x91\xA9", 0, TEXT_OK},	/* man ZWJ woman */
+			{"a\xE2\x80\x8B", 0, TEXT_OK},
 		};
 		for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
 			CHECK_EQ(text_flaw(cases[i].s, cases[i].newlines), cases[i].want);
