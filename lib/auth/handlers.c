@@ -281,13 +281,13 @@ static int login_window(void)
  * attempts alone let anyone lock any account out with a few wrong
  * passwords). From all addresses together, ten times that: guessing spread
  * over many addresses stops too, and locking the owner out takes as many.
- * Valid usernames (at most 32 characters) and addresses (at most 45) fit
- * the bucket. */
+ * Valid usernames (at most 32 characters) and addresses (at most 47, an
+ * IPv6 /64 as req->client_net gives it) fit the bucket. */
 static int account_limited(struct req *req, struct db *db, const char *username)
 {
 	int64_t per = config_int_range("login_per_account", 10, 1, 100000000);
 	char bucket[128];
-	snprintf(bucket, sizeof(bucket), "login-ua:%.32s@%.45s", username, req->remote_addr);
+	snprintf(bucket, sizeof(bucket), "login-ua:%.32s@%.48s", username, req->client_net);
 	int rl = rate_limited(req, db, bucket, per, login_window());
 	if (rl != 0)
 		return rl;
@@ -334,7 +334,7 @@ void auth_register(struct req *req)
 	if (db == NULL)
 		return;
 	char bucket[96];
-	snprintf(bucket, sizeof(bucket), "register:%.60s", req->remote_addr);
+	snprintf(bucket, sizeof(bucket), "register:%.60s", req->client_net);
 	int rl = rate_limited(req, db, bucket,
 		config_int_range("register_per_ip_per_hour", 1000, 1, 1000000000), 3600);
 	if (rl != 0) {
@@ -386,7 +386,7 @@ void auth_login(struct req *req)
 	/* Attempts are limited per IP and per account (a guessing attack on one
 	 * account from many addresses is still stopped). */
 	char bucket[128];
-	snprintf(bucket, sizeof(bucket), "login-ip:%.60s", req->remote_addr);
+	snprintf(bucket, sizeof(bucket), "login-ip:%.60s", req->client_net);
 	int rl = rate_limited(req, db, bucket, config_int_range("login_per_ip", 50, 1, 1000000000),
 		login_window());
 	/* A name no account can have has no account bucket (and its bytes

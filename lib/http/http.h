@@ -32,6 +32,8 @@ struct req {
 	const char *path;	/* below /api/v1, percent-encoded, never NULL */
 	const char *query;	/* raw query string without '?', never NULL */
 	const char *remote_addr;
+	/* The client as rate limits count it (http_addr_net). */
+	const char *client_net;
 	const char *body;	/* NUL-terminated copy of the body (arena) */
 	size_t body_len;
 	json_object *json;	/* parsed body for ROUTE_JSON routes; freed after */
@@ -179,6 +181,12 @@ void req_on_end(struct req *req, void (*fn)(struct req *req, void *state), void 
 
 /* --- request helpers --- */
 const char *req_header(struct req *req, const char *name); /* "Content-Type" */
+/* The client's address as rate limits count it, into out (n >= 48): an
+ * IPv4 address whole, an IPv6 address by its /64 ("2001:db8:1:2::/64"),
+ * the network one subscriber is given (an attacker's single host has the
+ * whole /64 to pick addresses from); an IPv4-mapped one as IPv4. Anything
+ * else (a Unix socket's empty address) is copied as it is, cut to fit. */
+void http_addr_net(const char *addr, char *out, size_t n);
 const char *req_env(struct req *req, const char *name);
 /* Query parameter, decoded into the arena, or NULL. */
 const char *req_query(struct req *req, const char *name);

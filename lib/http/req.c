@@ -1,14 +1,34 @@
 /* Request helpers: headers, query parameters, body, path parameters. */
 #include "http/http.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <fcgiapp.h>
 
 #include "util/utf8.h"
+
+void http_addr_net(const char *addr, char *out, size_t n)
+{
+	unsigned char a6[16];
+	if (strchr(addr, ':') != NULL && inet_pton(AF_INET6, addr, a6) == 1) {
+		static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+		if (memcmp(a6, mapped, sizeof(mapped)) == 0 &&
+		    inet_ntop(AF_INET, a6 + 12, out, (socklen_t)n) != NULL)
+			return;
+		memset(a6 + 8, 0, 8);
+		char net[INET6_ADDRSTRLEN];
+		if (inet_ntop(AF_INET6, a6, net, sizeof(net)) != NULL) {
+			snprintf(out, n, "%s/64", net);
+			return;
+		}
+	}
+	snprintf(out, n, "%s", addr);
+}
 
 const char *req_env(struct req *req, const char *name)
 {

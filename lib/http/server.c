@@ -350,6 +350,9 @@ static void req_prepare(struct req *req, struct arena *a, struct http_io *io, vo
 	}
 	const char *ra = FCGX_GetParam("REMOTE_ADDR", io->env);
 	req->remote_addr = arena_strdup(a, ra ? ra : "");
+	char net[64];
+	http_addr_net(req->remote_addr, net, sizeof(net));
+	req->client_net = arena_strdup(a, net);
 }
 
 void req_on_end(struct req *req, void (*fn)(struct req *req, void *state), void *state)

@@ -41,6 +41,25 @@ int main(void)
 	CHECK_EQ(content_type_is_json("application/json; charset=utf-8"), 1);
 	CHECK_EQ(content_type_is_json("application/jsonx"), 0);
 	CHECK_EQ(content_type_is_json("text/plain"), 0);
+
+	/* Rate limits count an IPv6 client by its /64. */
+	char net[64];
+	http_addr_net("203.0.113.7", net, sizeof(net));
+	CHECK_STR(net, "203.0.113.7");
+	http_addr_net("2001:db8:1:2:aaaa:bbbb:cccc:dddd", net, sizeof(net));
+	CHECK_STR(net, "2001:db8:1:2::/64");
+	http_addr_net("2001:DB8:1:2::1", net, sizeof(net));
+	CHECK_STR(net, "2001:db8:1:2::/64");
+	http_addr_net("::1", net, sizeof(net));
+	CHECK_STR(net, "::/64");
+	http_addr_net("::ffff:198.51.100.1", net, sizeof(net));
+	CHECK_STR(net, "198.51.100.1");
+	http_addr_net("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", net, sizeof(net));
+	CHECK_STR(net, "ffff:ffff:ffff:ffff::/64");
+	http_addr_net("", net, sizeof(net));
+	CHECK_STR(net, "");
+	http_addr_net("not:an:address", net, sizeof(net));
+	CHECK_STR(net, "not:an:address");
 	arena_release(&a);
 	return CHECK_DONE();
 }
