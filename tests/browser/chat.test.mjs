@@ -1067,3 +1067,107 @@ test('muting a conversation quiets its badge and the tab title; unmuting restore
   await until(async () => !/, muted\./.test(await item.getAttribute('aria-label')), 'the list to show it unmuted');
   await A.context.close();
 });
+
+test('the composer by keyboard: Send by Enter keeps focus in the box, an input method\'s Enter sends nothing, and deleting asks with Cancel first', async () => {
+  const me = await makeUser('kbd', 'Kim Keys');
+  const bo = await makeUser('kbb', 'Bo Keys');
+  const c = await api('POST', '/conversations', { token: bo.token, body: { type: 'direct', member_ids: [me.id] } });
+  await api('POST', `/conversations/${c.id}/messages`, { token: bo.token, body: { client_id: 'kb1' + bo.id, body: 'hello Kim' } });
+  const A = await signedIn(browser, me);
+  const a = A.page;
+  await openConversation(a, 'Bo Keys');
+  const box = a.getByLabel('Message', { exact: true });
+  const focused = () => a.evaluate(() => document.activeElement?.getAttribute('aria-label') || document.activeElement?.tagName);
+  // Tab to Send, Enter: sent, and the next keys go to the box (the Send
+  // button, hidden once the box is empty, used to take the focus with it).
+  await box.fill('sent from the button');
+  await a.keyboard.press('Tab');
+  assert.equal(await focused(), 'Send');
+  await a.keyboard.press('Enter');
+  await messageByText(a, 'sent from the button').waitFor();
+  await until(async () => (await focused()) === 'Message', 'the focus back in the box');
+  await a.keyboard.type('next words');
+  assert.equal(await box.inputValue(), 'next words');
+  // An input method (Japanese, Chinese, Korean) confirms a word with Enter;
+  // Safari ends the composition first and sends that keydown with keyCode
+  // 229. It must not send the half-typed text.
+  await box.fill('にほん');
+  await box.evaluate((el) => el.dispatchEvent(new KeyboardEvent('keydown', { key: 'Enter', keyCode: 229, bubbles: true, cancelable: true })));
+  await a.waitForTimeout(300);
+  assert.equal(await box.inputValue(), 'にほん');
+  assert.equal(await messageByText(a, 'にほん').count(), 0);
+  const hist = await api('GET', `/conversations/${c.id}/messages`, { token: me.token });
+  assert.equal(hist.messages.filter((m) => m.body === 'にほん').length, 0, 'nothing sent');
+  await box.fill('');
+  // Deleting for everyone cannot be undone: the dialog starts on Cancel,
+  // so Enter (or a key held down) keeps the message.
+  const mine = messageByText(a, 'sent from the button');
+  await mine.hover();
+  await mine.getByRole('button', { name: 'Message actions' }).click();
+  await a.getByRole('menuitem', { name: 'Delete' }).click();
+  const dlg = a.getByRole('dialog', { name: 'Delete message?' });
+  await dlg.waitFor();
+  assert.equal(await focused(), 'BUTTON');
+  assert.equal(await a.evaluate(() => document.activeElement.textContent), 'Cancel');
+  await a.keyboard.press('Enter');
+  await dlg.waitFor({ state: 'detached' });
+  await a.waitForTimeout(300);
+  assert.equal(await a.locator('.msg.deleted').count(), 0, 'nothing deleted');
+  assert.equal((await api('GET', `/conversations/${c.id}/messages`, { token: me.token })).messages.filter((m) => m.deleted_at).length, 0);
+  assert.deepEqual(a.errors, []);
+  await A.context.close();
+});
+
+test('drafts in two tabs: each keeps the other\'s, a sent draft does not come back, and one typed just before a reload is kept', async () => {
+  const me = await makeUser('dft', 'Dee Drafts');
+  const bo = await makeUser('dfb', 'Bo Drafts');
+  const cy = await makeUser('dfc', 'Cy Drafts');
+  for (const [u, n] of [[bo, 1], [cy, 2]]) {
+    const c = await api('POST', '/conversations', { token: u.token, body: { type: 'direct', member_ids: [me.id] } });
+    await api('POST', `/conversations/${c.id}/messages`, { token: u.token, body: { client_id: `df${n}x${u.id}`, body: 'hi Dee ' + n } });
+  }
+  const A = await signedIn(browser, me);
+  const a1 = A.page;
+  const a2 = await A.context.newPage();
+  await a2.goto('/');
+  await a2.getByRole('heading', { name: 'Chats' }).waitFor();
+  const stored = (p) => p.evaluate((k) => JSON.parse(localStorage.getItem(k) || '{}'), 'messenger.drafts.' + me.id);
+  const drafted = async (p, text) => Object.values(await stored(p)).includes(text);
+  // Tab 1 drafts to Bo; tab 2, loaded before, drafts to Cy: both stay.
+  await openConversation(a1, 'Bo Drafts');
+  await a1.getByLabel('Message', { exact: true }).pressSequentially('for Bo, later');
+  await until(() => drafted(a1, 'for Bo, later'), 'the draft to Bo kept');
+  await openConversation(a2, 'Cy Drafts');
+  await a2.getByLabel('Message', { exact: true }).pressSequentially('for Cy, later');
+  await until(() => drafted(a2, 'for Cy, later'), 'the draft to Cy kept');
+  assert.ok(await drafted(a2, 'for Bo, later'), 'the other tab\'s draft kept');
+  // Tab 2's list shows the draft typed in tab 1.
+  await conversationItem(a2, 'Bo Drafts').filter({ hasText: 'Draft: for Bo, later' }).waitFor();
+  // Tab 2 (reloaded: it has read both drafts) is open on Cy when tab 1
+  // sends its draft to Bo and tab 2 types on: the sent draft does not come
+  // back, in storage or in either tab's list.
+  await a2.reload();
+  await openConversation(a2, 'Cy Drafts');
+  assert.equal(await a2.getByLabel('Message', { exact: true }).inputValue(), 'for Cy, later');
+  await a1.getByLabel('Message', { exact: true }).press('Enter');
+  await messageByText(a1, 'for Bo, later').waitFor();
+  await until(async () => !(await drafted(a1, 'for Bo, later')), 'the sent draft gone');
+  await a2.getByLabel('Message', { exact: true }).pressSequentially(' and more');
+  await until(() => drafted(a2, 'for Cy, later and more'), 'the draft to Cy kept again');
+  assert.ok(!(await drafted(a2, 'for Bo, later')), 'the sent draft stays gone');
+  await a2.reload();
+  await openConversation(a2, 'Cy Drafts');
+  assert.equal(await a2.getByLabel('Message', { exact: true }).inputValue(), 'for Cy, later and more');
+  await conversationItem(a2, 'Bo Drafts').waitFor();
+  assert.equal(await conversationItem(a2, 'Bo Drafts').filter({ hasText: 'Draft:' }).count(), 0);
+  // Typed and reloaded at once (before the draft's usual keep, a moment
+  // after typing stops): kept all the same.
+  await openConversation(a1, 'Cy Drafts');
+  const box = a1.getByLabel('Message', { exact: true });
+  await box.fill('');
+  await box.pressSequentially('quick');
+  await a1.reload();
+  await openConversation(a1, 'Cy Drafts');
+  assert.equal(await a1.getByLabel('Message', { exact: true }).inputValue(), 'quick');
+  await A.context.close();
+});

@@ -8,6 +8,13 @@ import * as api from './api.js';
 // Longest wait for a send's answer (the server answers after its commit,
 // within milliseconds when it is well).
 const SEND_TIMEOUT_MS = 20000;
+// AbortSignal.timeout where there is one (not in Safari before 16).
+function timeoutSignal(ms) {
+  if (AbortSignal.timeout) return AbortSignal.timeout(ms);
+  const c = new AbortController();
+  setTimeout(() => c.abort(new DOMException('The send took too long.', 'TimeoutError')), ms);
+  return c.signal;
+}
 // Acknowledged client_ids remembered (a resend of an older one the server
 // answers with the message it has: never a second message).
 const REMOVED_MAX = 5000;
@@ -154,7 +161,7 @@ export class Outbox {
             // is given up and tried again: its client_id makes the
             // retry find the first if that one was stored.
             const msg = await api.post(`/conversations/${it.conversation_id}/messages`, body,
-              { signal: AbortSignal.timeout(SEND_TIMEOUT_MS) });
+              { signal: timeoutSignal(SEND_TIMEOUT_MS) });
             this.failures = 0;
             this.onSent(msg);
             this.acknowledged(it.client_id);

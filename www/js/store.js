@@ -64,32 +64,44 @@ let epoch = 0;
 // What was typed and not sent, per conversation: kept in localStorage (per
 // account; app.js forgets it at sign-out), so a reload or another tab keeps
 // it, and shown in the list.
+// Other tabs write there too: a write changes this conversation's entry in
+// what is stored now (not in this tab's copy, which would bring back a
+// draft another tab has sent, or drop one it has typed), and another tab's
+// write is read again ('storage').
 export const draftsKey = (userId) => 'messenger.drafts.' + userId;
-function drafts() {
-  if (!state.drafts) {
-    state.drafts = new Map();
-    if (state.me) {
-      try {
-        for (const [id, text] of Object.entries(JSON.parse(localStorage.getItem(draftsKey(state.me.id)) || '{}'))) {
-          if (typeof text === 'string' && text.trim()) state.drafts.set(Number(id), text);
-        }
-      } catch { /* unreadable: none */ }
-    }
+function storedDrafts() {
+  const d = new Map();
+  if (state.me) {
+    try {
+      for (const [id, text] of Object.entries(JSON.parse(localStorage.getItem(draftsKey(state.me.id)) || '{}'))) {
+        if (typeof text === 'string' && text.trim()) d.set(Number(id), text);
+      }
+    } catch { /* unreadable: none */ }
   }
+  return d;
+}
+function drafts() {
+  if (!state.drafts) state.drafts = storedDrafts();
   return state.drafts;
 }
 export function draft(convId) { return drafts().get(convId) || ''; }
 export function setDraft(convId, text) {
-  const d = drafts();
-  const had = d.get(convId) || '';
+  const had = drafts().get(convId) || '';
   const now = text && text.trim() ? text : '';
   if (had === now) return;
+  const d = state.me ? storedDrafts() : new Map(drafts());
   if (now) d.set(convId, now); else d.delete(convId);
+  state.drafts = d;
   if (state.me) {
     try { localStorage.setItem(draftsKey(state.me.id), JSON.stringify(Object.fromEntries(d))); } catch { /* quota: kept in memory */ }
   }
   emit('list');
 }
+window.addEventListener('storage', (e) => {
+  if (!state.me || e.key !== draftsKey(state.me.id)) return;
+  state.drafts = null;
+  emit('list');
+});
 
 // ---- users ---------------------------------------------------------------
 const userFetches = new Map();
@@ -339,6 +351,12 @@ export function putMessage(msg) {
   touch(m, msg.id);
   const old = m.byId.get(msg.id);
   m.byId.set(msg.id, old ? { ...old, ...msg } : msg);
+  // A chat not open goes on growing with what comes (a busy group visited
+  // once, in a tab left open for days): past a few pages it is let go of,
+  // as on leaving it, unless a page of it is on its way.
+  if (!open && m.byId.size > HELD_MAX && m.loaded && !m.loading && !m.loadingOlder && !m.loadingGap) {
+    state.msgs.delete(msg.conversation_id);
+  }
 }
 
 // The history held is one run of messages, the newest down to the oldest

@@ -263,7 +263,7 @@ export function createChat({ onBack, onInfo }) {
       // Kept as it is typed (a reload keeps it), not on every key.
       clearTimeout(draftTimer);
       const id = convId;
-      draftTimer = setTimeout(() => { if (convId === id && view && !editing) store.setDraft(id, view.input.value); }, 400);
+      draftTimer = setTimeout(() => { draftTimer = null; if (convId === id && view && !editing) store.setDraft(id, view.input.value); }, 400);
     });
     scroller.addEventListener('scroll', onScroll, { passive: true });
     if (observer) observer.disconnect();
@@ -574,8 +574,8 @@ export function createChat({ onBack, onInfo }) {
       }
       if (m.local && m.state === 'failed') {
         col.append(h('div.fail-note', { role: 'alert' }, h('span', 'Not sent' + (m.error ? `: ${m.error}` : '.')),
-          h('button', { type: 'button', on: { click: () => state.outbox.retry(m.client_id) } }, 'Retry'),
-          h('button', { type: 'button', on: { click: () => state.outbox.discard(m.client_id) } }, 'Delete')));
+          h('button', { type: 'button', on: { click: () => { state.outbox.retry(m.client_id); composerFocus(); } } }, 'Retry'),
+          h('button', { type: 'button', on: { click: () => { state.outbox.discard(m.client_id); composerFocus(); } } }, 'Delete')));
       }
       const tools = h('div.msg-tools');
       let more = null;
@@ -630,8 +630,11 @@ export function createChat({ onBack, onInfo }) {
   }
 
   async function removeMessage(m) {
-    if (!(await confirmDialog('Delete message?', 'It will be removed for everyone in this conversation.', 'Delete', true))) return;
-    try { await store.deleteMessage(convId, m.id); } catch (e) { toast(api.friendlyError(e)); }
+    // Enter held down must not delete for everyone; the message's own
+    // conversation, whatever is open when the dialog closes.
+    if (!(await confirmDialog('Delete message?', 'It will be removed for everyone in this conversation.', 'Delete', true, { focusCancel: true }))) return;
+    try { await store.deleteMessage(m.conversation_id, m.id); } catch (e) { toast(api.friendlyError(e)); }
+    composerFocus();
   }
 
   // ---- reply / edit context ----
@@ -694,7 +697,9 @@ export function createChat({ onBack, onInfo }) {
   function onKey(e) {
     // On a touch screen Enter is a new line (its keyboard has no
     // Shift+Enter) and the Send button sends.
-    if (e.key === 'Enter' && !e.shiftKey && !e.isComposing && !e.altKey && !e.ctrlKey && !e.metaKey && !touchScreen()) {
+    // An input method's Enter that confirms a word is no send: Safari
+    // ends the composition before that keydown, which then has keyCode 229.
+    if (e.key === 'Enter' && !e.shiftKey && !e.isComposing && e.keyCode !== 229 && !e.altKey && !e.ctrlKey && !e.metaKey && !touchScreen()) {
       e.preventDefault();
       submit();
     } else if (e.key === 'Escape' && (replyTo || editing)) {
@@ -720,19 +725,33 @@ export function createChat({ onBack, onInfo }) {
     }
   }
 
+  // Focus that an action left nowhere (a button it hid or removed, the
+  // page itself) goes back to the composer: the next key goes there.
+  // Looked at once the change is drawn (renderAll draws in the next frame).
+  function composerFocus() {
+    requestAnimationFrame(() => {
+      const now = document.activeElement;
+      if (canWrite() && (!now || now === document.body || !now.isConnected || now === view.send || now === view.like) && !touchScreen()) view.input.focus();
+    });
+  }
+
+  let saving = null;         // the edit on its way (one at a time)
   async function submit() {
     const text = view.input.value.replace(/^\s*\n|\s+$/g, '');
     if (!text.trim() || [...text].length > MAX_BODY) return;
     const id = convId;
     if (editing) {
       const m = editing;
-      if (text === m.body) { cancelCtx(); return; }
+      if (saving === m) return;
+      if (text === m.body) { cancelCtx(); composerFocus(); return; }
       view.send.disabled = true;
+      saving = m;
       try {
         await store.editMessage(id, m.id, text);
         // (The same message; freshCtx may have put its newer copy here.)
-        if (convId === id && editing && editing.id === m.id) { editing = null; view.input.value = draftBeforeEdit; draftBeforeEdit = ''; renderCtx(); onInput(); }
-      } catch (e) { toast(api.friendlyError(e)); view.send.disabled = false; }
+        if (convId === id && editing && editing.id === m.id) { editing = null; view.input.value = draftBeforeEdit; draftBeforeEdit = ''; renderCtx(); onInput(); composerFocus(); }
+      } catch (e) { toast(api.friendlyError(e)); if (view) view.send.disabled = false; }
+      finally { if (saving === m) saving = null; }
       return;
     }
     sentHere(state.outbox.add(id, text, replyTo ? replyTo.id : null));
@@ -745,6 +764,7 @@ export function createChat({ onBack, onInfo }) {
     onInput();
     forceBottom = true;
     renderMessages();
+    composerFocus();
   }
 
   // ---- scrolling ----
@@ -836,9 +856,18 @@ export function createChat({ onBack, onInfo }) {
     view.jumpCount.hidden = !n;
   }
   // Read once the user looks again: the tab shown, or its window focused.
-  const onVisible = () => maybeMarkRead();
+  // The draft is kept a moment after typing stops: a page hidden or closed
+  // meanwhile keeps it at once.
+  const onVisible = () => { if (document.hidden) keepDraft(); else maybeMarkRead(); };
+  const keepDraft = () => {
+    if (draftTimer == null || convId == null || !view) return;
+    clearTimeout(draftTimer);
+    draftTimer = null;
+    store.setDraft(convId, draft());
+  };
   document.addEventListener('visibilitychange', onVisible);
   window.addEventListener('focus', onVisible);
+  window.addEventListener('pagehide', keepDraft);
 
   // ---- updates ----
   let queued = false;
@@ -886,6 +915,7 @@ export function createChat({ onBack, onInfo }) {
     dispose() {
       document.removeEventListener('visibilitychange', onVisible);
       window.removeEventListener('focus', onVisible);
+      window.removeEventListener('pagehide', keepDraft);
       clearInterval(presenceTimer);
       if (observer) observer.disconnect();
       if (resizer) resizer.disconnect();
