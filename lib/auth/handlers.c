@@ -206,16 +206,24 @@ static void answer_tokens(struct req *req, const struct user *u, int64_t sid, co
 	resp_json(req, status, o);
 }
 
-/* Creates a session and answers with its tokens. */
+/* Creates a session and answers with its tokens. proven: as for
+ * sessions_create (a login's password hash). */
 static void issue_session(struct req *req, struct db *db, const struct user *u, const char *device,
-	int in_cookie, int status)
+	const char *proven, int in_cookie, int status)
 {
 	char *refresh = auth_random_token(req->arena, 32);
 	unsigned char h[32];
 	auth_sha256(refresh, h);
 	int64_t sid;
-	if (sessions_create(db, u->id, device ? device : "", user_agent(req), req->remote_addr,
-		    refresh_days(), h, &sid) < 0) {
+	int rc = sessions_create(db, u->id, device ? device : "", user_agent(req), req->remote_addr,
+		refresh_days(), h, proven, &sid);
+	if (rc == 1) {
+		/* The password was changed (or the account deleted) while it
+		 * was being checked: it no longer opens the account. */
+		resp_problem(req, 401, "invalid_credentials", "Wrong username or password.");
+		return;
+	}
+	if (rc < 0) {
 		resp_problem(req, 500, "internal", "Could not create the session.");
 		return;
 	}
@@ -360,7 +368,7 @@ void auth_register(struct req *req)
 		resp_problem(req, 500, "internal", NULL);
 		return;
 	}
-	issue_session(req, db, &u, device, in_cookie, 201);
+	issue_session(req, db, &u, device, NULL, in_cookie, 201);
 }
 
 /* POST /auth/login */
@@ -426,7 +434,7 @@ void auth_login(struct req *req)
 	db = app_db(req);
 	if (db == NULL)
 		return;
-	issue_session(req, db, &u, device, in_cookie, 200);
+	issue_session(req, db, &u, device, hash, in_cookie, 200);
 }
 
 /* POST /auth/refresh */

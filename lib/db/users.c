@@ -44,6 +44,13 @@ static const char *const SQL_USER_TOUCH =
 static const char *const SQL_SESSION_INSERT =
 	"INSERT INTO sessions (user_id, device_name, user_agent, ip, expires_at) "
 	"VALUES (?, ?, ?, ?, NOW(3) + INTERVAL ? DAY)";
+/* The password a login proved is still the account's: read under a shared
+ * lock, so a change of password (or the account's deletion) committing
+ * meanwhile is seen, and one that comes after waits for this session and
+ * then ends it with the others. */
+static const char *const SQL_PROVEN =
+	"SELECT 1 FROM users WHERE id = ? AND deleted_at IS NULL AND password_hash = ? "
+	"LOCK IN SHARE MODE";
 static const char *const SQL_REFRESH_INSERT =
 	"INSERT INTO refresh_tokens (token_hash, session_id) VALUES (?, ?)";
 static const char *const SQL_SESSION_VALID =
@@ -271,12 +278,22 @@ struct screate_ctx {
 	const char *device, *ua, *ip;
 	int ttl;
 	const unsigned char *hash;
+	const char *proven;
 	int64_t sid;
 };
 
 static int session_create_tx(struct db *db, void *p)
 {
 	struct screate_ctx *c = p;
+	if (c->proven != NULL) {
+		if (db_exec(db, SQL_PROVEN, "is", c->uid, c->proven) < 0)
+			return -1;
+		int rc = db_next(db);
+		while (rc > 0 && db_next(db) > 0)
+			;
+		if (rc <= 0)
+			return rc < 0 ? -1 : 1;
+	}
 	if (db_exec(db, SQL_SESSION_INSERT, "isssi", c->uid, c->device, c->ua, c->ip,
 		    (int64_t)c->ttl) < 0)
 		return -1;
@@ -285,11 +302,13 @@ static int session_create_tx(struct db *db, void *p)
 }
 
 int sessions_create(struct db *db, int64_t user_id, const char *device, const char *ua,
-	const char *ip, int ttl_days, const unsigned char refresh_hash[32], int64_t *sid)
+	const char *ip, int ttl_days, const unsigned char refresh_hash[32], const char *proven,
+	int64_t *sid)
 {
-	struct screate_ctx c = {user_id, device, ua, ip, ttl_days, refresh_hash, 0};
-	if (db_tx(db, session_create_tx, &c) != 0)
-		return -1;
+	struct screate_ctx c = {user_id, device, ua, ip, ttl_days, refresh_hash, proven, 0};
+	int rc = db_tx(db, session_create_tx, &c);
+	if (rc != 0)
+		return rc;
 	*sid = c.sid;
 	return 0;
 }

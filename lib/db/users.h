@@ -63,9 +63,14 @@ int users_search(struct db *db, struct arena *a, const char *q, int64_t after_id
 /* Throttled last-seen update. */
 int users_touch_seen(struct db *db, int64_t id);
 
-/* Sessions. refresh_hash is the SHA-256 of the refresh token. */
+/* Sessions. refresh_hash is the SHA-256 of the refresh token. proven (or
+ * NULL): the password hash a login checked the password against; the
+ * session is created only while it is still the account's (a password
+ * changed or the account deleted meanwhile: 1, nothing created). 0, 1 or
+ * -1. */
 int sessions_create(struct db *db, int64_t user_id, const char *device, const char *ua,
-	const char *ip, int ttl_days, const unsigned char refresh_hash[32], int64_t *sid);
+	const char *ip, int ttl_days, const unsigned char refresh_hash[32], const char *proven,
+	int64_t *sid);
 /* 1 when the session exists, belongs to uid, is not revoked nor expired
  * (*left_s, when not NULL: seconds until it expires), 0 when not, -1 error. */
 int sessions_valid(struct db *db, int64_t sid, int64_t uid, int64_t *left_s);

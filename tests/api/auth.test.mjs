@@ -548,3 +548,34 @@ test('health reports the database and cache', async () => {
   assert.equal(r.status, 200);
   assert.equal(r.body.database, 'ok');
 });
+
+test('a login with the old password while the password changes gets no session that outlives the change', async () => {
+  // The login reads the account's password hash, then waits its turn to
+  // check the password (argon2, two at a time). A password change that
+  // commits in between used to leave the login's new session alive (its
+  // refresh token good for 30 days): the change ends only the sessions
+  // that exist when it commits. The login is started at several moments of
+  // the change's two hashings, one account each.
+  const lags = [0, 20, 40, 60, 80, 100, 120, 140, 170, 200];
+  const results = await Promise.all(lags.map(async (lag, i) => {
+    const u = await registerUser('race' + i);
+    const change = api('PATCH', '/me', { token: u.token, body: { current_password: u.password, new_password: 'changed-password-' + i } });
+    await new Promise((r) => setTimeout(r, lag));
+    const login = await api('POST', '/auth/login', { body: { username: u.username, password: u.password } });
+    const changed = await change;
+    return { lag, u, changed, login };
+  }));
+  let raced = 0;
+  for (const { lag, changed, login } of results) {
+    assert.equal(changed.status, 200, `the change (login ${lag} ms later)`);
+    if (login.status === 401) { raced++; continue; }
+    assert.equal(login.status, 200, `login ${lag} ms into the change`);
+    // The old password's session must be over once the change committed.
+    const me = await api('GET', '/me', { token: login.body.access_token });
+    assert.equal(me.status, 401, `the old password's session, login ${lag} ms into the change, still works`);
+    const r = await api('POST', '/auth/refresh', { body: { refresh_token: login.body.refresh_token } });
+    assert.equal(r.status, 401, `its refresh token, login ${lag} ms into the change`);
+  }
+  // Later logins find the new password in place.
+  assert.ok(raced > 0, 'some logins came after the change');
+});
