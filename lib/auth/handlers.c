@@ -2,6 +2,7 @@
 #include <ctype.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include <sodium.h>
 
@@ -304,6 +305,47 @@ static int account_limited(struct req *req, struct db *db, const char *username)
 		config_int_range("login_per_account_all", 10 * per, 1, 1000000000), login_window());
 }
 
+/* How long after its creation a registration's retry finds the account. */
+#define REGISTER_RETRY_S 600
+
+/* A registration whose account was stored but whose answer was lost (the
+ * session not created, a connection lost at the commit, a client timeout)
+ * is sent again by its client and finds the name taken: by its own account.
+ * An account created in the last few minutes whose password is the one
+ * given answers the retry as its registration would have (201, a new
+ * session); the password check counts as a login attempt on the account.
+ * 1 answered, 0 not such a retry (the caller answers 409). */
+static int retried_registration(struct req *req, struct db *db, const char *username,
+	const char *password, const char *device, int in_cookie)
+{
+	int rl = account_limited(req, db, username);
+	if (rl != 0)
+		return rl > 0;	/* answered 429 */
+	struct user u;
+	const char *hash = NULL;
+	if (users_by_username(db, req->arena, username, &u, &hash) != 1 || hash == NULL)
+		return 0;
+	struct tm tm = {0};
+	if (u.created_at == NULL || strptime(u.created_at, "%Y-%m-%d %H:%M:%S", &tm) == NULL)
+		return 0;
+	time_t age = time(NULL) - timegm(&tm);
+	if (age < -60 || age > REGISTER_RETRY_S)
+		return 0;
+	app_db_release(req);
+	int ok = auth_check_password(hash, password);
+	if (ok == AUTH_BUSY) {
+		busy(req);
+		return 1;
+	}
+	if (ok != 1)
+		return 0;
+	db = app_db(req);
+	if (db == NULL)
+		return 1;
+	issue_session(req, db, &u, device, hash, in_cookie, 201);
+	return 1;
+}
+
 /* POST /auth/register */
 void auth_register(struct req *req)
 {
@@ -360,7 +402,8 @@ void auth_register(struct req *req)
 		return;
 	}
 	if (rc == 0) {
-		resp_problem(req, 409, "username_taken", "That username is taken.");
+		if (!retried_registration(req, db, username, password, device, in_cookie))
+			resp_problem(req, 409, "username_taken", "That username is taken.");
 		return;
 	}
 	struct user u;

@@ -34,6 +34,28 @@ test('register returns a user and working tokens; /me answers', async () => {
   assert.ok(!hash.includes(u.password));
 });
 
+test('a registration sent again (its answer lost) gets its account, not 409; anyone else gets 409', async () => {
+  // A client whose registration answer never came (a timeout, a dropped
+  // connection, the session not created) sends the same request again: the
+  // account is there, with its password. It is answered as the first would
+  // have been, with a session of its own.
+  const u = await registerUser('again');
+  const retry = await api('POST', '/auth/register', { body: { username: u.username, password: u.password, display_name: 'ignored now' } });
+  assert.equal(retry.status, 201, retry.text);
+  assert.equal(retry.body.user.id, u.id);
+  assert.equal(retry.body.user.display_name, u.username, 'the account as it was stored');
+  assert.notEqual(retry.body.session_id, undefined);
+  const me = await api('GET', '/me', { token: retry.body.access_token });
+  assert.equal(me.status, 200);
+  assert.equal(me.body.id, u.id);
+  assert.equal(Number(sql(`SELECT COUNT(*) FROM users WHERE username = '${u.username}'`)[0][0]), 1);
+  // Another password: the name is taken.
+  expectProblem(assert, await api('POST', '/auth/register', { body: { username: u.username, password: 'someone-elses-pw' } }), 409, 'username_taken');
+  // An account older than a retry could be: taken, whatever the password.
+  sql(`UPDATE users SET created_at = NOW(3) - INTERVAL 11 MINUTE WHERE id = ${u.id}`);
+  expectProblem(assert, await api('POST', '/auth/register', { body: { username: u.username, password: u.password } }), 409, 'username_taken');
+});
+
 test('usernames are unique, case-insensitively', async () => {
   const u = await registerUser('dup');
   const r = await api('POST', '/auth/register', { body: { username: u.username.toUpperCase(), password: 'another-password' } });
