@@ -128,7 +128,8 @@ static int emit_profile_changed(struct db *db, struct arena *a, int64_t uid)
 	return rc;
 }
 
-static int verify_my_password(struct req *req, struct db **db, const char *password);
+static int verify_my_password(struct req *req, struct db **db, const char *password,
+	const char **proven);
 
 static int token_ttl(void)
 {
@@ -645,14 +646,23 @@ void auth_me_patch(struct req *req)
 	/* The password is checked and the new one hashed before anything is
 	 * written; the profile goes first, then the password. */
 	char nh[crypto_pwhash_STRBYTES];
+	const char *proven = NULL;
 	if (newpw != NULL) {
-		if (!verify_my_password(req, &db, cur) || hash_new_password(req, &db, newpw, nh) < 0)
+		if (!verify_my_password(req, &db, cur, &proven) ||
+		    hash_new_password(req, &db, newpw, nh) < 0)
 			return;
 	}
 	/* A new password signs out every other device, in the same
-	 * transaction. */
-	if (users_update_account(db, req->user_id, display, about, newpw != NULL ? nh : NULL,
-		    req->session_id) < 0) {
+	 * transaction; it replaces only the password checked above (another
+	 * device's change committed meanwhile wins, and this one is refused). */
+	int rc = users_update_account(db, req->user_id, display, about,
+		newpw != NULL ? nh : NULL, proven, req->session_id);
+	if (rc == 1) {
+		resp_problem(req, 409, "password_changed", "The password was changed meanwhile, "
+			"from another device; nothing was changed here.");
+		return;
+	}
+	if (rc < 0) {
 		resp_problem(req, 500, "internal", NULL);
 		return;
 	}
@@ -667,18 +677,26 @@ void auth_me_patch(struct req *req)
 	send_user(req, db, req->user_id, 200);
 }
 
-/* 1 when password is the caller's; otherwise answers (403, 429, 503 or
- * 500) and 0. A check counts against the account's login attempts (the
- * same bucket: a stolen access token gives no more guesses than the login
- * form). The connection *db is given back during the check and taken
- * again after it. */
-static int verify_my_password(struct req *req, struct db **db, const char *password)
+/* 1 when password is the caller's (*proven, when not NULL: the hash it
+ * matched); otherwise answers (401, 403, 429, 503 or 500) and 0. A check
+ * counts against the account's login attempts (the same bucket: a stolen
+ * access token gives no more guesses than the login form). The connection
+ * *db is given back during the check and taken again after it. */
+static int verify_my_password(struct req *req, struct db **db, const char *password,
+	const char **proven)
 {
 	struct user u;
 	const char *hash = NULL;
-	if (users_get(*db, req->arena, req->user_id, &u) != 1 ||
-	    users_by_username(*db, req->arena, u.username, &u, &hash) != 1) {
+	int rc = users_get(*db, req->arena, req->user_id, &u);
+	if (rc == 1 && !u.deleted)
+		rc = users_by_username(*db, req->arena, u.username, &u, &hash);
+	if (rc < 0) {
 		resp_problem(req, 500, "internal", NULL);
+		return 0;
+	}
+	if (rc == 0 || u.deleted || hash == NULL) {
+		/* Deleted from another device since this token was checked. */
+		resp_problem(req, 401, "invalid_token", "This account was deleted.");
 		return 0;
 	}
 	int rl = account_limited(req, *db, u.username);
@@ -697,6 +715,8 @@ static int verify_my_password(struct req *req, struct db **db, const char *passw
 		resp_problem(req, 403, "wrong_password", "The password is wrong.");
 		return 0;
 	}
+	if (proven != NULL)
+		*proven = hash;
 	*db = app_db(req);
 	return *db != NULL;
 }
@@ -713,7 +733,7 @@ void auth_me_delete(struct req *req)
 	struct db *db = app_db(req);
 	if (db == NULL)
 		return;
-	if (!verify_my_password(req, &db, password))
+	if (!verify_my_password(req, &db, password, NULL))
 		return;
 	/* The account is marked deleted first, so nobody can add it to a
 	 * group any more (adds take live users only); then it leaves every

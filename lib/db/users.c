@@ -20,7 +20,8 @@ static const char *const SQL_USER_UPDATE =
 	"avatar_media_id = IF(? < 0, avatar_media_id, NULLIF(?, 0)), updated_at = NOW(3) "
 	"WHERE id = ? AND deleted_at IS NULL";
 static const char *const SQL_USER_PASSWORD =
-	"UPDATE users SET password_hash = ?, updated_at = NOW(3) WHERE id = ? AND deleted_at IS NULL";
+	"UPDATE users SET password_hash = ?, updated_at = NOW(3) "
+	"WHERE id = ? AND deleted_at IS NULL AND password_hash = ?";
 static const char *const SQL_USER_DELETE =
 	"UPDATE users SET username = CONCAT('" DELETED_PREFIX "', id), display_name = 'Deleted account', "
 	"about = '', avatar_media_id = NULL, password_hash = '!', deleted_at = NOW(3) "
@@ -179,7 +180,7 @@ int users_get(struct db *db, struct arena *a, int64_t id, struct user *u)
 
 struct account_ctx {
 	int64_t id, keep_sid;
-	const char *display_name, *about, *hash;
+	const char *display_name, *about, *hash, *proven;
 };
 
 static int profile_update(struct db *db, int64_t id, const char *display_name,
@@ -195,21 +196,24 @@ static int account_tx(struct db *db, void *p)
 {
 	struct account_ctx *c = p;
 	if (profile_update(db, c->id, c->display_name, c->about) < 0 ||
-	    db_exec(db, SQL_USER_PASSWORD, "si", c->hash, c->id) < 0 ||
-	    db_exec(db, SQL_SESSION_REVOKE_OTHERS, "ii", c->id, c->keep_sid) < 0)
+	    db_exec(db, SQL_USER_PASSWORD, "sis", c->hash, c->id, c->proven) < 0)
 		return -1;
-	return 0;
+	if (db_affected(db) == 0)
+		return 1;	/* not the password checked any more */
+	return db_exec(db, SQL_SESSION_REVOKE_OTHERS, "ii", c->id, c->keep_sid) < 0 ? -1 : 0;
 }
 
 int users_update_account(struct db *db, int64_t id, const char *display_name,
-	const char *about, const char *hash, int64_t keep_sid)
+	const char *about, const char *hash, const char *proven, int64_t keep_sid)
 {
 	/* Only a new password needs a transaction (the other sessions end
 	 * with it); a profile change alone is one statement. */
 	if (hash == NULL)
 		return profile_update(db, id, display_name, about);
-	struct account_ctx c = {id, keep_sid, display_name, about, hash};
-	return db_tx(db, account_tx, &c) < 0 ? -1 : 0;
+	if (proven == NULL)
+		return -1;
+	struct account_ctx c = {id, keep_sid, display_name, about, hash, proven};
+	return db_tx(db, account_tx, &c);
 }
 
 struct del_ctx {

@@ -47,11 +47,13 @@ int users_get(struct db *db, struct arena *a, int64_t id, struct user *u);
 /* Reads USER_COLS_OF of the current row, starting at column col, into u. */
 void users_read_row(struct db *db, struct arena *a, int col, struct user *u);
 /* PATCH /me's writes in one transaction: the profile (NULL fields left
- * unchanged) and, with hash, the new password and the end of every other
- * session than keep_sid (never a new password with the old devices still
- * signed in). 0 or -1. */
+ * unchanged) and, with hash, the new password in place of proven (the hash
+ * the caller's current password was checked against) and the end of every
+ * other session than keep_sid (never a new password with the old devices
+ * still signed in). 0; 1 when proven is no longer the password (changed
+ * meanwhile: nothing written); -1. */
 int users_update_account(struct db *db, int64_t id, const char *display_name,
-	const char *about, const char *hash, int64_t keep_sid);
+	const char *about, const char *hash, const char *proven, int64_t keep_sid);
 /* Anonymises the account (renamed DELETED_PREFIX<id>, a name registration
  * refuses) and revokes its sessions. 1 done, 0 unknown. */
 #define DELETED_PREFIX "deleted-"

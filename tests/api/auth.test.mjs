@@ -601,3 +601,27 @@ test('a login with the old password while the password changes gets no session t
   // Later logins find the new password in place.
   assert.ok(raced > 0, 'some logins came after the change');
 });
+
+test('two devices changing the password at once: one wins, the other is told and changes nothing', async () => {
+  // Both prove the same current password; each used to write its own new
+  // one and sign the other out, so the device signed out chose the
+  // password. Now a change replaces only the password it checked.
+  const u = await registerUser('pwrace');
+  const second = await api('POST', '/auth/login', { body: { username: u.username, password: u.password } });
+  assert.equal(second.status, 200);
+  const [one, two] = await Promise.all([
+    api('PATCH', '/me', { token: u.token, body: { current_password: u.password, new_password: 'first-device-pw', about: 'from the first' } }),
+    api('PATCH', '/me', { token: second.body.access_token, body: { current_password: u.password, new_password: 'second-device-pw', about: 'from the second' } }),
+  ]);
+  const statuses = [one.status, two.status].sort();
+  assert.deepEqual(statuses, [200, 409], `answers ${one.status} ${one.text} / ${two.status} ${two.text}`);
+  const [won, lost] = one.status === 200 ? [one, two] : [two, one];
+  expectProblem(assert, lost, 409, 'password_changed');
+  const winner = one.status === 200 ? 'first-device-pw' : 'second-device-pw';
+  const loser = one.status === 200 ? 'second-device-pw' : 'first-device-pw';
+  assert.equal((await api('POST', '/auth/login', { body: { username: u.username, password: winner } })).status, 200);
+  expectProblem(assert, await api('POST', '/auth/login', { body: { username: u.username, password: loser } }), 401, 'invalid_credentials');
+  // The refused change changed nothing of the profile either.
+  const me = await api('GET', '/me', { token: (await api('POST', '/auth/login', { body: { username: u.username, password: winner } })).body.access_token });
+  assert.equal(me.body.about, won.body.about);
+});
