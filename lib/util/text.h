@@ -13,7 +13,9 @@
 enum text_flaw {
 	TEXT_OK = 0,
 	TEXT_CONTROL,	/* a control character (newline, carriage return and tab
-			 * allowed when asked) */
+			 * allowed when asked); where they are not, a direction
+			 * embedding, override or isolate (U+202A-202E,
+			 * U+2066-2069) too */
 	TEXT_BLANK,	/* nothing drawn: white space, invisible characters, or
 			 * nothing */
 };

@@ -376,7 +376,7 @@ test('PATCH /me changes profile and password; bad input changes nothing', async 
   // Blank and control characters by Unicode's classes (no-break and
   // ideographic spaces; C1 controls such as U+009B), each error naming its
   // field.
-  for (const [body, field] of [[{ display_name: '\u00a0\u3000' }, 'display_name'], [{ display_name: '\u200b\u200d' }, 'display_name'], [{ display_name: 'a\u0001' }, 'display_name'],
+  for (const [body, field] of [[{ display_name: '\u00a0\u3000' }, 'display_name'], [{ display_name: '\u200b\u200d' }, 'display_name'], [{ display_name: 'Ann \u202egnp.exe' }, 'display_name'], [{ display_name: 'a\u0001' }, 'display_name'],
     [{ display_name: 'x\u009b2J' }, 'display_name'], [{ about: 'hi\u0085there' }, 'about'], [{ display_name: '  ' }, 'display_name'],
     [{ new_password: 'newpassword1' }, 'current_password'], [{ current_password: u.password }, 'new_password']]) {
     const b = await api('PATCH', '/me', { token: u.token, body });
@@ -388,6 +388,12 @@ test('PATCH /me changes profile and password; bad input changes nothing', async 
   const me = await api('GET', '/me', { token: u.token });
   assert.equal(me.body.display_name, 'New Name');
   assert.equal(me.body.about, 'Hello there');
+  // Right-to-left writing keeps its marks in a name, and its isolates in a
+  // longer text.
+  const rtl = await api('PATCH', '/me', { token: u.token, body: { display_name: 'שלום\u200f', about: 'hi \u2067שלום\u2069 there' } });
+  assert.equal(rtl.status, 200, rtl.text);
+  assert.equal(rtl.body.display_name, 'שלום\u200f');
+  assert.equal((await api('PATCH', '/me', { token: u.token, body: { display_name: 'New Name', about: 'Hello there' } })).status, 200);
   const other = await api('POST', '/auth/login', { body: { username: u.username, password: u.password, device_name: 'other' } });
   assert.equal((await api('GET', '/me', { token: other.body.access_token })).status, 200);
   assert.equal((await api('GET', '/events?since=0&timeout=0', { token: other.body.access_token })).status, 200);

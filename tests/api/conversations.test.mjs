@@ -139,6 +139,8 @@ test('creating conversations: bad input answers 400 and creates nothing', async 
     // Nothing to see: a zero-width space, a Hangul filler, a word joiner.
     [{ type: 'group', member_ids: [b.id], title: '\u200b' }, 'invalid_field'],
     [{ type: 'group', member_ids: [b.id], title: ' \u3164\u2060' }, 'invalid_field'],
+    // A direction override in a one-line title turns what follows around.
+    [{ type: 'group', member_ids: [b.id], title: 'plans \u202etxt.exe' }, 'invalid_field'],
     [{ type: 'group', member_ids: [b.id], title: 'csi\u009b' }, 'invalid_field'],
     [{ type: 'group', member_ids: [b.id, 999999999], title: 'ghost' }, 'unknown_user'],
     [{ type: 'group', member_ids: Array.from({ length: 1001 }, (_, i) => i + 1), title: 'big' }, 'invalid_field'],

@@ -118,6 +118,10 @@ int main(void)
 			{"\xE3\x85\xA4\xE2\x80\x8F", 0, TEXT_BLANK},	/* U+3164 Hangul filler, RLM */
 			{"\xF0\x9F\x91\xA8\xE2\x80\x8D\xF0\x9F\x91\xA9", 0, TEXT_OK},	/* man ZWJ woman */
 			{"a\xE2\x80\x8B", 0, TEXT_OK},
+			{"Ann \xE2\x80\xAEgnp.exe", 0, TEXT_CONTROL},	/* U+202E RLO */
+			{"x\xE2\x81\xA7y", 0, TEXT_CONTROL},		/* U+2067 RLI */
+			{"x\xE2\x81\xA7y\xE2\x81\xA9", 1, TEXT_OK},	/* RLI..PDI in a text */
+			{"\xD7\xA9\xD7\x9C\xD7\x95\xD7\x9D\xE2\x80\x8F", 0, TEXT_OK},	/* shalom RLM */
 		};
 		for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
 			CHECK_EQ(text_flaw(cases[i].s, cases[i].newlines), cases[i].want);
