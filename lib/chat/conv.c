@@ -204,6 +204,15 @@ static void send_conv(struct req *req, struct db *db, int64_t cid, int status, i
 	resp_json(req, status, o);
 }
 
+/* 400 unknown_user: some of the ids in field are no (live) accounts. */
+static void unknown_users(struct req *req, const char *field)
+{
+	json_object *extra = json_object_new_object();
+	json_object_object_add(extra, "field", json_object_new_string(field));
+	resp_problem_ext(req, 400, "unknown_user",
+		arena_printf(req->arena, "Some of %s are not users.", field), extra);
+}
+
 /* --- POST /conversations --- */
 
 struct create_ctx {
@@ -219,13 +228,14 @@ struct create_ctx {
 	const char *others_json;
 	int64_t cid;
 	int existed;
+	int gone;		/* one of others deleted their account meanwhile */
 };
 
 static int create_tx(struct db *db, void *p)
 {
 	struct create_ctx *c = p;
 	c->e->n = 0;
-	c->existed = 0;
+	c->existed = c->gone = 0;
 	int rc = convs_create(db, c->group, c->title, c->direct_key, c->me, c->client_id, &c->cid);
 	if (rc < 0)
 		return -1;
@@ -235,8 +245,17 @@ static int create_tx(struct db *db, void *p)
 	}
 	if (convs_add_member(db, c->cid, c->me, c->group ? ROLE_OWNER : ROLE_MEMBER) < 0)
 		return -1;
-	if (c->nothers > 0 && convs_add_members(db, c->cid, c->others_json) < 0)
-		return -1;
+	if (c->nothers > 0) {
+		/* Live accounts only: one deleted since they were looked up
+		 * is not added, and nothing is created. */
+		int added = convs_add_members(db, c->cid, c->others_json);
+		if (added < 0)
+			return -1;
+		if (added != c->nothers) {
+			c->gone = 1;
+			return 1;
+		}
+	}
 	if (!c->group) {
 		/* Each side sees the other as the peer. */
 		if (emit_view(db, c->e, c->a, "conversation.created", c->cid, c->me, 0, 0) < 0 ||
@@ -308,19 +327,21 @@ void conv_create(struct req *req)
 		return;
 	}
 	if (found != n) {
-		json_object *extra = json_object_new_object();
-		json_object_object_add(extra, "field", json_object_new_string("member_ids"));
-		resp_problem_ext(req, 400, "unknown_user", "Some of member_ids are not users.", extra);
+		unknown_users(req, "member_ids");
 		return;
 	}
 	struct emit e;
 	emit_init(&e, req->arena);
 	/* A direct conversation is idempotent by its pair already. */
 	struct create_ctx c = {&e, req->arena, req->user_id, group, group ? title : NULL,
-		group ? NULL : key, group ? client_id : NULL, ids, n, ids_json, 0, 0};
+		group ? NULL : key, group ? client_id : NULL, ids, n, ids_json, 0, 0, 0};
 	int rc = db_tx(db, create_tx, &c);
 	if (rc < 0) {
 		internal(req);
+		return;
+	}
+	if (c.gone) {
+		unknown_users(req, "member_ids");
 		return;
 	}
 	if (c.existed && group) {
@@ -460,9 +481,12 @@ static int patch_tx(struct db *db, void *p)
 				return -1;
 		}
 	}
+	int renamed = c->title != NULL && rc == 1;
 	if (c->set_muted && convs_set_muted(db, c->cid, c->me, c->muted) < 0)
 		return -1;
-	if (c->title != NULL)
+	/* Everyone is told of a new name; the same name again (a retry)
+	 * tells nobody. */
+	if (renamed)
 		return emit_updated_all(db, c->e, c->a, c->cid);
 	if (c->set_muted)
 		return emit_view(db, c->e, c->a, "conversation.updated", c->cid, c->me, 0, 0) < 0 ?
@@ -558,8 +582,12 @@ static int add_tx(struct db *db, void *p)
 	if (me == NULL || who == NULL ||
 	    activity_line(db, c->e, c->cid, c->me, arena_printf(c->a, "%s added %s", me, who)) < 0)
 		return -1;
-	if (convs_add_members(db, c->cid, c->ids_json) != n)
+	int added = convs_add_members(db, c->cid, c->ids_json);
+	if (added < 0)
 		return -1;
+	/* An account deleted since it was found new: nothing is added. */
+	if (added != n)
+		return chat_stop(&c->out, 400, "unknown_user", "Some of user_ids are not users.");
 	for (int i = 0; i < n; i++)
 		if (emit_view(db, c->e, c->a, "conversation.created", c->cid, fresh[i], 0, 0) < 0)
 			return -1;
@@ -600,10 +628,10 @@ void conv_members_add(struct req *req)
 		internal(req);
 		return;
 	}
-	if (role != ROLE_NONE && found != n) {
-		json_object *extra = json_object_new_object();
-		json_object_object_add(extra, "field", json_object_new_string("user_ids"));
-		resp_problem_ext(req, 400, "unknown_user", "Some of user_ids are not users.", extra);
+	/* Only those who may add are told which ids are no users (a plain
+	 * member is refused 403 by add_tx). */
+	if ((role == ROLE_OWNER || role == ROLE_ADMIN) && found != n) {
+		unknown_users(req, "user_ids");
 		return;
 	}
 	if (chat_tx(req, db, add_tx, &c, &c.out) < 0)
@@ -753,6 +781,15 @@ static int role_tx(struct db *db, void *p)
 			return chat_stop(&c->out, 403, "forbidden", "Only the owner hands on ownership.");
 		if (r.trole == ROLE_OWNER)
 			return 0;
+		/* Not to an account deleted that has not left yet (it leaves
+		 * its groups just after, or through the sweeper). */
+		char one[32];
+		snprintf(one, sizeof(one), "[%lld]", (long long)c->target);
+		int live = convs_count_users(db, one);
+		if (live < 0)
+			return -1;
+		if (live == 0)
+			return chat_stop(&c->out, 404, "not_found", "That user is not a member.");
 		if (convs_set_role(db, c->cid, c->target, ROLE_OWNER) < 0 ||
 		    convs_set_role(db, c->cid, c->me, ROLE_ADMIN) < 0 ||
 		    emit_member_event(db, c->e, c->cid, "member.updated", c->target, ROLE_OWNER,
@@ -767,6 +804,13 @@ static int role_tx(struct db *db, void *p)
 	if (r.trole == ROLE_OWNER)
 		return chat_stop(&c->out, 403, "forbidden",
 			"The owner's role changes only by handing on ownership.");
+	/* An admin steps down on their own; only the owner takes another
+	 * admin's role away (an admin could otherwise demote and then remove
+	 * every other admin). */
+	if (r.trole == ROLE_ADMIN && r.role != ROLE_OWNER && c->target != c->me &&
+	    r.trole != (int)c->want)
+		return chat_stop(&c->out, 403, "forbidden",
+			"Only the owner takes an admin's role away.");
 	if (r.trole == (int)c->want)
 		return 0;
 	if (convs_set_role(db, c->cid, c->target, c->want) < 0 ||

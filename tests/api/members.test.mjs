@@ -21,6 +21,8 @@ test('owner and admins add members; plain members cannot; events for old and new
   const o = await registerUser('mo'), m = await registerUser('mm'), n1 = await registerUser('mn'), n2 = await registerUser('mn');
   const g = await group(o, [m]);
   expectProblem(assert, await api('POST', `/conversations/${g.id}/members`, { token: m.token, body: { user_ids: [n1.id] } }), 403);
+  // Whoever may not add is not told which ids are no users either.
+  expectProblem(assert, await api('POST', `/conversations/${g.id}/members`, { token: m.token, body: { user_ids: [999999999] } }), 403);
   const r = await api('POST', `/conversations/${g.id}/members`, { token: o.token, body: { user_ids: [n1.id, m.id, n1.id] } });
   assert.equal(r.status, 200);
   assert.equal(r.body.member_count, 3);
@@ -261,7 +263,15 @@ test('roles: owner hands on ownership, admins promote and demote, members cannot
   expectProblem(assert, await api('PATCH', `/conversations/${g.id}/members/${o.id}`, { token: a.token, body: { role: 'member' } }), 403);
   expectProblem(assert, await api('PATCH', `/conversations/${g.id}/members/${m.id}`, { token: a.token, body: { role: 'owner' } }), 403);
   assert.equal((await api('PATCH', `/conversations/${g.id}/members/${m.id}`, { token: a.token, body: { role: 'admin' } })).body.role, 'admin');
-  assert.equal((await api('PATCH', `/conversations/${g.id}/members/${m.id}`, { token: a.token, body: { role: 'member' } })).body.role, 'member');
+  // An admin takes no other admin's role away (demoted, they could then be
+  // removed, until only that admin was left): the owner does, or the admin
+  // steps down.
+  expectProblem(assert, await api('PATCH', `/conversations/${g.id}/members/${m.id}`, { token: a.token, body: { role: 'member' } }), 403, 'forbidden');
+  expectProblem(assert, await api('DELETE', `/conversations/${g.id}/members/${m.id}`, { token: a.token }), 403);
+  assert.deepEqual(await roles(), { [o.id]: 'owner', [a.id]: 'admin', [m.id]: 'admin' });
+  assert.equal((await api('PATCH', `/conversations/${g.id}/members/${m.id}`, { token: m.token, body: { role: 'member' } })).body.role, 'member');
+  assert.equal((await api('PATCH', `/conversations/${g.id}/members/${a.id}`, { token: o.token, body: { role: 'member' } })).body.role, 'member');
+  assert.equal((await api('PATCH', `/conversations/${g.id}/members/${a.id}`, { token: o.token, body: { role: 'admin' } })).body.role, 'admin');
   // The owner cannot simply step down.
   expectProblem(assert, await api('PATCH', `/conversations/${g.id}/members/${o.id}`, { token: o.token, body: { role: 'admin' } }), 403);
   assert.deepEqual(await roles(), { [o.id]: 'owner', [a.id]: 'admin', [m.id]: 'member' });
@@ -285,6 +295,13 @@ test('roles: owner hands on ownership, admins promote and demote, members cannot
   assert.deepEqual(await roles(), { [o.id]: 'admin', [a.id]: 'admin', [m.id]: 'owner' });
   assert.equal(events(a.id, 'member.updated').length, before);
   assert.equal(count(`SELECT COUNT(*) FROM members WHERE conversation_id = ${g.id} AND role = 'owner'`), 1);
+  // Ownership does not go to an account deleted that has not left the
+  // group yet (it leaves just after, or through the sweeper).
+  const o2 = await registerUser('po2'), gone = await registerUser('pgone');
+  const g2 = await group(o2, [gone]);
+  sql(`UPDATE users SET deleted_at = NOW(3) WHERE id = ${gone.id}`);
+  expectProblem(assert, await api('PATCH', `/conversations/${g2.id}/members/${gone.id}`, { token: o2.token, body: { role: 'owner' } }), 404);
+  assert.equal(roleOf((await api('GET', `/conversations/${g2.id}`, { token: o2.token })).body, o2), 'owner');
 });
 
 test('rename: owner/admin only; conversation.updated to every member with their own view; mute is personal', async () => {
@@ -304,6 +321,9 @@ test('rename: owner/admin only; conversation.updated to every member with their 
   assert.equal(ev[0].payload.conversation.title, 'New name');
   assert.equal(ev[0].payload.conversation.my_role, 'member');
   assert.equal(events(o.id, 'conversation.updated', `AND conversation_id = ${g.id}`)[0].payload.conversation.my_role, 'owner');
+  // The same name again (a retry) tells nobody.
+  assert.equal((await api('PATCH', `/conversations/${g.id}`, { token: o.token, body: { title: 'New name' } })).status, 200);
+  assert.equal(events(m.id, 'conversation.updated', `AND conversation_id = ${g.id}`).length, 1);
   // Mute: personal.
   const mu = await api('PATCH', `/conversations/${g.id}`, { token: m.token, body: { muted_until: '2099-01-01T00:00:00Z' } });
   assert.equal(mu.status, 200);
