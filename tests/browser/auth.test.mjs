@@ -2,7 +2,7 @@
 // reload, log out, profile, devices; and the API reference page.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { launch, newPage, makeUser, loginUI, shot, uniqName, api, BASE, signedIn, until, rotatedLongAgo, openConversation, send, failUntil } from './lib.mjs';
+import { launch, newPage, makeUser, loginUI, shot, uniqName, api, BASE, signedIn, until, rotatedLongAgo, openConversation, send, failUntil, messageByText } from './lib.mjs';
 
 let browser;
 before(async () => { browser = await launch(); });
@@ -365,4 +365,35 @@ test('the web app keeps to its Content Security Policy: no inline scripts, style
       assert.doesNotMatch(text, /@import|url\(\s*['"]?(https?:)?\/\//i, `${rel}: external stylesheet or font`);
     }
   }
+});
+
+test('logging out with a message not sent asks first, and on a stalled network signs out here at once', async () => {
+  const a = await makeUser('lgu', 'Una Unsent');
+  const b = await makeUser('lgv', 'Vic Waiting');
+  await api('POST', '/conversations', { token: a.token, body: { type: 'direct', member_ids: [b.id] } });
+  const { context, page } = await signedIn(browser, a);
+  await openConversation(page, 'Vic Waiting');
+  await context.setOffline(true);
+  await send(page, 'written offline');
+  await messageByText(page, 'written offline').waitFor();
+  // Asked, starting on Cancel: Enter keeps the account and its message.
+  await page.getByRole('button', { name: 'Account menu' }).click();
+  await page.getByRole('menuitem', { name: 'Log out' }).click();
+  const ask = page.getByRole('dialog', { name: 'Log out?' });
+  await ask.getByText('A message not sent yet will be lost.').waitFor();
+  await page.keyboard.press('Enter');
+  await ask.waitFor({ state: 'detached' });
+  await messageByText(page, 'written offline').waitFor();
+  assert.equal(await page.getByRole('tab', { name: 'Log in' }).count(), 0);
+  // Online again, the message goes. The server then does not answer the
+  // logout: the app signs out here all the same (the server is told when
+  // it can be), and asks nothing with nothing unsent.
+  await page.route('**/api/v1/auth/logout', () => { /* never answered */ });
+  await context.setOffline(false);
+  await until(async () => (await api('GET', '/conversations', { token: b.token })).conversations[0]?.last_message?.body === 'written offline', 'the message sent once online');
+  await page.getByRole('button', { name: 'Account menu' }).click();
+  await page.getByRole('menuitem', { name: 'Log out' }).click();
+  await page.getByRole('tab', { name: 'Log in' }).waitFor({ timeout: 5000 });
+  assert.equal(await page.getByRole('dialog', { name: 'Log out?' }).count(), 0);
+  await context.close();
 });

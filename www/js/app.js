@@ -17,7 +17,7 @@ import { renderAuth } from './views/auth.js';
 import { createSidebar } from './views/sidebar.js';
 import { createChat } from './views/chat.js';
 import { newChatDialog, newGroupDialog, convInfoDialog, profileDialog, sessionsDialog } from './views/dialogs.js';
-import { toast, closeMenu, attentive } from './views/common.js';
+import { toast, closeMenu, attentive, confirmDialog } from './views/common.js';
 
 const root = document.getElementById('app');
 let stream = null;
@@ -145,13 +145,20 @@ async function start(me) {
     } }),
     onSessions: () => sessionsDialog(),
     onLogout: async () => {
+      // Messages not sent yet go with the account's data: asked first.
+      const unsent = state.outbox ? state.outbox.items.length : 0;
+      if (unsent && !(await confirmDialog('Log out?', `${unsent === 1 ? 'A message' : `${unsent} messages`} not sent yet will be lost.`, 'Log out', true, { focusCancel: true }))) return;
       const s = stream;
       if (s) s.stop();
-      await api.logout();
+      // Signed out here at once; the server is told meanwhile (on a slow
+      // or stalled network the chats used to stay on screen until it
+      // answered). A login waits for it (they take turns, api.js).
+      const told = api.logout();
       teardown();
       forgetAccount(me.id);
       forgetChatAddress();
       showAuth();
+      await told;
     },
   });
   const chat = createChat({
@@ -171,10 +178,19 @@ async function start(me) {
     chat.open(id, msg);
   }
   function showList() {
+    const was = state.activeId;
     state.activeId = null;
     shell.classList.remove('chat-open');
     chat.close();
     store.emit('list');
+    // On a phone the chat's Back button is gone with the chat: the focus
+    // goes to the chat's row in the list, not to the page.
+    requestAnimationFrame(() => {
+      const now = document.activeElement;
+      if (was == null || (now && now !== document.body && now.isConnected)) return;
+      const row = document.querySelector(`.conv-item[data-conv-id="${was}"]`);
+      if (row && row.offsetParent !== null) row.focus();
+    });
   }
   function openConv(id, msg) {
     showChat(id, msg);

@@ -15,6 +15,7 @@ const POLL_TIMEOUT = 25;
 // comes at most 15 s apart, a long-poll answers within its timeout.
 const SSE_SILENCE_MS = 40000;
 const POLL_GRACE_MS = 15000;
+const TICKET_TIMEOUT_MS = 15000;
 const SSE_RETRY_AFTER_MS = 5 * 60 * 1000;
 
 export class EventStream {
@@ -124,6 +125,9 @@ export class EventStream {
         if (this.mode === 'sse') {
           const outcome = await this.runSse();
           if (this.stopped) break;
+          // Until a stream opens again, not live (the banner waits 2 s, so
+          // a quick reconnect shows nothing).
+          this.setStatus('connecting');
           if (outcome === 'failed') {
             // The stream never opened: find out why with one plain request
             // (it reports an expired cursor as 410), and after two such
@@ -178,7 +182,19 @@ export class EventStream {
 
   // Resolves 'closed' when an open stream ends, 'failed' when it never opened.
   async runSse() {
-    const t = await api.post('/events/ticket', {});
+    // The ticket's request has a deadline and is cut by reconnectNow, as a
+    // poll is: one that hangs (a network gone quiet) held the stream back
+    // with nothing shown.
+    const ac = new AbortController();
+    this.pollAbort = ac;
+    const dead = setTimeout(() => ac.abort(new api.NetworkError('no answer')), TICKET_TIMEOUT_MS);
+    let t;
+    try {
+      t = await api.post('/events/ticket', {}, { signal: ac.signal });
+    } finally {
+      clearTimeout(dead);
+      if (this.pollAbort === ac) this.pollAbort = null;
+    }
     if (this.stopped) return 'closed';
     const qs = new URLSearchParams({ ticket: t.ticket });
     if (this.cursor) qs.set('since', this.cursor);

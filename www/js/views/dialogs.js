@@ -72,8 +72,11 @@ export function newGroupDialog(onOpen) {
       chips.append(h('button.chip', { type: 'button', 'aria-label': `Remove ${u.display_name}`, on: { click: () => { chosen.delete(u.id); renderChips(); } } },
         u.display_name, icon('close')));
     }
-    create.disabled = !chosen.size;
+    create.disabled = busy || !chosen.size;
   }
+  // One creation on its way at a time: changing the people meanwhile (a
+  // new client_id) and clicking again made a second group.
+  let busy = false;
   const create = h('button.btn.primary', { type: 'button', disabled: true, on: { click: submit } }, 'Create group');
   // Trying the same group again (after a lost answer) reuses its client_id,
   // so the server creates it once; another name or other people is another
@@ -83,6 +86,8 @@ export function newGroupDialog(onOpen) {
     err.textContent = '';
     const t = title.value.trim();
     if (!t) { err.textContent = 'Give the group a name.'; title.focus(); return; }
+    if (busy) return;
+    busy = true;
     create.disabled = true;
     const what = JSON.stringify([t, [...chosen.keys()].sort((x, y) => x - y)]);
     if (!attempt || attempt.what !== what) attempt = { what, id: api.newClientId() };
@@ -92,7 +97,8 @@ export function newGroupDialog(onOpen) {
       store.emit('list');
       dlg.close();
       onOpen(c.id);
-    } catch (e) { err.textContent = api.friendlyError(e); create.disabled = false; }
+    } catch (e) { err.textContent = api.friendlyError(e); create.disabled = !chosen.size; }
+    finally { busy = false; }
   }
   const dlg = openDialog({
     title: 'New group',
