@@ -170,6 +170,7 @@ export class EventStream {
     // status, backoff), not as a deliberate reconnect.
     const dead = setTimeout(() => ac.abort(new api.NetworkError('no answer')), timeout * 1000 + POLL_GRACE_MS);
     let r;
+    const asked = Date.now();
     try {
       r = await api.get('/events', { query, signal: ac.signal });
     } finally {
@@ -178,6 +179,9 @@ export class EventStream {
     }
     this.setStatus('live');
     this.deliver(r.events, r.next);
+    // A server that waits less than asked (events_max_wait = 0) answers
+    // an empty poll at once: not asked again in a tight loop.
+    if (timeout > 0 && !(r.events && r.events.length) && Date.now() - asked < 1000) await this.sleep(1000);
   }
 
   // Resolves 'closed' when an open stream ends, 'failed' when it never opened.
@@ -214,7 +218,11 @@ export class EventStream {
       };
       this.finishSse = finish;
       es.onopen = () => { heard = Date.now(); opened = true; this.sseOpenedAt = Date.now(); this.sseFailures = 0; this.setStatus('live'); };
-      es.addEventListener('ping', () => { heard = Date.now(); });
+      // A position the server sent without an event (past events this
+      // reader is not shown) comes with the next ping: kept, so a
+      // reconnect does not read them again (or, after the log's retention,
+      // start over).
+      es.addEventListener('ping', (e) => { heard = Date.now(); if (e.lastEventId) this.saveCursor(e.lastEventId); });
       const handler = (e) => {
         heard = Date.now();
         let ev;
