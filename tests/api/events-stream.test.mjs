@@ -292,7 +292,7 @@ test('a client that stops reading its stream is disconnected instead of holding 
     const body = '字'.repeat(4000);
     for (let i = 0; i < 300; i++) await sendMsg(tx, conv, body);
     // The reader stays away longer than the server waits for it
-    // (events_write_timeout_ms, 2 s) ...
+    // (events_write_timeout_ms, 250 ms) ...
     await sleep(6000);
     // ... and finds its stream ended: the rest of what was written, then
     // the end. A writer still waiting for it would go on once it reads.
