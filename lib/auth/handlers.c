@@ -99,30 +99,36 @@ static const char *user_agent(struct req *req)
 
 struct profile_ctx {
 	struct emit *e;
+	struct arena *a;
 	int64_t uid;
-	json_object *payload;
 };
 
+/* The profile is read with its row locked: a change committed meanwhile is
+ * in it, and one that comes after waits, so the last profile.updated each
+ * contact gets is the profile as it stands (two changes at once could end
+ * their events in the other order). */
 static int profile_tx(struct db *db, void *p)
 {
 	struct profile_ctx *c = p;
 	c->e->n = 0;
-	return emit_contacts(db, c->e, c->uid, "profile.updated", c->payload) < 0 ? -1 : 0;
+	struct user u;
+	int rc = users_lock(db, c->a, c->uid, &u);
+	if (rc <= 0)
+		return rc < 0 ? -1 : 1;
+	json_object *payload = json_object_new_object();
+	json_object_object_add(payload, "user", auth_user_json(c->a, &u));
+	rc = emit_contacts(db, c->e, c->uid, "profile.updated", payload);
+	json_object_put(payload);
+	return rc < 0 ? -1 : 0;
 }
 
 /* Tells the user's other devices and everyone sharing a conversation. */
 static int emit_profile_changed(struct db *db, struct arena *a, int64_t uid)
 {
-	struct user u;
-	if (users_get(db, a, uid, &u) != 1)
-		return -1;
-	json_object *payload = json_object_new_object();
-	json_object_object_add(payload, "user", auth_user_json(a, &u));
 	struct emit e;
 	emit_init(&e, a);
-	struct profile_ctx c = {&e, uid, payload};
+	struct profile_ctx c = {&e, a, uid};
 	int rc = db_tx(db, profile_tx, &c);
-	json_object_put(payload);
 	if (rc == 0)
 		emit_wake(&e);
 	return rc;

@@ -15,6 +15,8 @@ static const char *const SQL_USER_BY_NAME =
 	"SELECT " USER_COLS ", password_hash FROM users WHERE username = ? AND deleted_at IS NULL";
 static const char *const SQL_USER_GET =
 	"SELECT " USER_COLS " FROM users WHERE id = ?";
+static const char *const SQL_USER_LOCK =
+	"SELECT " USER_COLS " FROM users WHERE id = ? FOR UPDATE";
 static const char *const SQL_USER_UPDATE =
 	"UPDATE users SET display_name = COALESCE(?, display_name), about = COALESCE(?, about), "
 	"avatar_media_id = IF(? < 0, avatar_media_id, NULLIF(?, 0)), updated_at = NOW(3) "
@@ -165,9 +167,10 @@ int users_by_username(struct db *db, struct arena *a, const char *username, stru
 	return 1;
 }
 
-int users_get(struct db *db, struct arena *a, int64_t id, struct user *u)
+static int user_row(struct db *db, struct arena *a, const char *sql, int64_t id,
+	struct user *u)
 {
-	if (db_exec(db, SQL_USER_GET, "i", id) < 0)
+	if (db_exec(db, sql, "i", id) < 0)
 		return -1;
 	int rc = db_next(db);
 	if (rc <= 0)
@@ -176,6 +179,16 @@ int users_get(struct db *db, struct arena *a, int64_t id, struct user *u)
 	while (db_next(db) > 0)
 		;
 	return 1;
+}
+
+int users_get(struct db *db, struct arena *a, int64_t id, struct user *u)
+{
+	return user_row(db, a, SQL_USER_GET, id, u);
+}
+
+int users_lock(struct db *db, struct arena *a, int64_t id, struct user *u)
+{
+	return user_row(db, a, SQL_USER_LOCK, id, u);
 }
 
 struct account_ctx {

@@ -44,6 +44,8 @@ int users_create(struct db *db, const char *username, const char *display_name,
 int users_by_username(struct db *db, struct arena *a, const char *username, struct user *u,
 	const char **hash);
 int users_get(struct db *db, struct arena *a, int64_t id, struct user *u);
+/* users_get with the row locked to the end of the caller's transaction. */
+int users_lock(struct db *db, struct arena *a, int64_t id, struct user *u);
 /* Reads USER_COLS_OF of the current row, starting at column col, into u. */
 void users_read_row(struct db *db, struct arena *a, int col, struct user *u);
 /* PATCH /me's writes in one transaction: the profile (NULL fields left
