@@ -250,6 +250,20 @@ static void busy(struct req *req)
 	resp_problem(req, 503, "busy", "The server is busy; try again.");
 }
 
+/* Checks password against hash with the request's database connection
+ * given back meanwhile (a check takes a core for tens of ms, and waits its
+ * turn). 1 matches, 0 does not, -1 answered 503 busy. */
+static int password_matches(struct req *req, const char *hash, const char *password)
+{
+	app_db_release(req);
+	int ok = hash != NULL ? auth_check_password(hash, password) : AUTH_BUSY;
+	if (ok == AUTH_BUSY) {
+		busy(req);
+		return -1;
+	}
+	return ok == 1;
+}
+
 /* Hashes a new password into out with the connection *db given back
  * meanwhile and taken again after. 0, or -1 after answering (503 busy,
  * 500). */
@@ -338,18 +352,11 @@ static int retried_registration(struct req *req, struct db *db, const char *user
 	time_t age = time(NULL) - timegm(&tm);
 	if (age < -60 || age > REGISTER_RETRY_S)
 		return 0;
-	app_db_release(req);
-	int ok = auth_check_password(hash, password);
-	if (ok == AUTH_BUSY) {
-		busy(req);
-		return 1;
-	}
-	if (ok != 1)
+	int ok = password_matches(req, hash, password);
+	if (ok == 0)
 		return 0;
-	db = app_db(req);
-	if (db == NULL)
-		return 1;
-	issue_session(req, db, &u, device, hash, in_cookie, 201);
+	if (ok > 0 && (db = app_db(req)) != NULL)
+		issue_session(req, db, &u, device, hash, in_cookie, 201);
 	return 1;
 }
 
@@ -466,17 +473,9 @@ void auth_login(struct req *req)
 	}
 	/* Verify against a dummy hash for unknown users, so the answer and its
 	 * timing do not tell which usernames exist. */
-	app_db_release(req);
-	const char *dummy = auth_dummy_hash();
-	if (dummy == NULL) {
-		busy(req);
+	int ok = password_matches(req, rc == 1 ? hash : auth_dummy_hash(), password);
+	if (ok < 0)
 		return;
-	}
-	int ok = auth_check_password(rc == 1 ? hash : dummy, password);
-	if (ok == AUTH_BUSY) {
-		busy(req);
-		return;
-	}
 	if (!ok || rc != 1) {
 		resp_problem(req, 401, "invalid_credentials", "Wrong username or password.");
 		return;
@@ -711,14 +710,10 @@ static int verify_my_password(struct req *req, struct db **db, const char *passw
 			resp_problem(req, 500, "internal", NULL);
 		return 0;
 	}
-	app_db_release(req);
-	int ok = auth_check_password(hash, password);
-	if (ok == AUTH_BUSY) {
-		busy(req);
-		return 0;
-	}
-	if (!ok) {
-		resp_problem(req, 403, "wrong_password", "The password is wrong.");
+	int ok = password_matches(req, hash, password);
+	if (ok <= 0) {
+		if (ok == 0)
+			resp_problem(req, 403, "wrong_password", "The password is wrong.");
 		return 0;
 	}
 	if (proven != NULL)
