@@ -185,7 +185,7 @@ test('dialogs: focus goes back to the account button; a drag that ends outside d
   await dlg.waitFor();
   await page.keyboard.press('Escape');
   await dlg.waitFor({ state: 'detached' });
-  assert.equal(await page.evaluate(() => document.activeElement?.getAttribute('aria-label')), 'Account menu');
+  await until(async () => (await page.evaluate(() => document.activeElement?.getAttribute('aria-label'))) === 'Account menu', 'the focus back on the account button', 2000);
   // Selecting the name by dragging past the dialog's edge keeps it open
   // with what was typed.
   await page.keyboard.press('Enter');

@@ -61,8 +61,13 @@ export function openDialog({ title, body, foot, label, onClose, className }) {
     dlg.remove();
     if (onClose) onClose();
     // Return focus to where it was, unless an action of the dialog moved it on.
-    const now = document.activeElement;
-    if (prev && prev.isConnected && prev.focus && (!now || now === document.body)) prev.focus();
+    // Looked at again a frame later: the browser's own return of focus (to
+    // what had it before the dialog: a menu item gone with its menu) can
+    // come after this handler and leave it on the page.
+    const lost = (now) => !now || now === document.body || !now.isConnected || dlg.contains(now);
+    const back = () => { if (prev && prev.isConnected && prev.focus && lost(document.activeElement)) prev.focus(); };
+    back();
+    requestAnimationFrame(back);
   });
   // A click on the backdrop closes it; not one whose press began inside
   // (text selected by dragging past the dialog's edge).
