@@ -111,6 +111,10 @@ fi
 step "API tests (ASan/UBSan build)"
 "$ROOT/scripts/stack.sh" web-stop main >/dev/null 2>&1
 rm -f "$MESSENGER_VAR"/asan.* "$MESSENGER_VAR"/ubsan.*
+# A report can also land on the processes' standard error (their app logs):
+# UBSan's, before it ends the process. Counted before and after the run.
+sanitizer_lines() { cat "$MESSENGER_VAR"/*.app.log 2>/dev/null | grep -cE "runtime error:|ERROR: (Address|Leak)Sanitizer"; }
+san_before=$(sanitizer_lines)
 MESSENGER_BIN="$ROOT/build/asan" "$ROOT/scripts/stack.sh" web-start main "$MESSENGER_PORT" >>"$OUT/stack.log" 2>&1 || { tail "$OUT/stack.log"; count 0 1; }
 MESSENGER_BIN="$ROOT/build/asan" run_api asan
 # Stop lighttpd so the sanitized processes exit and write their leak reports
@@ -119,6 +123,10 @@ MESSENGER_BIN="$ROOT/build/asan" run_api asan
 for _ in $(seq 1 50); do pgrep -f "$ROOT/build/asan/cgi-bin/" >/dev/null || break; sleep 0.2; done
 if ls "$MESSENGER_VAR"/asan.* "$MESSENGER_VAR"/ubsan.* >/dev/null 2>&1; then
 	echo "sanitizer reports:"; head -60 "$MESSENGER_VAR"/asan.* "$MESSENGER_VAR"/ubsan.* 2>/dev/null
+	count 0 1
+elif [ "$(sanitizer_lines)" -gt "$san_before" ]; then
+	echo "sanitizer reports in the app logs:"
+	grep -hE -A8 "runtime error:|ERROR: (Address|Leak)Sanitizer" "$MESSENGER_VAR"/*.app.log | tail -60
 	count 0 1
 else
 	echo "no sanitizer reports"; count 1 0

@@ -379,10 +379,11 @@ void auth_sessions_ended(struct req *req, int64_t uid)
 				memcpy(grown, all, sizeof(*all) * nall);
 			all = grown;
 		}
+		if (n == 0)
+			break;
 		memcpy(all + nall, ids, sizeof(*ids) * (size_t)n);
 		nall += (size_t)n;
-		if (n > 0)
-			after = ids[n - 1];
+		after = ids[n - 1];
 	} while (n == SESSIONS_ENDED_MAX);
 	app_db_release(req);
 	int waited = 0;
