@@ -506,6 +506,13 @@ void conv_patch(struct req *req)
 		return;
 	if (title != NULL && check_title(req, title) < 0)
 		return;
+	/* A group always has a title: null is no way to remove it (and was
+	 * answered 200 with nothing changed). */
+	json_object *tv;
+	if (title == NULL && json_object_object_get_ex(req->json, "title", &tv)) {
+		resp_bad_field(req, "title", "Field 'title' must be a string; a group always has one.");
+		return;
+	}
 	struct patch_ctx c = {NULL, req->arena, cid, req->user_id, title, 0, NULL, {0, NULL, NULL}};
 	json_object *mv;
 	char muted[32];

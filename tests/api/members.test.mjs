@@ -332,7 +332,7 @@ test('rename: owner/admin only; conversation.updated to every member with their 
   assert.equal(events(o.id, 'conversation.updated', `AND conversation_id = ${g.id}`).length, 1, 'the owner hears nothing of my mute');
   const un = await api('PATCH', `/conversations/${g.id}`, { token: m.token, body: { muted_until: null } });
   assert.equal(un.body.muted_until, null);
-  for (const body of [{ title: '' }, { title: 'x'.repeat(129) }, { title: 7 }, { muted_until: 'tomorrow' }, { muted_until: '2099-02-30T00:00:00Z' }, { muted_until: 5 }, { colour: 'red' },
+  for (const body of [{ title: '' }, { title: 'x'.repeat(129) }, { title: 7 }, { title: null }, { muted_until: 'tomorrow' }, { muted_until: '2099-02-30T00:00:00Z' }, { muted_until: 5 }, { colour: 'red' },
     { title: 'Half done', muted_until: 'tomorrow' }]) {
     expectProblem(assert, await api('PATCH', `/conversations/${g.id}`, { token: o.token, body }), 400, 'invalid_field');
   }

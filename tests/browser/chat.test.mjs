@@ -1061,7 +1061,17 @@ test('muting a conversation quiets its badge and the tab title; unmuting restore
 
   await openConversation(a, 'Noisy Ned');
   await a.getByRole('button', { name: 'Conversation details' }).first().click();
-  await a.getByRole('dialog', { name: 'Contact' }).getByRole('button', { name: 'Unmute' }).click();
+  // By keyboard: the button pressed gives way to another, and the focus
+  // goes to the one in its place, not to the page (Enter again works).
+  const unmute = a.getByRole('dialog', { name: 'Contact' }).getByRole('button', { name: 'Unmute' });
+  await unmute.focus();
+  await a.keyboard.press('Enter');
+  await a.getByRole('dialog', { name: 'Contact' }).getByRole('button', { name: 'Mute 1 hour' }).waitFor();
+  await until(async () => (await a.evaluate(() => document.activeElement?.textContent.trim())) === 'Mute 1 hour', 'the focus on the button in Unmute\'s place');
+  await a.keyboard.press('Enter');
+  await a.getByRole('dialog', { name: 'Contact' }).getByRole('button', { name: 'Unmute' }).waitFor();
+  await until(async () => (await a.evaluate(() => document.activeElement?.textContent.trim())) === 'Unmute', 'the focus on Unmute');
+  await a.keyboard.press('Enter');
   await a.getByRole('dialog', { name: 'Contact' }).getByRole('button', { name: 'Mute 1 hour' }).waitFor();
   await a.keyboard.press('Escape');
   await until(async () => !/, muted\./.test(await item.getAttribute('aria-label')), 'the list to show it unmuted');

@@ -130,7 +130,14 @@ export async function convInfoDialog(convId, { onLeft }) {
     // member's profile or the group changing while the dialog is open).
     const typed = [...body.querySelectorAll('input[aria-label]')].filter((i) => i.value !== i.defaultValue)
       .map((i) => ({ label: i.getAttribute('aria-label'), value: i.value, start: i.selectionStart, end: i.selectionEnd }));
-    const focused = body.contains(document.activeElement) ? document.activeElement.getAttribute('aria-label') : null;
+    // The focused control is found again by its label, else by its kind
+    // and text, else by its place (Mute becomes Unmute; a removed member's
+    // row gives way to the next one).
+    const focusables = () => [...body.querySelectorAll('button, input, select, textarea, a[href]')].filter((e) => !e.disabled);
+    const fe = body.contains(document.activeElement) ? document.activeElement : null;
+    const focused = fe && fe.getAttribute('aria-label');
+    const focusedText = fe && !focused ? fe.tagName + ':' + fe.textContent.trim() : null;
+    const focusedAt = fe ? focusables().indexOf(fe) : -1;
     clear(body);
     if (c.type === 'direct') renderDirect(); else renderGroup();
     body.insertBefore(notifications(), body.querySelector('.leave-sect'));
@@ -142,7 +149,14 @@ export async function convInfoDialog(convId, { onLeft }) {
       i.setSelectionRange(t.start, t.end);
       i.dispatchEvent(new Event('input'));
     }
-    if (focused) byLabel(focused)?.focus();
+    if (fe) {
+      let to = focused ? byLabel(focused) : focusables().find((e) => e.tagName + ':' + e.textContent.trim() === focusedText);
+      if (!to && focusedAt >= 0) {
+        const all = focusables();
+        to = all[Math.min(focusedAt, all.length - 1)];
+      }
+      if (to) to.focus();
+    }
   };
   function notifications() {
     const muted = store.isMuted(c);
