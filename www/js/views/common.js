@@ -52,7 +52,10 @@ export function openDialog({ title, body, foot, label, onClose, className }) {
   const dlg = h('dialog' + (className ? '.' + className : ''), { 'aria-labelledby': heading.id },
     h('div.dlg-head', h('span.icon-spacer'), heading, closeBtn),
     h('div.dlg-body', body),
-    foot ? h('div.dlg-foot', foot) : null);
+    foot ? h('div.dlg-foot', foot) : null,
+    // Its live region is there from the start: one made and filled at
+    // once is often not read out.
+    h('div.toasts', { role: 'status', 'aria-live': 'polite' }));
   if (label) dlg.setAttribute('aria-label', label);
   dlg.addEventListener('close', () => {
     // What it was saying stays for its time, under whatever comes next.

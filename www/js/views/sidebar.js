@@ -126,7 +126,12 @@ export function createSidebar({ onOpen, onNewChat, onNewGroup, onProfile, onSess
       : 'Connecting…';
     clearTimeout(setConnection.t);
     // Brief reconnects do not flash a banner.
-    setConnection.t = setTimeout(() => { clear(banner).append(icon(status === 'offline' ? 'alert' : 'retry'), h('span', text)); banner.hidden = false; }, status === 'offline' ? 300 : 2000);
+    // Shown first and filled a frame later: a screen reader announces a
+    // status region's change, not what was already in it when it appeared.
+    setConnection.t = setTimeout(() => {
+      if (banner.hidden) { clear(banner); banner.hidden = false; }
+      requestAnimationFrame(() => { if (!banner.hidden) clear(banner).append(icon(status === 'offline' ? 'alert' : 'retry'), h('span', text)); });
+    }, status === 'offline' ? 300 : 2000);
   }
 
   // Older conversations load as the list scrolls.
