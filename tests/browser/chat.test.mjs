@@ -1035,6 +1035,22 @@ test('keyboard: the composer, conversation list and dialogs work without a mouse
   await B.context.close();
 });
 
+test('a mute that runs out shows in the list without anything else happening', async () => {
+  const me = await makeUser('mtx', 'Mia Timer');
+  const other = await makeUser('mty', 'Quiet Quinn');
+  const conv = await api('POST', '/conversations', { token: other.token, body: { type: 'direct', member_ids: [me.id] } });
+  await api('PATCH', `/conversations/${conv.id}`, { token: me.token, body: { muted_until: new Date(Date.now() + 5 * 60 * 1000).toISOString() } });
+  const A = await signedIn(browser, me, { beforeLoad: (p) => p.clock.install() });
+  const a = A.page;
+  const item = conversationItem(a, 'Quiet Quinn');
+  await item.waitFor();
+  assert.match(await item.getAttribute('aria-label'), /, muted\./);
+  // Six minutes on, with no message, no event and no click.
+  await a.clock.fastForward('06:00');
+  await until(async () => !/, muted\./.test(await item.getAttribute('aria-label')), 'the list to show the mute ended', 5000);
+  await A.context.close();
+});
+
 test('muting a conversation quiets its badge and the tab title; unmuting restores them', async () => {
   const me = await makeUser('mut', 'Mia Mute');
   const other = await makeUser('mto', 'Noisy Ned');

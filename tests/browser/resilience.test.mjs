@@ -44,6 +44,9 @@ test('older conversations that fail to load say so, and load when asked again', 
   const A = await signedIn(browser, me, { beforeLoad: async (p) => { more = await failUntil(p, /\/api\/v1\/conversations\?.*cursor=/); } });
   const a = A.page;
   await conversationItem(a, 'Club 55').waitFor();
+  // Connected first: coming back from an outage, the app asks again by
+  // itself, and that is not what is tested here.
+  await a.locator('.conn-banner[data-status="live"]').waitFor({ state: 'attached' });
   await a.locator('.conv-scroll').evaluate((el) => { el.scrollTop = el.scrollHeight; });
   await a.getByText('Could not load more conversations.').waitFor();
   assert.equal(await a.locator('.conv-item').count(), 50, 'the first page');

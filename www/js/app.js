@@ -165,7 +165,7 @@ async function start(me) {
     onBack: () => closeConv(),
     onInfo: (id) => convInfoDialog(id, { onLeft: (cid, leaving) => { if (leaving) leftByMe.add(cid); else leftByMe.delete(cid); } }),
   });
-  cleanups.push(() => chat.dispose());
+  cleanups.push(() => chat.dispose(), () => sidebar.dispose());
   const shell = h('div.shell', sidebar.root, chat.root);
   clear(root).append(shell);
   sidebar.setConnection('connecting');

@@ -115,10 +115,15 @@ export function createSidebar({ onOpen, onNewChat, onNewGroup, onProfile, onSess
 
   function setConnection(status) {
     banner.classList.toggle('offline', status === 'offline');
+    banner.dataset.status = status;
     if (status === 'live') {
+      // Back after an outage the banner told of: older conversations that
+      // failed to load are asked for again. Not after a blip (a stream
+      // reconnecting in under 2 s).
+      const outage = !banner.hidden;
       banner.hidden = true;
       clearTimeout(setConnection.t);
-      if (!moreFailed.hidden) loadMore();
+      if (outage && !moreFailed.hidden) loadMore();
       return;
     }
     const text = status === 'offline'
@@ -209,6 +214,9 @@ export function createSidebar({ onOpen, onNewChat, onNewGroup, onProfile, onSess
   }
 
   store.on('list', render);
+  // Nothing else redraws the list when only time moves on: a mute that
+  // ran out, a time that becomes "Mon" after midnight.
+  const tick = setInterval(render, 60 * 1000);
   store.on('users', () => { items.clear(); render(); renderMe(); });
   store.on('presence', render);
   store.on('typing', render);
@@ -216,7 +224,7 @@ export function createSidebar({ onOpen, onNewChat, onNewGroup, onProfile, onSess
   renderMe();
   render();
 
-  return { root, render, setConnection, focusSearch: () => searchInput.focus() };
+  return { root, render, setConnection, focusSearch: () => searchInput.focus(), dispose: () => clearInterval(tick) };
 }
 
 function highlight(text, q) {
