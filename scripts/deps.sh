@@ -28,11 +28,10 @@ SUDO=""
 # The test tools (Playwright, Redocly) need Node.js 20 or later; Debian 12's
 # own is 18. Then Node.js 20 comes from the npm registry (the node-linux-*
 # packages hold the official binaries) into /usr/local, ahead of /usr/bin.
+node20() { node -e 'process.exit(+process.versions.node.split(".")[0] >= 20 ? 0 : 1)' 2>/dev/null; }
 node_for_tests() {
 	[ "$TEST" = 1 ] || return 0
-	if node -e 'process.exit(+process.versions.node.split(".")[0] >= 20 ? 0 : 1)' 2>/dev/null; then
-		return 0
-	fi
+	node20 && return 0
 	local arch
 	case "$(uname -m)" in
 	x86_64) arch=x64 ;;
@@ -42,8 +41,7 @@ node_for_tests() {
 	echo "deps: installing Node.js 20 (node-linux-$arch from the npm registry) into /usr/local" >&2
 	$SUDO npm install -g --prefix /usr/local --no-audit --no-fund --loglevel=error "node-linux-$arch@20" >/dev/null
 	hash -r
-	node -e 'process.exit(+process.versions.node.split(".")[0] >= 20 ? 0 : 1)' \
-		|| { echo "deps: Node.js 20 was installed in /usr/local/bin; put it ahead of $(command -v node) in PATH" >&2; return 1; }
+	node20 || { echo "deps: Node.js 20 was installed in /usr/local/bin; put it ahead of $(command -v node) in PATH" >&2; return 1; }
 }
 
 missing=()

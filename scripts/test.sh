@@ -69,6 +69,9 @@ health_waiting = 1
 events_safety_read_seconds = 5
 CONF
 
+# Empty rate-limit windows (every test registers and logs in from 127.0.0.1).
+fresh_limits() { mariadb --no-defaults -S "$MESSENGER_DB_SOCKET" -uroot messenger -e "DELETE FROM rate_limits"; }
+
 run_api() {
 	local label="$1"
 	local files
@@ -77,7 +80,7 @@ run_api() {
 	# (or another make test) within login_window_seconds would otherwise
 	# meet the first one's login_per_ip count. The limits are tested
 	# within a run.
-	mariadb --no-defaults -S "$MESSENGER_DB_SOCKET" -uroot messenger -e "DELETE FROM rate_limits"
+	fresh_limits
 	if [ -n "${TESTS:-}" ]; then files="$TESTS"; else files="$(ls tests/api/*.test.mjs)"; fi
 	# The operations and statuses the run saw, for tests/api/coverage.mjs.
 	rm -rf "$OUT/seen-$label"; mkdir -p "$OUT/seen-$label"
@@ -145,7 +148,7 @@ elif ls tests/browser/*.test.mjs >/dev/null 2>&1; then
 	# Empty rate-limit windows here too (as for each API run): the logins
 	# of the API run just before, all from 127.0.0.1, still count for part
 	# of login_window_seconds and could make the browser's logins 429.
-	mariadb --no-defaults -S "$MESSENGER_DB_SOCKET" -uroot messenger -e "DELETE FROM rate_limits"
+	fresh_limits
 	node --test --test-concurrency=1 --test-reporter=tap tests/browser/*.test.mjs >"$OUT/browser.tap" 2>&1
 	p=$(grep -E "^# pass " "$OUT/browser.tap" | awk '{print $3}'); f=$(grep -E "^# fail " "$OUT/browser.tap" | awk '{print $3}')
 	grep -E "^not ok|^# (pass|fail)" "$OUT/browser.tap"

@@ -12,7 +12,6 @@
 #include "events/emit.h"
 #include "util/config.h"
 #include "util/log.h"
-#include "util/text.h"
 #include "util/utf8.h"
 
 /* Passwords, device names and the user search are limited in characters,
@@ -25,22 +24,6 @@
 #define USER_QUERY_MAX_CHARS 64
 #define DISPLAY_MAX_CHARS 64
 #define ABOUT_MAX_CHARS 280
-
-/* Text a person typed: at most max characters, no control characters
- * (newlines and tabs where allowed), and not blank unless allowed. */
-static int check_text(struct req *req, const char *field, const char *s, size_t max_chars,
-	int allow_newlines, int allow_blank)
-{
-	if (utf8_chars(s) > max_chars)
-		return json_req_bad(req, field,
-			arena_printf(req->arena, "is longer than %zu characters", max_chars));
-	enum text_flaw flaw = text_flaw(s, allow_newlines);
-	if (flaw == TEXT_CONTROL)
-		return json_req_bad(req, field, "contains control characters");
-	if (flaw == TEXT_BLANK && !allow_blank)
-		return json_req_bad(req, field, "must not be blank");
-	return 0;
-}
 
 /* A password: at most PASSWORD_MAX characters and, when it is being set,
  * at least PASSWORD_MIN. */
@@ -60,7 +43,7 @@ static int check_password(struct req *req, const char *field, const char *s, int
 /* A display name: one line of text with something besides white space. */
 static int check_display_name(struct req *req, const char *s)
 {
-	return check_text(req, "display_name", s, DISPLAY_MAX_CHARS, 0, 0);
+	return json_req_text(req, "display_name", s, DISPLAY_MAX_CHARS, 0, 0);
 }
 
 static int valid_username(const char *s)
@@ -250,12 +233,15 @@ static void busy(struct req *req)
 	resp_problem(req, 503, "busy", "The server is busy; try again.");
 }
 
-/* Checks password against hash with the request's database connection
- * given back meanwhile (a check takes a core for tens of ms, and waits its
- * turn). 1 matches, 0 does not, -1 answered 503 busy. */
+/* Checks password against hash (NULL: the dummy hash, for an account that
+ * does not exist) with the request's database connection given back
+ * meanwhile (a check takes a core for tens of ms, and waits its turn).
+ * 1 matches, 0 does not, -1 answered 503 busy. */
 static int password_matches(struct req *req, const char *hash, const char *password)
 {
 	app_db_release(req);
+	if (hash == NULL)
+		hash = auth_dummy_hash();
 	int ok = hash != NULL ? auth_check_password(hash, password) : AUTH_BUSY;
 	if (ok == AUTH_BUSY) {
 		busy(req);
@@ -392,7 +378,7 @@ void auth_register(struct req *req)
 	if (display == NULL)
 		display = username;
 	if (check_display_name(req, display) < 0 ||
-	    (device && check_text(req, "device_name", device, DEVICE_MAX_CHARS, 0, 1) < 0))
+	    (device && json_req_text(req, "device_name", device, DEVICE_MAX_CHARS, 0, 1) < 0))
 		return;
 	struct db *db = app_db(req);
 	if (db == NULL)
@@ -442,7 +428,7 @@ void auth_login(struct req *req)
 	    json_req_bool(req, req->json, "refresh_cookie", 0, &in_cookie, NULL) < 0)
 		return;
 	if (check_password(req, "password", password, 0) < 0 ||
-	    (device && check_text(req, "device_name", device, DEVICE_MAX_CHARS, 0, 1) < 0))
+	    (device && json_req_text(req, "device_name", device, DEVICE_MAX_CHARS, 0, 1) < 0))
 		return;
 	username = lower(req->arena, username);
 	struct db *db = app_db(req);
@@ -473,7 +459,7 @@ void auth_login(struct req *req)
 	}
 	/* Verify against a dummy hash for unknown users, so the answer and its
 	 * timing do not tell which usernames exist. */
-	int ok = password_matches(req, rc == 1 ? hash : auth_dummy_hash(), password);
+	int ok = password_matches(req, rc == 1 ? hash : NULL, password);
 	if (ok < 0)
 		return;
 	if (!ok || rc != 1) {
@@ -634,7 +620,7 @@ void auth_me_patch(struct req *req)
 	    json_req_str(req, req->json, "new_password", 0, 1, PASSWORD_MAX_BYTES, &newpw) < 0)
 		return;
 	if ((display && check_display_name(req, display) < 0) ||
-	    (about && check_text(req, "about", about, ABOUT_MAX_CHARS, 1, 1) < 0))
+	    (about && json_req_text(req, "about", about, ABOUT_MAX_CHARS, 1, 1) < 0))
 		return;
 	if ((newpw != NULL) != (cur != NULL)) {
 		json_req_bad(req, cur == NULL ? "current_password" : "new_password",

@@ -6,7 +6,6 @@
 #include "app/app.h"
 #include "chat/chat.h"
 #include "util/log.h"
-#include "util/text.h"
 
 #define LIST_DEFAULT 20
 #define LIST_MAX 100
@@ -18,18 +17,10 @@ static void internal(struct req *req)
 	resp_problem(req, 500, "internal", NULL);
 }
 
-/* A title: 1-128 characters, not blank, no control characters. */
+/* A title: 1-128 characters, one line, not blank. */
 static int check_title(struct req *req, const char *t)
 {
-	enum text_flaw flaw = text_flaw(t, 0);
-	const char *why = NULL;
-	if (utf8_chars(t) > CHAT_TITLE_MAX_CHARS)
-		why = "Field 'title' is longer than 128 characters.";
-	else if (flaw == TEXT_CONTROL)
-		why = "Field 'title' contains control characters.";
-	else if (flaw == TEXT_BLANK)
-		why = "Field 'title' must not be blank.";
-	return why == NULL ? 0 : resp_bad_field(req, "title", why);
+	return json_req_text(req, "title", t, CHAT_TITLE_MAX_CHARS, 0, 0);
 }
 
 /* A list of user ids: a JSON array of positive integers, duplicates and `me`
@@ -553,11 +544,13 @@ struct add_ctx {
 	int64_t cid, me;
 	const char *ids_json;
 	struct chat_outcome out;
+	int gone;		/* one of them deleted their account meanwhile */
 };
 
 static int add_tx(struct db *db, void *p)
 {
 	struct add_ctx *c = p;
+	c->gone = 0;
 	c->e->n = 0;
 	struct chat_roles r;
 	int rc = chat_lock(db, c->cid, c->me, 0, &r, &c->out);
@@ -593,8 +586,10 @@ static int add_tx(struct db *db, void *p)
 	if (added < 0)
 		return -1;
 	/* An account deleted since it was found new: nothing is added. */
-	if (added != n)
-		return chat_stop(&c->out, 400, "unknown_user", "Some of user_ids are not users.");
+	if (added != n) {
+		c->gone = 1;
+		return 1;
+	}
 	for (int i = 0; i < n; i++)
 		if (emit_view(db, c->e, c->a, "conversation.created", c->cid, fresh[i], 0, 0) < 0)
 			return -1;
@@ -628,7 +623,7 @@ void conv_members_add(struct req *req)
 	}
 	struct emit e;
 	emit_init(&e, req->arena);
-	struct add_ctx c = {&e, req->arena, cid, req->user_id, ids_json, {0, NULL, NULL}};
+	struct add_ctx c = {&e, req->arena, cid, req->user_id, ids_json, {0, NULL, NULL}, 0};
 	/* Membership first (404 for non-members), then unknown users. */
 	int role = convs_role(db, cid, req->user_id);
 	if (role < 0) {
@@ -641,8 +636,19 @@ void conv_members_add(struct req *req)
 		unknown_users(req, "user_ids");
 		return;
 	}
-	if (chat_tx(req, db, add_tx, &c, &c.out) < 0)
+	int rc = db_tx(db, add_tx, &c);
+	if (rc < 0) {
+		internal(req);
 		return;
+	}
+	if (c.gone) {
+		unknown_users(req, "user_ids");
+		return;
+	}
+	if (rc == 1) {
+		chat_answer(req, &c.out);
+		return;
+	}
 	emit_wake(&e);
 	chat_invalidate(cid);
 	send_conv(req, db, cid, 200, 1);

@@ -7,7 +7,6 @@
 #include "cache/cache.h"
 #include "chat/chat.h"
 #include "util/recent.h"
-#include "util/text.h"
 #include "wake/doorbell.h"
 
 #define HISTORY_DEFAULT 50
@@ -23,14 +22,7 @@ static void internal(struct req *req)
  * newline, carriage return and tab. */
 static int check_body(struct req *req, const char *body)
 {
-	enum text_flaw flaw = text_flaw(body, 1);
-	if (flaw == TEXT_CONTROL)
-		return resp_bad_field(req, "body", "Field 'body' contains control characters.");
-	if (flaw == TEXT_BLANK)
-		return resp_bad_field(req, "body", "Field 'body' must not be blank.");
-	if (utf8_chars(body) > CHAT_BODY_MAX_CHARS)
-		return resp_bad_field(req, "body", "Field 'body' is longer than 4000 characters.");
-	return 0;
+	return json_req_text(req, "body", body, CHAT_BODY_MAX_CHARS, 1, 0);
 }
 
 /* Reads the message as it is now and answers with it. */

@@ -85,8 +85,9 @@ int sessions_ended(struct db *db, int64_t uid, int within_s, int64_t after_id, i
 /* Rotates a refresh token: 1 rotated (*sid set, *u the account read in the
  * same transaction), 0 unknown or expired, 2 an already-rotated token was
  * replayed (the session is now revoked; *sid and u->id set), 3 its session
- * was ended (signed out, a new password, the account deleted), -1. A token rotated at most grace_s seconds ago is not a
- * replay: new_hash joins the session beside its successor (1). */
+ * was ended (signed out, a new password, the account deleted), -1. A token
+ * rotated at most grace_s seconds ago is not a replay: new_hash joins the
+ * session beside its successor (1). */
 int sessions_rotate(struct db *db, struct arena *a, const unsigned char old_hash[32],
 	const unsigned char new_hash[32], int ttl_days, int grace_s, int64_t *sid, struct user *u);
 /* 1 revoked (now or before), 0 no such session of that user. */

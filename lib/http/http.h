@@ -250,6 +250,11 @@ int json_req_bool(struct req *req, json_object *o, const char *key, int required
 int json_req_only(struct req *req, json_object *o, const char *const *allowed);
 /* Answers 400 invalid_field "Field 'key' <what>." with field: key. Returns -1. */
 int json_req_bad(struct req *req, const char *key, const char *what);
+/* Text a person typed (util/text.h): at most max_chars characters, no
+ * control characters (newlines and tabs where allowed), not blank unless
+ * allowed. 0, or -1 with 400 invalid_field answered. */
+int json_req_text(struct req *req, const char *key, const char *s, size_t max_chars,
+	int allow_newlines, int allow_blank);
 
 /* RFC 3339 UTC with milliseconds from a MySQL DATETIME(3) string. */
 const char *http_time(struct arena *a, const char *mysql_datetime);

@@ -3,6 +3,9 @@
 
 #include <string.h>
 
+#include "util/text.h"
+#include "util/utf8.h"
+
 int json_req_bad(struct req *req, const char *key, const char *what)
 {
 	return resp_bad_field(req, key, arena_printf(req->arena, "Field '%s' %s.", key, what));
@@ -87,5 +90,19 @@ int json_req_bool(struct req *req, json_object *o, const char *key, int required
 	*out = json_object_get_boolean(v);
 	if (present != NULL)
 		*present = 1;
+	return 0;
+}
+
+int json_req_text(struct req *req, const char *key, const char *s, size_t max_chars,
+	int allow_newlines, int allow_blank)
+{
+	if (utf8_chars(s) > max_chars)
+		return json_req_bad(req, key,
+			arena_printf(req->arena, "is longer than %zu characters", max_chars));
+	enum text_flaw flaw = text_flaw(s, allow_newlines);
+	if (flaw == TEXT_CONTROL)
+		return json_req_bad(req, key, "contains control characters");
+	if (flaw == TEXT_BLANK && !allow_blank)
+		return json_req_bad(req, key, "must not be blank");
 	return 0;
 }

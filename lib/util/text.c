@@ -21,7 +21,7 @@ enum text_flaw text_flaw(const char *s, int allow_newlines)
 		 * takes no direction embeddings, overrides or isolates: "Ann
 		 * \u202Egnp.exe" shows as "Ann exe.png". The marks (LRM, RLM,
 		 * ALM) stay. Longer texts keep them, for mixed scripts. */
-		if (!allow_newlines && uc_is_property_bidi_control(c) &&
+		if (!allow_newlines &&
 		    ((c >= 0x202A && c <= 0x202E) || (c >= 0x2066 && c <= 0x2069)))
 			return TEXT_CONTROL;
 		/* What shows nothing is blank too: white space, and what is

@@ -43,23 +43,23 @@ int main(void)
 	CHECK_EQ(content_type_is_json("text/plain"), 0);
 
 	/* Rate limits count an IPv6 client by its /64. */
-	char net[64];
-	http_addr_net("203.0.113.7", net, sizeof(net));
-	CHECK_STR(net, "203.0.113.7");
-	http_addr_net("2001:db8:1:2:aaaa:bbbb:cccc:dddd", net, sizeof(net));
-	CHECK_STR(net, "2001:db8:1:2::/64");
-	http_addr_net("2001:DB8:1:2::1", net, sizeof(net));
-	CHECK_STR(net, "2001:db8:1:2::/64");
-	http_addr_net("::1", net, sizeof(net));
-	CHECK_STR(net, "::/64");
-	http_addr_net("::ffff:198.51.100.1", net, sizeof(net));
-	CHECK_STR(net, "198.51.100.1");
-	http_addr_net("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", net, sizeof(net));
-	CHECK_STR(net, "ffff:ffff:ffff:ffff::/64");
-	http_addr_net("", net, sizeof(net));
-	CHECK_STR(net, "");
-	http_addr_net("not:an:address", net, sizeof(net));
-	CHECK_STR(net, "not:an:address");
+	{
+		static const char *const cases[][2] = {
+			{"203.0.113.7", "203.0.113.7"},
+			{"2001:db8:1:2:aaaa:bbbb:cccc:dddd", "2001:db8:1:2::/64"},
+			{"2001:DB8:1:2::1", "2001:db8:1:2::/64"},
+			{"::1", "::/64"},
+			{"::ffff:198.51.100.1", "198.51.100.1"},
+			{"ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", "ffff:ffff:ffff:ffff::/64"},
+			{"", ""},
+			{"not:an:address", "not:an:address"},
+		};
+		char net[64];
+		for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+			http_addr_net(cases[i][0], net, sizeof(net));
+			CHECK_STR(net, cases[i][1]);
+		}
+	}
 	arena_release(&a);
 	return CHECK_DONE();
 }

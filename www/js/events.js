@@ -163,20 +163,12 @@ export class EventStream {
   }
 
   async pollOnce(timeout) {
-    const ac = new AbortController();
-    this.pollAbort = ac;
     const query = { since: this.cursor, timeout };
+    const asked = Date.now();
     // A poll silent past its timeout failed as the network does (offline
     // status, backoff), not as a deliberate reconnect.
-    const dead = setTimeout(() => ac.abort(new api.NetworkError('no answer')), timeout * 1000 + POLL_GRACE_MS);
-    let r;
-    const asked = Date.now();
-    try {
-      r = await api.get('/events', { query, signal: ac.signal });
-    } finally {
-      clearTimeout(dead);
-      this.pollAbort = null;
-    }
+    const r = await this.withDeadline(timeout * 1000 + POLL_GRACE_MS,
+      (signal) => api.get('/events', { query, signal }));
     this.setStatus('live');
     this.deliver(r.events, r.next);
     // A server that waits less than asked (events_max_wait = 0) answers
@@ -184,21 +176,26 @@ export class EventStream {
     if (timeout > 0 && !(r.events && r.events.length) && Date.now() - asked < 1000) await this.sleep(1000);
   }
 
+  // A request that fails as the network does (NetworkError) once ms have
+  // passed without its answer, and that reconnectNow cuts short.
+  async withDeadline(ms, ask) {
+    const ac = new AbortController();
+    this.pollAbort = ac;
+    const dead = setTimeout(() => ac.abort(new api.NetworkError('no answer')), ms);
+    try {
+      return await ask(ac.signal);
+    } finally {
+      clearTimeout(dead);
+      if (this.pollAbort === ac) this.pollAbort = null;
+    }
+  }
+
   // Resolves 'closed' when an open stream ends, 'failed' when it never opened.
   async runSse() {
     // The ticket's request has a deadline and is cut by reconnectNow, as a
     // poll is: one that hangs (a network gone quiet) held the stream back
     // with nothing shown.
-    const ac = new AbortController();
-    this.pollAbort = ac;
-    const dead = setTimeout(() => ac.abort(new api.NetworkError('no answer')), TICKET_TIMEOUT_MS);
-    let t;
-    try {
-      t = await api.post('/events/ticket', {}, { signal: ac.signal });
-    } finally {
-      clearTimeout(dead);
-      if (this.pollAbort === ac) this.pollAbort = null;
-    }
+    const t = await this.withDeadline(TICKET_TIMEOUT_MS, (signal) => api.post('/events/ticket', {}, { signal }));
     if (this.stopped) return 'closed';
     const qs = new URLSearchParams({ ticket: t.ticket });
     if (this.cursor) qs.set('since', this.cursor);

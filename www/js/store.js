@@ -354,9 +354,7 @@ export function putMessage(msg) {
   // A chat not open goes on growing with what comes (a busy group visited
   // once, in a tab left open for days): past a few pages it is let go of,
   // as on leaving it, unless a page of it is on its way.
-  if (!open && m.byId.size > HELD_MAX && m.loaded && !m.loading && !m.loadingOlder && !m.loadingGap) {
-    state.msgs.delete(msg.conversation_id);
-  }
+  if (!open && m.loaded && !m.loading && !m.loadingOlder && !m.loadingGap) releaseHistory(msg.conversation_id);
 }
 
 // The history held is one run of messages, the newest down to the oldest

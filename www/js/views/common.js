@@ -25,13 +25,11 @@ export function attentive() {
 
 // Where toasts show: within the topmost open modal dialog, if any (the page
 // under it is drawn below its backdrop and is inert, not read out either).
+// (Every dialog has one, made with it by openDialog.)
 function toastBox(except = null) {
   const dialogs = [...document.querySelectorAll('dialog[open]')].filter((d) => d !== except);
   const top = dialogs[dialogs.length - 1];
-  if (!top) return document.getElementById('toasts');
-  let box = top.querySelector(':scope > .toasts');
-  if (!box) { box = h('div.toasts', { role: 'status', 'aria-live': 'polite' }); top.append(box); }
-  return box;
+  return (top && top.querySelector(':scope > .toasts')) || document.getElementById('toasts');
 }
 
 export function toast(text, ms = 3500) {
