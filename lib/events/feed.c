@@ -536,8 +536,13 @@ static int write_events(struct req *req, struct arena *a, json_object *events, i
 			return -1;
 		last = json_object_get_int64(seq);
 	}
+	/* Events this reader is not shown end the batch: their position goes
+	 * out with a heartbeat, which EventSource hands to the client (a bare
+	 * id line would move its last event id unseen, and a client keeping
+	 * its own cursor would read them again after a reconnect). */
 	if (last != end) {
-		const char *id = arena_printf(a, "id: %lld\n\n", (long long)end);
+		const char *id = arena_printf(a, "id: %lld\nevent: ping\ndata: {}\n\n",
+			(long long)end);
 		if (resp_write(req, id, strlen(id)) < 0)
 			return -1;
 	}

@@ -30,7 +30,7 @@ export async function head(user) {
 // An SSE connection: events (validated), comments, and helpers to wait.
 //   openStream({query, headers, base}) -> Promise<stream> once headers arrive
 //   stream.status, stream.headers, stream.events, stream.comments, stream.ids,
-//   stream.pings (when each heartbeat came)
+//   stream.pings (when each heartbeat came), stream.pingIds (the ids some carry)
 //   stream.until(pred, ms) resolves when pred(stream) holds, rejects on timeout
 //   stream.close()
 export function openStream({ query = '', headers = {}, base = BASE } = {}) {
@@ -39,7 +39,7 @@ export function openStream({ query = '', headers = {}, base = BASE } = {}) {
     const req = http.request({ host: u.hostname, port: u.port, path: u.pathname + u.search, method: 'GET',
       headers: { Accept: 'text/event-stream', ...headers } }, (res) => {
       const s = {
-        status: res.statusCode, headers: res.headers, events: [], comments: [], ids: [], pings: [], retry: null, lastId: null,
+        status: res.statusCode, headers: res.headers, events: [], comments: [], ids: [], pings: [], pingIds: [], retry: null, lastId: null,
         ended: false, error: null, text: '', waiters: [],
         close() { req.destroy(); },
         until(pred, ms = 10000) {
@@ -99,12 +99,16 @@ export function openStream({ query = '', headers = {}, base = BASE } = {}) {
           // A block with an id and no data moves EventSource's last event
           // id without an event (the stream's opening block does that).
           if (!isEvent) { check(); continue; }
-          // The heartbeat: an event EventSource shows, outside the log.
+          // The heartbeat: an event EventSource shows, outside the log. With
+          // an id it carries the position past events this reader is not
+          // shown, always after the last one it was.
           if (ev.event === 'ping') {
             try {
-              if (ev.id !== null) throw new Error(`a heartbeat carries no id (${ev.id})`);
+              const shown = s.events.length ? s.events[s.events.length - 1].seq : -1;
+              if (ev.id !== null && !(Number(ev.id) > shown)) throw new Error(`a heartbeat's id ${ev.id} is not past the last event's ${shown}`);
               assert.deepEqual(JSON.parse(ev.data.join('\n')), {});
               s.pings.push(Date.now());
+              if (ev.id !== null) s.pingIds.push(ev.id);
             } catch (e) { fail(e); }
             continue;
           }

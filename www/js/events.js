@@ -172,8 +172,10 @@ export class EventStream {
     this.setStatus('live');
     this.deliver(r.events, r.next);
     // A server that waits less than asked (events_max_wait = 0) answers
-    // an empty poll at once: not asked again in a tight loop.
-    if (timeout > 0 && !(r.events && r.events.length) && Date.now() - asked < 1000) await this.sleep(1000);
+    // an empty poll at once: not asked again in a tight loop. An empty
+    // page with more to come (past events this reader is not shown) is
+    // followed at once.
+    if (timeout > 0 && !(r.events && r.events.length) && !r.has_more && Date.now() - asked < 1000) await this.sleep(1000);
   }
 
   // A request that fails as the network does (NetworkError) once ms have
