@@ -544,7 +544,7 @@ int chat_cache_gen(struct arena *a, int64_t cid, int64_t *gen)
 		char val[24];
 		int n = snprintf(val, sizeof(val), "%lld", (long long)(r >> 1 | 1));
 		/* Whoever adds first wins; the others read the winner's value. */
-		if (cache_add(key, val, (size_t)n, 0) < 0)
+		if (cache_add(key, val, (size_t)n, CHAT_GEN_TTL) < 0)
 			return 0;
 	}
 	return 0;
@@ -580,7 +580,7 @@ void chat_retry_wake(struct db *db, struct arena *a, int64_t cid, int64_t mid)
 {
 	if (recent_claim(&retry_woken, cid, mid, 0, RETRY_WAKE_MS) == 0)
 		return;
+	chat_invalidate(cid);
 	ring_members(db, cid, CHAT_GROUP_MAX_MEMBERS,
 		arena_alloc(a, sizeof(int64_t) * (CHAT_GROUP_MAX_MEMBERS + 1)));
-	chat_invalidate(cid);
 }

@@ -187,6 +187,10 @@ int chat_tx(struct req *req, struct db *db, int (*fn)(struct db *db, void *ctx),
 
 /* How long a cached view may live at most, in seconds. */
 #define CHAT_CACHE_TTL 60
+/* How long a generation lives (it is started for any id a member's page is
+ * asked for, existing or not, before MySQL tells): one that runs out is
+ * as if dropped, and the next reader starts a new one. */
+#define CHAT_GEN_TTL 86400
 /* The conversation's cache generation for keys of cached views. 1 with *gen
  * set, or 0 when memcached is unavailable (read MySQL, cache nothing). */
 int chat_cache_gen(struct arena *a, int64_t cid, int64_t *gen);
@@ -194,7 +198,9 @@ int chat_cache_gen(struct arena *a, int64_t cid, int64_t *gen);
  * lately (memcached away), so a view it could not drop may still be there. */
 int chat_cache_distrusted(void);
 /* Makes every cached view of conversation cid stale. Call after the commit
- * of a change to its messages or reactions, before answering. */
+ * of a change to its messages, reactions or members, before its members
+ * are rung (a member woken by the ring who reloads must not get the old
+ * view) and before answering. */
 void chat_invalidate(int64_t cid);
 /* The same for n conversations (one memcached connection for all). */
 void chat_invalidate_many(const int64_t *cids, int n);

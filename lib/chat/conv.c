@@ -36,8 +36,9 @@ static int parse_ids(struct req *req, const char *field, int64_t me, int max, in
 	if (!json_object_is_type(v, json_type_array))
 		return resp_bad_field(req, field, arena_printf(req->arena,
 			"Field '%s' must be an array of user ids.", field));
+	/* The list as sent may name its sender (me) besides max others. */
 	size_t len = json_object_array_length(v);
-	if (len > (size_t)max + 1)
+	if (len > (size_t)max + (me > 0))
 		return resp_bad_field(req, field, arena_printf(req->arena,
 			"Field '%s' has more than %d entries.", field, max));
 	int64_t *out = arena_alloc(req->arena, sizeof(int64_t) * (len ? len : 1));
@@ -375,8 +376,8 @@ void conv_create(struct req *req)
 		send_conv(req, db, cid, 200, 1);
 		return;
 	}
-	emit_wake(&e);
 	chat_invalidate(c.cid);
+	emit_wake(&e);
 	send_conv(req, db, c.cid, 201, 1);
 }
 
@@ -530,8 +531,8 @@ void conv_patch(struct req *req)
 	if (c.title != NULL || c.set_muted) {
 		if (chat_tx(req, db, patch_tx, &c, &c.out) < 0)
 			return;
-		emit_wake(&e);
 		chat_invalidate(cid);
+		emit_wake(&e);
 	}
 	send_conv(req, db, cid, 200, 1);
 }
@@ -649,8 +650,8 @@ void conv_members_add(struct req *req)
 		chat_answer(req, &c.out);
 		return;
 	}
-	emit_wake(&e);
 	chat_invalidate(cid);
+	emit_wake(&e);
 	send_conv(req, db, cid, 200, 1);
 }
 
@@ -685,8 +686,8 @@ static int change_member(struct req *req, struct db *db, int64_t cid, int64_t ui
 	struct member_ctx c = {&e, cid, req->user_id, uid, want, {0, NULL, NULL}};
 	if (chat_tx(req, db, fn, &c, &c.out) < 0)
 		return -1;
-	emit_wake(&e);
 	chat_invalidate(cid);
+	emit_wake(&e);
 	return 0;
 }
 
@@ -759,8 +760,8 @@ int chat_leave_groups(struct db *db, struct arena *a, int64_t uid)
 			/* 1: the membership went meanwhile; nothing to do. */
 			if (db_tx(db, remove_tx, &c) < 0)
 				return -1;
-			emit_wake(&e);
 			chat_invalidate(ids[i]);
+			emit_wake(&e);
 		}
 		if (n > 0)
 			after = ids[n - 1];

@@ -166,8 +166,16 @@ static void msg_sent(struct req *req, struct msg *m, int rc)
 		}
 		if (found == 1 && first.conversation_id == cid) {
 			/* The first try may have committed without being answered
-			 * (a lost connection, or a batch whose result was lost). */
-			chat_retry_wake(db, req->arena, cid, first.id);
+			 * (a lost connection, or a batch whose result was lost). A
+			 * sender who is no longer a member gets the message as it
+			 * was sent (what came after is not theirs to see) and rings
+			 * nobody. */
+			if (rc == SEND_NOT_FOUND) {
+				first.reactions = NULL;
+				first.nreactions = 0;
+			} else {
+				chat_retry_wake(db, req->arena, cid, first.id);
+			}
 			resp_json(req, 200, chat_message_json(req->arena, &first));
 			return;
 		}
@@ -489,8 +497,8 @@ static void change_message(struct req *req, int64_t cid, int64_t mid, struct cha
 	if (chat_tx(req, db, fn, c, &c->out) < 0)
 		return;
 	if (c->changed) {
-		emit_wake(&e);
 		chat_invalidate(cid);
+		emit_wake(&e);
 	} else {
 		/* Already so: maybe a retry whose first try committed and lost
 		 * its answer (and with it the ring and the cache drop), as a

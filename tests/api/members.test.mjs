@@ -60,7 +60,9 @@ test('owner and admins add members; plain members cannot; events for old and new
   const x = await registerUser('mx');
   expectProblem(assert, await api('POST', `/conversations/${g.id}/members`, { token: x.token, body: { user_ids: [x.id] } }), 404);
   for (const body of [{}, { user_ids: [] }, { user_ids: ['1'] }, { user_ids: [0] }, { user_ids: 5 }, { user_ids: [x.id], role: 'admin' },
-    { user_ids: Array.from({ length: 101 }, (_, i) => i + 1) }]) {
+    { user_ids: Array.from({ length: 101 }, (_, i) => i + 1) },
+    // The limit is on the list as sent (maxItems), repeats included.
+    { user_ids: [...Array.from({ length: 100 }, (_, i) => i + 1), 1] }]) {
     expectProblem(assert, await api('POST', `/conversations/${g.id}/members`, { token: o.token, body }), 400, 'invalid_field');
   }
   expectProblem(assert, await api('POST', `/conversations/${g.id}/members`, { token: o.token, body: { user_ids: [x.id, 999999999] } }), 400, 'unknown_user');
@@ -144,9 +146,14 @@ test('removing: owner removes anyone, admin only plain members, anyone leaves; r
   // with that message; a new send does not get through.
   const sent = await send(m2, g, 'last words', 'm2-last-' + m2.id);
   assert.equal((await api('DELETE', `/conversations/${g.id}/members/${m2.id}`, { token: m2.token })).status, 204);
+  // Reacted to after they left: not theirs to see any more.
+  assert.equal((await api('PUT', `/conversations/${g.id}/messages/${sent.id}/reactions/${encodeURIComponent('👋')}`, { token: o.token })).status, 200);
+  const rung = count(`SELECT COUNT(*) FROM user_events WHERE user_id = ${o.id}`);
   const retry = await api('POST', `/conversations/${g.id}/messages`, { token: m2.token, body: { client_id: 'm2-last-' + m2.id, body: 'last words' } });
   assert.equal(retry.status, 200);
   assert.equal(retry.body.id, sent.id);
+  assert.deepEqual(retry.body.reactions, [], 'the message as it was sent, without what came after the sender left');
+  assert.equal(count(`SELECT COUNT(*) FROM user_events WHERE user_id = ${o.id}`), rung);
   expectProblem(assert, await api('POST', `/conversations/${g.id}/messages`, { token: m2.token, body: { client_id: 'm2-new-' + m2.id, body: 'more' } }), 404);
   assert.equal((await api('DELETE', `/conversations/${g.id}/members/${ad2.id}`, { token: o.token })).status, 204);
   assert.equal(count(`SELECT COUNT(*) FROM members WHERE conversation_id = ${g.id}`), 2);
