@@ -2,7 +2,7 @@
 // reload, log out, profile, devices; and the API reference page.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { launch, newPage, makeUser, loginUI, shot, uniqName, api, BASE, signedIn, until, rotatedLongAgo, openConversation, send, failUntil, messageByText } from './lib.mjs';
+import { launch, newPage, makeUser, loginUI, shot, uniqName, api, BASE, signedIn, until, rotatedLongAgo, openConversation, send, failUntil, messageByText, holdFirstAnswer, conversationItem } from './lib.mjs';
 
 let browser;
 before(async () => { browser = await launch(); });
@@ -171,6 +171,37 @@ test('logging out forgets the open chat: the next person to log in here starts a
   await page.getByRole('heading', { name: 'Chats' }).waitFor();
   await page.getByRole('heading', { name: 'Your messages' }).waitFor();
   assert.equal(await page.getByText('This conversation is not available.').count(), 0);
+  await context.close();
+});
+
+test('an answer to the account before, still on its way at a sign-out, shows nothing of it to the next account', async () => {
+  const a = await makeUser('ifa', 'Ann Early');
+  const c = await makeUser('ifc', 'Secret Sam');
+  const b = await makeUser('ifb', 'Bea Later');
+  const o = await makeUser('ifo', 'Other Olga');
+  await api('POST', '/conversations', { token: a.token, body: { type: 'direct', member_ids: [c.id] } });
+  await api('POST', '/conversations', { token: b.token, body: { type: 'direct', member_ids: [o.id] } });
+  // Ann's list is read by the server at once and reaches the page only
+  // once released (a stalled network).
+  let held;
+  const { context, page } = await signedIn(browser, a, {
+    beforeLoad: async (p) => { held = await holdFirstAnswer(p, /\/api\/v1\/conversations\?/); },
+  });
+  await until(() => held.reads() === 1, "Ann's list asked for");
+  await page.getByRole('button', { name: 'Account menu' }).click();
+  await page.getByRole('menuitem', { name: 'Log out' }).click();
+  // In the same page (a reload would end Ann's request).
+  await page.getByLabel('Username').fill(b.username);
+  await page.getByLabel('Password').fill(b.password);
+  await page.getByRole('button', { name: 'Log in', exact: true }).click();
+  await conversationItem(page, 'Other Olga').waitFor();
+  let lists = 0;
+  page.on('requestfinished', (r) => { if (/\/api\/v1\/conversations\?/.test(r.url())) lists++; });
+  held.release();
+  await until(() => lists >= 1, "Ann's list answered");
+  await page.waitForTimeout(500);
+  assert.equal(await conversationItem(page, 'Secret Sam').count(), 0, "Ann's conversation is not in Bea's list");
+  assert.equal(await conversationItem(page, 'Other Olga').count(), 1);
   await context.close();
 });
 

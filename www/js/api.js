@@ -78,7 +78,18 @@ function forgetAccessToken() {
   accessToken = null;
   sessionStorage.removeItem(AT_KEY);
 }
+// Bumped when this tab's session ends (sign-out, or the server refused the
+// refresh token): a request of the session before that is still on its way
+// ends as aborted, so its answer is never taken for the next account's
+// (and it is not sent again with the next account's token).
+let session = 0;
+function sessionEnded() {
+  const e = new Error('the session this was asked for has ended');
+  e.name = 'AbortError';
+  return e;
+}
 export function clearTokens() {
+  session++;
   forgetAccessToken();
   tabUser = null;
   localStorage.removeItem(SESSION_KEY);
@@ -168,10 +179,13 @@ export async function request(method, path, { body, query, signal, auth = true, 
     const s = qs.toString();
     if (s) path += (path.includes('?') ? '&' : '?') + s;
   }
+  const mine = session;
   if (auth && !accessToken) await ensureAuth();
   if (auth && switching) throw new NetworkError('another account signed in');
+  if (auth && session !== mine) throw sessionEnded();
   const sent = accessToken;
   let r = await rawFetch(method, path, { body, signal, keepalive, token: auth ? sent : null });
+  if (auth && session !== mine) throw sessionEnded();
   if (r.status === 401 && auth) {
     try {
       // Another request may have refreshed while this one was in flight.
@@ -184,7 +198,9 @@ export async function request(method, path, { body, query, signal, auth = true, 
     // tab): what this tab asked as the first is not asked as the second.
     // The page starts over as that account (storeTokens).
     if (switching) throw new NetworkError('another account signed in');
+    if (session !== mine) throw sessionEnded();
     r = await rawFetch(method, path, { body, signal, keepalive, token: accessToken });
+    if (session !== mine) throw sessionEnded();
     if (r.status === 401) { forgetAccessToken(); loggedOutHandler(); }
   }
   if (!r.ok) throw new ApiError(r.status, r.data);

@@ -54,6 +54,8 @@ export function reset() {
   readInFlight.clear();
   if (readRetryTimer) { clearTimeout(readRetryTimer); readRetryTimer = null; }
   readRetryDelay = 0;
+  userFetches.clear();
+  convFetches.clear();
   epoch++;
 }
 // Bumped by reset (a sign-out): answers and timers of the session before
@@ -119,7 +121,7 @@ export function userName(id) {
 export function fetchUser(id) {
   if (state.users.has(id) || userFetches.has(id)) return userFetches.get(id);
   const p = api.get(`/users/${id}`).then((u) => { putUser(u); emit('users'); return u; })
-    .catch(() => null).finally(() => userFetches.delete(id));
+    .catch(() => null).finally(() => { if (userFetches.get(id) === p) userFetches.delete(id); });
   userFetches.set(id, p);
   return p;
 }
@@ -264,7 +266,7 @@ export function fetchConv(id) {
       emit('list'); emit('conv', id); emit('chat', id);
       return state.convs.get(id);
     }
-  })().finally(() => convFetches.delete(id));
+  })().finally(() => { if (convFetches.get(id) === p) convFetches.delete(id); });
   convFetches.set(id, p);
   return p;
 }
