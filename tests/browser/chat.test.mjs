@@ -292,6 +292,80 @@ test('links end where the sentence goes on; right-to-left text reads right to le
   await A.context.close();
 });
 
+test('a reaction given while someone else reacts keeps both: the answer to mine does not take theirs away', async () => {
+  const ua = await makeUser('rxa', 'Rae Rapid');
+  const ub = await makeUser('rxb', 'Rob Rapid');
+  const c = await api('POST', '/conversations', { token: ub.token, body: { type: 'direct', member_ids: [ua.id] } });
+  const m = await api('POST', `/conversations/${c.id}/messages`, { token: ub.token, body: { client_id: `rx1x${ub.id}`, body: 'react to this' } });
+  const A = await signedIn(browser, ua);
+  const a = A.page;
+  await openConversation(a, 'Rob Rapid');
+  // The answer to Rae's reaction is read by the server at once and reaches
+  // the page late: Rob's reaction comes in between.
+  let release;
+  const held = new Promise((r) => { release = r; });
+  await a.route(/\/reactions\//, async (route) => {
+    const resp = await route.fetch();
+    await held;
+    await route.fulfill({ response: resp });
+  });
+  const row = messageByText(a, 'react to this');
+  await row.hover();
+  await row.getByRole('button', { name: 'Message actions' }).click();
+  await a.getByRole('button', { name: 'React with 👍' }).click();
+  await until(async () => {
+    const r = await api('GET', `/conversations/${c.id}/messages`, { token: ua.token });
+    return r.messages.some((x) => x.id === m.id && (x.reactions || []).length === 1);
+  }, "Rae's reaction stored");
+  await api('PUT', `/conversations/${c.id}/messages/${m.id}/reactions/${encodeURIComponent('❤️')}`, { token: ub.token });
+  await row.locator('.reaction', { hasText: '❤️' }).waitFor();
+  release();
+  await row.locator('.reaction', { hasText: '👍' }).waitFor();
+  await a.waitForTimeout(500);
+  assert.equal(await row.locator('.reaction', { hasText: '❤️' }).count(), 1, "Rob's reaction is still shown");
+  assert.equal(await row.locator('.reaction', { hasText: '👍' }).count(), 1);
+  await A.context.close();
+});
+
+test('a keyboard user keeps their place after a message menu: the reaction chosen, Tab, Esc', async () => {
+  const ua = await makeUser('kma', 'Kai Keys');
+  const ub = await makeUser('kmb', 'Kim Keys');
+  const c = await api('POST', '/conversations', { token: ub.token, body: { type: 'direct', member_ids: [ua.id] } });
+  const m = await api('POST', `/conversations/${c.id}/messages`, { token: ub.token, body: { client_id: `km1x${ub.id}`, body: 'menu by keyboard' } });
+  const A = await signedIn(browser, ua);
+  const a = A.page;
+  await openConversation(a, 'Kim Keys');
+  const row = messageByText(a, 'menu by keyboard');
+  const focusedIsActions = () => a.evaluate((id) => {
+    const el = document.activeElement;
+    return !!el && el.getAttribute('aria-label') === 'Message actions' && el.closest('[data-id]')?.dataset.id === String(id);
+  }, m.id);
+  // A reaction chosen from the menu: the row is drawn anew with it, and
+  // focus is on the new row's menu button.
+  await row.getByRole('button', { name: 'Message actions' }).focus();
+  await a.keyboard.press('Enter');
+  await a.getByRole('button', { name: 'React with 👍' }).waitFor();
+  assert.equal(await a.evaluate(() => document.activeElement?.getAttribute('aria-label')), 'React with 👍');
+  await a.keyboard.press('Enter');
+  await row.locator('.reaction', { hasText: '👍' }).waitFor();
+  await a.waitForTimeout(300);
+  assert.ok(await focusedIsActions(), `focus after the reaction: ${await a.evaluate(() => document.activeElement?.outerHTML.slice(0, 120))}`);
+  // Tab out of the menu goes on from its button, not from the top of the page.
+  await a.keyboard.press('Enter');
+  await a.getByRole('menu').waitFor();
+  await a.keyboard.press('Tab');
+  assert.equal(await a.getByRole('menu').count(), 0);
+  assert.notEqual(await a.evaluate(() => document.activeElement?.tagName), 'BODY', 'focus is somewhere after Tab');
+  await a.keyboard.press('Shift+Tab');
+  assert.ok(await focusedIsActions(), 'Shift+Tab comes back to the menu button');
+  // Esc.
+  await a.keyboard.press('Enter');
+  await a.getByRole('menu').waitFor();
+  await a.keyboard.press('Escape');
+  assert.ok(await focusedIsActions(), 'Esc returns to the menu button');
+  await A.context.close();
+});
+
 test('reload keeps you logged in and resumes the stream without losing or repeating messages', async () => {
   const { ub, A, B } = await directPair('rel', 'oth', ['Reload Ruth', 'Other Otto']);
   const a = A.page, b = B.page;
@@ -958,6 +1032,66 @@ test('a chat shown in a window behind another is not read until the window is fo
   await a.evaluate(() => { window.unfocused = false; window.dispatchEvent(new Event('focus')); });
   await until(async () => (await api('GET', `/conversations/${conv.id}`, { token: me.token })).unread_count === 0, 'read once focused');
   assert.deepEqual(a.errors, []);
+  await A.context.close();
+});
+
+test('desktop notifications: shown for a message while away, and closed at sign-out (a click on one then opens nothing)', async () => {
+  const me = await makeUser('nta', 'Nia Notes');
+  const pal = await makeUser('ntp', 'Ned Notes');
+  const conv = await api('POST', '/conversations', { token: pal.token, body: { type: 'direct', member_ids: [me.id] } });
+  const A = await signedIn(browser, me, {
+    beforeLoad: async (p) => {
+      await p.context().grantPermissions(['notifications']);
+      // The browser's own notifications, each kept where the test can see it.
+      await p.addInitScript(() => {
+        const Real = window.Notification;
+        window.__notes = [];
+        window.Notification = class extends Real {
+          constructor(title, opts) { super(title, opts); this.closedByPage = false; window.__notes.push(this); }
+          close() { this.closedByPage = true; super.close(); }
+        };
+      });
+    },
+  });
+  const a = A.page;
+  await a.evaluate(() => { document.hasFocus = () => false; window.dispatchEvent(new Event('blur')); });
+  await api('POST', `/conversations/${conv.id}/messages`, { token: pal.token, body: { client_id: 'nt1' + pal.id, body: 'are you there?' } });
+  await until(() => a.evaluate(() => window.__notes.length === 1), 'a notification');
+  assert.deepEqual(await a.evaluate(() => [window.__notes[0].title, window.__notes[0].body, window.__notes[0].closedByPage]), ['Ned Notes', 'are you there?', false]);
+  await a.evaluate(() => { document.hasFocus = () => true; });
+  await a.getByRole('button', { name: 'Account menu' }).click();
+  await a.getByRole('menuitem', { name: 'Log out' }).click();
+  await a.getByRole('tab', { name: 'Log in' }).waitFor();
+  assert.equal(await a.evaluate(() => window.__notes[0].closedByPage), true, "the account's notification is closed at sign-out");
+  await a.evaluate(() => window.__notes[0].onclick && window.__notes[0].onclick());
+  await a.waitForTimeout(300);
+  assert.doesNotMatch(a.url(), /#\/c\//, 'a click on it opens no chat');
+  await a.getByRole('tab', { name: 'Log in' }).waitFor();
+  await A.context.close();
+});
+
+test('a chat opened while the one before was still loading its unread messages is read as it comes', async () => {
+  const me = await makeUser('swm', 'Sol Switch');
+  const p1 = await makeUser('swa', 'Ada Slow');
+  const p2 = await makeUser('swb', 'Bob Quick');
+  const ca = await api('POST', '/conversations', { token: p1.token, body: { type: 'direct', member_ids: [me.id] } });
+  const cb = await api('POST', '/conversations', { token: p2.token, body: { type: 'direct', member_ids: [me.id] } });
+  await api('POST', `/conversations/${ca.id}/messages`, { token: p1.token, body: { client_id: 'sw1' + p1.id, body: 'unread in the slow chat' } });
+  const old = await api('POST', `/conversations/${cb.id}/messages`, { token: p2.token, body: { client_id: 'sw2' + p2.id, body: 'read already' } });
+  await api('POST', `/conversations/${cb.id}/read`, { token: me.token, body: { seq: old.seq } });
+  let held;
+  const A = await signedIn(browser, me, {
+    beforeLoad: async (p) => { held = await holdFirstAnswer(p, new RegExp(`/api/v1/conversations/${ca.id}/messages`)); },
+  });
+  const a = A.page;
+  await conversationItem(a, 'Ada Slow').click();
+  await until(() => held.reads() === 1, "the slow chat's page asked for");
+  await openConversation(a, 'Bob Quick');
+  await messageByText(a, 'read already').waitFor();
+  await api('POST', `/conversations/${cb.id}/messages`, { token: p2.token, body: { client_id: 'sw3' + p2.id, body: 'new while open' } });
+  await messageByText(a, 'new while open').waitFor();
+  await until(async () => (await api('GET', `/conversations/${cb.id}`, { token: me.token })).unread_count === 0, 'the open chat read');
+  held.release();
   await A.context.close();
 });
 

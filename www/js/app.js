@@ -227,6 +227,11 @@ async function start(me) {
   cleanups.push(() => window.removeEventListener('offline', onOffline));
   // Desktop notifications (when allowed) for messages that arrive while the
   // user is elsewhere: the tab in the background, or its window behind another.
+  // They go with the session (a sign-out leaves none of its messages on
+  // the screen, and none opens the account's chat for the next person).
+  // One per conversation (a new one replaces the one before, by its tag).
+  const shown = new Map();
+  cleanups.push(() => { for (const n of shown.values()) n.close(); shown.clear(); });
   store.on('incoming', (msg) => {
     if (typeof Notification !== 'function' || Notification.permission !== 'granted') return;
     if (attentive() || msg.sender_id === state.me.id || msg.kind === 'system') return;
@@ -237,7 +242,9 @@ async function start(me) {
       body: (c.type === 'group' ? who + ': ' : '') + (msg.body || 'New message'),
       icon: '/favicon.svg', tag: 'conv-' + c.id,
     });
-    n.onclick = () => { window.focus(); openConv(c.id); n.close(); };
+    shown.set(c.id, n);
+    n.onclose = () => { if (shown.get(c.id) === n) shown.delete(c.id); };
+    n.onclick = () => { n.close(); if (mySession !== session) return; window.focus(); openConv(c.id); };
   });
   // Groups this tab left: leaving is no news to whoever left.
   const leftByMe = new Set();

@@ -351,8 +351,7 @@ export function putMessage(msg) {
   if (!live(m) && !open) return;
   if (!adopt(m, msg)) return;
   touch(m, msg.id);
-  const old = m.byId.get(msg.id);
-  m.byId.set(msg.id, old ? { ...old, ...msg } : msg);
+  m.byId.set(msg.id, mergeMessage(m.byId.get(msg.id), msg));
   // A chat not open goes on growing with what comes (a busy group visited
   // once, in a tab left open for days): past a few pages it is let go of,
   // as on leaving it, unless a page of it is on its way.
@@ -623,11 +622,23 @@ export async function loadGap(convId, fromBelow = false) {
   return true;
 }
 
+// A copy of a message held already, from an answer or an event: its
+// reactions stay as the reaction events made them (an answer to a send,
+// an edit or a reaction of ours was read before, or after, reactions whose
+// events we apply in their order), unless it was deleted (which takes
+// them away).
+function mergeMessage(old, msg) {
+  if (!old) return msg;
+  const merged = { ...old, ...msg };
+  if (!msg.deleted_at && old.reactions) merged.reactions = old.reactions;
+  return merged;
+}
+
 function replaceMessage(msg) {
   const m = state.msgs.get(msg.conversation_id);
   if (live(m) && adopt(m, msg)) {
     touch(m, msg.id);
-    m.byId.set(msg.id, { ...(m.byId.get(msg.id) || {}), ...msg });
+    m.byId.set(msg.id, mergeMessage(m.byId.get(msg.id), msg));
   }
   if (m && m.quoted && m.quoted.get(msg.id)) m.quoted.set(msg.id, { ...m.quoted.get(msg.id), ...msg });
   const c = state.convs.get(msg.conversation_id);
@@ -646,7 +657,11 @@ export async function toggleReaction(convId, id, emoji) {
   const msg = findMessage(convId, id);
   const mine = msg && (msg.reactions || []).some((r) => r.emoji === emoji && r.user_ids.includes(state.me.id));
   const path = `/conversations/${convId}/messages/${id}/reactions/${encodeURIComponent(emoji)}`;
-  replaceMessage(mine ? await api.del(path) : await api.put(path));
+  await (mine ? api.del(path) : api.put(path));
+  // Our own change only: the answer's list may be older than others'
+  // reactions whose events came meanwhile (or newer than ones still to
+  // come, which then apply once more, harmlessly).
+  applyReaction({ conversation_id: convId, message_id: id, emoji, user_id: state.me.id }, !mine);
 }
 
 function applyReaction(ev, added) {

@@ -131,6 +131,9 @@ export function createChat({ onBack, onInfo }) {
       const cc = state.convs.get(id);
       unreadFrom = cc && cc.unread_count ? cc.last_read_seq || 0 : null;
       replyTo = null; editing = null; draftBeforeEdit = '';
+      // The chat before may still be placing itself (its page on its
+      // way): that is not this one's business.
+      positioning = null;
       rowCache = new Map();
       build();
       forceBottom = true;
@@ -447,7 +450,16 @@ export function createChat({ onBack, onInfo }) {
       clear(view.intro).append(convAvatar(c, 'l'), h('h3', convTitle(c)),
         h('p', c.type === 'group' ? `Group · ${plural(c.members ? c.members.length : c.member_count || 0, 'member', 'members')}` : 'You are connected on Messenger. Say hi!'));
     }
+    // A control of a message row that is made anew keeps the focus (a
+    // keyboard user's place): the same control of its new row gets it.
+    const focused = document.activeElement;
+    const focusedRow = focused && focused !== view.list && view.list.contains(focused) ? focused.closest('[data-id]') : null;
     reconcile(view.list, rows);
+    if (focusedRow && !focused.isConnected) {
+      const label = focused.getAttribute('aria-label');
+      const again = label ? rowControl(focusedRow.dataset.id, label) : null;
+      if (again) again.focus({ preventScroll: true });
+    }
     if (wasBottom) sc.scrollTop = sc.scrollHeight;
     else if (anchor) {
       // Found again by its message: a row is made anew when its grouping
@@ -601,6 +613,13 @@ export function createChat({ onBack, onInfo }) {
     return h('span.tick.' + status, { role: 'img', 'aria-label': label, title: label }, icon(name));
   }
 
+  // A message's own control, found again in its row (made anew when the
+  // message changes) by its label.
+  function rowControl(id, label) {
+    const row = view && view.list.querySelector(`[data-id="${CSS.escape(String(id))}"]`);
+    return row ? [...row.querySelectorAll('button')].find((b) => b.getAttribute('aria-label') === label) || null : null;
+  }
+
   function actions(btn, m) {
     const mine = m.sender_id === state.me.id;
     showMenu(btn, (menu) => {
@@ -612,7 +631,7 @@ export function createChat({ onBack, onInfo }) {
         if (canWrite()) menu.append(menuItem('edit', 'Edit', () => startEdit(m)));
         menu.append(menuItem('trash', 'Delete', () => removeMessage(m), true));
       }
-    });
+    }, { refind: () => rowControl(m.id, 'Message actions') });
   }
 
   // Changes of one reaction go one after another: a second click before

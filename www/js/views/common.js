@@ -111,12 +111,16 @@ export function onLongPress(el, fn, ms = 450) {
   el.addEventListener('contextmenu', (e) => { if (fired || timer) e.preventDefault(); });
 }
 
-// A floating menu anchored to a button. Arrow keys move, Esc closes.
+// A floating menu anchored to a button. Arrow keys move, Esc closes. When
+// it closes with focus inside (an item chosen, Tab, Esc), focus goes back
+// to its button, or, when that was made anew meanwhile (its row redrawn),
+// to what refind() finds in its place; an item that moved focus on (into
+// a dialog, the composer) keeps it there.
 let openMenu = null;
 export function closeMenu() {
   if (openMenu) { const m = openMenu; openMenu = null; m.close(); }
 }
-export function showMenu(anchor, build) {
+export function showMenu(anchor, build, { refind } = {}) {
   closeMenu();
   const menu = h('div.menu', { role: 'menu' });
   menu.anchorEl = anchor;
@@ -134,9 +138,10 @@ export function showMenu(anchor, build) {
   const onKey = (e) => {
     const list = items();
     const i = list.indexOf(document.activeElement);
-    if (e.key === 'Escape') { e.preventDefault(); closeMenu(); anchor.focus(); }
+    if (e.key === 'Escape') { e.preventDefault(); closeMenu(); }
     else if (e.key === 'ArrowDown' || e.key === 'ArrowRight') { e.preventDefault(); list[(i + 1) % list.length].focus(); }
     else if (e.key === 'ArrowUp' || e.key === 'ArrowLeft') { e.preventDefault(); list[(i - 1 + list.length) % list.length].focus(); }
+    // Closed, and the Tab goes on from the menu's button.
     else if (e.key === 'Tab') { closeMenu(); }
   };
   const onDown = (e) => { if (!menu.contains(e.target) && e.target !== anchor && !anchor.contains(e.target)) closeMenu(); };
@@ -145,9 +150,18 @@ export function showMenu(anchor, build) {
   openMenu = {
     menu,
     close() {
+      const had = menu.contains(document.activeElement);
       document.removeEventListener('pointerdown', onDown);
       anchor.setAttribute('aria-expanded', 'false');
       menu.remove();
+      if (!had) return;
+      const back = () => {
+        const to = anchor.isConnected ? anchor : refind && refind();
+        if (to && to.isConnected) to.focus({ preventScroll: true });
+      };
+      back();
+      // The browser's own return of focus may follow (see openDialog).
+      requestAnimationFrame(() => { const now = document.activeElement; if (!now || now === document.body) back(); });
     },
   };
   menu.addEventListener('click', (e) => { if (e.target.closest('button')) setTimeout(closeMenu, 0); });
