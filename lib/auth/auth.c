@@ -443,6 +443,64 @@ char *auth_random_token(struct arena *a, size_t nbytes)
 	return out;
 }
 
+/* --- refresh tokens ---
+ * "<session id>.<nonce>.<tag>": 16 random bytes and a 16-byte HMAC-SHA256
+ * of "refresh:<session id>.<nonce>" under the token key (jwt_key_file),
+ * both base64url. The database keeps each token's SHA-256 until a week
+ * after it was rotated; the tag still tells a token this server issued,
+ * and its session, after that: a replay found that way ends the session
+ * as one found in the table would. (Tokens issued before carry no tag:
+ * 32 random bytes, known by their row alone.) */
+#define REFRESH_NONCE 16
+#define REFRESH_TAG 16
+
+static void refresh_tag(const char *sid_nonce, size_t len, unsigned char tag[REFRESH_TAG])
+{
+	static const char domain[] = "refresh:";
+	unsigned char full[crypto_auth_hmacsha256_BYTES];
+	crypto_auth_hmacsha256_state st;
+	crypto_auth_hmacsha256_init(&st, jwt_key, (size_t)jwt_key_len);
+	crypto_auth_hmacsha256_update(&st, (const unsigned char *)domain, sizeof(domain) - 1);
+	crypto_auth_hmacsha256_update(&st, (const unsigned char *)sid_nonce, len);
+	crypto_auth_hmacsha256_final(&st, full);
+	memcpy(tag, full, REFRESH_TAG);
+	sodium_memzero(full, sizeof(full));
+}
+
+char *auth_refresh_token(struct arena *a, int64_t sid)
+{
+	char *nonce = auth_random_token(a, REFRESH_NONCE);
+	char *body = arena_printf(a, "%lld.%s", (long long)sid, nonce);
+	unsigned char tag[REFRESH_TAG];
+	refresh_tag(body, strlen(body), tag);
+	size_t tl = sodium_base64_ENCODED_LEN(REFRESH_TAG, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+	char *t = arena_alloc(a, tl);
+	sodium_bin2base64(t, tl, tag, REFRESH_TAG, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+	return arena_printf(a, "%s.%s", body, t);
+}
+
+int64_t auth_refresh_token_session(const char *token)
+{
+	const char *dot2 = strrchr(token, '.');
+	const char *dot1 = strchr(token, '.');
+	if (dot1 == NULL || dot2 == NULL || dot1 == dot2 || dot1 == token || dot1 - token > 18)
+		return 0;
+	int64_t sid = 0;
+	for (const char *p = token; p < dot1; p++) {
+		if (*p < '0' || *p > '9')
+			return 0;
+		sid = sid * 10 + (*p - '0');
+	}
+	unsigned char got[REFRESH_TAG + 1];
+	size_t n = 0;
+	if (sid <= 0 || sodium_base642bin(got, sizeof(got), dot2 + 1, strlen(dot2 + 1), NULL, &n,
+		    NULL, sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0 || n != REFRESH_TAG)
+		return 0;
+	unsigned char want[REFRESH_TAG];
+	refresh_tag(token, (size_t)(dot2 - token), want);
+	return sodium_memcmp(got, want, REFRESH_TAG) == 0 ? sid : 0;
+}
+
 void auth_sha256(const char *s, unsigned char out[32])
 {
 	SHA256((const unsigned char *)s, strlen(s), out);

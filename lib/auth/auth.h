@@ -54,6 +54,11 @@ json_object *auth_user_json(struct arena *a, const struct user *u);
 
 /* Random bytes as base64url (no padding) into the arena. */
 char *auth_random_token(struct arena *a, size_t nbytes);
+/* A new refresh token of session sid (see auth.c), into the arena. */
+char *auth_refresh_token(struct arena *a, int64_t sid);
+/* The session a refresh token was issued for by this server (its tag
+ * checked), or 0 (not one of ours, or of the older untagged kind). */
+int64_t auth_refresh_token_session(const char *token);
 void auth_sha256(const char *s, unsigned char out[32]);
 
 /* Handlers. */

@@ -156,7 +156,8 @@ static void set_refresh_cookie(struct req *req, const char *token)
 }
 
 /* The refresh cookie's value, or NULL when there is none (or it is not
- * a token's shape: at most 128 characters of the URL-safe alphabet). */
+ * a token's shape: at most 128 characters of the URL-safe alphabet and
+ * dots). */
 static const char *refresh_cookie(struct req *req)
 {
 	const char *c = req_header(req, "Cookie");
@@ -171,7 +172,7 @@ static const char *refresh_cookie(struct req *req)
 			size_t n = len - name - 1;
 			int ok = n > 0 && n <= 128;
 			for (size_t i = 0; ok && i < n; i++)
-				ok = isalnum((unsigned char)v[i]) || v[i] == '-' || v[i] == '_';
+				ok = isalnum((unsigned char)v[i]) || v[i] == '-' || v[i] == '_' || v[i] == '.';
 			return ok ? arena_strndup(req->arena, v, n) : NULL;
 		}
 		c = end;
@@ -197,17 +198,28 @@ static void answer_tokens(struct req *req, const struct user *u, int64_t sid, co
 	resp_json(req, status, o);
 }
 
+/* The refresh token the database asks for (refresh_mint_fn). */
+struct minted {
+	struct arena *a;
+	char *token;
+};
+
+static void mint_refresh(void *arg, int64_t sid, unsigned char hash[32])
+{
+	struct minted *m = arg;
+	m->token = auth_refresh_token(m->a, sid);
+	auth_sha256(m->token, hash);
+}
+
 /* Creates a session and answers with its tokens. proven: as for
  * sessions_create (a login's password hash). */
 static void issue_session(struct req *req, struct db *db, const struct user *u, const char *device,
 	const char *proven, int in_cookie, int status)
 {
-	char *refresh = auth_random_token(req->arena, 32);
-	unsigned char h[32];
-	auth_sha256(refresh, h);
+	struct minted m = {req->arena, NULL};
 	int64_t sid;
 	int rc = sessions_create(db, u->id, device ? device : "", user_agent(req), req->remote_addr,
-		refresh_days(), h, proven, &sid);
+		refresh_days(), mint_refresh, &m, proven, &sid);
 	if (rc == 1) {
 		/* The password was changed (or the account deleted) while it
 		 * was being checked: it no longer opens the account. */
@@ -223,7 +235,7 @@ static void issue_session(struct req *req, struct db *db, const struct user *u, 
 		resp_problem(req, 500, "internal", "Could not issue a token.");
 		return;
 	}
-	answer_tokens(req, u, sid, access, refresh, in_cookie, status);
+	answer_tokens(req, u, sid, access, m.token, in_cookie, status);
 }
 
 /* 503 with Retry-After: the password hashing queue is full. */
@@ -496,13 +508,13 @@ void auth_refresh(struct req *req)
 	struct db *db = app_db(req);
 	if (db == NULL)
 		return;
-	unsigned char old_h[32], new_h[32];
+	unsigned char old_h[32];
 	auth_sha256(token, old_h);
-	char *fresh = auth_random_token(req->arena, 32);
-	auth_sha256(fresh, new_h);
+	struct minted fresh = {req->arena, NULL};
 	int64_t sid = 0;
 	struct user u;
-	int rc = sessions_rotate(db, req->arena, old_h, new_h, refresh_days(),
+	int rc = sessions_rotate(db, req->arena, old_h, auth_refresh_token_session(token),
+		mint_refresh, &fresh, refresh_days(),
 		(int)config_int_range("refresh_reuse_grace_seconds", 10, 0, 300), &sid, &u);
 	if (rc < 0) {
 		resp_problem(req, 500, "internal", NULL);
@@ -533,7 +545,7 @@ void auth_refresh(struct req *req)
 		resp_problem(req, 500, "internal", NULL);
 		return;
 	}
-	answer_tokens(req, &u, sid, access, fresh, in_cookie, 200);
+	answer_tokens(req, &u, sid, access, fresh.token, in_cookie, 200);
 }
 
 /* POST /auth/logout: the session of the access token; without a valid one,

@@ -7,12 +7,14 @@ static const char *const SQL_TICKETS =
 static const char *const SQL_RATE_LIMITS =
 	"DELETE FROM rate_limits WHERE window_start < NOW() - INTERVAL ? SECOND LIMIT ?";
 
-/* sweep_sessions: one statement per index (sql/0014), so each reads and
- * locks only the rows it deletes. */
+/* sweep_sessions: by expiry only (its index, sql/0014, so it reads and
+ * locks only the rows it deletes). A session ended early (signed out, a
+ * new password) stays until it would have expired: its refresh token is
+ * then still answered session_ended (a client that was away learns that
+ * it was signed out, not that its token is unknown), and a logout sent
+ * again still finds it. */
 static const char *const SQL_SESSIONS_EXPIRED =
 	"DELETE FROM sessions WHERE expires_at < NOW(3) - INTERVAL ? SECOND LIMIT ?";
-static const char *const SQL_SESSIONS_ENDED =
-	"DELETE FROM sessions WHERE revoked_at < NOW(3) - INTERVAL ? SECOND LIMIT ?";
 /* sweep_rotated */
 static const char *const SQL_ROTATED =
 	"DELETE FROM refresh_tokens WHERE superseded_at < NOW(3) - INTERVAL ? SECOND LIMIT ?";
@@ -59,13 +61,7 @@ int64_t sweep_sessions(struct db *db, int64_t older_s, int batch)
 {
 	if (db_exec(db, SQL_SESSIONS_EXPIRED, "ii", older_s, (int64_t)batch) < 0)
 		return -1;
-	int64_t n = (int64_t)db_affected(db);
-	if (n < batch) {
-		if (db_exec(db, SQL_SESSIONS_ENDED, "ii", older_s, (int64_t)(batch - n)) < 0)
-			return -1;
-		n += (int64_t)db_affected(db);
-	}
-	return n;
+	return (int64_t)db_affected(db);
 }
 
 int64_t sweep_rotated(struct db *db, int64_t older_s, int batch)

@@ -12,8 +12,9 @@ int64_t sweep_tickets(struct db *db, int batch);
 /* Deletes up to batch rate-limit windows that started more than older_s
  * seconds ago. Returns the count or -1. */
 int64_t sweep_rate_limits(struct db *db, int64_t older_s, int batch);
-/* Deletes up to batch sessions that expired or were ended more than older_s
- * seconds ago (their refresh tokens go with them). Returns the count or -1. */
+/* Deletes up to batch sessions that expired more than older_s seconds ago
+ * (ended ones too, once they would have expired; their refresh tokens go
+ * with them). Returns the count or -1. */
 int64_t sweep_sessions(struct db *db, int64_t older_s, int batch);
 /* Deletes up to batch refresh tokens rotated more than older_s seconds ago
  * (a replay of one then finds nothing, instead of ending its session).

@@ -70,6 +70,9 @@ static const char *const SQL_REFRESH_LOOKUP =
 	"WHERE r.token_hash = ? FOR UPDATE";
 static const char *const SQL_REFRESH_SUPERSEDE =
 	"UPDATE refresh_tokens SET superseded_at = NOW(3) WHERE token_hash = ?";
+static const char *const SQL_SESSION_STATE =
+	"SELECT user_id, revoked_at IS NULL AND expires_at > NOW(3), revoked_at IS NOT NULL "
+	"FROM sessions WHERE id = ? FOR UPDATE";
 static const char *const SQL_SESSION_EXTEND =
 	"UPDATE sessions SET last_used_at = NOW(3), expires_at = NOW(3) + INTERVAL ? DAY WHERE id = ?";
 static const char *const SQL_SESSION_REVOKE =
@@ -294,7 +297,8 @@ struct screate_ctx {
 	int64_t uid;
 	const char *device, *ua, *ip;
 	int ttl;
-	const unsigned char *hash;
+	refresh_mint_fn mint;
+	void *mint_arg;
 	const char *proven;
 	int64_t sid;
 };
@@ -315,14 +319,16 @@ static int session_create_tx(struct db *db, void *p)
 		    (int64_t)c->ttl) < 0)
 		return -1;
 	c->sid = db_insert_id(db);
-	return db_exec(db, SQL_REFRESH_INSERT, "bi", c->hash, (size_t)32, c->sid);
+	unsigned char hash[32];
+	c->mint(c->mint_arg, c->sid, hash);
+	return db_exec(db, SQL_REFRESH_INSERT, "bi", hash, (size_t)32, c->sid);
 }
 
 int sessions_create(struct db *db, int64_t user_id, const char *device, const char *ua,
-	const char *ip, int ttl_days, const unsigned char refresh_hash[32], const char *proven,
+	const char *ip, int ttl_days, refresh_mint_fn mint, void *mint_arg, const char *proven,
 	int64_t *sid)
 {
-	struct screate_ctx c = {user_id, device, ua, ip, ttl_days, refresh_hash, proven, 0};
+	struct screate_ctx c = {user_id, device, ua, ip, ttl_days, mint, mint_arg, proven, 0};
 	int rc = db_tx(db, session_create_tx, &c);
 	if (rc != 0)
 		return rc;
@@ -352,13 +358,47 @@ int sessions_ended(struct db *db, int64_t uid, int within_s, int64_t after_id, i
 }
 
 struct rotate_ctx {
-	const unsigned char *old_hash, *new_hash;
+	const unsigned char *old_hash;
+	int64_t claimed;
+	refresh_mint_fn mint;
+	void *mint_arg;
 	int ttl, grace_s;
 	int64_t sid, uid;
 	int result;
 	struct arena *a;
 	struct user *u;
 };
+
+/* A token of session c->claimed that has no row (rotated away long ago,
+ * or its session gone): a replay while the session lives, which ends it;
+ * 3 when it ended; 0 when it expired or is gone. */
+static int rotate_unlisted(struct db *db, struct rotate_ctx *c)
+{
+	if (c->claimed <= 0)
+		return 1;
+	if (db_exec(db, SQL_SESSION_STATE, "i", c->claimed) < 0)
+		return -1;
+	int rc = db_next(db);
+	if (rc < 0)
+		return -1;
+	if (rc == 0)
+		return 1;
+	int64_t uid = db_int(db, 0);
+	int live = (int)db_int(db, 1);
+	int revoked = (int)db_int(db, 2);
+	while (db_next(db) > 0)
+		;
+	if (!live) {
+		c->result = revoked ? 3 : 0;
+		return 1;
+	}
+	if (db_exec(db, SQL_SESSION_REVOKE_ANY, "i", c->claimed) < 0)
+		return -1;
+	c->result = 2;
+	c->sid = c->claimed;
+	c->uid = uid;
+	return 0;
+}
 
 static int rotate_tx(struct db *db, void *p)
 {
@@ -371,7 +411,7 @@ static int rotate_tx(struct db *db, void *p)
 	if (rc < 0)
 		return -1;
 	if (rc == 0)
-		return 1;
+		return rotate_unlisted(db, c);
 	int64_t sid = db_int(db, 0);
 	int superseded = (int)db_int(db, 1);
 	int64_t uid = db_int(db, 2);
@@ -411,8 +451,10 @@ static int rotate_tx(struct db *db, void *p)
 		return -1;
 	if (found == 0 || c->u->deleted)
 		return 1;
+	unsigned char new_hash[32];
+	c->mint(c->mint_arg, sid, new_hash);
 	if ((!recent && db_exec(db, SQL_REFRESH_SUPERSEDE, "b", c->old_hash, (size_t)32) < 0) ||
-	    db_exec(db, SQL_REFRESH_INSERT, "bi", c->new_hash, (size_t)32, sid) < 0 ||
+	    db_exec(db, SQL_REFRESH_INSERT, "bi", new_hash, (size_t)32, sid) < 0 ||
 	    db_exec(db, SQL_SESSION_EXTEND, "ii", (int64_t)c->ttl, sid) < 0)
 		return -1;
 	c->sid = sid;
@@ -422,9 +464,11 @@ static int rotate_tx(struct db *db, void *p)
 }
 
 int sessions_rotate(struct db *db, struct arena *a, const unsigned char old_hash[32],
-	const unsigned char new_hash[32], int ttl_days, int grace_s, int64_t *sid, struct user *u)
+	int64_t claimed_sid, refresh_mint_fn mint, void *mint_arg, int ttl_days, int grace_s,
+	int64_t *sid, struct user *u)
 {
-	struct rotate_ctx c = {old_hash, new_hash, ttl_days, grace_s, 0, 0, 0, a, u};
+	struct rotate_ctx c = {old_hash, claimed_sid, mint, mint_arg, ttl_days, grace_s, 0, 0, 0,
+		a, u};
 	int rc = db_tx(db, rotate_tx, &c);
 	if (rc < 0)
 		return -1;

@@ -67,13 +67,16 @@ int users_search(struct db *db, struct arena *a, const char *q, int64_t after_id
 /* Throttled last-seen update. */
 int users_touch_seen(struct db *db, int64_t id);
 
-/* Sessions. refresh_hash is the SHA-256 of the refresh token. proven (or
- * NULL): the password hash a login checked the password against; the
- * session is created only while it is still the account's (a password
- * changed or the account deleted meanwhile: 1, nothing created). 0, 1 or
- * -1. */
+/* Makes a refresh token for session sid (kept by the caller through arg)
+ * and gives its SHA-256, which the database keeps. Called inside the
+ * transaction, again if it is run again. */
+typedef void (*refresh_mint_fn)(void *arg, int64_t sid, unsigned char hash[32]);
+/* Sessions. mint makes the new session's refresh token. proven (or NULL):
+ * the password hash a login checked the password against; the session is
+ * created only while it is still the account's (a password changed or the
+ * account deleted meanwhile: 1, nothing created). 0, 1 or -1. */
 int sessions_create(struct db *db, int64_t user_id, const char *device, const char *ua,
-	const char *ip, int ttl_days, const unsigned char refresh_hash[32], const char *proven,
+	const char *ip, int ttl_days, refresh_mint_fn mint, void *mint_arg, const char *proven,
 	int64_t *sid);
 /* 1 when the session exists, belongs to uid, is not revoked nor expired
  * (*left_s, when not NULL: seconds until it expires), 0 when not, -1 error. */
@@ -82,14 +85,18 @@ int sessions_valid(struct db *db, int64_t sid, int64_t uid, int64_t *left_s);
  * after_id in order (at most max, into out). Returns the count or -1. */
 int sessions_ended(struct db *db, int64_t uid, int within_s, int64_t after_id, int max,
 	int64_t *out);
-/* Rotates a refresh token: 1 rotated (*sid set, *u the account read in the
- * same transaction), 0 unknown or expired, 2 an already-rotated token was
- * replayed (the session is now revoked; *sid and u->id set), 3 its session
- * was ended (signed out, a new password, the account deleted), -1. A token
- * rotated at most grace_s seconds ago is not a replay: new_hash joins the
- * session beside its successor (1). */
+/* Rotates a refresh token (old_hash its SHA-256; mint makes its successor):
+ * 1 rotated (*sid set, *u the account read in the same transaction), 0
+ * unknown or expired, 2 an already-rotated token was replayed (the session
+ * is now revoked; *sid and u->id set), 3 its session was ended (signed out,
+ * a new password, the account deleted), -1. A token rotated at most
+ * grace_s seconds ago is not a replay: a new token joins the session
+ * beside its successor (1). claimed_sid (or 0): the session a token this
+ * server issued names; one no longer in the table (rotated long ago) is a
+ * replay while that session lives. */
 int sessions_rotate(struct db *db, struct arena *a, const unsigned char old_hash[32],
-	const unsigned char new_hash[32], int ttl_days, int grace_s, int64_t *sid, struct user *u);
+	int64_t claimed_sid, refresh_mint_fn mint, void *mint_arg, int ttl_days, int grace_s,
+	int64_t *sid, struct user *u);
 /* 1 revoked (now or before), 0 no such session of that user. */
 int sessions_revoke(struct db *db, int64_t sid, int64_t uid);
 /* Revokes the session a refresh token (current or rotated away) belongs

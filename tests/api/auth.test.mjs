@@ -141,6 +141,47 @@ test('refresh rotates the token; replaying an old one ends the session', async (
   assert.equal((await api('GET', '/me', { token: v.token })).status, 200);
 });
 
+test('a rotated token replayed after its row was swept (a week on) still ends its session; a forged one ends nothing', async () => {
+  const u = await registerUser('oldreplay');
+  const sid = claims(u.token).sid;
+  const r1 = await api('POST', '/auth/refresh', { body: { refresh_token: u.refresh } });
+  assert.equal(r1.status, 200);
+  // The token names its session and is signed by the server.
+  assert.match(r1.body.refresh_token, new RegExp(`^${sid}\\.[A-Za-z0-9_-]{22}\\.[A-Za-z0-9_-]{22}$`));
+  // What the sweeper does to a token rotated more than a week ago.
+  sql(`DELETE FROM refresh_tokens WHERE token_hash = ${tokenHashSql(u.refresh)}`);
+  // A thief who took the first token refreshed first; its owner comes back
+  // with it: the session ends, the thief's newer tokens with it.
+  expectProblem(assert, await api('POST', '/auth/refresh', { body: { refresh_token: u.refresh } }), 401, 'refresh_token_reused');
+  expectProblem(assert, await api('POST', '/auth/refresh', { body: { refresh_token: r1.body.refresh_token } }), 401, 'session_ended');
+  expectProblem(assert, await api('GET', '/me', { token: r1.body.access_token }), 401);
+  // A token made up to name someone else's session (its tag not the
+  // server's) is refused and ends nothing.
+  const v = await registerUser('forgedvictim');
+  const vsid = claims(v.token).sid;
+  const [, nonce, tag] = v.refresh.split('.');
+  for (const forged of [`${vsid}.${nonce}.${b64url(crypto.randomBytes(16))}`, `${vsid}.AAAAAAAAAAAAAAAAAAAAAA.${tag}`,
+    `${vsid + 1}.${nonce}.${tag}`, `${vsid}.${nonce}`, `${vsid}..${tag}`, `-1.${nonce}.${tag}`, `0${vsid}x.${nonce}.${tag}`]) {
+    expectProblem(assert, await api('POST', '/auth/refresh', { body: { refresh_token: forged } }), 401, 'invalid_refresh_token');
+  }
+  assert.equal((await api('GET', '/me', { token: v.token })).status, 200);
+  assert.equal((await api('POST', '/auth/refresh', { body: { refresh_token: v.refresh } })).status, 200);
+});
+
+test('a session from before refresh tokens named their session (a bare random token) still refreshes', async () => {
+  const u = await registerUser('legacytok');
+  const old = b64url(crypto.randomBytes(32));
+  sql(`INSERT INTO sessions (user_id, device_name, user_agent, ip, expires_at) VALUES (${u.id}, 'old app', '', '127.0.0.1', NOW(3) + INTERVAL 30 DAY)`);
+  const sid = sql(`SELECT MAX(id) FROM sessions WHERE user_id = ${u.id}`)[0][0];
+  sql(`INSERT INTO refresh_tokens (token_hash, session_id) VALUES (${tokenHashSql(old)}, ${sid})`);
+  const r = await api('POST', '/auth/refresh', { body: { refresh_token: old } });
+  assert.equal(r.status, 200);
+  assert.equal(r.body.session_id, Number(sid));
+  assert.ok(r.body.refresh_token.startsWith(`${sid}.`), 'its next token is of the new kind');
+  rotatedAgo(old, '1 MINUTE');
+  expectProblem(assert, await api('POST', '/auth/refresh', { body: { refresh_token: old } }), 401, 'refresh_token_reused');
+});
+
 test('a refresh asked twice at once, or again after a lost answer, keeps the session', async () => {
   const u = await registerUser('refrace');
   // Two requests with one token cross: both get working tokens.

@@ -10,7 +10,7 @@ import { runSweeper, spawnSweeper } from './evlib.mjs';
 const SOCK = process.env.MESSENGER_DB_SOCKET;
 const count = (q) => Number(sql(q)[0][0]);
 
-test('sessions ended or expired a day ago, and tokens rotated a week ago, are deleted', async () => {
+test('sessions expired a day ago (ended ones too, once expired) and tokens rotated a week ago are deleted', async () => {
   const u = await registerUser('swsess');
   const login = async () => {
     const r = await api('POST', '/auth/login', { body: { username: u.username, password: u.password } });
@@ -34,12 +34,20 @@ test('sessions ended or expired a day ago, and tokens rotated a week ago, are de
   assert.equal(r.status, 200);
   rotatedAgo(u.refresh, '8 DAY');
   rotatedAgo(r1.body.refresh_token, '6 DAY');
+  // Signed out two days ago and expired since.
+  const endedExpired = sessionOf((await login()).refresh_token);
+  sql(`UPDATE sessions SET revoked_at = NOW(3) - INTERVAL 9 DAY, expires_at = NOW(3) - INTERVAL 2 DAY WHERE id = ${endedExpired}`);
   runSweeper();
-  assert.equal(sql(`SELECT id FROM sessions WHERE id IN (${ended}, ${expired})`).length, 0);
-  assert.equal(sql(`SELECT 1 FROM refresh_tokens WHERE session_id IN (${ended}, ${expired})`).length, 0);
+  assert.equal(sql(`SELECT id FROM sessions WHERE id IN (${expired}, ${endedExpired})`).length, 0);
+  assert.equal(sql(`SELECT 1 FROM refresh_tokens WHERE session_id IN (${expired}, ${endedExpired})`).length, 0);
   assert.equal(sql(`SELECT 1 FROM refresh_tokens WHERE token_hash = ${hash(u.refresh)}`).length, 0);
-  // Not yet: a session ended an hour ago, a token rotated 6 days ago.
-  assert.equal(sql(`SELECT id FROM sessions WHERE id = ${endedLately}`).length, 1);
+  // Not yet: sessions ended two days and an hour ago that have not
+  // expired (a device signed out from another one learns so when it comes
+  // back, and its drafts go), a token rotated 6 days ago.
+  assert.equal(sql(`SELECT id FROM sessions WHERE id IN (${ended}, ${endedLately})`).length, 2);
+  const back = await api('POST', '/auth/refresh', { body: { refresh_token: second.refresh_token } });
+  assert.equal(back.status, 401);
+  assert.equal(back.body.code, 'session_ended');
   assert.equal(sql(`SELECT 1 FROM refresh_tokens WHERE token_hash = ${hash(r1.body.refresh_token)}`).length, 1);
   // The live session and its current token are untouched.
   assert.equal((await api('GET', '/me', { token: r.body.access_token })).status, 200);

@@ -4,6 +4,7 @@
  * 503) instead of queueing without end. */
 #include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -63,5 +64,35 @@ int main(void)
 	CHECK_EQ(hashing, 0);
 	/* Nobody waits: a check goes through again. */
 	CHECK_EQ(auth_check_password(hash, "the password"), 1);
+
+	/* Refresh tokens name their session under the token key's tag. */
+	memcpy(jwt_key, "unit test key", 13);
+	jwt_key_len = 13;
+	struct arena a;
+	arena_init(&a);
+	char *tok = auth_refresh_token(&a, 123456789);
+	CHECK_EQ(auth_refresh_token_session(tok), 123456789);
+	CHECK(strlen(tok) <= 128);
+	CHECK(strcmp(tok, auth_refresh_token(&a, 123456789)) != 0);
+	/* Any change of a character is refused (the last one may keep its
+	 * bits in base64's padding: changed to another that does not). */
+	for (size_t i = 0; tok[i] != '\0'; i++) {
+		char *x = arena_strdup(&a, tok);
+		x[i] = x[i] == 'A' ? 'B' : 'A';
+		if (x[i + 1] == '\0')
+			x[i] = x[i] == 'A' ? '_' : 'A';
+		CHECK_EQ(auth_refresh_token_session(x), 0);
+	}
+	/* Another session's id with this tag, another key, other shapes. */
+	const char *dot = strchr(tok, '.');
+	CHECK_EQ(auth_refresh_token_session(arena_printf(&a, "123456780%s", dot)), 0);
+	CHECK_EQ(auth_refresh_token_session(""), 0);
+	CHECK_EQ(auth_refresh_token_session("..."), 0);
+	CHECK_EQ(auth_refresh_token_session("1.2"), 0);
+	CHECK_EQ(auth_refresh_token_session("9999999999999999999.a.b"), 0);
+	CHECK_EQ(auth_refresh_token_session(auth_random_token(&a, 32)), 0);
+	jwt_key[0] = 'U';
+	CHECK_EQ(auth_refresh_token_session(tok), 0);
+	arena_release(&a);
 	return CHECK_DONE();
 }
