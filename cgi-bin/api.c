@@ -64,7 +64,9 @@ int main(void)
 	if (app_global_init("api", threads + resumers + 2) < 0 || auth_init() < 0)
 		return 1;
 	db_pool_init((int)config_int_range("api_db_connections", 16, 1, 500));
-	struct server_opts o = {
+	/* Static: threads may still read it while the process exits. */
+	static struct server_opts o;
+	o = (struct server_opts){
 		.name = "api",
 		.routes = routes,
 		.nroutes = sizeof(routes) / sizeof(routes[0]),

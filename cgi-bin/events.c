@@ -44,7 +44,9 @@ int main(void)
 	 * ends with its one request, so it writes its own at once. */
 	if (!server_is_cgi() && presence_seen_start() < 0)
 		return 1;
-	struct server_opts o = {
+	/* Static: threads may still read it while the process exits. */
+	static struct server_opts o;
+	o = (struct server_opts){
 		.name = "events",
 		.routes = routes,
 		.nroutes = sizeof(routes) / sizeof(routes[0]),

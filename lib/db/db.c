@@ -160,12 +160,20 @@ void db_close(struct db *db)
 	free(db);
 }
 
-static int reconnect(struct db *db)
+/* Closes the connection (the server rolls back what it had open and
+ * releases its locks); the next statement outside a transaction, or the
+ * next transaction, opens another. */
+static void disconnect(struct db *db)
 {
 	drop_stmts(db);
 	if (db->conn != NULL)
 		mysql_close(db->conn);
 	db->conn = NULL;
+}
+
+static int reconnect(struct db *db)
+{
+	disconnect(db);
 	if (connect_db(db) < 0)
 		return -1;
 	if (db->relock == NULL)
@@ -401,9 +409,13 @@ static int exec_ap(struct db *db, const char *sql, const char *fmt, va_list args
 		}
 		if (!is_conn_lost(db->last_errno) || attempt > 0)
 			return -1;
+		/* Lost inside a transaction: the server rolled it back. No
+		 * connection until db_tx's next attempt, so every further
+		 * statement of this one fails too, rather than run on a new
+		 * connection on its own (each committing by itself). */
 		if (db->in_tx) {
 			db->tx_broken = 1;
-			reconnect(db);
+			disconnect(db);
 			return -1;
 		}
 		log_warn("db: connection lost (%d); reconnecting", db->last_errno);
@@ -633,6 +645,10 @@ int db_tx(struct db *db, int (*fn)(struct db *db, void *ctx), void *ctx)
 		db->tx_broken = 0;
 		int rc = fn(db, ctx);
 		drop_result(db);
+		/* A function that went on after a lost connection has nothing
+		 * to commit: its first statements were rolled back. */
+		if (rc == 0 && db->tx_broken)
+			rc = -1;
 		if (rc == 0) {
 			if (simple(db, "COMMIT") == 0) {
 				db->in_tx = 0;
@@ -663,18 +679,14 @@ int db_tx(struct db *db, int (*fn)(struct db *db, void *ctx), void *ctx)
 		 * rolls back and releases the locks itself. */
 		if (db->conn != NULL && simple(db, "ROLLBACK") != 0) {
 			log_warn("db: rollback failed (%d); closing the connection", db->last_errno);
-			drop_stmts(db);
-			mysql_close(db->conn);
-			db->conn = NULL;
+			disconnect(db);
 		}
 		db->in_tx = 0;
-		if (rc == 1)
+		if (rc == 1 && !db->tx_broken)
 			return 1;
 		int retry = lock_conflict(e) || db->tx_broken || e == 1020 /* record changed */;
 		if (!retry)
 			return -1;
-		if (db->tx_broken)
-			reconnect(db);
 		retry_pause("transaction", attempt, e);
 	}
 	log_error("db: transaction failed after retries");

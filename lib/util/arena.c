@@ -1,5 +1,6 @@
 #include "util/arena.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,6 +69,9 @@ void arena_release(struct arena *a)
 void *arena_alloc(struct arena *a, size_t n)
 {
 	const size_t align = sizeof(max_align_t);
+	/* A size no block could hold (a count gone wrong) would wrap below. */
+	if (n > SIZE_MAX / 2)
+		xalloc_fail(n);
 	n = (n + align - 1) & ~(align - 1);
 	if (n == 0)
 		n = align;

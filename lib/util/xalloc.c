@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void oom(size_t n)
+void xalloc_fail(size_t n)
 {
 	fprintf(stderr, "out of memory allocating %lu bytes\n", (unsigned long)n);
 	abort();
@@ -14,7 +14,7 @@ void *xmalloc(size_t n)
 {
 	void *p = malloc(n ? n : 1);
 	if (p == NULL)
-		oom(n);
+		xalloc_fail(n);
 	return p;
 }
 
@@ -22,7 +22,7 @@ void *xcalloc(size_t nmemb, size_t size)
 {
 	void *p = calloc(nmemb ? nmemb : 1, size ? size : 1);
 	if (p == NULL)
-		oom(nmemb * size);
+		xalloc_fail(nmemb * size);
 	return p;
 }
 
@@ -30,7 +30,7 @@ void *xrealloc(void *p, size_t n)
 {
 	void *q = realloc(p, n ? n : 1);
 	if (q == NULL)
-		oom(n);
+		xalloc_fail(n);
 	return q;
 }
 

@@ -1,4 +1,10 @@
 /* Unit tests for lib/util: arena, capped buffer, recent keys, UTF-8, text flaws. */
+#include <fcntl.h>
+#include <signal.h>
+#include <stdint.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include "check.h"
 #include "util/arena.h"
 #include "util/buf.h"
@@ -25,6 +31,21 @@ int main(void)
 	arena_reset(&a);
 	CHECK_EQ(a.used_total, 0);
 	CHECK_STR(arena_strndup(&a, "abcdef", 3), "abc");
+	/* A size that would wrap when rounded up (a count gone wrong) stops
+	 * the process rather than hand out a small block. */
+	fflush(NULL);
+	pid_t child = fork();
+	CHECK(child >= 0);
+	if (child == 0) {
+		int fd = open("/dev/null", O_WRONLY);
+		if (fd >= 0)
+			dup2(fd, 2);
+		char *bad = arena_alloc(&a, SIZE_MAX - 3);
+		_exit(bad != NULL ? 0 : 1);
+	}
+	int status = 0;
+	CHECK_EQ(waitpid(child, &status, 0), child);
+	CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT);
 	arena_release(&a);
 
 	struct buf b;
