@@ -24,8 +24,16 @@ DB="${2:-${MESSENGER_DB_NAME:-${conf_db:-messenger}}}"
 # One runner at a time per server (two starts at once would apply the same
 # file twice): one lock per socket, in /tmp whoever runs it (root could
 # write beside the socket in /run/mysqld, the app's user cannot).
+# Where another user made it (root after the app's user, or the other
+# way round: Debian's fs.protected_regular keeps even root from opening
+# it), this user takes one of its own: two runners of different users at
+# once then apply the same files side by side, which every file allows
+# (its statements can run again) and the record of each takes once.
 lock="/tmp/messenger-migrate.$(printf '%s' "$SOCK" | cksum | cut -d' ' -f1).lock"
-exec 9>>"$lock"
+if ! { exec 9>>"$lock"; } 2>/dev/null; then
+	lock="$lock.$(id -u)"
+	exec 9>>"$lock"
+fi
 flock 9
 if [ -n "${MIGRATE_DEFAULTS_FILE:-}" ]; then
 	MYSQL=(mariadb --defaults-extra-file="$MIGRATE_DEFAULTS_FILE" -S "$SOCK" --batch --skip-column-names)
@@ -42,6 +50,6 @@ for f in "$ROOT"/sql/[0-9][0-9][0-9][0-9]_*.sql; do
 	v="$(basename "$f" .sql)"
 	if grep -qx "$v" <<<"$applied"; then continue; fi
 	echo "migrate: applying $v" >&2
-	{ cat "$f"; echo; echo "INSERT INTO schema_migrations (version) VALUES ('$v');"; } \
+	{ cat "$f"; echo; echo "INSERT IGNORE INTO schema_migrations (version) VALUES ('$v');"; } \
 		| "${MYSQL[@]}" "$DB"
 done

@@ -64,12 +64,13 @@ alive() {
 	tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$want"
 }
 
+# stop_pidfile FILE WHAT [SECONDS]: TERM, and KILL after SECONDS (10).
 stop_pidfile() {
-	local f="$1" what="$2"
+	local f="$1" what="$2" wait="${3:-10}"
 	if alive "$f"; then
 		local pid; pid="$(cat "$f")"
 		kill "$pid" 2>/dev/null || true
-		for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+		for _ in $(seq 1 $((wait * 10))); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
 		if kill -0 "$pid" 2>/dev/null; then
 			log "$what did not stop; killing"
 			kill -9 "$pid" 2>/dev/null || true
@@ -185,8 +186,11 @@ stop_cron() {
 	rm -f "$VAR/cron.pid"
 }
 
+# Into the database the programs use: db_name as main.conf (with
+# local.conf) names it.
 migrate() {
-	"$ROOT/scripts/migrate.sh" "$SOCK"
+	write_conf main
+	MESSENGER_CONF="$VAR/main.conf" "$ROOT/scripts/migrate.sh" "$SOCK"
 }
 
 case "${1:-}" in
@@ -203,7 +207,7 @@ stop)
 	stop_cron
 	for f in "$VAR"/*.lighttpd.pid; do [ -e "$f" ] && stop_pidfile "$f" lighttpd; done
 	stop_pidfile "$VAR/memcached.pid" memcached
-	stop_pidfile "$VAR/mariadb.pid" MariaDB
+	stop_pidfile "$VAR/mariadb.pid" MariaDB 60
 	# The doorbell files (shared memory, 256 KB each) of this state
 	# directory's instances: their processes are gone, and the next start
 	# makes them again.
@@ -218,7 +222,7 @@ web-stop) stop_pidfile "$VAR/$2.lighttpd.pid" lighttpd ;;
 mc-stop) stop_pidfile "$VAR/memcached.pid" memcached ;;
 mc-start) start_memcached ;;
 db-start) start_mariadb ;;
-db-stop) stop_pidfile "$VAR/mariadb.pid" MariaDB ;;
+db-stop) stop_pidfile "$VAR/mariadb.pid" MariaDB 60 ;;
 migrate) migrate ;;
 env)
 	echo "MESSENGER_URL=http://127.0.0.1:$PORT"
