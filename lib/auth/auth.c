@@ -227,14 +227,13 @@ int auth_verify_token(const char *token, int64_t *uid, int64_t *sid)
 }
 
 /* Session validity is cached in memcached under "sess:<sid>" (the user id)
- * for at most SESSION_CACHE_S seconds after MySQL confirmed it, and never
+ * for at most AUTH_SESSION_CACHE_S seconds after MySQL confirmed it, and never
  * past the session's expiry. Ending a session overwrites the key with a
  * tombstone that outlives every positive entry: positive entries are only
  * ever added (memcached "add"), so a reader that checked MySQL just before
  * the revocation cannot put its stale answer back. When the tombstone
  * cannot be written (memcached failing at that very moment) an ended
- * session may pass for at most SESSION_CACHE_S seconds; that is logged. */
-#define SESSION_CACHE_S 60
+ * session may pass for at most AUTH_SESSION_CACHE_S seconds; that is logged. */
 #define SESSION_TOMBSTONE_S 300
 
 /* Sessions this process confirmed (in memcached or MySQL) are also
@@ -301,7 +300,7 @@ int auth_session_valid(struct req *req, int64_t sid, int64_t uid)
 		recent_put(&live, sid, uid, epoch, SESSION_LOCAL_MS);
 		char val[24];
 		int len = snprintf(val, sizeof(val), "%lld", (long long)uid);
-		cache_add(key, val, (size_t)len, left < SESSION_CACHE_S ? (int)left : SESSION_CACHE_S);
+		cache_add(key, val, (size_t)len, left < AUTH_SESSION_CACHE_S ? (int)left : AUTH_SESSION_CACHE_S);
 	}
 	return rc;
 }
@@ -313,7 +312,7 @@ int auth_session_valid(struct req *req, int64_t sid, int64_t uid)
  * after a memcached outage a pooled connection refuses calls for that
  * pause while memcached, back already, may hold the session's positive
  * entry (added by a process whose connection was fine), which would
- * otherwise pass for up to SESSION_CACHE_S. *waited says whether the
+ * otherwise pass for up to AUTH_SESSION_CACHE_S. *waited says whether the
  * caller already waited once (then a failure is only logged: memcached
  * is down, not pausing, and every chunk of a long list would wait). */
 #define SESSIONS_ENDED_MAX 64
@@ -335,7 +334,7 @@ static void sessions_tombstone(const int64_t *sids, int n, int *waited)
 			cache_key(key, "sess", again[i]);
 			if (cache_set(key, "-", 1, SESSION_TOMBSTONE_S) < 0)
 				log_warn("auth: could not mark session %lld ended in memcached; it may "
-					"pass for up to %d s", (long long)again[i], SESSION_CACHE_S);
+					"pass for up to %d s", (long long)again[i], AUTH_SESSION_CACHE_S);
 		}
 	}
 	/* After the tombstones: a process that confirms a session again
@@ -366,7 +365,7 @@ void auth_sessions_ended(struct req *req, int64_t uid)
 	do {
 		int64_t ids[SESSIONS_ENDED_MAX];
 		n = db == NULL ? -1 :
-			sessions_ended(db, uid, SESSION_CACHE_S, after, SESSIONS_ENDED_MAX, ids);
+			sessions_ended(db, uid, AUTH_SESSION_CACHE_S, after, SESSIONS_ENDED_MAX, ids);
 		if (n < 0) {
 			log_warn("auth: could not list the ended sessions of user %lld",
 				(long long)uid);
@@ -444,7 +443,9 @@ char *auth_random_token(struct arena *a, size_t nbytes)
 }
 
 /* --- refresh tokens ---
- * "<session id>.<nonce>.<tag>": 16 random bytes and a 16-byte HMAC-SHA256
+ * "<session id>.<nonce>.<tag>": 16 bytes (random for a new session; for a
+ * rotation derived from the token rotated, so a client asking twice with
+ * one token gets one successor, not a second chain) and a 16-byte HMAC-SHA256
  * of "refresh:<session id>.<nonce>" under the token key (jwt_key_file),
  * both base64url. The database keeps each token's SHA-256 until a week
  * after it was rotated; the tag still tells a token this server issued,
@@ -467,9 +468,28 @@ static void refresh_tag(const char *sid_nonce, size_t len, unsigned char tag[REF
 	sodium_memzero(full, sizeof(full));
 }
 
-char *auth_refresh_token(struct arena *a, int64_t sid)
+char *auth_refresh_token(struct arena *a, int64_t sid, const unsigned char seed[32])
 {
-	char *nonce = auth_random_token(a, REFRESH_NONCE);
+	char *nonce;
+	if (seed == NULL) {
+		nonce = auth_random_token(a, REFRESH_NONCE);
+	} else {
+		/* The successor of the token whose SHA-256 seed is: the same one
+		 * each time it is asked for. */
+		static const char domain[] = "next:";
+		unsigned char full[crypto_auth_hmacsha256_BYTES];
+		crypto_auth_hmacsha256_state st;
+		crypto_auth_hmacsha256_init(&st, jwt_key, (size_t)jwt_key_len);
+		crypto_auth_hmacsha256_update(&st, (const unsigned char *)domain, sizeof(domain) - 1);
+		crypto_auth_hmacsha256_update(&st, seed, 32);
+		crypto_auth_hmacsha256_final(&st, full);
+		size_t nl = sodium_base64_ENCODED_LEN(REFRESH_NONCE,
+			sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+		nonce = arena_alloc(a, nl);
+		sodium_bin2base64(nonce, nl, full, REFRESH_NONCE,
+			sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+		sodium_memzero(full, sizeof(full));
+	}
 	char *body = arena_printf(a, "%lld.%s", (long long)sid, nonce);
 	unsigned char tag[REFRESH_TAG];
 	refresh_tag(body, strlen(body), tag);

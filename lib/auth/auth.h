@@ -44,6 +44,10 @@ int auth_session_valid(struct req *req, int64_t sid, int64_t uid);
  * wait seconds for memcached: call them holding no database connection
  * (auth_sessions_ended reads the list on req's, then gives it back). */
 void auth_session_ended(int64_t sid, int64_t uid);
+/* How long a session's validity may be cached after MySQL confirmed it
+ * (seconds): a session ended longer ago than that passes nowhere, and
+ * needs no auth_session_ended. */
+#define AUTH_SESSION_CACHE_S 60
 void auth_sessions_ended(struct req *req, int64_t uid);
 
 /* server_opts.authenticate: Bearer token -> req->user_id/session_id. */
@@ -54,8 +58,9 @@ json_object *auth_user_json(struct arena *a, const struct user *u);
 
 /* Random bytes as base64url (no padding) into the arena. */
 char *auth_random_token(struct arena *a, size_t nbytes);
-/* A new refresh token of session sid (see auth.c), into the arena. */
-char *auth_refresh_token(struct arena *a, int64_t sid);
+/* A refresh token of session sid (see auth.c), into the arena: a new one
+ * (seed NULL), or the successor of the token whose SHA-256 is seed. */
+char *auth_refresh_token(struct arena *a, int64_t sid, const unsigned char seed[32]);
 /* The session a refresh token was issued for by this server (its tag
  * checked), or 0 (not one of ours, or of the older untagged kind). */
 int64_t auth_refresh_token_session(const char *token);

@@ -201,13 +201,14 @@ static void answer_tokens(struct req *req, const struct user *u, int64_t sid, co
 /* The refresh token the database asks for (refresh_mint_fn). */
 struct minted {
 	struct arena *a;
+	const unsigned char *seed;	/* the rotated token's SHA-256, or NULL */
 	char *token;
 };
 
 static void mint_refresh(void *arg, int64_t sid, unsigned char hash[32])
 {
 	struct minted *m = arg;
-	m->token = auth_refresh_token(m->a, sid);
+	m->token = auth_refresh_token(m->a, sid, m->seed);
 	auth_sha256(m->token, hash);
 }
 
@@ -216,7 +217,7 @@ static void mint_refresh(void *arg, int64_t sid, unsigned char hash[32])
 static void issue_session(struct req *req, struct db *db, const struct user *u, const char *device,
 	const char *proven, int in_cookie, int status)
 {
-	struct minted m = {req->arena, NULL};
+	struct minted m = {req->arena, NULL, NULL};
 	int64_t sid;
 	int rc = sessions_create(db, u->id, device ? device : "", user_agent(req), req->remote_addr,
 		refresh_days(), mint_refresh, &m, proven, &sid);
@@ -510,7 +511,7 @@ void auth_refresh(struct req *req)
 		return;
 	unsigned char old_h[32];
 	auth_sha256(token, old_h);
-	struct minted fresh = {req->arena, NULL};
+	struct minted fresh = {req->arena, old_h, NULL};
 	int64_t sid = 0;
 	struct user u;
 	int rc = sessions_rotate(db, req->arena, old_h, auth_refresh_token_session(token),
@@ -579,16 +580,19 @@ void auth_logout(struct req *req)
 		/* The cookie's session and its user (whose open streams end). */
 		unsigned char digest[32];
 		auth_sha256(cookie, digest);
-		rc = sessions_revoke_by_refresh(db, digest, &sid, &owner);
+		rc = sessions_revoke_by_refresh(db, digest, AUTH_SESSION_CACHE_S, &sid, &owner);
 	} else {
-		rc = sessions_revoke(db, sid, req->user_id);
+		rc = sessions_revoke(db, sid, req->user_id, AUTH_SESSION_CACHE_S);
 	}
 	if (rc < 0) {
 		resp_problem(req, 500, "internal", NULL);
 		return;
 	}
 	app_db_release(req);
-	if (sid > 0)
+	/* Ended by this call or lately (a retry: the first may not have told
+	 * the caches); one ended long ago passes nowhere, and a logout sent
+	 * again and again costs the caches and its streams nothing. */
+	if (rc == 1 && sid > 0)
 		auth_session_ended(sid, owner);
 	/* A browser's refresh cookie goes too (a client without one gets a
 	 * header it ignores). */
@@ -852,14 +856,15 @@ void auth_session_delete(struct req *req)
 	struct db *db = app_db(req);
 	if (db == NULL)
 		return;
-	int rc = sessions_revoke(db, id, req->user_id);
+	int rc = sessions_revoke(db, id, req->user_id, AUTH_SESSION_CACHE_S);
 	if (rc < 0)
 		resp_problem(req, 500, "internal", NULL);
 	else if (rc == 0)
 		resp_problem(req, 404, "not_found", "No such session.");
 	else {
 		app_db_release(req);
-		auth_session_ended(id, req->user_id);
+		if (rc == 1)
+			auth_session_ended(id, req->user_id);
 		resp_json(req, 204, NULL);
 	}
 }

@@ -56,6 +56,10 @@ static const char *const SQL_PROVEN =
 	"LOCK IN SHARE MODE";
 static const char *const SQL_REFRESH_INSERT =
 	"INSERT INTO refresh_tokens (token_hash, session_id) VALUES (?, ?)";
+/* A successor asked for again (within the reuse grace) is there already. */
+static const char *const SQL_REFRESH_SUCCESSOR =
+	"INSERT INTO refresh_tokens (token_hash, session_id) VALUES (?, ?) "
+	"ON DUPLICATE KEY UPDATE session_id = session_id";
 static const char *const SQL_SESSION_VALID =
 	"SELECT TIMESTAMPDIFF(SECOND, NOW(3), expires_at) FROM sessions WHERE id = ? "
 	"AND user_id = ? AND revoked_at IS NULL AND expires_at > NOW(3)";
@@ -78,7 +82,7 @@ static const char *const SQL_SESSION_EXTEND =
 static const char *const SQL_SESSION_REVOKE =
 	"UPDATE sessions SET revoked_at = NOW(3) WHERE id = ? AND user_id = ? AND revoked_at IS NULL";
 static const char *const SQL_SESSION_OF =
-	"SELECT 1 FROM sessions WHERE id = ? AND user_id = ?";
+	"SELECT revoked_at >= NOW(3) - INTERVAL ? SECOND FROM sessions WHERE id = ? AND user_id = ?";
 static const char *const SQL_SESSION_REVOKE_ANY =
 	"UPDATE sessions SET revoked_at = NOW(3) WHERE id = ? AND revoked_at IS NULL";
 static const char *const SQL_REFRESH_SESSION =
@@ -429,8 +433,8 @@ static int rotate_tx(struct db *db, void *p)
 	}
 	/* Used again within moments of its rotation: the same client asking
 	 * twice (its first answer lost, or two requests crossing), not a
-	 * thief. It gets a token of its own beside the one already handed
-	 * out, and the session goes on. */
+	 * thief. It gets the successor already handed out (mint derives it
+	 * from the token), not a second chain, and the session goes on. */
 	if (superseded && recent)
 		superseded = 0;
 	else if (superseded) {
@@ -454,7 +458,7 @@ static int rotate_tx(struct db *db, void *p)
 	unsigned char new_hash[32];
 	c->mint(c->mint_arg, sid, new_hash);
 	if ((!recent && db_exec(db, SQL_REFRESH_SUPERSEDE, "b", c->old_hash, (size_t)32) < 0) ||
-	    db_exec(db, SQL_REFRESH_INSERT, "bi", new_hash, (size_t)32, sid) < 0 ||
+	    db_exec(db, SQL_REFRESH_SUCCESSOR, "bi", new_hash, (size_t)32, sid) < 0 ||
 	    db_exec(db, SQL_SESSION_EXTEND, "ii", (int64_t)c->ttl, sid) < 0)
 		return -1;
 	c->sid = sid;
@@ -478,7 +482,20 @@ int sessions_rotate(struct db *db, struct arena *a, const unsigned char old_hash
 	return c.result;
 }
 
-int sessions_revoke(struct db *db, int64_t sid, int64_t uid)
+/* Session sid of uid, ended before: 1 within the last recent_s seconds,
+ * 2 longer ago, 0 no such session, -1. */
+static int ended_when(struct db *db, int64_t sid, int64_t uid, int recent_s)
+{
+	if (db_exec(db, SQL_SESSION_OF, "iii", (int64_t)recent_s, sid, uid) < 0)
+		return -1;
+	int rc = db_next(db);
+	int lately = rc > 0 && db_int(db, 0) != 0;
+	while (rc > 0 && db_next(db) > 0)
+		;
+	return rc <= 0 ? rc : lately ? 1 : 2;
+}
+
+int sessions_revoke(struct db *db, int64_t sid, int64_t uid, int recent_s)
 {
 	if (db_exec(db, SQL_SESSION_REVOKE, "ii", sid, uid) < 0)
 		return -1;
@@ -486,16 +503,11 @@ int sessions_revoke(struct db *db, int64_t sid, int64_t uid)
 		return 1;
 	/* Ended already (by an earlier try whose answer was lost, say): the
 	 * same outcome. */
-	if (db_exec(db, SQL_SESSION_OF, "ii", sid, uid) < 0)
-		return -1;
-	int rc = db_next(db);
-	while (rc > 0 && db_next(db) > 0)
-		;
-	return rc < 0 ? -1 : rc;
+	return ended_when(db, sid, uid, recent_s);
 }
 
 int sessions_revoke_by_refresh(struct db *db, const unsigned char refresh_hash[32],
-	int64_t *sid, int64_t *uid)
+	int recent_s, int64_t *sid, int64_t *uid)
 {
 	*sid = *uid = 0;
 	if (db_exec(db, SQL_REFRESH_SESSION, "b", refresh_hash, (size_t)32) < 0)
@@ -513,7 +525,9 @@ int sessions_revoke_by_refresh(struct db *db, const unsigned char refresh_hash[3
 		return 0;
 	if (db_exec(db, SQL_SESSION_REVOKE_ANY, "i", *sid) < 0)
 		return -1;
-	return db_affected(db) > 0 ? 1 : 0;
+	if (db_affected(db) > 0)
+		return 1;
+	return ended_when(db, *sid, *uid, recent_s);
 }
 
 int sessions_list(struct db *db, struct arena *a, int64_t uid, int max, struct session *out)

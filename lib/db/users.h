@@ -97,13 +97,14 @@ int sessions_ended(struct db *db, int64_t uid, int within_s, int64_t after_id, i
 int sessions_rotate(struct db *db, struct arena *a, const unsigned char old_hash[32],
 	int64_t claimed_sid, refresh_mint_fn mint, void *mint_arg, int ttl_days, int grace_s,
 	int64_t *sid, struct user *u);
-/* 1 revoked (now or before), 0 no such session of that user. */
-int sessions_revoke(struct db *db, int64_t sid, int64_t uid);
-/* Revokes the session a refresh token (current or rotated away) belongs
- * to: 1 revoked (*sid and its user *uid set), 0 no such token or already
- * ended, -1. */
+/* Ends session sid of uid: 1 ended now, or before within the last
+ * recent_s seconds (its ending may not have reached every cache yet), 2
+ * ended longer ago, 0 no such session of that user, -1. */
+int sessions_revoke(struct db *db, int64_t sid, int64_t uid, int recent_s);
+/* The same for the session a refresh token (current or rotated away)
+ * belongs to (*sid and its user *uid set); 0 no such token. */
 int sessions_revoke_by_refresh(struct db *db, const unsigned char refresh_hash[32],
-	int64_t *sid, int64_t *uid);
+	int recent_s, int64_t *sid, int64_t *uid);
 int sessions_list(struct db *db, struct arena *a, int64_t uid, int max, struct session *out);
 
 /* Counts a hit in bucket's window of window_s seconds; returns the hits of

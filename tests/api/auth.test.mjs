@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { api, registerUser, uniq, sql, expectProblem, rotatedAgo, tokenHashSql } from './lib.mjs';
+import { api, registerUser, uniq, sql, expectProblem, rotatedAgo, tokenHashSql, exclusive, mcCommand, mcStats } from './lib.mjs';
 
 function b64url(buf) { return Buffer.from(buf).toString('base64url'); }
 function signJwt(payload, key, header = { alg: 'HS256', typ: 'JWT' }) {
@@ -184,11 +184,14 @@ test('a session from before refresh tokens named their session (a bare random to
 
 test('a refresh asked twice at once, or again after a lost answer, keeps the session', async () => {
   const u = await registerUser('refrace');
-  // Two requests with one token cross: both get working tokens.
+  // Two requests with one token cross: both get working tokens, the same
+  // refresh token (one chain: a thief racing its owner gets no chain of
+  // its own that reuse detection would never see).
   const [a, b] = await Promise.all([0, 1].map(() => api('POST', '/auth/refresh', { body: { refresh_token: u.refresh } })));
   assert.equal(a.status, 200, a.text);
   assert.equal(b.status, 200, b.text);
-  assert.notEqual(a.body.refresh_token, b.body.refresh_token);
+  assert.equal(a.body.refresh_token, b.body.refresh_token);
+  assert.equal(sql(`SELECT COUNT(*) FROM refresh_tokens WHERE session_id = ${claims(u.token).sid}`)[0][0], '2');
   // The first answer lost: the same token once more, moments later.
   const c = await api('POST', '/auth/refresh', { body: { refresh_token: u.refresh } });
   assert.equal(c.status, 200, c.text);
@@ -306,6 +309,30 @@ test('logout revokes the access token at once', async () => {
   assert.equal((await api('POST', '/auth/logout', { token: u.token })).status, 204);
   const [h, p] = u.token.split('.');
   expectProblem(assert, await api('POST', '/auth/logout', { token: `${h}.${p}.${'A'.repeat(43)}` }), 401, 'invalid_token');
+});
+
+test('a logout sent again soon tells the caches again; one of a session ended long ago costs them nothing', async () => {
+  const u = await registerUser('relogout');
+  const sid = claims(u.token).sid;
+  const key = `m:sess:${sid}`;
+  await exclusive('memcached', async () => {
+    const st = await mcStats();
+    assert.ok(st, 'memcached is up');
+    assert.equal((await api('POST', '/auth/logout', { token: u.token, body: {} })).status, 204);
+    assert.match(await mcCommand(`mg ${key} v`), /^VA /, 'the ending is in the cache');
+    // Sent again moments later (its first answer lost): told again.
+    await mcCommand(`md ${key}`);
+    assert.equal((await api('POST', '/auth/logout', { token: u.token, body: {} })).status, 204);
+    assert.match(await mcCommand(`mg ${key} v`), /^VA /, 'a retry tells the caches again');
+    // Ended over a minute ago: no cache can still hold it as valid, and
+    // the same logout again (or a loop of them) writes nothing there.
+    await mcCommand(`md ${key}`);
+    sql(`UPDATE sessions SET revoked_at = NOW(3) - INTERVAL 2 MINUTE WHERE id = ${sid}`);
+    assert.equal((await api('POST', '/auth/logout', { token: u.token, body: {} })).status, 204);
+    assert.equal((await api('DELETE', `/sessions/${sid}`, { token: u.token })).status, 401);
+    assert.match(await mcCommand(`mg ${key} v`), /^EN/, 'nothing written for a session ended long ago');
+    assert.equal((await mcStats()).pid, st.pid, 'the same memcached throughout');
+  });
 });
 
 test('tokens: missing, malformed, tampered, alg=none, expired and foreign-signed are refused', async () => {

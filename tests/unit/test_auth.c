@@ -70,10 +70,10 @@ int main(void)
 	jwt_key_len = 13;
 	struct arena a;
 	arena_init(&a);
-	char *tok = auth_refresh_token(&a, 123456789);
+	char *tok = auth_refresh_token(&a, 123456789, NULL);
 	CHECK_EQ(auth_refresh_token_session(tok), 123456789);
 	CHECK(strlen(tok) <= 128);
-	CHECK(strcmp(tok, auth_refresh_token(&a, 123456789)) != 0);
+	CHECK(strcmp(tok, auth_refresh_token(&a, 123456789, NULL)) != 0);
 	/* Any change of a character is refused (the last one may keep its
 	 * bits in base64's padding: changed to another that does not). */
 	for (size_t i = 0; tok[i] != '\0'; i++) {
@@ -84,6 +84,14 @@ int main(void)
 		CHECK_EQ(auth_refresh_token_session(x), 0);
 	}
 	/* Another session's id with this tag, another key, other shapes. */
+	/* A successor is the same each time it is asked for, and differs by
+	 * the token it follows. */
+	unsigned char seed[32] = {1};
+	char *next = auth_refresh_token(&a, 7, seed);
+	CHECK_STR(auth_refresh_token(&a, 7, seed), next);
+	CHECK_EQ(auth_refresh_token_session(next), 7);
+	seed[0] = 2;
+	CHECK(strcmp(auth_refresh_token(&a, 7, seed), next) != 0);
 	const char *dot = strchr(tok, '.');
 	CHECK_EQ(auth_refresh_token_session(arena_printf(&a, "123456780%s", dot)), 0);
 	CHECK_EQ(auth_refresh_token_session(""), 0);
