@@ -166,6 +166,46 @@ test('every JSON route: broken JSON 400, a form 415, a body over the cap 413; no
   assert.equal(dropped(), droppedBefore, 'lighttpd wrote every refused body to its end (none cut off)');
 });
 
+test('routes that take no body: one over the cap 413, nothing changes; DELETE /me without its password 400', async () => {
+  const [o, m] = await Promise.all(['nbo', 'nbm'].map((p) => registerUser(p)));
+  const g = await group(o, [m], 'No body');
+  const msg = await send(m, g, 'react to me');
+  const G = `/conversations/${g.id}`;
+  const thumbs = `${G}/messages/${msg.id}/reactions/${encodeURIComponent('👍')}`;
+  assert.equal((await api('PUT', thumbs, { token: o.token })).status, 200);
+  const second = await api('POST', '/auth/login', { body: { username: o.username, password: o.password, device_name: 'second' }, localAddress: LOGIN_FROM });
+  assert.equal(second.status, 200, second.text);
+  // [method, path, user, its success status]; the logout last (it ends o's session).
+  const routes = [
+    ['PUT', `${G}/messages/${msg.id}/reactions/${encodeURIComponent('🎉')}`, o, 200],
+    ['DELETE', thumbs, o, 200],
+    ['DELETE', `${G}/messages/${msg.id}`, m, 200],
+    ['DELETE', `${G}/members/${m.id}`, o, 204],
+    ['POST', '/events/ticket', o, 201],
+    ['DELETE', `/sessions/${second.body.session_id}`, o, 204],
+    ['POST', '/auth/logout', o, 204],
+  ];
+  const big = JSON.stringify({ pad: 'x'.repeat(70 * 1024) });
+  assert.ok(Buffer.byteLength(big) > CAP);
+  for (const [method, p, u, okStatus] of routes) {
+    const state = snapshot([o, m], [g]);
+    expectProblem(assert, await api(method, p, { token: u.token, body: big }), 413, 'body_too_large');
+    assert.deepEqual(snapshot([o, m], [g]), state, `${method} ${p} with a body over the cap: nothing changed`);
+    const ok = await api(method, p, { token: u.token, body: method === 'POST' ? {} : undefined });
+    assert.equal(ok.status, okStatus, `${method} ${p}: ${ok.text}`);
+    assert.notDeepEqual(snapshot([o, m], [g]), state, `${method} ${p}: done right, it changes something`);
+  }
+  // Deleting an account needs its password, as a string, and nothing else.
+  const state = snapshot([m], [g]);
+  for (const body of [{}, { password: 5 }, { password: null }, { password: m.password, confirm: true }, []]) {
+    expectProblem(assert, await api('DELETE', '/me', { token: m.token, body }), 400);
+    assert.deepEqual(snapshot([m], [g]), state, `DELETE /me with ${JSON.stringify(body)}: nothing changed`);
+  }
+  expectProblem(assert, await api('DELETE', '/me', { token: m.token, body: { password: m.password + 'x' } }), 403, 'wrong_password');
+  assert.deepEqual(snapshot([m], [g]), state);
+  assert.equal((await api('GET', '/me', { token: m.token })).status, 200);
+});
+
 test('requests whose bodies come slowly or never do not hold the API: more than its threads stall, and it still answers', async () => {
   // lighttpd takes a body whole before the API sees its request, so a
   // client trickling its body (or never sending it) holds a connection of

@@ -66,7 +66,8 @@ test('tickets expire after 30 seconds; the sweeper removes unused ones', async (
   const rows = sql(`SELECT TIMESTAMPDIFF(SECOND, NOW(3), expires_at) FROM stream_tickets WHERE user_id = ${u.id}`);
   assert.equal(rows.length, 2);
   for (const [left] of rows) assert.ok(Number(left) >= 28 && Number(left) <= 30, `expires in ${left} s`);
-  await sleep(31500);
+  // Their 30 seconds over (moved back rather than waited out).
+  sql(`UPDATE stream_tickets SET expires_at = NOW(3) - INTERVAL 1 SECOND WHERE user_id = ${u.id}`);
   problem(await openStream({ query: 'ticket=' + encodeURIComponent(t) }), 401, 'invalid_ticket');
   runSweeper();
   assert.deepEqual(sql(`SELECT COUNT(*) FROM stream_tickets WHERE user_id = ${u.id}`), [['0']]);
@@ -183,8 +184,19 @@ test('signing out, or the session deleted from another device, ends an open stre
     const t0 = Date.now();
     while (!t.ended && Date.now() - t0 < 30000) await sleep(100);
     assert.ok(t.ended && Date.now() - t0 < 3000, 'the stolen session\'s stream ended at once');
-    await sendMsg(w, conv, 'not for the stolen device');
+    // Nor can it come back: its token opens no stream or long-poll, and
+    // what is sent now reaches only the session still signed in.
+    const again = await openStream({ headers: { Authorization: 'Bearer ' + other.body.access_token } });
+    again.close();
+    assert.equal(again.status, 401);
+    const poll = await api('GET', '/events?timeout=0', { token: other.body.access_token });
+    assert.equal(poll.status, 401);
+    assert.equal(poll.body.code, 'invalid_token');
+    const head = (await api('GET', '/events?timeout=0', { token: v.token })).body.next;
+    const m = await sendMsg(w, conv, 'not for the stolen device');
     assert.ok(!t.events.some((e) => e.type === 'message.new'), 'no message reached it');
+    const mine = await api('GET', `/events?since=${head}&timeout=0`, { token: v.token });
+    assert.ok(mine.body.events.some((e) => e.type === 'message.new' && e.message.id === m.id), 'the signed-in session has it');
   } finally { t.close(); }
 });
 

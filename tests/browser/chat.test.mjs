@@ -278,13 +278,17 @@ test('links end where the sentence goes on; right-to-left text reads right to le
   // A reaction, then two quick clicks on its chip: off, then on again (each
   // click toggles what the one before made).
   const hello = messageByText(a, 'שלום');
+  const asked = [];
+  a.on('requestfinished', (r) => { if (/\/reactions\//.test(r.url())) asked.push(r.method()); });
   await hello.hover();
   await hello.getByRole('button', { name: 'Message actions' }).click();
   await a.getByRole('button', { name: 'React with 👍' }).click();
   const chip = hello.locator('.reaction', { hasText: '👍' });
   await chip.waitFor();
+  await until(() => asked.length === 1, 'the reaction stored');
   await chip.dblclick();
-  await a.waitForTimeout(800);
+  await until(() => asked.length === 3, 'both clicks answered');
+  assert.deepEqual(asked, ['PUT', 'DELETE', 'PUT'], 'the first click took it back, the second gave it again');
   const [msg] = (await api('GET', `/conversations/${c.id}/messages`, { token: ua.token })).messages.filter((m) => m.body.startsWith('שלום'));
   const mineNow = (msg.reactions || []).some((r) => r.emoji === '👍' && r.user_ids.includes(ua.id));
   assert.equal(mineNow, true, 'two quick clicks on my reaction: off and on again, not off twice');
@@ -1063,7 +1067,8 @@ test('desktop notifications: shown for a message while away, and closed at sign-
   await a.getByRole('menuitem', { name: 'Log out' }).click();
   await a.getByRole('tab', { name: 'Log in' }).waitFor();
   assert.equal(await a.evaluate(() => window.__notes[0].closedByPage), true, "the account's notification is closed at sign-out");
-  await a.evaluate(() => window.__notes[0].onclick && window.__notes[0].onclick());
+  assert.equal(await a.evaluate(() => typeof window.__notes[0].onclick), 'function', 'the notification opens its chat when clicked');
+  await a.evaluate(() => window.__notes[0].dispatchEvent(new Event('click')));
   await a.waitForTimeout(300);
   assert.doesNotMatch(a.url(), /#\/c\//, 'a click on it opens no chat');
   await a.getByRole('tab', { name: 'Log in' }).waitFor();
