@@ -595,6 +595,25 @@ test('login is rate-limited per account from one address, even with the right pa
   assert.equal((await api('POST', '/auth/login', { body: { username: v.username, password: v.password }, localAddress: '127.0.0.4' })).status, 200);
 });
 
+test('registration is rate-limited per address (register_per_ip_per_hour); nothing is created past it', async () => {
+  const from = '127.0.3.' + (1 + Math.floor(Math.random() * 250));
+  // This address has used up its hour (the test stack's limit is 100,000;
+  // the count is set, not made): the current and the next hour's window.
+  const now = Math.floor(Date.now() / 1000), start = now - (now % 3600);
+  for (const w of [start, start + 3600]) {
+    sql(`SET time_zone = '+00:00'; INSERT INTO rate_limits (bucket, window_start, hits)
+      VALUES ('register:${from}:${w}', FROM_UNIXTIME(${w}), 100000) ON DUPLICATE KEY UPDATE hits = 100000`);
+  }
+  const name = uniq('rlreg');
+  const r = await api('POST', '/auth/register', { body: { username: name, password: 'longenough-1' }, localAddress: from });
+  expectProblem(assert, r, 429, 'rate_limited');
+  assert.ok(Number(r.headers['retry-after']) > 0, 'with Retry-After');
+  assert.equal(sql(`SELECT COUNT(*) FROM users WHERE username = '${name}'`)[0][0], '0');
+  // Another address registers the same name.
+  const ok = await api('POST', '/auth/register', { body: { username: name, password: 'longenough-1' } });
+  assert.equal(ok.status, 201, ok.text);
+});
+
 test('login is rate-limited per IP address across accounts', async () => {
   const ip = '127.0.0.' + (10 + Math.floor(Math.random() * 200));
   let limited = false;

@@ -11,6 +11,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import YAML from 'yaml';
 import { api, registerUser, sql, expectProblem, uniq, until, ROOT, BASE, tokenHashSql } from './lib.mjs';
 import { group, send, cid, count } from './chatlib.mjs';
 
@@ -204,6 +205,32 @@ test('routes that take no body: one over the cap 413, nothing changes; DELETE /m
   expectProblem(assert, await api('DELETE', '/me', { token: m.token, body: { password: m.password + 'x' } }), 403, 'wrong_password');
   assert.deepEqual(snapshot([m], [g]), state);
   assert.equal((await api('GET', '/me', { token: m.token })).status, 200);
+});
+
+test('every route: a malformed query string 400 invalid_query before anything else; nothing changes', async () => {
+  const [o, m] = await Promise.all(['mqo', 'mqm'].map((p) => registerUser(p)));
+  const g = await group(o, [m], 'Queries');
+  const msg = await send(m, g, 'query me');
+  const spec = YAML.parse(fs.readFileSync(path.join(ROOT, 'www/openapi.yaml'), 'utf8'));
+  const fill = { id: g.id, uid: m.id, mid: msg.id, emoji: encodeURIComponent('👍') };
+  const state = snapshot([o, m], [g]);
+  let n = 0;
+  for (const [tpl, item] of Object.entries(spec.paths)) {
+    const p = tpl.replace(/\{(\w+)\}/g, (_, k) => {
+      assert.ok(k in fill, `a value for {${k}} of ${tpl}`);
+      return fill[k];
+    });
+    for (const method of ['get', 'put', 'post', 'patch', 'delete']) {
+      if (!item[method]) continue;
+      for (const q of ['x=%zz', 'x=%F4%90%80%80']) {
+        const r = await api(method.toUpperCase(), `${p}?${q}`, { token: o.token, body: method === 'get' ? undefined : {} });
+        expectProblem(assert, r, 400, 'invalid_query');
+        n++;
+      }
+    }
+  }
+  assert.ok(n >= 60, `${n} requests`);
+  assert.deepEqual(snapshot([o, m], [g]), state, 'nothing changed');
 });
 
 test('requests whose bodies come slowly or never do not hold the API: more than its threads stall, and it still answers', async () => {

@@ -70,6 +70,9 @@ test('owner and admins add members; plain members cannot; events for old and new
   // Direct conversations do not grow.
   const d = await direct(o, m);
   expectProblem(assert, await api('POST', `/conversations/${d.id}/members`, { token: o.token, body: { user_ids: [x.id] } }), 409, 'direct_conversation');
+  // Nor has anyone there a role to change.
+  expectProblem(assert, await api('PATCH', `/conversations/${d.id}/members/${m.id}`, { token: o.token, body: { role: 'admin' } }), 409, 'direct_conversation');
+  assert.deepEqual((await api('GET', `/conversations/${d.id}`, { token: o.token })).body.members.map((x) => x.role), ['member', 'member']);
   assert.equal(count(`SELECT COUNT(*) FROM members WHERE conversation_id = ${d.id}`), 2);
 });
 
