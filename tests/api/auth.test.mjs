@@ -439,7 +439,8 @@ test('PATCH /me changes profile and password; bad input changes nothing', async 
   assert.equal(r.body.display_name, 'New Name');
   for (const body of [{ display_name: '' }, { display_name: '   ' }, { display_name: 5 }, { about: 'x'.repeat(281) }, { id: 7 }, { new_password: 'newpassword1' }]) {
     const b = await api('PATCH', '/me', { token: u.token, body });
-    assert.equal(b.status, 400, JSON.stringify(body));
+    expectProblem(assert, b, 400, 'invalid_field');
+    assert.ok(b.body.field, `names its field: ${JSON.stringify(body)}`);
   }
   // Blank and control characters by Unicode's classes (no-break and
   // ideographic spaces; C1 controls such as U+009B), each error naming its

@@ -25,78 +25,89 @@ async function steadyMemcached() {
 
 const history = async (u, c, q = '') => api('GET', `/conversations/${c.id}/messages${q}`, { token: u.token });
 
+// u's latest page of c once it is served from memcached (process pid): a
+// process that could not drop a cached view while memcached was away
+// (another file stops it now and then) reads from the database for up to
+// a minute after.
+async function warmRead(u, c, pid) {
+  let page;
+  await until(async () => {
+    const hits = +(await mcStats()).get_hits;
+    page = await history(u, c);
+    const st = await mcStats();
+    assert.equal(st.pid, pid, 'memcached was not restarted meanwhile');
+    return +st.get_hits >= hits + 2;
+  }, 'a read served from memcached', 70000);
+  return page;
+}
+
 test('the latest page comes from memcached, yet every change shows at once', async () => {
   const a = await registerUser('ka'), b = await registerUser('kb');
   const c = await direct(a, b);
   const m1 = await send(a, c, 'original');
   await history(b, c);
-  // A process that could not drop a cached view while memcached was away
-  // (another file stops it now and then) reads from the database for up
-  // to a minute after: with memcached held steady, a read is served from
-  // it within that time.
-  const warm = await exclusive('memcached', async () => {
+  // With memcached held steady throughout: every check below would see a
+  // view the change failed to drop.
+  await exclusive('memcached', async () => {
     const pid = await steadyMemcached();
     assert.ok(pid, 'memcached is up, and the same process throughout');
-    let page;
-    await until(async () => {
-      const hits = +(await mcStats()).get_hits;
-      page = await history(b, c);
-      const st = await mcStats();
-      assert.equal(st.pid, pid, 'memcached was not restarted meanwhile');
-      return +st.get_hits >= hits + 2;
-    }, 'a read served from memcached', 70000);
-    return page;
+    const warm = await warmRead(b, c, pid);
+    assert.equal(warm.body.messages[0].body, 'original');
+    // Edit.
+    await api('PATCH', `/conversations/${c.id}/messages/${m1.id}`, { token: a.token, body: { body: 'edited' } });
+    assert.equal((await history(b, c)).body.messages[0].body, 'edited');
+    // Reaction.
+    await api('PUT', `/conversations/${c.id}/messages/${m1.id}/reactions/${encodeURIComponent('🎉')}`, { token: b.token });
+    assert.equal((await history(a, c)).body.messages[0].reactions[0].emoji, '🎉');
+    // Send.
+    const m2 = await send(b, c, 'second');
+    let h = await history(a, c);
+    assert.deepEqual(h.body.messages.map((m) => m.id), [m1.id, m2.id]);
+    // Any limit is served from the same cached page.
+    h = await history(a, c, '?limit=1');
+    assert.deepEqual(h.body.messages.map((m) => m.id), [m2.id]);
+    assert.equal(h.body.has_more, true);
+    // Delete.
+    await api('DELETE', `/conversations/${c.id}/messages/${m2.id}`, { token: b.token });
+    h = await history(a, c);
+    assert.equal(h.body.messages[1].body, null);
+    assert.ok(h.body.messages[1].deleted_at);
+    assert.equal((await mcStats()).pid, pid, 'the same memcached throughout');
   });
-  assert.equal(warm.body.messages[0].body, 'original');
-  // Edit.
-  await api('PATCH', `/conversations/${c.id}/messages/${m1.id}`, { token: a.token, body: { body: 'edited' } });
-  assert.equal((await history(b, c)).body.messages[0].body, 'edited');
-  // Reaction.
-  await api('PUT', `/conversations/${c.id}/messages/${m1.id}/reactions/${encodeURIComponent('🎉')}`, { token: b.token });
-  assert.equal((await history(a, c)).body.messages[0].reactions[0].emoji, '🎉');
-  // Send.
-  const m2 = await send(b, c, 'second');
-  let h = await history(a, c);
-  assert.deepEqual(h.body.messages.map((m) => m.id), [m1.id, m2.id]);
-  // Any limit is served from the same cached page.
-  h = await history(a, c, '?limit=1');
-  assert.deepEqual(h.body.messages.map((m) => m.id), [m2.id]);
-  assert.equal(h.body.has_more, true);
-  // Delete.
-  await api('DELETE', `/conversations/${c.id}/messages/${m2.id}`, { token: b.token });
-  h = await history(a, c);
-  assert.equal(h.body.messages[1].body, null);
-  assert.ok(h.body.messages[1].deleted_at);
 });
 
 test('membership and profile changes show at once', async () => {
   const o = await registerUser('ko'), m = await registerUser('km'), n = await registerUser('kn');
   const g = await group(o, [m], 'Cache group');
   await send(o, g, 'hello group');
-  assert.equal((await history(m, g)).status, 200);
-  await history(m, g);
-  // Removed: the cached page is not served to a former member.
-  assert.equal((await api('DELETE', `/conversations/${g.id}/members/${m.id}`, { token: o.token })).status, 204);
-  assert.equal((await history(m, g)).status, 404);
-  assert.equal((await api('GET', `/conversations/${g.id}`, { token: m.token })).status, 404);
-  assert.ok(!(await api('GET', '/conversations', { token: m.token })).body.conversations.some((k) => k.id === g.id));
-  // Added: sees the conversation and its history at once.
-  assert.equal((await api('POST', `/conversations/${g.id}/members`, { token: o.token, body: { user_ids: [n.id] } })).status, 200);
-  assert.equal((await history(n, g)).body.messages[0].body, 'hello group');
-  const conv = await api('GET', `/conversations/${g.id}`, { token: o.token });
-  assert.deepEqual(conv.body.members.map((k) => k.user.id).sort(), [o.id, n.id].sort());
-  // Role change.
-  await api('PATCH', `/conversations/${g.id}/members/${n.id}`, { token: o.token, body: { role: 'admin' } });
-  assert.equal((await api('GET', `/conversations/${g.id}`, { token: n.token })).body.my_role, 'admin');
-  // Profile: the peer and member entries carry the new name at once.
-  const d = await direct(o, n);
-  await api('GET', '/conversations', { token: o.token });
-  const name = 'Renamed ' + n.id;
-  assert.equal((await api('PATCH', '/me', { token: n.token, body: { display_name: name } })).status, 200);
-  const list = await api('GET', '/conversations', { token: o.token });
-  assert.equal(list.body.conversations.find((k) => k.id === d.id).peer.display_name, name);
-  const members = (await api('GET', `/conversations/${g.id}`, { token: o.token })).body.members;
-  assert.equal(members.find((k) => k.user.id === n.id).user.display_name, name);
+  await exclusive('memcached', async () => {
+    const pid = await steadyMemcached();
+    assert.ok(pid, 'memcached is up');
+    assert.equal((await warmRead(m, g, pid)).status, 200);
+    // Removed: the cached page is not served to a former member.
+    assert.equal((await api('DELETE', `/conversations/${g.id}/members/${m.id}`, { token: o.token })).status, 204);
+    assert.equal((await history(m, g)).status, 404);
+    assert.equal((await api('GET', `/conversations/${g.id}`, { token: m.token })).status, 404);
+    assert.ok(!(await api('GET', '/conversations', { token: m.token })).body.conversations.some((k) => k.id === g.id));
+    // Added: sees the conversation and its history at once.
+    assert.equal((await api('POST', `/conversations/${g.id}/members`, { token: o.token, body: { user_ids: [n.id] } })).status, 200);
+    assert.equal((await history(n, g)).body.messages[0].body, 'hello group');
+    const conv = await api('GET', `/conversations/${g.id}`, { token: o.token });
+    assert.deepEqual(conv.body.members.map((k) => k.user.id).sort(), [o.id, n.id].sort());
+    // Role change.
+    await api('PATCH', `/conversations/${g.id}/members/${n.id}`, { token: o.token, body: { role: 'admin' } });
+    assert.equal((await api('GET', `/conversations/${g.id}`, { token: n.token })).body.my_role, 'admin');
+    // Profile: the peer and member entries carry the new name at once.
+    const d = await direct(o, n);
+    await api('GET', '/conversations', { token: o.token });
+    const name = 'Renamed ' + n.id;
+    assert.equal((await api('PATCH', '/me', { token: n.token, body: { display_name: name } })).status, 200);
+    const list = await api('GET', '/conversations', { token: o.token });
+    assert.equal(list.body.conversations.find((k) => k.id === d.id).peer.display_name, name);
+    const members = (await api('GET', `/conversations/${g.id}`, { token: o.token })).body.members;
+    assert.equal(members.find((k) => k.user.id === n.id).user.display_name, name);
+    assert.equal((await mcStats()).pid, pid, 'the same memcached throughout');
+  });
 });
 
 test('without memcached everything still works from MySQL, and nothing stale comes back after', async () => {

@@ -3,7 +3,7 @@
 // the other tests that need memcached up or stop it.)
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { api, registerUser, sql, expectProblem, until } from './lib.mjs';
+import { api, registerUser, sql, expectProblem, until, exclusive, mcStats } from './lib.mjs';
 import { cid, direct, group, send, events, count } from './chatlib.mjs';
 import { poll } from './evlib.mjs';
 
@@ -282,24 +282,38 @@ test('an edit or delete tried again after its answer was lost shows everywhere: 
   const a = await registerUser('lostans'), b = await registerUser('lostansb');
   const d = await direct(a, b);
   const m = await send(a, d, 'first words');
-  const latest = async () => (await api('GET', `/conversations/${d.id}/messages`, { token: b.token })).body.messages.find((x) => x.id === m.id);
-  // The page is cached.
-  assert.equal((await latest()).body, 'first words');
-  assert.equal((await latest()).body, 'first words');
-  // The edit commits but its answer (and what followed the commit) is
-  // lost: as if the connection dropped right after the COMMIT.
-  sql(`UPDATE messages SET body = 'second words', edited_at = NOW(3) WHERE id = ${m.id}`);
-  // The client tries again; the message is already so.
-  const r = await api('PATCH', `/conversations/${d.id}/messages/${m.id}`, { token: a.token, body: { body: 'second words' } });
-  assert.equal(r.status, 200, r.text);
-  assert.equal((await latest()).body, 'second words');
-  // The same for a delete (of another message).
-  const m2 = await send(a, d, 'to be deleted');
-  const second = async () => (await api('GET', `/conversations/${d.id}/messages`, { token: b.token })).body.messages.find((x) => x.id === m2.id);
-  assert.equal((await second()).body, 'to be deleted');
-  sql(`UPDATE messages SET body = NULL, deleted_at = NOW(3) WHERE id = ${m2.id}`);
-  assert.equal((await api('DELETE', `/conversations/${d.id}/messages/${m2.id}`, { token: a.token })).status, 200);
-  const gone = await second();
-  assert.ok(gone.deleted_at, 'shown deleted');
-  assert.equal(gone.body, null);
+  const page = async () => (await api('GET', `/conversations/${d.id}/messages`, { token: b.token })).body.messages;
+  const latest = async () => (await page()).find((x) => x.id === m.id);
+  await exclusive('memcached', async () => {
+    const pid = (await mcStats())?.pid;
+    assert.ok(pid, 'memcached is up');
+    // The page is cached: read until memcached served it (a process that
+    // lost memcached lately reads the database for up to a minute).
+    await until(async () => {
+      const hits = +(await mcStats()).get_hits;
+      assert.equal((await latest()).body, 'first words');
+      return +(await mcStats()).get_hits >= hits + 2;
+    }, 'the page served from memcached', 70000);
+    // The edit commits but its answer (and what followed the commit) is
+    // lost: as if the connection dropped right after the COMMIT. The
+    // cached page still shows the message as it was.
+    sql(`UPDATE messages SET body = 'second words', edited_at = NOW(3) WHERE id = ${m.id}`);
+    assert.equal((await latest()).body, 'first words', 'the cached page, not dropped');
+    // The client tries again; the message is already so.
+    const r = await api('PATCH', `/conversations/${d.id}/messages/${m.id}`, { token: a.token, body: { body: 'second words' } });
+    assert.equal(r.status, 200, r.text);
+    assert.equal((await latest()).body, 'second words');
+    // The same for a delete (of another message).
+    const m2 = await send(a, d, 'to be deleted');
+    const second = async () => (await page()).find((x) => x.id === m2.id);
+    assert.equal((await second()).body, 'to be deleted');
+    assert.equal((await second()).body, 'to be deleted');
+    sql(`UPDATE messages SET body = NULL, deleted_at = NOW(3) WHERE id = ${m2.id}`);
+    assert.equal((await second()).body, 'to be deleted', 'the cached page, not dropped');
+    assert.equal((await api('DELETE', `/conversations/${d.id}/messages/${m2.id}`, { token: a.token })).status, 200);
+    const gone = await second();
+    assert.ok(gone.deleted_at, 'shown deleted');
+    assert.equal(gone.body, null);
+    assert.equal((await mcStats()).pid, pid, 'the same memcached throughout');
+  });
 });

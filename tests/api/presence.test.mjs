@@ -80,8 +80,10 @@ test('contacts are told when I come online and go offline; strangers learn nothi
   const offNow = await presenceOf(a, b.id);
   assert.equal(offNow.body.online, false);
   assert.equal(offNow.body.last_seen, off.event.last_seen);
-  // A second sweep announces nothing more.
+  // A second sweep (done when it returns) announces nothing more.
   runSweeper({ MESSENGER_PRESENCE_OFFLINE_AFTER: '3' });
+  const after = await poll(a, since, { timeout: 0 });
+  assert.equal(after.body.events.filter((e) => e.type === 'presence' && e.user_id === b.id).length, 0, 'no second offline');
   // b comes back: announced once more.
   await poll(b, undefined, { timeout: 0 });
   const back = await presenceEvent(a, since, b.id, true);

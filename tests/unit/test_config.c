@@ -1,5 +1,7 @@
 /* Unit tests for lib/util/config: file parsing and environment overrides. */
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -26,11 +28,32 @@ int main(void)
 	CHECK(config_str("missing", NULL) == NULL);
 	CHECK_EQ(config_int("db_name", 5), 5);	/* not a number: default */
 	/* Out of range: the nearest bound (a zero window would divide by
-	 * zero, a negative retention delete everything). */
+	 * zero, a negative retention delete everything), with a warning in
+	 * the log (standard error, kept in a file here), once per key. */
+	char logpath[] = "/tmp/messenger-conf-log-XXXXXX";
+	int lf = mkstemp(logpath);
+	CHECK(lf >= 0);
+	fflush(stderr);
+	int saved = dup(2);
+	CHECK(saved >= 0 && dup2(lf, 2) == 2);
 	CHECK_EQ(config_int_range("zero", 300, 1, 86400), 1);
 	CHECK_EQ(config_int_range("neg", 14, 1, 3650), 1);
 	CHECK_EQ(config_int_range("huge", 14, 1, 3650), 3650);
-	CHECK_EQ(config_int_range("neg", 14, 1, 3650), 1);	/* again: logged once */
+	CHECK_EQ(config_int_range("neg", 14, 1, 3650), 1);	/* again: not logged again */
+	fflush(stderr);
+	CHECK(dup2(saved, 2) == 2);
+	close(saved);
+	char logged[4096];
+	ssize_t got = pread(lf, logged, sizeof(logged) - 1, 0);
+	CHECK(got > 0);
+	logged[got > 0 ? got : 0] = '\0';
+	close(lf);
+	unlink(logpath);
+	int negs = 0;
+	for (const char *q = logged; (q = strstr(q, "neg = -5 is outside 1..3650; using 1")) != NULL; q++)
+		negs++;
+	CHECK_EQ(negs, 1);
+	CHECK(strstr(logged, "huge = 4294967295 is outside 1..3650; using 3650") != NULL);
 	CHECK_EQ(config_int_range("port", 0, 1, 65535), 1234);
 	CHECK_EQ(config_int_range("missing", 8, 1, 500), 8);
 	CHECK_EQ(config_int_range("db_name", 8, 1, 500), 8);
