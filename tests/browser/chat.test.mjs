@@ -323,9 +323,13 @@ test('a reaction given while someone else reacts keeps both: the answer to mine 
   }, "Rae's reaction stored");
   await api('PUT', `/conversations/${c.id}/messages/${m.id}/reactions/${encodeURIComponent('❤️')}`, { token: ub.token });
   await row.locator('.reaction', { hasText: '❤️' }).waitFor();
+  let answered = false;
+  a.on('requestfinished', (r) => { if (/\/reactions\//.test(r.url())) answered = true; });
   release();
-  await row.locator('.reaction', { hasText: '👍' }).waitFor();
-  await a.waitForTimeout(500);
+  await until(() => answered, "the answer to Rae's reaction read");
+  // Then something the page shows after it: Rob writes.
+  await api('POST', `/conversations/${c.id}/messages`, { token: ub.token, body: { client_id: `rx2x${ub.id}`, body: 'after the answer' } });
+  await messageByText(a, 'after the answer').waitFor();
   assert.equal(await row.locator('.reaction', { hasText: '❤️' }).count(), 1, "Rob's reaction is still shown");
   assert.equal(await row.locator('.reaction', { hasText: '👍' }).count(), 1);
   await A.context.close();
