@@ -320,3 +320,26 @@ test('a long-poll whose FastCGI connection closes is dropped at once, not at its
   assert.ok(low <= peak - ENOUGH,
     `at least ${ENOUGH} of the ${N} left within 5 s (peak ${peak}, lowest ${low}; ${open} were open)`);
 });
+
+test('a typing event read later tells what is left of its time, and one whose time is over is not shown', async () => {
+  const a = await registerUser('tyla'), b = await registerUser('tylb');
+  const c = await directConv(a, b);
+  const since = await head(b);
+  assert.equal((await api('POST', `/conversations/${c}/typing`, { token: a.token, body: {} })).status, 204);
+  const typing = async () => (await poll(b, since, { timeout: 0 })).body;
+  const fresh = await typing();
+  const [ev] = fresh.events.filter((e) => e.type === 'typing');
+  assert.equal(ev.user_id, a.id);
+  assert.ok(ev.expires_in >= 4 && ev.expires_in <= 5, `fresh: ${ev.expires_in} s`);
+  // Read three seconds after it was written: two seconds left.
+  const at = (s) => sql(`UPDATE user_events SET created_at = NOW(3) - INTERVAL ${s} SECOND WHERE user_id = ${b.id} AND seq = ${ev.seq}`);
+  at(3);
+  const later = (await typing()).events.find((e) => e.seq === ev.seq);
+  assert.ok(later && later.expires_in >= 1 && later.expires_in <= 2, `three seconds on: ${later && later.expires_in} s`);
+  // Read after its time is over (a client back after a while): not shown,
+  // and the cursor moves past it all the same.
+  at(60);
+  const over = await typing();
+  assert.deepEqual(over.events, []);
+  assert.equal(over.next, String(ev.seq));
+});
