@@ -861,8 +861,12 @@ test('groups: create, talk, rename, add and remove people, change roles, leave',
   // Mark is back at his list, once (not a step further back, out of the
   // app), and not told that he is no longer in the group he left.
   await m.getByRole('heading', { name: 'Chats' }).waitFor();
+  await m.getByRole('dialog', { name: 'Group details' }).waitFor({ state: 'detached' });
   await m.waitForTimeout(400);
   assert.equal(new URL(m.url()).pathname, '/');
+  // The focus did not go with the chat: it is on the list's heading (he
+  // has no other chat), where a keyboard or screen reader goes on.
+  assert.equal(await m.evaluate(() => document.activeElement?.textContent), 'Chats');
   assert.equal(await m.locator('.toast', { hasText: 'no longer in that conversation' }).count(), 0);
   // Each change is a line in the history, in order, as it happened.
   await o.locator('.sys-msg', { hasText: 'Mark Member left the group' }).waitFor();

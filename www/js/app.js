@@ -17,7 +17,7 @@ import { renderAuth } from './views/auth.js';
 import { createSidebar } from './views/sidebar.js';
 import { createChat } from './views/chat.js';
 import { newChatDialog, newGroupDialog, convInfoDialog, profileDialog, sessionsDialog } from './views/dialogs.js';
-import { toast, closeMenu, attentive, confirmDialog } from './views/common.js';
+import { toast, closeMenu, attentive, confirmDialog, setFocusFallback } from './views/common.js';
 
 const root = document.getElementById('app');
 let stream = null;
@@ -184,14 +184,27 @@ async function start(me) {
     chat.close();
     store.emit('list');
     // On a phone the chat's Back button is gone with the chat: the focus
-    // goes to the chat's row in the list, not to the page.
+    // goes to the chat's row in the list, not to the page; a chat left or
+    // removed has no row: the first one, else the list's heading.
     requestAnimationFrame(() => {
       const now = document.activeElement;
       if (was == null || (now && now !== document.body && now.isConnected)) return;
-      const row = document.querySelector(`.conv-item[data-conv-id="${was}"]`);
-      if (row && row.offsetParent !== null) row.focus();
+      focusList(was);
     });
   }
+  // The focus in the list: chat id's row, else the first row, else the
+  // list's heading (whichever is shown).
+  function focusList(id) {
+    const shown = (el) => el && el.offsetParent !== null;
+    const row = id != null ? document.querySelector(`.conv-item[data-conv-id="${id}"]`) : null;
+    const to = [row, document.querySelector('.conv-item'), document.querySelector('.side-head h1')].find(shown);
+    if (to) to.focus();
+  }
+  // What had the focus is gone: the open chat's message box, else the list.
+  setFocusFallback(() => {
+    if (state.activeId != null) chat.focusComposer();
+    else focusList(null);
+  });
   function openConv(id, msg) {
     showChat(id, msg);
     if (!msg) chat.focusComposer();

@@ -39,6 +39,12 @@ export function toast(text, ms = 3500) {
   setTimeout(() => t.remove(), ms);
 }
 
+// Where the focus goes when what had it is gone (a dialog's opener in a chat
+// that closed meanwhile): set by the app (app.js), a function that focuses
+// the best place left.
+let focusFallback = () => {};
+export function setFocusFallback(fn) { focusFallback = fn; }
+
 // A modal <dialog>: Esc and the close button close it; focus returns to where it was.
 export function openDialog({ title, body, foot, label, onClose, className }) {
   // A menu's item goes with its menu: focus returns to the menu's button.
@@ -66,7 +72,11 @@ export function openDialog({ title, body, foot, label, onClose, className }) {
     // what had it before the dialog: a menu item gone with its menu) can
     // come after this handler and leave it on the page.
     const lost = (now) => !now || now === document.body || !now.isConnected || dlg.contains(now);
-    const back = () => { if (prev && prev.isConnected && prev.focus && lost(document.activeElement)) prev.focus(); };
+    const back = () => {
+      if (!lost(document.activeElement)) return;
+      if (prev && prev.isConnected && prev.focus) prev.focus();
+      else focusFallback();
+    };
     back();
     requestAnimationFrame(back);
   });

@@ -16,7 +16,9 @@ export function createSidebar({ onOpen, onNewChat, onNewGroup, onProfile, onSess
       menuItem('info', 'API reference', () => window.open('/docs/', '_blank', 'noopener')),
       menuItem('logout', 'Log out', onLogout, true)].filter(Boolean));
   }));
-  const head = h('header.side-head', meBtn, h('h1', 'Chats'),
+  // The list's heading takes the focus when nothing else in the list can
+  // (the chat that had it is gone: left, or removed).
+  const head = h('header.side-head', meBtn, h('h1', { tabindex: '-1' }, 'Chats'),
     iconButton('group', 'New group', onNewGroup), iconButton('edit', 'New message', onNewChat));
   const banner = h('div.conn-banner', { role: 'status', hidden: true });
   const searchInput = h('input', { type: 'search', placeholder: 'Search chats, people and messages', 'aria-label': 'Search', autocomplete: 'off' });
