@@ -430,17 +430,6 @@ int auth_authenticate(struct req *req)
 	return 1;
 }
 
-char *auth_random_token(struct arena *a, size_t nbytes)
-{
-	unsigned char raw[64];
-	if (nbytes > sizeof(raw))
-		nbytes = sizeof(raw);
-	randombytes_buf(raw, nbytes);
-	size_t len = sodium_base64_ENCODED_LEN(nbytes, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
-	char *out = arena_alloc(a, len);
-	sodium_bin2base64(out, len, raw, nbytes, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
-	return out;
-}
 
 /* --- refresh tokens ---
  * "<session id>.<nonce>.<tag>": 16 bytes (random for a new session; for a
@@ -455,48 +444,51 @@ char *auth_random_token(struct arena *a, size_t nbytes)
 #define REFRESH_NONCE 16
 #define REFRESH_TAG 16
 
-static void refresh_tag(const char *sid_nonce, size_t len, unsigned char tag[REFRESH_TAG])
+/* The first n bytes of HMAC-SHA256(token key, domain || data). */
+static void keyed_mac(const char *domain, const unsigned char *data, size_t len,
+	unsigned char *out, size_t n)
 {
-	static const char domain[] = "refresh:";
 	unsigned char full[crypto_auth_hmacsha256_BYTES];
 	crypto_auth_hmacsha256_state st;
 	crypto_auth_hmacsha256_init(&st, jwt_key, (size_t)jwt_key_len);
-	crypto_auth_hmacsha256_update(&st, (const unsigned char *)domain, sizeof(domain) - 1);
-	crypto_auth_hmacsha256_update(&st, (const unsigned char *)sid_nonce, len);
+	crypto_auth_hmacsha256_update(&st, (const unsigned char *)domain, strlen(domain));
+	crypto_auth_hmacsha256_update(&st, data, len);
 	crypto_auth_hmacsha256_final(&st, full);
-	memcpy(tag, full, REFRESH_TAG);
+	memcpy(out, full, n);
 	sodium_memzero(full, sizeof(full));
+	sodium_memzero(&st, sizeof(st));
+}
+
+/* n bytes as base64url (no padding) into the arena. */
+static char *b64url(struct arena *a, const unsigned char *bytes, size_t n)
+{
+	size_t len = sodium_base64_ENCODED_LEN(n, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+	char *out = arena_alloc(a, len);
+	sodium_bin2base64(out, len, bytes, n, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+	return out;
+}
+
+char *auth_random_token(struct arena *a, size_t nbytes)
+{
+	unsigned char raw[64];
+	if (nbytes > sizeof(raw))
+		nbytes = sizeof(raw);
+	randombytes_buf(raw, nbytes);
+	return b64url(a, raw, nbytes);
 }
 
 char *auth_refresh_token(struct arena *a, int64_t sid, const unsigned char seed[32])
 {
-	char *nonce;
-	if (seed == NULL) {
-		nonce = auth_random_token(a, REFRESH_NONCE);
-	} else {
-		/* The successor of the token whose SHA-256 seed is: the same one
-		 * each time it is asked for. */
-		static const char domain[] = "next:";
-		unsigned char full[crypto_auth_hmacsha256_BYTES];
-		crypto_auth_hmacsha256_state st;
-		crypto_auth_hmacsha256_init(&st, jwt_key, (size_t)jwt_key_len);
-		crypto_auth_hmacsha256_update(&st, (const unsigned char *)domain, sizeof(domain) - 1);
-		crypto_auth_hmacsha256_update(&st, seed, 32);
-		crypto_auth_hmacsha256_final(&st, full);
-		size_t nl = sodium_base64_ENCODED_LEN(REFRESH_NONCE,
-			sodium_base64_VARIANT_URLSAFE_NO_PADDING);
-		nonce = arena_alloc(a, nl);
-		sodium_bin2base64(nonce, nl, full, REFRESH_NONCE,
-			sodium_base64_VARIANT_URLSAFE_NO_PADDING);
-		sodium_memzero(full, sizeof(full));
-	}
-	char *body = arena_printf(a, "%lld.%s", (long long)sid, nonce);
-	unsigned char tag[REFRESH_TAG];
-	refresh_tag(body, strlen(body), tag);
-	size_t tl = sodium_base64_ENCODED_LEN(REFRESH_TAG, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
-	char *t = arena_alloc(a, tl);
-	sodium_bin2base64(t, tl, tag, REFRESH_TAG, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
-	return arena_printf(a, "%s.%s", body, t);
+	unsigned char nonce[REFRESH_NONCE], tag[REFRESH_TAG];
+	/* The successor of the token whose SHA-256 seed is: the same one each
+	 * time it is asked for. */
+	if (seed != NULL)
+		keyed_mac("next:", seed, 32, nonce, sizeof(nonce));
+	else
+		randombytes_buf(nonce, sizeof(nonce));
+	char *body = arena_printf(a, "%lld.%s", (long long)sid, b64url(a, nonce, sizeof(nonce)));
+	keyed_mac("refresh:", (const unsigned char *)body, strlen(body), tag, sizeof(tag));
+	return arena_printf(a, "%s.%s", body, b64url(a, tag, sizeof(tag)));
 }
 
 int64_t auth_refresh_token_session(const char *token)
@@ -517,7 +509,8 @@ int64_t auth_refresh_token_session(const char *token)
 		    NULL, sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0 || n != REFRESH_TAG)
 		return 0;
 	unsigned char want[REFRESH_TAG];
-	refresh_tag(token, (size_t)(dot2 - token), want);
+	keyed_mac("refresh:", (const unsigned char *)token, (size_t)(dot2 - token), want,
+		sizeof(want));
 	return sodium_memcmp(got, want, REFRESH_TAG) == 0 ? sid : 0;
 }
 

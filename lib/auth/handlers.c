@@ -10,6 +10,7 @@
 #include "auth/auth.h"
 #include "chat/chat.h"
 #include "events/emit.h"
+#include "util/clock.h"
 #include "util/config.h"
 #include "util/log.h"
 #include "util/utf8.h"
@@ -345,10 +346,10 @@ static int retried_registration(struct req *req, struct db *db, const char *user
 	const char *hash = NULL;
 	if (users_by_username(db, req->arena, username, &u, &hash) != 1 || hash == NULL)
 		return 0;
-	struct tm tm = {0};
-	if (u.created_at == NULL || strptime(u.created_at, "%Y-%m-%d %H:%M:%S", &tm) == NULL)
+	int64_t created = clock_stored_ms(u.created_at);
+	if (created < 0)
 		return 0;
-	time_t age = time(NULL) - timegm(&tm);
+	int64_t age = (clock_wall_ms() - created) / 1000;
 	if (age < -60 || age > REGISTER_RETRY_S)
 		return 0;
 	int ok = password_matches(req, hash, password);

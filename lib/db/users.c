@@ -373,9 +373,29 @@ struct rotate_ctx {
 	struct user *u;
 };
 
+/* The session of a presented token has ended (3) or expired (0): whatever
+ * token of it comes, that is the answer; there is nothing left to take
+ * from a thief. */
+static int rotate_over(struct rotate_ctx *c, int revoked)
+{
+	c->result = revoked ? 3 : 0;
+	return 1;
+}
+
+/* A rotated token presented again: whoever holds the chain is not to be
+ * trusted any more, so the whole session ends (committed: 2). */
+static int rotate_replayed(struct db *db, struct rotate_ctx *c, int64_t sid, int64_t uid)
+{
+	if (db_exec(db, SQL_SESSION_REVOKE_ANY, "i", sid) < 0)
+		return -1;
+	c->result = 2;
+	c->sid = sid;
+	c->uid = uid;
+	return 0;
+}
+
 /* A token of session c->claimed that has no row (rotated away long ago,
- * or its session gone): a replay while the session lives, which ends it;
- * 3 when it ended; 0 when it expired or is gone. */
+ * or its session gone): a replay while the session lives. */
 static int rotate_unlisted(struct db *db, struct rotate_ctx *c)
 {
 	if (c->claimed <= 0)
@@ -392,16 +412,7 @@ static int rotate_unlisted(struct db *db, struct rotate_ctx *c)
 	int revoked = (int)db_int(db, 2);
 	while (db_next(db) > 0)
 		;
-	if (!live) {
-		c->result = revoked ? 3 : 0;
-		return 1;
-	}
-	if (db_exec(db, SQL_SESSION_REVOKE_ANY, "i", c->claimed) < 0)
-		return -1;
-	c->result = 2;
-	c->sid = c->claimed;
-	c->uid = uid;
-	return 0;
+	return live ? rotate_replayed(db, c, c->claimed, uid) : rotate_over(c, revoked);
 }
 
 static int rotate_tx(struct db *db, void *p)
@@ -424,29 +435,14 @@ static int rotate_tx(struct db *db, void *p)
 	int revoked = (int)db_int(db, 5);
 	while (db_next(db) > 0)
 		;
-	/* A session that ended already: whatever token of it comes, the
-	 * answer is that it ended (or expired); there is nothing left to take
-	 * from a thief. */
-	if (!live) {
-		c->result = revoked ? 3 : 0;
-		return 1;
-	}
+	if (!live)
+		return rotate_over(c, revoked);
 	/* Used again within moments of its rotation: the same client asking
 	 * twice (its first answer lost, or two requests crossing), not a
 	 * thief. It gets the successor already handed out (mint derives it
 	 * from the token), not a second chain, and the session goes on. */
-	if (superseded && recent)
-		superseded = 0;
-	else if (superseded) {
-		/* Reuse of a rotated token: whoever holds the chain is not to be
-		 * trusted any more, so the whole session ends (commit this). */
-		if (db_exec(db, SQL_SESSION_REVOKE_ANY, "i", sid) < 0)
-			return -1;
-		c->result = 2;
-		c->sid = sid;
-		c->uid = uid;
-		return 0;
-	}
+	if (superseded && !recent)
+		return rotate_replayed(db, c, sid, uid);
 	/* The account, read before anything is written: nothing that can
 	 * fail is left for after the commit, whose new token would be lost
 	 * (and the old one, tried again, counts as a replay). */

@@ -1,12 +1,11 @@
 #include "events/render.h"
 
-#include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include "chat/chat.h"
 #include "db/msgs.h"
 #include "http/http.h"
+#include "util/clock.h"
 #include "util/log.h"
 
 static void note_delivered(struct arena *a, struct rendered *out, int *cap, int64_t cid,
@@ -32,24 +31,6 @@ static void note_delivered(struct arena *a, struct rendered *out, int *cap, int6
 	out->ndl++;
 }
 
-/* A stored time ("2026-12-04 17:14:23.123", UTC) in ms since the epoch, or
- * -1 when it does not read as one. */
-static int64_t stored_ms(const char *dt)
-{
-	struct tm tm = {0};
-	int ms = 0, used = 0;
-	if (dt == NULL || sscanf(dt, "%4d-%2d-%2d %2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon,
-		    &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &used) != 6)
-		return -1;
-	if (dt[used] == '.')
-		for (int i = 1, scale = 100; i <= 3 && dt[used + i] >= '0' && dt[used + i] <= '9';
-		     i++, scale /= 10)
-			ms += (dt[used + i] - '0') * scale;
-	tm.tm_year -= 1900;
-	tm.tm_mon -= 1;
-	return (int64_t)timegm(&tm) * 1000 + ms;
-}
-
 /* A typing event read later than it was written tells what is left of its
  * time (expires_in), or nothing once that is over (a client catching up
  * after an hour away would otherwise show "typing" about a long-gone
@@ -57,13 +38,11 @@ static int64_t stored_ms(const char *dt)
 static int typing_left(json_object *o, const char *created_at)
 {
 	json_object *v;
-	int64_t at = stored_ms(created_at);
+	int64_t at = clock_stored_ms(created_at);
 	if (at < 0 || !json_object_object_get_ex(o, "expires_in", &v))
 		return 0;
 	int64_t full = json_object_get_int64(v) * 1000;
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	int64_t age = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 - at;
+	int64_t age = clock_wall_ms() - at;
 	if (age <= 0)
 		return 0;
 	if (age >= full)
