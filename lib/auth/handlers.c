@@ -223,8 +223,12 @@ static void issue_session(struct req *req, struct db *db, const struct user *u, 
 		refresh_days(), mint_refresh, &m, proven, &sid);
 	if (rc == 1) {
 		/* The password was changed (or the account deleted) while it
-		 * was being checked: it no longer opens the account. */
-		resp_problem(req, 401, "invalid_credentials", "Wrong username or password.");
+		 * was being checked: it no longer opens the account. A retried
+		 * registration is then told what a new one would be. */
+		if (status == 201)
+			resp_problem(req, 409, "username_taken", "That username is taken.");
+		else
+			resp_problem(req, 401, "invalid_credentials", "Wrong username or password.");
 		return;
 	}
 	if (rc < 0) {

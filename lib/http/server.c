@@ -146,7 +146,8 @@ static void set_request_id(struct req *req)
 	const char *given = req_header(req, "X-Request-Id");
 	if (given != NULL) {
 		size_t n = strlen(given);
-		int ok = n > 0 && n < sizeof(req->request_id);
+		/* 1-31 characters, as the API document promises. */
+		int ok = n > 0 && n <= 31 && n < sizeof(req->request_id);
 		for (size_t i = 0; ok && i < n; i++) {
 			char c = given[i];
 			ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||

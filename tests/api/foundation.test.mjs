@@ -173,6 +173,11 @@ test('a client-supplied X-Request-Id is echoed; otherwise one is generated', asy
   assert.equal(r.headers['x-request-id'], 'trace-abc-123');
   const g = await api('GET', '/health', { headers: { 'X-Request-Id': 'bad id with spaces' } });
   assert.match(g.headers['x-request-id'], /^[0-9a-f]{24}$/);
+  // At most 31 characters are taken as given.
+  const longest = 'a'.repeat(30) + 'Z';
+  assert.equal((await api('GET', '/health', { headers: { 'X-Request-Id': longest } })).headers['x-request-id'], longest);
+  const over = await api('GET', '/health', { headers: { 'X-Request-Id': longest + '9' } });
+  assert.match(over.headers['x-request-id'], /^[0-9a-f]{24}$/);
 });
 
 test('lost database connections are reopened transparently', async () => {

@@ -5,7 +5,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   launch, makeUser, signedIn, shot, startDirect, send, messageByText, messages,
-  openConversation, conversationItem, api, until, holdFirstAnswer, eventAfter, appReached,
+  openConversation, conversationItem, api, until, holdFirstAnswer, eventAfter, appReached, failUntil,
 } from './lib.mjs';
 
 let browser;
@@ -515,6 +515,37 @@ test('a member list asked for before someone was removed does not bring them bac
   hold.release();
   await o.locator('.chat-sub', { hasText: 'You and Mark' }).waitFor();
   assert.equal(await o.locator('.chat-sub', { hasText: 'Nina' }).count(), 0);
+  assert.deepEqual(o.errors, []);
+  await O.context.close();
+});
+
+test('a member added before the chat list was loaded is counted once when the event comes later', async () => {
+  const owner = await makeUser('mco', 'Cora Counter');
+  const [b, c, d] = [await makeUser('mcb', 'Ben Second'), await makeUser('mcc', 'Cal Third'), await makeUser('mcd', 'Dee Fourth')];
+  const g = await api('POST', '/conversations', { token: owner.token, body: { type: 'group', title: 'Counted once', member_ids: [b.id, c.id] } });
+  const O = await signedIn(browser, owner);
+  const o = O.page;
+  await conversationItem(o, 'Counted once').waitFor();
+  await appReached(o, owner, 0, 'the app to keep its place in the event log');
+  // The app is left with its place in the log before Dee joins, and comes
+  // back after: its list already counts her, her member.added comes later.
+  const events = await failUntil(o, /\/api\/v1\/events/);
+  await o.goto('/favicon.svg');
+  const head = await api('GET', '/events?timeout=0', { token: owner.token });
+  await api('POST', `/conversations/${g.id}/members`, { token: owner.token, body: { user_ids: [d.id] } });
+  const added = await eventAfter(owner, head.next, (e) => e.type === 'member.added' && e.user_id === d.id);
+  assert.ok(added, 'the addition has its event');
+  await o.goto('/');
+  // The chat's own member list is held, so the header shows the list's count.
+  const hold = await holdFirstAnswer(o, new RegExp(`/api/v1/conversations/${g.id}$`));
+  await openConversation(o, 'Counted once');
+  await o.locator('.chat-sub', { hasText: '4 members' }).waitFor();
+  events.stop();
+  await o.evaluate(() => window.dispatchEvent(new Event('online')));
+  await appReached(o, owner, added.seq, 'the app to receive the addition');
+  assert.equal(await o.locator('.chat-sub').textContent(), '4 members');
+  hold.release();
+  await o.locator('.chat-sub', { hasText: 'You, Ben, Cal and Dee' }).waitFor();
   assert.deepEqual(o.errors, []);
   await O.context.close();
 });

@@ -954,9 +954,10 @@ export function applyEvent(ev) {
       if (m) { if (ev.role) m.role = ev.role; } else if (ev.type === 'member.added') {
         fetchConv(cid).catch(() => {});
       }
-    }
-    if (ev.type === 'member.added' && !(c.members && c.members.some((x) => x.user.id === ev.user_id))) {
-      c.member_count = (c.member_count || 0) + 1;
+    } else if (ev.type === 'member.added') {
+      // Only the list's snapshot is held, which may already count this
+      // member (an event older than the snapshot): the server's count.
+      fetchConv(cid).catch(() => {});
     }
     emit('conv', cid); emit('chat', cid); emit('list');
     break;
@@ -970,6 +971,8 @@ export function applyEvent(ev) {
       const before = c.members.length;
       c.members = c.members.filter((x) => x.user.id !== ev.user_id);
       if (c.members.length < before) c.member_count = c.members.length;
+    } else {
+      fetchConv(cid).catch(() => {});
     }
     const r = state.receipts.get(cid);
     if (r) r.delete(ev.user_id);
