@@ -349,12 +349,13 @@ static void wake_log_readers(void)
 /* Rings the 256 slots of a shard (another host's hint): one log entry. */
 static void ring_shard(int s)
 {
-	int any_blocked = __atomic_load_n(blocked, __ATOMIC_SEQ_CST) > 0;
-	for (unsigned hi = 0; hi < 256; hi++) {
-		uint32_t *p = &slots[doorbell_shard_slot(s, hi)];
-		__atomic_add_fetch(p, 1, __ATOMIC_SEQ_CST);
-		if (any_blocked)
-			futex(p, FUTEX_WAKE, INT_MAX, NULL);
+	for (unsigned hi = 0; hi < 256; hi++)
+		__atomic_add_fetch(&slots[doorbell_shard_slot(s, hi)], 1, __ATOMIC_SEQ_CST);
+	/* The count of blocked waiters is read after the bumps (as in
+	 * ring_slot): one that blocks meanwhile sees its slot moved. */
+	if (__atomic_load_n(blocked, __ATOMIC_SEQ_CST) > 0) {
+		for (unsigned hi = 0; hi < 256; hi++)
+			futex(&slots[doorbell_shard_slot(s, hi)], FUTEX_WAKE, INT_MAX, NULL);
 	}
 	log_append(SHARD_BASE + (uint32_t)s);
 }
@@ -393,6 +394,7 @@ void doorbell_ring_many(const int64_t *user_ids, int n)
 		wake_log_readers();
 	if (!cross_host || n == 0 || !others())
 		return;
+	int failed = 0;
 	for (int s = 0; s < DOORBELL_SHARDS; s++) {
 		if (!shard_seen[s])
 			continue;
@@ -403,7 +405,12 @@ void doorbell_ring_many(const int64_t *user_ids, int n)
 		__atomic_add_fetch(&sent[s], 1, __ATOMIC_SEQ_CST);
 		if (cache_incr(key, NULL) < 0) {
 			__atomic_sub_fetch(&sent[s], 1, __ATOMIC_SEQ_CST);
-			break; /* memcached down: other hosts wake at their timeout */
+			/* One server of a pool may be down while the others hold
+			 * the rest of the shards; after a few failures memcached
+			 * is taken as gone (other hosts wake at their timeout, or
+			 * all at once when their watcher sees it back). */
+			if (++failed >= 3)
+				break;
 		}
 	}
 }
@@ -488,7 +495,8 @@ static void *watcher(void *arg)
 {
 	(void)arg;
 	static char keybuf[DOORBELL_SHARDS][CACHE_KEY_MAX];
-	static int64_t prev_remote[DOORBELL_SHARDS], prev_epochs;
+	static int64_t prev_remote[DOORBELL_SHARDS], prev_total[DOORBELL_SHARDS], prev_epochs,
+		prev_epoch_total;
 	/* The shards' counters, then EPOCH_KEY: memcached answers a
 	 * multi-get key by key, in order, so a bump made before a hint is
 	 * seen with it. */
@@ -524,22 +532,37 @@ static void *watcher(void *arg)
 				if (lost || !was_others)
 					ring_all_at = now;
 				lost = 0;
+				/* A counter lower than it was has been lost and made
+				 * again (evicted, memcached restarted between two
+				 * polls, its key moved to another server of a pool):
+				 * a hint that made it again may hide in the drop, so
+				 * that counts as a hint. */
 				const char *ev = vals[DOORBELL_SHARDS];
-				int64_t epochs = (ev ? (int64_t)strtoull(ev, NULL, 10) : 0) -
+				int64_t etotal = ev ? (int64_t)strtoull(ev, NULL, 10) : 0;
+				int64_t epochs = etotal -
 					(int64_t)__atomic_load_n(epoch_sent, __ATOMIC_SEQ_CST);
-				if (have_prev && epochs > prev_epochs)
+				if (have_prev && (epochs > prev_epochs || etotal < prev_epoch_total))
 					__atomic_add_fetch(epoch, 1, __ATOMIC_SEQ_CST);
 				prev_epochs = epochs;
+				prev_epoch_total = etotal;
+				int dropped = 0;
 				for (int s = 0; s < DOORBELL_SHARDS; s++) {
 					int64_t total = vals[s] ? (int64_t)strtoull(vals[s], NULL, 10) : 0;
 					int64_t mine = (int64_t)__atomic_load_n(&sent[s], __ATOMIC_SEQ_CST);
 					int64_t remote = total - mine;
-					if (have_prev && remote > prev_remote[s]) {
+					int lower = have_prev && total < prev_total[s];
+					dropped += lower;
+					/* Many at once (memcached restarted): everyone
+					 * below, in one go. */
+					if (have_prev && (remote > prev_remote[s] || lower) && dropped <= 8) {
 						ring_shard(s);
 						wake_log_readers();
 					}
 					prev_remote[s] = remote;
+					prev_total[s] = total;
 				}
+				if (dropped > 8)
+					ring_all_at = now;
 				have_prev = 1;
 			} else {
 				lost = lost || have_prev;

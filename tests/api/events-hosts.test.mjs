@@ -4,7 +4,10 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { exclusive, api, registerUser, BASE, MC_SOCKET } from './lib.mjs';
+import fs from 'node:fs';
+import path from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { exclusive, api, registerUser, mcCommand, BASE, MC_SOCKET } from './lib.mjs';
 import { poll, head, openStream, directConv, send, stack } from './evlib.mjs';
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -108,6 +111,32 @@ test('two hosts: a waiter on one host gets what is sent through the other, promp
     }
     assert.equal(await hostsListed(), 2, 'both hosts are announced');
     assert.ok(await hintTotal() > hintsBefore, 'with a second host, sends leave hints');
+    // A hint counter that memcached lost and made again (evicted, or moved
+    // to another server of a pool) is lower than host 2 last saw it, with
+    // a's next hint in it: that still rings b. Host 2 is paused while every
+    // counter goes back to 0 and the send makes b's 1, so that its watcher
+    // sees both at once.
+    {
+      const lighttpd = fs.readFileSync(path.join(process.env.MESSENGER_VAR, 'second.lighttpd.pid'), 'utf8').trim();
+      const pid = Number(execFileSync('pgrep', ['-P', lighttpd, 'events.fcgi'], { encoding: 'utf8' }).trim());
+      assert.ok(pid > 0, 'host 2 has its events process');
+      const since = await head(b);
+      const waiting = waitForMessage(b, since, 'after a reset', BASE2, 20000);
+      await sleep(300);
+      process.kill(pid, 'SIGSTOP');
+      let t0;
+      try {
+        const reset = SHARD_KEYS.map((k) => `set ${k} 0 0 1 noreply\r\n0`).join('\r\n') + '\r\nversion';
+        assert.match(await mcCommand(reset, /VERSION .*\r\n$/), /VERSION/);
+        await send(a, cid, 'after a reset');
+      } finally {
+        process.kill(pid, 'SIGCONT');
+        t0 = Date.now();
+      }
+      await waiting;
+      const took = Date.now() - t0;
+      assert.ok(took < 3000, `delivered ${took} ms after host 2 went on (its long-poll ends at 10 s)`);
+    }
     // And the other way round, by SSE: stream on host 1, send on host 2.
     const s = await openStream({ headers: { Authorization: 'Bearer ' + a.token } });
     try {
