@@ -6,7 +6,8 @@
 #   scripts/deps.sh --keep-services
 #                            a server's install: the system MariaDB,
 #                            memcached and lighttpd stay as Debian sets them
-#                            up (started and enabled)
+#                            up (started and enabled), with lighttpd's TLS
+#                            module
 set -euo pipefail
 
 PKGS=(gcc make pkg-config libfcgi-dev libmariadb-dev libmemcached-dev libcurl4-openssl-dev
@@ -16,8 +17,9 @@ KEEP_SERVICES=0
 TEST=0
 for arg in "$@"; do
 	case "$arg" in
-	--test) PKGS+=(nodejs npm chromium); TEST=1 ;;
-	--keep-services) KEEP_SERVICES=1 ;;
+	# lighttpd's TLS module: production's TLS block (the tests check it).
+	--test) PKGS+=(nodejs npm chromium lighttpd-mod-openssl openssl); TEST=1 ;;
+	--keep-services) PKGS+=(lighttpd-mod-openssl); KEEP_SERVICES=1 ;;
 	*) echo "deps: unknown option $arg" >&2; exit 2 ;;
 	esac
 done

@@ -1,6 +1,8 @@
 #!/bin/bash
 # Applies sql/NNNN_*.sql migrations in order, each once, recording them in
 # schema_migrations. Usage: scripts/migrate.sh SOCKET [DATABASE]
+# SOCKET "-": the server is the one MIGRATE_DEFAULTS_FILE names (host= and
+# port= for a database over TCP, socket= for another socket).
 # DATABASE defaults to db_name as the programs see it: MESSENGER_DB_NAME,
 # else db_name in the config named by MESSENGER_CONF, else "messenger". The client connects as root over the socket, or with the
 # user and password of MIGRATE_DEFAULTS_FILE (a my.cnf-style [client]
@@ -14,13 +16,15 @@
 # would find it missing.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-SOCK="$1"
-conf_db=""
-if [ -n "${MESSENGER_CONF:-}" ] && [ -r "$MESSENGER_CONF" ]; then
-	# The whole value after '=', trimmed, as lib/util/config.c reads it.
-	conf_db="$(sed -n 's/^[[:space:]]*db_name[[:space:]]*=[[:space:]]*\(.*[^[:space:]]\)[[:space:]]*$/\1/p' "$MESSENGER_CONF" | tail -1)"
+if [ $# -lt 1 ] || [ $# -gt 2 ]; then
+	echo "usage: $0 SOCKET [DATABASE]   (SOCKET - : the server of MIGRATE_DEFAULTS_FILE)" >&2
+	exit 2
 fi
-DB="${2:-${MESSENGER_DB_NAME:-${conf_db:-messenger}}}"
+# shellcheck source=scripts/dbclient.sh
+. "$ROOT/scripts/dbclient.sh"
+SOCK="$1"
+db_client "$SOCK"
+DB="$(db_name "${2:-}")"
 # One runner at a time per server (two starts at once would apply the same
 # file twice): one lock per socket, in /tmp whoever runs it (root could
 # write beside the socket in /run/mysqld, the app's user cannot).
@@ -29,18 +33,14 @@ DB="${2:-${MESSENGER_DB_NAME:-${conf_db:-messenger}}}"
 # it), this user takes one of its own: two runners of different users at
 # once then apply the same files side by side, which every file allows
 # (its statements can run again) and the record of each takes once.
-lock="/tmp/messenger-migrate.$(printf '%s' "$SOCK" | cksum | cut -d' ' -f1).lock"
+server="$SOCK"
+[ "$SOCK" != - ] || server="- $MIGRATE_DEFAULTS_FILE"
+lock="/tmp/messenger-migrate.$(printf '%s' "$server" | cksum | cut -d' ' -f1).lock"
 if ! { exec 9>>"$lock"; } 2>/dev/null; then
 	lock="$lock.$(id -u)"
 	exec 9>>"$lock"
 fi
 flock 9
-if [ -n "${MIGRATE_DEFAULTS_FILE:-}" ]; then
-	MYSQL=(mariadb --defaults-extra-file="$MIGRATE_DEFAULTS_FILE" -S "$SOCK" --batch --skip-column-names)
-else
-	MYSQL=(mariadb --no-defaults -S "$SOCK" -uroot --batch --skip-column-names)
-fi
-
 "${MYSQL[@]}" -e "CREATE DATABASE IF NOT EXISTS \`$DB\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
 "${MYSQL[@]}" "$DB" -e "CREATE TABLE IF NOT EXISTS schema_migrations (
 	version VARCHAR(64) CHARACTER SET ascii NOT NULL PRIMARY KEY,

@@ -199,9 +199,17 @@ start)
 	start_mariadb
 	migrate
 	start_memcached
+	# Already running (make run again after an upgrade or a change of
+	# local.conf): the web server and its programs start again, so the
+	# new build and configuration serve; clients reconnect on their own.
+	again=""
+	if alive "$VAR/main.lighttpd.pid"; then
+		stop_pidfile "$VAR/main.lighttpd.pid" lighttpd
+		again=" again"
+	fi
 	start_web main "$PORT"
 	start_cron
-	echo "Messenger is running at http://127.0.0.1:$PORT/  (stop with: make stop)"
+	echo "Messenger is running$again at http://127.0.0.1:$PORT/  (stop with: make stop)"
 	;;
 stop)
 	stop_cron

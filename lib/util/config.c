@@ -37,8 +37,10 @@ static void set(const char *k, const char *v)
 			return;
 		}
 	}
-	if (nentries == MAX_KEYS)
+	if (nentries == MAX_KEYS) {
+		log_error("config: more than %d keys; %s is ignored", MAX_KEYS, k);
 		return;
+	}
 	entries[nentries].key = xstrdup(k);
 	entries[nentries].val = xstrdup(v);
 	nentries++;
@@ -64,6 +66,17 @@ int config_load(void)
 		int lineno = 0, rc = 0;
 		while (fgets(line, sizeof(line), f) != NULL) {
 			lineno++;
+			size_t len = strlen(line);
+			if (len == sizeof(line) - 1 && line[len - 1] != '\n' && !feof(f)) {
+				/* Its rest would read as a line of its own. */
+				log_error("config: %s:%d: longer than %zu characters", path, lineno,
+					sizeof(line) - 2);
+				rc = -1;
+				int c;
+				while ((c = fgetc(f)) != EOF && c != '\n')
+					;
+				continue;
+			}
 			char *s = trim(line);
 			if (*s == '\0' || *s == '#')
 				continue;
