@@ -18,6 +18,33 @@ static struct {
 } entries[MAX_KEYS];
 static int nentries;
 
+/* Every key the programs read (tests/api/config-keys.test.mjs holds this
+ * list, the code's reads and the README's table to each other): a key in
+ * the file that is none of these is a typo, and said so in the log. */
+static const char *const known[] = {
+	"access_token_ttl", "api_db_connections", "api_max_threads", "api_prefix",
+	"api_resume_threads", "api_send_queue_max", "cookie_secure", "cors_origins",
+	"db_connect_timeout", "db_host", "db_name", "db_password", "db_port",
+	"db_read_timeout", "db_socket", "db_user", "debug", "doorbell_path",
+	"ephemeral_retention_seconds", "event_retention_days", "events_db_connections",
+	"events_max_threads", "events_max_wait", "events_per_user", "events_resume_threads",
+	"events_safety_read_seconds", "events_stream_max_seconds", "events_write_timeout_ms",
+	"health_sends", "health_waiting", "jwt_key_file", "login_per_account",
+	"login_per_account_all", "login_per_ip", "login_window_seconds", "memcached",
+	"password_hash_queue", "password_hashes_at_once", "password_memlimit",
+	"password_opslimit", "presence_fanout_max", "presence_offline_after", "presence_ttl",
+	"receipt_fanout_max", "refresh_reuse_grace_seconds", "refresh_token_days",
+	"register_per_ip_per_hour", "sweeper_max_seconds", "wake_cross_host", "wake_poll_ms",
+};
+
+static int is_known(const char *k)
+{
+	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+		if (strcmp(known[i], k) == 0)
+			return 1;
+	return 0;
+}
+
 static char *trim(char *s)
 {
 	while (isspace((unsigned char)*s))
@@ -87,7 +114,11 @@ int config_load(void)
 				continue;
 			}
 			*eq = '\0';
-			set(trim(s), trim(eq + 1));
+			const char *k = trim(s);
+			if (!is_known(k))
+				log_warn("config: %s:%d: unknown key %s (ignored; see the README's "
+					"Configuration)", path, lineno, k);
+			set(k, trim(eq + 1));
 		}
 		fclose(f);
 		if (rc < 0)

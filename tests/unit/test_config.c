@@ -85,6 +85,27 @@ int main(void)
 		CHECK(config_str("7 b", NULL) == NULL);
 	}
 	CHECK_EQ(strlen(config_str("long", "")), 1015u);
+	/* A key the programs do not know (a typo) is named in the log. */
+	FILE *f = fopen(path, "w");
+	CHECK(f != NULL);
+	fputs("db_name = x\ndb_pasword = y\n", f);
+	fclose(f);
+	char typolog[] = "/tmp/messenger-conf-log-XXXXXX";
+	int tf = mkstemp(typolog);
+	CHECK(tf >= 0);
+	fflush(stderr);
+	int keep = dup(2);
+	CHECK(keep >= 0 && dup2(tf, 2) == 2);
+	CHECK_EQ(config_load(), 0);
+	fflush(stderr);
+	CHECK(dup2(keep, 2) == 2);
+	close(keep);
+	got = pread(tf, logged, sizeof(logged) - 1, 0);
+	logged[got > 0 ? got : 0] = '\0';
+	close(tf);
+	unlink(typolog);
+	CHECK(strstr(logged, ":2: unknown key db_pasword") != NULL);
+	CHECK(strstr(logged, "unknown key db_name") == NULL);
 	unlink(path);
 	return CHECK_DONE();
 }
