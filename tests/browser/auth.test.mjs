@@ -274,6 +274,46 @@ test('wrong password shows an error; the right one logs in', async () => {
   await context.close();
 });
 
+test('names and messages count characters as the server does: emoji are one each, not two', async () => {
+  const u = await makeUser('emo', 'Emo Jones');
+  const pal = await makeUser('emp', 'Emma Pal');
+  await api('POST', '/conversations', { token: u.token, body: { type: 'direct', member_ids: [pal.id] } });
+  const A = await signedIn(browser, u);
+  const page = A.page;
+  await page.getByRole('button', { name: 'Account menu' }).click();
+  await page.getByRole('menuitem', { name: 'Edit profile' }).click();
+  const dlg = page.getByRole('dialog', { name: 'Edit profile' });
+  const name = dlg.getByLabel('Display name');
+  // 60 emoji are 60 of the 64 characters a name may have (120 UTF-16 units).
+  const sixty = '😀'.repeat(60);
+  await name.fill(sixty);
+  assert.equal(await name.inputValue(), sixty);
+  // Typing on at the end stops at 64.
+  await name.press('End');
+  await page.keyboard.type('🎉🎉🎉🎉🎉🎉');
+  assert.equal(await name.inputValue(), sixty + '🎉🎉🎉🎉');
+  const about = dlg.getByLabel('About');
+  await about.fill('🚂'.repeat(250));
+  await dlg.getByRole('button', { name: 'Save' }).click();
+  await dlg.waitFor({ state: 'detached' });
+  const me = await api('GET', '/me', { token: u.token });
+  assert.equal(me.display_name, sixty + '🎉🎉🎉🎉');
+  assert.equal(me.about, '🚂'.repeat(250));
+  // A message of 3,000 emoji (6,000 UTF-16 units) is written and sent whole.
+  await openConversation(page, 'Emma Pal');
+  const long = '🌊'.repeat(3000);
+  await page.getByLabel('Message', { exact: true }).fill(long);
+  assert.equal(await page.getByLabel('Message', { exact: true }).inputValue(), long);
+  await page.keyboard.press('Enter');
+  await until(async () => {
+    const convs = await api('GET', '/conversations', { token: pal.token });
+    const page1 = await api('GET', `/conversations/${convs.conversations[0].id}/messages`, { token: pal.token });
+    return page1.messages.some((m) => m.body === long);
+  }, 'the long message stored whole');
+  assert.deepEqual(page.errors, []);
+  await A.context.close();
+});
+
 test('edit profile: display name and about', async () => {
   const u = await makeUser('prof', 'Before Name');
   const { context, page } = await newPage(browser);

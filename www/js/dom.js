@@ -23,6 +23,8 @@ export function h(tag, props, ...children) {
       el.textContent = v;
     } else if (k === 'dataset') {
       Object.assign(el.dataset, v);
+    } else if (k === 'maxChars') {
+      limitChars(el, v);
     } else if (k in el && typeof v !== 'string') {
       el[k] = v;
     } else if (v === true) {
@@ -33,6 +35,33 @@ export function h(tag, props, ...children) {
   }
   append(el, children);
   return el;
+}
+
+// At most n characters (code points, as the API counts them) in a text
+// field: maxLength counts UTF-16 units, so an emoji would count twice and a
+// name of emoji be cut at half its length. Input that would go over is
+// undone (a paste is cut to fit), as maxLength does.
+function limitChars(el, n) {
+  el.maxLength = 2 * n;
+  let last = null;
+  el.addEventListener('focus', () => { last = el.value; });
+  el.addEventListener('input', () => {
+    const chars = [...el.value];
+    if (chars.length <= n) { last = el.value; return; }
+    const grown = last != null && [...last].length <= n ? el.value.length - last.length : 0;
+    const caret = el.selectionStart;
+    if (grown > 0 && caret >= grown && el.value.slice(0, caret - grown) + el.value.slice(caret) === last) {
+      // Keep what fits of what was just typed or pasted, where it went.
+      const room = n - [...last].length;
+      const added = [...el.value.slice(caret - grown, caret)].slice(0, room).join('');
+      el.value = last.slice(0, caret - grown) + added + last.slice(caret - grown);
+      const at = caret - grown + added.length;
+      el.setSelectionRange(at, at);
+    } else {
+      el.value = chars.slice(0, n).join('');
+    }
+    last = el.value;
+  });
 }
 
 function append(el, children) {

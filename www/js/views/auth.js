@@ -7,7 +7,7 @@ export function renderAuth(root, onSignedIn) {
   const err = h('p.form-error', { role: 'alert', id: 'auth-error' });
   const username = h('input', { name: 'username', autocomplete: 'username', required: true, autocapitalize: 'none', spellcheck: 'false', 'aria-describedby': 'auth-error' });
   const password = h('input', { name: 'password', type: 'password', autocomplete: 'current-password', required: true, minLength: 8 });
-  const displayName = h('input', { name: 'display_name', autocomplete: 'name', maxLength: 64 });
+  const displayName = h('input', { name: 'display_name', autocomplete: 'name', maxChars: 64 });
   const nameField = h('label.field', h('span', 'Your name'), displayName);
   const userHint = h('span.hint', '3–32 characters: letters, digits, . _ -');
   const submit = h('button.btn.primary', { type: 'submit' }, 'Log in');

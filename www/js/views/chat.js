@@ -239,7 +239,7 @@ export function createChat({ onBack, onInfo }) {
       on: { click: () => { scroller.scrollTop = scroller.scrollHeight; (canWrite() ? view.input : scroller).focus(); } } }, icon('down'), jumpCount);
     const typing = h('div.typing-row', { 'aria-live': 'polite' });
     const ctx = h('div.composer-ctx', { hidden: true });
-    const input = h('textarea', { rows: 1, dir: 'auto', placeholder: 'Aa', 'aria-label': 'Message', maxLength: MAX_BODY + 500, enterkeyhint: touchScreen() ? 'enter' : 'send' });
+    const input = h('textarea', { rows: 1, dir: 'auto', placeholder: 'Aa', 'aria-label': 'Message', maxLength: 4 * MAX_BODY, enterkeyhint: touchScreen() ? 'enter' : 'send' });
     const count = h('span.char-count', { hidden: true, 'aria-live': 'polite' });
     const send = h('button.icon-btn.send', { type: 'submit', 'aria-label': 'Send', title: 'Send (Enter)', disabled: true }, icon('send'));
     // With nothing typed, one click sends a thumbs-up.

@@ -61,7 +61,7 @@ export function newChatDialog(onOpen) {
 
 export function newGroupDialog(onOpen) {
   const chosen = new Map();
-  const title = h('input', { maxLength: 128, required: true, placeholder: 'e.g. Weekend trip', 'aria-label': 'Group name' });
+  const title = h('input', { maxChars: 128, required: true, placeholder: 'e.g. Weekend trip', 'aria-label': 'Group name' });
   const chips = h('div.chips', { 'aria-label': 'Selected people', 'aria-live': 'polite' });
   const err = h('p.form-error', { role: 'alert' });
   const picker = userPicker((u) => { chosen.set(u.id, u); renderChips(); picker.input.value = ''; picker.refresh(); picker.input.focus(); },
@@ -188,7 +188,7 @@ export async function convInfoDialog(convId, { onLeft }) {
   function renderGroup() {
     const myRole = c.my_role;
     const canManage = myRole === 'owner' || myRole === 'admin';
-    const titleInput = h('input', { value: c.title || '', maxLength: 128, 'aria-label': 'Group name', disabled: !canManage });
+    const titleInput = h('input', { value: c.title || '', maxChars: 128, 'aria-label': 'Group name', disabled: !canManage });
     const save = h('button.btn.small', { type: 'button', on: { click: rename } }, 'Rename');
     async function rename() {
       const t = titleInput.value.trim();
@@ -336,8 +336,8 @@ function listOrder(members) {
 
 export function profileDialog({ onDeleted } = {}) {
   const me = state.me;
-  const name = h('input', { value: me.display_name, maxLength: 64, required: true, autocomplete: 'name' });
-  const about = h('textarea', { maxLength: 280, rows: 3, placeholder: 'A few words about you' });
+  const name = h('input', { value: me.display_name, maxChars: 64, required: true, autocomplete: 'name' });
+  const about = h('textarea', { maxChars: 280, rows: 3, placeholder: 'A few words about you' });
   about.value = me.about || '';
   const err = h('p.form-error', { role: 'alert' });
   const save = h('button.btn.primary', { type: 'submit', form: 'profile-form' }, 'Save');
