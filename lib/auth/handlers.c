@@ -157,27 +157,32 @@ static void set_refresh_cookie(struct req *req, const char *token)
 
 /* The refresh cookie's value, or NULL when there is none (or it is not
  * a token's shape: at most 128 characters of the URL-safe alphabet and
- * dots). */
+ * dots). Two of that name are none: ours and one another site of the same
+ * domain planted (Domain=.example.org, a longer Path, so the browser sends
+ * it first), which would sign this browser into the planter's account. */
 static const char *refresh_cookie(struct req *req)
 {
 	const char *c = req_header(req, "Cookie");
 	size_t name = strlen(REFRESH_COOKIE);
+	const char *found = NULL;
 	while (c != NULL && *c != '\0') {
 		while (*c == ' ' || *c == ';')
 			c++;
 		const char *end = strchr(c, ';');
 		size_t len = end != NULL ? (size_t)(end - c) : strlen(c);
 		if (len > name && strncmp(c, REFRESH_COOKIE, name) == 0 && c[name] == '=') {
+			if (found != NULL)
+				return NULL;
 			const char *v = c + name + 1;
 			size_t n = len - name - 1;
 			int ok = n > 0 && n <= 128;
 			for (size_t i = 0; ok && i < n; i++)
 				ok = isalnum((unsigned char)v[i]) || v[i] == '-' || v[i] == '_' || v[i] == '.';
-			return ok ? arena_strndup(req->arena, v, n) : NULL;
+			found = ok ? arena_strndup(req->arena, v, n) : "";
 		}
 		c = end;
 	}
-	return NULL;
+	return found != NULL && *found != '\0' ? found : NULL;
 }
 
 /* Answers {user, access_token, refresh_token, ...}; with in_cookie the
@@ -574,6 +579,13 @@ void auth_logout(struct req *req)
 			resp_problem(req, 500, "internal", NULL);
 		if (r <= 0)
 			return;
+	} else if (!req_is_json(req)) {
+		/* Ended by the cookie alone: as a JSON request only, which
+		 * another site's page can send only with this server's CORS
+		 * leave (a form of a page of the same site cannot). */
+		resp_problem(req, 415, "unsupported_media_type", "Signing out with the refresh "
+			"cookie takes a JSON body (Content-Type: application/json).");
+		return;
 	}
 	struct db *db = app_db(req);
 	if (db == NULL)

@@ -181,6 +181,8 @@ void req_on_end(struct req *req, void (*fn)(struct req *req, void *state), void 
 
 /* --- request helpers --- */
 const char *req_header(struct req *req, const char *name); /* "Content-Type" */
+/* Whether the request says its body is application/json. */
+int req_is_json(struct req *req);
 /* The client's address as rate limits count it, into out (n >= 48): an
  * IPv4 address whole, an IPv6 address by its /64 ("2001:db8:1:2::/64"),
  * the network one subscriber is given (an attacker's single host has the

@@ -175,10 +175,15 @@ static int content_type_is_json(const char *ct)
 	return ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ';
 }
 
+int req_is_json(struct req *req)
+{
+	return content_type_is_json(req_header(req, "Content-Type"));
+}
+
 static void parse_json_body(const struct server_opts *o, struct req *req, int *ok)
 {
 	*ok = 0;
-	if (!content_type_is_json(req_header(req, "Content-Type"))) {
+	if (!req_is_json(req)) {
 		resp_problem(req, 415, "unsupported_media_type",
 			"Send the body as application/json.");
 		return;
@@ -196,6 +201,8 @@ static void parse_json_body(const struct server_opts *o, struct req *req, int *o
 		return;
 	}
 	json_tokener *tok = json_tokener_new_ex(64);
+	if (tok == NULL)
+		xalloc_fail(sizeof(*tok));
 	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
 	json_object *j = json_tokener_parse_ex(tok, req->body, (int)req->body_len);
 	enum json_tokener_error err = json_tokener_get_error(tok);

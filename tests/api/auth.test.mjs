@@ -255,7 +255,13 @@ test('a browser app keeps its refresh token in an HttpOnly cookie: login, rotati
   assert.equal(again.status, 200, again.text);
   const c4 = refreshCookie(again);
   assert.ok(c4.attrs.includes('secure'), 'Secure when the request came over TLS to a proxy');
-  const byCookie = await api('POST', '/auth/logout', { headers: { Cookie: c4.pair } });
+  // As a JSON request only: a form (which a page of another site of the
+  // same domain could send with the cookie) ends nothing.
+  const form4 = await api('POST', '/auth/logout', { body: 'x=1', contentType: 'application/x-www-form-urlencoded', headers: { Cookie: c4.pair } });
+  expectProblem(assert, form4, 415, 'unsupported_media_type');
+  expectProblem(assert, await api('POST', '/auth/logout', { headers: { Cookie: c4.pair } }), 415, 'unsupported_media_type');
+  assert.equal((await api('GET', '/me', { token: again.body.access_token })).status, 200, 'still signed in');
+  const byCookie = await api('POST', '/auth/logout', { body: {}, headers: { Cookie: c4.pair } });
   assert.equal(byCookie.status, 204, byCookie.text);
   assert.equal(refreshCookie(byCookie).value, '');
   expectProblem(assert, await api('GET', '/me', { token: again.body.access_token }), 401);
@@ -266,13 +272,13 @@ test('a browser app keeps its refresh token in an HttpOnly cookie: login, rotati
   const c5 = refreshCookie(late);
   const now = Math.floor(Date.now() / 1000);
   const stale = signJwt({ ...claims(late.body.access_token), iat: now - 3600, exp: now - 60 }, jwtKey());
-  const lateOut = await api('POST', '/auth/logout', { headers: { Cookie: c5.pair, Authorization: 'Bearer ' + stale } });
+  const lateOut = await api('POST', '/auth/logout', { body: {}, headers: { Cookie: c5.pair, Authorization: 'Bearer ' + stale } });
   assert.equal(lateOut.status, 204, lateOut.text);
   assert.equal(refreshCookie(lateOut).value, '');
   expectProblem(assert, await api('POST', '/auth/refresh', { body: {}, headers: { Cookie: c5.pair } }), 401, 'session_ended');
   // Once more, or with an unknown token: nothing left to end, still 204.
-  assert.equal((await api('POST', '/auth/logout', { headers: { Cookie: c4.pair } })).status, 204);
-  assert.equal((await api('POST', '/auth/logout', { headers: { Cookie: 'messenger_refresh=' + 'B'.repeat(43) } })).status, 204);
+  assert.equal((await api('POST', '/auth/logout', { body: {}, headers: { Cookie: c4.pair } })).status, 204);
+  assert.equal((await api('POST', '/auth/logout', { body: {}, headers: { Cookie: 'messenger_refresh=' + 'B'.repeat(43) } })).status, 204);
   // Neither a token nor a cookie (or a malformed one): 401.
   expectProblem(assert, await api('POST', '/auth/logout'), 401);
   expectProblem(assert, await api('POST', '/auth/logout', { headers: { Cookie: 'messenger_refresh=a b' } }), 401);
@@ -284,6 +290,17 @@ test('a browser app keeps its refresh token in an HttpOnly cookie: login, rotati
   assert.equal(moved.body.refresh_token, undefined);
   const c3 = refreshCookie(moved);
   assert.equal((await api('POST', '/auth/refresh', { body: {}, headers: { Cookie: c3.pair } })).status, 200);
+  // Two refresh cookies (another site of the domain planted its account's
+  // first): neither is used, neither is spent.
+  const victim = await api('POST', '/auth/login', { body: { username, password, refresh_cookie: true } });
+  const planter = await registerUser('ckplant');
+  const planted = await api('POST', '/auth/refresh', { body: { refresh_token: planter.refresh, refresh_cookie: true } });
+  const cv = refreshCookie(victim), cp = refreshCookie(planted);
+  const both = await api('POST', '/auth/refresh', { body: {}, headers: { Cookie: `${cp.pair}; ${cv.pair}` } });
+  expectProblem(assert, both, 400, 'invalid_field');
+  expectProblem(assert, await api('POST', '/auth/logout', { body: {}, headers: { Cookie: `${cp.pair}; ${cv.pair}` } }), 401);
+  assert.equal((await api('POST', '/auth/refresh', { body: {}, headers: { Cookie: cv.pair } })).status, 200, 'the victim\'s own cookie still works');
+  assert.equal((await api('POST', '/auth/refresh', { body: {}, headers: { Cookie: cp.pair } })).status, 200, 'and the planted one was not spent');
 
   // Bad cookies and flags: refused with a problem, nothing revoked.
   for (const cookie of ['', 'messenger_refresh=', 'messenger_refresh=a b', 'messenger_refresh=' + 'x'.repeat(200),

@@ -148,7 +148,7 @@ test('signing out with the refresh cookie alone (a browser whose access token is
   const t0 = Date.now();
   const waiting = api('GET', `/events?since=${encodeURIComponent(first.body.next)}&timeout=25`, { token });
   await sleep(500);
-  assert.equal((await api('POST', '/auth/logout', { headers: { Cookie: cookie.split(';')[0] } })).status, 204);
+  assert.equal((await api('POST', '/auth/logout', { body: {}, headers: { Cookie: cookie.split(';')[0] } })).status, 204);
   const r = await waiting;
   assert.equal(r.status, 200, r.text);
   assert.deepEqual(r.body.events, []);
