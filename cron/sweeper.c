@@ -139,7 +139,7 @@ int main(void)
 	cache_shutdown();
 	log_info("sweeper: pruned %lld events, %lld tickets, %lld rate-limit windows, %lld "
 		 "sessions, %lld rotated tokens; %d users went offline%s%s", (long long)total,
-		(long long)nt, (long long)nr, (long long)ns, (long long)nk, off,
+		(long long)nt, (long long)nr, (long long)ns, (long long)nk, off > 0 ? off : 0,
 		clock_ms() >= deadline ? " (time budget spent; the next run goes on)" : "",
 		failed ? " (with errors)" : "");
 	return failed ? 1 : 0;

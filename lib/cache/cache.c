@@ -138,8 +138,15 @@ static memcached_st *get(void)
 	return memcached_pool_pop(pool, true, &rc);
 }
 
-static void put(memcached_st *m)
+/* Back to the pool. After a failure that is not one of memcached's
+ * answers (a timeout or a dropped connection in the middle of a reply), the
+ * connection is closed first: what it left unread would be taken by its next
+ * user as the answer to its own command. It opens again when next used. */
+static void put(memcached_st *m, memcached_return_t rc)
 {
+	if (!memcached_success(rc) && rc != MEMCACHED_NOTFOUND && rc != MEMCACHED_NOTSTORED &&
+	    rc != MEMCACHED_DATA_EXISTS && rc != MEMCACHED_END)
+		memcached_quit(m);
 	memcached_pool_push(pool, m);
 }
 
@@ -166,7 +173,7 @@ int cache_get(const char *key, struct arena *a, char **val, size_t *len)
 	char *v = memcached_get(m, key, strlen(key), &n, &flags, &rc);
 	if (v == NULL && retryable(rc))
 		v = memcached_get(m, key, strlen(key), &n, &flags, &rc);
-	put(m);
+	put(m, rc);
 	if (v == NULL)
 		return rc == MEMCACHED_NOTFOUND ? 0 : -1;
 	*val = arena_strndup(a, v, n);
@@ -184,7 +191,7 @@ int cache_set(const char *key, const char *val, size_t len, int ttl)
 	memcached_return_t rc = memcached_set(m, key, strlen(key), val, len, (time_t)ttl, 0);
 	if (retryable(rc))
 		rc = memcached_set(m, key, strlen(key), val, len, (time_t)ttl, 0);
-	put(m);
+	put(m, rc);
 	return memcached_success(rc) ? 0 : -1;
 }
 
@@ -196,7 +203,7 @@ int cache_add(const char *key, const char *val, size_t len, int ttl)
 	memcached_return_t rc = memcached_add(m, key, strlen(key), val, len, (time_t)ttl, 0);
 	if (retryable(rc))
 		rc = memcached_add(m, key, strlen(key), val, len, (time_t)ttl, 0);
-	put(m);
+	put(m, rc);
 	if (memcached_success(rc))
 		return 1;
 	return rc == MEMCACHED_DATA_EXISTS || rc == MEMCACHED_NOTSTORED ? 0 : -1;
@@ -210,7 +217,7 @@ int cache_touch(const char *key, int ttl)
 	memcached_return_t rc = memcached_touch(m, key, strlen(key), (time_t)ttl);
 	if (retryable(rc))
 		rc = memcached_touch(m, key, strlen(key), (time_t)ttl);
-	put(m);
+	put(m, rc);
 	if (memcached_success(rc))
 		return 1;
 	return rc == MEMCACHED_NOTFOUND ? 0 : -1;
@@ -265,13 +272,17 @@ static int del_each(const char *const *keys, size_t n)
 	if (m == NULL)
 		return -1;
 	int bad = 0;
+	memcached_return_t worst = MEMCACHED_SUCCESS;
 	for (size_t i = 0; i < n; i++) {
 		memcached_return_t rc = memcached_delete(m, keys[i], strlen(keys[i]), 0);
 		if (retryable(rc))
 			rc = memcached_delete(m, keys[i], strlen(keys[i]), 0);
-		bad |= !memcached_success(rc) && rc != MEMCACHED_NOTFOUND;
+		if (!memcached_success(rc) && rc != MEMCACHED_NOTFOUND) {
+			bad = 1;
+			worst = rc;
+		}
 	}
-	put(m);
+	put(m, worst);
 	return bad ? -1 : 0;
 }
 
@@ -302,7 +313,7 @@ int cache_incr(const char *key, uint64_t *out)
 		0, &v);
 	if (retryable(rc))
 		rc = memcached_increment_with_initial(m, key, strlen(key), 1, 1, 0, &v);
-	put(m);
+	put(m, rc);
 	if (!memcached_success(rc))
 		return -1;
 	if (out)
@@ -324,7 +335,7 @@ int cache_mget(const char *const *keys, size_t n, struct arena *a, char **vals)
 	if (retryable(rc))
 		rc = memcached_mget(m, (const char *const *)keys, lens, n);
 	if (!memcached_success(rc)) {
-		put(m);
+		put(m, rc);
 		return -1;
 	}
 	memcached_result_st *res;
@@ -340,7 +351,7 @@ int cache_mget(const char *const *keys, size_t n, struct arena *a, char **vals)
 		}
 		memcached_result_free(res);
 	}
-	put(m);
+	put(m, rc);
 	/* A fetch cut short (timeout, server gone) is a failure, not a miss. */
 	if (rc != MEMCACHED_END && rc != MEMCACHED_SUCCESS && rc != MEMCACHED_NOTFOUND)
 		return -1;

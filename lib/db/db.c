@@ -86,8 +86,12 @@ static int connect_db(struct db *db)
 		return -1;
 	}
 	/* UTC everywhere; strict mode so bad data errors instead of truncating. */
+	/* GROUP_CONCAT lists of ids (a message's members in msg_send) are
+	 * read whole, whichever procedure ran first on the connection: at the
+	 * default 1 MB a list would end mid-number, naming a wrong user. */
 	if (mysql_query(db->conn, "SET time_zone = '+00:00', sql_mode = 'STRICT_ALL_TABLES,"
-				  "NO_ZERO_DATE,NO_ENGINE_SUBSTITUTION,ERROR_FOR_DIVISION_BY_ZERO'") != 0 ||
+				  "NO_ZERO_DATE,NO_ENGINE_SUBSTITUTION,ERROR_FOR_DIVISION_BY_ZERO', "
+				  "group_concat_max_len = 16777216") != 0 ||
 	    mysql_query(db->conn, "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED") != 0) {
 		log_error("db: session setup failed: %s", mysql_error(db->conn));
 		mysql_close(db->conn);
@@ -478,8 +482,9 @@ int db_id_list(struct arena *a, const char *s, int64_t **out)
 	int64_t *ids = arena_alloc(a, sizeof(*ids) * (size_t)cap);
 	while (s != NULL && *s && n < cap) {
 		char *end;
+		errno = 0;
 		long long v = strtoll(s, &end, 10);
-		if (end == s)
+		if (end == s || errno == ERANGE)
 			break;
 		if (v > 0)
 			ids[n++] = v;
@@ -501,6 +506,9 @@ int db_next(struct db *db)
 		return 0;
 	}
 	if (rc == 1) {
+		/* Kept, so that a lost connection is told from a bad statement
+		 * (db_is_down: 503, not 500). */
+		db->last_errno = (int)mysql_stmt_errno(db->cur);
 		log_error("db: fetch failed: %s", mysql_stmt_error(db->cur));
 		drop_result(db);
 		return -1;
@@ -522,8 +530,13 @@ int db_next(struct db *db)
 				return -1;
 			}
 		}
-		/* Rebind so the next rows use the larger buffers. */
-		mysql_stmt_bind_result(db->cur, db->rbind);
+		/* Rebind so the next rows use the larger buffers (the old ones
+		 * are freed: a statement left bound to them must not fetch). */
+		if (mysql_stmt_bind_result(db->cur, db->rbind) != 0) {
+			log_error("db: bind_result failed: %s", mysql_stmt_error(db->cur));
+			drop_result(db);
+			return -1;
+		}
 	}
 	return 1;
 }
