@@ -1114,6 +1114,57 @@ test('desktop notifications: shown for a message while away, and closed at sign-
   await A.context.close();
 });
 
+test('desktop notifications: none while another tab of the app is in use, and one tab alerts when none is', async () => {
+  const me = await makeUser('ntm', 'Tia Tabs');
+  const pal = await makeUser('ntq', 'Pat Poster');
+  const conv = await api('POST', '/conversations', { token: pal.token, body: { type: 'direct', member_ids: [me.id] } });
+  const A = await signedIn(browser, me, {
+    beforeLoad: async (p) => {
+      await p.context().grantPermissions(['notifications']);
+      await p.context().addInitScript(() => {
+        const Real = window.Notification;
+        window.__notes = [];
+        window.Notification = class extends Real {
+          constructor(title, opts) { super(title, opts); window.__notes.push(title); }
+        };
+      });
+    },
+  });
+  const a = A.page;
+  // A second tab of the same browser, signed in by the same cookie.
+  const b = await A.context.newPage();
+  b.errors = [];
+  b.on('pageerror', (e) => b.errors.push(e.message));
+  await b.goto('/');
+  await b.getByRole('heading', { name: 'Chats' }).waitFor();
+  await appReached(b, me, 0, 'the second tab to keep its place in the log');
+  const focus = (page, on) => page.evaluate((f) => {
+    document.hasFocus = () => f;
+    window.dispatchEvent(new Event(f ? 'focus' : 'blur'));
+  }, on);
+  await focus(b, false);
+  await focus(a, true);
+  const say = (n) => api('POST', `/conversations/${conv.id}/messages`, { token: pal.token, body: { client_id: `nm${n}x${pal.id}`, body: `note ${n}` } });
+  const notes = async () => (await a.evaluate(() => window.__notes.length)) + (await b.evaluate(() => window.__notes.length));
+  // The first tab is in use: the second, in the background, stays quiet.
+  const head = await api('GET', '/events?timeout=0', { token: me.token });
+  const m1 = await say(1);
+  const e1 = await eventAfter(me, head.next, (e) => e.type === 'message.new' && e.message.id === m1.id);
+  await appReached(a, me, e1.seq, 'the first tab to get the message');
+  await appReached(b, me, e1.seq, 'the second tab to get the message');
+  assert.equal(await notes(), 0, 'no notification while a tab is in use');
+  // Neither is in use: one of them alerts, not both.
+  await focus(a, false);
+  const m2 = await say(2);
+  const e2 = await eventAfter(me, head.next, (e) => e.type === 'message.new' && e.message.id === m2.id);
+  await appReached(a, me, e2.seq, 'the first tab to get the second message');
+  await appReached(b, me, e2.seq, 'the second tab to get the second message');
+  await until(async () => (await notes()) >= 1, 'a notification');
+  assert.equal(await notes(), 1, 'one tab alerts');
+  assert.deepEqual([...a.errors, ...b.errors], []);
+  await A.context.close();
+});
+
 test('a chat opened while the one before was still loading its unread messages is read as it comes', async () => {
   const me = await makeUser('swm', 'Sol Switch');
   const p1 = await makeUser('swa', 'Ada Slow');

@@ -3,6 +3,7 @@
 //
 // Modules: api.js (REST client, tokens), events.js (SSE / long-poll stream),
 // outbox.js (sends, offline queue), store.js (state and event merging),
+// attention.js (which tab of the browser notifies),
 // views/ (auth, sidebar, chat, dialogs, common), dom.js and format.js (helpers).
 // Startup order matters: the stream's cursor is taken first, then the
 // conversation snapshot, then the stream runs from that cursor, so nothing
@@ -17,7 +18,8 @@ import { renderAuth } from './views/auth.js';
 import { createSidebar } from './views/sidebar.js';
 import { createChat } from './views/chat.js';
 import { newChatDialog, newGroupDialog, convInfoDialog, profileDialog, sessionsDialog } from './views/dialogs.js';
-import { toast, closeMenu, attentive, confirmDialog, setFocusFallback } from './views/common.js';
+import { toast, closeMenu, confirmDialog, setFocusFallback } from './views/common.js';
+import { startAttention } from './attention.js';
 
 const root = document.getElementById('app');
 let stream = null;
@@ -243,11 +245,14 @@ async function start(me) {
   // They go with the session (a sign-out leaves none of its messages on
   // the screen, and none opens the account's chat for the next person).
   // One per conversation (a new one replaces the one before, by its tag).
+  // Another tab of this browser in use, or another one that notifies
+  // instead: none from this one (attention.js).
   const shown = new Map();
-  cleanups.push(() => { for (const n of shown.values()) n.close(); shown.clear(); });
+  const attention = startAttention(state.me.id);
+  cleanups.push(() => { for (const n of shown.values()) n.close(); shown.clear(); }, () => attention.stop());
   store.on('incoming', (msg) => {
     if (typeof Notification !== 'function' || Notification.permission !== 'granted') return;
-    if (attentive() || msg.sender_id === state.me.id || msg.kind === 'system') return;
+    if (!attention.shouldNotify() || msg.sender_id === state.me.id || msg.kind === 'system') return;
     const c = state.convs.get(msg.conversation_id);
     if (!c || store.isMuted(c)) return;
     const who = store.userName(msg.sender_id);
