@@ -519,6 +519,33 @@ test('a member list asked for before someone was removed does not bring them bac
   await O.context.close();
 });
 
+test('messages not sent yet to a group the user is removed from are discarded, and the user is told', async () => {
+  const owner = await makeUser('dso', 'Dora Owner');
+  const me = await makeUser('dsm', 'Dan Unsent');
+  const g = await api('POST', '/conversations', { token: owner.token, body: { type: 'group', title: 'Drafts lost', member_ids: [me.id] } });
+  const A = await signedIn(browser, me);
+  const a = A.page;
+  await openConversation(a, 'Drafts lost');
+  // Sends fail as if offline: the message waits in the outbox.
+  const sends = await failUntil(a, /\/api\/v1\/conversations\/\d+\/messages$/, 'POST');
+  await send(a, 'never to be sent');
+  const outbox = () => a.evaluate((uid) => JSON.parse(localStorage.getItem('messenger.outbox.' + uid) || '[]').length, me.id);
+  await until(async () => (await outbox()) === 1 && sends.count() >= 1, 'the message waiting in the outbox');
+  await api('DELETE', `/conversations/${g.id}/members/${me.id}`, { token: owner.token });
+  await a.getByText('You are no longer in that conversation. A message not sent there yet was discarded.').waitFor();
+  await until(async () => (await outbox()) === 0, 'the outbox emptied');
+  sends.stop();
+  await a.evaluate(() => window.dispatchEvent(new Event('online')));
+  await a.getByRole('button', { name: 'Account menu' }).click();
+  await a.getByRole('menuitem', { name: 'Log out' }).click();
+  // No "unsent messages" warning holds the sign-out.
+  await a.getByRole('tab', { name: 'Log in' }).waitFor();
+  const history = await api('GET', `/conversations/${g.id}/messages`, { token: owner.token });
+  assert.equal(history.messages.filter((m) => m.body === 'never to be sent').length, 0);
+  assert.deepEqual(a.errors, []);
+  await A.context.close();
+});
+
 test('a member added before the chat list was loaded is counted once when the event comes later', async () => {
   const owner = await makeUser('mco', 'Cora Counter');
   const [b, c, d] = [await makeUser('mcb', 'Ben Second'), await makeUser('mcc', 'Cal Third'), await makeUser('mcd', 'Dee Fourth')];

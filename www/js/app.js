@@ -267,9 +267,15 @@ async function start(me) {
   // Groups this tab left: leaving is no news to whoever left.
   const leftByMe = new Set();
   store.on('removed', (id) => {
-    if (chat.convId !== id) return;
-    closeConv();
-    if (!leftByMe.has(id)) toast('You are no longer in that conversation.');
+    // Its unsent messages can never be sent (the server answers 404) and
+    // would wait unseen, counted at sign-out: they go, and the user is told.
+    const unsent = state.outbox ? state.outbox.forConv(id) : [];
+    for (const it of unsent) state.outbox.discard(it.client_id);
+    const lost = unsent.length ? ` ${unsent.length === 1 ? 'A message' : unsent.length + ' messages'} not sent there yet ${unsent.length === 1 ? 'was' : 'were'} discarded.` : '';
+    const open = chat.convId === id;
+    if (open) closeConv();
+    if (leftByMe.has(id)) { if (lost) toast(lost.trim()); } else if (open) toast('You are no longer in that conversation.' + lost);
+    else if (lost) toast('You are no longer in a conversation you were writing to.' + lost);
   });
 
   // The stream's starting point is taken before the snapshot, so nothing
