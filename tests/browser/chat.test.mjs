@@ -963,6 +963,25 @@ test('phone width: list and chat one at a time, with a back button', async () =>
   await A.context.close();
 });
 
+test('a tablet (touch, wide screen) shows the message actions it can tap, not invisible ones', async () => {
+  const ua = await makeUser('tbl', 'Tab Let');
+  const ub = await makeUser('tbb', 'Tom Bigscreen');
+  const conv = await api('POST', '/conversations', { token: ub.token, body: { type: 'direct', member_ids: [ua.id] } });
+  await api('POST', `/conversations/${conv.id}/messages`, { token: ub.token, body: { client_id: 'tb1' + ub.id, body: 'tap my actions' } });
+  const A = await signedIn(browser, ua, { width: 1024, height: 768, touch: true });
+  const a = A.page;
+  assert.ok(await a.evaluate(() => matchMedia('(hover: none)').matches), 'the tablet cannot hover');
+  await openConversation(a, 'Tom Bigscreen');
+  const row = messageByText(a, 'tap my actions');
+  await row.waitFor();
+  const tools = row.locator('.msg-tools');
+  assert.equal(await tools.evaluate((el) => getComputedStyle(el).opacity), '1');
+  await row.getByRole('button', { name: 'Message actions' }).tap();
+  await a.getByRole('menu').waitFor();
+  assert.deepEqual(a.errors, []);
+  await A.context.close();
+});
+
 test('touch screen: a long press on a message opens its actions; a tap, a scroll or a short touch does not', async () => {
   const ua = await makeUser('tch', 'Tia Touch');
   const ub = await makeUser('tcb', 'Ted Talk');
