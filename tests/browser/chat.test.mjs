@@ -346,7 +346,7 @@ test('a keyboard user keeps their place after a message menu: the reaction chose
   const row = messageByText(a, 'menu by keyboard');
   const focusedIsActions = () => a.evaluate((id) => {
     const el = document.activeElement;
-    return !!el && el.getAttribute('aria-label') === 'Message actions' && el.closest('[data-id]')?.dataset.id === String(id);
+    return !!el && el.dataset.control === 'actions' && el.closest('[data-id]')?.dataset.id === String(id);
   }, m.id);
   // A reaction chosen from the menu: the row is drawn anew with it, and
   // focus is on the new row's menu button.
@@ -959,6 +959,33 @@ test('phone width: list and chat one at a time, with a back button', async () =>
   assert.equal(overflow, false);
   await a.getByRole('button', { name: 'Back to conversations' }).click();
   await conversationItem(a, 'Pat Desk').waitFor();
+  assert.deepEqual(a.errors, []);
+  await A.context.close();
+});
+
+test('a screen reader tells which message each button is for, and a quote says where it leads', async () => {
+  const ua = await makeUser('srl', 'Sara Reader');
+  const ub = await makeUser('srb', 'Seb Writer');
+  const conv = await api('POST', '/conversations', { token: ub.token, body: { type: 'direct', member_ids: [ua.id] } });
+  const first = await api('POST', `/conversations/${conv.id}/messages`, { token: ub.token, body: { client_id: 'sr1' + ub.id, body: 'label me' } });
+  await api('POST', `/conversations/${conv.id}/messages`, { token: ua.token, body: { client_id: 'sr2' + ua.id, body: 'labelled', reply_to: first.id } });
+  const A = await signedIn(browser, ua);
+  const a = A.page;
+  await openConversation(a, 'Seb Writer');
+  const theirs = messageByText(a, 'label me');
+  await theirs.waitFor();
+  const labels = (row) => row.locator('.msg-tools button').evaluateAll((bs) => bs.map((b) => b.getAttribute('aria-label')));
+  const [reply, more] = await labels(theirs);
+  assert.match(reply, /^Reply to Seb Writer at \d{1,2}:\d{2}/);
+  assert.match(more, /^Message actions: Seb Writer at \d{1,2}:\d{2}/);
+  const mine = messageByText(a, 'labelled');
+  assert.match((await labels(mine))[1], /^Message actions: your message at /);
+  assert.equal(await mine.locator('button.quote').getAttribute('aria-label'), 'Quoted message from Seb Writer: label me. Go to it');
+  // A control of a redrawn row keeps the focus (found by what it is, not its label).
+  await theirs.getByRole('button', { name: 'Message actions' }).focus();
+  await api('PUT', `/conversations/${conv.id}/messages/${first.id}/reactions/${encodeURIComponent('👍')}`, { token: ub.token });
+  await theirs.locator('.reaction').waitFor();
+  assert.match(await a.evaluate(() => document.activeElement?.getAttribute('aria-label') || ''), /^Message actions: Seb Writer/);
   assert.deepEqual(a.errors, []);
   await A.context.close();
 });

@@ -247,11 +247,11 @@ test('keyboard focus stays put while receipts, reactions and renames redraw what
   // Finn reads it: the row is drawn again with its new tick.
   await api('POST', `/conversations/${conv.id}/read`, { token: ub.token, body: { seq: msg.seq } });
   await until(() => row.evaluate((el) => el.dataset.status === 'read'), 'the read tick');
-  assert.ok(await focusedIs(`[data-id="${msg.id}"] button[aria-label="Reply"]`), 'focus is on the same Reply button');
+  assert.ok(await focusedIs(`[data-id="${msg.id}"] button[data-control="reply"]`), 'focus is on the same Reply button');
   // A reaction redraws it too.
   await api('PUT', `/conversations/${conv.id}/messages/${msg.id}/reactions/${encodeURIComponent('👍')}`, { token: ub.token });
   await row.locator('.reaction').waitFor();
-  assert.ok(await focusedIs(`[data-id="${msg.id}"] button[aria-label="Reply"]`), 'still there after a reaction');
+  assert.ok(await focusedIs(`[data-id="${msg.id}"] button[data-control="reply"]`), 'still there after a reaction');
 
   // In the list: Finn renames himself, every entry is drawn again.
   await conversationItem(a, 'Finn Reader').focus();

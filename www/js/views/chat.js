@@ -456,7 +456,7 @@ export function createChat({ onBack, onInfo }) {
     const focusedRow = focused && focused !== view.list && view.list.contains(focused) ? focused.closest('[data-id]') : null;
     reconcile(view.list, rows);
     if (focusedRow && !focused.isConnected) {
-      const label = focused.getAttribute('aria-label');
+      const label = focused.dataset.control || focused.getAttribute('aria-label');
       const again = label ? rowControl(focusedRow.dataset.id, label) : null;
       if (again) again.focus({ preventScroll: true });
     }
@@ -558,7 +558,7 @@ export function createChat({ onBack, onInfo }) {
         .filter(Boolean).join('.');
       const bubble = h('div.bubble');
       if (reply && !deleted) {
-        bubble.append(h('button.quote', { type: 'button', 'aria-label': `Reply to ${reply.name || 'a message'}: ${reply.text}`, on: { click: () => jumpTo(m.reply_to) } },
+        bubble.append(h('button.quote', { type: 'button', 'aria-label': `Quoted message${reply.name ? ' from ' + reply.name : ''}: ${Array.from(reply.text).slice(0, 140).join('')}. Go to it`, on: { click: () => jumpTo(m.reply_to) } },
           reply.name ? h('strong', reply.name) : null, h('bdi', { dir: 'auto' }, Array.from(reply.text).slice(0, 140).join(''))));
       }
       // Who wrote it, for a screen reader: the name shows only above the
@@ -592,9 +592,17 @@ export function createChat({ onBack, onInfo }) {
       const tools = h('div.msg-tools');
       let more = null;
       if (!m.local && !deleted) {
-        more = h('button.icon-btn', { type: 'button', 'aria-label': 'Message actions', 'aria-haspopup': 'menu', 'aria-expanded': 'false', title: 'More' }, icon('more'));
+        // Which message a button is for, for a screen reader going from
+        // button to button: its sender and time.
+        const which = `${mine ? 'your message' : senderName} at ${timeOfDay(m.created_at)}`;
+        more = h('button.icon-btn', { type: 'button', 'aria-label': `Message actions: ${which}`, 'aria-haspopup': 'menu', 'aria-expanded': 'false', title: 'More', dataset: { control: 'actions' } }, icon('more'));
         more.addEventListener('click', () => actions(more, m));
-        if (canWrite()) tools.append(iconButton('reply', 'Reply', () => startReply(m), 'reply-btn'));
+        if (canWrite()) {
+          const rb = iconButton('reply', `Reply to ${which}`, () => startReply(m), 'reply-btn');
+          rb.title = 'Reply';
+          rb.dataset.control = 'reply';
+          tools.append(rb);
+        }
         tools.append(more);
       }
       const av = h('span.av-slot', !mine && last ? userAvatar(sender || { id: m.sender_id, display_name: senderName }, 's') : null);
@@ -615,9 +623,12 @@ export function createChat({ onBack, onInfo }) {
 
   // A message's own control, found again in its row (made anew when the
   // message changes) by its label.
+  // A control of a message's row, by its data-control (the message
+  // actions, reply: their labels name the sender, who may be renamed) or
+  // its label.
   function rowControl(id, label) {
     const row = view && view.list.querySelector(`[data-id="${CSS.escape(String(id))}"]`);
-    return row ? [...row.querySelectorAll('button')].find((b) => b.getAttribute('aria-label') === label) || null : null;
+    return row ? [...row.querySelectorAll('button')].find((b) => b.dataset.control === label || b.getAttribute('aria-label') === label) || null : null;
   }
 
   function actions(btn, m) {
@@ -631,7 +642,7 @@ export function createChat({ onBack, onInfo }) {
         if (canWrite()) menu.append(menuItem('edit', 'Edit', () => startEdit(m)));
         menu.append(menuItem('trash', 'Delete', () => removeMessage(m), true));
       }
-    }, { refind: () => rowControl(m.id, 'Message actions') });
+    }, { refind: () => rowControl(m.id, 'actions') });
   }
 
   // Changes of one reaction go one after another: a second click before
