@@ -759,6 +759,29 @@ test('message search finds a message and jumps to it', async () => {
   await B.context.close();
 });
 
+test('message search shows older matches a page at a time, and takes a query longer than the API would', async () => {
+  const ua = await makeUser('smr', 'Milo More');
+  const ub = await makeUser('smb', 'Mona More');
+  const d = await api('POST', '/conversations', { token: ua.token, body: { type: 'direct', member_ids: [ub.id] } });
+  for (let i = 1; i <= 35; i++) await api('POST', `/conversations/${d.id}/messages`, { token: ub.token, body: { client_id: `sm${i}x${ub.id}`, body: `kiwifruit number ${i}` } });
+  const A = await signedIn(browser, ua);
+  const a = A.page;
+  await a.getByLabel('Search', { exact: true }).fill('kiwifruit');
+  const found = a.getByRole('list', { name: 'Messages' }).getByRole('listitem');
+  await a.locator('.result', { hasText: 'kiwifruit number 35' }).waitFor();
+  assert.equal(await found.count(), 30);
+  await a.getByRole('button', { name: 'More messages' }).click();
+  await a.locator('.result', { hasText: /kiwifruit number 1$/ }).waitFor();
+  assert.equal(await found.count(), 35);
+  assert.equal(await a.getByRole('button', { name: 'More messages' }).isVisible(), false, 'no more pages');
+  // A query over the API's 256 characters is cut to them, not refused.
+  await a.getByLabel('Search', { exact: true }).fill('kiwifruit ' + 'x'.repeat(300));
+  await a.getByText(/^No messages match/).waitFor();
+  assert.equal(await a.getByText(/^Messages: /).count(), 0, 'no error shown');
+  assert.deepEqual(a.errors, []);
+  await A.context.close();
+});
+
 test('a search result far back in a long chat is brought into view', async () => {
   const ua = await makeUser('deep', 'Dana Deep');
   const ub = await makeUser('deepb', 'Dirk Deep');

@@ -835,8 +835,11 @@ export async function fetchPresence(userId) {
 }
 
 // ---- search --------------------------------------------------------------------
-export function searchMessages(q) {
-  return api.get('/search', { query: { q, limit: 30 } });
+// q as the API takes it (at most 256 characters); cursor: the next page's.
+export function searchMessages(q, cursor = null) {
+  const query = { q: [...q].slice(0, 256).join(''), limit: 30 };
+  if (cursor) query.cursor = cursor;
+  return api.get('/search', { query });
 }
 export function searchUsers(q) {
   return api.get('/users', { query: { q, limit: 20 } }).then((r) => {

@@ -193,17 +193,44 @@ export function createSidebar({ onOpen, onNewChat, onNewGroup, onProfile, onSess
     }
     const r = found.value;
     const ul = h('ul.search-results', { 'aria-label': 'Messages' });
-    for (const m of r.results) {
-      const c = state.convs.get(m.conversation_id);
-      ul.append(h('li', h('button.result', {
-        type: 'button', on: { click: () => onOpen(m.conversation_id, m) },
-        'aria-label': `${c ? convTitle(c) : 'Conversation'}, ${userName(m.sender_id)}: ${m.body || ''}`,
-      }, c ? convAvatar(c, 'm') : userAvatar(state.users.get(m.sender_id), 'm'),
-      h('span.conv-main',
-        h('span.conv-top', h('span.conv-title', c ? convTitle(c) : userName(m.sender_id)), h('span.conv-time', listTime(m.created_at))),
-        h('span.conv-preview', highlight(`${state.me && m.sender_id === state.me.id ? 'You' : userName(m.sender_id)}: ${m.body || ''}`, q))))));
-    }
+    const addFound = (page) => {
+      for (const m of page) {
+        const c = state.convs.get(m.conversation_id);
+        ul.append(h('li', h('button.result', {
+          type: 'button', on: { click: () => onOpen(m.conversation_id, m) },
+          'aria-label': `${c ? convTitle(c) : 'Conversation'}, ${userName(m.sender_id)}: ${m.body || ''}`,
+        }, c ? convAvatar(c, 'm') : userAvatar(state.users.get(m.sender_id), 'm'),
+        h('span.conv-main',
+          h('span.conv-top', h('span.conv-title', c ? convTitle(c) : userName(m.sender_id)), h('span.conv-time', listTime(m.created_at))),
+          h('span.conv-preview', highlight(`${state.me && m.sender_id === state.me.id ? 'You' : userName(m.sender_id)}: ${m.body || ''}`, q))))));
+      }
+    };
+    addFound(r.results);
     results.append(h('p.section-label', r.results.length ? 'Messages' : `No messages match “${q}”.`), ul);
+    // Older matches, a page at a time.
+    let next = r.next_cursor;
+    const more = h('button.btn.more-results', { type: 'button', hidden: !next }, 'More messages');
+    const moreNote = h('p.empty-list', { hidden: true, role: 'alert' });
+    more.addEventListener('click', async () => {
+      more.disabled = true;
+      moreNote.hidden = true;
+      try {
+        const page = await store.searchMessages(q, next);
+        if (mine !== searchSeq) return;
+        const firstNew = ul.children.length;
+        addFound(page.results);
+        next = page.next_cursor;
+        more.hidden = !next;
+        // The first of the new ones takes the focus (the button may be gone).
+        const b = ul.children[firstNew] && ul.children[firstNew].querySelector('button');
+        if (b) b.focus();
+      } catch (e) {
+        if (mine !== searchSeq) return;
+        moreNote.textContent = api.friendlyError(e);
+        moreNote.hidden = false;
+      } finally { more.disabled = false; }
+    });
+    results.append(more, moreNote);
   }
   // A person from the search: our direct chat (made on the first click).
   async function startChat(u) {
