@@ -144,6 +144,26 @@ test('read marks look different from delivered ones', async () => {
   await A.context.close();
 });
 
+test('online dots show for every direct chat in the list, down to the last, as the list is scrolled', async () => {
+  const me = await makeUser('dot', 'Dot Lister');
+  const peers = [];
+  for (let i = 0; i < 24; i++) peers.push(await makeUser('dp' + i, `Peer ${String(i).padStart(2, '0')} Online`));
+  for (const p of peers) {
+    await direct(p.token, me.id);
+    // Each of them is online (an events request marks it).
+    await api('GET', '/events?timeout=0', { token: p.token });
+  }
+  const A = await signedIn(browser, me, { height: 600 });
+  const a = A.page;
+  const last = conversationItem(a, 'Peer 00 Online');
+  await last.scrollIntoViewIfNeeded();
+  await until(async () => /, online/.test(await last.getAttribute('aria-label')), 'the last chat of the list shown online');
+  const first = conversationItem(a, 'Peer 23 Online');
+  assert.match(await first.getAttribute('aria-label'), /, online/);
+  assert.deepEqual(a.errors, []);
+  await A.context.close();
+});
+
 test('a group\'s member list shows who is online and when the others were last seen, and follows who comes online', async () => {
   const me = await makeUser('pres', 'Pia Present');
   const on = await makeUser('onl', 'Otto Online');

@@ -282,10 +282,8 @@ async function start(me) {
   // that happens in between is missed. If that fails, the stream takes it
   // later and reloads the snapshot then.
   try { await stream.prime(); } catch { stream.resyncOnPrime = true; }
-  let listed = false;
   try {
     await store.loadConversations();
-    listed = true;
   } catch (e) {
     if (mySession !== session) return;
     if (!(e instanceof api.NetworkError)) toast(api.friendlyError(e));
@@ -296,18 +294,12 @@ async function start(me) {
   state.ready = true;
   stream.start();
   state.outbox.kick();
-  if (listed) fetchFirstPresence();
   const m = /^#\/c\/(\d+)$/.exec(location.hash);
   if (m) {
     // A link to a chat: the list is the entry before it, so Back leads there.
     history.replaceState({}, '', location.pathname);
     openConv(Number(m[1]));
   }
-}
-
-// Presence dots for the people in the first screen of direct chats.
-function fetchFirstPresence() {
-  for (const c of store.sortedConvs().filter((x) => x.type === 'direct' && x.peer).slice(0, 15)) store.fetchPresence(c.peer.id);
 }
 
 // Global shortcuts: Ctrl/Cmd+K focuses search; Esc closes a menu.

@@ -45,6 +45,19 @@ export function createSidebar({ onOpen, onNewChat, onNewGroup, onProfile, onSess
   const root = h('aside.sidebar', { 'aria-label': 'Conversations' }, head, banner, search, scroller);
 
   const items = new Map();   // conversation id -> {li, sig}
+  // The presence of a direct chat's person is asked for once its row comes
+  // into view (then events keep it current): the dots of a long list cost
+  // a request each only as the list is scrolled.
+  const presenceAsked = new Set();
+  const seen = new IntersectionObserver((entries) => {
+    for (const e of entries) {
+      if (!e.isIntersecting) continue;
+      const c = state.convs.get(Number(e.target.dataset.convId));
+      if (!c || c.type !== 'direct' || !c.peer || presenceAsked.has(c.peer.id) || state.presence.has(c.peer.id)) continue;
+      presenceAsked.add(c.peer.id);
+      store.fetchPresence(c.peer.id);
+    }
+  }, { root: scroller });
 
   function previewText(c) {
     const typing = store.typingUsers(c.id);
@@ -91,6 +104,8 @@ export function createSidebar({ onOpen, onNewChat, onNewGroup, onProfile, onSess
         unread ? h('span.badge' + (muted ? '.muted' : ''), { 'aria-hidden': 'true' }, unread > 99 ? '99+' : String(unread)) : null)));
     // reconcile puts it in place of the old entry (keeping the focus).
     const li = h('li', btn);
+    if (c.type === 'direct' && c.peer && !state.presence.has(c.peer.id)) seen.observe(btn);
+    if (it) seen.unobserve(it.li.firstChild);
     items.set(c.id, { li, sig });
     return li;
   }
@@ -102,7 +117,7 @@ export function createSidebar({ onOpen, onNewChat, onNewGroup, onProfile, onSess
     requestAnimationFrame(() => {
       queued = false;
       const convs = store.sortedConvs();
-      for (const id of items.keys()) if (!state.convs.has(id)) items.delete(id);
+      for (const [id, it] of items) if (!state.convs.has(id)) { seen.unobserve(it.li.firstChild); items.delete(id); }
       reconcile(list, convs.map(renderItem));
       empty.hidden = convs.length > 0 || !state.convsComplete;
       const n = convs.reduce((s, c) => s + (c.unread_count && !store.isMuted(c) ? 1 : 0), 0);
@@ -253,7 +268,7 @@ export function createSidebar({ onOpen, onNewChat, onNewGroup, onProfile, onSess
   renderMe();
   render();
 
-  return { root, render, setConnection, focusSearch: () => searchInput.focus(), dispose: () => clearInterval(tick) };
+  return { root, render, setConnection, focusSearch: () => searchInput.focus(), dispose: () => { clearInterval(tick); seen.disconnect(); } };
 }
 
 function highlight(text, q) {
