@@ -29,6 +29,11 @@ int auth_init(void)
 		return -1;
 	}
 	jwt_key_len = config_read_secret("jwt_key_file", jwt_key, (int)sizeof(jwt_key));
+	/* HS256 wants at least its hash's 32 bytes; a shorter key (from
+	 * before this check) still works, with a word in the log. */
+	if (jwt_key_len > 0 && jwt_key_len < 32)
+		log_warn("auth: the key in jwt_key_file has %d bytes; make a new one of at least 32 "
+			"(DEPLOYING.md, Changing the key)", jwt_key_len);
 	return jwt_key_len > 0 ? 0 : -1;
 }
 

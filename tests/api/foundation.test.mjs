@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { api, registerUser, uniq, sql, ROOT, checkAgainstSpec, exclusive, expectProblem } from './lib.mjs';
+import { api, registerUser, uniq, sql, ROOT, checkAgainstSpec, exclusive, expectProblem, until } from './lib.mjs';
 import { direct, send } from './chatlib.mjs';
 
 const BIN = process.env.MESSENGER_BIN || path.join(ROOT, 'build/release');
@@ -166,6 +166,21 @@ test('a message handed out by events.fcgi as plain CGI is marked delivered befor
   // The process has exited: what it owed is in the database.
   const [[delivered]] = sql(`SELECT delivered_seq FROM members WHERE conversation_id = ${conv.id} AND user_id = ${rx.id}`);
   assert.equal(Number(delivered), m.seq);
+});
+
+test('the access log keeps no query strings: what users search for stays out of it', async () => {
+  const u = await registerUser('alog');
+  const secret = uniq('privateword');
+  const r = await api('GET', `/search?q=${secret}`, { token: u.token });
+  assert.equal(r.status, 200, r.text);
+  // A request of its own path marks where the log has got to.
+  const marker = `/users/${900000000 + Math.floor(Math.random() * 99999999)}`;
+  expectProblem(assert, await api('GET', `${marker}?q=${secret}`, { token: u.token }), 404);
+  const log = path.join(process.env.MESSENGER_VAR || path.join(ROOT, 'var/test'), 'main.access.log');
+  await until(() => fs.readFileSync(log, 'utf8').includes(`/api/v1${marker} `), 'the access log line of the marker');
+  const text = fs.readFileSync(log, 'utf8');
+  assert.match(text, /"GET \/api\/v1\/search HTTP\/1\.1" 200/);
+  assert.ok(!text.includes(secret), 'the searched word is not in the access log');
 });
 
 test('a client-supplied X-Request-Id is echoed; otherwise one is generated', async () => {

@@ -986,6 +986,30 @@ test('phone width: list and chat one at a time, with a back button', async () =>
   await A.context.close();
 });
 
+test('a reply being written waits with its draft while another chat is open', async () => {
+  const me = await makeUser('rpa', 'Rita Replies');
+  const b = await makeUser('rpb', 'Rob Asks');
+  const c = await makeUser('rpc', 'Cleo Elsewhere');
+  const conv = await api('POST', '/conversations', { token: b.token, body: { type: 'direct', member_ids: [me.id] } });
+  await api('POST', '/conversations', { token: c.token, body: { type: 'direct', member_ids: [me.id] } });
+  const q = await api('POST', `/conversations/${conv.id}/messages`, { token: b.token, body: { client_id: 'rq1' + b.id, body: 'lunch on Friday?' } });
+  const A = await signedIn(browser, me);
+  const a = A.page;
+  await openConversation(a, 'Rob Asks');
+  await messageByText(a, 'lunch on Friday?').getByRole('button', { name: 'Reply' }).click();
+  await a.getByText('Replying to Rob Asks').waitFor();
+  await a.getByLabel('Message', { exact: true }).fill('yes, at noon');
+  await openConversation(a, 'Cleo Elsewhere');
+  assert.equal(await a.getByText('Replying to Rob Asks').count(), 0);
+  await openConversation(a, 'Rob Asks');
+  await a.getByText('Replying to Rob Asks').waitFor();
+  assert.equal(await a.getByLabel('Message', { exact: true }).inputValue(), 'yes, at noon');
+  await a.keyboard.press('Enter');
+  await until(async () => (await api('GET', `/conversations/${conv.id}/messages`, { token: b.token })).messages.some((m) => m.body === 'yes, at noon' && m.reply_to === q.id), 'the reply stored as a reply');
+  assert.deepEqual(a.errors, []);
+  await A.context.close();
+});
+
 test('a screen reader tells which message each button is for, and a quote says where it leads', async () => {
   const ua = await makeUser('srl', 'Sara Reader');
   const ub = await makeUser('srb', 'Seb Writer');

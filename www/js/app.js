@@ -129,7 +129,7 @@ async function start(me) {
     onResync: async () => {
       const open = chat.convId;
       await store.reloadConversations();
-      fetchFirstPresence();
+      sidebar.refreshPresence();
       if (open != null) chat.open(open);
     },
     onLoggedOut: (e) => signedOut(ENDED, e),

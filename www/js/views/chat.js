@@ -92,9 +92,13 @@ export function createChat({ onBack, onInfo }) {
   const draft = () => (editing ? draftBeforeEdit : view.input.value);
   // Leaving the open chat (for another, or none): its draft is kept, and a
   // long history read far back let go of (store.releaseHistory).
+  const repliesAside = new Map();   // conversation id -> the message its draft replies to
   function setAside() {
     if (convId == null) return;
     if (view) store.setDraft(convId, draft());
+    // The message being replied to waits with the draft (for this page's
+    // life), not dropped when another chat is looked at.
+    if (replyTo && !editing) repliesAside.set(convId, replyTo); else repliesAside.delete(convId);
     store.releaseHistory(convId);
   }
 
@@ -130,7 +134,8 @@ export function createChat({ onBack, onInfo }) {
       convId = id;
       const cc = state.convs.get(id);
       unreadFrom = cc && cc.unread_count ? cc.last_read_seq || 0 : null;
-      replyTo = null; editing = null; draftBeforeEdit = '';
+      replyTo = repliesAside.get(id) || null; editing = null; draftBeforeEdit = '';
+      repliesAside.delete(id);
       // The chat before may still be placing itself (its page on its
       // way): that is not this one's business.
       positioning = null;
@@ -255,6 +260,7 @@ export function createChat({ onBack, onInfo }) {
     view = { head, avatarSlot, title, sub, histState, intro, list, scroller, jump, jumpCount, typing, ctx, input, send, like, count, form, gone, announcer, unseen: 0 };
 
     input.value = store.draft(convId);
+    if (replyTo) renderCtx();
     form.addEventListener('submit', (e) => { e.preventDefault(); submit(); });
     input.addEventListener('keydown', onKey);
     // Typing is told from what the user types, not from a draft or an

@@ -48,16 +48,26 @@ export function createSidebar({ onOpen, onNewChat, onNewGroup, onProfile, onSess
   // The presence of a direct chat's person is asked for once its row comes
   // into view (then events keep it current): the dots of a long list cost
   // a request each only as the list is scrolled.
-  const presenceAsked = new Set();
+  const presenceAsking = new Set();
   const seen = new IntersectionObserver((entries) => {
     for (const e of entries) {
       if (!e.isIntersecting) continue;
       const c = state.convs.get(Number(e.target.dataset.convId));
-      if (!c || c.type !== 'direct' || !c.peer || presenceAsked.has(c.peer.id) || state.presence.has(c.peer.id)) continue;
-      presenceAsked.add(c.peer.id);
-      store.fetchPresence(c.peer.id);
+      if (!c || c.type !== 'direct' || !c.peer || presenceAsking.has(c.peer.id) || state.presence.has(c.peer.id)) continue;
+      const uid = c.peer.id;
+      presenceAsking.add(uid);
+      store.fetchPresence(uid).finally(() => presenceAsking.delete(uid));
     }
   }, { root: scroller });
+  // After a reload of everything (presence known before is gone): the rows
+  // in view ask again.
+  function refreshPresence() {
+    for (const it of items.values()) {
+      const b = it.li.firstChild;
+      seen.unobserve(b);
+      seen.observe(b);
+    }
+  }
 
   function previewText(c) {
     const typing = store.typingUsers(c.id);
@@ -268,7 +278,7 @@ export function createSidebar({ onOpen, onNewChat, onNewGroup, onProfile, onSess
   renderMe();
   render();
 
-  return { root, render, setConnection, focusSearch: () => searchInput.focus(), dispose: () => { clearInterval(tick); seen.disconnect(); } };
+  return { root, render, setConnection, refreshPresence, focusSearch: () => searchInput.focus(), dispose: () => { clearInterval(tick); seen.disconnect(); } };
 }
 
 function highlight(text, q) {
