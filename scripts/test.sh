@@ -2,7 +2,7 @@
 # `make test`: everything, against real servers started here and stopped at
 # the end (pass or fail). Ends with one line "N passed, N failed".
 #   1. C unit tests (release build)
-#   2. OpenAPI lint
+#   2. OpenAPI lint, and ESLint over the web app and the tests
 #   3. API tests (node:test) against the release build
 #   4. the same API tests against the ASan/UBSan build; any sanitizer report fails
 #   5. browser tests (Playwright + Debian's Chromium), when present
@@ -57,6 +57,13 @@ if (cd tests && ./node_modules/.bin/redocly lint ../www/openapi.yaml --format=st
 	count 1 0; echo "openapi.yaml: valid"
 else
 	grep -E "error|warning" "$OUT/lint.log" | head -30; count 0 1
+fi
+
+step "JavaScript lint (web app and tests)"
+if tests/node_modules/.bin/eslint -c tests/eslint.config.mjs www/js www/docs tests/api tests/browser >"$OUT/eslint.log" 2>&1; then
+	count 1 0; echo "no problems"
+else
+	head -40 "$OUT/eslint.log"; count 0 1
 fi
 
 # Test configuration: defaults, plus what the tests need to see in seconds.

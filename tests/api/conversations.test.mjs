@@ -2,7 +2,7 @@
 // and bad input that must change nothing.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { api, registerUser, sql, expectProblem, validateEvent } from './lib.mjs';
+import { api, registerUser, expectProblem, validateEvent } from './lib.mjs';
 import { direct, group, send, events, count } from './chatlib.mjs';
 
 test('direct conversation: created once per pair, 200 with the same one after', async () => {

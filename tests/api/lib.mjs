@@ -144,7 +144,7 @@ function apiOnce(method, urlPath, opts) {
         let body = null;
         const ct = res.headers['content-type'] || '';
         if (ct.includes('json') && text.length) {
-          try { body = JSON.parse(text); } catch (e) { return reject(new Error(`bad JSON from ${method} ${full}: ${text.slice(0, 200)}`)); }
+          try { body = JSON.parse(text); } catch { return reject(new Error(`bad JSON from ${method} ${full}: ${text.slice(0, 200)}`)); }
         }
         const out = { status: res.statusCode, headers: res.headers, body, text };
         if (opts.validate !== false) {

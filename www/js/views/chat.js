@@ -147,7 +147,7 @@ export function createChat({ onBack, onInfo }) {
     let c = state.convs.get(id);
     if (!c) {
       // Not in the loaded part of the list (e.g. an old chat found by search).
-      try { c = await store.fetchConv(id); } catch (e) {
+      try { c = await store.fetchConv(id); } catch {
         if (convId === id && view) view.histState.textContent = 'This conversation is not available.';
         return;
       }

@@ -4,7 +4,7 @@ import { h, icon, iconButton, clear } from '../dom.js';
 import { fullTime, lastSeen, plural } from '../format.js';
 import * as api from '../api.js';
 import * as store from '../store.js';
-import { state, convTitle, userName } from '../store.js';
+import { state, convTitle } from '../store.js';
 import { openDialog, confirmDialog, userAvatar, convAvatar, toast } from './common.js';
 
 // A search box that lists users as you type. onPick(user).
