@@ -42,6 +42,8 @@ save() {
 	mkdir -p "$dir"
 	umask 077
 	out="$dir/messenger-$db-$(date -u +%Y%m%dT%H%M%SZ)"
+	# Two in the same second: the second one gets its own name.
+	[ ! -e "$out" ] || out="$out-$$"
 	tmp="$(mktemp -d "$dir/.partial-XXXXXX")"
 	trap 'rm -rf "$tmp"' EXIT
 	"${MYSQLDUMP[@]}" --single-transaction --quick --routines --triggers --hex-blob \
@@ -51,7 +53,7 @@ save() {
 		key="$(conf_value jwt_key_file "$MESSENGER_CONF")"
 		if [ -n "$key" ] && [ -r "$key" ]; then cp "$key" "$tmp/jwt.key"; fi
 	fi
-	mv "$tmp" "$out"
+	mv -T "$tmp" "$out"
 	trap - EXIT
 	echo "$out"
 }

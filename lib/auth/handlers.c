@@ -155,34 +155,43 @@ static void set_refresh_cookie(struct req *req, const char *token)
 		secure ? "; Secure" : ""));
 }
 
-/* The refresh cookie's value, or NULL when there is none (or it is not
- * a token's shape: at most 128 characters of the URL-safe alphabet and
- * dots). Two of that name are none: ours and one another site of the same
- * domain planted (Domain=.example.org, a longer Path, so the browser sends
- * it first), which would sign this browser into the planter's account. */
-static const char *refresh_cookie(struct req *req)
+/* The well-formed refresh cookies of the request (at most 128 characters
+ * of the URL-safe alphabet and dots each), up to max of them: their
+ * count. */
+#define REFRESH_COOKIES_MAX 4
+static int refresh_cookies(struct req *req, const char **out, int max)
 {
 	const char *c = req_header(req, "Cookie");
 	size_t name = strlen(REFRESH_COOKIE);
-	const char *found = NULL;
-	while (c != NULL && *c != '\0') {
+	int n = 0;
+	while (c != NULL && *c != '\0' && n < max) {
 		while (*c == ' ' || *c == ';')
 			c++;
 		const char *end = strchr(c, ';');
 		size_t len = end != NULL ? (size_t)(end - c) : strlen(c);
 		if (len > name && strncmp(c, REFRESH_COOKIE, name) == 0 && c[name] == '=') {
-			if (found != NULL)
-				return NULL;
 			const char *v = c + name + 1;
-			size_t n = len - name - 1;
-			int ok = n > 0 && n <= 128;
-			for (size_t i = 0; ok && i < n; i++)
+			size_t vl = len - name - 1;
+			int ok = vl > 0 && vl <= 128;
+			for (size_t i = 0; ok && i < vl; i++)
 				ok = isalnum((unsigned char)v[i]) || v[i] == '-' || v[i] == '_' || v[i] == '.';
-			found = ok ? arena_strndup(req->arena, v, n) : "";
+			if (ok)
+				out[n++] = arena_strndup(req->arena, v, vl);
 		}
 		c = end;
 	}
-	return found != NULL && *found != '\0' ? found : NULL;
+	return n;
+}
+
+/* The refresh cookie's value, or NULL when there is none (or it is not a
+ * token's shape). Two of that name are none: ours and one another site of
+ * the same domain planted (Domain=.example.org, a longer Path, so the
+ * browser sends it first), which would sign this browser into the
+ * planter's account. */
+static const char *refresh_cookie(struct req *req)
+{
+	const char *v[2];
+	return refresh_cookies(req, v, 2) == 1 ? v[0] : NULL;
 }
 
 /* Answers {user, access_token, refresh_token, ...}; with in_cookie the
@@ -565,15 +574,19 @@ void auth_refresh(struct req *req)
 void auth_logout(struct req *req)
 {
 	const char *h = req_header(req, "Authorization");
-	const char *cookie = refresh_cookie(req);
+	/* Every refresh cookie sent ends its session: with one planted by
+	 * another site of the domain beside ours, ours still ends (the other
+	 * session is the planter's own). */
+	const char *cookies[REFRESH_COOKIES_MAX];
+	int ncookies = refresh_cookies(req, cookies, REFRESH_COOKIES_MAX);
 	int64_t uid, sid0;
 	if (h != NULL && strncasecmp(h, "Bearer ", 7) == 0 && auth_verify_token(h + 7, &uid, &sid0)) {
 		/* A genuine token of a session that may have ended already: ending
 		 * it again is a success (a retried logout must not fail). */
 		req->user_id = uid;
 		req->session_id = sid0;
-		cookie = NULL;
-	} else if (cookie == NULL) {
+		ncookies = 0;
+	} else if (ncookies == 0) {
 		int r = auth_authenticate(req);
 		if (r < 0 && !req->headers_sent)
 			resp_problem(req, 500, "internal", NULL);
@@ -590,26 +603,42 @@ void auth_logout(struct req *req)
 	struct db *db = app_db(req);
 	if (db == NULL)
 		return;
-	int64_t sid = req->session_id, owner = req->user_id;
-	int rc;
-	if (cookie != NULL) {
+	/* The sessions ended (or lately ended: a retry) and their users. */
+	int64_t sids[REFRESH_COOKIES_MAX], owners[REFRESH_COOKIES_MAX];
+	int nended = 0;
+	if (ncookies == 0) {
+		int rc = sessions_revoke(db, req->session_id, req->user_id, AUTH_SESSION_CACHE_S);
+		if (rc < 0) {
+			resp_problem(req, 500, "internal", NULL);
+			return;
+		}
+		if (rc == 1) {
+			sids[nended] = req->session_id;
+			owners[nended++] = req->user_id;
+		}
+	}
+	for (int i = 0; i < ncookies; i++) {
 		/* The cookie's session and its user (whose open streams end). */
 		unsigned char digest[32];
-		auth_sha256(cookie, digest);
-		rc = sessions_revoke_by_refresh(db, digest, AUTH_SESSION_CACHE_S, &sid, &owner);
-	} else {
-		rc = sessions_revoke(db, sid, req->user_id, AUTH_SESSION_CACHE_S);
-	}
-	if (rc < 0) {
-		resp_problem(req, 500, "internal", NULL);
-		return;
+		auth_sha256(cookies[i], digest);
+		int64_t sid = 0, owner = 0;
+		int rc = sessions_revoke_by_refresh(db, digest, AUTH_SESSION_CACHE_S, &sid, &owner);
+		if (rc < 0) {
+			resp_problem(req, 500, "internal", NULL);
+			return;
+		}
+		if (rc == 1 && sid > 0) {
+			sids[nended] = sid;
+			owners[nended++] = owner;
+		}
 	}
 	app_db_release(req);
 	/* Ended by this call or lately (a retry: the first may not have told
 	 * the caches); one ended long ago passes nowhere, and a logout sent
 	 * again and again costs the caches and its streams nothing. */
-	if (rc == 1 && sid > 0)
-		auth_session_ended(sid, owner);
+	for (int i = 0; i < nended; i++)
+		if (sids[i] > 0)
+			auth_session_ended(sids[i], owners[i]);
 	/* A browser's refresh cookie goes too (a client without one gets a
 	 * header it ignores). */
 	set_refresh_cookie(req, NULL);

@@ -138,15 +138,8 @@ static memcached_st *get(void)
 	return memcached_pool_pop(pool, true, &rc);
 }
 
-/* Back to the pool. After a failure that is not one of memcached's
- * answers (a timeout or a dropped connection in the middle of a reply), the
- * connection is closed first: what it left unread would be taken by its next
- * user as the answer to its own command. It opens again when next used. */
-static void put(memcached_st *m, memcached_return_t rc)
+static void put(memcached_st *m)
 {
-	if (!memcached_success(rc) && rc != MEMCACHED_NOTFOUND && rc != MEMCACHED_NOTSTORED &&
-	    rc != MEMCACHED_DATA_EXISTS && rc != MEMCACHED_END)
-		memcached_quit(m);
 	memcached_pool_push(pool, m);
 }
 
@@ -173,7 +166,7 @@ int cache_get(const char *key, struct arena *a, char **val, size_t *len)
 	char *v = memcached_get(m, key, strlen(key), &n, &flags, &rc);
 	if (v == NULL && retryable(rc))
 		v = memcached_get(m, key, strlen(key), &n, &flags, &rc);
-	put(m, rc);
+	put(m);
 	if (v == NULL)
 		return rc == MEMCACHED_NOTFOUND ? 0 : -1;
 	*val = arena_strndup(a, v, n);
@@ -191,7 +184,7 @@ int cache_set(const char *key, const char *val, size_t len, int ttl)
 	memcached_return_t rc = memcached_set(m, key, strlen(key), val, len, (time_t)ttl, 0);
 	if (retryable(rc))
 		rc = memcached_set(m, key, strlen(key), val, len, (time_t)ttl, 0);
-	put(m, rc);
+	put(m);
 	return memcached_success(rc) ? 0 : -1;
 }
 
@@ -203,7 +196,7 @@ int cache_add(const char *key, const char *val, size_t len, int ttl)
 	memcached_return_t rc = memcached_add(m, key, strlen(key), val, len, (time_t)ttl, 0);
 	if (retryable(rc))
 		rc = memcached_add(m, key, strlen(key), val, len, (time_t)ttl, 0);
-	put(m, rc);
+	put(m);
 	if (memcached_success(rc))
 		return 1;
 	return rc == MEMCACHED_DATA_EXISTS || rc == MEMCACHED_NOTSTORED ? 0 : -1;
@@ -217,7 +210,7 @@ int cache_touch(const char *key, int ttl)
 	memcached_return_t rc = memcached_touch(m, key, strlen(key), (time_t)ttl);
 	if (retryable(rc))
 		rc = memcached_touch(m, key, strlen(key), (time_t)ttl);
-	put(m, rc);
+	put(m);
 	if (memcached_success(rc))
 		return 1;
 	return rc == MEMCACHED_NOTFOUND ? 0 : -1;
@@ -272,17 +265,13 @@ static int del_each(const char *const *keys, size_t n)
 	if (m == NULL)
 		return -1;
 	int bad = 0;
-	memcached_return_t worst = MEMCACHED_SUCCESS;
 	for (size_t i = 0; i < n; i++) {
 		memcached_return_t rc = memcached_delete(m, keys[i], strlen(keys[i]), 0);
 		if (retryable(rc))
 			rc = memcached_delete(m, keys[i], strlen(keys[i]), 0);
-		if (!memcached_success(rc) && rc != MEMCACHED_NOTFOUND) {
-			bad = 1;
-			worst = rc;
-		}
+		bad |= !memcached_success(rc) && rc != MEMCACHED_NOTFOUND;
 	}
-	put(m, worst);
+	put(m);
 	return bad ? -1 : 0;
 }
 
@@ -313,7 +302,7 @@ int cache_incr(const char *key, uint64_t *out)
 		0, &v);
 	if (retryable(rc))
 		rc = memcached_increment_with_initial(m, key, strlen(key), 1, 1, 0, &v);
-	put(m, rc);
+	put(m);
 	if (!memcached_success(rc))
 		return -1;
 	if (out)
@@ -335,7 +324,7 @@ int cache_mget(const char *const *keys, size_t n, struct arena *a, char **vals)
 	if (retryable(rc))
 		rc = memcached_mget(m, (const char *const *)keys, lens, n);
 	if (!memcached_success(rc)) {
-		put(m, rc);
+		put(m);
 		return -1;
 	}
 	memcached_result_st *res;
@@ -351,7 +340,7 @@ int cache_mget(const char *const *keys, size_t n, struct arena *a, char **vals)
 		}
 		memcached_result_free(res);
 	}
-	put(m, rc);
+	put(m);
 	/* A fetch cut short (timeout, server gone) is a failure, not a miss. */
 	if (rc != MEMCACHED_END && rc != MEMCACHED_SUCCESS && rc != MEMCACHED_NOTFOUND)
 		return -1;

@@ -94,15 +94,18 @@ int config_load(void)
 		while (fgets(line, sizeof(line), f) != NULL) {
 			lineno++;
 			size_t len = strlen(line);
-			if (len == sizeof(line) - 1 && line[len - 1] != '\n' && !feof(f)) {
-				/* Its rest would read as a line of its own. */
-				log_error("config: %s:%d: longer than %zu characters", path, lineno,
-					sizeof(line) - 2);
-				rc = -1;
-				int c;
-				while ((c = fgetc(f)) != EOF && c != '\n')
-					;
-				continue;
+			if (len == sizeof(line) - 1 && line[len - 1] != '\n') {
+				/* More of it than fits (its rest would read as a line
+				 * of its own), unless the file ends right there. */
+				int c = fgetc(f);
+				if (c != EOF) {
+					log_error("config: %s:%d: longer than %zu characters", path, lineno,
+						sizeof(line) - 1);
+					rc = -1;
+					while (c != EOF && c != '\n')
+						c = fgetc(f);
+					continue;
+				}
 			}
 			char *s = trim(line);
 			if (*s == '\0' || *s == '#')

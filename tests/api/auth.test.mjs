@@ -298,9 +298,18 @@ test('a browser app keeps its refresh token in an HttpOnly cookie: login, rotati
   const cv = refreshCookie(victim), cp = refreshCookie(planted);
   const both = await api('POST', '/auth/refresh', { body: {}, headers: { Cookie: `${cp.pair}; ${cv.pair}` } });
   expectProblem(assert, both, 400, 'invalid_field');
-  expectProblem(assert, await api('POST', '/auth/logout', { body: {}, headers: { Cookie: `${cp.pair}; ${cv.pair}` } }), 401);
-  assert.equal((await api('POST', '/auth/refresh', { body: {}, headers: { Cookie: cv.pair } })).status, 200, 'the victim\'s own cookie still works');
-  assert.equal((await api('POST', '/auth/refresh', { body: {}, headers: { Cookie: cp.pair } })).status, 200, 'and the planted one was not spent');
+  const v2 = await api('POST', '/auth/refresh', { body: {}, headers: { Cookie: cv.pair } });
+  assert.equal(v2.status, 200, 'the victim\'s own cookie still works');
+  const p2 = await api('POST', '/auth/refresh', { body: {}, headers: { Cookie: cp.pair } });
+  assert.equal(p2.status, 200, 'and the planted one was not spent');
+  // Signing out with both ends the victim's session all the same (and the
+  // planter's, which is only theirs to lose).
+  const cv2 = refreshCookie(v2), cp2 = refreshCookie(p2);
+  const out2 = await api('POST', '/auth/logout', { body: {}, headers: { Cookie: `${cp2.pair}; ${cv2.pair}` } });
+  assert.equal(out2.status, 204, out2.text);
+  assert.equal(refreshCookie(out2).value, '');
+  expectProblem(assert, await api('POST', '/auth/refresh', { body: {}, headers: { Cookie: cv2.pair } }), 401, 'session_ended');
+  expectProblem(assert, await api('POST', '/auth/refresh', { body: {}, headers: { Cookie: cp2.pair } }), 401, 'session_ended');
 
   // Bad cookies and flags: refused with a problem, nothing revoked.
   for (const cookie of ['', 'messenger_refresh=', 'messenger_refresh=a b', 'messenger_refresh=' + 'x'.repeat(200),

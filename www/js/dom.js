@@ -45,7 +45,11 @@ function limitChars(el, n) {
   el.maxLength = 2 * n;
   let last = null;
   el.addEventListener('focus', () => { last = el.value; });
-  el.addEventListener('input', () => {
+  // Not in the middle of an input method's composition (Chinese, Japanese,
+  // Korean): what is typed there is not final until it ends.
+  el.addEventListener('compositionend', () => check());
+  el.addEventListener('input', (e) => { if (!e.isComposing) check(); });
+  function check() {
     const chars = [...el.value];
     if (chars.length <= n) { last = el.value; return; }
     const grown = last != null && [...last].length <= n ? el.value.length - last.length : 0;
@@ -61,7 +65,7 @@ function limitChars(el, n) {
       el.value = chars.slice(0, n).join('');
     }
     last = el.value;
-  });
+  }
 }
 
 function append(el, children) {

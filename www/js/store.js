@@ -193,7 +193,6 @@ export function upsertConv(c) {
   }
   if (c.peer) {
     putUser(c.peer);
-    if (!old && state.ready && !state.presence.has(c.peer.id)) fetchPresence(c.peer.id);
   }
   if (c.members) {
     for (const m of c.members) putUser(m.user);
