@@ -350,6 +350,35 @@ test('edit profile: display name and about', async () => {
   await context.close();
 });
 
+test('devices: every other device signed out at once; this one stays', async () => {
+  const u = await makeUser('dva');
+  const phones = [];
+  for (const name of ['old phone', 'work laptop']) {
+    phones.push(await api('POST', '/auth/login', { body: { username: u.username, password: u.password, device_name: name } }));
+  }
+  const A = await signedIn(browser, u);
+  const page = A.page;
+  await page.getByRole('button', { name: 'Account menu' }).click();
+  await page.getByRole('menuitem', { name: 'Devices' }).click();
+  const dlg = page.getByRole('dialog', { name: 'Devices' });
+  await dlg.getByText('work laptop').waitFor();
+  const others = await dlg.locator('.session').count() - 1;
+  assert.ok(others >= 2, `${others} other devices`);
+  await dlg.getByRole('button', { name: `Sign out all ${others} other devices` }).click();
+  await dlg.getByText(`${others} devices signed out`).waitFor();
+  await until(async () => (await dlg.locator('.session').count()) === 1, 'only this device listed');
+  await dlg.getByText('This device').waitFor();
+  for (const p of phones) {
+    const r = await fetch(BASE + '/api/v1/me', { headers: { Authorization: 'Bearer ' + p.access_token } });
+    assert.equal(r.status, 401, 'the other device is signed out');
+  }
+  await page.keyboard.press('Escape');
+  await page.reload();
+  await page.getByRole('heading', { name: 'Chats' }).waitFor();
+  assert.deepEqual(page.errors, []);
+  await A.context.close();
+});
+
 test('devices: list sessions and sign another device out', async () => {
   const u = await makeUser('dev');
   const a = await newPage(browser);

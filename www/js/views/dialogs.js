@@ -431,6 +431,20 @@ export async function sessionsDialog() {
           }
         } } }, 'Sign out')));
     }
+    // Every other device at once (one request each: a sign-out that fails
+    // leaves its device listed, to be tried again).
+    const others = r.sessions.filter((s) => !s.current);
+    if (others.length > 1) {
+      list.append(h('button.btn.danger.sign-out-others', { type: 'button', on: { click: async (e) => {
+        const btn = e.currentTarget;
+        btn.disabled = true;
+        const done = await Promise.allSettled(others.map((s) => api.del(`/sessions/${s.id}`)));
+        const failed = done.filter((d) => d.status === 'rejected');
+        if (failed.length) toast(`${failed.length} of ${others.length} devices could not be signed out: ${api.friendlyError(failed[0].reason)}`);
+        else toast(`${others.length} devices signed out`);
+        load();
+      } } }, `Sign out all ${others.length} other devices`));
+    }
   }
   load();
   return dlg;
