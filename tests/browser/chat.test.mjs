@@ -782,6 +782,33 @@ test('message search shows older matches a page at a time, and takes a query lon
   await A.context.close();
 });
 
+test('a search in one conversation finds its messages only, until the search is widened again', async () => {
+  const me = await makeUser('sic', 'Ida Inchat');
+  const p1 = await makeUser('sia', 'Abe Zoo');
+  const p2 = await makeUser('sib', 'Bea Park');
+  const c1 = await api('POST', '/conversations', { token: p1.token, body: { type: 'direct', member_ids: [me.id] } });
+  const c2 = await api('POST', '/conversations', { token: p2.token, body: { type: 'direct', member_ids: [me.id] } });
+  await api('POST', `/conversations/${c1.id}/messages`, { token: p1.token, body: { client_id: 'si1' + p1.id, body: 'a zebra at the zoo' } });
+  await api('POST', `/conversations/${c2.id}/messages`, { token: p2.token, body: { client_id: 'si2' + p2.id, body: 'a zebra in the park' } });
+  const A = await signedIn(browser, me);
+  const a = A.page;
+  await openConversation(a, 'Abe Zoo');
+  await a.getByRole('button', { name: 'Search in this conversation' }).click();
+  await a.getByText('In Abe Zoo', { exact: true }).waitFor();
+  assert.equal(await a.evaluate(() => document.activeElement?.getAttribute('aria-label')), 'Search');
+  await a.keyboard.type('zebra');
+  await a.locator('.result', { hasText: 'a zebra at the zoo' }).waitFor();
+  await a.getByText('Messages in Abe Zoo').waitFor();
+  assert.equal(await a.locator('.result', { hasText: 'a zebra in the park' }).count(), 0, 'the other chat\'s message is not found');
+  // Widened: both chats' messages.
+  await a.getByRole('button', { name: 'Search everywhere' }).click();
+  await a.locator('.result', { hasText: 'a zebra in the park' }).waitFor();
+  await a.locator('.result', { hasText: 'a zebra at the zoo' }).waitFor();
+  assert.equal(await a.getByText('In Abe Zoo', { exact: true }).count(), 0);
+  assert.deepEqual(a.errors, []);
+  await A.context.close();
+});
+
 test('a search result far back in a long chat is brought into view', async () => {
   const ua = await makeUser('deep', 'Dana Deep');
   const ub = await makeUser('deepb', 'Dirk Deep');

@@ -165,6 +165,8 @@ async function start(me) {
   });
   const chat = createChat({
     onBack: () => closeConv(),
+    // On a phone the list (and its search) shows in place of the chat.
+    onSearchIn: (id) => { if (matchMedia('(max-width: 760px)').matches) closeConv(); sidebar.searchIn(id); },
     onInfo: (id) => convInfoDialog(id, { onLeft: (cid, leaving) => { if (leaving) leftByMe.add(cid); else leftByMe.delete(cid); } }),
   });
   cleanups.push(() => chat.dispose(), () => sidebar.dispose());

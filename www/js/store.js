@@ -834,10 +834,12 @@ export async function fetchPresence(userId) {
 }
 
 // ---- search --------------------------------------------------------------------
-// q as the API takes it (at most 256 characters); cursor: the next page's.
-export function searchMessages(q, cursor = null) {
+// q as the API takes it (at most 256 characters); cursor: the next page's;
+// convId: in that conversation only.
+export function searchMessages(q, cursor = null, convId = null) {
   const query = { q: [...q].slice(0, 256).join(''), limit: 30 };
   if (cursor) query.cursor = cursor;
+  if (convId != null) query.conversation_id = convId;
   return api.get('/search', { query });
 }
 export function searchUsers(q) {

@@ -57,7 +57,7 @@ function isEmojiOnly(text) {
   return seg <= 3;
 }
 
-export function createChat({ onBack, onInfo }) {
+export function createChat({ onBack, onInfo, onSearchIn }) {
   const root = h('main.main', { 'aria-label': 'Conversation' });
   let convId = null;
   let view = null;     // DOM of the open conversation
@@ -230,7 +230,9 @@ export function createChat({ onBack, onInfo }) {
     const sub = h('p.chat-sub');
     const idBtn = h('button.chat-id', { type: 'button', 'aria-label': 'Conversation details', on: { click: () => onInfo(convId) } },
       avatarSlot, h('span.chat-id-text', title, sub));
-    const head = h('header.chat-head', back, idBtn, iconButton('info', 'Conversation details', () => onInfo(convId), 'plain'));
+    const head = h('header.chat-head', back, idBtn,
+      iconButton('search', 'Search in this conversation', () => onSearchIn(convId), 'plain'),
+      iconButton('info', 'Conversation details', () => onInfo(convId), 'plain'));
     const histState = h('div.history-state', { 'aria-live': 'polite' });
     const intro = h('div.chat-intro', { hidden: true });
     const list = h('div.msg-list');

@@ -22,7 +22,11 @@ export function createSidebar({ onOpen, onNewChat, onNewGroup, onProfile, onSess
     iconButton('group', 'New group', onNewGroup), iconButton('edit', 'New message', onNewChat));
   const banner = h('div.conn-banner', { role: 'status', hidden: true });
   const searchInput = h('input', { type: 'search', placeholder: 'Search chats, people and messages', 'aria-label': 'Search', autocomplete: 'off' });
-  const search = h('div.side-search', { role: 'search' }, icon('search'), searchInput);
+  // Searching the messages of one conversation (from its header): said by
+  // a chip above the field, which ends it.
+  let scope = null;
+  const scopeChip = h('div.search-scope', { hidden: true });
+  const search = h('div.side-search', { role: 'search' }, scopeChip, h('div.search-field', icon('search'), searchInput));
   const list = h('ul.conv-list', { 'aria-label': 'Conversations' });
   const empty = h('div.empty-list', { hidden: true },
     h('p', 'No conversations yet.'),
@@ -178,17 +182,37 @@ export function createSidebar({ onOpen, onNewChat, onNewGroup, onProfile, onSess
     clearTimeout(searchTimer);
     searchTimer = setTimeout(runSearch, 250);
   });
+  function setScope(id) {
+    scope = id;
+    clear(scopeChip);
+    scopeChip.hidden = id == null;
+    searchInput.placeholder = id == null ? 'Search chats, people and messages' : 'Search messages in this chat';
+    if (id == null) return;
+    const c = state.convs.get(id);
+    scopeChip.append(h('span', `In ${c ? convTitle(c) : 'this conversation'}`),
+      iconButton('close', 'Search everywhere', () => { setScope(null); searchInput.focus(); runSearch(); }, 'plain'));
+  }
+  function searchIn(id) {
+    setScope(id);
+    searchInput.focus();
+    runSearch();
+  }
   searchInput.addEventListener('keydown', (e) => {
-    if (e.key === 'Escape') { searchInput.value = ''; runSearch(); }
+    if (e.key === 'Escape') {
+      // Esc empties the field, and once empty ends a chat's search.
+      if (!searchInput.value && scope != null) setScope(null);
+      searchInput.value = ''; runSearch();
+    }
     if (e.key === 'Enter') { clearTimeout(searchTimer); runSearch(); }
   });
   async function runSearch() {
     const q = searchInput.value.trim();
     const mine = ++searchSeq;
-    const searching = q.length > 0;
+    const searching = q.length > 0 || scope != null;
     list.hidden = searching; empty.hidden = searching || state.convs.size > 0 || !state.convsComplete;
     results.hidden = !searching;
     if (!searching) { clear(results); return; }
+    if (scope != null) { searchScoped(q, mine); return; }
     // My chats by name come from memory, at once; people and messages
     // from the server (people by the start of a name of up to 64
     // characters, as the API takes it).
@@ -216,7 +240,25 @@ export function createSidebar({ onOpen, onNewChat, onNewGroup, onProfile, onSess
       results.append(h('p.empty-list', `Messages: ${api.friendlyError(found.reason)}`));
       return;
     }
-    const r = found.value;
+    showFound(found.value, q, mine, 'Messages', null);
+  }
+  // Messages of one conversation only.
+  async function searchScoped(q, mine) {
+    const c = state.convs.get(scope);
+    const where = c ? convTitle(c) : 'this conversation';
+    if (!q) { clear(results).append(h('p.section-label', `Type to search the messages in ${where}.`)); return; }
+    clear(results).append(h('p.section-label', 'Searching…'));
+    let r;
+    try { r = await store.searchMessages(q, null, scope); } catch (e) {
+      if (mine === searchSeq) clear(results).append(h('p.empty-list', `Messages: ${api.friendlyError(e)}`));
+      return;
+    }
+    if (mine !== searchSeq) return;
+    clear(results);
+    showFound(r, q, mine, `Messages in ${where}`, scope);
+  }
+  // A page of found messages, and older ones a page at a time.
+  function showFound(r, q, mine, label, convScope) {
     const ul = h('ul.search-results', { 'aria-label': 'Messages' });
     const addFound = (page) => {
       for (const m of page) {
@@ -231,7 +273,7 @@ export function createSidebar({ onOpen, onNewChat, onNewGroup, onProfile, onSess
       }
     };
     addFound(r.results);
-    results.append(h('p.section-label', r.results.length ? 'Messages' : `No messages match “${q}”.`), ul);
+    results.append(h('p.section-label', r.results.length ? label : `No messages match “${q}”.`), ul);
     // Older matches, a page at a time.
     let next = r.next_cursor;
     const more = h('button.btn.more-results', { type: 'button', hidden: !next }, 'More messages');
@@ -240,7 +282,7 @@ export function createSidebar({ onOpen, onNewChat, onNewGroup, onProfile, onSess
       more.disabled = true;
       moreNote.hidden = true;
       try {
-        const page = await store.searchMessages(q, next);
+        const page = await store.searchMessages(q, next, convScope);
         if (mine !== searchSeq) return;
         const firstNew = ul.children.length;
         addFound(page.results);
@@ -278,7 +320,7 @@ export function createSidebar({ onOpen, onNewChat, onNewGroup, onProfile, onSess
   renderMe();
   render();
 
-  return { root, render, setConnection, refreshPresence, focusSearch: () => searchInput.focus(), dispose: () => { clearInterval(tick); seen.disconnect(); } };
+  return { root, render, setConnection, refreshPresence, searchIn, focusSearch: () => searchInput.focus(), dispose: () => { clearInterval(tick); seen.disconnect(); } };
 }
 
 function highlight(text, q) {
