@@ -1037,6 +1037,40 @@ test('a reply being written waits with its draft while another chat is open', as
   await A.context.close();
 });
 
+test('any emoji can be a reaction: picked from the picker or typed in; a word is refused with the reason', async () => {
+  const ua = await makeUser('emr', 'Ema Reacts');
+  const ub = await makeUser('emb', 'Eli Sends');
+  const conv = await api('POST', '/conversations', { token: ub.token, body: { type: 'direct', member_ids: [ua.id] } });
+  const m = await api('POST', `/conversations/${conv.id}/messages`, { token: ub.token, body: { client_id: 'em1' + ub.id, body: 'we won the cup' } });
+  const A = await signedIn(browser, ua);
+  const a = A.page;
+  await openConversation(a, 'Eli Sends');
+  const row = messageByText(a, 'we won the cup');
+  const picker = async () => {
+    await row.getByRole('button', { name: 'Message actions' }).click();
+    await a.getByRole('menuitem', { name: 'More reactions…' }).click();
+    return a.getByRole('dialog', { name: 'React' });
+  };
+  let dlg = await picker();
+  await dlg.getByRole('button', { name: 'React with 🥳' }).click();
+  await dlg.waitFor({ state: 'detached' });
+  await row.locator('.reaction', { hasText: '🥳' }).waitFor();
+  dlg = await picker();
+  await dlg.getByLabel('Or type an emoji').fill('🦘');
+  await dlg.getByRole('button', { name: 'React', exact: true }).click();
+  await dlg.waitFor({ state: 'detached' });
+  await row.locator('.reaction', { hasText: '🦘' }).waitFor();
+  dlg = await picker();
+  await dlg.getByLabel('Or type an emoji').fill('hooray');
+  await dlg.getByRole('button', { name: 'React', exact: true }).click();
+  await dlg.getByRole('alert').filter({ hasText: /emoji/i }).waitFor();
+  await a.keyboard.press('Escape');
+  const stored = await api('GET', `/conversations/${conv.id}/messages/${m.id}`, { token: ub.token });
+  assert.deepEqual(stored.reactions.map((r) => r.emoji).sort(), ['🥳', '🦘'].sort());
+  assert.deepEqual(a.errors, []);
+  await A.context.close();
+});
+
 test('a screen reader tells which message each button is for, and a quote says where it leads', async () => {
   const ua = await makeUser('srl', 'Sara Reader');
   const ub = await makeUser('srb', 'Seb Writer');

@@ -7,9 +7,14 @@ import { timeOfDay, fullTime, dayKey, dayLabel, lastSeen, plural } from '../form
 import * as store from '../store.js';
 import { state, convTitle, userName } from '../store.js';
 import * as api from '../api.js';
-import { userAvatar, convAvatar, showMenu, menuItem, closeMenu, toast, confirmDialog, onLongPress, attentive } from './common.js';
+import { userAvatar, convAvatar, showMenu, menuItem, closeMenu, toast, confirmDialog, onLongPress, attentive, openDialog } from './common.js';
 
 const QUICK = ['👍', '❤️', '😂', '😮', '😢', '🙏'];
+// The reaction picker's choice (any other emoji can be typed there).
+const MORE_EMOJI = ['😀', '😃', '😄', '😁', '😆', '😅', '🤣', '🙂', '😉', '😊', '😇', '🥰', '😍', '🤩', '😘', '😋',
+  '😜', '🤪', '🤔', '🤨', '😐', '😏', '😒', '🙄', '😬', '😌', '😴', '😷', '🤯', '🥳', '😎', '🤓',
+  '😕', '😟', '🙁', '😲', '😳', '🥺', '😭', '😱', '😤', '😡', '👏', '🙌', '👋', '🤝', '👌', '✌️',
+  '🤞', '💪', '👀', '🔥', '✨', '🎉', '💯', '✅', '❌', '⭐', '💔', '💖', '🌹', '☕', '🍕', '🎂'];
 // A finger, not a mouse: no hover, an on-screen keyboard.
 const touchScreen = () => matchMedia('(pointer: coarse)').matches;
 const MAX_BODY = 4000;
@@ -644,6 +649,7 @@ export function createChat({ onBack, onInfo, onSearchIn }) {
     showMenu(btn, (menu) => {
       menu.append(h('div.quick', { role: 'group', 'aria-label': 'Quick reactions' }, QUICK.map((e) =>
         h('button', { type: 'button', 'aria-label': `React with ${e}`, on: { click: () => react(m, e) } }, e))));
+      menu.append(menuItem('smile', 'More reactions…', () => reactionPicker(m)));
       if (canWrite()) menu.append(menuItem('reply', 'Reply', () => startReply(m)));
       if (m.body) menu.append(menuItem('chat', 'Copy text', () => navigator.clipboard?.writeText(m.body).then(() => toast('Copied'), () => {})));
       if (mine) {
@@ -657,6 +663,26 @@ export function createChat({ onBack, onInfo, onSearchIn }) {
   // the first is answered toggles what the first made (undoes a mistap),
   // rather than asking for the same change again.
   const reacting = new Map();
+  // Any emoji: a grid of common ones, or one typed (or pasted) in; the
+  // server says which text is not one emoji.
+  function reactionPicker(m) {
+    const err = h('p.form-error', { role: 'alert' });
+    const typed = h('input', { 'aria-label': 'Or type an emoji', placeholder: 'Or type an emoji', autocomplete: 'off', maxLength: 32 });
+    const pick = async (e) => {
+      err.textContent = '';
+      try {
+        await store.toggleReaction(m.conversation_id, m.id, e);
+        dlg.close();
+      } catch (ex) { err.textContent = api.friendlyError(ex); }
+    };
+    const grid = h('div.emoji-grid', { role: 'group', 'aria-label': 'Emoji' }, MORE_EMOJI.map((e) =>
+      h('button', { type: 'button', 'aria-label': `React with ${e}`, on: { click: () => pick(e) } }, e)));
+    const form = h('form.emoji-typed', { on: { submit: (ev) => { ev.preventDefault(); const v = typed.value.trim(); if (v) pick(v); } } },
+      typed, h('button.btn', { type: 'submit' }, 'React'));
+    const dlg = openDialog({ title: 'React', body: [grid, form, err], className: 'emoji-dialog' });
+    grid.querySelector('button').focus();
+  }
+
   function react(m, emoji) {
     const key = m.conversation_id + ' ' + m.id + ' ' + emoji;
     const next = (reacting.get(key) || Promise.resolve())
