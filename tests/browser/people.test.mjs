@@ -164,6 +164,39 @@ test('online dots show for every direct chat in the list, down to the last, as t
   await A.context.close();
 });
 
+test('group roles: leaving as owner says who becomes owner; an admin can step down', async () => {
+  const owner = await makeUser('gro', 'Olive Owner');
+  const adm = await makeUser('gra', 'Adam Admin');
+  const mem = await makeUser('grm', 'Mia Member');
+  const g = await api('POST', '/conversations', { token: owner.token, body: { type: 'group', title: 'Roles club', member_ids: [mem.id, adm.id] } });
+  await api('PATCH', `/conversations/${g.id}/members/${adm.id}`, { token: owner.token, body: { role: 'admin' } });
+  const O = await signedIn(browser, owner);
+  const o = O.page;
+  await openConversation(o, 'Roles club');
+  await o.getByRole('button', { name: 'Conversation details' }).first().click();
+  let dlg = o.getByRole('dialog', { name: 'Group details' });
+  await dlg.getByRole('list', { name: 'Members' }).locator('li', { hasText: 'Adam Admin' }).waitFor();
+  await dlg.getByRole('button', { name: 'Leave group' }).click();
+  const confirm = o.getByRole('dialog', { name: 'Leave group?' });
+  await confirm.getByText('Adam Admin will become its owner.').waitFor();
+  await confirm.getByRole('button', { name: 'Cancel' }).click();
+  await O.context.close();
+
+  const A = await signedIn(browser, adm);
+  const a = A.page;
+  await openConversation(a, 'Roles club');
+  await a.getByRole('button', { name: 'Conversation details' }).first().click();
+  dlg = a.getByRole('dialog', { name: 'Group details' });
+  const mine = dlg.getByRole('list', { name: 'Members' }).locator('li', { hasText: 'Adam Admin (you)' });
+  await mine.getByRole('button', { name: 'Step down' }).click();
+  await a.getByRole('dialog', { name: 'Step down as admin?' }).getByRole('button', { name: 'Step down' }).click();
+  await until(async () => (await api('GET', `/conversations/${g.id}`, { token: owner.token })).members.find((m) => m.user.id === adm.id).role === 'member', 'Adam a member again');
+  await mine.locator('.role-tag', { hasText: 'Member' }).waitFor();
+  assert.equal(await mine.getByRole('button', { name: 'Step down' }).count(), 0);
+  assert.deepEqual(a.errors, []);
+  await A.context.close();
+});
+
 test('a group\'s member list shows who is online and when the others were last seen, and follows who comes online', async () => {
   const me = await makeUser('pres', 'Pia Present');
   const on = await makeUser('onl', 'Otto Online');

@@ -246,6 +246,16 @@ export async function convInfoDialog(convId, { onLeft }) {
           render();
         } catch (e) { toast(api.friendlyError(e)); }
       }, 'plain'));
+    } else if (isMe && m.role === 'admin') {
+      // An admin may step down (only the owner takes it from another).
+      right.push(h('span.role-tag', ROLE_LABEL.admin), h('button.btn.small', { type: 'button', on: { click: async () => {
+        if (!(await confirmDialog('Step down as admin?', 'You will stay in the group as a member; only the owner can make you an admin again.', 'Step down'))) return;
+        try {
+          await api.patch(`/conversations/${convId}/members/${me}`, { role: 'member' });
+          await store.fetchConv(convId);
+          render();
+        } catch (e) { toast(api.friendlyError(e)); }
+      } } }, 'Step down'));
     } else {
       right.push(h('span.role-tag', ROLE_LABEL[m.role] || m.role));
     }
@@ -293,8 +303,20 @@ export async function convInfoDialog(convId, { onLeft }) {
       }
     });
   }
+  // Who the server makes owner when the owner leaves: an admin before a
+  // member, the longest in the group first, among accounts not deleted.
+  function heir() {
+    const others = (c.members || []).filter((x) => x.user.id !== state.me.id && !x.user.deleted);
+    others.sort((x, y) => rank(x.role) - rank(y.role) || (x.joined_at < y.joined_at ? -1 : x.joined_at > y.joined_at ? 1 : x.user.id - y.user.id));
+    return others[0] || null;
+  }
   async function leave() {
-    if (!(await confirmDialog('Leave group?', 'You will stop receiving messages from this group.', 'Leave', true))) return;
+    let text = 'You will stop receiving messages from this group.';
+    if (c.my_role === 'owner' && c.members) {
+      const next = heir();
+      text += next ? ` ${(state.users.get(next.user.id) || next.user).display_name} will become its owner.` : ' Nobody else is in it.';
+    }
+    if (!(await confirmDialog('Leave group?', text, 'Leave', true))) return;
     // Said before the request: the event of the leaving may come before
     // its answer.
     onLeft(convId, true);
