@@ -1037,6 +1037,33 @@ test('a reply being written waits with its draft while another chat is open', as
   await A.context.close();
 });
 
+test('message info tells who read my message, who has it, and who does not yet', async () => {
+  const me = await makeUser('mia', 'Max Info');
+  const r = await makeUser('mir', 'Rae Reader');
+  const d = await makeUser('mid', 'Dev Delivered');
+  const w = await makeUser('miw', 'Wes Waiting');
+  const g = await api('POST', '/conversations', { token: me.token, body: { type: 'group', title: 'Info group', member_ids: [r.id, d.id, w.id] } });
+  const dh = await api('GET', '/events?timeout=0', { token: d.token });
+  const msg = await api('POST', `/conversations/${g.id}/messages`, { token: me.token, body: { client_id: 'mi1' + me.id, body: 'who has this?' } });
+  await api('POST', `/conversations/${g.id}/read`, { token: r.token, body: { seq: msg.seq } });
+  // Dev's device fetches its events: the message is delivered to him.
+  await api('GET', `/events?since=${encodeURIComponent(dh.next)}&timeout=0`, { token: d.token });
+  await until(async () => (await api('GET', `/conversations/${g.id}`, { token: me.token })).members.find((m) => m.user.id === d.id).delivered_seq >= msg.seq, 'delivered to Dev');
+  const A = await signedIn(browser, me);
+  const a = A.page;
+  await openConversation(a, 'Info group');
+  const row = messageByText(a, 'who has this?');
+  await row.getByRole('button', { name: 'Message actions' }).click();
+  await a.getByRole('menuitem', { name: 'Message info' }).click();
+  const dlg = a.getByRole('dialog', { name: 'Message info' });
+  await dlg.getByRole('list', { name: 'Read by' }).getByText('Rae Reader').waitFor();
+  await dlg.getByRole('list', { name: 'Delivered to' }).getByText('Dev Delivered').waitFor();
+  await dlg.getByRole('list', { name: 'Not delivered yet' }).getByText('Wes Waiting').waitFor();
+  assert.equal(await dlg.getByRole('list', { name: 'Read by' }).getByRole('listitem').count(), 1);
+  assert.deepEqual(a.errors, []);
+  await A.context.close();
+});
+
 test('any emoji can be a reaction: picked from the picker or typed in; a word is refused with the reason', async () => {
   const ua = await makeUser('emr', 'Ema Reacts');
   const ub = await makeUser('emb', 'Eli Sends');

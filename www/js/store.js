@@ -715,6 +715,23 @@ export function tickState(convId, seq) {
   return 'sent';
 }
 
+// Each other member by how far one of my messages (seq) has reached them:
+// read, delivered (not read yet), or not yet. The members as the details
+// list them (fetched), else those receipts know of.
+export function reachOf(convId, seq) {
+  const c = state.convs.get(convId);
+  const r = state.receipts.get(convId) || new Map();
+  const out = { read: [], delivered: [], waiting: [] };
+  if (!c || !state.me) return out;
+  const ids = c.members ? c.members.map((m) => m.user.id) : [...r.keys()];
+  for (const uid of ids) {
+    if (uid === state.me.id) continue;
+    const x = r.get(uid) || { delivered: 0, read: 0 };
+    (x.read >= seq ? out.read : x.delivered >= seq ? out.delivered : out.waiting).push(uid);
+  }
+  return out;
+}
+
 // Who has read up to seq (for the "seen by" line in groups).
 export function readers(convId, seq) {
   const r = state.receipts.get(convId);

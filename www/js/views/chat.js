@@ -653,6 +653,7 @@ export function createChat({ onBack, onInfo, onSearchIn }) {
       if (canWrite()) menu.append(menuItem('reply', 'Reply', () => startReply(m)));
       if (m.body) menu.append(menuItem('chat', 'Copy text', () => navigator.clipboard?.writeText(m.body).then(() => toast('Copied'), () => {})));
       if (mine) {
+        menu.append(menuItem('info', 'Message info', () => messageInfo(m)));
         if (canWrite()) menu.append(menuItem('edit', 'Edit', () => startEdit(m)));
         menu.append(menuItem('trash', 'Delete', () => removeMessage(m), true));
       }
@@ -663,6 +664,24 @@ export function createChat({ onBack, onInfo, onSearchIn }) {
   // the first is answered toggles what the first made (undoes a mistap),
   // rather than asking for the same change again.
   const reacting = new Map();
+  // Who one of my messages has reached: read by, delivered to, not yet;
+  // with the members' marks asked for afresh.
+  function messageInfo(m) {
+    const body = h('div.msg-info', { 'aria-live': 'polite' }, h('p.hint', 'Loading…'));
+    const show = () => {
+      const reach = store.reachOf(m.conversation_id, m.seq);
+      const part = (title, ids) => (ids.length ? h('div.sect', h('h3', `${title} (${ids.length})`),
+        h('ul.people', { 'aria-label': title }, ids.map((uid) => {
+          const u = state.users.get(uid) || { id: uid, display_name: userName(uid) };
+          return h('li.person', userAvatar(u, 'm'), h('span.person-main', h('span.person-name', u.display_name)));
+        }))) : null);
+      clear(body).append(h('p.hint', `Sent ${fullTime(m.created_at)}`), part('Read by', reach.read),
+        part('Delivered to', reach.delivered), part('Not delivered yet', reach.waiting));
+    };
+    openDialog({ title: 'Message info', body });
+    store.fetchConv(m.conversation_id).then(show, show);
+  }
+
   // Any emoji: a grid of common ones, or one typed (or pasted) in; the
   // server says which text is not one emoji.
   function reactionPicker(m) {
