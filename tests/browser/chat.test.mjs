@@ -261,7 +261,7 @@ test('links end where the sentence goes on; right-to-left text reads right to le
   const ub = await makeUser('lnb', 'Lev Links');
   const c = await api('POST', '/conversations', { token: ub.token, body: { type: 'direct', member_ids: [ua.id] } });
   const say = (n, body) => api('POST', `/conversations/${c.id}/messages`, { token: ub.token, body: { client_id: `ln${n}x${ub.id}`, body } });
-  await say(1, 'See https://en.wikipedia.org/wiki/Mercury_(planet), then (https://example.com/a) and 请看https://example.org/x。谢谢 or https://example.net/y… ok.');
+  await say(1, 'See https://en.wikipedia.org/wiki/Mercury_(planet), then (https://example.com/a) and 请看https://example.org/x。谢谢 or https://example.net/y… ok, www.example.edu/z. Not www.nothing or awww.example.com.');
   await say(2, 'שלום עולם!');
   const A = await signedIn(browser, ua);
   const a = A.page;
@@ -270,7 +270,9 @@ test('links end where the sentence goes on; right-to-left text reads right to le
   await row.waitFor();
   assert.deepEqual(await row.locator('a').evaluateAll((els) => els.map((e) => e.getAttribute('href'))), [
     'https://en.wikipedia.org/wiki/Mercury_(planet)', 'https://example.com/a', 'https://example.org/x', 'https://example.net/y',
+    'https://www.example.edu/z',
   ]);
+  assert.equal(await row.locator('a', { hasText: 'www.example.edu/z' }).count(), 1, 'shown as written');
   assert.equal(await messageByText(a, 'שלום').locator('.text').evaluate((el) => getComputedStyle(el).direction), 'rtl');
   await a.getByLabel('Message', { exact: true }).fill('مرحبا');
   assert.equal(await a.getByLabel('Message', { exact: true }).evaluate((el) => getComputedStyle(el).direction), 'rtl');
@@ -1033,6 +1035,28 @@ test('a reply being written waits with its draft while another chat is open', as
   assert.equal(await a.getByLabel('Message', { exact: true }).inputValue(), 'yes, at noon');
   await a.keyboard.press('Enter');
   await until(async () => (await api('GET', `/conversations/${conv.id}/messages`, { token: b.token })).messages.some((m) => m.body === 'yes, at noon' && m.reply_to === q.id), 'the reply stored as a reply');
+  assert.deepEqual(a.errors, []);
+  await A.context.close();
+});
+
+test('an emoji picked from the message box goes where the caret is, and typing goes on after it', async () => {
+  const ua = await makeUser('epk', 'Eve Picks');
+  const ub = await makeUser('epb', 'Ezra Gets');
+  const conv = await api('POST', '/conversations', { token: ua.token, body: { type: 'direct', member_ids: [ub.id] } });
+  const A = await signedIn(browser, ua);
+  const a = A.page;
+  await openConversation(a, 'Ezra Gets');
+  const box = a.getByLabel('Message', { exact: true });
+  await box.pressSequentially('hi there');
+  await box.press('Home');
+  for (let i = 0; i < 3; i++) await box.press('ArrowRight');
+  await a.getByRole('button', { name: 'Insert an emoji' }).click();
+  await a.getByRole('dialog', { name: 'Emoji' }).getByRole('button', { name: '🎉' }).click();
+  assert.equal(await a.evaluate(() => document.activeElement?.getAttribute('aria-label')), 'Message');
+  await a.keyboard.type('you ');
+  assert.equal(await box.inputValue(), 'hi 🎉you there');
+  await a.keyboard.press('Enter');
+  await until(async () => (await api('GET', `/conversations/${conv.id}/messages`, { token: ub.token })).messages.some((m) => m.body === 'hi 🎉you there'), 'the message stored');
   assert.deepEqual(a.errors, []);
   await A.context.close();
 });

@@ -23,12 +23,13 @@ const GROUP_GAP_MS = 5 * 60 * 1000;
 // page around it rather than every page between.
 const JUMP_PAGE_BACK = 200;
 
-// Message text with web links made clickable (text nodes only; http/https only).
+// Message text with web links made clickable (text nodes only; http/https
+// only, and "www." addresses, which open over https).
 // A link ends at white space, quotes and angle brackets, CJK and full-width
 // punctuation and an ellipsis; punctuation that ends a sentence after it is
 // not part of it, nor a closing bracket it did not open (a link in
 // parentheses), but a wiki's "Mercury_(planet)" keeps its own.
-const URL_RE = /\bhttps?:\/\/[^\s<>"'\u2026\u3000-\u303f\uff00-\uffef]+/g;
+const URL_RE = /\b(?:https?:\/\/|www\.)[^\s<>"'\u2026\u3000-\u303f\uff00-\uffef]+/g;
 const count = (s, c) => s.split(c).length - 1;
 function trimUrl(u) {
   for (;;) {
@@ -43,9 +44,11 @@ function linkify(text) {
   let last = 0;
   for (const m of text.matchAll(URL_RE)) {
     const url = trimUrl(m[0]);
-    if (!/^https?:\/\/[^/]/.test(url)) continue;
+    const www = url.startsWith('www.');
+    // A host with a dot after "www." (www.example.org), not "www.x".
+    if (www ? !/^www\.[^./:?#]+\.[^./:?#]/.test(url) : !/^https?:\/\/[^/]/.test(url)) continue;
     if (m.index > last) out.push(text.slice(last, m.index));
-    out.push(h('a', { href: url, target: '_blank', rel: 'noopener noreferrer nofollow' }, url));
+    out.push(h('a', { href: www ? 'https://' + url : url, target: '_blank', rel: 'noopener noreferrer nofollow' }, url));
     last = m.index + url.length;
   }
   out.push(text.slice(last));
@@ -257,7 +260,10 @@ export function createChat({ onBack, onInfo, onSearchIn }) {
     // With nothing typed, one click sends a thumbs-up.
     const like = h('button.icon-btn.like', { type: 'button', 'aria-label': 'Send a like', title: 'Send 👍',
       on: { click: () => { sentHere(state.outbox.add(convId, '👍', replyTo ? replyTo.id : null)); replyTo = null; renderCtx(); forceBottom = true; renderMessages(); } } }, '👍');
-    const form = h('form.composer', { 'aria-label': 'Write a message' }, input, count, send, like);
+    // Emoji into the text where the caret is (a phone's keyboard has its
+    // own; a desktop's is hard to find).
+    const emojiBtn = iconButton('smile', 'Insert an emoji', () => emojiPicker(), 'plain emoji-btn');
+    const form = h('form.composer', { 'aria-label': 'Write a message' }, emojiBtn, input, count, send, like);
     // Send and the like take no focus from the box: the next words go where
     // the last went, and a phone's keyboard stays up.
     for (const b of [send, like]) b.addEventListener('mousedown', (e) => e.preventDefault());
@@ -664,6 +670,20 @@ export function createChat({ onBack, onInfo, onSearchIn }) {
   // the first is answered toggles what the first made (undoes a mistap),
   // rather than asking for the same change again.
   const reacting = new Map();
+  function emojiPicker() {
+    const input = view.input;
+    const at = [input.selectionStart, input.selectionEnd];
+    const grid = h('div.emoji-grid', { role: 'group', 'aria-label': 'Emoji' }, MORE_EMOJI.concat(QUICK.filter((e) => !MORE_EMOJI.includes(e))).map((e) =>
+      h('button', { type: 'button', 'aria-label': e, on: { click: () => {
+        dlg.close();
+        input.focus();
+        input.setRangeText(e, at[0], at[1], 'end');
+        input.dispatchEvent(new Event('input', { bubbles: true }));
+      } } }, e)));
+    const dlg = openDialog({ title: 'Emoji', body: grid, className: 'emoji-dialog' });
+    grid.querySelector('button').focus();
+  }
+
   // Who one of my messages has reached: read by, delivered to, not yet;
   // with the members' marks asked for afresh.
   function messageInfo(m) {
