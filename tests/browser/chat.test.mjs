@@ -1061,6 +1061,35 @@ test('an emoji picked from the message box goes where the caret is, and typing g
   await A.context.close();
 });
 
+test('a long message shows its first lines, and the rest on Read more', async () => {
+  const ua = await makeUser('lng', 'Lou Long');
+  const ub = await makeUser('lnw', 'Wes Writes');
+  const conv = await api('POST', '/conversations', { token: ub.token, body: { type: 'direct', member_ids: [ua.id] } });
+  const text = Array.from({ length: 60 }, (_, i) => `Line ${i + 1} of a long story.`).join('\n') + '\nTHE END';
+  await api('POST', `/conversations/${conv.id}/messages`, { token: ub.token, body: { client_id: 'lg1' + ub.id, body: text } });
+  await api('POST', `/conversations/${conv.id}/messages`, { token: ub.token, body: { client_id: 'lg2' + ub.id, body: 'a short one' } });
+  // Long, but in a few lines on this screen: nothing to hide.
+  await api('POST', `/conversations/${conv.id}/messages`, { token: ub.token, body: { client_id: 'lg3' + ub.id, body: 'wide '.repeat(150) + 'all shown' } });
+  const A = await signedIn(browser, ua);
+  const a = A.page;
+  await openConversation(a, 'Wes Writes');
+  const row = messageByText(a, 'Line 1 of a long story.');
+  await row.waitFor();
+  const textBox = row.locator('.text');
+  const clampedHeight = (await textBox.boundingBox()).height;
+  assert.equal(await textBox.evaluate((el) => el.scrollHeight > el.clientHeight + 10), true, 'the rest is hidden');
+  assert.equal(await messageByText(a, 'a short one').getByRole('button', { name: 'Read more' }).count(), 0);
+  assert.equal(await messageByText(a, 'all shown').getByRole('button', { name: 'Read more' }).isVisible(), false);
+  await row.getByRole('button', { name: 'Read more' }).click();
+  await row.getByRole('button', { name: 'Show less' }).waitFor();
+  assert.ok((await row.locator('.text').boundingBox()).height > clampedHeight * 3, 'shown whole');
+  assert.equal(await row.locator('.text').evaluate((el) => el.scrollHeight <= el.clientHeight + 1), true);
+  await row.getByRole('button', { name: 'Show less' }).click();
+  await row.getByRole('button', { name: 'Read more' }).waitFor();
+  assert.deepEqual(a.errors, []);
+  await A.context.close();
+});
+
 test('message info tells who read my message, who has it, and who does not yet', async () => {
   const me = await makeUser('mia', 'Max Info');
   const r = await makeUser('mir', 'Rae Reader');

@@ -18,6 +18,8 @@ const MORE_EMOJI = ['😀', '😃', '😄', '😁', '😆', '😅', '🤣', '�
 // A finger, not a mouse: no hover, an on-screen keyboard.
 const touchScreen = () => matchMedia('(pointer: coarse)').matches;
 const MAX_BODY = 4000;
+// Messages longer than this (UTF-16 units) show their first lines, with Read more.
+const LONG_TEXT = 700;
 const GROUP_GAP_MS = 5 * 60 * 1000;
 // A jump to a message more than this many older than those loaded loads a
 // page around it rather than every page between.
@@ -101,6 +103,7 @@ export function createChat({ onBack, onInfo, onSearchIn }) {
   // Leaving the open chat (for another, or none): its draft is kept, and a
   // long history read far back let go of (store.releaseHistory).
   const repliesAside = new Map();   // conversation id -> the message its draft replies to
+  const expanded = new Set();   // row keys of long messages shown whole
   function setAside() {
     if (convId == null) return;
     if (view) store.setDraft(convId, draft());
@@ -474,6 +477,12 @@ export function createChat({ onBack, onInfo, onSearchIn }) {
     const focused = document.activeElement;
     const focusedRow = focused && focused !== view.list && view.list.contains(focused) ? focused.closest('[data-id]') : null;
     reconcile(view.list, rows);
+    // Read more only where lines are hidden (a long text in few lines on
+    // a wide screen has none).
+    for (const t of view.list.querySelectorAll('.text.clamped')) {
+      const more = t.parentElement.querySelector('.read-more');
+      if (more) more.hidden = t.scrollHeight <= t.clientHeight + 1;
+    }
     if (focusedRow && !focused.isConnected) {
       const label = focused.dataset.control || focused.getAttribute('aria-label');
       const again = label ? rowControl(focusedRow.dataset.id, label) : null;
@@ -569,7 +578,9 @@ export function createChat({ onBack, onInfo, onSearchIn }) {
     const senderName = !mine ? userName(m.sender_id) : 'You';
     const sender = state.users.get(m.sender_id);
     const key = m.local ? 'c:' + m.client_id : 'm:' + m.id;
-    const sig = [m.body, m.edited_at, m.deleted_at, m.reactions, status, first, last, reply, senderName, m.error, m.seq, m.created_at, group];
+    const long = !m.deleted_at && (m.body || '').length > LONG_TEXT;
+    const open = long && expanded.has(key);
+    const sig = [m.body, m.edited_at, m.deleted_at, m.reactions, status, first, last, reply, senderName, m.error, m.seq, m.created_at, group, open];
     return cached(used, key, sig, () => {
       const deleted = !!m.deleted_at;
       const jumbo = !deleted && !reply && isEmojiOnly(m.body);
@@ -583,7 +594,14 @@ export function createChat({ onBack, onInfo, onSearchIn }) {
       // Who wrote it, for a screen reader: the name shows only above the
       // first of a run in a group, and never in a direct chat.
       bubble.append(h('span.sr-only', (mine ? 'You' : senderName) + ': '),
-        h('span.text', { dir: 'auto' }, deleted ? (mine ? 'You unsent a message' : 'This message was deleted') : linkify(m.body || '')));
+        h('span.text' + (long && !open ? '.clamped' : ''), { dir: 'auto' }, deleted ? (mine ? 'You unsent a message' : 'This message was deleted') : linkify(m.body || '')));
+      // A long message shows its first lines until asked for the rest.
+      if (long) {
+        bubble.append(h('button.read-more', { type: 'button', 'aria-expanded': String(open), on: { click: () => {
+          if (open) expanded.delete(key); else expanded.add(key);
+          renderMessages();
+        } } }, open ? 'Show less' : 'Read more'));
+      }
       const meta = h('span.meta', m.edited_at && !deleted ? h('span.edited', 'Edited ·') : null,
         h('time', { datetime: m.created_at, title: fullTime(m.created_at) }, timeOfDay(m.created_at)));
       if (mine && !deleted) meta.append(tick(status));
