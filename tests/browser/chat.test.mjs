@@ -261,7 +261,7 @@ test('links end where the sentence goes on; right-to-left text reads right to le
   const ub = await makeUser('lnb', 'Lev Links');
   const c = await api('POST', '/conversations', { token: ub.token, body: { type: 'direct', member_ids: [ua.id] } });
   const say = (n, body) => api('POST', `/conversations/${c.id}/messages`, { token: ub.token, body: { client_id: `ln${n}x${ub.id}`, body } });
-  await say(1, 'See https://en.wikipedia.org/wiki/Mercury_(planet), then (https://example.com/a) and 请看https://example.org/x。谢谢 or https://example.net/y… ok, www.example.edu/z. Not www.nothing or awww.example.com.');
+  await say(1, 'See https://en.wikipedia.org/wiki/Mercury_(planet), then (https://example.com/a) and 请看https://example.org/x。谢谢 or https://example.net/y… ok, www.example.edu/z. Not www.nothing, awww.example.com, cdn.www.example.com or me@www.example.org.');
   await say(2, 'שלום עולם!');
   const A = await signedIn(browser, ua);
   const a = A.page;
@@ -809,6 +809,18 @@ test('a search in one conversation finds its messages only, until the search is 
   assert.equal(await a.getByText('In Abe Zoo', { exact: true }).count(), 0);
   assert.deepEqual(a.errors, []);
   await A.context.close();
+  // On a phone the list comes back in place of the chat, its search field
+  // ready to type in.
+  const P = await signedIn(browser, me, { width: 375, height: 700, touch: true });
+  const p = P.page;
+  await openConversation(p, 'Abe Zoo');
+  await p.getByRole('button', { name: 'Search in this conversation' }).click();
+  await p.getByText('In Abe Zoo', { exact: true }).waitFor();
+  await until(async () => (await p.evaluate(() => document.activeElement?.getAttribute('aria-label'))) === 'Search', 'the search field focused');
+  await p.keyboard.type('zebra');
+  await p.locator('.result', { hasText: 'a zebra at the zoo' }).waitFor();
+  assert.deepEqual(p.errors, []);
+  await P.context.close();
 });
 
 test('a search result far back in a long chat is brought into view', async () => {
@@ -1069,7 +1081,7 @@ test('a long message shows its first lines, and the rest on Read more', async ()
   await api('POST', `/conversations/${conv.id}/messages`, { token: ub.token, body: { client_id: 'lg1' + ub.id, body: text } });
   await api('POST', `/conversations/${conv.id}/messages`, { token: ub.token, body: { client_id: 'lg2' + ub.id, body: 'a short one' } });
   // Long, but in a few lines on this screen: nothing to hide.
-  await api('POST', `/conversations/${conv.id}/messages`, { token: ub.token, body: { client_id: 'lg3' + ub.id, body: 'wide '.repeat(150) + 'all shown' } });
+  await api('POST', `/conversations/${conv.id}/messages`, { token: ub.token, body: { client_id: 'lg3' + ub.id, body: 'il '.repeat(250) + 'all shown' } });
   const A = await signedIn(browser, ua);
   const a = A.page;
   await openConversation(a, 'Wes Writes');
@@ -1099,6 +1111,9 @@ test('message info tells who read my message, who has it, and who does not yet',
   const dh = await api('GET', '/events?timeout=0', { token: d.token });
   const msg = await api('POST', `/conversations/${g.id}/messages`, { token: me.token, body: { client_id: 'mi1' + me.id, body: 'who has this?' } });
   await api('POST', `/conversations/${g.id}/read`, { token: r.token, body: { seq: msg.seq } });
+  // Lee joins after it was sent: his marks start past it, but he never had it.
+  const late = await makeUser('mil', 'Lee Late');
+  await api('POST', `/conversations/${g.id}/members`, { token: me.token, body: { user_ids: [late.id] } });
   // Dev's device fetches its events: the message is delivered to him.
   await api('GET', `/events?since=${encodeURIComponent(dh.next)}&timeout=0`, { token: d.token });
   await until(async () => (await api('GET', `/conversations/${g.id}`, { token: me.token })).members.find((m) => m.user.id === d.id).delivered_seq >= msg.seq, 'delivered to Dev');
@@ -1113,6 +1128,7 @@ test('message info tells who read my message, who has it, and who does not yet',
   await dlg.getByRole('list', { name: 'Delivered to' }).getByText('Dev Delivered').waitFor();
   await dlg.getByRole('list', { name: 'Not delivered yet' }).getByText('Wes Waiting').waitFor();
   assert.equal(await dlg.getByRole('list', { name: 'Read by' }).getByRole('listitem').count(), 1);
+  assert.equal(await dlg.getByText('Lee Late').count(), 0, 'a later member is not listed');
   assert.deepEqual(a.errors, []);
   await A.context.close();
 });

@@ -165,8 +165,13 @@ async function start(me) {
   });
   const chat = createChat({
     onBack: () => closeConv(),
-    // On a phone the list (and its search) shows in place of the chat.
-    onSearchIn: (id) => { if (matchMedia('(max-width: 760px)').matches) closeConv(); sidebar.searchIn(id); },
+    // On a phone the list (and its search) shows in place of the chat,
+    // once the chat has gone (after the history's Back).
+    onSearchIn: (id) => {
+      if (!matchMedia('(max-width: 760px)').matches) { sidebar.searchIn(id); return; }
+      afterList = () => sidebar.searchIn(id);
+      closeConv();
+    },
     onInfo: (id) => convInfoDialog(id, { onLeft: (cid, leaving) => { if (leaving) leftByMe.add(cid); else leftByMe.delete(cid); } }),
   });
   cleanups.push(() => chat.dispose(), () => sidebar.dispose());
@@ -181,12 +186,14 @@ async function start(me) {
     store.emit('list');
     chat.open(id, msg);
   }
+  let afterList = null;   // what to do once the list shows (a search)
   function showList() {
     const was = state.activeId;
     state.activeId = null;
     shell.classList.remove('chat-open');
     chat.close();
     store.emit('list');
+    if (afterList) { const then = afterList; afterList = null; then(); }
     // On a phone the chat's Back button is gone with the chat: the focus
     // goes to the chat's row in the list, not to the page; a chat left or
     // removed has no row: the first one, else the list's heading.

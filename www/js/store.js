@@ -718,12 +718,14 @@ export function tickState(convId, seq) {
 // Each other member by how far one of my messages (seq) has reached them:
 // read, delivered (not read yet), or not yet. The members as the details
 // list them (fetched), else those receipts know of.
-export function reachOf(convId, seq) {
+// Members who joined after the message was sent (at) are left out: their
+// marks start at the conversation's end when they join.
+export function reachOf(convId, seq, at = null) {
   const c = state.convs.get(convId);
   const r = state.receipts.get(convId) || new Map();
   const out = { read: [], delivered: [], waiting: [] };
   if (!c || !state.me) return out;
-  const ids = c.members ? c.members.map((m) => m.user.id) : [...r.keys()];
+  const ids = c.members ? c.members.filter((m) => !at || !m.joined_at || m.joined_at <= at).map((m) => m.user.id) : [...r.keys()];
   for (const uid of ids) {
     if (uid === state.me.id) continue;
     const x = r.get(uid) || { delivered: 0, read: 0 };

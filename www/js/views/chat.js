@@ -31,7 +31,7 @@ const JUMP_PAGE_BACK = 200;
 // punctuation and an ellipsis; punctuation that ends a sentence after it is
 // not part of it, nor a closing bracket it did not open (a link in
 // parentheses), but a wiki's "Mercury_(planet)" keeps its own.
-const URL_RE = /\b(?:https?:\/\/|www\.)[^\s<>"'\u2026\u3000-\u303f\uff00-\uffef]+/g;
+const URL_RE = /(?:\bhttps?:\/\/|(?<![\w.@/-])www\.)[^\s<>"'\u2026\u3000-\u303f\uff00-\uffef]+/g;
 const count = (s, c) => s.split(c).length - 1;
 function trimUrl(u) {
   for (;;) {
@@ -301,6 +301,7 @@ export function createChat({ onBack, onInfo, onSearchIn }) {
     // a picture loading.
     if (resizer) resizer.disconnect();
     resizer = new ResizeObserver(() => {
+      showReadMore();
       if (!view || !view.pinned) return;
       scroller.scrollTop = scroller.scrollHeight;
       view.keptTop = scroller.scrollTop;
@@ -477,12 +478,7 @@ export function createChat({ onBack, onInfo, onSearchIn }) {
     const focused = document.activeElement;
     const focusedRow = focused && focused !== view.list && view.list.contains(focused) ? focused.closest('[data-id]') : null;
     reconcile(view.list, rows);
-    // Read more only where lines are hidden (a long text in few lines on
-    // a wide screen has none).
-    for (const t of view.list.querySelectorAll('.text.clamped')) {
-      const more = t.parentElement.querySelector('.read-more');
-      if (more) more.hidden = t.scrollHeight <= t.clientHeight + 1;
-    }
+    showReadMore();
     if (focusedRow && !focused.isConnected) {
       const label = focused.dataset.control || focused.getAttribute('aria-label');
       const again = label ? rowControl(focusedRow.dataset.id, label) : null;
@@ -597,9 +593,11 @@ export function createChat({ onBack, onInfo, onSearchIn }) {
         h('span.text' + (long && !open ? '.clamped' : ''), { dir: 'auto' }, deleted ? (mine ? 'You unsent a message' : 'This message was deleted') : linkify(m.body || '')));
       // A long message shows its first lines until asked for the rest.
       if (long) {
-        bubble.append(h('button.read-more', { type: 'button', 'aria-expanded': String(open), on: { click: () => {
+        bubble.append(h('button.read-more', { type: 'button', 'aria-expanded': String(open), dataset: { control: 'more' }, on: { click: () => {
           if (open) expanded.delete(key); else expanded.add(key);
           renderMessages();
+          // Made short again, the message stays in view.
+          if (open && view) { const row = rowControl(m.id, 'more'); if (row) row.closest('.msg').scrollIntoView({ block: 'nearest' }); }
         } } }, open ? 'Show less' : 'Read more'));
       }
       const meta = h('span.meta', m.edited_at && !deleted ? h('span.edited', 'Edited ·') : null,
@@ -688,18 +686,32 @@ export function createChat({ onBack, onInfo, onSearchIn }) {
   // the first is answered toggles what the first made (undoes a mistap),
   // rather than asking for the same change again.
   const reacting = new Map();
+  // Read more only where lines are hidden (a long text in few lines on a
+  // wide screen has none); again when the width changes. All heights are
+  // read before any button changes (one layout).
+  function showReadMore() {
+    if (!view) return;
+    const texts = [...view.list.querySelectorAll('.text.clamped')];
+    const hidden = texts.map((t) => t.scrollHeight <= t.clientHeight + 1);
+    texts.forEach((t, i) => {
+      const more = t.parentElement.querySelector('.read-more');
+      if (more) more.hidden = hidden[i];
+    });
+  }
+
   function emojiPicker() {
     const input = view.input;
     const at = [input.selectionStart, input.selectionEnd];
     const grid = h('div.emoji-grid', { role: 'group', 'aria-label': 'Emoji' }, MORE_EMOJI.concat(QUICK.filter((e) => !MORE_EMOJI.includes(e))).map((e) =>
       h('button', { type: 'button', 'aria-label': e, on: { click: () => {
         dlg.close();
+        // The chat closed or changed meanwhile: its box is gone.
+        if (!view || view.input !== input) return;
         input.focus();
         input.setRangeText(e, at[0], at[1], 'end');
         input.dispatchEvent(new Event('input', { bubbles: true }));
       } } }, e)));
     const dlg = openDialog({ title: 'Emoji', body: grid, className: 'emoji-dialog' });
-    grid.querySelector('button').focus();
   }
 
   // Who one of my messages has reached: read by, delivered to, not yet;
@@ -707,7 +719,7 @@ export function createChat({ onBack, onInfo, onSearchIn }) {
   function messageInfo(m) {
     const body = h('div.msg-info', { 'aria-live': 'polite' }, h('p.hint', 'Loading…'));
     const show = () => {
-      const reach = store.reachOf(m.conversation_id, m.seq);
+      const reach = store.reachOf(m.conversation_id, m.seq, m.created_at);
       const part = (title, ids) => (ids.length ? h('div.sect', h('h3', `${title} (${ids.length})`),
         h('ul.people', { 'aria-label': title }, ids.map((uid) => {
           const u = state.users.get(uid) || { id: uid, display_name: userName(uid) };
@@ -717,7 +729,10 @@ export function createChat({ onBack, onInfo, onSearchIn }) {
         part('Delivered to', reach.delivered), part('Not delivered yet', reach.waiting));
     };
     openDialog({ title: 'Message info', body });
-    store.fetchConv(m.conversation_id).then(show, show);
+    store.fetchConv(m.conversation_id).then(() => show(), () => {
+      show();
+      body.prepend(h('p.form-error', { role: 'alert' }, 'Could not ask for the latest marks; these may be older.'));
+    });
   }
 
   // Any emoji: a grid of common ones, or one typed (or pasted) in; the
@@ -725,26 +740,31 @@ export function createChat({ onBack, onInfo, onSearchIn }) {
   function reactionPicker(m) {
     const err = h('p.form-error', { role: 'alert' });
     const typed = h('input', { 'aria-label': 'Or type an emoji', placeholder: 'Or type an emoji', autocomplete: 'off', maxLength: 32 });
+    // An emoji already given is taken back (its button says so).
+    const given = new Set((store.findMessage(m.conversation_id, m.id) || m).reactions?.filter((r) => r.user_ids.includes(state.me.id)).map((r) => r.emoji) || []);
     const pick = async (e) => {
       err.textContent = '';
-      try {
-        await store.toggleReaction(m.conversation_id, m.id, e);
-        dlg.close();
-      } catch (ex) { err.textContent = api.friendlyError(ex); }
+      const failed = await react(m, e, { quiet: true });
+      if (failed) err.textContent = failed;
+      else dlg.close();
     };
     const grid = h('div.emoji-grid', { role: 'group', 'aria-label': 'Emoji' }, MORE_EMOJI.map((e) =>
-      h('button', { type: 'button', 'aria-label': `React with ${e}`, on: { click: () => pick(e) } }, e)));
+      h('button', { type: 'button', 'aria-label': given.has(e) ? `Take back ${e}` : `React with ${e}`, 'aria-pressed': String(given.has(e)), on: { click: () => pick(e) } }, e)));
     const form = h('form.emoji-typed', { on: { submit: (ev) => { ev.preventDefault(); const v = typed.value.trim(); if (v) pick(v); } } },
       typed, h('button.btn', { type: 'submit' }, 'React'));
-    const dlg = openDialog({ title: 'React', body: [grid, form, err], className: 'emoji-dialog' });
-    grid.querySelector('button').focus();
+    // The field first (Tab reaches it at once); no emoji has the focus,
+    // so an Enter held down from the menu chooses none.
+    const dlg = openDialog({ title: 'React', body: [form, grid, err], className: 'emoji-dialog' });
+    typed.focus();
   }
 
-  function react(m, emoji) {
+  // Toggles a reaction, after any change of the same one still on its way.
+  // Resolves with nothing, or (quiet) with why it failed instead of saying so.
+  function react(m, emoji, { quiet = false } = {}) {
     const key = m.conversation_id + ' ' + m.id + ' ' + emoji;
     const next = (reacting.get(key) || Promise.resolve())
       .then(() => store.toggleReaction(m.conversation_id, m.id, emoji))
-      .catch((e) => toast(api.friendlyError(e)))
+      .then(() => null, (e) => { const why = api.friendlyError(e); if (!quiet) toast(why); return why; })
       .finally(() => { if (reacting.get(key) === next) reacting.delete(key); });
     reacting.set(key, next);
     return next;

@@ -461,10 +461,17 @@ export async function sessionsDialog() {
         const btn = e.currentTarget;
         btn.disabled = true;
         const done = await Promise.allSettled(others.map((s) => api.del(`/sessions/${s.id}`)));
-        const failed = done.filter((d) => d.status === 'rejected');
+        // One that ended meanwhile (404) is signed out all the same.
+        const failed = done.filter((d) => d.status === 'rejected' && !(d.reason instanceof api.ApiError && d.reason.status === 404));
         if (failed.length) toast(`${failed.length} of ${others.length} devices could not be signed out: ${api.friendlyError(failed[0].reason)}`);
         else toast(`${others.length} devices signed out`);
-        load();
+        await load();
+        // The button is gone with the list drawn anew: the focus stays in
+        // the dialog, on its first control.
+        if (!dlg.contains(document.activeElement) || document.activeElement === document.body) {
+          const first = dlg.querySelector('.dlg-body button, .dlg-head button');
+          if (first) first.focus();
+        }
       } } }, `Sign out all ${others.length} other devices`));
     }
   }
