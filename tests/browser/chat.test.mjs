@@ -1063,7 +1063,17 @@ test('an emoji picked from the message box goes where the caret is, and typing g
   await box.press('Home');
   for (let i = 0; i < 3; i++) await box.press('ArrowRight');
   await a.getByRole('button', { name: 'Insert an emoji' }).click();
-  await a.getByRole('dialog', { name: 'Emoji' }).getByRole('button', { name: '🎉' }).click();
+  const picker = a.getByRole('dialog', { name: 'Emoji' });
+  // The grid is one tab stop; the arrow keys move within it.
+  const grid = picker.getByRole('group', { name: 'Emoji' });
+  assert.equal(await grid.locator('button[tabindex="0"]').count(), 1);
+  await grid.getByRole('button', { name: '😀' }).focus();
+  await a.keyboard.press('ArrowRight');
+  await a.keyboard.press('ArrowDown');
+  assert.equal(await a.evaluate(() => document.activeElement?.getAttribute('aria-label')), '😊', 'one right, one row down');
+  await a.keyboard.press('End');
+  assert.equal(await a.evaluate(() => document.activeElement?.getAttribute('aria-label')), '🙏');
+  await picker.getByRole('button', { name: '🎉' }).click();
   assert.equal(await a.evaluate(() => document.activeElement?.getAttribute('aria-label')), 'Message');
   await a.keyboard.type('you ');
   assert.equal(await box.inputValue(), 'hi 🎉you there');

@@ -699,10 +699,29 @@ export function createChat({ onBack, onInfo, onSearchIn }) {
     });
   }
 
+  // A grid of emoji buttons that is one tab stop: the arrow keys, Home and
+  // End move within it (8 a row). button(e) makes each one.
+  function emojiGrid(list, button) {
+    const cols = 8;
+    const buttons = list.map((e, i) => { const b = button(e); b.tabIndex = i === 0 ? 0 : -1; return b; });
+    const grid = h('div.emoji-grid', { role: 'group', 'aria-label': 'Emoji' }, buttons);
+    grid.addEventListener('keydown', (ev) => {
+      const i = buttons.indexOf(document.activeElement);
+      if (i < 0) return;
+      const to = { ArrowRight: i + 1, ArrowLeft: i - 1, ArrowDown: i + cols, ArrowUp: i - cols, Home: 0, End: buttons.length - 1 }[ev.key];
+      if (to === undefined || to < 0 || to >= buttons.length) return;
+      ev.preventDefault();
+      buttons[i].tabIndex = -1;
+      buttons[to].tabIndex = 0;
+      buttons[to].focus();
+    });
+    return grid;
+  }
+
   function emojiPicker() {
     const input = view.input;
     const at = [input.selectionStart, input.selectionEnd];
-    const grid = h('div.emoji-grid', { role: 'group', 'aria-label': 'Emoji' }, MORE_EMOJI.concat(QUICK.filter((e) => !MORE_EMOJI.includes(e))).map((e) =>
+    const grid = emojiGrid(MORE_EMOJI.concat(QUICK.filter((e) => !MORE_EMOJI.includes(e))), (e) =>
       h('button', { type: 'button', 'aria-label': e, on: { click: () => {
         dlg.close();
         // The chat closed or changed meanwhile: its box is gone.
@@ -710,7 +729,7 @@ export function createChat({ onBack, onInfo, onSearchIn }) {
         input.focus();
         input.setRangeText(e, at[0], at[1], 'end');
         input.dispatchEvent(new Event('input', { bubbles: true }));
-      } } }, e)));
+      } } }, e));
     const dlg = openDialog({ title: 'Emoji', body: grid, className: 'emoji-dialog' });
   }
 
@@ -748,8 +767,8 @@ export function createChat({ onBack, onInfo, onSearchIn }) {
       if (failed) err.textContent = failed;
       else dlg.close();
     };
-    const grid = h('div.emoji-grid', { role: 'group', 'aria-label': 'Emoji' }, MORE_EMOJI.map((e) =>
-      h('button', { type: 'button', 'aria-label': given.has(e) ? `Take back ${e}` : `React with ${e}`, 'aria-pressed': String(given.has(e)), on: { click: () => pick(e) } }, e)));
+    const grid = emojiGrid(MORE_EMOJI, (e) =>
+      h('button', { type: 'button', 'aria-label': given.has(e) ? `Take back ${e}` : `React with ${e}`, 'aria-pressed': String(given.has(e)), on: { click: () => pick(e) } }, e));
     const form = h('form.emoji-typed', { on: { submit: (ev) => { ev.preventDefault(); const v = typed.value.trim(); if (v) pick(v); } } },
       typed, h('button.btn', { type: 'submit' }, 'React'));
     // The field first (Tab reaches it at once); no emoji has the focus,
