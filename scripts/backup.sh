@@ -29,10 +29,6 @@ usage() {
 	exit 2
 }
 
-conf_value() {
-	sed -n "s/^[[:space:]]*$1[[:space:]]*=[[:space:]]*\(.*[^[:space:]]\)[[:space:]]*\$/\1/p" "$2" | tail -1
-}
-
 save() {
 	[ $# -eq 2 ] || usage
 	db_client "$1"
@@ -73,10 +69,16 @@ restore() {
 		exit 1
 	fi
 	# Only the first line of a CREATE names a definer; the rows' values
-	# are on INSERT lines and stay as they are.
-	gzip -dc "$dump" \
+	# are on INSERT lines and stay as they are. A load that stops halfway
+	# (a bad dump, a full disk) leaves no half-restored database behind:
+	# it was empty, and a restore of the same backup can start again.
+	if ! gzip -dc "$dump" \
 		| sed -E '/^(CREATE|\/\*!50003 CREATE)/ s/DEFINER=`([^`]|``)*`@`([^`]|``)*`//' \
-		| "${MYSQL[@]}" "$db"
+		| "${MYSQL[@]}" "$db"; then
+		"${MYSQL[@]}" -e "DROP DATABASE \`$db\`" || true
+		echo "backup: the restore into $db stopped; nothing of it was kept" >&2
+		exit 1
+	fi
 	"$ROOT/scripts/migrate.sh" "$sock" "$db"
 	echo "backup: restored into $db" >&2
 }

@@ -7,7 +7,11 @@
 #                      (host= and port= for a database over TCP).
 #   db_name [GIVEN]    prints the database: GIVEN, else MESSENGER_DB_NAME,
 #                      else db_name in the config named by MESSENGER_CONF,
-#                      else "messenger" (as the programs see it).
+#                      else "messenger" (as the programs see it); a name
+#                      other than 1-64 of A-Z a-z 0-9 _ is refused (the
+#                      scripts put it into SQL).
+#   conf_value KEY FILE  prints KEY's value in a config file as
+#                      lib/util/config.c reads it (trimmed; the last wins).
 db_client() {
 	local sock="$1" base
 	if [ "$sock" = - ] && [ -z "${MIGRATE_DEFAULTS_FILE:-}" ]; then
@@ -24,11 +28,19 @@ db_client() {
 	MYSQLDUMP=(mariadb-dump "${base[@]}")
 }
 
+conf_value() {
+	sed -n "s/^[[:space:]]*$1[[:space:]]*=[[:space:]]*\(.*[^[:space:]]\)[[:space:]]*\$/\1/p" "$2" | tail -1
+}
+
 db_name() {
-	local conf_db=""
+	local conf_db="" db
 	if [ -n "${MESSENGER_CONF:-}" ] && [ -r "$MESSENGER_CONF" ]; then
-		# The whole value after '=', trimmed, as lib/util/config.c reads it.
-		conf_db="$(sed -n 's/^[[:space:]]*db_name[[:space:]]*=[[:space:]]*\(.*[^[:space:]]\)[[:space:]]*$/\1/p' "$MESSENGER_CONF" | tail -1)"
+		conf_db="$(conf_value db_name "$MESSENGER_CONF")"
 	fi
-	echo "${1:-${MESSENGER_DB_NAME:-${conf_db:-messenger}}}"
+	db="${1:-${MESSENGER_DB_NAME:-${conf_db:-messenger}}}"
+	if ! [[ "$db" =~ ^[A-Za-z0-9_]{1,64}$ ]]; then
+		echo "$(basename "$0"): database name '$db' is not 1-64 of A-Z a-z 0-9 _" >&2
+		exit 2
+	fi
+	echo "$db"
 }

@@ -627,7 +627,7 @@ void auth_logout(struct req *req)
 			resp_problem(req, 500, "internal", NULL);
 			return;
 		}
-		if (rc == 1 && sid > 0) {
+		if (rc == 1) {
 			sids[nended] = sid;
 			owners[nended++] = owner;
 		}

@@ -545,7 +545,7 @@ static void *watcher(void *arg)
 					__atomic_add_fetch(epoch, 1, __ATOMIC_SEQ_CST);
 				prev_epochs = epochs;
 				prev_epoch_total = etotal;
-				int dropped = 0;
+				int dropped = 0, rang = 0;
 				for (int s = 0; s < DOORBELL_SHARDS; s++) {
 					int64_t total = vals[s] ? (int64_t)strtoull(vals[s], NULL, 10) : 0;
 					int64_t mine = (int64_t)__atomic_load_n(&sent[s], __ATOMIC_SEQ_CST);
@@ -556,11 +556,14 @@ static void *watcher(void *arg)
 					 * below, in one go. */
 					if (have_prev && (remote > prev_remote[s] || lower) && dropped <= 8) {
 						ring_shard(s);
-						wake_log_readers();
+						rang = 1;
 					}
 					prev_remote[s] = remote;
 					prev_total[s] = total;
 				}
+				/* The log's readers once for all the shards rung. */
+				if (rang)
+					wake_log_readers();
 				if (dropped > 8)
 					ring_all_at = now;
 				have_prev = 1;

@@ -6,6 +6,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
+import zlib from 'node:zlib';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { api, registerUser, ROOT, BASE } from './lib.mjs';
 import { directConv, send, stack } from './evlib.mjs';
@@ -89,4 +90,15 @@ test('backup.sh refuses what it cannot do: no arguments, a missing backup, a cut
   assert.equal(cut.status, 1);
   assert.match(cut.stderr, /not a whole gzip file/);
   assert.equal(mariadb(`SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = '${DB}_x'`), '0', 'no database was made');
+  // A dump whose SQL stops halfway: the half that loaded is not kept.
+  fs.mkdirSync(path.join(DIR, 'bad'), { recursive: true });
+  fs.writeFileSync(path.join(DIR, 'bad', 'database.sql.gz'), zlib.gzipSync('CREATE TABLE first_half (a INT);\nTHIS IS NOT SQL;\n'));
+  const bad = backup('restore', SOCK, path.join(DIR, 'bad'), `${DB}_x`);
+  assert.equal(bad.status, 1);
+  assert.match(bad.stderr, /stopped; nothing of it was kept/);
+  assert.equal(mariadb(`SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = '${DB}_x'`), '0', 'no half-restored database');
+  // A database name the scripts would have to quote is refused.
+  const named = backup('restore', SOCK, path.join(DIR, whole), 'bad`name');
+  assert.equal(named.status, 2);
+  assert.match(named.stderr, /not 1-64 of A-Z a-z 0-9 _/);
 });

@@ -2,11 +2,38 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <fcntl.h>
 #include <unistd.h>
 
 #include "check.h"
 #include "util/config.h"
+
+/* Standard error (where the log goes) kept in a temporary file from
+ * log_start() on; log_stop() puts it back and gives what was written. */
+struct captured {
+	int saved, fd;
+	char path[40];
+};
+
+static void log_start(struct captured *c)
+{
+	snprintf(c->path, sizeof(c->path), "/tmp/messenger-conf-log-XXXXXX");
+	c->fd = mkstemp(c->path);
+	CHECK(c->fd >= 0);
+	fflush(stderr);
+	c->saved = dup(2);
+	CHECK(c->saved >= 0 && dup2(c->fd, 2) == 2);
+}
+
+static void log_stop(struct captured *c, char *out, size_t n)
+{
+	fflush(stderr);
+	CHECK(dup2(c->saved, 2) == 2);
+	close(c->saved);
+	ssize_t got = pread(c->fd, out, n - 1, 0);
+	out[got > 0 ? got : 0] = '\0';
+	close(c->fd);
+	unlink(c->path);
+}
 
 int main(void)
 {
@@ -31,25 +58,15 @@ int main(void)
 	/* Out of range: the nearest bound (a zero window would divide by
 	 * zero, a negative retention delete everything), with a warning in
 	 * the log (standard error, kept in a file here), once per key. */
-	char logpath[] = "/tmp/messenger-conf-log-XXXXXX";
-	int lf = mkstemp(logpath);
-	CHECK(lf >= 0);
-	fflush(stderr);
-	int saved = dup(2);
-	CHECK(saved >= 0 && dup2(lf, 2) == 2);
+	struct captured log;
+	char logged[4096];
+	log_start(&log);
 	CHECK_EQ(config_int_range("zero", 300, 1, 86400), 1);
 	CHECK_EQ(config_int_range("neg", 14, 1, 3650), 1);
 	CHECK_EQ(config_int_range("huge", 14, 1, 3650), 3650);
 	CHECK_EQ(config_int_range("neg", 14, 1, 3650), 1);	/* again: not logged again */
-	fflush(stderr);
-	CHECK(dup2(saved, 2) == 2);
-	close(saved);
-	char logged[4096];
-	ssize_t got = pread(lf, logged, sizeof(logged) - 1, 0);
-	CHECK(got > 0);
-	logged[got > 0 ? got : 0] = '\0';
-	close(lf);
-	unlink(logpath);
+	log_stop(&log, logged, sizeof(logged));
+	CHECK(logged[0] != '\0');
 	int negs = 0;
 	for (const char *q = logged; (q = strstr(q, "neg = -5 is outside 1..3650; using 1")) != NULL; q++)
 		negs++;
@@ -75,15 +92,11 @@ int main(void)
 		if (i < 2)
 			fputs("after = 1\n", f);
 		fclose(f);
-		fflush(stderr);
-		int keep = dup(2), null = open("/dev/null", O_WRONLY);
-		CHECK(keep >= 0 && null >= 0 && dup2(null, 2) == 2);
+		log_start(&log);
 		int rc = config_load();
-		fflush(stderr);
-		CHECK(dup2(keep, 2) == 2);
-		close(keep);
-		close(null);
+		log_stop(&log, logged, sizeof(logged));
 		CHECK_EQ(rc, i == 1 ? -1 : 0);
+		CHECK_EQ(strstr(logged, ":1: longer than 1023 characters") != NULL, i == 1);
 		CHECK_EQ(config_int("after", 0), 1);
 		CHECK_EQ(strlen(config_str("long", "")), i == 2 ? 1016u : 1015u);
 	}
@@ -92,20 +105,9 @@ int main(void)
 	CHECK(f != NULL);
 	fputs("db_name = x\ndb_pasword = y\n", f);
 	fclose(f);
-	char typolog[] = "/tmp/messenger-conf-log-XXXXXX";
-	int tf = mkstemp(typolog);
-	CHECK(tf >= 0);
-	fflush(stderr);
-	int keep = dup(2);
-	CHECK(keep >= 0 && dup2(tf, 2) == 2);
+	log_start(&log);
 	CHECK_EQ(config_load(), 0);
-	fflush(stderr);
-	CHECK(dup2(keep, 2) == 2);
-	close(keep);
-	got = pread(tf, logged, sizeof(logged) - 1, 0);
-	logged[got > 0 ? got : 0] = '\0';
-	close(tf);
-	unlink(typolog);
+	log_stop(&log, logged, sizeof(logged));
 	CHECK(strstr(logged, ":2: unknown key db_pasword") != NULL);
 	CHECK(strstr(logged, "unknown key db_name") == NULL);
 	unlink(path);

@@ -657,10 +657,8 @@ export function createChat({ onBack, onInfo, onSearchIn }) {
   }
 
   // A message's own control, found again in its row (made anew when the
-  // message changes) by its label.
-  // A control of a message's row, by its data-control (the message
-  // actions, reply: their labels name the sender, who may be renamed) or
-  // its label.
+  // message changes) by its data-control (the message actions, reply, read
+  // more: their labels name the sender, who may be renamed) or its label.
   function rowControl(id, label) {
     const row = view && view.list.querySelector(`[data-id="${CSS.escape(String(id))}"]`);
     return row ? [...row.querySelectorAll('button')].find((b) => b.dataset.control === label || b.getAttribute('aria-label') === label) || null : null;
@@ -682,10 +680,6 @@ export function createChat({ onBack, onInfo, onSearchIn }) {
     }, { refind: () => rowControl(m.id, 'actions') });
   }
 
-  // Changes of one reaction go one after another: a second click before
-  // the first is answered toggles what the first made (undoes a mistap),
-  // rather than asking for the same change again.
-  const reacting = new Map();
   // Read more only where lines are hidden (a long text in few lines on a
   // wide screen has none); again when the width changes. All heights are
   // read before any button changes (one layout).
@@ -777,6 +771,10 @@ export function createChat({ onBack, onInfo, onSearchIn }) {
     typed.focus();
   }
 
+  // Changes of one reaction go one after another: a second click before
+  // the first is answered toggles what the first made (undoes a mistap),
+  // rather than asking for the same change again.
+  const reacting = new Map();
   // Toggles a reaction, after any change of the same one still on its way.
   // Resolves with nothing, or (quiet) with why it failed instead of saying so.
   function react(m, emoji, { quiet = false } = {}) {

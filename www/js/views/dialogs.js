@@ -220,6 +220,12 @@ export async function convInfoDialog(convId, { onLeft }) {
     }
     body.append(h('div.sect.leave-sect', h('button.btn.danger', { type: 'button', on: { click: leave } }, icon('logout'), 'Leave group')));
   }
+  // A member's new role, then the list as the server has it.
+  async function changeRole(userId, role) {
+    await api.patch(`/conversations/${convId}/members/${userId}`, { role });
+    await store.fetchConv(convId);
+    render();
+  }
   function memberRow(m, myRole) {
     const me = state.me.id;
     const isMe = m.user.id === me;
@@ -231,11 +237,7 @@ export async function convInfoDialog(convId, { onLeft }) {
       sel.addEventListener('change', async () => {
         const role = sel.value;
         if (role === 'owner' && !(await confirmDialog('Transfer ownership?', `${m.user.display_name} will become the owner and you will become an admin.`, 'Transfer'))) { sel.value = m.role; return; }
-        try {
-          await api.patch(`/conversations/${convId}/members/${m.user.id}`, { role });
-          await store.fetchConv(convId);
-          render();
-        } catch (e) { toast(api.friendlyError(e)); sel.value = m.role; }
+        try { await changeRole(m.user.id, role); } catch (e) { toast(api.friendlyError(e)); sel.value = m.role; }
       });
       right.push(sel, iconButton('close', `Remove ${m.user.display_name}`, async () => {
         if (!(await confirmDialog('Remove from group?', `${m.user.display_name} will no longer see new messages.`, 'Remove', true))) return;
@@ -250,11 +252,7 @@ export async function convInfoDialog(convId, { onLeft }) {
       // An admin may step down (only the owner takes it from another).
       right.push(h('span.role-tag', ROLE_LABEL.admin), h('button.btn.small', { type: 'button', on: { click: async () => {
         if (!(await confirmDialog('Step down as admin?', 'You will stay in the group as a member; only the owner can make you an admin again.', 'Step down'))) return;
-        try {
-          await api.patch(`/conversations/${convId}/members/${me}`, { role: 'member' });
-          await store.fetchConv(convId);
-          render();
-        } catch (e) { toast(api.friendlyError(e)); }
+        try { await changeRole(me, 'member'); } catch (e) { toast(api.friendlyError(e)); }
       } } }, 'Step down'));
     } else {
       right.push(h('span.role-tag', ROLE_LABEL[m.role] || m.role));
@@ -468,7 +466,7 @@ export async function sessionsDialog() {
         await load();
         // The button is gone with the list drawn anew: the focus stays in
         // the dialog, on its first control.
-        if (!dlg.contains(document.activeElement) || document.activeElement === document.body) {
+        if (!dlg.contains(document.activeElement)) {
           const first = dlg.querySelector('.dlg-body button, .dlg-head button');
           if (first) first.focus();
         }
