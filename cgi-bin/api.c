@@ -28,6 +28,9 @@ static const struct route routes[] = {
 	{"DELETE", "/me", auth_me_delete, ROUTE_AUTH | ROUTE_JSON, NULL},
 	{"GET", "/users", auth_users_search, ROUTE_AUTH, NULL},
 	{"GET", "/users/{}", auth_user_get, ROUTE_AUTH, NULL},
+	{"GET", "/me/blocks", block_list, ROUTE_AUTH, NULL},
+	{"PUT", "/me/blocks/{}", block_add, ROUTE_AUTH, NULL},
+	{"DELETE", "/me/blocks/{}", block_remove, ROUTE_AUTH, NULL},
 	{"GET", "/sessions", auth_sessions_list, ROUTE_AUTH, NULL},
 	{"DELETE", "/sessions/{}", auth_session_delete, ROUTE_AUTH, NULL},
 	/* presence: see lib/events/presence.c */

@@ -156,6 +156,8 @@ json_object *chat_conv_json_last(struct db *db, struct arena *a, const struct co
 	json_object_object_add(o, "unread_count", json_object_new_int64(c->unread_count));
 	json_object_object_add(o, "muted_until", opt_time(a, c->muted_until));
 	json_object_object_add(o, "e2ee", json_object_new_boolean(0));
+	json_object_object_add(o, "closed", json_object_new_boolean(c->closed));
+	json_object_object_add(o, "blocked", json_object_new_boolean(c->blocked));
 	json_object_object_add(o, "last_message", last);
 	json_object_object_add(o, "peer", peer);
 	if (members != NULL)
@@ -272,8 +274,8 @@ void chat_answer(struct req *req, const struct chat_outcome *o)
 int chat_lock(struct db *db, int64_t cid, int64_t me, int64_t target, struct chat_roles *r,
 	struct chat_outcome *out)
 {
-	r->group = 0;
-	int rc = convs_lock(db, cid, &r->group);
+	r->group = r->closed = 0;
+	int rc = convs_lock(db, cid, &r->group, &r->closed);
 	if (rc < 0)
 		return -1;
 	r->role = rc == 1 ? convs_role(db, cid, me) : ROLE_NONE;

@@ -43,6 +43,10 @@
 #define CHAT_RECEIPT_FANOUT_MAX 32
 #define CHAT_TYPING_WINDOW_S 3
 #define CHAT_TYPING_EXPIRES_S 5
+/* 403 conversation_closed: a direct conversation where one person blocks
+ * the other, or one of them deleted their account (lib/chat/block.c). */
+#define CHAT_CLOSED_DETAIL "This conversation is closed: one of you blocked the other, or " \
+	"deleted their account. Nothing more can be sent here."
 
 /* --- sending (lib/chat/sendq.c) --- */
 
@@ -167,6 +171,7 @@ struct chat_roles {
 	int group;	/* 1 for a group, 0 for a direct conversation */
 	int role;	/* me's role */
 	int trole;	/* target's role; ROLE_NONE without a target */
+	int closed;	/* a closed direct conversation (a block, an account gone) */
 };
 
 /* Inside a transaction: locks conversation cid and reads the roles of me
@@ -209,6 +214,13 @@ void chat_invalidate_many(const int64_t *cids, int n);
  * group: for an account being deleted. 0, or -1. */
 int chat_leave_groups(struct db *db, struct arena *a, int64_t uid);
 
+/* Inside the transaction that changed conversation cid: conversation.updated
+ * to every member, each with their own view (roles, read marks, unread
+ * counts and blocks differ). 0, or -1. */
+int chat_emit_updated_all(struct db *db, struct emit *e, struct arena *a, int64_t cid);
+/* 403 blocked, adding someone to a group. */
+#define BLOCKED_ADD_DETAIL "Someone you are adding blocks you: you cannot add them to a group."
+
 /* --- handlers (routes in cgi-bin/api.c) --- */
 void conv_create(struct req *req);		/* POST /conversations */
 void conv_list(struct req *req);		/* GET /conversations */
@@ -228,5 +240,8 @@ void msg_unreact(struct req *req);		/* DELETE .../messages/{mid}/reactions/{emoj
 void msg_read(struct req *req);			/* POST /conversations/{id}/read */
 void msg_typing(struct req *req);		/* POST /conversations/{id}/typing */
 void search_messages(struct req *req);		/* GET /search */
+void block_list(struct req *req);		/* GET /me/blocks */
+void block_add(struct req *req);		/* PUT /me/blocks/{uid} */
+void block_remove(struct req *req);		/* DELETE /me/blocks/{uid} */
 
 #endif

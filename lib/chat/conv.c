@@ -85,11 +85,10 @@ static int emit_view(struct db *db, struct emit *e, struct arena *a, const char 
 	return rc < 0 ? -1 : 0;
 }
 
-/* Emits conversation.updated to every member, each with their own view
- * (roles, read marks and unread counts differ): one query for all the views,
- * then one small fan-out per member. Renames are rare and groups are capped
- * at 1000 members (measured here: about 0.7 s for 1000, 80 ms for 100). */
-static int emit_updated_all(struct db *db, struct emit *e, struct arena *a, int64_t cid)
+/* One query for all the views, then one small fan-out per member. Renames
+ * are rare and groups are capped at 1000 members (measured here: about
+ * 0.7 s for 1000, 80 ms for 100). */
+int chat_emit_updated_all(struct db *db, struct emit *e, struct arena *a, int64_t cid)
 {
 	int max = CHAT_GROUP_MAX_MEMBERS + 1;
 	struct conv *views = arena_alloc(a, sizeof(*views) * (size_t)max);
@@ -221,19 +220,29 @@ struct create_ctx {
 	int64_t cid;
 	int existed;
 	int gone;		/* one of others deleted their account meanwhile */
+	int blocked;		/* direct: a block between the two (BLOCK_*) */
 };
 
 static int create_tx(struct db *db, void *p)
 {
 	struct create_ctx *c = p;
 	c->e->n = 0;
-	c->existed = c->gone = 0;
+	c->existed = c->gone = c->blocked = 0;
+	/* The pair first, as a block between them does (lib/chat/block.c):
+	 * a conversation is not started beside a block being made. */
+	if (!c->group && convs_lock_pair(db, c->me, c->others[0]) < 0)
+		return -1;
 	int rc = convs_create(db, c->group, c->title, c->direct_key, c->me, c->client_id, &c->cid);
 	if (rc < 0)
 		return -1;
 	if (rc == 0) {
 		c->existed = 1;
 		return 1;
+	}
+	if (!c->group) {
+		c->blocked = convs_blocked_between(db, c->me, c->others[0]);
+		if (c->blocked != 0)
+			return c->blocked < 0 ? -1 : 1;
 	}
 	if (convs_add_member(db, c->cid, c->me, c->group ? ROLE_OWNER : ROLE_MEMBER) < 0)
 		return -1;
@@ -322,11 +331,21 @@ void conv_create(struct req *req)
 		unknown_users(req, "member_ids");
 		return;
 	}
+	/* Nobody is put in a group by someone they block. */
+	int blocking = group && n > 0 ? convs_blocking(db, ids_json, req->user_id) : 0;
+	if (blocking < 0) {
+		internal(req);
+		return;
+	}
+	if (blocking > 0) {
+		resp_problem(req, 403, "blocked", BLOCKED_ADD_DETAIL);
+		return;
+	}
 	struct emit e;
 	emit_init(&e, req->arena);
 	/* A direct conversation is idempotent by its pair already. */
 	struct create_ctx c = {&e, req->arena, req->user_id, group, group ? title : NULL,
-		group ? NULL : key, group ? client_id : NULL, ids, n, ids_json, 0, 0, 0};
+		group ? NULL : key, group ? client_id : NULL, ids, n, ids_json, 0, 0, 0, 0};
 	int rc = db_tx(db, create_tx, &c);
 	if (rc < 0) {
 		internal(req);
@@ -334,6 +353,13 @@ void conv_create(struct req *req)
 	}
 	if (c.gone) {
 		unknown_users(req, "member_ids");
+		return;
+	}
+	if (c.blocked) {
+		/* No conversation between the two yet, and none is started. */
+		resp_problem(req, 403, "blocked", c.blocked & BLOCK_MINE ?
+			"You block this person: unblock them to start a conversation." :
+			"You cannot start a conversation with this person.");
 		return;
 	}
 	if (c.existed && group) {
@@ -479,7 +505,7 @@ static int patch_tx(struct db *db, void *p)
 	/* Everyone is told of a new name; the same name again (a retry)
 	 * tells nobody. */
 	if (renamed)
-		return emit_updated_all(db, c->e, c->a, c->cid);
+		return chat_emit_updated_all(db, c->e, c->a, c->cid);
 	if (c->set_muted)
 		return emit_view(db, c->e, c->a, "conversation.updated", c->cid, c->me, 0, 0) < 0 ?
 			-1 : 0;
@@ -572,6 +598,11 @@ static int add_tx(struct db *db, void *p)
 		return chat_stop(&c->out, 409, "group_full", "A group has at most 1000 members.");
 	if (n == 0)
 		return 0;
+	int blocking = convs_blocking(db, db_ids_json(c->a, fresh, n), c->me);
+	if (blocking < 0)
+		return -1;
+	if (blocking > 0)
+		return chat_stop(&c->out, 403, "blocked", BLOCKED_ADD_DETAIL);
 	/* Tell the existing members first (with the line in the history, which
 	 * the new ones then start with as read), then add and greet the new
 	 * ones. */

@@ -183,8 +183,7 @@ static void msg_sent(struct req *req, struct msg *m, int rc)
 			resp_problem(req, 409, "client_id_conflict", "This client_id was already used "
 				"for a message in another conversation.");
 		else if (rc == SEND_CLOSED)
-			resp_problem(req, 403, "conversation_closed", "The other person deleted their "
-				"account: nothing more can be sent here.");
+			resp_problem(req, 403, "conversation_closed", CHAT_CLOSED_DETAIL);
 		else
 			resp_problem(req, 404, "not_found", "No such conversation.");
 		return;
@@ -454,8 +453,15 @@ struct change_ctx {
 	const char *emoji;	/* reactions */
 	int add;		/* reactions: 1 add, 0 remove */
 	int changed;
+	int closed;		/* the conversation is closed (see find_locked) */
 	struct chat_outcome out;
 };
+
+/* 403 conversation_closed, into out (1: the transaction rolls back). */
+static int closed_stop(struct chat_outcome *out)
+{
+	return chat_stop(out, 403, "conversation_closed", CHAT_CLOSED_DETAIL);
+}
 
 /* The start of each transaction: locks the conversation, checks membership
  * and finds the message. */
@@ -467,6 +473,7 @@ static int find_locked(struct db *db, struct change_ctx *c, struct msg *m)
 	int rc = chat_lock(db, c->cid, c->me, 0, &r, &c->out);
 	if (rc != 0)
 		return rc;
+	c->closed = r.closed;
 	rc = msgs_lock(db, c->a, c->cid, c->mid, m);
 	if (rc < 0)
 		return -1;
@@ -518,6 +525,10 @@ static int change_tx(struct db *db, void *p)
 	if (m.sender_id != c->me)
 		return chat_stop(&c->out, 403, "not_your_message",
 			"Only the sender can change or delete a message.");
+	/* In a closed conversation a message can still be deleted, not
+	 * changed into a new one. */
+	if (c->body != NULL && c->closed)
+		return closed_stop(&c->out);
 	if (c->body != NULL) {
 		if (m.deleted_at != NULL)
 			return chat_stop(&c->out, 409, "message_deleted", "The message was deleted.");
@@ -585,6 +596,8 @@ static int react_tx(struct db *db, void *p)
 		return rc;
 	if (m.deleted_at != NULL && c->add)
 		return chat_stop(&c->out, 409, "message_deleted", "The message was deleted.");
+	if (c->add && c->closed)
+		return closed_stop(&c->out);
 	if (c->add) {
 		/* Counted under the message's row lock: reactions to it wait. */
 		struct reaction_counts k;
@@ -653,7 +666,7 @@ static int read_tx(struct db *db, void *p)
 	struct read_ctx *c = p;
 	c->e->n = 0;
 	c->changed = 0;
-	int rc = convs_lock(db, c->cid, NULL);
+	int rc = convs_lock(db, c->cid, NULL, NULL);
 	if (rc <= 0)
 		return rc < 0 ? -1 : 1;
 	rc = convs_mark_read(db, c->cid, c->me, c->seq);
@@ -707,8 +720,10 @@ static int typing_tx(struct db *db, void *p)
 {
 	struct typing_ctx *c = p;
 	c->e->n = 0;
-	int rc = convs_lock(db, c->cid, NULL);
-	if (rc <= 0)
+	int closed = 0;
+	int rc = convs_lock(db, c->cid, NULL, &closed);
+	/* Nobody hears typing in a closed conversation (a block). */
+	if (rc <= 0 || closed)
 		return rc < 0 ? -1 : 1;
 	/* Still a member under the lock (a removal may have committed since
 	 * the check before): nobody is told that someone outside is typing. */

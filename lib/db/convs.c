@@ -21,7 +21,10 @@
 	"AND x.seq > m.last_read_seq AND x.sender_id <> m.user_id AND x.deleted_at IS NULL " \
 	"AND x.kind <> 'system'), " \
 	"IF(c.type = 'direct', COALESCE((SELECT p.user_id FROM members p WHERE " \
-	"p.conversation_id = c.id AND p.user_id <> m.user_id LIMIT 1), 0), 0), m.user_id"
+	"p.conversation_id = c.id AND p.user_id <> m.user_id LIMIT 1), 0), 0), m.user_id, " \
+	"c.closed_at IS NOT NULL, c.closed_at IS NOT NULL AND c.type = 'direct' AND EXISTS (" \
+	"SELECT 1 FROM members p JOIN blocks b ON b.user_id = m.user_id AND b.blocked_id = p.user_id " \
+	"WHERE p.conversation_id = c.id AND p.user_id <> m.user_id)"
 
 /* A member with their user (read_member). */
 #define MEMBER_SELECT "SELECT m.user_id, m.role + 0, " TS("m.joined_at") ", m.last_read_seq, " \
@@ -65,7 +68,8 @@ static const char *const SQL_ROLE =
 	"SELECT role + 0 FROM members WHERE conversation_id = ? AND user_id = ?";
 /* SQL_LOCK */
 static const char *const SQL_LOCK =
-	"SELECT type = 'group' FROM conversations WHERE id = ? FOR UPDATE";
+	"SELECT (type = 'group') + 2 * (closed_at IS NOT NULL) FROM conversations WHERE id = ? "
+	"FOR UPDATE";
 /* SQL_CREATE */
 static const char *const SQL_CREATE =
 	"INSERT INTO conversations (type, title, direct_key, created_by, client_id) "
@@ -142,6 +146,34 @@ static const char *const SQL_RECEIPT_MARKS =
 	"SELECT m.delivered_seq, m.last_read_seq, (SELECT COUNT(*) FROM members n "
 	"WHERE n.conversation_id = m.conversation_id) FROM members m "
 	"WHERE m.conversation_id = ? AND m.user_id = ?";
+
+/* --- blocks --- */
+static const char *const SQL_LOCK_PAIR =
+	"SELECT id FROM users WHERE id IN (?, ?) ORDER BY id FOR UPDATE";
+static const char *const SQL_BLOCK =
+	"INSERT IGNORE INTO blocks (user_id, blocked_id) VALUES (?, ?)";
+static const char *const SQL_UNBLOCK =
+	"DELETE FROM blocks WHERE user_id = ? AND blocked_id = ?";
+#define BLOCK_EITHER(a, b) "(SELECT 1 FROM blocks b WHERE (b.user_id = " a " AND " \
+	"b.blocked_id = " b ") OR (b.user_id = " b " AND b.blocked_id = " a "))"
+static const char *const SQL_BLOCKED_BETWEEN =
+	"SELECT COALESCE(SUM(IF(b.user_id = ?, 1, 2)), 0) FROM blocks b "
+	"WHERE (b.user_id = ? AND b.blocked_id = ?) OR (b.user_id = ? AND b.blocked_id = ?)";
+static const char *const SQL_BLOCKING =
+	"SELECT COUNT(*) FROM JSON_TABLE(?, '$[*]' COLUMNS (id BIGINT UNSIGNED PATH '$')) AS j "
+	"JOIN blocks b ON b.user_id = j.id AND b.blocked_id = ?";
+static const char *const SQL_BLOCKS =
+	"SELECT " USER_COLS_OF("u") ", " TS("b.created_at") " FROM blocks b "
+	"JOIN users u ON u.id = b.blocked_id WHERE b.user_id = ? AND b.blocked_id > ? "
+	"ORDER BY b.blocked_id LIMIT ?";
+static const char *const SQL_CLOSE_DIRECT =
+	"UPDATE conversations SET closed_at = NOW(3) WHERE id = ? AND type = 'direct' "
+	"AND closed_at IS NULL";
+static const char *const SQL_REOPEN_DIRECT =
+	"UPDATE conversations c SET c.closed_at = NULL WHERE c.id = ? AND c.type = 'direct' "
+	"AND c.closed_at IS NOT NULL AND NOT EXISTS " BLOCK_EITHER("?", "?") " "
+	"AND NOT EXISTS (SELECT 1 FROM members dm JOIN users du ON du.id = dm.user_id "
+	"WHERE dm.conversation_id = c.id AND du.deleted_at IS NOT NULL)";
 
 static const char *const role_names[] = {NULL, "owner", "admin", "member"};
 
@@ -234,12 +266,14 @@ static void read_conv(struct db *db, struct arena *a, void *out, int i)
 	c->unread_count = db_int(db, 14);
 	c->peer_id = db_int(db, 15);
 	c->viewer_id = db_int(db, 16);
+	c->closed = db_int(db, 17) != 0;
+	c->blocked = db_int(db, 18) != 0;
 	c->joined = 0;
 	c->last_message = NULL;
 	c->peer = NULL;
 }
 
-#define CONV_NCOLS 17
+#define CONV_NCOLS 19
 
 /* A list row: the conversation, its last message, its peer. */
 static void read_conv_joined(struct db *db, struct arena *a, void *out, int i)
@@ -317,12 +351,14 @@ int convs_role(struct db *db, int64_t cid, int64_t uid)
 	return rc == 0 ? ROLE_NONE : (int)role_from_int(v);
 }
 
-int convs_lock(struct db *db, int64_t cid, int *group)
+int convs_lock(struct db *db, int64_t cid, int *group, int *closed)
 {
 	int64_t v = 0;
 	int rc = one_int(db, db_exec(db, SQL_LOCK, "i", cid), &v);
 	if (rc == 1 && group != NULL)
-		*group = v != 0;
+		*group = (v & 1) != 0;
+	if (rc == 1 && closed != NULL)
+		*closed = (v & 2) != 0;
 	return rc;
 }
 
@@ -492,4 +528,64 @@ int convs_marks(struct db *db, int64_t cid, int64_t uid, int64_t *delivered, int
 	*unread = db_int(db, 2);
 	drain(db);
 	return 1;
+}
+
+/* --- blocks --- */
+
+int convs_lock_pair(struct db *db, int64_t a, int64_t b)
+{
+	if (db_exec(db, SQL_LOCK_PAIR, "ii", a, b) < 0)
+		return -1;
+	int n = 0, rc;
+	while ((rc = db_next(db)) > 0)
+		n++;
+	return rc < 0 ? -1 : n == 2;
+}
+
+int convs_block(struct db *db, int64_t uid, int64_t other)
+{
+	return changed(db, db_exec(db, SQL_BLOCK, "ii", uid, other));
+}
+
+int convs_unblock(struct db *db, int64_t uid, int64_t other)
+{
+	return changed(db, db_exec(db, SQL_UNBLOCK, "ii", uid, other));
+}
+
+int convs_blocked_between(struct db *db, int64_t a, int64_t b)
+{
+	int64_t v = 0;
+	int rc = one_int(db, db_exec(db, SQL_BLOCKED_BETWEEN, "iiiii", a, a, b, b, a), &v);
+	return rc < 0 ? -1 : (int)v;
+}
+
+int convs_blocking(struct db *db, const char *ids_json, int64_t uid)
+{
+	int64_t v = 0;
+	int rc = one_int(db, db_exec(db, SQL_BLOCKING, "si", ids_json, uid), &v);
+	return rc < 0 ? -1 : (int)v;
+}
+
+static void read_block(struct db *db, struct arena *a, void *out, int i)
+{
+	struct block *b = (struct block *)out + i;
+	users_read_row(db, a, 0, &b->user);
+	b->blocked_at = db_str(db, USER_NCOLS, a, NULL);
+}
+
+int convs_blocks(struct db *db, struct arena *a, int64_t uid, int64_t after, int max,
+	struct block *out)
+{
+	return rows(db, db_exec(db, SQL_BLOCKS, "iii", uid, after, (int64_t)max), a, max, out,
+		read_block);
+}
+
+int convs_close_direct(struct db *db, int64_t cid)
+{
+	return changed(db, db_exec(db, SQL_CLOSE_DIRECT, "i", cid));
+}
+
+int convs_reopen_direct(struct db *db, int64_t cid, int64_t a, int64_t b)
+{
+	return changed(db, db_exec(db, SQL_REOPEN_DIRECT, "iiiii", cid, a, b, b, a));
 }

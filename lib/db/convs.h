@@ -40,6 +40,9 @@ struct conv {
 	const char *muted_until;	/* NULL when not muted (or expired) */
 	int64_t peer_id;		/* direct: the other member; 0 otherwise */
 	int64_t viewer_id;		/* whose view this is */
+	int closed;			/* direct, and nobody can send (a block, an
+					 * account deleted) */
+	int blocked;			/* direct, and the viewer blocks the peer */
 	/* convs_list reads the last message and the peer with the row:
 	 * joined is 1, and each is NULL when there is none. */
 	int joined;
@@ -85,9 +88,9 @@ int convs_member(struct db *db, struct arena *a, int64_t cid, int64_t uid, struc
 /* uid's role in cid: ROLE_* (ROLE_NONE when not a member), or -1. */
 int convs_role(struct db *db, int64_t cid, int64_t uid);
 
-/* Locks the conversation row for the transaction. 1 found (*group set when
- * not NULL), 0 unknown, -1 error. */
-int convs_lock(struct db *db, int64_t cid, int *group);
+/* Locks the conversation row for the transaction. 1 found (*group and
+ * *closed set when not NULL), 0 unknown, -1 error. */
+int convs_lock(struct db *db, int64_t cid, int *group, int *closed);
 
 /* Creates a conversation. direct_key ("low:high") is NULL for groups;
  * client_id (a group's, may be NULL) is unique per creator. Returns 1
@@ -162,5 +165,39 @@ int convs_receipt_marks(struct db *db, int64_t cid, int64_t uid, int64_t *delive
 /* uid's marks and unread count. 1 found, 0 not a member, -1 error. */
 int convs_marks(struct db *db, int64_t cid, int64_t uid, int64_t *delivered, int64_t *read,
 	int64_t *unread);
+
+/* --- blocks (sql/0020): who will not hear from whom --- */
+
+/* A person uid blocks, with the time they did. */
+struct block {
+	struct user user;
+	const char *blocked_at;		/* MySQL DATETIME(3) text, UTC */
+};
+
+/* Locks the users rows of a and b (in id order) to the end of the
+ * transaction: a block between the two and the start of their direct
+ * conversation take it first, so neither misses the other. 1 both are
+ * users, 0 not, -1 error. */
+int convs_lock_pair(struct db *db, int64_t a, int64_t b);
+/* uid blocks other (1 new, 0 already so), or no longer (1 removed, 0 was
+ * not); -1 error. */
+int convs_block(struct db *db, int64_t uid, int64_t other);
+int convs_unblock(struct db *db, int64_t uid, int64_t other);
+/* The blocks between a and b: BLOCK_MINE (a blocks b) | BLOCK_THEIRS (b
+ * blocks a), 0 none, -1 error. */
+#define BLOCK_MINE 1
+#define BLOCK_THEIRS 2
+int convs_blocked_between(struct db *db, int64_t a, int64_t b);
+/* How many of the users in ids_json (a JSON array text) block uid, or -1. */
+int convs_blocking(struct db *db, const char *ids_json, int64_t uid);
+/* The people uid blocks, by user id, above after. Fills up to max; returns
+ * the count or -1. */
+int convs_blocks(struct db *db, struct arena *a, int64_t uid, int64_t after, int max,
+	struct block *out);
+/* Closes direct conversation cid (1 closed now, 0 it was), or opens it
+ * again when no block is left between a and b (its two people) and
+ * neither account is deleted (1 opened, 0 it stays as it was); -1 error. */
+int convs_close_direct(struct db *db, int64_t cid);
+int convs_reopen_direct(struct db *db, int64_t cid, int64_t a, int64_t b);
 
 #endif

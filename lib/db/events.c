@@ -38,12 +38,15 @@ static const char *const SQL_FANOUT_CONTACTS =
 	"WHERE m1.user_id = ? AND m2.user_id <> ?";
 /* Whether a conversation has at most N members is asked of the members
  * primary key, reading at most N + 1 entries (is there one past the Nth?):
- * a large group costs no more than a small one, and no row per member. */
+ * a large group costs no more than a small one, and no row per member.
+ * Nobody on either side of a block (sql/0020) is told. */
 static const char *const SQL_FANOUT_NEAR =
 	"INSERT IGNORE INTO fanout (user_id) SELECT DISTINCT m2.user_id FROM members m1 "
 	"JOIN members m2 ON m2.conversation_id = m1.conversation_id "
 	"WHERE m1.user_id = ? AND m2.user_id <> ? AND (SELECT m3.user_id FROM members m3 "
-	"WHERE m3.conversation_id = m1.conversation_id LIMIT ?, 1) IS NULL";
+	"WHERE m3.conversation_id = m1.conversation_id LIMIT ?, 1) IS NULL "
+	"AND NOT EXISTS (SELECT 1 FROM blocks b WHERE (b.user_id = m1.user_id AND "
+	"b.blocked_id = m2.user_id) OR (b.user_id = m2.user_id AND b.blocked_id = m1.user_id))";
 static const char *const SQL_FANOUT_SELF =
 	"INSERT IGNORE INTO fanout (user_id) VALUES (?)";
 static const char *const SQL_FANOUT_BUMP =

@@ -44,7 +44,9 @@ static const char *const SQL_GET =
 /* online_shares_conversation */
 static const char *const SQL_SHARES =
 	"SELECT 1 FROM members a JOIN members b ON b.conversation_id = a.conversation_id "
-	"WHERE a.user_id = ? AND b.user_id = ? LIMIT 1";
+	"WHERE a.user_id = ? AND b.user_id = ? AND NOT EXISTS (SELECT 1 FROM blocks k "
+	"WHERE (k.user_id = a.user_id AND k.blocked_id = b.user_id) OR "
+	"(k.user_id = b.user_id AND k.blocked_id = a.user_id)) LIMIT 1";
 
 static int last_seen_of(struct db *db, struct arena *a, int64_t uid, const char **out)
 {

@@ -36,7 +36,8 @@ int online_clear(struct db *db, struct arena *a, int64_t uid, int64_t stale_s,
  * and *last_seen (arena, may be NULL). 1 found, 0 no such user, -1 error. */
 int online_get(struct db *db, struct arena *a, int64_t uid, int64_t stale_s, int *marked,
 	const char **last_seen);
-/* 1 when a and b share a conversation, 0 when not, -1 on error. */
+/* 1 when a and b share a conversation and neither blocks the other (who
+ * may see whose presence), 0 when not, -1 on error. */
 int online_shares_conversation(struct db *db, int64_t a, int64_t b);
 
 #endif

@@ -58,7 +58,8 @@ function snapshot(users, convs) {
     SELECT 'refresh', HEX(r.token_hash), r.superseded_at IS NULL FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id WHERE s.user_id IN (${u}) ORDER BY 2;
     SELECT 'tickets', COUNT(*) FROM stream_tickets WHERE user_id IN (${u});
     SELECT 'online', COUNT(*) FROM presence_online WHERE user_id IN (${u});
-    SELECT 'conv', id, type, HEX(COALESCE(title, '')), last_seq FROM conversations WHERE id IN (${c}) OR created_by IN (${u}) ORDER BY id;
+    SELECT 'conv', id, type, HEX(COALESCE(title, '')), last_seq, closed_at IS NULL FROM conversations WHERE id IN (${c}) OR created_by IN (${u}) ORDER BY id;
+    SELECT 'block', user_id, blocked_id FROM blocks WHERE user_id IN (${u}) OR blocked_id IN (${u}) ORDER BY 2, 3;
     SELECT 'member', conversation_id, user_id, role, last_read_seq, delivered_seq, COALESCE(muted_until, '') FROM members WHERE conversation_id IN (${c}) OR user_id IN (${u}) ORDER BY 2, 3;
     SELECT 'message', id, conversation_id, sender_id, HEX(COALESCE(body, '')), COALESCE(edited_at, ''), COALESCE(deleted_at, '') FROM messages WHERE conversation_id IN (${c}) ORDER BY id;
     SELECT 'reaction', r.message_id, r.user_id, HEX(r.emoji) FROM reactions r JOIN messages m ON m.id = r.message_id WHERE m.conversation_id IN (${c}) ORDER BY 2, 3, 4;
@@ -184,6 +185,8 @@ test('routes that take no body: one over the cap 413, nothing changes; DELETE /m
     ['DELETE', `${G}/members/${m.id}`, o, 204],
     ['POST', '/events/ticket', o, 201],
     ['DELETE', `/sessions/${second.body.session_id}`, o, 204],
+    ['PUT', `/me/blocks/${m.id}`, o, 204],
+    ['DELETE', `/me/blocks/${m.id}`, o, 204],
     ['POST', '/auth/logout', o, 204],
   ];
   const big = JSON.stringify({ pad: 'x'.repeat(70 * 1024) });
@@ -287,6 +290,9 @@ test('every authenticated route: no token, an expired or a tampered token 401; n
     [`GET /users/${m.id}/presence`, undefined, 200],
     ['GET /sessions', undefined, 200],
     [`DELETE /sessions/${secondId}`, undefined, 204],
+    [`PUT /me/blocks/${x.id}`, undefined, 204],
+    ['GET /me/blocks', undefined, 200],
+    [`DELETE /me/blocks/${x.id}`, undefined, 204],
     ['POST /auth/logout', undefined, 204, third.access_token],
     ['POST /conversations', { type: 'group', title: 'Another group', member_ids: [m.id] }, 201],
     ['GET /conversations', undefined, 200],
@@ -401,6 +407,11 @@ test('unknown ids and other people\'s ids: 404 (or 400 for a bad emoji), nothing
     ['react with half a flag', o, 'PUT', `${G}/messages/${m1.id}/reactions/${encodeURIComponent('\u{1F1E6}')}`, undefined, 400, 'invalid_emoji'],
     ['react on an unknown message', o, 'PUT', `${G}/messages/${NOPE}/reactions/${party}`],
     ['react on a message of another conversation of mine', o, 'PUT', `${G}/messages/${other.id}/reactions/${party}`],
+    ['block an unknown user', o, 'PUT', `/me/blocks/${NOPE}`],
+    ['unblock an unknown user', o, 'DELETE', `/me/blocks/${NOPE}`],
+    ['block with an id that is no number', o, 'PUT', '/me/blocks/abc'],
+    ['block myself', o, 'PUT', `/me/blocks/${o.id}`, undefined, 400, 'invalid_user'],
+    ['unblock myself', o, 'DELETE', `/me/blocks/${o.id}`, undefined, 400, 'invalid_user'],
   ];
   const users = [o, m, x];
   const state = snapshot(users, [g, g2]);

@@ -293,3 +293,67 @@ test('in a group too big for receipt events, my message shows as read once every
   await messageByText(a, 'everyone read this').locator('.tick.read').waitFor();
   await A.context.close();
 });
+
+test('blocking from the contact details closes the chat for both at once; unblocking from the chat or from the blocked list opens it again', async () => {
+  const a = await makeUser('blocker', 'Bea Blocker');
+  const x = await makeUser('blocked', 'Xan Blocked');
+  const d = await direct(a.token, x.id);
+  await api('POST', `/conversations/${d.id}/messages`, { token: x.token, body: { client_id: 'blk-1', body: 'hi there' } });
+  const A = await signedIn(browser, a);
+  const X = await signedIn(browser, x);
+  const pa = A.page, px = X.page;
+  await openConversation(pa, 'Xan Blocked');
+  await openConversation(px, 'Bea Blocker');
+  await messageByText(px, 'hi there').waitFor();
+
+  // Blocked from the contact details, after a question.
+  await pa.getByRole('button', { name: 'Conversation details' }).first().click();
+  const dlg = pa.getByRole('dialog', { name: 'Contact' });
+  await dlg.getByRole('button', { name: 'Block Xan Blocked' }).click();
+  await pa.getByRole('dialog', { name: 'Block Xan Blocked?' }).getByRole('button', { name: 'Block', exact: true }).click();
+  await dlg.getByRole('button', { name: 'Unblock Xan Blocked' }).waitFor();
+  await dlg.getByRole('button', { name: 'Close' }).click();
+  const mine = pa.getByRole('note').filter({ hasText: 'You blocked Xan Blocked.' });
+  await mine.waitFor();
+  assert.equal(await pa.getByLabel('Message', { exact: true }).isVisible(), false);
+  // The other side sees it at once: nothing to write with, no reactions to give.
+  await px.getByRole('note').filter({ hasText: 'You can\'t reply to this conversation.' }).waitFor();
+  assert.equal(await px.getByLabel('Message', { exact: true }).isVisible(), false);
+  const row = messageByText(px, 'hi there');
+  await row.hover();
+  await row.getByRole('button', { name: 'Message actions' }).click();
+  await px.getByRole('menuitem', { name: 'Delete' }).waitFor();
+  assert.equal(await px.getByRole('button', { name: 'React with 👍' }).count(), 0);
+  assert.equal(await px.getByRole('menuitem', { name: 'Edit' }).count(), 0);
+  await px.keyboard.press('Escape');
+  await shot(pa, 'blocked-contact');
+  // It holds over a reload.
+  await pa.reload();
+  await pa.locator('.conv-item', { hasText: 'Xan Blocked' }).click();
+  await mine.waitFor();
+
+  // Unblocked from the chat: both can write again, and do.
+  await mine.getByRole('button', { name: 'Unblock' }).click();
+  await pa.getByLabel('Message', { exact: true }).waitFor();
+  await px.getByLabel('Message', { exact: true }).waitFor();
+  await send(px, 'thanks for that');
+  await messageByText(pa, 'thanks for that').waitFor();
+
+  // Blocked again, then unblocked from the list of blocked people.
+  await pa.getByRole('button', { name: 'Conversation details' }).first().click();
+  await dlg.getByRole('button', { name: 'Block Xan Blocked' }).click();
+  await pa.getByRole('dialog', { name: 'Block Xan Blocked?' }).getByRole('button', { name: 'Block', exact: true }).click();
+  await dlg.getByRole('button', { name: 'Unblock Xan Blocked' }).waitFor();
+  await dlg.getByRole('button', { name: 'Close' }).click();
+  await px.getByRole('note').filter({ hasText: 'You can\'t reply to this conversation.' }).waitFor();
+  await pa.getByRole('button', { name: 'Account menu' }).click();
+  await pa.getByRole('menuitem', { name: 'Blocked people' }).click();
+  const list = pa.getByRole('dialog', { name: 'Blocked people' });
+  await list.getByText(`@${x.username}`).waitFor();
+  await list.getByRole('button', { name: 'Unblock Xan Blocked' }).click();
+  await list.getByText('You are not blocking anyone.').waitFor();
+  await px.getByLabel('Message', { exact: true }).waitFor();
+  assert.deepEqual((await api('GET', '/me/blocks', { token: a.token })).blocks, []);
+  await A.context.close();
+  await X.context.close();
+});

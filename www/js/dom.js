@@ -154,6 +154,7 @@ const ICONS = {
   retry: 'M20 11a8 8 0 1 0-2.3 5.7M20 4v7h-7',
   bell: 'M6 16V11a6 6 0 1 1 12 0v5l2 2H4zm4 4h4',
   mute: 'M6 16V11a6 6 0 0 1 9.5-4.9M18 11v5l2 2H8m2 2h4M3 3l18 18',
+  block: 'M12 21a9 9 0 1 0 0-18 9 9 0 0 0 0 18zM5.6 5.6l12.8 12.8',
 };
 
 export function icon(name, cls = '') {

@@ -843,6 +843,18 @@ export function typingSettled() {
 }
 export function typingSent(convId) { lastTypingSent.delete(convId); }
 
+// ---- blocks ------------------------------------------------------------------
+// Blocks (on) or unblocks a person; their direct chat, if there is one, is
+// read again (it closes or opens; its event comes too, a moment later).
+// Their presence is not shown while blocked (the server hides it).
+export async function setBlocked(userId, on) {
+  if (on) await api.put(`/me/blocks/${userId}`); else await api.del(`/me/blocks/${userId}`);
+  if (on) { state.presence.delete(userId); emit('presence', userId); }
+  const c = [...state.convs.values()].find((x) => x.type === 'direct' && x.peer && x.peer.id === userId);
+  if (c) await fetchConv(c.id).catch(() => {});
+  if (!on) fetchPresence(userId);
+}
+
 // ---- presence ----------------------------------------------------------------
 export async function fetchPresence(userId) {
   try {

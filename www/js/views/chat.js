@@ -270,8 +270,9 @@ export function createChat({ onBack, onInfo, onSearchIn }) {
     // Send and the like take no focus from the box: the next words go where
     // the last went, and a phone's keyboard stays up.
     for (const b of [send, like]) b.addEventListener('mousedown', (e) => e.preventDefault());
-    // In place of the composer when the other person deleted their account.
-    const gone = h('p.composer-gone', { role: 'note', hidden: true }, 'This account was deleted. You can no longer message it.');
+    // In place of the composer in a closed chat: the other person deleted
+    // their account, or one of the two blocks the other (closedNote).
+    const gone = h('div.composer-gone', { role: 'note', hidden: true });
     clear(root).append(h('section.chat-view', head, h('div.msg-wrap', scroller, jump), typing, ctx, form, gone, announcer));
     view = { head, avatarSlot, title, sub, histState, intro, list, scroller, jump, jumpCount, typing, ctx, input, send, like, count, form, gone, announcer, unseen: 0 };
 
@@ -343,13 +344,20 @@ export function createChat({ onBack, onInfo, onSearchIn }) {
     const typing = store.typingUsers(convId);
     const peer = c.type === 'direct' && c.peer ? state.users.get(c.peer.id) || c.peer : null;
     const gone = !!(peer && peer.deleted);
-    if (view.form.hidden !== gone) {
-      view.form.hidden = gone;
-      view.gone.hidden = !gone;
-      // A reply or edit begun before the account went goes with the form.
-      if (gone) cancelCtx();
+    const closed = gone || !!c.closed;
+    if (view.form.hidden !== closed) {
+      const had = view.form.contains(document.activeElement);
+      view.form.hidden = closed;
+      view.gone.hidden = !closed;
+      // A reply or edit begun before it closed goes with the form.
+      if (closed) cancelCtx();
+      // The focus was in the box: it goes to the note's button, if any, or
+      // back into the box when the chat opens again.
+      if (had && closed) (view.gone.querySelector('button') || view.scroller).focus();
     }
+    closedNote(c, peer, gone);
     if (gone) text = '';
+    else if (c.closed) text = peer ? '@' + peer.username : '';
     else if (typing.length && c.type === 'direct') { text = 'typing…'; cls = 'typing'; }
     else if (c.type === 'direct' && c.peer) {
       const p = state.presence.get(c.peer.id);
@@ -365,6 +373,30 @@ export function createChat({ onBack, onInfo, onSearchIn }) {
     }
     if (view.sub.textContent !== text) view.sub.textContent = text;
     view.sub.className = 'chat-sub' + (cls ? ' ' + cls : '');
+  }
+
+  // What stands in place of the composer in a closed chat, drawn when what
+  // it says changes (the header is drawn often).
+  function closedNote(c, peer, gone) {
+    const kind = gone ? 'gone' : !c.closed ? '' : c.blocked ? 'blocked:' + (peer ? peer.display_name : '') : 'closed';
+    if (view.gone.dataset.kind === kind) return;
+    const focused = view.gone.contains(document.activeElement);
+    view.gone.dataset.kind = kind;
+    clear(view.gone);
+    if (gone) view.gone.append(h('p', 'This account was deleted. You can no longer message it.'));
+    else if (c.blocked && peer) {
+      const id = c.id;
+      const unblock = h('button.btn.small', { type: 'button', on: { click: async () => {
+        unblock.disabled = true;
+        try {
+          await store.setBlocked(peer.id, false);
+          toast(`${peer.display_name} is unblocked`);
+          if (convId === id && view && canWrite() && !touchScreen()) view.input.focus();
+        } catch (e) { unblock.disabled = false; toast(api.friendlyError(e)); }
+      } } }, 'Unblock');
+      view.gone.append(h('p', `You blocked ${peer.display_name}. You can't message each other in this chat.`), unblock);
+      if (focused) unblock.focus();
+    } else if (c.closed) view.gone.append(h('p', 'You can\'t reply to this conversation.'));
   }
 
   function renderTyping() {
@@ -667,9 +699,12 @@ export function createChat({ onBack, onInfo, onSearchIn }) {
   function actions(btn, m) {
     const mine = m.sender_id === state.me.id;
     showMenu(btn, (menu) => {
-      menu.append(h('div.quick', { role: 'group', 'aria-label': 'Quick reactions' }, QUICK.map((e) =>
-        h('button', { type: 'button', 'aria-label': `React with ${e}`, on: { click: () => react(m, e) } }, e))));
-      menu.append(menuItem('smile', 'More reactions…', () => reactionPicker(m)));
+      // A closed chat takes no new reactions.
+      if (canWrite()) {
+        menu.append(h('div.quick', { role: 'group', 'aria-label': 'Quick reactions' }, QUICK.map((e) =>
+          h('button', { type: 'button', 'aria-label': `React with ${e}`, on: { click: () => react(m, e) } }, e))));
+        menu.append(menuItem('smile', 'More reactions…', () => reactionPicker(m)));
+      }
       if (canWrite()) menu.append(menuItem('reply', 'Reply', () => startReply(m)));
       if (m.body) menu.append(menuItem('chat', 'Copy text', () => navigator.clipboard?.writeText(m.body).then(() => toast('Copied'), () => {})));
       if (mine) {

@@ -1,5 +1,5 @@
 // Dialogs: new chat, new group, conversation details (rename, members,
-// roles, leave), profile, devices.
+// roles, leave, block), profile, devices, blocked people.
 import { h, icon, iconButton, clear } from '../dom.js';
 import { fullTime, lastSeen, plural } from '../format.js';
 import * as api from '../api.js';
@@ -118,7 +118,7 @@ export async function convInfoDialog(convId, { onLeft }) {
   // What the dialog shows of the conversation: a refresh that changes none
   // of it (a big group's details are fetched again every 30 s for its read
   // marks) leaves the dialog, its fields and its focus alone.
-  const shownOf = (cc) => cc && JSON.stringify([cc.title, cc.my_role, cc.muted_until, cc.member_count,
+  const shownOf = (cc) => cc && JSON.stringify([cc.title, cc.my_role, cc.muted_until, cc.member_count, cc.blocked, cc.closed,
     (cc.members || []).map((m) => [m.user.id, m.role, m.user.display_name, m.user.username])]);
   let shown = null;
   let membersFailed = null;  // why the member list could not be loaded
@@ -182,8 +182,28 @@ export async function convInfoDialog(convId, { onLeft }) {
     const u = state.users.get(c.peer.id) || c.peer;
     const p = state.presence.get(u.id);
     body.append(h('div.profile-card', userAvatar(u, 'l', p && p.online), h('h3', u.display_name), h('p', '@' + u.username),
-      h('p', p ? (p.online ? 'Active now' : lastSeen(p.last_seen)) : '')),
+      h('p', p && !c.closed ? (p.online ? 'Active now' : lastSeen(p.last_seen)) : '')),
     u.about ? h('div.sect', h('h3', 'About'), h('p', u.about)) : null);
+    if (!u.deleted) body.append(blockSection(u));
+  }
+  // Block or unblock the other person of a direct chat (the chat closes for
+  // both; they are not told, and see only that they cannot reply).
+  function blockSection(u) {
+    const set = async (btn, on) => {
+      if (on && !(await confirmDialog(`Block ${u.display_name}?`, `You won't be able to message each other in this chat, neither of you will see when the other is online, and ${u.display_name} can't add you to groups. They won't be told. Groups you share stay as they are.`, 'Block', true))) return;
+      btn.disabled = true;
+      try {
+        await store.setBlocked(u.id, on);
+        toast(on ? `${u.display_name} is blocked` : `${u.display_name} is unblocked`);
+      } catch (e) { toast(api.friendlyError(e)); }
+      btn.disabled = false;
+      render();
+    };
+    const btn = c.blocked
+      ? h('button.btn.small', { type: 'button', on: { click: () => set(btn, false) } }, `Unblock ${u.display_name}`)
+      : h('button.btn.small.danger', { type: 'button', on: { click: () => set(btn, true) } }, icon('block'), `Block ${u.display_name}`);
+    return h('div.sect.block-sect', h('h3', 'Privacy'),
+      c.blocked ? h('p.hint', `You blocked ${u.display_name}.`) : null, h('div.row-actions', btn));
   }
   function renderGroup() {
     const myRole = c.my_role;
@@ -426,6 +446,49 @@ export function profileDialog({ onDeleted } = {}) {
   h('label.field', h('span', 'Password'), delPw), delErr, delBtn);
   const dlg = openDialog({ title: 'Edit profile', body: [form, pwForm, delForm], foot: [h('button.btn', { type: 'button', on: { click: () => dlg.close() } }, 'Cancel'), save] });
   name.focus();
+}
+
+// The people I block, a page at a time, each with Unblock.
+export function blocksDialog() {
+  const list = h('div', { 'aria-live': 'polite' }, h('p.hint', 'Loading…'));
+  const dlg = openDialog({ title: 'Blocked people', body: [h('p.hint', 'People you block can\'t message you in your chat with them, see when you\'re online or add you to groups. Groups you share stay as they are.'), list] });
+  let cursor = null;
+  async function load(more = false) {
+    let r;
+    try { r = await api.get('/me/blocks', { query: cursor && more ? { cursor } : {} }); } catch (e) {
+      if (!more) clear(list);
+      list.append(h('p.form-error', api.friendlyError(e)));
+      return;
+    }
+    if (!more) clear(list);
+    const old = list.querySelector('.more-blocks');
+    if (old) old.remove();
+    for (const b of r.blocks) {
+      const u = b.user;
+      store.putUser(u);
+      const row = h('div.session', { dataset: { userId: String(u.id) } }, userAvatar(u, 's'),
+        h('div.session-main', h('div.session-name', u.display_name), h('div.session-sub', `@${u.username} · blocked ${fullTime(b.blocked_at)}`)));
+      const btn = h('button.btn.small', { type: 'button', 'aria-label': `Unblock ${u.display_name}`, on: { click: async () => {
+        btn.disabled = true;
+        try {
+          await store.setBlocked(u.id, false);
+          toast(`${u.display_name} is unblocked`);
+          const next = row.nextElementSibling || row.previousElementSibling;
+          row.remove();
+          const to = next && next.querySelector('button');
+          if (to) to.focus(); else dlg.querySelector('.dlg-head button')?.focus();
+          if (!list.querySelector('.session')) list.append(h('p.hint', 'You are not blocking anyone.'));
+        } catch (e) { btn.disabled = false; toast(api.friendlyError(e)); }
+      } } }, 'Unblock');
+      row.append(btn);
+      list.append(row);
+    }
+    cursor = r.next_cursor;
+    if (cursor) list.append(h('button.btn.small.more-blocks', { type: 'button', on: { click: () => load(true) } }, 'Show more'));
+    if (!list.querySelector('.session')) list.append(h('p.hint', 'You are not blocking anyone.'));
+  }
+  load();
+  return dlg;
 }
 
 export async function sessionsDialog() {

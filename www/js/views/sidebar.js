@@ -7,10 +7,11 @@ import * as store from '../store.js';
 import { state, convTitle, userName } from '../store.js';
 import { userAvatar, convAvatar, showMenu, menuItem, toast } from './common.js';
 
-export function createSidebar({ onOpen, onNewChat, onNewGroup, onProfile, onSessions, onLogout }) {
+export function createSidebar({ onOpen, onNewChat, onNewGroup, onProfile, onSessions, onBlocks, onLogout }) {
   const meBtn = h('button.me-btn', { type: 'button', 'aria-label': 'Account menu', 'aria-haspopup': 'menu', 'aria-expanded': 'false' });
   meBtn.addEventListener('click', () => showMenu(meBtn, (m) => {
     m.append(...[menuItem('user', 'Edit profile', onProfile), menuItem('devices', 'Devices', onSessions),
+      menuItem('block', 'Blocked people', onBlocks),
       typeof Notification === 'function' && Notification.permission === 'default'
         ? menuItem('bell', 'Turn on desktop notifications', () => Notification.requestPermission()) : null,
       menuItem('info', 'API reference', () => window.open('/docs/', '_blank', 'noopener')),
