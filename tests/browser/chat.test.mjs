@@ -1401,6 +1401,50 @@ test('desktop notifications: shown for a message while away, and closed at sign-
   await A.context.close();
 });
 
+test('desktop notifications: a reaction to my message while away, not one to someone else\'s or my own', async () => {
+  const me = await makeUser('nra', 'Rae Reacted');
+  const pal = await makeUser('nrp', 'Per Reacting');
+  const third = await makeUser('nrt', 'Tom Third');
+  const g = await api('POST', '/conversations', { token: me.token, body: { type: 'group', title: 'Reaction club', member_ids: [pal.id, third.id] } });
+  const say = (u, text) => api('POST', `/conversations/${g.id}/messages`, { token: u.token, body: { client_id: 'nr' + Math.random().toString(36).slice(2), body: text } });
+  const mine = await say(me, 'an old message of mine that is long enough to be cut short in the notification, as it goes on and on');
+  const theirs = await say(third, 'not yours');
+  const A = await signedIn(browser, me, {
+    beforeLoad: async (p) => {
+      await p.context().grantPermissions(['notifications']);
+      await p.addInitScript(() => {
+        const Real = window.Notification;
+        window.__notes = [];
+        window.Notification = class extends Real {
+          constructor(title, opts) { super(title, opts); window.__notes.push([title, opts.body]); }
+        };
+      });
+    },
+  });
+  const a = A.page;
+  await a.evaluate(() => { document.hasFocus = () => false; window.dispatchEvent(new Event('blur')); });
+  const react = (u, m, e) => api('PUT', `/conversations/${g.id}/messages/${m.id}/reactions/${encodeURIComponent(e)}`, { token: u.token });
+  const head = await api('GET', '/events?timeout=0', { token: me.token });
+  // Reactions that are no news to me: to someone else's message, and mine.
+  await react(pal, theirs, '😮');
+  const mineToo = await react(me, mine, '🎉');
+  const quiet = await eventAfter(me, head.next, (e) => e.type === 'reaction.added' && e.user_id === me.id && e.message_id === mineToo.id);
+  await appReached(a, me, quiet.seq, 'the app to get both reactions');
+  assert.deepEqual(await a.evaluate(() => window.__notes), []);
+  // Someone reacting to my message (not loaded in the page: the chat is not open).
+  await react(pal, mine, '👍');
+  await until(() => a.evaluate(() => window.__notes.length === 1), 'a notification');
+  const [title, body] = await a.evaluate(() => window.__notes[0]);
+  assert.equal(title, 'Reaction club');
+  assert.equal(body, 'Per Reacting: Reacted 👍 to your message: “an old message of mine that is long enough to be cut short in the notification,…”');
+  // A message from a member whose profile the page never needed yet is
+  // told by their name too.
+  await say(third, 'hello club');
+  await until(() => a.evaluate(() => window.__notes.length === 2), 'a second notification');
+  assert.deepEqual(await a.evaluate(() => window.__notes[1]), ['Reaction club', 'Tom Third: hello club']);
+  await A.context.close();
+});
+
 test('desktop notifications: none while another tab of the app is in use, and one tab alerts when none is', async () => {
   const me = await makeUser('ntm', 'Tia Tabs');
   const pal = await makeUser('ntq', 'Pat Poster');

@@ -260,19 +260,41 @@ async function start(me) {
   const shown = new Map();
   const attention = startAttention(state.me.id);
   cleanups.push(() => { for (const n of shown.values()) n.close(); shown.clear(); }, () => attention.stop());
-  store.on('incoming', (msg) => {
-    if (typeof Notification !== 'function' || Notification.permission !== 'granted') return;
-    if (!attention.shouldNotify() || msg.sender_id === state.me.id || msg.kind === 'system') return;
-    const c = state.convs.get(msg.conversation_id);
-    if (!c || store.isMuted(c)) return;
-    const who = store.userName(msg.sender_id);
+  const canNotify = () => typeof Notification === 'function' && Notification.permission === 'granted' && attention.shouldNotify();
+  function notify(c, who, text) {
     const n = new Notification(c.type === 'group' ? store.convTitle(c) : who, {
-      body: (c.type === 'group' ? who + ': ' : '') + (msg.body || 'New message'),
-      icon: '/favicon.svg', tag: 'conv-' + c.id,
+      body: (c.type === 'group' ? who + ': ' : '') + text, icon: '/favicon.svg', tag: 'conv-' + c.id,
     });
     shown.set(c.id, n);
     n.onclose = () => { if (shown.get(c.id) === n) shown.delete(c.id); };
     n.onclick = () => { n.close(); if (mySession !== session) return; window.focus(); openConv(c.id); };
+  }
+  // Who did it, by name: a group member's profile may not be held yet.
+  async function nameOf(id) {
+    if (!state.users.has(id)) await store.fetchUser(id);
+    return store.userName(id);
+  }
+  store.on('incoming', async (msg) => {
+    if (!canNotify() || msg.sender_id === state.me.id || msg.kind === 'system') return;
+    const c = state.convs.get(msg.conversation_id);
+    if (!c || store.isMuted(c)) return;
+    const who = await nameOf(msg.sender_id);
+    if (mySession !== session || !canNotify()) return;
+    notify(c, who, msg.body || 'New message');
+  });
+  // A reaction to a message of mine, as Messenger tells it. The message is
+  // asked for when it is not held (an old one).
+  store.on('reacted', async (ev) => {
+    if (!canNotify()) return;
+    const c = state.convs.get(ev.conversation_id);
+    if (!c || store.isMuted(c)) return;
+    let msg = store.findMessage(c.id, ev.message_id);
+    if (!msg) { try { msg = await store.fetchMessage(c.id, ev.message_id); } catch { return; } }
+    if (mySession !== session || !msg || msg.sender_id !== state.me.id || msg.deleted_at) return;
+    const who = await nameOf(ev.user_id);
+    if (mySession !== session || !canNotify()) return;
+    const text = [...(msg.body || '').replace(/\s+/g, ' ')];
+    notify(c, who, `Reacted ${ev.emoji} to your message: “${text.length > 80 ? text.slice(0, 79).join('') + '…' : text.join('')}”`);
   });
   // Groups this tab left: leaving is no news to whoever left.
   const leftByMe = new Set();

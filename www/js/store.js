@@ -948,6 +948,7 @@ export function applyEvent(ev) {
   case 'reaction.added':
   case 'reaction.removed':
     applyReaction(ev, ev.type === 'reaction.added');
+    if (ev.type === 'reaction.added' && state.me && ev.user_id !== state.me.id) emit('reacted', ev);
     break;
   case 'receipt': {
     bumpReceipt(receiptsFor(cid), ev.user_id, ev.delivered_seq, ev.read_seq);
