@@ -357,3 +357,43 @@ test('blocking from the contact details closes the chat for both at once; unbloc
   await A.context.close();
   await X.context.close();
 });
+
+test('forwarding a message sends it once to each chat picked, and lists only chats one can write to', async () => {
+  const me = await makeUser('fwdme', 'Fay Forwarder');
+  const pal = await makeUser('fwdpal', 'Pip Source');
+  const shut = await makeUser('fwdshut', 'Sid Shut');
+  const d = await direct(me.token, pal.id);
+  const g = await api('POST', '/conversations', { token: me.token, body: { type: 'group', title: 'Forward club', member_ids: [pal.id] } });
+  const closed = await direct(me.token, shut.id);
+  await api('PUT', `/me/blocks/${shut.id}`, { token: me.token });
+  const text = 'meet at noon\nby the old bridge';
+  await api('POST', `/conversations/${d.id}/messages`, { token: pal.token, body: { client_id: 'fwd-1', body: text } });
+  const A = await signedIn(browser, me);
+  const a = A.page;
+  await openConversation(a, 'Pip Source');
+  const row = messageByText(a, 'meet at noon');
+  await row.hover();
+  await row.getByRole('button', { name: 'Message actions' }).click();
+  await a.getByRole('menuitem', { name: 'Forward…' }).click();
+  const dlg = a.getByRole('dialog', { name: 'Forward' });
+  const chats = dlg.getByRole('list', { name: 'Chats to forward to' });
+  await chats.getByRole('button', { name: 'Send to Forward club' }).waitFor();
+  await chats.getByRole('button', { name: 'Send to Pip Source' }).waitFor();
+  assert.equal(await chats.getByRole('button', { name: 'Send to Sid Shut' }).count(), 0, 'a closed chat is not offered');
+  // Narrowed by name; sent once however often it is pressed.
+  await dlg.getByLabel('Search chats').fill('club');
+  assert.equal(await chats.getByRole('button', { name: 'Send to Pip Source' }).count(), 0);
+  await chats.getByRole('button', { name: 'Send to Forward club' }).click();
+  const sent = chats.getByRole('button', { name: 'Sent to Forward club' });
+  await sent.waitFor();
+  assert.equal(await sent.evaluate((b) => b === document.activeElement), true, 'the focus stays on it');
+  await a.keyboard.press('Enter');
+  await a.keyboard.press('Enter');
+  await until(async () => (await api('GET', `/conversations/${g.id}/messages`, { token: pal.token })).messages.length === 1, 'the forwarded message stored');
+  await dlg.getByRole('button', { name: 'Close' }).click();
+  await a.waitForTimeout(300);
+  const got = (await api('GET', `/conversations/${g.id}/messages`, { token: pal.token })).messages;
+  assert.deepEqual(got.map((m) => [m.sender_id, m.body]), [[me.id, text]], 'once, from me, with its lines');
+  assert.equal((await api('GET', `/conversations/${closed.id}/messages`, { token: me.token })).messages.length, 0);
+  await A.context.close();
+});

@@ -155,6 +155,7 @@ const ICONS = {
   bell: 'M6 16V11a6 6 0 1 1 12 0v5l2 2H4zm4 4h4',
   mute: 'M6 16V11a6 6 0 0 1 9.5-4.9M18 11v5l2 2H8m2 2h4M3 3l18 18',
   block: 'M12 21a9 9 0 1 0 0-18 9 9 0 0 0 0 18zM5.6 5.6l12.8 12.8',
+  forward: 'M14 5l7 7-7 7M21 12H10a6 6 0 0 0-6 6v1',
 };
 
 export function icon(name, cls = '') {

@@ -707,6 +707,7 @@ export function createChat({ onBack, onInfo, onSearchIn }) {
       }
       if (canWrite()) menu.append(menuItem('reply', 'Reply', () => startReply(m)));
       if (m.body) menu.append(menuItem('chat', 'Copy text', () => navigator.clipboard?.writeText(m.body).then(() => toast('Copied'), () => {})));
+      if (m.body && m.kind === 'text') menu.append(menuItem('forward', 'Forward…', () => forwardDialog(m)));
       if (mine) {
         menu.append(menuItem('info', 'Message info', () => messageInfo(m)));
         if (canWrite()) menu.append(menuItem('edit', 'Edit', () => startEdit(m)));
@@ -781,6 +782,49 @@ export function createChat({ onBack, onInfo, onSearchIn }) {
       show();
       body.prepend(h('p.form-error', { role: 'alert' }, 'Could not ask for the latest marks; these may be older.'));
     });
+  }
+
+  // Forward: the text goes to other chats as a new message of mine, through
+  // the outbox (sent once, when the connection allows). Open chats by last
+  // activity, narrowed by name as one types; each is sent to once.
+  function forwardDialog(m) {
+    const text = m.body;
+    const field = h('input', { type: 'search', 'aria-label': 'Search chats', placeholder: 'Search chats', autocomplete: 'off' });
+    const list = h('ul.people', { 'aria-label': 'Chats to forward to' });
+    const sentTo = new Set();
+    const writable = (c) => !c.closed && !(c.type === 'direct' && c.peer && (state.users.get(c.peer.id) || c.peer).deleted);
+    const draw = () => {
+      const q = field.value.trim().toLocaleLowerCase();
+      const convs = store.sortedConvs().filter((c) => writable(c) && (!q || convTitle(c).toLocaleLowerCase().includes(q))).slice(0, 50);
+      clear(list);
+      if (!convs.length) list.append(h('li.hint', q ? `No chat found for “${field.value.trim()}”.` : 'No chats to forward to.'));
+      for (const c of convs) {
+        const title = convTitle(c);
+        // Once sent, the button stays where it is (and keeps the focus),
+        // saying so.
+        const btn = h('button.btn.small', { type: 'button', on: { click: () => {
+          if (sentTo.has(c.id)) return;
+          const item = state.outbox.add(c.id, text, null);
+          if (c.id === convId) { sentHere(item); forceBottom = true; renderMessages(); }
+          sentTo.add(c.id);
+          mark();
+        } } });
+        const mark = () => {
+          const done = sentTo.has(c.id);
+          btn.textContent = done ? 'Sent' : 'Send';
+          btn.className = 'btn small' + (done ? '' : ' primary');
+          btn.setAttribute('aria-label', (done ? 'Sent to ' : 'Send to ') + title);
+          btn.setAttribute('aria-disabled', String(done));
+        };
+        mark();
+        list.append(h('li.person', convAvatar(c, 'm'), h('span.person-main', h('span.person-name', title)), btn));
+      }
+    };
+    field.addEventListener('input', draw);
+    const preview = h('blockquote.fwd-preview', { dir: 'auto' }, text.length > 300 ? [...text].slice(0, 300).join('') + '…' : text);
+    openDialog({ title: 'Forward', body: [preview, h('label.field', h('span', 'To'), field), list] });
+    draw();
+    field.focus();
   }
 
   // Any emoji: a grid of common ones, or one typed (or pasted) in; the
