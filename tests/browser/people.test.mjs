@@ -397,3 +397,32 @@ test('forwarding a message sends it once to each chat picked, and lists only cha
   assert.equal((await api('GET', `/conversations/${closed.id}/messages`, { token: me.token })).messages.length, 0);
   await A.context.close();
 });
+
+test('Alt+Down and Alt+Up move to the next and previous chat in the list', async () => {
+  const me = await makeUser('kbme', 'Kit Keys');
+  const names = ['Ann Oldest', 'Ben Middle', 'Cy Newest'];
+  for (const n of names) {
+    const u = await makeUser('kb', n);
+    const d = await direct(u.token, me.id);
+    await api('POST', `/conversations/${d.id}/messages`, { token: u.token, body: { client_id: 'kb' + u.id, body: 'hi from ' + n } });
+  }
+  const A = await signedIn(browser, me);
+  const a = A.page;
+  await conversationItem(a, 'Ann Oldest').waitFor();
+  const title = a.locator('.chat-title');
+  await a.keyboard.press('Alt+ArrowDown');
+  await title.filter({ hasText: 'Cy Newest' }).waitFor();
+  // From the message box too.
+  await a.getByLabel('Message', { exact: true }).focus();
+  await a.keyboard.press('Alt+ArrowDown');
+  await title.filter({ hasText: 'Ben Middle' }).waitFor();
+  await a.keyboard.press('Alt+ArrowDown');
+  await title.filter({ hasText: 'Ann Oldest' }).waitFor();
+  // The end of the list is the end.
+  await a.keyboard.press('Alt+ArrowDown');
+  await messageByText(a, 'hi from Ann Oldest').waitFor();
+  assert.equal(await title.textContent(), 'Ann Oldest');
+  await a.keyboard.press('Alt+ArrowUp');
+  await title.filter({ hasText: 'Ben Middle' }).waitFor();
+  await A.context.close();
+});

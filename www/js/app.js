@@ -226,6 +226,20 @@ async function start(me) {
       else history.pushState({ conv: id }, '', `#/c/${id}`);
     }
   }
+  // Alt+Up / Alt+Down: the chat above or below the open one in the list
+  // (the top one when none is open), as in desktop messengers.
+  const onChatKey = (e) => {
+    if (!e.altKey || e.ctrlKey || e.metaKey || e.shiftKey || (e.key !== 'ArrowUp' && e.key !== 'ArrowDown')) return;
+    if (document.querySelector('dialog[open]')) return;
+    const list = store.sortedConvs();
+    const at = list.findIndex((c) => c.id === state.activeId);
+    const to = at < 0 ? 0 : at + (e.key === 'ArrowDown' ? 1 : -1);
+    if (to < 0 || to >= list.length) return;
+    e.preventDefault();
+    openConv(list[to].id);
+  };
+  document.addEventListener('keydown', onChatKey);
+  cleanups.push(() => document.removeEventListener('keydown', onChatKey));
   // Back in the app is Back in the browser: the chat's history entry goes,
   // and onpopstate closes the chat (so the phone's Back button never has
   // dead entries to step through).
