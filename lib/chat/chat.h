@@ -44,9 +44,9 @@
 #define CHAT_TYPING_WINDOW_S 3
 #define CHAT_TYPING_EXPIRES_S 5
 /* 403 conversation_closed: a direct conversation where one person blocks
- * the other, or one of them deleted their account (lib/chat/block.c). */
-#define CHAT_CLOSED_DETAIL "This conversation is closed: one of you blocked the other, or " \
-	"deleted their account. Nothing more can be sent here."
+ * the other, or one of them deleted their account (lib/chat/block.c). The
+ * blocked person is not told which. */
+#define CHAT_CLOSED_DETAIL "This conversation is closed: nothing more can be sent here."
 
 /* --- sending (lib/chat/sendq.c) --- */
 

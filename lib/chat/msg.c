@@ -525,15 +525,16 @@ static int change_tx(struct db *db, void *p)
 	if (m.sender_id != c->me)
 		return chat_stop(&c->out, 403, "not_your_message",
 			"Only the sender can change or delete a message.");
-	/* In a closed conversation a message can still be deleted, not
-	 * changed into a new one. */
-	if (c->body != NULL && c->closed)
-		return closed_stop(&c->out);
 	if (c->body != NULL) {
 		if (m.deleted_at != NULL)
 			return chat_stop(&c->out, 409, "message_deleted", "The message was deleted.");
 		if (m.body != NULL && strcmp(m.body, c->body) == 0)
 			return 0;
+		/* In a closed conversation a message can still be deleted, not
+		 * changed into a new one (a retry of an edit made before is
+		 * answered above). */
+		if (c->closed)
+			return closed_stop(&c->out);
 		if (msgs_edit(db, c->mid, c->body) < 0)
 			return -1;
 	} else {
@@ -596,13 +597,15 @@ static int react_tx(struct db *db, void *p)
 		return rc;
 	if (m.deleted_at != NULL && c->add)
 		return chat_stop(&c->out, 409, "message_deleted", "The message was deleted.");
-	if (c->add && c->closed)
-		return closed_stop(&c->out);
 	if (c->add) {
 		/* Counted under the message's row lock: reactions to it wait. */
 		struct reaction_counts k;
 		if (msgs_reaction_counts(db, c->mid, c->me, c->emoji, &k) < 0)
 			return -1;
+		/* A closed conversation takes no new reactions (one given before,
+		 * asked for again, is answered as it is). */
+		if (c->closed && !k.given)
+			return closed_stop(&c->out);
 		if (!k.given && k.mine >= CHAT_REACTIONS_PER_MEMBER)
 			return chat_stop(&c->out, 409, "too_many_reactions", arena_printf(c->a,
 				"You have given this message %d reactions already.",

@@ -166,14 +166,17 @@ static const char *const SQL_BLOCKS =
 	"SELECT " USER_COLS_OF("u") ", " TS("b.created_at") " FROM blocks b "
 	"JOIN users u ON u.id = b.blocked_id WHERE b.user_id = ? AND b.blocked_id > ? "
 	"ORDER BY b.blocked_id LIMIT ?";
+/* Both move updated_at whether or not closed_at changes: a block changes
+ * the blocker's view (blocked) even when the conversation was closed
+ * already, and clients keep the newer of two views by updated_at. */
 static const char *const SQL_CLOSE_DIRECT =
-	"UPDATE conversations SET closed_at = NOW(3) WHERE id = ? AND type = 'direct' "
-	"AND closed_at IS NULL";
+	"UPDATE conversations SET closed_at = COALESCE(closed_at, NOW(3)), updated_at = NOW(3) "
+	"WHERE id = ? AND type = 'direct'";
 static const char *const SQL_REOPEN_DIRECT =
-	"UPDATE conversations c SET c.closed_at = NULL WHERE c.id = ? AND c.type = 'direct' "
-	"AND c.closed_at IS NOT NULL AND NOT EXISTS " BLOCK_EITHER("?", "?") " "
+	"UPDATE conversations c SET c.closed_at = IF(NOT EXISTS " BLOCK_EITHER("?", "?") " "
 	"AND NOT EXISTS (SELECT 1 FROM members dm JOIN users du ON du.id = dm.user_id "
-	"WHERE dm.conversation_id = c.id AND du.deleted_at IS NOT NULL)";
+	"WHERE dm.conversation_id = c.id AND du.deleted_at IS NOT NULL), NULL, c.closed_at), "
+	"c.updated_at = NOW(3) WHERE c.id = ? AND c.type = 'direct'";
 
 static const char *const role_names[] = {NULL, "owner", "admin", "member"};
 
@@ -587,5 +590,5 @@ int convs_close_direct(struct db *db, int64_t cid)
 
 int convs_reopen_direct(struct db *db, int64_t cid, int64_t a, int64_t b)
 {
-	return changed(db, db_exec(db, SQL_REOPEN_DIRECT, "iiiii", cid, a, b, b, a));
+	return changed(db, db_exec(db, SQL_REOPEN_DIRECT, "iiiii", a, b, b, a, cid));
 }

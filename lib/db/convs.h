@@ -194,9 +194,9 @@ int convs_blocking(struct db *db, const char *ids_json, int64_t uid);
  * the count or -1. */
 int convs_blocks(struct db *db, struct arena *a, int64_t uid, int64_t after, int max,
 	struct block *out);
-/* Closes direct conversation cid (1 closed now, 0 it was), or opens it
- * again when no block is left between a and b (its two people) and
- * neither account is deleted (1 opened, 0 it stays as it was); -1 error. */
+/* Closes direct conversation cid, or opens it again when no block is left
+ * between a and b (its two people) and neither account is deleted; either
+ * moves its updated_at. 1 done, 0 no such direct conversation, -1 error. */
 int convs_close_direct(struct db *db, int64_t cid);
 int convs_reopen_direct(struct db *db, int64_t cid, int64_t a, int64_t b);
 

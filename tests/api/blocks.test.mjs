@@ -25,6 +25,8 @@ test('blocking closes the direct conversation for both, keeps its history, and u
   const d = await direct(a, x);
   const fromX = await send(x, d, 'before the block');
   const fromA = await send(a, d, 'my answer');
+  const heart = encodeURIComponent('❤️');
+  assert.equal((await api('PUT', `/conversations/${d.id}/messages/${fromA.id}/reactions/${heart}`, { token: x.token })).status, 200);
   assert.deepEqual([(await view(a, d)).closed, (await view(a, d)).blocked], [false, false]);
 
   assert.equal((await block(a, x)).status, 204);
@@ -50,7 +52,15 @@ test('blocking closes the direct conversation for both, keeps its history, and u
     expectProblem(assert, await api(method, path, { token: u.token, body }), 403, 'conversation_closed');
     assert.deepEqual(await history(a, d), seen, `${what}: nothing changed`);
   }
-  assert.equal(count(`SELECT COUNT(*) FROM reactions WHERE message_id = ${fromA.id}`), 0);
+  assert.equal(count(`SELECT COUNT(*) FROM reactions WHERE message_id = ${fromA.id}`), 1, 'only the reaction given before');
+  // Retries of what was done before the block are answered as they were.
+  const again = await api('PUT', `/conversations/${d.id}/messages/${fromA.id}/reactions/${heart}`, { token: x.token });
+  assert.equal(again.status, 200, again.text);
+  assert.deepEqual(again.body.reactions.map((r) => r.user_ids), [[x.id]]);
+  assert.equal((await api('PATCH', `/conversations/${d.id}/messages/${fromX.id}`, { token: x.token, body: { body: 'before the block' } })).status, 200);
+  // The blocked person is not told by the refusal who closed it.
+  const told = await api('POST', `/conversations/${d.id}/messages`, { token: x.token, body: { client_id: cid(), body: 'why?' } });
+  assert.doesNotMatch(told.body.detail, /block/i);
   // Typing is answered, and nobody hears it.
   assert.equal((await api('POST', `/conversations/${d.id}/typing`, { token: x.token, body: {} })).status, 204);
   assert.equal(events(a.id, 'typing').length, typingBefore);
@@ -79,6 +89,8 @@ test('blocking closes the direct conversation for both, keeps its history, and u
   await send(a, d, 'talking again');
   await send(x, d, 'yes');
   assert.equal((await api('PUT', `/conversations/${d.id}/messages/${fromA.id}/reactions/${encodeURIComponent('👍')}`, { token: x.token })).status, 200);
+  // Each change moved the conversation's updated_at (clients keep the newer view).
+  assert.ok(open.updated_at > av.updated_at, `${open.updated_at} after ${av.updated_at}`);
 });
 
 test('a block keeps a new direct conversation from starting and the blocker out of the blocked person\'s groups', async () => {
@@ -101,7 +113,7 @@ test('a block keeps a new direct conversation from starting and the blocker out 
   expectProblem(assert, await api('POST', `/conversations/${g.id}/members`, { token: x.token, body: { user_ids: [a.id, c.id] } }), 403, 'blocked');
   assert.equal(count(`SELECT COUNT(*) FROM members WHERE conversation_id = ${g.id}`), 2);
   assert.equal(events(a.id, 'conversation.created').length, 0);
-  // Someone else may add a to x's group; and a, who blocks, may add x.
+  // a, who blocks, may still put x in a group of a's.
   const g2 = await group(a, [c], 'Mine');
   assert.equal((await api('POST', `/conversations/${g2.id}/members`, { token: a.token, body: { user_ids: [x.id] } })).status, 200);
 

@@ -305,6 +305,8 @@ test('blocking from the contact details closes the chat for both at once; unbloc
   await openConversation(pa, 'Xan Blocked');
   await openConversation(px, 'Bea Blocker');
   await messageByText(px, 'hi there').waitFor();
+  // Each sees the other online (both have the app open).
+  await px.locator('.chat-sub', { hasText: 'Active now' }).waitFor();
 
   // Blocked from the contact details, after a question.
   await pa.getByRole('button', { name: 'Conversation details' }).first().click();
@@ -321,6 +323,10 @@ test('blocking from the contact details closes the chat for both at once; unbloc
   assert.equal(await px.getByLabel('Message', { exact: true }).isVisible(), false);
   const row = messageByText(px, 'hi there');
   await row.hover();
+  assert.equal(await row.getByRole('button', { name: /^Reply to/ }).count(), 0, 'the rows drawn before have no Reply any more');
+  // Nor is the blocker's presence shown any more.
+  await px.locator('.chat-sub', { hasText: `@${a.username}` }).waitFor();
+  assert.equal(await px.locator('.chat-head .dot').count(), 0, 'no online dot');
   await row.getByRole('button', { name: 'Message actions' }).click();
   await px.getByRole('menuitem', { name: 'Delete' }).waitFor();
   assert.equal(await px.getByRole('button', { name: 'React with 👍' }).count(), 0);

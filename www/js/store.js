@@ -172,6 +172,8 @@ export function upsertConv(c) {
   if (old) {
     if ((old.updated_at || '') > (c.updated_at || '')) {
       merged.title = old.title;
+      merged.closed = old.closed;
+      merged.blocked = old.blocked;
       merged.avatar_media_id = old.avatar_media_id;
       merged.updated_at = old.updated_at;
     }
@@ -193,6 +195,10 @@ export function upsertConv(c) {
   }
   if (c.peer) {
     putUser(c.peer);
+    // Nobody sees presence across a block: what was shown goes, and comes
+    // back once the chat opens again.
+    if (merged.closed && state.presence.has(c.peer.id)) { state.presence.delete(c.peer.id); emit('presence', c.peer.id); }
+    if (old && old.closed && merged.closed === false) fetchPresence(c.peer.id);
   }
   if (c.members) {
     for (const m of c.members) putUser(m.user);
@@ -851,8 +857,13 @@ export async function setBlocked(userId, on) {
   if (on) await api.put(`/me/blocks/${userId}`); else await api.del(`/me/blocks/${userId}`);
   if (on) { state.presence.delete(userId); emit('presence', userId); }
   const c = [...state.convs.values()].find((x) => x.type === 'direct' && x.peer && x.peer.id === userId);
-  if (c) await fetchConv(c.id).catch(() => {});
-  if (!on) fetchPresence(userId);
+  if (!c) return;
+  // Asked afresh (not a read already on its way, which may predate the
+  // change).
+  try {
+    upsertConv(await api.get(`/conversations/${c.id}`));
+    emit('list'); emit('conv', c.id); emit('chat', c.id);
+  } catch { /* its conversation.updated event comes all the same */ }
 }
 
 // ---- presence ----------------------------------------------------------------

@@ -345,17 +345,19 @@ export function createChat({ onBack, onInfo, onSearchIn }) {
     const peer = c.type === 'direct' && c.peer ? state.users.get(c.peer.id) || c.peer : null;
     const gone = !!(peer && peer.deleted);
     const closed = gone || !!c.closed;
+    closedNote(c, peer, gone);
     if (view.form.hidden !== closed) {
       const had = view.form.contains(document.activeElement);
       view.form.hidden = closed;
       view.gone.hidden = !closed;
       // A reply or edit begun before it closed goes with the form.
       if (closed) cancelCtx();
-      // The focus was in the box: it goes to the note's button, if any, or
-      // back into the box when the chat opens again.
+      // The focus was in the box: it goes to the note's button, if any,
+      // else to the messages.
       if (had && closed) (view.gone.querySelector('button') || view.scroller).focus();
+      // The rows' Reply buttons and reactions come and go with the box.
+      if (view.list.childElementCount) renderMessages();
     }
-    closedNote(c, peer, gone);
     if (gone) text = '';
     else if (c.closed) text = peer ? '@' + peer.username : '';
     else if (typing.length && c.type === 'direct') { text = 'typing…'; cls = 'typing'; }
@@ -397,6 +399,9 @@ export function createChat({ onBack, onInfo, onSearchIn }) {
       view.gone.append(h('p', `You blocked ${peer.display_name}. You can't message each other in this chat.`), unblock);
       if (focused) unblock.focus();
     } else if (c.closed) view.gone.append(h('p', 'You can\'t reply to this conversation.'));
+    // The note's button went (unblocked, and still closed by the other's
+    // block): the focus goes to the messages.
+    if (focused && !view.gone.contains(document.activeElement)) view.scroller.focus();
   }
 
   function renderTyping() {
@@ -608,7 +613,8 @@ export function createChat({ onBack, onInfo, onSearchIn }) {
     const key = m.local ? 'c:' + m.client_id : 'm:' + m.id;
     const long = !m.deleted_at && (m.body || '').length > LONG_TEXT;
     const open = long && expanded.has(key);
-    const sig = [m.body, m.edited_at, m.deleted_at, m.reactions, status, first, last, reply, senderName, m.error, m.seq, m.created_at, group, open];
+    const writable = canWrite();
+    const sig = [m.body, m.edited_at, m.deleted_at, m.reactions, status, first, last, reply, senderName, m.error, m.seq, m.created_at, group, open, writable];
     return cached(used, key, sig, () => {
       const deleted = !!m.deleted_at;
       const jumbo = !deleted && !reply && isEmojiOnly(m.body);
@@ -644,9 +650,10 @@ export function createChat({ onBack, onInfo, onSearchIn }) {
         col.append(h('div.reactions', reactions.map((r) => {
           const minePressed = r.user_ids.includes(me);
           const who = r.user_ids.map((u) => (u === me ? 'you' : userName(u))).join(', ');
+          // A closed chat takes no new reactions; one's own can be taken back.
           return h('button.reaction', {
             type: 'button', 'aria-pressed': String(minePressed), title: who,
-            'aria-label': `${r.emoji} ${r.count}, reacted by ${who}`,
+            'aria-label': `${r.emoji} ${r.count}, reacted by ${who}`, disabled: !writable && !minePressed,
             on: { click: () => react(m, r.emoji) },
           }, h('span', r.emoji), r.count > 1 ? h('span', String(r.count)) : null);
         })));
