@@ -43,6 +43,8 @@
 #define CHAT_RECEIPT_FANOUT_MAX 32
 #define CHAT_TYPING_WINDOW_S 3
 #define CHAT_TYPING_EXPIRES_S 5
+/* Conversations one member may pin to the top of their list. */
+#define CHAT_PINNED_MAX 5
 /* 403 conversation_closed: a direct conversation where one person blocks
  * the other, or one of them deleted their account (lib/chat/block.c). The
  * blocked person is not told which. */
@@ -218,6 +220,9 @@ int chat_leave_groups(struct db *db, struct arena *a, int64_t uid);
  * to every member, each with their own view (roles, read marks, unread
  * counts and blocks differ). 0, or -1. */
 int chat_emit_updated_all(struct db *db, struct emit *e, struct arena *a, int64_t cid);
+/* The same, to one member's devices (a personal change: mute, pin, a mark
+ * unread). 0, or -1. */
+int chat_emit_view(struct db *db, struct emit *e, struct arena *a, int64_t cid, int64_t viewer);
 /* 403 blocked, adding someone to a group. */
 #define BLOCKED_ADD_DETAIL "Someone you are adding blocks you: you cannot add them to a group."
 

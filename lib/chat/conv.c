@@ -85,6 +85,11 @@ static int emit_view(struct db *db, struct emit *e, struct arena *a, const char 
 	return rc < 0 ? -1 : 0;
 }
 
+int chat_emit_view(struct db *db, struct emit *e, struct arena *a, int64_t cid, int64_t viewer)
+{
+	return emit_view(db, e, a, "conversation.updated", cid, viewer, 0, 0);
+}
+
 /* One query for all the views, then one small fan-out per member. Renames
  * are rare and groups are capped at 1000 members (measured here: about
  * 0.7 s for 1000, 80 ms for 100). */
@@ -418,8 +423,10 @@ void conv_list(struct req *req)
 		resp_problem(req, 400, "invalid_query", "limit must be 1-100.");
 		return;
 	}
+	/* A cursor inside the pinned part of the list starts with 'p'. */
 	int64_t ms = 0, id = 0;
-	if (cursor != NULL && chat_cursor_parse(cursor, &ms, &id) < 0) {
+	int pinned = cursor != NULL && cursor[0] == 'p';
+	if (cursor != NULL && chat_cursor_parse(cursor + pinned, &ms, &id) < 0) {
 		resp_problem(req, 400, "invalid_cursor", "The cursor is not valid.");
 		return;
 	}
@@ -427,7 +434,7 @@ void conv_list(struct req *req)
 	if (db == NULL)
 		return;
 	struct conv *list = arena_alloc(req->arena, sizeof(*list) * (size_t)(limit + 1));
-	int n = convs_list(db, req->arena, req->user_id, ms, id, (int)limit + 1, list);
+	int n = convs_list(db, req->arena, req->user_id, pinned, ms, id, (int)limit + 1, list);
 	if (n < 0) {
 		internal(req);
 		return;
@@ -446,8 +453,9 @@ void conv_list(struct req *req)
 	json_object *o = json_object_new_object();
 	json_object_object_add(o, "conversations", arr);
 	json_object_object_add(o, "next_cursor", n > limit ?
-		json_object_new_string(arena_printf(req->arena, "%lld.%lld",
-			(long long)list[shown - 1].activity_ms, (long long)list[shown - 1].id)) : NULL);
+		json_object_new_string(arena_printf(req->arena, "%s%lld.%lld",
+			list[shown - 1].pinned ? "p" : "", (long long)list[shown - 1].activity_ms,
+			(long long)list[shown - 1].id)) : NULL);
 	resp_json(req, 200, o);
 }
 
@@ -472,6 +480,8 @@ struct patch_ctx {
 	const char *title;		/* NULL: unchanged */
 	int set_muted;
 	const char *muted;		/* NULL: unmute */
+	int pinned;			/* -1 unchanged, else pin (1) or unpin */
+	int marked;			/* -1 unchanged, else mark unread (1) or not */
 	struct chat_outcome out;
 };
 
@@ -502,11 +512,29 @@ static int patch_tx(struct db *db, void *p)
 	int renamed = c->title != NULL && rc == 1;
 	if (c->set_muted && convs_set_muted(db, c->cid, c->me, c->muted) < 0)
 		return -1;
+	if (c->pinned == 1) {
+		/* The pins of one member are counted under their user row, so
+		 * two pins at once cannot both take the last place. */
+		struct user u;
+		if (users_lock(db, c->a, c->me, &u) < 0)
+			return -1;
+		int n = convs_pinned_count(db, c->me, c->cid);
+		if (n < 0)
+			return -1;
+		if (n >= CHAT_PINNED_MAX)
+			return chat_stop(&c->out, 409, "too_many_pinned", arena_printf(c->a,
+				"At most %d conversations can be pinned; unpin one first.",
+				CHAT_PINNED_MAX));
+	}
+	if (c->pinned >= 0 && convs_set_pinned(db, c->cid, c->me, c->pinned) < 0)
+		return -1;
+	if (c->marked >= 0 && convs_set_marked_unread(db, c->cid, c->me, c->marked) < 0)
+		return -1;
 	/* Everyone is told of a new name; the same name again (a retry)
-	 * tells nobody. */
+	 * tells nobody. A personal change goes to the member's own devices. */
 	if (renamed)
 		return chat_emit_updated_all(db, c->e, c->a, c->cid);
-	if (c->set_muted)
+	if (c->set_muted || c->pinned >= 0 || c->marked >= 0)
 		return emit_view(db, c->e, c->a, "conversation.updated", c->cid, c->me, 0, 0) < 0 ?
 			-1 : 0;
 	return 0;
@@ -514,14 +542,27 @@ static int patch_tx(struct db *db, void *p)
 
 void conv_patch(struct req *req)
 {
-	static const char *const allowed[] = {"title", "muted_until", NULL};
+	static const char *const allowed[] = {"title", "muted_until", "pinned", "marked_unread",
+		NULL};
 	int64_t cid;
 	if (!req_param_id(req, 0, &cid))
 		return;
 	const char *title;
+	int pinned = 0, pinned_given = 0, marked = 0, marked_given = 0;
 	if (json_req_only(req, req->json, allowed) < 0 ||
-	    json_req_str(req, req->json, "title", 0, 0, 4 * CHAT_TITLE_MAX_CHARS, &title) < 0)
+	    json_req_str(req, req->json, "title", 0, 0, 4 * CHAT_TITLE_MAX_CHARS, &title) < 0 ||
+	    json_req_bool(req, req->json, "pinned", 0, &pinned, &pinned_given) < 0 ||
+	    json_req_bool(req, req->json, "marked_unread", 0, &marked, &marked_given) < 0)
 		return;
+	/* null is neither (json_req_bool takes it for absent). */
+	static const char *const flags[] = {"pinned", "marked_unread"};
+	for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++) {
+		json_object *fv;
+		if (json_object_object_get_ex(req->json, flags[i], &fv) && fv == NULL) {
+			json_req_bad(req, flags[i], "must be true or false");
+			return;
+		}
+	}
 	if (title != NULL && check_title(req, title) < 0)
 		return;
 	/* A group always has a title: null is no way to remove it (and was
@@ -531,7 +572,8 @@ void conv_patch(struct req *req)
 		resp_bad_field(req, "title", "Field 'title' must be a string; a group always has one.");
 		return;
 	}
-	struct patch_ctx c = {NULL, req->arena, cid, req->user_id, title, 0, NULL, {0, NULL, NULL}};
+	struct patch_ctx c = {NULL, req->arena, cid, req->user_id, title, 0, NULL,
+		pinned_given ? pinned : -1, marked_given ? marked : -1, {0, NULL, NULL}};
 	json_object *mv;
 	char muted[32];
 	if (json_object_object_get_ex(req->json, "muted_until", &mv)) {
@@ -554,7 +596,7 @@ void conv_patch(struct req *req)
 	c.e = &e;
 	/* An empty patch changes nothing, and answers like a read (404 to
 	 * someone not in the conversation). */
-	if (c.title != NULL || c.set_muted) {
+	if (c.title != NULL || c.set_muted || c.pinned >= 0 || c.marked >= 0) {
 		if (chat_tx(req, db, patch_tx, &c, &c.out) < 0)
 			return;
 		chat_invalidate(cid);

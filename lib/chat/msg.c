@@ -660,6 +660,7 @@ void msg_unreact(struct req *req)
 
 struct read_ctx {
 	struct emit *e;
+	struct arena *a;
 	int64_t cid, me, seq;
 	int changed;
 };
@@ -672,11 +673,19 @@ static int read_tx(struct db *db, void *p)
 	int rc = convs_lock(db, c->cid, NULL, NULL);
 	if (rc <= 0)
 		return rc < 0 ? -1 : 1;
-	rc = convs_mark_read(db, c->cid, c->me, c->seq);
-	if (rc <= 0)
-		return rc;
-	c->changed = 1;
-	return chat_emit_receipt(db, c->e, c->cid, c->me);
+	int moved = convs_mark_read(db, c->cid, c->me, c->seq);
+	if (moved < 0)
+		return -1;
+	/* Reading it ends a mark "unread" made by hand: my devices are told. */
+	int unmarked = convs_set_marked_unread(db, c->cid, c->me, 0);
+	if (unmarked < 0)
+		return -1;
+	c->changed = moved || unmarked;
+	if (moved && chat_emit_receipt(db, c->e, c->cid, c->me) < 0)
+		return -1;
+	if (unmarked && chat_emit_view(db, c->e, c->a, c->cid, c->me) < 0)
+		return -1;
+	return 0;
 }
 
 void msg_read(struct req *req)
@@ -693,7 +702,7 @@ void msg_read(struct req *req)
 		return;
 	struct emit e;
 	emit_init(&e, req->arena);
-	struct read_ctx c = {&e, cid, req->user_id, seq, 0};
+	struct read_ctx c = {&e, req->arena, cid, req->user_id, seq, 0};
 	int rc = db_tx(db, read_tx, &c);
 	if (rc < 0) {
 		internal(req);

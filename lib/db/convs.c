@@ -24,7 +24,8 @@
 	"p.conversation_id = c.id AND p.user_id <> m.user_id LIMIT 1), 0), 0), m.user_id, " \
 	"c.closed_at IS NOT NULL, c.closed_at IS NOT NULL AND c.type = 'direct' AND EXISTS (" \
 	"SELECT 1 FROM members p JOIN blocks b ON b.user_id = m.user_id AND b.blocked_id = p.user_id " \
-	"WHERE p.conversation_id = c.id AND p.user_id <> m.user_id)"
+	"WHERE p.conversation_id = c.id AND p.user_id <> m.user_id), " \
+	"m.pinned_at IS NOT NULL, m.marked_unread"
 
 /* A member with their user (read_member). */
 #define MEMBER_SELECT "SELECT m.user_id, m.role + 0, " TS("m.joined_at") ", m.last_read_seq, " \
@@ -51,9 +52,10 @@ static const char *const SQL_CONV_LIST =
 	"LEFT JOIN members pm ON c.type = 'direct' AND pm.conversation_id = c.id "
 	"AND pm.user_id <> m.user_id "
 	"LEFT JOIN users pu ON pu.id = pm.user_id "
-	"WHERE m.user_id = ? AND (? = 0 OR c.last_activity_at < FROM_UNIXTIME(? / 1000) OR "
-	"(c.last_activity_at = FROM_UNIXTIME(? / 1000) AND c.id < ?)) "
-	"ORDER BY c.last_activity_at DESC, c.id DESC LIMIT ?";
+	"WHERE m.user_id = ? AND (? = 0 OR (? = 1 AND m.pinned_at IS NULL) OR "
+	"((m.pinned_at IS NOT NULL) = ? AND (c.last_activity_at < FROM_UNIXTIME(? / 1000) OR "
+	"(c.last_activity_at = FROM_UNIXTIME(? / 1000) AND c.id < ?)))) "
+	"ORDER BY m.pinned_at IS NOT NULL DESC, c.last_activity_at DESC, c.id DESC LIMIT ?";
 /* SQL_VIEWS */
 static const char *const SQL_VIEWS =
 	"SELECT " CONV_COLS " FROM conversations c JOIN members m ON m.conversation_id = c.id "
@@ -126,6 +128,15 @@ static const char *const SQL_SET_TITLE =
 /* SQL_SET_MUTED */
 static const char *const SQL_SET_MUTED =
 	"UPDATE members SET muted_until = ? WHERE conversation_id = ? AND user_id = ?";
+static const char *const SQL_SET_PINNED =
+	"UPDATE members SET pinned_at = IF(?, COALESCE(pinned_at, NOW(3)), NULL) "
+	"WHERE conversation_id = ? AND user_id = ?";
+static const char *const SQL_PINNED_COUNT =
+	"SELECT COUNT(*) FROM members WHERE user_id = ? AND pinned_at IS NOT NULL "
+	"AND conversation_id <> ?";
+static const char *const SQL_SET_MARKED =
+	"UPDATE members SET marked_unread = ? WHERE conversation_id = ? AND user_id = ? "
+	"AND marked_unread <> ?";
 /* SQL_MARK_READ */
 static const char *const SQL_MARK_READ =
 	"UPDATE members m JOIN conversations c ON c.id = m.conversation_id "
@@ -271,12 +282,14 @@ static void read_conv(struct db *db, struct arena *a, void *out, int i)
 	c->viewer_id = db_int(db, 16);
 	c->closed = db_int(db, 17) != 0;
 	c->blocked = db_int(db, 18) != 0;
+	c->pinned = db_int(db, 19) != 0;
+	c->marked_unread = db_int(db, 20) != 0;
 	c->joined = 0;
 	c->last_message = NULL;
 	c->peer = NULL;
 }
 
-#define CONV_NCOLS 19
+#define CONV_NCOLS 21
 
 /* A list row: the conversation, its last message, its peer. */
 static void read_conv_joined(struct db *db, struct arena *a, void *out, int i)
@@ -303,10 +316,11 @@ int convs_get(struct db *db, struct arena *a, int64_t cid, int64_t uid, struct c
 	return rows(db, db_exec(db, SQL_CONV_GET, "ii", uid, cid), a, 1, c, read_conv);
 }
 
-int convs_list(struct db *db, struct arena *a, int64_t uid, int64_t before_ms,
-	int64_t before_id, int max, struct conv *out)
+int convs_list(struct db *db, struct arena *a, int64_t uid, int before_pinned,
+	int64_t before_ms, int64_t before_id, int max, struct conv *out)
 {
-	return rows(db, db_exec(db, SQL_CONV_LIST, "iiiiii", uid, before_id, before_ms, before_ms,
+	int64_t has = before_id != 0, p = before_pinned != 0;
+	return rows(db, db_exec(db, SQL_CONV_LIST, "iiiiiiii", uid, has, p, p, before_ms, before_ms,
 		before_id, (int64_t)max), a, max, out, read_conv_joined);
 }
 
@@ -465,6 +479,24 @@ int convs_set_muted(struct db *db, int64_t cid, int64_t uid, const char *muted_u
 {
 	/* CLIENT_FOUND_ROWS: an unchanged row still counts as found. */
 	return changed(db, db_exec(db, SQL_SET_MUTED, "sii", muted_until, cid, uid));
+}
+
+int convs_set_pinned(struct db *db, int64_t cid, int64_t uid, int pinned)
+{
+	return changed(db, db_exec(db, SQL_SET_PINNED, "iii", (int64_t)(pinned != 0), cid, uid));
+}
+
+int convs_pinned_count(struct db *db, int64_t uid, int64_t except)
+{
+	int64_t v = 0;
+	int rc = one_int(db, db_exec(db, SQL_PINNED_COUNT, "ii", uid, except), &v);
+	return rc < 0 ? -1 : (int)v;
+}
+
+int convs_set_marked_unread(struct db *db, int64_t cid, int64_t uid, int marked)
+{
+	int64_t m = marked != 0;
+	return changed(db, db_exec(db, SQL_SET_MARKED, "iiii", m, cid, uid, m));
 }
 
 int convs_mark_read(struct db *db, int64_t cid, int64_t uid, int64_t seq)

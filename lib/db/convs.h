@@ -43,6 +43,8 @@ struct conv {
 	int closed;			/* direct, and nobody can send (a block, an
 					 * account deleted) */
 	int blocked;			/* direct, and the viewer blocks the peer */
+	int pinned;			/* the viewer pinned it to the top of their list */
+	int marked_unread;		/* the viewer marked it unread (until read) */
 	/* convs_list reads the last message and the peer with the row:
 	 * joined is 1, and each is NULL when there is none. */
 	int joined;
@@ -72,11 +74,12 @@ int convs_get(struct db *db, struct arena *a, int64_t cid, int64_t uid, struct c
  * max; returns the count or -1. */
 int convs_views(struct db *db, struct arena *a, int64_t cid, int max, struct conv *out);
 
-/* uid's conversations by last activity, newest first, strictly after the
- * cursor (before_ms, before_id); before_id 0 starts at the top. Fills up to
- * max entries; returns the count or -1. */
-int convs_list(struct db *db, struct arena *a, int64_t uid, int64_t before_ms,
-	int64_t before_id, int max, struct conv *out);
+/* uid's conversations, the pinned ones first, each part by last activity,
+ * newest first, strictly after the cursor (before_pinned: the cursor's row
+ * was pinned; before_ms, before_id); before_id 0 starts at the top. Fills
+ * up to max entries; returns the count or -1. */
+int convs_list(struct db *db, struct arena *a, int64_t uid, int before_pinned,
+	int64_t before_ms, int64_t before_id, int max, struct conv *out);
 
 /* Members ordered by joined_at then user id. Fills up to max; returns the
  * count or -1. */
@@ -137,6 +140,15 @@ int convs_set_title(struct db *db, int64_t cid, const char *title);
 /* Personal mute; muted_until NULL unmutes (a "YYYY-MM-DD HH:MM:SS.fff" UTC
  * text otherwise). 1 changed or same, 0 not a member, -1 error. */
 int convs_set_muted(struct db *db, int64_t cid, int64_t uid, const char *muted_until);
+
+/* Pins (pinned 1) or unpins cid for uid: 1 changed, 0 it was so (or not
+ * a member), -1 error. */
+int convs_set_pinned(struct db *db, int64_t cid, int64_t uid, int pinned);
+/* How many conversations other than except uid has pinned, or -1. */
+int convs_pinned_count(struct db *db, int64_t uid, int64_t except);
+/* Sets uid's mark "unread" on cid: 1 changed, 0 it was so (or not a
+ * member), -1 error. */
+int convs_set_marked_unread(struct db *db, int64_t cid, int64_t uid, int marked);
 
 /* Advances uid's read mark to seq (capped at the conversation's last seq;
  * the delivered mark follows). Never moves backwards. 1 advanced, 0 not,

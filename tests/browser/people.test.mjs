@@ -432,3 +432,50 @@ test('Alt+Down and Alt+Up move to the next and previous chat in the list', async
   await title.filter({ hasText: 'Ben Middle' }).waitFor();
   await A.context.close();
 });
+
+test('a chat pinned from its actions stays at the top (after a reload too); one marked unread shows so until opened', async () => {
+  const me = await makeUser('pnme', 'Pia Pinner');
+  const convs = {};
+  for (const n of ['Ola Oldest', 'Mo Middle', 'Nia Newest']) {
+    const u = await makeUser('pn', n);
+    const d = await direct(u.token, me.id);
+    await api('POST', `/conversations/${d.id}/messages`, { token: u.token, body: { client_id: 'pn' + u.id, body: 'hi from ' + n } });
+    convs[n] = d;
+  }
+  for (const d of Object.values(convs)) {
+    const last = (await api('GET', `/conversations/${d.id}`, { token: me.token })).last_seq;
+    await api('POST', `/conversations/${d.id}/read`, { token: me.token, body: { seq: last } });
+  }
+  const A = await signedIn(browser, me);
+  const a = A.page;
+  const order = () => a.locator('.conv-list .conv-title').allTextContents();
+  await until(async () => (await order()).join() === 'Nia Newest,Mo Middle,Ola Oldest', 'the list by activity');
+  const actions = async (name) => {
+    await conversationItem(a, name).hover();
+    await a.getByRole('button', { name: `Chat actions: ${name}` }).click();
+  };
+  await actions('Ola Oldest');
+  await a.getByRole('menuitem', { name: 'Pin to the top' }).click();
+  await until(async () => (await order()).join() === 'Ola Oldest,Nia Newest,Mo Middle', 'the pinned chat on top');
+  assert.match(await conversationItem(a, 'Ola Oldest').getAttribute('aria-label'), /, pinned/);
+  // Marked unread: bold, with a dot, counted in the tab's title.
+  await actions('Mo Middle');
+  await a.getByRole('menuitem', { name: 'Mark as unread' }).click();
+  await until(async () => /marked unread/.test(await conversationItem(a, 'Mo Middle').getAttribute('aria-label')), 'the mark shown');
+  assert.equal(await conversationItem(a, 'Mo Middle').evaluate((b) => b.classList.contains('unread')), true);
+  await until(async () => (await a.title()) === '(1) Messenger', 'the title counting it');
+  // The server has both, and a reload shows them.
+  await a.reload();
+  await until(async () => (await order()).join() === 'Ola Oldest,Nia Newest,Mo Middle', 'the order after a reload');
+  assert.match(await conversationItem(a, 'Mo Middle').getAttribute('aria-label'), /marked unread/);
+  // Opening it reads it: the mark goes, here and on the server.
+  await openConversation(a, 'Mo Middle');
+  await until(async () => !/marked unread/.test(await conversationItem(a, 'Mo Middle').getAttribute('aria-label')), 'the mark gone');
+  await until(async () => (await api('GET', `/conversations/${convs['Mo Middle'].id}`, { token: me.token })).marked_unread === false, 'the server to drop it');
+  await until(async () => (await a.title()) === 'Messenger', 'the title without it');
+  // Unpinned, it goes back to its place.
+  await actions('Ola Oldest');
+  await a.getByRole('menuitem', { name: 'Unpin' }).click();
+  await until(async () => (await order()).join() === 'Nia Newest,Mo Middle,Ola Oldest', 'back by activity');
+  await A.context.close();
+});

@@ -156,6 +156,8 @@ const ICONS = {
   mute: 'M6 16V11a6 6 0 0 1 9.5-4.9M18 11v5l2 2H8m2 2h4M3 3l18 18',
   block: 'M12 21a9 9 0 1 0 0-18 9 9 0 0 0 0 18zM5.6 5.6l12.8 12.8',
   forward: 'M14 5l7 7-7 7M21 12H10a6 6 0 0 0-6 6v1',
+  pin: 'M9 3h6l-1 7 4 4H6l4-4zM12 14v7',
+  unread: 'M12 21a9 9 0 1 0 0-18 9 9 0 0 0 0 18zm0-6a3 3 0 1 0 0-6 3 3 0 0 0 0 6z',
 };
 
 export function icon(name, cls = '') {

@@ -219,9 +219,17 @@ export function isMuted(c) {
   return !!(c && c.muted_until && new Date(c.muted_until).getTime() > Date.now());
 }
 
+// As the server lists them: pinned first, then by last activity.
 export function sortedConvs() {
-  return [...state.convs.values()].sort((a, b) =>
+  return [...state.convs.values()].sort((a, b) => (b.pinned ? 1 : 0) - (a.pinned ? 1 : 0) ||
     (b.last_activity_at || '').localeCompare(a.last_activity_at || '') || b.id - a.id);
+}
+
+// My own marks on a conversation (PATCH /conversations/{id}: pinned,
+// marked_unread, muted_until); the answer is the conversation as it is now.
+export async function setMarks(convId, marks) {
+  upsertConv(await api.patch(`/conversations/${convId}`, marks));
+  emit('list'); emit('conv', convId);
 }
 
 export async function loadConversations(more = false) {
@@ -758,10 +766,13 @@ export function markRead(convId) {
   const c = state.convs.get(convId);
   if (!c) return;
   const seq = c.last_seq || 0;
-  if (seq <= (c.last_read_seq || 0) && !c.unread_count) return;
-  if ((readInFlight.get(convId) || 0) >= seq) return;
+  // A mark "unread" made by hand ends with a read, new messages or not.
+  const marked = !!c.marked_unread;
+  if (seq <= (c.last_read_seq || 0) && !c.unread_count && !marked) return;
+  if ((readInFlight.get(convId) || 0) >= seq && !marked) return;
   c.last_read_seq = Math.max(c.last_read_seq || 0, seq);
   c.unread_count = 0;
+  c.marked_unread = false;
   emit('list');
   sendRead(convId, seq);
 }

@@ -5,7 +5,7 @@ import { listTime } from '../format.js';
 import * as api from '../api.js';
 import * as store from '../store.js';
 import { state, convTitle, userName } from '../store.js';
-import { userAvatar, convAvatar, showMenu, menuItem, toast } from './common.js';
+import { userAvatar, convAvatar, showMenu, menuItem, toast, onLongPress } from './common.js';
 
 export function createSidebar({ onOpen, onNewChat, onNewGroup, onProfile, onSessions, onBlocks, onLogout }) {
   const meBtn = h('button.me-btn', { type: 'button', 'aria-label': 'Account menu', 'aria-haspopup': 'menu', 'aria-expanded': 'false' });
@@ -103,26 +103,51 @@ export function createSidebar({ onOpen, onNewChat, onNewGroup, onProfile, onSess
     const active = state.activeId === c.id;
     const time = listTime(c.last_message ? c.last_message.created_at : c.last_activity_at);
     const muted = store.isMuted(c);
-    const sig = JSON.stringify([title, p, unread, online, active, time, muted]);
+    const marked = !unread && !!c.marked_unread;
+    const pinned = !!c.pinned;
+    const sig = JSON.stringify([title, p, unread, online, active, time, muted, marked, pinned]);
     const it = items.get(c.id);
     if (it && it.sig === sig) return it.li;
-    const label = `${title}${unread ? `, ${unread} unread` : ''}${online ? ', online' : ''}${muted ? ', muted' : ''}. ${p.note ? p.note + ': ' : ''}${p.draft ? 'Draft: ' : ''}${p.text}`;
-    const btn = h('button.conv-item' + (unread ? '.unread' : ''), {
+    const label = `${title}${unread ? `, ${unread} unread` : ''}${marked ? ', marked unread' : ''}${pinned ? ', pinned' : ''}${online ? ', online' : ''}${muted ? ', muted' : ''}. ${p.note ? p.note + ': ' : ''}${p.draft ? 'Draft: ' : ''}${p.text}`;
+    const btn = h('button.conv-item' + (unread || marked ? '.unread' : ''), {
       type: 'button', 'aria-label': label, 'aria-current': active ? 'true' : null,
       dataset: { convId: String(c.id) }, on: { click: () => onOpen(c.id) },
     },
     convAvatar(c),
     h('span.conv-main',
-      h('span.conv-top', h('span.conv-title', title), muted ? icon('mute', 'muted-icon') : null, h('span.conv-time', time)),
+      h('span.conv-top', h('span.conv-title', title), muted ? icon('mute', 'muted-icon') : null,
+        pinned ? icon('pin', 'muted-icon pin-icon') : null, h('span.conv-time', time)),
       h('span.conv-bottom', h('span.conv-preview' + (p.typing ? '.typing' : ''), p.icon ? icon(p.icon) : null,
         p.draft ? h('span.draft-note', 'Draft: ') : null, p.text),
-        unread ? h('span.badge' + (muted ? '.muted' : ''), { 'aria-hidden': 'true' }, unread > 99 ? '99+' : String(unread)) : null)));
+        unread ? h('span.badge' + (muted ? '.muted' : ''), { 'aria-hidden': 'true' }, unread > 99 ? '99+' : String(unread))
+          : marked ? h('span.badge.dot' + (muted ? '.muted' : ''), { 'aria-hidden': 'true' }) : null)));
+    // The chat's own actions: a button beside it (shown on hover and to the
+    // keyboard), or a long press on a touch screen.
+    const more = h('button.icon-btn.conv-more', { type: 'button', 'aria-label': `Chat actions: ${title}`, 'aria-haspopup': 'menu', 'aria-expanded': 'false', title: 'More',
+      on: { click: () => chatActions(more, c.id) } }, icon('more'));
+    onLongPress(btn, () => chatActions(more, c.id));
     // reconcile puts it in place of the old entry (keeping the focus).
-    const li = h('li', btn);
+    const li = h('li.conv-row', btn, more);
     if (c.type === 'direct' && c.peer && !state.presence.has(c.peer.id)) seen.observe(btn);
     if (it) seen.unobserve(it.li.firstChild);
     items.set(c.id, { li, sig });
     return li;
+  }
+
+  // Pin, mark as unread or read, mute: my own marks on the chat.
+  function chatActions(anchor, id) {
+    const c = state.convs.get(id);
+    if (!c) return;
+    const set = (marks, said) => store.setMarks(id, marks).then(() => toast(said), (e) => toast(api.friendlyError(e)));
+    showMenu(anchor, (m) => {
+      m.append(c.pinned ? menuItem('pin', 'Unpin', () => set({ pinned: false }, 'Unpinned'))
+        : menuItem('pin', 'Pin to the top', () => set({ pinned: true }, 'Pinned')));
+      // The open chat is being read: no mark "unread" for it.
+      if (c.unread_count || c.marked_unread) m.append(menuItem('checks', 'Mark as read', () => store.markRead(id)));
+      else if (state.activeId !== id) m.append(menuItem('unread', 'Mark as unread', () => set({ marked_unread: true }, 'Marked as unread')));
+      m.append(store.isMuted(c) ? menuItem('bell', 'Unmute', () => set({ muted_until: null }, 'Notifications on'))
+        : menuItem('mute', 'Mute', () => set({ muted_until: new Date(Date.now() + 10 * 365 * 86400000).toISOString() }, 'Notifications muted')));
+    }, { refind: () => list.querySelector(`li.conv-row [data-conv-id="${id}"]`)?.parentElement.querySelector('.conv-more') || null });
   }
 
   let queued = false;
@@ -135,7 +160,7 @@ export function createSidebar({ onOpen, onNewChat, onNewGroup, onProfile, onSess
       for (const [id, it] of items) if (!state.convs.has(id)) { seen.unobserve(it.li.firstChild); items.delete(id); }
       reconcile(list, convs.map(renderItem));
       empty.hidden = convs.length > 0 || !state.convsComplete;
-      const n = convs.reduce((s, c) => s + (c.unread_count && !store.isMuted(c) ? 1 : 0), 0);
+      const n = convs.reduce((s, c) => s + ((c.unread_count || c.marked_unread) && !store.isMuted(c) ? 1 : 0), 0);
       document.title = n ? `(${n}) Messenger` : 'Messenger';
     });
   }

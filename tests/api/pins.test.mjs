@@ -1,0 +1,122 @@
+// Personal marks on a conversation: pinned to the top of my list (at most 5)
+// and marked unread by hand until I read it. Both are mine alone, told to my
+// own devices, and refused with the documented problems when malformed.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { api, registerUser, expectProblem } from './lib.mjs';
+import { direct, send, events, count } from './chatlib.mjs';
+
+const patch = (u, conv, body) => api('PATCH', `/conversations/${conv.id}`, { token: u.token, body });
+// All of u's conversation ids, page by page.
+async function listAll(u, limit) {
+  const ids = [];
+  let cursor = null;
+  for (let i = 0; i < 20; i++) {
+    const r = await api('GET', `/conversations?limit=${limit}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`, { token: u.token });
+    assert.equal(r.status, 200, r.text);
+    ids.push(...r.body.conversations.map((c) => [c.id, c.pinned]));
+    cursor = r.body.next_cursor;
+    if (!cursor) return ids;
+  }
+  throw new Error('the list does not end');
+}
+
+test('pinned conversations come first in my list, page after page, and only in mine', async () => {
+  const me = await registerUser('pinme');
+  const others = [];
+  for (let i = 0; i < 6; i++) others.push(await registerUser('pino'));
+  const convs = [];
+  // Oldest activity first: convs[5] is the most recently active.
+  for (const o of others) {
+    const d = await direct(o, me);
+    await send(o, d, 'hello');
+    convs.push(d);
+  }
+  const byActivity = [...convs].reverse().map((c) => c.id);
+  assert.deepEqual((await listAll(me, 4)).map(([id]) => id), byActivity);
+
+  const r = await patch(me, convs[1], { pinned: true });
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.body.pinned, true);
+  assert.equal((await patch(me, convs[0], { pinned: true })).status, 200);
+  // Pinned first (most recently active first among them), then the rest,
+  // each once, across pages of every size.
+  const want = [[convs[1].id, true], [convs[0].id, true],
+    ...byActivity.filter((id) => id !== convs[0].id && id !== convs[1].id).map((id) => [id, false])];
+  for (const limit of [1, 2, 3, 10]) assert.deepEqual(await listAll(me, limit), want, `pages of ${limit}`);
+  // My devices are told; the other person sees nothing of it.
+  assert.deepEqual(events(me.id, 'conversation.updated', `AND conversation_id = ${convs[1].id}`).map((e) => e.payload.conversation.pinned), [true]);
+  assert.equal(events(others[1].id, 'conversation.updated', `AND conversation_id = ${convs[1].id}`).length, 0);
+  assert.equal((await api('GET', `/conversations/${convs[1].id}`, { token: others[1].token })).body.pinned, false);
+  // Pinning again changes nothing; unpinning puts it back in its place.
+  assert.equal((await patch(me, convs[1], { pinned: true })).status, 200);
+  assert.equal((await patch(me, convs[1], { pinned: false })).status, 200);
+  assert.equal((await patch(me, convs[0], { pinned: false })).status, 200);
+  assert.deepEqual((await listAll(me, 4)).map(([id]) => id), byActivity);
+});
+
+test('at most 5 conversations are pinned: a sixth is refused and changes nothing', async () => {
+  const me = await registerUser('pinmax');
+  const convs = [];
+  for (let i = 0; i < 6; i++) convs.push(await direct(me, await registerUser('pinx')));
+  for (const c of convs.slice(0, 5)) assert.equal((await patch(me, c, { pinned: true })).status, 200);
+  const before = events(me.id, 'conversation.updated').length;
+  expectProblem(assert, await patch(me, convs[5], { pinned: true, muted_until: null }), 409, 'too_many_pinned');
+  assert.equal((await api('GET', `/conversations/${convs[5].id}`, { token: me.token })).body.pinned, false);
+  assert.equal(events(me.id, 'conversation.updated').length, before, 'nobody told');
+  // One of the five again is no sixth.
+  assert.equal((await patch(me, convs[4], { pinned: true })).status, 200);
+  assert.equal((await patch(me, convs[0], { pinned: false })).status, 200);
+  assert.equal((await patch(me, convs[5], { pinned: true })).status, 200);
+  assert.equal(count(`SELECT COUNT(*) FROM members WHERE user_id = ${me.id} AND pinned_at IS NOT NULL`), 5);
+});
+
+test('marked unread by hand until I read it, even with nothing new to read; my devices are told', async () => {
+  const me = await registerUser('mku');
+  const pal = await registerUser('mkp');
+  const d = await direct(pal, me);
+  const m = await send(pal, d, 'read me');
+  assert.equal((await api('POST', `/conversations/${d.id}/read`, { token: me.token, body: { seq: m.seq } })).status, 200);
+  const r = await patch(me, d, { marked_unread: true });
+  assert.equal(r.status, 200);
+  assert.deepEqual([r.body.marked_unread, r.body.unread_count], [true, 0], 'a mark, not a count');
+  const seen = () => events(me.id, 'conversation.updated', `AND conversation_id = ${d.id}`).map((e) => e.payload.conversation.marked_unread);
+  assert.deepEqual(seen(), [true]);
+  assert.equal((await api('GET', `/conversations/${d.id}`, { token: pal.token })).body.marked_unread, false, 'mine alone');
+  // Listed so.
+  const listed = (await api('GET', '/conversations', { token: me.token })).body.conversations.find((c) => c.id === d.id);
+  assert.equal(listed.marked_unread, true);
+  // Reading ends it, though the read mark is where it was.
+  const read = await api('POST', `/conversations/${d.id}/read`, { token: me.token, body: { seq: m.seq } });
+  assert.equal(read.status, 200);
+  assert.equal((await api('GET', `/conversations/${d.id}`, { token: me.token })).body.marked_unread, false);
+  assert.deepEqual(seen(), [true, false]);
+  // Read again: nothing more to tell.
+  assert.equal((await api('POST', `/conversations/${d.id}/read`, { token: me.token, body: { seq: m.seq } })).status, 200);
+  assert.deepEqual(seen(), [true, false]);
+  // Unmarked by hand too.
+  assert.equal((await patch(me, d, { marked_unread: true })).status, 200);
+  assert.equal((await patch(me, d, { marked_unread: false })).body.marked_unread, false);
+});
+
+test('pins and marks: malformed values, other people\'s conversations and bad cursors change nothing', async () => {
+  const me = await registerUser('pbad');
+  const pal = await registerUser('pbap');
+  const stranger = await registerUser('pbas');
+  const d = await direct(me, pal);
+  const state = () => JSON.stringify([count(`SELECT COUNT(*) FROM members WHERE conversation_id = ${d.id} AND (pinned_at IS NOT NULL OR marked_unread)`),
+    events(me.id, 'conversation.updated').length]);
+  const before = state();
+  for (const body of [{ pinned: 'yes' }, { pinned: 1 }, { pinned: null }, { marked_unread: 'true' }, { marked_unread: 0 }, { marked_unread: [] }]) {
+    expectProblem(assert, await patch(me, d, body), 400, 'invalid_field');
+  }
+  expectProblem(assert, await patch(stranger, d, { pinned: true }), 404, 'not_found');
+  expectProblem(assert, await patch(stranger, d, { marked_unread: true }), 404, 'not_found');
+  expectProblem(assert, await api('PATCH', '/conversations/999999999', { token: me.token, body: { pinned: true } }), 404, 'not_found');
+  assert.equal(state(), before);
+  for (const c of ['p', 'pabc', 'p1.0', 'pp1.1', 'x1.1']) {
+    expectProblem(assert, await api('GET', `/conversations?cursor=${c}`, { token: me.token }), 400, 'invalid_cursor');
+  }
+  assert.equal((await patch(me, d, { pinned: true })).status, 200);
+  assert.notEqual(state(), before);
+});
