@@ -4,3 +4,5 @@
 -- pinned ones first (lib/db/convs.c).
 ALTER TABLE members ADD COLUMN IF NOT EXISTS pinned_at DATETIME(3) NULL AFTER muted_until;
 ALTER TABLE members ADD COLUMN IF NOT EXISTS marked_unread TINYINT(1) NOT NULL DEFAULT 0 AFTER pinned_at;
+-- A member's pins are counted (the limit) from this index alone.
+ALTER TABLE members ADD KEY IF NOT EXISTS ix_user_pinned (user_id, pinned_at);

@@ -489,6 +489,15 @@ static int patch_tx(struct db *db, void *p)
 {
 	struct patch_ctx *c = p;
 	c->e->n = 0;
+	/* A pin counts the member's pins under their user row, taken first:
+	 * the order of a block and an account's deletion (user rows, then
+	 * conversation rows), so two pins at once cannot both take the last
+	 * place and no conversation row waits on a user row. */
+	if (c->pinned == 1) {
+		struct user u;
+		if (users_lock(db, c->a, c->me, &u) < 0)
+			return -1;
+	}
 	struct chat_roles r;
 	int rc = chat_lock(db, c->cid, c->me, 0, &r, &c->out);
 	if (rc != 0)
@@ -513,11 +522,6 @@ static int patch_tx(struct db *db, void *p)
 	if (c->set_muted && convs_set_muted(db, c->cid, c->me, c->muted) < 0)
 		return -1;
 	if (c->pinned == 1) {
-		/* The pins of one member are counted under their user row, so
-		 * two pins at once cannot both take the last place. */
-		struct user u;
-		if (users_lock(db, c->a, c->me, &u) < 0)
-			return -1;
 		int n = convs_pinned_count(db, c->me, c->cid);
 		if (n < 0)
 			return -1;
@@ -599,7 +603,9 @@ void conv_patch(struct req *req)
 	if (c.title != NULL || c.set_muted || c.pinned >= 0 || c.marked >= 0) {
 		if (chat_tx(req, db, patch_tx, &c, &c.out) < 0)
 			return;
-		chat_invalidate(cid);
+		/* Cached views hold the title, not anyone's personal marks. */
+		if (c.title != NULL)
+			chat_invalidate(cid);
 		emit_wake(&e);
 	}
 	send_conv(req, db, cid, 200, 1);

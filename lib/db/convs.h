@@ -141,8 +141,8 @@ int convs_set_title(struct db *db, int64_t cid, const char *title);
  * text otherwise). 1 changed or same, 0 not a member, -1 error. */
 int convs_set_muted(struct db *db, int64_t cid, int64_t uid, const char *muted_until);
 
-/* Pins (pinned 1) or unpins cid for uid: 1 changed, 0 it was so (or not
- * a member), -1 error. */
+/* Pins (pinned 1; one pinned already keeps its time) or unpins cid for
+ * uid: 1 done, 0 not a member, -1 error. */
 int convs_set_pinned(struct db *db, int64_t cid, int64_t uid, int pinned);
 /* How many conversations other than except uid has pinned, or -1. */
 int convs_pinned_count(struct db *db, int64_t uid, int64_t except);

@@ -199,12 +199,15 @@ test('lost database connections are reopened transparently', async () => {
   const u = await registerUser('reconn');
   // Warm every api process's connection, then kill the idle ones server-side.
   await Promise.all(Array.from({ length: 8 }, () => api('GET', '/me', { token: u.token })));
-  // Idle ("Sleep") connections are between statements: killing them must
-  // never break a request, inside a transaction or not (other test files
-  // running now see this too).
+  // Idle connections (asleep for a second, no transaction open): killing
+  // them must never break a request (other test files running now see this
+  // too). One asleep inside a transaction, between its statements, would
+  // lose its COMMIT, whose outcome the API cannot know (it answers 500).
   let ids = [];
-  for (let i = 0; i < 30 && ids.length === 0; i++) {
-    ids = sql("SELECT ID FROM information_schema.PROCESSLIST WHERE COMMAND = 'Sleep' AND DB = 'messenger'").map((r) => r[0]);
+  for (let i = 0; i < 50 && ids.length === 0; i++) {
+    ids = sql("SELECT p.ID FROM information_schema.PROCESSLIST p LEFT JOIN information_schema.INNODB_TRX t " +
+      "ON t.trx_mysql_thread_id = p.ID WHERE p.COMMAND = 'Sleep' AND p.DB = 'messenger' AND p.TIME >= 1 " +
+      'AND t.trx_id IS NULL').map((r) => r[0]);
     if (!ids.length) await new Promise((r) => setTimeout(r, 100));
   }
   for (const id of ids) { try { sql(`KILL ${id}`); } catch { /* already gone */ } }

@@ -48,8 +48,13 @@ test('pinned conversations come first in my list, page after page, and only in m
   assert.deepEqual(events(me.id, 'conversation.updated', `AND conversation_id = ${convs[1].id}`).map((e) => e.payload.conversation.pinned), [true]);
   assert.equal(events(others[1].id, 'conversation.updated', `AND conversation_id = ${convs[1].id}`).length, 0);
   assert.equal((await api('GET', `/conversations/${convs[1].id}`, { token: others[1].token })).body.pinned, false);
-  // Pinning again changes nothing; unpinning puts it back in its place.
+  // Pinning again changes nothing (its time among the pins included);
+  // unpinning puts it back in its place.
+  const pinnedAt = () => count(`SELECT UNIX_TIMESTAMP(pinned_at) * 1000 FROM members WHERE conversation_id = ${convs[1].id} AND user_id = ${me.id}`);
+  const at = pinnedAt();
   assert.equal((await patch(me, convs[1], { pinned: true })).status, 200);
+  assert.equal(pinnedAt(), at);
+  assert.deepEqual(await listAll(me, 3), want);
   assert.equal((await patch(me, convs[1], { pinned: false })).status, 200);
   assert.equal((await patch(me, convs[0], { pinned: false })).status, 200);
   assert.deepEqual((await listAll(me, 4)).map(([id]) => id), byActivity);
@@ -68,6 +73,12 @@ test('at most 5 conversations are pinned: a sixth is refused and changes nothing
   assert.equal((await patch(me, convs[4], { pinned: true })).status, 200);
   assert.equal((await patch(me, convs[0], { pinned: false })).status, 200);
   assert.equal((await patch(me, convs[5], { pinned: true })).status, 200);
+  assert.equal(count(`SELECT COUNT(*) FROM members WHERE user_id = ${me.id} AND pinned_at IS NOT NULL`), 5);
+  // Two pins at once for the last place: one is taken, the other refused.
+  assert.equal((await patch(me, convs[5], { pinned: false })).status, 200);
+  const extra = await direct(me, await registerUser('pinx'));
+  const both = await Promise.all([patch(me, convs[5], { pinned: true }), patch(me, extra, { pinned: true })]);
+  assert.deepEqual(both.map((r) => r.status).sort(), [200, 409]);
   assert.equal(count(`SELECT COUNT(*) FROM members WHERE user_id = ${me.id} AND pinned_at IS NOT NULL`), 5);
 });
 

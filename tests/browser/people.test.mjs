@@ -411,6 +411,8 @@ test('Alt+Down and Alt+Up move to the next and previous chat in the list', async
     const u = await makeUser('kb', n);
     const d = await direct(u.token, me.id);
     await api('POST', `/conversations/${d.id}/messages`, { token: u.token, body: { client_id: 'kb' + u.id, body: 'hi from ' + n } });
+    // A message of mine in the middle one: Up in its empty box would edit it.
+    if (n === 'Ben Middle') await api('POST', `/conversations/${d.id}/messages`, { token: me.token, body: { client_id: 'kbme' + u.id, body: 'mine here' } });
   }
   const A = await signedIn(browser, me);
   const a = A.page;
@@ -425,11 +427,20 @@ test('Alt+Down and Alt+Up move to the next and previous chat in the list', async
   await a.keyboard.press('Alt+ArrowDown');
   await title.filter({ hasText: 'Ann Oldest' }).waitFor();
   // The end of the list is the end.
-  await a.keyboard.press('Alt+ArrowDown');
   await messageByText(a, 'hi from Ann Oldest').waitFor();
-  assert.equal(await title.textContent(), 'Ann Oldest');
+  await a.keyboard.press('Alt+ArrowDown');
   await a.keyboard.press('Alt+ArrowUp');
   await title.filter({ hasText: 'Ben Middle' }).waitFor();
+  assert.equal(await conversationItem(a, 'Ben Middle').getAttribute('aria-current'), 'true');
+  // Alt+Up from its empty box moves on; it does not start editing my message there.
+  await messageByText(a, 'mine here').waitFor();
+  await a.getByLabel('Message', { exact: true }).focus();
+  await a.keyboard.press('Alt+ArrowUp');
+  await title.filter({ hasText: 'Cy Newest' }).waitFor();
+  await a.keyboard.press('Alt+ArrowDown');
+  await title.filter({ hasText: 'Ben Middle' }).waitFor();
+  assert.equal(await a.getByLabel('Message', { exact: true }).inputValue(), '', 'no edit begun');
+  assert.equal(await a.getByText('Editing').count(), 0);
   await A.context.close();
 });
 

@@ -228,9 +228,13 @@ async function start(me) {
   }
   // Alt+Up / Alt+Down: the chat above or below the open one in the list
   // (the top one when none is open), as in desktop messengers.
+  // Not while a menu or dialog is open, nor in a field with text (where
+  // Option+Up/Down moves the caret on a Mac).
   const onChatKey = (e) => {
     if (!e.altKey || e.ctrlKey || e.metaKey || e.shiftKey || (e.key !== 'ArrowUp' && e.key !== 'ArrowDown')) return;
-    if (document.querySelector('dialog[open]')) return;
+    if (e.defaultPrevented || document.querySelector('dialog[open], .menu')) return;
+    const t = e.target;
+    if (t && (t.tagName === 'TEXTAREA' || t.tagName === 'INPUT') && t.value) return;
     const list = store.sortedConvs();
     const at = list.findIndex((c) => c.id === state.activeId);
     const to = at < 0 ? 0 : at + (e.key === 'ArrowDown' ? 1 : -1);
@@ -275,12 +279,15 @@ async function start(me) {
   const attention = startAttention(state.me.id);
   cleanups.push(() => { for (const n of shown.values()) n.close(); shown.clear(); }, () => attention.stop());
   const canNotify = () => typeof Notification === 'function' && Notification.permission === 'granted' && attention.shouldNotify();
-  function notify(c, who, text) {
+  // One of each kind per conversation: a message's replaces the one before,
+  // a reaction's the reaction's before (not a message still unread there).
+  function notify(c, who, text, kind = 'conv') {
+    const tag = `${kind}-${c.id}`;
     const n = new Notification(c.type === 'group' ? store.convTitle(c) : who, {
-      body: (c.type === 'group' ? who + ': ' : '') + text, icon: '/favicon.svg', tag: 'conv-' + c.id,
+      body: (c.type === 'group' ? who + ': ' : '') + text, icon: '/favicon.svg', tag,
     });
-    shown.set(c.id, n);
-    n.onclose = () => { if (shown.get(c.id) === n) shown.delete(c.id); };
+    shown.set(tag, n);
+    n.onclose = () => { if (shown.get(tag) === n) shown.delete(tag); };
     n.onclick = () => { n.close(); if (mySession !== session) return; window.focus(); openConv(c.id); };
   }
   // Who did it, by name: a group member's profile may not be held yet.
@@ -304,11 +311,11 @@ async function start(me) {
     if (!c || store.isMuted(c)) return;
     let msg = store.findMessage(c.id, ev.message_id);
     if (!msg) { try { msg = await store.fetchMessage(c.id, ev.message_id); } catch { return; } }
-    if (mySession !== session || !msg || msg.sender_id !== state.me.id || msg.deleted_at) return;
+    if (mySession !== session || !msg || msg.sender_id !== state.me.id || msg.deleted_at || !msg.body) return;
     const who = await nameOf(ev.user_id);
     if (mySession !== session || !canNotify()) return;
     const text = [...(msg.body || '').replace(/\s+/g, ' ')];
-    notify(c, who, `Reacted ${ev.emoji} to your message: “${text.length > 80 ? text.slice(0, 79).join('') + '…' : text.join('')}”`);
+    notify(c, who, `Reacted ${ev.emoji} to your message: “${text.length > 80 ? text.slice(0, 79).join('') + '…' : text.join('')}”`, 'reaction');
   });
   // Groups this tab left: leaving is no news to whoever left.
   const leftByMe = new Set();

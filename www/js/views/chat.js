@@ -949,7 +949,7 @@ export function createChat({ onBack, onInfo, onSearchIn }) {
     } else if (e.key === 'Escape' && (replyTo || editing)) {
       e.preventDefault();
       cancelCtx();
-    } else if (e.key === 'ArrowUp' && !view.input.value) {
+    } else if (e.key === 'ArrowUp' && !view.input.value && !e.altKey && !e.ctrlKey && !e.metaKey && !e.shiftKey) {
       const mine = store.sortedMessages(convId).filter((m) => m.sender_id === state.me.id && !m.deleted_at && m.kind === 'text');
       if (mine.length) { e.preventDefault(); startEdit(mine[mine.length - 1]); }
     }

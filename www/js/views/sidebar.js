@@ -125,9 +125,11 @@ export function createSidebar({ onOpen, onNewChat, onNewGroup, onProfile, onSess
     // keyboard), or a long press on a touch screen.
     const more = h('button.icon-btn.conv-more', { type: 'button', 'aria-label': `Chat actions: ${title}`, 'aria-haspopup': 'menu', 'aria-expanded': 'false', title: 'More',
       on: { click: () => chatActions(more, c.id) } }, icon('more'));
-    onLongPress(btn, () => chatActions(more, c.id));
-    // reconcile puts it in place of the old entry (keeping the focus).
-    const li = h('li.conv-row', btn, more);
+    // On a touch screen the button is not shown: the menu opens by the row.
+    onLongPress(btn, () => chatActions(more.offsetParent ? more : btn, c.id));
+    // reconcile puts it in place of the old entry (keeping the focus on
+    // the same control of the row: the row carries the id too).
+    const li = h('li.conv-row', { dataset: { convId: String(c.id) } }, btn, more);
     if (c.type === 'direct' && c.peer && !state.presence.has(c.peer.id)) seen.observe(btn);
     if (it) seen.unobserve(it.li.firstChild);
     items.set(c.id, { li, sig });
@@ -147,7 +149,7 @@ export function createSidebar({ onOpen, onNewChat, onNewGroup, onProfile, onSess
       else if (state.activeId !== id) m.append(menuItem('unread', 'Mark as unread', () => set({ marked_unread: true }, 'Marked as unread')));
       m.append(store.isMuted(c) ? menuItem('bell', 'Unmute', () => set({ muted_until: null }, 'Notifications on'))
         : menuItem('mute', 'Mute', () => set({ muted_until: new Date(Date.now() + 10 * 365 * 86400000).toISOString() }, 'Notifications muted')));
-    }, { refind: () => list.querySelector(`li.conv-row [data-conv-id="${id}"]`)?.parentElement.querySelector('.conv-more') || null });
+    }, { refind: () => list.querySelector(`li.conv-row[data-conv-id="${id}"] .conv-more`) });
   }
 
   let queued = false;
