@@ -423,6 +423,13 @@ void conv_list(struct req *req)
 		resp_problem(req, 400, "invalid_query", "limit must be 1-100.");
 		return;
 	}
+	/* My archive, or (by default) the rest. */
+	const char *arch = req_query(req, "archived");
+	int archived = arch != NULL && strcmp(arch, "true") == 0;
+	if (arch != NULL && !archived && strcmp(arch, "false") != 0) {
+		resp_problem(req, 400, "invalid_query", "archived must be true or false.");
+		return;
+	}
 	/* A cursor inside the pinned part of the list starts with 'p'. */
 	int64_t ms = 0, id = 0;
 	int pinned = cursor != NULL && cursor[0] == 'p';
@@ -434,7 +441,8 @@ void conv_list(struct req *req)
 	if (db == NULL)
 		return;
 	struct conv *list = arena_alloc(req->arena, sizeof(*list) * (size_t)(limit + 1));
-	int n = convs_list(db, req->arena, req->user_id, pinned, ms, id, (int)limit + 1, list);
+	int n = convs_list(db, req->arena, req->user_id, archived, pinned, ms, id, (int)limit + 1,
+		list);
 	if (n < 0) {
 		internal(req);
 		return;
@@ -482,6 +490,7 @@ struct patch_ctx {
 	const char *muted;		/* NULL: unmute */
 	int pinned;			/* -1 unchanged, else pin (1) or unpin */
 	int marked;			/* -1 unchanged, else mark unread (1) or not */
+	int archived;			/* -1 unchanged, else archive (1) or not */
 	struct chat_outcome out;
 };
 
@@ -534,11 +543,13 @@ static int patch_tx(struct db *db, void *p)
 		return -1;
 	if (c->marked >= 0 && convs_set_marked_unread(db, c->cid, c->me, c->marked) < 0)
 		return -1;
+	if (c->archived >= 0 && convs_set_archived(db, c->cid, c->me, c->archived) < 0)
+		return -1;
 	/* Everyone is told of a new name; the same name again (a retry)
 	 * tells nobody. A personal change goes to the member's own devices. */
 	if (renamed)
 		return chat_emit_updated_all(db, c->e, c->a, c->cid);
-	if (c->set_muted || c->pinned >= 0 || c->marked >= 0)
+	if (c->set_muted || c->pinned >= 0 || c->marked >= 0 || c->archived >= 0)
 		return emit_view(db, c->e, c->a, "conversation.updated", c->cid, c->me, 0, 0) < 0 ?
 			-1 : 0;
 	return 0;
@@ -547,19 +558,20 @@ static int patch_tx(struct db *db, void *p)
 void conv_patch(struct req *req)
 {
 	static const char *const allowed[] = {"title", "muted_until", "pinned", "marked_unread",
-		NULL};
+		"archived", NULL};
 	int64_t cid;
 	if (!req_param_id(req, 0, &cid))
 		return;
 	const char *title;
-	int pinned = 0, pinned_given = 0, marked = 0, marked_given = 0;
+	int pinned = 0, pinned_given = 0, marked = 0, marked_given = 0, arch = 0, arch_given = 0;
 	if (json_req_only(req, req->json, allowed) < 0 ||
 	    json_req_str(req, req->json, "title", 0, 0, 4 * CHAT_TITLE_MAX_CHARS, &title) < 0 ||
 	    json_req_bool(req, req->json, "pinned", 0, &pinned, &pinned_given) < 0 ||
-	    json_req_bool(req, req->json, "marked_unread", 0, &marked, &marked_given) < 0)
+	    json_req_bool(req, req->json, "marked_unread", 0, &marked, &marked_given) < 0 ||
+	    json_req_bool(req, req->json, "archived", 0, &arch, &arch_given) < 0)
 		return;
 	/* null is neither (json_req_bool takes it for absent). */
-	static const char *const flags[] = {"pinned", "marked_unread"};
+	static const char *const flags[] = {"pinned", "marked_unread", "archived"};
 	for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++) {
 		json_object *fv;
 		if (json_object_object_get_ex(req->json, flags[i], &fv) && fv == NULL) {
@@ -577,7 +589,8 @@ void conv_patch(struct req *req)
 		return;
 	}
 	struct patch_ctx c = {NULL, req->arena, cid, req->user_id, title, 0, NULL,
-		pinned_given ? pinned : -1, marked_given ? marked : -1, {0, NULL, NULL}};
+		pinned_given ? pinned : -1, marked_given ? marked : -1, arch_given ? arch : -1,
+		{0, NULL, NULL}};
 	json_object *mv;
 	char muted[32];
 	if (json_object_object_get_ex(req->json, "muted_until", &mv)) {
@@ -600,7 +613,7 @@ void conv_patch(struct req *req)
 	c.e = &e;
 	/* An empty patch changes nothing, and answers like a read (404 to
 	 * someone not in the conversation). */
-	if (c.title != NULL || c.set_muted || c.pinned >= 0 || c.marked >= 0) {
+	if (c.title != NULL || c.set_muted || c.pinned >= 0 || c.marked >= 0 || c.archived >= 0) {
 		if (chat_tx(req, db, patch_tx, &c, &c.out) < 0)
 			return;
 		/* Cached views hold the title, not anyone's personal marks. */

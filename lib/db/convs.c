@@ -6,6 +6,9 @@
 
 #define TS(col) "DATE_FORMAT(" col ", '%Y-%m-%d %H:%i:%s.%f')"
 
+/* In m's archive: archived, and nothing happened since. */
+#define ARCHIVED "(m.archived_at IS NOT NULL AND c.last_activity_at <= m.archived_at)"
+
 /* The viewer-specific columns come from the viewer's members row m. Unread:
  * other people's messages after my read mark that are not deleted (nor
  * lines of group activity). */
@@ -25,7 +28,7 @@
 	"c.closed_at IS NOT NULL, c.closed_at IS NOT NULL AND c.type = 'direct' AND EXISTS (" \
 	"SELECT 1 FROM members p JOIN blocks b ON b.user_id = m.user_id AND b.blocked_id = p.user_id " \
 	"WHERE p.conversation_id = c.id AND p.user_id <> m.user_id), " \
-	"m.pinned_at IS NOT NULL, m.marked_unread"
+	"m.pinned_at IS NOT NULL, m.marked_unread, IF(" ARCHIVED ", " TS("m.archived_at") ", NULL)"
 
 /* A member with their user (read_member). */
 #define MEMBER_SELECT "SELECT m.user_id, m.role + 0, " TS("m.joined_at") ", m.last_read_seq, " \
@@ -52,7 +55,7 @@ static const char *const SQL_CONV_LIST =
 	"LEFT JOIN members pm ON c.type = 'direct' AND pm.conversation_id = c.id "
 	"AND pm.user_id <> m.user_id "
 	"LEFT JOIN users pu ON pu.id = pm.user_id "
-	"WHERE m.user_id = ? AND (? = 0 OR (? = 1 AND m.pinned_at IS NULL) OR "
+	"WHERE m.user_id = ? AND " ARCHIVED " = ? AND (? = 0 OR (? = 1 AND m.pinned_at IS NULL) OR "
 	"((m.pinned_at IS NOT NULL) = ? AND (c.last_activity_at < FROM_UNIXTIME(? / 1000) OR "
 	"(c.last_activity_at = FROM_UNIXTIME(? / 1000) AND c.id < ?)))) "
 	"ORDER BY m.pinned_at IS NOT NULL DESC, c.last_activity_at DESC, c.id DESC LIMIT ?";
@@ -128,8 +131,12 @@ static const char *const SQL_SET_TITLE =
 /* SQL_SET_MUTED */
 static const char *const SQL_SET_MUTED =
 	"UPDATE members SET muted_until = ? WHERE conversation_id = ? AND user_id = ?";
+/* A pinned conversation is in no archive; an archived one is not pinned. */
 static const char *const SQL_SET_PINNED =
-	"UPDATE members SET pinned_at = IF(?, COALESCE(pinned_at, NOW(3)), NULL) "
+	"UPDATE members SET pinned_at = IF(?, COALESCE(pinned_at, NOW(3)), NULL), "
+	"archived_at = IF(?, NULL, archived_at) WHERE conversation_id = ? AND user_id = ?";
+static const char *const SQL_SET_ARCHIVED =
+	"UPDATE members SET archived_at = IF(?, NOW(3), NULL), pinned_at = IF(?, NULL, pinned_at) "
 	"WHERE conversation_id = ? AND user_id = ?";
 static const char *const SQL_PINNED_COUNT =
 	"SELECT COUNT(*) FROM members WHERE user_id = ? AND pinned_at IS NOT NULL "
@@ -284,12 +291,13 @@ static void read_conv(struct db *db, struct arena *a, void *out, int i)
 	c->blocked = db_int(db, 18) != 0;
 	c->pinned = db_int(db, 19) != 0;
 	c->marked_unread = db_int(db, 20) != 0;
+	c->archived_at = db_str(db, 21, a, NULL);
 	c->joined = 0;
 	c->last_message = NULL;
 	c->peer = NULL;
 }
 
-#define CONV_NCOLS 21
+#define CONV_NCOLS 22
 
 /* A list row: the conversation, its last message, its peer. */
 static void read_conv_joined(struct db *db, struct arena *a, void *out, int i)
@@ -316,12 +324,12 @@ int convs_get(struct db *db, struct arena *a, int64_t cid, int64_t uid, struct c
 	return rows(db, db_exec(db, SQL_CONV_GET, "ii", uid, cid), a, 1, c, read_conv);
 }
 
-int convs_list(struct db *db, struct arena *a, int64_t uid, int before_pinned,
+int convs_list(struct db *db, struct arena *a, int64_t uid, int archived, int before_pinned,
 	int64_t before_ms, int64_t before_id, int max, struct conv *out)
 {
-	int64_t has = before_id != 0, p = before_pinned != 0;
-	return rows(db, db_exec(db, SQL_CONV_LIST, "iiiiiiii", uid, has, p, p, before_ms, before_ms,
-		before_id, (int64_t)max), a, max, out, read_conv_joined);
+	int64_t has = before_id != 0, p = before_pinned != 0, ar = archived != 0;
+	return rows(db, db_exec(db, SQL_CONV_LIST, "iiiiiiiii", uid, ar, has, p, p, before_ms,
+		before_ms, before_id, (int64_t)max), a, max, out, read_conv_joined);
 }
 
 int convs_views(struct db *db, struct arena *a, int64_t cid, int max, struct conv *out)
@@ -483,7 +491,14 @@ int convs_set_muted(struct db *db, int64_t cid, int64_t uid, const char *muted_u
 
 int convs_set_pinned(struct db *db, int64_t cid, int64_t uid, int pinned)
 {
-	return changed(db, db_exec(db, SQL_SET_PINNED, "iii", (int64_t)(pinned != 0), cid, uid));
+	int64_t p = pinned != 0;
+	return changed(db, db_exec(db, SQL_SET_PINNED, "iiii", p, p, cid, uid));
+}
+
+int convs_set_archived(struct db *db, int64_t cid, int64_t uid, int archived)
+{
+	int64_t v = archived != 0;
+	return changed(db, db_exec(db, SQL_SET_ARCHIVED, "iiii", v, v, cid, uid));
 }
 
 int convs_pinned_count(struct db *db, int64_t uid, int64_t except)

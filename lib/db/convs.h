@@ -45,6 +45,8 @@ struct conv {
 	int blocked;			/* direct, and the viewer blocks the peer */
 	int pinned;			/* the viewer pinned it to the top of their list */
 	int marked_unread;		/* the viewer marked it unread (until read) */
+	const char *archived_at;	/* in the viewer's archive since; NULL when not
+					 * (never archived, or active since) */
 	/* convs_list reads the last message and the peer with the row:
 	 * joined is 1, and each is NULL when there is none. */
 	int joined;
@@ -74,11 +76,12 @@ int convs_get(struct db *db, struct arena *a, int64_t cid, int64_t uid, struct c
  * max; returns the count or -1. */
 int convs_views(struct db *db, struct arena *a, int64_t cid, int max, struct conv *out);
 
-/* uid's conversations, the pinned ones first, each part by last activity,
- * newest first, strictly after the cursor (before_pinned: the cursor's row
- * was pinned; before_ms, before_id); before_id 0 starts at the top. Fills
- * up to max entries; returns the count or -1. */
-int convs_list(struct db *db, struct arena *a, int64_t uid, int before_pinned,
+/* uid's conversations in their archive (archived 1) or not, the pinned ones
+ * first, each part by last activity, newest first, strictly after the
+ * cursor (before_pinned: the cursor's row was pinned; before_ms,
+ * before_id); before_id 0 starts at the top. Fills up to max entries;
+ * returns the count or -1. */
+int convs_list(struct db *db, struct arena *a, int64_t uid, int archived, int before_pinned,
 	int64_t before_ms, int64_t before_id, int max, struct conv *out);
 
 /* Members ordered by joined_at then user id. Fills up to max; returns the
@@ -141,9 +144,12 @@ int convs_set_title(struct db *db, int64_t cid, const char *title);
  * text otherwise). 1 changed or same, 0 not a member, -1 error. */
 int convs_set_muted(struct db *db, int64_t cid, int64_t uid, const char *muted_until);
 
-/* Pins (pinned 1; one pinned already keeps its time) or unpins cid for
- * uid: 1 done, 0 not a member, -1 error. */
+/* Pins (pinned 1; one pinned already keeps its time; out of the archive)
+ * or unpins cid for uid: 1 done, 0 not a member, -1 error. */
 int convs_set_pinned(struct db *db, int64_t cid, int64_t uid, int pinned);
+/* Puts cid in uid's archive (unpinned), or takes it out: 1 done, 0 not a
+ * member, -1 error. */
+int convs_set_archived(struct db *db, int64_t cid, int64_t uid, int archived);
 /* How many conversations other than except uid has pinned, or -1. */
 int convs_pinned_count(struct db *db, int64_t uid, int64_t except);
 /* Sets uid's mark "unread" on cid: 1 changed, 0 it was so (or not a

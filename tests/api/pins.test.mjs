@@ -110,6 +110,48 @@ test('marked unread by hand until I read it, even with nothing new to read; my d
   assert.equal((await patch(me, d, { marked_unread: false })).body.marked_unread, false);
 });
 
+test('archived chats leave my list until something new happens in them; pinning or unarchiving brings them back', async () => {
+  const me = await registerUser('arme');
+  const pal = await registerUser('arpal');
+  const other = await registerUser('aroth');
+  const d = await direct(pal, me);
+  const keep = await direct(other, me);
+  await send(pal, d, 'first');
+  const ids = async (q = '') => (await api('GET', `/conversations${q}`, { token: me.token })).body.conversations.map((c) => c.id);
+  assert.equal((await patch(me, d, { pinned: true })).status, 200);
+  const r = await patch(me, d, { archived: true });
+  assert.equal(r.status, 200, r.text);
+  assert.ok(r.body.archived_at, 'archived');
+  assert.equal(r.body.pinned, false, 'archiving unpins');
+  assert.deepEqual(await ids(), [keep.id]);
+  assert.deepEqual(await ids('?archived=true'), [d.id]);
+  assert.deepEqual(await ids('?archived=false'), [keep.id]);
+  // Mine alone; my devices are told.
+  assert.equal((await api('GET', `/conversations/${d.id}`, { token: pal.token })).body.archived_at, null);
+  assert.ok(events(me.id, 'conversation.updated', `AND conversation_id = ${d.id}`).at(-1).payload.conversation.archived_at);
+  // Something new in it: back in my list, no longer archived.
+  await send(pal, d, 'are you there?');
+  assert.deepEqual(await ids(), [d.id, keep.id]);
+  assert.deepEqual(await ids('?archived=true'), []);
+  assert.equal((await api('GET', `/conversations/${d.id}`, { token: me.token })).body.archived_at, null);
+  // Archived again, then pinned: out of the archive. Archived, then taken out by hand.
+  assert.equal((await patch(me, d, { archived: true })).status, 200);
+  assert.deepEqual(await ids('?archived=true'), [d.id]);
+  const pinned = await patch(me, d, { pinned: true });
+  assert.deepEqual([pinned.body.pinned, pinned.body.archived_at], [true, null]);
+  assert.deepEqual(await ids(), [d.id, keep.id]);
+  assert.equal((await patch(me, keep, { archived: true })).status, 200);
+  assert.deepEqual(await ids(), [d.id]);
+  assert.equal((await patch(me, keep, { archived: false })).body.archived_at, null);
+  assert.deepEqual(await ids(), [d.id, keep.id]);
+  expectProblem(assert, await api('GET', '/conversations?archived=yes', { token: me.token }), 400, 'invalid_query');
+  for (const body of [{ archived: 'true' }, { archived: null }, { archived: 1 }]) {
+    expectProblem(assert, await patch(me, keep, body), 400, 'invalid_field');
+  }
+  expectProblem(assert, await patch(other, d, { archived: true }), 404, 'not_found');
+  assert.deepEqual(await ids(), [d.id, keep.id]);
+});
+
 test('pins and marks: malformed values, other people\'s conversations and bad cursors change nothing', async () => {
   const me = await registerUser('pbad');
   const pal = await registerUser('pbap');

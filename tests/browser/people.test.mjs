@@ -490,3 +490,35 @@ test('a chat pinned from its actions stays at the top (after a reload too); one 
   await until(async () => (await order()).join() === 'Nia Newest,Mo Middle,Ola Oldest', 'back by activity');
   await A.context.close();
 });
+
+test('an archived chat leaves the list, is found under Archived chats, and comes back when unarchived or when a message arrives', async () => {
+  const me = await makeUser('arme', 'Abe Archiver');
+  const pal = await makeUser('arpal', 'Quin Quiet');
+  const d = await direct(pal.token, me.id);
+  await api('POST', `/conversations/${d.id}/messages`, { token: pal.token, body: { client_id: 'ar1' + pal.id, body: 'old news' } });
+  const A = await signedIn(browser, me);
+  const a = A.page;
+  const row = conversationItem(a, 'Quin Quiet');
+  await row.hover();
+  await a.getByRole('button', { name: 'Chat actions: Quin Quiet' }).click();
+  await a.getByRole('menuitem', { name: 'Archive' }).click();
+  await row.waitFor({ state: 'detached' });
+  assert.ok((await api('GET', `/conversations/${d.id}`, { token: me.token })).archived_at, 'archived on the server');
+  // Found in the archive, and taken out from there.
+  await a.getByRole('button', { name: 'Account menu' }).click();
+  await a.getByRole('menuitem', { name: 'Archived chats' }).click();
+  const dlg = a.getByRole('dialog', { name: 'Archived chats' });
+  await dlg.getByRole('button', { name: 'Unarchive Quin Quiet' }).click();
+  await dlg.getByText('No archived chats.').waitFor();
+  await row.waitFor();
+  await dlg.getByRole('button', { name: 'Close' }).click();
+  // Archived again, a new message brings it back by itself.
+  await row.hover();
+  await a.getByRole('button', { name: 'Chat actions: Quin Quiet' }).click();
+  await a.getByRole('menuitem', { name: 'Archive' }).click();
+  await row.waitFor({ state: 'detached' });
+  await api('POST', `/conversations/${d.id}/messages`, { token: pal.token, body: { client_id: 'ar2' + pal.id, body: 'news again' } });
+  await row.waitFor();
+  assert.match(await row.getAttribute('aria-label'), /news again/);
+  await A.context.close();
+});

@@ -17,7 +17,7 @@ import { Outbox } from './outbox.js';
 import { renderAuth } from './views/auth.js';
 import { createSidebar } from './views/sidebar.js';
 import { createChat } from './views/chat.js';
-import { newChatDialog, newGroupDialog, convInfoDialog, profileDialog, sessionsDialog, blocksDialog } from './views/dialogs.js';
+import { newChatDialog, newGroupDialog, convInfoDialog, profileDialog, sessionsDialog, blocksDialog, archiveDialog } from './views/dialogs.js';
 import { toast, closeMenu, confirmDialog, setFocusFallback } from './views/common.js';
 import { startAttention } from './attention.js';
 
@@ -147,6 +147,7 @@ async function start(me) {
     } }),
     onSessions: () => sessionsDialog(),
     onBlocks: () => blocksDialog(),
+    onArchive: () => archiveDialog(openConv),
     onLogout: async () => {
       // Messages not sent yet go with the account's data: asked first.
       const unsent = state.outbox ? state.outbox.items.length : 0;

@@ -219,9 +219,16 @@ export function isMuted(c) {
   return !!(c && c.muted_until && new Date(c.muted_until).getTime() > Date.now());
 }
 
-// As the server lists them: pinned first, then by last activity.
+// In my archive: put there, and nothing new since (a new message brings it
+// back, as the server has it).
+export function isArchived(c) {
+  return !!(c && c.archived_at && (c.last_activity_at || '') <= c.archived_at);
+}
+
+// My list as the server lists it: not archived; pinned first, then by last
+// activity.
 export function sortedConvs() {
-  return [...state.convs.values()].sort((a, b) => (b.pinned ? 1 : 0) - (a.pinned ? 1 : 0) ||
+  return [...state.convs.values()].filter((c) => !isArchived(c)).sort((a, b) => (b.pinned ? 1 : 0) - (a.pinned ? 1 : 0) ||
     (b.last_activity_at || '').localeCompare(a.last_activity_at || '') || b.id - a.id);
 }
 

@@ -1,5 +1,5 @@
 // Dialogs: new chat, new group, conversation details (rename, members,
-// roles, leave, block), profile, devices, blocked people.
+// roles, leave, block), profile, devices, blocked people, archived chats.
 import { h, icon, iconButton, clear } from '../dom.js';
 import { fullTime, lastSeen, plural } from '../format.js';
 import * as api from '../api.js';
@@ -446,6 +446,51 @@ export function profileDialog({ onDeleted } = {}) {
   h('label.field', h('span', 'Password'), delPw), delErr, delBtn);
   const dlg = openDialog({ title: 'Edit profile', body: [form, pwForm, delForm], foot: [h('button.btn', { type: 'button', on: { click: () => dlg.close() } }, 'Cancel'), save] });
   name.focus();
+}
+
+// My archive, a page at a time: each chat opens from it, or goes back to
+// the list.
+export function archiveDialog(onOpen) {
+  const list = h('ul.people', { 'aria-label': 'Archived chats', 'aria-live': 'polite' }, h('li.hint', 'Loading…'));
+  const dlg = openDialog({ title: 'Archived chats', body: [h('p.hint', 'Archived chats stay out of your list until a new message comes in them.'), list] });
+  let cursor = null;
+  const none = () => { if (!list.querySelector('.person')) list.append(h('li.hint', 'No archived chats.')); };
+  async function load(more = false) {
+    let r;
+    try { r = await api.get('/conversations', { query: { archived: 'true', limit: 50, cursor: more ? cursor : undefined } }); } catch (e) {
+      if (!more) clear(list);
+      list.append(h('li.form-error', api.friendlyError(e)));
+      return;
+    }
+    if (!more) clear(list);
+    list.querySelector('.more-archived')?.remove();
+    for (const conv of r.conversations) {
+      const c = store.upsertConv(conv);
+      const title = convTitle(c);
+      const row = h('li.archived-row', { dataset: { convId: String(c.id) } },
+        h('button.person.person-btn', { type: 'button', 'aria-label': `Open ${title}`, on: { click: () => { dlg.close(); onOpen(c.id); } } },
+          convAvatar(c, 'm'), h('span.person-main', h('span.person-name', title))));
+      const btn = h('button.btn.small', { type: 'button', 'aria-label': `Unarchive ${title}`, on: { click: async () => {
+        btn.disabled = true;
+        try {
+          await store.setMarks(c.id, { archived: false });
+          toast(`${title} is back in your chats`);
+          const next = row.nextElementSibling || row.previousElementSibling;
+          row.remove();
+          const to = next && next.querySelector('button');
+          if (to) to.focus(); else dlg.querySelector('.dlg-head button')?.focus();
+          none();
+        } catch (e) { btn.disabled = false; toast(api.friendlyError(e)); }
+      } } }, 'Unarchive');
+      row.append(btn);
+      list.append(row);
+    }
+    cursor = r.next_cursor;
+    if (cursor) list.append(h('li.more-archived', h('button.btn.small', { type: 'button', on: { click: () => load(true) } }, 'Show more')));
+    none();
+  }
+  load();
+  return dlg;
 }
 
 // The people I block, a page at a time, each with Unblock.

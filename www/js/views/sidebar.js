@@ -7,10 +7,11 @@ import * as store from '../store.js';
 import { state, convTitle, userName } from '../store.js';
 import { userAvatar, convAvatar, showMenu, menuItem, toast, onLongPress } from './common.js';
 
-export function createSidebar({ onOpen, onNewChat, onNewGroup, onProfile, onSessions, onBlocks, onLogout }) {
+export function createSidebar({ onOpen, onNewChat, onNewGroup, onProfile, onSessions, onBlocks, onArchive, onLogout }) {
   const meBtn = h('button.me-btn', { type: 'button', 'aria-label': 'Account menu', 'aria-haspopup': 'menu', 'aria-expanded': 'false' });
   meBtn.addEventListener('click', () => showMenu(meBtn, (m) => {
     m.append(...[menuItem('user', 'Edit profile', onProfile), menuItem('devices', 'Devices', onSessions),
+      menuItem('archive', 'Archived chats', onArchive),
       menuItem('block', 'Blocked people', onBlocks),
       typeof Notification === 'function' && Notification.permission === 'default'
         ? menuItem('bell', 'Turn on desktop notifications', () => Notification.requestPermission()) : null,
@@ -149,6 +150,7 @@ export function createSidebar({ onOpen, onNewChat, onNewGroup, onProfile, onSess
       else if (state.activeId !== id) m.append(menuItem('unread', 'Mark as unread', () => set({ marked_unread: true }, 'Marked as unread')));
       m.append(store.isMuted(c) ? menuItem('bell', 'Unmute', () => set({ muted_until: null }, 'Notifications on'))
         : menuItem('mute', 'Mute', () => set({ muted_until: new Date(Date.now() + 10 * 365 * 86400000).toISOString() }, 'Notifications muted')));
+      m.append(menuItem('archive', 'Archive', () => set({ archived: true }, 'Archived. A new message brings it back.')));
     }, { refind: () => list.querySelector(`li.conv-row[data-conv-id="${id}"] .conv-more`) });
   }
 
