@@ -160,7 +160,8 @@ json_object *chat_conv_json_last(struct db *db, struct arena *a, const struct co
 	json_object_object_add(o, "blocked", json_object_new_boolean(c->blocked));
 	json_object_object_add(o, "pinned", json_object_new_boolean(c->pinned));
 	json_object_object_add(o, "marked_unread", json_object_new_boolean(c->marked_unread));
-	json_object_object_add(o, "archived_at", opt_time(a, c->archived_at));
+	json_object_object_add(o, "archived_seq", c->archived_seq >= 0 ?
+		json_object_new_int64(c->archived_seq) : NULL);
 	json_object_object_add(o, "last_message", last);
 	json_object_object_add(o, "peer", peer);
 	if (members != NULL)

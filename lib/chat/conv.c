@@ -588,6 +588,11 @@ void conv_patch(struct req *req)
 		resp_bad_field(req, "title", "Field 'title' must be a string; a group always has one.");
 		return;
 	}
+	/* Archiving unpins: asking for both at once is a contradiction. */
+	if (pinned_given && pinned && arch_given && arch) {
+		json_req_bad(req, "archived", "cannot be true with pinned: an archived chat is not pinned");
+		return;
+	}
 	struct patch_ctx c = {NULL, req->arena, cid, req->user_id, title, 0, NULL,
 		pinned_given ? pinned : -1, marked_given ? marked : -1, arch_given ? arch : -1,
 		{0, NULL, NULL}};

@@ -6,8 +6,10 @@
 
 #define TS(col) "DATE_FORMAT(" col ", '%Y-%m-%d %H:%i:%s.%f')"
 
-/* In m's archive: archived, and nothing happened since. */
-#define ARCHIVED "(m.archived_at IS NOT NULL AND c.last_activity_at <= m.archived_at)"
+/* In m's archive: archived, and no message since (lines of group activity
+ * do not count; ix_unread answers it). */
+#define ARCHIVED "(m.archived_seq IS NOT NULL AND NOT EXISTS (SELECT 1 FROM messages ax " \
+	"WHERE ax.conversation_id = c.id AND ax.seq > m.archived_seq AND ax.kind <> 'system'))"
 
 /* The viewer-specific columns come from the viewer's members row m. Unread:
  * other people's messages after my read mark that are not deleted (nor
@@ -28,7 +30,7 @@
 	"c.closed_at IS NOT NULL, c.closed_at IS NOT NULL AND c.type = 'direct' AND EXISTS (" \
 	"SELECT 1 FROM members p JOIN blocks b ON b.user_id = m.user_id AND b.blocked_id = p.user_id " \
 	"WHERE p.conversation_id = c.id AND p.user_id <> m.user_id), " \
-	"m.pinned_at IS NOT NULL, m.marked_unread, IF(" ARCHIVED ", " TS("m.archived_at") ", NULL)"
+	"m.pinned_at IS NOT NULL, m.marked_unread, IF(" ARCHIVED ", m.archived_seq, NULL)"
 
 /* A member with their user (read_member). */
 #define MEMBER_SELECT "SELECT m.user_id, m.role + 0, " TS("m.joined_at") ", m.last_read_seq, " \
@@ -134,10 +136,11 @@ static const char *const SQL_SET_MUTED =
 /* A pinned conversation is in no archive; an archived one is not pinned. */
 static const char *const SQL_SET_PINNED =
 	"UPDATE members SET pinned_at = IF(?, COALESCE(pinned_at, NOW(3)), NULL), "
-	"archived_at = IF(?, NULL, archived_at) WHERE conversation_id = ? AND user_id = ?";
+	"archived_seq = IF(?, NULL, archived_seq) WHERE conversation_id = ? AND user_id = ?";
 static const char *const SQL_SET_ARCHIVED =
-	"UPDATE members SET archived_at = IF(?, NOW(3), NULL), pinned_at = IF(?, NULL, pinned_at) "
-	"WHERE conversation_id = ? AND user_id = ?";
+	"UPDATE members m JOIN conversations c ON c.id = m.conversation_id "
+	"SET m.archived_seq = IF(?, c.last_seq, NULL), m.pinned_at = IF(?, NULL, m.pinned_at) "
+	"WHERE m.conversation_id = ? AND m.user_id = ?";
 static const char *const SQL_PINNED_COUNT =
 	"SELECT COUNT(*) FROM members WHERE user_id = ? AND pinned_at IS NOT NULL "
 	"AND conversation_id <> ?";
@@ -291,7 +294,7 @@ static void read_conv(struct db *db, struct arena *a, void *out, int i)
 	c->blocked = db_int(db, 18) != 0;
 	c->pinned = db_int(db, 19) != 0;
 	c->marked_unread = db_int(db, 20) != 0;
-	c->archived_at = db_str(db, 21, a, NULL);
+	c->archived_seq = db_isnull(db, 21) ? -1 : db_int(db, 21);
 	c->joined = 0;
 	c->last_message = NULL;
 	c->peer = NULL;

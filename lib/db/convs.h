@@ -45,8 +45,8 @@ struct conv {
 	int blocked;			/* direct, and the viewer blocks the peer */
 	int pinned;			/* the viewer pinned it to the top of their list */
 	int marked_unread;		/* the viewer marked it unread (until read) */
-	const char *archived_at;	/* in the viewer's archive since; NULL when not
-					 * (never archived, or active since) */
+	int64_t archived_seq;		/* in the viewer's archive since this seq; -1
+					 * when not (never, or a message came since) */
 	/* convs_list reads the last message and the peer with the row:
 	 * joined is 1, and each is NULL when there is none. */
 	int joined;

@@ -18,7 +18,7 @@
 
 #define STMT_SLOTS 256	/* per-connection statement cache (open addressing) */
 #define MAX_PARAMS 24
-#define MAX_COLS 48	/* the widest: a conversation list row (lib/db/convs.c), 41 */
+#define MAX_COLS 48	/* the widest: a conversation list row (lib/db/convs.c), 42 */
 
 struct col {
 	char *buf;

@@ -110,39 +110,42 @@ test('marked unread by hand until I read it, even with nothing new to read; my d
   assert.equal((await patch(me, d, { marked_unread: false })).body.marked_unread, false);
 });
 
-test('archived chats leave my list until something new happens in them; pinning or unarchiving brings them back', async () => {
+test('archived chats leave my list until a new message comes in them; pinning or unarchiving brings them back', async () => {
   const me = await registerUser('arme');
   const pal = await registerUser('arpal');
   const other = await registerUser('aroth');
   const d = await direct(pal, me);
   const keep = await direct(other, me);
-  await send(pal, d, 'first');
-  const ids = async (q = '') => (await api('GET', `/conversations${q}`, { token: me.token })).body.conversations.map((c) => c.id);
+  const first = await send(pal, d, 'first');
+  const ids = async (q = '', u = me) => (await api('GET', `/conversations${q}`, { token: u.token })).body.conversations.map((c) => c.id);
   assert.equal((await patch(me, d, { pinned: true })).status, 200);
   const r = await patch(me, d, { archived: true });
   assert.equal(r.status, 200, r.text);
-  assert.ok(r.body.archived_at, 'archived');
+  assert.equal(r.body.archived_seq, first.seq, 'archived at its last seq');
   assert.equal(r.body.pinned, false, 'archiving unpins');
   assert.deepEqual(await ids(), [keep.id]);
   assert.deepEqual(await ids('?archived=true'), [d.id]);
   assert.deepEqual(await ids('?archived=false'), [keep.id]);
-  // Mine alone; my devices are told.
-  assert.equal((await api('GET', `/conversations/${d.id}`, { token: pal.token })).body.archived_at, null);
-  assert.ok(events(me.id, 'conversation.updated', `AND conversation_id = ${d.id}`).at(-1).payload.conversation.archived_at);
-  // Something new in it: back in my list, no longer archived.
+  // Mine alone (the other person still has it in their list); my devices are told.
+  assert.deepEqual(await ids('', pal), [d.id]);
+  assert.equal((await api('GET', `/conversations/${d.id}`, { token: pal.token })).body.archived_seq, null);
+  assert.equal(events(me.id, 'conversation.updated', `AND conversation_id = ${d.id}`).at(-1).payload.conversation.archived_seq, first.seq);
+  // A new message in it: back in my list, no longer archived.
   await send(pal, d, 'are you there?');
   assert.deepEqual(await ids(), [d.id, keep.id]);
   assert.deepEqual(await ids('?archived=true'), []);
-  assert.equal((await api('GET', `/conversations/${d.id}`, { token: me.token })).body.archived_at, null);
-  // Archived again, then pinned: out of the archive. Archived, then taken out by hand.
+  assert.equal((await api('GET', `/conversations/${d.id}`, { token: me.token })).body.archived_seq, null);
+  // Archived again, then pinned: out of the archive. Both at once: refused.
   assert.equal((await patch(me, d, { archived: true })).status, 200);
   assert.deepEqual(await ids('?archived=true'), [d.id]);
+  expectProblem(assert, await patch(me, d, { archived: true, pinned: true }), 400, 'invalid_field');
   const pinned = await patch(me, d, { pinned: true });
-  assert.deepEqual([pinned.body.pinned, pinned.body.archived_at], [true, null]);
+  assert.deepEqual([pinned.body.pinned, pinned.body.archived_seq], [true, null]);
   assert.deepEqual(await ids(), [d.id, keep.id]);
+  // Taken out by hand.
   assert.equal((await patch(me, keep, { archived: true })).status, 200);
   assert.deepEqual(await ids(), [d.id]);
-  assert.equal((await patch(me, keep, { archived: false })).body.archived_at, null);
+  assert.equal((await patch(me, keep, { archived: false })).body.archived_seq, null);
   assert.deepEqual(await ids(), [d.id, keep.id]);
   expectProblem(assert, await api('GET', '/conversations?archived=yes', { token: me.token }), 400, 'invalid_query');
   for (const body of [{ archived: 'true' }, { archived: null }, { archived: 1 }]) {
@@ -150,6 +153,30 @@ test('archived chats leave my list until something new happens in them; pinning 
   }
   expectProblem(assert, await patch(other, d, { archived: true }), 404, 'not_found');
   assert.deepEqual(await ids(), [d.id, keep.id]);
+});
+
+test('an archived group stays archived through lines of group activity, not through a message; the archive pages', async () => {
+  const me = await registerUser('agme');
+  const owner = await registerUser('agown');
+  const g = (await api('POST', '/conversations', { token: owner.token, body: { type: 'group', title: 'Loud', member_ids: [me.id] } })).body;
+  const g2 = (await api('POST', '/conversations', { token: owner.token, body: { type: 'group', title: 'Louder', member_ids: [me.id] } })).body;
+  for (const c of [g, g2]) assert.equal((await patch(me, c, { archived: true })).status, 200);
+  // Paged one at a time, each once.
+  const p1 = await api('GET', '/conversations?archived=true&limit=1', { token: me.token });
+  const p2 = await api('GET', `/conversations?archived=true&limit=1&cursor=${encodeURIComponent(p1.body.next_cursor)}`, { token: me.token });
+  assert.deepEqual([...p1.body.conversations, ...p2.body.conversations].map((c) => c.id).sort(), [g.id, g2.id].sort());
+  assert.equal(p2.body.next_cursor, null);
+  // A rename and a new member are lines of group activity: still archived.
+  assert.equal((await api('PATCH', `/conversations/${g.id}`, { token: owner.token, body: { title: 'Loud and clear' } })).status, 200);
+  const extra = await registerUser('agx');
+  assert.equal((await api('POST', `/conversations/${g.id}/members`, { token: owner.token, body: { user_ids: [extra.id] } })).status, 200);
+  const view = (await api('GET', `/conversations/${g.id}`, { token: me.token })).body;
+  assert.ok(view.last_seq > view.archived_seq, 'the group moved on');
+  assert.notEqual(view.archived_seq, null, 'still archived');
+  assert.equal((await api('GET', '/conversations', { token: me.token })).body.conversations.length, 0);
+  // A message is news.
+  await send(owner, g, 'hello all');
+  assert.deepEqual((await api('GET', '/conversations', { token: me.token })).body.conversations.map((c) => c.id), [g.id]);
 });
 
 test('pins and marks: malformed values, other people\'s conversations and bad cursors change nothing', async () => {

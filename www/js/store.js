@@ -219,16 +219,16 @@ export function isMuted(c) {
   return !!(c && c.muted_until && new Date(c.muted_until).getTime() > Date.now());
 }
 
-// In my archive: put there, and nothing new since (a new message brings it
-// back, as the server has it).
+// In my archive (a new message brings it back: applyEvent, as the server
+// has it).
 export function isArchived(c) {
-  return !!(c && c.archived_at && (c.last_activity_at || '') <= c.archived_at);
+  return !!(c && c.archived_seq != null);
 }
 
-// My list as the server lists it: not archived; pinned first, then by last
-// activity.
-export function sortedConvs() {
-  return [...state.convs.values()].filter((c) => !isArchived(c)).sort((a, b) => (b.pinned ? 1 : 0) - (a.pinned ? 1 : 0) ||
+// My list as the server lists it: pinned first, then by last activity; the
+// archived ones left out unless asked for (search, forwarding).
+export function sortedConvs({ archived = false } = {}) {
+  return [...state.convs.values()].filter((c) => archived || !isArchived(c)).sort((a, b) => (b.pinned ? 1 : 0) - (a.pinned ? 1 : 0) ||
     (b.last_activity_at || '').localeCompare(a.last_activity_at || '') || b.id - a.id);
 }
 
@@ -958,6 +958,9 @@ export function applyEvent(ev) {
       pendingNew.get(id).push(msg);
     }
     if (state.me && msg.sender_id !== state.me.id) setTyping(id, msg.sender_id, 0);
+    // A message (not a line of group activity) takes the chat out of my archive.
+    const held = state.convs.get(id);
+    if (held && held.archived_seq != null && msg.kind !== 'system' && msg.seq > held.archived_seq) held.archived_seq = null;
     emit('list');
     emit('chat', msg.conversation_id);
     emit('incoming', msg);

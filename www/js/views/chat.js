@@ -802,7 +802,7 @@ export function createChat({ onBack, onInfo, onSearchIn }) {
     const writable = (c) => !c.closed && !(c.type === 'direct' && c.peer && (state.users.get(c.peer.id) || c.peer).deleted);
     const draw = () => {
       const q = field.value.trim().toLocaleLowerCase();
-      const convs = store.sortedConvs().filter((c) => writable(c) && (!q || convTitle(c).toLocaleLowerCase().includes(q))).slice(0, 50);
+      const convs = store.sortedConvs({ archived: true }).filter((c) => writable(c) && (!q || convTitle(c).toLocaleLowerCase().includes(q))).slice(0, 50);
       clear(list);
       if (!convs.length) list.append(h('li.hint', q ? `No chat found for “${field.value.trim()}”.` : 'No chats to forward to.'));
       for (const c of convs) {

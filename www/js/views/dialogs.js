@@ -454,11 +454,12 @@ export function archiveDialog(onOpen) {
   const list = h('ul.people', { 'aria-label': 'Archived chats', 'aria-live': 'polite' }, h('li.hint', 'Loading…'));
   const dlg = openDialog({ title: 'Archived chats', body: [h('p.hint', 'Archived chats stay out of your list until a new message comes in them.'), list] });
   let cursor = null;
-  const none = () => { if (!list.querySelector('.person')) list.append(h('li.hint', 'No archived chats.')); };
+  const none = () => { if (!list.querySelector('.person') && !cursor) list.append(h('li.hint', 'No archived chats.')); };
   async function load(more = false) {
     let r;
     try { r = await api.get('/conversations', { query: { archived: 'true', limit: 50, cursor: more ? cursor : undefined } }); } catch (e) {
       if (!more) clear(list);
+      list.querySelector('.form-error')?.remove();
       list.append(h('li.form-error', api.friendlyError(e)));
       return;
     }
@@ -486,6 +487,7 @@ export function archiveDialog(onOpen) {
       list.append(row);
     }
     cursor = r.next_cursor;
+    store.emit('list');
     if (cursor) list.append(h('li.more-archived', h('button.btn.small', { type: 'button', on: { click: () => load(true) } }, 'Show more')));
     none();
   }

@@ -239,7 +239,7 @@ export function createSidebar({ onOpen, onNewChat, onNewGroup, onProfile, onSess
     const q = searchInput.value.trim();
     const mine = ++searchSeq;
     const searching = q.length > 0 || scope != null;
-    list.hidden = searching; empty.hidden = searching || state.convs.size > 0 || !state.convsComplete;
+    list.hidden = searching; empty.hidden = searching || store.sortedConvs().length > 0 || !state.convsComplete;
     results.hidden = !searching;
     if (!searching) { clear(results); return; }
     if (scope != null) { searchScoped(q, mine); return; }
@@ -247,7 +247,7 @@ export function createSidebar({ onOpen, onNewChat, onNewGroup, onProfile, onSess
     // from the server (people by the start of a name of up to 64
     // characters, as the API takes it).
     const ql = q.toLocaleLowerCase();
-    const chats = store.sortedConvs().filter((c) => convTitle(c).toLocaleLowerCase().includes(ql)).slice(0, 8);
+    const chats = store.sortedConvs({ archived: true }).filter((c) => convTitle(c).toLocaleLowerCase().includes(ql)).slice(0, 8);
     const chatList = chats.length ? [h('p.section-label', 'Chats'), h('ul.search-results', { 'aria-label': 'Chats' }, chats.map((c) =>
       h('li', h('button.result', { type: 'button', 'aria-label': convTitle(c), on: { click: () => onOpen(c.id) } },
         convAvatar(c, 'm'), h('span.conv-main', h('span.conv-top', h('span.conv-title', highlight(convTitle(c), q))))))))] : [];
