@@ -57,14 +57,18 @@ static int block_tx(struct db *db, void *p)
 		return rc < 0 ? -1 : 0;
 	/* Under the conversation's lock, as a send takes it: a send either
 	 * committed before the close or is refused after it. */
-	if (convs_lock(db, c->cid, NULL, NULL) < 0)
+	int was = 0, now = 0;
+	if (convs_lock(db, c->cid, NULL, &was) < 0)
 		return -1;
 	rc = c->add ? convs_close_direct(db, c->cid) :
 		convs_reopen_direct(db, c->cid, c->me, c->other);
-	if (rc < 0)
+	if (rc < 0 || convs_lock(db, c->cid, NULL, &now) < 0)
 		return -1;
-	/* Each view changed (the blocker's says blocked, or no longer), and
-	 * both when the conversation closed or opened. */
+	/* My view changed (blocked, or no longer); the other person's only
+	 * when the conversation closed or opened: a second block, or an
+	 * unblock that leaves it closed, is not theirs to learn of. */
+	if (was == now)
+		return chat_emit_view(db, c->e, c->a, c->cid, c->me);
 	return chat_emit_updated_all(db, c->e, c->a, c->cid);
 }
 

@@ -75,11 +75,16 @@ test('blocking closes the direct conversation for both, keeps its history, and u
   assert.equal((await unblock(x, a)).status, 204);
   assert.deepEqual([(await view(x, d)).closed, count(`SELECT COUNT(*) FROM blocks WHERE user_id = ${a.id}`)], [true, 1]);
 
-  // Both block: the conversation opens only when neither does.
+  // Both block: the conversation opens only when neither does. Neither
+  // learns of the other's block or unblock while it stays closed.
   assert.equal((await block(x, a)).status, 204);
   assert.deepEqual([(await view(x, d)).blocked, (await view(x, d)).closed], [true, true]);
+  assert.deepEqual(updates(x, d).at(-1), [true, true], 'x is told of x\'s own block');
+  assert.deepEqual(updates(a, d), [[true, true]], 'a is not told of x\'s block');
   assert.equal((await unblock(a, x)).status, 204);
   assert.deepEqual([(await view(a, d)).closed, (await view(a, d)).blocked], [true, false], 'still closed: x blocks a');
+  assert.deepEqual(updates(a, d).at(-1), [true, false]);
+  assert.equal(updates(x, d).length, 2, 'x is not told of a\'s unblock');
   expectProblem(assert, await api('POST', `/conversations/${d.id}/messages`, { token: a.token, body: { client_id: cid(), body: 'hello again?' } }), 403, 'conversation_closed');
   assert.equal((await unblock(x, a)).status, 204);
   const open = await view(x, d);

@@ -238,7 +238,8 @@ async function start(me) {
     if (t && (t.tagName === 'TEXTAREA' || t.tagName === 'INPUT') && t.value) return;
     const list = store.sortedConvs();
     const at = list.findIndex((c) => c.id === state.activeId);
-    const to = at < 0 ? 0 : at + (e.key === 'ArrowDown' ? 1 : -1);
+    // From no chat, or one not in the list (archived): Down goes to the top.
+    const to = at < 0 ? (e.key === 'ArrowDown' ? 0 : -1) : at + (e.key === 'ArrowDown' ? 1 : -1);
     if (to < 0 || to >= list.length) return;
     e.preventDefault();
     openConv(list[to].id);
@@ -296,9 +297,15 @@ async function start(me) {
     if (!state.users.has(id)) await store.fetchUser(id);
     return store.userName(id);
   }
+  // A chat the page does not hold (archived, or past the list's first
+  // page) is asked for first.
+  async function held(id) {
+    if (!state.convs.has(id)) { try { await store.fetchConv(id); } catch { return null; } }
+    return mySession === session ? state.convs.get(id) : null;
+  }
   store.on('incoming', async (msg) => {
     if (!canNotify() || msg.sender_id === state.me.id || msg.kind === 'system') return;
-    const c = state.convs.get(msg.conversation_id);
+    const c = await held(msg.conversation_id);
     if (!c || store.isMuted(c)) return;
     const who = await nameOf(msg.sender_id);
     if (mySession !== session || !canNotify()) return;
@@ -308,7 +315,7 @@ async function start(me) {
   // asked for when it is not held (an old one).
   store.on('reacted', async (ev) => {
     if (!canNotify()) return;
-    const c = state.convs.get(ev.conversation_id);
+    const c = await held(ev.conversation_id);
     if (!c || store.isMuted(c)) return;
     let msg = store.findMessage(c.id, ev.message_id);
     if (!msg) { try { msg = await store.fetchMessage(c.id, ev.message_id); } catch { return; } }

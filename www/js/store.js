@@ -184,6 +184,8 @@ export function upsertConv(c) {
       // before it was read) and are counted then, against our last_seq.
       merged.unread_count = old.unread_count;
       merged.last_seq = old.last_seq || 0;
+      // Nor does it put back in the archive a chat a later message took out.
+      if (old.archived_seq == null && c.archived_seq != null && (old.last_seq || 0) > c.archived_seq) merged.archived_seq = null;
     } else {
       merged.last_seq = Math.max(old.last_seq || 0, c.last_seq || 0);
     }
