@@ -15,7 +15,6 @@
  * A block and the start of a direct conversation both lock the two users'
  * rows first (convs_lock_pair), so neither misses the other.
  */
-#include <stdio.h>
 
 #include "app/app.h"
 #include "auth/auth.h"
@@ -49,9 +48,8 @@ static int block_tx(struct db *db, void *p)
 	if (rc < 0)
 		return -1;
 	c->changed = rc;
-	char key[48];
-	snprintf(key, sizeof(key), "%lld:%lld", (long long)(c->me < c->other ? c->me : c->other),
-		(long long)(c->me < c->other ? c->other : c->me));
+	char key[CHAT_DIRECT_KEY_MAX];
+	chat_direct_key(key, sizeof(key), c->me, c->other);
 	rc = convs_find_direct(db, key, &c->cid);
 	if (rc <= 0 || !c->changed)
 		return rc < 0 ? -1 : 0;

@@ -438,6 +438,11 @@ int chat_parse_time(const char *s, char *out, size_t n)
 	return 0;
 }
 
+void chat_direct_key(char *out, size_t size, int64_t a, int64_t b)
+{
+	snprintf(out, size, "%lld:%lld", (long long)(a < b ? a : b), (long long)(a < b ? b : a));
+}
+
 int chat_cursor_parse(const char *s, int64_t *ms, int64_t *id)
 {
 	const char *dot = strchr(s, '.');

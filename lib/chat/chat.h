@@ -144,6 +144,10 @@ int chat_emoji_ok(const char *s);
 int chat_parse_time(const char *s, char *out, size_t n);
 /* Conversation list cursor: "<ms>.<id>". */
 int chat_cursor_parse(const char *s, int64_t *ms, int64_t *id);
+/* The direct conversation's key of two users, "low:high" (conversations.
+ * direct_key): one per pair. */
+#define CHAT_DIRECT_KEY_MAX 48
+void chat_direct_key(char *out, size_t size, int64_t a, int64_t b);
 /* Rewrites user text into a safe MySQL boolean-mode query: each word (a run
  * of letters, digits and '_') of at least min_chars characters becomes a
  * required term (+"word"), at most 16 of them; operators and punctuation are

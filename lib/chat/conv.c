@@ -302,7 +302,7 @@ void conv_create(struct req *req)
 	if (parse_ids(req, "member_ids", req->user_id, group ? CHAT_GROUP_MAX_MEMBERS - 1 : 1,
 		    &ids, &n, &ids_json) < 0)
 		return;
-	char key[48];
+	char key[CHAT_DIRECT_KEY_MAX];
 	if (group) {
 		if (title == NULL) {
 			resp_bad_field(req, "title", "Field 'title' is required for groups.");
@@ -320,9 +320,7 @@ void conv_create(struct req *req)
 				"A direct conversation needs exactly one other user id.");
 			return;
 		}
-		int64_t lo = ids[0] < req->user_id ? ids[0] : req->user_id;
-		int64_t hi = ids[0] < req->user_id ? req->user_id : ids[0];
-		snprintf(key, sizeof(key), "%lld:%lld", (long long)lo, (long long)hi);
+		chat_direct_key(key, sizeof(key), req->user_id, ids[0]);
 	}
 	struct db *db = app_db(req);
 	if (db == NULL)
@@ -570,15 +568,6 @@ void conv_patch(struct req *req)
 	    json_req_bool(req, req->json, "marked_unread", 0, &marked, &marked_given) < 0 ||
 	    json_req_bool(req, req->json, "archived", 0, &arch, &arch_given) < 0)
 		return;
-	/* null is neither (json_req_bool takes it for absent). */
-	static const char *const flags[] = {"pinned", "marked_unread", "archived"};
-	for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++) {
-		json_object *fv;
-		if (json_object_object_get_ex(req->json, flags[i], &fv) && fv == NULL) {
-			json_req_bad(req, flags[i], "must be true or false");
-			return;
-		}
-	}
 	if (title != NULL && check_title(req, title) < 0)
 		return;
 	/* A group always has a title: null is no way to remove it (and was

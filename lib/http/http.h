@@ -246,6 +246,7 @@ int json_req_str(struct req *req, json_object *o, const char *key, int required,
 /* Integer member in [min, max]. Sets *present when given (may be NULL). */
 int json_req_int(struct req *req, json_object *o, const char *key, int required,
 	int64_t min, int64_t max, int64_t *out, int *present);
+/* Boolean member; null is refused like any other non-boolean. */
 int json_req_bool(struct req *req, json_object *o, const char *key, int required,
 	int *out, int *present);
 /* Rejects members not in the NULL-terminated allowed list. */

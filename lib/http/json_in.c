@@ -82,6 +82,9 @@ int json_req_bool(struct req *req, json_object *o, const char *key, int required
 	int *out, int *present)
 {
 	json_object *v;
+	/* No boolean of the API is nullable: null is no way to leave it out. */
+	if (json_object_object_get_ex(o, key, &v) && v == NULL)
+		return json_req_bad(req, key, "must be true or false");
 	int rc = member(req, o, key, required, present, &v);
 	if (rc <= 0)
 		return rc;

@@ -448,94 +448,95 @@ export function profileDialog({ onDeleted } = {}) {
   name.focus();
 }
 
-// My archive, a page at a time: each chat opens from it, or goes back to
-// the list.
-export function archiveDialog(onOpen) {
-  const list = h('ul.people', { 'aria-label': 'Archived chats', 'aria-live': 'polite' }, h('li.hint', 'Loading…'));
-  const dlg = openDialog({ title: 'Archived chats', body: [h('p.hint', 'Archived chats stay out of your list until a new message comes in them.'), list] });
+// A dialog listing things a page at a time (fetch(cursor) resolves
+// { items, next }), each row with one button that takes its thing off the
+// list (unblock, unarchive): the focus goes to the next row's button, and
+// the list says when nothing is left.
+function pagedDialog({ title, hint, label, empty, fetch, row }) {
+  const list = h('ul.people', { 'aria-label': label, 'aria-live': 'polite' }, h('li.hint', 'Loading…'));
+  const dlg = openDialog({ title, body: [h('p.hint', hint), list] });
   let cursor = null;
-  const none = () => { if (!list.querySelector('.person') && !cursor) list.append(h('li.hint', 'No archived chats.')); };
+  const none = () => { if (!list.querySelector('.paged-row') && !cursor) list.append(h('li.hint', empty)); };
   async function load(more = false) {
     let r;
-    try { r = await api.get('/conversations', { query: { archived: 'true', limit: 50, cursor: more ? cursor : undefined } }); } catch (e) {
+    try { r = await fetch(more ? cursor : null); } catch (e) {
       if (!more) clear(list);
       list.querySelector('.form-error')?.remove();
       list.append(h('li.form-error', api.friendlyError(e)));
       return;
     }
     if (!more) clear(list);
-    list.querySelector('.more-archived')?.remove();
-    for (const conv of r.conversations) {
-      const c = store.upsertConv(conv);
-      const title = convTitle(c);
-      const row = h('li.archived-row', { dataset: { convId: String(c.id) } },
-        h('button.person.person-btn', { type: 'button', 'aria-label': `Open ${title}`, on: { click: () => { dlg.close(); onOpen(c.id); } } },
-          convAvatar(c, 'm'), h('span.person-main', h('span.person-name', title))));
-      const btn = h('button.btn.small', { type: 'button', 'aria-label': `Unarchive ${title}`, on: { click: async () => {
+    list.querySelector('.more-rows')?.remove();
+    for (const item of r.items) {
+      // row(item, dlg): { cls, content, button, label, act, done }
+      const it = row(item, dlg);
+      const li = h(`li.paged-row.${it.cls}`, it.content);
+      const btn = h('button.btn.small', { type: 'button', 'aria-label': it.label, on: { click: async () => {
         btn.disabled = true;
         try {
-          await store.setMarks(c.id, { archived: false });
-          toast(`${title} is back in your chats`);
-          const next = row.nextElementSibling || row.previousElementSibling;
-          row.remove();
+          await it.act();
+          toast(it.done);
+          const next = li.nextElementSibling || li.previousElementSibling;
+          li.remove();
           const to = next && next.querySelector('button');
           if (to) to.focus(); else dlg.querySelector('.dlg-head button')?.focus();
           none();
         } catch (e) { btn.disabled = false; toast(api.friendlyError(e)); }
-      } } }, 'Unarchive');
-      row.append(btn);
-      list.append(row);
+      } } }, it.button);
+      li.append(btn);
+      list.append(li);
     }
-    cursor = r.next_cursor;
-    store.emit('list');
-    if (cursor) list.append(h('li.more-archived', h('button.btn.small', { type: 'button', on: { click: () => load(true) } }, 'Show more')));
+    cursor = r.next;
+    if (cursor) list.append(h('li.more-rows', h('button.btn.small', { type: 'button', on: { click: () => load(true) } }, 'Show more')));
     none();
   }
   load();
   return dlg;
 }
 
-// The people I block, a page at a time, each with Unblock.
+// My archive: each chat opens from it, or goes back to the list.
+export function archiveDialog(onOpen) {
+  return pagedDialog({
+    title: 'Archived chats', label: 'Archived chats', empty: 'No archived chats.',
+    hint: 'Archived chats stay out of your list until a new message comes in them.',
+    fetch: async (cursor) => {
+      const r = await api.get('/conversations', { query: { archived: 'true', limit: 50, cursor: cursor || undefined } });
+      const items = r.conversations.map((c) => store.upsertConv(c));
+      store.emit('list');
+      return { items, next: r.next_cursor };
+    },
+    row: (c, dlg) => {
+      const title = convTitle(c);
+      return {
+        cls: 'archived-row', label: `Unarchive ${title}`, button: 'Unarchive', done: `${title} is back in your chats`,
+        content: h('button.person.person-btn', { type: 'button', 'aria-label': `Open ${title}`, on: { click: () => { dlg.close(); onOpen(c.id); } } },
+          convAvatar(c, 'm'), h('span.person-main', h('span.person-name', title))),
+        act: () => store.setMarks(c.id, { archived: false }),
+      };
+    },
+  });
+}
+
+// The people I block, each with Unblock.
 export function blocksDialog() {
-  const list = h('div', { 'aria-live': 'polite' }, h('p.hint', 'Loading…'));
-  const dlg = openDialog({ title: 'Blocked people', body: [h('p.hint', 'People you block can\'t message you in your chat with them, see when you\'re online or add you to groups. Groups you share stay as they are.'), list] });
-  let cursor = null;
-  async function load(more = false) {
-    let r;
-    try { r = await api.get('/me/blocks', { query: cursor && more ? { cursor } : {} }); } catch (e) {
-      if (!more) clear(list);
-      list.append(h('p.form-error', api.friendlyError(e)));
-      return;
-    }
-    if (!more) clear(list);
-    const old = list.querySelector('.more-blocks');
-    if (old) old.remove();
-    for (const b of r.blocks) {
+  return pagedDialog({
+    title: 'Blocked people', label: 'Blocked people', empty: 'You are not blocking anyone.',
+    hint: 'People you block can\'t message you in your chat with them, see when you\'re online or add you to groups. Groups you share stay as they are.',
+    fetch: async (cursor) => {
+      const r = await api.get('/me/blocks', { query: cursor ? { cursor } : {} });
+      for (const b of r.blocks) store.putUser(b.user);
+      return { items: r.blocks, next: r.next_cursor };
+    },
+    row: (b) => {
       const u = b.user;
-      store.putUser(u);
-      const row = h('div.session', { dataset: { userId: String(u.id) } }, userAvatar(u, 's'),
-        h('div.session-main', h('div.session-name', u.display_name), h('div.session-sub', `@${u.username} · blocked ${fullTime(b.blocked_at)}`)));
-      const btn = h('button.btn.small', { type: 'button', 'aria-label': `Unblock ${u.display_name}`, on: { click: async () => {
-        btn.disabled = true;
-        try {
-          await store.setBlocked(u.id, false);
-          toast(`${u.display_name} is unblocked`);
-          const next = row.nextElementSibling || row.previousElementSibling;
-          row.remove();
-          const to = next && next.querySelector('button');
-          if (to) to.focus(); else dlg.querySelector('.dlg-head button')?.focus();
-          if (!list.querySelector('.session')) list.append(h('p.hint', 'You are not blocking anyone.'));
-        } catch (e) { btn.disabled = false; toast(api.friendlyError(e)); }
-      } } }, 'Unblock');
-      row.append(btn);
-      list.append(row);
-    }
-    cursor = r.next_cursor;
-    if (cursor) list.append(h('button.btn.small.more-blocks', { type: 'button', on: { click: () => load(true) } }, 'Show more'));
-    if (!list.querySelector('.session')) list.append(h('p.hint', 'You are not blocking anyone.'));
-  }
-  load();
-  return dlg;
+      return {
+        cls: 'session', label: `Unblock ${u.display_name}`, button: 'Unblock', done: `${u.display_name} is unblocked`,
+        content: [userAvatar(u, 's'), h('div.session-main', h('div.session-name', u.display_name),
+          h('div.session-sub', `@${u.username} · blocked ${fullTime(b.blocked_at)}`))],
+        act: () => store.setBlocked(u.id, false),
+      };
+    },
+  });
 }
 
 export async function sessionsDialog() {
